@@ -1,0 +1,67 @@
+/**
+ * The one catalogue of errors Wharf answers with. Domain and API code throw `WharfError`s with a
+ * code from this list; only server/ turns them into a wire response, through a status table the
+ * compiler checks against this list. Anything else thrown becomes a logged ServerException.
+ */
+export const errorCodes = [
+  // ECS (names as in the ECS model)
+  'ServerException',
+  'ClientException',
+  'InvalidParameterException',
+  'AccessDeniedException',
+  'ClusterNotFoundException',
+  'ClusterContainsContainerInstancesException',
+  'ClusterContainsServicesException',
+  'ClusterContainsTasksException',
+  'ClusterContainsCapacityProviderException',
+  'ServiceNotFoundException',
+  'ServiceNotActiveException',
+  'UnsupportedFeatureException',
+  'PlatformUnknownException',
+  'PlatformTaskDefinitionIncompatibilityException',
+  'LimitExceededException',
+  'ResourceInUseException',
+  'ResourceNotFoundException',
+  'UpdateInProgressException',
+  'TargetNotFoundException',
+  'AttributeLimitExceededException',
+  'ConflictException',
+  'NamespaceNotFoundException',
+  'ServiceDeploymentNotFoundException',
+  'TaskSetNotFoundException',
+  'NoUpdateAvailableException',
+  'MissingVersionException',
+  'TargetNotConnectedException',
+  'BlockedException',
+  // Transport and authentication (not in the model; the texts real AWS uses)
+  'UnknownOperationException',
+  'SerializationException',
+  'MissingAuthenticationTokenException',
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'IncompleteSignatureException',
+  'RequestEntityTooLargeException',
+  'ThrottlingException',
+] as const;
+
+export type ErrorCode = (typeof errorCodes)[number];
+
+export class WharfError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** Extra members sent beside __type and message (e.g. ConflictException's resourceIds). */
+    readonly extra?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = code;
+  }
+}
+
+export const clientError = (message: string) => new WharfError('ClientException', message);
+export const invalidParameter = (message: string) => new WharfError('InvalidParameterException', message);
+export const clusterNotFound = (message = 'Cluster not found.') => new WharfError('ClusterNotFoundException', message);
+
+export function isWharfError(e: unknown, code?: ErrorCode): e is WharfError {
+  return e instanceof WharfError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,7 @@
+// lib/: generic building blocks with no ECS words (clock, ids, keyed work queue, backoff,
+// logger). It imports nothing from the rest of src/.
+export * from './clock';
+export * from './ids';
+export * from './backoff';
+export * from './keyed-queue';
+export * from './logger';
