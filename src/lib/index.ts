@@ -5,3 +5,4 @@ export * from './ids';
 export * from './backoff';
 export * from './keyed-queue';
 export * from './logger';
+export * from './sigv4';

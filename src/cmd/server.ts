@@ -1,0 +1,78 @@
+/** `wharf server`: the control plane with the embedded SQLite store. */
+import { join } from 'node:path';
+import type { Partition } from '../core/arn';
+import { loadModel, validateInput } from '../api/model';
+import { ecsHandlers, type ControlContext } from '../control';
+import { createHttpServer, type WharfHttpServer } from '../server/http-server';
+import type { Handler } from '../server/api-registry';
+import { State } from '../state/state';
+import { SqliteStore } from '../store/sqlite/sqlite-store';
+import type { Store } from '../store/store';
+import { createLogger, systemClock, type Logger } from '../lib';
+import { loadOrCreateCredentials, type CredentialsFile } from './credentials';
+
+export interface ServerOptions {
+  host: string;
+  port: number;
+  dataDir: string;
+  region: string;
+  accountId: string;
+  synchronous?: 'NORMAL' | 'FULL';
+  log?: Logger;
+}
+
+export interface RunningServer {
+  endpoint: string;
+  port: number;
+  credentials: CredentialsFile;
+  partition: Partition;
+  ctx: ControlContext;
+  http: WharfHttpServer;
+  store: Store;
+  close(): Promise<void>;
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const log = opts.log ?? createLogger('wharf-server');
+  const credentials = loadOrCreateCredentials(opts.dataDir);
+  const store = SqliteStore.open({ path: join(opts.dataDir, 'wharf.db'), synchronous: opts.synchronous ?? 'FULL' });
+  const state = new State(store);
+  await state.start();
+  const partition = { region: opts.region, accountId: opts.accountId };
+  const ctx: ControlContext = { store, state, partition, clock: systemClock, log };
+  const model = loadModel('ecs');
+  const keyTable = new Map<string, { secret: string; isAgent: boolean }>();
+  keyTable.set(credentials.user.accessKeyId, { secret: credentials.user.secretAccessKey, isAgent: false });
+  for (const t of credentials.agentTokens) keyTable.set(t.accessKeyId, { secret: t.secretAccessKey, isAgent: true });
+  const http = createHttpServer({
+    apis: [
+      {
+        targetPrefix: model.metadata.targetPrefix!,
+        signingName: 'ecs',
+        modelOperations: Object.keys(model.operations),
+        handlers: ecsHandlers(ctx) as Record<string, Handler>,
+        validate: (op, input) => validateInput(model, op, input),
+      },
+    ],
+    credentials: { lookup: (id) => keyTable.get(id) },
+    accountId: opts.accountId,
+    log,
+  });
+  const { port } = await http.listen(opts.port, opts.host);
+  const endpoint = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+  log.info({ endpoint, dataDir: opts.dataDir }, 'wharf server listening');
+  return {
+    endpoint,
+    port,
+    credentials,
+    partition,
+    ctx,
+    http,
+    store,
+    async close() {
+      await http.close();
+      state.stop();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * Account settings: PutAccountSetting (for a principal), PutAccountSettingDefault (for the
+ * account), DeleteAccountSetting, ListAccountSettings. The effective value of a setting is the
+ * principal's own, else the account default, else ECS's built-in default.
+ */
+import { invalidParameter } from '../core/errors';
+import { keys, type AccountSettingRecord } from '../core/resources';
+import type {
+  DeleteAccountSettingRequest,
+  DeleteAccountSettingResponse,
+  ListAccountSettingsRequest,
+  ListAccountSettingsResponse,
+  PutAccountSettingDefaultRequest,
+  PutAccountSettingDefaultResponse,
+  PutAccountSettingRequest,
+  PutAccountSettingResponse,
+  Setting,
+  SettingName,
+} from '../core/shapes/ecs';
+import { SettingNameValues } from '../core/shapes/ecs';
+import { committed, type Caller as RequestContext, type ControlContext } from './context';
+import { paginate } from './pagination';
+
+/** Built-in defaults and the values each setting accepts. */
+const RULES: Record<SettingName, { default: string; values: string[]; readOnly?: string }> = {
+  serviceLongArnFormat: { default: 'enabled', values: ['enabled'], readOnly: 'The long ARN format can no longer be disabled.' },
+  taskLongArnFormat: { default: 'enabled', values: ['enabled'], readOnly: 'The long ARN format can no longer be disabled.' },
+  containerInstanceLongArnFormat: { default: 'enabled', values: ['enabled'], readOnly: 'The long ARN format can no longer be disabled.' },
+  awsvpcTrunking: { default: 'disabled', values: ['enabled', 'disabled'] },
+  containerInsights: { default: 'disabled', values: ['enabled', 'disabled', 'enhanced'] },
+  fargateFIPSMode: { default: 'disabled', values: ['enabled', 'disabled'] },
+  tagResourceAuthorization: { default: 'on', values: ['on', 'off'] },
+  fargateTaskRetirementWaitPeriod: { default: '7', values: ['0', '7', '14'] },
+  guardDutyActivate: { default: 'off', values: [], readOnly: 'guardDutyActivate is managed by AWS and cannot be changed.' },
+  defaultLogDriverMode: { default: 'blocking', values: ['blocking', 'non-blocking'] },
+  fargateEventWindows: { default: 'disabled', values: ['enabled', 'disabled'] },
+};
+
+const DEFAULT_PRINCIPAL = 'default';
+
+function validate(name: SettingName, value: string): void {
+  const rule = RULES[name];
+  if (rule.readOnly && !rule.values.includes(value)) throw invalidParameter(rule.readOnly);
+  if (!rule.values.includes(value)) {
+    throw invalidParameter(`The value '${value}' is not valid for setting ${name}. Valid values: ${rule.values.join(', ')}.`);
+  }
+}
+
+function accountRoot(ctx: ControlContext): string {
+  return `arn:aws:iam::${ctx.partition.accountId}:root`;
+}
+
+function toWire(r: AccountSettingRecord, principalArn: string): Setting {
+  return { name: r.name, value: r.value, principalArn, type: r.name === 'guardDutyActivate' ? 'aws_managed' : 'user' };
+}
+
+async function put(ctx: ControlContext, principal: string, name: SettingName, value: string, shownPrincipal: string): Promise<Setting> {
+  validate(name, value);
+  const record: AccountSettingRecord = { name, value, principalArn: principal };
+  const key = keys.accountSetting(principal, name);
+  const rev = await ctx.store.txn([{ op: 'put', key, value: record }]);
+  await committed(ctx, rev);
+  return toWire(record, shownPrincipal);
+}
+
+export async function putAccountSetting(ctx: ControlContext, input: PutAccountSettingRequest, req: RequestContext): Promise<PutAccountSettingResponse> {
+  const principal = input.principalArn ?? req.principalArn;
+  return { setting: await put(ctx, principal, input.name, input.value, principal) };
+}
+
+export async function putAccountSettingDefault(ctx: ControlContext, input: PutAccountSettingDefaultRequest): Promise<PutAccountSettingDefaultResponse> {
+  return { setting: await put(ctx, DEFAULT_PRINCIPAL, input.name, input.value, accountRoot(ctx)) };
+}
+
+export async function deleteAccountSetting(ctx: ControlContext, input: DeleteAccountSettingRequest, req: RequestContext): Promise<DeleteAccountSettingResponse> {
+  if (!SettingNameValues.includes(input.name)) throw invalidParameter(`Unknown setting name '${input.name}'.`);
+  const principal = input.principalArn ?? req.principalArn;
+  const key = keys.accountSetting(principal, input.name);
+  const cur = await ctx.store.get<AccountSettingRecord>(key);
+  if (!cur) throw invalidParameter(`No setting ${input.name} is set for ${principal}.`);
+  const rev = await ctx.store.delete(key, cur.modRevision);
+  await committed(ctx, rev);
+  return { setting: toWire(cur.value, principal) };
+}
+
+export function effectiveSetting(ctx: ControlContext, name: SettingName, principal: string): Setting {
+  const own = ctx.state.settings.get(encodeURIComponent(principal), name)?.value;
+  if (own) return toWire(own, principal);
+  const dflt = ctx.state.settings.get(DEFAULT_PRINCIPAL, name)?.value;
+  if (dflt) return toWire(dflt, principal);
+  return { name, value: RULES[name].default, principalArn: principal, type: name === 'guardDutyActivate' ? 'aws_managed' : 'user' };
+}
+
+export async function listAccountSettings(ctx: ControlContext, input: ListAccountSettingsRequest, req: RequestContext): Promise<ListAccountSettingsResponse> {
+  if (input.value !== undefined && input.name === undefined) {
+    throw invalidParameter('The value parameter can only be used together with the name parameter.');
+  }
+  const principal = input.principalArn ?? req.principalArn;
+  let settings: Setting[];
+  if (input.effectiveSettings) {
+    settings = SettingNameValues.map((n) => effectiveSetting(ctx, n, principal));
+  } else {
+    settings = [];
+    for (const e of ctx.state.settings.children(encodeURIComponent(principal)).values()) settings.push(toWire(e.value, principal));
+  }
+  if (input.name) settings = settings.filter((s) => s.name === input.name);
+  if (input.value !== undefined) settings = settings.filter((s) => s.value === input.value);
+  const { page, nextToken } = paginate(settings, (s) => s.name!, input, { default: 10, max: 10 });
+  return { settings: page, nextToken };
+}

@@ -1,0 +1,272 @@
+/**
+ * Clusters: CreateCluster (idempotent for an ACTIVE name), DescribeClusters, ListClusters,
+ * DeleteCluster (refused while anything is in it), UpdateCluster, UpdateClusterSettings,
+ * PutClusterCapacityProviders.
+ */
+import { clusterArn, clusterNameOf } from '../core/arn';
+import { WharfError, clusterNotFound, invalidParameter } from '../core/errors';
+import { keys, type ClusterRecord } from '../core/resources';
+import type {
+  CapacityProviderStrategyItem,
+  Cluster,
+  ClusterSetting,
+  CreateClusterRequest,
+  CreateClusterResponse,
+  DeleteClusterRequest,
+  DeleteClusterResponse,
+  DescribeClustersRequest,
+  DescribeClustersResponse,
+  ListClustersRequest,
+  ListClustersResponse,
+  PutClusterCapacityProvidersRequest,
+  PutClusterCapacityProvidersResponse,
+  UpdateClusterRequest,
+  UpdateClusterResponse,
+  UpdateClusterSettingsRequest,
+  UpdateClusterSettingsResponse,
+} from '../core/shapes/ecs';
+import { validateTags } from '../core/tags';
+import { casUpdate } from '../store/store';
+import { committed, type ControlContext } from './context';
+import { paginate } from './pagination';
+
+const NAME_RE = /^[A-Za-z0-9_-]{1,255}$/;
+/** The capacity providers Wharf has: its managed Fargate capacity. */
+export const BUILTIN_CAPACITY_PROVIDERS = ['FARGATE', 'FARGATE_SPOT'];
+const ACTIVE_TASK = (lastStatus: string) => lastStatus !== 'STOPPED' && lastStatus !== 'DELETED';
+
+/** The ACTIVE cluster a request names, or ClusterNotFoundException. */
+export function requireActiveCluster(ctx: ControlContext, ref: string | undefined): ClusterRecord {
+  const name = clusterNameOf(ref);
+  const c = ctx.state.clusters.get('', name)?.value;
+  if (!c) throw clusterNotFound();
+  if (c.status !== 'ACTIVE') throw clusterNotFound('The referenced cluster was inactive.');
+  return c;
+}
+
+function validateSettings(settings: ClusterSetting[] | undefined): ClusterSetting[] | undefined {
+  if (!settings) return undefined;
+  for (const s of settings) {
+    if (s.name !== 'containerInsights') throw invalidParameter(`Unknown cluster setting name '${s.name}'.`);
+    if (!['enabled', 'disabled', 'enhanced'].includes(s.value ?? '')) {
+      throw invalidParameter(`containerInsights must be 'enabled', 'disabled' or 'enhanced', not '${s.value}'.`);
+    }
+  }
+  return settings.map((s) => ({ name: s.name, value: s.value }));
+}
+
+function mergeSettings(existing: ClusterSetting[] | undefined, added: ClusterSetting[]): ClusterSetting[] {
+  const m = new Map((existing ?? []).map((s) => [s.name, s.value]));
+  for (const s of added) m.set(s.name, s.value);
+  return [...m].map(([name, value]) => ({ name, value }));
+}
+
+function validateCapacityProviders(
+  providers: string[] | undefined,
+  strategy: CapacityProviderStrategyItem[] | undefined,
+): void {
+  for (const p of providers ?? []) {
+    if (!BUILTIN_CAPACITY_PROVIDERS.includes(p)) {
+      throw invalidParameter(`The specified capacity provider '${p}' does not exist. Wharf provides FARGATE and FARGATE_SPOT.`);
+    }
+  }
+  let baseCount = 0;
+  for (const s of strategy ?? []) {
+    if (!(providers ?? []).includes(s.capacityProvider)) {
+      throw invalidParameter(`The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster: '${s.capacityProvider}'.`);
+    }
+    if (s.weight !== undefined && (s.weight < 0 || s.weight > 1000)) throw invalidParameter('Capacity provider strategy weight must be between 0 and 1000.');
+    if (s.base !== undefined && (s.base < 0 || s.base > 100000)) throw invalidParameter('Capacity provider strategy base must be between 0 and 100000.');
+    if ((s.base ?? 0) > 0) baseCount++;
+  }
+  if (baseCount > 1) throw invalidParameter('Only one capacity provider in a strategy can have a base defined.');
+  if ((strategy?.length ?? 0) > 20) throw invalidParameter('A capacity provider strategy can contain at most 20 capacity providers.');
+}
+
+function counters(ctx: ControlContext, name: string) {
+  let registered = 0;
+  for (const e of ctx.state.instances.children(name).values()) {
+    if (e.value.status === 'ACTIVE' || e.value.status === 'DRAINING') registered++;
+  }
+  const stats = { runningEC2: 0, runningFargate: 0, pendingEC2: 0, pendingFargate: 0 };
+  for (const e of ctx.state.tasks.children(name).values()) {
+    const t = e.value;
+    const fargate = t.launchType === 'FARGATE';
+    if (t.lastStatus === 'RUNNING') fargate ? stats.runningFargate++ : stats.runningEC2++;
+    else if (t.lastStatus === 'PENDING' || t.lastStatus === 'PROVISIONING' || t.lastStatus === 'ACTIVATING') fargate ? stats.pendingFargate++ : stats.pendingEC2++;
+  }
+  const svc = { activeEC2: 0, activeFargate: 0, drainingEC2: 0, drainingFargate: 0 };
+  for (const e of ctx.state.services.children(name).values()) {
+    const fargate = e.value.launchType === 'FARGATE';
+    if (e.value.status === 'ACTIVE') fargate ? svc.activeFargate++ : svc.activeEC2++;
+    else if (e.value.status === 'DRAINING') fargate ? svc.drainingFargate++ : svc.drainingEC2++;
+  }
+  return { registered, stats, svc };
+}
+
+export type ClusterInclude = 'ATTACHMENTS' | 'CONFIGURATIONS' | 'SETTINGS' | 'STATISTICS' | 'TAGS';
+
+/** The wire form of a cluster, with the counters ECS computes and the sections asked for. */
+export function clusterToWire(ctx: ControlContext, c: ClusterRecord, include: readonly string[] = []): Cluster {
+  const n = counters(ctx, c.clusterName);
+  const out: Cluster = {
+    clusterArn: c.clusterArn,
+    clusterName: c.clusterName,
+    status: c.status,
+    registeredContainerInstancesCount: n.registered,
+    runningTasksCount: n.stats.runningEC2 + n.stats.runningFargate,
+    pendingTasksCount: n.stats.pendingEC2 + n.stats.pendingFargate,
+    activeServicesCount: n.svc.activeEC2 + n.svc.activeFargate,
+    capacityProviders: c.capacityProviders ?? [],
+    defaultCapacityProviderStrategy: c.defaultCapacityProviderStrategy ?? [],
+  };
+  if (c.serviceConnectDefaults) out.serviceConnectDefaults = c.serviceConnectDefaults;
+  if (include.includes('STATISTICS')) {
+    out.statistics = [
+      ['runningEC2TasksCount', n.stats.runningEC2],
+      ['runningFargateTasksCount', n.stats.runningFargate],
+      ['pendingEC2TasksCount', n.stats.pendingEC2],
+      ['pendingFargateTasksCount', n.stats.pendingFargate],
+      ['activeEC2ServiceCount', n.svc.activeEC2],
+      ['activeFargateServiceCount', n.svc.activeFargate],
+      ['drainingEC2ServiceCount', n.svc.drainingEC2],
+      ['drainingFargateServiceCount', n.svc.drainingFargate],
+    ].map(([name, value]) => ({ name: String(name), value: String(value) }));
+  }
+  if (include.includes('SETTINGS')) out.settings = c.settings ?? [{ name: 'containerInsights', value: 'disabled' }];
+  if (include.includes('CONFIGURATIONS') && c.configuration) out.configuration = c.configuration;
+  if (include.includes('TAGS')) out.tags = c.tags;
+  if (include.includes('ATTACHMENTS')) out.attachments = c.attachments ?? [];
+  if (c.attachmentsStatus) out.attachmentsStatus = c.attachmentsStatus;
+  return out;
+}
+
+const ALL_SECTIONS = ['SETTINGS', 'CONFIGURATIONS', 'TAGS'];
+
+export async function createCluster(ctx: ControlContext, input: CreateClusterRequest): Promise<CreateClusterResponse> {
+  const name = input.clusterName ?? 'default';
+  if (!NAME_RE.test(name)) {
+    throw invalidParameter('Cluster name can only contain up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens.');
+  }
+  const settings = validateSettings(input.settings);
+  const tags = validateTags(input.tags);
+  validateCapacityProviders(input.capacityProviders, input.defaultCapacityProviderStrategy);
+  const existing = ctx.state.clusters.get('', name);
+  if (existing && existing.value.status === 'ACTIVE') {
+    // ECS answers an existing ACTIVE cluster's name with that cluster, unchanged.
+    return { cluster: clusterToWire(ctx, existing.value, ALL_SECTIONS) };
+  }
+  const record: ClusterRecord = {
+    clusterArn: clusterArn(ctx.partition, name),
+    clusterName: name,
+    status: 'ACTIVE',
+    settings: settings ?? [{ name: 'containerInsights', value: 'disabled' }],
+    configuration: input.configuration,
+    capacityProviders: input.capacityProviders ?? [],
+    defaultCapacityProviderStrategy: input.defaultCapacityProviderStrategy ?? [],
+    serviceConnectDefaults: input.serviceConnectDefaults?.namespace ? { namespace: input.serviceConnectDefaults.namespace } : undefined,
+    tags,
+    wharf: { createdAt: ctx.clock.now() },
+  };
+  const { value, revision } = await casUpdate<ClusterRecord>(ctx.store, keys.cluster(name), (cur) =>
+    cur && cur.value.status === 'ACTIVE' ? undefined : record,
+  );
+  await committed(ctx, revision);
+  return { cluster: clusterToWire(ctx, value!, ALL_SECTIONS) };
+}
+
+export async function describeClusters(ctx: ControlContext, input: DescribeClustersRequest): Promise<DescribeClustersResponse> {
+  const refs = input.clusters && input.clusters.length > 0 ? input.clusters : ['default'];
+  if (refs.length > 100) throw invalidParameter('At most 100 clusters can be described at once.');
+  const include = input.include ?? [];
+  const clusters: Cluster[] = [];
+  const failures = [];
+  for (const ref of refs) {
+    const name = clusterNameOf(ref);
+    const c = ctx.state.clusters.get('', name)?.value;
+    if (c) clusters.push(clusterToWire(ctx, c, include));
+    else failures.push({ arn: clusterArn(ctx.partition, name), reason: 'MISSING' });
+  }
+  return { clusters, failures };
+}
+
+export async function listClusters(ctx: ControlContext, input: ListClustersRequest): Promise<ListClustersResponse> {
+  const arns: string[] = [];
+  for (const e of ctx.state.clusters.all()) if (e.value.status === 'ACTIVE') arns.push(e.value.clusterArn);
+  const { page, nextToken } = paginate(arns, (a) => a, input, { default: 100, max: 100 });
+  return { clusterArns: page, nextToken };
+}
+
+export async function deleteCluster(ctx: ControlContext, input: DeleteClusterRequest): Promise<DeleteClusterResponse> {
+  const c = requireActiveCluster(ctx, input.cluster);
+  const name = c.clusterName;
+  for (const e of ctx.state.instances.children(name).values()) {
+    if (e.value.status === 'ACTIVE' || e.value.status === 'DRAINING' || e.value.status === 'REGISTERING') {
+      throw new WharfError('ClusterContainsContainerInstancesException', 'The Cluster cannot be deleted while Container Instances are active or draining.');
+    }
+  }
+  for (const e of ctx.state.services.children(name).values()) {
+    if (e.value.status === 'ACTIVE' || e.value.status === 'DRAINING') {
+      throw new WharfError('ClusterContainsServicesException', 'The Cluster cannot be deleted while Services are active.');
+    }
+  }
+  for (const e of ctx.state.tasks.children(name).values()) {
+    if (ACTIVE_TASK(e.value.lastStatus) || e.value.desiredStatus === 'RUNNING') {
+      throw new WharfError('ClusterContainsTasksException', 'The Cluster cannot be deleted while Tasks are active.');
+    }
+  }
+  const { value, revision } = await casUpdate<ClusterRecord>(ctx.store, keys.cluster(name), (cur) => {
+    if (!cur || cur.value.status !== 'ACTIVE') throw clusterNotFound();
+    return { ...cur.value, status: 'INACTIVE', wharf: { ...cur.value.wharf, deletedAt: ctx.clock.now() } };
+  });
+  await committed(ctx, revision);
+  return { cluster: clusterToWire(ctx, value!, ALL_SECTIONS) };
+}
+
+async function mutateCluster(ctx: ControlContext, ref: string | undefined, f: (c: ClusterRecord) => ClusterRecord): Promise<Cluster> {
+  const name = requireActiveCluster(ctx, ref).clusterName;
+  const { value, revision } = await casUpdate<ClusterRecord>(ctx.store, keys.cluster(name), (cur) => {
+    if (!cur || cur.value.status !== 'ACTIVE') throw clusterNotFound();
+    return f(cur.value);
+  });
+  await committed(ctx, revision);
+  return clusterToWire(ctx, value!, ALL_SECTIONS);
+}
+
+export async function updateCluster(ctx: ControlContext, input: UpdateClusterRequest): Promise<UpdateClusterResponse> {
+  const settings = validateSettings(input.settings);
+  const cluster = await mutateCluster(ctx, input.cluster, (c) => ({
+    ...c,
+    settings: settings ? mergeSettings(c.settings, settings) : c.settings,
+    configuration: input.configuration ? { ...c.configuration, ...input.configuration } : c.configuration,
+    serviceConnectDefaults: input.serviceConnectDefaults?.namespace
+      ? { namespace: input.serviceConnectDefaults.namespace }
+      : c.serviceConnectDefaults,
+  }));
+  return { cluster };
+}
+
+export async function updateClusterSettings(ctx: ControlContext, input: UpdateClusterSettingsRequest): Promise<UpdateClusterSettingsResponse> {
+  const settings = validateSettings(input.settings)!;
+  const cluster = await mutateCluster(ctx, input.cluster, (c) => ({ ...c, settings: mergeSettings(c.settings, settings) }));
+  return { cluster };
+}
+
+export async function putClusterCapacityProviders(ctx: ControlContext, input: PutClusterCapacityProvidersRequest): Promise<PutClusterCapacityProvidersResponse> {
+  validateCapacityProviders(input.capacityProviders, input.defaultCapacityProviderStrategy);
+  const c = requireActiveCluster(ctx, input.cluster);
+  // A provider still used by a running task or an active service cannot be removed.
+  const keep = new Set(input.capacityProviders);
+  for (const e of ctx.state.tasks.children(c.clusterName).values()) {
+    const cp = e.value.capacityProviderName;
+    if (cp && !keep.has(cp) && e.value.lastStatus !== 'STOPPED') {
+      throw new WharfError('ResourceInUseException', `The capacity provider ${cp} is in use by tasks in the cluster and cannot be removed.`);
+    }
+  }
+  const cluster = await mutateCluster(ctx, input.cluster, (cur) => ({
+    ...cur,
+    capacityProviders: input.capacityProviders,
+    defaultCapacityProviderStrategy: input.defaultCapacityProviderStrategy,
+  }));
+  return { cluster };
+}

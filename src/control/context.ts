@@ -1,0 +1,29 @@
+import type { Partition } from '../core/arn';
+import type { Clock, Logger } from '../lib';
+import type { Store } from '../store/store';
+import type { State } from '../state/state';
+
+/** What every control operation works with. cmd/ builds one and hands it to the API table. */
+export interface ControlContext {
+  store: Store;
+  state: State;
+  partition: Partition;
+  clock: Clock;
+  log: Logger;
+}
+
+/** Waits until the cache reflects a write, so the caller's next read sees it. */
+export async function committed(ctx: ControlContext, revision: number): Promise<void> {
+  await ctx.state.waitFor(revision);
+}
+
+/** Who made a request, as the transport authenticated it. */
+export interface Caller {
+  requestId: string;
+  /** The access key id that signed the request. */
+  accessKeyId: string;
+  /** Principal ARN used for per-user settings (account settings). */
+  principalArn: string;
+  /** Whether the key is an agent's (cluster join token) rather than a user's. */
+  isAgent: boolean;
+}

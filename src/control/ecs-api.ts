@@ -1,0 +1,40 @@
+/**
+ * The ECS operations Wharf implements, by name. server/ dispatches X-Amz-Target to this table;
+ * an operation of the ECS model that is missing here is refused with UnsupportedFeatureException.
+ */
+import type { OperationName } from '../core/shapes/ecs';
+import * as accountSettings from './account-settings';
+import * as clusters from './clusters';
+import type { Caller, ControlContext } from './context';
+import * as tags from './tags';
+import * as taskDefinitions from './task-definitions';
+
+export type EcsHandler = (input: any, caller: Caller) => Promise<unknown>;
+
+export function ecsHandlers(ctx: ControlContext): Partial<Record<OperationName, EcsHandler>> {
+  return {
+    CreateCluster: (i) => clusters.createCluster(ctx, i),
+    DescribeClusters: (i) => clusters.describeClusters(ctx, i),
+    ListClusters: (i) => clusters.listClusters(ctx, i),
+    DeleteCluster: (i) => clusters.deleteCluster(ctx, i),
+    UpdateCluster: (i) => clusters.updateCluster(ctx, i),
+    UpdateClusterSettings: (i) => clusters.updateClusterSettings(ctx, i),
+    PutClusterCapacityProviders: (i) => clusters.putClusterCapacityProviders(ctx, i),
+
+    RegisterTaskDefinition: (i, c) => taskDefinitions.registerTaskDefinition(ctx, i, c),
+    DescribeTaskDefinition: (i) => taskDefinitions.describeTaskDefinition(ctx, i),
+    ListTaskDefinitions: (i) => taskDefinitions.listTaskDefinitions(ctx, i),
+    ListTaskDefinitionFamilies: (i) => taskDefinitions.listTaskDefinitionFamilies(ctx, i),
+    DeregisterTaskDefinition: (i) => taskDefinitions.deregisterTaskDefinition(ctx, i),
+    DeleteTaskDefinitions: (i) => taskDefinitions.deleteTaskDefinitions(ctx, i),
+
+    TagResource: (i) => tags.tagResource(ctx, i),
+    UntagResource: (i) => tags.untagResource(ctx, i),
+    ListTagsForResource: (i) => tags.listTagsForResource(ctx, i),
+
+    PutAccountSetting: (i, c) => accountSettings.putAccountSetting(ctx, i, c),
+    PutAccountSettingDefault: (i) => accountSettings.putAccountSettingDefault(ctx, i),
+    DeleteAccountSetting: (i, c) => accountSettings.deleteAccountSetting(ctx, i, c),
+    ListAccountSettings: (i, c) => accountSettings.listAccountSettings(ctx, i, c),
+  };
+}

@@ -1,0 +1,72 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { createHash, createHmac, type Hash as NodeHash, type Hmac } from 'node:crypto';
+
+/** The SDK signer takes a hash constructor (secret => keyed HMAC); this one wraps node:crypto. */
+class Sha256 {
+  private h: NodeHash | Hmac;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    const key = secret === undefined || typeof secret === 'string' ? secret : (secret instanceof ArrayBuffer ? Buffer.from(secret) : Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength));
+    this.h = key ? createHmac('sha256', key) : createHash('sha256');
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.h.update(typeof data === 'string' ? data : (data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength)));
+  }
+  reset(): void {
+    throw new Error("not needed by the signer");
+  }
+  async digest(): Promise<Uint8Array> {
+    return this.h.digest();
+  }
+}
+import { signRequest, verifySigV4 } from './sigv4';
+
+const creds = { accessKeyId: 'AKIDWHARFTEST', secretAccessKey: 'secret/with+chars' };
+const lookup = (id: string) => (id === creds.accessKeyId ? creds.secretAccessKey : undefined);
+const body = Buffer.from('{"clusterName":"a"}');
+
+test('a request signed by the AWS SDK signer verifies', async () => {
+  const signer = new SignatureV4({ credentials: creds, region: 'us-east-1', service: 'ecs', sha256: Sha256 });
+  const signed = await signer.sign({
+    method: 'POST',
+    protocol: 'http:',
+    hostname: '127.0.0.1',
+    port: 4566,
+    path: '/',
+    headers: {
+      host: '127.0.0.1:4566',
+      'content-type': 'application/x-amz-json-1.1',
+      'x-amz-target': 'AmazonEC2ContainerServiceV20141113.CreateCluster',
+    },
+    body: body.toString(),
+  });
+  const r = verifySigV4({ method: 'POST', path: '/', headers: signed.headers, body }, lookup, { service: 'ecs' });
+  assert.equal(r.ok, true);
+});
+
+test('our signer and verifier agree, and any change to the body breaks the signature', () => {
+  const headers = { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'X.Y' };
+  const added = signRequest({ method: 'POST', url: 'http://127.0.0.1:4566/', headers, body }, { ...creds, region: 'us-east-1', service: 'ecs' });
+  const all = { ...headers, ...added };
+  assert.equal(verifySigV4({ method: 'POST', path: '/', headers: all, body }, lookup).ok, true);
+  const tampered = verifySigV4({ method: 'POST', path: '/', headers: all, body: Buffer.from('{"clusterName":"b"}') }, lookup);
+  assert.equal(tampered.ok, false);
+  assert.equal(!tampered.ok && tampered.failure.code, 'InvalidSignatureException');
+});
+
+test('missing, malformed, unknown-key and expired signatures are told apart', () => {
+  const headers = { 'content-type': 'application/x-amz-json-1.1' };
+  const v = (h: Record<string, string>, now?: number) => {
+    const r = verifySigV4({ method: 'POST', path: '/', headers: h, body }, lookup, { now });
+    return r.ok ? 'ok' : r.failure.code;
+  };
+  assert.equal(v(headers), 'MissingAuthenticationTokenException');
+  assert.equal(v({ ...headers, authorization: 'Bearer x' }), 'IncompleteSignatureException');
+  const other = signRequest({ method: 'POST', url: 'http://h/', headers, body }, { accessKeyId: 'NOPE', secretAccessKey: 'x', region: 'us-east-1', service: 'ecs' });
+  assert.equal(v({ ...headers, ...other }), 'UnrecognizedClientException');
+  const old = signRequest({ method: 'POST', url: 'http://h/', headers, body }, { ...creds, region: 'us-east-1', service: 'ecs', date: new Date(Date.now() - 3_600_000) });
+  assert.equal(v({ ...headers, ...old }), 'InvalidSignatureException');
+  const wrongSecret = signRequest({ method: 'POST', url: 'http://h/', headers, body }, { ...creds, secretAccessKey: 'bad', region: 'us-east-1', service: 'ecs' });
+  assert.equal(v({ ...headers, ...wrongSecret }), 'InvalidSignatureException');
+});

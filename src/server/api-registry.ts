@@ -1,0 +1,21 @@
+/**
+ * What server/ needs to know of an AWS service it speaks: how requests name it (the JSON
+ * X-Amz-Target prefix), which signing name SigV4 must carry, the model's full operation list (so
+ * that an operation Wharf does not implement is refused clearly) and the handlers it implements.
+ */
+import type { Caller } from '../control/context';
+
+export type RequestContext = Caller;
+
+export type Handler = (input: any, ctx: RequestContext) => Promise<unknown>;
+
+export interface JsonServiceApi {
+  /** e.g. AmazonEC2ContainerServiceV20141113 */
+  targetPrefix: string;
+  signingName: string;
+  /** Every operation of the model. */
+  modelOperations: readonly string[];
+  handlers: Record<string, Handler>;
+  /** Validates input against the model before the handler runs (throws WharfError). */
+  validate?: (operation: string, input: unknown) => void;
+}

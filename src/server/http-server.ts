@@ -1,0 +1,235 @@
+/**
+ * The HTTP transport: AWS JSON 1.1 over `POST /` with SigV4, `/healthz`, `/metrics`, and the
+ * agent channel's WebSocket upgrade. This is the only place that turns a thrown error into a wire
+ * error.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { WharfError, type ErrorCode } from '../core/errors';
+import { uuid, verifySigV4, type Logger } from '../lib';
+import { errorStatus } from './error-status';
+import type { JsonServiceApi, RequestContext } from './api-registry';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface Credentials {
+  /** Secret for an access key id, or undefined if unknown. */
+  lookup(accessKeyId: string): { secret: string; isAgent: boolean } | undefined;
+}
+
+export interface HttpServerOptions {
+  apis: JsonServiceApi[];
+  credentials: Credentials;
+  accountId: string;
+  log: Logger;
+  metrics?: Registry;
+  /** Handles `Upgrade: websocket` requests (the agent channel). */
+  onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer, body: Buffer) => void;
+}
+
+export interface WharfHttpServer {
+  server: Server;
+  metrics: Registry;
+  listen(port: number, host: string): Promise<{ port: number; host: string }>;
+  close(): Promise<void>;
+}
+
+/** Removes null members recursively: AWS SDKs choke on null where a value is optional. */
+function replacer(_key: string, value: unknown): unknown {
+  return value === null ? undefined : value;
+}
+
+export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
+  const metrics = opts.metrics ?? new Registry();
+  if (!opts.metrics) collectDefaultMetrics({ register: metrics, prefix: 'wharf_' });
+  const requests = new Counter({
+    name: 'wharf_api_requests_total',
+    help: 'API requests by service, operation and result code',
+    labelNames: ['service', 'operation', 'code'],
+    registers: [metrics],
+  });
+  const latency = new Histogram({
+    name: 'wharf_api_request_duration_seconds',
+    help: 'API request latency by service and operation',
+    labelNames: ['service', 'operation'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [metrics],
+  });
+  const byPrefix = new Map(opts.apis.map((a) => [a.targetPrefix, a]));
+
+  const send = (res: ServerResponse, status: number, body: unknown, requestId: string, contentType = 'application/x-amz-json-1.1') => {
+    const text = typeof body === 'string' ? body : JSON.stringify(body, replacer);
+    res.writeHead(status, {
+      'content-type': contentType,
+      'content-length': Buffer.byteLength(text),
+      'x-amzn-requestid': requestId,
+    });
+    res.end(text);
+  };
+
+  const sendError = (res: ServerResponse, err: WharfError, requestId: string) => {
+    res.setHeader('x-amzn-errortype', err.code);
+    send(res, errorStatus[err.code], { __type: err.code, message: err.message, ...(err.extra ?? {}) }, requestId);
+  };
+
+  const readBody = (req: IncomingMessage): Promise<Buffer> =>
+    new Promise((resolve, reject) => {
+      const declared = Number(req.headers['content-length'] ?? 0);
+      if (declared > MAX_BODY_BYTES) {
+        reject(new WharfError('RequestEntityTooLargeException', `Request body is larger than ${MAX_BODY_BYTES} bytes.`));
+        req.resume();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_BODY_BYTES) {
+          reject(new WharfError('RequestEntityTooLargeException', `Request body is larger than ${MAX_BODY_BYTES} bytes.`));
+          req.destroy();
+          return;
+        }
+        chunks.push(c);
+      });
+      req.on('end', () => resolve(Buffer.concat(chunks)));
+      req.on('error', reject);
+    });
+
+  const authenticate = (req: IncomingMessage, body: Buffer, signingName?: string): RequestContext & { region: string } => {
+    const r = verifySigV4(
+      { method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body },
+      (id) => opts.credentials.lookup(id)?.secret,
+      { service: signingName },
+    );
+    if (!r.ok) throw new WharfError(r.failure.code as ErrorCode, r.failure.message);
+    const cred = opts.credentials.lookup(r.identity.accessKeyId)!;
+    return {
+      requestId: '',
+      accessKeyId: r.identity.accessKeyId,
+      principalArn: `arn:aws:iam::${opts.accountId}:${cred.isAgent ? 'role/wharf-agent' : 'root'}`,
+      isAgent: cred.isAgent,
+      region: r.identity.region,
+    };
+  };
+
+  async function handleApi(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    const started = process.hrtime.bigint();
+    let serviceLabel = 'unknown';
+    let opLabel = 'unknown';
+    let code = 'OK';
+    const log = opts.log.child({ requestId });
+    try {
+      const body = await readBody(req);
+      const target = String(req.headers['x-amz-target'] ?? '');
+      const dot = target.lastIndexOf('.');
+      const api = dot > 0 ? byPrefix.get(target.slice(0, dot)) : undefined;
+      // Authenticate before saying anything about the operation, so unsigned callers learn
+      // nothing and change nothing.
+      const ctx = authenticate(req, body, api?.signingName);
+      ctx.requestId = requestId;
+      if (!api) throw new WharfError('UnknownOperationException', `Unknown operation ${target || '(no X-Amz-Target header)'}`);
+      const op = target.slice(dot + 1);
+      serviceLabel = api.signingName;
+      const handler = Object.prototype.hasOwnProperty.call(api.handlers, op) ? api.handlers[op] : undefined;
+      if (!handler) {
+        if (api.modelOperations.includes(op)) {
+          opLabel = op;
+          throw new WharfError('UnsupportedFeatureException', `Wharf does not implement ${op} yet.`);
+        }
+        throw new WharfError('UnknownOperationException', `Unknown operation ${op}`);
+      }
+      opLabel = op;
+      let input: unknown = {};
+      if (body.length > 0) {
+        try {
+          input = JSON.parse(body.toString('utf8'));
+        } catch {
+          throw new WharfError('SerializationException', 'The request body is not valid JSON.');
+        }
+      }
+      if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+        throw new WharfError('SerializationException', 'The request body must be a JSON object.');
+      }
+      api.validate?.(op, input);
+      const out = await handler(input, ctx);
+      send(res, 200, out ?? {}, requestId);
+    } catch (e) {
+      if (e instanceof WharfError) {
+        code = e.code;
+        if (errorStatus[e.code] >= 500) log.error({ err: e, operation: opLabel }, 'server error');
+        sendError(res, e, requestId);
+      } else {
+        code = 'ServerException';
+        log.error({ err: e, operation: opLabel }, 'unhandled error');
+        sendError(res, new WharfError('ServerException', 'An internal error occurred.'), requestId);
+      }
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      requests.inc({ service: serviceLabel, operation: opLabel, code });
+      latency.observe({ service: serviceLabel, operation: opLabel }, seconds);
+      log.debug({ service: serviceLabel, operation: opLabel, code, ms: seconds * 1000 }, 'request');
+    }
+  }
+
+  const server = createServer((req, res) => {
+    const requestId = uuid();
+    const url = req.url ?? '/';
+    if (req.method === 'GET' && url === '/healthz') {
+      send(res, 200, { status: 'ok' }, requestId, 'application/json');
+      return;
+    }
+    if (req.method === 'GET' && url === '/metrics') {
+      metrics.metrics().then(
+        (text) => send(res, 200, text, requestId, metrics.contentType),
+        () => send(res, 500, 'metrics failed', requestId, 'text/plain'),
+      );
+      return;
+    }
+    if (req.method !== 'POST') {
+      sendError(res, new WharfError('UnknownOperationException', `Unsupported method ${req.method} ${url}`), requestId);
+      return;
+    }
+    handleApi(req, res, requestId).catch((e) => opts.log.error({ err: e }, 'request failed'));
+  });
+  server.keepAliveTimeout = 65_000;
+  server.on('clientError', (_err, socket) => socket.destroy());
+  if (opts.onUpgrade) {
+    const onUpgrade = opts.onUpgrade;
+    server.on('upgrade', (req, socket, head) => onUpgrade(req, socket, head, Buffer.alloc(0)));
+  }
+
+  return {
+    server,
+    metrics,
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const a = server.address();
+          resolve({ port: typeof a === 'object' && a ? a.port : port, host });
+        });
+      });
+    },
+    close() {
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+/** For the agent gateway: the same SigV4 check on a WebSocket upgrade request. */
+export function authenticateUpgrade(req: IncomingMessage, credentials: Credentials):
+  | { ok: true; accessKeyId: string; isAgent: boolean }
+  | { ok: false; code: string; message: string } {
+  const r = verifySigV4(
+    { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body: Buffer.alloc(0) },
+    (id) => credentials.lookup(id)?.secret,
+    { service: 'ecs' },
+  );
+  if (!r.ok) return { ok: false, code: r.failure.code, message: r.failure.message };
+  return { ok: true, accessKeyId: r.identity.accessKeyId, isAgent: credentials.lookup(r.identity.accessKeyId)!.isAgent };
+}

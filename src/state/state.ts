@@ -1,0 +1,226 @@
+/**
+ * The in-memory cache of every object in the store, with the indexes the API and the controllers
+ * read. It is rebuilt from a store snapshot at start and kept current by the store's watch, so
+ * API reads never scan the store. Objects handed out are the cached values: callers must not
+ * mutate them (copy, change, write through the store).
+ */
+import type { Store, StoreEntry, WatchEvent, Watcher } from '../store/store';
+import type {
+  AccountSettingRecord,
+  ClusterRecord,
+  ContainerInstanceRecord,
+  FamilyRecord,
+  ServiceRecord,
+  TaskDefinitionRecord,
+  TaskRecord,
+} from '../core/resources';
+
+export type Entry<T> = StoreEntry<T>;
+
+/** A two-level map: kind/<parent>/<child>. Single-level kinds use parent ''. */
+class Table<T> {
+  readonly byParent = new Map<string, Map<string, Entry<T>>>();
+  size = 0;
+  get(parent: string, child: string): Entry<T> | undefined {
+    return this.byParent.get(parent)?.get(child);
+  }
+  children(parent: string): Map<string, Entry<T>> {
+    return this.byParent.get(parent) ?? EMPTY;
+  }
+  set(parent: string, child: string, e: Entry<T>): Entry<T> | undefined {
+    let m = this.byParent.get(parent);
+    if (!m) this.byParent.set(parent, (m = new Map()));
+    const prev = m.get(child);
+    if (!prev) this.size++;
+    m.set(child, e);
+    return prev;
+  }
+  delete(parent: string, child: string): Entry<T> | undefined {
+    const m = this.byParent.get(parent);
+    const prev = m?.get(child);
+    if (prev && m) {
+      m.delete(child);
+      this.size--;
+      if (m.size === 0) this.byParent.delete(parent);
+    }
+    return prev;
+  }
+  *all(): IterableIterator<Entry<T>> {
+    for (const m of this.byParent.values()) yield* m.values();
+  }
+}
+const EMPTY = new Map<string, never>();
+
+export type StateKind = 'clusters' | 'families' | 'taskdefs' | 'tasks' | 'instances' | 'services' | 'settings' | 'tokens';
+
+export interface StateChange {
+  kind: StateKind;
+  key: string;
+  parent: string;
+  child: string;
+  /** The entry after the change (undefined when deleted). */
+  current?: Entry<unknown>;
+  /** The entry before the change (undefined when created). */
+  previous?: Entry<unknown>;
+}
+
+export type StateListener = (change: StateChange) => void;
+
+export class State {
+  readonly clusters = new Table<ClusterRecord>();
+  readonly families = new Table<FamilyRecord>();
+  readonly taskDefinitions = new Table<TaskDefinitionRecord>();
+  readonly tasks = new Table<TaskRecord>();
+  readonly instances = new Table<ContainerInstanceRecord>();
+  readonly services = new Table<ServiceRecord>();
+  readonly settings = new Table<AccountSettingRecord>();
+  readonly tokens = new Table<unknown>();
+  /** family -> its highest ACTIVE revision (families without one are absent). */
+  readonly latestActiveRevision = new Map<string, number>();
+  /** containerInstance id -> ids of the non-released tasks placed on it. */
+  readonly tasksByInstance = new Map<string, Set<string>>();
+
+  private applied = 0;
+  private watcher?: Watcher;
+  private listeners = new Set<StateListener>();
+  private revisionWaiters: { rev: number; resolve: () => void }[] = [];
+
+  constructor(private readonly store: Store) {}
+
+  /** Loads everything and follows the store's changes. */
+  async start(): Promise<void> {
+    const snap = await this.store.snapshot('');
+    for (const e of snap.entries) this.applyPut(e.key, e, false);
+    this.applied = snap.revision;
+    this.watcher = this.store.watch('', snap.revision, (events) => this.applyEvents(events));
+  }
+
+  stop(): void {
+    this.watcher?.cancel();
+  }
+
+  /** The store revision this cache reflects. */
+  get revision(): number {
+    return this.applied;
+  }
+
+  /** Resolves once the cache reflects the given store revision (read-your-writes). */
+  waitFor(revision: number): Promise<void> {
+    if (revision <= this.applied) return Promise.resolve();
+    return new Promise((resolve) => this.revisionWaiters.push({ rev: revision, resolve }));
+  }
+
+  /** Listeners see every change after it is applied (controllers enqueue keys from here). */
+  subscribe(listener: StateListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private applyEvents(events: WatchEvent[]): void {
+    let rev = this.applied;
+    for (const ev of events) {
+      if (ev.type === 'put') {
+        this.applyPut(ev.key, { key: ev.key, value: ev.value, modRevision: ev.revision, createRevision: ev.createRevision }, true);
+      } else {
+        this.applyDelete(ev.key);
+      }
+      rev = Math.max(rev, ev.revision);
+    }
+    this.applied = rev;
+    if (this.revisionWaiters.length > 0) {
+      const still: typeof this.revisionWaiters = [];
+      for (const w of this.revisionWaiters) (w.rev <= rev ? w.resolve() : still.push(w));
+      this.revisionWaiters = still;
+    }
+  }
+
+  private tableOf(kind: string): Table<unknown> | undefined {
+    switch (kind) {
+      case 'clusters': return this.clusters;
+      case 'families': return this.families;
+      case 'taskdefs': return this.taskDefinitions;
+      case 'tasks': return this.tasks;
+      case 'instances': return this.instances;
+      case 'services': return this.services;
+      case 'settings': return this.settings;
+      case 'tokens': return this.tokens;
+      default: return undefined;
+    }
+  }
+
+  private split(key: string): { kind: StateKind; parent: string; child: string } | undefined {
+    const i = key.indexOf('/');
+    if (i < 0) return undefined;
+    const kind = key.slice(0, i) as StateKind;
+    const rest = key.slice(i + 1);
+    const j = rest.lastIndexOf('/');
+    return j < 0 ? { kind, parent: '', child: rest } : { kind, parent: rest.slice(0, j), child: rest.slice(j + 1) };
+  }
+
+  private applyPut(key: string, entry: Entry<unknown>, notify: boolean): void {
+    const k = this.split(key);
+    const table = k && this.tableOf(k.kind);
+    if (!k || !table) return;
+    const previous = table.set(k.parent, k.child, entry);
+    if (k.kind === 'tasks') this.indexTask(previous as Entry<TaskRecord> | undefined, entry as Entry<TaskRecord>);
+    if (k.kind === 'taskdefs') this.indexTaskDefinition(k.parent, entry as Entry<TaskDefinitionRecord>);
+    if (notify) this.emit({ ...k, key, current: entry, previous });
+  }
+
+  private applyDelete(key: string): void {
+    const k = this.split(key);
+    const table = k && this.tableOf(k.kind);
+    if (!k || !table) return;
+    const previous = table.delete(k.parent, k.child);
+    if (k.kind === 'tasks') this.indexTask(previous as Entry<TaskRecord> | undefined, undefined);
+    if (k.kind === 'taskdefs') this.indexTaskDefinition(k.parent, previous as Entry<TaskDefinitionRecord> | undefined, true);
+    this.emit({ ...k, key, previous });
+  }
+
+  private indexTaskDefinition(family: string, changed: Entry<TaskDefinitionRecord> | undefined, deleted = false): void {
+    const latest = this.latestActiveRevision.get(family);
+    const td = changed?.value;
+    if (td && !deleted && td.status === 'ACTIVE') {
+      if (latest === undefined || td.revision > latest) this.latestActiveRevision.set(family, td.revision);
+      return;
+    }
+    // Only a change to the current latest can lower it; then scan back from the newest.
+    if (td && latest !== undefined && td.revision !== latest) return;
+    const revs = [...this.taskDefinitions.children(family).values()];
+    for (let i = revs.length - 1; i >= 0; i--) {
+      if (revs[i]!.value.status === 'ACTIVE') {
+        this.latestActiveRevision.set(family, revs[i]!.value.revision);
+        return;
+      }
+    }
+    this.latestActiveRevision.delete(family);
+  }
+
+  private indexTask(prev: Entry<TaskRecord> | undefined, cur: Entry<TaskRecord> | undefined): void {
+    const holds = (e?: Entry<TaskRecord>) => (e && e.value.wharf.instanceId && !e.value.wharf.released ? e.value.wharf.instanceId : undefined);
+    const before = holds(prev);
+    const after = holds(cur);
+    const id = (cur ?? prev)!.value.wharf.id;
+    if (before && before !== after) {
+      const s = this.tasksByInstance.get(before);
+      s?.delete(id);
+      if (s && s.size === 0) this.tasksByInstance.delete(before);
+    }
+    if (after) {
+      let s = this.tasksByInstance.get(after);
+      if (!s) this.tasksByInstance.set(after, (s = new Set()));
+      s.add(id);
+    }
+  }
+
+  private emit(change: StateChange): void {
+    for (const l of this.listeners) {
+      try {
+        l(change);
+      } catch {
+        // A listener's failure must not stop the cache from applying changes; controllers log
+        // their own errors.
+      }
+    }
+  }
+}
