@@ -35,7 +35,7 @@ export interface RunningServer {
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = opts.log ?? createLogger('wharf-server');
   const credentials = loadOrCreateCredentials(opts.dataDir);
-  const store = SqliteStore.open({ path: join(opts.dataDir, 'wharf.db'), synchronous: opts.synchronous ?? 'FULL' });
+  const store = SqliteStore.open({ path: join(opts.dataDir, 'wharf.db'), synchronous: opts.synchronous ?? 'FULL', compactKeep: 20_000 });
   const state = new State(store);
   await state.start();
   const partition = { region: opts.region, accountId: opts.accountId };

@@ -52,7 +52,12 @@ export interface Store {
   update(key: string, value: unknown, expectedRevision: number): Promise<number>;
   /** Compare-and-swap delete (unconditional when expectedRevision is omitted). */
   delete(key: string, expectedRevision?: number): Promise<number>;
-  /** Commits all ops atomically at one revision, or none (StoreConflictError naming the key). */
+  /**
+   * Commits all ops atomically at one revision, or none (StoreConflictError naming the key).
+   * Every condition is checked against the state before the txn, and a key may be written by at
+   * most one op (a second write of the same key throws a plain Error). A txn that writes nothing
+   * (only 'check' ops, or none) creates no revision and returns the current one.
+   */
   txn(ops: TxnOp[]): Promise<number>;
   /** The entries under prefix and the store revision they were read at, consistently, so that
    * a cache can load them and then `watch(prefix, revision)` without missing or repeating a change. */
@@ -64,6 +69,8 @@ export interface Store {
    * in revision order, first the history then live changes. Events of one txn arrive together.
    * A backend that runs in-process (sqlite) delivers a write's events before the write's promise
    * resolves, so a cache fed by watch can serve read-your-writes without waiting.
+   * History is bounded: when changes after fromRevision have been compacted away, watch throws
+   * StoreCompactedError (the caller takes a fresh snapshot) instead of silently skipping them.
    */
   watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void): Watcher;
   close(): Promise<void>;
@@ -73,6 +80,14 @@ export class StoreConflictError extends Error {
   constructor(readonly key: string, readonly reason: 'exists' | 'missing' | 'revision') {
     super(`store conflict on ${key}: ${reason}`);
     this.name = 'StoreConflictError';
+  }
+}
+
+/** Thrown by `watch` when the history it would need (revisions > fromRevision) was compacted. */
+export class StoreCompactedError extends Error {
+  constructor(readonly fromRevision: number, readonly compactedRevision: number) {
+    super(`store history compacted: watch from revision ${fromRevision} needs changes up to ${compactedRevision}, which are gone`);
+    this.name = 'StoreCompactedError';
   }
 }
 
