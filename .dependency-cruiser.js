@@ -21,7 +21,7 @@ module.exports = {
     layer('api', ['core', 'lib']),
     layer('store', ['core', 'lib']),
     layer('scheduler', ['core', 'lib']),
-    layer('state', ['store', 'core', 'lib']),
+    layer('state', ['store', 'scheduler', 'core', 'lib']),
     layer('control', ['state', 'store', 'scheduler', 'api', 'core', 'lib']),
     layer('controllers', ['control', 'state', 'store', 'scheduler', 'api', 'core', 'lib']),
     layer('fargate', ['control', 'state', 'store', 'scheduler', 'api', 'core', 'lib']),

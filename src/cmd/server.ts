@@ -6,6 +6,7 @@ import { ecsHandlers, type ControlContext } from '../control';
 import { createHttpServer, type WharfHttpServer } from '../server/http-server';
 import type { Handler } from '../server/api-registry';
 import { State } from '../state/state';
+import { PlacementView } from '../state/placement-view';
 import { SqliteStore } from '../store/sqlite/sqlite-store';
 import type { Store } from '../store/store';
 import { createLogger, systemClock, type Logger } from '../lib';
@@ -39,7 +40,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const state = new State(store);
   await state.start();
   const partition = { region: opts.region, accountId: opts.accountId };
-  const ctx: ControlContext = { store, state, partition, clock: systemClock, log };
+  const placement = new PlacementView(state);
+  const ctx: ControlContext = { store, state, placement, partition, clock: systemClock, log };
   const model = loadModel('ecs');
   const keyTable = new Map<string, { secret: string; isAgent: boolean }>();
   keyTable.set(credentials.user.accessKeyId, { secret: credentials.user.secretAccessKey, isAgent: false });

@@ -2,11 +2,14 @@ import type { Partition } from '../core/arn';
 import type { Clock, Logger } from '../lib';
 import type { Store } from '../store/store';
 import type { State } from '../state/state';
+import type { PlacementView } from '../state/placement-view';
 
 /** What every control operation works with. cmd/ builds one and hands it to the API table. */
 export interface ControlContext {
   store: Store;
   state: State;
+  /** The scheduler's per-cluster snapshots, kept beside the cache. */
+  placement: PlacementView;
   partition: Partition;
   clock: Clock;
   log: Logger;

@@ -8,6 +8,9 @@ import * as clusters from './clusters';
 import type { Caller, ControlContext } from './context';
 import * as tags from './tags';
 import * as taskDefinitions from './task-definitions';
+import * as taskQueries from './task-queries';
+import * as taskStateChanges from './task-state-changes';
+import * as tasks from './tasks';
 
 export type EcsHandler = (input: any, caller: Caller) => Promise<unknown>;
 
@@ -27,6 +30,14 @@ export function ecsHandlers(ctx: ControlContext): Partial<Record<OperationName, 
     ListTaskDefinitionFamilies: (i) => taskDefinitions.listTaskDefinitionFamilies(ctx, i),
     DeregisterTaskDefinition: (i) => taskDefinitions.deregisterTaskDefinition(ctx, i),
     DeleteTaskDefinitions: (i) => taskDefinitions.deleteTaskDefinitions(ctx, i),
+
+    RunTask: (i) => tasks.runTask(ctx, i),
+    StartTask: (i) => tasks.startTask(ctx, i),
+    StopTask: (i) => tasks.stopTask(ctx, i),
+    DescribeTasks: (i) => taskQueries.describeTasks(ctx, i),
+    ListTasks: (i) => taskQueries.listTasks(ctx, i),
+    SubmitTaskStateChange: (i, c) => taskStateChanges.submitTaskStateChange(ctx, i, c),
+    SubmitContainerStateChange: (i, c) => taskStateChanges.submitContainerStateChange(ctx, i, c),
 
     TagResource: (i) => tags.tagResource(ctx, i),
     UntagResource: (i) => tags.untagResource(ctx, i),

@@ -1,0 +1,100 @@
+/**
+ * Placing tasks and committing the placement: the scheduler picks instances from the cluster's
+ * snapshot, then one store transaction creates the tasks and debits each chosen instance's
+ * remaining resources, compare-and-swapped on the instance's revision. If another placement
+ * touched one of those instances first, the transaction fails and the decision is made again on
+ * the fresh snapshot, so no instance is ever overbooked however many placements race.
+ */
+import { invalidParameter } from '../core/errors';
+import { reserve } from '../core/instance-resources';
+import { keys, type ContainerInstanceRecord, type TaskRecord } from '../core/resources';
+import type { Failure, PlacementConstraint, PlacementStrategy } from '../core/shapes/ecs';
+import type { ResourceNeeds } from '../core/task-definition-resources';
+import { place, Reason, type PlacementResult } from '../scheduler';
+import { StoreConflictError, type TxnOp } from '../store/store';
+import { committed, type ControlContext } from './context';
+import { reservationOf, taskKey } from './task-records';
+
+export interface PlaceTasksInput {
+  cluster: string;
+  needs: ResourceNeeds;
+  count: number;
+  group: string;
+  service?: string;
+  constraints: PlacementConstraint[];
+  strategies: PlacementStrategy[];
+  requiredAttributes: { name: string; value?: string }[];
+  /** Makes the task record for the i-th placed task (not yet placed). */
+  makeTask: (i: number) => TaskRecord;
+  /** More writes to commit in the same transaction as the tasks (e.g. an idempotency token). */
+  extraOps?: (tasks: TaskRecord[], failures: Failure[]) => TxnOp[];
+}
+
+export interface PlaceTasksResult {
+  tasks: TaskRecord[];
+  failures: Failure[];
+  /** The scheduler's answer of the last attempt (for service events). */
+  result: PlacementResult;
+}
+
+const MAX_ATTEMPTS = 50;
+
+export async function placeTasks(ctx: ControlContext, input: PlaceTasksInput): Promise<PlaceTasksResult> {
+  for (let attempt = 0; ; attempt++) {
+    const snapshot = ctx.placement.snapshot(input.cluster);
+    const result = place(
+      {
+        needs: { cpu: input.needs.cpu, memory: input.needs.memory, tcpPorts: input.needs.portsTcp, udpPorts: input.needs.portsUdp, gpus: input.needs.gpus },
+        count: input.count,
+        group: input.group,
+        service: input.service,
+        constraints: input.constraints,
+        strategies: input.strategies,
+        requiredAttributes: input.requiredAttributes,
+      },
+      snapshot,
+    );
+    if (result.failures.some((f) => f.reason === Reason.NO_INSTANCES)) {
+      throw invalidParameter('No Container Instances were found in your cluster.');
+    }
+    const tasks: TaskRecord[] = [];
+    const touched = new Map<string, { entry: { modRevision: number }; rec: ContainerInstanceRecord }>();
+    for (const p of result.placements) {
+      const t = input.makeTask(p.taskIndex);
+      const reservation = reservationOf(input.needs, { tcp: p.tcpPorts, udp: p.udpPorts }, p.gpuIds);
+      t.containerInstanceArn = p.instanceArn;
+      t.wharf = { ...t.wharf, instanceId: p.instanceId, reservation };
+      let cur = touched.get(p.instanceId);
+      if (!cur) {
+        const e = ctx.state.instances.get(input.cluster, p.instanceId);
+        if (!e) throw new Error(`placement chose unknown instance ${p.instanceId}`);
+        cur = { entry: e, rec: e.value };
+        touched.set(p.instanceId, cur);
+      }
+      const az = cur.rec.attributes?.find((a) => a.name === 'ecs.availability-zone')?.value;
+      if (az) t.availabilityZone = az;
+      cur.rec = { ...cur.rec, remainingResources: reserve(cur.rec.remainingResources ?? [], reservation), version: cur.rec.version + 1 };
+      tasks.push(t);
+    }
+    const failures = failuresOf(result);
+    const ops: TxnOp[] = [...(input.extraOps?.(tasks, failures) ?? [])];
+    if (tasks.length === 0 && ops.length === 0) return { tasks, failures, result };
+    for (const [id, { entry, rec }] of touched) {
+      ops.push({ op: 'update', key: keys.instance(input.cluster, id), value: rec, expectedRevision: entry.modRevision });
+    }
+    for (const t of tasks) ops.push({ op: 'create', key: taskKey(t), value: t });
+    try {
+      const rev = await ctx.store.txn(ops);
+      await committed(ctx, rev);
+      return { tasks, failures, result };
+    } catch (e) {
+      if (!(e instanceof StoreConflictError) || attempt + 1 >= MAX_ATTEMPTS) throw e;
+      // Someone else changed one of these instances first: decide again on the new state.
+      await committed(ctx, await ctx.store.revision());
+    }
+  }
+}
+
+function failuresOf(r: PlacementResult): Failure[] {
+  return r.failures.map((f) => (f.arn ? { arn: f.arn, reason: f.reason } : { reason: f.reason }));
+}

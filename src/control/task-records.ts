@@ -1,0 +1,107 @@
+/** Building task records from a task definition, and their wire form. */
+import { arn, taskArn, type Partition } from '../core/arn';
+import { keys, type ClusterRecord, type Reservation, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
+import type { Attachment, Container, Tag, Task, TaskOverride } from '../core/shapes/ecs';
+import { effectiveNetworkMode } from '../core/task-definition';
+import type { ResourceNeeds } from '../core/task-definition-resources';
+import { epochSeconds, hexId, uuid } from '../lib';
+
+export interface NewTaskParams {
+  partition: Partition;
+  cluster: ClusterRecord;
+  td: TaskDefinitionRecord;
+  needs: ResourceNeeds;
+  overrides?: TaskOverride;
+  launchType: 'EC2' | 'FARGATE' | 'EXTERNAL';
+  group: string;
+  startedBy?: string;
+  tags: Tag[];
+  now: number;
+  clientToken?: string;
+  serviceName?: string;
+  /** Subnet / security groups of an awsvpc task (RunTask networkConfiguration). */
+  awsvpc?: { subnets: string[]; securityGroups: string[]; assignPublicIp?: string };
+  enableExecuteCommand?: boolean;
+}
+
+/** A new task, not yet placed: the caller sets the instance and reservation when it places it. */
+export function newTaskRecord(p: NewTaskParams): TaskRecord {
+  const id = hexId();
+  const tArn = taskArn(p.partition, p.cluster.clusterName, id);
+  const awsvpc = effectiveNetworkMode(p.td) === 'awsvpc';
+  const containers: Container[] = p.needs.containers.map((c) => {
+    const def = p.td.containerDefinitions!.find((d) => d.name === c.name)!;
+    const out: Container = {
+      containerArn: arn(p.partition, 'container', `${p.cluster.clusterName}/${id}/${uuid()}`),
+      taskArn: tArn,
+      name: c.name,
+      image: def.image,
+      lastStatus: 'PENDING',
+      networkInterfaces: [],
+      healthStatus: 'UNKNOWN',
+      cpu: String(c.cpu),
+    };
+    if (c.memory !== undefined) out.memory = String(c.memory);
+    if (c.memoryReservation !== undefined) out.memoryReservation = String(c.memoryReservation);
+    return out;
+  });
+  const attachments: Attachment[] = [];
+  if (awsvpc) {
+    attachments.push({
+      id: uuid(),
+      type: 'ElasticNetworkInterface',
+      status: 'PRECREATED',
+      details: [{ name: 'subnetId', value: p.awsvpc?.subnets[0] ?? 'wharf-default' }],
+    });
+  }
+  const overrides: TaskOverride = { containerOverrides: [], inferenceAcceleratorOverrides: [], ...(p.overrides ?? {}) };
+  const t: TaskRecord = {
+    taskArn: tArn,
+    clusterArn: p.cluster.clusterArn,
+    taskDefinitionArn: p.td.taskDefinitionArn,
+    attachments,
+    attributes: [],
+    containers,
+    overrides,
+    lastStatus: awsvpc ? 'PROVISIONING' : 'PENDING',
+    desiredStatus: 'RUNNING',
+    launchType: p.launchType,
+    group: p.group,
+    createdAt: epochSeconds(p.now),
+    version: 1,
+    connectivity: undefined,
+    healthStatus: 'UNKNOWN',
+    enableExecuteCommand: p.enableExecuteCommand ?? false,
+    tags: p.tags,
+    wharf: { id, cluster: p.cluster.clusterName, clientToken: p.clientToken, serviceName: p.serviceName },
+  };
+  if (p.startedBy !== undefined) t.startedBy = p.startedBy;
+  const cpu = p.overrides?.cpu ?? p.td.cpu;
+  const memory = p.overrides?.memory ?? p.td.memory;
+  if (cpu !== undefined) t.cpu = cpu;
+  if (memory !== undefined) t.memory = memory;
+  if (p.td.ephemeralStorage) t.ephemeralStorage = p.td.ephemeralStorage;
+  return t;
+}
+
+export function reservationOf(needs: ResourceNeeds, hostPorts?: { tcp: number[]; udp: number[] }, gpuIds: string[] = []): Reservation {
+  return {
+    cpu: needs.cpu,
+    memory: needs.memory,
+    ports: hostPorts?.tcp ?? needs.portsTcp,
+    portsUdp: hostPorts?.udp ?? needs.portsUdp,
+    gpuIds,
+  };
+}
+
+export function taskKey(t: TaskRecord): string {
+  return keys.task(t.wharf.cluster, t.wharf.id);
+}
+
+/** The wire form: without Wharf's bookkeeping, tags only when asked for. */
+export function taskToWire(t: TaskRecord, includeTags = false): Task {
+  const { wharf: _w, tags, ...rest } = t;
+  const out: Task = rest;
+  if (includeTags) out.tags = tags ?? [];
+  return out;
+}

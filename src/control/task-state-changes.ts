@@ -1,0 +1,166 @@
+/**
+ * SubmitTaskStateChange / SubmitContainerStateChange: the agent reports what really happened.
+ * The control plane folds each report into the task record: lastStatus and container statuses
+ * only move forward, timestamps are set once, and when the task reaches STOPPED its resources
+ * go back to the instance in the same transaction, exactly once.
+ */
+import { WharfError, invalidParameter } from '../core/errors';
+import { release } from '../core/instance-resources';
+import { keys, type TaskRecord } from '../core/resources';
+import type { Container, SubmitContainerStateChangeRequest, SubmitTaskStateChangeRequest, SubmitTaskStateChangeResponse } from '../core/shapes/ecs';
+import { STOP, STOPPED_TASK_RETENTION_MS, containerStatusRank, isForward, isTerminal } from '../core/task-status';
+import type { WharfContainerStateChange, WharfTaskStateChange } from '../api/agent/protocol';
+import { epochSeconds } from '../lib';
+import { StoreConflictError, type TxnOp } from '../store/store';
+import { requireActiveCluster } from './clusters';
+import { committed, type Caller, type ControlContext } from './context';
+import { requireTask } from './tasks';
+import { taskKey } from './task-records';
+
+const ACK = { acknowledgment: 'true' };
+
+function mergeContainer(c: Container, ch: WharfContainerStateChange): Container {
+  const out: Container = { ...c };
+  if (ch.status && containerStatusRank(ch.status) >= containerStatusRank(c.lastStatus ?? 'PENDING')) out.lastStatus = ch.status;
+  if (ch.runtimeId) out.runtimeId = ch.runtimeId;
+  if (ch.imageDigest) out.imageDigest = ch.imageDigest;
+  if (ch.exitCode !== undefined && ch.exitCode !== null) out.exitCode = ch.exitCode;
+  if (ch.reason) out.reason = ch.reason;
+  if (ch.networkBindings) out.networkBindings = ch.networkBindings;
+  if (ch.healthStatus) out.healthStatus = ch.healthStatus;
+  return out;
+}
+
+/** Task health from its essential containers that define a health check (ECS-REFERENCE 3.7). */
+function taskHealth(t: TaskRecord, essentialWithCheck: Set<string>): TaskRecord['healthStatus'] {
+  const judged = (t.containers ?? []).filter((c) => essentialWithCheck.has(c.name!));
+  if (judged.length === 0) return 'UNKNOWN';
+  if (judged.some((c) => c.healthStatus === 'UNHEALTHY')) return 'UNHEALTHY';
+  return judged.every((c) => c.healthStatus === 'HEALTHY') ? 'HEALTHY' : 'UNKNOWN';
+}
+
+/** Folds a report into the task; returns undefined when nothing changes. Pure. */
+export function applyTaskReport(t: TaskRecord, report: WharfTaskStateChange, now: number, essentialWithCheck: Set<string>): TaskRecord | undefined {
+  const before = JSON.stringify(t);
+  const n: TaskRecord = { ...t, wharf: { ...t.wharf } };
+  const nowS = epochSeconds(now);
+  if (report.containers?.length) {
+    const byName = new Map(report.containers.map((c) => [c.containerName, c]));
+    n.containers = (t.containers ?? []).map((c) => {
+      const ch = byName.get(c.name);
+      return ch ? mergeContainer(c, ch) : c;
+    });
+  }
+  if (report.pullStartedAt !== undefined && n.pullStartedAt === undefined) n.pullStartedAt = report.pullStartedAt;
+  if (report.pullStoppedAt !== undefined && n.pullStoppedAt === undefined) n.pullStoppedAt = report.pullStoppedAt;
+  if (report.executionStoppedAt !== undefined && n.executionStoppedAt === undefined) n.executionStoppedAt = report.executionStoppedAt;
+  if (n.connectivity === undefined) {
+    n.connectivity = 'CONNECTED';
+    n.connectivityAt = nowS;
+  }
+  if (report.privateIpv4Address) {
+    n.attachments = (n.attachments ?? []).map((a) =>
+      a.type === 'ElasticNetworkInterface'
+        ? {
+            ...a,
+            status: 'ATTACHED',
+            details: [
+              ...(a.details ?? []).filter((d) => d.name === 'subnetId'),
+              { name: 'networkInterfaceId', value: `eni-${t.wharf.id.slice(0, 17)}` },
+              { name: 'privateIPv4Address', value: report.privateIpv4Address },
+            ],
+          }
+        : a,
+    );
+    const eni = n.attachments.find((a) => a.type === 'ElasticNetworkInterface');
+    n.containers = (n.containers ?? []).map((c) => ({
+      ...c,
+      networkInterfaces: [{ attachmentId: eni?.id, privateIpv4Address: report.privateIpv4Address }],
+    }));
+  }
+  const status = report.status;
+  if (status && status !== n.lastStatus && isForward(n.lastStatus, status)) {
+    n.lastStatus = status;
+    if (status === 'RUNNING' && n.startedAt === undefined) n.startedAt = report.startedAt ?? nowS;
+    if (status === 'STOPPED') {
+      n.stoppedAt = nowS;
+      if (n.executionStoppedAt === undefined) n.executionStoppedAt = nowS;
+      if (n.desiredStatus !== 'STOPPED') {
+        // The task stopped on its own (not by request): record why, as the agent saw it.
+        n.desiredStatus = 'STOPPED';
+        n.stopCode = (report.stopCode ?? STOP.essentialExited.stopCode) as TaskRecord['stopCode'];
+        n.stoppedReason = report.reason ?? STOP.essentialExited.reason;
+      } else if (report.stopCode === 'TaskFailedToStart' && n.stopCode !== 'TaskFailedToStart') {
+        n.stopCode = 'TaskFailedToStart';
+        if (report.reason) n.stoppedReason = report.reason;
+      }
+      if (n.stoppingAt === undefined) n.stoppingAt = nowS;
+      n.attachments = (n.attachments ?? []).map((a) => ({ ...a, status: 'DELETED' }));
+      n.wharf.expiresAt = now + STOPPED_TASK_RETENTION_MS;
+    }
+  }
+  n.healthStatus = taskHealth(n, essentialWithCheck);
+  const { version: _v, ...a } = n;
+  const { version: _w, ...b } = JSON.parse(before) as TaskRecord;
+  if (JSON.stringify(a) === JSON.stringify(b)) return undefined;
+  n.version = t.version + 1;
+  return n;
+}
+
+async function applyReport(ctx: ControlContext, clusterRef: string | undefined, taskRef: string | undefined, report: WharfTaskStateChange, caller: Caller) {
+  const cluster = requireActiveCluster(ctx, clusterRef);
+  if (!taskRef) throw invalidParameter('task is required.');
+  void caller;
+  for (let attempt = 0; ; attempt++) {
+    const t = requireTask(ctx, cluster.clusterName, taskRef);
+    const entry = ctx.state.tasks.get(cluster.clusterName, t.wharf.id)!;
+    if (isTerminal(t.lastStatus)) return ACK;
+    const td = ctx.state.taskDefinitions.get(t.taskDefinitionArn!.split('/').pop()!.replace(/:\d+$/, ''), t.taskDefinitionArn!.split(':').pop()!.padStart(10, '0'))?.value;
+    const essentialWithCheck = new Set((td?.containerDefinitions ?? []).filter((c) => c.essential !== false && c.healthCheck).map((c) => c.name!));
+    const next = applyTaskReport(t, report, ctx.clock.now(), essentialWithCheck);
+    if (!next) return ACK;
+    const ops: TxnOp[] = [{ op: 'update', key: taskKey(t), value: next, expectedRevision: entry.modRevision }];
+    if (next.lastStatus === 'STOPPED' && next.wharf.instanceId && next.wharf.reservation && !next.wharf.released) {
+      next.wharf.released = true;
+      const ie = ctx.state.instances.get(cluster.clusterName, next.wharf.instanceId);
+      if (ie) {
+        ops.push({
+          op: 'update',
+          key: keys.instance(cluster.clusterName, next.wharf.instanceId),
+          value: { ...ie.value, remainingResources: release(ie.value.remainingResources ?? [], next.wharf.reservation), version: ie.value.version + 1 },
+          expectedRevision: ie.modRevision,
+        });
+      }
+    }
+    try {
+      const rev = await ctx.store.txn(ops);
+      await committed(ctx, rev);
+      return ACK;
+    } catch (e) {
+      if (!(e instanceof StoreConflictError) || attempt >= 50) throw e;
+      await committed(ctx, await ctx.store.revision());
+    }
+  }
+}
+
+export async function submitTaskStateChange(ctx: ControlContext, input: SubmitTaskStateChangeRequest & WharfTaskStateChange, caller: Caller): Promise<SubmitTaskStateChangeResponse> {
+  if (input.status !== undefined && !['PENDING', 'RUNNING', 'STOPPED', 'PROVISIONING', 'ACTIVATING', 'DEACTIVATING', 'STOPPING', 'DEPROVISIONING'].includes(input.status)) {
+    throw invalidParameter(`Invalid task status '${input.status}'.`);
+  }
+  return applyReport(ctx, input.cluster, input.task, input, caller);
+}
+
+export async function submitContainerStateChange(ctx: ControlContext, input: SubmitContainerStateChangeRequest & { healthStatus?: WharfContainerStateChange['healthStatus'] }, caller: Caller): Promise<SubmitTaskStateChangeResponse> {
+  if (!input.containerName) throw invalidParameter('containerName is required.');
+  if (input.status !== undefined && containerStatusRank(input.status) < 0) throw new WharfError('InvalidParameterException', `Invalid container status '${input.status}'.`);
+  const change: WharfContainerStateChange = {
+    containerName: input.containerName,
+    runtimeId: input.runtimeId,
+    status: input.status,
+    exitCode: input.exitCode,
+    reason: input.reason,
+    networkBindings: input.networkBindings,
+    healthStatus: input.healthStatus,
+  };
+  return applyReport(ctx, input.cluster, input.task, { containers: [change] }, caller);
+}

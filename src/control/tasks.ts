@@ -1,0 +1,320 @@
+/**
+ * Tasks: RunTask, StartTask, StopTask. (DescribeTasks/ListTasks are in task-queries.ts, the
+ * agent's state changes in task-state-changes.ts.)
+ */
+import { createHash } from 'node:crypto';
+import { idOf } from '../core/arn';
+import { WharfError, invalidParameter } from '../core/errors';
+import { fits, reserve } from '../core/instance-resources';
+import { keys, type ClusterRecord, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
+import type {
+  Failure,
+  NetworkConfiguration,
+  RunTaskRequest,
+  RunTaskResponse,
+  StartTaskRequest,
+  StartTaskResponse,
+  StopTaskRequest,
+  StopTaskResponse,
+  Tag,
+} from '../core/shapes/ecs';
+import { effectiveNetworkMode } from '../core/task-definition';
+import { resolveResourceNeeds, type ResourceNeeds } from '../core/task-definition-resources';
+import { STOP, isTerminal } from '../core/task-status';
+import { mergeTags, validateTags } from '../core/tags';
+import { epochSeconds } from '../lib';
+import { StoreConflictError, type TxnOp } from '../store/store';
+import { requireActiveCluster } from './clusters';
+import { committed, type ControlContext } from './context';
+import { placeTasks } from './placement';
+import { requireActiveTaskDefinition } from './task-definitions';
+import { newTaskRecord, reservationOf, taskKey, taskToWire } from './task-records';
+
+const MAX_COUNT = 10;
+
+type LaunchType = 'EC2' | 'FARGATE' | 'EXTERNAL';
+
+/** Which launch type a request runs with, refusing what Wharf cannot run yet. */
+export function resolveLaunchType(
+  cluster: ClusterRecord,
+  td: TaskDefinitionRecord,
+  input: { launchType?: string; capacityProviderStrategy?: unknown[] },
+): LaunchType {
+  if (input.launchType && input.capacityProviderStrategy && input.capacityProviderStrategy.length > 0) {
+    throw invalidParameter('Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.');
+  }
+  const usesProviders =
+    (input.capacityProviderStrategy?.length ?? 0) > 0 ||
+    (!input.launchType && (cluster.defaultCapacityProviderStrategy?.length ?? 0) > 0);
+  if (usesProviders || input.launchType === 'FARGATE') {
+    throw new WharfError('UnsupportedFeatureException', 'The FARGATE launch type and capacity providers are not available in Wharf yet; use launchType EC2.');
+  }
+  if (input.launchType === 'EXTERNAL') {
+    throw new WharfError('UnsupportedFeatureException', 'The EXTERNAL launch type is not available in Wharf yet; use launchType EC2.');
+  }
+  if (!(td.compatibilities ?? []).includes('EC2')) {
+    throw invalidParameter('Task definition does not support launch_type EC2.');
+  }
+  return 'EC2';
+}
+
+/** awsvpc needs a network configuration; other modes refuse one. */
+export function resolveNetwork(td: TaskDefinitionRecord, nc: NetworkConfiguration | undefined) {
+  const mode = effectiveNetworkMode(td);
+  const vpc = nc?.awsvpcConfiguration;
+  if (mode !== 'awsvpc') {
+    if (vpc) throw invalidParameter('Network Configuration is not valid for the given networkMode of this task definition.');
+    return undefined;
+  }
+  if (!vpc) throw invalidParameter("Network Configuration must be provided when networkMode 'awsvpc' is specified.");
+  if (!vpc.subnets || vpc.subnets.length < 1 || vpc.subnets.length > 16) {
+    throw invalidParameter('subnets can have at least 1 and at most 16 items.');
+  }
+  if ((vpc.securityGroups?.length ?? 0) > 5) throw invalidParameter('securityGroups can have at most 5 items.');
+  for (const s of vpc.subnets) {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(s)) throw invalidParameter(`Invalid subnet id '${s}'.`);
+  }
+  return { subnets: vpc.subnets, securityGroups: vpc.securityGroups ?? [], assignPublicIp: vpc.assignPublicIp };
+}
+
+/** The tags a new task gets: its own, then propagated ones, then ECS-managed ones. */
+export function taskTags(
+  requestTags: Tag[] | undefined,
+  opts: { propagateTags?: string; td: TaskDefinitionRecord; serviceTags?: Tag[]; managed?: { cluster: string; service?: string } },
+): Tag[] {
+  let tags = validateTags(requestTags);
+  if (opts.propagateTags === 'TASK_DEFINITION') tags = mergeTags(opts.td.tags, tags);
+  else if (opts.propagateTags === 'SERVICE') tags = mergeTags(opts.serviceTags ?? [], tags);
+  if (opts.managed) {
+    const m: Tag[] = [{ key: 'aws:ecs:clusterName', value: opts.managed.cluster }];
+    if (opts.managed.service) m.push({ key: 'aws:ecs:serviceName', value: opts.managed.service });
+    tags = mergeTags(tags, m);
+  }
+  return tags;
+}
+
+function checkStartedByAndGroup(startedBy?: string, group?: string): void {
+  if (startedBy !== undefined && (startedBy.length > 128 || !/^[A-Za-z0-9_\-/:.#]*$/.test(startedBy))) {
+    throw invalidParameter('startedBy may contain up to 128 letters (uppercase and lowercase), numbers, hyphens, underscores, colons, periods, slashes and number signs.');
+  }
+  if (group !== undefined && (group.length < 1 || group.length > 255)) throw invalidParameter('group must be between 1 and 255 characters.');
+}
+
+function fingerprint(input: object): string {
+  const { clientToken: _t, ...rest } = input as Record<string, unknown>;
+  return createHash('sha256').update(JSON.stringify(rest)).digest('hex');
+}
+
+interface TokenRecord {
+  fingerprint: string;
+  taskArns: string[];
+  failures: Failure[];
+}
+
+export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promise<RunTaskResponse> {
+  const cluster = requireActiveCluster(ctx, input.cluster);
+  const count = input.count ?? 1;
+  if (!Number.isInteger(count) || count < 1 || count > MAX_COUNT) throw invalidParameter(`count must be between 1 and ${MAX_COUNT}.`);
+  if (input.clientToken !== undefined && (input.clientToken.length < 1 || input.clientToken.length > 64)) {
+    throw invalidParameter('clientToken must be between 1 and 64 characters.');
+  }
+  const tokenKey = input.clientToken ? keys.clientToken('RunTask', input.clientToken) : undefined;
+  const fp = fingerprint(input);
+  const replay = tokenKey ? answerFromToken(ctx, tokenKey, fp, cluster.clusterName) : undefined;
+  if (replay) return replay;
+
+  const td = requireActiveTaskDefinition(ctx, input.taskDefinition);
+  const launchType = resolveLaunchType(cluster, td, input);
+  if (input.platformVersion !== undefined) invalidParameterFor('platformVersion', 'the FARGATE launch type');
+  if (input.enableExecuteCommand) throw new WharfError('UnsupportedFeatureException', 'ExecuteCommand is not available in Wharf yet, so enableExecuteCommand cannot be true.');
+  if (input.volumeConfigurations?.length) throw new WharfError('UnsupportedFeatureException', 'volumeConfigurations (Amazon EBS volumes) are not available in Wharf.');
+  const awsvpc = resolveNetwork(td, input.networkConfiguration);
+  const needs = resolveResourceNeeds(td, input.overrides);
+  const group = input.group ?? `family:${td.family}`;
+  checkStartedByAndGroup(input.startedBy, group);
+  if (input.propagateTags === 'SERVICE') throw invalidParameter('propagateTags SERVICE is only valid for tasks started by a service.');
+  const tags = taskTags(input.tags, {
+    propagateTags: input.propagateTags,
+    td,
+    managed: input.enableECSManagedTags ? { cluster: cluster.clusterName } : undefined,
+  });
+  const constraints = [...(td.placementConstraints ?? []), ...(input.placementConstraints ?? [])];
+  const now = ctx.clock.now();
+  try {
+    const placed = await placeTasks(ctx, {
+      cluster: cluster.clusterName,
+      needs,
+      count,
+      group,
+      constraints,
+      strategies: input.placementStrategy ?? [],
+      requiredAttributes: (td.requiresAttributes ?? []).map((a) => ({ name: a.name, value: a.value })),
+      makeTask: () =>
+        newTaskRecord({
+          partition: ctx.partition,
+          cluster,
+          td,
+          needs,
+          overrides: input.overrides,
+          launchType,
+          group,
+          startedBy: input.startedBy,
+          tags,
+          now,
+          clientToken: input.clientToken,
+          awsvpc,
+        }),
+      extraOps: (tasks, failures) =>
+        tokenKey ? [{ op: 'create', key: tokenKey, value: { fingerprint: fp, taskArns: tasks.map((t) => t.taskArn), failures } satisfies TokenRecord }] : [],
+    });
+    return { tasks: placed.tasks.map((t) => taskToWire(t)), failures: placed.failures };
+  } catch (e) {
+    // A concurrent call with the same token won: answer as it did.
+    if (e instanceof StoreConflictError && tokenKey && e.key === tokenKey) {
+      await committed(ctx, await ctx.store.revision());
+      const again = answerFromToken(ctx, tokenKey, fp, cluster.clusterName);
+      if (again) return again;
+    }
+    throw e;
+  }
+}
+
+function invalidParameterFor(field: string, what: string): never {
+  throw invalidParameter(`${field} is only valid for ${what}.`);
+}
+
+function answerFromToken(ctx: ControlContext, tokenKey: string, fp: string, cluster: string): RunTaskResponse | undefined {
+  const tok = ctx.state.tokens.get(tokenKey.slice('tokens/'.length, tokenKey.lastIndexOf('/')), tokenKey.slice(tokenKey.lastIndexOf('/') + 1))?.value as TokenRecord | undefined;
+  if (!tok) return undefined;
+  if (tok.fingerprint !== fp) {
+    throw new WharfError('ConflictException', 'The clientToken is already in use with a different RunTask request.', { resourceIds: tok.taskArns });
+  }
+  const tasks = tok.taskArns
+    .map((a) => ctx.state.tasks.get(cluster, idOf(a, 'task').id)?.value)
+    .filter((t): t is TaskRecord => t !== undefined)
+    .map((t) => taskToWire(t));
+  return { tasks, failures: tok.failures };
+}
+
+export async function startTask(ctx: ControlContext, input: StartTaskRequest): Promise<StartTaskResponse> {
+  const cluster = requireActiveCluster(ctx, input.cluster);
+  const refs = input.containerInstances ?? [];
+  if (refs.length < 1 || refs.length > 10) throw invalidParameter('containerInstances must contain between 1 and 10 container instances.');
+  const td = requireActiveTaskDefinition(ctx, input.taskDefinition);
+  if (!(td.compatibilities ?? []).includes('EC2')) throw invalidParameter('Task definition does not support launch_type EC2.');
+  if (input.enableExecuteCommand) throw new WharfError('UnsupportedFeatureException', 'ExecuteCommand is not available in Wharf yet, so enableExecuteCommand cannot be true.');
+  if (input.volumeConfigurations?.length) throw new WharfError('UnsupportedFeatureException', 'volumeConfigurations (Amazon EBS volumes) are not available in Wharf.');
+  const awsvpc = resolveNetwork(td, input.networkConfiguration);
+  const needs = resolveResourceNeeds(td, input.overrides);
+  const group = input.group ?? `family:${td.family}`;
+  checkStartedByAndGroup(input.startedBy, group);
+  const tags = taskTags(input.tags, {
+    propagateTags: input.propagateTags,
+    td,
+    managed: input.enableECSManagedTags ? { cluster: cluster.clusterName } : undefined,
+  });
+  const tasks: TaskRecord[] = [];
+  const failures: Failure[] = [];
+  for (const ref of refs) {
+    const { id } = idOf(ref, 'container-instance');
+    const t = await startOn(ctx, cluster, id, () =>
+      newTaskRecord({ partition: ctx.partition, cluster, td, needs, overrides: input.overrides, launchType: 'EC2', group, startedBy: input.startedBy, tags, now: ctx.clock.now(), awsvpc }),
+      needs,
+    );
+    if ('failure' in t) failures.push(t.failure);
+    else tasks.push(t.task);
+  }
+  return { tasks: tasks.map((t) => taskToWire(t)), failures };
+}
+
+async function startOn(
+  ctx: ControlContext,
+  cluster: ClusterRecord,
+  instanceId: string,
+  make: () => TaskRecord,
+  needs: ResourceNeeds,
+): Promise<{ task: TaskRecord } | { failure: Failure }> {
+  for (let attempt = 0; ; attempt++) {
+    const e = ctx.state.instances.get(cluster.clusterName, instanceId);
+    if (!e) return { failure: { arn: instanceId, reason: 'MISSING' } };
+    const inst = e.value;
+    if (inst.status !== 'ACTIVE') return { failure: { arn: inst.containerInstanceArn, reason: 'INACTIVE' } };
+    if (!inst.agentConnected) return { failure: { arn: inst.containerInstanceArn, reason: 'AGENT' } };
+    const reservation = reservationOf(needs);
+    const why = fits(inst.remainingResources ?? [], reservation);
+    if (why) return { failure: { arn: inst.containerInstanceArn, reason: why } };
+    const t = make();
+    t.containerInstanceArn = inst.containerInstanceArn;
+    t.wharf = { ...t.wharf, instanceId, reservation };
+    const az = inst.attributes?.find((a) => a.name === 'ecs.availability-zone')?.value;
+    if (az) t.availabilityZone = az;
+    const updated = { ...inst, remainingResources: reserve(inst.remainingResources ?? [], reservation), version: inst.version + 1 };
+    try {
+      const rev = await ctx.store.txn([
+        { op: 'update', key: keys.instance(cluster.clusterName, instanceId), value: updated, expectedRevision: e.modRevision },
+        { op: 'create', key: taskKey(t), value: t },
+      ]);
+      await committed(ctx, rev);
+      return { task: t };
+    } catch (err) {
+      if (!(err instanceof StoreConflictError) || attempt >= 50) throw err;
+      await committed(ctx, await ctx.store.revision());
+    }
+  }
+}
+
+/** The task a `task` parameter names in a cluster, or InvalidParameterException as ECS answers. */
+export function requireTask(ctx: ControlContext, clusterName: string, ref: string): TaskRecord {
+  const { id, cluster } = idOf(ref, 'task');
+  if (cluster && cluster !== clusterName) throw invalidParameter('The referenced task was not found in the given cluster.');
+  const t = ctx.state.tasks.get(clusterName, id)?.value;
+  if (!t) throw invalidParameter('The referenced task was not found.');
+  return t;
+}
+
+/**
+ * Marks a task desired STOPPED with a reason, once (desiredStatus never moves back). A task that
+ * was never placed has nothing to stop and goes straight to STOPPED. Returns the task as stored.
+ */
+export async function requestStop(
+  ctx: ControlContext,
+  clusterName: string,
+  taskId: string,
+  why: { stopCode: string; reason: string },
+): Promise<TaskRecord> {
+  for (let attempt = 0; ; attempt++) {
+    const e = ctx.state.tasks.get(clusterName, taskId);
+    if (!e) throw invalidParameter('The referenced task was not found.');
+    const t = e.value;
+    if (t.desiredStatus === 'STOPPED' || isTerminal(t.lastStatus)) return t;
+    const now = epochSeconds(ctx.clock.now());
+    const next: TaskRecord = {
+      ...t,
+      desiredStatus: 'STOPPED',
+      stopCode: why.stopCode as TaskRecord['stopCode'],
+      stoppedReason: why.reason,
+      stoppingAt: now,
+      version: t.version + 1,
+    };
+    try {
+      const rev = await ctx.store.update(taskKey(t), next, e.modRevision);
+      await committed(ctx, rev);
+      return next;
+    } catch (err) {
+      if (!(err instanceof StoreConflictError) || attempt >= 50) throw err;
+      await committed(ctx, await ctx.store.revision());
+    }
+  }
+}
+
+export async function stopTask(ctx: ControlContext, input: StopTaskRequest): Promise<StopTaskResponse> {
+  const cluster = requireActiveCluster(ctx, input.cluster);
+  if (input.reason !== undefined && input.reason.length > 1024) throw invalidParameter('reason must be at most 1024 characters.');
+  const t = requireTask(ctx, cluster.clusterName, input.task);
+  const stopped = await requestStop(ctx, cluster.clusterName, t.wharf.id, {
+    stopCode: STOP.userInitiated.stopCode,
+    reason: input.reason ?? STOP.userInitiated.reason,
+  });
+  return { task: taskToWire(stopped) };
+}
+

@@ -1,0 +1,80 @@
+/**
+ * The task reaper: STOPPED tasks stay describable for a while (ECS: at least an hour), then are
+ * removed; task definitions marked DELETE_IN_PROGRESS are removed once no task uses them.
+ * plan() is pure; apply() writes with compare-and-swap, so a task that changed since the plan
+ * is left for the next pass.
+ */
+import { keys, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
+import type { Clock, Logger } from '../lib';
+import type { State } from '../state/state';
+import { StoreConflictError, type Store } from '../store/store';
+
+export interface ReapPlan {
+  tasks: { key: string; revision: number }[];
+  taskDefinitions: { key: string; revision: number }[];
+}
+
+export function planReap(
+  tasks: Iterable<{ value: TaskRecord; modRevision: number }>,
+  taskDefinitions: Iterable<{ value: TaskDefinitionRecord; modRevision: number }>,
+  now: number,
+): ReapPlan {
+  const plan: ReapPlan = { tasks: [], taskDefinitions: [] };
+  const inUse = new Set<string>();
+  for (const e of tasks) {
+    const t = e.value;
+    if (t.lastStatus === 'STOPPED' && t.wharf.expiresAt !== undefined && t.wharf.expiresAt <= now) {
+      plan.tasks.push({ key: keys.task(t.wharf.cluster, t.wharf.id), revision: e.modRevision });
+    } else if (t.taskDefinitionArn) {
+      inUse.add(t.taskDefinitionArn);
+    }
+  }
+  for (const e of taskDefinitions) {
+    const td = e.value;
+    if (td.status === 'DELETE_IN_PROGRESS' && !inUse.has(td.taskDefinitionArn)) {
+      plan.taskDefinitions.push({ key: keys.taskDefinition(td.family, td.revision), revision: e.modRevision });
+    }
+  }
+  return plan;
+}
+
+export class TaskReaperController {
+  private timer?: { cancel(): void };
+  private stopped = false;
+
+  constructor(
+    private readonly deps: { state: State; store: Store; clock: Clock; log: Logger; intervalMs?: number },
+  ) {}
+
+  start(): void {
+    const tick = () => {
+      if (this.stopped) return;
+      this.reconcile()
+        .catch((err) => this.deps.log.error({ err }, 'task reaper failed'))
+        .finally(() => {
+          if (!this.stopped) this.timer = this.deps.clock.setTimeout(tick, this.deps.intervalMs ?? 60_000);
+        });
+    };
+    this.timer = this.deps.clock.setTimeout(tick, this.deps.intervalMs ?? 60_000);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+  }
+
+  async reconcile(): Promise<ReapPlan> {
+    const plan = planReap(this.deps.state.tasks.all(), this.deps.state.taskDefinitions.all(), this.deps.clock.now());
+    for (const item of [...plan.tasks, ...plan.taskDefinitions]) {
+      try {
+        await this.deps.store.delete(item.key, item.revision);
+      } catch (e) {
+        if (!(e instanceof StoreConflictError)) throw e;
+      }
+    }
+    if (plan.tasks.length + plan.taskDefinitions.length > 0) {
+      this.deps.log.info({ tasks: plan.tasks.length, taskDefinitions: plan.taskDefinitions.length }, 'reaped');
+    }
+    return plan;
+  }
+}
