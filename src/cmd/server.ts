@@ -5,6 +5,9 @@ import { loadModel, validateInput } from '../api/model';
 import { ecsHandlers, type ControlContext } from '../control';
 import { createHttpServer, type WharfHttpServer } from '../server/http-server';
 import type { Handler } from '../server/api-registry';
+import { createAgentGateway } from '../server/agent-gateway';
+import { InstanceLivenessController } from '../controllers/instance-liveness-controller';
+import { TaskReaperController } from '../controllers/task-reaper-controller';
 import { State } from '../state/state';
 import { PlacementView } from '../state/placement-view';
 import { SqliteStore } from '../store/sqlite/sqlite-store';
@@ -20,6 +23,10 @@ export interface ServerOptions {
   accountId: string;
   synchronous?: 'NORMAL' | 'FULL';
   log?: Logger;
+  /** How long an instance may have no agent connection before agentConnected=false (ms). */
+  agentTimeoutMs?: number;
+  /** WebSocket ping interval of the agent channel (ms). */
+  pingIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -46,6 +53,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const keyTable = new Map<string, { secret: string; isAgent: boolean }>();
   keyTable.set(credentials.user.accessKeyId, { secret: credentials.user.secretAccessKey, isAgent: false });
   for (const t of credentials.agentTokens) keyTable.set(t.accessKeyId, { secret: t.secretAccessKey, isAgent: true });
+  const credentialLookup = { lookup: (id: string) => keyTable.get(id) };
+  const gateway = createAgentGateway({ ctx, credentials: credentialLookup, pingIntervalMs: opts.pingIntervalMs });
   const http = createHttpServer({
     apis: [
       {
@@ -56,10 +65,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         validate: (op, input) => validateInput(model, op, input),
       },
     ],
-    credentials: { lookup: (id) => keyTable.get(id) },
+    credentials: credentialLookup,
     accountId: opts.accountId,
     log,
+    onUpgrade: (req, socket, head) => gateway.handleUpgrade(req, socket, head),
   });
+  const liveness = new InstanceLivenessController({ state, store, clock: systemClock, log, connections: gateway.connections, timeoutMs: opts.agentTimeoutMs });
+  liveness.start();
+  const reaper = new TaskReaperController({ state, store, clock: systemClock, log });
+  reaper.start();
   const { port } = await http.listen(opts.port, opts.host);
   const endpoint = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   log.info({ endpoint, dataDir: opts.dataDir }, 'wharf server listening');
@@ -72,6 +86,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     http,
     store,
     async close() {
+      reaper.stop();
+      liveness.stop();
+      await gateway.close();
       await http.close();
       state.stop();
       await store.close();

@@ -5,6 +5,7 @@
 import type { OperationName } from '../core/shapes/ecs';
 import * as accountSettings from './account-settings';
 import * as clusters from './clusters';
+import { containerInstanceHandlers } from './container-instances';
 import type { Caller, ControlContext } from './context';
 import * as tags from './tags';
 import * as taskDefinitions from './task-definitions';
@@ -42,6 +43,8 @@ export function ecsHandlers(ctx: ControlContext): Partial<Record<OperationName, 
     TagResource: (i) => tags.tagResource(ctx, i),
     UntagResource: (i) => tags.untagResource(ctx, i),
     ListTagsForResource: (i) => tags.listTagsForResource(ctx, i),
+
+    ...containerInstanceHandlers(ctx),
 
     PutAccountSetting: (i, c) => accountSettings.putAccountSetting(ctx, i, c),
     PutAccountSettingDefault: (i) => accountSettings.putAccountSettingDefault(ctx, i),

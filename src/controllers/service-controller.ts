@@ -1,0 +1,269 @@
+/**
+ * The service scheduler: one level-triggered loop over services. Any change to a service, to a
+ * task of a service, or to an instance of a cluster enqueues the service keys concerned;
+ * `reconcile(key)` reads the service, its tasks and the cluster's instances from the cache, asks
+ * planService() for a plan and applies it:
+ *
+ *   1. write the service record as planned (CAS: if the service changed meanwhile, throw and
+ *      plan again), so a new deployment exists before any task names it;
+ *   2. launch (placeTasks / one task per instance for DAEMON) and stop (requestStop);
+ *   3. append the events of what happened (started, stopped, unable to place).
+ *
+ * Everything it decides from is in the store, so a control plane killed at any point resumes
+ * where it was: tasks already placed are counted, none is placed twice (one worker per key,
+ * and each placement is committed and visible in the cache before the next plan).
+ */
+import { parseClusterQuery, evaluateClusterQuery, type QueryAst } from '../core/cluster-query';
+import type { ServiceRecord, TaskDefinitionRecord, TaskRecord } from '../core/resources';
+import { addServiceEvents, serviceEventText } from '../core/service-events';
+import { DEFAULT_THROTTLE, type ThrottleConfig } from '../core/service-math';
+import { STOP } from '../core/task-status';
+import type { ControlContext } from '../control/context';
+import { constraintsOf, launchOnInstance, launchReplicaTasks, type PlacementFailureInfo } from '../control/service-placement';
+import { findTaskDefinition } from '../control/task-definitions';
+import { requestStop } from '../control/tasks';
+import { KeyedQueue, epochSeconds, uuid } from '../lib';
+import { chooseTasksToStop, Reason } from '../scheduler';
+import { StoreConflictError, casUpdate } from '../store/store';
+import { keys } from '../core/resources';
+import { planService, type ServicePlan } from './service-plan';
+import { instanceView, taskView, type PlanOptions, type ServiceTaskView } from './service-task-view';
+import { newDeploymentId } from '../control/service-records';
+
+export interface ServiceControllerOptions {
+  ctx: ControlContext;
+  /** Without a container health check a task counts as healthy this long after RUNNING (ECS: 40 s). */
+  healthyAfterRunningMs?: number;
+  throttle?: Partial<ThrottleConfig>;
+  /** How soon to try again after a task could not be placed (instance changes retry sooner). */
+  placementRetryMs?: number;
+  concurrency?: number;
+}
+
+const keyOf = (cluster: string, name: string) => `${cluster}/${name}`;
+
+export class ServiceController {
+  private readonly ctx: ControlContext;
+  private readonly queue: KeyedQueue;
+  private readonly opts: PlanOptions;
+  private readonly placementRetryMs: number;
+  private unsubscribe?: () => void;
+  /** service key -> ids of its tasks in the cache. */
+  private readonly tasksByService = new Map<string, Set<string>>();
+  private readonly wakeTimers = new Map<string, { at: number; timer: { cancel(): void } }>();
+  private readonly healthChecks = new Map<string, boolean>();
+  private readonly queries = new Map<string, QueryAst | null>();
+  private stopped = false;
+
+  constructor(options: ServiceControllerOptions) {
+    this.ctx = options.ctx;
+    this.opts = {
+      healthyAfterRunningMs: options.healthyAfterRunningMs ?? 40_000,
+      throttle: { ...DEFAULT_THROTTLE, ...options.throttle },
+      newDeploymentId,
+      newEventId: uuid,
+    };
+    this.placementRetryMs = options.placementRetryMs ?? 30_000;
+    this.queue = new KeyedQueue((k) => this.reconcile(k), this.ctx.clock, {
+      concurrency: options.concurrency ?? 8,
+      onError: (key, err) => {
+        if (!(err instanceof StoreConflictError)) this.ctx.log.warn({ service: key, err }, 'service reconcile failed; will retry');
+      },
+    });
+  }
+
+  start(): void {
+    const { state } = this.ctx;
+    for (const e of state.tasks.all()) this.index(undefined, e.value);
+    this.unsubscribe = state.subscribe((c) => {
+      if (c.kind === 'services') this.queue.add(keyOf(c.parent, c.child));
+      else if (c.kind === 'tasks') {
+        const prev = c.previous?.value as TaskRecord | undefined;
+        const cur = c.current?.value as TaskRecord | undefined;
+        this.index(prev, cur);
+        const svc = cur?.wharf.serviceName ?? prev?.wharf.serviceName;
+        if (svc) this.queue.add(keyOf(c.parent, svc));
+      } else if (c.kind === 'instances') {
+        for (const s of state.services.children(c.parent).values()) if (s.value.status !== 'INACTIVE') this.queue.add(keyOf(c.parent, s.value.serviceName));
+      }
+    });
+    for (const e of state.services.all()) if (e.value.status !== 'INACTIVE') this.queue.add(keyOf(e.value.wharf.cluster, e.value.serviceName));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.queue.stop();
+    for (const w of this.wakeTimers.values()) w.timer.cancel();
+    this.wakeTimers.clear();
+  }
+
+  /** Resolves when no reconcile is queued or running (timers set for later do not count). */
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  /** Enqueues a service (cmd/ or tests; changes enqueue on their own). */
+  enqueue(cluster: string, name: string): void {
+    this.queue.add(keyOf(cluster, name));
+  }
+
+  private index(prev: TaskRecord | undefined, cur: TaskRecord | undefined): void {
+    const before = prev?.wharf.serviceName ? keyOf(prev.wharf.cluster, prev.wharf.serviceName) : undefined;
+    const after = cur?.wharf.serviceName ? keyOf(cur.wharf.cluster, cur.wharf.serviceName) : undefined;
+    if (before && before !== after) this.tasksByService.get(before)?.delete(prev!.wharf.id);
+    if (after) {
+      let set = this.tasksByService.get(after);
+      if (!set) this.tasksByService.set(after, (set = new Set()));
+      set.add(cur!.wharf.id);
+    }
+  }
+
+  private hasHealthCheck(tdArn: string | undefined): boolean {
+    if (!tdArn) return false;
+    let v = this.healthChecks.get(tdArn);
+    if (v === undefined) {
+      const td = findTaskDefinition(this.ctx, tdArn);
+      v = (td?.containerDefinitions ?? []).some((c) => c.essential !== false && c.healthCheck !== undefined);
+      if (td) this.healthChecks.set(tdArn, v);
+    }
+    return v;
+  }
+
+  private query(expr: string): QueryAst | null {
+    let q = this.queries.get(expr);
+    if (q === undefined) {
+      try {
+        q = parseClusterQuery(expr);
+      } catch {
+        q = null;
+      }
+      this.queries.set(expr, q);
+    }
+    return q;
+  }
+
+  /** DAEMON: does an instance satisfy the service's constraints and required attributes? */
+  private eligibility(s: ServiceRecord, td: TaskDefinitionRecord | undefined) {
+    const constraints = td ? constraintsOf(s, td) : s.placementConstraints ?? [];
+    const required = td?.requiresAttributes ?? [];
+    return (rec: Parameters<ControlContext['placement']['build']>[0]): boolean => {
+      const subject = this.ctx.placement.build(rec);
+      for (const a of required) {
+        if (!subject.attributes.has(a.name)) return false;
+        if (a.value !== undefined && subject.attributes.get(a.name) !== a.value) return false;
+      }
+      for (const c of constraints) {
+        if (c.type !== 'memberOf' || !c.expression) continue;
+        const q = this.query(c.expression);
+        if (!q || !evaluateClusterQuery(q, subject)) return false;
+      }
+      return true;
+    };
+  }
+
+  private wake(key: string, at: number): void {
+    const cur = this.wakeTimers.get(key);
+    if (cur && cur.at <= at) return;
+    cur?.timer.cancel();
+    const timer = this.ctx.clock.setTimeout(() => {
+      this.wakeTimers.delete(key);
+      if (!this.stopped) this.queue.add(key);
+    }, Math.max(0, at - this.ctx.clock.now()));
+    this.wakeTimers.set(key, { at, timer });
+  }
+
+  /** Plans one service from the cache (exposed for tests and diagnostics). */
+  plan(cluster: string, name: string): ServicePlan | undefined {
+    const { state } = this.ctx;
+    const e = state.services.get(cluster, name);
+    if (!e || e.value.status === 'INACTIVE') return undefined;
+    const s = e.value;
+    const tasks: TaskRecord[] = [];
+    for (const id of this.tasksByService.get(keyOf(cluster, name)) ?? []) {
+      const t = state.tasks.get(cluster, id)?.value;
+      if (t && t.wharf.serviceName === name) tasks.push(t);
+    }
+    const views = tasks.map((t) => taskView(t, this.hasHealthCheck(t.taskDefinitionArn)));
+    const daemonTd = s.schedulingStrategy === 'DAEMON' ? findTaskDefinition(this.ctx, s.wharf.deployments[0]?.taskDefinition ?? s.taskDefinition) : undefined;
+    const eligible = s.schedulingStrategy === 'DAEMON' ? this.eligibility(s, daemonTd) : undefined;
+    const instances = [...state.instances.children(cluster).values()].map((i) => instanceView(i.value, eligible ? eligible(i.value) : undefined));
+    const snapshot = this.ctx.placement.snapshot(cluster);
+    const byId = new Map(tasks.map((t) => [t.wharf.id, t]));
+    return planService({
+      service: s,
+      tasks: views,
+      instances,
+      now: this.ctx.clock.now(),
+      options: this.opts,
+      chooseSurplus: (cands: readonly ServiceTaskView[], count: number) => {
+        const infos = cands.map((c) => {
+          const t = byId.get(c.id)!;
+          return { taskArn: c.id, instanceId: c.instanceId ?? '', lastStatus: c.lastStatus, healthy: c.healthStatus !== 'UNHEALTHY', cpu: t.wharf.reservation?.cpu, memory: t.wharf.reservation?.memory };
+        });
+        return chooseTasksToStop(infos, count, s.placementStrategy, snapshot);
+      },
+    });
+  }
+
+  async reconcile(key: string): Promise<void> {
+    const i = key.indexOf('/');
+    const cluster = key.slice(0, i);
+    const name = key.slice(i + 1);
+    const entry = this.ctx.state.services.get(cluster, name);
+    if (!entry || entry.value.status === 'INACTIVE') return;
+    const plan = this.plan(cluster, name)!;
+    let s = plan.service;
+    if (plan.changed) {
+      // Throws StoreConflictError when the service changed since it was read: the queue retries.
+      const rev = await this.ctx.store.update(keys.service(cluster, name), s, entry.modRevision);
+      await this.ctx.state.waitFor(rev);
+    }
+    const events: string[] = [];
+    let failure: PlacementFailureInfo | undefined;
+    const started: string[] = [];
+    for (const p of plan.place) {
+      const d = s.wharf.deployments.find((x) => x.id === p.deploymentId)!;
+      const r = await launchReplicaTasks(this.ctx, s, d, p.count);
+      started.push(...r.tasks.map((t) => t.wharf.id));
+      failure ??= r.failure;
+    }
+    for (const p of plan.placeOn) {
+      const d = s.wharf.deployments.find((x) => x.id === p.deploymentId)!;
+      const r = await launchOnInstance(this.ctx, s, d, p.instanceId);
+      started.push(...r.tasks.map((t) => t.wharf.id));
+      failure ??= r.failure;
+    }
+    const stopped: string[] = [];
+    const unhealthy: string[] = [];
+    for (const x of plan.stop) {
+      const t = this.ctx.state.tasks.get(cluster, x.taskId)?.value;
+      if (!t || t.desiredStatus === 'STOPPED') continue;
+      await requestStop(this.ctx, cluster, x.taskId, { stopCode: STOP.serviceScheduler.stopCode, reason: x.reason });
+      stopped.push(x.taskId);
+      if (x.reason === 'Task failed container health checks') unhealthy.push(x.taskId);
+    }
+    for (const id of unhealthy) events.push(serviceEventText.failedHealthChecks(name, id));
+    if (stopped.length > 0) events.push(serviceEventText.stopped(name, stopped));
+    if (started.length > 0) events.push(serviceEventText.started(name, started));
+    if (failure) {
+      events.push(
+        failure.reason === Reason.NO_INSTANCES
+          ? serviceEventText.unableToPlace(name, failure.reason)
+          : serviceEventText.unableToPlace(name, failure.reason, failure.instanceId),
+      );
+      this.wake(key, this.ctx.clock.now() + this.placementRetryMs);
+    }
+    if (events.length > 0) {
+      const nowS = epochSeconds(this.ctx.clock.now());
+      const { revision } = await casUpdate<ServiceRecord>(this.ctx.store, keys.service(cluster, name), (cur) => {
+        if (!cur || cur.value.status === 'INACTIVE') return undefined;
+        const next = addServiceEvents(cur.value.events, events, nowS, uuid);
+        return next === cur.value.events ? undefined : { ...cur.value, events: next };
+      });
+      await this.ctx.state.waitFor(revision);
+      s = this.ctx.state.services.get(cluster, name)?.value ?? s;
+    }
+    if (plan.wakeAt !== undefined) this.wake(key, plan.wakeAt);
+  }
+}

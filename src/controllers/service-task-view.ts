@@ -1,0 +1,186 @@
+/**
+ * What the service planners see of tasks and instances, and the judgements they share: is a task
+ * live, healthy, lost, failed; which stopped tasks count against a deployment (circuit breaker,
+ * restart throttling). Pure functions of their inputs and `now`.
+ *
+ * Health of a live task, for minimumHealthyPercent (ECS-REFERENCE 6.4, 6.7):
+ *
+ *   PENDING ──> RUNNING ──(no health check: healthyAfterRunningMs, ECS 40 s)──> healthy
+ *                  │
+ *                  └──(essential container health check)── HEALTHY ──> healthy
+ *                                                        └ UNHEALTHY after the grace period
+ *                                                          ──> failed: replaced
+ *
+ * A task on a DRAINING instance is still healthy (it really runs) but must move; a task whose
+ * instance is gone, INACTIVE or has lost its agent is not healthy and must be replaced.
+ */
+import type { ServiceDeploymentRecord } from '../core/resources';
+import type { TaskRecord, ContainerInstanceRecord } from '../core/resources';
+import { throttleDelayMs, type ThrottleConfig } from '../core/service-math';
+import { STOP, isTerminal } from '../core/task-status';
+
+export interface ServiceTaskView {
+  id: string;
+  /** The deployment that launched it (task.startedBy). */
+  deploymentId?: string;
+  instanceId?: string;
+  lastStatus: string;
+  desiredStatus: string;
+  /** Epoch ms. */
+  createdAt: number;
+  startedAt?: number;
+  stoppedAt?: number;
+  stopCode?: string;
+  stoppedReason?: string;
+  healthStatus?: string;
+  /** Its task definition has an essential container with a health check. */
+  hasHealthCheck: boolean;
+}
+
+export interface InstanceView {
+  id: string;
+  status: string;
+  agentConnected: boolean;
+  /** DAEMON only: the instance satisfies the service's constraints and required attributes. */
+  eligible?: boolean;
+}
+
+export interface PlanOptions {
+  /** Without a health check a RUNNING task counts as healthy this long after it started (ECS: 40 s). */
+  healthyAfterRunningMs: number;
+  throttle: ThrottleConfig;
+  newDeploymentId: () => string;
+  newEventId: () => string;
+}
+
+export const HEALTH_CHECK_STOP_REASON = 'Task failed container health checks';
+export const scalingReason = (deploymentId: string) => STOP.serviceScheduler.reason.replace('%s', deploymentId);
+
+const sec = (s: number | undefined) => (s === undefined ? undefined : Math.round(s * 1000));
+
+/** The planner's view of a task record. */
+export function taskView(t: TaskRecord, hasHealthCheck: boolean): ServiceTaskView {
+  return {
+    id: t.wharf.id,
+    deploymentId: t.startedBy,
+    instanceId: t.wharf.instanceId,
+    lastStatus: t.lastStatus,
+    desiredStatus: t.desiredStatus,
+    createdAt: sec(t.createdAt) ?? 0,
+    startedAt: sec(t.startedAt),
+    stoppedAt: sec(t.stoppedAt),
+    stopCode: t.stopCode,
+    stoppedReason: t.stoppedReason,
+    healthStatus: t.healthStatus,
+    hasHealthCheck,
+  };
+}
+
+export function instanceView(i: ContainerInstanceRecord, eligible?: boolean): InstanceView {
+  const v: InstanceView = { id: i.wharf.id, status: i.status, agentConnected: i.agentConnected ?? false };
+  if (eligible !== undefined) v.eligible = eligible;
+  return v;
+}
+
+/** Desired RUNNING and not yet stopped. */
+export const isLive = (t: ServiceTaskView) => t.desiredStatus === 'RUNNING' && !isTerminal(t.lastStatus);
+
+export type Placement = 'ok' | 'draining' | 'lost';
+
+/** Where a task stands because of its instance. */
+export function placementOf(t: ServiceTaskView, instances: ReadonlyMap<string, InstanceView>): Placement {
+  if (t.instanceId === undefined) return 'ok';
+  const i = instances.get(t.instanceId);
+  if (!i || i.status === 'INACTIVE' || i.status === 'DEREGISTERING' || !i.agentConnected) return 'lost';
+  if (i.status === 'DRAINING') return 'draining';
+  return 'ok';
+}
+
+export interface Judged {
+  task: ServiceTaskView;
+  placement: Placement;
+  healthy: boolean;
+  /** UNHEALTHY past the grace period: to be replaced. */
+  failedHealth: boolean;
+  /** Must be replaced (instance draining or lost, or failed health). */
+  mustGo: boolean;
+  /** Epoch ms at which the judgement may change by time alone (healthy, grace over). */
+  changesAt?: number;
+}
+
+export function judge(t: ServiceTaskView, instances: ReadonlyMap<string, InstanceView>, now: number, graceMs: number, o: PlanOptions): Judged {
+  const placement = placementOf(t, instances);
+  let healthy = false;
+  let failedHealth = false;
+  let changesAt: number | undefined;
+  if (t.lastStatus === 'RUNNING' && placement !== 'lost') {
+    const started = t.startedAt ?? t.createdAt;
+    if (t.hasHealthCheck) {
+      healthy = t.healthStatus === 'HEALTHY';
+      if (t.healthStatus === 'UNHEALTHY') {
+        if (started + graceMs <= now) failedHealth = true;
+        else changesAt = started + graceMs;
+      }
+    } else if (started + o.healthyAfterRunningMs <= now) {
+      healthy = true;
+    } else {
+      changesAt = started + o.healthyAfterRunningMs;
+    }
+  }
+  return { task: t, placement, healthy, failedHealth, mustGo: placement !== 'ok' || failedHealth, changesAt };
+}
+
+/** Still occupies the service: not STOPPED, and not a task given up on a lost instance. */
+export function isPresent(t: ServiceTaskView, instances: ReadonlyMap<string, InstanceView>): boolean {
+  if (isTerminal(t.lastStatus)) return false;
+  return !(t.desiredStatus === 'STOPPED' && placementOf(t, instances) === 'lost');
+}
+
+const MAX_JUDGED = 1000;
+
+/**
+ * Folds the deployment's newly stopped tasks into its counters. A stopped task counts as failed
+ * (circuit breaker) when it never reached RUNNING on its own (stage 1), was stopped for failing
+ * its health checks, or exited on its own after starting but before it was ever healthy (stage
+ * 2). A task that never reached RUNNING also feeds restart throttling; a task of the deployment
+ * RUNNING after the newest such failure resets the throttle. Returns the same object when
+ * nothing changed.
+ */
+export function judgeStoppedTasks(d: ServiceDeploymentRecord, tasks: readonly ServiceTaskView[], now: number, o: PlanOptions): ServiceDeploymentRecord {
+  const mine = tasks.filter((t) => t.deploymentId === d.id);
+  const known = new Set(mine.map((t) => t.id));
+  const judged = d.judged.filter((id) => known.has(id));
+  const seen = new Set(judged);
+  let { failedTasks, startFailures, throttledUntil, lastStartFailureAt } = d;
+  let changed = judged.length !== d.judged.length;
+  const fresh = mine.filter((t) => isTerminal(t.lastStatus) && !seen.has(t.id)).sort((a, b) => (a.stoppedAt ?? 0) - (b.stoppedAt ?? 0));
+  for (const t of fresh) {
+    judged.push(t.id);
+    changed = true;
+    const byScheduler = t.stopCode === 'ServiceSchedulerInitiated' || t.stopCode === 'UserInitiated';
+    const neverRan = t.startedAt === undefined;
+    const healthFailure = t.stoppedReason === HEALTH_CHECK_STOP_REASON;
+    const everHealthy = t.hasHealthCheck
+      ? t.healthStatus === 'HEALTHY'
+      : t.startedAt !== undefined && (t.stoppedAt ?? now) - t.startedAt >= o.healthyAfterRunningMs;
+    const failed = healthFailure || (!byScheduler && (neverRan || !everHealthy));
+    if (failed) failedTasks++;
+    if (failed && neverRan) {
+      startFailures++;
+      lastStartFailureAt = t.stoppedAt ?? now;
+      const delay = throttleDelayMs(startFailures, o.throttle);
+      throttledUntil = delay > 0 ? now + delay : undefined;
+    }
+  }
+  if (startFailures > 0 && lastStartFailureAt !== undefined && mine.some((t) => t.startedAt !== undefined && t.startedAt >= lastStartFailureAt!)) {
+    startFailures = 0;
+    throttledUntil = undefined;
+    changed = true;
+  }
+  if (!changed) return d;
+  const out: ServiceDeploymentRecord = { ...d, judged: judged.slice(-MAX_JUDGED), failedTasks, startFailures };
+  if (throttledUntil !== undefined) out.throttledUntil = throttledUntil;
+  else delete out.throttledUntil;
+  if (lastStartFailureAt !== undefined) out.lastStartFailureAt = lastStartFailureAt;
+  return out;
+}
