@@ -8,6 +8,7 @@ import type { Handler } from '../server/api-registry';
 import { createAgentGateway } from '../server/agent-gateway';
 import { InstanceLivenessController } from '../controllers/instance-liveness-controller';
 import { TaskReaperController } from '../controllers/task-reaper-controller';
+import { ServiceController } from '../controllers/service-controller';
 import { State } from '../state/state';
 import { PlacementView } from '../state/placement-view';
 import { SqliteStore } from '../store/sqlite/sqlite-store';
@@ -27,6 +28,8 @@ export interface ServerOptions {
   agentTimeoutMs?: number;
   /** WebSocket ping interval of the agent channel (ms). */
   pingIntervalMs?: number;
+  /** How long a service task without a health check must run before it counts as healthy (ms; ECS: 40 s). */
+  healthyAfterRunningMs?: number;
 }
 
 export interface RunningServer {
@@ -74,6 +77,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   liveness.start();
   const reaper = new TaskReaperController({ state, store, clock: systemClock, log });
   reaper.start();
+  const services = new ServiceController({ ctx, healthyAfterRunningMs: opts.healthyAfterRunningMs });
+  services.start();
   const { port } = await http.listen(opts.port, opts.host);
   const endpoint = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   log.info({ endpoint, dataDir: opts.dataDir }, 'wharf server listening');
@@ -86,6 +91,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     http,
     store,
     async close() {
+      services.stop();
       reaper.stop();
       liveness.stop();
       await gateway.close();

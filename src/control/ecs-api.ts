@@ -5,6 +5,7 @@
 import type { OperationName } from '../core/shapes/ecs';
 import * as accountSettings from './account-settings';
 import * as clusters from './clusters';
+import { serviceHandlers } from './services';
 import { containerInstanceHandlers } from './container-instances';
 import type { Caller, ControlContext } from './context';
 import * as tags from './tags';
@@ -45,6 +46,7 @@ export function ecsHandlers(ctx: ControlContext): Partial<Record<OperationName, 
     ListTagsForResource: (i) => tags.listTagsForResource(ctx, i),
 
     ...containerInstanceHandlers(ctx),
+    ...serviceHandlers(ctx),
 
     PutAccountSetting: (i, c) => accountSettings.putAccountSetting(ctx, i, c),
     PutAccountSettingDefault: (i) => accountSettings.putAccountSettingDefault(ctx, i),

@@ -213,7 +213,7 @@ export class ServiceController {
     const entry = this.ctx.state.services.get(cluster, name);
     if (!entry || entry.value.status === 'INACTIVE') return;
     const plan = this.plan(cluster, name)!;
-    let s = plan.service;
+    const s = plan.service;
     if (plan.changed) {
       // Throws StoreConflictError when the service changed since it was read: the queue retries.
       const rev = await this.ctx.store.update(keys.service(cluster, name), s, entry.modRevision);
@@ -262,7 +262,6 @@ export class ServiceController {
         return next === cur.value.events ? undefined : { ...cur.value, events: next };
       });
       await this.ctx.state.waitFor(revision);
-      s = this.ctx.state.services.get(cluster, name)?.value ?? s;
     }
     if (plan.wakeAt !== undefined) this.wake(key, plan.wakeAt);
   }

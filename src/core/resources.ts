@@ -4,9 +4,17 @@
  * internal bookkeeping that is never sent to clients.
  */
 import type {
+  CapacityProviderStrategyItem,
   Cluster,
   ContainerInstance,
+  DeploymentConfiguration,
+  LaunchType,
+  LoadBalancer,
+  NetworkConfiguration,
   Service,
+  ServiceDeploymentStatus,
+  ServiceEvent,
+  ServiceRegistry,
   Setting,
   Tag,
   Task,
@@ -80,13 +88,107 @@ export interface ContainerInstanceRecord extends ContainerInstance {
   };
 }
 
-export interface ServiceRecord extends Service {
+/**
+ * One deployment of a service (ECS `Deployment`), as stored. The wire form adds the task counts,
+ * which are always computed from the tasks themselves.
+ */
+export interface ServiceDeploymentRecord {
+  /** `ecs-svc/<19 digits>`; also the `startedBy` of every task it launches. */
+  id: string;
+  /** PRIMARY: the newest, exactly one. ACTIVE: older, being drained; removed once empty. */
+  status: 'PRIMARY' | 'ACTIVE';
+  /** Id (digits) of the service revision this deployment runs. */
+  revisionId: string;
+  taskDefinition: string;
+  /** PRIMARY: the service's desiredCount; ACTIVE: shrinks to the tasks it still has. */
+  desiredCount: number;
+  failedTasks: number;
+  /** Epoch seconds. */
+  createdAt: number;
+  updatedAt: number;
+  rolloutState: 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+  rolloutStateReason: string;
+  /** Ids of this deployment's stopped tasks already judged for failedTasks / throttling. */
+  judged: string[];
+  /** Consecutive tasks that stopped before ever reaching RUNNING (restart throttling). */
+  startFailures: number;
+  /** Epoch ms before which no task of this deployment is launched (restart throttling). */
+  throttledUntil?: number;
+  /** Epoch ms of the newest start failure (a task RUNNING after it resets startFailures). */
+  lastStartFailureAt?: number;
+  /** Set on a circuit-breaker rollback deployment: the id of the deployment that failed. */
+  rollbackOf?: string;
+}
+
+/** An immutable snapshot of the configuration a deployment runs (ECS `ServiceRevision`). */
+export interface ServiceRevisionRecord {
+  /** 19 digits; the ARN is `service-revision/<cluster>/<service>/<id>`. */
+  id: string;
+  taskDefinition: string;
+  launchType?: LaunchType;
+  capacityProviderStrategy?: CapacityProviderStrategyItem[];
+  platformVersion?: string;
+  platformFamily?: string;
+  loadBalancers: LoadBalancer[];
+  serviceRegistries: ServiceRegistry[];
+  networkConfiguration?: NetworkConfiguration;
+  /** Epoch seconds. */
+  createdAt: number;
+}
+
+/** The history entry behind ListServiceDeployments / DescribeServiceDeployments. */
+export interface ServiceDeploymentHistoryRecord {
+  /** The deployment id (`ecs-svc/<digits>`); the ARN ends with the digits. */
+  id: string;
+  status: ServiceDeploymentStatus;
+  statusReason?: string;
+  targetRevisionId: string;
+  sourceRevisionIds: string[];
+  deploymentConfiguration: DeploymentConfiguration;
+  /** Epoch seconds. */
+  createdAt: number;
+  startedAt: number;
+  updatedAt: number;
+  finishedAt?: number;
+  stoppedAt?: number;
+  rollback?: { reason: string; startedAt: number; revisionId: string };
+  circuitBreakerThreshold?: number;
+}
+
+/**
+ * A service. The stored record is the ECS `Service` without the fields that are computed when
+ * it is described (`deployments` with counts, `runningCount`, `pendingCount`), plus `wharf`.
+ */
+export interface ServiceRecord extends Omit<Service, 'deployments' | 'runningCount' | 'pendingCount' | 'taskSets'> {
   serviceArn: string;
   serviceName: string;
   clusterArn: string;
-  status: string;
-  tags?: Tag[];
-  wharf: Record<string, unknown>;
+  status: 'ACTIVE' | 'DRAINING' | 'INACTIVE';
+  desiredCount: number;
+  schedulingStrategy: 'REPLICA' | 'DAEMON';
+  taskDefinition: string;
+  deploymentConfiguration: DeploymentConfiguration;
+  /** Newest first, at most 100. */
+  events: ServiceEvent[];
+  tags: Tag[];
+  wharf: {
+    cluster: string;
+    /** PRIMARY first, then ACTIVE ones newest first. */
+    deployments: ServiceDeploymentRecord[];
+    /** Oldest first, bounded; every revision a listed deployment or history entry uses is kept. */
+    revisions: ServiceRevisionRecord[];
+    /** Oldest first, bounded. */
+    history: ServiceDeploymentHistoryRecord[];
+    /** CreateService idempotency: the token and a digest of the request without it. */
+    clientToken?: string;
+    fingerprint: string;
+    /** Whether the service was last seen in steady state (the event is sent on entering it). */
+    steady: boolean;
+    /** The newest deployment that reached COMPLETED (circuit-breaker rollback target). */
+    lastCompleted?: { deploymentId: string; revisionId: string };
+    /** Epoch ms of DeleteService. */
+    deletedAt?: number;
+  };
 }
 
 export interface AccountSettingRecord extends Setting {

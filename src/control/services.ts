@@ -1,0 +1,463 @@
+/**
+ * Services: CreateService, UpdateService, DeleteService, DescribeServices, ListServices (the
+ * deployment and revision queries are in service-deployments.ts). These operations only write
+ * desired state; the ServiceController (controllers/service-controller.ts) makes it true.
+ *
+ * Status:  ACTIVE ──DeleteService──> DRAINING ──(all tasks stopping or stopped)──> INACTIVE
+ *          (an INACTIVE service stays describable and its name may be used again)
+ *
+ * UpdateService makes a new PRIMARY deployment when what the tasks run changes (task definition,
+ * network, platform version, load balancers, service registries) or forceNewDeployment is set;
+ * desiredCount, deploymentConfiguration, placement, grace period and tags only change the record.
+ */
+import { createHash } from 'node:crypto';
+import { serviceArn, serviceNameOf } from '../core/arn';
+import { WharfError, invalidParameter } from '../core/errors';
+import { keys, type ClusterRecord, type ServiceDeploymentHistoryRecord, type ServiceRecord, type ServiceRevisionRecord, type TaskDefinitionRecord } from '../core/resources';
+import { normalizeDeploymentConfiguration } from '../core/service-math';
+import type {
+  CreateServiceRequest,
+  CreateServiceResponse,
+  DeleteServiceRequest,
+  DeleteServiceResponse,
+  DescribeServicesRequest,
+  DescribeServicesResponse,
+  Failure,
+  ListServicesRequest,
+  ListServicesResponse,
+  LoadBalancer,
+  NetworkConfiguration,
+  OperationName,
+  PlacementConstraint,
+  PlacementStrategy,
+  Service,
+  ServiceRegistry,
+  UpdateServiceRequest,
+  UpdateServiceResponse,
+} from '../core/shapes/ecs';
+import { validateTags } from '../core/tags';
+import { effectiveNetworkMode } from '../core/task-definition';
+import { normalizeConstraints, normalizeStrategies, MAX_CONSTRAINTS } from '../scheduler';
+import { digitId, epochSeconds } from '../lib';
+import { StoreConflictError } from '../store/store';
+import { requireActiveCluster } from './clusters';
+import { committed, type Caller, type ControlContext } from './context';
+import { paginate } from './pagination';
+import {
+  findService,
+  newDeployment,
+  newDeploymentId,
+  pruneHistory,
+  requireService,
+  serviceNotActive,
+  serviceNotFound,
+  serviceToWire,
+} from './service-records';
+import * as deploymentsApi from './service-deployments';
+import { findTaskDefinition, requireActiveTaskDefinition } from './task-definitions';
+import { resolveLaunchType, resolveNetwork } from './tasks';
+
+type Handler = (input: any, caller: Caller) => Promise<unknown>;
+
+const NAME_RE = /^[A-Za-z0-9_-]{1,255}$/;
+const MAX_DESCRIBE = 10;
+const MAX_DESIRED = 5000;
+const MAX_GRACE = 2_147_483_647;
+
+const unsupported = (msg: string) => new WharfError('UnsupportedFeatureException', msg);
+
+function checkDeploymentController(dc: { type?: string } | undefined): void {
+  const type = dc?.type ?? 'ECS';
+  if (type === 'ECS') return;
+  if (type === 'CODE_DEPLOY' || type === 'EXTERNAL') {
+    throw unsupported(`The ${type} deployment controller is not available in Wharf yet; use the ECS deployment controller (rolling updates).`);
+  }
+  throw invalidParameter(`Invalid deployment controller type '${type}': expected ECS, CODE_DEPLOY or EXTERNAL.`);
+}
+
+function checkUnsupportedExtras(input: { enableExecuteCommand?: boolean; serviceConnectConfiguration?: { enabled?: boolean }; volumeConfigurations?: unknown[]; vpcLatticeConfigurations?: unknown[] }): void {
+  if (input.enableExecuteCommand) throw unsupported('ExecuteCommand is not available in Wharf yet, so enableExecuteCommand cannot be true.');
+  if (input.serviceConnectConfiguration?.enabled) throw unsupported('Service Connect is not available in Wharf yet.');
+  if (input.volumeConfigurations?.length) throw unsupported('volumeConfigurations (Amazon EBS volumes) are not available in Wharf.');
+  if (input.vpcLatticeConfigurations?.length) throw unsupported('VPC Lattice is not available in Wharf.');
+}
+
+function containerPortExists(td: TaskDefinitionRecord, containerName: string, containerPort: number): boolean {
+  const c = (td.containerDefinitions ?? []).find((d) => d.name === containerName);
+  return !!c && (c.portMappings ?? []).some((p) => p.containerPort === containerPort);
+}
+
+/** Load balancers are validated and stored now; the load-balancer controller acts on them. */
+function validateLoadBalancers(list: LoadBalancer[] | undefined, td: TaskDefinitionRecord): LoadBalancer[] {
+  const lbs = list ?? [];
+  if (lbs.length > 5) throw invalidParameter('A service can have at most 5 target groups.');
+  if (lbs.filter((l) => l.loadBalancerName).length > 1) throw invalidParameter('A service can use at most one Classic Load Balancer.');
+  for (const l of lbs) {
+    if (!l.targetGroupArn && !l.loadBalancerName) throw invalidParameter('A load balancer needs a targetGroupArn or a loadBalancerName.');
+    if (l.targetGroupArn && !/^arn:aws[a-z-]*:elasticloadbalancing:[^:]*:\d*:targetgroup\/[^/]+\/[0-9a-f]+$/.test(l.targetGroupArn)) {
+      throw invalidParameter(`Invalid targetGroupArn '${l.targetGroupArn}'.`);
+    }
+    if (!l.containerName || l.containerPort === undefined) throw invalidParameter('containerName and containerPort are required for each load balancer.');
+    if (!containerPortExists(td, l.containerName, l.containerPort)) {
+      throw invalidParameter(`The container ${l.containerName} did not have a container port ${l.containerPort} defined.`);
+    }
+  }
+  return lbs.map((l) => ({ ...l }));
+}
+
+function validateRegistries(list: ServiceRegistry[] | undefined, td: TaskDefinitionRecord): ServiceRegistry[] {
+  const regs = list ?? [];
+  if (regs.length > 1) throw invalidParameter('A service can have at most one service registry.');
+  for (const r of regs) {
+    if (!r.registryArn || !/^arn:aws[a-z-]*:servicediscovery:/.test(r.registryArn)) throw invalidParameter('serviceRegistries[].registryArn must be a Cloud Map service ARN.');
+    if ((r.containerName === undefined) !== (r.containerPort === undefined)) throw invalidParameter('containerName and containerPort must be given together for a service registry.');
+    if (r.containerName !== undefined && !containerPortExists(td, r.containerName, r.containerPort!)) {
+      throw invalidParameter(`The container ${r.containerName} did not have a container port ${r.containerPort} defined.`);
+    }
+    if (r.port !== undefined && (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535)) throw invalidParameter('serviceRegistries[].port must be between 0 and 65535.');
+  }
+  return regs.map((r) => ({ ...r }));
+}
+
+function validatePlacement(td: TaskDefinitionRecord, constraints: PlacementConstraint[] | undefined, strategies: PlacementStrategy[] | undefined, scheduling: 'REPLICA' | 'DAEMON') {
+  const c = constraints ?? [];
+  const all = [...(td.placementConstraints ?? []), ...c];
+  if (all.length > MAX_CONSTRAINTS) throw invalidParameter(`The number of placement constraints cannot exceed ${MAX_CONSTRAINTS}, counting the task definition's.`);
+  normalizeConstraints(all as PlacementConstraint[]);
+  const s = strategies ?? [];
+  if (scheduling === 'DAEMON' && s.length > 0) throw invalidParameter('Placement strategies are not supported with the DAEMON scheduling strategy.');
+  normalizeStrategies(s);
+  return { placementConstraints: c.map((x) => ({ ...x })), placementStrategy: s.map((x) => ({ ...x })) };
+}
+
+function networkOf(td: TaskDefinitionRecord, nc: NetworkConfiguration | undefined): NetworkConfiguration | undefined {
+  const v = resolveNetwork(td, nc);
+  return v ? { awsvpcConfiguration: { subnets: v.subnets, securityGroups: v.securityGroups, assignPublicIp: v.assignPublicIp ?? 'DISABLED' } } : undefined;
+}
+
+function checkGrace(g: number | undefined): void {
+  if (g !== undefined && (!Number.isInteger(g) || g < 0 || g > MAX_GRACE)) throw invalidParameter(`healthCheckGracePeriodSeconds must be between 0 and ${MAX_GRACE}.`);
+}
+
+function checkPropagate(p: string | undefined): void {
+  if (p !== undefined && !['TASK_DEFINITION', 'SERVICE', 'NONE'].includes(p)) throw invalidParameter(`Invalid propagateTags '${p}': expected TASK_DEFINITION, SERVICE or NONE.`);
+}
+
+function checkDesired(n: number | undefined): void {
+  if (n !== undefined && (!Number.isInteger(n) || n < 0 || n > MAX_DESIRED)) throw invalidParameter(`desiredCount must be between 0 and ${MAX_DESIRED}.`);
+}
+
+function roleArnOf(ctx: ControlContext, role: string | undefined): string | undefined {
+  if (!role) return undefined;
+  return role.startsWith('arn:') ? role : `arn:aws:iam::${ctx.partition.accountId}:role/${role}`;
+}
+
+function fingerprint(input: object): string {
+  const { clientToken: _t, ...rest } = input as Record<string, unknown>;
+  return createHash('sha256').update(JSON.stringify(rest)).digest('hex');
+}
+
+function makeRevision(td: TaskDefinitionRecord, p: { launchType?: 'EC2' | 'FARGATE' | 'EXTERNAL'; loadBalancers: LoadBalancer[]; serviceRegistries: ServiceRegistry[]; networkConfiguration?: NetworkConfiguration; platformVersion?: string }, nowS: number): ServiceRevisionRecord {
+  const r: ServiceRevisionRecord = {
+    id: digitId(),
+    taskDefinition: td.taskDefinitionArn,
+    launchType: p.launchType ?? 'EC2',
+    loadBalancers: p.loadBalancers,
+    serviceRegistries: p.serviceRegistries,
+    createdAt: nowS,
+  };
+  if (p.networkConfiguration) r.networkConfiguration = p.networkConfiguration;
+  if (p.platformVersion) r.platformVersion = p.platformVersion;
+  return r;
+}
+
+function historyEntry(id: string, revisionId: string, sources: string[], config: ServiceRecord['deploymentConfiguration'], nowS: number): ServiceDeploymentHistoryRecord {
+  return { id, status: 'IN_PROGRESS', targetRevisionId: revisionId, sourceRevisionIds: sources, deploymentConfiguration: config, createdAt: nowS, startedAt: nowS, updatedAt: nowS };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CreateService
+
+export async function createService(ctx: ControlContext, input: CreateServiceRequest, caller?: Caller): Promise<CreateServiceResponse> {
+  const cluster = requireActiveCluster(ctx, input.cluster);
+  const name = input.serviceName;
+  if (typeof name !== 'string' || !NAME_RE.test(name)) {
+    throw invalidParameter('Service name can only contain up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens.');
+  }
+  if (input.clientToken !== undefined && (input.clientToken.length < 1 || input.clientToken.length > 64)) throw invalidParameter('clientToken must be between 1 and 64 characters.');
+  const fp = fingerprint(input);
+  const existing = ctx.state.services.get(cluster.clusterName, name);
+  if (existing && existing.value.status !== 'INACTIVE') return { service: idempotentAnswer(ctx, existing.value, fp, input.clientToken) };
+
+  checkDeploymentController(input.deploymentController);
+  checkUnsupportedExtras(input);
+  const scheduling = input.schedulingStrategy ?? 'REPLICA';
+  if (scheduling !== 'REPLICA' && scheduling !== 'DAEMON') throw invalidParameter(`Invalid schedulingStrategy '${scheduling}': expected REPLICA or DAEMON.`);
+  const td = requireActiveTaskDefinition(ctx, input.taskDefinition);
+  const launchType = resolveLaunchType(cluster, td, input);
+  if (input.platformVersion !== undefined) throw invalidParameter('platformVersion is only valid for the FARGATE launch type.');
+  checkDesired(input.desiredCount);
+  checkGrace(input.healthCheckGracePeriodSeconds);
+  checkPropagate(input.propagateTags);
+  if (input.availabilityZoneRebalancing !== undefined && !['ENABLED', 'DISABLED'].includes(input.availabilityZoneRebalancing)) {
+    throw invalidParameter('availabilityZoneRebalancing must be ENABLED or DISABLED.');
+  }
+  const deploymentConfiguration = normalizeDeploymentConfiguration(input.deploymentConfiguration, scheduling);
+  const placement = validatePlacement(td, input.placementConstraints, input.placementStrategy, scheduling);
+  const networkConfiguration = networkOf(td, input.networkConfiguration);
+  const loadBalancers = validateLoadBalancers(input.loadBalancers, td);
+  const serviceRegistries = validateRegistries(input.serviceRegistries, td);
+  if (input.role && effectiveNetworkMode(td) === 'awsvpc') {
+    throw invalidParameter('You cannot specify an IAM role for services that require a service linked role.');
+  }
+  const tags = validateTags(input.tags);
+
+  const now = ctx.clock.now();
+  const nowS = epochSeconds(now);
+  const desiredCount = scheduling === 'DAEMON' ? 0 : input.desiredCount ?? 0;
+  const revision = makeRevision(td, { launchType, loadBalancers, serviceRegistries, networkConfiguration }, nowS);
+  const deployment = newDeployment(newDeploymentId(), revision, desiredCount, nowS);
+  const record: ServiceRecord = {
+    serviceArn: serviceArn(ctx.partition, cluster.clusterName, name),
+    serviceName: name,
+    clusterArn: cluster.clusterArn,
+    loadBalancers,
+    serviceRegistries,
+    status: 'ACTIVE',
+    desiredCount,
+    launchType,
+    taskDefinition: td.taskDefinitionArn,
+    deploymentConfiguration,
+    events: [],
+    createdAt: nowS,
+    ...placement,
+    healthCheckGracePeriodSeconds: input.healthCheckGracePeriodSeconds ?? 0,
+    schedulingStrategy: scheduling,
+    deploymentController: { type: 'ECS' },
+    createdBy: caller?.principalArn,
+    enableECSManagedTags: input.enableECSManagedTags ?? false,
+    propagateTags: input.propagateTags ?? 'NONE',
+    enableExecuteCommand: false,
+    availabilityZoneRebalancing: input.availabilityZoneRebalancing ?? (scheduling === 'DAEMON' ? 'DISABLED' : 'ENABLED'),
+    tags,
+    wharf: {
+      cluster: cluster.clusterName,
+      deployments: [deployment],
+      revisions: [revision],
+      history: [historyEntry(deployment.id, revision.id, [], deploymentConfiguration, nowS)],
+      fingerprint: fp,
+      steady: false,
+    },
+  };
+  if (networkConfiguration) record.networkConfiguration = networkConfiguration;
+  const roleArn = roleArnOf(ctx, input.role);
+  if (roleArn) record.roleArn = roleArn;
+  if (input.clientToken) record.wharf.clientToken = input.clientToken;
+  if (!record.createdBy) delete record.createdBy;
+  try {
+    const key = keys.service(cluster.clusterName, name);
+    const rev = existing ? await ctx.store.update(key, record, existing.modRevision) : await ctx.store.create(key, record);
+    await committed(ctx, rev);
+  } catch (e) {
+    if (!(e instanceof StoreConflictError)) throw e;
+    // A concurrent CreateService of the same name won: answer as a retry of it would be.
+    await committed(ctx, await ctx.store.revision());
+    const now2 = ctx.state.services.get(cluster.clusterName, name);
+    if (now2 && now2.value.status !== 'INACTIVE') return { service: idempotentAnswer(ctx, now2.value, fp, input.clientToken) };
+    throw e;
+  }
+  ctx.log.info({ serviceArn: record.serviceArn, deployment: deployment.id }, 'service created');
+  return { service: serviceToWire(ctx, record) };
+}
+
+/** An ACTIVE or DRAINING service of that name exists: a true retry gets it, anything else fails. */
+function idempotentAnswer(ctx: ControlContext, s: ServiceRecord, fp: string, token: string | undefined): Service {
+  const sameToken = token === undefined || s.wharf.clientToken === undefined || token === s.wharf.clientToken;
+  if (s.status === 'ACTIVE' && s.wharf.fingerprint === fp && sameToken) return serviceToWire(ctx, s);
+  throw invalidParameter('Creation of service was not idempotent.');
+}
+
+// ---------------------------------------------------------------------------------------------
+// UpdateService
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
+export async function updateService(ctx: ControlContext, input: UpdateServiceRequest): Promise<UpdateServiceResponse> {
+  const cluster = requireActiveCluster(ctx, input.cluster);
+  const found = requireService(ctx, cluster.clusterName, input.service);
+  if (input.deploymentController !== undefined) checkDeploymentController(input.deploymentController);
+  checkUnsupportedExtras(input);
+  checkDesired(input.desiredCount);
+  checkGrace(input.healthCheckGracePeriodSeconds);
+  checkPropagate(input.propagateTags);
+  if (input.platformVersion !== undefined) throw invalidParameter('platformVersion is only valid for the FARGATE launch type.');
+  if (input.availabilityZoneRebalancing !== undefined && !['ENABLED', 'DISABLED'].includes(input.availabilityZoneRebalancing)) {
+    throw invalidParameter('availabilityZoneRebalancing must be ENABLED or DISABLED.');
+  }
+  const newTd = input.taskDefinition !== undefined ? requireActiveTaskDefinition(ctx, input.taskDefinition) : undefined;
+  const key = found.key;
+  for (let attempt = 0; ; attempt++) {
+    const cur = ctx.state.services.get(cluster.clusterName, found.value.serviceName);
+    if (!cur) throw serviceNotFound();
+    if (cur.value.status !== 'ACTIVE') throw serviceNotActive();
+    const next = applyUpdate(ctx, cluster, cur.value, input, newTd);
+    try {
+      const rev = await ctx.store.update(key, next, cur.modRevision);
+      await committed(ctx, rev);
+      return { service: serviceToWire(ctx, next) };
+    } catch (e) {
+      if (!(e instanceof StoreConflictError) || attempt >= 20) throw e;
+      await committed(ctx, await ctx.store.revision());
+    }
+  }
+}
+
+function applyUpdate(ctx: ControlContext, cluster: ClusterRecord, s: ServiceRecord, input: UpdateServiceRequest, newTd: TaskDefinitionRecord | undefined): ServiceRecord {
+  const scheduling = s.schedulingStrategy;
+  const td = newTd ?? findTaskDefinition(ctx, s.taskDefinition);
+  if (!td) throw new WharfError('ClientException', 'Unable to describe task definition.');
+  if (input.capacityProviderStrategy !== undefined) resolveLaunchType(cluster, td, { capacityProviderStrategy: input.capacityProviderStrategy });
+  if (newTd) resolveLaunchType(cluster, newTd, { launchType: s.launchType });
+  const nowS = epochSeconds(ctx.clock.now());
+  const deploymentConfiguration = normalizeDeploymentConfiguration(input.deploymentConfiguration, scheduling, s.deploymentConfiguration);
+  const placement = validatePlacement(td, input.placementConstraints ?? s.placementConstraints, input.placementStrategy ?? s.placementStrategy, scheduling);
+  const networkConfiguration = networkOf(td, input.networkConfiguration ?? s.networkConfiguration);
+  const loadBalancers = input.loadBalancers !== undefined ? validateLoadBalancers(input.loadBalancers, td) : validateLoadBalancers(s.loadBalancers, td);
+  const serviceRegistries = input.serviceRegistries !== undefined ? validateRegistries(input.serviceRegistries, td) : validateRegistries(s.serviceRegistries, td);
+  const next: ServiceRecord = {
+    ...s,
+    deploymentConfiguration,
+    ...placement,
+    loadBalancers,
+    serviceRegistries,
+    wharf: { ...s.wharf },
+  };
+  if (networkConfiguration) next.networkConfiguration = networkConfiguration;
+  else delete next.networkConfiguration;
+  if (scheduling === 'REPLICA' && input.desiredCount !== undefined) next.desiredCount = input.desiredCount;
+  if (input.healthCheckGracePeriodSeconds !== undefined) next.healthCheckGracePeriodSeconds = input.healthCheckGracePeriodSeconds;
+  if (input.enableECSManagedTags !== undefined) next.enableECSManagedTags = input.enableECSManagedTags;
+  if (input.propagateTags !== undefined) next.propagateTags = input.propagateTags;
+  if (input.availabilityZoneRebalancing !== undefined) next.availabilityZoneRebalancing = input.availabilityZoneRebalancing;
+
+  const newDeploymentNeeded =
+    input.forceNewDeployment === true ||
+    td.taskDefinitionArn !== s.taskDefinition ||
+    !same(networkConfiguration, s.networkConfiguration) ||
+    !same(loadBalancers, s.loadBalancers ?? []) ||
+    !same(serviceRegistries, s.serviceRegistries ?? []);
+  const deployments = s.wharf.deployments;
+  if (newDeploymentNeeded) {
+    const revision = makeRevision(td, { launchType: s.launchType as 'EC2' | undefined, loadBalancers, serviceRegistries, networkConfiguration }, nowS);
+    const d = newDeployment(newDeploymentId(), revision, next.desiredCount, nowS);
+    const old = deployments[0];
+    next.taskDefinition = td.taskDefinitionArn;
+    next.wharf.deployments = [d, ...deployments.map((x) => (x.status === 'PRIMARY' ? { ...x, status: 'ACTIVE' as const, updatedAt: nowS } : x))];
+    next.wharf.revisions = [...s.wharf.revisions, revision];
+    let history = s.wharf.history;
+    if (old && old.rolloutState === 'IN_PROGRESS') {
+      const oldId = old.rollbackOf ?? old.id;
+      history = history.map((h) => (h.id === old.id || h.id === oldId) && (h.status === 'IN_PROGRESS' || h.status === 'ROLLBACK_IN_PROGRESS')
+        ? { ...h, status: 'STOPPED' as const, statusReason: 'Stopped by a newer service deployment.', updatedAt: nowS, stoppedAt: nowS, finishedAt: nowS }
+        : h);
+    }
+    next.wharf.history = [...history, historyEntry(d.id, revision.id, [...new Set(deployments.map((x) => x.revisionId))], deploymentConfiguration, nowS)];
+    next.wharf.steady = false;
+    ctx.log.info({ serviceArn: s.serviceArn, deployment: d.id, taskDefinition: td.taskDefinitionArn }, 'new service deployment');
+  } else if (scheduling === 'REPLICA' && deployments[0] && deployments[0].desiredCount !== next.desiredCount) {
+    next.wharf.deployments = [{ ...deployments[0], desiredCount: next.desiredCount, updatedAt: nowS }, ...deployments.slice(1)];
+  }
+  return pruneHistory(next);
+}
+
+// ---------------------------------------------------------------------------------------------
+// DeleteService
+
+export async function deleteService(ctx: ControlContext, input: DeleteServiceRequest): Promise<DeleteServiceResponse> {
+  const cluster = requireActiveCluster(ctx, input.cluster);
+  const found = requireService(ctx, cluster.clusterName, input.service);
+  for (let attempt = 0; ; attempt++) {
+    const cur = ctx.state.services.get(cluster.clusterName, found.value.serviceName);
+    if (!cur || cur.value.status === 'INACTIVE') throw serviceNotFound();
+    const s = cur.value;
+    if (s.status === 'DRAINING') return { service: serviceToWire(ctx, s) };
+    if (s.schedulingStrategy === 'REPLICA' && s.desiredCount > 0 && !input.force) {
+      throw invalidParameter('The service cannot be stopped while it is scaled above 0.');
+    }
+    const now = ctx.clock.now();
+    const nowS = epochSeconds(now);
+    const primary = s.wharf.deployments[0];
+    const next: ServiceRecord = {
+      ...s,
+      status: 'DRAINING',
+      desiredCount: 0,
+      wharf: {
+        ...s.wharf,
+        deletedAt: now,
+        steady: false,
+        deployments: s.wharf.deployments.map((d, i) => (i === 0 ? { ...d, desiredCount: 0, updatedAt: nowS } : d)),
+        history: s.wharf.history.map((h) =>
+          primary && h.id === primary.id && h.status === 'IN_PROGRESS' ? { ...h, status: 'STOPPED' as const, statusReason: 'The service was deleted.', updatedAt: nowS, stoppedAt: nowS, finishedAt: nowS } : h,
+        ),
+      },
+    };
+    try {
+      const rev = await ctx.store.update(cur.key, next, cur.modRevision);
+      await committed(ctx, rev);
+      ctx.log.info({ serviceArn: s.serviceArn }, 'service deleted (draining)');
+      return { service: serviceToWire(ctx, next) };
+    } catch (e) {
+      if (!(e instanceof StoreConflictError) || attempt >= 20) throw e;
+      await committed(ctx, await ctx.store.revision());
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DescribeServices / ListServices
+
+export async function describeServices(ctx: ControlContext, input: DescribeServicesRequest): Promise<DescribeServicesResponse> {
+  const cluster = requireActiveCluster(ctx, input.cluster);
+  const refs = input.services ?? [];
+  if (refs.length < 1 || refs.length > MAX_DESCRIBE) throw invalidParameter(`services must contain between 1 and ${MAX_DESCRIBE} services.`);
+  const include = input.include ?? [];
+  const services: Service[] = [];
+  const failures: Failure[] = [];
+  for (const ref of refs) {
+    const e = findService(ctx, cluster.clusterName, ref);
+    if (e) services.push(serviceToWire(ctx, e.value, include));
+    else failures.push({ arn: ref.startsWith('arn:') ? ref : serviceArn(ctx.partition, cluster.clusterName, serviceNameOf(ref).name), reason: 'MISSING' });
+  }
+  return { services, failures };
+}
+
+export async function listServices(ctx: ControlContext, input: ListServicesRequest): Promise<ListServicesResponse> {
+  const cluster = requireActiveCluster(ctx, input.cluster);
+  const arns: string[] = [];
+  for (const e of ctx.state.services.children(cluster.clusterName).values()) {
+    const s = e.value;
+    if (s.status !== 'ACTIVE') continue;
+    if (input.launchType !== undefined && (s.launchType ?? 'EC2') !== input.launchType) continue;
+    if (input.schedulingStrategy !== undefined && s.schedulingStrategy !== input.schedulingStrategy) continue;
+    if (input.resourceManagementType !== undefined && input.resourceManagementType !== 'CUSTOMER') continue;
+    arns.push(s.serviceArn);
+  }
+  const { page, nextToken } = paginate(arns, (a) => a, input, { default: 10, max: 100 });
+  return { serviceArns: page, nextToken };
+}
+
+/** The service operations, for the ECS API table. */
+export function serviceHandlers(ctx: ControlContext): Partial<Record<OperationName, Handler>> {
+  return {
+    CreateService: (i, c) => createService(ctx, i, c),
+    UpdateService: (i) => updateService(ctx, i),
+    DeleteService: (i) => deleteService(ctx, i),
+    DescribeServices: (i) => describeServices(ctx, i),
+    ListServices: (i) => listServices(ctx, i),
+    ListServiceDeployments: (i) => deploymentsApi.listServiceDeployments(ctx, i),
+    DescribeServiceDeployments: (i) => deploymentsApi.describeServiceDeployments(ctx, i),
+    DescribeServiceRevisions: (i) => deploymentsApi.describeServiceRevisions(ctx, i),
+  };
+}
+
+
