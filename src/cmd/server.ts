@@ -70,6 +70,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     ],
     credentials: credentialLookup,
     accountId: opts.accountId,
+    region: opts.region,
     log,
     onUpgrade: (req, socket, head) => gateway.handleUpgrade(req, socket, head),
   });

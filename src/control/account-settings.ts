@@ -2,6 +2,10 @@
  * Account settings: PutAccountSetting (for a principal), PutAccountSettingDefault (for the
  * account), DeleteAccountSetting, ListAccountSettings. The effective value of a setting is the
  * principal's own, else the account default, else ECS's built-in default.
+ *
+ * As in ECS, the account default is the root user's own setting: PutAccountSettingDefault and
+ * the root's PutAccountSetting write the same record, so a root caller sees the default it set
+ * in a plain ListAccountSettings.
  */
 import { invalidParameter } from '../core/errors';
 import { keys, type AccountSettingRecord } from '../core/resources';
@@ -36,8 +40,6 @@ const RULES: Record<SettingName, { default: string; values: string[]; readOnly?:
   fargateEventWindows: { default: 'disabled', values: ['enabled', 'disabled'] },
 };
 
-const DEFAULT_PRINCIPAL = 'default';
-
 function validate(name: SettingName, value: string): void {
   const rule = RULES[name];
   if (rule.readOnly && !rule.values.includes(value)) throw invalidParameter(rule.readOnly);
@@ -69,7 +71,7 @@ export async function putAccountSetting(ctx: ControlContext, input: PutAccountSe
 }
 
 export async function putAccountSettingDefault(ctx: ControlContext, input: PutAccountSettingDefaultRequest): Promise<PutAccountSettingDefaultResponse> {
-  return { setting: await put(ctx, DEFAULT_PRINCIPAL, input.name, input.value, accountRoot(ctx)) };
+  return { setting: await put(ctx, accountRoot(ctx), input.name, input.value, accountRoot(ctx)) };
 }
 
 export async function deleteAccountSetting(ctx: ControlContext, input: DeleteAccountSettingRequest, req: RequestContext): Promise<DeleteAccountSettingResponse> {
@@ -86,7 +88,7 @@ export async function deleteAccountSetting(ctx: ControlContext, input: DeleteAcc
 export function effectiveSetting(ctx: ControlContext, name: SettingName, principal: string): Setting {
   const own = ctx.state.settings.get(encodeURIComponent(principal), name)?.value;
   if (own) return toWire(own, principal);
-  const dflt = ctx.state.settings.get(DEFAULT_PRINCIPAL, name)?.value;
+  const dflt = ctx.state.settings.get(encodeURIComponent(accountRoot(ctx)), name)?.value;
   if (dflt) return toWire(dflt, principal);
   return { name, value: RULES[name].default, principalArn: principal, type: name === 'guardDutyActivate' ? 'aws_managed' : 'user' };
 }

@@ -12,6 +12,8 @@ import { errorStatus } from './error-status';
 import type { JsonServiceApi, RequestContext } from './api-registry';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** How much of an oversized body is read and thrown away before the connection is cut. */
+const DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES;
 
 export interface Credentials {
   /** Secret for an access key id, or undefined if unknown. */
@@ -24,6 +26,8 @@ export interface HttpServerOptions {
   accountId: string;
   log: Logger;
   metrics?: Registry;
+  /** The region signatures must be scoped to (any region when absent). */
+  region?: string;
   /** Handles `Upgrade: websocket` requests (the agent channel). */
   onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer, body: Buffer) => void;
 }
@@ -83,11 +87,19 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       }
       const chunks: Buffer[] = [];
       let size = 0;
+      let tooLarge = false;
       req.on('data', (c: Buffer) => {
         size += c.length;
+        if (tooLarge) {
+          // Keep draining (bounded) so the client, still sending, reads the 413 instead of a
+          // reset connection; past the bound the peer is not a well-behaved client.
+          if (size > DRAIN_LIMIT_BYTES) req.destroy();
+          return;
+        }
         if (size > MAX_BODY_BYTES) {
+          tooLarge = true;
+          chunks.length = 0;
           reject(new WharfError('RequestEntityTooLargeException', `Request body is larger than ${MAX_BODY_BYTES} bytes.`));
-          req.destroy();
           return;
         }
         chunks.push(c);
@@ -103,6 +115,9 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       { service: signingName },
     );
     if (!r.ok) throw new WharfError(r.failure.code as ErrorCode, r.failure.message);
+    if (opts.region && r.identity.region !== opts.region) {
+      throw new WharfError('InvalidSignatureException', `Credential should be scoped to a valid region, not '${r.identity.region}'. This Wharf serves region '${opts.region}'.`);
+    }
     const cred = opts.credentials.lookup(r.identity.accessKeyId)!;
     return {
       requestId: '',
@@ -168,7 +183,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       requests.inc({ service: serviceLabel, operation: opLabel, code });
       latency.observe({ service: serviceLabel, operation: opLabel }, seconds);
-      log.debug({ service: serviceLabel, operation: opLabel, code, ms: seconds * 1000 }, 'request');
+      log.info({ service: serviceLabel, operation: opLabel, code, ms: Math.round(seconds * 1e6) / 1000 }, 'request');
     }
   }
 
