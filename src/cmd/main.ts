@@ -6,6 +6,10 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseLenientTaskDefinition } from '../api/ecs/lenient-json';
 import { startServer } from './server';
+import { parseAttributes, parseResources, startAgents } from './agent';
+import { ensureDocker } from './docker-setup';
+import { credentialsPath, joinToken, parseJoinToken, type CredentialsFile, type KeyPair } from './credentials';
+import { DockerRuntime, streamTaskLogs } from '../agent';
 import { DEFAULT_ENDPOINT, DEFAULT_PORT, EcsCallError, EcsClient, defaultDataDir, resolveCredentials } from './client';
 
 const HELP = `wharf: a self-hosted container orchestrator that speaks the Amazon ECS API
@@ -13,7 +17,10 @@ const HELP = `wharf: a self-hosted container orchestrator that speaks the Amazon
 Usage: wharf <command> [flags]
 
 Commands:
+  up                          control plane and one local agent in one command (cluster 'default')
   server                      run the control plane (ECS API) with the embedded store
+  agent                       register this host as a container instance and run its tasks
+  logs TASK [CONTAINER]       print a task's container output (--follow to keep following)
   task-definition register    register a task definition from a JSON file (lenient: trailing
                               commas and numbers written as strings are accepted and reported)
   credentials                 print the credentials of the local server as shell exports
@@ -34,6 +41,48 @@ Flags:
 
 Credentials are generated on first start and kept in DATA_DIR/credentials.json, unless
 WHARF_ACCESS_KEY_ID and WHARF_SECRET_ACCESS_KEY are set.
+`;
+
+const AGENT_FLAGS = `  --cluster NAME          cluster to join (default 'default')
+  --availability-zone AZ  the ecs.availability-zone attribute (default <region>a)
+  --instance-type TYPE    the ecs.instance-type attribute (default wharf.host)
+  --attribute NAME=VALUE  a custom attribute (repeatable)
+  --resources cpu=UNITS,memory=MIB   offer these instead of what is detected
+                          (detected: 1024 CPU units per core, memory minus a 256 MiB reserve)
+  --image-pull-behavior default|always|once|prefer-cached   (default: default)
+  --runtime docker|simulated   simulated runs hollow instances with a fake container engine,
+                          FOR SCALE TESTS AND BENCHMARKS ONLY: nothing really runs
+  --instances N           simulated only: how many hollow instances (default 1)
+  --simulated-start-latency MS / --simulated-failure-rate P   simulated only
+`;
+
+const AGENT_HELP = `wharf agent: register this host as a container instance of a cluster and run its tasks on Docker
+
+Flags:
+  --endpoint URL          the Wharf control plane (default ${DEFAULT_ENDPOINT})
+  --join-token ID:SECRET  the cluster join token (an agent key pair; \`wharf credentials --agent\`
+                          prints it); without it, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the
+                          local server's credentials are used
+  --region REGION         the control plane's region (default us-east-1)
+  --data-dir DIR          where the agent keeps its identity (default $WHARF_DATA_DIR or ~/.wharf)
+${AGENT_FLAGS}`;
+
+const UP_HELP = `wharf up: the control plane and one local agent in one command (cluster 'default')
+
+Takes the flags of 'wharf server' (--listen, --data-dir, --region, --account-id, --sync) and of
+'wharf agent' (below). If no Docker Engine answers and it runs as root on Debian, it says so,
+installs docker.io and starts dockerd.
+
+${AGENT_FLAGS}`;
+
+const LOGS_HELP = `wharf logs TASK [CONTAINER]: print a task's container output
+
+TASK is a task id or ARN; CONTAINER defaults to the task's only (or first) container.
+Flags:
+  --cluster NAME   the task's cluster (default 'default')
+  --follow, -f     keep following the output
+  --endpoint URL   the Wharf endpoint (default ${DEFAULT_ENDPOINT})
+Reads the containers of this host's Docker Engine (run it where the task runs).
 `;
 
 const TD_HELP = `wharf task-definition register: register a task definition from a file
@@ -97,6 +146,151 @@ Try it with the AWS CLI:
 `);
 }
 
+const agentOptions = {
+  cluster: { type: 'string', default: 'default' },
+  'availability-zone': { type: 'string' },
+  'instance-type': { type: 'string' },
+  attribute: { type: 'string', multiple: true },
+  resources: { type: 'string' },
+  'image-pull-behavior': { type: 'string', default: 'default' },
+  runtime: { type: 'string', default: 'docker' },
+  instances: { type: 'string', default: '1' },
+  'simulated-start-latency': { type: 'string' },
+  'simulated-failure-rate': { type: 'string' },
+} as const;
+
+function agentSettings(values: Record<string, unknown>) {
+  const pull = String(values['image-pull-behavior']);
+  if (!['default', 'always', 'once', 'prefer-cached'].includes(pull)) throw new Error('--image-pull-behavior must be default, always, once or prefer-cached');
+  const runtime = String(values.runtime);
+  if (runtime !== 'docker' && runtime !== 'simulated') throw new Error('--runtime must be docker or simulated');
+  const instances = Number(values.instances);
+  if (!Number.isInteger(instances) || instances < 1) throw new Error('--instances must be a positive integer');
+  if (runtime === 'docker' && instances !== 1) throw new Error('--instances is for --runtime simulated only; one agent runs one host');
+  return {
+    cluster: String(values.cluster),
+    availabilityZone: values['availability-zone'] as string | undefined,
+    instanceType: values['instance-type'] as string | undefined,
+    attributes: parseAttributes(values.attribute as string[] | undefined),
+    resources: parseResources(values.resources as string | undefined),
+    pullBehaviour: pull as 'default',
+    runtime: runtime as 'docker' | 'simulated',
+    instances,
+    simulatedStartLatencyMs: values['simulated-start-latency'] !== undefined ? Number(values['simulated-start-latency']) : undefined,
+    simulatedFailureRate: values['simulated-failure-rate'] !== undefined ? Number(values['simulated-failure-rate']) : undefined,
+  };
+}
+
+async function cmdAgent(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      ...agentOptions,
+      endpoint: { type: 'string', default: process.env.WHARF_ENDPOINT ?? DEFAULT_ENDPOINT },
+      'join-token': { type: 'string', default: process.env.WHARF_JOIN_TOKEN },
+      region: { type: 'string', default: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1' },
+      'data-dir': { type: 'string', default: defaultDataDir() },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return void process.stdout.write(AGENT_HELP);
+  const credentials: KeyPair = values['join-token'] ? parseJoinToken(values['join-token']) : resolveCredentials(values['data-dir']);
+  const running = await startAgents({
+    ...agentSettings(values),
+    endpoint: values.endpoint!,
+    region: values.region!,
+    credentials,
+    dataDir: values['data-dir']!,
+  });
+  process.stdout.write(`wharf agent: ${running.agents.length} container instance(s) registered in cluster ${values.cluster}\n`);
+  for (const a of running.agents.slice(0, 5)) process.stdout.write(`  ${a.containerInstanceArn}\n`);
+  const stop = async () => {
+    await running.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+async function cmdUp(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      ...agentOptions,
+      listen: { type: 'string', default: `127.0.0.1:${DEFAULT_PORT}` },
+      'data-dir': { type: 'string', default: defaultDataDir() },
+      region: { type: 'string', default: 'us-east-1' },
+      'account-id': { type: 'string', default: '000000000000' },
+      sync: { type: 'string', default: 'full' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return void process.stdout.write(UP_HELP);
+  const settings = agentSettings(values);
+  if (settings.runtime === 'docker') await ensureDocker((s) => process.stderr.write(s + '\n'));
+  const sync = values.sync!.toUpperCase();
+  if (sync !== 'FULL' && sync !== 'NORMAL') throw new Error('--sync must be full or normal');
+  const { host, port } = parseListen(values.listen!);
+  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, accountId: values['account-id']!, synchronous: sync });
+  let agents;
+  try {
+    agents = await startAgents({
+      ...settings,
+      endpoint: srv.endpoint,
+      region: values.region!,
+      credentials: srv.credentials.agentTokens[0]!,
+      dataDir: values['data-dir']!,
+    });
+  } catch (e) {
+    await srv.close();
+    throw e;
+  }
+  printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey);
+  process.stdout.write(`Local agent: ${agents.agents.length} container instance(s) in cluster ${settings.cluster} (${settings.runtime}).\n\n`);
+  const stop = async () => {
+    process.stderr.write('\nwharf: shutting down (tasks keep running; they are adopted on the next start)\n');
+    await agents.stop();
+    await srv.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+async function cmdLogs(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      cluster: { type: 'string', default: 'default' },
+      follow: { type: 'boolean', short: 'f' },
+      endpoint: { type: 'string', default: process.env.WHARF_ENDPOINT ?? DEFAULT_ENDPOINT },
+      'data-dir': { type: 'string', default: defaultDataDir() },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help || positionals.length === 0) {
+    process.stdout.write(LOGS_HELP);
+    if (!values.help) process.exitCode = 2;
+    return;
+  }
+  const client = new EcsClient(values.endpoint!, resolveCredentials(values['data-dir']));
+  const out = await client.call('DescribeTasks', { cluster: values.cluster, tasks: [positionals[0]] });
+  const task = out.tasks?.[0];
+  if (!task) throw new Error(`task ${positionals[0]} not found in cluster ${values.cluster}`);
+  const containerName = positionals[1] ?? task.containers?.[0]?.name;
+  if (!task.containers?.some((c: { name: string }) => c.name === containerName)) {
+    throw new Error(`task has no container '${containerName}' (it has: ${task.containers.map((c: { name: string }) => c.name).join(', ')})`);
+  }
+  const runtime = new DockerRuntime();
+  const stream = await streamTaskLogs(runtime, { taskArn: task.taskArn, containerName }, { follow: values.follow ?? false });
+  stream.pipe(process.stdout);
+  await new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+}
+
 async function cmdTaskDefinition(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   if (sub !== 'register') {
@@ -127,7 +321,12 @@ async function cmdTaskDefinition(argv: string[]): Promise<void> {
 }
 
 async function cmdCredentials(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { 'data-dir': { type: 'string', default: defaultDataDir() } } });
+  const { values } = parseArgs({ args: argv, options: { 'data-dir': { type: 'string', default: defaultDataDir() }, agent: { type: 'boolean' } } });
+  if (values.agent) {
+    const file = JSON.parse(readFileSync(credentialsPath(values['data-dir']!), 'utf8')) as CredentialsFile;
+    process.stdout.write(`${joinToken(file.agentTokens[0]!)}\n`);
+    return;
+  }
   const k = resolveCredentials(values['data-dir']);
   process.stdout.write(`export AWS_ACCESS_KEY_ID=${k.accessKeyId}\nexport AWS_SECRET_ACCESS_KEY=${k.secretAccessKey}\n`);
 }
@@ -135,8 +334,14 @@ async function cmdCredentials(argv: string[]): Promise<void> {
 export async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
+    case 'up':
+      return cmdUp(rest);
     case 'server':
       return cmdServer(rest);
+    case 'agent':
+      return cmdAgent(rest);
+    case 'logs':
+      return cmdLogs(rest);
     case 'task-definition':
       return cmdTaskDefinition(rest);
     case 'credentials':

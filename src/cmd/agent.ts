@@ -1,0 +1,105 @@
+/** `wharf agent`: registers this host (or N simulated ones) as container instances of a cluster. */
+import { join } from 'node:path';
+import {
+  Agent,
+  DockerRuntime,
+  HttpControlPlaneClient,
+  SimulatedFleet,
+  type PullBehaviour,
+} from '../agent';
+import { createLogger, type Logger } from '../lib';
+import type { KeyPair } from './credentials';
+
+export interface AgentCommandOptions {
+  endpoint: string;
+  region: string;
+  cluster: string;
+  credentials: KeyPair;
+  dataDir: string;
+  availabilityZone?: string;
+  instanceType?: string;
+  attributes: Record<string, string>;
+  resources?: { cpu?: number; memory?: number };
+  runtime: 'docker' | 'simulated';
+  /** simulated only: how many hollow instances. */
+  instances: number;
+  /** simulated only: delay of each container create/start, and the share of starts that fail. */
+  simulatedStartLatencyMs?: number;
+  simulatedFailureRate?: number;
+  pullBehaviour: PullBehaviour;
+  log?: Logger;
+}
+
+export interface RunningAgents {
+  agents: Agent[];
+  stop(): Promise<void>;
+}
+
+export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents> {
+  const log = o.log ?? createLogger('wharf-agent');
+  const makeClient = () => new HttpControlPlaneClient({ endpoint: o.endpoint, region: o.region, credentials: o.credentials, logger: log });
+  if (o.runtime === 'simulated') {
+    const fleet = new SimulatedFleet({
+      count: o.instances,
+      makeClient,
+      cluster: o.cluster,
+      region: o.region,
+      resources: o.resources,
+      logger: log,
+      runtime: { startLatencyMs: o.simulatedStartLatencyMs, failureRate: o.simulatedFailureRate },
+    });
+    await fleet.start();
+    return { agents: fleet.agents, stop: () => fleet.stop() };
+  }
+  const runtime = new DockerRuntime();
+  try {
+    await runtime.info();
+  } catch (e) {
+    throw new Error(
+      `cannot reach the Docker Engine (${e instanceof Error ? e.message : String(e)}).\n` +
+        'Install it on Debian with `apt-get install -y docker.io` and start it (`dockerd &` when there is no systemd), ' +
+        'or run `wharf up` as root, which does both.',
+    );
+  }
+  const agent = new Agent({
+    client: makeClient(),
+    runtime,
+    cluster: o.cluster,
+    dataDir: join(o.dataDir, 'agent'),
+    region: o.region,
+    availabilityZone: o.availabilityZone,
+    instanceType: o.instanceType,
+    attributes: o.attributes,
+    resources: o.resources,
+    pullBehaviour: o.pullBehaviour,
+    logger: log,
+  });
+  await agent.start();
+  return { agents: [agent], stop: () => agent.stop() };
+}
+
+/** `--resources cpu=2048,memory=4096` */
+export function parseResources(s: string | undefined): { cpu?: number; memory?: number } | undefined {
+  if (!s) return undefined;
+  const out: { cpu?: number; memory?: number } = {};
+  for (const part of s.split(',')) {
+    const [k, v] = part.split('=');
+    const n = Number(v);
+    if ((k !== 'cpu' && k !== 'memory') || !Number.isInteger(n) || n < 0) {
+      throw new Error(`--resources wants cpu=UNITS,memory=MIB, not '${s}'`);
+    }
+    out[k] = n;
+  }
+  return out;
+}
+
+/** Repeated `--attribute k=v`. */
+export function parseAttributes(list: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const a of list ?? []) {
+    const i = a.indexOf('=');
+    if (i <= 0) throw new Error(`--attribute wants NAME=VALUE, not '${a}'`);
+    out[a.slice(0, i)] = a.slice(i + 1);
+  }
+  return out;
+}
