@@ -30,8 +30,14 @@ export interface AgentTask {
   taskArn: string;
   clusterArn: string;
   desiredStatus: 'RUNNING' | 'STOPPED';
-  /** The full task definition as registered (the agent applies `overrides` itself). */
+  /**
+   * The full task definition as registered (the agent applies `overrides` itself). On the wire it
+   * may be just `{ taskDefinitionArn }` with `taskDefinitionElided` set: the server sends each
+   * definition in full once per connection (ReceivedTaskDefinitions fills the rest in).
+   */
   taskDefinition: TaskDefinition;
+  /** Wire only: `taskDefinition` is elided, it came earlier on this connection. */
+  taskDefinitionElided?: true;
   overrides?: TaskOverride;
   /** Increments whenever anything in this record changes. */
   version: number;
@@ -99,3 +105,31 @@ export const LABELS = {
   /** Wharf's own: the container instance that owns the container. */
   containerInstance: 'io.wharf.container-instance',
 } as const;
+
+/**
+ * The agent's side of task-definition elision: remembers every definition a connection carried
+ * in full and puts it back into tasks that name it by ARN only. `reset()` on every new
+ * connection (the server starts sending in full again). Pure, no I/O.
+ */
+export class ReceivedTaskDefinitions {
+  private readonly byArn = new Map<string, TaskDefinition>();
+
+  reset(): void {
+    this.byArn.clear();
+  }
+
+  /** The message's tasks with every definition in full; throws if one was never received. */
+  resolve(tasks: AgentTask[]): AgentTask[] {
+    return tasks.map((t) => {
+      const arn = t.taskDefinition.taskDefinitionArn;
+      if (!t.taskDefinitionElided) {
+        if (arn && (t.taskDefinition.containerDefinitions?.length ?? 0) > 0) this.byArn.set(arn, t.taskDefinition);
+        return t;
+      }
+      const td = arn ? this.byArn.get(arn) : undefined;
+      if (!td) throw new Error(`desired state names task definition ${arn} that this connection never carried`);
+      const { taskDefinitionElided: _e, ...rest } = t;
+      return { ...rest, taskDefinition: td };
+    });
+  }
+}

@@ -1,0 +1,246 @@
+/**
+ * `wharf agent`: registers the host as a container instance, keeps the agent channel open,
+ * reconciles the control plane's full desired state into one TaskRunner per task, and reports
+ * every change through the StateReporter. On start it adopts the containers it already has
+ * (by label), so a restart creates no duplicates and leaves no orphans.
+ */
+import type { Readable } from 'node:stream';
+import { LABELS, ReceivedTaskDefinitions, type AgentTask, type ServerToAgentMessage } from '../api/agent/protocol';
+import { systemClock, type Clock } from '../lib/clock';
+import type { Logger } from '../lib/logger';
+import type { ContainerRuntime, ContainerSummary, LogOptions, PullBehaviour } from './runtime/container-runtime';
+import type { AgentChannel, ControlPlaneClient } from './control-plane-client';
+import { AgentStateStore } from './agent-state-store';
+import { StateReporter } from './state-reporter';
+import { TaskRunner, type TaskRunnerOptions, type TaskSnapshot } from './task-runner';
+import { instanceAttributes, totalResources, type InstanceConfig } from './instance-resources';
+import { backoffMs } from '../lib/backoff';
+
+export const AGENT_VERSION = '0.1.0';
+
+export interface AgentOptions extends InstanceConfig {
+  client: ControlPlaneClient;
+  runtime: ContainerRuntime;
+  /** Cluster name or ARN (default `default`). */
+  cluster?: string;
+  /** Where identity and accepted tasks are kept; omit to keep them in memory. */
+  dataDir?: string;
+  pullBehaviour?: PullBehaviour;
+  /** How long stopped tasks' containers are kept before removal (ECS: 3 h). */
+  taskCleanupWaitMs?: number;
+  clock?: Clock;
+  logger?: Logger;
+  /** Passed to every TaskRunner (stop/start timeouts, poll interval, pause image, network). */
+  runner?: Partial<Omit<TaskRunnerOptions, 'runtime' | 'containerInstanceArn' | 'onTaskStateChange' | 'onContainerStateChange'>>;
+  reporter?: { baseRetryMs?: number; maxRetryMs?: number };
+  tags?: { key: string; value: string }[];
+}
+
+export class Agent {
+  private readonly store: AgentStateStore;
+  private readonly reporter: StateReporter;
+  private readonly runners = new Map<string, TaskRunner>();
+  private readonly cleanupTimers = new Map<string, { cancel(): void }>();
+  /** Tasks finished here (cleaned up, or STOPPED on arrival): never started again. */
+  private readonly settled = new Set<string>();
+  private channel?: AgentChannel;
+  private arn?: string;
+  private lastSeq = -1;
+  /** Task definitions received on the current connection (the server elides repeats). */
+  private readonly definitions = new ReceivedTaskDefinitions();
+  private sawDesiredState = false;
+  private stopped = false;
+  private applying: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: AgentOptions) {
+    this.store = new AgentStateStore(o.dataDir);
+    this.reporter = new StateReporter(o.client, { clock: o.clock, logger: o.logger, ...o.reporter });
+  }
+
+  get containerInstanceArn(): string | undefined {
+    return this.arn;
+  }
+
+  get connected(): boolean {
+    return this.channel?.connected ?? false;
+  }
+
+  private get cluster(): string {
+    return this.o.cluster ?? 'default';
+  }
+
+  /** Register (retrying until the control plane answers), adopt what exists, open the channel. */
+  async start(): Promise<void> {
+    const info = await this.o.runtime.info();
+    const known = this.store.getIdentity();
+    let attempt = 0;
+    for (;;) {
+      try {
+        const out = await this.o.client.registerContainerInstance({
+          cluster: this.cluster,
+          containerInstanceArn: known?.containerInstanceArn,
+          totalResources: totalResources(info, this.o),
+          attributes: instanceAttributes(info, this.o),
+          versionInfo: { agentVersion: AGENT_VERSION, agentHash: 'wharf', dockerVersion: `DockerVersion: ${info.serverVersion}` },
+          tags: this.o.tags,
+        });
+        this.arn = out.containerInstanceArn;
+        break;
+      } catch (err) {
+        if ((err as { permanent?: boolean }).permanent || this.stopped) throw err;
+        const ms = backoffMs(attempt++, 500, 60_000);
+        this.o.logger?.warn({ err: (err as Error).message, retryInMs: ms }, 'registration failed; retrying');
+        await new Promise<void>((r) => (this.o.clock ?? systemClock).setTimeout(r, ms));
+      }
+    }
+    this.store.setIdentity({ containerInstanceArn: this.arn, cluster: this.cluster });
+    this.o.logger?.info({ containerInstanceArn: this.arn }, 'registered');
+
+    // Adopt: every accepted task gets its runner back with the containers it already has.
+    const existing = await this.ownContainers();
+    for (const task of this.store.listTasks()) this.startRunner(task, existing);
+
+    this.channel = this.o.client.connect(
+      { cluster: this.cluster, containerInstanceArn: this.arn },
+      {
+        onMessage: (m) => this.handleMessage(m),
+        onConnected: () => {
+          // Sequence numbers start again on every connection.
+          this.lastSeq = -1;
+          this.definitions.reset();
+          this.o.logger?.info('agent channel connected');
+        },
+        onDisconnected: (why) => this.o.logger?.warn({ why }, 'agent channel lost; reconnecting'),
+      },
+    );
+  }
+
+  /** Leaves containers running (they are adopted on the next start). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.channel?.close();
+    for (const r of this.runners.values()) r.close();
+    for (const t of this.cleanupTimers.values()) t.cancel();
+    await Promise.race([this.reporter.flush(), new Promise((r) => setTimeout(r, 2000))]);
+    this.reporter.close();
+  }
+
+  handleMessage(m: ServerToAgentMessage): void {
+    if (m.type === 'error') {
+      this.o.logger?.error({ code: m.code, message: m.message }, 'control plane error on agent channel');
+      return;
+    }
+    if (m.type !== 'desiredState') return;
+    // Resolve before the staleness check: a stale message may still carry definitions.
+    let tasks: AgentTask[];
+    try {
+      tasks = this.definitions.resolve(m.tasks);
+    } catch (err) {
+      this.o.logger?.error({ err }, 'desired state refers to an unknown task definition');
+      return;
+    }
+    // A new connection restarts numbering; within one, an older message is stale.
+    if (m.seq <= this.lastSeq) return;
+    this.lastSeq = m.seq;
+    this.applying = this.applying.then(() => this.applyDesiredState(tasks)).catch((err) => this.o.logger?.error({ err }, 'applying desired state failed'));
+  }
+
+  /** Level-triggered: `tasks` is the complete desired state of this instance. */
+  async applyDesiredState(tasks: AgentTask[]): Promise<void> {
+    if (this.stopped) return;
+    const existing = await this.ownContainers();
+    const wanted = new Set(tasks.map((t) => t.taskArn));
+    for (const task of tasks) {
+      const runner = this.runners.get(task.taskArn);
+      // A task ARN runs once: a finished and cleaned-up task is never started again.
+      if (!runner && this.settled.has(task.taskArn)) continue;
+      if (runner) {
+        runner.update(task);
+        continue;
+      }
+      const hasContainers = existing.some((c) => c.labels[LABELS.taskArn] === task.taskArn);
+      if (task.desiredStatus === 'RUNNING' || hasContainers) {
+        this.store.putTask(task);
+        this.startRunner(task, existing);
+      } else if (!this.settled.has(task.taskArn)) {
+        // Stopped before it ever ran here: confirm so the control plane can finish it.
+        this.settled.add(task.taskArn);
+        this.reporter.submitTask({ cluster: task.clusterArn, task: task.taskArn, status: 'STOPPED', containers: [] });
+      }
+    }
+    // A task the control plane no longer lists is not wanted any more.
+    for (const [arn, runner] of this.runners) {
+      if (!wanted.has(arn) && !runner.isStopped) runner.stop();
+    }
+    // Orphans: containers labelled as ours whose task has no runner (state lost or never accepted).
+    if (!this.sawDesiredState) {
+      this.sawDesiredState = true;
+      for (const c of existing) {
+        if (this.runners.has(c.labels[LABELS.taskArn] ?? '')) continue;
+        this.o.logger?.warn({ container: c.name }, 'removing orphaned container');
+        await this.o.runtime.stopContainer(c.id, { timeoutSec: 10 }).catch(() => undefined);
+        await this.o.runtime.removeContainer(c.id).catch(() => undefined);
+      }
+    }
+  }
+
+  private async ownContainers(): Promise<ContainerSummary[]> {
+    return this.arn ? this.o.runtime.listContainers({ [LABELS.containerInstance]: this.arn }) : [];
+  }
+
+  private startRunner(task: AgentTask, existing: ContainerSummary[]): void {
+    const runner = new TaskRunner(task, {
+      clock: this.o.clock,
+      logger: this.o.logger,
+      pullBehaviour: this.o.pullBehaviour,
+      ...this.o.runner,
+      runtime: this.o.runtime,
+      containerInstanceArn: this.arn!,
+      onTaskStateChange: (c) => {
+        this.reporter.submitTask(c);
+        if (c.status === 'STOPPED') this.scheduleCleanup(runner);
+      },
+      onContainerStateChange: (c) => this.reporter.submitContainer(c),
+    });
+    this.runners.set(task.taskArn, runner);
+    runner.adopt(existing);
+    runner.start();
+  }
+
+  private scheduleCleanup(runner: TaskRunner): void {
+    const wait = this.o.taskCleanupWaitMs ?? 3 * 3600_000;
+    const t = (this.o.clock ?? systemClock).setTimeout(() => {
+      this.cleanupTimers.delete(runner.taskArn);
+      void runner
+        .cleanup()
+        .then(() => {
+          this.runners.delete(runner.taskArn);
+          this.settled.add(runner.taskArn);
+          this.store.deleteTask(runner.taskArn);
+        })
+        .catch((err) => this.o.logger?.warn({ taskArn: runner.taskArn, err }, 'task cleanup failed'));
+    }, wait);
+    this.cleanupTimers.set(runner.taskArn, t);
+  }
+
+  /** Current view of every task this agent runs. */
+  tasks(): TaskSnapshot[] {
+    return [...this.runners.values()].map((r) => r.snapshot());
+  }
+
+  runnerFor(taskArn: string): TaskRunner | undefined {
+    return this.runners.get(taskArn);
+  }
+
+  /** Resolves once every queued state change has been delivered (or dropped). */
+  flushReports(): Promise<void> {
+    return this.reporter.flush();
+  }
+
+  /** A container's logs (`wharf logs`). */
+  async logs(taskArn: string, containerName: string, opts: LogOptions = {}): Promise<Readable> {
+    const id = this.runners.get(taskArn)?.dockerIdOf(containerName);
+    if (!id) throw new Error(`no container ${containerName} for task ${taskArn} on this instance`);
+    return this.o.runtime.logs(id, opts);
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * ECS container definition -> Docker container spec (ECS-REFERENCE 3.4-3.10, 9.3-9.4). Pure:
+ * everything that needs the engine (ids of the pause and sibling containers, volume names, the
+ * task cgroup) is resolved by the TaskRunner first and passed in.
+ */
+import type { ContainerDefinition, HealthCheck, TaskDefinition, TaskOverride } from '../core/shapes/ecs';
+import { LABELS, type AgentTask } from '../api/agent/protocol';
+import type { ContainerSpec } from './runtime/container-runtime';
+
+const MiB = 1024 * 1024;
+
+export interface SpecContext {
+  task: AgentTask;
+  containerInstanceArn: string;
+  def: ContainerDefinition;
+  dockerName: string;
+  networkMode: string;
+  /** awsvpc: Docker id of the task's pause container. */
+  pauseId?: string;
+  /** Docker name of every container of the task, by container name (for links). */
+  dockerNames: Record<string, string>;
+  /** Docker id of every created container of the task, by container name (for volumesFrom). */
+  dockerIds: Record<string, string>;
+  /** Docker source (host path or volume name) of every TD volume, by volume name. */
+  volumeSources: Record<string, string>;
+  cgroupParent?: string;
+  /** Task memory (MiB) applied to each container when no whole-task cgroup is possible. */
+  fallbackMemoryMiB?: number;
+}
+
+/** The container definitions with the task's containerOverrides applied. */
+export function effectiveContainers(td: TaskDefinition, overrides?: TaskOverride): ContainerDefinition[] {
+  return (td.containerDefinitions ?? []).map((def) => {
+    const o = overrides?.containerOverrides?.find((x) => x.name === def.name);
+    if (!o) return def;
+    const env = new Map((def.environment ?? []).map((e) => [e.name ?? '', e.value ?? '']));
+    for (const e of o.environment ?? []) env.set(e.name ?? '', e.value ?? '');
+    return {
+      ...def,
+      command: o.command ?? def.command,
+      environment: [...env].map(([name, value]) => ({ name, value })),
+      cpu: o.cpu ?? def.cpu,
+      memory: o.memory ?? def.memory,
+      memoryReservation: o.memoryReservation ?? def.memoryReservation,
+    };
+  });
+}
+
+/** Task-level cpu units / memory MiB after overrides ("1 vCPU" forms are normalised at registration). */
+export function taskLimits(td: TaskDefinition, overrides?: TaskOverride): { cpuUnits?: number; memoryMiB?: number } {
+  const num = (s?: string) => (s && /^\d+$/.test(s.trim()) ? Number(s) : undefined);
+  return { cpuUnits: num(overrides?.cpu ?? td.cpu), memoryMiB: num(overrides?.memory ?? td.memory) };
+}
+
+export function dockerHealthcheck(hc: HealthCheck): NonNullable<ContainerSpec['healthcheck']> {
+  const s = 1_000_000_000;
+  const cmd = hc.command ?? [];
+  const test = cmd[0] === 'CMD' || cmd[0] === 'CMD-SHELL' ? cmd : ['CMD', ...cmd];
+  return {
+    test,
+    intervalNs: (hc.interval ?? 30) * s,
+    timeoutNs: (hc.timeout ?? 5) * s,
+    retries: hc.retries ?? 3,
+    startPeriodNs: (hc.startPeriod ?? 0) * s,
+  };
+}
+
+function regionOf(arn: string): string | undefined {
+  const parts = arn.split(':');
+  return parts.length > 4 && parts[3] ? parts[3] : undefined;
+}
+
+/** Ports a mapping publishes: one, or each port of `containerPortRange` ("8000-8010"). */
+function mappedPorts(pm: { containerPort?: number; containerPortRange?: string }): number[] {
+  if (pm.containerPort !== undefined) return [pm.containerPort];
+  const m = /^(\d+)-(\d+)$/.exec(pm.containerPortRange ?? '');
+  if (!m) return [];
+  const out: number[] = [];
+  for (let p = Number(m[1]); p <= Number(m[2]); p++) out.push(p);
+  return out;
+}
+
+/** ECS labels first so that a user's dockerLabels can never forge task membership. */
+export function containerLabels(task: AgentTask, containerInstanceArn: string, containerName: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...extra,
+    [LABELS.taskArn]: task.taskArn,
+    [LABELS.containerName]: containerName,
+    [LABELS.cluster]: task.clusterArn,
+    [LABELS.family]: task.taskDefinition.family ?? '',
+    [LABELS.revision]: String(task.taskDefinition.revision ?? ''),
+    [LABELS.containerInstance]: containerInstanceArn,
+  };
+}
+
+export function buildContainerSpec(ctx: SpecContext): ContainerSpec {
+  const { def, task } = ctx;
+  const mode = ctx.networkMode;
+  const awsvpc = mode === 'awsvpc';
+
+  const env = (def.environment ?? []).filter((e) => e.name).map((e) => `${e.name}=${e.value ?? ''}`);
+  const names = new Set((def.environment ?? []).map((e) => e.name));
+  const region = regionOf(task.taskArn);
+  if (!names.has('AWS_EXECUTION_ENV')) env.push('AWS_EXECUTION_ENV=AWS_ECS_EC2');
+  if (region && !names.has('AWS_REGION')) env.push(`AWS_REGION=${region}`);
+  if (region && !names.has('AWS_DEFAULT_REGION')) env.push(`AWS_DEFAULT_REGION=${region}`);
+
+  // Ports: bridge publishes (empty HostPort = Docker picks a dynamic port); host and awsvpc use
+  // the container port directly, so nothing is published.
+  let exposedPorts: string[] | undefined;
+  let portBindings: ContainerSpec['host']['portBindings'];
+  if (mode === 'bridge' && def.portMappings?.length) {
+    exposedPorts = [];
+    portBindings = {};
+    for (const pm of def.portMappings) {
+      for (const port of mappedPorts(pm)) {
+        const key = `${port}/${pm.protocol ?? 'tcp'}`;
+        exposedPorts.push(key);
+        const hostPort = pm.containerPortRange || !pm.hostPort ? '' : String(pm.hostPort);
+        (portBindings[key] ??= []).push({ hostPort });
+      }
+    }
+  }
+
+  const binds: string[] = [];
+  for (const mp of def.mountPoints ?? []) {
+    const src = ctx.volumeSources[mp.sourceVolume ?? ''];
+    if (src === undefined || !mp.containerPath) continue;
+    binds.push(`${src}:${mp.containerPath}${mp.readOnly ? ':ro' : ''}`);
+  }
+
+  const lp = def.linuxParameters;
+  const tmpfs: Record<string, string> = {};
+  for (const t of lp?.tmpfs ?? []) tmpfs[t.containerPath] = [`size=${t.size}m`, ...(t.mountOptions ?? [])].join(',');
+
+  const memoryMiB = def.memory ?? ctx.fallbackMemoryMiB;
+  const memorySwapBytes =
+    lp?.maxSwap !== undefined && memoryMiB !== undefined ? (memoryMiB + lp.maxSwap) * MiB : undefined;
+
+  const logDriver = def.logConfiguration?.logDriver ?? 'json-file';
+  // Docker's awslogs driver would ship logs to AWS itself; without an explicit endpoint (e.g.
+  // Wharf's own Logs API) keep them local instead of reaching outside.
+  const logConfig =
+    logDriver === 'awslogs' && !def.logConfiguration?.options?.['awslogs-endpoint']
+      ? { type: 'json-file' }
+      : { type: logDriver, config: def.logConfiguration?.options };
+
+  return {
+    name: ctx.dockerName,
+    image: def.image ?? '',
+    labels: containerLabels(task, ctx.containerInstanceArn, def.name ?? '', def.dockerLabels),
+    entrypoint: def.entryPoint,
+    cmd: def.command,
+    env,
+    workingDir: def.workingDirectory,
+    user: def.user,
+    hostname: awsvpc ? undefined : def.hostname,
+    exposedPorts,
+    healthcheck: def.healthCheck ? dockerHealthcheck(def.healthCheck) : undefined,
+    stopTimeoutSec: def.stopTimeout,
+    networkDisabled: def.disableNetworking,
+    openStdin: def.interactive,
+    tty: def.pseudoTerminal,
+    host: {
+      networkMode: awsvpc ? `container:${ctx.pauseId}` : mode,
+      ...namespaceModes(ctx),
+      portBindings,
+      links:
+        mode === 'bridge' && def.links?.length
+          ? def.links.map((l) => {
+              const [target, alias] = l.split(':');
+              return `${ctx.dockerNames[target!] ?? target}:${alias ?? target}`;
+            })
+          : undefined,
+      binds: binds.length ? binds : undefined,
+      tmpfs: Object.keys(tmpfs).length ? tmpfs : undefined,
+      volumesFrom: def.volumesFrom?.length
+        ? def.volumesFrom.map((v) => `${ctx.dockerIds[v.sourceContainer ?? ''] ?? v.sourceContainer}${v.readOnly ? ':ro' : ''}`)
+        : undefined,
+      // ECS passes CPU units as shares; the kernel minimum is 2 and Docker's maximum 262144.
+      cpuShares: Math.min(262_144, Math.max(2, def.cpu ?? 0)),
+      memoryBytes: memoryMiB !== undefined ? memoryMiB * MiB : undefined,
+      memoryReservationBytes: def.memoryReservation !== undefined ? def.memoryReservation * MiB : undefined,
+      memorySwapBytes,
+      memorySwappiness: lp?.swappiness,
+      cgroupParent: ctx.cgroupParent,
+      ulimits: def.ulimits?.map((u) => ({ name: u.name, soft: u.softLimit, hard: u.hardLimit })),
+      readonlyRootfs: def.readonlyRootFilesystem,
+      privileged: def.privileged,
+      init: lp?.initProcessEnabled,
+      capAdd: lp?.capabilities?.add,
+      capDrop: lp?.capabilities?.drop,
+      devices: lp?.devices?.map((d) => ({
+        pathOnHost: d.hostPath,
+        pathInContainer: d.containerPath ?? d.hostPath,
+        cgroupPermissions: (d.permissions ?? ['read', 'write', 'mknod']).map((p) => p[0]).join(''),
+      })),
+      shmSizeBytes: lp?.sharedMemorySize !== undefined ? lp.sharedMemorySize * MiB : undefined,
+      // Docker refuses DNS and host entries on a container that borrows another's network.
+      dns: awsvpc ? undefined : def.dnsServers,
+      dnsSearch: awsvpc ? undefined : def.dnsSearchDomains,
+      extraHosts: awsvpc ? undefined : def.extraHosts?.map((h) => `${h.hostname}:${h.ipAddress}`),
+      securityOpt: def.dockerSecurityOptions,
+      sysctls: def.systemControls?.length
+        ? Object.fromEntries(def.systemControls.filter((s) => s.namespace).map((s) => [s.namespace!, s.value ?? '']))
+        : undefined,
+      logConfig,
+    },
+  };
+}
+
+/**
+ * pidMode/ipcMode: `host` maps directly; `task` (share among the task's containers) is done by
+ * joining the pause container's namespaces, so it needs awsvpc; `none` is an ipc mode only.
+ */
+function namespaceModes(ctx: SpecContext): { pidMode?: string; ipcMode?: string } {
+  const td = ctx.task.taskDefinition;
+  const join = ctx.pauseId ? `container:${ctx.pauseId}` : undefined;
+  return {
+    pidMode: td.pidMode === 'host' ? 'host' : td.pidMode === 'task' ? join : undefined,
+    ipcMode: td.ipcMode === 'host' ? 'host' : td.ipcMode === 'none' ? 'none' : td.ipcMode === 'task' ? join : undefined,
+  };
+}
+
+/** Docker names allow [a-zA-Z0-9][a-zA-Z0-9_.-]; ECS family and container names already fit. */
+export function dockerContainerName(td: TaskDefinition, containerName: string, suffix: string): string {
+  const clean = (s: string) => s.replace(/[^a-zA-Z0-9_.-]/g, '');
+  return `ecs-${clean(td.family ?? 'task')}-${td.revision ?? 0}-${clean(containerName)}-${suffix}`;
+}

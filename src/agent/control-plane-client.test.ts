@@ -1,0 +1,98 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { WebSocketServer } from 'ws';
+import { verifySigV4 } from '../lib/sigv4';
+import { AGENT_CONNECT_PATH, type ServerToAgentMessage } from '../api/agent/protocol';
+import { ControlPlaneError, HttpControlPlaneClient } from './control-plane-client';
+
+const creds = { accessKeyId: 'AKIDWHARFTEST', secretAccessKey: 'wharf-test-secret' };
+
+/** A stand-in for the Wharf server: records signed requests, answers from a script. */
+async function fakeServer(answer: (target: string, body: unknown) => { status: number; body: unknown }) {
+  const calls: { target: string; body: unknown; verified: boolean }[] = [];
+  const upgrades: { url: string; verified: boolean }[] = [];
+  const verify = (req: IncomingMessage, body: Buffer) =>
+    verifySigV4({ method: req.method!, path: req.url!, headers: req.headers, body }, (k) => (k === creds.accessKeyId ? creds.secretAccessKey : undefined), { service: 'ecs' }).ok;
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const target = String(req.headers['x-amz-target']);
+      const body = JSON.parse(raw.toString());
+      calls.push({ target, body, verified: verify(req, raw) && req.headers['content-type'] === 'application/x-amz-json-1.1' });
+      const a = answer(target, body);
+      res.writeHead(a.status, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(a.body));
+    });
+  });
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => {
+    upgrades.push({ url: req.url!, verified: verify(req, Buffer.alloc(0)) });
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    calls,
+    upgrades,
+    wss,
+    close: () => {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+test('API calls are SigV4-signed JSON 1.1 with the ECS target; error answers become ControlPlaneError', async () => {
+  const srv = await fakeServer((target) =>
+    target.endsWith('RegisterContainerInstance')
+      ? { status: 200, body: { containerInstance: { containerInstanceArn: 'arn:aws:ecs:us-east-1:1:container-instance/default/abc' } } }
+      : { status: 400, body: { __type: 'InvalidParameterException', message: 'bad task' } },
+  );
+  const client = new HttpControlPlaneClient({ endpoint: srv.endpoint, region: 'us-east-1', credentials: creds });
+  const out = await client.registerContainerInstance({ cluster: 'default', totalResources: [] });
+  assert.equal(out.containerInstanceArn, 'arn:aws:ecs:us-east-1:1:container-instance/default/abc');
+  assert.equal(srv.calls[0]!.target, 'AmazonEC2ContainerServiceV20141113.RegisterContainerInstance');
+  assert.equal(srv.calls[0]!.verified, true);
+  await assert.rejects(client.submitTaskStateChange({ task: 'x', status: 'RUNNING' }), (err: unknown) => {
+    assert.ok(err instanceof ControlPlaneError);
+    assert.equal(err.code, 'InvalidParameterException');
+    assert.equal(err.permanent, true);
+    return true;
+  });
+  assert.deepEqual(srv.calls[1]!.body, { task: 'x', status: 'RUNNING' });
+  await srv.close();
+  await assert.rejects(client.submitTaskStateChange({ task: 'x' }), (err: unknown) => err instanceof ControlPlaneError && err.code === 'NetworkError' && !err.permanent);
+});
+
+test('the agent channel is a signed WebSocket that delivers messages and reconnects after a drop', async () => {
+  const srv = await fakeServer(() => ({ status: 200, body: {} }));
+  let n = 0;
+  srv.wss.on('connection', (ws) => {
+    const msg: ServerToAgentMessage = { type: 'desiredState', seq: ++n, containerInstanceArn: 'ci', tasks: [] };
+    ws.send(JSON.stringify(msg));
+  });
+  const client = new HttpControlPlaneClient({ endpoint: srv.endpoint, region: 'us-east-1', credentials: creds });
+  const got: ServerToAgentMessage[] = [];
+  let connects = 0;
+  const ch = client.connect({ cluster: 'default', containerInstanceArn: 'arn:aws:ecs:us-east-1:1:container-instance/default/abc' }, { onMessage: (m) => got.push(m), onConnected: () => connects++ });
+  const until = async (c: () => boolean) => {
+    for (let i = 0; i < 200 && !c(); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(c());
+  };
+  await until(() => got.length === 1);
+  assert.equal(ch.connected, true);
+  const u = new URL(srv.upgrades[0]!.url, 'http://x');
+  assert.equal(u.pathname, AGENT_CONNECT_PATH);
+  assert.equal(u.searchParams.get('containerInstance'), 'arn:aws:ecs:us-east-1:1:container-instance/default/abc');
+  assert.equal(srv.upgrades[0]!.verified, true);
+  for (const c of srv.wss.clients) c.terminate();
+  await until(() => got.length === 2);
+  assert.equal(connects, 2);
+  assert.equal((got[1] as { seq: number }).seq, 2);
+  ch.close();
+  await srv.close();
+});

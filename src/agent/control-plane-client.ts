@@ -1,0 +1,175 @@
+/**
+ * How the agent talks to the control plane: the ECS API (JSON 1.1 over HTTP, SigV4-signed) for
+ * registration and state reports, and the agent channel WebSocket for desired state
+ * (src/api/agent/protocol.ts). `ControlPlaneClient` is the swap point; tests pass a fake.
+ */
+import WebSocket from 'ws';
+import type { RegisterContainerInstanceRequest, ContainerInstance } from '../core/shapes/ecs';
+import {
+  AGENT_CONNECT_PATH,
+  type ServerToAgentMessage,
+  type WharfSubmitContainerStateChange,
+  type WharfTaskStateChange,
+} from '../api/agent/protocol';
+import { signRequest, type SigningCredentials } from '../lib/sigv4';
+import { backoffMs } from '../lib/backoff';
+import type { Logger } from '../lib/logger';
+
+export interface AgentChannel {
+  readonly connected: boolean;
+  close(): void;
+}
+
+export interface ChannelHandlers {
+  onMessage(message: ServerToAgentMessage): void;
+  onConnected?(): void;
+  onDisconnected?(reason: string): void;
+}
+
+export interface ControlPlaneClient {
+  registerContainerInstance(req: RegisterContainerInstanceRequest): Promise<{ containerInstanceArn: string; clusterArn?: string }>;
+  submitTaskStateChange(req: WharfTaskStateChange): Promise<void>;
+  submitContainerStateChange(req: WharfSubmitContainerStateChange): Promise<void>;
+  /** Opens the agent channel and keeps it open (reconnecting) until `close()`. */
+  connect(params: { cluster: string; containerInstanceArn: string }, handlers: ChannelHandlers): AgentChannel;
+}
+
+/** An error answer of the API (`__type` + message) or a transport failure (code `NetworkError`). */
+export class ControlPlaneError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly httpStatus?: number,
+  ) {
+    super(`${code}: ${message}`);
+    this.name = 'ControlPlaneError';
+  }
+
+  /** Retrying cannot help: the request itself was refused. */
+  get permanent(): boolean {
+    return ['ClientException', 'InvalidParameterException', 'ClusterNotFoundException', 'AccessDeniedException', 'UnknownOperationException'].includes(this.code);
+  }
+}
+
+export interface HttpControlPlaneClientOptions {
+  /** Base URL of the Wharf server, e.g. http://127.0.0.1:4566 */
+  endpoint: string;
+  region: string;
+  credentials: SigningCredentials;
+  logger?: Logger;
+  /** Close and reconnect when nothing (message or ping) arrived for this long. */
+  channelIdleTimeoutMs?: number;
+}
+
+const TARGET_PREFIX = 'AmazonEC2ContainerServiceV20141113';
+
+export class HttpControlPlaneClient implements ControlPlaneClient {
+  constructor(private readonly o: HttpControlPlaneClientOptions) {}
+
+  private async call<T>(operation: string, body: unknown): Promise<T> {
+    const url = new URL('/', this.o.endpoint).toString();
+    const payload = JSON.stringify(body);
+    const headers: Record<string, string> = {
+      'content-type': 'application/x-amz-json-1.1',
+      'x-amz-target': `${TARGET_PREFIX}.${operation}`,
+    };
+    Object.assign(headers, signRequest({ method: 'POST', url, headers, body: payload }, { ...this.o.credentials, region: this.o.region, service: 'ecs' }));
+    delete headers.host; // fetch sets it itself
+    let res: Response;
+    try {
+      res = await fetch(url, { method: 'POST', headers, body: payload });
+    } catch (err) {
+      throw new ControlPlaneError('NetworkError', (err as Error).message);
+    }
+    const text = await res.text();
+    const json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    if (!res.ok) {
+      const type = String(json.__type ?? `Http${res.status}`);
+      throw new ControlPlaneError(type.slice(type.lastIndexOf('#') + 1), String(json.message ?? json.Message ?? res.statusText), res.status);
+    }
+    return json as T;
+  }
+
+  async registerContainerInstance(req: RegisterContainerInstanceRequest): Promise<{ containerInstanceArn: string; clusterArn?: string }> {
+    const out = await this.call<{ containerInstance?: ContainerInstance & { clusterArn?: string } }>('RegisterContainerInstance', req);
+    const arn = out.containerInstance?.containerInstanceArn;
+    if (!arn) throw new ControlPlaneError('ServerException', 'RegisterContainerInstance returned no containerInstanceArn');
+    return { containerInstanceArn: arn, clusterArn: out.containerInstance?.clusterArn };
+  }
+
+  async submitTaskStateChange(req: WharfTaskStateChange): Promise<void> {
+    await this.call('SubmitTaskStateChange', req);
+  }
+
+  async submitContainerStateChange(req: WharfSubmitContainerStateChange): Promise<void> {
+    await this.call('SubmitContainerStateChange', req);
+  }
+
+  connect(params: { cluster: string; containerInstanceArn: string }, handlers: ChannelHandlers): AgentChannel {
+    const o = this.o;
+    const base = new URL(AGENT_CONNECT_PATH, o.endpoint);
+    base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
+    base.searchParams.set('cluster', params.cluster);
+    base.searchParams.set('containerInstance', params.containerInstanceArn);
+    let ws: WebSocket | undefined;
+    let closed = false;
+    let connected = false;
+    let attempt = 0;
+    let idle: NodeJS.Timeout | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    const idleMs = o.channelIdleTimeoutMs ?? 90_000;
+
+    const touch = () => {
+      if (idle) clearTimeout(idle);
+      idle = setTimeout(() => ws?.terminate(), idleMs);
+    };
+    const open = () => {
+      if (closed) return;
+      // The upgrade GET is signed like an API call; the signature covers the https form of the URL.
+      const signUrl = new URL(base);
+      signUrl.protocol = base.protocol === 'wss:' ? 'https:' : 'http:';
+      const headers = signRequest({ method: 'GET', url: signUrl.toString(), headers: {}, body: '' }, { ...o.credentials, region: o.region, service: 'ecs' });
+      delete headers.host;
+      const sock = new WebSocket(base.toString(), { headers });
+      ws = sock;
+      sock.on('open', () => {
+        attempt = 0;
+        connected = true;
+        touch();
+        handlers.onConnected?.();
+      });
+      sock.on('ping', touch);
+      sock.on('message', (data) => {
+        touch();
+        try {
+          handlers.onMessage(JSON.parse(data.toString()) as ServerToAgentMessage);
+        } catch (err) {
+          o.logger?.warn({ err }, 'bad message on agent channel');
+        }
+      });
+      sock.on('error', (err) => o.logger?.debug({ err: err.message }, 'agent channel error'));
+      sock.on('close', (code, reason) => {
+        if (idle) clearTimeout(idle);
+        const was = connected;
+        connected = false;
+        if (was) handlers.onDisconnected?.(`closed ${code} ${reason.toString()}`);
+        if (closed) return;
+        // ECS agent's ACS reconnect: 250 ms growing to 2 min, jittered.
+        retry = setTimeout(open, backoffMs(attempt++, 250, 120_000));
+      });
+    };
+    open();
+    return {
+      get connected() {
+        return connected;
+      },
+      close() {
+        closed = true;
+        if (idle) clearTimeout(idle);
+        if (retry) clearTimeout(retry);
+        ws?.close();
+        ws?.terminate();
+      },
+    };
+  }
+}

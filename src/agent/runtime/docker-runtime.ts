@@ -1,0 +1,454 @@
+/**
+ * ContainerRuntime on a real Docker Engine, through dockerode. Also owns the per-task parent
+ * cgroup that makes task-level cpu/memory a hard limit for the whole task (see createTaskCgroup).
+ */
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import Docker from 'dockerode';
+import type {
+  ContainerRuntime,
+  ContainerSpec,
+  ContainerState,
+  ContainerSummary,
+  EngineInfo,
+  LogOptions,
+  PortBinding,
+  PullBehaviour,
+  PullResult,
+  RegistryAuth,
+  RuntimeEvent,
+  TaskCgroupResult,
+} from './container-runtime';
+
+export interface DockerRuntimeOptions {
+  /** dockerode options (socketPath, host, ...); default: DOCKER_HOST or /var/run/docker.sock. */
+  docker?: Docker.DockerOptions;
+  /** Where the host's cgroup filesystem is mounted (for task-level limits). */
+  cgroupRoot?: string;
+  /** Parent of the per-task cgroups, below the cgroup root. */
+  cgroupPrefix?: string;
+}
+
+const isNotFound = (err: unknown) => (err as { statusCode?: number }).statusCode === 404;
+const isNotModified = (err: unknown) => (err as { statusCode?: number }).statusCode === 304;
+
+/** `busybox` -> `busybox:latest`; names with a tag or digest are left alone. */
+export function withDefaultTag(image: string): string {
+  if (image.includes('@')) return image;
+  const lastSegment = image.slice(image.lastIndexOf('/') + 1);
+  return lastSegment.includes(':') ? image : `${image}:latest`;
+}
+
+function parseTime(s: string | undefined): number | undefined {
+  if (!s || s.startsWith('0001-')) return undefined;
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+/** Docker's multiplexed log format: 8-byte frame headers (stream, 0, 0, 0, size BE32). */
+function demuxBuffer(buf: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length) {
+    const size = buf.readUInt32BE(i + 4);
+    parts.push(buf.subarray(i + 8, i + 8 + size));
+    i += 8 + size;
+  }
+  return Buffer.concat(parts);
+}
+
+export class DockerRuntime implements ContainerRuntime {
+  readonly docker: Docker;
+  private readonly pulledOnce = new Set<string>();
+  private readonly listeners = new Set<(e: RuntimeEvent) => void>();
+  private eventStream?: NodeJS.ReadableStream;
+  private closed = false;
+  private infoCache?: EngineInfo;
+
+  constructor(private readonly opts: DockerRuntimeOptions = {}) {
+    this.docker = new Docker(opts.docker);
+  }
+
+  async info(): Promise<EngineInfo> {
+    if (this.infoCache) return this.infoCache;
+    const [info, version] = await Promise.all([this.docker.info(), this.docker.version()]);
+    this.infoCache = {
+      cpus: info.NCPU,
+      memoryBytes: info.MemTotal,
+      serverVersion: info.ServerVersion,
+      apiVersion: version.ApiVersion,
+      os: info.OSType ?? 'linux',
+      architecture: info.Architecture,
+      loggingDrivers: info.Plugins?.Log ?? ['json-file'],
+      cgroupDriver: info.CgroupDriver ?? 'cgroupfs',
+      cgroupVersion: String(info.CgroupVersion ?? '1'),
+    };
+    return this.infoCache;
+  }
+
+  private async imageDigest(image: string): Promise<string | undefined> {
+    try {
+      const img = await this.docker.getImage(image).inspect();
+      return img.RepoDigests?.[0] ?? img.Id;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async pullImage(image: string, opts: { behaviour: PullBehaviour; auth?: RegistryAuth }): Promise<PullResult> {
+    const name = withDefaultTag(image);
+    const local = await this.imageDigest(name);
+    if (local !== undefined && (opts.behaviour === 'prefer-cached' || (opts.behaviour === 'once' && this.pulledOnce.has(name)))) {
+      return { imageDigest: local, cached: true };
+    }
+    try {
+      await this.pull(name, opts.auth);
+      this.pulledOnce.add(name);
+    } catch (err) {
+      // `default` falls back to a cached copy when the registry cannot be reached.
+      if (opts.behaviour === 'default' && local !== undefined) return { imageDigest: local, cached: true };
+      throw err;
+    }
+    return { imageDigest: await this.imageDigest(name), cached: false };
+  }
+
+  private async pull(name: string, auth?: RegistryAuth): Promise<void> {
+    const authconfig = auth
+      ? { username: auth.username, password: auth.password, serveraddress: auth.serverAddress ?? name.split('/')[0] }
+      : undefined;
+    const stream = await this.docker.pull(name, authconfig ? { authconfig } : {});
+    const events: { error?: string; errorDetail?: { message?: string } }[] = await new Promise((resolve, reject) =>
+      this.docker.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => (err ? reject(err) : resolve(out))),
+    );
+    const failed = events.find((e) => e.error);
+    if (failed) throw new Error(failed.errorDetail?.message ?? failed.error);
+  }
+
+  async createContainer(spec: ContainerSpec): Promise<string> {
+    const h = spec.host;
+    const opts: Docker.ContainerCreateOptions = {
+      name: spec.name,
+      Image: withDefaultTag(spec.image),
+      Labels: spec.labels,
+      Entrypoint: spec.entrypoint,
+      Cmd: spec.cmd,
+      Env: spec.env,
+      WorkingDir: spec.workingDir,
+      User: spec.user,
+      Hostname: spec.hostname,
+      ExposedPorts: spec.exposedPorts ? Object.fromEntries(spec.exposedPorts.map((p) => [p, {}])) : undefined,
+      Healthcheck: spec.healthcheck
+        ? {
+            Test: spec.healthcheck.test,
+            Interval: spec.healthcheck.intervalNs,
+            Timeout: spec.healthcheck.timeoutNs,
+            Retries: spec.healthcheck.retries,
+            StartPeriod: spec.healthcheck.startPeriodNs,
+          }
+        : undefined,
+      StopTimeout: spec.stopTimeoutSec,
+      NetworkDisabled: spec.networkDisabled,
+      OpenStdin: spec.openStdin,
+      Tty: spec.tty,
+      HostConfig: {
+        NetworkMode: h.networkMode,
+        PidMode: h.pidMode,
+        IpcMode: h.ipcMode,
+        PortBindings: h.portBindings
+          ? Object.fromEntries(
+              Object.entries(h.portBindings).map(([k, v]) => [k, v.map((b) => ({ HostIp: b.hostIp ?? '', HostPort: b.hostPort ?? '' }))]),
+            )
+          : undefined,
+        Links: h.links,
+        Binds: h.binds,
+        Tmpfs: h.tmpfs,
+        VolumesFrom: h.volumesFrom,
+        CpuShares: h.cpuShares,
+        Memory: h.memoryBytes,
+        MemoryReservation: h.memoryReservationBytes,
+        MemorySwap: h.memorySwapBytes,
+        MemorySwappiness: h.memorySwappiness,
+        CgroupParent: h.cgroupParent,
+        Ulimits: h.ulimits?.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
+        ReadonlyRootfs: h.readonlyRootfs,
+        Privileged: h.privileged,
+        Init: h.init,
+        CapAdd: h.capAdd,
+        CapDrop: h.capDrop,
+        Devices: h.devices?.map((d) => ({ PathOnHost: d.pathOnHost, PathInContainer: d.pathInContainer, CgroupPermissions: d.cgroupPermissions })),
+        ShmSize: h.shmSizeBytes,
+        Dns: h.dns,
+        DnsSearch: h.dnsSearch,
+        ExtraHosts: h.extraHosts,
+        SecurityOpt: h.securityOpt,
+        Sysctls: h.sysctls,
+        LogConfig: h.logConfig ? { Type: h.logConfig.type, Config: h.logConfig.config ?? {} } : undefined,
+      },
+    };
+    const c = await this.docker.createContainer(opts);
+    return c.id;
+  }
+
+  async startContainer(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).start();
+    } catch (err) {
+      if (!isNotModified(err)) throw err;
+    }
+  }
+
+  async stopContainer(id: string, opts: { timeoutSec: number; signal?: string }): Promise<void> {
+    const c = this.docker.getContainer(id);
+    try {
+      if (opts.signal) {
+        await c.kill({ signal: opts.signal });
+        // Docker's stop waits for exit and SIGKILLs after t seconds; after our own signal that
+        // is exactly the grace period we still owe the container.
+      }
+      await c.stop({ t: Math.max(0, Math.round(opts.timeoutSec)) });
+    } catch (err) {
+      // 304: already stopped; 404: gone; 409: not running (after our own kill).
+      const code = (err as { statusCode?: number }).statusCode;
+      if (code !== 304 && code !== 404 && code !== 409) throw err;
+    }
+  }
+
+  async removeContainer(id: string, opts: { removeVolumes?: boolean } = {}): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: opts.removeVolumes ?? false });
+    } catch (err) {
+      const code = (err as { statusCode?: number }).statusCode;
+      if (code !== 404 && code !== 409) throw err; // 409: removal already in progress
+    }
+  }
+
+  async inspectContainer(id: string): Promise<ContainerState | undefined> {
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await this.docker.getContainer(id).inspect();
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    const ports: PortBinding[] = [];
+    for (const [key, bindings] of Object.entries(info.NetworkSettings?.Ports ?? {})) {
+      const [port, proto] = key.split('/');
+      for (const b of bindings ?? []) {
+        ports.push({ containerPort: Number(port), protocol: proto === 'udp' ? 'udp' : 'tcp', hostIp: b.HostIp, hostPort: Number(b.HostPort) });
+      }
+    }
+    const ipAddresses: Record<string, string> = {};
+    for (const [net, n] of Object.entries(info.NetworkSettings?.Networks ?? {})) {
+      if (n.IPAddress) ipAddresses[net] = n.IPAddress;
+    }
+    const st = info.State as Docker.ContainerInspectInfo['State'] & { Error?: string };
+    return {
+      id: info.Id,
+      name: info.Name.replace(/^\//, ''),
+      labels: info.Config.Labels ?? {},
+      status: st.Status,
+      running: st.Running,
+      exitCode: st.Status === 'exited' || st.Status === 'dead' ? st.ExitCode : undefined,
+      oomKilled: st.OOMKilled,
+      error: st.Error || undefined,
+      startedAt: parseTime(st.StartedAt),
+      finishedAt: parseTime(st.FinishedAt),
+      health: st.Health?.Status as ContainerState['health'],
+      ports,
+      ipAddresses,
+      imageId: info.Image,
+    };
+  }
+
+  async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    const list = await this.docker.listContainers({
+      all: true,
+      filters: JSON.stringify({ label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) }),
+    });
+    return list.map((c) => ({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), labels: c.Labels ?? {}, status: c.State }));
+  }
+
+  watchEvents(listener: (e: RuntimeEvent) => void): () => void {
+    this.listeners.add(listener);
+    if (!this.eventStream) void this.openEvents();
+    return () => this.listeners.delete(listener);
+  }
+
+  private async openEvents(): Promise<void> {
+    if (this.closed || this.listeners.size === 0) return;
+    try {
+      const stream = await this.docker.getEvents({ filters: JSON.stringify({ type: ['container'] }) } as Docker.GetEventsOptions);
+      this.eventStream = stream;
+      let buf = '';
+      stream.on('data', (chunk: Buffer) => {
+        buf += chunk.toString();
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (!line) continue;
+          try {
+            const ev = JSON.parse(line) as { Action?: string; status?: string; id?: string; Actor?: { ID?: string } };
+            const raw = ev.Action ?? ev.status ?? '';
+            const action: RuntimeEvent['action'] = raw.startsWith('health_status')
+              ? 'health'
+              : (['create', 'start', 'die', 'oom', 'destroy'] as const).find((a) => a === raw) ?? 'other';
+            const id = ev.Actor?.ID ?? ev.id;
+            if (id) for (const l of this.listeners) l({ id, action });
+          } catch {
+            // a malformed line only costs us a wake-up; the runners also poll
+          }
+        }
+      });
+      const reopen = () => {
+        if (this.eventStream !== stream) return;
+        this.eventStream = undefined;
+        if (!this.closed) setTimeout(() => void this.openEvents(), 1000).unref();
+      };
+      stream.on('end', reopen);
+      stream.on('close', reopen);
+      stream.on('error', reopen);
+    } catch {
+      if (!this.closed) setTimeout(() => void this.openEvents(), 1000).unref();
+    }
+  }
+
+  async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
+    const existing = await this.docker.listNetworks({ filters: JSON.stringify({ name: [name] }) });
+    if (existing.some((n) => n.Name === name)) return;
+    try {
+      await this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labels, CheckDuplicate: true });
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 409) throw err; // created concurrently
+    }
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    try {
+      await this.docker.getNetwork(name).remove();
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  async ensureVolume(name: string, opts: { driver?: string; driverOpts?: Record<string, string>; labels?: Record<string, string> }): Promise<void> {
+    if (await this.volumeExists(name)) return;
+    await this.docker.createVolume({ Name: name, Driver: opts.driver ?? 'local', DriverOpts: opts.driverOpts, Labels: opts.labels });
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    try {
+      await this.docker.getVolume(name).remove();
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  async volumeExists(name: string): Promise<boolean> {
+    try {
+      await this.docker.getVolume(name).inspect();
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Task-level cpu/memory as hard limits for the whole task: a parent cgroup
+   * `<prefix>/<taskId>` with memory and CFS quota set, used as every container's CgroupParent,
+   * so the containers together can never exceed the task's share. This needs the cgroupfs
+   * driver (with systemd, parents must be slices managed by systemd) and the agent on the same
+   * host as the engine with the cgroup filesystem writable; otherwise it says why not and the
+   * TaskRunner falls back to per-container limits.
+   */
+  async createTaskCgroup(taskId: string, limits: { cpuUnits?: number; memoryMiB?: number }): Promise<TaskCgroupResult> {
+    const info = await this.info();
+    if (info.cgroupDriver !== 'cgroupfs') return { unsupportedReason: `cgroup driver ${info.cgroupDriver} (need cgroupfs)` };
+    const root = this.opts.cgroupRoot ?? '/sys/fs/cgroup';
+    const prefix = this.opts.cgroupPrefix ?? 'wharf';
+    const rel = `${prefix}/${taskId}`;
+    const quotaUs = limits.cpuUnits ? Math.max(1000, Math.round((limits.cpuUnits / 1024) * 100_000)) : undefined;
+    try {
+      if (info.cgroupVersion === '2') {
+        const parent = join(root, prefix);
+        mkdirSync(join(parent, taskId), { recursive: true });
+        // Controllers must be delegated down the tree before the leaf can use them.
+        for (const dir of [root, parent]) {
+          const avail = readFileSync(join(dir, 'cgroup.controllers'), 'utf8');
+          const want = ['cpu', 'memory'].filter((c) => avail.split(/\s+/).includes(c));
+          if (want.length) writeFileSync(join(dir, 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' '));
+        }
+        if (limits.memoryMiB) writeFileSync(join(parent, taskId, 'memory.max'), String(limits.memoryMiB * 1024 * 1024));
+        if (quotaUs) writeFileSync(join(parent, taskId, 'cpu.max'), `${quotaUs} 100000`);
+      } else {
+        if (limits.memoryMiB) {
+          const dir = join(root, 'memory', rel);
+          mkdirSync(dir, { recursive: true });
+          writeFileSync(join(dir, 'memory.limit_in_bytes'), String(limits.memoryMiB * 1024 * 1024));
+        }
+        if (quotaUs) {
+          const dir = join(root, 'cpu', rel);
+          mkdirSync(dir, { recursive: true });
+          writeFileSync(join(dir, 'cpu.cfs_period_us'), '100000');
+          writeFileSync(join(dir, 'cpu.cfs_quota_us'), String(quotaUs));
+        }
+      }
+    } catch (err) {
+      return { unsupportedReason: `cannot write task cgroup: ${(err as Error).message}` };
+    }
+    return { cgroupParent: `/${rel}` };
+  }
+
+  async removeTaskCgroup(taskId: string): Promise<void> {
+    const root = this.opts.cgroupRoot ?? '/sys/fs/cgroup';
+    const rel = `${this.opts.cgroupPrefix ?? 'wharf'}/${taskId}`;
+    const info = await this.info();
+    const controllers = info.cgroupVersion === '2' ? [''] : ['memory', 'cpu', 'cpuacct', 'cpuset', 'blkio', 'pids', 'devices', 'freezer', 'net_cls', 'perf_event', 'hugetlb', 'systemd'];
+    // Right after its containers are removed the kernel may still be tearing their cgroups
+    // down (EBUSY), so retry briefly.
+    let left = controllers.map((c) => join(root, c, rel)).filter((d) => existsSync(d));
+    for (let attempt = 0; left.length && attempt < 20; attempt++) {
+      if (attempt) await new Promise((r) => setTimeout(r, 100));
+      left = left.filter((dir) => {
+        try {
+          rmdirSync(dir);
+          return false;
+        } catch (err) {
+          return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+        }
+      });
+    }
+  }
+
+  async logs(id: string, opts: LogOptions = {}): Promise<Readable> {
+    const c = this.docker.getContainer(id);
+    const tty = (await c.inspect()).Config.Tty;
+    const base = { stdout: true, stderr: true, tail: opts.tail ?? 'all', since: opts.since, timestamps: opts.timestamps };
+    const out = new PassThrough();
+    if (opts.follow) {
+      const stream = await c.logs({ ...base, follow: true } as Docker.ContainerLogsOptions & { follow: true });
+      if (tty) stream.pipe(out);
+      else {
+        this.docker.modem.demuxStream(stream, out, out);
+        stream.on('end', () => out.end());
+        stream.on('error', (e: Error) => out.destroy(e));
+      }
+      out.on('close', () => (stream as Readable).destroy?.());
+    } else {
+      const buf = await c.logs({ ...base, follow: false } as Docker.ContainerLogsOptions & { follow?: false });
+      out.end(tty ? buf : demuxBuffer(buf));
+    }
+    return out;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.listeners.clear();
+    const s = this.eventStream as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
+    this.eventStream = undefined;
+    s?.destroy?.();
+  }
+}

@@ -1,0 +1,562 @@
+/**
+ * TaskRunner: one per task, the only writer of that task's known status. Level-triggered: every
+ * pass re-inspects the task's containers, then takes the next allowed step toward the desired
+ * status (pull -> create -> start -> running; stop in reverse dependency order), then reports
+ * what changed. Engine events and a poll timer only wake it up.
+ */
+import type { NetworkBinding } from '../core/shapes/ecs';
+import {
+  LABELS,
+  type AgentTask,
+  type WharfSubmitContainerStateChange,
+  type WharfTaskStateChange,
+} from '../api/agent/protocol';
+import { systemClock, epochSeconds, type Clock } from '../lib/clock';
+import { hexId } from '../lib/ids';
+import { backoffMs } from '../lib/backoff';
+import type { Logger } from '../lib/logger';
+import type { ContainerRuntime, ContainerSummary, PullBehaviour } from './runtime/container-runtime';
+import { buildContainerSpec, dockerContainerName, effectiveContainers } from './container-spec';
+import {
+  apiContainerStatus,
+  taskHealth,
+  taskStatusRank,
+  ESSENTIAL_EXITED_REASON,
+  OOM_REASON,
+  type HealthStatus,
+  type TaskStatus,
+} from './task-status';
+import { removeTaskVolumes } from './task-volumes';
+import { prepareTaskResources, startPauseContainer, PAUSE_CONTAINER_NAME } from './task-resources';
+import { dependencyGate, dependentsOf } from './container-dependencies';
+import { bindingsOf, containerChange, newContainerRun, type ContainerRun } from './container-run';
+
+export { PAUSE_CONTAINER_NAME } from './task-resources';
+
+export interface TaskRunnerOptions {
+  runtime: ContainerRuntime;
+  containerInstanceArn: string;
+  onTaskStateChange: (change: WharfTaskStateChange) => void;
+  onContainerStateChange: (change: WharfSubmitContainerStateChange) => void;
+  clock?: Clock;
+  logger?: Logger;
+  pullBehaviour?: PullBehaviour;
+  defaultStopTimeoutSec?: number;
+  /** How long a container may wait on its dependencies (ECS_CONTAINER_START_TIMEOUT, 3 min). */
+  defaultStartTimeoutSec?: number;
+  /** Safety-net re-inspection period; engine events normally wake the runner sooner. */
+  pollIntervalMs?: number;
+  pauseImage?: string;
+  /** awsvpc network used when the task names none. */
+  defaultAwsvpcNetwork?: string;
+}
+
+
+export interface TaskSnapshot {
+  taskArn: string;
+  knownStatus: TaskStatus;
+  desiredStatus: 'RUNNING' | 'STOPPED';
+  stopCode?: string;
+  stoppedReason?: string;
+  healthStatus: HealthStatus;
+  privateIpv4Address?: string;
+  containers: { name: string; status: string; dockerId?: string; exitCode?: number; reason?: string; health: HealthStatus; networkBindings: NetworkBinding[] }[];
+}
+
+export class TaskRunner {
+  readonly taskArn: string;
+  readonly taskId: string;
+  private task: AgentTask;
+  private readonly o: Required<Omit<TaskRunnerOptions, 'logger'>> & { logger?: Logger };
+  private readonly containers: ContainerRun[];
+  private readonly networkMode: string;
+  private desired: 'RUNNING' | 'STOPPED';
+  private known: TaskStatus = 'NONE';
+  private stopCode?: string;
+  private stoppedReason?: string;
+  private pullStartedAt?: number;
+  private pullStoppedAt?: number;
+  private startedAt?: number;
+  private executionStoppedAt?: number;
+  private privateIp?: string;
+  private setupDone = false;
+  private pullsDone = false;
+  private cgroupParent?: string;
+  private fallbackMemoryMiB?: number;
+  private volumeSources: Record<string, string> = {};
+  private reportedStatus: TaskStatus = 'NONE';
+  /** Started from existing containers: don't replay the early statuses of a running task. */
+  private adopted = false;
+  private busy = false;
+  private again = false;
+  private failures = 0;
+  private pollTimer?: { cancel(): void };
+  private wakeTimer?: { cancel(): void };
+  private unwatch?: () => void;
+  private closed = false;
+  private stoppedWaiters: (() => void)[] = [];
+
+  constructor(task: AgentTask, opts: TaskRunnerOptions) {
+    this.task = task;
+    this.taskArn = task.taskArn;
+    this.taskId = task.taskArn.slice(task.taskArn.lastIndexOf('/') + 1);
+    this.o = {
+      clock: systemClock,
+      pullBehaviour: 'default',
+      defaultStopTimeoutSec: 30,
+      defaultStartTimeoutSec: 180,
+      pollIntervalMs: 5000,
+      pauseImage: 'wharf/pause:latest',
+      defaultAwsvpcNetwork: 'wharf-awsvpc',
+      // An option passed as undefined keeps its default.
+      ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
+    } as TaskRunner['o'];
+    this.desired = task.desiredStatus;
+    this.networkMode = task.taskDefinition.networkMode ?? 'bridge';
+    const td = task.taskDefinition;
+    const suffix = hexId().slice(0, 20);
+    this.containers = effectiveContainers(td, task.overrides).map((def) => newContainerRun(def, def.essential !== false, false, dockerContainerName(td, def.name ?? '', suffix)));
+    if (this.networkMode === 'awsvpc') {
+      this.containers.unshift(newContainerRun({ name: PAUSE_CONTAINER_NAME, image: this.o.pauseImage }, true, true, dockerContainerName(td, 'internalecspause', suffix)));
+    }
+  }
+
+  /** Takes over containers that already exist for this task (agent restart). Call before start(). */
+  adopt(existing: ContainerSummary[]): void {
+    for (const s of existing) {
+      if (s.labels[LABELS.taskArn] !== this.taskArn) continue;
+      const name = s.labels[LABELS.pause] === 'true' ? PAUSE_CONTAINER_NAME : s.labels[LABELS.containerName];
+      const run = this.containers.find((c) => c.name === name);
+      if (!run || run.dockerId) continue;
+      run.dockerId = s.id;
+      run.dockerName = s.name;
+      run.known = 'CREATED';
+      this.adopted = true;
+    }
+  }
+
+  start(): void {
+    this.unwatch = this.o.runtime.watchEvents((e) => {
+      if (this.containers.some((c) => c.dockerId === e.id)) this.kick();
+    });
+    this.kick();
+  }
+
+  /** The inbox: a newer desired state from the control plane. */
+  update(task: AgentTask): void {
+    this.task = { ...task, taskDefinition: this.task.taskDefinition };
+    if (task.desiredStatus === 'STOPPED' && this.desired === 'RUNNING') {
+      this.desired = 'STOPPED';
+      this.kick();
+    }
+  }
+
+  /** Stop with a reason of the agent's own (the control plane's stops carry theirs). */
+  stop(stopCode?: string, reason?: string): void {
+    this.requestStop(stopCode, reason);
+    this.kick();
+  }
+
+  get knownStatus(): TaskStatus {
+    return this.known;
+  }
+
+  get isStopped(): boolean {
+    return this.known === 'STOPPED';
+  }
+
+  whenStopped(): Promise<void> {
+    if (this.isStopped) return Promise.resolve();
+    return new Promise((r) => this.stoppedWaiters.push(r));
+  }
+
+  snapshot(): TaskSnapshot {
+    return {
+      taskArn: this.taskArn,
+      knownStatus: this.known,
+      desiredStatus: this.desired,
+      stopCode: this.stopCode,
+      stoppedReason: this.stoppedReason,
+      healthStatus: this.health(),
+      privateIpv4Address: this.privateIp,
+      containers: this.appContainers().map((c) => ({
+        name: c.name,
+        status: apiContainerStatus(c.known),
+        dockerId: c.dockerId,
+        exitCode: c.exitCode,
+        reason: c.reason,
+        health: c.health,
+        networkBindings: c.bindings,
+      })),
+    };
+  }
+
+  /** Docker id of a container of this task (for logs). */
+  dockerIdOf(containerName: string): string | undefined {
+    return this.containers.find((c) => c.name === containerName)?.dockerId;
+  }
+
+  /** Removes the task's containers, task-scoped volumes and cgroup; only once STOPPED. */
+  async cleanup(): Promise<void> {
+    if (!this.isStopped) throw new Error(`task ${this.taskArn} is not stopped`);
+    for (const c of [...this.containers].reverse()) if (c.dockerId) await this.o.runtime.removeContainer(c.dockerId);
+    await removeTaskVolumes(this.o.runtime, this.task, this.taskId);
+    await this.o.runtime.removeTaskCgroup(this.taskId);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.unwatch?.();
+    this.pollTimer?.cancel();
+    this.wakeTimer?.cancel();
+  }
+
+  // ---- the loop -------------------------------------------------------------------------
+
+  private kick(): void {
+    if (this.closed) return;
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
+    this.busy = true;
+    void this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        await this.step();
+        this.failures = 0;
+      } catch (err) {
+        // Engine hiccup: keep the runner alive and retry the same level-triggered pass later.
+        this.o.logger?.warn({ taskArn: this.taskArn, err }, 'task runner pass failed');
+        this.armWake(backoffMs(this.failures++, 500, 30_000));
+      }
+    } while (this.again && !this.closed);
+    this.busy = false;
+    if (!this.closed && !this.isStopped) {
+      this.pollTimer?.cancel();
+      this.pollTimer = this.o.clock.setTimeout(() => this.kick(), this.o.pollIntervalMs);
+    }
+  }
+
+  private armWake(ms: number): void {
+    this.wakeTimer?.cancel();
+    this.wakeTimer = this.o.clock.setTimeout(() => this.kick(), Math.max(0, ms));
+  }
+
+  private appContainers(): ContainerRun[] {
+    return this.containers.filter((c) => !c.internal);
+  }
+
+  private pause(): ContainerRun | undefined {
+    return this.containers.find((c) => c.internal);
+  }
+
+  private requestStop(stopCode?: string, reason?: string): void {
+    if (this.desired === 'STOPPED') return;
+    this.desired = 'STOPPED';
+    this.stopCode ??= stopCode;
+    this.stoppedReason ??= reason;
+  }
+
+  private async step(): Promise<void> {
+    if (this.isStopped || this.closed) return;
+    await this.observe();
+
+    // An essential container that stopped takes the whole task down (4.4).
+    if (this.desired === 'RUNNING') {
+      const dead = this.containers.find((c) => c.essential && c.known === 'STOPPED');
+      if (dead) {
+        if (dead.failedToStart) this.requestStop('TaskFailedToStart', dead.reason ?? 'Task failed to start');
+        else this.requestStop('EssentialContainerExited', ESSENTIAL_EXITED_REASON);
+        this.executionStoppedAt ??= dead.finishedAt ?? this.o.clock.now();
+      }
+    }
+
+    if (this.desired === 'RUNNING') await this.advanceStart();
+    if (this.desired === 'STOPPED') await this.advanceStop();
+    this.report();
+  }
+
+  /** Re-reads every created container from the engine. */
+  private async observe(): Promise<void> {
+    await Promise.all(
+      this.containers.map(async (c) => {
+        if (!c.dockerId || c.known === 'STOPPED') return;
+        const st = await this.o.runtime.inspectContainer(c.dockerId);
+        if (!st) {
+          this.markStopped(c, undefined, 'CannotInspectContainerError: container no longer exists');
+          return;
+        }
+        if (st.startedAt !== undefined || st.running) c.everStarted = true;
+        c.health = !c.def.healthCheck || !st.health ? 'UNKNOWN' : st.health === 'healthy' ? 'HEALTHY' : st.health === 'unhealthy' ? 'UNHEALTHY' : 'UNKNOWN';
+        if (st.running) {
+          c.known = 'RUNNING';
+          c.bindings = bindingsOf(c, st.ports, this.networkMode);
+          if (c.internal && this.networkMode === 'awsvpc') this.privateIp = Object.values(st.ipAddresses)[0] ?? this.privateIp;
+        } else if (st.status === 'exited' || st.status === 'dead') {
+          c.finishedAt = st.finishedAt;
+          const reason = st.oomKilled ? OOM_REASON : st.error ? `CannotStartContainerError: ${st.error}` : undefined;
+          if (!c.everStarted) c.failedToStart = true;
+          this.markStopped(c, st.exitCode, reason);
+        }
+      }),
+    );
+  }
+
+  private markStopped(c: ContainerRun, exitCode: number | undefined, reason: string | undefined): void {
+    c.known = 'STOPPED';
+    c.exitCode = exitCode;
+    c.reason ??= reason;
+    c.bindings = [];
+    c.finishedAt ??= this.o.clock.now();
+  }
+
+  private async advanceStart(): Promise<void> {
+    const rt = this.o.runtime;
+    if (!this.setupDone) {
+      if (!this.adopted && this.networkMode === 'awsvpc') {
+        this.setKnown('PROVISIONING');
+        this.report();
+      }
+      try {
+        await this.setupTaskResources();
+      } catch (err) {
+        const reason = `ResourceInitializationError: ${(err as Error).message}`;
+        this.requestStop('TaskFailedToStart', reason);
+        for (const c of this.containers) if (c.known !== 'STOPPED' && !c.dockerId) this.markStopped(c, undefined, reason);
+        return;
+      }
+      this.setupDone = true;
+    }
+    if (this.desired !== 'RUNNING') return;
+
+    if (!this.pullsDone) {
+      const toPull = this.appContainers().filter((c) => !c.dockerId && c.known === 'NONE');
+      if (toPull.length) this.pullStartedAt ??= this.o.clock.now();
+      if (!this.adopted) {
+        // PENDING goes out as pulling starts, so it already carries pullStartedAt.
+        this.setKnown('PENDING');
+        this.report();
+      }
+      if (toPull.length) {
+        const results = await Promise.all(
+          toPull.map(async (c) => {
+            try {
+              const auth = this.task.registryAuth?.[c.name];
+              const r = await rt.pullImage(c.def.image ?? '', { behaviour: this.o.pullBehaviour, auth });
+              c.imageDigest = r.imageDigest;
+              c.known = 'PULLED';
+              return undefined;
+            } catch (err) {
+              return { c, reason: `CannotPullContainerError: ${(err as Error).message}`.slice(0, 1024) };
+            }
+          }),
+        );
+        this.pullStoppedAt = this.o.clock.now();
+        const failed = results.filter((r) => r !== undefined);
+        if (failed.length) {
+          this.requestStop('TaskFailedToStart', failed[0]!.reason);
+          for (const f of failed) {
+            f.c.failedToStart = true;
+            this.markStopped(f.c, undefined, f.reason);
+          }
+          for (const c of this.appContainers()) if (!c.dockerId && c.known !== 'STOPPED') this.markStopped(c, undefined, undefined);
+          return;
+        }
+      }
+      this.pullsDone = true;
+    }
+
+    // Create and start every container whose dependencies allow it, in passes, so that a
+    // START dependency satisfied in this pass lets its dependents go in the next one.
+    for (let progressed = true; progressed && this.desired === 'RUNNING'; ) {
+      progressed = false;
+      for (const c of this.appContainers()) {
+        if (c.known !== 'PULLED' && c.known !== 'CREATED') continue;
+        if (c.known === 'CREATED' && c.everStarted) continue;
+        const gate = dependencyGate(c, this.containers);
+        if (gate.state === 'wait') {
+          c.waitingSince ??= this.o.clock.now();
+          const timeoutMs = (c.def.startTimeout ?? this.o.defaultStartTimeoutSec) * 1000;
+          const left = c.waitingSince + timeoutMs - this.o.clock.now();
+          if (left <= 0) {
+            this.failContainer(c, `ContainerDependencyError: timed out after ${timeoutMs / 1000}s waiting for ${gate.detail}`);
+            return;
+          }
+          this.armWake(Math.min(left, this.o.pollIntervalMs));
+          continue;
+        }
+        if (gate.state === 'never') {
+          this.failContainer(c, `ContainerDependencyError: ${gate.detail}`);
+          return;
+        }
+        await this.createAndStart(c);
+        progressed = true;
+      }
+    }
+  }
+
+  private failContainer(c: ContainerRun, reason: string): void {
+    c.failedToStart = true;
+    this.markStopped(c, undefined, reason);
+    this.requestStop('TaskFailedToStart', reason);
+  }
+
+  private async createAndStart(c: ContainerRun): Promise<void> {
+    const rt = this.o.runtime;
+    if (!c.dockerId) {
+      const names: Record<string, string> = {};
+      const ids: Record<string, string> = {};
+      for (const x of this.containers) {
+        names[x.name] = x.dockerName;
+        if (x.dockerId) ids[x.name] = x.dockerId;
+      }
+      try {
+        const spec = buildContainerSpec({
+          task: this.task,
+          containerInstanceArn: this.o.containerInstanceArn,
+          def: c.def,
+          dockerName: c.dockerName,
+          networkMode: this.networkMode,
+          pauseId: this.pause()?.dockerId,
+          dockerNames: names,
+          dockerIds: ids,
+          volumeSources: this.volumeSources,
+          cgroupParent: this.cgroupParent,
+          fallbackMemoryMiB: c.def.memory === undefined ? this.fallbackMemoryMiB : undefined,
+        });
+        c.dockerId = await rt.createContainer(spec);
+        c.known = 'CREATED';
+      } catch (err) {
+        this.failToStart(c, `CannotCreateContainerError: ${(err as Error).message}`);
+        return;
+      }
+    }
+    try {
+      await rt.startContainer(c.dockerId);
+      c.everStarted = true;
+      c.known = 'RUNNING';
+      const st = await rt.inspectContainer(c.dockerId);
+      if (st?.running) c.bindings = bindingsOf(c, st.ports, this.networkMode);
+    } catch (err) {
+      this.failToStart(c, `CannotStartContainerError: ${(err as Error).message}`);
+    }
+  }
+
+  private failToStart(c: ContainerRun, reason: string): void {
+    c.failedToStart = true;
+    this.markStopped(c, undefined, reason.slice(0, 1024));
+    if (c.essential) this.requestStop('TaskFailedToStart', c.reason);
+  }
+
+  /** Task cgroup, volumes, and for awsvpc the network and the pause container. */
+  private async setupTaskResources(): Promise<void> {
+    const res = await prepareTaskResources(this.o.runtime, this.task, this.taskId);
+    this.cgroupParent = res.cgroupParent;
+    this.fallbackMemoryMiB = res.fallbackMemoryMiB;
+    this.volumeSources = res.volumeSources;
+    if (res.unsupportedReason) this.o.logger?.warn({ taskArn: this.taskArn, reason: res.unsupportedReason }, 'task-level limits applied per container');
+    const pause = this.pause();
+    if (!pause) return;
+    this.privateIp = await startPauseContainer(this.o.runtime, {
+      task: this.task,
+      pause,
+      containerInstanceArn: this.o.containerInstanceArn,
+      image: this.o.pauseImage,
+      network: this.task.network?.name ?? this.o.defaultAwsvpcNetwork,
+      cgroupParent: this.cgroupParent,
+    });
+  }
+
+  private async advanceStop(): Promise<void> {
+    // A container may stop once nothing still running depends on it; the pause container last.
+    for (const c of this.containers) {
+      if (c.known === 'STOPPED') continue;
+      if (!c.dockerId || !c.everStarted) {
+        // Never ran: nothing to stop.
+        this.markStopped(c, undefined, c.reason);
+        continue;
+      }
+      if (c.stopIssued) continue;
+      if (dependentsOf(c, this.containers).some((x) => x.known !== 'STOPPED')) continue;
+      c.stopIssued = true;
+      const timeoutSec = c.def.stopTimeout ?? this.o.defaultStopTimeoutSec;
+      const id = c.dockerId;
+      void this.o.runtime
+        .stopContainer(id, { timeoutSec })
+        .catch((err) => {
+          this.o.logger?.warn({ taskArn: this.taskArn, container: c.name, err }, 'stop failed; will retry');
+          c.stopIssued = false;
+        })
+        .finally(() => this.kick());
+    }
+  }
+
+  private setKnown(s: TaskStatus): boolean {
+    if (taskStatusRank(s) <= taskStatusRank(this.known)) return false;
+    this.known = s;
+    if (s === 'RUNNING') this.startedAt ??= this.o.clock.now();
+    return true;
+  }
+
+  private health(): HealthStatus {
+    return taskHealth(this.appContainers().map((c) => ({ essential: c.essential, hasHealthCheck: !!c.def.healthCheck, health: c.health })));
+  }
+
+  /** The status the observations justify, never behind the known one. */
+  private targetStatus(): TaskStatus {
+    const apps = this.appContainers();
+    const pause = this.pause();
+    if (this.desired === 'STOPPED') {
+      if (this.containers.every((c) => c.known === 'STOPPED')) return 'STOPPED';
+      if (apps.every((c) => c.known === 'STOPPED') && pause) return 'DEPROVISIONING';
+      return apps.some((c) => c.known === 'RUNNING') ? 'STOPPING' : this.known;
+    }
+    if (this.setupDone && apps.every((c) => c.everStarted || (!c.essential && c.known === 'STOPPED'))) return 'RUNNING';
+    return this.known;
+  }
+
+  private report(): void {
+    this.setKnown(this.targetStatus());
+    const changed = this.known !== this.reportedStatus;
+    const apps = this.appContainers();
+    const health = this.health();
+    const key = (c: ContainerRun) => JSON.stringify([c.known, c.exitCode, c.reason, c.health, c.bindings]);
+    const sec = (ms?: number) => (ms === undefined ? undefined : epochSeconds(ms));
+    if (changed) {
+      const stopped = this.known === 'STOPPED';
+      this.o.onTaskStateChange({
+        cluster: this.task.clusterArn,
+        task: this.taskArn,
+        status: this.known,
+        reason: stopped || this.desired === 'STOPPED' ? this.stoppedReason : undefined,
+        stopCode: stopped || this.desired === 'STOPPED' ? this.stopCode : undefined,
+        containers: apps.map((c) => containerChange(c)),
+        pullStartedAt: sec(this.pullStartedAt),
+        pullStoppedAt: sec(this.pullStoppedAt),
+        executionStoppedAt: sec(this.executionStoppedAt ?? (stopped ? this.o.clock.now() : undefined)),
+        startedAt: sec(this.startedAt),
+        privateIpv4Address: this.privateIp,
+        healthStatus: health,
+      });
+      for (const c of apps) c.reportedKey = key(c);
+      this.reportedStatus = this.known;
+      if (stopped) {
+        this.close();
+        for (const w of this.stoppedWaiters.splice(0)) w();
+      }
+      return;
+    }
+    if (this.known === 'NONE') return;
+    for (const c of apps) {
+      const k = key(c);
+      if (k === c.reportedKey || c.known === 'NONE' || c.known === 'PULLED' || c.known === 'CREATED') continue;
+      c.reportedKey = k;
+      this.o.onContainerStateChange({ cluster: this.task.clusterArn, task: this.taskArn, ...containerChange(c), taskHealthStatus: health });
+    }
+  }
+}

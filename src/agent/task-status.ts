@@ -1,0 +1,52 @@
+/**
+ * Task and container statuses as the agent reports them, with their order. Known status only
+ * ever moves forward through TASK_STATUS_ORDER (ECS-REFERENCE 4.1).
+ *
+ *   PROVISIONING (awsvpc: network + pause container)
+ *        |
+ *     PENDING (pull, create, start in dependency order)
+ *        |
+ *     RUNNING (every container started)
+ *        |
+ *     STOPPING (stop signal, SIGKILL after stopTimeout, reverse dependency order)
+ *        |
+ *   DEPROVISIONING (awsvpc: pause container last)
+ *        |
+ *     STOPPED
+ */
+export const TASK_STATUS_ORDER = [
+  'NONE',
+  'PROVISIONING',
+  'PENDING',
+  'ACTIVATING',
+  'RUNNING',
+  'DEACTIVATING',
+  'STOPPING',
+  'DEPROVISIONING',
+  'STOPPED',
+] as const;
+export type TaskStatus = (typeof TASK_STATUS_ORDER)[number];
+
+export function taskStatusRank(s: TaskStatus): number {
+  return TASK_STATUS_ORDER.indexOf(s);
+}
+
+/** Agent-internal container states; the API shows NONE..CREATED as PENDING. */
+export type ContainerKnownStatus = 'NONE' | 'PULLED' | 'CREATED' | 'RUNNING' | 'STOPPED';
+
+export function apiContainerStatus(s: ContainerKnownStatus): 'PENDING' | 'RUNNING' | 'STOPPED' {
+  return s === 'RUNNING' ? 'RUNNING' : s === 'STOPPED' ? 'STOPPED' : 'PENDING';
+}
+
+export type HealthStatus = 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
+
+/** Task health from the essential containers that define a health check (3.7). */
+export function taskHealth(containers: { essential: boolean; hasHealthCheck: boolean; health: HealthStatus }[]): HealthStatus {
+  const judged = containers.filter((c) => c.essential && c.hasHealthCheck);
+  if (judged.length === 0) return 'UNKNOWN';
+  if (judged.some((c) => c.health === 'UNHEALTHY')) return 'UNHEALTHY';
+  return judged.every((c) => c.health === 'HEALTHY') ? 'HEALTHY' : 'UNKNOWN';
+}
+
+export const OOM_REASON = 'OutOfMemoryError: Container killed due to memory usage';
+export const ESSENTIAL_EXITED_REASON = 'Essential container in task exited';

@@ -1,0 +1,98 @@
+/**
+ * kill -9 of a real agent process, then restart: it adopts its containers by label (no
+ * duplicates), and a container that died while it was down is reported STOPPED with its exit
+ * code. Run: npx tsx --test test/e2e/agent-restart.test.ts
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import type { AgentTask } from '../../src/api/agent/protocol';
+import { hexId } from '../../src/lib/ids';
+import { dockerSkipReason } from '../images/docker-test-env';
+
+const skip = dockerSkipReason();
+const docker = new Docker();
+
+function startAgent(dir: string, arn: string): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', '..', 'src', 'agent', 'testdata', 'agent-child.ts'), join(dir, 'data'), join(dir, 'desired.json'), join(dir, 'reports.jsonl'), arn], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, WHARF_LOG_LEVEL: 'silent' },
+  });
+}
+
+function reports(dir: string): { kind: string; pid: number; status?: string; stopCode?: string; containers?: { exitCode?: number; runtimeId?: string }[] }[] {
+  const f = join(dir, 'reports.jsonl');
+  return existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+}
+
+async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function kill9(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+test('kill -9 and restart: containers adopted without duplicates; a container that died meanwhile is reported', { skip, timeout: 180_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-restart-'));
+  const taskArn = `arn:aws:ecs:us-east-1:123456789012:task/default/${hexId()}`;
+  const arn = `arn:aws:ecs:us-east-1:123456789012:container-instance/default/${hexId()}`;
+  const containersOfTask = async () => docker.listContainers({ all: true, filters: JSON.stringify({ label: [`com.amazonaws.ecs.task-arn=${taskArn}`] }) });
+  const desired: AgentTask[] = [
+    {
+      taskArn,
+      clusterArn: 'arn:aws:ecs:us-east-1:123456789012:cluster/default',
+      desiredStatus: 'RUNNING',
+      version: 1,
+      taskDefinition: {
+        family: 'restart',
+        revision: 1,
+        containerDefinitions: [{ name: 'app', image: 'wharf-test/busybox', command: ['sleep', '3600'], memory: 32, stopTimeout: 1 }],
+      },
+    },
+  ];
+  writeFileSync(join(dir, 'desired.json'), JSON.stringify(desired));
+  let child = startAgent(dir, arn);
+  try {
+    await until(() => reports(dir).some((r) => r.kind === 'task' && r.status === 'RUNNING'), 'RUNNING');
+    const before = await containersOfTask();
+    assert.equal(before.length, 1);
+    await kill9(child);
+    assert.equal((await docker.getContainer(before[0]!.Id).inspect()).State.Running, true, 'the task keeps running without its agent');
+
+    child = startAgent(dir, arn);
+    const pid2 = child.pid;
+    await until(() => reports(dir).some((r) => r.pid === pid2 && r.kind === 'task' && r.status === 'RUNNING'), 'RUNNING re-reported after restart');
+    await new Promise((r) => setTimeout(r, 1500)); // give a wrong implementation time to duplicate
+    const after = await containersOfTask();
+    assert.deepEqual(after.map((c) => c.Id), before.map((c) => c.Id), 'same container, no duplicate');
+    const reg = reports(dir).filter((r) => r.kind === 'register') as unknown as { arn?: string }[];
+    assert.equal(reg[1]!.arn, arn, 're-registered with the same containerInstanceArn');
+
+    await kill9(child);
+    await docker.getContainer(before[0]!.Id).kill({ signal: 'SIGKILL' });
+    child = startAgent(dir, arn);
+    const pid3 = child.pid;
+    await until(() => reports(dir).some((r) => r.pid === pid3 && r.kind === 'task' && r.status === 'STOPPED'), 'STOPPED reported after restart');
+    const stopped = reports(dir).find((r) => r.pid === pid3 && r.status === 'STOPPED')!;
+    assert.equal(stopped.stopCode, 'EssentialContainerExited');
+    assert.equal(stopped.containers![0]!.exitCode, 137);
+    assert.equal(stopped.containers![0]!.runtimeId, before[0]!.Id);
+    assert.equal((await containersOfTask()).length, 1, 'nothing new was created');
+  } finally {
+    await kill9(child);
+    for (const c of await containersOfTask()) await docker.getContainer(c.Id).remove({ force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
