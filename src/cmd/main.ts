@@ -37,6 +37,10 @@ Flags:
   --account-id ID        12-digit account id used in ARNs (default 000000000000)
   --sync full|normal     SQLite synchronous mode: full (default) never loses an acknowledged
                          write on power loss; normal is faster and still safe against crashes
+  --agent-timeout MS     how long an instance may have no agent connection before its tasks
+                         are replaced elsewhere (default 30000)
+  --healthy-after-running MS   how long a service task without a health check must run before
+                         it counts as healthy for deployments (default 40000, as ECS)
   -h, --help             this help
 
 Credentials are generated on first start and kept in DATA_DIR/credentials.json, unless
@@ -102,6 +106,13 @@ function parseListen(s: string): { host: string; port: number } {
   return { host: m[1]!.replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(m[2]) };
 }
 
+function optionalMs(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${flag} wants a whole number of milliseconds, not '${v}'`);
+  return n;
+}
+
 async function cmdServer(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -111,15 +122,28 @@ async function cmdServer(argv: string[]): Promise<void> {
       region: { type: 'string', default: 'us-east-1' },
       'account-id': { type: 'string', default: '000000000000' },
       sync: { type: 'string', default: 'full' },
+      'agent-timeout': { type: 'string' },
+      'healthy-after-running': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(SERVER_HELP);
+  const agentTimeoutMs = optionalMs(values['agent-timeout'], '--agent-timeout');
+  const healthyAfterRunningMs = optionalMs(values['healthy-after-running'], '--healthy-after-running');
   if (!/^\d{12}$/.test(values['account-id']!)) throw new Error('--account-id must be 12 digits');
   const sync = values.sync!.toUpperCase();
   if (sync !== 'FULL' && sync !== 'NORMAL') throw new Error('--sync must be full or normal');
   const { host, port } = parseListen(values.listen!);
-  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, accountId: values['account-id']!, synchronous: sync });
+  const srv = await startServer({
+    host,
+    port,
+    dataDir: values['data-dir']!,
+    region: values.region!,
+    accountId: values['account-id']!,
+    synchronous: sync,
+    agentTimeoutMs,
+    healthyAfterRunningMs,
+  });
   printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey);
   const stop = async () => {
     process.stderr.write('\nwharf: shutting down\n');

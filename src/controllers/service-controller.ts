@@ -38,6 +38,17 @@ export interface ServiceControllerOptions {
   /** How soon to try again after a task could not be placed (instance changes retry sooner). */
   placementRetryMs?: number;
   concurrency?: number;
+  /**
+   * Pacing: after a reconcile of a service that took d ms, the next one waits until d x pace ms
+   * after it ended (at most maxPaceDelayMs). A service of 3 tasks plans in well under a
+   * millisecond and is reconciled again at once; one of 5,000 tasks, whose every task change
+   * enqueues it, is reconciled a few times a second instead of back to back, so the loop takes
+   * at most about 1/(1+pace) of the CPU and the API and agent channel stay responsive. Level-
+   * triggered, so nothing is missed: the changes meanwhile are all seen by the next pass.
+   * Default 3; 0 turns pacing off.
+   */
+  pace?: number;
+  maxPaceDelayMs?: number;
 }
 
 const keyOf = (cluster: string, name: string) => `${cluster}/${name}`;
@@ -53,6 +64,12 @@ export class ServiceController {
   private readonly wakeTimers = new Map<string, { at: number; timer: { cancel(): void } }>();
   private readonly healthChecks = new Map<string, boolean>();
   private readonly queries = new Map<string, QueryAst | null>();
+  private readonly pace: number;
+  private readonly maxPaceDelayMs: number;
+  /** service key -> epoch ms before which it is not reconciled again (pacing). */
+  private readonly notBefore = new Map<string, number>();
+  private readonly running = new Set<string>();
+  private readonly pokedWhileRunning = new Set<string>();
   private stopped = false;
 
   constructor(options: ServiceControllerOptions) {
@@ -64,7 +81,9 @@ export class ServiceController {
       newEventId: uuid,
     };
     this.placementRetryMs = options.placementRetryMs ?? 30_000;
-    this.queue = new KeyedQueue((k) => this.reconcile(k), this.ctx.clock, {
+    this.pace = options.pace ?? 3;
+    this.maxPaceDelayMs = options.maxPaceDelayMs ?? 2000;
+    this.queue = new KeyedQueue((k) => this.paced(k), this.ctx.clock, {
       concurrency: options.concurrency ?? 8,
       onError: (key, err) => {
         if (!(err instanceof StoreConflictError)) this.ctx.log.warn({ service: key, err }, 'service reconcile failed; will retry');
@@ -76,18 +95,18 @@ export class ServiceController {
     const { state } = this.ctx;
     for (const e of state.tasks.all()) this.index(undefined, e.value);
     this.unsubscribe = state.subscribe((c) => {
-      if (c.kind === 'services') this.queue.add(keyOf(c.parent, c.child));
+      if (c.kind === 'services') this.poke(keyOf(c.parent, c.child));
       else if (c.kind === 'tasks') {
         const prev = c.previous?.value as TaskRecord | undefined;
         const cur = c.current?.value as TaskRecord | undefined;
         this.index(prev, cur);
         const svc = cur?.wharf.serviceName ?? prev?.wharf.serviceName;
-        if (svc) this.queue.add(keyOf(c.parent, svc));
+        if (svc) this.poke(keyOf(c.parent, svc));
       } else if (c.kind === 'instances') {
-        for (const s of state.services.children(c.parent).values()) if (s.value.status !== 'INACTIVE') this.queue.add(keyOf(c.parent, s.value.serviceName));
+        for (const s of state.services.children(c.parent).values()) if (s.value.status !== 'INACTIVE') this.poke(keyOf(c.parent, s.value.serviceName));
       }
     });
-    for (const e of state.services.all()) if (e.value.status !== 'INACTIVE') this.queue.add(keyOf(e.value.wharf.cluster, e.value.serviceName));
+    for (const e of state.services.all()) if (e.value.status !== 'INACTIVE') this.poke(keyOf(e.value.wharf.cluster, e.value.serviceName));
   }
 
   stop(): void {
@@ -106,6 +125,34 @@ export class ServiceController {
   /** Enqueues a service (cmd/ or tests; changes enqueue on their own). */
   enqueue(cluster: string, name: string): void {
     this.queue.add(keyOf(cluster, name));
+  }
+
+  /** Something about a service changed: reconcile it now, or when its pacing allows. */
+  private poke(key: string): void {
+    if (this.stopped) return;
+    if (this.running.has(key)) {
+      this.pokedWhileRunning.add(key);
+      return;
+    }
+    const at = this.notBefore.get(key);
+    if (at === undefined || at <= this.ctx.clock.now()) this.queue.add(key);
+    else this.wake(key, at);
+  }
+
+  private async paced(key: string): Promise<void> {
+    this.running.add(key);
+    // Real time, not the injected clock: this measures the work, it decides nothing by time.
+    const t0 = performance.now();
+    try {
+      await this.reconcile(key);
+    } finally {
+      this.running.delete(key);
+      const took = performance.now() - t0;
+      const delay = Math.min(this.maxPaceDelayMs, took * this.pace);
+      if (delay >= 1) this.notBefore.set(key, this.ctx.clock.now() + delay);
+      else this.notBefore.delete(key);
+      if (this.pokedWhileRunning.delete(key)) this.poke(key);
+    }
   }
 
   private index(prev: TaskRecord | undefined, cur: TaskRecord | undefined): void {
@@ -180,11 +227,14 @@ export class ServiceController {
     if (!e || e.value.status === 'INACTIVE') return undefined;
     const s = e.value;
     const tasks: TaskRecord[] = [];
+    const views: ServiceTaskView[] = [];
     for (const id of this.tasksByService.get(keyOf(cluster, name)) ?? []) {
-      const t = state.tasks.get(cluster, id)?.value;
-      if (t && t.wharf.serviceName === name) tasks.push(t);
+      const te = state.tasks.get(cluster, id);
+      const t = te?.value;
+      if (!t || t.wharf.serviceName !== name) continue;
+      tasks.push(t);
+      views.push(taskView(t, this.hasHealthCheck(t.taskDefinitionArn), te!.modRevision));
     }
-    const views = tasks.map((t) => taskView(t, this.hasHealthCheck(t.taskDefinitionArn)));
     const daemonTd = s.schedulingStrategy === 'DAEMON' ? findTaskDefinition(this.ctx, s.wharf.deployments[0]?.taskDefinition ?? s.taskDefinition) : undefined;
     const eligible = s.schedulingStrategy === 'DAEMON' ? this.eligibility(s, daemonTd) : undefined;
     const instances = [...state.instances.children(cluster).values()].map((i) => instanceView(i.value, eligible ? eligible(i.value) : undefined));
@@ -193,6 +243,7 @@ export class ServiceController {
     return planService({
       service: s,
       tasks: views,
+      revision: state.revision,
       instances,
       now: this.ctx.clock.now(),
       options: this.opts,

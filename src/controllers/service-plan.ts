@@ -30,6 +30,8 @@ export interface PlanInput {
   options: PlanOptions;
   /** Which PRIMARY tasks go on scale-in (the scheduler's strategies); default newest first. */
   chooseSurplus?: ChooseSurplus;
+  /** The store revision `tasks` were read at (see judgeStoppedTasks). */
+  revision?: number;
 }
 
 export interface ServicePlan {
@@ -63,7 +65,7 @@ export function planService(input: PlanInput): ServicePlan {
   if (s.status === 'INACTIVE' || s.wharf.deployments.length === 0) return empty;
 
   // 1. Count newly stopped tasks against their deployments.
-  let deployments = s.wharf.deployments.map((d) => judgeStoppedTasks(d, input.tasks, now, o));
+  let deployments = s.wharf.deployments.map((d) => judgeStoppedTasks(d, input.tasks, now, o, input.revision));
   let primary = deployments[0]!;
 
   // 2. Circuit breaker.

@@ -35,6 +35,8 @@ export interface ServiceTaskView {
   healthStatus?: string;
   /** Its task definition has an essential container with a health check. */
   hasHealthCheck: boolean;
+  /** Store revision of the task record's last write (the cache's modRevision), when known. */
+  revision?: number;
 }
 
 export interface InstanceView {
@@ -59,8 +61,8 @@ export const scalingReason = (deploymentId: string) => STOP.serviceScheduler.rea
 const sec = (s: number | undefined) => (s === undefined ? undefined : Math.round(s * 1000));
 
 /** The planner's view of a task record. */
-export function taskView(t: TaskRecord, hasHealthCheck: boolean): ServiceTaskView {
-  return {
+export function taskView(t: TaskRecord, hasHealthCheck: boolean, revision?: number): ServiceTaskView {
+  const v: ServiceTaskView = {
     id: t.wharf.id,
     deploymentId: t.startedBy,
     instanceId: t.wharf.instanceId,
@@ -74,6 +76,8 @@ export function taskView(t: TaskRecord, hasHealthCheck: boolean): ServiceTaskVie
     healthStatus: t.healthStatus,
     hasHealthCheck,
   };
+  if (revision !== undefined) v.revision = revision;
+  return v;
 }
 
 export function instanceView(i: ContainerInstanceRecord, eligible?: boolean): InstanceView {
@@ -145,15 +149,24 @@ const MAX_JUDGED = 1000;
  * 2). A task that never reached RUNNING also feeds restart throttling; a task of the deployment
  * RUNNING after the newest such failure resets the throttle. Returns the same object when
  * nothing changed.
+ *
+ * "Newly" stopped: not judged before. With `revision` (the store revision the tasks were read
+ * at) a deployment remembers a watermark, so a deployment with thousands of stopped tasks never
+ * judges one twice; `judged` only keeps the newest ids for records rewritten after they stopped.
+ * Without the watermark, ids pushed out of a capped list would be judged again on every pass:
+ * failedTasks would grow without end and every pass would rewrite the service.
  */
-export function judgeStoppedTasks(d: ServiceDeploymentRecord, tasks: readonly ServiceTaskView[], now: number, o: PlanOptions): ServiceDeploymentRecord {
+export function judgeStoppedTasks(d: ServiceDeploymentRecord, tasks: readonly ServiceTaskView[], now: number, o: PlanOptions, revision?: number): ServiceDeploymentRecord {
   const mine = tasks.filter((t) => t.deploymentId === d.id);
   const known = new Set(mine.map((t) => t.id));
   const judged = d.judged.filter((id) => known.has(id));
   const seen = new Set(judged);
+  const mark = d.judgedRevision ?? 0;
   let { failedTasks, startFailures, throttledUntil, lastStartFailureAt } = d;
   let changed = judged.length !== d.judged.length;
-  const fresh = mine.filter((t) => isTerminal(t.lastStatus) && !seen.has(t.id)).sort((a, b) => (a.stoppedAt ?? 0) - (b.stoppedAt ?? 0));
+  const fresh = mine
+    .filter((t) => isTerminal(t.lastStatus) && !seen.has(t.id) && (t.revision === undefined || t.revision > mark))
+    .sort((a, b) => (a.stoppedAt ?? 0) - (b.stoppedAt ?? 0));
   for (const t of fresh) {
     judged.push(t.id);
     changed = true;
@@ -179,6 +192,8 @@ export function judgeStoppedTasks(d: ServiceDeploymentRecord, tasks: readonly Se
   }
   if (!changed) return d;
   const out: ServiceDeploymentRecord = { ...d, judged: judged.slice(-MAX_JUDGED), failedTasks, startFailures };
+  // The watermark only moves with a change, so a pass that judges nothing rewrites nothing.
+  if (revision !== undefined && revision > mark) out.judgedRevision = revision;
   if (throttledUntil !== undefined) out.throttledUntil = throttledUntil;
   else delete out.throttledUntil;
   if (lastStartFailureAt !== undefined) out.lastStartFailureAt = lastStartFailureAt;

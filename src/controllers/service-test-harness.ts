@@ -42,7 +42,7 @@ export async function harness(opts: Partial<ServiceControllerOptions> = {}): Pro
   const clock = new FakeClock();
   const ctx: ControlContext = { store, state, placement, partition: { region: 'us-east-1', accountId: '123456789012' }, clock, log: createLogger('test', 'silent') };
   await createCluster(ctx, { clusterName: 'c' });
-  const controller = new ServiceController({ ctx, healthyAfterRunningMs: 1000, placementRetryMs: 5000, ...opts });
+  const controller = new ServiceController({ ctx, healthyAfterRunningMs: 1000, placementRetryMs: 5000, pace: 0, ...opts });
   controller.start();
   const disconnected = new Set<string>();
   const h: Harness = {

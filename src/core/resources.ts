@@ -110,6 +110,12 @@ export interface ServiceDeploymentRecord {
   rolloutStateReason: string;
   /** Ids of this deployment's stopped tasks already judged for failedTasks / throttling. */
   judged: string[];
+  /**
+   * Store revision up to which every stopped task of this deployment has been judged: a stopped
+   * task whose record was last written at or before it is never judged again, however many
+   * there are (`judged` only keeps the newest ids, for records rewritten after they stopped).
+   */
+  judgedRevision?: number;
   /** Consecutive tasks that stopped before ever reaching RUNNING (restart throttling). */
   startFailures: number;
   /** Epoch ms before which no task of this deployment is launched (restart throttling). */

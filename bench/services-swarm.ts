@@ -1,0 +1,298 @@
+/**
+ * Services against Docker Swarm on the same machine, same image (wharf-test/busybox, cached
+ * locally: no registry is involved), same command (`sleep 3600`):
+ *
+ *  - scale-up: from the create call to N containers running (N = 50; 10 with --quick):
+ *    Wharf's CreateService (desiredCount N) vs `docker service create --replicas N`;
+ *  - replacement: from `docker kill` of one replica's container to its replacement running.
+ *
+ * Both sides are timed by the same Docker poll (running containers by label, every 25 ms), so
+ * the figures are "containers really running". For Wharf the time until the API says so
+ * (runningCount = N, the replacement task RUNNING) is reported too; the ratios use it, the
+ * stricter of the two. Swarm restarts a failed replica after its default --restart-delay (5 s);
+ * it is also measured with --restart-delay 0s to show what its machinery costs without that wait.
+ *
+ * Wharf runs as `wharf server` + `wharf agent` child processes (agent with
+ * --image-pull-behavior prefer-cached). Swarm is a single-node swarm on loopback, left again
+ * (`docker swarm leave --force`) at the end; it is not touched if this host is already in a swarm.
+ *
+ * Run: npx tsx bench/services-swarm.ts [--quick]     (or through bench/run.ts)
+ */
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import Docker from 'dockerode';
+import {
+  CreateClusterCommand,
+  CreateServiceCommand,
+  DeleteServiceCommand,
+  DescribeServicesCommand,
+  DescribeTasksCommand,
+  ListTasksCommand,
+  RegisterTaskDefinitionCommand,
+  type ECSClient,
+} from '@aws-sdk/client-ecs';
+import { dockerSkipReason } from '../test/images/docker-test-env';
+import { killAllSpawned, removeClusterContainers, removeDir, sleep, spawnAgent, spawnServer } from '../test/e2e/helpers/processes';
+
+const docker = new Docker();
+const IMAGE = 'wharf-test/busybox:latest';
+const POLL_MS = 25;
+
+export interface SwarmBenchResult {
+  replicas: number;
+  runs: number;
+  machine: string;
+  scaleUp: { wharfDockerMs: number[]; wharfApiMs: number[]; swarmMs: number[] };
+  replacement: { wharfDockerMs: number[]; wharfApiMs: number[]; swarmMs: number[]; swarmNoDelayMs: number[] };
+  medians: Record<string, number>;
+  ratios: { scaleUp: number; replacement: number; replacementVsSwarmNoDelay: number };
+}
+
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const round = (x: number) => Math.round(x * 10) / 10;
+
+async function runningByLabel(label: string): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ filters: JSON.stringify({ label: [label], status: ['running'] }) });
+}
+
+/** Polls Docker until `ok(running containers)`; returns ms since `t0`. */
+async function until(label: string, ok: (cs: Docker.ContainerInfo[]) => boolean, t0: number, timeoutMs = 300_000): Promise<number> {
+  for (;;) {
+    const cs = await runningByLabel(label);
+    if (ok(cs)) return performance.now() - t0;
+    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out waiting on ${label} (${cs.length} running)`);
+    await sleep(POLL_MS);
+  }
+}
+
+async function untilApi(probe: () => Promise<boolean>, t0: number, timeoutMs = 300_000): Promise<number> {
+  for (;;) {
+    if (await probe()) return performance.now() - t0;
+    if (performance.now() - t0 > timeoutMs) throw new Error('timed out waiting on the Wharf API');
+    await sleep(POLL_MS);
+  }
+}
+
+async function removeByLabel(label: string): Promise<void> {
+  const cs = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [label] }) });
+  await Promise.all(cs.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+}
+
+// ---------------------------------------------------------------- Wharf
+
+interface WharfSide {
+  ecs: ECSClient;
+  cluster: string;
+  clusterArn: string;
+  td: string;
+  close(): Promise<void>;
+}
+
+async function startWharf(): Promise<WharfSide> {
+  // Healthy right after RUNNING: the bench times placement and start, not ECS's 40 s wait.
+  const srv = await spawnServer({ healthyAfterRunningMs: 0, env: { WHARF_LOG_LEVEL: 'error' } });
+  const ecs = srv.ecs();
+  const cluster = `bench-swarm-${process.pid}`;
+  const clusterArn = (await ecs.send(new CreateClusterCommand({ clusterName: cluster }))).cluster!.clusterArn!;
+  const agent = await spawnAgent({ server: srv, cluster, extraArgs: ['--image-pull-behavior', 'prefer-cached'], env: { WHARF_LOG_LEVEL: 'error' } });
+  const td = (
+    await ecs.send(
+      new RegisterTaskDefinitionCommand({
+        family: 'bench-sleep',
+        containerDefinitions: [{ name: 'app', image: IMAGE, essential: true, memory: 8, stopTimeout: 1, command: ['sleep', '3600'] }],
+      }),
+    )
+  ).taskDefinition!.taskDefinitionArn!;
+  return {
+    ecs,
+    cluster,
+    clusterArn,
+    td,
+    async close() {
+      await agent.stop();
+      await srv.stop();
+      await removeClusterContainers(clusterArn);
+      removeDir(srv.dataDir);
+      removeDir(agent.dataDir);
+    },
+  };
+}
+
+async function wharfRunningCount(w: WharfSide, name: string): Promise<number> {
+  const s = (await w.ecs.send(new DescribeServicesCommand({ cluster: w.cluster, services: [name] }))).services![0]!;
+  return s.pendingCount === 0 ? s.runningCount! : -1;
+}
+
+async function wharfDelete(w: WharfSide, name: string): Promise<void> {
+  await w.ecs.send(new DeleteServiceCommand({ cluster: w.cluster, service: name, force: true }));
+  const label = `com.amazonaws.ecs.cluster=${w.clusterArn}`;
+  await until(label, (cs) => cs.length === 0, performance.now(), 120_000);
+  await removeByLabel(label);
+}
+
+async function wharfScaleUp(w: WharfSide, n: number, run: number): Promise<{ dockerMs: number; apiMs: number }> {
+  const name = `scale-${run}`;
+  const label = `com.amazonaws.ecs.cluster=${w.clusterArn}`;
+  const t0 = performance.now();
+  await w.ecs.send(new CreateServiceCommand({ cluster: w.cluster, serviceName: name, taskDefinition: w.td, desiredCount: n }));
+  const [dockerMs, apiMs] = await Promise.all([until(label, (cs) => cs.length >= n, t0), untilApi(async () => (await wharfRunningCount(w, name)) === n, t0)]);
+  await wharfDelete(w, name);
+  return { dockerMs, apiMs };
+}
+
+async function wharfReplacement(w: WharfSide, run: number): Promise<{ dockerMs: number; apiMs: number }> {
+  const name = `replace-${run}`;
+  const label = `com.amazonaws.ecs.cluster=${w.clusterArn}`;
+  await w.ecs.send(new CreateServiceCommand({ cluster: w.cluster, serviceName: name, taskDefinition: w.td, desiredCount: 3 }));
+  await untilApi(async () => (await wharfRunningCount(w, name)) === 3, performance.now());
+  const before = await runningByLabel(label);
+  const victim = before[0]!;
+  const known = new Set(before.map((c) => c.Labels['com.amazonaws.ecs.task-arn']));
+  const t0 = performance.now();
+  await docker.getContainer(victim.Id).kill();
+  const [dockerMs, apiMs] = await Promise.all([
+    until(label, (cs) => cs.some((c) => !known.has(c.Labels['com.amazonaws.ecs.task-arn'])), t0),
+    untilApi(async () => {
+      const arns = (await w.ecs.send(new ListTasksCommand({ cluster: w.cluster, serviceName: name, desiredStatus: 'RUNNING' }))).taskArns ?? [];
+      const fresh = arns.filter((a) => !known.has(a));
+      if (fresh.length === 0) return false;
+      const tasks = (await w.ecs.send(new DescribeTasksCommand({ cluster: w.cluster, tasks: fresh }))).tasks ?? [];
+      return tasks.some((t) => t.lastStatus === 'RUNNING');
+    }, t0),
+  ]);
+  await wharfDelete(w, name);
+  return { dockerMs, apiMs };
+}
+
+// ---------------------------------------------------------------- Swarm
+
+function sh(args: string[]): string {
+  return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function swarmState(): string {
+  return sh(['info', '--format', '{{.Swarm.LocalNodeState}}']).trim();
+}
+
+async function swarmService(name: string, replicas: number, extra: string[] = []): Promise<number> {
+  const t0 = performance.now();
+  sh(['service', 'create', '--detach', '--no-resolve-image', '--name', name, '--replicas', String(replicas), '--stop-grace-period', '1s', ...extra, IMAGE, 'sleep', '3600']);
+  return until(`com.docker.swarm.service.name=${name}`, (cs) => cs.length >= replicas, t0);
+}
+
+async function swarmRemove(name: string): Promise<void> {
+  sh(['service', 'rm', name]);
+  const label = `com.docker.swarm.service.name=${name}`;
+  await until(label, (cs) => cs.length === 0, performance.now(), 120_000);
+  await removeByLabel(label);
+}
+
+async function swarmScaleUp(n: number, run: number): Promise<number> {
+  const name = `wharf-bench-scale-${run}`;
+  const ms = await swarmService(name, n);
+  await swarmRemove(name);
+  return ms;
+}
+
+async function swarmReplacement(run: number, extra: string[]): Promise<number> {
+  const name = `wharf-bench-replace-${run}-${extra.length}`;
+  const label = `com.docker.swarm.service.name=${name}`;
+  await swarmService(name, 3, extra);
+  const before = await runningByLabel(label);
+  const known = new Set(before.map((c) => c.Id));
+  const t0 = performance.now();
+  await docker.getContainer(before[0]!.Id).kill();
+  const ms = await until(label, (cs) => cs.some((c) => !known.has(c.Id)), t0);
+  await swarmRemove(name);
+  return ms;
+}
+
+// ---------------------------------------------------------------- run
+
+export async function run(opts: { quick?: boolean } = {}): Promise<SwarmBenchResult> {
+  const skip = dockerSkipReason();
+  if (skip) throw new Error(skip);
+  const replicas = opts.quick ? 10 : 50;
+  const runs = opts.quick ? 2 : 3;
+  if (swarmState() !== 'inactive') throw new Error('this Docker Engine is already part of a swarm; the benchmark only uses a swarm of its own');
+  const r: SwarmBenchResult = {
+    replicas,
+    runs,
+    machine: `${os.cpus().length} cpu ${os.cpus()[0]?.model ?? ''}, Docker ${sh(['version', '--format', '{{.Server.Version}}']).trim()}`,
+    scaleUp: { wharfDockerMs: [], wharfApiMs: [], swarmMs: [] },
+    replacement: { wharfDockerMs: [], wharfApiMs: [], swarmMs: [], swarmNoDelayMs: [] },
+    medians: {},
+    ratios: { scaleUp: 0, replacement: 0, replacementVsSwarmNoDelay: 0 },
+  };
+  const w = await startWharf();
+  try {
+    sh(['swarm', 'init', '--advertise-addr', '127.0.0.1', '--listen-addr', '127.0.0.1:2377']);
+    // Alternate the two systems so that drift in the machine's load hits both alike.
+    for (let i = 0; i < runs; i++) {
+      const a = await wharfScaleUp(w, replicas, i);
+      r.scaleUp.wharfDockerMs.push(round(a.dockerMs));
+      r.scaleUp.wharfApiMs.push(round(a.apiMs));
+      r.scaleUp.swarmMs.push(round(await swarmScaleUp(replicas, i)));
+      const b = await wharfReplacement(w, i);
+      r.replacement.wharfDockerMs.push(round(b.dockerMs));
+      r.replacement.wharfApiMs.push(round(b.apiMs));
+      r.replacement.swarmMs.push(round(await swarmReplacement(i, [])));
+      r.replacement.swarmNoDelayMs.push(round(await swarmReplacement(i, ['--restart-delay', '0s'])));
+    }
+  } finally {
+    // Each clean-up step on its own: one failing (Docker restarting) must not skip the others.
+    const attempt = async (f: () => unknown) => {
+      try {
+        await f();
+      } catch {
+        /* best effort */
+      }
+    };
+    await attempt(() => {
+      for (const s of sh(['service', 'ls', '-q', '--filter', 'name=wharf-bench-']).split('\n').filter(Boolean)) sh(['service', 'rm', s]);
+    });
+    await attempt(() => sh(['swarm', 'leave', '--force']));
+    await attempt(() => removeByLabel('com.docker.swarm.service.name'));
+    await attempt(() => w.close());
+    await killAllSpawned();
+  }
+  for (const [group, series] of Object.entries({ scaleUp: r.scaleUp, replacement: r.replacement })) {
+    for (const [k, v] of Object.entries(series)) r.medians[`${group}.${k}`] = round(median(v));
+  }
+  r.ratios = {
+    scaleUp: Math.round((r.medians['scaleUp.wharfApiMs']! / r.medians['scaleUp.swarmMs']!) * 100) / 100,
+    replacement: Math.round((r.medians['replacement.wharfApiMs']! / r.medians['replacement.swarmMs']!) * 100) / 100,
+    replacementVsSwarmNoDelay: Math.round((r.medians['replacement.wharfApiMs']! / r.medians['replacement.swarmNoDelayMs']!) * 100) / 100,
+  };
+  return r;
+}
+
+export function toMarkdown(r: SwarmBenchResult): string {
+  const m = r.medians;
+  const f = (xs: number[]) => xs.map((x) => Math.round(x)).join(', ');
+  return [
+    `One host (${r.machine}), image cached locally, \`sleep 3600\` containers; medians of ${r.runs} runs, the two systems alternating. Times are from the create (or \`docker kill\`) call to the containers running as Docker reports them; "Wharf API" is until DescribeServices says runningCount = N (scale-up) or the replacement task is RUNNING in DescribeTasks (replacement). Ratios are Wharf API / Swarm: below 1 means Wharf is faster.`,
+    '',
+    '| Measurement | Wharf (Docker) ms | Wharf (API) ms | Swarm ms | Wharf API / Swarm |',
+    '|---|---:|---:|---:|---:|',
+    `| Scale-up to ${r.replicas} tasks | ${Math.round(m['scaleUp.wharfDockerMs']!)} | ${Math.round(m['scaleUp.wharfApiMs']!)} | ${Math.round(m['scaleUp.swarmMs']!)} | ${r.ratios.scaleUp} |`,
+    `| Replacement after docker kill (Swarm default restart-delay 5 s) | ${Math.round(m['replacement.wharfDockerMs']!)} | ${Math.round(m['replacement.wharfApiMs']!)} | ${Math.round(m['replacement.swarmMs']!)} | ${r.ratios.replacement} |`,
+    `| Replacement after docker kill (Swarm --restart-delay 0s) | ${Math.round(m['replacement.wharfDockerMs']!)} | ${Math.round(m['replacement.wharfApiMs']!)} | ${Math.round(m['replacement.swarmNoDelayMs']!)} | ${r.ratios.replacementVsSwarmNoDelay} |`,
+    '',
+    `Every run (ms): scale-up Wharf API ${f(r.scaleUp.wharfApiMs)}; Swarm ${f(r.scaleUp.swarmMs)}. Replacement Wharf API ${f(r.replacement.wharfApiMs)}; Swarm ${f(r.replacement.swarmMs)}; Swarm with no restart delay ${f(r.replacement.swarmNoDelayMs)}.`,
+  ].join('\n') + '\n';
+}
+
+if (require.main === module) {
+  run({ quick: process.argv.includes('--quick') }).then(
+    (r) => process.stdout.write(toMarkdown(r)),
+    (e: unknown) => {
+      process.stderr.write(String(e instanceof Error ? e.stack : e) + '\n');
+      process.exit(1);
+    },
+  );
+}

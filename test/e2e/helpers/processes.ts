@@ -1,0 +1,324 @@
+/**
+ * Real `wharf server` and `wharf agent` child processes for end-to-end and fault tests: each gets
+ * a temp data dir (or a given one, so a restart finds its store again), its output is kept for
+ * failure messages, and it can be killed with SIGKILL as a crash would. The processes run the
+ * TypeScript sources through tsx, so a test needs no build step.
+ *
+ *   const srv = await spawnServer({ agentTimeoutMs: 3000 });
+ *   const agent = await spawnAgent({ server: srv, cluster: 'c1', availabilityZone: 'us-east-1a' });
+ *   await srv.kill9();  const again = await spawnServer({ dataDir: srv.dataDir, port: srv.port });
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import type { CredentialsFile } from '../../../src/cmd/credentials';
+import { joinToken } from '../../../src/cmd/credentials';
+import { ACCOUNT_ID, REGION, REPO, childEnv, type Keys } from './wharf-server';
+
+const MAIN = path.join(REPO, 'src', 'cmd', 'main.ts');
+
+export interface WharfProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly dataDir: string;
+  /** stdout and stderr so far (the last 64 KiB), for assertion messages. */
+  output(): string;
+  /** Whether the process has exited. */
+  readonly exited: boolean;
+  /** SIGKILL, then wait for the exit: a crash, nothing is flushed or closed. */
+  kill9(): Promise<void>;
+  /** SIGTERM (a clean shutdown), SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+  /** CPU time (user + system) the process has used so far, in ms (Linux /proc). */
+  cpuTimeMs(): number;
+}
+
+export interface ServerProcess extends WharfProcess {
+  endpoint: string;
+  port: number;
+  keys: Keys;
+  /** The join token of the server's first agent key pair (`ID:SECRET`). */
+  joinToken: string;
+  region: string;
+  /** An SDK v3 client pointed at the server (destroyed when the process is stopped or killed). */
+  ecs(): ECSClient;
+  /** Environment for the AWS CLI with the server's credentials. */
+  env(extra?: Record<string, string>): NodeJS.ProcessEnv;
+}
+
+export interface SpawnServerOptions {
+  /** Reuse a data dir (a restart); default a fresh temp dir. */
+  dataDir?: string;
+  /** Default 0 (any free port); give the old port on a restart so agents find it again. */
+  port?: number;
+  region?: string;
+  accountId?: string;
+  agentTimeoutMs?: number;
+  healthyAfterRunningMs?: number;
+  sync?: 'full' | 'normal';
+  extraArgs?: string[];
+  env?: Record<string, string>;
+  /** How long to wait for the banner. */
+  startTimeoutMs?: number;
+}
+
+export interface SpawnAgentOptions {
+  /** The server to join (endpoint and join token are taken from it). */
+  server: Pick<ServerProcess, 'endpoint' | 'joinToken' | 'region'>;
+  /** Reuse a data dir (a restart keeps the instance identity); default a fresh temp dir. */
+  dataDir?: string;
+  cluster?: string;
+  availabilityZone?: string;
+  runtime?: 'docker' | 'simulated';
+  instances?: number;
+  resources?: string;
+  extraArgs?: string[];
+  env?: Record<string, string>;
+  /** How long to wait for the "registered" line. */
+  startTimeoutMs?: number;
+}
+
+export interface AgentProcess extends WharfProcess {
+  /** The container instance ARNs the agent printed (at most the first five). */
+  instanceArns: string[];
+}
+
+/** Every process spawned here, so a test's `after` hook can make sure none outlives it. */
+const spawned = new Set<WharfProcess>();
+// A test runner that dies (or a bench that throws) must not leave servers and agents behind.
+process.once('exit', () => {
+  for (const p of spawned) if (!p.exited) p.child.kill('SIGKILL');
+});
+
+/** SIGKILLs every process spawned through this module that is still running. */
+export async function killAllSpawned(): Promise<void> {
+  await Promise.all([...spawned].map((p) => p.kill9()));
+}
+
+function procCpuMs(pid: number): number {
+  // Fields 14 and 15 of /proc/<pid>/stat are utime and stime in clock ticks (USER_HZ = 100 on
+  // Linux). The command name (field 2) may hold spaces, so split after its closing parenthesis.
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  return ((utime + stime) * 1000) / 100;
+}
+
+function launch(args: string[], dataDir: string, env: Record<string, string>, onLine: (line: string) => void): WharfProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, WHARF_LOG_LEVEL: process.env.WHARF_LOG_LEVEL ?? 'warn', ...env },
+  });
+  let out = '';
+  let partial = '';
+  const take = (d: Buffer) => {
+    const s = String(d);
+    out = (out + s).slice(-65536);
+    partial += s;
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) onLine(l);
+  };
+  child.stdout!.on('data', take);
+  child.stderr!.on('data', take);
+  let exited = false;
+  const exit = new Promise<void>((r) =>
+    child.once('exit', () => {
+      exited = true;
+      r();
+    }),
+  );
+  const proc: WharfProcess = {
+    child,
+    pid: child.pid!,
+    dataDir,
+    output: () => out,
+    get exited() {
+      return exited;
+    },
+    async kill9() {
+      spawned.delete(proc);
+      if (!exited) child.kill('SIGKILL');
+      await exit;
+    },
+    async stop(graceMs = 10_000) {
+      spawned.delete(proc);
+      if (exited) return;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exit;
+      clearTimeout(t);
+    },
+    cpuTimeMs: () => procCpuMs(child.pid!),
+  };
+  spawned.add(proc);
+  return proc;
+}
+
+function waitForLine<T>(proc: WharfProcess, lines: { push(cb: (l: string) => void): void }, match: (l: string, all: string) => T | undefined, what: string, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what}: no sign after ${ms} ms; output:\n${proc.output()}`)), ms);
+    proc.child.once('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`${what}: the process exited (${code ?? sig}) first; output:\n${proc.output()}`));
+    });
+    lines.push((l) => {
+      const v = match(l, proc.output());
+      if (v !== undefined) {
+        clearTimeout(timer);
+        resolve(v);
+      }
+    });
+  });
+}
+
+/** Starts `wharf server` and resolves once it prints its endpoint. */
+export async function spawnServer(o: SpawnServerOptions = {}): Promise<ServerProcess> {
+  const dataDir = o.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-srv-'));
+  const region = o.region ?? REGION;
+  const args = ['server', '--listen', `127.0.0.1:${o.port ?? 0}`, '--data-dir', dataDir, '--region', region, '--account-id', o.accountId ?? ACCOUNT_ID, '--sync', o.sync ?? 'normal'];
+  if (o.agentTimeoutMs !== undefined) args.push('--agent-timeout', String(o.agentTimeoutMs));
+  if (o.healthyAfterRunningMs !== undefined) args.push('--healthy-after-running', String(o.healthyAfterRunningMs));
+  args.push(...(o.extraArgs ?? []));
+  const listeners: ((l: string) => void)[] = [];
+  const proc = launch(args, dataDir, o.env ?? {}, (l) => listeners.forEach((f) => f(l)));
+  const endpoint = await waitForLine(proc, listeners, (l) => /Endpoint:\s+(http:\/\/\S+)/.exec(l)?.[1], 'wharf server start', o.startTimeoutMs ?? 60_000);
+  const creds = JSON.parse(fs.readFileSync(path.join(dataDir, 'credentials.json'), 'utf8')) as CredentialsFile;
+  const keys = { accessKeyId: creds.user.accessKeyId, secretAccessKey: creds.user.secretAccessKey };
+  const clients: ECSClient[] = [];
+  proc.child.once('exit', () => clients.forEach((c) => c.destroy()));
+  return Object.assign(proc, {
+    endpoint,
+    port: Number(new URL(endpoint).port),
+    keys,
+    joinToken: joinToken(creds.agentTokens[0]!),
+    region,
+    ecs() {
+      const c = new ECSClient({ endpoint, region, credentials: keys, maxAttempts: 3 });
+      clients.push(c);
+      return c;
+    },
+    env(extra: Record<string, string> = {}) {
+      return childEnv(keys, region, extra);
+    },
+  });
+}
+
+/** Starts `wharf agent` and resolves once it says its instance(s) registered. */
+export async function spawnAgent(o: SpawnAgentOptions): Promise<AgentProcess> {
+  const dataDir = o.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-agent-'));
+  const args = ['agent', '--endpoint', o.server.endpoint, '--join-token', o.server.joinToken, '--region', o.server.region, '--data-dir', dataDir, '--cluster', o.cluster ?? 'default'];
+  if (o.availabilityZone) args.push('--availability-zone', o.availabilityZone);
+  if (o.runtime) args.push('--runtime', o.runtime);
+  if (o.instances !== undefined) args.push('--instances', String(o.instances));
+  if (o.resources) args.push('--resources', o.resources);
+  args.push(...(o.extraArgs ?? []));
+  const listeners: ((l: string) => void)[] = [];
+  const proc = launch(args, dataDir, o.env ?? {}, (l) => listeners.forEach((f) => f(l)));
+  await waitForLine(proc, listeners, (l) => (/container instance\(s\) registered/.test(l) ? true : undefined), 'wharf agent start', o.startTimeoutMs ?? 120_000);
+  // The ARNs follow the banner line; give them a moment to arrive.
+  await sleep(50);
+  const instanceArns = [...proc.output().matchAll(/^\s+(arn:aws:ecs:\S+:container-instance\/\S+)$/gm)].map((m) => m[1]!);
+  return Object.assign(proc, { instanceArns });
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Polls `probe` every `intervalMs` until it returns something other than undefined/false, and
+ * returns that. On timeout it throws with `what` and the last value `describe` gave.
+ */
+export async function waitUntil<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, what: string, o: { timeoutMs?: number; intervalMs?: number; describe?: () => unknown } = {}): Promise<T> {
+  const end = Date.now() + (o.timeoutMs ?? 60_000);
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+      lastErr = undefined;
+    } catch (e) {
+      lastErr = e;
+    }
+    if (Date.now() > end) {
+      let detail = '';
+      if (o.describe) {
+        try {
+          detail = `; last state: ${JSON.stringify(await o.describe())}`;
+        } catch {
+          /* the description is best effort */
+        }
+      }
+      throw new Error(`timed out after ${o.timeoutMs ?? 60_000} ms waiting for ${what}${detail}${lastErr ? `; last error: ${String(lastErr)}` : ''}`);
+    }
+    await sleep(o.intervalMs ?? 200);
+  }
+}
+
+/** Removes a temp data dir made by spawnServer/spawnAgent (ignores errors). */
+export function removeDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+export interface ClusterContainer {
+  id: string;
+  taskArn: string;
+  instanceArn: string;
+  /** Task definition family and revision of the container's task. */
+  family: string;
+  revision: string;
+  running: boolean;
+}
+
+/**
+ * The Docker containers Wharf agents made for a cluster (by the `com.amazonaws.ecs.cluster`
+ * label, which holds the cluster ARN), straight from the Docker Engine: what really runs,
+ * whatever the API says. `all` includes exited containers.
+ */
+export async function listClusterContainers(clusterArn: string, all = false): Promise<ClusterContainer[]> {
+  const out = await new Promise<string>((resolve, reject) => {
+    const args = ['ps', '--no-trunc', '--filter', `label=com.amazonaws.ecs.cluster=${clusterArn}`, '--format', '{{.ID}}\t{{.State}}\t{{.Labels}}'];
+    if (all) args.splice(1, 0, '-a');
+    const p = spawn('docker', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let s = '';
+    let e = '';
+    p.stdout.on('data', (d) => (s += String(d)));
+    p.stderr.on('data', (d) => (e += String(d)));
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve(s) : reject(new Error(`docker ps failed: ${e}`))));
+  });
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [id, state, labels] = line.split('\t');
+      const l = new Map<string, string>();
+      // Labels print as k=v joined by commas; ECS label values (ARNs, numbers) hold no comma.
+      for (const kv of (labels ?? '').split(',')) {
+        const i = kv.indexOf('=');
+        if (i > 0) l.set(kv.slice(0, i), kv.slice(i + 1));
+      }
+      return {
+        id: id!,
+        taskArn: l.get('com.amazonaws.ecs.task-arn') ?? '',
+        instanceArn: l.get('io.wharf.container-instance') ?? '',
+        family: l.get('com.amazonaws.ecs.task-definition-family') ?? '',
+        revision: l.get('com.amazonaws.ecs.task-definition-version') ?? '',
+        running: state === 'running',
+      };
+    });
+}
+
+/** Force-removes every container of a cluster (test clean-up). */
+export async function removeClusterContainers(clusterArn: string): Promise<void> {
+  const ids = (await listClusterContainers(clusterArn, true)).map((c) => c.id);
+  if (ids.length === 0) return;
+  await new Promise<void>((resolve) => {
+    const p = spawn('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
+    p.on('close', () => resolve());
+    p.on('error', () => resolve());
+  });
+}
