@@ -32,7 +32,7 @@ export interface AgentOptions extends InstanceConfig {
   logger?: Logger;
   /** Passed to every TaskRunner (stop/start timeouts, poll interval, pause image, network). */
   runner?: Partial<Omit<TaskRunnerOptions, 'runtime' | 'containerInstanceArn' | 'onTaskStateChange' | 'onContainerStateChange'>>;
-  reporter?: { baseRetryMs?: number; maxRetryMs?: number };
+  reporter?: { baseRetryMs?: number; maxRetryMs?: number; concurrency?: number };
   tags?: { key: string; value: string }[];
 }
 

@@ -47,6 +47,13 @@ export class SimulatedFleet {
           attributes: { 'wharf.simulated': 'true', 'wharf.simulated-index': String(i) },
           logger: this.o.logger,
           ...this.o.agent,
+          // The simulated engine announces every container change as an event, so the runners'
+          // safety-net re-inspection can be rare: at 5 s, 100,000 hollow tasks would mean
+          // 20,000 inspections a second in this one process.
+          runner: { pollIntervalMs: 60_000, ...this.o.agent?.runner },
+          // All instances share this process's sockets: ten reports in flight per instance
+          // would mean ten thousand connections to the control plane for a thousand instances.
+          reporter: { concurrency: 2, ...this.o.agent?.reporter },
         });
         this.agents[i] = agent;
         await agent.start();

@@ -6,7 +6,7 @@
  */
 import { WharfError, invalidParameter } from '../core/errors';
 import { release } from '../core/instance-resources';
-import { keys, type TaskRecord } from '../core/resources';
+import { keys, type ContainerInstanceRecord, type TaskRecord } from '../core/resources';
 import type { Container, SubmitContainerStateChangeRequest, SubmitTaskStateChangeRequest, SubmitTaskStateChangeResponse } from '../core/shapes/ecs';
 import { STOP, STOPPED_TASK_RETENTION_MS, containerStatusRank, isForward, isTerminal } from '../core/task-status';
 import type { WharfContainerStateChange, WharfTaskStateChange } from '../api/agent/protocol';
@@ -100,9 +100,9 @@ export function applyTaskReport(t: TaskRecord, report: WharfTaskStateChange, now
     }
   }
   n.healthStatus = taskHealth(n, essentialWithCheck);
-  const { version: _v, ...a } = n;
-  const { version: _w, ...b } = JSON.parse(before) as TaskRecord;
-  if (JSON.stringify(a) === JSON.stringify(b)) return undefined;
+  // `t` is never mutated above (n holds copies of what changes), and spreading keeps key order,
+  // so equal JSON means nothing changed.
+  if (JSON.stringify({ ...n, version: t.version }) === before) return undefined;
   n.version = t.version + 1;
   return n;
 }
@@ -111,22 +111,132 @@ async function applyReport(ctx: ControlContext, clusterRef: string | undefined, 
   const cluster = requireActiveCluster(ctx, clusterRef);
   if (!taskRef) throw invalidParameter('task is required.');
   void caller;
+  const t = requireTask(ctx, cluster.clusterName, taskRef);
+  if (isTerminal(t.lastStatus)) return ACK;
+  return batcherOf(ctx).submit({ cluster: cluster.clusterName, taskId: t.wharf.id, report });
+}
+
+/**
+ * Group commit of agent reports. Reports arriving in the same turn of the event loop (a thousand
+ * agents report at once) are folded into one store transaction: one commit costs about as much
+ * as three single-row ones, and reports are most of the control plane's writes. Each task's
+ * update is still compare-and-swapped on the revision it was computed from; if anything
+ * conflicts, every report of the batch is applied again on its own.
+ */
+interface PendingReport {
+  cluster: string;
+  taskId: string;
+  report: WharfTaskStateChange;
+  resolve: (v: typeof ACK) => void;
+  reject: (e: unknown) => void;
+}
+
+const MAX_BATCH = 256;
+
+class ReportBatcher {
+  private queue: PendingReport[] = [];
+  private scheduled = false;
+
+  constructor(private readonly ctx: ControlContext) {}
+
+  submit(r: Omit<PendingReport, 'resolve' | 'reject'>): Promise<typeof ACK> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ...r, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.drain());
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.scheduled = false;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      try {
+        await commitReports(this.ctx, batch);
+        for (const p of batch) p.resolve(ACK);
+      } catch (e) {
+        if (!(e instanceof StoreConflictError)) {
+          for (const p of batch) p.reject(e);
+          continue;
+        }
+        // Someone else wrote one of these first: apply each on its own, with retries.
+        await Promise.all(batch.map((p) => commitReportAlone(this.ctx, p).then(p.resolve, p.reject)));
+      }
+    }
+  }
+}
+
+const batchers = new WeakMap<ControlContext, ReportBatcher>();
+function batcherOf(ctx: ControlContext): ReportBatcher {
+  let b = batchers.get(ctx);
+  if (!b) batchers.set(ctx, (b = new ReportBatcher(ctx)));
+  return b;
+}
+
+function essentialWithCheckOf(ctx: ControlContext, t: TaskRecord): Set<string> {
+  const td = ctx.state.taskDefinitions.get(t.taskDefinitionArn!.split('/').pop()!.replace(/:\d+$/, ''), t.taskDefinitionArn!.split(':').pop()!.padStart(10, '0'))?.value;
+  return new Set((td?.containerDefinitions ?? []).filter((c) => c.essential !== false && c.healthCheck).map((c) => c.name!));
+}
+
+/** Folds the reports into the cached tasks (several reports of one task in order) and commits once. */
+async function commitReports(ctx: ControlContext, batch: PendingReport[]): Promise<void> {
+  const tasks = new Map<string, { cluster: string; modRevision: number; value: TaskRecord }>();
+  const instances = new Map<string, { modRevision: number; value: ContainerInstanceRecord }>();
+  const now = ctx.clock.now();
+  for (const p of batch) {
+    const k = `${p.cluster}/${p.taskId}`;
+    let cur = tasks.get(k);
+    if (!cur) {
+      const e = ctx.state.tasks.get(p.cluster, p.taskId);
+      // Deleted since it was looked up: the single path answers as it always did.
+      if (!e) throw new StoreConflictError(`tasks/${k}`, 'missing');
+      cur = { cluster: p.cluster, modRevision: e.modRevision, value: e.value };
+    }
+    if (isTerminal(cur.value.lastStatus)) continue;
+    const next = applyTaskReport(cur.value, p.report, now, essentialWithCheckOf(ctx, cur.value));
+    if (!next) continue;
+    if (next.lastStatus === 'STOPPED' && next.wharf.instanceId && next.wharf.reservation && !next.wharf.released) {
+      next.wharf.released = true;
+      const ik = keys.instance(p.cluster, next.wharf.instanceId);
+      const ie = instances.get(ik) ?? ctx.state.instances.get(p.cluster, next.wharf.instanceId);
+      if (ie) {
+        instances.set(ik, {
+          modRevision: ie.modRevision,
+          value: { ...ie.value, remainingResources: release(ie.value.remainingResources ?? [], next.wharf.reservation), version: ie.value.version + 1 },
+        });
+      }
+    }
+    tasks.set(k, { ...cur, value: next });
+  }
+  const ops: TxnOp[] = [];
+  for (const t of tasks.values()) {
+    if (t.value !== ctx.state.tasks.get(t.cluster, t.value.wharf.id)?.value) ops.push({ op: 'update', key: taskKey(t.value), value: t.value, expectedRevision: t.modRevision });
+  }
+  for (const [key, i] of instances) ops.push({ op: 'update', key, value: i.value, expectedRevision: i.modRevision });
+  if (ops.length === 0) return;
+  const rev = await ctx.store.txn(ops);
+  await committed(ctx, rev);
+}
+
+/** One report in its own transaction, retried on conflicts (the path before batching). */
+async function commitReportAlone(ctx: ControlContext, p: PendingReport): Promise<typeof ACK> {
   for (let attempt = 0; ; attempt++) {
-    const t = requireTask(ctx, cluster.clusterName, taskRef);
-    const entry = ctx.state.tasks.get(cluster.clusterName, t.wharf.id)!;
+    const entry = ctx.state.tasks.get(p.cluster, p.taskId);
+    if (!entry) throw invalidParameter('The referenced task was not found.');
+    const t = entry.value;
     if (isTerminal(t.lastStatus)) return ACK;
-    const td = ctx.state.taskDefinitions.get(t.taskDefinitionArn!.split('/').pop()!.replace(/:\d+$/, ''), t.taskDefinitionArn!.split(':').pop()!.padStart(10, '0'))?.value;
-    const essentialWithCheck = new Set((td?.containerDefinitions ?? []).filter((c) => c.essential !== false && c.healthCheck).map((c) => c.name!));
-    const next = applyTaskReport(t, report, ctx.clock.now(), essentialWithCheck);
+    const next = applyTaskReport(t, p.report, ctx.clock.now(), essentialWithCheckOf(ctx, t));
     if (!next) return ACK;
     const ops: TxnOp[] = [{ op: 'update', key: taskKey(t), value: next, expectedRevision: entry.modRevision }];
     if (next.lastStatus === 'STOPPED' && next.wharf.instanceId && next.wharf.reservation && !next.wharf.released) {
       next.wharf.released = true;
-      const ie = ctx.state.instances.get(cluster.clusterName, next.wharf.instanceId);
+      const ie = ctx.state.instances.get(p.cluster, next.wharf.instanceId);
       if (ie) {
         ops.push({
           op: 'update',
-          key: keys.instance(cluster.clusterName, next.wharf.instanceId),
+          key: keys.instance(p.cluster, next.wharf.instanceId),
           value: { ...ie.value, remainingResources: release(ie.value.remainingResources ?? [], next.wharf.reservation), version: ie.value.version + 1 },
           expectedRevision: ie.modRevision,
         });

@@ -9,6 +9,15 @@
  * instance (a RunTask of ten tasks becomes one message), and a message identical to the last one
  * sent on that socket is not sent again.
  *
+ * What makes a message different is only what the agent acts on: which tasks are listed, their
+ * desiredStatus, definition and overrides. A task's own progress (the agent's RUNNING report,
+ * container statuses) changes none of that, so it sends nothing; otherwise every report would
+ * re-send the instance's whole list, O(tasks^2) bytes per instance. A task definition travels in
+ * full the first time a socket needs it and afterwards as `{ taskDefinitionArn }` with
+ * `taskDefinitionElided` set (the agent keeps the ones received on the connection,
+ * ReceivedTaskDefinitions in api/agent/protocol.ts), so a list of a hundred tasks of one
+ * definition stays small.
+ *
  * While a socket is open its instance is `agentConnected`; the flag is written (compare-and-swap,
  * serialised per instance) on open and close, and the liveness controller corrects it when a
  * write was lost. WebSocket ping/pong is the heartbeat: a socket that misses a pong for one ping
@@ -22,6 +31,7 @@ import { clusterNameOf, taskDefinitionRefOf } from '../core/arn';
 import { keys, type ContainerInstanceRecord, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
 import { isTerminal } from '../core/task-status';
 import { findInstance, tasksOnInstance } from '../control/container-instances';
+import { registryCredentialsFrom } from '../control/secrets';
 import type { ControlContext } from '../control/context';
 import type { AgentConnections } from '../controllers/instance-liveness-controller';
 import type { Clock, Logger } from '../lib';
@@ -58,25 +68,87 @@ function wanted(t: TaskRecord): boolean {
 export function desiredStateFor(state: State, cluster: string, instanceId: string): AgentTask[] {
   const out: AgentTask[] = [];
   for (const t of tasksOnInstance(state, cluster, instanceId)) {
-    if (!wanted(t)) continue;
-    let td: AgentTask['taskDefinition'] | undefined = taskDefinitionOf(state, t.taskDefinitionArn);
-    if (!td) {
-      // The definition is gone (deleted after the task was stopped). A task to run cannot be
-      // described without it; one to stop still must reach the agent, which stops by ARN.
-      if (t.desiredStatus === 'RUNNING') continue;
-      td = { taskDefinitionArn: t.taskDefinitionArn, containerDefinitions: [] };
-    }
-    const a: AgentTask = {
-      taskArn: t.taskArn,
-      clusterArn: t.clusterArn,
-      desiredStatus: t.desiredStatus as AgentTask['desiredStatus'],
-      taskDefinition: td,
-      version: t.version,
-    };
-    if (t.overrides) a.overrides = t.overrides;
-    out.push(a);
+    const a = agentTaskOf(state, t);
+    if (a) out.push(a);
   }
   return out.sort((x, y) => (x.taskArn < y.taskArn ? -1 : x.taskArn > y.taskArn ? 1 : 0));
+}
+
+/** One task as the agent gets it, or undefined when the agent need not hear of it. */
+function agentTaskOf(state: State, t: TaskRecord): AgentTask | undefined {
+  if (!wanted(t)) return undefined;
+  let td: AgentTask['taskDefinition'] | undefined = taskDefinitionOf(state, t.taskDefinitionArn);
+  if (!td) {
+    // The definition is gone (deleted after the task was stopped). A task to run cannot be
+    // described without it; one to stop still must reach the agent, which stops by ARN.
+    if (t.desiredStatus === 'RUNNING') return undefined;
+    td = { taskDefinitionArn: t.taskDefinitionArn, containerDefinitions: [] };
+  }
+  const a: AgentTask = {
+    taskArn: t.taskArn,
+    clusterArn: t.clusterArn,
+    desiredStatus: t.desiredStatus as AgentTask['desiredStatus'],
+    taskDefinition: td,
+    version: t.version,
+  };
+  if (t.overrides) a.overrides = t.overrides;
+  addNetworkAndRegistryAuth(state, t, a);
+  return a;
+}
+
+/**
+ * awsvpc tasks join the Wharf-managed Docker network of their subnet (the ENI attachment's
+ * `subnetId`, from RunTask's networkConfiguration); containers with `repositoryCredentials` get
+ * the secret it names resolved into registry credentials, so the agent never reads secrets.
+ */
+function addNetworkAndRegistryAuth(state: State, t: TaskRecord, a: AgentTask): void {
+  const subnet = t.attachments?.find((x) => x.type === 'ElasticNetworkInterface')?.details?.find((d) => d.name === 'subnetId')?.value;
+  if (subnet) a.network = { name: subnetNetworkName(subnet) };
+  for (const c of a.taskDefinition.containerDefinitions ?? []) {
+    const secretId = c.repositoryCredentials?.credentialsParameter;
+    if (!secretId || !c.name) continue;
+    const creds = registryCredentialsFrom({ state }, secretId);
+    if (creds) (a.registryAuth ??= {})[c.name] = creds;
+  }
+}
+
+/** The Docker network that stands for a subnet on every host. */
+export function subnetNetworkName(subnetId: string): string {
+  return `wharf-subnet-${subnetId}`;
+}
+
+/**
+ * A task's entry, prepared once per task record (records are replaced, never changed, so a
+ * WeakMap keyed by the record is exact): what it contributes to the signature, and its JSON with
+ * the definition elided. Flushing an instance of a hundred tasks then joins strings.
+ */
+interface WireEntry {
+  taskArn: string;
+  taskDefinitionArn?: string;
+  signature: string;
+  /** JSON with `taskDefinition` elided; undefined when it must always go in full (no definition). */
+  elided?: string;
+}
+
+/** Whether a task change can change what some agent is told (overrides never change after RunTask). */
+function concernsAgent(prev: TaskRecord | undefined, cur: TaskRecord | undefined): boolean {
+  if (!prev || !cur) return true;
+  return (
+    prev.wharf.instanceId !== cur.wharf.instanceId ||
+    prev.desiredStatus !== cur.desiredStatus ||
+    wanted(prev) !== wanted(cur) ||
+    prev.taskDefinitionArn !== cur.taskDefinitionArn
+  );
+}
+
+/**
+ * The part of a desired-state list the agent acts on (not `version`, which moves with reports;
+ * overrides are fixed when the task is created, so its ARN stands for them).
+ */
+function signatureOf(tasks: AgentTask[]): string {
+  let s = '';
+  for (const t of tasks) s += `${t.taskArn} ${t.desiredStatus} ${t.taskDefinition.taskDefinitionArn ?? ''} ${t.taskDefinition.containerDefinitions?.length ?? 0}\n`;
+  return s;
 }
 
 export interface AgentGatewayOptions {
@@ -105,10 +177,10 @@ interface Connection {
   id: string;
   arn: string;
   seq: number;
-  /** JSON of the task list last sent, to skip identical messages. */
+  /** What the agent acts on in the list last sent (signatureOf), to skip identical messages. */
   lastSent?: string;
-  /** Task definitions the last message carried (their changes concern this socket). */
-  taskDefinitionArns: Set<string>;
+  /** Task definitions this socket has received in full (their changes concern it). */
+  sentDefinitions: Set<string>;
   alive: boolean;
   timer?: { cancel(): void };
 }
@@ -119,11 +191,16 @@ class Gateway implements AgentGateway {
   private readonly lastChange = new Map<string, number>();
   private readonly listeners = new Set<(cluster: string, id: string) => void>();
   private readonly writes = new Map<string, Promise<void>>();
+  /** Prepared wire entries by task record (null: the agent need not hear of that task). */
+  private entries = new WeakMap<TaskRecord, WireEntry | null>();
   private readonly state: State;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly debounceMs: number;
   private readonly pinger: NodeJS.Timeout;
+  private readonly pingIntervalMs: number;
+  /** When the heartbeat last ran (wall clock, like the interval timer). */
+  private lastBeat: number;
   private readonly unsubscribe: () => void;
   private closed = false;
 
@@ -142,7 +219,9 @@ class Gateway implements AgentGateway {
     this.log = opts.ctx.log.child({ component: 'agent-gateway' });
     this.debounceMs = opts.debounceMs ?? DEFAULT_DESIRED_STATE_DEBOUNCE_MS;
     this.unsubscribe = this.state.subscribe((c) => this.onStateChange(c));
-    this.pinger = setInterval(() => this.heartbeat(), opts.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS);
+    this.pingIntervalMs = opts.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+    this.lastBeat = Date.now();
+    this.pinger = setInterval(() => this.heartbeat(), this.pingIntervalMs);
     this.pinger.unref();
   }
 
@@ -174,7 +253,7 @@ class Gateway implements AgentGateway {
 
   private onOpen(ws: WebSocket, inst: ContainerInstanceRecord): void {
     const { cluster, id } = inst.wharf;
-    const conn: Connection = { ws, cluster, id, arn: inst.containerInstanceArn, seq: 0, taskDefinitionArns: new Set(), alive: true };
+    const conn: Connection = { ws, cluster, id, arn: inst.containerInstanceArn, seq: 0, sentDefinitions: new Set(), alive: true };
     const previous = this.conns.get(id);
     this.conns.set(id, conn);
     if (previous) previous.ws.close(CLOSE_REPLACED, 'replaced by a newer connection');
@@ -235,11 +314,16 @@ class Gateway implements AgentGateway {
   }
 
   private onStateChange(c: StateChange): void {
+    // A definition changed or went away: entries prepared with it are stale.
+    if (c.kind === 'taskdefs') this.entries = new WeakMap();
     if (this.conns.size === 0) return;
     switch (c.kind) {
       case 'tasks': {
-        const before = (c.previous?.value as TaskRecord | undefined)?.wharf?.instanceId;
-        const after = (c.current?.value as TaskRecord | undefined)?.wharf?.instanceId;
+        const prev = c.previous?.value as TaskRecord | undefined;
+        const cur = c.current?.value as TaskRecord | undefined;
+        if (!concernsAgent(prev, cur)) return;
+        const before = prev?.wharf?.instanceId;
+        const after = cur?.wharf?.instanceId;
         for (const id of new Set([before, after])) {
           const conn = id ? this.conns.get(id) : undefined;
           if (conn) this.schedule(conn);
@@ -249,7 +333,13 @@ class Gateway implements AgentGateway {
       case 'taskdefs': {
         const arn = ((c.current ?? c.previous)?.value as TaskDefinitionRecord | undefined)?.taskDefinitionArn;
         if (!arn) return;
-        for (const conn of this.conns.values()) if (conn.taskDefinitionArns.has(arn)) this.schedule(conn);
+        for (const conn of this.conns.values()) {
+          if (!conn.sentDefinitions.has(arn)) continue;
+          // Send the changed definition in full again, even if the list looks the same.
+          conn.sentDefinitions.delete(arn);
+          conn.lastSent = undefined;
+          this.schedule(conn);
+        }
         return;
       }
       case 'instances': {
@@ -275,28 +365,78 @@ class Gateway implements AgentGateway {
     }, this.debounceMs);
   }
 
+  /** The task's prepared wire entry (made on first need, then reused until the record changes). */
+  private entryOf(t: TaskRecord): WireEntry | null {
+    const cached = this.entries.get(t);
+    if (cached !== undefined) return cached;
+    const task = agentTaskOf(this.state, t);
+    let entry: WireEntry | null = null;
+    if (task) {
+      const arn = task.taskDefinition.taskDefinitionArn;
+      const full = (task.taskDefinition.containerDefinitions?.length ?? 0) > 0;
+      entry = { taskArn: task.taskArn, taskDefinitionArn: arn, signature: signatureOf([task]) };
+      if (arn && full) entry.elided = JSON.stringify({ ...task, taskDefinition: { taskDefinitionArn: arn }, taskDefinitionElided: true });
+    }
+    this.entries.set(t, entry);
+    return entry;
+  }
+
   /** Sends the instance's desired state if it differs from what this socket last got. */
   private flush(conn: Connection): void {
     if (conn.ws.readyState !== WebSocket.OPEN || this.conns.get(conn.id) !== conn) return;
-    const tasks = desiredStateFor(this.state, conn.cluster, conn.id);
-    const body = JSON.stringify(tasks);
-    if (body === conn.lastSent) return;
-    conn.lastSent = body;
-    conn.taskDefinitionArns = new Set(tasks.map((t) => t.taskDefinition.taskDefinitionArn!).filter(Boolean));
-    const msg: DesiredStateMessage = { type: 'desiredState', seq: ++conn.seq, containerInstanceArn: conn.arn, tasks };
-    this.send(conn, msg);
+    // The previous message is still queued here (the agent reads slower than states change):
+    // wait, and send whatever is current once it has gone. Each message is the full state, so
+    // skipping the states in between loses nothing, and a slow agent costs neither this
+    // process's memory nor a backlog of stale lists.
+    if (conn.ws.bufferedAmount > 0) {
+      this.schedule(conn);
+      return;
+    }
+    const list: { t: TaskRecord; e: WireEntry }[] = [];
+    for (const id of this.state.tasksByInstance.get(conn.id) ?? []) {
+      const t = this.state.tasks.get(conn.cluster, id)?.value;
+      const e = t && this.entryOf(t);
+      if (e) list.push({ t: t!, e });
+    }
+    list.sort((x, y) => (x.e.taskArn < y.e.taskArn ? -1 : x.e.taskArn > y.e.taskArn ? 1 : 0));
+    let signature = '';
+    for (const { e } of list) signature += e.signature;
+    if (signature === conn.lastSent) return;
+    conn.lastSent = signature;
+    const parts: string[] = [];
+    for (const { t, e } of list) {
+      if (e.elided !== undefined && conn.sentDefinitions.has(e.taskDefinitionArn!)) {
+        parts.push(e.elided);
+        continue;
+      }
+      if (e.elided !== undefined) conn.sentDefinitions.add(e.taskDefinitionArn!);
+      parts.push(JSON.stringify(agentTaskOf(this.state, t)));
+    }
+    // The DesiredStateMessage, assembled from the prepared entries.
+    const head: Omit<DesiredStateMessage, 'tasks'> = { type: 'desiredState', seq: ++conn.seq, containerInstanceArn: conn.arn };
+    this.sendText(conn, `${JSON.stringify(head).slice(0, -1)},"tasks":[${parts.join(',')}]}`);
   }
 
   private send(conn: Connection, msg: ServerToAgentMessage): void {
+    this.sendText(conn, JSON.stringify(msg));
+  }
+
+  private sendText(conn: Connection, text: string): void {
     if (conn.ws.readyState !== WebSocket.OPEN) return;
-    conn.ws.send(JSON.stringify(msg), (err) => {
+    conn.ws.send(text, (err) => {
       if (err) this.log.warn({ err, containerInstanceArn: conn.arn }, 'sending to agent failed');
     });
   }
 
   private heartbeat(): void {
+    // After this process itself stalled (a long GC, a starved CPU), timers run before the
+    // pongs that arrived meanwhile are read: judging now would drop every healthy agent at once.
+    // Give them the next interval instead.
+    const now = Date.now();
+    const stalled = now - this.lastBeat > 1.5 * this.pingIntervalMs;
+    this.lastBeat = now;
     for (const conn of this.conns.values()) {
-      if (!conn.alive) {
+      if (!conn.alive && !stalled) {
         this.log.warn({ containerInstanceArn: conn.arn }, 'agent missed a heartbeat; dropping its socket');
         conn.ws.terminate();
         continue;

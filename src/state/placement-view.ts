@@ -2,6 +2,10 @@
  * The scheduler's view of each cluster, kept beside the cache: one InMemoryClusterSnapshot per
  * cluster, built on first use and then kept exact by marking instances dirty on every change to
  * them or to a task placed on them, and rebuilding just those before each placement decision.
+ *
+ * The per-instance task tallies (running, per group, per service) are kept incrementally from
+ * each task change's before and after, so rebuilding an instance never walks its tasks, and a
+ * task change that leaves the tallies as they were (most agent reports) marks nothing.
  */
 import type { ContainerInstanceRecord } from '../core/resources';
 import type { Resource } from '../core/shapes/ecs';
@@ -24,7 +28,47 @@ function resourcesOf(list: Resource[] | undefined): InstanceResources {
   return { cpu, memory, tcpPorts: new Set(tcp.map(Number)), udpPorts: new Set(udp.map(Number)), gpuIds: gpu };
 }
 
+/** What the scheduler counts of the tasks placed on one instance. */
+interface Tally {
+  running: number;
+  byGroup: Map<string, number>;
+  byService: Map<string, number>;
+}
+
+type TaskLike = { lastStatus?: string; desiredStatus?: string; group?: string; wharf?: { instanceId?: string; released?: boolean; serviceName?: string } };
+
+/** The instance a task counts on (placed and not released), as State.tasksByInstance holds it. */
+function holder(t: TaskLike | undefined): string | undefined {
+  return t?.wharf?.instanceId && !t.wharf.released ? t.wharf.instanceId : undefined;
+}
+
+function bump(m: Map<string, number>, k: string | undefined, d: number): void {
+  if (!k) return;
+  const n = (m.get(k) ?? 0) + d;
+  if (n === 0) m.delete(k);
+  else m.set(k, n);
+}
+
+function addTo(tally: Tally, t: TaskLike, sign: 1 | -1): void {
+  if (t.lastStatus === 'RUNNING') tally.running += sign;
+  if (t.desiredStatus === 'STOPPED') return;
+  bump(tally.byGroup, t.group, sign);
+  bump(tally.byService, t.wharf?.serviceName, sign);
+}
+
+/** Whether a task's contribution to its instance's tally is the same before and after. */
+function sameContribution(a: TaskLike, b: TaskLike): boolean {
+  const counted = (t: TaskLike) => t.desiredStatus !== 'STOPPED';
+  return (
+    (a.lastStatus === 'RUNNING') === (b.lastStatus === 'RUNNING') &&
+    counted(a) === counted(b) &&
+    (!counted(a) || (a.group === b.group && a.wharf?.serviceName === b.wharf?.serviceName))
+  );
+}
+
 export class PlacementView {
+  /** instanceId -> tally, computed on first need and then kept by onChange. */
+  private tallies = new Map<string, Tally>();
   private snapshots = new Map<string, InMemoryClusterSnapshot>();
   private dirty = new Map<string, Set<string>>();
   private unsubscribe: () => void;
@@ -62,18 +106,11 @@ export class PlacementView {
   build(rec: ContainerInstanceRecord): SnapshotInstance {
     const attributes = new Map<string, string | undefined>();
     for (const a of rec.attributes ?? []) attributes.set(a.name, a.value);
-    const tasksByGroup = new Map<string, number>();
-    const tasksByService = new Map<string, number>();
-    let running = 0;
-    for (const id of this.state.tasksByInstance.get(rec.wharf.id) ?? []) {
-      const t = this.state.tasks.get(rec.wharf.cluster, id)?.value;
-      if (!t) continue;
-      if (t.lastStatus === 'RUNNING') running++;
-      if (t.desiredStatus === 'STOPPED') continue;
-      if (t.group) tasksByGroup.set(t.group, (tasksByGroup.get(t.group) ?? 0) + 1);
-      const svc = t.wharf.serviceName;
-      if (svc) tasksByService.set(svc, (tasksByService.get(svc) ?? 0) + 1);
-    }
+    const tally = this.tallyOf(rec.wharf.cluster, rec.wharf.id);
+    // Copies: the snapshot keeps what it is given, the tally keeps changing.
+    const tasksByGroup = new Map(tally.byGroup);
+    const tasksByService = new Map(tally.byService);
+    const running = tally.running;
     const inst: SnapshotInstance = {
       id: rec.wharf.id,
       arn: rec.containerInstanceArn,
@@ -92,6 +129,18 @@ export class PlacementView {
     return inst;
   }
 
+  private tallyOf(cluster: string, instanceId: string): Tally {
+    let tally = this.tallies.get(instanceId);
+    if (tally) return tally;
+    tally = { running: 0, byGroup: new Map(), byService: new Map() };
+    for (const id of this.state.tasksByInstance.get(instanceId) ?? []) {
+      const t = this.state.tasks.get(cluster, id)?.value;
+      if (t) addTo(tally, t, 1);
+    }
+    this.tallies.set(instanceId, tally);
+    return tally;
+  }
+
   private mark(cluster: string, instanceId: string): void {
     if (!this.snapshots.has(cluster)) return;
     let d = this.dirty.get(cluster);
@@ -101,12 +150,25 @@ export class PlacementView {
 
   private onChange(c: StateChange): void {
     if (c.kind === 'instances') {
+      if (!c.current) this.tallies.delete(c.child);
       this.mark(c.parent, c.child);
     } else if (c.kind === 'tasks') {
-      const before = (c.previous?.value as { wharf?: { instanceId?: string } } | undefined)?.wharf?.instanceId;
-      const after = (c.current?.value as { wharf?: { instanceId?: string } } | undefined)?.wharf?.instanceId;
-      if (before) this.mark(c.parent, before);
-      if (after && after !== before) this.mark(c.parent, after);
+      const prev = c.previous?.value as TaskLike | undefined;
+      const cur = c.current?.value as TaskLike | undefined;
+      const before = holder(prev);
+      const after = holder(cur);
+      if (before && before === after && sameContribution(prev!, cur!)) return;
+      // Tallies not computed yet are computed from the (already updated) cache when needed.
+      if (before) {
+        const t = this.tallies.get(before);
+        if (t) addTo(t, prev!, -1);
+        this.mark(c.parent, before);
+      }
+      if (after) {
+        const t = this.tallies.get(after);
+        if (t) addTo(t, cur!, 1);
+        this.mark(c.parent, after);
+      }
     }
   }
 }

@@ -31,7 +31,12 @@ class Table<T> {
     let m = this.byParent.get(parent);
     if (!m) this.byParent.set(parent, (m = new Map()));
     const prev = m.get(child);
-    if (!prev) this.size++;
+    if (!prev) {
+      this.size++;
+      // `child` is a slice of the store key; kept as a map key it would pin that whole key string
+      // for as long as the object exists. A flat copy holds only itself.
+      child = flat(child);
+    }
     m.set(child, e);
     return prev;
   }
@@ -51,7 +56,12 @@ class Table<T> {
 }
 const EMPTY = new Map<string, never>();
 
-export type StateKind = 'clusters' | 'families' | 'taskdefs' | 'tasks' | 'instances' | 'services' | 'settings' | 'tokens';
+/** A copy of `s` that does not share storage with the string it was sliced from. */
+function flat(s: string): string {
+  return s.length < 13 ? s : [...s].join('');
+}
+
+export type StateKind = 'clusters' | 'families' | 'taskdefs' | 'tasks' | 'instances' | 'services' | 'settings' | 'tokens' | 'secrets';
 
 export interface StateChange {
   kind: StateKind;
@@ -75,12 +85,15 @@ export class State {
   readonly services = new Table<ServiceRecord>();
   readonly settings = new Table<AccountSettingRecord>();
   readonly tokens = new Table<unknown>();
+  /** Secrets Manager secrets (control/secrets.ts), by url-encoded name. */
+  readonly secrets = new Table<unknown>();
   /** family -> its highest ACTIVE revision (families without one are absent). */
   readonly latestActiveRevision = new Map<string, number>();
   /** containerInstance id -> ids of the non-released tasks placed on it. */
   readonly tasksByInstance = new Map<string, Set<string>>();
 
   private applied = 0;
+  private readonly interned = new Map<string, string>();
   private watcher?: Watcher;
   private listeners = new Set<StateListener>();
   private revisionWaiters: { rev: number; resolve: () => void }[] = [];
@@ -144,6 +157,7 @@ export class State {
       case 'services': return this.services;
       case 'settings': return this.settings;
       case 'tokens': return this.tokens;
+      case 'secrets': return this.secrets;
       default: return undefined;
     }
   }
@@ -161,6 +175,7 @@ export class State {
     const k = this.split(key);
     const table = k && this.tableOf(k.kind);
     if (!k || !table) return;
+    if (k.kind === 'tasks') this.internTask(entry.value as TaskRecord);
     const previous = table.set(k.parent, k.child, entry);
     if (k.kind === 'tasks') this.indexTask(previous as Entry<TaskRecord> | undefined, entry as Entry<TaskRecord>);
     if (k.kind === 'taskdefs') this.indexTaskDefinition(k.parent, entry as Entry<TaskDefinitionRecord>);
@@ -175,6 +190,42 @@ export class State {
     if (k.kind === 'tasks') this.indexTask(previous as Entry<TaskRecord> | undefined, undefined);
     if (k.kind === 'taskdefs') this.indexTaskDefinition(k.parent, previous as Entry<TaskDefinitionRecord> | undefined, true);
     this.emit({ ...k, key, previous });
+  }
+
+  /**
+   * Tasks are most of the cache, and every one carries the same few strings as separately parsed
+   * copies (cluster, definition and instance ARNs, group, zone, statuses): share one copy of each.
+   * Only fields with few distinct values are interned, so the table stays small. The record is
+   * this cache's own (the store parses one per watcher), so rewriting its fields is safe.
+   */
+  private internTask(t: TaskRecord): void {
+    if (!t || typeof t !== 'object') return;
+    const i = <V extends string | undefined>(v: V): V => (typeof v === 'string' ? (this.intern(v) as V) : v);
+    t.clusterArn = i(t.clusterArn);
+    t.taskDefinitionArn = i(t.taskDefinitionArn);
+    t.containerInstanceArn = i(t.containerInstanceArn);
+    t.group = i(t.group);
+    t.availabilityZone = i(t.availabilityZone);
+    t.lastStatus = i(t.lastStatus);
+    t.desiredStatus = i(t.desiredStatus);
+    if (t.wharf) {
+      t.wharf.cluster = this.intern(t.wharf.cluster);
+      t.wharf.instanceId = i(t.wharf.instanceId);
+      t.wharf.serviceName = i(t.wharf.serviceName);
+    }
+    for (const c of t.containers ?? []) {
+      if (c.taskArn === t.taskArn) c.taskArn = t.taskArn;
+      c.name = i(c.name);
+      c.image = i(c.image);
+      c.lastStatus = i(c.lastStatus);
+    }
+  }
+
+  private intern(v: string): string {
+    const have = this.interned.get(v);
+    if (have !== undefined) return have;
+    this.interned.set(v, v);
+    return v;
   }
 
   private indexTaskDefinition(family: string, changed: Entry<TaskDefinitionRecord> | undefined, deleted = false): void {
