@@ -105,7 +105,15 @@ function fingerprint(input: object): string {
   return createHash('sha256').update(JSON.stringify(rest)).digest('hex');
 }
 
-interface TokenRecord {
+/**
+ * How long a RunTask clientToken is remembered. The AWS SDKs fill in a fresh token on every call,
+ * so tokens must expire or they would pile up; a retry of the same call comes within seconds.
+ */
+export const CLIENT_TOKEN_TTL_MS = 60 * 60 * 1000;
+
+export interface TokenRecord {
+  /** Epoch ms after which the token is forgotten (reaped). */
+  expiresAt: number;
   fingerprint: string;
   taskArns: string[];
   failures: Failure[];
@@ -165,7 +173,7 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
           awsvpc,
         }),
       extraOps: (tasks, failures) =>
-        tokenKey ? [{ op: 'create', key: tokenKey, value: { fingerprint: fp, taskArns: tasks.map((t) => t.taskArn), failures } satisfies TokenRecord }] : [],
+        tokenKey ? [{ op: 'create', key: tokenKey, value: { fingerprint: fp, taskArns: tasks.map((t) => t.taskArn), failures, expiresAt: now + CLIENT_TOKEN_TTL_MS } satisfies TokenRecord }] : [],
     });
     return { tasks: placed.tasks.map((t) => taskToWire(t)), failures: placed.failures };
   } catch (e) {
@@ -185,7 +193,7 @@ function invalidParameterFor(field: string, what: string): never {
 
 function answerFromToken(ctx: ControlContext, tokenKey: string, fp: string, cluster: string): RunTaskResponse | undefined {
   const tok = ctx.state.tokens.get(tokenKey.slice('tokens/'.length, tokenKey.lastIndexOf('/')), tokenKey.slice(tokenKey.lastIndexOf('/') + 1))?.value as TokenRecord | undefined;
-  if (!tok) return undefined;
+  if (!tok || tok.expiresAt <= ctx.clock.now()) return undefined;
   if (tok.fingerprint !== fp) {
     throw new WharfError('ConflictException', 'The clientToken is already in use with a different RunTask request.', { resourceIds: tok.taskArns });
   }

@@ -12,14 +12,21 @@ import { StoreConflictError, type Store } from '../store/store';
 export interface ReapPlan {
   tasks: { key: string; revision: number }[];
   taskDefinitions: { key: string; revision: number }[];
+  /** Expired idempotency tokens. */
+  tokens: { key: string; revision: number }[];
 }
 
 export function planReap(
   tasks: Iterable<{ value: TaskRecord; modRevision: number }>,
   taskDefinitions: Iterable<{ value: TaskDefinitionRecord; modRevision: number }>,
   now: number,
+  tokens: Iterable<{ key: string; value: unknown; modRevision: number }> = [],
 ): ReapPlan {
-  const plan: ReapPlan = { tasks: [], taskDefinitions: [] };
+  const plan: ReapPlan = { tasks: [], taskDefinitions: [], tokens: [] };
+  for (const e of tokens) {
+    const expiresAt = (e.value as { expiresAt?: number }).expiresAt;
+    if (expiresAt !== undefined && expiresAt <= now) plan.tokens.push({ key: e.key, revision: e.modRevision });
+  }
   const inUse = new Set<string>();
   for (const e of tasks) {
     const t = e.value;
@@ -64,16 +71,16 @@ export class TaskReaperController {
   }
 
   async reconcile(): Promise<ReapPlan> {
-    const plan = planReap(this.deps.state.tasks.all(), this.deps.state.taskDefinitions.all(), this.deps.clock.now());
-    for (const item of [...plan.tasks, ...plan.taskDefinitions]) {
+    const plan = planReap(this.deps.state.tasks.all(), this.deps.state.taskDefinitions.all(), this.deps.clock.now(), this.deps.state.tokens.all());
+    for (const item of [...plan.tasks, ...plan.taskDefinitions, ...plan.tokens]) {
       try {
         await this.deps.store.delete(item.key, item.revision);
       } catch (e) {
         if (!(e instanceof StoreConflictError)) throw e;
       }
     }
-    if (plan.tasks.length + plan.taskDefinitions.length > 0) {
-      this.deps.log.info({ tasks: plan.tasks.length, taskDefinitions: plan.taskDefinitions.length }, 'reaped');
+    if (plan.tasks.length + plan.taskDefinitions.length + plan.tokens.length > 0) {
+      this.deps.log.info({ tasks: plan.tasks.length, taskDefinitions: plan.taskDefinitions.length, tokens: plan.tokens.length }, 'reaped');
     }
     return plan;
   }
