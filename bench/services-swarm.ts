@@ -32,10 +32,17 @@ import {
   type ECSClient,
 } from '@aws-sdk/client-ecs';
 import { dockerSkipReason } from '../test/images/docker-test-env';
+import { pushToRegistry, startLocalRegistry } from '../test/images/local-registry';
 import { killAllSpawned, removeClusterContainers, removeDir, sleep, spawnAgent, spawnServer } from '../test/e2e/helpers/processes';
 
 const docker = new Docker();
-const IMAGE = 'wharf-test/busybox:latest';
+const LOCAL_IMAGE = 'wharf-test/busybox:latest';
+/**
+ * The image both systems run: the local test image served from a registry on 127.0.0.1, so that
+ * Swarm (which tries to pull on every task start) and Wharf never reach for a registry off this
+ * machine. Set in run().
+ */
+let IMAGE = LOCAL_IMAGE;
 const POLL_MS = 25;
 
 export interface SwarmBenchResult {
@@ -228,6 +235,9 @@ export async function run(opts: { quick?: boolean } = {}): Promise<SwarmBenchRes
     medians: {},
     ratios: { scaleUp: 0, replacement: 0, replacementVsSwarmNoDelay: 0 },
   };
+  const registry = await startLocalRegistry();
+  IMAGE = await pushToRegistry(new Docker(), LOCAL_IMAGE, registry, 'wharf-bench/busybox:latest');
+  await new Docker().pull(IMAGE).then((stream: NodeJS.ReadableStream) => new Promise((res) => { stream.on('end', res); stream.resume(); }));
   const w = await startWharf();
   try {
     sh(['swarm', 'init', '--advertise-addr', '127.0.0.1', '--listen-addr', '127.0.0.1:2377']);
@@ -258,6 +268,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<SwarmBenchRes
     await attempt(() => sh(['swarm', 'leave', '--force']));
     await attempt(() => removeByLabel('com.docker.swarm.service.name'));
     await attempt(() => w.close());
+    await attempt(() => registry.stop());
     await killAllSpawned();
   }
   for (const [group, series] of Object.entries({ scaleUp: r.scaleUp, replacement: r.replacement })) {

@@ -57,6 +57,8 @@ export function instanceAttributes(info: EngineInfo, cfg: InstanceConfig): Attri
     'ecs.capability.docker-plugin.local',
     'ecs.capability.task-cpu-mem-limit',
     'ecs.capability.full-sync',
+    // The control plane resolves repositoryCredentials secrets into each task's registryAuth.
+    'com.amazonaws.ecs.capability.private-registry-authentication.secretsmanager',
   ]) {
     attrs.set(cap, undefined);
   }

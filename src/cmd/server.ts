@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Partition } from '../core/arn';
 import { loadModel, validateInput } from '../api/model';
 import { ecsHandlers, type ControlContext } from '../control';
+import { SECRETS_MODEL_OPERATIONS, SECRETS_SIGNING_NAME, SECRETS_TARGET_PREFIX, secretsHandlers } from '../control/secrets';
 import { createHttpServer, type WharfHttpServer } from '../server/http-server';
 import type { Handler } from '../server/api-registry';
 import { createAgentGateway } from '../server/agent-gateway';
@@ -67,6 +68,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         handlers: ecsHandlers(ctx) as Record<string, Handler>,
         validate: (op, input) => validateInput(model, op, input),
       },
+      // The Secrets Manager subset that private-registry credentials need (control/secrets.ts).
+      { targetPrefix: SECRETS_TARGET_PREFIX, signingName: SECRETS_SIGNING_NAME, modelOperations: SECRETS_MODEL_OPERATIONS, handlers: secretsHandlers(ctx) as Record<string, Handler> },
     ],
     credentials: credentialLookup,
     accountId: opts.accountId,

@@ -33,6 +33,8 @@ export const errorCodes = [
   'MissingVersionException',
   'TargetNotConnectedException',
   'BlockedException',
+  // Secrets Manager (the subset Wharf serves for repositoryCredentials)
+  'ResourceExistsException',
   // Transport and authentication (not in the model; the texts real AWS uses)
   'UnknownOperationException',
   'SerializationException',

@@ -34,6 +34,7 @@ export const errorStatus: Record<ErrorCode, number> = {
   MissingVersionException: 400,
   TargetNotConnectedException: 400,
   BlockedException: 400,
+  ResourceExistsException: 400,
   UnknownOperationException: 400,
   SerializationException: 400,
   MissingAuthenticationTokenException: 403,

@@ -90,7 +90,11 @@ export class DockerRuntime implements ContainerRuntime {
   private async imageDigest(image: string): Promise<string | undefined> {
     try {
       const img = await this.docker.getImage(image).inspect();
-      return img.RepoDigests?.[0] ?? img.Id;
+      // ECS reports the bare manifest digest (`sha256:...`), not Docker's `repo@sha256:...`;
+      // prefer the digest of the repository the image was named by.
+      const repo = image.replace(/:[^/:]+$/, '');
+      const rd = img.RepoDigests?.find((d) => d.startsWith(`${repo}@`)) ?? img.RepoDigests?.[0];
+      return rd ? rd.slice(rd.indexOf('@') + 1) : img.Id;
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;

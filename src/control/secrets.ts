@@ -1,0 +1,200 @@
+/**
+ * The small part of AWS Secrets Manager that ECS users touch: a private registry's credentials
+ * (`repositoryCredentials.credentialsParameter` names a secret holding
+ * `{"username": ..., "password": ...}`). Enough of the API that `aws secretsmanager create-secret`
+ * and the SDKs work unchanged against Wharf: CreateSecret, GetSecretValue, PutSecretValue,
+ * DeleteSecret, DescribeSecret, ListSecrets.
+ *
+ * Secrets live in the store under `secrets/<url-encoded name>` (names may hold `/`, which the
+ * cache uses as its parent separator) and are read from the state cache like everything else.
+ * Deletion is immediate (Wharf keeps no recovery window; ForceDeleteWithoutRecovery is implied).
+ */
+import { randomBytes } from 'node:crypto';
+import { WharfError, invalidParameter } from '../core/errors';
+import { epochSeconds, uuid } from '../lib';
+import { StoreConflictError } from '../store/store';
+import type { ControlContext } from './context';
+
+export const SECRETS_TARGET_PREFIX = 'secretsmanager';
+export const SECRETS_SIGNING_NAME = 'secretsmanager';
+
+/** Every operation of the Secrets Manager model; the ones Wharf lacks answer UnknownOperation. */
+export const SECRETS_MODEL_OPERATIONS = [
+  'BatchGetSecretValue', 'CancelRotateSecret', 'CreateSecret', 'DeleteResourcePolicy', 'DeleteSecret', 'DescribeSecret',
+  'GetRandomPassword', 'GetResourcePolicy', 'GetSecretValue', 'ListSecretVersionIds', 'ListSecrets', 'PutResourcePolicy',
+  'PutSecretValue', 'RemoveRegionsFromReplication', 'ReplicateSecretToRegions', 'RestoreSecret', 'RotateSecret',
+  'StopReplicationToReplica', 'TagResource', 'UntagResource', 'UpdateSecret', 'UpdateSecretVersionStage', 'ValidateResourcePolicy',
+] as const;
+
+export interface SecretRecord {
+  name: string;
+  arn: string;
+  description?: string;
+  secretString?: string;
+  /** base64, as on the wire. */
+  secretBinary?: string;
+  versionId: string;
+  createdDate: number;
+  lastChangedDate: number;
+  tags: { Key: string; Value: string }[];
+}
+
+export function secretKey(name: string): string {
+  return `secrets/${encodeURIComponent(name)}`;
+}
+
+const NAME_RE = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+
+/** ARNs end in `-` and six random characters, as Secrets Manager's do. */
+function arnSuffix(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  return [...randomBytes(6)].map((b) => alphabet[b % alphabet.length]).join('');
+}
+
+function notFound(): WharfError {
+  return new WharfError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+}
+
+/** The secret a `SecretId` (name, full ARN or ARN without its random suffix) names, if any. */
+export function findSecret(ctx: Pick<ControlContext, 'state'>, secretId: string | undefined): SecretRecord | undefined {
+  if (!secretId) return undefined;
+  const byName = (n: string) => ctx.state.secrets.get('', encodeURIComponent(n))?.value as SecretRecord | undefined;
+  if (!secretId.startsWith('arn:')) return byName(secretId);
+  const i = secretId.indexOf(':secret:');
+  if (i < 0) return undefined;
+  const tail = secretId.slice(i + ':secret:'.length);
+  const full = byName(tail.replace(/-[A-Za-z0-9]{6}$/, ''));
+  if (full && full.arn === secretId) return full;
+  // A partial ARN (no random suffix) names the secret by its name.
+  const partial = byName(tail);
+  return partial && partial.arn.startsWith(secretId) ? partial : undefined;
+}
+
+function requireSecret(ctx: ControlContext, secretId: string | undefined): SecretRecord {
+  if (!secretId) throw invalidParameter('SecretId is required.');
+  const s = findSecret(ctx, secretId);
+  if (!s) throw notFound();
+  return s;
+}
+
+function valueOf(input: { SecretString?: string; SecretBinary?: string }): { secretString?: string; secretBinary?: string } {
+  if (input.SecretString !== undefined && input.SecretBinary !== undefined) {
+    throw new WharfError('InvalidParameterException', 'You can specify SecretString or SecretBinary, not both.');
+  }
+  if ((input.SecretString?.length ?? 0) > 65536) throw invalidParameter('SecretString must be at most 65536 characters.');
+  return { secretString: input.SecretString, secretBinary: input.SecretBinary };
+}
+
+async function createSecret(ctx: ControlContext, input: { Name?: string; Description?: string; SecretString?: string; SecretBinary?: string; Tags?: { Key: string; Value: string }[]; ClientRequestToken?: string }) {
+  const name = input.Name;
+  if (!name || !NAME_RE.test(name)) throw invalidParameter('Name must be 1-512 letters, digits or /_+=.@- characters.');
+  const now = epochSeconds(ctx.clock.now());
+  const v = valueOf(input);
+  const rec: SecretRecord = {
+    name,
+    arn: `arn:aws:secretsmanager:${ctx.partition.region}:${ctx.partition.accountId}:secret:${name}-${arnSuffix()}`,
+    description: input.Description,
+    ...v,
+    versionId: input.ClientRequestToken ?? uuid(),
+    createdDate: now,
+    lastChangedDate: now,
+    tags: input.Tags ?? [],
+  };
+  try {
+    await ctx.state.waitFor(await ctx.store.create(secretKey(name), rec));
+  } catch (e) {
+    if (e instanceof StoreConflictError) throw new WharfError('ResourceExistsException', `The operation failed because the secret ${name} already exists.`);
+    throw e;
+  }
+  return { ARN: rec.arn, Name: rec.name, VersionId: v.secretString !== undefined || v.secretBinary !== undefined ? rec.versionId : undefined };
+}
+
+async function putSecretValue(ctx: ControlContext, input: { SecretId?: string; SecretString?: string; SecretBinary?: string; ClientRequestToken?: string }) {
+  for (let attempt = 0; ; attempt++) {
+    const s = requireSecret(ctx, input.SecretId);
+    const e = ctx.state.secrets.get('', encodeURIComponent(s.name))!;
+    const next: SecretRecord = { ...s, secretString: undefined, secretBinary: undefined, ...valueOf(input), versionId: input.ClientRequestToken ?? uuid(), lastChangedDate: epochSeconds(ctx.clock.now()) };
+    try {
+      await ctx.state.waitFor(await ctx.store.update(secretKey(s.name), next, e.modRevision));
+      return { ARN: next.arn, Name: next.name, VersionId: next.versionId, VersionStages: ['AWSCURRENT'] };
+    } catch (err) {
+      if (!(err instanceof StoreConflictError) || attempt >= 20) throw err;
+      await ctx.state.waitFor(await ctx.store.revision());
+    }
+  }
+}
+
+async function getSecretValue(ctx: ControlContext, input: { SecretId?: string }) {
+  const s = requireSecret(ctx, input.SecretId);
+  if (s.secretString === undefined && s.secretBinary === undefined) {
+    throw new WharfError('ResourceNotFoundException', "Secrets Manager can't find the specified secret value for staging label: AWSCURRENT");
+  }
+  return { ARN: s.arn, Name: s.name, VersionId: s.versionId, SecretString: s.secretString, SecretBinary: s.secretBinary, VersionStages: ['AWSCURRENT'], CreatedDate: s.lastChangedDate };
+}
+
+function describe(s: SecretRecord) {
+  return {
+    ARN: s.arn,
+    Name: s.name,
+    Description: s.description,
+    CreatedDate: s.createdDate,
+    LastChangedDate: s.lastChangedDate,
+    Tags: s.tags,
+    VersionIdsToStages: { [s.versionId]: ['AWSCURRENT'] },
+  };
+}
+
+async function deleteSecret(ctx: ControlContext, input: { SecretId?: string }) {
+  const s = requireSecret(ctx, input.SecretId);
+  try {
+    await ctx.state.waitFor(await ctx.store.delete(secretKey(s.name)));
+  } catch (e) {
+    if (e instanceof StoreConflictError) throw notFound();
+    throw e;
+  }
+  return { ARN: s.arn, Name: s.name, DeletionDate: epochSeconds(ctx.clock.now()) };
+}
+
+async function listSecrets(ctx: ControlContext, input: { MaxResults?: number; NextToken?: string }) {
+  const all = [...ctx.state.secrets.children('').values()].map((e) => e.value as SecretRecord).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const max = input.MaxResults ?? 100;
+  if (!Number.isInteger(max) || max < 1 || max > 100) throw invalidParameter('MaxResults must be between 1 and 100.');
+  let start = 0;
+  if (input.NextToken) {
+    start = all.findIndex((s) => s.name > Buffer.from(input.NextToken!, 'base64url').toString());
+    if (start < 0) start = all.length;
+  }
+  const page = all.slice(start, start + max);
+  const more = start + max < all.length;
+  return { SecretList: page.map(describe), NextToken: more ? Buffer.from(page[page.length - 1]!.name).toString('base64url') : undefined };
+}
+
+/** The Secrets Manager operations, for server/'s API table. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function secretsHandlers(ctx: ControlContext): Record<string, (input: any) => Promise<unknown>> {
+  return {
+    CreateSecret: (input) => createSecret(ctx, input ?? {}),
+    GetSecretValue: (input) => getSecretValue(ctx, input ?? {}),
+    PutSecretValue: (input) => putSecretValue(ctx, input ?? {}),
+    DeleteSecret: (input) => deleteSecret(ctx, input ?? {}),
+    DescribeSecret: async (input) => describe(requireSecret(ctx, input?.SecretId)),
+    ListSecrets: (input) => listSecrets(ctx, input ?? {}),
+  };
+}
+
+/**
+ * Registry credentials from a secret, as `repositoryCredentials` asks for: the secret's string
+ * must be JSON with `username` and `password`. Undefined when the secret is missing or malformed
+ * (the pull then fails with the registry's own error, which the task's stoppedReason carries).
+ */
+export function registryCredentialsFrom(ctx: Pick<ControlContext, 'state'>, secretId: string | undefined): { username: string; password: string } | undefined {
+  const s = findSecret(ctx, secretId);
+  if (!s?.secretString) return undefined;
+  try {
+    const v = JSON.parse(s.secretString) as { username?: unknown; password?: unknown };
+    if (typeof v.username === 'string' && typeof v.password === 'string') return { username: v.username, password: v.password };
+  } catch {
+    /* not JSON: no credentials */
+  }
+  return undefined;
+}
