@@ -38,7 +38,7 @@ function run(files, concurrency) {
   if (files.length === 0) return 0;
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files],
+    ['--import', 'tsx', '--test', '--test-force-exit', `--test-concurrency=${concurrency}`, ...files],
     { cwd: root, stdio: 'inherit', env: { WHARF_LOG_LEVEL: 'silent', ...process.env } },
   );
   return r.status ?? 1;
