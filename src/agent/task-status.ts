@@ -14,18 +14,11 @@
  *        |
  *     STOPPED
  */
-export const TASK_STATUS_ORDER = [
-  'NONE',
-  'PROVISIONING',
-  'PENDING',
-  'ACTIVATING',
-  'RUNNING',
-  'DEACTIVATING',
-  'STOPPING',
-  'DEPROVISIONING',
-  'STOPPED',
-] as const;
-export type TaskStatus = (typeof TASK_STATUS_ORDER)[number];
+import { TASK_LAST_STATUS_ORDER, type TaskLastStatus } from '../core/task-status';
+
+/** The API's lastStatus order (core/task-status.ts), preceded by the agent's own NONE. */
+export type TaskStatus = 'NONE' | Exclude<TaskLastStatus, 'DELETED'>;
+export const TASK_STATUS_ORDER: readonly TaskStatus[] = ['NONE', ...TASK_LAST_STATUS_ORDER.filter((s): s is Exclude<TaskLastStatus, 'DELETED'> => s !== 'DELETED')];
 
 export function taskStatusRank(s: TaskStatus): number {
   return TASK_STATUS_ORDER.indexOf(s);
