@@ -93,6 +93,12 @@ export function taskTags(
   return tags;
 }
 
+/** Options of RunTask/StartTask that Wharf cannot honour yet are refused, never ignored. */
+function refuseUnsupportedTaskOptions(input: { enableExecuteCommand?: boolean; volumeConfigurations?: unknown[] }): void {
+  if (input.enableExecuteCommand) throw new WharfError('UnsupportedFeatureException', 'ExecuteCommand is not available in Wharf yet, so enableExecuteCommand cannot be true.');
+  if (input.volumeConfigurations?.length) throw new WharfError('UnsupportedFeatureException', 'volumeConfigurations (Amazon EBS volumes) are not available in Wharf.');
+}
+
 function checkStartedByAndGroup(startedBy?: string, group?: string): void {
   if (startedBy !== undefined && (startedBy.length > 128 || !/^[A-Za-z0-9_\-/:.#]*$/.test(startedBy))) {
     throw invalidParameter('startedBy may contain up to 128 letters (uppercase and lowercase), numbers, hyphens, underscores, colons, periods, slashes and number signs.');
@@ -134,8 +140,7 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
   const td = requireActiveTaskDefinition(ctx, input.taskDefinition);
   const launchType = resolveLaunchType(cluster, td, input);
   if (input.platformVersion !== undefined) invalidParameterFor('platformVersion', 'the FARGATE launch type');
-  if (input.enableExecuteCommand) throw new WharfError('UnsupportedFeatureException', 'ExecuteCommand is not available in Wharf yet, so enableExecuteCommand cannot be true.');
-  if (input.volumeConfigurations?.length) throw new WharfError('UnsupportedFeatureException', 'volumeConfigurations (Amazon EBS volumes) are not available in Wharf.');
+  refuseUnsupportedTaskOptions(input);
   const awsvpc = resolveNetwork(td, input.networkConfiguration);
   const needs = resolveResourceNeeds(td, input.overrides);
   const group = input.group ?? `family:${td.family}`;
@@ -210,8 +215,7 @@ export async function startTask(ctx: ControlContext, input: StartTaskRequest): P
   if (refs.length < 1 || refs.length > 10) throw invalidParameter('containerInstances must contain between 1 and 10 container instances.');
   const td = requireActiveTaskDefinition(ctx, input.taskDefinition);
   if (!(td.compatibilities ?? []).includes('EC2')) throw invalidParameter('Task definition does not support launch_type EC2.');
-  if (input.enableExecuteCommand) throw new WharfError('UnsupportedFeatureException', 'ExecuteCommand is not available in Wharf yet, so enableExecuteCommand cannot be true.');
-  if (input.volumeConfigurations?.length) throw new WharfError('UnsupportedFeatureException', 'volumeConfigurations (Amazon EBS volumes) are not available in Wharf.');
+  refuseUnsupportedTaskOptions(input);
   const awsvpc = resolveNetwork(td, input.networkConfiguration);
   const needs = resolveResourceNeeds(td, input.overrides);
   const group = input.group ?? `family:${td.family}`;
