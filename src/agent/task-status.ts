@@ -31,15 +31,7 @@ export function apiContainerStatus(s: ContainerKnownStatus): 'PENDING' | 'RUNNIN
   return s === 'RUNNING' ? 'RUNNING' : s === 'STOPPED' ? 'STOPPED' : 'PENDING';
 }
 
-export type HealthStatus = 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
-
-/** Task health from the essential containers that define a health check (3.7). */
-export function taskHealth(containers: { essential: boolean; hasHealthCheck: boolean; health: HealthStatus }[]): HealthStatus {
-  const judged = containers.filter((c) => c.essential && c.hasHealthCheck);
-  if (judged.length === 0) return 'UNKNOWN';
-  if (judged.some((c) => c.health === 'UNHEALTHY')) return 'UNHEALTHY';
-  return judged.every((c) => c.health === 'HEALTHY') ? 'HEALTHY' : 'UNKNOWN';
-}
+export { taskHealthOf as taskHealth, type HealthStatus } from '../core/task-status';
 
 export const OOM_REASON = 'OutOfMemoryError: Container killed due to memory usage';
 export const ESSENTIAL_EXITED_REASON = 'Essential container in task exited';

@@ -8,12 +8,12 @@ import { WharfError, invalidParameter } from '../core/errors';
 import { release } from '../core/instance-resources';
 import { keys, type ContainerInstanceRecord, type TaskRecord } from '../core/resources';
 import type { Container, SubmitContainerStateChangeRequest, SubmitTaskStateChangeRequest, SubmitTaskStateChangeResponse } from '../core/shapes/ecs';
-import { STOP, STOPPED_TASK_RETENTION_MS, containerStatusRank, isForward, isTerminal } from '../core/task-status';
+import { STOP, STOPPED_TASK_RETENTION_MS, containerStatusRank, isForward, isTerminal, taskHealthOf } from '../core/task-status';
 import type { WharfContainerStateChange, WharfTaskStateChange } from '../api/agent/protocol';
 import { epochSeconds } from '../lib';
 import { StoreConflictError, type TxnOp } from '../store/store';
 import { requireActiveCluster } from './clusters';
-import { committed, type Caller, type ControlContext } from './context';
+import { committed, type ControlContext } from './context';
 import { requireTask } from './tasks';
 import { taskKey } from './task-records';
 
@@ -29,14 +29,6 @@ function mergeContainer(c: Container, ch: WharfContainerStateChange): Container 
   if (ch.networkBindings) out.networkBindings = ch.networkBindings;
   if (ch.healthStatus) out.healthStatus = ch.healthStatus;
   return out;
-}
-
-/** Task health from its essential containers that define a health check (ECS-REFERENCE 3.7). */
-function taskHealth(t: TaskRecord, essentialWithCheck: Set<string>): TaskRecord['healthStatus'] {
-  const judged = (t.containers ?? []).filter((c) => essentialWithCheck.has(c.name!));
-  if (judged.length === 0) return 'UNKNOWN';
-  if (judged.some((c) => c.healthStatus === 'UNHEALTHY')) return 'UNHEALTHY';
-  return judged.every((c) => c.healthStatus === 'HEALTHY') ? 'HEALTHY' : 'UNKNOWN';
 }
 
 /** Folds a report into the task; returns undefined when nothing changes. Pure. */
@@ -99,7 +91,7 @@ export function applyTaskReport(t: TaskRecord, report: WharfTaskStateChange, now
       n.wharf.expiresAt = now + STOPPED_TASK_RETENTION_MS;
     }
   }
-  n.healthStatus = taskHealth(n, essentialWithCheck);
+  n.healthStatus = taskHealthOf((n.containers ?? []).map((c) => ({ essential: essentialWithCheck.has(c.name!), hasHealthCheck: essentialWithCheck.has(c.name!), health: c.healthStatus })));
   // `t` is never mutated above (n holds copies of what changes), and spreading keeps key order,
   // so equal JSON means nothing changed.
   if (JSON.stringify({ ...n, version: t.version }) === before) return undefined;
@@ -107,10 +99,9 @@ export function applyTaskReport(t: TaskRecord, report: WharfTaskStateChange, now
   return n;
 }
 
-async function applyReport(ctx: ControlContext, clusterRef: string | undefined, taskRef: string | undefined, report: WharfTaskStateChange, caller: Caller) {
+async function applyReport(ctx: ControlContext, clusterRef: string | undefined, taskRef: string | undefined, report: WharfTaskStateChange) {
   const cluster = requireActiveCluster(ctx, clusterRef);
   if (!taskRef) throw invalidParameter('task is required.');
-  void caller;
   const t = requireTask(ctx, cluster.clusterName, taskRef);
   if (isTerminal(t.lastStatus)) return ACK;
   return batcherOf(ctx).submit({ cluster: cluster.clusterName, taskId: t.wharf.id, report });
@@ -253,14 +244,14 @@ async function commitReportAlone(ctx: ControlContext, p: PendingReport): Promise
   }
 }
 
-export async function submitTaskStateChange(ctx: ControlContext, input: SubmitTaskStateChangeRequest & WharfTaskStateChange, caller: Caller): Promise<SubmitTaskStateChangeResponse> {
+export async function submitTaskStateChange(ctx: ControlContext, input: SubmitTaskStateChangeRequest & WharfTaskStateChange): Promise<SubmitTaskStateChangeResponse> {
   if (input.status !== undefined && !['PENDING', 'RUNNING', 'STOPPED', 'PROVISIONING', 'ACTIVATING', 'DEACTIVATING', 'STOPPING', 'DEPROVISIONING'].includes(input.status)) {
     throw invalidParameter(`Invalid task status '${input.status}'.`);
   }
-  return applyReport(ctx, input.cluster, input.task, input, caller);
+  return applyReport(ctx, input.cluster, input.task, input);
 }
 
-export async function submitContainerStateChange(ctx: ControlContext, input: SubmitContainerStateChangeRequest & { healthStatus?: WharfContainerStateChange['healthStatus'] }, caller: Caller): Promise<SubmitTaskStateChangeResponse> {
+export async function submitContainerStateChange(ctx: ControlContext, input: SubmitContainerStateChangeRequest & { healthStatus?: WharfContainerStateChange['healthStatus'] }): Promise<SubmitTaskStateChangeResponse> {
   if (!input.containerName) throw invalidParameter('containerName is required.');
   if (input.status !== undefined && containerStatusRank(input.status) < 0) throw new WharfError('InvalidParameterException', `Invalid container status '${input.status}'.`);
   const change: WharfContainerStateChange = {
@@ -272,5 +263,5 @@ export async function submitContainerStateChange(ctx: ControlContext, input: Sub
     networkBindings: input.networkBindings,
     healthStatus: input.healthStatus,
   };
-  return applyReport(ctx, input.cluster, input.task, { containers: [change] }, caller);
+  return applyReport(ctx, input.cluster, input.task, { containers: [change] });
 }

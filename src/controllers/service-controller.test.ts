@@ -66,7 +66,7 @@ test('a REPLICA service places desiredCount tasks, reaches a steady state and re
 
     // An essential container exits: the task is replaced.
     const victim = tasks[0]!;
-    await submitTaskStateChange(h.ctx, { cluster: 'c', task: victim.taskArn, status: 'STOPPED', containers: [{ containerName: 'app', status: 'STOPPED', exitCode: 137 }] }, CALLER);
+    await submitTaskStateChange(h.ctx, { cluster: 'c', task: victim.taskArn, status: 'STOPPED', containers: [{ containerName: 'app', status: 'STOPPED', exitCode: 137 }] });
     await h.settle();
     assert.equal(live(h).length, 3);
     assert.ok(!live(h).some((t) => t.taskArn === victim.taskArn));

@@ -57,11 +57,11 @@ export async function harness(opts: Partial<ServiceControllerOptions> = {}): Pro
           if (isTerminal(t.lastStatus) || (t.wharf.instanceId && disconnected.has(t.wharf.instanceId))) continue;
           const base = { cluster: 'c', task: t.taskArn };
           if (t.desiredStatus === 'STOPPED') {
-            await submitTaskStateChange(ctx, { ...base, status: 'STOPPED', ...(t.lastStatus === 'RUNNING' ? {} : { stopCode: 'TaskFailedToStart' }) }, CALLER);
+            await submitTaskStateChange(ctx, { ...base, status: 'STOPPED', ...(t.lastStatus === 'RUNNING' ? {} : { stopCode: 'TaskFailedToStart' }) });
             acted = true;
           } else if (t.lastStatus !== 'RUNNING') {
-            if (o.failing?.(t)) await submitTaskStateChange(ctx, { ...base, status: 'STOPPED', stopCode: 'TaskFailedToStart', reason: 'CannotPullContainerError: pull access denied' }, CALLER);
-            else await submitTaskStateChange(ctx, { ...base, status: 'RUNNING' }, CALLER);
+            if (o.failing?.(t)) await submitTaskStateChange(ctx, { ...base, status: 'STOPPED', stopCode: 'TaskFailedToStart', reason: 'CannotPullContainerError: pull access denied' });
+            else await submitTaskStateChange(ctx, { ...base, status: 'RUNNING' });
             acted = true;
           }
         }

@@ -50,3 +50,16 @@ export const STOP = {
 
 /** How long a STOPPED task stays describable before the reaper removes it (ECS: at least 1 h). */
 export const STOPPED_TASK_RETENTION_MS = 60 * 60 * 1000;
+
+export type HealthStatus = 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
+
+/**
+ * Task health from its containers (ECS-REFERENCE 3.7): only essential containers that define a
+ * health check count; any UNHEALTHY makes the task UNHEALTHY, all HEALTHY makes it HEALTHY.
+ */
+export function taskHealthOf(containers: { essential: boolean; hasHealthCheck: boolean; health: HealthStatus | string | undefined }[]): HealthStatus {
+  const judged = containers.filter((c) => c.essential && c.hasHealthCheck);
+  if (judged.length === 0) return 'UNKNOWN';
+  if (judged.some((c) => c.health === 'UNHEALTHY')) return 'UNHEALTHY';
+  return judged.every((c) => c.health === 'HEALTHY') ? 'HEALTHY' : 'UNKNOWN';
+}

@@ -7,25 +7,16 @@
  * each task change's before and after, so rebuilding an instance never walks its tasks, and a
  * task change that leaves the tallies as they were (most agent reports) marks nothing.
  */
+import { readResources } from '../core/instance-resources';
 import type { ContainerInstanceRecord } from '../core/resources';
 import type { Resource } from '../core/shapes/ecs';
 import { InMemoryClusterSnapshot, type InstanceResources, type SnapshotInstance } from '../scheduler';
 import type { State, StateChange } from './state';
 
+/** The scheduler's form of an instance's resource list (ports as sets for fast checks). */
 function resourcesOf(list: Resource[] | undefined): InstanceResources {
-  let cpu = 0;
-  let memory = 0;
-  let tcp: string[] = [];
-  let udp: string[] = [];
-  let gpu: string[] = [];
-  for (const r of list ?? []) {
-    if (r.name === 'CPU') cpu = r.integerValue ?? 0;
-    else if (r.name === 'MEMORY') memory = r.integerValue ?? 0;
-    else if (r.name === 'PORTS') tcp = r.stringSetValue ?? [];
-    else if (r.name === 'PORTS_UDP') udp = r.stringSetValue ?? [];
-    else if (r.name === 'GPU') gpu = r.stringSetValue ?? [];
-  }
-  return { cpu, memory, tcpPorts: new Set(tcp.map(Number)), udpPorts: new Set(udp.map(Number)), gpuIds: gpu };
+  const h = readResources(list);
+  return { cpu: h.cpu, memory: h.memory, tcpPorts: new Set(h.ports), udpPorts: new Set(h.portsUdp), gpuIds: h.gpuIds };
 }
 
 /** What the scheduler counts of the tasks placed on one instance. */
@@ -35,7 +26,7 @@ interface Tally {
   byService: Map<string, number>;
 }
 
-type TaskLike = { lastStatus?: string; desiredStatus?: string; group?: string; wharf?: { instanceId?: string; released?: boolean; serviceName?: string } };
+type TaskLike = { desiredStatus?: string; group?: string; wharf?: { instanceId?: string; released?: boolean; serviceName?: string } };
 
 /** The instance a task counts on (placed and not released), as State.tasksByInstance holds it. */
 function holder(t: TaskLike | undefined): string | undefined {
@@ -49,9 +40,14 @@ function bump(m: Map<string, number>, k: string | undefined, d: number): void {
   else m.set(k, n);
 }
 
+/**
+ * ECS's runningTasksCount counts the tasks whose desiredStatus is RUNNING (DescribeContainerInstances
+ * and the cluster query language use the same definition), and those are also the tasks that
+ * weigh on spread and distinctInstance.
+ */
 function addTo(tally: Tally, t: TaskLike, sign: 1 | -1): void {
-  if (t.lastStatus === 'RUNNING') tally.running += sign;
   if (t.desiredStatus === 'STOPPED') return;
+  tally.running += sign;
   bump(tally.byGroup, t.group, sign);
   bump(tally.byService, t.wharf?.serviceName, sign);
 }
@@ -60,7 +56,6 @@ function addTo(tally: Tally, t: TaskLike, sign: 1 | -1): void {
 function sameContribution(a: TaskLike, b: TaskLike): boolean {
   const counted = (t: TaskLike) => t.desiredStatus !== 'STOPPED';
   return (
-    (a.lastStatus === 'RUNNING') === (b.lastStatus === 'RUNNING') &&
     counted(a) === counted(b) &&
     (!counted(a) || (a.group === b.group && a.wharf?.serviceName === b.wharf?.serviceName))
   );
