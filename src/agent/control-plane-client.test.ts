@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { WebSocketServer } from 'ws';
 import { verifySigV4 } from '../lib/sigv4';
 import { AGENT_CONNECT_PATH, type ServerToAgentMessage } from '../api/agent/protocol';
-import { ControlPlaneError, HttpControlPlaneClient } from './control-plane-client';
+import { ControlPlaneError, HttpControlPlaneClient, controlPlaneHttpAgent } from './control-plane-client';
 
 const creds = { accessKeyId: 'AKIDWHARFTEST', secretAccessKey: 'wharf-test-secret' };
 
@@ -31,6 +31,8 @@ async function fakeServer(answer: (target: string, body: unknown) => { status: n
     upgrades.push({ url: req.url!, verified: verify(req, Buffer.alloc(0)) });
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws));
   });
+  const tcp = { connections: 0 };
+  server.on('connection', () => tcp.connections++);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as { port: number }).port;
   return {
@@ -38,6 +40,7 @@ async function fakeServer(answer: (target: string, body: unknown) => { status: n
     calls,
     upgrades,
     wss,
+    tcp,
     close: () => {
       for (const c of wss.clients) c.terminate();
       wss.close();
@@ -94,5 +97,20 @@ test('the agent channel is a signed WebSocket that delivers messages and reconne
   assert.equal(connects, 2);
   assert.equal((got[1] as { seq: number }).seq, 2);
   ch.close();
+  await srv.close();
+});
+
+test('API calls reuse kept-alive connections, and clients can share one pool', async () => {
+  const srv = await fakeServer(() => ({ status: 200, body: {} }));
+  const pool = controlPlaneHttpAgent(srv.endpoint, 4);
+  const clients = [0, 1, 2].map(() => new HttpControlPlaneClient({ endpoint: srv.endpoint, region: 'us-east-1', credentials: creds, httpAgent: pool }));
+  for (let i = 0; i < 30; i++) await clients[i % 3]!.submitTaskStateChange({ task: `t${i}`, status: 'RUNNING' });
+  assert.equal(srv.calls.length, 30);
+  assert.ok(srv.calls.every((c) => c.verified));
+  assert.equal(srv.tcp.connections, 1, 'thirty calls one after another over one kept-alive connection');
+  await Promise.all(Array.from({ length: 12 }, (_, i) => clients[i % 3]!.submitTaskStateChange({ task: `p${i}`, status: 'RUNNING' })));
+  assert.equal(srv.calls.length, 42);
+  assert.ok(srv.tcp.connections <= 4, `concurrent calls never open more than the pool's 4 connections (${srv.tcp.connections})`);
+  pool.destroy();
   await srv.close();
 });

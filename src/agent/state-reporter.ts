@@ -3,6 +3,13 @@
  * backoff (1 s growing to 30 s) so that reports survive control-plane restarts. A change the
  * control plane refuses outright (ClientException, InvalidParameterException) is dropped, as
  * the ECS agent does; at most `concurrency` tasks are in flight at once.
+ *
+ * Reports still waiting are superseded, not piled up: a task report carries the task's whole
+ * current state (status, timestamps, every container), so it replaces whatever of that task has
+ * not been sent yet, and a container report replaces a waiting one of the same container. When
+ * the control plane keeps up nothing waits and every transition is sent; when it is slow or
+ * away, the agent sends the latest state once instead of the history (PENDING then RUNNING
+ * becomes RUNNING), which is all the control plane keeps anyway.
  */
 import type { WharfSubmitContainerStateChange, WharfTaskStateChange } from '../api/agent/protocol';
 import { backoffMs } from '../lib/backoff';
@@ -11,6 +18,12 @@ import type { Logger } from '../lib/logger';
 import { ControlPlaneError, type ControlPlaneClient } from './control-plane-client';
 
 type Report = { kind: 'task'; change: WharfTaskStateChange } | { kind: 'container'; change: WharfSubmitContainerStateChange };
+
+/** Whether `later` makes sending `earlier` (not yet sent, same task) pointless. */
+function supersedes(later: Report, earlier: Report): boolean {
+  if (later.kind === 'task') return true;
+  return earlier.kind === 'container' && earlier.change.containerName === later.change.containerName;
+}
 
 export class StateReporter {
   private readonly queues = new Map<string, Report[]>();
@@ -50,8 +63,12 @@ export class StateReporter {
 
   private enqueue(task: string, r: Report): void {
     const q = this.queues.get(task);
-    if (q) q.push(r);
-    else {
+    if (q) {
+      // The head is being sent while a drain is active: it stays; the rest may be superseded.
+      const first = this.active.has(task) ? 1 : 0;
+      for (let i = q.length - 1; i >= first; i--) if (supersedes(r, q[i]!)) q.splice(i, 1);
+      q.push(r);
+    } else {
       this.queues.set(task, [r]);
       this.ready.push(task);
     }
@@ -74,6 +91,7 @@ export class StateReporter {
     for (;;) {
       const q = this.queues.get(task);
       const head = q?.[0];
+      if (q && !head) this.queues.delete(task); // emptied by a refusal: nothing left to send
       if (!q || !head || this.closed) break;
       try {
         if (head.kind === 'task') await this.client.submitTaskStateChange(head.change);

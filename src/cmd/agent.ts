@@ -1,7 +1,9 @@
 /** `wharf agent`: registers this host (or N simulated ones) as container instances of a cluster. */
+import type { Agent as HttpAgent } from 'node:http';
 import { join } from 'node:path';
 import {
   Agent,
+  controlPlaneHttpAgent,
   DockerRuntime,
   HttpControlPlaneClient,
   SimulatedFleet,
@@ -37,11 +39,15 @@ export interface RunningAgents {
 
 export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents> {
   const log = o.log ?? createLogger('wharf-agent');
-  const makeClient = () => new HttpControlPlaneClient({ endpoint: o.endpoint, region: o.region, credentials: o.credentials, logger: log });
+  const makeClient = (httpAgent?: HttpAgent) =>
+    new HttpControlPlaneClient({ endpoint: o.endpoint, region: o.region, credentials: o.credentials, logger: log, httpAgent });
   if (o.runtime === 'simulated') {
+    // Every hollow instance reports through one pool: the control plane is one process, and a
+    // pool per instance would mean thousands of mostly idle connections.
+    const pool = controlPlaneHttpAgent(o.endpoint, 64);
     const fleet = new SimulatedFleet({
       count: o.instances,
-      makeClient,
+      makeClient: () => makeClient(pool),
       cluster: o.cluster,
       region: o.region,
       resources: o.resources,
@@ -49,7 +55,13 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
       runtime: { startLatencyMs: o.simulatedStartLatencyMs, failureRate: o.simulatedFailureRate },
     });
     await fleet.start();
-    return { agents: fleet.agents, stop: () => fleet.stop() };
+    return {
+      agents: fleet.agents,
+      stop: async () => {
+        await fleet.stop();
+        pool.destroy();
+      },
+    };
   }
   const runtime = new DockerRuntime();
   try {

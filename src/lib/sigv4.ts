@@ -61,11 +61,25 @@ function canonicalHeaderValue(v: string): string {
   return v.trim().replace(/\s+/g, ' ');
 }
 
+/**
+ * Derived keys by secret, day, region and service. A key is good for a whole day, and deriving
+ * one is four HMACs, as much as the rest of a signature; both ends sign or verify thousands of
+ * requests a second with a handful of keys. Bounded, so a stream of unknown keys cannot grow it.
+ */
+const derivedKeys = new Map<string, Buffer>();
+const MAX_DERIVED_KEYS = 256;
+
 function signingKey(secret: string, date: string, region: string, service: string): Buffer {
+  const id = `${secret}\n${date}\n${region}\n${service}`;
+  const cached = derivedKeys.get(id);
+  if (cached) return cached;
   const kDate = hmac('AWS4' + secret, date);
   const kRegion = hmac(kDate, region);
   const kService = hmac(kRegion, service);
-  return hmac(kService, 'aws4_request');
+  const key = hmac(kService, 'aws4_request');
+  if (derivedKeys.size >= MAX_DERIVED_KEYS) derivedKeys.clear();
+  derivedKeys.set(id, key);
+  return key;
 }
 
 function stringToSign(
