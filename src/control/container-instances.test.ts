@@ -19,6 +19,7 @@ import {
   registerContainerInstance,
 } from './container-instances';
 import type { ControlContext } from './context';
+import { placeTasks } from './placement';
 
 const TOTAL: Resource[] = [
   { name: 'CPU', type: 'INTEGER', integerValue: 1024 },
@@ -173,4 +174,53 @@ test('attribute names and values follow the ECS character rules', () => {
   assert.equal(isBuiltinAttribute('com.amazonaws.ecs.capability.docker-remote-api.1.17'), true);
   assert.equal(isBuiltinAttribute('stack'), false);
   assert.deepEqual(registrationAttributes([{ name: 'a', value: '1' }, { name: 'a', value: '2' }]), [{ name: 'a', value: '2' }], 'a repeated name keeps the last value');
+});
+
+test('placements write the small usage record, never the registration, and the API shows both merged', async () => {
+  const ctx = await context();
+  const ci = (await registerContainerInstance(ctx, { cluster: 'c1', totalResources: TOTAL, attributes: [{ name: 'ecs.availability-zone', value: 'us-east-1a' }] })).containerInstance!;
+  const id = idOfArn(ci.containerInstanceArn!);
+  await casUpdate(ctx.store, keys.instance('c1', id), (cur: any) => ({ ...cur.value, agentConnected: true, version: cur.value.version + 1 }));
+  await ctx.state.waitFor(await ctx.store.revision());
+  const registrationBefore = await ctx.store.get(keys.instance('c1', id));
+  const versionBefore = ctx.state.instances.get('c1', id)!.value.version;
+  const seen: string[] = [];
+  const unsubscribe = ctx.state.subscribe((c) => seen.push(c.kind));
+
+  let n = 0;
+  const out = await placeTasks(ctx, {
+    cluster: 'c1',
+    needs: { networkMode: 'bridge', cpu: 256, memory: 512, portsTcp: [], portsUdp: [], gpus: 0, containers: [] },
+    count: 5,
+    group: 'family:web',
+    constraints: [],
+    strategies: [],
+    requiredAttributes: [],
+    makeTask: () => {
+      const tid = String(++n).padStart(32, '0');
+      return {
+        taskArn: `arn:aws:ecs:us-east-1:000000000000:task/c1/${tid}`,
+        clusterArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/c1',
+        taskDefinitionArn: 'arn:aws:ecs:us-east-1:000000000000:task-definition/web:1',
+        lastStatus: 'PROVISIONING',
+        desiredStatus: 'RUNNING',
+        version: 1,
+        containers: [],
+        wharf: { id: tid, cluster: 'c1' },
+      } as TaskRecord;
+    },
+  });
+  unsubscribe();
+  assert.equal(out.tasks.length, 4, '1024 CPU units hold four tasks of 256');
+  assert.deepEqual(out.failures.map((f) => f.reason), ['RESOURCE:CPU']);
+  const registrationAfter = await ctx.store.get(keys.instance('c1', id));
+  assert.equal(registrationAfter!.modRevision, registrationBefore!.modRevision, 'the registration record was not rewritten');
+  const usage = await ctx.store.get<{ remainingResources: Resource[] }>(keys.instanceUsage('c1', id));
+  assert.equal(readResources(usage!.value.remainingResources).cpu, 0);
+  const described = (await describeContainerInstances(ctx, { cluster: 'c1', containerInstances: [id] })).containerInstances![0]!;
+  assert.equal(readResources(described.remainingResources).cpu, 0);
+  assert.equal(readResources(described.remainingResources).memory, 0);
+  assert.ok(described.version! > versionBefore, 'the version moves with placements');
+  assert.ok(seen.includes('instances'), 'listeners hear of the instance change');
+  assert.ok(!seen.includes('usage'), 'the usage record is announced as an instance change');
 });

@@ -15,7 +15,7 @@ import { clusterNameOf, containerInstanceArn, idOf, parseArn } from '../core/arn
 import { parseClusterQuery, evaluateClusterQuery, type QuerySubject } from '../core/cluster-query';
 import { clientError, invalidParameter } from '../core/errors';
 import { registeredResourcesFrom, reserve } from '../core/instance-resources';
-import { keys, type ContainerInstanceRecord, type TaskRecord } from '../core/resources';
+import { keys, type ContainerInstanceRecord, type InstanceUsageRecord, type TaskRecord } from '../core/resources';
 import type {
   Attribute,
   ContainerInstance,
@@ -173,6 +173,14 @@ function identityOf(doc: string | undefined): { ec2InstanceId?: string; attribut
 }
 
 /** The remaining resources of a (re-)registered instance: its total minus what its tasks hold. */
+/**
+ * An instance as the API shows it after a write of its registration: the state cache's merged
+ * record (registration and usage, state.ts), or the written record if the cache has none.
+ */
+function mergedInstance(ctx: ControlContext, cluster: string, id: string, written: ContainerInstanceRecord): ContainerInstanceRecord {
+  return ctx.state.instances.get(cluster, id)?.value ?? written;
+}
+
 function remainingAfterTasks(ctx: ControlContext, cluster: string, id: string, registered: ContainerInstanceRecord['registeredResources']) {
   let remaining = registered ?? [];
   for (const t of tasksOnInstance(ctx.state, cluster, id)) {
@@ -247,7 +255,9 @@ async function reRegister(
   if ((parsed && parsed.type !== 'container-instance') || (inArn !== undefined && inArn !== cluster)) {
     throw clientError(`The container instance ${ref} is not registered in cluster ${cluster}.`);
   }
-  const { value, revision } = await casUpdate<ContainerInstanceRecord>(ctx.store, keys.instance(cluster, id), (cur) => {
+  const key = keys.instance(cluster, id);
+  for (let attempt = 0; ; attempt++) {
+    const cur = await ctx.store.get<ContainerInstanceRecord>(key);
     if (!cur) throw clientError(`The container instance ${ref} is not registered in cluster ${cluster}.`);
     if (cur.value.status === 'INACTIVE') {
       throw clientError(`The container instance ${ref} was deregistered (INACTIVE); register without containerInstanceArn to join as a new instance.`);
@@ -260,16 +270,32 @@ async function reRegister(
       version: cur.value.version + 1,
       versionInfo: input.versionInfo ?? cur.value.versionInfo ?? {},
       registeredResources: p.registeredResources,
-      remainingResources: remainingAfterTasks(ctx, cluster, id, p.registeredResources),
+      remainingResources: p.registeredResources,
       attributes: attrs,
       tags: p.tags.length > 0 ? mergeTags(cur.value.tags, p.tags) : cur.value.tags ?? [],
     };
     if (p.identity.ec2InstanceId) next.ec2InstanceId = p.identity.ec2InstanceId;
-    return next;
-  });
-  await committed(ctx, revision);
-  ctx.log.info({ containerInstanceArn: value!.containerInstanceArn }, 'container instance re-registered');
-  return { containerInstance: instanceToWire(ctx, value!, ['TAGS']) };
+    // The resources may have changed: what is left is the new total less the tasks still placed
+    // here, written to the usage record in the same transaction (a placement racing this one
+    // fails its compare-and-swap and decides again).
+    const use = ctx.state.usage.get(cluster, id);
+    const usage: InstanceUsageRecord = { remainingResources: remainingAfterTasks(ctx, cluster, id, p.registeredResources), version: (use?.value.version ?? 0) + 1 };
+    const usageKey = keys.instanceUsage(cluster, id);
+    try {
+      const revision = await ctx.store.txn([
+        { op: 'update', key, value: next, expectedRevision: cur.modRevision },
+        use ? { op: 'update', key: usageKey, value: usage, expectedRevision: use.modRevision } : { op: 'create', key: usageKey, value: usage },
+      ]);
+      await committed(ctx, revision);
+      break;
+    } catch (e) {
+      if (!(e instanceof StoreConflictError) || attempt >= 20) throw e;
+      await committed(ctx, await ctx.store.revision());
+    }
+  }
+  const value = ctx.state.instances.get(cluster, id)!.value;
+  ctx.log.info({ containerInstanceArn: value.containerInstanceArn }, 'container instance re-registered');
+  return { containerInstance: instanceToWire(ctx, value, ['TAGS']) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -359,7 +385,7 @@ export async function deregisterContainerInstance(
       const revision = await ctx.store.txn(ops);
       await committed(ctx, revision);
       ctx.log.info({ containerInstanceArn: next.containerInstanceArn, orphanedTasks: live.length }, 'container instance deregistered');
-      return { containerInstance: instanceToWire(ctx, next, ['TAGS']) };
+      return { containerInstance: instanceToWire(ctx, mergedInstance(ctx, cluster, id, next), ['TAGS']) };
     } catch (e) {
       if (!(e instanceof StoreConflictError) || attempt >= 20) throw e;
     }
@@ -414,7 +440,7 @@ export async function updateContainerInstancesState(
       continue;
     }
     await committed(ctx, revision);
-    containerInstances.push(instanceToWire(ctx, value!));
+    containerInstances.push(instanceToWire(ctx, mergedInstance(ctx, cluster, value!.wharf.id, value!)));
   }
   return { containerInstances, failures };
 }

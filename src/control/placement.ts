@@ -1,18 +1,19 @@
 /**
  * Placing tasks and committing the placement: the scheduler picks instances from the cluster's
  * snapshot, then one store transaction creates the tasks and debits each chosen instance's
- * remaining resources, compare-and-swapped on the instance's revision. If another placement
- * touched one of those instances first, the transaction fails and the decision is made again on
+ * remaining resources (its usage record, compare-and-swapped with its registration's revision
+ * checked: control/instance-usage.ts). If another placement touched one of those instances first, the transaction fails and the decision is made again on
  * the fresh snapshot, so no instance is ever overbooked however many placements race.
  */
 import { invalidParameter } from '../core/errors';
 import { reserve } from '../core/instance-resources';
-import { keys, type ContainerInstanceRecord, type TaskRecord } from '../core/resources';
-import type { Failure, PlacementConstraint, PlacementStrategy } from '../core/shapes/ecs';
+import type { ContainerInstanceRecord, TaskRecord } from '../core/resources';
+import type { Failure, PlacementConstraint, PlacementStrategy, Resource } from '../core/shapes/ecs';
 import type { ResourceNeeds } from '../core/task-definition-resources';
 import { place, Reason, type PlacementResult } from '../scheduler';
 import { StoreConflictError, type TxnOp } from '../store/store';
 import { committed, type ControlContext } from './context';
+import { usageOps } from './instance-usage';
 import { reservationOf, taskKey } from './task-records';
 
 export interface PlaceTasksInput {
@@ -58,7 +59,7 @@ export async function placeTasks(ctx: ControlContext, input: PlaceTasksInput): P
       throw invalidParameter('No Container Instances were found in your cluster.');
     }
     const tasks: TaskRecord[] = [];
-    const touched = new Map<string, { entry: { modRevision: number }; rec: ContainerInstanceRecord }>();
+    const touched = new Map<string, { rec: ContainerInstanceRecord; remaining: Resource[] }>();
     for (const p of result.placements) {
       const t = input.makeTask(p.taskIndex);
       const reservation = reservationOf(input.needs, { tcp: p.tcpPorts, udp: p.udpPorts }, p.gpuIds);
@@ -68,20 +69,18 @@ export async function placeTasks(ctx: ControlContext, input: PlaceTasksInput): P
       if (!cur) {
         const e = ctx.state.instances.get(input.cluster, p.instanceId);
         if (!e) throw new Error(`placement chose unknown instance ${p.instanceId}`);
-        cur = { entry: e, rec: e.value };
+        cur = { rec: e.value, remaining: e.value.remainingResources ?? [] };
         touched.set(p.instanceId, cur);
       }
       const az = cur.rec.attributes?.find((a) => a.name === 'ecs.availability-zone')?.value;
       if (az) t.availabilityZone = az;
-      cur.rec = { ...cur.rec, remainingResources: reserve(cur.rec.remainingResources ?? [], reservation), version: cur.rec.version + 1 };
+      cur.remaining = reserve(cur.remaining, reservation);
       tasks.push(t);
     }
     const failures = failuresOf(result);
     const ops: TxnOp[] = [...(input.extraOps?.(tasks, failures) ?? [])];
     if (tasks.length === 0 && ops.length === 0) return { tasks, failures, result };
-    for (const [id, { entry, rec }] of touched) {
-      ops.push({ op: 'update', key: keys.instance(input.cluster, id), value: rec, expectedRevision: entry.modRevision });
-    }
+    for (const [id, { remaining }] of touched) ops.push(...usageOps(ctx, input.cluster, id, remaining));
     for (const t of tasks) ops.push({ op: 'create', key: taskKey(t), value: t });
     try {
       const rev = await ctx.store.txn(ops);

@@ -6,11 +6,12 @@
  */
 import { isWharfError } from '../core/errors';
 import { fits, reserve } from '../core/instance-resources';
-import { keys, type ServiceDeploymentRecord, type ServiceRecord, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
+import type { ServiceDeploymentRecord, ServiceRecord, TaskDefinitionRecord, TaskRecord } from '../core/resources';
 import { resolveResourceNeeds } from '../core/task-definition-resources';
 import { Reason } from '../scheduler';
 import { StoreConflictError } from '../store/store';
 import { committed, type ControlContext } from './context';
+import { usageOps } from './instance-usage';
 import { placeTasks } from './placement';
 import { findTaskDefinition } from './task-definitions';
 import { newTaskRecord, reservationOf, taskKey } from './task-records';
@@ -110,10 +111,9 @@ export async function launchOnInstance(ctx: ControlContext, s: ServiceRecord, d:
     t.wharf = { ...t.wharf, instanceId, reservation };
     const az = e.value.attributes?.find((a) => a.name === 'ecs.availability-zone')?.value;
     if (az) t.availabilityZone = az;
-    const inst = { ...e.value, remainingResources: reserve(e.value.remainingResources ?? [], reservation), version: e.value.version + 1 };
     try {
       const rev = await ctx.store.txn([
-        { op: 'update', key: keys.instance(s.wharf.cluster, instanceId), value: inst, expectedRevision: e.modRevision },
+        ...usageOps(ctx, s.wharf.cluster, instanceId, reserve(e.value.remainingResources ?? [], reservation)),
         { op: 'create', key: taskKey(t), value: t },
       ]);
       await committed(ctx, rev);

@@ -6,14 +6,15 @@
  */
 import { WharfError, invalidParameter } from '../core/errors';
 import { release } from '../core/instance-resources';
-import { keys, type ContainerInstanceRecord, type TaskRecord } from '../core/resources';
-import type { Container, SubmitContainerStateChangeRequest, SubmitTaskStateChangeRequest, SubmitTaskStateChangeResponse } from '../core/shapes/ecs';
+import type { TaskRecord } from '../core/resources';
+import type { Container, Resource, SubmitContainerStateChangeRequest, SubmitTaskStateChangeRequest, SubmitTaskStateChangeResponse } from '../core/shapes/ecs';
 import { STOP, STOPPED_TASK_RETENTION_MS, containerStatusRank, isForward, isTerminal, taskHealthOf } from '../core/task-status';
 import type { WharfContainerStateChange, WharfTaskStateChange } from '../api/agent/protocol';
 import { epochSeconds } from '../lib';
 import { StoreConflictError, type TxnOp } from '../store/store';
 import { requireActiveCluster } from './clusters';
 import { committed, type ControlContext } from './context';
+import { usageOps } from './instance-usage';
 import { requireTask } from './tasks';
 import { taskKey } from './task-records';
 
@@ -174,7 +175,8 @@ function essentialWithCheckOf(ctx: ControlContext, t: TaskRecord): Set<string> {
 /** Folds the reports into the cached tasks (several reports of one task in order) and commits once. */
 async function commitReports(ctx: ControlContext, batch: PendingReport[]): Promise<void> {
   const tasks = new Map<string, { cluster: string; modRevision: number; value: TaskRecord }>();
-  const instances = new Map<string, { modRevision: number; value: ContainerInstanceRecord }>();
+  /** Remaining resources of the instances whose tasks stop in this batch, by cluster/id. */
+  const instances = new Map<string, { cluster: string; id: string; remaining: Resource[] }>();
   const now = ctx.clock.now();
   for (const p of batch) {
     const k = `${p.cluster}/${p.taskId}`;
@@ -190,14 +192,10 @@ async function commitReports(ctx: ControlContext, batch: PendingReport[]): Promi
     if (!next) continue;
     if (next.lastStatus === 'STOPPED' && next.wharf.instanceId && next.wharf.reservation && !next.wharf.released) {
       next.wharf.released = true;
-      const ik = keys.instance(p.cluster, next.wharf.instanceId);
-      const ie = instances.get(ik) ?? ctx.state.instances.get(p.cluster, next.wharf.instanceId);
-      if (ie) {
-        instances.set(ik, {
-          modRevision: ie.modRevision,
-          value: { ...ie.value, remainingResources: release(ie.value.remainingResources ?? [], next.wharf.reservation), version: ie.value.version + 1 },
-        });
-      }
+      const id = next.wharf.instanceId;
+      const ik = `${p.cluster}/${id}`;
+      const remaining = instances.get(ik)?.remaining ?? ctx.state.instances.get(p.cluster, id)?.value.remainingResources;
+      if (remaining) instances.set(ik, { cluster: p.cluster, id, remaining: release(remaining, next.wharf.reservation) });
     }
     tasks.set(k, { ...cur, value: next });
   }
@@ -205,7 +203,7 @@ async function commitReports(ctx: ControlContext, batch: PendingReport[]): Promi
   for (const t of tasks.values()) {
     if (t.value !== ctx.state.tasks.get(t.cluster, t.value.wharf.id)?.value) ops.push({ op: 'update', key: taskKey(t.value), value: t.value, expectedRevision: t.modRevision });
   }
-  for (const [key, i] of instances) ops.push({ op: 'update', key, value: i.value, expectedRevision: i.modRevision });
+  for (const i of instances.values()) ops.push(...usageOps(ctx, i.cluster, i.id, i.remaining));
   if (ops.length === 0) return;
   const rev = await ctx.store.txn(ops);
   await committed(ctx, rev);
@@ -224,14 +222,7 @@ async function commitReportAlone(ctx: ControlContext, p: PendingReport): Promise
     if (next.lastStatus === 'STOPPED' && next.wharf.instanceId && next.wharf.reservation && !next.wharf.released) {
       next.wharf.released = true;
       const ie = ctx.state.instances.get(p.cluster, next.wharf.instanceId);
-      if (ie) {
-        ops.push({
-          op: 'update',
-          key: keys.instance(p.cluster, next.wharf.instanceId),
-          value: { ...ie.value, remainingResources: release(ie.value.remainingResources ?? [], next.wharf.reservation), version: ie.value.version + 1 },
-          expectedRevision: ie.modRevision,
-        });
-      }
+      if (ie) ops.push(...usageOps(ctx, p.cluster, next.wharf.instanceId, release(ie.value.remainingResources ?? [], next.wharf.reservation)));
     }
     try {
       const rev = await ctx.store.txn(ops);

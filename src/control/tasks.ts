@@ -26,6 +26,7 @@ import { epochSeconds } from '../lib';
 import { StoreConflictError, type TxnOp } from '../store/store';
 import { requireActiveCluster } from './clusters';
 import { committed, type ControlContext } from './context';
+import { usageOps } from './instance-usage';
 import { placeTasks } from './placement';
 import { requireActiveTaskDefinition } from './task-definitions';
 import { newTaskRecord, reservationOf, taskKey, taskToWire } from './task-records';
@@ -260,10 +261,9 @@ async function startOn(
     t.wharf = { ...t.wharf, instanceId, reservation };
     const az = inst.attributes?.find((a) => a.name === 'ecs.availability-zone')?.value;
     if (az) t.availabilityZone = az;
-    const updated = { ...inst, remainingResources: reserve(inst.remainingResources ?? [], reservation), version: inst.version + 1 };
     try {
       const rev = await ctx.store.txn([
-        { op: 'update', key: keys.instance(cluster.clusterName, instanceId), value: updated, expectedRevision: e.modRevision },
+        ...usageOps(ctx, cluster.clusterName, instanceId, reserve(inst.remainingResources ?? [], reservation)),
         { op: 'create', key: taskKey(t), value: t },
       ]);
       await committed(ctx, rev);

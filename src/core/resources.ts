@@ -11,6 +11,7 @@ import type {
   LaunchType,
   LoadBalancer,
   NetworkConfiguration,
+  Resource,
   Service,
   ServiceDeploymentStatus,
   ServiceEvent,
@@ -73,6 +74,20 @@ export interface TaskRecord extends Task {
     clientToken?: string;
     serviceName?: string;
   };
+}
+
+/**
+ * What placements change on a container instance, kept under a key of its own
+ * (`keys.instanceUsage`) so that placing a task rewrites a few hundred bytes, not the instance's
+ * whole registration (its built-in attributes alone are kilobytes). The state cache merges it
+ * into the instance record: `remainingResources` comes from here, and `version` is the sum of
+ * both records' counters. An instance without one (registered, nothing placed yet, or written
+ * before this record existed) keeps the remainingResources of its own record.
+ */
+export interface InstanceUsageRecord {
+  remainingResources: Resource[];
+  /** Increments with every change, so the instance's version moves with placements. */
+  version: number;
 }
 
 export interface ContainerInstanceRecord extends ContainerInstance {
@@ -215,6 +230,7 @@ export const keys = {
   tasks: (cluster?: string) => (cluster === undefined ? 'tasks/' : `tasks/${cluster}/`),
   instance: (cluster: string, id: string) => `instances/${cluster}/${id}`,
   instances: (cluster?: string) => (cluster === undefined ? 'instances/' : `instances/${cluster}/`),
+  instanceUsage: (cluster: string, id: string) => `usage/${cluster}/${id}`,
   service: (cluster: string, name: string) => `services/${cluster}/${name}`,
   services: (cluster?: string) => (cluster === undefined ? 'services/' : `services/${cluster}/`),
   accountSetting: (principal: string, name: string) => `settings/${encodeURIComponent(principal)}/${name}`,

@@ -10,10 +10,12 @@ import type {
   ClusterRecord,
   ContainerInstanceRecord,
   FamilyRecord,
+  InstanceUsageRecord,
   ServiceRecord,
   TaskDefinitionRecord,
   TaskRecord,
 } from '../core/resources';
+import { keys } from '../core/resources';
 
 export type Entry<T> = StoreEntry<T>;
 
@@ -61,7 +63,7 @@ function flat(s: string): string {
   return s.length < 13 ? s : [...s].join('');
 }
 
-export type StateKind = 'clusters' | 'families' | 'taskdefs' | 'tasks' | 'instances' | 'services' | 'settings' | 'tokens' | 'secrets';
+export type StateKind = 'clusters' | 'families' | 'taskdefs' | 'tasks' | 'instances' | 'usage' | 'services' | 'settings' | 'tokens' | 'secrets';
 
 export interface StateChange {
   kind: StateKind;
@@ -81,7 +83,16 @@ export class State {
   readonly families = new Table<FamilyRecord>();
   readonly taskDefinitions = new Table<TaskDefinitionRecord>();
   readonly tasks = new Table<TaskRecord>();
+  /**
+   * Container instances as the API shows them: the registration record merged with its usage
+   * record (InstanceUsageRecord). An entry's modRevision is the registration's, for
+   * compare-and-swap on the instance key; placements compare `usage` entries.
+   */
   readonly instances = new Table<ContainerInstanceRecord>();
+  /** Usage records, by cluster and instance id. */
+  readonly usage = new Table<InstanceUsageRecord>();
+  /** The registration records as stored (instances holds them merged with usage). */
+  private readonly registrations = new Table<ContainerInstanceRecord>();
   readonly services = new Table<ServiceRecord>();
   readonly settings = new Table<AccountSettingRecord>();
   readonly tokens = new Table<unknown>();
@@ -154,6 +165,7 @@ export class State {
       case 'taskdefs': return this.taskDefinitions;
       case 'tasks': return this.tasks;
       case 'instances': return this.instances;
+      case 'usage': return this.usage;
       case 'services': return this.services;
       case 'settings': return this.settings;
       case 'tokens': return this.tokens;
@@ -173,6 +185,7 @@ export class State {
 
   private applyPut(key: string, entry: Entry<unknown>, notify: boolean): void {
     const k = this.split(key);
+    if (k && (k.kind === 'instances' || k.kind === 'usage')) return this.applyInstance(k, key, entry, notify);
     const table = k && this.tableOf(k.kind);
     if (!k || !table) return;
     if (k.kind === 'tasks') this.internTask(entry.value as TaskRecord);
@@ -184,12 +197,38 @@ export class State {
 
   private applyDelete(key: string): void {
     const k = this.split(key);
+    if (k && (k.kind === 'instances' || k.kind === 'usage')) return this.applyInstance(k, key, undefined, true);
     const table = k && this.tableOf(k.kind);
     if (!k || !table) return;
     const previous = table.delete(k.parent, k.child);
     if (k.kind === 'tasks') this.indexTask(previous as Entry<TaskRecord> | undefined, undefined);
     if (k.kind === 'taskdefs') this.indexTaskDefinition(k.parent, previous as Entry<TaskDefinitionRecord> | undefined, true);
     this.emit({ ...k, key, previous });
+  }
+
+  /**
+   * A registration or usage record changed: store it, and replace the merged instance entry. The
+   * change is announced as one of `instances`, whichever half moved, so listeners need not know
+   * the instance is kept in two records.
+   */
+  private applyInstance(k: { kind: StateKind; parent: string; child: string }, key: string, entry: Entry<unknown> | undefined, notify: boolean): void {
+    const { parent, child } = k;
+    if (k.kind === 'usage') {
+      if (entry) this.usage.set(parent, child, entry as Entry<InstanceUsageRecord>);
+      else this.usage.delete(parent, child);
+    } else if (entry) this.registrations.set(parent, child, entry as Entry<ContainerInstanceRecord>);
+    else this.registrations.delete(parent, child);
+    const reg = this.registrations.get(parent, child);
+    const previous = reg ? this.instances.get(parent, child) : this.instances.delete(parent, child);
+    let current: Entry<ContainerInstanceRecord> | undefined;
+    if (reg) {
+      const use = this.usage.get(parent, child)?.value;
+      current = use
+        ? { ...reg, value: { ...reg.value, remainingResources: use.remainingResources, version: reg.value.version + use.version } }
+        : reg;
+      this.instances.set(parent, child, current);
+    }
+    if (notify && (current || previous)) this.emit({ kind: 'instances', parent, child, key: keys.instance(parent, child), current, previous });
   }
 
   /**
