@@ -1,15 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RegisterContainerInstanceRequest } from '../core/shapes/ecs';
 import type { AgentTask, ServerToAgentMessage, WharfSubmitContainerStateChange, WharfTaskStateChange } from '../api/agent/protocol';
 import type { Clock } from '../lib/clock';
 import { Agent } from './agent';
-import { ControlPlaneError, type ChannelHandlers, type ControlPlaneClient } from './control-plane-client';
+import { ControlPlaneError, type AgentChannel, type ChannelHandlers, type ControlPlaneClient } from './control-plane-client';
 import { SimulatedRuntime } from './runtime/simulated-runtime';
 import { SimulatedFleet } from './simulated-fleet';
+import { HttpControlPlaneClient } from './control-plane-client';
+import { WebSocketServer } from 'ws';
 
 const clock: Clock = {
   now: () => Date.now(),
@@ -24,6 +27,8 @@ class FakeControlPlane implements ControlPlaneClient {
   tasks: WharfTaskStateChange[] = [];
   containers: WharfSubmitContainerStateChange[] = [];
   handlers?: ChannelHandlers;
+  /** Channels opened (a reconnect for a full list opens another). */
+  connects = 0;
   /** Fail this many submissions as if the control plane were down. */
   down = 0;
   attempts = 0;
@@ -43,13 +48,31 @@ class FakeControlPlane implements ControlPlaneClient {
   async submitContainerStateChange(req: WharfSubmitContainerStateChange) {
     this.containers.push(req);
   }
-  connect(_p: { cluster: string; containerInstanceArn: string }, handlers: ChannelHandlers) {
+  connect(_p: { cluster: string; containerInstanceArn: string }, handlers: ChannelHandlers): AgentChannel {
+    this.connects++;
     this.handlers = handlers;
-    return { connected: true, close: () => (this.handlers = undefined) };
+    return {
+      connected: true,
+      close: () => {
+        this.handlers = undefined;
+      },
+    };
   }
   send(tasks: AgentTask[], seq: number) {
     const m: ServerToAgentMessage = { type: 'desiredState', seq, containerInstanceArn: this.arn, tasks };
     this.handlers!.onMessage(m);
+  }
+  delta(seq: number, baseSeq: number, upsert: AgentTask[], remove: string[] = []) {
+    this.handlers!.onMessage({ type: 'desiredStateDelta', seq, baseSeq, containerInstanceArn: this.arn, upsert, remove });
+  }
+}
+
+/** A simulated runtime that counts how often the agent lists its containers. */
+class CountingRuntime extends SimulatedRuntime {
+  lists = 0;
+  override async listContainers(labels: Record<string, string>) {
+    this.lists++;
+    return super.listContainers(labels);
   }
 }
 
@@ -195,4 +218,115 @@ test('simulated fleet: each hollow instance registers separately and runs tasks'
   clients[7]!.send([task('f1')], 1);
   await until(() => clients[7]!.tasks.some((t) => t.status === 'RUNNING'), 'RUNNING on instance 7');
   await fleet.stop();
+});
+
+const TD_ARN = 'arn:aws:ecs:us-east-1:123456789012:task-definition/web:3';
+/** A task as the server sends it once the connection carried its definition. */
+function elided(t: AgentTask): AgentTask {
+  return { ...t, taskDefinition: { taskDefinitionArn: TD_ARN }, taskDefinitionElided: true };
+}
+const withArn = (t: AgentTask): AgentTask => ({ ...t, taskDefinition: { ...t.taskDefinition, taskDefinitionArn: TD_ARN } });
+const reported = (cp: FakeControlPlane, t: AgentTask, status: string) => cp.tasks.some((r) => r.task === t.taskArn && r.status === status);
+
+test('deltas touch only the tasks they name: new ones start, removed ones stop, the rest are left alone, no container listing', async () => {
+  const cp = new FakeControlPlane();
+  const rt = new CountingRuntime({ clock });
+  const agent = new Agent({ client: cp, runtime: rt, region: 'us-east-1', clock, runner: runnerOpts });
+  await agent.start();
+  const [a, b, c, d] = ['a1', 'b1', 'c1', 'd1'].map((id) => withArn(task(id)));
+  cp.send([a!, elided(b!)], 1);
+  await until(() => reported(cp, a!, 'RUNNING') && reported(cp, b!, 'RUNNING'), 'a and b RUNNING');
+  const runnerA = agent.runnerFor(a!.taskArn)!;
+  let updatesOfA = 0;
+  const update = runnerA.update.bind(runnerA);
+  runnerA.update = (t) => {
+    updatesOfA++;
+    update(t);
+  };
+  const listsBefore = rt.lists;
+
+  cp.delta(2, 1, [elided(c!)], [b!.taskArn]);
+  await until(() => reported(cp, c!, 'RUNNING') && reported(cp, b!, 'STOPPED'), 'c RUNNING and b STOPPED');
+  assert.deepEqual(agent.desiredTasks().map((t) => t.taskArn).sort(), [a!.taskArn, c!.taskArn].sort());
+  assert.deepEqual(agent.desiredTasks().find((t) => t.taskArn === c!.taskArn)!.taskDefinition.containerDefinitions, a!.taskDefinition.containerDefinitions, 'the elided definition was filled in');
+  assert.equal(agent.runnerFor(a!.taskArn), runnerA, 'a kept its runner');
+  assert.equal(updatesOfA, 0, 'a was not even looked at');
+
+  // A task desired STOPPED that never ran here is confirmed, not started; a stop reaches its runner.
+  cp.delta(3, 2, [{ ...elided(a!), desiredStatus: 'STOPPED', version: 2 }, elided(task('d1', 'STOPPED'))]);
+  await until(() => reported(cp, a!, 'STOPPED') && reported(cp, d!, 'STOPPED'), 'a stopped, d confirmed');
+  assert.equal(updatesOfA, 1);
+  assert.equal(rt.calls.filter((x) => x.op === 'create').length, 3, 'd was never created');
+  assert.equal(rt.lists, listsBefore, 'deltas list no containers');
+
+  // An old delta again (a stale seq) changes nothing and breaks nothing.
+  cp.delta(2, 1, [elided(task('e1'))]);
+  cp.delta(4, 3, [], [d!.taskArn]);
+  await agent.flushReports();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(agent.runnerFor(task('e1').taskArn), undefined);
+  assert.equal(cp.connects, 1);
+  assert.deepEqual(agent.desiredTasks().map((t) => [t.taskArn, t.desiredStatus]).sort(), [[a!.taskArn, 'STOPPED'], [c!.taskArn, 'RUNNING']].sort());
+  await agent.stop();
+});
+
+test('a delta that does not follow the last applied message is not applied: the agent reconnects and reconciles the new full list', async () => {
+  const cp = new FakeControlPlane();
+  const rt = new SimulatedRuntime({ clock });
+  const agent = new Agent({ client: cp, runtime: rt, region: 'us-east-1', clock, runner: runnerOpts });
+  await agent.start();
+  const [a, b, c] = ['a2', 'b2', 'c2'].map((id) => withArn(task(id)));
+  cp.send([a!], 1);
+  await until(() => reported(cp, a!, 'RUNNING'), 'a RUNNING');
+  cp.delta(3, 2, [elided(b!)]); // seq 2 never arrived
+  assert.equal(cp.connects, 2, 'a new connection was opened');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(agent.runnerFor(b!.taskArn), undefined, 'nothing was guessed from the broken chain');
+
+  // The new connection's numbering starts again; a delta before its full list is a gap too.
+  cp.delta(2, 1, [elided(b!)]);
+  assert.equal(cp.connects, 3);
+  cp.send([a!, c!], 1);
+  await until(() => reported(cp, c!, 'RUNNING'), 'c RUNNING');
+  assert.equal(agent.runnerFor(b!.taskArn), undefined);
+  assert.equal(agent.runnerFor(a!.taskArn)!.isStopped, false, 'a, listed again, kept running');
+  cp.delta(2, 1, [elided(b!)]);
+  await until(() => reported(cp, b!, 'RUNNING'), 'b RUNNING from a delta on the new connection');
+  assert.equal(cp.connects, 3);
+  await agent.stop();
+});
+
+test('over a real socket, a broken chain closes the connection and the next one starts with a full list', async () => {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const endpoint = `http://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+  const a = withArn(task('a3'));
+  const b = withArn(task('b3'));
+  let upgrades = 0;
+  wss.on('connection', (ws) => {
+    upgrades++;
+    const send = (m: ServerToAgentMessage) => ws.send(JSON.stringify(m));
+    if (upgrades === 1) {
+      send({ type: 'desiredState', seq: 1, containerInstanceArn: 'ci', tasks: [a] });
+      send({ type: 'desiredStateDelta', seq: 3, baseSeq: 2, containerInstanceArn: 'ci', upsert: [elided(b)], remove: [] });
+    } else {
+      send({ type: 'desiredState', seq: 1, containerInstanceArn: 'ci', tasks: [a, elided(b)] });
+    }
+  });
+  const cp = new FakeControlPlane();
+  const http = new HttpControlPlaneClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' } });
+  cp.connect = (p, h) => {
+    cp.connects++;
+    return http.connect(p, h);
+  };
+  const rt = new SimulatedRuntime({ clock });
+  const agent = new Agent({ client: cp, runtime: rt, region: 'us-east-1', clock, runner: runnerOpts });
+  await agent.start();
+  await until(() => reported(cp, a, 'RUNNING') && reported(cp, b, 'RUNNING'), 'a and b RUNNING after the resync');
+  assert.equal(upgrades, 2);
+  assert.equal(cp.connects, 2);
+  assert.equal(rt.calls.filter((x) => x.op === 'create').length, 2, 'a was not started twice');
+  await agent.stop();
+  for (const c of wss.clients) c.terminate();
+  await new Promise<void>((r) => wss.close(() => r()));
 });

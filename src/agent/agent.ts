@@ -1,11 +1,17 @@
 /**
  * `wharf agent`: registers the host as a container instance, keeps the agent channel open,
- * reconciles the control plane's full desired state into one TaskRunner per task, and reports
- * every change through the StateReporter. On start it adopts the containers it already has
- * (by label), so a restart creates no duplicates and leaves no orphans.
+ * reconciles the control plane's desired state into one TaskRunner per task, and reports every
+ * change through the StateReporter. On start it adopts the containers it already has (by label),
+ * so a restart creates no duplicates and leaves no orphans.
+ *
+ * The channel sends a full list first on every connection, then deltas (api/agent/protocol.ts).
+ * A full list is reconciled level-triggered over every task (`applyDesiredState`); a delta only
+ * touches the tasks it names (`applyDesiredDelta`), so an instance with a hundred tasks does not
+ * re-examine all of them each time one is added. A delta that does not follow the last applied
+ * message means the chain is broken: the agent opens a new connection, which starts full.
  */
 import type { Readable } from 'node:stream';
-import { LABELS, ReceivedTaskDefinitions, type AgentTask, type ServerToAgentMessage } from '../api/agent/protocol';
+import { DesiredStateReceiver, LABELS, type AgentTask, type ServerToAgentMessage } from '../api/agent/protocol';
 import { systemClock, type Clock } from '../lib/clock';
 import type { Logger } from '../lib/logger';
 import type { ContainerRuntime, ContainerSummary, LogOptions, PullBehaviour } from './runtime/container-runtime';
@@ -44,11 +50,15 @@ export class Agent {
   /** Tasks finished here (cleaned up, or STOPPED on arrival): never started again. */
   private readonly settled = new Set<string>();
   private channel?: AgentChannel;
+  /** Increments with every channel opened; handlers of an older one are ignored. */
+  private channelGeneration = 0;
   private arn?: string;
-  private lastSeq = -1;
-  /** Task definitions received on the current connection (the server elides repeats). */
-  private readonly definitions = new ReceivedTaskDefinitions();
+  /** The desired-state chain of the current connection, and the list it reconstructed. */
+  private readonly desired = new DesiredStateReceiver();
+  /** The first desired state has been applied (orphans removed, containers adopted). */
   private sawDesiredState = false;
+  /** The last apply failed: the next one reconciles the whole reconstructed list instead of a delta. */
+  private fullApplyPending = false;
   private stopped = false;
   private applying: Promise<void> = Promise.resolve();
 
@@ -100,19 +110,37 @@ export class Agent {
     const existing = await this.ownContainers();
     for (const task of this.store.listTasks()) this.startRunner(task, existing);
 
+    this.openChannel();
+  }
+
+  private openChannel(): void {
+    const generation = ++this.channelGeneration;
+    const live = () => generation === this.channelGeneration && !this.stopped;
     this.channel = this.o.client.connect(
-      { cluster: this.cluster, containerInstanceArn: this.arn },
+      { cluster: this.cluster, containerInstanceArn: this.arn! },
       {
-        onMessage: (m) => this.handleMessage(m),
+        onMessage: (m) => {
+          if (live()) this.handleMessage(m);
+        },
         onConnected: () => {
-          // Sequence numbers start again on every connection.
-          this.lastSeq = -1;
-          this.definitions.reset();
+          if (!live()) return;
+          // Sequence numbers and elided definitions start again on every connection.
+          this.desired.reset();
           this.o.logger?.info('agent channel connected');
         },
-        onDisconnected: (why) => this.o.logger?.warn({ why }, 'agent channel lost; reconnecting'),
+        onDisconnected: (why) => {
+          if (live()) this.o.logger?.warn({ why }, 'agent channel lost; reconnecting');
+        },
       },
     );
+  }
+
+  /** The delta chain broke: drop this connection and open another, which starts with a full list. */
+  private resync(reason: string): void {
+    if (this.stopped) return;
+    this.o.logger?.warn({ reason }, 'desired-state deltas out of order; reconnecting for a full list');
+    this.channel?.close();
+    this.openChannel();
   }
 
   /** Leaves containers running (they are adopted on the next start). */
@@ -130,44 +158,57 @@ export class Agent {
       this.o.logger?.error({ code: m.code, message: m.message }, 'control plane error on agent channel');
       return;
     }
-    if (m.type !== 'desiredState') return;
-    // Resolve before the staleness check: a stale message may still carry definitions.
-    let tasks: AgentTask[];
-    try {
-      tasks = this.definitions.resolve(m.tasks);
-    } catch (err) {
-      this.o.logger?.error({ err }, 'desired state refers to an unknown task definition');
-      return;
+    if (m.type !== 'desiredState' && m.type !== 'desiredStateDelta') return;
+    const u = this.desired.receive(m);
+    switch (u.kind) {
+      case 'stale':
+        return;
+      case 'invalid':
+        this.o.logger?.error({ reason: u.reason }, 'desired state refers to an unknown task definition');
+        return;
+      case 'resync':
+        return this.resync(u.reason);
+      case 'full':
+        return this.enqueue(() => this.applyDesiredState(u.tasks));
+      case 'delta':
+        return this.enqueue(() => this.applyDesiredDelta(u.upsert, u.remove));
     }
-    // A new connection restarts numbering; within one, an older message is stale.
-    if (m.seq <= this.lastSeq) return;
-    this.lastSeq = m.seq;
-    this.applying = this.applying.then(() => this.applyDesiredState(tasks)).catch((err) => this.o.logger?.error({ err }, 'applying desired state failed'));
+  }
+
+  /** The desired state as reconstructed from the channel (full list plus the deltas since). */
+  desiredTasks(): AgentTask[] {
+    return this.desired.current();
+  }
+
+  /**
+   * Applies run one at a time, in message order. After a failed one (Docker unreachable, say)
+   * the next reconciles the whole reconstructed list, so no delta's changes are lost with it.
+   */
+  private enqueue(apply: () => Promise<void>): void {
+    this.applying = this.applying
+      .then(() => (this.fullApplyPending || !this.sawDesiredState ? this.applyDesiredState(this.desired.current()) : apply()))
+      .then(() => {
+        this.fullApplyPending = false;
+      })
+      .catch((err) => {
+        this.fullApplyPending = true;
+        this.o.logger?.error({ err }, 'applying desired state failed');
+      });
   }
 
   /** Level-triggered: `tasks` is the complete desired state of this instance. */
   async applyDesiredState(tasks: AgentTask[]): Promise<void> {
     if (this.stopped) return;
     const existing = await this.ownContainers();
-    const wanted = new Set(tasks.map((t) => t.taskArn));
-    for (const task of tasks) {
-      const runner = this.runners.get(task.taskArn);
-      // A task ARN runs once: a finished and cleaned-up task is never started again.
-      if (!runner && this.settled.has(task.taskArn)) continue;
-      if (runner) {
-        runner.update(task);
-        continue;
-      }
-      const hasContainers = existing.some((c) => c.labels[LABELS.taskArn] === task.taskArn);
-      if (task.desiredStatus === 'RUNNING' || hasContainers) {
-        this.store.putTask(task);
-        this.startRunner(task, existing);
-      } else if (!this.settled.has(task.taskArn)) {
-        // Stopped before it ever ran here: confirm so the control plane can finish it.
-        this.settled.add(task.taskArn);
-        this.reporter.submitTask({ cluster: task.clusterArn, task: task.taskArn, status: 'STOPPED', containers: [] });
-      }
+    const byTask = new Map<string, ContainerSummary[]>();
+    for (const c of existing) {
+      const arn = c.labels[LABELS.taskArn] ?? '';
+      const list = byTask.get(arn);
+      if (list) list.push(c);
+      else byTask.set(arn, [c]);
     }
+    const wanted = new Set(tasks.map((t) => t.taskArn));
+    for (const task of tasks) this.applyTask(task, byTask.get(task.taskArn) ?? []);
     // A task the control plane no longer lists is not wanted any more.
     for (const [arn, runner] of this.runners) {
       if (!wanted.has(arn) && !runner.isStopped) runner.stop();
@@ -182,6 +223,41 @@ export class Agent {
         await this.o.runtime.removeContainer(c.id).catch(() => undefined);
       }
     }
+  }
+
+  /**
+   * A change to the desired state: only the tasks named are touched. Needs no container listing:
+   * after the first desired state every container of ours belongs to a runner (the rest were
+   * adopted or removed as orphans), so a task new to this agent has none to adopt. Until then
+   * (or after a failed apply) `enqueue` reconciles the full list instead.
+   */
+  async applyDesiredDelta(upsert: AgentTask[], remove: string[]): Promise<void> {
+    if (this.stopped) return;
+    if (!this.sawDesiredState) return this.applyDesiredState(this.desired.current());
+    for (const arn of remove) {
+      const runner = this.runners.get(arn);
+      if (runner && !runner.isStopped) runner.stop();
+    }
+    for (const task of upsert) this.applyTask(task, []);
+  }
+
+  /**
+   * One listed task: update its runner, start one (adopting `containers`, the ones labelled with
+   * this task), or confirm a never-run task STOPPED.
+   */
+  private applyTask(task: AgentTask, containers: ContainerSummary[]): void {
+    const runner = this.runners.get(task.taskArn);
+    if (runner) return runner.update(task);
+    // A task ARN runs once: a finished and cleaned-up task is never started again.
+    if (this.settled.has(task.taskArn)) return;
+    if (task.desiredStatus === 'RUNNING' || containers.length > 0) {
+      this.store.putTask(task);
+      this.startRunner(task, containers);
+      return;
+    }
+    // Stopped before it ever ran here: confirm so the control plane can finish it.
+    this.settled.add(task.taskArn);
+    this.reporter.submitTask({ cluster: task.clusterArn, task: task.taskArn, status: 'STOPPED', containers: [] });
   }
 
   private async ownContainers(): Promise<ContainerSummary[]> {

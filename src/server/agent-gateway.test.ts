@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { WebSocket } from 'ws';
-import { AGENT_CONNECT_PATH, type DesiredStateMessage, type ServerToAgentMessage } from '../api/agent/protocol';
+import { AGENT_CONNECT_PATH, DesiredStateReceiver, type DesiredStateDeltaMessage, type DesiredStateMessage, type ServerToAgentMessage } from '../api/agent/protocol';
 import { keys, type ClusterRecord, type ContainerInstanceRecord, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
 import { createLogger, signRequest, systemClock } from '../lib';
 import { State } from '../state/state';
@@ -151,12 +151,13 @@ async function waitUntil(cond: () => boolean, what: string, ms = 2000): Promise<
   }
 }
 
-async function withGateway(fn: (g: { port: number; gateway: AgentGateway; store: MemoryStore; state: State }) => Promise<void>) {
+async function withGateway(fn: (g: { port: number; gateway: AgentGateway; store: MemoryStore; state: State }) => Promise<void>, opts: { pingIntervalMs?: number; debounceMs?: number } = {}) {
   const { store, state } = await fixture();
   const gateway = createAgentGateway({
     ctx: { store, state, clock: systemClock, log: createLogger('test', 'silent') },
     credentials: { lookup: (id) => (id === KEY.accessKeyId ? { secret: KEY.secretAccessKey, isAgent: true } : undefined) },
-    pingIntervalMs: 200,
+    pingIntervalMs: opts.pingIntervalMs ?? 200,
+    debounceMs: opts.debounceMs,
   });
   const server: Server = createServer((_req, res) => res.end());
   server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
@@ -172,7 +173,9 @@ async function withGateway(fn: (g: { port: number; gateway: AgentGateway; store:
   }
 }
 
-test('an agent gets its desired state at once and again on every change that concerns it', async () => {
+const suffix = (arn: string) => arn.slice(-1);
+
+test('an agent gets its full desired state at once, then deltas of only what changed', async () => {
   await withGateway(async ({ port, store, state, gateway }) => {
     await store.create(keys.task(CLUSTER, tid(1)), task(tid(1), I1, 'RUNNING', 'PENDING'));
     const agent = await connect(port, instArn(I1));
@@ -180,30 +183,42 @@ test('an agent gets its desired state at once and again on every change that con
     assert.equal(first.type, 'desiredState');
     assert.equal(first.seq, 1);
     assert.equal(first.containerInstanceArn, instArn(I1));
-    assert.deepEqual(first.tasks.map((t) => t.taskArn.slice(-1)), ['1']);
+    assert.deepEqual(first.tasks.map((t) => suffix(t.taskArn)), ['1']);
+    assert.deepEqual(first.tasks[0]!.taskDefinition, taskDef(), 'the first use of a definition carries it in full');
     await waitUntil(() => state.instances.get(CLUSTER, I1)!.value.agentConnected === true, 'agentConnected=true');
     assert.equal(gateway.connectionCount(), 1);
 
-    // Three tasks placed in a burst arrive as one message.
+    // Three tasks placed in a burst arrive as one delta naming only them.
     for (const n of [2, 3, 4]) await store.create(keys.task(CLUSTER, tid(n)), task(tid(n), I1, 'RUNNING', 'PENDING'));
-    const second = (await agent.next()) as DesiredStateMessage;
+    const second = (await agent.next()) as DesiredStateDeltaMessage;
+    assert.equal(second.type, 'desiredStateDelta');
     assert.equal(second.seq, 2);
-    assert.deepEqual(second.tasks.map((t) => t.taskArn.slice(-1)), ['1', '2', '3', '4']);
+    assert.equal(second.baseSeq, 1);
+    assert.deepEqual(second.upsert.map((t) => suffix(t.taskArn)).sort(), ['2', '3', '4']);
+    assert.deepEqual(second.remove, []);
+    assert.ok(second.upsert.every((t) => t.taskDefinitionElided === true && t.taskDefinition.containerDefinitions === undefined), 'the definition is not sent twice');
+    assert.deepEqual(second.upsert[0]!.overrides, { containerOverrides: [{ name: 'app', command: ['echo', '0000'] }] });
     assert.equal(await agent.quiet(100), undefined, 'the burst produced a single message');
 
     // A task on another instance, and a change that leaves the desired state as it was: silence.
     await store.create(keys.task(CLUSTER, tid(9)), task(tid(9), I2, 'RUNNING', 'PENDING'));
     await casUpdate<TaskRecord>(store, keys.task(CLUSTER, tid(1)), (cur) => ({ ...cur!.value, startedBy: 'someone' }));
+    await casUpdate<TaskRecord>(store, keys.task(CLUSTER, tid(2)), (cur) => ({ ...cur!.value, lastStatus: 'RUNNING', version: 2 }));
     assert.equal(await agent.quiet(100), undefined);
 
-    // StopTask: the task stays in the list, desired STOPPED, until it reports STOPPED.
+    // StopTask: the task stays listed, desired STOPPED, until it reports STOPPED; then it is removed.
     await casUpdate<TaskRecord>(store, keys.task(CLUSTER, tid(1)), (cur) => ({ ...cur!.value, desiredStatus: 'STOPPED', version: 2 }));
-    const third = (await agent.next()) as DesiredStateMessage;
-    assert.deepEqual(third.tasks.find((t) => t.taskArn.endsWith('1'))?.desiredStatus, 'STOPPED');
+    const third = (await agent.next()) as DesiredStateDeltaMessage;
+    assert.equal(third.type, 'desiredStateDelta');
+    assert.deepEqual(third.upsert.map((t) => [suffix(t.taskArn), t.desiredStatus]), [['1', 'STOPPED']]);
+    assert.deepEqual(third.remove, []);
     await casUpdate<TaskRecord>(store, keys.task(CLUSTER, tid(1)), (cur) => ({ ...cur!.value, lastStatus: 'STOPPED', version: 3, wharf: { ...cur!.value.wharf, released: true } }));
-    const fourth = (await agent.next()) as DesiredStateMessage;
-    assert.deepEqual(fourth.tasks.map((t) => t.taskArn.slice(-1)), ['2', '3', '4']);
+    const fourth = (await agent.next()) as DesiredStateDeltaMessage;
+    assert.equal(fourth.type, 'desiredStateDelta');
+    assert.deepEqual(fourth.upsert, []);
+    assert.deepEqual(fourth.remove, [task(tid(1), I1, 'STOPPED', 'STOPPED').taskArn]);
     assert.equal(fourth.seq, 4);
+    assert.equal(fourth.baseSeq, 3);
 
     agent.ws.close();
     await waitUntil(() => state.instances.get(CLUSTER, I1)!.value.agentConnected === false, 'agentConnected=false after close');
@@ -211,6 +226,264 @@ test('an agent gets its desired state at once and again on every change that con
     assert.equal(gateway.connections.isOpen(I1), false);
     assert.ok(gateway.connections.lastChangeAt(I1) !== undefined);
   });
+});
+
+test('a full list goes instead of a delta when it is no larger: an empty instance gaining tasks, or losing its last', async () => {
+  await withGateway(async ({ port, store }) => {
+    const agent = await connect(port, instArn(I1));
+    assert.deepEqual(((await agent.next()) as DesiredStateMessage).tasks, []);
+    await store.create(keys.task(CLUSTER, tid(1)), task(tid(1), I1, 'RUNNING', 'PENDING'));
+    const gained = (await agent.next()) as DesiredStateMessage;
+    assert.equal(gained.type, 'desiredState');
+    assert.equal(gained.seq, 2);
+    assert.deepEqual(gained.tasks.map((t) => suffix(t.taskArn)), ['1']);
+    assert.equal(gained.tasks[0]!.taskDefinition.family, 'web', 'the definition in full');
+    await store.delete(keys.task(CLUSTER, tid(1)));
+    const emptied = (await agent.next()) as DesiredStateMessage;
+    assert.equal(emptied.type, 'desiredState');
+    assert.deepEqual(emptied.tasks, []);
+    agent.ws.close();
+  });
+});
+
+test('a reconnect starts again with the full list and the definition in full', async () => {
+  await withGateway(async ({ port, store }) => {
+    for (const n of [1, 2]) await store.create(keys.task(CLUSTER, tid(n)), task(tid(n), I1, 'RUNNING', 'PENDING'));
+    const before = await connect(port, instArn(I1));
+    await before.next();
+    await store.create(keys.task(CLUSTER, tid(3)), task(tid(3), I1, 'RUNNING', 'PENDING'));
+    assert.equal((await before.next()).type, 'desiredStateDelta');
+    before.ws.close();
+    await before.closed;
+    await store.create(keys.task(CLUSTER, tid(4)), task(tid(4), I1, 'RUNNING', 'PENDING'));
+
+    const after = await connect(port, instArn(I1));
+    const full = (await after.next()) as DesiredStateMessage;
+    assert.equal(full.type, 'desiredState');
+    assert.equal(full.seq, 1, 'numbering starts again');
+    assert.deepEqual(full.tasks.map((t) => suffix(t.taskArn)), ['1', '2', '3', '4']);
+    assert.deepEqual(full.tasks[0]!.taskDefinition, taskDef());
+    assert.ok(full.tasks.slice(1).every((t) => t.taskDefinitionElided));
+    after.ws.close();
+  });
+});
+
+test('a changed task definition is sent again in full with the tasks that use it', async () => {
+  await withGateway(async ({ port, store }) => {
+    for (const n of [1, 2]) await store.create(keys.task(CLUSTER, tid(n)), task(tid(n), I1, 'RUNNING', 'PENDING'));
+    // A task of another definition, untouched by the change.
+    const other = { ...taskDef(), taskDefinitionArn: TD_ARN.replace(/:1$/, ':2'), revision: 2 };
+    await store.create(keys.taskDefinition('web', 2), other);
+    await store.create(keys.task(CLUSTER, tid(3)), { ...task(tid(3), I1, 'RUNNING', 'PENDING'), taskDefinitionArn: other.taskDefinitionArn });
+    const agent = await connect(port, instArn(I1));
+    await agent.next();
+    await casUpdate<TaskDefinitionRecord>(store, keys.taskDefinition('web', 1), (cur) => ({ ...cur!.value, status: 'INACTIVE' }));
+    const m = (await agent.next()) as DesiredStateDeltaMessage;
+    assert.equal(m.type, 'desiredStateDelta');
+    assert.deepEqual(m.upsert.map((t) => suffix(t.taskArn)).sort(), ['1', '2']);
+    const carried = m.upsert.filter((t) => !t.taskDefinitionElided);
+    assert.equal(carried.length, 1, 'the definition travels once');
+    assert.equal(carried[0]!.taskDefinition.status, 'INACTIVE');
+    agent.ws.close();
+  });
+});
+
+test('a task moving to another instance is removed from one agent and added to the other', async () => {
+  await withGateway(async ({ port, store }) => {
+    for (const n of [1, 2]) await store.create(keys.task(CLUSTER, tid(n)), task(tid(n), I1, 'RUNNING', 'PENDING'));
+    await store.create(keys.task(CLUSTER, tid(3)), task(tid(3), I2, 'RUNNING', 'PENDING'));
+    const a1 = await connect(port, instArn(I1));
+    const a2 = await connect(port, instArn(I2));
+    await a1.next();
+    await a2.next();
+    await casUpdate<TaskRecord>(store, keys.task(CLUSTER, tid(2)), (cur) => ({ ...cur!.value, wharf: { ...cur!.value.wharf, instanceId: I2 } }));
+    const left = (await a1.next()) as DesiredStateDeltaMessage;
+    assert.equal(left.type, 'desiredStateDelta');
+    assert.deepEqual(left.remove.map(suffix), ['2']);
+    const arrived = (await a2.next()) as DesiredStateDeltaMessage;
+    assert.equal(arrived.type, 'desiredStateDelta');
+    assert.deepEqual(arrived.upsert.map((t) => suffix(t.taskArn)), ['2']);
+    assert.equal(arrived.upsert[0]!.taskDefinitionElided, true, 'I2 carried the definition already');
+    a1.ws.close();
+    a2.ws.close();
+  });
+});
+
+/** An agent's view of the channel: the DesiredStateReceiver over a socket, reconnecting on a broken chain. */
+async function reconstructingAgent(port: number, instanceArn: string, opts: { drop?: (m: ServerToAgentMessage) => boolean } = {}) {
+  const receiver = new DesiredStateReceiver();
+  const log: { type: string; seq: number }[] = [];
+  let resyncs = 0;
+  let current = await connect(port, instanceArn);
+  let stopped = false;
+  const pump = async (): Promise<void> => {
+    while (!stopped) {
+      const m = await current.quiet(50);
+      if (!m || m.type === 'error') continue;
+      if (opts.drop?.(m)) continue;
+      log.push({ type: m.type, seq: m.seq });
+      const u = receiver.receive(m);
+      if (u.kind === 'resync') {
+        resyncs++;
+        current.ws.close();
+        await current.closed;
+        receiver.reset();
+        current = await connect(port, instanceArn);
+      }
+    }
+  };
+  const running = pump();
+  return {
+    receiver,
+    log,
+    get resyncs() {
+      return resyncs;
+    },
+    async stop() {
+      stopped = true;
+      await running;
+      current.ws.close();
+    },
+  };
+}
+
+/** What the agent should know of each task: the same for the reconstruction and desiredStateFor. */
+function summary(tasks: { taskArn: string; desiredStatus: string; taskDefinition: { taskDefinitionArn?: string; containerDefinitions?: unknown[] } }[]): string[] {
+  return tasks.map((t) => `${t.taskArn} ${t.desiredStatus} ${t.taskDefinition.taskDefinitionArn} ${t.taskDefinition.containerDefinitions?.length}`).sort();
+}
+
+test('a delta that does not follow the last applied message makes the agent reconnect, and it gets the full list', async () => {
+  await withGateway(async ({ port, store, state }) => {
+    for (const n of [1, 2]) await store.create(keys.task(CLUSTER, tid(n)), task(tid(n), I1, 'RUNNING', 'PENDING'));
+    // Lose the first delta, as a broken relay might.
+    let dropped = 0;
+    const agent = await reconstructingAgent(port, instArn(I1), { drop: (m) => m.type === 'desiredStateDelta' && dropped++ === 0 });
+    await waitUntil(() => agent.log.length === 1, 'the first full list');
+    await store.create(keys.task(CLUSTER, tid(3)), task(tid(3), I1, 'RUNNING', 'PENDING'));
+    await waitUntil(() => dropped === 1, 'the lost delta');
+    await store.create(keys.task(CLUSTER, tid(4)), task(tid(4), I1, 'RUNNING', 'PENDING'));
+    await waitUntil(() => agent.resyncs === 1 && agent.log.length === 3, 'the gap noticed and a new connection');
+    assert.deepEqual(agent.log.map((m) => [m.type, m.seq]), [
+      ['desiredState', 1],
+      ['desiredStateDelta', 3],
+      ['desiredState', 1],
+    ]);
+    assert.deepEqual(summary(agent.receiver.current()), summary(desiredStateFor(state, CLUSTER, I1)));
+    assert.equal(agent.receiver.current().length, 4);
+    await agent.stop();
+  });
+});
+
+test('deltas rebuild exactly the desired state through random placements, stops, reports, moves and deletions', async (t) => {
+  await withGateway(
+    async ({ port, store, state }) => {
+      const agents = { [I1]: await reconstructingAgent(port, instArn(I1)), [I2]: await reconstructingAgent(port, instArn(I2)) };
+      // mulberry32: a small seeded generator, so a failure replays.
+      let seed = 7;
+      const rnd = (n: number) => {
+        seed = (seed + 0x6d2b79f5) | 0;
+        let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+        x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+        return ((x ^ (x >>> 14)) >>> 0) % n;
+      };
+      const live: string[] = [];
+      let next = 1;
+      for (let round = 0; round < 6; round++) {
+        for (let step = 0; step < 15; step++) {
+          const op = live.length === 0 ? 0 : Math.max(0, rnd(7) - 2); // creates weigh three times
+          const id = live[rnd(live.length)]!;
+          const key = keys.task(CLUSTER, id ?? '');
+          if (op === 0) {
+            const nid = tid(next++);
+            await store.create(keys.task(CLUSTER, nid), task(nid, rnd(2) ? I1 : I2, 'RUNNING', 'PENDING'));
+            live.push(nid);
+          } else if (op === 1) {
+            await casUpdate<TaskRecord>(store, key, (cur) => ({ ...cur!.value, desiredStatus: 'STOPPED', version: cur!.value.version + 1 }));
+          } else if (op === 2) {
+            await casUpdate<TaskRecord>(store, key, (cur) => ({ ...cur!.value, lastStatus: 'STOPPED', version: cur!.value.version + 1, wharf: { ...cur!.value.wharf, released: true } }));
+          } else if (op === 3) {
+            await casUpdate<TaskRecord>(store, key, (cur) => ({ ...cur!.value, wharf: { ...cur!.value.wharf, instanceId: cur!.value.wharf.instanceId === I1 ? I2 : I1 } }));
+          } else {
+            await store.delete(key);
+            live.splice(live.indexOf(id), 1);
+          }
+          if (rnd(3) === 0) await new Promise((r) => setTimeout(r, rnd(8)));
+        }
+        for (const id of [I1, I2]) {
+          await waitUntil(() => JSON.stringify(summary(agents[id]!.receiver.current())) === JSON.stringify(summary(desiredStateFor(state, CLUSTER, id))), `instance ${id.slice(0, 1)} in step after round ${round}`);
+        }
+      }
+      for (const a of Object.values(agents)) {
+        assert.equal(a.resyncs, 0, 'an unbroken chain never needs a full list again');
+        const deltas = a.log.filter((m) => m.type === 'desiredStateDelta').length;
+        assert.ok(deltas > 0, 'deltas were sent');
+        t.diagnostic(`${a.log.length} messages, ${deltas} of them deltas`);
+        await a.stop();
+      }
+    },
+    { debounceMs: 3 },
+  );
+});
+
+test('100 tasks added one at a time cost one small delta each: message size does not grow with the list', async (t) => {
+  await withGateway(
+    async ({ port, store }) => {
+      const agent = await connect(port, instArn(I1));
+      await agent.next();
+      const sizes: number[] = [];
+      agent.ws.on('message', (data) => sizes.push(String(data).length));
+      const tasks = 100;
+      for (let n = 1; n <= tasks; n++) {
+        await store.create(keys.task(CLUSTER, tid(n)), task(tid(n), I1, 'RUNNING', 'PENDING'));
+        await agent.next();
+      }
+      assert.equal(sizes.length, tasks);
+      const deltas = sizes.slice(1);
+      // The second and later messages each name one task with its definition elided.
+      assert.ok(Math.max(...deltas) <= Math.min(...deltas) * 1.05, `delta sizes ${Math.min(...deltas)}..${Math.max(...deltas)}`);
+      const total = sizes.reduce((a, b) => a + b, 0);
+      assert.ok(total < sizes[0]! + tasks * deltas[0]! * 1.05, 'total bytes grow linearly with the tasks');
+      t.diagnostic(`${tasks} tasks one at a time: ${sizes.length} messages, ${total} bytes in total (first ${sizes[0]}, then ~${deltas[0]} each)`);
+      agent.ws.close();
+    },
+    { debounceMs: 1 },
+  );
+});
+
+test('a slow agent builds no backlog: while its socket is full, changes gather into one delta', async () => {
+  await withGateway(
+    async ({ port, store, state }) => {
+      const agent = await connect(port, instArn(I1));
+      await agent.next();
+      // Stop reading, and place tasks whose records are large (big overrides) one flush at a time,
+      // until far more than the socket buffers hold has changed.
+      (agent.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+      const big = 'x'.repeat(256 * 1024);
+      const tasks = 60;
+      for (let n = 1; n <= tasks; n++) {
+        const rec = task(tid(n), I1, 'RUNNING', 'PENDING');
+        rec.overrides = { containerOverrides: [{ name: 'app', environment: [{ name: 'PAD', value: big }] }] };
+        await store.create(keys.task(CLUSTER, tid(n)), rec);
+        await new Promise((r) => setTimeout(r, 4));
+      }
+      (agent.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      const receiver = new DesiredStateReceiver();
+      receiver.receive({ type: 'desiredState', seq: 1, containerInstanceArn: instArn(I1), tasks: [] });
+      const got: ServerToAgentMessage[] = [];
+      for (;;) {
+        const m = await agent.quiet(300);
+        if (!m) break;
+        got.push(m);
+        assert.notEqual(receiver.receive(m as DesiredStateDeltaMessage).kind, 'resync');
+      }
+      assert.ok(got.length < tasks, `${got.length} messages for ${tasks} changes`);
+      assert.ok(got.some((m) => m.type === 'desiredStateDelta' && m.upsert.length > 1), 'a delta gathered several changes');
+      assert.deepEqual(summary(receiver.current()), summary(desiredStateFor(state, CLUSTER, I1)));
+      assert.equal(receiver.current().length, tasks);
+      agent.ws.close();
+    },
+    { pingIntervalMs: 60_000, debounceMs: 1 },
+  );
 });
 
 test('a second connection for the same instance replaces the first, and the instance stays connected', async () => {

@@ -2,21 +2,35 @@
  * The agent channel's server end (api/agent/protocol.ts): a WebSocket per connected agent at
  * `GET /v1/agent/connect?cluster=<name>&containerInstance=<arn>`, SigV4-signed like an API call.
  *
- * The channel is level-triggered. On connect, and whenever anything in an instance's desired
- * state changes, the agent gets the FULL list of tasks it should run or stop
- * (`desiredStateFor`), never a delta, so a lost message, a reconnect or an agent restart needs
- * no special handling. Changes are noticed through the state cache's listener, debounced per
- * instance (a RunTask of ten tasks becomes one message), and a message identical to the last one
- * sent on that socket is not sent again.
+ * The channel is level-triggered per connection. On connect the agent gets the FULL list of tasks
+ * it should run or stop (`desiredStateFor`). After that, each socket gets deltas against what IT
+ * last received: the tasks that are new or changed, and the ARNs of those no longer listed
+ * (`desiredStateDelta`, with `baseSeq` naming the message it applies on). A WebSocket delivers in
+ * order or closes, so the chain is as exact as full lists; a reconnect or an agent restart is a
+ * new socket and starts from a full list again, and an agent that ever sees a broken chain
+ * reconnects. Full lists, as the channel sent before, cost O(tasks) per change and O(tasks^2) bytes
+ * per instance as it filled (a hundred tasks placed ten at a time: ~100 messages growing to 100
+ * tasks); a delta costs O(changed tasks) on both ends.
  *
- * What makes a message different is only what the agent acts on: which tasks are listed, their
+ * How a flush stays O(changed): the state listener marks changed tasks (by id) dirty on the
+ * connections of the instances they were and are on; the debounced flush (a RunTask of ten tasks
+ * becomes one message) looks up only those, compares each with the entry this socket last got
+ * (`Connection.sent`) and sends the difference. Nothing different: nothing is sent. A full list
+ * is sent instead of a delta when it would be no larger (the unchanged tasks cost no more than
+ * the removals, e.g. an instance going from zero tasks to some, or from some to none).
+ *
+ * What makes a task different is only what the agent acts on: whether it is listed, its
  * desiredStatus, definition and overrides. A task's own progress (the agent's RUNNING report,
- * container statuses) changes none of that, so it sends nothing; otherwise every report would
- * re-send the instance's whole list, O(tasks^2) bytes per instance. A task definition travels in
- * full the first time a socket needs it and afterwards as `{ taskDefinitionArn }` with
- * `taskDefinitionElided` set (the agent keeps the ones received on the connection,
- * ReceivedTaskDefinitions in api/agent/protocol.ts), so a list of a hundred tasks of one
- * definition stays small.
+ * container statuses) changes none of that, so it sends nothing. A task desired STOPPED stays
+ * listed until it reports STOPPED (`wanted`). A task definition travels in full the first time a
+ * socket needs it and afterwards as `{ taskDefinitionArn }` with `taskDefinitionElided` set (the
+ * agent keeps the ones received on the connection, ReceivedTaskDefinitions in
+ * api/agent/protocol.ts); when a definition the socket carried changes, the socket's tasks of
+ * that definition are re-sent with it in full.
+ *
+ * Backpressure: while a socket still holds an unsent message (`bufferedAmount`), nothing more is
+ * queued on it; dirty tasks keep gathering and go out as one delta once it drains, so a slow agent
+ * costs neither this process's memory nor a backlog of stale states.
  *
  * While a socket is open its instance is `agentConnected`; the flag is written (compare-and-swap,
  * serialised per instance) on open and close, and the liveness controller corrects it when a
@@ -26,7 +40,7 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { AGENT_CONNECT_PATH, type AgentTask, type DesiredStateMessage, type ServerToAgentMessage } from '../api/agent/protocol';
+import { AGENT_CONNECT_PATH, type AgentTask, type DesiredStateDeltaMessage, type DesiredStateMessage, type ServerToAgentMessage } from '../api/agent/protocol';
 import { clusterNameOf, taskDefinitionRefOf } from '../core/arn';
 import { keys, type ContainerInstanceRecord, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
 import { isTerminal } from '../core/task-status';
@@ -119,15 +133,18 @@ export function subnetNetworkName(subnetId: string): string {
 
 /**
  * A task's entry, prepared once per task record (records are replaced, never changed, so a
- * WeakMap keyed by the record is exact): what it contributes to the signature, and its JSON with
- * the definition elided. Flushing an instance of a hundred tasks then joins strings.
+ * WeakMap keyed by the record is exact): what the agent acts on, and its JSON as it goes once the
+ * socket has the definition. A flush then joins prepared strings.
  */
 interface WireEntry {
   taskArn: string;
   taskDefinitionArn?: string;
+  /** What the agent acts on (signatureOf); equal signatures need no message. */
   signature: string;
-  /** JSON with `taskDefinition` elided; undefined when it must always go in full (no definition). */
-  elided?: string;
+  /** The task's JSON with the definition elided, or in full when it has none to elide. */
+  wire: string;
+  /** `wire` is elided: a socket that has not carried the definition needs the full form. */
+  elided: boolean;
 }
 
 /** Whether a task change can change what some agent is told (overrides never change after RunTask). */
@@ -135,6 +152,7 @@ function concernsAgent(prev: TaskRecord | undefined, cur: TaskRecord | undefined
   if (!prev || !cur) return true;
   return (
     prev.wharf.instanceId !== cur.wharf.instanceId ||
+    prev.wharf.released !== cur.wharf.released ||
     prev.desiredStatus !== cur.desiredStatus ||
     wanted(prev) !== wanted(cur) ||
     prev.taskDefinitionArn !== cur.taskDefinitionArn
@@ -142,14 +160,15 @@ function concernsAgent(prev: TaskRecord | undefined, cur: TaskRecord | undefined
 }
 
 /**
- * The part of a desired-state list the agent acts on (not `version`, which moves with reports;
- * overrides are fixed when the task is created, so its ARN stands for them).
+ * The part of a task the agent acts on (not `version`, which moves with reports; overrides are
+ * fixed when the task is created, so its ARN stands for them).
  */
-function signatureOf(tasks: AgentTask[]): string {
-  let s = '';
-  for (const t of tasks) s += `${t.taskArn} ${t.desiredStatus} ${t.taskDefinition.taskDefinitionArn ?? ''} ${t.taskDefinition.containerDefinitions?.length ?? 0}\n`;
-  return s;
+function signatureOf(t: AgentTask): string {
+  return `${t.taskArn} ${t.desiredStatus} ${t.taskDefinition.taskDefinitionArn ?? ''} ${t.taskDefinition.containerDefinitions?.length ?? 0}`;
 }
+
+/** A signature no task has: marks a sent entry that must go again (its definition changed). */
+const RESEND = '';
 
 export interface AgentGatewayOptions {
   ctx: Pick<ControlContext, 'state' | 'store' | 'clock' | 'log'>;
@@ -176,9 +195,17 @@ interface Connection {
   cluster: string;
   id: string;
   arn: string;
+  /** The seq of the last desired-state message sent on this socket (0: none yet). */
   seq: number;
-  /** What the agent acts on in the list last sent (signatureOf), to skip identical messages. */
-  lastSent?: string;
+  /**
+   * What this socket has been told, by task id: the entry last sent for every task it lists now.
+   * Undefined until the first (full) message, which is built from the instance's whole list.
+   */
+  sent?: Map<string, WireEntry>;
+  /** Sum of `wire.length` over `sent`: what re-listing the unchanged tasks in full would cost. */
+  sentChars: number;
+  /** Ids of tasks that changed since the last flush and may concern this socket. */
+  dirty: Set<string>;
   /** Task definitions this socket has received in full (their changes concern it). */
   sentDefinitions: Set<string>;
   alive: boolean;
@@ -253,7 +280,7 @@ class Gateway implements AgentGateway {
 
   private onOpen(ws: WebSocket, inst: ContainerInstanceRecord): void {
     const { cluster, id } = inst.wharf;
-    const conn: Connection = { ws, cluster, id, arn: inst.containerInstanceArn, seq: 0, sentDefinitions: new Set(), alive: true };
+    const conn: Connection = { ws, cluster, id, arn: inst.containerInstanceArn, seq: 0, sentChars: 0, dirty: new Set(), sentDefinitions: new Set(), alive: true };
     const previous = this.conns.get(id);
     this.conns.set(id, conn);
     if (previous) previous.ws.close(CLOSE_REPLACED, 'replaced by a newer connection');
@@ -326,7 +353,9 @@ class Gateway implements AgentGateway {
         const after = cur?.wharf?.instanceId;
         for (const id of new Set([before, after])) {
           const conn = id ? this.conns.get(id) : undefined;
-          if (conn) this.schedule(conn);
+          if (!conn || conn.cluster !== c.parent) continue;
+          conn.dirty.add(c.child);
+          this.schedule(conn);
         }
         return;
       }
@@ -335,9 +364,14 @@ class Gateway implements AgentGateway {
         if (!arn) return;
         for (const conn of this.conns.values()) {
           if (!conn.sentDefinitions.has(arn)) continue;
-          // Send the changed definition in full again, even if the list looks the same.
+          // Send the changed definition in full again, with the socket's tasks that use it, even
+          // though what they ask for looks the same. Rare (a deregistration), so a scan is fine.
           conn.sentDefinitions.delete(arn);
-          conn.lastSent = undefined;
+          for (const [id, e] of conn.sent ?? []) {
+            if (e.taskDefinitionArn !== arn) continue;
+            conn.sent!.set(id, { ...e, signature: RESEND });
+            conn.dirty.add(id);
+          }
           this.schedule(conn);
         }
         return;
@@ -373,48 +407,101 @@ class Gateway implements AgentGateway {
     let entry: WireEntry | null = null;
     if (task) {
       const arn = task.taskDefinition.taskDefinitionArn;
-      const full = (task.taskDefinition.containerDefinitions?.length ?? 0) > 0;
-      entry = { taskArn: task.taskArn, taskDefinitionArn: arn, signature: signatureOf([task]) };
-      if (arn && full) entry.elided = JSON.stringify({ ...task, taskDefinition: { taskDefinitionArn: arn }, taskDefinitionElided: true });
+      const elided = arn !== undefined && (task.taskDefinition.containerDefinitions?.length ?? 0) > 0;
+      const wire = elided ? JSON.stringify({ ...task, taskDefinition: { taskDefinitionArn: arn }, taskDefinitionElided: true }) : JSON.stringify(task);
+      entry = { taskArn: task.taskArn, taskDefinitionArn: arn, signature: signatureOf(task), wire, elided };
     }
     this.entries.set(t, entry);
     return entry;
   }
 
-  /** Sends the instance's desired state if it differs from what this socket last got. */
+  /** The entry of task `id` as this socket's instance should list it, or null when it should not. */
+  private currentEntry(conn: Connection, id: string): { t: TaskRecord; e: WireEntry } | null {
+    const t = this.state.tasks.get(conn.cluster, id)?.value;
+    // The same test as State.tasksByInstance: placed here and not released.
+    if (!t || t.wharf.instanceId !== conn.id || t.wharf.released) return null;
+    const e = this.entryOf(t);
+    return e ? { t, e } : null;
+  }
+
+  /** The JSON of a task for this socket: its definition in full the first time the socket needs it. */
+  private wireFor(conn: Connection, t: TaskRecord, e: WireEntry): string {
+    if (!e.elided || conn.sentDefinitions.has(e.taskDefinitionArn!)) return e.wire;
+    conn.sentDefinitions.add(e.taskDefinitionArn!);
+    return JSON.stringify(agentTaskOf(this.state, t));
+  }
+
+  /** Sends what changed for this socket's instance since the socket was last told. */
   private flush(conn: Connection): void {
     if (conn.ws.readyState !== WebSocket.OPEN || this.conns.get(conn.id) !== conn) return;
     // The previous message is still queued here (the agent reads slower than states change):
-    // wait, and send whatever is current once it has gone. Each message is the full state, so
-    // skipping the states in between loses nothing, and a slow agent costs neither this
-    // process's memory nor a backlog of stale lists.
+    // wait, and send once it has gone. Dirty tasks keep gathering meanwhile, so the states in
+    // between coalesce into one delta and a slow agent builds no backlog.
     if (conn.ws.bufferedAmount > 0) {
       this.schedule(conn);
       return;
     }
-    const list: { t: TaskRecord; e: WireEntry }[] = [];
-    for (const id of this.state.tasksByInstance.get(conn.id) ?? []) {
-      const t = this.state.tasks.get(conn.cluster, id)?.value;
-      const e = t && this.entryOf(t);
-      if (e) list.push({ t: t!, e });
-    }
-    list.sort((x, y) => (x.e.taskArn < y.e.taskArn ? -1 : x.e.taskArn > y.e.taskArn ? 1 : 0));
-    let signature = '';
-    for (const { e } of list) signature += e.signature;
-    if (signature === conn.lastSent) return;
-    conn.lastSent = signature;
-    const parts: string[] = [];
-    for (const { t, e } of list) {
-      if (e.elided !== undefined && conn.sentDefinitions.has(e.taskDefinitionArn!)) {
-        parts.push(e.elided);
+    if (!conn.sent) return this.sendFull(conn);
+    if (conn.dirty.size === 0) return;
+    const sent = conn.sent;
+    const upsert: string[] = [];
+    const upserted = new Set<string>();
+    const remove: string[] = [];
+    let upsertedChars = 0;
+    let removeChars = 0;
+    for (const id of conn.dirty) {
+      const prev = sent.get(id);
+      const cur = this.currentEntry(conn, id);
+      if (!cur) {
+        if (!prev) continue;
+        sent.delete(id);
+        conn.sentChars -= prev.wire.length;
+        remove.push(prev.taskArn);
+        removeChars += prev.taskArn.length + 3;
         continue;
       }
-      if (e.elided !== undefined) conn.sentDefinitions.add(e.taskDefinitionArn!);
-      parts.push(JSON.stringify(agentTaskOf(this.state, t)));
+      if (prev?.signature === cur.e.signature) continue;
+      // Keyed by the record's own id string, not the change's (a slice that would pin its key).
+      const key = cur.t.wharf.id;
+      sent.set(key, cur.e);
+      conn.sentChars += cur.e.wire.length - (prev?.wire.length ?? 0);
+      upsertedChars += cur.e.wire.length;
+      upserted.add(key);
+      upsert.push(this.wireFor(conn, cur.t, cur.e));
     }
-    // The DesiredStateMessage, assembled from the prepared entries.
-    const head: Omit<DesiredStateMessage, 'tasks'> = { type: 'desiredState', seq: ++conn.seq, containerInstanceArn: conn.arn };
-    this.sendText(conn, `${JSON.stringify(head).slice(0, -1)},"tasks":[${parts.join(',')}]}`);
+    conn.dirty.clear();
+    if (upsert.length === 0 && remove.length === 0) return; // nothing the agent acts on changed
+    const seq = ++conn.seq;
+    // A full list repeats every unchanged task; when those cost no more than naming the removed
+    // ones, it is no larger than the delta (and simpler for the agent), so send that.
+    if (conn.sentChars - upsertedChars <= removeChars) {
+      const parts = upsert;
+      for (const [id, e] of sent) if (!upserted.has(id)) parts.push(e.wire);
+      return this.sendText(conn, fullText(seq, conn.arn, parts));
+    }
+    const head: Omit<DesiredStateDeltaMessage, 'upsert' | 'remove'> = { type: 'desiredStateDelta', seq, baseSeq: seq - 1, containerInstanceArn: conn.arn };
+    this.sendText(conn, `${JSON.stringify(head).slice(0, -1)},"upsert":[${upsert.join(',')}],"remove":${JSON.stringify(remove)}}`);
+  }
+
+  /** The first message on a socket: the instance's whole list, which `sent` starts from. */
+  private sendFull(conn: Connection): void {
+    const list: { t: TaskRecord; e: WireEntry }[] = [];
+    for (const id of this.state.tasksByInstance.get(conn.id) ?? []) {
+      const cur = this.currentEntry(conn, id);
+      if (cur) list.push(cur);
+    }
+    list.sort((x, y) => (x.e.taskArn < y.e.taskArn ? -1 : x.e.taskArn > y.e.taskArn ? 1 : 0));
+    const sent = new Map<string, WireEntry>();
+    const parts: string[] = [];
+    conn.sentChars = 0;
+    for (const { t, e } of list) {
+      sent.set(t.wharf.id, e);
+      conn.sentChars += e.wire.length;
+      parts.push(this.wireFor(conn, t, e));
+    }
+    conn.sent = sent;
+    conn.dirty.clear();
+    this.sendText(conn, fullText(++conn.seq, conn.arn, parts));
   }
 
   private send(conn: Connection, msg: ServerToAgentMessage): void {
@@ -470,6 +557,12 @@ class Gateway implements AgentGateway {
     await Promise.all([...this.writes.values()]);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
+}
+
+/** A DesiredStateMessage assembled from prepared task JSON. */
+function fullText(seq: number, containerInstanceArn: string, parts: string[]): string {
+  const head: Omit<DesiredStateMessage, 'tasks'> = { type: 'desiredState', seq, containerInstanceArn };
+  return `${JSON.stringify(head).slice(0, -1)},"tasks":[${parts.join(',')}]}`;
 }
 
 /** Answers a refused upgrade with a plain HTTP error in the API's JSON error form. */

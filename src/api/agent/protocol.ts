@@ -9,9 +9,20 @@
  * 2. It opens a WebSocket to `GET /v1/agent/connect?cluster=<name>&containerInstance=<arn>`; the
  *    upgrade request is SigV4-signed like an API call (service `ecs`, empty body). While the socket
  *    is open the instance is `agentConnected`; WebSocket ping/pong is the heartbeat.
- * 3. The server sends `DesiredStateMessage`s: always the FULL desired state of the instance's
- *    tasks (level-triggered). The agent reconciles: starts what is desired RUNNING and not
- *    running, stops what is desired STOPPED, adopts containers it already has (by label).
+ * 3. The server sends the desired state of the instance's tasks. The FIRST message on every
+ *    connection is a `DesiredStateMessage`: the full list. After it, each change comes as a
+ *    `DesiredStateDeltaMessage` against what this socket received before: the tasks that are new
+ *    or changed (complete records) and the ARNs of those no longer listed. The agent keeps the
+ *    list it reconstructed and reconciles only the tasks a message names: starts what is desired
+ *    RUNNING and not running, stops what is desired STOPPED or unlisted, adopts containers it
+ *    already has (by label). The model stays level-triggered per connection: a WebSocket delivers
+ *    in order or closes, so a chain of deltas on one socket is as exact as a series of full
+ *    lists, and a new connection (reconnect, agent restart) always starts from a full list.
+ *    Every message carries `seq` (1, 2, 3, ... per connection); a delta also carries `baseSeq`,
+ *    the seq it applies on top of. An agent that sees a delta whose baseSeq is not the seq it
+ *    last applied does not guess: it drops the connection and opens a new one, which starts with
+ *    a full list (`DesiredStateReceiver` below decides, `Agent` reconnects). The server may send
+ *    a full list instead of a delta at any time (it does when the full list is no larger).
  * 4. The agent reports every change with `SubmitTaskStateChange` / `SubmitContainerStateChange`
  *    over the ECS API. Wharf accepts the extension members marked below; real ECS ignores them.
  */
@@ -47,12 +58,31 @@ export interface AgentTask {
   network?: { name: string };
 }
 
+/** The complete desired state: replaces whatever the agent had. Always first on a connection. */
 export interface DesiredStateMessage {
   type: 'desiredState';
-  /** Increases with every message on a connection; the agent may drop an older one. */
+  /** Increases by one with every desired-state message on a connection; the agent may drop an older one. */
   seq: number;
   containerInstanceArn: string;
+  /** Every task the agent must run or stop; order carries no meaning. */
   tasks: AgentTask[];
+}
+
+/**
+ * A change to the desired state last sent on this connection. Tasks it does not name are as
+ * before. Task definitions are elided exactly as in full lists (the first task in a message that
+ * needs a definition the connection has not carried yet carries it in full).
+ */
+export interface DesiredStateDeltaMessage {
+  type: 'desiredStateDelta';
+  seq: number;
+  /** The seq of the message this delta applies on top of: always the previous one on the socket. */
+  baseSeq: number;
+  containerInstanceArn: string;
+  /** Tasks new to the list, or whose record changed: the complete record, replacing the old one. */
+  upsert: AgentTask[];
+  /** ARNs of tasks no longer listed (the agent stops them if they still run). */
+  remove: string[];
 }
 
 export interface ServerErrorMessage {
@@ -61,7 +91,7 @@ export interface ServerErrorMessage {
   message: string;
 }
 
-export type ServerToAgentMessage = DesiredStateMessage | ServerErrorMessage;
+export type ServerToAgentMessage = DesiredStateMessage | DesiredStateDeltaMessage | ServerErrorMessage;
 
 /** Wharf's extension members on a container state change. */
 export interface WharfContainerStateChange extends ContainerStateChange {
@@ -131,5 +161,84 @@ export class ReceivedTaskDefinitions {
       const { taskDefinitionElided: _e, ...rest } = t;
       return { ...rest, taskDefinition: td };
     });
+  }
+}
+
+/** What one desired-state message means for the agent (DesiredStateReceiver.receive). */
+export type DesiredStateUpdate =
+  /** Reconcile against this complete list (level-triggered, as on a fresh start). */
+  | { kind: 'full'; tasks: AgentTask[] }
+  /** Reconcile only these: start or update the upserted tasks, stop the removed ones. */
+  | { kind: 'delta'; upsert: AgentTask[]; remove: string[] }
+  /** Older than what was applied already: do nothing. */
+  | { kind: 'stale'; reason: string }
+  /** A full list naming a definition never carried (a server fault): do nothing, keep the last state. */
+  | { kind: 'invalid'; reason: string }
+  /**
+   * The chain is broken (a delta that does not follow the last applied message, or one naming a
+   * definition this connection never carried): the receiver has reset itself, and the caller must
+   * open a new connection, whose first message is a full list.
+   */
+  | { kind: 'resync'; reason: string };
+
+/**
+ * The agent's side of the desired-state chain on one connection: checks seq and baseSeq, fills
+ * in elided definitions, and keeps the list it reconstructed, so a delta costs the agent work in
+ * proportion to the tasks it names. `reset()` on every new connection. Pure, no I/O.
+ */
+export class DesiredStateReceiver {
+  private readonly definitions = new ReceivedTaskDefinitions();
+  /** The reconstructed list by taskArn; kept across reset() as the best knowledge until the next full list. */
+  private readonly tasks = new Map<string, AgentTask>();
+  private applied = -1;
+
+  /** A new connection: seq numbering and definitions start again; the next message must be full. */
+  reset(): void {
+    this.applied = -1;
+    this.definitions.reset();
+  }
+
+  /** The seq last applied on this connection (-1 before the first full list). */
+  get lastSeq(): number {
+    return this.applied;
+  }
+
+  /** The desired state as last reconstructed, every definition in full. */
+  current(): AgentTask[] {
+    return [...this.tasks.values()];
+  }
+
+  receive(m: DesiredStateMessage | DesiredStateDeltaMessage): DesiredStateUpdate {
+    if (m.type === 'desiredState') {
+      // Resolve before the staleness check: a stale message may still carry definitions.
+      let tasks: AgentTask[];
+      try {
+        tasks = this.definitions.resolve(m.tasks);
+      } catch (err) {
+        return { kind: 'invalid', reason: (err as Error).message };
+      }
+      if (m.seq <= this.applied) return { kind: 'stale', reason: `stale seq ${m.seq} (applied ${this.applied})` };
+      this.applied = m.seq;
+      this.tasks.clear();
+      for (const t of tasks) this.tasks.set(t.taskArn, t);
+      return { kind: 'full', tasks };
+    }
+    if (m.seq <= this.applied) return { kind: 'stale', reason: `stale seq ${m.seq} (applied ${this.applied})` };
+    if (m.baseSeq !== this.applied || this.applied < 0) {
+      const reason = `delta ${m.seq} is based on ${m.baseSeq}, but ${this.applied < 0 ? 'no full list was received on this connection' : `${this.applied} was applied last`}`;
+      this.reset();
+      return { kind: 'resync', reason };
+    }
+    let upsert: AgentTask[];
+    try {
+      upsert = this.definitions.resolve(m.upsert);
+    } catch (err) {
+      this.reset();
+      return { kind: 'resync', reason: (err as Error).message };
+    }
+    this.applied = m.seq;
+    for (const arn of m.remove) this.tasks.delete(arn);
+    for (const t of upsert) this.tasks.set(t.taskArn, t);
+    return { kind: 'delta', upsert, remove: m.remove };
   }
 }
