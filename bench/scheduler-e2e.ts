@@ -3,7 +3,7 @@
  * driven through the ECS API the way users drive it.
  *
  * Setup: one server child process (SQLite store, `--sync normal` by default), one agent child
- * process hosting N hollow instances (4 vCPU / 16 GiB each), and C concurrent clients in this
+ * process hosting N hollow instances (4 vCPU / 16 GiB each), and C concurrent clients (default 16) in this
  * process (one SDK v3 client each) calling RunTask with count=10 until T tasks are placed. Task:
  * one container, 32 CPU units / 128 MiB, no ports (so the cluster has room for every task).
  *
@@ -16,20 +16,23 @@
  *   flags: --instances N --tasks N --clients N --sync full|normal
  *          --prof DIR (--cpu-prof of server and agent)  --heap DIR (server heap snapshot at the end)
  *          --server-heap-limit MIB (the server's --max-old-space-size)
+ *          --heap-growth PERCENT (the server's --heap-growth; default its own)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {
   CreateClusterCommand,
-  DescribeClustersCommand,
   ECSClient,
   ListContainerInstancesCommand,
   RegisterTaskDefinitionCommand,
   RunTaskCommand,
 } from '@aws-sdk/client-ecs';
+import WebSocket from 'ws';
+import { signRequest } from '../src/lib/sigv4';
 
 const ROOT = path.join(__dirname, __filename.endsWith('.js') && path.basename(path.join(__dirname, '..')) === 'dist' ? '../..' : '..');
 const REGION = 'us-east-1';
@@ -47,6 +50,8 @@ export interface E2EOptions {
   serverHeapLimitMiB?: number;
   /** Directory for a heap snapshot of the server, taken when every task is RUNNING. */
   heap?: string;
+  /** The server's --heap-growth (default: the server's own default). */
+  heapGrowth?: number;
 }
 
 export interface E2EResult {
@@ -55,6 +60,7 @@ export interface E2EResult {
   clients: number;
   sync: string;
   serverHeapLimitMiB: number | null;
+  heapGrowth: number | null;
   registerSeconds: number;
   placed: number;
   failures: number;
@@ -70,6 +76,12 @@ export interface E2EResult {
   agentRssMiB: number;
   /** The server's V8 heap in use at the end (live objects plus garbage not yet collected). */
   serverHeapUsedMiB: number;
+  /** The server's V8 heap reserved at the end, and memory held outside it (buffers, SQLite is not counted). */
+  serverHeapTotalMiB: number;
+  serverExternalMiB: number;
+  /** The server's heap after a full garbage collection (what 100,000 tasks really hold), and its RSS then. */
+  serverLiveHeapMiB: number | null;
+  serverRssAfterGcMiB: number | null;
   /** CPU seconds of the server and the agent while RunTask calls were being made. */
   serverCpuPlacing: number;
   agentCpuPlacing: number;
@@ -130,6 +142,79 @@ function cpuOf(pid: number | undefined): number {
   }
 }
 
+/**
+ * One HTTP request on a connection of its own, failing after `timeoutMs` with a timer that keeps
+ * this process alive. The measurement's polls go through this, not the SDK: a poll that never
+ * came back once stalled a whole run with nothing left to wake it.
+ */
+function request(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs: number }): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', reject);
+    });
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    req.end(opts.body);
+  });
+}
+
+/** An ECS API call signed with the user's key, through `request`. */
+async function ecsCall<T>(endpoint: string, creds: { accessKeyId: string; secretAccessKey: string }, op: string, body: unknown, timeoutMs: number): Promise<T> {
+  const url = `${endpoint}/`;
+  const payload = JSON.stringify(body);
+  const headers: Record<string, string> = { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `AmazonEC2ContainerServiceV20141113.${op}` };
+  Object.assign(headers, signRequest({ method: 'POST', url, headers, body: payload }, { ...creds, region: REGION, service: 'ecs' }));
+  const res = await request(url, { method: 'POST', headers, body: payload, timeoutMs });
+  if (res.status !== 200) throw new Error(`${op}: HTTP ${res.status} ${res.text.slice(0, 200)}`);
+  return JSON.parse(res.text) as T;
+}
+
+/**
+ * The server's live heap: a full garbage collection through its inspector (the server runs with
+ * `--inspect=127.0.0.1:0`; the address is in its log), then process.memoryUsage() inside it.
+ */
+async function liveHeapOf(serverLog: string): Promise<{ heapUsedMiB: number; rssMiB: number } | undefined> {
+  const url = /Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]+)/.exec(fs.readFileSync(serverLog, 'utf8'))?.[1];
+  if (!url) return undefined;
+  const ws = new WebSocket(url);
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  let id = 0;
+  const call = (method: string, params: object = {}) =>
+    new Promise<{ result?: { result?: { value?: unknown } } }>((resolve, reject) => {
+      const mine = ++id;
+      const timer = setTimeout(() => reject(new Error(`${method} timed out`)), 60_000);
+      const onMessage = (data: WebSocket.RawData) => {
+        const m = JSON.parse(data.toString()) as { id?: number };
+        if (m.id !== mine) return;
+        clearTimeout(timer);
+        ws.off('message', onMessage);
+        resolve(m as never);
+      };
+      ws.on('message', onMessage);
+      ws.send(JSON.stringify({ id: mine, method, params }));
+    });
+  try {
+    await call('HeapProfiler.collectGarbage');
+    const out = await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true });
+    const m = JSON.parse(String(out.result?.result?.value)) as { heapUsed: number; rss: number };
+    return { heapUsedMiB: Math.round(m.heapUsed / 1048576), rssMiB: Math.round(m.rss / 1048576) };
+  } finally {
+    ws.close();
+  }
+}
+
 async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>, everyMs = 250): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
@@ -161,7 +246,7 @@ function pct(sorted: number[], p: number): number {
 export async function run(opts: E2EOptions = {}): Promise<E2EResult> {
   const instances = opts.instances ?? (opts.quick ? 100 : 1000);
   const total = opts.tasks ?? (opts.quick ? 5000 : 100_000);
-  const clients = opts.clients ?? 8;
+  const clients = opts.clients ?? 16;
   const sync = opts.sync ?? 'normal';
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-bench-e2e-'));
   const port = await freePort();
@@ -170,9 +255,10 @@ export async function run(opts: E2EOptions = {}): Promise<E2EResult> {
   // The server runs as `wharf server` would (default heap limit), so its memory is what a user sees.
   const nodeArgs: string[] = opts.serverHeapLimitMiB ? [`--max-old-space-size=${opts.serverHeapLimitMiB}`] : [];
   const profArgs = (who: string) => (opts.prof ? ['--cpu-prof', `--cpu-prof-dir=${path.join(opts.prof, who)}`] : []);
-  nodeArgs.push(...profArgs('server'));
+  nodeArgs.push(...profArgs('server'), '--inspect=127.0.0.1:0');
   if (opts.heap) nodeArgs.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${opts.heap}`);
-  const server = wharf(['server', '--listen', `127.0.0.1:${port}`, '--data-dir', path.join(dir, 'server'), '--sync', sync], nodeArgs, path.join(dir, 'server.log'));
+  const growth = opts.heapGrowth !== undefined ? ['--heap-growth', String(opts.heapGrowth)] : [];
+  const server = wharf(['server', '--listen', `127.0.0.1:${port}`, '--data-dir', path.join(dir, 'server'), '--sync', sync, ...growth], nodeArgs, path.join(dir, 'server.log'));
   let agent: ChildProcess | undefined;
   const sdk: ECSClient[] = [];
   try {
@@ -250,11 +336,10 @@ export async function run(opts: E2EOptions = {}): Promise<E2EResult> {
     let lastLog = 0;
     while (Date.now() < deadline) {
       try {
-        // A bounded wait: one stuck poll must not stall the measurement.
-        const out = await ecs.send(new DescribeClustersCommand({ clusters: [CLUSTER] }), { abortSignal: AbortSignal.timeout(10_000) });
+        const out = await ecsCall<{ clusters?: { runningTasksCount?: number }[] }>(endpoint, creds.user, 'DescribeClusters', { clusters: [CLUSTER] }, 10_000);
         running = out.clusters?.[0]?.runningTasksCount ?? 0;
       } catch (e) {
-        log(`DescribeClusters failed (${e instanceof Error ? e.name : String(e)}); polling again`);
+        log(`DescribeClusters failed (${e instanceof Error ? e.message : String(e)}); polling again`);
       }
       if (running >= placed) {
         allRunningSeconds = (Date.now() - t0) / 1000;
@@ -269,16 +354,25 @@ export async function run(opts: E2EOptions = {}): Promise<E2EResult> {
     const cpu = { server: cpuOf(server.pid) - cpu0.server, agent: cpuOf(agent.pid) - cpu0.agent, client: process.cpuUsage(cpu0.client) };
     const apiCalls: Record<string, number> = {};
     let heapUsed = 0;
+    let heapTotal = 0;
+    let external = 0;
     try {
-      const text = await (await fetch(`${endpoint}/metrics`)).text();
+      const text = (await request(`${endpoint}/metrics`, { timeoutMs: 10_000 })).text;
       for (const m of text.matchAll(/^wharf_api_requests_total\{[^}]*operation="([^"]+)"[^}]*\} (\d+)/gm)) {
         apiCalls[m[1]!] = (apiCalls[m[1]!] ?? 0) + Number(m[2]);
       }
-      heapUsed = Number(/^wharf_nodejs_heap_size_used_bytes (\d+)/m.exec(text)?.[1] ?? 0);
-    } catch {
-      // metrics are a bonus
+      const gauge = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? 0) / 1024 / 1024;
+      heapUsed = gauge('wharf_nodejs_heap_size_used_bytes');
+      heapTotal = gauge('wharf_nodejs_heap_size_total_bytes');
+      external = gauge('wharf_nodejs_external_memory_bytes');
+    } catch (e) {
+      log(`reading /metrics failed (${e instanceof Error ? e.message : String(e)})`);
     }
     const mem = memoryOf(server.pid);
+    const live = await liveHeapOf(path.join(dir, 'server.log')).catch((e: unknown) => {
+      log(`measuring the live heap failed (${e instanceof Error ? e.message : String(e)})`);
+      return undefined;
+    });
     if (opts.heap) {
       server.kill('SIGUSR2');
       await new Promise((r) => setTimeout(r, 20_000));
@@ -291,6 +385,7 @@ export async function run(opts: E2EOptions = {}): Promise<E2EResult> {
       clients,
       sync,
       serverHeapLimitMiB: opts.serverHeapLimitMiB ?? null,
+      heapGrowth: opts.heapGrowth ?? null,
       registerSeconds: +registerSeconds.toFixed(1),
       placed,
       failures,
@@ -304,7 +399,11 @@ export async function run(opts: E2EOptions = {}): Promise<E2EResult> {
       serverRssMiB: Math.round(mem.rss),
       serverPeakRssMiB: Math.round(mem.hwm),
       agentRssMiB: Math.round(agentMem.rss),
-      serverHeapUsedMiB: Math.round(heapUsed / 1024 / 1024),
+      serverHeapUsedMiB: Math.round(heapUsed),
+      serverHeapTotalMiB: Math.round(heapTotal),
+      serverLiveHeapMiB: live?.heapUsedMiB ?? null,
+      serverRssAfterGcMiB: live?.rssMiB ?? null,
+      serverExternalMiB: Math.round(external),
       serverCpuPlacing: +cpuPlacing.server.toFixed(1),
       agentCpuPlacing: +cpuPlacing.agent.toFixed(1),
       placedPerServerCpuSecond: Math.round(placed / Math.max(0.01, cpuPlacing.server)),
@@ -338,7 +437,8 @@ export function toMarkdown(r: E2EResult): string {
     `| RunTask latency p50 / p99 (ms) | ${r.runTaskP50Ms} / ${r.runTaskP99Ms} | |`,
     `| seconds from first RunTask until all RUNNING | ${r.allRunningSeconds ?? `not reached (${r.runningAtEnd} running)`} | |`,
     `| server RSS at end / peak (MiB) | ${r.serverRssMiB} / ${r.serverPeakRssMiB} | goal < 1,024 with 100,000 tasks (${goal(r.serverPeakRssMiB < 1024)}) |`,
-    `| server V8 heap used at end (MiB) | ${r.serverHeapUsedMiB} | |`,
+    `| server live heap / RSS after a full garbage collection (MiB) | ${r.serverLiveHeapMiB ?? '?'} / ${r.serverRssAfterGcMiB ?? '?'} | what the 100,000 tasks and their indexes hold |`,
+    `| server V8 heap used / reserved, external memory at end (MiB) | ${r.serverHeapUsedMiB} / ${r.serverHeapTotalMiB}, ${r.serverExternalMiB} | the rest of the RSS is code, stacks and SQLite's cache |`,
     `| agent process RSS at end (MiB) | ${r.agentRssMiB} | |`,
     `| seconds to register and connect all instances | ${r.registerSeconds} | |`,
     `| CPU seconds until all RUNNING: server / agent / clients | ${r.serverCpuSeconds} / ${r.agentCpuSeconds} / ${r.clientCpuSeconds} | ${os.cpus().length} cores shared; load average ${r.loadAverage[0]} at start, ${r.loadAverage[1]} at end |`,
@@ -373,6 +473,7 @@ if (require.main === module) {
     prof: argOf(argv, '--prof'),
     heap: argOf(argv, '--heap'),
     serverHeapLimitMiB: num('--server-heap-limit'),
+    heapGrowth: num('--heap-growth'),
   })
     .then((r) => {
       process.stdout.write(JSON.stringify(r, null, 2) + '\n\n' + toMarkdown(r));

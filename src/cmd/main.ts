@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseLenientTaskDefinition } from '../api/ecs/lenient-json';
 import { startServer } from './server';
+import { applyHeapGrowth, parseHeapGrowth } from './heap-growth';
 import { parseAttributes, parseResources, startAgents } from './agent';
 import { ensureDocker } from './docker-setup';
 import { credentialsPath, joinToken, parseJoinToken, type CredentialsFile, type KeyPair } from './credentials';
@@ -41,6 +42,8 @@ Flags:
                          are replaced elsewhere (default 30000)
   --healthy-after-running MS   how long a service task without a health check must run before
                          it counts as healthy for deployments (default 40000, as ECS)
+  --heap-growth PERCENT  let the heap grow at most this far past its live data before a full
+                         garbage collection (default 50; 0 = V8's own sizing, faster, ~3x the memory)
   -h, --help             this help
 
 Credentials are generated on first start and kept in DATA_DIR/credentials.json, unless
@@ -73,7 +76,8 @@ ${AGENT_FLAGS}`;
 
 const UP_HELP = `wharf up: the control plane and one local agent in one command (cluster 'default')
 
-Takes the flags of 'wharf server' (--listen, --data-dir, --region, --account-id, --sync) and of
+Takes the flags of 'wharf server' (--listen, --data-dir, --region, --account-id, --sync,
+--heap-growth) and of
 'wharf agent' (below). If no Docker Engine answers and it runs as root on Debian, it says so,
 installs docker.io and starts dockerd.
 
@@ -124,10 +128,12 @@ async function cmdServer(argv: string[]): Promise<void> {
       sync: { type: 'string', default: 'full' },
       'agent-timeout': { type: 'string' },
       'healthy-after-running': { type: 'string' },
+      'heap-growth': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(SERVER_HELP);
+  applyHeapGrowth(parseHeapGrowth(values['heap-growth']));
   const agentTimeoutMs = optionalMs(values['agent-timeout'], '--agent-timeout');
   const healthyAfterRunningMs = optionalMs(values['healthy-after-running'], '--healthy-after-running');
   if (!/^\d{12}$/.test(values['account-id']!)) throw new Error('--account-id must be 12 digits');
@@ -246,10 +252,12 @@ async function cmdUp(argv: string[]): Promise<void> {
       region: { type: 'string', default: 'us-east-1' },
       'account-id': { type: 'string', default: '000000000000' },
       sync: { type: 'string', default: 'full' },
+      'heap-growth': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(UP_HELP);
+  applyHeapGrowth(parseHeapGrowth(values['heap-growth']));
   const settings = agentSettings(values);
   if (settings.runtime === 'docker') await ensureDocker((s) => process.stderr.write(s + '\n'));
   const sync = values.sync!.toUpperCase();
