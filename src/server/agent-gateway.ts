@@ -40,18 +40,19 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { AGENT_CONNECT_PATH, type AgentTask, type DesiredStateDeltaMessage, type DesiredStateMessage, type ServerToAgentMessage } from '../api/agent/protocol';
-import { clusterNameOf, taskDefinitionRefOf } from '../core/arn';
+import { AGENT_CONNECT_PATH, type AgentTask, type DesiredStateDeltaMessage, type ServerToAgentMessage } from '../api/agent/protocol';
+import { clusterNameOf } from '../core/arn';
 import { keys, type ContainerInstanceRecord, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
-import { isTerminal } from '../core/task-status';
-import { findInstance, tasksOnInstance } from '../control/container-instances';
-import { registryCredentialsFrom } from '../control/secrets';
+import { findInstance } from '../control/container-instances';
 import type { ControlContext } from '../control/context';
 import type { AgentConnections } from '../controllers/instance-liveness-controller';
 import type { Clock, Logger } from '../lib';
 import type { State, StateChange } from '../state/state';
 import { casUpdate } from '../store/store';
 import { authenticateUpgrade, type Credentials } from './http-server';
+import { agentTaskOf, changedForAgent, concernsAgent, elidable, fullText, sentTaskOf, wireOf, type SentTask } from './agent-desired-state';
+
+export { desiredStateFor, subnetNetworkName } from './agent-desired-state';
 
 export const DEFAULT_PING_INTERVAL_MS = 10_000;
 export const DEFAULT_DESIRED_STATE_DEBOUNCE_MS = 15;
@@ -61,114 +62,6 @@ export const CLOSE_INACTIVE = 4001;
 const CLOSE_GOING_AWAY = 1001;
 /** Agents send nothing but pongs; anything large is a mistake or an attack. */
 const MAX_INBOUND_BYTES = 64 * 1024;
-
-function taskDefinitionOf(state: State, arn: string | undefined): TaskDefinitionRecord | undefined {
-  const ref = arn ? taskDefinitionRefOf(arn) : undefined;
-  if (!ref || ref.revision === undefined) return undefined;
-  return state.taskDefinitions.get(ref.family, String(ref.revision).padStart(10, '0'))?.value;
-}
-
-/** Whether the agent must still act on a task: run it, or stop it (until it reports STOPPED). */
-function wanted(t: TaskRecord): boolean {
-  if (t.desiredStatus === 'RUNNING') return true;
-  return t.desiredStatus === 'STOPPED' && !isTerminal(t.lastStatus);
-}
-
-/**
- * The full desired state of one instance, in taskArn order: the tasks placed on it that are
- * desired RUNNING, and those desired STOPPED that have not reported STOPPED yet. Pure over the
- * cache: the same state gives the same list.
- */
-export function desiredStateFor(state: State, cluster: string, instanceId: string): AgentTask[] {
-  const out: AgentTask[] = [];
-  for (const t of tasksOnInstance(state, cluster, instanceId)) {
-    const a = agentTaskOf(state, t);
-    if (a) out.push(a);
-  }
-  return out.sort((x, y) => (x.taskArn < y.taskArn ? -1 : x.taskArn > y.taskArn ? 1 : 0));
-}
-
-/** One task as the agent gets it, or undefined when the agent need not hear of it. */
-function agentTaskOf(state: State, t: TaskRecord): AgentTask | undefined {
-  if (!wanted(t)) return undefined;
-  let td: AgentTask['taskDefinition'] | undefined = taskDefinitionOf(state, t.taskDefinitionArn);
-  if (!td) {
-    // The definition is gone (deleted after the task was stopped). A task to run cannot be
-    // described without it; one to stop still must reach the agent, which stops by ARN.
-    if (t.desiredStatus === 'RUNNING') return undefined;
-    td = { taskDefinitionArn: t.taskDefinitionArn, containerDefinitions: [] };
-  }
-  const a: AgentTask = {
-    taskArn: t.taskArn,
-    clusterArn: t.clusterArn,
-    desiredStatus: t.desiredStatus as AgentTask['desiredStatus'],
-    taskDefinition: td,
-    version: t.version,
-  };
-  if (t.overrides) a.overrides = t.overrides;
-  addNetworkAndRegistryAuth(state, t, a);
-  return a;
-}
-
-/**
- * awsvpc tasks join the Wharf-managed Docker network of their subnet (the ENI attachment's
- * `subnetId`, from RunTask's networkConfiguration); containers with `repositoryCredentials` get
- * the secret it names resolved into registry credentials, so the agent never reads secrets.
- */
-function addNetworkAndRegistryAuth(state: State, t: TaskRecord, a: AgentTask): void {
-  const subnet = t.attachments?.find((x) => x.type === 'ElasticNetworkInterface')?.details?.find((d) => d.name === 'subnetId')?.value;
-  if (subnet) a.network = { name: subnetNetworkName(subnet) };
-  for (const c of a.taskDefinition.containerDefinitions ?? []) {
-    const secretId = c.repositoryCredentials?.credentialsParameter;
-    if (!secretId || !c.name) continue;
-    const creds = registryCredentialsFrom({ state }, secretId);
-    if (creds) (a.registryAuth ??= {})[c.name] = creds;
-  }
-}
-
-/** The Docker network that stands for a subnet on every host. */
-export function subnetNetworkName(subnetId: string): string {
-  return `wharf-subnet-${subnetId}`;
-}
-
-/**
- * A task's entry, prepared once per task record (records are replaced, never changed, so a
- * WeakMap keyed by the record is exact): what the agent acts on, and its JSON as it goes once the
- * socket has the definition. A flush then joins prepared strings.
- */
-interface WireEntry {
-  taskArn: string;
-  taskDefinitionArn?: string;
-  /** What the agent acts on (signatureOf); equal signatures need no message. */
-  signature: string;
-  /** The task's JSON with the definition elided, or in full when it has none to elide. */
-  wire: string;
-  /** `wire` is elided: a socket that has not carried the definition needs the full form. */
-  elided: boolean;
-}
-
-/** Whether a task change can change what some agent is told (overrides never change after RunTask). */
-function concernsAgent(prev: TaskRecord | undefined, cur: TaskRecord | undefined): boolean {
-  if (!prev || !cur) return true;
-  return (
-    prev.wharf.instanceId !== cur.wharf.instanceId ||
-    prev.wharf.released !== cur.wharf.released ||
-    prev.desiredStatus !== cur.desiredStatus ||
-    wanted(prev) !== wanted(cur) ||
-    prev.taskDefinitionArn !== cur.taskDefinitionArn
-  );
-}
-
-/**
- * The part of a task the agent acts on (not `version`, which moves with reports; overrides are
- * fixed when the task is created, so its ARN stands for them).
- */
-function signatureOf(t: AgentTask): string {
-  return `${t.taskArn} ${t.desiredStatus} ${t.taskDefinition.taskDefinitionArn ?? ''} ${t.taskDefinition.containerDefinitions?.length ?? 0}`;
-}
-
-/** A signature no task has: marks a sent entry that must go again (its definition changed). */
-const RESEND = '';
 
 export interface AgentGatewayOptions {
   ctx: Pick<ControlContext, 'state' | 'store' | 'clock' | 'log'>;
@@ -201,8 +94,8 @@ interface Connection {
    * What this socket has been told, by task id: the entry last sent for every task it lists now.
    * Undefined until the first (full) message, which is built from the instance's whole list.
    */
-  sent?: Map<string, WireEntry>;
-  /** Sum of `wire.length` over `sent`: what re-listing the unchanged tasks in full would cost. */
+  sent?: Map<string, SentTask>;
+  /** Sum of `chars` over `sent`: what re-listing the unchanged tasks in full would cost. */
   sentChars: number;
   /** Ids of tasks that changed since the last flush and may concern this socket. */
   dirty: Set<string>;
@@ -218,8 +111,6 @@ class Gateway implements AgentGateway {
   private readonly lastChange = new Map<string, number>();
   private readonly listeners = new Set<(cluster: string, id: string) => void>();
   private readonly writes = new Map<string, Promise<void>>();
-  /** Prepared wire entries by task record (null: the agent need not hear of that task). */
-  private entries = new WeakMap<TaskRecord, WireEntry | null>();
   private readonly state: State;
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -341,8 +232,6 @@ class Gateway implements AgentGateway {
   }
 
   private onStateChange(c: StateChange): void {
-    // A definition changed or went away: entries prepared with it are stale.
-    if (c.kind === 'taskdefs') this.entries = new WeakMap();
     if (this.conns.size === 0) return;
     switch (c.kind) {
       case 'tasks': {
@@ -369,7 +258,7 @@ class Gateway implements AgentGateway {
           conn.sentDefinitions.delete(arn);
           for (const [id, e] of conn.sent ?? []) {
             if (e.taskDefinitionArn !== arn) continue;
-            conn.sent!.set(id, { ...e, signature: RESEND });
+            conn.sent!.set(id, { ...e, resend: true });
             conn.dirty.add(id);
           }
           this.schedule(conn);
@@ -399,36 +288,28 @@ class Gateway implements AgentGateway {
     }, this.debounceMs);
   }
 
-  /** The task's prepared wire entry (made on first need, then reused until the record changes). */
-  private entryOf(t: TaskRecord): WireEntry | null {
-    const cached = this.entries.get(t);
-    if (cached !== undefined) return cached;
-    const task = agentTaskOf(this.state, t);
-    let entry: WireEntry | null = null;
-    if (task) {
-      const arn = task.taskDefinition.taskDefinitionArn;
-      const elided = arn !== undefined && (task.taskDefinition.containerDefinitions?.length ?? 0) > 0;
-      const wire = elided ? JSON.stringify({ ...task, taskDefinition: { taskDefinitionArn: arn }, taskDefinitionElided: true }) : JSON.stringify(task);
-      entry = { taskArn: task.taskArn, taskDefinitionArn: arn, signature: signatureOf(task), wire, elided };
-    }
-    this.entries.set(t, entry);
-    return entry;
-  }
-
-  /** The entry of task `id` as this socket's instance should list it, or null when it should not. */
-  private currentEntry(conn: Connection, id: string): { t: TaskRecord; e: WireEntry } | null {
+  /** Task `id` as this socket's instance should list it, or null when it should not. */
+  private current(conn: Connection, id: string): { t: TaskRecord; a: AgentTask } | null {
     const t = this.state.tasks.get(conn.cluster, id)?.value;
     // The same test as State.tasksByInstance: placed here and not released.
     if (!t || t.wharf.instanceId !== conn.id || t.wharf.released) return null;
-    const e = this.entryOf(t);
-    return e ? { t, e } : null;
+    const a = agentTaskOf(this.state, t);
+    return a ? { t, a } : null;
   }
 
-  /** The JSON of a task for this socket: its definition in full the first time the socket needs it. */
-  private wireFor(conn: Connection, t: TaskRecord, e: WireEntry): string {
-    if (!e.elided || conn.sentDefinitions.has(e.taskDefinitionArn!)) return e.wire;
-    conn.sentDefinitions.add(e.taskDefinitionArn!);
-    return JSON.stringify(agentTaskOf(this.state, t));
+  /**
+   * Task `a` for this socket, its definition in full the first time the socket needs it, and the
+   * record of having told it.
+   */
+  private tell(conn: Connection, a: AgentTask): { wire: string; sent: SentTask } {
+    const elide = elidable(a);
+    const elided = elide ? wireOf(a, true) : undefined;
+    if (elided !== undefined && conn.sentDefinitions.has(a.taskDefinition.taskDefinitionArn!)) {
+      return { wire: elided, sent: sentTaskOf(a, elided.length) };
+    }
+    if (elide) conn.sentDefinitions.add(a.taskDefinition.taskDefinitionArn!);
+    const full = wireOf(a, false);
+    return { wire: full, sent: sentTaskOf(a, elided?.length ?? full.length) };
   }
 
   /** Sends what changed for this socket's instance since the socket was last told. */
@@ -451,23 +332,24 @@ class Gateway implements AgentGateway {
     let removeChars = 0;
     for (const id of conn.dirty) {
       const prev = sent.get(id);
-      const cur = this.currentEntry(conn, id);
+      const cur = this.current(conn, id);
       if (!cur) {
         if (!prev) continue;
         sent.delete(id);
-        conn.sentChars -= prev.wire.length;
+        conn.sentChars -= prev.chars;
         remove.push(prev.taskArn);
         removeChars += prev.taskArn.length + 3;
         continue;
       }
-      if (prev?.signature === cur.e.signature) continue;
+      if (prev && !changedForAgent(prev, cur.a)) continue;
+      const told = this.tell(conn, cur.a);
       // Keyed by the record's own id string, not the change's (a slice that would pin its key).
       const key = cur.t.wharf.id;
-      sent.set(key, cur.e);
-      conn.sentChars += cur.e.wire.length - (prev?.wire.length ?? 0);
-      upsertedChars += cur.e.wire.length;
+      sent.set(key, told.sent);
+      conn.sentChars += told.sent.chars - (prev?.chars ?? 0);
+      upsertedChars += told.sent.chars;
       upserted.add(key);
-      upsert.push(this.wireFor(conn, cur.t, cur.e));
+      upsert.push(told.wire);
     }
     conn.dirty.clear();
     if (upsert.length === 0 && remove.length === 0) return; // nothing the agent acts on changed
@@ -476,7 +358,11 @@ class Gateway implements AgentGateway {
     // ones, it is no larger than the delta (and simpler for the agent), so send that.
     if (conn.sentChars - upsertedChars <= removeChars) {
       const parts = upsert;
-      for (const [id, e] of sent) if (!upserted.has(id)) parts.push(e.wire);
+      for (const id of sent.keys()) {
+        if (upserted.has(id)) continue;
+        const cur = this.current(conn, id);
+        if (cur) parts.push(this.tell(conn, cur.a).wire);
+      }
       return this.sendText(conn, fullText(seq, conn.arn, parts));
     }
     const head: Omit<DesiredStateDeltaMessage, 'upsert' | 'remove'> = { type: 'desiredStateDelta', seq, baseSeq: seq - 1, containerInstanceArn: conn.arn };
@@ -485,19 +371,20 @@ class Gateway implements AgentGateway {
 
   /** The first message on a socket: the instance's whole list, which `sent` starts from. */
   private sendFull(conn: Connection): void {
-    const list: { t: TaskRecord; e: WireEntry }[] = [];
+    const list: { t: TaskRecord; a: AgentTask }[] = [];
     for (const id of this.state.tasksByInstance.get(conn.id) ?? []) {
-      const cur = this.currentEntry(conn, id);
+      const cur = this.current(conn, id);
       if (cur) list.push(cur);
     }
-    list.sort((x, y) => (x.e.taskArn < y.e.taskArn ? -1 : x.e.taskArn > y.e.taskArn ? 1 : 0));
-    const sent = new Map<string, WireEntry>();
+    list.sort((x, y) => (x.a.taskArn < y.a.taskArn ? -1 : x.a.taskArn > y.a.taskArn ? 1 : 0));
+    const sent = new Map<string, SentTask>();
     const parts: string[] = [];
     conn.sentChars = 0;
-    for (const { t, e } of list) {
-      sent.set(t.wharf.id, e);
-      conn.sentChars += e.wire.length;
-      parts.push(this.wireFor(conn, t, e));
+    for (const { t, a } of list) {
+      const told = this.tell(conn, a);
+      sent.set(t.wharf.id, told.sent);
+      conn.sentChars += told.sent.chars;
+      parts.push(told.wire);
     }
     conn.sent = sent;
     conn.dirty.clear();
@@ -557,12 +444,6 @@ class Gateway implements AgentGateway {
     await Promise.all([...this.writes.values()]);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
-}
-
-/** A DesiredStateMessage assembled from prepared task JSON. */
-function fullText(seq: number, containerInstanceArn: string, parts: string[]): string {
-  const head: Omit<DesiredStateMessage, 'tasks'> = { type: 'desiredState', seq, containerInstanceArn };
-  return `${JSON.stringify(head).slice(0, -1)},"tasks":[${parts.join(',')}]}`;
 }
 
 /** Answers a refused upgrade with a plain HTTP error in the API's JSON error form. */
