@@ -17,6 +17,7 @@
  *          --prof DIR (--cpu-prof of server and agent)  --heap DIR (server heap snapshot at the end)
  *          --server-heap-limit MIB (the server's --max-old-space-size)
  *          --heap-growth PERCENT (the server's --heap-growth; default its own)
+ *          --runs N (repetitions, medians reported; default 3, 1 with --quick)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -52,6 +53,35 @@ export interface E2EOptions {
   heap?: string;
   /** The server's --heap-growth (default: the server's own default). */
   heapGrowth?: number;
+  /** Repetitions, each with a fresh server and agent (default 3; 1 with quick). */
+  runs?: number;
+}
+
+/** Several runs and, per figure, their median. */
+export interface E2ESeries {
+  runs: E2EResult[];
+  median: E2EResult;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Runs the benchmark `opts.runs` times; each figure of `median` is the median over the runs. */
+export async function run(opts: E2EOptions = {}): Promise<E2ESeries> {
+  const n = opts.runs ?? (opts.quick ? 1 : 3);
+  const runs: E2EResult[] = [];
+  for (let i = 0; i < n; i++) {
+    process.stderr.write(`scheduler-e2e: run ${i + 1} of ${n}\n`);
+    runs.push(await runOnce(opts));
+  }
+  const med = { ...runs[0]! } as unknown as Record<string, unknown>;
+  for (const [k, v] of Object.entries(med)) {
+    if (typeof v === 'number') med[k] = +median(runs.map((r) => (r as unknown as Record<string, number>)[k]!)).toFixed(1);
+  }
+  return { runs, median: med as unknown as E2EResult };
 }
 
 export interface E2EResult {
@@ -243,7 +273,8 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-export async function run(opts: E2EOptions = {}): Promise<E2EResult> {
+/** One run: a fresh server and agent, every task placed and RUNNING. */
+export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
   const instances = opts.instances ?? (opts.quick ? 100 : 1000);
   const total = opts.tasks ?? (opts.quick ? 5000 : 100_000);
   const clients = opts.clients ?? 16;
@@ -422,12 +453,19 @@ export async function run(opts: E2EOptions = {}): Promise<E2EResult> {
   }
 }
 
-export function toMarkdown(r: E2EResult): string {
+export function toMarkdown(series: E2ESeries): string {
+  const r = series.median;
   const goal = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const each = (f: (x: E2EResult) => number | null) => series.runs.map((x) => f(x) ?? '?').join(', ');
   const lines = [
+    `Medians of ${series.runs.length} run${series.runs.length === 1 ? '' : 's'}, each with a fresh server and agent ` +
+      `(per run: placed/s ${each((x) => x.placedPerSecond)}; peak server RSS MiB ${each((x) => x.serverPeakRssMiB)}; ` +
+      `s until all RUNNING ${each((x) => x.allRunningSeconds)}).`,
+    '',
     `${r.instances.toLocaleString('en-US')} hollow instances in one \`wharf agent --runtime simulated\` process, ` +
       `${r.tasks.toLocaleString('en-US')} tasks via RunTask (count 10, ${r.clients} concurrent SDK v3 clients), ` +
-      `server \`--sync ${r.sync}\`${r.serverHeapLimitMiB ? ` with node --max-old-space-size=${r.serverHeapLimitMiB}` : ''}; server, agent and clients share this machine.`,
+      `server \`--sync ${r.sync}\`${r.heapGrowth !== null ? ` --heap-growth ${r.heapGrowth}` : ' (default --heap-growth 50)'}` +
+      `${r.serverHeapLimitMiB ? ` with node --max-old-space-size=${r.serverHeapLimitMiB}` : ''}; server, agent and clients share this machine.`,
     '',
     '| figure | Wharf | goal / anchor |',
     '|---|---|---|',
@@ -474,6 +512,7 @@ if (require.main === module) {
     heap: argOf(argv, '--heap'),
     serverHeapLimitMiB: num('--server-heap-limit'),
     heapGrowth: num('--heap-growth'),
+    runs: num('--runs'),
   })
     .then((r) => {
       process.stdout.write(JSON.stringify(r, null, 2) + '\n\n' + toMarkdown(r));
