@@ -3,6 +3,11 @@
  * same container instance) and the tasks it has accepted (so a restart can adopt their
  * containers). Writes go to a temp file and are renamed, so a kill -9 never leaves half a file.
  * Without a directory everything stays in memory (simulated instances).
+ *
+ * Secret values never reach the disk: a task is kept without its `secrets` and `registryAuth`,
+ * marked `credentialsWithheld`. A runner started from such a record after a restart adopts and
+ * watches the containers it has, but creates and pulls nothing until the control plane sends the
+ * task again (it always does: every connection starts with the full desired state).
  */
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +16,24 @@ import type { AgentTask } from '../api/agent/protocol';
 export interface AgentIdentity {
   containerInstanceArn: string;
   cluster: string;
+}
+
+/** A task as the data dir keeps it. */
+export interface StoredAgentTask extends AgentTask {
+  /** Its secret values and registry credentials were left out: wait for the control plane's copy. */
+  credentialsWithheld?: true;
+}
+
+/** Whether a task lacks the credentials it came with (read back from the data dir). */
+export function credentialsWithheld(task: AgentTask): boolean {
+  return (task as StoredAgentTask).credentialsWithheld === true;
+}
+
+/** The task without secret values or registry credentials, marked when it had any. */
+export function withoutCredentials(task: AgentTask): StoredAgentTask {
+  if (task.secrets === undefined && task.registryAuth === undefined) return task;
+  const { secrets: _s, registryAuth: _r, ...rest } = task;
+  return { ...rest, credentialsWithheld: true };
 }
 
 export class AgentStateStore {
@@ -28,8 +51,11 @@ export class AgentStateStore {
     for (const f of readdirSync(join(dir, 'tasks'))) {
       if (!f.endsWith('.json')) continue;
       try {
-        const t = JSON.parse(readFileSync(join(dir, 'tasks', f), 'utf8')) as AgentTask;
+        const read = JSON.parse(readFileSync(join(dir, 'tasks', f), 'utf8')) as AgentTask;
+        const t = withoutCredentials(read);
         this.tasks.set(t.taskArn, t);
+        // A file from before credentials were withheld: rewrite it without them.
+        if (t !== read) this.write(this.taskFile(t.taskArn), t);
       } catch {
         // a torn write cannot happen (rename), but never let one file stop the agent
       }
@@ -60,8 +86,9 @@ export class AgentStateStore {
   }
 
   putTask(task: AgentTask): void {
-    this.tasks.set(task.taskArn, task);
-    if (this.dir) this.write(this.taskFile(task.taskArn), task);
+    const kept = withoutCredentials(task);
+    this.tasks.set(task.taskArn, kept);
+    if (this.dir) this.write(this.taskFile(task.taskArn), kept);
   }
 
   deleteTask(taskArn: string): void {

@@ -39,6 +39,8 @@ export function effectiveContainers(td: TaskDefinition, overrides?: TaskOverride
       ...def,
       command: o.command ?? def.command,
       environment: [...env].map(([name, value]) => ({ name, value })),
+      // An override's list replaces the definition's (ECS ContainerOverride.environmentFiles).
+      environmentFiles: o.environmentFiles ?? def.environmentFiles,
       cpu: o.cpu ?? def.cpu,
       memory: o.memory ?? def.memory,
       memoryReservation: o.memoryReservation ?? def.memoryReservation,
@@ -98,12 +100,16 @@ export function buildContainerSpec(ctx: SpecContext): ContainerSpec {
   const mode = ctx.networkMode;
   const awsvpc = mode === 'awsvpc';
 
-  const env = (def.environment ?? []).filter((e) => e.name).map((e) => `${e.name}=${e.value ?? ''}`);
-  const names = new Set((def.environment ?? []).map((e) => e.name));
+  const vars = new Map<string, string>();
+  for (const e of def.environment ?? []) if (e.name) vars.set(e.name, e.value ?? '');
+  // Secret values (resolved by the control plane) win over `environment` entries of the same
+  // name, as the ECS agent merges them over the container's environment.
+  for (const [name, value] of Object.entries(task.secrets?.[def.name ?? ''] ?? {})) vars.set(name, value);
   const region = regionOf(task.taskArn);
-  if (!names.has('AWS_EXECUTION_ENV')) env.push('AWS_EXECUTION_ENV=AWS_ECS_EC2');
-  if (region && !names.has('AWS_REGION')) env.push(`AWS_REGION=${region}`);
-  if (region && !names.has('AWS_DEFAULT_REGION')) env.push(`AWS_DEFAULT_REGION=${region}`);
+  if (!vars.has('AWS_EXECUTION_ENV')) vars.set('AWS_EXECUTION_ENV', 'AWS_ECS_EC2');
+  if (region && !vars.has('AWS_REGION')) vars.set('AWS_REGION', region);
+  if (region && !vars.has('AWS_DEFAULT_REGION')) vars.set('AWS_DEFAULT_REGION', region);
+  const env = [...vars].map(([name, value]) => `${name}=${value}`);
 
   // Ports: bridge publishes (empty HostPort = Docker picks a dynamic port); host and awsvpc use
   // the container port directly, so nothing is published.

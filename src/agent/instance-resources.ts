@@ -59,6 +59,14 @@ export function instanceAttributes(info: EngineInfo, cfg: InstanceConfig): Attri
     'ecs.capability.full-sync',
     // The control plane resolves repositoryCredentials secrets into each task's registryAuth.
     'com.amazonaws.ecs.capability.private-registry-authentication.secretsmanager',
+    // ...and Secrets Manager `secrets` into environment variables (AgentTask.secrets). Not the
+    // ssm one: Wharf has no Parameter Store, so a definition reading SSM parameters is refused at
+    // placement (ATTRIBUTE) rather than started and failed.
+    'ecs.capability.secrets.asm.environment-variables',
+    // Advertised although Wharf has no S3: a task with environmentFiles then reaches the agent and
+    // fails to start saying exactly that (TaskStarter), where a missing attribute would only
+    // answer RunTask with a bare ATTRIBUTE failure.
+    'ecs.capability.env-files.s3',
   ]) {
     attrs.set(cap, undefined);
   }

@@ -247,3 +247,127 @@ test('adopting a task whose containers exited meanwhile reports it STOPPED with 
   assert.equal(tasks.at(-1)!.containers![0]!.exitCode, 7);
   assert.ok(!tasks.some((x) => x.status === 'PENDING'), 'no replay of early statuses');
 });
+
+// ---- secrets and environment files ------------------------------------------------------------
+
+/** The runtime, recording every container's environment as it is created. */
+function envRecordingRuntime(rtOpts: SimulatedRuntimeOptions = {}) {
+  const rt = new SimulatedRuntime({ clock, ...rtOpts });
+  const env: Record<string, string[]> = {};
+  const create = rt.createContainer.bind(rt);
+  rt.createContainer = async (spec) => {
+    env[spec.labels['com.amazonaws.ecs.container-name']!] = spec.env ?? [];
+    return create(spec);
+  };
+  return { rt, env };
+}
+
+function runOn(rt: SimulatedRuntime, task: AgentTask) {
+  const tasks: WharfTaskStateChange[] = [];
+  const runner = new TaskRunner(task, { runtime: rt, containerInstanceArn: 'ci', onTaskStateChange: (c) => tasks.push(c), onContainerStateChange: () => {}, pollIntervalMs: 20, clock });
+  return { runner, tasks };
+}
+
+test('secret values become environment variables of their container and win over environment entries', async () => {
+  const t: AgentTask = {
+    ...makeTask([
+      { name: 'app', image: 'app', environment: [{ name: 'DB_PASSWORD', value: 'from-environment' }, { name: 'MODE', value: 'prod' }], secrets: [{ name: 'DB_PASSWORD', valueFrom: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:db:password::' }, { name: 'AWS_REGION', valueFrom: 'region' }] },
+      { name: 'side', image: 'side' },
+    ]),
+    secrets: { app: { DB_PASSWORD: 's3cr3t', AWS_REGION: 'from-secret' } },
+  };
+  const { rt, env } = envRecordingRuntime();
+  const { runner } = runOn(rt, t);
+  runner.start();
+  await until(() => runner.knownStatus === 'RUNNING', 'RUNNING');
+  assert.ok(env.app!.includes('DB_PASSWORD=s3cr3t'), env.app!.join(' '));
+  assert.ok(!env.app!.includes('DB_PASSWORD=from-environment'), 'one entry per name');
+  assert.ok(env.app!.includes('MODE=prod'));
+  assert.ok(env.app!.includes('AWS_REGION=from-secret') && !env.app!.includes('AWS_REGION=us-east-1'), 'a secret named like a default replaces it');
+  assert.ok(!env.side!.some((e) => e.includes('s3cr3t')), 'only the container that asked gets it');
+  runner.stop();
+  await runner.whenStopped();
+});
+
+test('secretsError fails the task to start with ResourceInitializationError, before any pull or create', async () => {
+  const t: AgentTask = {
+    ...makeTask([{ name: 'app', image: 'app', secrets: [{ name: 'X', valueFrom: 'gone' }] }]),
+    secretsError: "secret X of container app: gone: ResourceNotFoundException: Secrets Manager can't find the specified secret.",
+  };
+  const { runner, tasks, rt } = run(t);
+  await runner.whenStopped();
+  const last = tasks.at(-1)!;
+  assert.equal(last.status, 'STOPPED');
+  assert.equal(last.stopCode, 'TaskFailedToStart');
+  assert.equal(last.reason, `ResourceInitializationError: unable to pull secrets or registry auth: ${t.secretsError}`);
+  assert.equal(last.containers![0]!.status, 'STOPPED');
+  assert.deepEqual(rt.calls.filter((c) => c.op === 'pull' || c.op === 'create'), [], 'nothing pulled or created');
+});
+
+test('a container whose secret has no value fails the task rather than start without it', async () => {
+  const t = makeTask([{ name: 'app', image: 'app', secrets: [{ name: 'X', valueFrom: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:x' }] }]);
+  const { runner, tasks, rt } = run(t);
+  await runner.whenStopped();
+  assert.equal(tasks.at(-1)!.stopCode, 'TaskFailedToStart');
+  assert.match(tasks.at(-1)!.reason!, /^ResourceInitializationError: unable to pull secrets or registry auth: .*no value for secret X of container app/);
+  assert.equal(rt.calls.filter((c) => c.op === 'create').length, 0);
+});
+
+test('environment files (S3) fail the task to start saying Wharf does not support them, from the definition or an override', async () => {
+  const file = { value: 'arn:aws:s3:::bucket/app.env', type: 's3' as const };
+  const fromDef = run(makeTask([{ name: 'app', image: 'app', environmentFiles: [file] }]));
+  const plain = makeTask([{ name: 'app', image: 'app' }]);
+  const fromOverride = run({ ...plain, overrides: { containerOverrides: [{ name: 'app', environmentFiles: [file] }] } });
+  for (const { runner, tasks, rt } of [fromDef, fromOverride]) {
+    await runner.whenStopped();
+    assert.equal(tasks.at(-1)!.stopCode, 'TaskFailedToStart');
+    assert.match(tasks.at(-1)!.reason!, /^ResourceInitializationError: failed to download env files: environment files from S3 are not supported by Wharf \(container app: arn:aws:s3:::bucket\/app\.env\)/);
+    assert.equal(rt.calls.filter((c) => c.op === 'create').length, 0);
+  }
+});
+
+test('a task read back without its credentials starts nothing until the control plane sends them', async () => {
+  const base = makeTask([{ name: 'app', image: 'app', secrets: [{ name: 'TOKEN', valueFrom: 'token' }] }]);
+  const withheld = { ...base, credentialsWithheld: true as const };
+  const { rt, env } = envRecordingRuntime();
+  const { runner, tasks } = runOn(rt, withheld);
+  runner.start();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(rt.calls, [], 'no pull, no create while waiting');
+  assert.deepEqual(tasks, [], 'and no status invented');
+  runner.update({ ...base, secrets: { app: { TOKEN: 'tok' } } });
+  await until(() => runner.knownStatus === 'RUNNING', 'RUNNING after the control plane sent the task');
+  assert.ok(env.app!.includes('TOKEN=tok'));
+  runner.stop();
+  await runner.whenStopped();
+});
+
+test('an adopted task whose containers exist is not failed by a secret that went away meanwhile', async () => {
+  const t: AgentTask = { ...makeTask([{ name: 'app', image: 'app', secrets: [{ name: 'TOKEN', valueFrom: 'token' }] }]), secrets: { app: { TOKEN: 'tok' } } };
+  const first = run(t);
+  await until(() => first.runner.knownStatus === 'RUNNING', 'RUNNING');
+  first.runner.close(); // the agent dies; the secret is deleted meanwhile
+  const { secrets: _s, ...rest } = t;
+  const again = runOn(first.rt, { ...rest, secretsError: 'secret TOKEN of container app: token: gone' });
+  again.runner.adopt(await first.rt.listContainers({}));
+  again.runner.start();
+  await until(() => again.runner.knownStatus === 'RUNNING', 'adopted RUNNING');
+  assert.equal(again.tasks.at(-1)!.status, 'RUNNING');
+  again.runner.stop();
+  await again.runner.whenStopped();
+});
+
+test('a container created after its dependencies gets the values the task started with, even if the secret went away since', async () => {
+  const def = { name: 'app', image: 'app', secrets: [{ name: 'TOKEN', valueFrom: 'token' }], dependsOn: [{ containerName: 'init', condition: 'SUCCESS' as const }] };
+  const t: AgentTask = { ...makeTask([{ name: 'init', image: 'init', essential: false }, def]), secrets: { app: { TOKEN: 'tok' } } };
+  const { rt, env } = envRecordingRuntime({ behaviour: (s) => (s.image === 'init' ? { exitAfterMs: 80, exitCode: 0 } : {}) });
+  const { runner } = runOn(rt, t);
+  runner.start();
+  await until(() => rt.calls.some((c) => c.op === 'start'), 'init started');
+  const { secrets: _s, ...rest } = t;
+  runner.update({ ...rest, secretsError: 'secret TOKEN of container app: token: gone', version: 2 });
+  await until(() => runner.knownStatus === 'RUNNING', 'RUNNING');
+  assert.ok(env.app!.includes('TOKEN=tok'), env.app!.join(' '));
+  runner.stop();
+  await runner.whenStopped();
+});

@@ -1,8 +1,9 @@
 /**
  * TaskRunner: one per task, the only writer of that task's known status. Level-triggered: every
  * pass re-inspects the task's containers, then takes the next allowed step toward the desired
- * status (pull -> create -> start -> running; stop in reverse dependency order), then reports
- * what changed. Engine events and a poll timer only wake it up.
+ * status (starting: TaskStarter in task-starter.ts, credentials -> resources -> pull -> create ->
+ * start; stopping: here, in reverse dependency order), then reports what changed. Engine events
+ * and a poll timer only wake it up.
  */
 import type { NetworkBinding } from '../core/shapes/ecs';
 import {
@@ -16,7 +17,7 @@ import { hexId } from '../lib/ids';
 import { backoffMs } from '../lib/backoff';
 import type { Logger } from '../lib/logger';
 import type { ContainerRuntime, ContainerSummary, PullBehaviour } from './runtime/container-runtime';
-import { buildContainerSpec, dockerContainerName, effectiveContainers } from './container-spec';
+import { dockerContainerName, effectiveContainers } from './container-spec';
 import {
   apiContainerStatus,
   taskHealth,
@@ -27,9 +28,11 @@ import {
   type TaskStatus,
 } from './task-status';
 import { removeTaskVolumes } from './task-volumes';
-import { prepareTaskResources, startPauseContainer, PAUSE_CONTAINER_NAME } from './task-resources';
-import { dependencyGate, dependentsOf } from './container-dependencies';
+import { PAUSE_CONTAINER_NAME } from './task-resources';
+import { dependentsOf } from './container-dependencies';
 import { bindingsOf, containerChange, newContainerRun, type ContainerRun } from './container-run';
+import { credentialsWithheld } from './agent-state-store';
+import { TaskStarter, type StartHost } from './task-starter';
 
 export { PAUSE_CONTAINER_NAME } from './task-resources';
 
@@ -74,16 +77,10 @@ export class TaskRunner {
   private known: TaskStatus = 'NONE';
   private stopCode?: string;
   private stoppedReason?: string;
-  private pullStartedAt?: number;
-  private pullStoppedAt?: number;
   private startedAt?: number;
   private executionStoppedAt?: number;
   private privateIp?: string;
-  private setupDone = false;
-  private pullsDone = false;
-  private cgroupParent?: string;
-  private fallbackMemoryMiB?: number;
-  private volumeSources: Record<string, string> = {};
+  private readonly starter: TaskStarter;
   private reportedStatus: TaskStatus = 'NONE';
   /** Started from existing containers: don't replay the early statuses of a running task. */
   private adopted = false;
@@ -119,6 +116,37 @@ export class TaskRunner {
     if (this.networkMode === 'awsvpc') {
       this.containers.unshift(newContainerRun({ name: PAUSE_CONTAINER_NAME, image: this.o.pauseImage }, true, true, dockerContainerName(td, 'internalecspause', suffix)));
     }
+    this.starter = new TaskStarter(this.startHost());
+  }
+
+  /** The starter's view of this runner; what it changes goes through the runner's own methods. */
+  private startHost(): StartHost {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    return {
+      get task() {
+        return self.task;
+      },
+      taskArn: this.taskArn,
+      taskId: this.taskId,
+      containers: this.containers,
+      networkMode: this.networkMode,
+      get adopted() {
+        return self.adopted;
+      },
+      get desired() {
+        return self.desired;
+      },
+      options: this.o,
+      setKnown: (s) => void this.setKnown(s),
+      report: () => this.report(),
+      requestStop: (code, reason) => this.requestStop(code, reason),
+      markStopped: (c, exitCode, reason) => this.markStopped(c, exitCode, reason),
+      armWake: (ms) => this.armWake(ms),
+      setPrivateIp: (ip) => {
+        this.privateIp = ip;
+      },
+    };
   }
 
   /** Takes over containers that already exist for this task (agent restart). Call before start(). */
@@ -144,9 +172,13 @@ export class TaskRunner {
 
   /** The inbox: a newer desired state from the control plane. */
   update(task: AgentTask): void {
+    const waited = credentialsWithheld(this.task);
     this.task = { ...task, taskDefinition: this.task.taskDefinition };
     if (task.desiredStatus === 'STOPPED' && this.desired === 'RUNNING') {
       this.desired = 'STOPPED';
+      this.kick();
+    } else if (waited && !credentialsWithheld(this.task)) {
+      // The control plane's copy, with the credentials the data dir never kept: start can go on.
       this.kick();
     }
   }
@@ -276,7 +308,7 @@ export class TaskRunner {
       }
     }
 
-    if (this.desired === 'RUNNING') await this.advanceStart();
+    if (this.desired === 'RUNNING') await this.starter.advance();
     if (this.desired === 'STOPPED') await this.advanceStop();
     this.report();
   }
@@ -313,163 +345,6 @@ export class TaskRunner {
     c.reason ??= reason;
     c.bindings = [];
     c.finishedAt ??= this.o.clock.now();
-  }
-
-  private async advanceStart(): Promise<void> {
-    const rt = this.o.runtime;
-    if (!this.setupDone) {
-      if (!this.adopted && this.networkMode === 'awsvpc') {
-        this.setKnown('PROVISIONING');
-        this.report();
-      }
-      try {
-        await this.setupTaskResources();
-      } catch (err) {
-        const reason = `ResourceInitializationError: ${(err as Error).message}`;
-        this.requestStop('TaskFailedToStart', reason);
-        for (const c of this.containers) if (c.known !== 'STOPPED' && !c.dockerId) this.markStopped(c, undefined, reason);
-        return;
-      }
-      this.setupDone = true;
-    }
-    if (this.desired !== 'RUNNING') return;
-
-    if (!this.pullsDone) {
-      const toPull = this.appContainers().filter((c) => !c.dockerId && c.known === 'NONE');
-      if (toPull.length) this.pullStartedAt ??= this.o.clock.now();
-      if (!this.adopted) {
-        // PENDING goes out as pulling starts, so it already carries pullStartedAt.
-        this.setKnown('PENDING');
-        this.report();
-      }
-      if (toPull.length) {
-        const results = await Promise.all(
-          toPull.map(async (c) => {
-            try {
-              const auth = this.task.registryAuth?.[c.name];
-              const r = await rt.pullImage(c.def.image ?? '', { behaviour: this.o.pullBehaviour, auth });
-              c.imageDigest = r.imageDigest;
-              c.known = 'PULLED';
-              return undefined;
-            } catch (err) {
-              return { c, reason: `CannotPullContainerError: ${(err as Error).message}`.slice(0, 1024) };
-            }
-          }),
-        );
-        this.pullStoppedAt = this.o.clock.now();
-        const failed = results.filter((r) => r !== undefined);
-        if (failed.length) {
-          this.requestStop('TaskFailedToStart', failed[0]!.reason);
-          for (const f of failed) {
-            f.c.failedToStart = true;
-            this.markStopped(f.c, undefined, f.reason);
-          }
-          for (const c of this.appContainers()) if (!c.dockerId && c.known !== 'STOPPED') this.markStopped(c, undefined, undefined);
-          return;
-        }
-      }
-      this.pullsDone = true;
-    }
-
-    // Create and start every container whose dependencies allow it, in passes, so that a
-    // START dependency satisfied in this pass lets its dependents go in the next one.
-    for (let progressed = true; progressed && this.desired === 'RUNNING'; ) {
-      progressed = false;
-      for (const c of this.appContainers()) {
-        if (c.known !== 'PULLED' && c.known !== 'CREATED') continue;
-        if (c.known === 'CREATED' && c.everStarted) continue;
-        const gate = dependencyGate(c, this.containers);
-        if (gate.state === 'wait') {
-          c.waitingSince ??= this.o.clock.now();
-          const timeoutMs = (c.def.startTimeout ?? this.o.defaultStartTimeoutSec) * 1000;
-          const left = c.waitingSince + timeoutMs - this.o.clock.now();
-          if (left <= 0) {
-            this.failContainer(c, `ContainerDependencyError: timed out after ${timeoutMs / 1000}s waiting for ${gate.detail}`);
-            return;
-          }
-          this.armWake(Math.min(left, this.o.pollIntervalMs));
-          continue;
-        }
-        if (gate.state === 'never') {
-          this.failContainer(c, `ContainerDependencyError: ${gate.detail}`);
-          return;
-        }
-        await this.createAndStart(c);
-        progressed = true;
-      }
-    }
-  }
-
-  private failContainer(c: ContainerRun, reason: string): void {
-    c.failedToStart = true;
-    this.markStopped(c, undefined, reason);
-    this.requestStop('TaskFailedToStart', reason);
-  }
-
-  private async createAndStart(c: ContainerRun): Promise<void> {
-    const rt = this.o.runtime;
-    if (!c.dockerId) {
-      const names: Record<string, string> = {};
-      const ids: Record<string, string> = {};
-      for (const x of this.containers) {
-        names[x.name] = x.dockerName;
-        if (x.dockerId) ids[x.name] = x.dockerId;
-      }
-      try {
-        const spec = buildContainerSpec({
-          task: this.task,
-          containerInstanceArn: this.o.containerInstanceArn,
-          def: c.def,
-          dockerName: c.dockerName,
-          networkMode: this.networkMode,
-          pauseId: this.pause()?.dockerId,
-          dockerNames: names,
-          dockerIds: ids,
-          volumeSources: this.volumeSources,
-          cgroupParent: this.cgroupParent,
-          fallbackMemoryMiB: c.def.memory === undefined ? this.fallbackMemoryMiB : undefined,
-        });
-        c.dockerId = await rt.createContainer(spec);
-        c.known = 'CREATED';
-      } catch (err) {
-        this.failToStart(c, `CannotCreateContainerError: ${(err as Error).message}`);
-        return;
-      }
-    }
-    try {
-      await rt.startContainer(c.dockerId);
-      c.everStarted = true;
-      c.known = 'RUNNING';
-      const st = await rt.inspectContainer(c.dockerId);
-      if (st?.running) c.bindings = bindingsOf(c, st.ports, this.networkMode);
-    } catch (err) {
-      this.failToStart(c, `CannotStartContainerError: ${(err as Error).message}`);
-    }
-  }
-
-  private failToStart(c: ContainerRun, reason: string): void {
-    c.failedToStart = true;
-    this.markStopped(c, undefined, reason.slice(0, 1024));
-    if (c.essential) this.requestStop('TaskFailedToStart', c.reason);
-  }
-
-  /** Task cgroup, volumes, and for awsvpc the network and the pause container. */
-  private async setupTaskResources(): Promise<void> {
-    const res = await prepareTaskResources(this.o.runtime, this.task, this.taskId);
-    this.cgroupParent = res.cgroupParent;
-    this.fallbackMemoryMiB = res.fallbackMemoryMiB;
-    this.volumeSources = res.volumeSources;
-    if (res.unsupportedReason) this.o.logger?.warn({ taskArn: this.taskArn, reason: res.unsupportedReason }, 'task-level limits applied per container');
-    const pause = this.pause();
-    if (!pause) return;
-    this.privateIp = await startPauseContainer(this.o.runtime, {
-      task: this.task,
-      pause,
-      containerInstanceArn: this.o.containerInstanceArn,
-      image: this.o.pauseImage,
-      network: this.task.network?.name ?? this.o.defaultAwsvpcNetwork,
-      cgroupParent: this.cgroupParent,
-    });
   }
 
   private async advanceStop(): Promise<void> {
@@ -516,7 +391,7 @@ export class TaskRunner {
       if (apps.every((c) => c.known === 'STOPPED') && pause) return 'DEPROVISIONING';
       return apps.some((c) => c.known === 'RUNNING') ? 'STOPPING' : this.known;
     }
-    if (this.setupDone && apps.every((c) => c.everStarted || (!c.essential && c.known === 'STOPPED'))) return 'RUNNING';
+    if (this.starter.setupDone && apps.every((c) => c.everStarted || (!c.essential && c.known === 'STOPPED'))) return 'RUNNING';
     return this.known;
   }
 
@@ -536,8 +411,8 @@ export class TaskRunner {
         reason: stopped || this.desired === 'STOPPED' ? this.stoppedReason : undefined,
         stopCode: stopped || this.desired === 'STOPPED' ? this.stopCode : undefined,
         containers: apps.map((c) => containerChange(c)),
-        pullStartedAt: sec(this.pullStartedAt),
-        pullStoppedAt: sec(this.pullStoppedAt),
+        pullStartedAt: sec(this.starter.pullStartedAt),
+        pullStoppedAt: sec(this.starter.pullStoppedAt),
         executionStoppedAt: sec(this.executionStoppedAt ?? (stopped ? this.o.clock.now() : undefined)),
         startedAt: sec(this.startedAt),
         privateIpv4Address: this.privateIp,

@@ -1,9 +1,11 @@
 /**
  * The small part of AWS Secrets Manager that ECS users touch: a private registry's credentials
  * (`repositoryCredentials.credentialsParameter` names a secret holding
- * `{"username": ..., "password": ...}`). Enough of the API that `aws secretsmanager create-secret`
- * and the SDKs work unchanged against Wharf: CreateSecret, GetSecretValue, PutSecretValue,
- * DeleteSecret, DescribeSecret, ListSecrets.
+ * `{"username": ..., "password": ...}`) and containers' `secrets` (environment variables whose
+ * values come from secrets; control/task-secrets.ts resolves both for the agent). Enough of the API
+ * that `aws secretsmanager create-secret` and the SDKs work unchanged against Wharf: CreateSecret,
+ * GetSecretValue, PutSecretValue, DeleteSecret, DescribeSecret, ListSecrets. One version per
+ * secret, always labelled AWSCURRENT: PutSecretValue replaces it.
  *
  * Secrets live in the store under `secrets/<url-encoded name>` (names may hold `/`, which the
  * cache uses as its parent separator) and are read from the state cache like everything else.
@@ -180,21 +182,4 @@ export function secretsHandlers(ctx: ControlContext): Record<string, (input: any
     DescribeSecret: async (input) => describe(requireSecret(ctx, input?.SecretId)),
     ListSecrets: (input) => listSecrets(ctx, input ?? {}),
   };
-}
-
-/**
- * Registry credentials from a secret, as `repositoryCredentials` asks for: the secret's string
- * must be JSON with `username` and `password`. Undefined when the secret is missing or malformed
- * (the pull then fails with the registry's own error, which the task's stoppedReason carries).
- */
-export function registryCredentialsFrom(ctx: Pick<ControlContext, 'state'>, secretId: string | undefined): { username: string; password: string } | undefined {
-  const s = findSecret(ctx, secretId);
-  if (!s?.secretString) return undefined;
-  try {
-    const v = JSON.parse(s.secretString) as { username?: unknown; password?: unknown };
-    if (typeof v.username === 'string' && typeof v.password === 'string') return { username: v.username, password: v.password };
-  } catch {
-    /* not JSON: no credentials */
-  }
-  return undefined;
 }

@@ -8,7 +8,7 @@ import { taskDefinitionRefOf } from '../core/arn';
 import type { TaskDefinitionRecord, TaskRecord } from '../core/resources';
 import { isTerminal } from '../core/task-status';
 import { tasksOnInstance } from '../control/container-instances';
-import { registryCredentialsFrom } from '../control/secrets';
+import { resolveTaskCredentials } from '../control/task-secrets';
 import type { State } from '../state/state';
 
 function taskDefinitionOf(state: State, arn: string | undefined): TaskDefinitionRecord | undefined {
@@ -61,18 +61,19 @@ export function agentTaskOf(state: State, t: TaskRecord): AgentTask | undefined 
 
 /**
  * awsvpc tasks join the Wharf-managed Docker network of their subnet (the ENI attachment's
- * `subnetId`, from RunTask's networkConfiguration); containers with `repositoryCredentials` get
- * the secret it names resolved into registry credentials, so the agent never reads secrets.
+ * `subnetId`, from RunTask's networkConfiguration). A task to run gets what its containers need
+ * from Secrets Manager resolved here (`secrets` values, `repositoryCredentials`), so the agent
+ * never reads secrets; if any of it cannot be resolved, only the reason (`secretsError`), on which
+ * the agent fails the task to start. A task to stop needs none of it.
  */
 function addNetworkAndRegistryAuth(state: State, t: TaskRecord, a: AgentTask): void {
   const subnet = t.attachments?.find((x) => x.type === 'ElasticNetworkInterface')?.details?.find((d) => d.name === 'subnetId')?.value;
   if (subnet) a.network = { name: subnetNetworkName(subnet) };
-  for (const c of a.taskDefinition.containerDefinitions ?? []) {
-    const secretId = c.repositoryCredentials?.credentialsParameter;
-    if (!secretId || !c.name) continue;
-    const creds = registryCredentialsFrom({ state }, secretId);
-    if (creds) (a.registryAuth ??= {})[c.name] = creds;
-  }
+  if (a.desiredStatus !== 'RUNNING') return;
+  const creds = resolveTaskCredentials({ state }, a.taskDefinition.containerDefinitions ?? []);
+  if (creds.error !== undefined) a.secretsError = creds.error;
+  if (creds.registryAuth) a.registryAuth = creds.registryAuth;
+  if (creds.secrets) a.secrets = creds.secrets;
 }
 
 /** The Docker network that stands for a subnet on every host. */

@@ -54,6 +54,19 @@ export interface AgentTask {
   version: number;
   /** Registry credentials resolved by the control plane, keyed by container name. */
   registryAuth?: Record<string, { username: string; password: string; serverAddress?: string }>;
+  /**
+   * Values of the containers' `secrets`, resolved by the control plane from Secrets Manager:
+   * container name -> environment variable name -> value. The agent injects them as environment
+   * variables and never writes them anywhere else (not to its data dir, not to its logs).
+   */
+  secrets?: Record<string, Record<string, string>>;
+  /**
+   * Set instead of `secrets` and `registryAuth` when a secret or registry credential of the task
+   * cannot be resolved (not found, malformed reference, missing JSON key, SSM parameter): the agent
+   * fails the task to start with `ResourceInitializationError: unable to pull secrets or registry
+   * auth: <secretsError>`. Names references only, never a secret's value.
+   */
+  secretsError?: string;
   /** For awsvpc: the Wharf-managed Docker network ("subnet") the task joins. */
   network?: { name: string };
 }

@@ -1,0 +1,16 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { computeRequiresAttributes } from '../core/task-definition-attributes';
+import { instanceAttributes } from './instance-resources';
+
+const info = { cpus: 2, memoryBytes: 4 << 30, serverVersion: '24.0.0', apiVersion: '1.43', os: 'linux', architecture: 'x86_64', loggingDrivers: ['json-file'], cgroupDriver: 'cgroupfs', cgroupVersion: '2' };
+
+test('an agent can be placed a definition with Secrets Manager secrets or env files, never one with SSM parameters', () => {
+  const have = new Set(instanceAttributes(info, { region: 'us-east-1' }).map((a) => a.name));
+  const needs = (c: Parameters<typeof computeRequiresAttributes>[0]['containerDefinitions'][number]) =>
+    computeRequiresAttributes({ containerDefinitions: [{ name: 'app', image: 'app', memory: 32, ...c }] }).map((a) => a.name);
+  const placeable = (names: string[]) => names.every((n) => have.has(n));
+  assert.ok(placeable(needs({ secrets: [{ name: 'A', valueFrom: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf:password::' }] })));
+  assert.ok(placeable(needs({ environmentFiles: [{ value: 'arn:aws:s3:::b/k.env', type: 's3' }] })), 'placed, then failed to start with the reason');
+  assert.ok(!placeable(needs({ secrets: [{ name: 'A', valueFrom: 'arn:aws:ssm:us-east-1:123456789012:parameter/db' }] })), 'SSM: ATTRIBUTE at placement');
+});

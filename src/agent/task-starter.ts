@@ -1,0 +1,291 @@
+/**
+ * The start half of a TaskRunner: every step between "desired RUNNING" and "every container
+ * started". The runner calls `advance()` on each level-triggered pass while the task is desired
+ * RUNNING; each call re-derives what is left from the containers' known states:
+ *
+ *   credentials -> task resources -> pull images -> create + start containers
+ *   (secrets,      (cgroup, volumes,  (all at once)   (in dependency order, passes until
+ *    env files)     awsvpc pause)                      nothing more can start)
+ *
+ * Any stage that fails stops the task with stopCode TaskFailedToStart and a reason in ECS's
+ * words: `ResourceInitializationError: ...` (credentials, resources), `CannotPullContainerError`,
+ * `CannotCreateContainerError`, `CannotStartContainerError`, `ContainerDependencyError`.
+ *
+ * The runner stays the only writer of the task's status: the starter changes it through the
+ * StartHost the runner hands it.
+ */
+import type { AgentTask } from '../api/agent/protocol';
+import type { Clock } from '../lib/clock';
+import type { Logger } from '../lib/logger';
+import type { ContainerRuntime, PullBehaviour } from './runtime/container-runtime';
+import { credentialsWithheld } from './agent-state-store';
+import { buildContainerSpec } from './container-spec';
+import { bindingsOf, type ContainerRun } from './container-run';
+import { dependencyGate } from './container-dependencies';
+import { prepareTaskResources, startPauseContainer } from './task-resources';
+import type { TaskStatus } from './task-status';
+
+/** What the starter may read and do on its runner. */
+export interface StartHost {
+  readonly task: AgentTask;
+  readonly taskArn: string;
+  readonly taskId: string;
+  readonly containers: readonly ContainerRun[];
+  readonly networkMode: string;
+  /** Started from existing containers (agent restart). */
+  readonly adopted: boolean;
+  readonly desired: 'RUNNING' | 'STOPPED';
+  readonly options: {
+    runtime: ContainerRuntime;
+    containerInstanceArn: string;
+    clock: Clock;
+    logger?: Logger;
+    pullBehaviour: PullBehaviour;
+    defaultStartTimeoutSec: number;
+    pollIntervalMs: number;
+    pauseImage: string;
+    defaultAwsvpcNetwork: string;
+  };
+  setKnown(s: TaskStatus): void;
+  report(): void;
+  requestStop(stopCode: string, reason: string): void;
+  markStopped(c: ContainerRun, exitCode: number | undefined, reason: string | undefined): void;
+  /** Run another pass in `ms` (a dependency wait). */
+  armWake(ms: number): void;
+  setPrivateIp(ip: string | undefined): void;
+}
+
+/** ECS's prefix for secrets and registry credentials that could not be had. */
+export const SECRETS_FAILURE_PREFIX = 'unable to pull secrets or registry auth: ';
+
+export class TaskStarter {
+  /** Credentials checked and task resources made. */
+  setupDone = false;
+  pullStartedAt?: number;
+  pullStoppedAt?: number;
+  private pullsDone = false;
+  private cgroupParent?: string;
+  private fallbackMemoryMiB?: number;
+  private volumeSources: Record<string, string> = {};
+  /**
+   * The credentials as they were when the task's resources were set up. Like ECS, which fetches
+   * them once as a task resource, every container of the task uses these, even one created much
+   * later (after its dependencies): a secret changed or deleted meanwhile does not split the task.
+   */
+  private credentials: Pick<AgentTask, 'secrets' | 'registryAuth'> = {};
+
+  constructor(private readonly h: StartHost) {}
+
+  private apps(): ContainerRun[] {
+    return this.h.containers.filter((c) => !c.internal);
+  }
+
+  async advance(): Promise<void> {
+    const h = this.h;
+    if (!this.setupDone) {
+      // Read back from the data dir without its secrets: the control plane re-sends the task on
+      // (re)connect, and update() wakes the runner then. Until that, start nothing new.
+      if (credentialsWithheld(h.task)) return;
+      if (!h.adopted && h.networkMode === 'awsvpc') {
+        h.setKnown('PROVISIONING');
+        h.report();
+      }
+      try {
+        const problem = this.credentialsProblem();
+        if (problem) throw new Error(problem);
+        this.credentials = { secrets: h.task.secrets, registryAuth: h.task.registryAuth };
+        await this.setupTaskResources();
+      } catch (err) {
+        const reason = `ResourceInitializationError: ${(err as Error).message}`.slice(0, 1024);
+        h.requestStop('TaskFailedToStart', reason);
+        for (const c of h.containers) {
+          if (c.known === 'STOPPED' || c.dockerId) continue;
+          c.failedToStart = true;
+          h.markStopped(c, undefined, reason);
+        }
+        return;
+      }
+      this.setupDone = true;
+    }
+    if (h.desired !== 'RUNNING') return;
+    if (!this.pullsDone) {
+      if (!(await this.pull())) return;
+      this.pullsDone = true;
+    }
+    await this.startReady();
+  }
+
+  /**
+   * Why the containers still to be created cannot get what they need, if they cannot: an
+   * unresolvable secret (the control plane says which), a secret it sent no value for, or
+   * environment files, which ECS reads from S3 and Wharf has no S3 to read from. Containers that
+   * already exist (adopted after a restart) were created with theirs and are left alone.
+   */
+  private credentialsProblem(): string | undefined {
+    const task = this.h.task;
+    const pending = this.apps().filter((c) => !c.dockerId);
+    if (pending.length === 0) return undefined;
+    if (task.secretsError !== undefined) return SECRETS_FAILURE_PREFIX + task.secretsError;
+    for (const c of pending) {
+      for (const s of c.def.secrets ?? []) {
+        if (s.name && task.secrets?.[c.name]?.[s.name] === undefined) {
+          return `${SECRETS_FAILURE_PREFIX}the control plane sent no value for secret ${s.name} of container ${c.name}`;
+        }
+      }
+    }
+    for (const c of pending) {
+      const files = (c.def.environmentFiles ?? []).map((f) => f.value);
+      if (files.length) {
+        return `failed to download env files: environment files from S3 are not supported by Wharf (container ${c.name}: ${files.join(', ')}); use environment or secrets instead`;
+      }
+    }
+    return undefined;
+  }
+
+  /** Task cgroup, volumes, and for awsvpc the network and the pause container. */
+  private async setupTaskResources(): Promise<void> {
+    const h = this.h;
+    const res = await prepareTaskResources(h.options.runtime, h.task, h.taskId);
+    this.cgroupParent = res.cgroupParent;
+    this.fallbackMemoryMiB = res.fallbackMemoryMiB;
+    this.volumeSources = res.volumeSources;
+    if (res.unsupportedReason) h.options.logger?.warn({ taskArn: h.taskArn, reason: res.unsupportedReason }, 'task-level limits applied per container');
+    const pause = h.containers.find((c) => c.internal);
+    if (!pause) return;
+    h.setPrivateIp(
+      await startPauseContainer(h.options.runtime, {
+        task: h.task,
+        pause,
+        containerInstanceArn: h.options.containerInstanceArn,
+        image: h.options.pauseImage,
+        network: h.task.network?.name ?? h.options.defaultAwsvpcNetwork,
+        cgroupParent: this.cgroupParent,
+      }),
+    );
+  }
+
+  /** Pulls every image not pulled yet; false when one failed (the task is then failing to start). */
+  private async pull(): Promise<boolean> {
+    const h = this.h;
+    const clock = h.options.clock;
+    const toPull = this.apps().filter((c) => !c.dockerId && c.known === 'NONE');
+    if (toPull.length) this.pullStartedAt ??= clock.now();
+    if (!h.adopted) {
+      // PENDING goes out as pulling starts, so it already carries pullStartedAt.
+      h.setKnown('PENDING');
+      h.report();
+    }
+    if (!toPull.length) return true;
+    const results = await Promise.all(
+      toPull.map(async (c) => {
+        try {
+          const auth = this.credentials.registryAuth?.[c.name];
+          const r = await h.options.runtime.pullImage(c.def.image ?? '', { behaviour: h.options.pullBehaviour, auth });
+          c.imageDigest = r.imageDigest;
+          c.known = 'PULLED';
+          return undefined;
+        } catch (err) {
+          return { c, reason: `CannotPullContainerError: ${(err as Error).message}`.slice(0, 1024) };
+        }
+      }),
+    );
+    this.pullStoppedAt = clock.now();
+    const failed = results.filter((r) => r !== undefined);
+    if (!failed.length) return true;
+    h.requestStop('TaskFailedToStart', failed[0]!.reason);
+    for (const f of failed) {
+      f.c.failedToStart = true;
+      h.markStopped(f.c, undefined, f.reason);
+    }
+    for (const c of this.apps()) if (!c.dockerId && c.known !== 'STOPPED') h.markStopped(c, undefined, undefined);
+    return false;
+  }
+
+  /**
+   * Creates and starts every container whose dependencies allow it, in passes, so that a START
+   * dependency satisfied in this pass lets its dependents go in the next one.
+   */
+  private async startReady(): Promise<void> {
+    const h = this.h;
+    const clock = h.options.clock;
+    for (let progressed = true; progressed && h.desired === 'RUNNING'; ) {
+      progressed = false;
+      for (const c of this.apps()) {
+        if (c.known !== 'PULLED' && c.known !== 'CREATED') continue;
+        if (c.known === 'CREATED' && c.everStarted) continue;
+        const gate = dependencyGate(c, h.containers as ContainerRun[]);
+        if (gate.state === 'wait') {
+          c.waitingSince ??= clock.now();
+          const timeoutMs = (c.def.startTimeout ?? h.options.defaultStartTimeoutSec) * 1000;
+          const left = c.waitingSince + timeoutMs - clock.now();
+          if (left <= 0) {
+            this.failContainer(c, `ContainerDependencyError: timed out after ${timeoutMs / 1000}s waiting for ${gate.detail}`);
+            return;
+          }
+          h.armWake(Math.min(left, h.options.pollIntervalMs));
+          continue;
+        }
+        if (gate.state === 'never') {
+          this.failContainer(c, `ContainerDependencyError: ${gate.detail}`);
+          return;
+        }
+        await this.createAndStart(c);
+        progressed = true;
+      }
+    }
+  }
+
+  private failContainer(c: ContainerRun, reason: string): void {
+    c.failedToStart = true;
+    this.h.markStopped(c, undefined, reason);
+    this.h.requestStop('TaskFailedToStart', reason);
+  }
+
+  private async createAndStart(c: ContainerRun): Promise<void> {
+    const h = this.h;
+    const rt = h.options.runtime;
+    if (!c.dockerId) {
+      const names: Record<string, string> = {};
+      const ids: Record<string, string> = {};
+      for (const x of h.containers) {
+        names[x.name] = x.dockerName;
+        if (x.dockerId) ids[x.name] = x.dockerId;
+      }
+      try {
+        const spec = buildContainerSpec({
+          task: { ...h.task, secrets: this.credentials.secrets },
+          containerInstanceArn: h.options.containerInstanceArn,
+          def: c.def,
+          dockerName: c.dockerName,
+          networkMode: h.networkMode,
+          pauseId: h.containers.find((x) => x.internal)?.dockerId,
+          dockerNames: names,
+          dockerIds: ids,
+          volumeSources: this.volumeSources,
+          cgroupParent: this.cgroupParent,
+          fallbackMemoryMiB: c.def.memory === undefined ? this.fallbackMemoryMiB : undefined,
+        });
+        c.dockerId = await rt.createContainer(spec);
+        c.known = 'CREATED';
+      } catch (err) {
+        this.failToStart(c, `CannotCreateContainerError: ${(err as Error).message}`);
+        return;
+      }
+    }
+    try {
+      await rt.startContainer(c.dockerId);
+      c.everStarted = true;
+      c.known = 'RUNNING';
+      const st = await rt.inspectContainer(c.dockerId);
+      if (st?.running) c.bindings = bindingsOf(c, st.ports, h.networkMode);
+    } catch (err) {
+      this.failToStart(c, `CannotStartContainerError: ${(err as Error).message}`);
+    }
+  }
+
+  private failToStart(c: ContainerRun, reason: string): void {
+    c.failedToStart = true;
+    this.h.markStopped(c, undefined, reason.slice(0, 1024));
+    if (c.essential) this.h.requestStop('TaskFailedToStart', c.reason ?? reason);
+  }
+}
