@@ -190,10 +190,18 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
       sock.on('ping', touch);
       sock.on('message', (data) => {
         touch();
+        let message: ServerToAgentMessage;
         try {
-          handlers.onMessage(JSON.parse(data.toString()) as ServerToAgentMessage);
+          message = JSON.parse(data.toString()) as ServerToAgentMessage;
+        } catch {
+          // Not the parser's error: its text quotes the input, and a message may carry secrets.
+          o.logger?.warn({ bytes: (data as Buffer).length }, 'unparsable message on agent channel');
+          return;
+        }
+        try {
+          handlers.onMessage(message);
         } catch (err) {
-          o.logger?.warn({ err }, 'bad message on agent channel');
+          o.logger?.warn({ err: (err as Error).message }, 'handling a message of the agent channel failed');
         }
       });
       sock.on('error', (err) => o.logger?.debug({ err: err.message }, 'agent channel error'));
