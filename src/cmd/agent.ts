@@ -86,8 +86,21 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     pullBehaviour: o.pullBehaviour,
     logger: log,
   });
-  await agent.start();
-  return { agents: [agent], stop: () => agent.stop() };
+  try {
+    await agent.start();
+  } catch (e) {
+    runtime.close();
+    throw e;
+  }
+  return {
+    agents: [agent],
+    // The agent leaves its containers running (a restart adopts them), but the runtime's Docker
+    // event stream is this process's to close: left open, it keeps the event loop alive.
+    stop: async () => {
+      await agent.stop();
+      runtime.close();
+    },
+  };
 }
 
 /** `--resources cpu=2048,memory=4096` */

@@ -242,6 +242,31 @@ test('restart throttling: the third start failure delays launches and says so', 
   assert.equal(started(later), 1);
 });
 
+test('tasks orphaned by a forced deregistration are replaced, and are no failures of the deployment', () => {
+  // DeregisterContainerInstance --force records the instance's tasks STOPPED with no stop code
+  // (control/container-instances.ts orphanedTask): they did not fail, the instance left. Young
+  // ones (RUNNING for less than the healthy delay, or still PENDING) must not trip the circuit
+  // breaker nor throttle the service's launches.
+  const s = service(4, 100, 200, [deployment('d', 'PRIMARY', 4)], {
+    deploymentConfiguration: { minimumHealthyPercent: 100, maximumPercent: 200, deploymentCircuitBreaker: { enable: true, rollback: false } },
+  });
+  const orphan = (extra: Partial<ServiceTaskView>) =>
+    task('d', { instanceId: 'i2', lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stoppedReason: 'Container instance deregistered', stoppedAt: NOW - 1, ...extra });
+  const orphans = [orphan({ startedAt: NOW - 5_000 }), orphan({ startedAt: NOW - 5_000 }), orphan({ startedAt: undefined }), orphan({ startedAt: undefined })];
+  const gone: InstanceView[] = [instances[0]!, { id: 'i2', status: 'INACTIVE', agentConnected: false }];
+  const p = plan(s, orphans, gone);
+  const d = p.service.wharf.deployments[0]!;
+  assert.equal(d.failedTasks, 0);
+  assert.equal(d.rolloutState, 'IN_PROGRESS');
+  assert.equal(d.startFailures, 0);
+  assert.equal(d.throttledUntil, undefined);
+  assert.equal(started(p), 4, 'all four replaced at once');
+  // The same stops on an instance that is still there are the tasks' own failures.
+  const crashed = orphans.map((t) => ({ ...t, instanceId: 'i1', stopCode: 'EssentialContainerExited' }));
+  const q = plan(s, crashed, gone);
+  assert.equal(q.service.wharf.deployments[0]!.rolloutState, 'FAILED');
+});
+
 test('an old deployment disappears once it has no tasks; steady state then', () => {
   const s = service(2, 100, 200, [deployment('new', 'PRIMARY', 2), deployment('old', 'ACTIVE', 0)]);
   const p = plan(s, [...tasks(2, 'new'), task('old', { lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stoppedAt: NOW - 5 })]);

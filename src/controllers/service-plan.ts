@@ -65,7 +65,7 @@ export function planService(input: PlanInput): ServicePlan {
   if (s.status === 'INACTIVE' || s.wharf.deployments.length === 0) return empty;
 
   // 1. Count newly stopped tasks against their deployments.
-  let deployments = s.wharf.deployments.map((d) => judgeStoppedTasks(d, input.tasks, now, o, input.revision));
+  let deployments = s.wharf.deployments.map((d) => judgeStoppedTasks(d, input.tasks, now, o, input.revision, instances));
   let primary = deployments[0]!;
 
   // 2. Circuit breaker.

@@ -142,6 +142,13 @@ export function isPresent(t: ServiceTaskView, instances: ReadonlyMap<string, Ins
 
 const MAX_JUDGED = 1000;
 
+/** Stopped by a forced deregistration of its instance rather than by anything of its own. */
+function isOrphaned(t: ServiceTaskView, instances: ReadonlyMap<string, InstanceView> | undefined): boolean {
+  if (!instances || t.stopCode !== undefined || t.instanceId === undefined) return false;
+  const i = instances.get(t.instanceId);
+  return !i || i.status === 'INACTIVE';
+}
+
 /**
  * Folds the deployment's newly stopped tasks into its counters. A stopped task counts as failed
  * (circuit breaker) when it never reached RUNNING on its own (stage 1), was stopped for failing
@@ -155,8 +162,19 @@ const MAX_JUDGED = 1000;
  * judges one twice; `judged` only keeps the newest ids for records rewritten after they stopped.
  * Without the watermark, ids pushed out of a capped list would be judged again on every pass:
  * failedTasks would grow without end and every pass would rewrite the service.
+ *
+ * A task orphaned by a forced deregistration (recorded STOPPED with no stop code, its instance
+ * INACTIVE or gone) failed at nothing: like a task the scheduler stopped, it is replaced but
+ * counts neither toward the circuit breaker nor toward restart throttling, however young it was.
  */
-export function judgeStoppedTasks(d: ServiceDeploymentRecord, tasks: readonly ServiceTaskView[], now: number, o: PlanOptions, revision?: number): ServiceDeploymentRecord {
+export function judgeStoppedTasks(
+  d: ServiceDeploymentRecord,
+  tasks: readonly ServiceTaskView[],
+  now: number,
+  o: PlanOptions,
+  revision?: number,
+  instances?: ReadonlyMap<string, InstanceView>,
+): ServiceDeploymentRecord {
   const mine = tasks.filter((t) => t.deploymentId === d.id);
   const known = new Set(mine.map((t) => t.id));
   const judged = d.judged.filter((id) => known.has(id));
@@ -170,7 +188,7 @@ export function judgeStoppedTasks(d: ServiceDeploymentRecord, tasks: readonly Se
   for (const t of fresh) {
     judged.push(t.id);
     changed = true;
-    const byScheduler = t.stopCode === 'ServiceSchedulerInitiated' || t.stopCode === 'UserInitiated';
+    const byScheduler = t.stopCode === 'ServiceSchedulerInitiated' || t.stopCode === 'UserInitiated' || isOrphaned(t, instances);
     const neverRan = t.startedAt === undefined;
     const healthFailure = t.stoppedReason === HEALTH_CHECK_STOP_REASON;
     const everHealthy = t.hasHealthCheck
