@@ -81,6 +81,13 @@ export class AgentStateStore {
     if (this.dir) this.write(join(this.dir, 'agent.json'), id);
   }
 
+  /** Forgets the identity and every accepted task (the instance was deregistered). */
+  forget(): void {
+    this.identity = undefined;
+    if (this.dir) rmSync(join(this.dir, 'agent.json'), { force: true });
+    for (const arn of [...this.tasks.keys()]) this.deleteTask(arn);
+  }
+
   listTasks(): AgentTask[] {
     return [...this.tasks.values()];
   }

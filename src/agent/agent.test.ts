@@ -330,3 +330,47 @@ test('over a real socket, a broken chain closes the connection and the next one 
   for (const c of wss.clients) c.terminate();
   await new Promise<void>((r) => wss.close(() => r()));
 });
+
+test('deregistered while running: the agent stops for good and leaves the containers; the next start removes them and forgets the instance', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-agent-'));
+  try {
+    const rt = new SimulatedRuntime({ clock });
+    const cp = new FakeControlPlane();
+    const reasons: string[] = [];
+    const first = new Agent({ client: cp, runtime: rt, region: 'us-east-1', dataDir: dir, clock, runner: runnerOpts, onDeregistered: (why) => reasons.push(why) });
+    await first.start();
+    const arn = first.containerInstanceArn!;
+    cp.send([task('a1'), task('a2')], 1);
+    await until(() => cp.tasks.filter((t) => t.status === 'RUNNING').length === 2, 'two tasks RUNNING');
+    cp.handlers!.onDeregistered!('the control plane closed the channel: container instance deregistered');
+    await until(() => reasons.length === 1, 'onDeregistered');
+    assert.match(reasons[0]!, /deregistered/);
+    assert.equal(cp.handlers, undefined, 'the channel is closed, not reopened');
+    const labelled = await rt.listContainers({ 'io.wharf.container-instance': arn });
+    assert.equal(labelled.length, 2, 'as on ECS, the orphaned containers keep running until the agent starts again');
+
+    // The next start: the control plane refuses the stored ARN because the instance is INACTIVE.
+    const refusing = new FakeControlPlane();
+    refusing.registerContainerInstance = async (req) => {
+      refusing.registrations.push(req);
+      if (req.containerInstanceArn) {
+        throw new ControlPlaneError('ClientException', `The container instance ${req.containerInstanceArn} was deregistered (INACTIVE); register without containerInstanceArn to join as a new instance.`);
+      }
+      return { containerInstanceArn: 'arn:aws:ecs:us-east-1:123456789012:container-instance/default/new' };
+    };
+    const second = new Agent({ client: refusing, runtime: rt, region: 'us-east-1', dataDir: dir, clock, runner: runnerOpts });
+    await assert.rejects(second.start(), (e: Error) => e.name === 'AgentDeregisteredError' && /removed its 2 orphaned container/.test(e.message) && /Start the agent again/.test(e.message));
+    assert.equal((await rt.listContainers({ 'io.wharf.container-instance': arn })).length, 0, 'no orphaned container is left');
+    assert.equal(refusing.registrations.length, 1, 'it did not rejoin by itself');
+
+    // One more start joins as a new instance, with nothing of the old one to adopt.
+    const third = new Agent({ client: refusing, runtime: rt, region: 'us-east-1', dataDir: dir, clock, runner: runnerOpts });
+    await third.start();
+    assert.equal(third.containerInstanceArn, 'arn:aws:ecs:us-east-1:123456789012:container-instance/default/new');
+    assert.equal(refusing.registrations[1]!.containerInstanceArn, undefined, 'registered without the old ARN');
+    assert.equal(third.tasks().length, 0);
+    await third.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -39,7 +39,28 @@ export interface AgentOptions extends InstanceConfig {
   /** Passed to every TaskRunner (stop/start timeouts, poll interval, pause image, network). */
   runner?: Partial<Omit<TaskRunnerOptions, 'runtime' | 'containerInstanceArn' | 'onTaskStateChange' | 'onContainerStateChange'>>;
   reporter?: { baseRetryMs?: number; maxRetryMs?: number; concurrency?: number };
+  /**
+   * Called once the control plane says this instance was deregistered while the agent runs. The
+   * agent has stopped by then (its containers keep running, orphaned, as on ECS; the next start
+   * removes them).
+   */
+  onDeregistered?: (reason: string) => void;
   tags?: { key: string; value: string }[];
+}
+
+/** The agent's stored instance was deregistered (see Agent.leaveDeregistered). */
+export class AgentDeregisteredError extends Error {
+  readonly permanent = true;
+  constructor(message: string) {
+    super(message);
+    this.name = 'AgentDeregisteredError';
+  }
+}
+
+/** RegisterContainerInstance refusing a stored ARN because that instance is INACTIVE. */
+function isDeregistration(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e.code === 'ClientException' && /\bderegistered\b|\bINACTIVE\b/.test(e.message ?? '');
 }
 
 export class Agent {
@@ -97,6 +118,7 @@ export class Agent {
         this.arn = out.containerInstanceArn;
         break;
       } catch (err) {
+        if (known && isDeregistration(err)) throw await this.leaveDeregistered(known.containerInstanceArn);
         if ((err as { permanent?: boolean }).permanent || this.stopped) throw err;
         const ms = backoffMs(attempt++, 500, 60_000);
         this.o.logger?.warn({ err: (err as Error).message, retryInMs: ms }, 'registration failed; retrying');
@@ -131,6 +153,11 @@ export class Agent {
         onDisconnected: (why) => {
           if (live()) this.o.logger?.warn({ why }, 'agent channel lost; reconnecting');
         },
+        onDeregistered: (why) => {
+          if (!live()) return;
+          this.o.logger?.error({ why, containerInstanceArn: this.arn }, 'container instance deregistered; the agent stops');
+          void this.stop().then(() => this.o.onDeregistered?.(why));
+        },
       },
     );
   }
@@ -141,6 +168,27 @@ export class Agent {
     this.o.logger?.warn({ reason }, 'desired-state deltas out of order; reconnecting for a full list');
     this.channel?.close();
     this.openChannel();
+  }
+
+  /**
+   * The instance this agent was is deregistered: its containers belong to no task anyone tracks
+   * (ECS calls them orphaned) and nothing can adopt them again, so they are removed, with the
+   * stored identity, and the agent refuses to go on. Joining again as a new instance is one more
+   * start away: a host that was removed from a cluster on purpose does not rejoin by itself
+   * (ECS's agent also refuses to start until its data is cleared).
+   */
+  private async leaveDeregistered(arn: string): Promise<Error> {
+    const orphans = await this.o.runtime.listContainers({ [LABELS.containerInstance]: arn });
+    for (const c of orphans) {
+      await this.o.runtime.stopContainer(c.id, { timeoutSec: 10 }).catch(() => undefined);
+      await this.o.runtime.removeContainer(c.id).catch(() => undefined);
+    }
+    this.store.forget();
+    this.o.logger?.warn({ containerInstanceArn: arn, removedContainers: orphans.length }, 'container instance was deregistered; removed its orphaned containers');
+    return new AgentDeregisteredError(
+      `container instance ${arn} was deregistered from cluster ${this.cluster}; removed its ${orphans.length} orphaned container(s) ` +
+        'and forgot its identity. Start the agent again to join as a new container instance.',
+    );
   }
 
   /** Leaves containers running (they are adopted on the next start). */

@@ -114,3 +114,39 @@ test('API calls reuse kept-alive connections, and clients can share one pool', a
   pool.destroy();
   await srv.close();
 });
+
+test('a deregistered instance: close code 4001 or a refused upgrade ends the channel for good', async () => {
+  // Close code 4001 (the gateway's CLOSE_INACTIVE) on an open channel.
+  const srv = await fakeServer(() => ({ status: 200, body: {} }));
+  srv.wss.on('connection', (ws) => ws.close(4001, 'container instance deregistered'));
+  const client = new HttpControlPlaneClient({ endpoint: srv.endpoint, region: 'us-east-1', credentials: creds });
+  const reasons: string[] = [];
+  const ch = client.connect({ cluster: 'default', containerInstanceArn: 'arn:aws:ecs:us-east-1:1:container-instance/default/abc' }, { onMessage: () => undefined, onDeregistered: (r) => reasons.push(r) });
+  for (let i = 0; i < 200 && reasons.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+  assert.equal(reasons.length, 1);
+  assert.match(reasons[0]!, /deregistered/);
+  await new Promise((r) => setTimeout(r, 800));
+  assert.equal(srv.upgrades.length, 1, 'no reconnect after the instance was deregistered');
+  assert.equal(ch.connected, false);
+  ch.close();
+  await srv.close();
+
+  // The upgrade refused with InactiveInstanceException (the agent was away when it happened).
+  const refusing = createServer((_req, res) => res.writeHead(404).end());
+  let upgrades = 0;
+  refusing.on('upgrade', (_req, socket) => {
+    upgrades++;
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nx-amzn-ErrorType: InactiveInstanceException\r\nContent-Length: 0\r\n\r\n');
+  });
+  await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', () => r()));
+  const endpoint = `http://127.0.0.1:${(refusing.address() as { port: number }).port}`;
+  const c2 = new HttpControlPlaneClient({ endpoint, region: 'us-east-1', credentials: creds });
+  const reasons2: string[] = [];
+  const ch2 = c2.connect({ cluster: 'default', containerInstanceArn: 'arn:aws:ecs:us-east-1:1:container-instance/default/abc' }, { onMessage: () => undefined, onDeregistered: (r) => reasons2.push(r) });
+  for (let i = 0; i < 200 && reasons2.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+  assert.match(reasons2[0] ?? '', /InactiveInstanceException/);
+  await new Promise((r) => setTimeout(r, 800));
+  assert.equal(upgrades, 1, 'no retry after InactiveInstanceException');
+  ch2.close();
+  await new Promise<void>((r) => refusing.close(() => r()));
+});

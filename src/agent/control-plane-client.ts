@@ -26,7 +26,16 @@ export interface ChannelHandlers {
   onMessage(message: ServerToAgentMessage): void;
   onConnected?(): void;
   onDisconnected?(reason: string): void;
+  /**
+   * The control plane says this container instance is deregistered (the socket was closed with
+   * CLOSE_INACTIVE, or the upgrade refused with InactiveInstanceException). The channel stops
+   * reconnecting: no later attempt can succeed.
+   */
+  onDeregistered?(reason: string): void;
 }
+
+/** The gateway's close code for a deregistered instance (server/agent-gateway.ts). */
+const CLOSE_INACTIVE = 4001;
 
 export interface ControlPlaneClient {
   registerContainerInstance(req: RegisterContainerInstanceRequest): Promise<{ containerInstanceArn: string; clusterArn?: string }>;
@@ -164,6 +173,7 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
     let closed = false;
     let connected = false;
     let attempt = 0;
+    let deregistered: string | undefined;
     let idle: NodeJS.Timeout | undefined;
     let retry: NodeJS.Timeout | undefined;
     const idleMs = o.channelIdleTimeoutMs ?? 90_000;
@@ -186,6 +196,13 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
         connected = true;
         touch();
         handlers.onConnected?.();
+      });
+      sock.on('unexpected-response', (_req, res) => {
+        const type = String(res.headers['x-amzn-errortype'] ?? '');
+        res.resume();
+        if (type === 'InactiveInstanceException') deregistered = `the control plane refused the channel: ${type} (HTTP ${res.statusCode})`;
+        else o.logger?.debug({ status: res.statusCode, type }, 'agent channel refused');
+        sock.terminate();
       });
       sock.on('ping', touch);
       sock.on('message', (data) => {
@@ -210,6 +227,11 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
         const was = connected;
         connected = false;
         if (was) handlers.onDisconnected?.(`closed ${code} ${reason.toString()}`);
+        if (code === CLOSE_INACTIVE) deregistered ??= `the control plane closed the channel: ${reason.toString() || 'container instance deregistered'}`;
+        if (deregistered !== undefined && !closed) {
+          closed = true;
+          handlers.onDeregistered?.(deregistered);
+        }
         if (closed) return;
         // ECS agent's ACS reconnect: 250 ms growing to 2 min, jittered.
         retry = setTimeout(open, backoffMs(attempt++, 250, 120_000));

@@ -30,6 +30,8 @@ export interface AgentCommandOptions {
   simulatedFailureRate?: number;
   pullBehaviour: PullBehaviour;
   log?: Logger;
+  /** Docker runtime only: the control plane deregistered the instance while the agent ran. */
+  onDeregistered?: (reason: string) => void;
 }
 
 export interface RunningAgents {
@@ -85,6 +87,7 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     resources: o.resources,
     pullBehaviour: o.pullBehaviour,
     logger: log,
+    onDeregistered: o.onDeregistered,
   });
   try {
     await agent.start();

@@ -231,6 +231,12 @@ async function cmdAgent(argv: string[]): Promise<void> {
     region: values.region!,
     credentials,
     dataDir: values['data-dir']!,
+    onDeregistered: (why) => {
+      // As the ECS agent does, stop for good: retrying cannot succeed. The containers stay until
+      // the next start, which removes them and joins as a new instance.
+      process.stderr.write(`wharf agent: this container instance was deregistered (${why}); stopping. Start the agent again to join as a new instance.\n`);
+      void running.stop().finally(() => process.exit(5));
+    },
   });
   process.stdout.write(`wharf agent: ${running.agents.length} container instance(s) registered in cluster ${values.cluster}\n`);
   for (const a of running.agents.slice(0, 5)) process.stdout.write(`  ${a.containerInstanceArn}\n`);

@@ -332,35 +332,34 @@ describe('container instance deregistration', { skip, timeout: 240_000 }, () => 
     assert.ok(final.every((t) => t.containerInstanceArn === arnA));
   });
 
-  // The project rule "a restart leaves no orphan container" for the host of a deregistered
-  // instance. Today the restarted agent exits ("ClientException: The container instance ... was
-  // deregistered (INACTIVE)") and nothing ever stops the orphaned containers: see the report.
-  test(
-    "the deregistered instance's agent restarted on its data dir leaves no orphaned container running",
-    { todo: 'the agent neither re-registers after a forced deregistration nor removes the orphaned containers' },
-    async () => {
-      assert.ok(b && arnB, 'the deregistration test ran');
-      const orphans = (await listClusterContainers(clusterArn)).filter((c) => c.instanceArn === arnB);
-      assert.ok(orphans.length > 0, 'orphaned containers to start from');
-      await b.stop();
-      let startError = '';
-      try {
-        b = await spawnAgent({ server: srv, cluster, dataDir: b.dataDir, availabilityZone: 'us-east-1b', extraArgs: PULL, startTimeoutMs: 30_000 });
-      } catch (e) {
-        startError = String(e).split('\n').slice(0, 2).join(' ');
-      }
-      const still = await waitUntil(
-        async () => {
-          const cs = (await listClusterContainers(clusterArn)).filter((c) => c.instanceArn === arnB);
-          return cs.length === 0 ? cs : undefined;
-        },
-        'no container of the deregistered instance running',
-        { timeoutMs: 10_000 },
-      ).then(
-        () => [],
-        async () => (await listClusterContainers(clusterArn)).filter((c) => c.instanceArn === arnB),
-      );
-      assert.deepEqual(still.map((c) => c.taskArn), [], `orphaned containers still run${startError ? `; the agent did not start again: ${startError}` : ''}`);
-    },
-  );
+  // What the deregistered host's agent does: as the ECS agent, it stops for good once the
+  // control plane says its instance is INACTIVE (the containers stay, orphaned). Started again,
+  // it removes them (a restart leaves no orphan container) and forgets the old identity; only the
+  // start after that joins the cluster again, as a new instance: a host removed on purpose does
+  // not come back by itself.
+  test("the deregistered instance's agent stops; restarted, it removes the orphaned containers; the next start joins anew", async () => {
+    assert.ok(b && arnB, 'the deregistration test ran');
+    await waitUntil(() => b.exited, 'the agent of the deregistered instance stops', { timeoutMs: 30_000 });
+    assert.equal(b.child.exitCode, 5, b.output());
+    assert.match(b.output(), /was deregistered/);
+    const orphans = (await listClusterContainers(clusterArn)).filter((c) => c.instanceArn === arnB);
+    assert.equal(orphans.length, 2, 'the orphaned containers kept running until the agent starts again');
+
+    await assert.rejects(
+      spawnAgent({ server: srv, cluster, dataDir: b.dataDir, availabilityZone: 'us-east-1b', extraArgs: PULL, startTimeoutMs: 60_000 }),
+      (e: Error) => /exited \(1\) first/.test(e.message) && /was deregistered from cluster/.test(e.message) && /removed its 2 orphaned container/.test(e.message),
+    );
+    assert.deepEqual((await listClusterContainers(clusterArn)).filter((c) => c.instanceArn === arnB), [], 'no container of the deregistered instance is left');
+
+    const again = await spawnAgent({ server: srv, cluster, dataDir: b.dataDir, availabilityZone: 'us-east-1b', extraArgs: PULL, startTimeoutMs: 60_000 });
+    try {
+      const arnNew = again.instanceArns[0]!;
+      assert.ok(arnNew && arnNew !== arnB, 'a new container instance');
+      const listed = (await ecs.send(new ListContainerInstancesCommand({ cluster }))).containerInstanceArns ?? [];
+      assert.equal(listed.length, 2);
+      assert.ok(listed.includes(arnNew));
+    } finally {
+      await again.stop();
+    }
+  });
 });
