@@ -18,6 +18,7 @@ import type { ContainerRuntime, ContainerSummary, LogOptions, PullBehaviour } fr
 import type { AgentChannel, ControlPlaneClient } from './control-plane-client';
 import { AgentStateStore } from './agent-state-store';
 import { StateReporter } from './state-reporter';
+import { watchTaskNetworks } from './task-resources';
 import { TaskRunner, type TaskRunnerOptions, type TaskSnapshot } from './task-runner';
 import { instanceAttributes, totalResources, type InstanceConfig } from './instance-resources';
 import { backoffMs } from '../lib/backoff';
@@ -131,6 +132,9 @@ export class Agent {
     // Adopt: every accepted task gets its runner back with the containers it already has.
     const existing = await this.ownContainers();
     for (const task of this.store.listTasks()) this.startRunner(task, existing);
+    // Subnet networks a crash left without containers go now; later ones when their last
+    // container is removed.
+    watchTaskNetworks(this.o.runtime, { onError: (err) => this.o.logger?.warn({ err }, 'removing unused task networks failed') });
 
     this.openChannel();
   }

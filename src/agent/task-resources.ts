@@ -3,6 +3,10 @@
  * hard limit for the whole task (or, where the engine cannot, a per-container fallback), its
  * volumes, and for awsvpc the pause container that owns the task's network namespace on a
  * Wharf-managed bridge network (ECS-REFERENCE 9.4).
+ *
+ * Those networks (one per subnet, `wharf-subnet-<id>`) are made on demand and removed again once
+ * no container uses them, so that a host does not collect bridges until Docker's address pools
+ * run out. See TaskNetworks below for when and how.
  */
 import { LABELS, type AgentTask } from '../api/agent/protocol';
 import type { ContainerRuntime } from './runtime/container-runtime';
@@ -35,6 +39,8 @@ export async function prepareTaskResources(rt: ContainerRuntime, task: AgentTask
     }
   }
   out.volumeSources = await prepareVolumes(rt, task, taskId);
+  // The first task this process prepares on an engine also clears networks a crash left behind.
+  taskNetworks(rt).startOnce();
   return out;
 }
 
@@ -44,9 +50,15 @@ export async function startPauseContainer(
   o: { task: AgentTask; pause: ContainerRun; containerInstanceArn: string; image: string; network: string; cgroupParent?: string },
 ): Promise<string> {
   const { pause } = o;
-  await rt.ensureNetwork(o.network, { 'io.wharf.network': 'awsvpc' });
-  if (!pause.dockerId) {
-    await rt.pullImage(o.image, { behaviour: 'prefer-cached' });
+  const networks = taskNetworks(rt);
+  // Pulled before the network is made, so a failed pull leaves no empty network behind.
+  if (!pause.dockerId) await rt.pullImage(o.image, { behaviour: 'prefer-cached' });
+  networks.watch();
+  // From making sure the network exists until the pause container is on it, the network has no
+  // container: hold it so that a sweep cannot remove it in between.
+  await networks.exclusive(o.network, async () => {
+    await rt.ensureNetwork(o.network, AWSVPC_NETWORK_LABELS);
+    if (pause.dockerId) return;
     pause.dockerId = await rt.createContainer({
       name: pause.dockerName,
       image: o.image,
@@ -55,12 +67,174 @@ export async function startPauseContainer(
       host: { networkMode: o.network, cpuShares: 2, cgroupParent: o.cgroupParent, ipcMode: 'shareable' },
     });
     pause.known = 'CREATED';
-  }
-  await rt.startContainer(pause.dockerId);
+  });
+  await startOnNetwork(rt, networks, pause.dockerId!, o.network);
   pause.everStarted = true;
   pause.known = 'RUNNING';
-  const st = await rt.inspectContainer(pause.dockerId);
+  const st = await rt.inspectContainer(pause.dockerId!);
   const ip = st?.ipAddresses[o.network] ?? Object.values(st?.ipAddresses ?? {})[0];
   if (!ip) throw new Error(`pause container got no address on network ${o.network}`);
   return ip;
+}
+
+/**
+ * Another agent on the same engine may have swept the network between our create and start
+ * (it saw no running container on it); Docker then refuses the start with "network not found".
+ * The container is still there, so make the network again and start it.
+ */
+async function startOnNetwork(rt: ContainerRuntime, networks: TaskNetworks, id: string, network: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await rt.startContainer(id);
+      return;
+    } catch (err) {
+      if (attempt >= 3 || !isNetworkNotFound(err)) throw err;
+      await networks.exclusive(network, () => rt.ensureNetwork(network, AWSVPC_NETWORK_LABELS));
+    }
+  }
+}
+
+function isNetworkNotFound(err: unknown): boolean {
+  const e = err as { statusCode?: number; message?: string };
+  return e.statusCode === 404 && /network \S+ not found/i.test(e.message ?? '');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Removing networks nobody uses
+
+/** The label of every network Wharf makes for awsvpc tasks; no network without it is touched. */
+export const AWSVPC_NETWORK_LABELS: Readonly<Record<string, string>> = { 'io.wharf.network': 'awsvpc' };
+
+/**
+ * Removes every Wharf awsvpc network of the engine that no container (in any state) is
+ * configured on; returns the names removed. A network the engine refuses to remove because a
+ * container is attached is kept and not an error. Safe at any time: a task of this process that
+ * is putting its pause container on a network holds it (see startPauseContainer).
+ */
+export function removeUnusedTaskNetworks(rt: ContainerRuntime): Promise<string[]> {
+  return taskNetworks(rt).removeUnused();
+}
+
+/**
+ * Watches the engine so that a network is removed once its last container is: the last task on
+ * a subnet is cleaned up by removing its containers, and the engine's `destroy` event for them
+ * starts a sweep (coalesced: one at a time, one more if asked meanwhile). The first call in a
+ * process also sweeps at once, for networks a crash left without containers; meant for agent
+ * start. Idempotent. The watch ends by itself when no Wharf network is left and resumes with the
+ * next awsvpc task. `onError` hears sweeps that failed (the next event retries).
+ *
+ * Without this call the same happens, only later: the first task prepared on the engine starts
+ * it (prepareTaskResources), and every pause container started keeps it going.
+ */
+export function watchTaskNetworks(rt: ContainerRuntime, opts: { onError?: (err: unknown) => void } = {}): void {
+  const n = taskNetworks(rt);
+  if (opts.onError) n.onError = opts.onError;
+  n.startOnce();
+  n.watch();
+}
+
+/** Every TaskRunner on an engine shares one: the locks only work if they are the same. */
+const byRuntime = new WeakMap<ContainerRuntime, TaskNetworks>();
+
+function taskNetworks(rt: ContainerRuntime): TaskNetworks {
+  let n = byRuntime.get(rt);
+  if (!n) byRuntime.set(rt, (n = new TaskNetworks(rt)));
+  return n;
+}
+
+/**
+ * The awsvpc networks of one engine as this process sees them. Removal is a sweep over all of
+ * them rather than bookkeeping of which task uses which network: a sweep is always right
+ * (whatever crashed, whichever agent made the network, whoever removed the containers), and the
+ * engine already knows which containers are on each network.
+ */
+class TaskNetworks {
+  onError?: (err: unknown) => void;
+  /** Per network, the tail of the work that holds it (see exclusive). */
+  private readonly holds = new Map<string, Promise<void>>();
+  private sweeping = false;
+  private sweepAgain = false;
+  private started = false;
+  private unwatch?: () => void;
+  /** Bumped by every watch(), so a sweep that began before it does not end the watch. */
+  private watchGeneration = 0;
+
+  constructor(private readonly rt: ContainerRuntime) {}
+
+  /** Runs `fn` while holding `network`: the holds of one network run one after another. */
+  exclusive<T>(network: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.holds.get(network) ?? Promise.resolve();
+    const run = before.then(fn);
+    // Settles right after `run`, before whoever awaits `run` goes on, so `holds` is exact.
+    const release = () => {
+      if (this.holds.get(network) === tail) this.holds.delete(network);
+    };
+    const tail: Promise<void> = run.then(release, release);
+    this.holds.set(network, tail);
+    return run;
+  }
+
+  /** The first call sweeps once (networks left by a crash); later calls do nothing. */
+  startOnce(): void {
+    if (this.started) return;
+    this.started = true;
+    this.requestSweep();
+  }
+
+  /** Sweep whenever a container is removed, until no Wharf network is left. */
+  watch(): void {
+    this.watchGeneration++;
+    this.unwatch ??= this.rt.watchEvents((e) => {
+      if (e.action === 'destroy') this.requestSweep();
+    });
+  }
+
+  removeUnused(): Promise<string[]> {
+    return this.sweep().then((r) => r.removed);
+  }
+
+  /** One pass over the Wharf networks; says what it removed and how many are left. */
+  private async sweep(): Promise<{ removed: string[]; left: number }> {
+    const removed: string[] = [];
+    const nets = await this.rt.listNetworks(AWSVPC_NETWORK_LABELS);
+    for (const net of nets) {
+      if (net.containerIds.length > 0) continue;
+      const gone = await this.exclusive(net.name, async () => {
+        // Look again while holding it: a pause container may have been put on it since.
+        const now = (await this.rt.listNetworks(AWSVPC_NETWORK_LABELS)).find((x) => x.name === net.name);
+        if (!now || now.containerIds.length > 0) return false;
+        return (await this.rt.removeNetwork(net.name)) === 'removed';
+      });
+      if (gone) removed.push(net.name);
+    }
+    return { removed, left: nets.length - removed.length };
+  }
+
+  private requestSweep(): void {
+    if (this.sweeping) {
+      this.sweepAgain = true;
+      return;
+    }
+    this.sweeping = true;
+    void this.sweepLoop();
+  }
+
+  private async sweepLoop(): Promise<void> {
+    do {
+      this.sweepAgain = false;
+      const generation = this.watchGeneration;
+      try {
+        const { left } = await this.sweep();
+        if (left > 0) this.watch();
+        else if (generation === this.watchGeneration && this.holds.size === 0 && this.unwatch) {
+          // Nothing left to remove and no task putting a container on a network meanwhile.
+          this.unwatch();
+          this.unwatch = undefined;
+        }
+      } catch (err) {
+        this.onError?.(err);
+      }
+    } while (this.sweepAgain);
+    this.sweeping = false;
+  }
 }

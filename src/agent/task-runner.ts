@@ -28,7 +28,7 @@ import {
   type TaskStatus,
 } from './task-status';
 import { removeTaskVolumes } from './task-volumes';
-import { PAUSE_CONTAINER_NAME } from './task-resources';
+import { PAUSE_CONTAINER_NAME, removeUnusedTaskNetworks } from './task-resources';
 import { dependentsOf } from './container-dependencies';
 import { bindingsOf, containerChange, newContainerRun, type ContainerRun } from './container-run';
 import { credentialsWithheld } from './agent-state-store';
@@ -234,6 +234,9 @@ export class TaskRunner {
     for (const c of [...this.containers].reverse()) if (c.dockerId) await this.o.runtime.removeContainer(c.dockerId);
     await removeTaskVolumes(this.o.runtime, this.task, this.taskId);
     await this.o.runtime.removeTaskCgroup(this.taskId);
+    // Its subnet network goes with the last task on it (the engine's events usually did this
+    // already; this does not depend on them).
+    if (this.networkMode === 'awsvpc') await removeUnusedTaskNetworks(this.o.runtime);
   }
 
   close(): void {

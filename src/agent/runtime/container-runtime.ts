@@ -135,6 +135,21 @@ export interface TaskCgroupResult {
   unsupportedReason?: string;
 }
 
+/** A network as the engine has it, with the containers configured on it. */
+export interface NetworkSummary {
+  name: string;
+  labels: Record<string, string>;
+  /**
+   * Containers configured on the network in any state (created, running, exited). The engine
+   * itself only refuses to remove a network that a running container is attached to; a created
+   * or stopped one would just fail to start later, so the caller decides what counts as in use.
+   */
+  containerIds: string[];
+}
+
+/** What removeNetwork did: `in-use` when the engine refused because a container is attached. */
+export type NetworkRemoval = 'removed' | 'absent' | 'in-use';
+
 export interface LogOptions {
   follow?: boolean;
   tail?: number;
@@ -158,7 +173,10 @@ export interface ContainerRuntime {
   /** Subscribes to container events; returns an unsubscribe function. */
   watchEvents(listener: (e: RuntimeEvent) => void): () => void;
   ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
-  removeNetwork(name: string): Promise<void>;
+  /** Networks carrying every given label, each with the containers configured on it. */
+  listNetworks(labels: Record<string, string>): Promise<NetworkSummary[]>;
+  /** Removes the network; a network still in use is not an error but `in-use`. */
+  removeNetwork(name: string): Promise<NetworkRemoval>;
   ensureVolume(name: string, opts: { driver?: string; driverOpts?: Record<string, string>; labels?: Record<string, string> }): Promise<void>;
   removeVolume(name: string): Promise<void>;
   volumeExists(name: string): Promise<boolean>;

@@ -13,6 +13,8 @@ import type {
   ContainerSummary,
   EngineInfo,
   LogOptions,
+  NetworkRemoval,
+  NetworkSummary,
   PortBinding,
   PullBehaviour,
   PullResult,
@@ -32,6 +34,11 @@ export interface DockerRuntimeOptions {
 
 const isNotFound = (err: unknown) => (err as { statusCode?: number }).statusCode === 404;
 const isNotModified = (err: unknown) => (err as { statusCode?: number }).statusCode === 304;
+
+/** Docker's label filter: every `k=v` must match. */
+function labelFilter(labels: Record<string, string>): string[] {
+  return Object.entries(labels).map(([k, v]) => `${k}=${v}`);
+}
 
 /** `busybox` -> `busybox:latest`; names with a tag or digest are left alone. */
 export function withDefaultTag(image: string): string {
@@ -267,10 +274,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
-    const list = await this.docker.listContainers({
-      all: true,
-      filters: JSON.stringify({ label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) }),
-    });
+    const list = await this.docker.listContainers({ all: true, filters: JSON.stringify({ label: labelFilter(labels) }) });
     return list.map((c) => ({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), labels: c.Labels ?? {}, status: c.State }));
   }
 
@@ -329,11 +333,29 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  async removeNetwork(name: string): Promise<void> {
+  async listNetworks(labels: Record<string, string>): Promise<NetworkSummary[]> {
+    const nets = await this.docker.listNetworks({ filters: JSON.stringify({ label: labelFilter(labels) }) });
+    if (nets.length === 0) return [];
+    // One container listing for all of them: values of one filter key are OR-ed, and `all`
+    // includes created and exited containers, which the network inspection would leave out.
+    const containers = await this.docker.listContainers({ all: true, filters: JSON.stringify({ network: nets.map((n) => n.Name) }) });
+    return nets.map((n) => ({
+      name: n.Name,
+      labels: n.Labels ?? {},
+      containerIds: containers.filter((c) => Object.keys(c.NetworkSettings?.Networks ?? {}).includes(n.Name)).map((c) => c.Id),
+    }));
+  }
+
+  async removeNetwork(name: string): Promise<NetworkRemoval> {
     try {
       await this.docker.getNetwork(name).remove();
+      return 'removed';
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      if (isNotFound(err)) return 'absent';
+      // 403 "network ... has active endpoints": a running container is attached.
+      const code = (err as { statusCode?: number }).statusCode;
+      if (code === 403 || code === 409) return 'in-use';
+      throw err;
     }
   }
 

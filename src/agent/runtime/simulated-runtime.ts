@@ -12,6 +12,8 @@ import type {
   ContainerState,
   ContainerSummary,
   EngineInfo,
+  NetworkRemoval,
+  NetworkSummary,
   PullBehaviour,
   PullResult,
   RegistryAuth,
@@ -60,13 +62,19 @@ interface SimContainer {
   ports: ContainerState['ports'];
 }
 
+/** A user-defined network, as opposed to Docker's built-in modes or another container's namespace. */
+function isNamedNetwork(mode: string): boolean {
+  return !['bridge', 'default', 'host', 'none'].includes(mode) && !mode.startsWith('container:');
+}
+
 export class SimulatedRuntime implements ContainerRuntime {
   private readonly clock: Clock;
   private readonly containers = new Map<string, SimContainer>();
   private readonly byName = new Map<string, string>();
   private readonly listeners = new Set<(e: RuntimeEvent) => void>();
   private readonly volumes = new Set<string>();
-  private readonly networks = new Set<string>();
+  /** Network name -> its labels. */
+  private readonly networks = new Map<string, Record<string, string>>();
   private seq = 0;
   private nextPort = 49153;
   /** Calls made, for tests that assert on ordering. */
@@ -133,6 +141,9 @@ export class SimulatedRuntime implements ContainerRuntime {
     await this.delay();
     const c = this.get(id);
     if (c.status === 'running') return;
+    // Like Docker: a container made on a named network cannot start once the network is gone.
+    const net = c.spec.host.networkMode;
+    if (isNamedNetwork(net) && !this.networks.has(net)) throw Object.assign(new Error(`network ${net} not found`), { statusCode: 404 });
     this.calls.push({ op: 'start', id: c.id, name: c.spec.name, at: this.clock.now() });
     if ((this.opts.random ?? Math.random)() < (this.opts.failureRate ?? 0)) {
       c.status = 'exited';
@@ -213,7 +224,7 @@ export class SimulatedRuntime implements ContainerRuntime {
     const c = this.containers.get(id);
     if (!c) return undefined;
     const net = c.spec.host.networkMode;
-    const isNamedNet = !['bridge', 'host', 'none'].includes(net) && !net.startsWith('container:');
+    const isNamedNet = isNamedNetwork(net);
     return {
       id: c.id,
       name: c.spec.name,
@@ -242,11 +253,31 @@ export class SimulatedRuntime implements ContainerRuntime {
     return () => this.listeners.delete(listener);
   }
 
-  async ensureNetwork(name: string): Promise<void> {
-    this.networks.add(name);
+  async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
+    if (this.networks.has(name)) return;
+    this.networks.set(name, { ...labels });
+    this.calls.push({ op: 'createNetwork', name, at: this.clock.now() });
   }
-  async removeNetwork(name: string): Promise<void> {
+  async listNetworks(labels: Record<string, string>): Promise<NetworkSummary[]> {
+    return [...this.networks]
+      .filter(([, l]) => Object.entries(labels).every(([k, v]) => l[k] === v))
+      .map(([name, l]) => ({
+        name,
+        labels: { ...l },
+        containerIds: [...this.containers.values()].filter((c) => c.spec.host.networkMode === name).map((c) => c.id),
+      }));
+  }
+  /** Like Docker, refuses only while a running container is attached. */
+  async removeNetwork(name: string): Promise<NetworkRemoval> {
+    if (!this.networks.has(name)) return 'absent';
+    if ([...this.containers.values()].some((c) => c.status === 'running' && c.spec.host.networkMode === name)) return 'in-use';
     this.networks.delete(name);
+    this.calls.push({ op: 'removeNetwork', name, at: this.clock.now() });
+    return 'removed';
+  }
+  /** Test hook: the names of the networks that exist now. */
+  networkNames(): string[] {
+    return [...this.networks.keys()];
   }
   async ensureVolume(name: string): Promise<void> {
     this.volumes.add(name);
