@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import type { Partition } from '../core/arn';
 import { loadModel, validateInput } from '../api/model';
-import { ecsHandlers, type ControlContext } from '../control';
+import { AGENT_OPERATIONS, ecsHandlers, type ControlContext } from '../control';
 import { SECRETS_MODEL_OPERATIONS, SECRETS_SIGNING_NAME, SECRETS_TARGET_PREFIX, secretsHandlers } from '../control/secrets';
 import { createHttpServer, type WharfHttpServer } from '../server/http-server';
 import type { Handler } from '../server/api-registry';
@@ -66,6 +66,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         signingName: 'ecs',
         modelOperations: Object.keys(model.operations),
         handlers: ecsHandlers(ctx) as Record<string, Handler>,
+        agentOperations: AGENT_OPERATIONS,
         validate: (op, input) => validateInput(model, op, input),
       },
       // The Secrets Manager subset that private-registry credentials need (control/secrets.ts).

@@ -16,6 +16,23 @@ import * as tasks from './tasks';
 
 export type EcsHandler = (input: any, caller: Caller) => Promise<unknown>;
 
+/**
+ * What a cluster join token (an agent's key, `wharf credentials --agent`) may call: the ECS
+ * container instance role's operations (AmazonEC2ContainerServiceforEC2Role), nothing a user does
+ * with tasks or services. A leaked join token can join hosts and report on their tasks, not run
+ * tasks or read secrets.
+ */
+export const AGENT_OPERATIONS: readonly OperationName[] = [
+  'CreateCluster',
+  'DeregisterContainerInstance',
+  'DiscoverPollEndpoint',
+  'RegisterContainerInstance',
+  'SubmitAttachmentStateChanges',
+  'SubmitContainerStateChange',
+  'SubmitTaskStateChange',
+  'UpdateContainerInstancesState',
+];
+
 export function ecsHandlers(ctx: ControlContext): Partial<Record<OperationName, EcsHandler>> {
   return {
     CreateCluster: (i) => clusters.createCluster(ctx, i),

@@ -1,4 +1,4 @@
 // control/: what each API operation means: validate, default, write desired state through the
 // store, answer from state. One file per resource. Imports core, api, store, state, scheduler, lib.
 export * from './context';
-export { ecsHandlers, type EcsHandler } from './ecs-api';
+export { AGENT_OPERATIONS, ecsHandlers, type EcsHandler } from './ecs-api';

@@ -16,6 +16,8 @@ export interface JsonServiceApi {
   /** Every operation of the model. */
   modelOperations: readonly string[];
   handlers: Record<string, Handler>;
+  /** Operations an agent's key (a cluster join token) may call; none when absent. */
+  agentOperations?: readonly string[];
   /** Validates input against the model before the handler runs (throws WharfError). */
   validate?: (operation: string, input: unknown) => void;
 }

@@ -155,6 +155,9 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
         throw new WharfError('UnknownOperationException', `Unknown operation ${op}`);
       }
       opLabel = op;
+      if (ctx.isAgent && !(api.agentOperations ?? []).includes(op)) {
+        throw new WharfError('AccessDeniedException', `User: ${ctx.principalArn} is not authorized to perform: ${api.signingName}:${op} (a cluster join token may only call what an agent needs).`);
+      }
       let input: unknown = {};
       if (body.length > 0) {
         try {

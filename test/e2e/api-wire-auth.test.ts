@@ -77,6 +77,38 @@ describe('SigV4', () => {
   });
 });
 
+describe('cluster join tokens', () => {
+  test("an agent's key may do what an agent does and nothing else", async () => {
+    const agent = srv.server.credentials.agentTokens[0]!;
+    const reg = await rawCall(srv.endpoint, agent, T('RegisterContainerInstance'), JSON.stringify({ cluster: 'default', totalResources: [] }));
+    assert.equal(reg.status, 200, JSON.stringify(reg.json));
+    const arn = reg.json.containerInstance.containerInstanceArn;
+    // A report about a task that does not exist is refused for that reason, not for the key.
+    const report = await rawCall(srv.endpoint, agent, T('SubmitTaskStateChange'), JSON.stringify({ cluster: 'default', task: 'arn:aws:ecs:us-east-1:000000000000:task/default/' + 'a'.repeat(32), status: 'RUNNING' }));
+    assert.notEqual(report.json.__type, 'AccessDeniedException', JSON.stringify(report.json));
+
+    for (const [op, body] of [
+      ['RunTask', { cluster: 'default', taskDefinition: 'x' }],
+      ['ListClusters', {}],
+      ['DeleteCluster', { cluster: 'default' }],
+      ['RegisterTaskDefinition', simpleTaskDefinition('from-an-agent-key')],
+    ] as const) {
+      const r = await rawCall(srv.endpoint, agent, T(op), JSON.stringify(body));
+      assertError(r, 400, 'AccessDeniedException');
+      assert.match(r.json.message, new RegExp(`not authorized to perform: ecs:${op}`));
+    }
+    // Secrets are resolved by the control plane; an agent's key cannot read them.
+    const secret = await rawCall(srv.endpoint, agent, 'secretsmanager.GetSecretValue', JSON.stringify({ SecretId: 'any' }), { service: 'secretsmanager' });
+    assertError(secret, 400, 'AccessDeniedException');
+    // The user's key still does everything, and nothing the agent's key tried happened.
+    const described = await ecsCall(srv, 'DescribeContainerInstances', { cluster: 'default', containerInstances: [arn] });
+    assert.equal(described.json.containerInstances[0].containerInstanceArn, arn);
+    assert.ok((await clusterNames()).includes('default'));
+    const defs = await ecsCall(srv, 'ListTaskDefinitionFamilies', {});
+    assert.ok(!defs.json.families.includes('from-an-agent-key'));
+  });
+});
+
 describe('AWS JSON 1.1', () => {
   test('dispatches on X-Amz-Target; unknown and missing targets get UnknownOperationException', async () => {
     assertError(await rawCall(srv.endpoint, srv.keys, T('LaunchRockets'), '{}'), 400, 'UnknownOperationException');

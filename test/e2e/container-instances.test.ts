@@ -35,7 +35,7 @@ import { WebSocket } from 'ws';
 import { loadModel, validateInput } from '../../src/api/model';
 import { AGENT_CONNECT_PATH, type DesiredStateMessage, type ServerToAgentMessage } from '../../src/api/agent/protocol';
 import { loadOrCreateCredentials } from '../../src/cmd/credentials';
-import { ecsHandlers, type ControlContext } from '../../src/control';
+import { AGENT_OPERATIONS, ecsHandlers, type ControlContext } from '../../src/control';
 import { containerInstanceHandlers } from '../../src/control/container-instances';
 import { InstanceLivenessController } from '../../src/controllers/instance-liveness-controller';
 import { keys, type TaskRecord } from '../../src/core/resources';
@@ -84,6 +84,7 @@ async function startInstanceServer(dataDir: string, opts: { livenessTimeoutMs: n
         signingName: 'ecs',
         modelOperations: Object.keys(model.operations),
         handlers: { ...ecsHandlers(ctx), ...containerInstanceHandlers(ctx) } as Record<string, Handler>,
+        agentOperations: AGENT_OPERATIONS,
         validate: (op, input) => validateInput(model, op, input),
       },
     ],
