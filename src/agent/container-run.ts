@@ -25,6 +25,10 @@ export interface ContainerRun {
   stopIssued: boolean;
   finishedAt?: number;
   waitingSince?: number;
+  /** Times the restart policy started this same container again (ECS's RestartCount). */
+  restartCount: number;
+  /** When the agent last started it (epoch ms); the engine's StartedAt is preferred. */
+  lastStartAt?: number;
   reportedKey?: string;
 }
 
@@ -41,7 +45,34 @@ export function newContainerRun(def: ContainerDefinition, essential: boolean, in
     health: 'UNKNOWN',
     bindings: [],
     stopIssued: false,
+    restartCount: 0,
   };
+}
+
+/** One observed exit of a container that had been running. */
+export interface ObservedExit {
+  exitCode?: number;
+  /** Epoch ms, from the engine. */
+  startedAt?: number;
+  finishedAt?: number;
+}
+
+/**
+ * Whether the container's restart policy (ContainerRestartPolicy) asks for this exit to be
+ * answered by starting the container again: enabled, an exit code that is known and not ignored,
+ * and a run of at least restartAttemptPeriod (default 300 s). A container that exits sooner is
+ * not restarted, so a crash loop ends in the ordinary exit handling. Whether the task still wants
+ * the container (desired RUNNING, no stop issued) is the runner's half of the decision.
+ */
+export function restartWanted(c: ContainerRun, exit: ObservedExit, now: number): boolean {
+  const policy = c.def.restartPolicy;
+  if (!policy?.enabled || c.internal || c.failedToStart || !c.everStarted) return false;
+  if (exit.exitCode === undefined) return false;
+  if ((policy.ignoredExitCodes ?? []).includes(exit.exitCode)) return false;
+  const from = exit.startedAt ?? c.lastStartAt;
+  if (from === undefined) return false;
+  const ranMs = (exit.finishedAt ?? now) - from;
+  return ranMs >= (policy.restartAttemptPeriod ?? 300) * 1000;
 }
 
 /** networkBindings as ECS reports them: what Docker published (bridge), or the ports themselves (host). */

@@ -57,6 +57,8 @@ export function instanceAttributes(info: EngineInfo, cfg: InstanceConfig): Attri
     'ecs.capability.docker-plugin.local',
     'ecs.capability.task-cpu-mem-limit',
     'ecs.capability.full-sync',
+    // The TaskRunner applies containerDefinitions[].restartPolicy (restarts the same container).
+    'ecs.capability.container-restart-policy',
     // The control plane resolves repositoryCredentials secrets into each task's registryAuth.
     'com.amazonaws.ecs.capability.private-registry-authentication.secretsmanager',
     // ...and Secrets Manager `secrets` into environment variables (AgentTask.secrets). Not the

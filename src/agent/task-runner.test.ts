@@ -371,3 +371,116 @@ test('a container created after its dependencies gets the values the task starte
   runner.stop();
   await runner.whenStopped();
 });
+
+// ---- container restart policy ----------------------------------------------------------------
+
+/** The real clock, plus a jump forward on demand: a container can "have run" 61 s in a test. */
+function skewedClock() {
+  let offset = 0;
+  const skewed: Clock = { now: () => Date.now() + offset, setTimeout: clock.setTimeout };
+  return { clock: skewed, advance: (ms: number) => void (offset += ms) };
+}
+
+const startsOf = (rt: SimulatedRuntime, id: string) => rt.calls.filter((c) => c.op === 'start' && c.id === id).length;
+
+test('restart policy: an essential container that ran the attempt period is started again, the task stays RUNNING', async () => {
+  const time = skewedClock();
+  const t = makeTask([{ name: 'app', image: 'app', essential: true, restartPolicy: { enabled: true, restartAttemptPeriod: 60 } }]);
+  const { rt, runner, tasks, containers, statuses } = run(t, { clock: time.clock }, { clock: time.clock });
+  await until(() => runner.knownStatus === 'RUNNING', 'RUNNING');
+  const id = runner.snapshot().containers[0]!.dockerId!;
+  time.advance(61_000);
+  rt.exitContainer(id, 1);
+  await until(() => runner.snapshot().containers[0]!.restartCount === 1, 'restarted');
+  await new Promise((r) => setTimeout(r, 100)); // a few more passes
+  const snap = runner.snapshot();
+  assert.equal(snap.knownStatus, 'RUNNING');
+  assert.equal(snap.desiredStatus, 'RUNNING');
+  assert.equal(snap.containers[0]!.dockerId, id, 'the same container, not a new one');
+  assert.equal(snap.containers[0]!.status, 'RUNNING');
+  assert.equal(startsOf(rt, id), 2);
+  assert.equal(rt.calls.filter((c) => c.op === 'create').length, 1);
+  assert.deepEqual(statuses(), ['PENDING', 'RUNNING'], 'no STOPPING/STOPPED for the task');
+  assert.ok(!containers.some((c) => c.status === 'STOPPED'), 'the container was never reported STOPPED');
+  assert.ok(!tasks.some((c) => c.stopCode !== undefined));
+
+  // Only once per attempt period: exiting again straight away is an ordinary essential exit.
+  rt.exitContainer(id, 2);
+  await runner.whenStopped();
+  const last = tasks.at(-1)!;
+  assert.equal(last.stopCode, 'EssentialContainerExited');
+  assert.equal(last.containers![0]!.exitCode, 2);
+  assert.equal(startsOf(rt, id), 2);
+});
+
+test('restart policy: a container that exits before the attempt period is not restarted and the task stops as without a policy', async () => {
+  const time = skewedClock();
+  const t = makeTask([{ name: 'app', image: 'app', restartPolicy: { enabled: true, restartAttemptPeriod: 60 } }]);
+  const { rt, runner, tasks, statuses } = run(t, { clock: time.clock }, { clock: time.clock });
+  await until(() => runner.knownStatus === 'RUNNING', 'RUNNING');
+  const id = runner.snapshot().containers[0]!.dockerId!;
+  time.advance(30_000);
+  rt.exitContainer(id, 1);
+  await runner.whenStopped();
+  assert.deepEqual(statuses(), ['PENDING', 'RUNNING', 'STOPPED']);
+  assert.equal(tasks.at(-1)!.stopCode, 'EssentialContainerExited');
+  assert.equal(tasks.at(-1)!.containers![0]!.exitCode, 1);
+  assert.equal(startsOf(rt, id), 1);
+  assert.equal(runner.snapshot().containers[0]!.restartCount, 0);
+});
+
+test('restart policy: the default attempt period is 300 s', async () => {
+  const time = skewedClock();
+  const t = makeTask([{ name: 'app', image: 'app', restartPolicy: { enabled: true } }]);
+  const { rt, runner } = run(t, { clock: time.clock }, { clock: time.clock });
+  await until(() => runner.knownStatus === 'RUNNING', 'RUNNING');
+  const id = runner.snapshot().containers[0]!.dockerId!;
+  time.advance(301_000);
+  rt.exitContainer(id, 1);
+  await until(() => runner.snapshot().containers[0]!.restartCount === 1, 'restarted after 301 s');
+  time.advance(299_000);
+  rt.exitContainer(id, 1);
+  await runner.whenStopped();
+  assert.equal(startsOf(rt, id), 2, '299 s is too short');
+});
+
+test('restart policy: ignored exit codes are handled as ordinary exits; others restart a non-essential container', async () => {
+  const time = skewedClock();
+  const policy = { enabled: true, restartAttemptPeriod: 60, ignoredExitCodes: [0, 42] };
+  const t = makeTask([
+    { name: 'app', image: 'app', essential: true },
+    { name: 'side', image: 'side', essential: false, restartPolicy: policy },
+    { name: 'worker', image: 'worker', essential: true, restartPolicy: policy },
+  ]);
+  const { rt, runner, tasks, containers } = run(t, { clock: time.clock }, { clock: time.clock });
+  await until(() => runner.knownStatus === 'RUNNING', 'RUNNING');
+  const idOf = (name: string) => runner.snapshot().containers.find((c) => c.name === name)!.dockerId!;
+  time.advance(61_000);
+  rt.exitContainer(idOf('side'), 7);
+  await until(() => runner.snapshot().containers.find((c) => c.name === 'side')!.restartCount === 1, 'side restarted on 7');
+  time.advance(61_000);
+  rt.exitContainer(idOf('side'), 0);
+  await until(() => containers.some((c) => c.containerName === 'side' && c.status === 'STOPPED'), 'side stopped on 0');
+  assert.equal(containers.find((c) => c.containerName === 'side' && c.status === 'STOPPED')!.exitCode, 0);
+  assert.equal(startsOf(rt, idOf('side')), 2);
+  assert.equal(runner.knownStatus, 'RUNNING', 'a non-essential container stopping leaves the task running');
+  rt.exitContainer(idOf('worker'), 42);
+  await runner.whenStopped();
+  assert.equal(tasks.at(-1)!.stopCode, 'EssentialContainerExited');
+  assert.equal(tasks.at(-1)!.containers!.find((c) => c.containerName === 'worker')!.exitCode, 42);
+  assert.equal(startsOf(rt, idOf('worker')), 1);
+});
+
+test('restart policy: the containers of a task desired STOPPED are not restarted', async () => {
+  const time = skewedClock();
+  const t = makeTask([{ name: 'app', image: 'app', restartPolicy: { enabled: true, restartAttemptPeriod: 60 } }]);
+  const { rt, runner, tasks } = run(t, { clock: time.clock }, { clock: time.clock });
+  await until(() => runner.knownStatus === 'RUNNING', 'RUNNING');
+  const id = runner.snapshot().containers[0]!.dockerId!;
+  time.advance(61_000);
+  runner.update({ ...t, desiredStatus: 'STOPPED', version: 2 });
+  await runner.whenStopped();
+  assert.equal(tasks.at(-1)!.containers![0]!.exitCode, 143);
+  assert.equal(startsOf(rt, id), 1);
+  assert.equal(runner.snapshot().containers[0]!.restartCount, 0);
+});

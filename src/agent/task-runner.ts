@@ -25,12 +25,13 @@ import {
   ESSENTIAL_EXITED_REASON,
   OOM_REASON,
   type HealthStatus,
+  type TaskSnapshot,
   type TaskStatus,
 } from './task-status';
 import { removeTaskVolumes } from './task-volumes';
 import { PAUSE_CONTAINER_NAME, removeUnusedTaskNetworks } from './task-resources';
 import { dependentsOf } from './container-dependencies';
-import { bindingsOf, containerChange, newContainerRun, type ContainerRun } from './container-run';
+import { bindingsOf, containerChange, newContainerRun, restartWanted, type ContainerRun, type ObservedExit } from './container-run';
 import { credentialsWithheld } from './agent-state-store';
 import { TaskStarter, type StartHost } from './task-starter';
 
@@ -55,16 +56,7 @@ export interface TaskRunnerOptions {
 }
 
 
-export interface TaskSnapshot {
-  taskArn: string;
-  knownStatus: TaskStatus;
-  desiredStatus: 'RUNNING' | 'STOPPED';
-  stopCode?: string;
-  stoppedReason?: string;
-  healthStatus: HealthStatus;
-  privateIpv4Address?: string;
-  containers: { name: string; status: string; dockerId?: string; exitCode?: number; reason?: string; health: HealthStatus; networkBindings: NetworkBinding[] }[];
-}
+export type { TaskSnapshot } from './task-status';
 
 export class TaskRunner {
   readonly taskArn: string;
@@ -219,6 +211,7 @@ export class TaskRunner {
         reason: c.reason,
         health: c.health,
         networkBindings: c.bindings,
+        restartCount: c.restartCount,
       })),
     };
   }
@@ -316,8 +309,13 @@ export class TaskRunner {
     this.report();
   }
 
-  /** Re-reads every created container from the engine. */
+  /**
+   * Re-reads every created container from the engine. Exits of containers that had been running
+   * are collected first and settled together, so that the restart policy is decided against the
+   * whole pass (see settleExits).
+   */
   private async observe(): Promise<void> {
+    const exits: { c: ContainerRun; exit: ObservedExit; reason?: string }[] = [];
     await Promise.all(
       this.containers.map(async (c) => {
         if (!c.dockerId || c.known === 'STOPPED') return;
@@ -333,13 +331,66 @@ export class TaskRunner {
           c.bindings = bindingsOf(c, st.ports, this.networkMode);
           if (c.internal && this.networkMode === 'awsvpc') this.privateIp = Object.values(st.ipAddresses)[0] ?? this.privateIp;
         } else if (st.status === 'exited' || st.status === 'dead') {
-          c.finishedAt = st.finishedAt;
           const reason = st.oomKilled ? OOM_REASON : st.error ? `CannotStartContainerError: ${st.error}` : undefined;
-          if (!c.everStarted) c.failedToStart = true;
-          this.markStopped(c, st.exitCode, reason);
+          if (!c.everStarted) {
+            c.failedToStart = true;
+            c.finishedAt = st.finishedAt;
+            this.markStopped(c, st.exitCode, reason);
+            return;
+          }
+          exits.push({ c, exit: { exitCode: st.exitCode, startedAt: st.startedAt, finishedAt: st.finishedAt }, reason });
         }
       }),
     );
+    await this.settleExits(exits);
+  }
+
+  /**
+   * Each exit either restarts the same container (its restart policy says so, the task is still
+   * desired RUNNING and the agent did not stop it) or is handled as any exit: the container is
+   * STOPPED, and an essential one then takes the task down in step(). A restart is not taken
+   * when an essential container stopped for good in the same pass: the task is going down anyway.
+   */
+  private async settleExits(exits: { c: ContainerRun; exit: ObservedExit; reason?: string }[]): Promise<void> {
+    const now = this.o.clock.now();
+    const restarts: typeof exits = [];
+    for (const x of exits) {
+      if (this.desired === 'RUNNING' && !x.c.stopIssued && restartWanted(x.c, x.exit, now)) restarts.push(x);
+      else this.stopFor(x);
+    }
+    const taskEnding = this.containers.some((c) => c.essential && c.known === 'STOPPED');
+    for (const x of restarts) {
+      if (taskEnding || this.desired !== 'RUNNING') this.stopFor(x);
+      else await this.restart(x);
+    }
+  }
+
+  private stopFor(x: { c: ContainerRun; exit: ObservedExit; reason?: string }): void {
+    x.c.finishedAt = x.exit.finishedAt;
+    this.markStopped(x.c, x.exit.exitCode, x.reason);
+  }
+
+  /**
+   * Starts the exited container again (docker start on the same container: same id, name,
+   * filesystem and task). It stays RUNNING throughout, so the task is not stopped; only its
+   * bindings are re-read, since ephemeral host ports are allocated anew on each start.
+   */
+  private async restart(x: { c: ContainerRun; exit: ObservedExit; reason?: string }): Promise<void> {
+    const c = x.c;
+    try {
+      await this.o.runtime.startContainer(c.dockerId!);
+    } catch (err) {
+      this.o.logger?.warn({ taskArn: this.taskArn, container: c.name, err }, 'restart by restart policy failed');
+      c.reason ??= x.reason ?? `CannotStartContainerError: restart failed: ${(err as Error).message}`.slice(0, 1024);
+      this.stopFor(x);
+      return;
+    }
+    c.restartCount++;
+    c.lastStartAt = this.o.clock.now();
+    c.known = 'RUNNING';
+    this.o.logger?.info({ taskArn: this.taskArn, container: c.name, exitCode: x.exit.exitCode, restartCount: c.restartCount }, 'container restarted by its restart policy');
+    const st = await this.o.runtime.inspectContainer(c.dockerId!);
+    c.bindings = st?.running ? bindingsOf(c, st.ports, this.networkMode) : [];
   }
 
   private markStopped(c: ContainerRun, exitCode: number | undefined, reason: string | undefined): void {

@@ -275,6 +275,7 @@ export class TaskStarter {
     try {
       await rt.startContainer(c.dockerId);
       c.everStarted = true;
+      c.lastStartAt = h.options.clock.now();
       c.known = 'RUNNING';
       const st = await rt.inspectContainer(c.dockerId);
       if (st?.running) c.bindings = bindingsOf(c, st.ports, h.networkMode);

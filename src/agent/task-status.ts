@@ -14,7 +14,8 @@
  *        |
  *     STOPPED
  */
-import { TASK_LAST_STATUS_ORDER, type TaskLastStatus } from '../core/task-status';
+import type { NetworkBinding } from '../core/shapes/ecs';
+import { TASK_LAST_STATUS_ORDER, type HealthStatus, type TaskLastStatus } from '../core/task-status';
 
 /** The API's lastStatus order (core/task-status.ts), preceded by the agent's own NONE. */
 export type TaskStatus = 'NONE' | Exclude<TaskLastStatus, 'DELETED'>;
@@ -35,3 +36,25 @@ export { taskHealthOf as taskHealth, type HealthStatus } from '../core/task-stat
 
 export const OOM_REASON = 'OutOfMemoryError: Container killed due to memory usage';
 export const ESSENTIAL_EXITED_REASON = 'Essential container in task exited';
+
+/** What a TaskRunner knows of its task and containers at one moment (Agent.tasks()). */
+export interface TaskSnapshot {
+  taskArn: string;
+  knownStatus: TaskStatus;
+  desiredStatus: 'RUNNING' | 'STOPPED';
+  stopCode?: string;
+  stoppedReason?: string;
+  healthStatus: HealthStatus;
+  privateIpv4Address?: string;
+  containers: {
+    name: string;
+    status: string;
+    dockerId?: string;
+    exitCode?: number;
+    reason?: string;
+    health: HealthStatus;
+    networkBindings: NetworkBinding[];
+    /** Restarts by the container's restart policy (the task metadata endpoint's RestartCount). */
+    restartCount: number;
+  }[];
+}
