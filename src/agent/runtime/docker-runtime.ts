@@ -280,14 +280,25 @@ export class DockerRuntime implements ContainerRuntime {
 
   watchEvents(listener: (e: RuntimeEvent) => void): () => void {
     this.listeners.add(listener);
-    if (!this.eventStream) void this.openEvents();
+    if (!this.eventStream && !this.openingEvents) void this.openEvents();
     return () => this.listeners.delete(listener);
   }
 
+  /** An events request is on its way: a second watcher must not open a second stream. */
+  private openingEvents = false;
+
   private async openEvents(): Promise<void> {
-    if (this.closed || this.listeners.size === 0) return;
+    if (this.closed || this.listeners.size === 0 || this.openingEvents) return;
+    this.openingEvents = true;
     try {
-      const stream = await this.docker.getEvents({ filters: JSON.stringify({ type: ['container'] }) } as Docker.GetEventsOptions);
+      const stream = await this.docker.getEvents({ filters: JSON.stringify({ type: ['container'] }) } as Docker.GetEventsOptions).finally(() => {
+        this.openingEvents = false;
+      });
+      if (this.closed) {
+        // close() ran while the stream was being opened: it had nothing to close yet.
+        (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+        return;
+      }
       this.eventStream = stream;
       let buf = '';
       stream.on('data', (chunk: Buffer) => {
