@@ -38,7 +38,10 @@ function run(files, concurrency) {
   if (files.length === 0) return 0;
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', '--test', '--test-force-exit', `--test-concurrency=${concurrency}`, ...files],
+    // No --test-force-exit: it can end a file's process before its last results are written (ten
+    // passing tests once went unreported), and it hid handles tests left open. Every file now
+    // closes what it opens; one that does not will hang here, which is the bug to fix.
+    ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files],
     { cwd: root, stdio: 'inherit', env: { WHARF_LOG_LEVEL: 'silent', ...process.env } },
   );
   return r.status ?? 1;
