@@ -2,80 +2,19 @@
  * TaskRunner against a real Docker Engine, with images from test/images/build.sh.
  * Run: npx tsx --test test/e2e/agent-task-runner.test.ts
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import Docker from 'dockerode';
-import type { ContainerDefinition, TaskDefinition } from '../../src/core/shapes/ecs';
-import type { AgentTask, WharfSubmitContainerStateChange, WharfTaskStateChange } from '../../src/api/agent/protocol';
-import type { Clock } from '../../src/lib/clock';
 import { hexId } from '../../src/lib/ids';
-import { DockerRuntime } from '../../src/agent/runtime/docker-runtime';
-import { TaskRunner } from '../../src/agent/task-runner';
+import { runnerHarness, until } from './helpers/runner-harness';
+import type { ContainerDefinition, TaskDefinition } from '../../src/core/shapes/ecs';
 import { OOM_REASON } from '../../src/agent/task-status';
 import { streamTaskLogs } from '../../src/agent/task-logs';
-import { dockerSkipReason } from '../images/docker-test-env';
 import { pushToRegistry, startLocalRegistry } from '../images/local-registry';
 
-const skip = dockerSkipReason();
-const clock: Clock = {
-  now: () => Date.now(),
-  setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
-    return { cancel: () => clearTimeout(t) };
-  },
-};
-const rt = skip ? undefined : new DockerRuntime();
+const { skip, rt, makeTask, run } = runnerHarness('wharf-test');
 const docker = new Docker();
-const runners: TaskRunner[] = [];
-const CI_ARN = `arn:aws:ecs:us-east-1:123456789012:container-instance/wharf-test/${hexId()}`;
-
-after(async () => {
-  for (const r of runners) {
-    r.stop();
-    await Promise.race([r.whenStopped(), new Promise((res) => setTimeout(res, 15_000))]);
-    await r.cleanup().catch(() => undefined);
-  }
-  rt?.close();
-});
-
-function makeTask(containers: ContainerDefinition[], extra: Partial<TaskDefinition> = {}, more: Partial<AgentTask> = {}): AgentTask {
-  return {
-    taskArn: `arn:aws:ecs:us-east-1:123456789012:task/wharf-test/${hexId()}`,
-    clusterArn: 'arn:aws:ecs:us-east-1:123456789012:cluster/wharf-test',
-    desiredStatus: 'RUNNING',
-    version: 1,
-    taskDefinition: { family: 'wharf-test', revision: 1, containerDefinitions: containers, ...extra },
-    ...more,
-  };
-}
-
-function run(task: AgentTask, opts: { stopTimeoutSec?: number } = {}) {
-  const tasks: WharfTaskStateChange[] = [];
-  const containers: WharfSubmitContainerStateChange[] = [];
-  const runner = new TaskRunner(task, {
-    runtime: rt!,
-    containerInstanceArn: CI_ARN,
-    clock,
-    pollIntervalMs: 500,
-    // Test images exist only locally: never let a pull reach out to Docker Hub.
-    pullBehaviour: 'prefer-cached',
-    defaultStopTimeoutSec: opts.stopTimeoutSec ?? 2,
-    onTaskStateChange: (c) => tasks.push(c),
-    onContainerStateChange: (c) => containers.push(c),
-  });
-  runners.push(runner);
-  runner.start();
-  return { runner, tasks, containers };
-}
-
-async function until(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {

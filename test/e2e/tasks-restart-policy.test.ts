@@ -4,74 +4,14 @@
  * 61 s; the tasks of that case run side by side to keep the file near 65 s.
  * Run: npx tsx --test test/e2e/tasks-restart-policy.test.ts
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Docker from 'dockerode';
+import { runnerHarness, until } from './helpers/runner-harness';
 import type { ContainerDefinition } from '../../src/core/shapes/ecs';
-import type { AgentTask, WharfSubmitContainerStateChange, WharfTaskStateChange } from '../../src/api/agent/protocol';
-import type { Clock } from '../../src/lib/clock';
-import { hexId } from '../../src/lib/ids';
-import { DockerRuntime } from '../../src/agent/runtime/docker-runtime';
-import { TaskRunner } from '../../src/agent/task-runner';
-import { dockerSkipReason } from '../images/docker-test-env';
 
-const skip = dockerSkipReason();
-const clock: Clock = {
-  now: () => Date.now(),
-  setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
-    return { cancel: () => clearTimeout(t) };
-  },
-};
-const rt = skip ? undefined : new DockerRuntime();
+const { skip, makeTask, run } = runnerHarness('wharf-restart');
 const docker = new Docker();
-const runners: TaskRunner[] = [];
-const CI_ARN = `arn:aws:ecs:us-east-1:123456789012:container-instance/wharf-test/${hexId()}`;
-
-after(async () => {
-  for (const r of runners) {
-    r.stop();
-    await Promise.race([r.whenStopped(), new Promise((res) => setTimeout(res, 15_000))]);
-    await r.cleanup().catch(() => undefined);
-  }
-  rt?.close();
-});
-
-function makeTask(containers: ContainerDefinition[]): AgentTask {
-  return {
-    taskArn: `arn:aws:ecs:us-east-1:123456789012:task/wharf-test/${hexId()}`,
-    clusterArn: 'arn:aws:ecs:us-east-1:123456789012:cluster/wharf-test',
-    desiredStatus: 'RUNNING',
-    version: 1,
-    taskDefinition: { family: 'wharf-restart', revision: 1, containerDefinitions: containers },
-  };
-}
-
-function run(task: AgentTask) {
-  const tasks: WharfTaskStateChange[] = [];
-  const containers: WharfSubmitContainerStateChange[] = [];
-  const runner = new TaskRunner(task, {
-    runtime: rt!,
-    containerInstanceArn: CI_ARN,
-    clock,
-    pollIntervalMs: 500,
-    pullBehaviour: 'prefer-cached',
-    defaultStopTimeoutSec: 2,
-    onTaskStateChange: (c) => tasks.push(c),
-    onContainerStateChange: (c) => containers.push(c),
-  });
-  runners.push(runner);
-  runner.start();
-  return { runner, tasks, containers };
-}
-
-async function until(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** An essential busybox container running `script`, with a 60 s restart policy. */
 function app(script: string, ignoredExitCodes?: number[]): ContainerDefinition {
