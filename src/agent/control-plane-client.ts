@@ -143,11 +143,6 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
     });
   }
 
-  /** Closes the pool's idle connections (not a shared pool: its owner does that). */
-  close(): void {
-    if (!this.o.httpAgent) this.agent?.destroy();
-  }
-
   async registerContainerInstance(req: RegisterContainerInstanceRequest): Promise<{ containerInstanceArn: string; clusterArn?: string }> {
     const out = await this.call<{ containerInstance?: ContainerInstance & { clusterArn?: string } }>('RegisterContainerInstance', req);
     const arn = out.containerInstance?.containerInstanceArn;
