@@ -99,7 +99,7 @@ const runnerOpts = { pollIntervalMs: 20, clock };
 test('registration sends resources, attributes and overrides; the ARN is kept in the data dir', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-agent-'));
   try {
-    const cp = new FakeControlPlane();
+    const cp = new FakeControlPlane(`arn:aws:ecs:eu-west-1:123456789012:container-instance/default/${'e'.repeat(32)}`);
     const rt = new SimulatedRuntime({ cpus: 2, memoryBytes: 4096 * 1024 * 1024 });
     const agent = new Agent({ client: cp, runtime: rt, region: 'eu-west-1', dataDir: dir, clock, runner: runnerOpts, instanceType: 'm5.large', attributes: { stack: 'blue' }, reservedPorts: [8125] });
     await agent.start();
@@ -120,7 +120,13 @@ test('registration sends resources, attributes and overrides; the ARN is kept in
     assert.equal(reg.containerInstanceArn, undefined, 'first registration has no ARN');
     await agent.stop();
 
-    const cp2 = new FakeControlPlane();
+    // Started for another region, the same data dir is refused before anything registers.
+    const elsewhere = new FakeControlPlane();
+    const wrong = new Agent({ client: elsewhere, runtime: rt, region: 'us-west-2', dataDir: dir, clock, runner: runnerOpts });
+    await assert.rejects(wrong.start(), /belongs to container instance .* in region eu-west-1, not us-west-2: start the agent with --region eu-west-1/);
+    assert.equal(elsewhere.registrations.length, 0);
+
+    const cp2 = new FakeControlPlane(agent.containerInstanceArn);
     const again = new Agent({ client: cp2, runtime: rt, region: 'eu-west-1', dataDir: dir, clock, runner: runnerOpts, resources: { cpu: 1024, memory: 2000 } });
     await again.start();
     assert.equal(cp2.registrations[0]!.containerInstanceArn, agent.containerInstanceArn, 'restart keeps its identity');

@@ -11,6 +11,7 @@
  * message means the chain is broken: the agent opens a new connection, which starts full.
  */
 import type { Readable } from 'node:stream';
+import { parseArn } from '../core/arn';
 import { DesiredStateReceiver, LABELS, type AgentTask, type ServerToAgentMessage } from '../api/agent/protocol';
 import { systemClock, type Clock } from '../lib/clock';
 import type { Logger } from '../lib/logger';
@@ -105,6 +106,15 @@ export class Agent {
   async start(): Promise<void> {
     const info = await this.o.runtime.info();
     const known = this.store.getIdentity();
+    const knownRegion = known && parseArn(known.containerInstanceArn)?.region;
+    if (knownRegion && knownRegion !== this.o.region) {
+      // Registering into another region would make a second instance of this host and orphan the
+      // first one's containers: refuse, and say how to go on.
+      throw new Error(
+        `this data dir belongs to container instance ${known.containerInstanceArn} in region ${knownRegion}, not ${this.o.region}: ` +
+          `start the agent with --region ${knownRegion}, or give the new region its own --data-dir`,
+      );
+    }
     let attempt = 0;
     for (;;) {
       try {

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseLenientTaskDefinition } from '../api/ecs/lenient-json';
 import { startServer } from './server';
+import { parseRegionList } from '../core/regions';
 import { applyHeapGrowth, parseHeapGrowth } from './heap-growth';
 import { parseAttributes, parseResources, startAgents } from './agent';
 import { ensureDocker } from './docker-setup';
@@ -34,7 +35,10 @@ const SERVER_HELP = `wharf server: run the control plane (ECS API, SigV4-authent
 Flags:
   --listen HOST:PORT     address to listen on (default 127.0.0.1:${DEFAULT_PORT})
   --data-dir DIR         where the store and credentials live (default $WHARF_DATA_DIR or ~/.wharf)
-  --region REGION        region used in ARNs and expected in signatures' scope (default us-east-1)
+  --region REGION        the default region: shown in the banner and joined by agents that name
+                         none (default us-east-1). Every request is served by the region of its
+                         SigV4 credential scope; each region's state is its own, as on AWS
+  --regions A,B,...      serve only these regions (default: every AWS region); others are refused
   --account-id ID        12-digit account id used in ARNs (default 000000000000)
   --sync full|normal     SQLite synchronous mode: full (default) never loses an acknowledged
                          write on power loss; normal is faster and still safe against crashes
@@ -70,14 +74,14 @@ Flags:
   --join-token ID:SECRET  the cluster join token (an agent key pair; \`wharf credentials --agent\`
                           prints it); without it, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the
                           local server's credentials are used
-  --region REGION         the control plane's region (default us-east-1)
+  --region REGION         the region to register into (default: the server's default region)
   --data-dir DIR          where the agent keeps its identity (default $WHARF_DATA_DIR or ~/.wharf)
 ${AGENT_FLAGS}`;
 
 const UP_HELP = `wharf up: the control plane and one local agent in one command (cluster 'default')
 
-Takes the flags of 'wharf server' (--listen, --data-dir, --region, --account-id, --sync,
---heap-growth) and of
+Takes the flags of 'wharf server' (--listen, --data-dir, --region, --regions, --account-id,
+--sync, --heap-growth; the local agent joins --region) and of
 'wharf agent' (below). If no Docker Engine answers and it runs as root on Debian, it says so,
 installs docker.io and starts dockerd.
 
@@ -124,6 +128,7 @@ async function cmdServer(argv: string[]): Promise<void> {
       listen: { type: 'string', default: `127.0.0.1:${DEFAULT_PORT}` },
       'data-dir': { type: 'string', default: defaultDataDir() },
       region: { type: 'string', default: 'us-east-1' },
+      regions: { type: 'string' },
       'account-id': { type: 'string', default: '000000000000' },
       sync: { type: 'string', default: 'full' },
       'agent-timeout': { type: 'string' },
@@ -145,6 +150,7 @@ async function cmdServer(argv: string[]): Promise<void> {
     port,
     dataDir: values['data-dir']!,
     region: values.region!,
+    regions: values.regions !== undefined ? parseRegionList(values.regions) : undefined,
     accountId: values['account-id']!,
     synchronous: sync,
     agentTimeoutMs,
@@ -211,6 +217,19 @@ function agentSettings(values: Record<string, unknown>) {
   };
 }
 
+/** The default region of the server at `endpoint` (its /healthz says), for agents given none. */
+async function serverDefaultRegion(endpoint: string): Promise<string> {
+  let body: { region?: unknown };
+  try {
+    const res = await fetch(new URL('/healthz', endpoint), { signal: AbortSignal.timeout(10_000) });
+    body = (await res.json()) as { region?: unknown };
+  } catch (e) {
+    throw new Error(`cannot ask ${endpoint} for its region (${e instanceof Error ? e.message : String(e)}); pass --region`);
+  }
+  if (typeof body.region !== 'string') throw new Error(`${endpoint}/healthz names no region; pass --region`);
+  return body.region;
+}
+
 async function cmdAgent(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -218,17 +237,18 @@ async function cmdAgent(argv: string[]): Promise<void> {
       ...agentOptions,
       endpoint: { type: 'string', default: process.env.WHARF_ENDPOINT ?? DEFAULT_ENDPOINT },
       'join-token': { type: 'string', default: process.env.WHARF_JOIN_TOKEN },
-      region: { type: 'string', default: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1' },
+      region: { type: 'string' },
       'data-dir': { type: 'string', default: defaultDataDir() },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(AGENT_HELP);
   const credentials: KeyPair = values['join-token'] ? parseJoinToken(values['join-token']) : resolveCredentials(values['data-dir']);
+  const region = values.region ?? (await serverDefaultRegion(values.endpoint!));
   const running = await startAgents({
     ...agentSettings(values),
     endpoint: values.endpoint!,
-    region: values.region!,
+    region,
     credentials,
     dataDir: values['data-dir']!,
     onDeregistered: (why) => {
@@ -238,7 +258,7 @@ async function cmdAgent(argv: string[]): Promise<void> {
       void running.stop().finally(() => process.exit(5));
     },
   });
-  process.stdout.write(`wharf agent: ${running.agents.length} container instance(s) registered in cluster ${values.cluster}\n`);
+  process.stdout.write(`wharf agent: ${running.agents.length} container instance(s) registered in cluster ${values.cluster} (${region})\n`);
   for (const a of running.agents.slice(0, 5)) process.stdout.write(`  ${a.containerInstanceArn}\n`);
   const stop = async () => {
     await running.stop();
@@ -256,6 +276,7 @@ async function cmdUp(argv: string[]): Promise<void> {
       listen: { type: 'string', default: `127.0.0.1:${DEFAULT_PORT}` },
       'data-dir': { type: 'string', default: defaultDataDir() },
       region: { type: 'string', default: 'us-east-1' },
+      regions: { type: 'string' },
       'account-id': { type: 'string', default: '000000000000' },
       sync: { type: 'string', default: 'full' },
       'heap-growth': { type: 'string' },
@@ -269,7 +290,8 @@ async function cmdUp(argv: string[]): Promise<void> {
   const sync = values.sync!.toUpperCase();
   if (sync !== 'FULL' && sync !== 'NORMAL') throw new Error('--sync must be full or normal');
   const { host, port } = parseListen(values.listen!);
-  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, accountId: values['account-id']!, synchronous: sync });
+  const regions = values.regions !== undefined ? parseRegionList(values.regions) : undefined;
+  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync });
   let agents;
   try {
     agents = await startAgents({

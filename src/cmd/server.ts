@@ -1,27 +1,27 @@
-/** `wharf server`: the control plane with the embedded SQLite store. */
+/** `wharf server`: the control plane with the embedded SQLite store, answering every region. */
 import { join } from 'node:path';
 import type { Partition } from '../core/arn';
+import { RegionPolicy } from '../core/regions';
 import { loadModel, validateInput } from '../api/model';
-import { AGENT_OPERATIONS, ecsHandlers, type ControlContext } from '../control';
-import { SECRETS_MODEL_OPERATIONS, SECRETS_SIGNING_NAME, SECRETS_TARGET_PREFIX, secretsHandlers } from '../control/secrets';
+import { AGENT_OPERATIONS, type ControlContext } from '../control';
+import { SECRETS_MODEL_OPERATIONS, SECRETS_SIGNING_NAME, SECRETS_TARGET_PREFIX } from '../control/secrets';
 import { createHttpServer, type WharfHttpServer } from '../server/http-server';
-import type { Handler } from '../server/api-registry';
-import { createAgentGateway } from '../server/agent-gateway';
-import { InstanceLivenessController } from '../controllers/instance-liveness-controller';
-import { TaskReaperController } from '../controllers/task-reaper-controller';
-import { ServiceController } from '../controllers/service-controller';
-import { State } from '../state/state';
-import { PlacementView } from '../state/placement-view';
+import { regionalUpgrade } from '../server/agent-gateway';
 import { SqliteStore } from '../store/sqlite/sqlite-store';
+import { migrateUnprefixedKeys } from '../store/regions';
 import type { Store } from '../store/store';
 import { createLogger, systemClock, type Logger } from '../lib';
 import { loadOrCreateCredentials, type CredentialsFile } from './credentials';
+import { RegionRuntimes, regionalHandlers } from './regions';
 
 export interface ServerOptions {
   host: string;
   port: number;
   dataDir: string;
+  /** The default region: shown by `wharf up`, given to agents that name none. */
   region: string;
+  /** The regions served (`--regions`); every AWS region when absent. */
+  regions?: readonly string[];
   accountId: string;
   synchronous?: 'NORMAL' | 'FULL';
   log?: Logger;
@@ -37,8 +37,11 @@ export interface RunningServer {
   endpoint: string;
   port: number;
   credentials: CredentialsFile;
+  /** The default region's partition and context (tests and `wharf up` use the default region). */
   partition: Partition;
   ctx: ControlContext;
+  /** Every region's runtime, brought up on demand. */
+  regions: RegionRuntimes;
   http: WharfHttpServer;
   store: Store;
   close(): Promise<void>;
@@ -46,62 +49,63 @@ export interface RunningServer {
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = opts.log ?? createLogger('wharf-server');
+  const policy = new RegionPolicy(opts.region, opts.regions);
   const credentials = loadOrCreateCredentials(opts.dataDir);
   const store = SqliteStore.open({ path: join(opts.dataDir, 'wharf.db'), synchronous: opts.synchronous ?? 'FULL', compactKeep: 20_000 });
-  const state = new State(store);
-  await state.start();
-  const partition = { region: opts.region, accountId: opts.accountId };
-  const placement = new PlacementView(state);
-  const ctx: ControlContext = { store, state, placement, partition, clock: systemClock, log };
+  // A data dir from before regions: its keys move under the region their ARNs name, once.
+  const migrated = await migrateUnprefixedKeys(store, opts.region, systemClock.now());
+  if (migrated.moved > 0) log.info(migrated, 'moved the data of a single-region data dir under its region');
   const model = loadModel('ecs');
   const keyTable = new Map<string, { secret: string; isAgent: boolean }>();
   keyTable.set(credentials.user.accessKeyId, { secret: credentials.user.secretAccessKey, isAgent: false });
   for (const t of credentials.agentTokens) keyTable.set(t.accessKeyId, { secret: t.secretAccessKey, isAgent: true });
   const credentialLookup = { lookup: (id: string) => keyTable.get(id) };
-  const gateway = createAgentGateway({ ctx, credentials: credentialLookup, pingIntervalMs: opts.pingIntervalMs });
+  const regions = new RegionRuntimes({
+    store,
+    accountId: opts.accountId,
+    policy,
+    credentials: credentialLookup,
+    log,
+    agentTimeoutMs: opts.agentTimeoutMs,
+    pingIntervalMs: opts.pingIntervalMs,
+    healthyAfterRunningMs: opts.healthyAfterRunningMs,
+  });
+  await regions.startUsed();
+  const home = await regions.get(opts.region);
   const http = createHttpServer({
     apis: [
       {
         targetPrefix: model.metadata.targetPrefix!,
         signingName: 'ecs',
         modelOperations: Object.keys(model.operations),
-        handlers: ecsHandlers(ctx) as Record<string, Handler>,
+        handlers: regionalHandlers(regions, home.ecs, (r) => r.ecs),
         agentOperations: AGENT_OPERATIONS,
         validate: (op, input) => validateInput(model, op, input),
       },
-      // The Secrets Manager subset that private-registry credentials need (control/secrets.ts).
-      { targetPrefix: SECRETS_TARGET_PREFIX, signingName: SECRETS_SIGNING_NAME, modelOperations: SECRETS_MODEL_OPERATIONS, handlers: secretsHandlers(ctx) as Record<string, Handler> },
+      // The Secrets Manager subset that tasks' secrets and registry credentials need (control/secrets.ts).
+      { targetPrefix: SECRETS_TARGET_PREFIX, signingName: SECRETS_SIGNING_NAME, modelOperations: SECRETS_MODEL_OPERATIONS, handlers: regionalHandlers(regions, home.secrets, (r) => r.secrets) },
     ],
     credentials: credentialLookup,
     accountId: opts.accountId,
-    region: opts.region,
+    regions: policy,
     log,
-    onUpgrade: (req, socket, head) => gateway.handleUpgrade(req, socket, head),
+    onUpgrade: regionalUpgrade(credentialLookup, policy, async (region) => (await regions.get(region)).gateway),
   });
-  const liveness = new InstanceLivenessController({ state, store, clock: systemClock, log, connections: gateway.connections, timeoutMs: opts.agentTimeoutMs });
-  liveness.start();
-  const reaper = new TaskReaperController({ state, store, clock: systemClock, log });
-  reaper.start();
-  const services = new ServiceController({ ctx, healthyAfterRunningMs: opts.healthyAfterRunningMs });
-  services.start();
   const { port } = await http.listen(opts.port, opts.host);
   const endpoint = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
-  log.info({ endpoint, dataDir: opts.dataDir }, 'wharf server listening');
+  log.info({ endpoint, dataDir: opts.dataDir, region: opts.region, regions: policy.describe() }, 'wharf server listening');
   return {
     endpoint,
     port,
     credentials,
-    partition,
-    ctx,
+    partition: home.ctx.partition,
+    ctx: home.ctx,
+    regions,
     http,
     store,
     async close() {
-      services.stop();
-      reaper.stop();
-      liveness.stop();
-      await gateway.close();
+      await regions.close();
       await http.close();
-      state.stop();
       await store.close();
     },
   };

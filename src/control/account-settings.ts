@@ -7,6 +7,7 @@
  * the root's PutAccountSetting write the same record, so a root caller sees the default it set
  * in a plain ListAccountSettings.
  */
+import { iamArn } from '../core/arn';
 import { invalidParameter } from '../core/errors';
 import { keys, type AccountSettingRecord } from '../core/resources';
 import type {
@@ -49,7 +50,7 @@ function validate(name: SettingName, value: string): void {
 }
 
 function accountRoot(ctx: ControlContext): string {
-  return `arn:aws:iam::${ctx.partition.accountId}:root`;
+  return iamArn(ctx.partition, 'root');
 }
 
 function toWire(r: AccountSettingRecord, principalArn: string): Setting {

@@ -29,4 +29,6 @@ export interface Caller {
   principalArn: string;
   /** Whether the key is an agent's (cluster join token) rather than a user's. */
   isAgent: boolean;
+  /** The region of the request's SigV4 credential scope: the region whose state it reads and writes. */
+  region: string;
 }

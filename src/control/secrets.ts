@@ -13,6 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { WharfError, invalidParameter } from '../core/errors';
+import { partitionOf } from '../core/regions';
 import { epochSeconds, uuid } from '../lib';
 import { StoreConflictError } from '../store/store';
 import type { ControlContext } from './context';
@@ -94,7 +95,7 @@ async function createSecret(ctx: ControlContext, input: { Name?: string; Descrip
   const v = valueOf(input);
   const rec: SecretRecord = {
     name,
-    arn: `arn:aws:secretsmanager:${ctx.partition.region}:${ctx.partition.accountId}:secret:${name}-${arnSuffix()}`,
+    arn: `arn:${partitionOf(ctx.partition.region)}:secretsmanager:${ctx.partition.region}:${ctx.partition.accountId}:secret:${name}-${arnSuffix()}`,
     description: input.Description,
     ...v,
     versionId: input.ClientRequestToken ?? uuid(),

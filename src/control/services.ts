@@ -11,7 +11,7 @@
  * desiredCount, deploymentConfiguration, placement, grace period and tags only change the record.
  */
 import { createHash } from 'node:crypto';
-import { serviceArn, serviceNameOf } from '../core/arn';
+import { iamArn, serviceArn, serviceNameOf } from '../core/arn';
 import { WharfError, invalidParameter } from '../core/errors';
 import { keys, type ClusterRecord, type ServiceDeploymentHistoryRecord, type ServiceRecord, type ServiceRevisionRecord, type TaskDefinitionRecord } from '../core/resources';
 import { normalizeDeploymentConfiguration } from '../core/service-math';
@@ -149,7 +149,7 @@ function checkDesired(n: number | undefined): void {
 
 function roleArnOf(ctx: ControlContext, role: string | undefined): string | undefined {
   if (!role) return undefined;
-  return role.startsWith('arn:') ? role : `arn:aws:iam::${ctx.partition.accountId}:role/${role}`;
+  return role.startsWith('arn:') ? role : iamArn(ctx.partition, `role/${role}`);
 }
 
 function fingerprint(input: object): string {

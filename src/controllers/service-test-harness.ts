@@ -18,7 +18,7 @@ import { MemoryStore } from '../store/memory';
 import { casUpdate } from '../store/store';
 import { ServiceController, type ServiceControllerOptions } from './service-controller';
 
-export const CALLER: Caller = { requestId: 'r', accessKeyId: 'AKID', principalArn: 'arn:aws:iam::123456789012:root', isAgent: false };
+export const CALLER: Caller = { requestId: 'r', accessKeyId: 'AKID', principalArn: 'arn:aws:iam::123456789012:root', isAgent: false, region: 'us-east-1' };
 
 export interface Harness {
   ctx: ControlContext;

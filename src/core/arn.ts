@@ -1,4 +1,5 @@
 /** ECS resource ARNs (long format) and the resolution of user-supplied identifiers. */
+import { partitionOf } from './regions';
 
 export interface Partition {
   region: string;
@@ -18,7 +19,12 @@ export type ResourceType =
   | 'service-revision';
 
 export function arn(p: Partition, type: ResourceType, resource: string): string {
-  return `arn:aws:ecs:${p.region}:${p.accountId}:${type}/${resource}`;
+  return `arn:${partitionOf(p.region)}:ecs:${p.region}:${p.accountId}:${type}/${resource}`;
+}
+
+/** An IAM ARN (IAM is global: no region) in the partition of `p`'s region, e.g. `root`, `role/x`. */
+export function iamArn(p: Partition, resource: string): string {
+  return `arn:${partitionOf(p.region)}:iam::${p.accountId}:${resource}`;
 }
 
 export interface ParsedArn {

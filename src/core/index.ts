@@ -3,3 +3,4 @@
 // Imports lib only.
 export * from './errors';
 export * from './arn';
+export * from './regions';

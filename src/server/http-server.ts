@@ -6,7 +6,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { iamArn } from '../core/arn';
 import { WharfError, type ErrorCode } from '../core/errors';
+import type { RegionPolicy } from '../core/regions';
 import { uuid, verifySigV4, type Logger } from '../lib';
 import { errorStatus } from './error-status';
 import type { JsonServiceApi, RequestContext } from './api-registry';
@@ -26,8 +28,11 @@ export interface HttpServerOptions {
   accountId: string;
   log: Logger;
   metrics?: Registry;
-  /** The region signatures must be scoped to (any region when absent). */
-  region?: string;
+  /**
+   * The regions served and the default one (shown on /healthz, for agents that were given no
+   * region). A request signed for another region is refused before anything else happens.
+   */
+  regions: RegionPolicy;
   /** Handles `Upgrade: websocket` requests (the agent channel). */
   onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer, body: Buffer) => void;
 }
@@ -108,21 +113,21 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       req.on('error', reject);
     });
 
-  const authenticate = (req: IncomingMessage, body: Buffer, signingName?: string): RequestContext & { region: string } => {
+  const authenticate = (req: IncomingMessage, body: Buffer, signingName?: string): RequestContext => {
     const r = verifySigV4(
       { method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body },
       (id) => opts.credentials.lookup(id)?.secret,
       { service: signingName },
     );
     if (!r.ok) throw new WharfError(r.failure.code as ErrorCode, r.failure.message);
-    if (opts.region && r.identity.region !== opts.region) {
-      throw new WharfError('InvalidSignatureException', `Credential should be scoped to a valid region, not '${r.identity.region}'. This Wharf serves region '${opts.region}'.`);
-    }
+    const refusal = opts.regions.refusal(r.identity.region);
+    if (refusal) throw new WharfError('InvalidSignatureException', refusal);
     const cred = opts.credentials.lookup(r.identity.accessKeyId)!;
+    const partition = { region: r.identity.region, accountId: opts.accountId };
     return {
       requestId: '',
       accessKeyId: r.identity.accessKeyId,
-      principalArn: `arn:aws:iam::${opts.accountId}:${cred.isAgent ? 'role/wharf-agent' : 'root'}`,
+      principalArn: iamArn(partition, cred.isAgent ? 'role/wharf-agent' : 'root'),
       isAgent: cred.isAgent,
       region: r.identity.region,
     };
@@ -194,7 +199,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     const requestId = uuid();
     const url = req.url ?? '/';
     if (req.method === 'GET' && url === '/healthz') {
-      send(res, 200, { status: 'ok' }, requestId, 'application/json');
+      send(res, 200, { status: 'ok', region: opts.regions.defaultRegion }, requestId, 'application/json');
       return;
     }
     if (req.method === 'GET' && url === '/metrics') {
@@ -241,7 +246,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
 
 /** For the agent gateway: the same SigV4 check on a WebSocket upgrade request. */
 export function authenticateUpgrade(req: IncomingMessage, credentials: Credentials):
-  | { ok: true; accessKeyId: string; isAgent: boolean }
+  | { ok: true; accessKeyId: string; isAgent: boolean; region: string }
   | { ok: false; code: string; message: string } {
   const r = verifySigV4(
     { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body: Buffer.alloc(0) },
@@ -249,5 +254,5 @@ export function authenticateUpgrade(req: IncomingMessage, credentials: Credentia
     { service: 'ecs' },
   );
   if (!r.ok) return { ok: false, code: r.failure.code, message: r.failure.message };
-  return { ok: true, accessKeyId: r.identity.accessKeyId, isAgent: credentials.lookup(r.identity.accessKeyId)!.isAgent };
+  return { ok: true, accessKeyId: r.identity.accessKeyId, isAgent: credentials.lookup(r.identity.accessKeyId)!.isAgent, region: r.identity.region };
 }

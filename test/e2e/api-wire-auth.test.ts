@@ -238,10 +238,12 @@ describe('observability', () => {
 });
 
 describe('signature scope', () => {
-  test('a request signed for another region is refused and changes nothing', async () => {
-    const r = await rawCall(srv.endpoint, srv.keys, `${TARGET_PREFIX}.CreateCluster`, JSON.stringify({ clusterName: 'wrong-region' }), { region: 'ap-south-1' });
+  test('a request signed for a name that is not a region is refused, names the regions, and changes nothing', async () => {
+    const r = await rawCall(srv.endpoint, srv.keys, `${TARGET_PREFIX}.CreateCluster`, JSON.stringify({ clusterName: 'wrong-region' }), { region: 'us-east1' });
     assert.equal(r.status, 403);
     assert.equal(r.json.__type, 'InvalidSignatureException');
+    assert.match(r.json.message, /'us-east1' is not an AWS region/);
+    assert.match(r.json.message, /eu-west-1, eu-west-2/);
     const d = await ecsCall(srv, 'DescribeClusters', { clusters: ['wrong-region'] });
     assert.equal(d.json.failures[0].reason, 'MISSING');
   });

@@ -8,6 +8,7 @@
  * test does not depend on when the container-instance handlers and the gateway are wired there;
  * it is also the reference for that wiring.
  */
+import { RegionPolicy } from '../../src/core/regions';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -90,6 +91,7 @@ async function startInstanceServer(dataDir: string, opts: { livenessTimeoutMs: n
     ],
     credentials: { lookup },
     accountId: ACCOUNT,
+    regions: new RegionPolicy(REGION, [REGION]),
     log,
     onUpgrade: (req, socket, head) => gateway.handleUpgrade(req, socket, head),
   });

@@ -67,6 +67,8 @@ export interface SpawnServerOptions {
 export interface SpawnAgentOptions {
   /** The server to join (endpoint and join token are taken from it). */
   server: Pick<ServerProcess, 'endpoint' | 'joinToken' | 'region'>;
+  /** The region to register into (default the server's; null: pass no --region at all). */
+  region?: string | null;
   /** Reuse a data dir (a restart keeps the instance identity); default a fresh temp dir. */
   dataDir?: string;
   cluster?: string;
@@ -211,7 +213,8 @@ export async function spawnServer(o: SpawnServerOptions = {}): Promise<ServerPro
 /** Starts `wharf agent` and resolves once it says its instance(s) registered. */
 export async function spawnAgent(o: SpawnAgentOptions): Promise<AgentProcess> {
   const dataDir = o.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-agent-'));
-  const args = ['agent', '--endpoint', o.server.endpoint, '--join-token', o.server.joinToken, '--region', o.server.region, '--data-dir', dataDir, '--cluster', o.cluster ?? 'default'];
+  const args = ['agent', '--endpoint', o.server.endpoint, '--join-token', o.server.joinToken, '--data-dir', dataDir, '--cluster', o.cluster ?? 'default'];
+  if (o.region !== null) args.push('--region', o.region ?? o.server.region);
   if (o.availabilityZone) args.push('--availability-zone', o.availabilityZone);
   if (o.runtime) args.push('--runtime', o.runtime);
   if (o.instances !== undefined) args.push('--instances', String(o.instances));

@@ -28,23 +28,24 @@ export interface TestServer {
   endpoint: string;
   dataDir: string;
   keys: Keys;
-  /** The region the server serves (signatures must be scoped to it). */
+  /** The server's default region; its clients sign for it. */
   region: string;
   server: RunningServer;
   /** An SDK v3 client pointed at the server. */
-  ecs(overrides?: Partial<Keys>): ECSClient;
+  ecs(overrides?: Partial<Keys> & { region?: string }): ECSClient;
   /** Environment for a child process (AWS CLI, boto3, wharf CLI) with the server's credentials. */
   env(extra?: Record<string, string>): NodeJS.ProcessEnv;
   close(): Promise<void>;
 }
 
-export async function startTestServer(opts: { region?: string; accountId?: string; dataDir?: string; log?: Logger } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { region?: string; regions?: string[]; accountId?: string; dataDir?: string; log?: Logger } = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-e2e-'));
   const server = await startServer({
     host: '127.0.0.1',
     port: 0,
     dataDir,
     region: opts.region ?? REGION,
+    regions: opts.regions,
     accountId: opts.accountId ?? ACCOUNT_ID,
     // NORMAL keeps the tests quick; the durability test runs the real binary with FULL.
     synchronous: 'NORMAL',
@@ -60,10 +61,11 @@ export async function startTestServer(opts: { region?: string; accountId?: strin
     region,
     server,
     ecs(overrides = {}) {
+      const { region: inRegion, ...keyOverrides } = overrides;
       const c = new ECSClient({
         endpoint: server.endpoint,
-        region,
-        credentials: { ...keys, ...overrides },
+        region: inRegion ?? region,
+        credentials: { ...keys, ...keyOverrides },
         maxAttempts: 1,
       });
       clients.push(c);

@@ -1,0 +1,143 @@
+/**
+ * One Wharf answers every AWS region, as AWS partitions them: each region has its own state (a
+ * PrefixedStore view of the one store, `regions/<region>/`), its own cache, placement view,
+ * controllers and agent gateway, and its own ARNs. Nothing crosses regions: a request is served by
+ * the region of its SigV4 credential scope.
+ *
+ * Regions come up lazily: the default region and every region that holds data start with the
+ * server (their services must be reconciled even if nobody calls), any other served region on
+ * the first authenticated request for it. Bringing one up costs a snapshot of its (empty) part of
+ * the store and four idle loops.
+ */
+import type { Partition } from '../core/arn';
+import type { RegionPolicy } from '../core/regions';
+import { ecsHandlers, type ControlContext } from '../control';
+import { secretsHandlers } from '../control/secrets';
+import { InstanceLivenessController } from '../controllers/instance-liveness-controller';
+import { ServiceController } from '../controllers/service-controller';
+import { TaskReaperController } from '../controllers/task-reaper-controller';
+import type { Handler } from '../server/api-registry';
+import { createAgentGateway, type AgentGateway } from '../server/agent-gateway';
+import type { Credentials } from '../server/http-server';
+import { PlacementView } from '../state/placement-view';
+import { State } from '../state/state';
+import { markRegionUsed, regionStore, usedRegions } from '../store/regions';
+import type { Store } from '../store/store';
+import { systemClock, type Logger } from '../lib';
+
+/** Everything one region runs. */
+export interface RegionRuntime {
+  region: string;
+  ctx: ControlContext;
+  gateway: AgentGateway;
+  ecs: Record<string, Handler>;
+  secrets: Record<string, Handler>;
+  close(): Promise<void>;
+}
+
+export interface RegionRuntimeOptions {
+  store: Store;
+  accountId: string;
+  policy: RegionPolicy;
+  credentials: Credentials;
+  log: Logger;
+  agentTimeoutMs?: number;
+  pingIntervalMs?: number;
+  healthyAfterRunningMs?: number;
+}
+
+export class RegionRuntimes {
+  private readonly started = new Map<string, Promise<RegionRuntime>>();
+  private closed = false;
+
+  constructor(private readonly o: RegionRuntimeOptions) {}
+
+  /** Brings up the default region and every region that holds data. */
+  async startUsed(): Promise<void> {
+    const regions = new Set([this.o.policy.defaultRegion, ...(await usedRegions(this.o.store))]);
+    for (const r of regions) {
+      // A region that holds data but is no longer among --regions stays down (and unreachable);
+      // its data is kept for a server that serves it again.
+      if (this.o.policy.refusal(r) === undefined) await this.get(r);
+      else this.o.log.warn({ region: r }, 'region holds data but is not served (--regions); its services are not reconciled');
+    }
+  }
+
+  /** The runtime of a served region (the caller has checked the policy). */
+  get(region: string): Promise<RegionRuntime> {
+    let p = this.started.get(region);
+    if (!p) {
+      if (this.closed) return Promise.reject(new Error('the server is shutting down'));
+      p = this.start(region);
+      this.started.set(region, p);
+      // A failed start (the store refused) is retried by the next request, not cached.
+      p.catch(() => this.started.delete(region));
+    }
+    return p;
+  }
+
+  /** The runtimes already up (for /metrics-like views and tests). */
+  async running(): Promise<RegionRuntime[]> {
+    return Promise.all(this.started.values());
+  }
+
+  private async start(region: string): Promise<RegionRuntime> {
+    const { o } = this;
+    const log = o.log.child({ region });
+    await markRegionUsed(o.store, region, systemClock.now());
+    const store = regionStore(o.store, region);
+    const state = new State(store);
+    await state.start();
+    const partition: Partition = { region, accountId: o.accountId };
+    const ctx: ControlContext = { store, state, placement: new PlacementView(state), partition, clock: systemClock, log };
+    const gateway = createAgentGateway({ ctx, credentials: o.credentials, pingIntervalMs: o.pingIntervalMs });
+    const liveness = new InstanceLivenessController({ state, store, clock: systemClock, log, connections: gateway.connections, timeoutMs: o.agentTimeoutMs });
+    const reaper = new TaskReaperController({ state, store, clock: systemClock, log });
+    const services = new ServiceController({ ctx, healthyAfterRunningMs: o.healthyAfterRunningMs });
+    liveness.start();
+    reaper.start();
+    services.start();
+    log.info('region up');
+    return {
+      region,
+      ctx,
+      gateway,
+      ecs: ecsHandlers(ctx) as Record<string, Handler>,
+      secrets: secretsHandlers(ctx) as Record<string, Handler>,
+      async close() {
+        services.stop();
+        reaper.stop();
+        liveness.stop();
+        await gateway.close();
+        state.stop();
+        await store.close();
+      },
+    };
+  }
+
+  /** Stops every region (the shared store is closed by its owner). */
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = await Promise.allSettled(this.started.values());
+    for (const r of all) if (r.status === 'fulfilled') await r.value.close();
+  }
+}
+
+/**
+ * A handler table that serves each call from the caller's region. The operation names are those
+ * the runtime of `sample` implements (every region implements the same ones).
+ */
+export function regionalHandlers(
+  runtimes: RegionRuntimes,
+  sample: Record<string, Handler>,
+  pick: (r: RegionRuntime) => Record<string, Handler>,
+): Record<string, Handler> {
+  const out: Record<string, Handler> = {};
+  for (const op of Object.keys(sample)) {
+    out[op] = async (input, caller) => {
+      const runtime = await runtimes.get(caller.region);
+      return pick(runtime)[op]!(input, caller);
+    };
+  }
+  return out;
+}
