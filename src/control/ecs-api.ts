@@ -2,6 +2,8 @@
  * The ECS operations Wharf implements, by name. server/ dispatches X-Amz-Target to this table;
  * an operation of the ECS model that is missing here is refused with UnsupportedFeatureException.
  */
+import { foreignRegionArn } from '../core/arn';
+import { invalidParameter } from '../core/errors';
 import type { OperationName } from '../core/shapes/ecs';
 import * as accountSettings from './account-settings';
 import * as clusters from './clusters';
@@ -34,6 +36,17 @@ export const AGENT_OPERATIONS: readonly OperationName[] = [
 ];
 
 export function ecsHandlers(ctx: ControlContext): Partial<Record<OperationName, EcsHandler>> {
+  const table = operations(ctx);
+  for (const [op, handler] of Object.entries(table) as [OperationName, EcsHandler][]) {
+    table[op] = (input, caller) => {
+      if (foreignRegionArn(input, ctx.partition.region) !== undefined) throw invalidParameter('Invalid Region in ARN');
+      return handler(input, caller);
+    };
+  }
+  return table;
+}
+
+function operations(ctx: ControlContext): Partial<Record<OperationName, EcsHandler>> {
   return {
     CreateCluster: (i) => clusters.createCluster(ctx, i),
     DescribeClusters: (i) => clusters.describeClusters(ctx, i),

@@ -99,3 +99,20 @@ export function taskDefinitionRefOf(ref: string): { family: string; revision?: n
   if (!Number.isInteger(rev) || rev < 1) return undefined;
   return { family: s.slice(0, i), revision: rev };
 }
+
+/**
+ * The first ECS ARN among a request's top-level members (strings and lists of strings: cluster,
+ * taskDefinition, tasks, services, resourceArn, ...) that names another region than `region`.
+ * ECS refuses those ("Invalid Region in ARN") rather than resolving the name in its own region.
+ * Nested members (container definitions' environment, say) are values, not references, and are
+ * not looked at.
+ */
+export function foreignRegionArn(input: unknown, region: string): string | undefined {
+  if (!input || typeof input !== 'object') return undefined;
+  const foreign = (v: unknown) => typeof v === 'string' && v.startsWith('arn:') && parseArn(v) !== undefined && parseArn(v)!.region !== region;
+  for (const v of Object.values(input as Record<string, unknown>)) {
+    if (foreign(v)) return v as string;
+    if (Array.isArray(v)) for (const item of v) if (foreign(item)) return item as string;
+  }
+  return undefined;
+}

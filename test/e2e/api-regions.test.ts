@@ -60,6 +60,10 @@ describe('every region, each alone', () => {
     assert.deepEqual(euList, [`arn:aws:ecs:${EU}:${ACCOUNT_ID}:cluster/paris-only`, `arn:aws:ecs:${EU}:${ACCOUNT_ID}:cluster/twin`]);
     const missing = await cli(US, ['describe-clusters', '--clusters', 'paris-only']);
     assert.equal(missing.json.failures[0].reason, 'MISSING');
+    // An ARN of another region is refused as ECS refuses it, not resolved by name here.
+    const foreign = await cli(US, ['describe-clusters', '--clusters', euOut.cluster!.clusterArn!]);
+    assert.notEqual(foreign.code, 0);
+    assert.match(foreign.stderr, /InvalidParameterException.*Invalid Region in ARN/);
 
     // Tags are the region's own.
     const euTags = (await eu.send(new DescribeClustersCommand({ clusters: ['twin'], include: ['TAGS'] }))).clusters![0]!.tags;
