@@ -1,16 +1,22 @@
 /**
- * Placing tasks and committing the placement: the scheduler picks instances from the cluster's
- * snapshot, then one store transaction creates the tasks and debits each chosen instance's
+ * The one way tasks are placed and committed, for every caller (RunTask, StartTask, a service's
+ * REPLICA and DAEMON launches): the scheduler decides on the cluster's snapshot, either choosing
+ * instances (`place`) or checking the instances the caller names (`placeOn`: StartTask, a daemon
+ * task), then one store transaction creates the tasks and debits each chosen instance's
  * remaining resources (its usage record, compare-and-swapped with its registration's revision
- * checked: control/instance-usage.ts). If another placement touched one of those instances first, the transaction fails and the decision is made again on
- * the fresh snapshot, so no instance is ever overbooked however many placements race.
+ * checked: control/instance-usage.ts). If another placement touched one of those instances
+ * first, the transaction fails and the decision is made again on the fresh snapshot, so no
+ * instance is ever overbooked however many placements race.
+ *
+ * Tasks that cannot be placed come back as failures (values, with ECS's reasons), never as
+ * thrown errors: each caller says what they mean to its own user (RunTask refuses a cluster
+ * without instances, a service writes an event).
  */
-import { invalidParameter } from '../core/errors';
 import { reserve } from '../core/instance-resources';
 import type { ContainerInstanceRecord, TaskRecord } from '../core/resources';
 import type { Failure, PlacementConstraint, PlacementStrategy, Resource } from '../core/shapes/ecs';
 import type { ResourceNeeds } from '../core/task-definition-resources';
-import { place, Reason, type PlacementResult } from '../scheduler';
+import { place, placeOn, Reason, type PlacementRequest, type PlacementResult } from '../scheduler';
 import { StoreConflictError, type TxnOp } from '../store/store';
 import { committed, type ControlContext } from './context';
 import { usageOps } from './instance-usage';
@@ -25,6 +31,13 @@ export interface PlaceTasksInput {
   constraints: PlacementConstraint[];
   strategies: PlacementStrategy[];
   requiredAttributes: { name: string; value?: string }[];
+  /** Place task i on on[i] instead of letting the scheduler choose (count is then on.length). */
+  on?: readonly string[];
+  /**
+   * Decides, once the scheduler has answered, whether anything is written. Default: write the
+   * tasks placed (and extraOps). RunTask writes nothing when the cluster has no instance.
+   */
+  commitIf?: (result: PlacementResult) => boolean;
   /** Makes the task record for the i-th placed task (not yet placed). */
   makeTask: (i: number) => TaskRecord;
   /** More writes to commit in the same transaction as the tasks (e.g. an idempotency token). */
@@ -40,24 +53,30 @@ export interface PlaceTasksResult {
 
 const MAX_ATTEMPTS = 50;
 
+/** Whether a placement found the cluster without any ACTIVE instance. */
+export function foundNoInstances(result: PlacementResult): boolean {
+  return result.failures.some((f) => f.reason === Reason.NO_INSTANCES);
+}
+
+/** What the scheduler is asked, from a placement input. */
+export function placementRequest(input: Omit<PlaceTasksInput, 'makeTask'>): PlacementRequest {
+  return {
+    needs: { cpu: input.needs.cpu, memory: input.needs.memory, tcpPorts: input.needs.portsTcp, udpPorts: input.needs.portsUdp, gpus: input.needs.gpus },
+    count: input.count,
+    group: input.group,
+    service: input.service,
+    constraints: input.constraints,
+    strategies: input.strategies,
+    requiredAttributes: input.requiredAttributes,
+  };
+}
+
 export async function placeTasks(ctx: ControlContext, input: PlaceTasksInput): Promise<PlaceTasksResult> {
+  const request = placementRequest(input);
   for (let attempt = 0; ; attempt++) {
     const snapshot = ctx.placement.snapshot(input.cluster);
-    const result = place(
-      {
-        needs: { cpu: input.needs.cpu, memory: input.needs.memory, tcpPorts: input.needs.portsTcp, udpPorts: input.needs.portsUdp, gpus: input.needs.gpus },
-        count: input.count,
-        group: input.group,
-        service: input.service,
-        constraints: input.constraints,
-        strategies: input.strategies,
-        requiredAttributes: input.requiredAttributes,
-      },
-      snapshot,
-    );
-    if (result.failures.some((f) => f.reason === Reason.NO_INSTANCES)) {
-      throw invalidParameter('No Container Instances were found in your cluster.');
-    }
+    const result = input.on ? placeOn(request, input.on, snapshot) : place(request, snapshot);
+    if (input.commitIf && !input.commitIf(result)) return { tasks: [], failures: failuresOf(result), result };
     const tasks: TaskRecord[] = [];
     const touched = new Map<string, { rec: ContainerInstanceRecord; remaining: Resource[] }>();
     for (const p of result.placements) {

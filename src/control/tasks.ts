@@ -5,7 +5,6 @@
 import { createHash } from 'node:crypto';
 import { idOf } from '../core/arn';
 import { WharfError, invalidParameter } from '../core/errors';
-import { fits, reserve } from '../core/instance-resources';
 import { keys, type ClusterRecord, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
 import type {
   Failure,
@@ -19,17 +18,17 @@ import type {
   Tag,
 } from '../core/shapes/ecs';
 import { effectiveNetworkMode } from '../core/task-definition';
-import { resolveResourceNeeds, type ResourceNeeds } from '../core/task-definition-resources';
+import { resolveResourceNeeds } from '../core/task-definition-resources';
 import { STOP, isTerminal } from '../core/task-status';
 import { mergeTags, validateTags } from '../core/tags';
 import { epochSeconds } from '../lib';
-import { StoreConflictError, type TxnOp } from '../store/store';
+import { StoreConflictError } from '../store/store';
 import { requireActiveCluster } from './clusters';
 import { committed, type ControlContext } from './context';
-import { usageOps } from './instance-usage';
-import { placeTasks } from './placement';
+import { foundNoInstances, placeTasks } from './placement';
+import { Reason } from '../scheduler';
 import { requireActiveTaskDefinition } from './task-definitions';
-import { newTaskRecord, reservationOf, taskKey, taskToWire } from './task-records';
+import { newTaskRecord, taskKey, taskToWire } from './task-records';
 
 const MAX_COUNT = 10;
 
@@ -178,9 +177,12 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
           clientToken: input.clientToken,
           awsvpc,
         }),
+      // A cluster without instances is refused below, and the refusal is not remembered.
+      commitIf: (result) => !foundNoInstances(result),
       extraOps: (tasks, failures) =>
         tokenKey ? [{ op: 'create', key: tokenKey, value: { fingerprint: fp, taskArns: tasks.map((t) => t.taskArn), failures, expiresAt: now + CLIENT_TOKEN_TTL_MS } satisfies TokenRecord }] : [],
     });
+    if (foundNoInstances(placed.result)) throw invalidParameter(Reason.NO_INSTANCES);
     return { tasks: placed.tasks.map((t) => taskToWire(t)), failures: placed.failures };
   } catch (e) {
     // A concurrent call with the same token won: answer as it did.
@@ -226,53 +228,21 @@ export async function startTask(ctx: ControlContext, input: StartTaskRequest): P
     td,
     managed: input.enableECSManagedTags ? { cluster: cluster.clusterName } : undefined,
   });
-  const tasks: TaskRecord[] = [];
-  const failures: Failure[] = [];
-  for (const ref of refs) {
-    const { id } = idOf(ref, 'container-instance');
-    const t = await startOn(ctx, cluster, id, () =>
+  // Each task goes on the instance named for it, checked by the scheduler's filters (resources,
+  // host ports, GPUs, required attributes); StartTask takes no placement constraints.
+  const placed = await placeTasks(ctx, {
+    cluster: cluster.clusterName,
+    needs,
+    count: refs.length,
+    on: refs.map((ref) => idOf(ref, 'container-instance').id),
+    group,
+    constraints: [],
+    strategies: [],
+    requiredAttributes: (td.requiresAttributes ?? []).map((a) => ({ name: a.name, value: a.value })),
+    makeTask: () =>
       newTaskRecord({ partition: ctx.partition, cluster, td, needs, overrides: input.overrides, launchType: 'EC2', group, startedBy: input.startedBy, tags, now: ctx.clock.now(), awsvpc }),
-      needs,
-    );
-    if ('failure' in t) failures.push(t.failure);
-    else tasks.push(t.task);
-  }
-  return { tasks: tasks.map((t) => taskToWire(t)), failures };
-}
-
-async function startOn(
-  ctx: ControlContext,
-  cluster: ClusterRecord,
-  instanceId: string,
-  make: () => TaskRecord,
-  needs: ResourceNeeds,
-): Promise<{ task: TaskRecord } | { failure: Failure }> {
-  for (let attempt = 0; ; attempt++) {
-    const e = ctx.state.instances.get(cluster.clusterName, instanceId);
-    if (!e) return { failure: { arn: instanceId, reason: 'MISSING' } };
-    const inst = e.value;
-    if (inst.status !== 'ACTIVE') return { failure: { arn: inst.containerInstanceArn, reason: 'INACTIVE' } };
-    if (!inst.agentConnected) return { failure: { arn: inst.containerInstanceArn, reason: 'AGENT' } };
-    const reservation = reservationOf(needs);
-    const why = fits(inst.remainingResources ?? [], reservation);
-    if (why) return { failure: { arn: inst.containerInstanceArn, reason: why } };
-    const t = make();
-    t.containerInstanceArn = inst.containerInstanceArn;
-    t.wharf = { ...t.wharf, instanceId, reservation };
-    const az = inst.attributes?.find((a) => a.name === 'ecs.availability-zone')?.value;
-    if (az) t.availabilityZone = az;
-    try {
-      const rev = await ctx.store.txn([
-        ...usageOps(ctx, cluster.clusterName, instanceId, reserve(inst.remainingResources ?? [], reservation)),
-        { op: 'create', key: taskKey(t), value: t },
-      ]);
-      await committed(ctx, rev);
-      return { task: t };
-    } catch (err) {
-      if (!(err instanceof StoreConflictError) || attempt >= 50) throw err;
-      await committed(ctx, await ctx.store.revision());
-    }
-  }
+  });
+  return { tasks: placed.tasks.map((t) => taskToWire(t)), failures: placed.failures };
 }
 
 /** The task a `task` parameter names in a cluster, or InvalidParameterException as ECS answers. */

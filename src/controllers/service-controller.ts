@@ -13,7 +13,6 @@
  * where it was: tasks already placed are counted, none is placed twice (one worker per key,
  * and each placement is committed and visible in the cache before the next plan).
  */
-import { parseClusterQuery, evaluateClusterQuery, type QueryAst } from '../core/cluster-query';
 import type { ServiceRecord, TaskDefinitionRecord, TaskRecord } from '../core/resources';
 import { addServiceEvents, serviceEventText } from '../core/service-events';
 import { DEFAULT_THROTTLE, type ThrottleConfig } from '../core/service-math';
@@ -23,7 +22,7 @@ import { constraintsOf, launchOnInstance, launchReplicaTasks, type PlacementFail
 import { findTaskDefinition } from '../control/task-definitions';
 import { requestStop } from '../control/tasks';
 import { KeyedQueue, epochSeconds, uuid } from '../lib';
-import { chooseTasksToStop, Reason } from '../scheduler';
+import { chooseTasksToStop, Reason, requirementCheck, type ClusterSnapshot, type SnapshotInstance } from '../scheduler';
 import { StoreConflictError, casUpdate } from '../store/store';
 import { keys } from '../core/resources';
 import { planService, type ServicePlan } from './service-plan';
@@ -63,7 +62,6 @@ export class ServiceController {
   private readonly tasksByService = new Map<string, Set<string>>();
   private readonly wakeTimers = new Map<string, { at: number; timer: { cancel(): void } }>();
   private readonly healthChecks = new Map<string, boolean>();
-  private readonly queries = new Map<string, QueryAst | null>();
   private readonly pace: number;
   private readonly maxPaceDelayMs: number;
   /** service key -> epoch ms before which it is not reconciled again (pacing). */
@@ -177,35 +175,26 @@ export class ServiceController {
     return v;
   }
 
-  private query(expr: string): QueryAst | null {
-    let q = this.queries.get(expr);
-    if (q === undefined) {
-      try {
-        q = parseClusterQuery(expr);
-      } catch {
-        q = null;
-      }
-      this.queries.set(expr, q);
+  /**
+   * DAEMON: the instances the service belongs on are those the scheduler's requirement filters
+   * accept (required attributes, memberOf), the same rules placement applies.
+   */
+  private eligibility(s: ServiceRecord, td: TaskDefinitionRecord | undefined, snapshot: ClusterSnapshot): (id: string) => boolean {
+    let check: (inst: SnapshotInstance) => boolean;
+    try {
+      check = requirementCheck({
+        needs: { cpu: 0, memory: 0 },
+        group: `service:${s.serviceName}`,
+        service: s.serviceName,
+        constraints: td ? constraintsOf(s, td) : s.placementConstraints ?? [],
+        requiredAttributes: (td?.requiresAttributes ?? []).map((a) => ({ name: a.name, value: a.value })),
+      });
+    } catch {
+      return () => false; // constraints that no longer parse place nothing
     }
-    return q;
-  }
-
-  /** DAEMON: does an instance satisfy the service's constraints and required attributes? */
-  private eligibility(s: ServiceRecord, td: TaskDefinitionRecord | undefined) {
-    const constraints = td ? constraintsOf(s, td) : s.placementConstraints ?? [];
-    const required = td?.requiresAttributes ?? [];
-    return (rec: Parameters<ControlContext['placement']['build']>[0]): boolean => {
-      const subject = this.ctx.placement.build(rec);
-      for (const a of required) {
-        if (!subject.attributes.has(a.name)) return false;
-        if (a.value !== undefined && subject.attributes.get(a.name) !== a.value) return false;
-      }
-      for (const c of constraints) {
-        if (c.type !== 'memberOf' || !c.expression) continue;
-        const q = this.query(c.expression);
-        if (!q || !evaluateClusterQuery(q, subject)) return false;
-      }
-      return true;
+    return (id) => {
+      const inst = snapshot.instance(id);
+      return inst !== undefined && check(inst);
     };
   }
 
@@ -236,9 +225,9 @@ export class ServiceController {
       views.push(taskView(t, this.hasHealthCheck(t.taskDefinitionArn), te!.modRevision));
     }
     const daemonTd = s.schedulingStrategy === 'DAEMON' ? findTaskDefinition(this.ctx, s.wharf.deployments[0]?.taskDefinition ?? s.taskDefinition) : undefined;
-    const eligible = s.schedulingStrategy === 'DAEMON' ? this.eligibility(s, daemonTd) : undefined;
-    const instances = [...state.instances.children(cluster).values()].map((i) => instanceView(i.value, eligible ? eligible(i.value) : undefined));
     const snapshot = this.ctx.placement.snapshot(cluster);
+    const eligible = s.schedulingStrategy === 'DAEMON' ? this.eligibility(s, daemonTd, snapshot) : undefined;
+    const instances = [...state.instances.children(cluster).values()].map((i) => instanceView(i.value, eligible ? eligible(i.value.wharf.id) : undefined));
     const byId = new Map(tasks.map((t) => [t.wharf.id, t]));
     return planService({
       service: s,

@@ -61,6 +61,46 @@ export function place(request: PlacementRequest, snapshot: ClusterSnapshot, opts
   return result;
 }
 
+/**
+ * StartTask and DAEMON services name the instance of each task: task i goes on instanceIds[i]
+ * (the request's count is the list's length). Every filter still applies, against the instance
+ * as this call's earlier tasks left it, so two tasks on one instance cannot share a host port
+ * or overbook it; an instance not in the snapshot fails MISSING, one not ACTIVE fails INACTIVE.
+ */
+export function placeOn(request: Omit<PlacementRequest, 'count'>, instanceIds: readonly string[], snapshot: ClusterSnapshot): PlacementResult {
+  if (instanceIds.length === 0) return { placements: [], failures: [] };
+  const plan = planPlacement({ ...request, count: instanceIds.length });
+  const st = new CallState(snapshot, plan, false);
+  const f = plan.filter;
+  const placements: Placement[] = [];
+  const failures: PlacementFailure[] = [];
+  instanceIds.forEach((id, taskIndex) => {
+    const base = snapshot.instance(id);
+    if (!base) return void failures.push({ arn: id, reason: Reason.MISSING, taskIndex });
+    if (base.status !== 'ACTIVE') return void failures.push({ arn: base.arn, reason: Reason.INACTIVE, taskIndex });
+    const inst = st.current(base);
+    const rejected = plan.activeFilters.find((flt) => !flt.accepts(f, inst, -1));
+    if (rejected) return void failures.push({ arn: base.arn, reason: rejected.reason, taskIndex });
+    const gpuIds = inst.remaining.gpuIds.slice(0, f.gpus);
+    const fp: TaskFootprint = { group: request.group, cpu: f.cpu, memory: f.memory, tcpPorts: f.tcpPorts, udpPorts: f.udpPorts, gpuIds };
+    if (request.service !== undefined) fp.service = request.service;
+    st.commit(inst, fp);
+    placements.push({ taskIndex, instanceId: base.id, instanceArn: base.arn, tcpPorts: [...f.tcpPorts], udpPorts: [...f.udpPorts], gpuIds });
+  });
+  return { placements, failures };
+}
+
+/**
+ * Whether an instance meets a request's requirements (required attributes and memberOf
+ * expressions), whatever it has free: the instances a DAEMON service belongs on. Throws
+ * InvalidParameterException for constraints that do not parse, as place() does.
+ */
+export function requirementCheck(request: Omit<PlacementRequest, 'count'>): (inst: SnapshotInstance) => boolean {
+  const plan = planPlacement({ ...request, count: 1 });
+  const rules = plan.activeFilters.filter((flt) => flt.requirement);
+  return (inst) => rules.every((flt) => flt.accepts(plan.filter, inst, -1));
+}
+
 /** The definition: every ACTIVE instance, filtered, ranked. O(instances) per task. */
 function chooseByScan(st: CallState, random: () => number): SnapshotInstance | undefined {
   const pick = new BestPicker(random);

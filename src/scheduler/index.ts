@@ -3,7 +3,7 @@
 // transaction that re-checks instance revisions) and feeds the result back into its snapshot.
 // Imports core only.
 export * from './types';
-export { place } from './engine';
+export { place, placeOn, requirementCheck } from './engine';
 export { chooseTasksToStop, type ServiceTaskInfo } from './scale-in';
 export { InMemoryClusterSnapshot } from './in-memory-snapshot';
 export { withTask, instanceFromSpec, type TaskFootprint, type InstanceSpec } from './instance-ops';

@@ -168,13 +168,20 @@ export const Reason = {
   ATTRIBUTE: 'ATTRIBUTE',
   MEMBER_OF: 'MemberOf placement constraint unsatisfied.',
   DISTINCT_INSTANCE: 'DistinctInstance placement constraint unsatisfied.',
-  /** No ACTIVE instance at all; the API answers this as InvalidParameterException. */
+  /** No ACTIVE instance at all; RunTask answers this as InvalidParameterException. */
   NO_INSTANCES: 'No Container Instances were found in your cluster.',
+  /** placeOn: the named instance is not in the cluster. */
+  MISSING: 'MISSING',
+  /** placeOn: the named instance is not ACTIVE (DRAINING or INACTIVE). */
+  INACTIVE: 'INACTIVE',
 } as const;
 export type RejectionReason = (typeof Reason)[keyof typeof Reason];
 
 export interface PlacementFailure {
-  /** ARN of the closest matching container instance (absent when the cluster has no ACTIVE one). */
+  /**
+   * ARN of the closest matching container instance (absent when the cluster has no ACTIVE one);
+   * for placeOn, the named instance (its id when it is MISSING).
+   */
   arn?: string;
   reason: RejectionReason;
   taskIndex: number;

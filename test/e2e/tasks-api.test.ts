@@ -159,6 +159,19 @@ describe('tasks through the ECS API', { skip, timeout: 300_000 }, () => {
     await h.waitTask(arn, (t) => t.lastStatus === 'STOPPED', 'STOPPED');
   });
 
+  test('StartTask goes through the scheduler\'s filters: one host port is not given to two tasks', async () => {
+    const porty = await h.register('tasks-porty', [
+      { name: 'app', image: 'wharf-test/busybox', memory: 16, essential: true, stopTimeout: 1, command: ['sleep', '3600'], portMappings: [{ containerPort: 80, hostPort: 18089 }] },
+    ]);
+    const out = await h.ecs.send(new StartTaskCommand({ cluster: h.cluster, taskDefinition: porty, containerInstances: [h.instanceArn, h.instanceArn] }));
+    assert.equal(out.tasks!.length, 1);
+    assert.deepEqual(out.failures, [{ arn: h.instanceArn, reason: 'RESOURCE:PORTS' }]);
+    const arn = out.tasks![0]!.taskArn!;
+    await h.waitTask(arn, (t) => t.lastStatus === 'RUNNING', 'RUNNING');
+    await h.ecs.send(new StopTaskCommand({ cluster: h.cluster, task: arn }));
+    await h.waitTask(arn, (t) => t.lastStatus === 'STOPPED', 'STOPPED');
+  });
+
   test('StopTask: a container that ignores SIGTERM is killed after stopTimeout; the lifecycle only moves forward', async () => {
     const before = (await h.ecs.send(new DescribeContainerInstancesCommand({ cluster: h.cluster, containerInstances: [h.instanceArn] }))).containerInstances![0]!;
     const seen: string[] = [];

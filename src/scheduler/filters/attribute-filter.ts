@@ -6,6 +6,7 @@ import type { PlacementFilter } from './filter';
 export const attributeFilter: PlacementFilter = {
   name: 'attribute',
   reason: Reason.ATTRIBUTE,
+  requirement: true,
   applies: (ctx) => ctx.requiredAttributes.length > 0,
   accepts: (ctx, inst) => {
     for (const a of ctx.requiredAttributes) {

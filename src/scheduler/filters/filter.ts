@@ -24,6 +24,11 @@ export interface FilterContext {
 export interface PlacementFilter {
   readonly name: string;
   readonly reason: RejectionReason;
+  /**
+   * The rule is about what the instance is (its attributes, the cluster query), not what it has
+   * free: a DAEMON service runs on exactly the instances that every requirement accepts.
+   */
+  readonly requirement?: boolean;
   /** False when the rule cannot reject anything for this task (e.g. no ports requested). */
   applies(ctx: FilterContext): boolean;
   /**

@@ -8,6 +8,7 @@ import type { PlacementFilter } from './filter';
 export const memberOfFilter: PlacementFilter = {
   name: 'memberOf',
   reason: Reason.MEMBER_OF,
+  requirement: true,
   applies: (ctx) => ctx.memberOf.length > 0,
   accepts: (ctx, inst, slot) => {
     for (const m of ctx.memberOf) {
