@@ -95,6 +95,9 @@ export function containerLabels(task: AgentTask, containerInstanceArn: string, c
   };
 }
 
+/** Processes one container of a Fargate task may run (Fargate's own limit is not published). */
+export const FARGATE_PIDS_LIMIT = 4096;
+
 export function buildContainerSpec(ctx: SpecContext): ContainerSpec {
   const { def, task } = ctx;
   const mode = ctx.networkMode;
@@ -106,7 +109,8 @@ export function buildContainerSpec(ctx: SpecContext): ContainerSpec {
   // name, as the ECS agent merges them over the container's environment.
   for (const [name, value] of Object.entries(task.secrets?.[def.name ?? ''] ?? {})) vars.set(name, value);
   const region = regionOf(task.taskArn);
-  if (!vars.has('AWS_EXECUTION_ENV')) vars.set('AWS_EXECUTION_ENV', 'AWS_ECS_EC2');
+  const fargate = task.launchType === 'FARGATE';
+  if (!vars.has('AWS_EXECUTION_ENV')) vars.set('AWS_EXECUTION_ENV', fargate ? 'AWS_ECS_FARGATE' : 'AWS_ECS_EC2');
   if (region && !vars.has('AWS_REGION')) vars.set('AWS_REGION', region);
   if (region && !vars.has('AWS_DEFAULT_REGION')) vars.set('AWS_DEFAULT_REGION', region);
   const env = [...vars].map(([name, value]) => `${name}=${value}`);
@@ -192,6 +196,8 @@ export function buildContainerSpec(ctx: SpecContext): ContainerSpec {
       cgroupParent: ctx.cgroupParent,
       ulimits: def.ulimits?.map((u) => ({ name: u.name, soft: u.softLimit, hard: u.hardLimit })),
       readonlyRootfs: def.readonlyRootFilesystem,
+      // A Fargate task cannot fork-bomb its host: each container gets a bounded process table.
+      pidsLimit: fargate ? FARGATE_PIDS_LIMIT : undefined,
       privileged: def.privileged,
       init: lp?.initProcessEnabled,
       capAdd: lp?.capabilities?.add,

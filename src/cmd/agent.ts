@@ -9,6 +9,7 @@ import {
   SimulatedFleet,
   type PullBehaviour,
 } from '../agent';
+import { FARGATE_POOL } from '../core/fargate-pool';
 import { createLogger, type Logger } from '../lib';
 import type { KeyPair } from './credentials';
 
@@ -79,7 +80,8 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     client: makeClient(),
     runtime,
     cluster: o.cluster,
-    dataDir: join(o.dataDir, 'agent'),
+    // A pool host keeps an identity of its own, so one machine can be both (as under `wharf up`).
+    dataDir: join(o.dataDir, o.cluster === FARGATE_POOL ? 'agent-fargate' : 'agent'),
     region: o.region,
     availabilityZone: o.availabilityZone,
     instanceType: o.instanceType,

@@ -8,7 +8,8 @@ import { parseLenientTaskDefinition } from '../api/ecs/lenient-json';
 import { startServer } from './server';
 import { parseRegionList } from '../core/regions';
 import { applyHeapGrowth, parseHeapGrowth } from './heap-growth';
-import { parseAttributes, parseResources, startAgents } from './agent';
+import { parseAttributes, parseResources, startAgents, type RunningAgents } from './agent';
+import { FARGATE_POOL } from '../core/fargate-pool';
 import { ensureDocker } from './docker-setup';
 import { credentialsPath, joinToken, parseJoinToken, type CredentialsFile, type KeyPair } from './credentials';
 import { DockerRuntime, streamTaskLogs } from '../agent';
@@ -55,6 +56,9 @@ WHARF_ACCESS_KEY_ID and WHARF_SECRET_ACCESS_KEY are set.
 `;
 
 const AGENT_FLAGS = `  --cluster NAME          cluster to join (default 'default')
+  --fargate               offer this host as Fargate capacity of the region instead: Wharf places
+                          FARGATE tasks of every cluster there; it is never a container instance
+                          users see
   --availability-zone AZ  the ecs.availability-zone attribute (default <region>a)
   --instance-type TYPE    the ecs.instance-type attribute (default wharf.host)
   --attribute NAME=VALUE  a custom attribute (repeatable)
@@ -83,7 +87,8 @@ const UP_HELP = `wharf up: the control plane and one local agent in one command 
 Takes the flags of 'wharf server' (--listen, --data-dir, --region, --regions, --account-id,
 --sync, --heap-growth; the local agent joins --region) and of
 'wharf agent' (below). If no Docker Engine answers and it runs as root on Debian, it says so,
-installs docker.io and starts dockerd.
+installs docker.io and starts dockerd. The host is also the region's Fargate capacity, so
+'aws ecs run-task --launch-type FARGATE' works at once; --without-fargate leaves it out.
 
 ${AGENT_FLAGS}`;
 
@@ -183,7 +188,8 @@ Try it with the AWS CLI:
 }
 
 const agentOptions = {
-  cluster: { type: 'string', default: 'default' },
+  cluster: { type: 'string' },
+  fargate: { type: 'boolean' },
   'availability-zone': { type: 'string' },
   'instance-type': { type: 'string' },
   attribute: { type: 'string', multiple: true },
@@ -203,8 +209,9 @@ function agentSettings(values: Record<string, unknown>) {
   const instances = Number(values.instances);
   if (!Number.isInteger(instances) || instances < 1) throw new Error('--instances must be a positive integer');
   if (runtime === 'docker' && instances !== 1) throw new Error('--instances is for --runtime simulated only; one agent runs one host');
+  if (values.fargate && values.cluster !== undefined) throw new Error('--fargate hosts join the region\'s Fargate pool, not a cluster: drop --cluster');
   return {
-    cluster: String(values.cluster),
+    cluster: values.fargate ? FARGATE_POOL : String(values.cluster ?? 'default'),
     availabilityZone: values['availability-zone'] as string | undefined,
     instanceType: values['instance-type'] as string | undefined,
     attributes: parseAttributes(values.attribute as string[] | undefined),
@@ -245,8 +252,9 @@ async function cmdAgent(argv: string[]): Promise<void> {
   if (values.help) return void process.stdout.write(AGENT_HELP);
   const credentials: KeyPair = values['join-token'] ? parseJoinToken(values['join-token']) : resolveCredentials(values['data-dir']);
   const region = values.region ?? (await serverDefaultRegion(values.endpoint!));
+  const settings = agentSettings(values);
   const running = await startAgents({
-    ...agentSettings(values),
+    ...settings,
     endpoint: values.endpoint!,
     region,
     credentials,
@@ -258,7 +266,8 @@ async function cmdAgent(argv: string[]): Promise<void> {
       void running.stop().finally(() => process.exit(5));
     },
   });
-  process.stdout.write(`wharf agent: ${running.agents.length} container instance(s) registered in cluster ${values.cluster} (${region})\n`);
+  const where = settings.cluster === FARGATE_POOL ? 'the Fargate pool' : `cluster ${settings.cluster}`;
+  process.stdout.write(`wharf agent: ${running.agents.length} container instance(s) registered in ${where} (${region})\n`);
   for (const a of running.agents.slice(0, 5)) process.stdout.write(`  ${a.containerInstanceArn}\n`);
   const stop = async () => {
     await running.stop();
@@ -280,10 +289,12 @@ async function cmdUp(argv: string[]): Promise<void> {
       'account-id': { type: 'string', default: '000000000000' },
       sync: { type: 'string', default: 'full' },
       'heap-growth': { type: 'string' },
+      'without-fargate': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(UP_HELP);
+  if (values.fargate) throw new Error('wharf up offers this host as Fargate capacity already (--without-fargate to not)');
   applyHeapGrowth(parseHeapGrowth(values['heap-growth']));
   const settings = agentSettings(values);
   if (settings.runtime === 'docker') await ensureDocker((s) => process.stderr.write(s + '\n'));
@@ -292,21 +303,25 @@ async function cmdUp(argv: string[]): Promise<void> {
   const { host, port } = parseListen(values.listen!);
   const regions = values.regions !== undefined ? parseRegionList(values.regions) : undefined;
   const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync });
-  let agents;
+  const started: RunningAgents[] = [];
+  const agents = {
+    get agents() {
+      return started.flatMap((a) => a.agents);
+    },
+    stop: async () => void (await Promise.all(started.map((a) => a.stop()))),
+  };
   try {
-    agents = await startAgents({
-      ...settings,
-      endpoint: srv.endpoint,
-      region: values.region!,
-      credentials: srv.credentials.agentTokens[0]!,
-      dataDir: values['data-dir']!,
-    });
+    const local = { endpoint: srv.endpoint, region: values.region!, credentials: srv.credentials.agentTokens[0]!, dataDir: values['data-dir']! };
+    started.push(await startAgents({ ...settings, ...local }));
+    // The same host is the region's Fargate capacity, so FARGATE tasks run with no extra step.
+    if (!values['without-fargate']) started.push(await startAgents({ ...settings, ...local, cluster: FARGATE_POOL, instances: 1 }));
   } catch (e) {
+    await agents.stop();
     await srv.close();
     throw e;
   }
   printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey);
-  process.stdout.write(`Local agent: ${agents.agents.length} container instance(s) in cluster ${settings.cluster} (${settings.runtime}).\n\n`);
+  process.stdout.write(`Local agent: ${started[0]!.agents.length} container instance(s) in cluster ${settings.cluster} (${settings.runtime})${started.length > 1 ? ', and this host is the Fargate capacity of ' + values.region : ''}.\n\n`);
   const stop = async () => {
     process.stderr.write('\nwharf: shutting down (tasks keep running; they are adopted on the next start)\n');
     await agents.stop();

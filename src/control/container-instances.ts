@@ -11,6 +11,7 @@
  * `agentConnected` is written by the agent gateway and the liveness controller, never here
  * (except that a deregistered instance is no longer connected).
  */
+import { FARGATE_POOL } from '../core/fargate-pool';
 import { clusterNameOf, containerInstanceArn, idOf, parseArn } from '../core/arn';
 import { parseClusterQuery, evaluateClusterQuery, type QuerySubject } from '../core/cluster-query';
 import { clientError, invalidParameter } from '../core/errors';
@@ -67,9 +68,9 @@ export function findInstance(ctx: Pick<ControlContext, 'state'>, cluster: string
 }
 
 /** Tasks placed on an instance that still hold its resources (not yet STOPPED and released). */
-export function tasksOnInstance(state: State, cluster: string, instanceId: string): TaskRecord[] {
+export function tasksOnInstance(state: State, instanceId: string): TaskRecord[] {
   const out: TaskRecord[] = [];
-  for (const id of state.tasksByInstance.get(instanceId) ?? []) {
+  for (const [id, cluster] of state.tasksByInstance.get(instanceId) ?? []) {
     const t = state.tasks.get(cluster, id)?.value;
     if (t) out.push(t);
   }
@@ -87,7 +88,7 @@ export interface InstanceTaskCounts {
 
 export function taskCounts(state: State, cluster: string, instanceId: string): InstanceTaskCounts {
   const c: InstanceTaskCounts = { running: 0, pending: 0, byGroup: new Map() };
-  for (const t of tasksOnInstance(state, cluster, instanceId)) {
+  for (const t of tasksOnInstance(state, instanceId)) {
     if (t.desiredStatus === 'RUNNING') c.running++;
     if (PENDING_STATUSES.has(t.lastStatus)) c.pending++;
     if (t.desiredStatus !== 'STOPPED' && t.group) c.byGroup.set(t.group, (c.byGroup.get(t.group) ?? 0) + 1);
@@ -183,7 +184,7 @@ function mergedInstance(ctx: ControlContext, cluster: string, id: string, writte
 
 function remainingAfterTasks(ctx: ControlContext, cluster: string, id: string, registered: ContainerInstanceRecord['registeredResources']) {
   let remaining = registered ?? [];
-  for (const t of tasksOnInstance(ctx.state, cluster, id)) {
+  for (const t of tasksOnInstance(ctx.state, id)) {
     if (t.wharf.reservation && !t.wharf.released) remaining = reserve(remaining, t.wharf.reservation);
   }
   return remaining;
@@ -210,13 +211,16 @@ export async function registerContainerInstance(
     // ECS creates the default cluster when the first instance registers to it.
     await createCluster(ctx, { clusterName: 'default' });
   }
-  const cluster = requireActiveCluster(ctx, clusterName);
+  // A Fargate pool host (`wharf agent --fargate`) joins the region's hidden pool, which has no
+  // cluster record: no user-facing operation can name it (core/fargate-pool.ts).
+  const poolName = clusterName === FARGATE_POOL ? FARGATE_POOL : requireActiveCluster(ctx, clusterName).clusterName;
 
   if (input.containerInstanceArn !== undefined) {
-    return reRegister(ctx, cluster.clusterName, input, { registeredResources, sentAttributes, tags, identity, now });
+    return reRegister(ctx, poolName, input, { registeredResources, sentAttributes, tags, identity, now });
   }
 
   const id = hexId();
+  const cluster = { clusterName: poolName };
   const rec: ContainerInstanceRecord = {
     containerInstanceArn: containerInstanceArn(ctx.partition, cluster.clusterName, id),
     version: 1,
@@ -372,7 +376,7 @@ export async function deregisterContainerInstance(
   for (let attempt = 0; ; attempt++) {
     const cur = await ctx.store.get<ContainerInstanceRecord>(keys.instance(cluster, id));
     if (!cur || cur.value.status === 'INACTIVE') throw instanceNotFound(input.containerInstance);
-    const live = tasksOnInstance(ctx.state, cluster, id).filter((t) => !isTerminal(t.lastStatus));
+    const live = tasksOnInstance(ctx.state, id).filter((t) => !isTerminal(t.lastStatus));
     if (live.length > 0 && !input.force) throw invalidParameter('Found running tasks on the instance.');
     const now = ctx.clock.now();
     const next: ContainerInstanceRecord = { ...cur.value, status: 'INACTIVE', agentConnected: false, version: cur.value.version + 1 };

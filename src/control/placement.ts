@@ -31,6 +31,12 @@ export interface PlaceTasksInput {
   constraints: PlacementConstraint[];
   strategies: PlacementStrategy[];
   requiredAttributes: { name: string; value?: string }[];
+  /**
+   * The cluster whose instances take the tasks, when not `cluster` itself: FARGATE_POOL for
+   * Fargate tasks, which belong to the user's cluster and run on the region's pool. Such tasks
+   * carry no containerInstanceArn (as on ECS); their record names the pool host.
+   */
+  capacity?: string;
   /** Place task i on on[i] instead of letting the scheduler choose (count is then on.length). */
   on?: readonly string[];
   /**
@@ -73,8 +79,10 @@ export function placementRequest(input: Omit<PlaceTasksInput, 'makeTask'>): Plac
 
 export async function placeTasks(ctx: ControlContext, input: PlaceTasksInput): Promise<PlaceTasksResult> {
   const request = placementRequest(input);
+  const capacity = input.capacity ?? input.cluster;
+  const pooled = capacity !== input.cluster;
   for (let attempt = 0; ; attempt++) {
-    const snapshot = ctx.placement.snapshot(input.cluster);
+    const snapshot = ctx.placement.snapshot(capacity);
     const result = input.on ? placeOn(request, input.on, snapshot) : place(request, snapshot);
     if (input.commitIf && !input.commitIf(result)) return { tasks: [], failures: failuresOf(result), result };
     const tasks: TaskRecord[] = [];
@@ -82,11 +90,14 @@ export async function placeTasks(ctx: ControlContext, input: PlaceTasksInput): P
     for (const p of result.placements) {
       const t = input.makeTask(p.taskIndex);
       const reservation = reservationOf(input.needs, { tcp: p.tcpPorts, udp: p.udpPorts }, p.gpuIds);
-      t.containerInstanceArn = p.instanceArn;
-      t.wharf = { ...t.wharf, instanceId: p.instanceId, reservation };
+      if (pooled) t.wharf = { ...t.wharf, instanceId: p.instanceId, instanceCluster: capacity, reservation };
+      else {
+        t.containerInstanceArn = p.instanceArn;
+        t.wharf = { ...t.wharf, instanceId: p.instanceId, reservation };
+      }
       let cur = touched.get(p.instanceId);
       if (!cur) {
-        const e = ctx.state.instances.get(input.cluster, p.instanceId);
+        const e = ctx.state.instances.get(capacity, p.instanceId);
         if (!e) throw new Error(`placement chose unknown instance ${p.instanceId}`);
         cur = { rec: e.value, remaining: e.value.remainingResources ?? [] };
         touched.set(p.instanceId, cur);
@@ -99,7 +110,7 @@ export async function placeTasks(ctx: ControlContext, input: PlaceTasksInput): P
     const failures = failuresOf(result);
     const ops: TxnOp[] = [...(input.extraOps?.(tasks, failures) ?? [])];
     if (tasks.length === 0 && ops.length === 0) return { tasks, failures, result };
-    for (const [id, { remaining }] of touched) ops.push(...usageOps(ctx, input.cluster, id, remaining));
+    for (const [id, { remaining }] of touched) ops.push(...usageOps(ctx, capacity, id, remaining));
     for (const t of tasks) ops.push({ op: 'create', key: taskKey(t), value: t });
     try {
       const rev = await ctx.store.txn(ops);

@@ -11,8 +11,9 @@ import type { ControlContext } from './context';
 import { placeTasks } from './placement';
 import { findTaskDefinition } from './task-definitions';
 import { newTaskRecord } from './task-records';
+import { capacityOf } from '../core/fargate-pool';
 import { requireActiveCluster } from './clusters';
-import { taskTags } from './tasks';
+import { FARGATE_STRATEGY, taskTags } from './tasks';
 
 export interface PlacementFailureInfo {
   reason: string;
@@ -48,7 +49,7 @@ function launchInputs(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymen
       cluster,
       td,
       needs,
-      launchType: 'EC2',
+      launchType: s.launchType === 'FARGATE' ? 'FARGATE' : 'EC2',
       group: `service:${s.serviceName}`,
       startedBy: d.id,
       tags,
@@ -89,13 +90,15 @@ export async function launchOnInstance(ctx: ControlContext, s: ServiceRecord, d:
 
 /** What the scheduler is asked for one of the service's tasks. */
 export function serviceRequest(s: ServiceRecord, td: TaskDefinitionRecord, needs: ResourceNeeds) {
+  const fargate = s.launchType === 'FARGATE';
   return {
     cluster: s.wharf.cluster,
+    capacity: capacityOf(s),
     needs,
     group: `service:${s.serviceName}`,
     service: s.serviceName,
-    constraints: constraintsOf(s, td),
-    strategies: s.placementStrategy ?? [],
+    constraints: fargate ? [] : constraintsOf(s, td),
+    strategies: fargate ? FARGATE_STRATEGY : s.placementStrategy ?? [],
     requiredAttributes: (td.requiresAttributes ?? []).map((a) => ({ name: a.name, value: a.value })),
   };
 }

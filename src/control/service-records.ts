@@ -3,6 +3,7 @@
  * pendingCount are always counted from the tasks, never stored), the wire forms of a service,
  * its deployments, service deployments and revisions, and the builders of new deployments.
  */
+import { capacityOf } from '../core/fargate-pool';
 import { arn, clusterNameOf, serviceArn, serviceNameOf } from '../core/arn';
 import { WharfError } from '../core/errors';
 import type {
@@ -113,7 +114,7 @@ export function deploymentToWire(s: ServiceRecord, d: ServiceDeploymentRecord, c
 export function serviceToWire(ctx: ControlContext, s: ServiceRecord, include: readonly string[] = []): Service {
   const { wharf, tags, ...rest } = s;
   const tasks = tasksOfService(ctx, s);
-  const instance = (id: string) => ctx.state.instances.get(wharf.cluster, id)?.value;
+  const instance = (id: string) => ctx.state.instances.get(capacityOf(s), id)?.value;
   const byDeployment = new Map<string, TaskRecord[]>();
   for (const t of tasks) {
     const k = t.startedBy ?? '';
@@ -168,7 +169,7 @@ export function revisionToWire(ctx: ControlContext, s: ServiceRecord, r: Service
 
 export function serviceDeploymentToWire(ctx: ControlContext, s: ServiceRecord, h: ServiceDeploymentHistoryRecord): ServiceDeployment {
   const tasks = tasksOfService(ctx, s);
-  const instance = (id: string) => ctx.state.instances.get(s.wharf.cluster, id)?.value;
+  const instance = (id: string) => ctx.state.instances.get(capacityOf(s), id)?.value;
   const summary = (revisionId: string): ServiceRevisionSummary => {
     const ids = new Set(s.wharf.deployments.filter((d) => d.revisionId === revisionId).map((d) => d.id));
     const c = countTasks(tasks.filter((t) => t.startedBy !== undefined && ids.has(t.startedBy)), instance);

@@ -55,7 +55,8 @@ import {
 } from './service-records';
 import * as deploymentsApi from './service-deployments';
 import { findTaskDefinition, requireActiveTaskDefinition } from './task-definitions';
-import { resolveLaunchType, resolveNetwork } from './tasks';
+import { checkFargateRequest, resolveLaunchType, resolveNetwork } from './tasks';
+import { FARGATE_PLATFORM_FAMILY } from '../core/fargate-pool';
 
 type Handler = (input: any, caller: Caller) => Promise<unknown>;
 
@@ -195,7 +196,10 @@ export async function createService(ctx: ControlContext, input: CreateServiceReq
   if (scheduling !== 'REPLICA' && scheduling !== 'DAEMON') throw invalidParameter(`Invalid schedulingStrategy '${scheduling}': expected REPLICA or DAEMON.`);
   const td = requireActiveTaskDefinition(ctx, input.taskDefinition);
   const launchType = resolveLaunchType(cluster, td, input);
-  if (input.platformVersion !== undefined) throw invalidParameter('platformVersion is only valid for the FARGATE launch type.');
+  if (launchType === 'FARGATE') {
+    checkFargateRequest(input);
+    if (scheduling === 'DAEMON') throw invalidParameter('The DAEMON scheduling strategy is not supported for services using the FARGATE launch type.');
+  } else if (input.platformVersion !== undefined) throw invalidParameter('platformVersion is only valid for the FARGATE launch type.');
   checkDesired(input.desiredCount);
   checkGrace(input.healthCheckGracePeriodSeconds);
   checkPropagate(input.propagateTags);
@@ -215,7 +219,8 @@ export async function createService(ctx: ControlContext, input: CreateServiceReq
   const now = ctx.clock.now();
   const nowS = epochSeconds(now);
   const desiredCount = scheduling === 'DAEMON' ? 0 : input.desiredCount ?? 0;
-  const revision = makeRevision(td, { launchType, loadBalancers, serviceRegistries, networkConfiguration }, nowS);
+  const platformVersion = launchType === 'FARGATE' ? input.platformVersion ?? 'LATEST' : undefined;
+  const revision = makeRevision(td, { launchType, loadBalancers, serviceRegistries, networkConfiguration, platformVersion }, nowS);
   const deployment = newDeployment(newDeploymentId(), revision, desiredCount, nowS);
   const record: ServiceRecord = {
     serviceArn: serviceArn(ctx.partition, cluster.clusterName, name),
@@ -226,6 +231,7 @@ export async function createService(ctx: ControlContext, input: CreateServiceReq
     status: 'ACTIVE',
     desiredCount,
     launchType,
+    ...(platformVersion ? { platformVersion, platformFamily: FARGATE_PLATFORM_FAMILY } : {}),
     taskDefinition: td.taskDefinitionArn,
     deploymentConfiguration,
     events: [],
@@ -290,7 +296,8 @@ export async function updateService(ctx: ControlContext, input: UpdateServiceReq
   checkDesired(input.desiredCount);
   checkGrace(input.healthCheckGracePeriodSeconds);
   checkPropagate(input.propagateTags);
-  if (input.platformVersion !== undefined) throw invalidParameter('platformVersion is only valid for the FARGATE launch type.');
+  if (found.value.launchType === 'FARGATE') checkFargateRequest({ platformVersion: input.platformVersion, placementConstraints: input.placementConstraints, placementStrategy: input.placementStrategy });
+  else if (input.platformVersion !== undefined) throw invalidParameter('platformVersion is only valid for the FARGATE launch type.');
   if (input.availabilityZoneRebalancing !== undefined && !['ENABLED', 'DISABLED'].includes(input.availabilityZoneRebalancing)) {
     throw invalidParameter('availabilityZoneRebalancing must be ENABLED or DISABLED.');
   }
@@ -335,6 +342,8 @@ function applyUpdate(ctx: ControlContext, cluster: ClusterRecord, s: ServiceReco
   if (networkConfiguration) next.networkConfiguration = networkConfiguration;
   else delete next.networkConfiguration;
   if (scheduling === 'REPLICA' && input.desiredCount !== undefined) next.desiredCount = input.desiredCount;
+  // Every platform version Wharf accepts is 1.4.0, so a change of name needs no new deployment.
+  if (s.launchType === 'FARGATE' && input.platformVersion !== undefined) next.platformVersion = input.platformVersion;
   if (input.healthCheckGracePeriodSeconds !== undefined) next.healthCheckGracePeriodSeconds = input.healthCheckGracePeriodSeconds;
   if (input.enableECSManagedTags !== undefined) next.enableECSManagedTags = input.enableECSManagedTags;
   if (input.propagateTags !== undefined) next.propagateTags = input.propagateTags;
@@ -348,7 +357,7 @@ function applyUpdate(ctx: ControlContext, cluster: ClusterRecord, s: ServiceReco
     !same(serviceRegistries, s.serviceRegistries ?? []);
   const deployments = s.wharf.deployments;
   if (newDeploymentNeeded) {
-    const revision = makeRevision(td, { launchType: s.launchType as 'EC2' | undefined, loadBalancers, serviceRegistries, networkConfiguration }, nowS);
+    const revision = makeRevision(td, { launchType: s.launchType as 'EC2' | 'FARGATE' | undefined, loadBalancers, serviceRegistries, networkConfiguration, platformVersion: s.platformVersion }, nowS);
     const d = newDeployment(newDeploymentId(), revision, next.desiredCount, nowS);
     const old = deployments[0];
     next.taskDefinition = td.taskDefinitionArn;

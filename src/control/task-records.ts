@@ -1,5 +1,6 @@
 /** Building task records from a task definition, and their wire form. */
 import { arn, taskArn, type Partition } from '../core/arn';
+import { FARGATE_PLATFORM_FAMILY, FARGATE_PLATFORM_VERSION } from '../core/fargate-pool';
 import { keys, type ClusterRecord, type Reservation, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
 import type { Attachment, Container, Tag, Task, TaskOverride } from '../core/shapes/ecs';
 import { effectiveNetworkMode } from '../core/task-definition';
@@ -81,6 +82,12 @@ export function newTaskRecord(p: NewTaskParams): TaskRecord {
   if (cpu !== undefined) t.cpu = cpu;
   if (memory !== undefined) t.memory = memory;
   if (p.td.ephemeralStorage) t.ephemeralStorage = p.td.ephemeralStorage;
+  if (p.launchType === 'FARGATE') {
+    t.platformVersion = FARGATE_PLATFORM_VERSION;
+    t.platformFamily = FARGATE_PLATFORM_FAMILY;
+    // Fargate gives every task 20 GiB when the definition asks for nothing else.
+    t.ephemeralStorage = p.td.ephemeralStorage ?? { sizeInGiB: 20 };
+  }
   return t;
 }
 

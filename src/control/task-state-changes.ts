@@ -4,6 +4,7 @@
  * only move forward, timestamps are set once, and when the task reaches STOPPED its resources
  * go back to the instance in the same transaction, exactly once.
  */
+import { instanceClusterOf } from '../core/fargate-pool';
 import { WharfError, invalidParameter } from '../core/errors';
 import { release } from '../core/instance-resources';
 import type { TaskRecord } from '../core/resources';
@@ -193,9 +194,10 @@ async function commitReports(ctx: ControlContext, batch: PendingReport[]): Promi
     if (next.lastStatus === 'STOPPED' && next.wharf.instanceId && next.wharf.reservation && !next.wharf.released) {
       next.wharf.released = true;
       const id = next.wharf.instanceId;
-      const ik = `${p.cluster}/${id}`;
-      const remaining = instances.get(ik)?.remaining ?? ctx.state.instances.get(p.cluster, id)?.value.remainingResources;
-      if (remaining) instances.set(ik, { cluster: p.cluster, id, remaining: release(remaining, next.wharf.reservation) });
+      const ic = instanceClusterOf(next);
+      const ik = `${ic}/${id}`;
+      const remaining = instances.get(ik)?.remaining ?? ctx.state.instances.get(ic, id)?.value.remainingResources;
+      if (remaining) instances.set(ik, { cluster: ic, id, remaining: release(remaining, next.wharf.reservation) });
     }
     tasks.set(k, { ...cur, value: next });
   }
@@ -221,8 +223,9 @@ async function commitReportAlone(ctx: ControlContext, p: PendingReport): Promise
     const ops: TxnOp[] = [{ op: 'update', key: taskKey(t), value: next, expectedRevision: entry.modRevision }];
     if (next.lastStatus === 'STOPPED' && next.wharf.instanceId && next.wharf.reservation && !next.wharf.released) {
       next.wharf.released = true;
-      const ie = ctx.state.instances.get(p.cluster, next.wharf.instanceId);
-      if (ie) ops.push(...usageOps(ctx, p.cluster, next.wharf.instanceId, release(ie.value.remainingResources ?? [], next.wharf.reservation)));
+      const ic = instanceClusterOf(next);
+      const ie = ctx.state.instances.get(ic, next.wharf.instanceId);
+      if (ie) ops.push(...usageOps(ctx, ic, next.wharf.instanceId, release(ie.value.remainingResources ?? [], next.wharf.reservation)));
     }
     try {
       const rev = await ctx.store.txn(ops);

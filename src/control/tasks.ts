@@ -4,11 +4,13 @@
  */
 import { createHash } from 'node:crypto';
 import { idOf } from '../core/arn';
+import { FARGATE_PLATFORM_VERSIONS, FARGATE_POOL } from '../core/fargate-pool';
 import { WharfError, invalidParameter } from '../core/errors';
 import { keys, type ClusterRecord, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
 import type {
   Failure,
   NetworkConfiguration,
+  PlacementStrategy,
   RunTaskRequest,
   RunTaskResponse,
   StartTaskRequest,
@@ -46,17 +48,42 @@ export function resolveLaunchType(
   const usesProviders =
     (input.capacityProviderStrategy?.length ?? 0) > 0 ||
     (!input.launchType && (cluster.defaultCapacityProviderStrategy?.length ?? 0) > 0);
-  if (usesProviders || input.launchType === 'FARGATE') {
-    throw new WharfError('UnsupportedFeatureException', 'The FARGATE launch type and capacity providers are not available in Wharf yet; use launchType EC2.');
+  if (usesProviders) {
+    throw new WharfError('UnsupportedFeatureException', 'Capacity provider strategies are not available in Wharf yet; use launchType EC2 or FARGATE.');
   }
   if (input.launchType === 'EXTERNAL') {
-    throw new WharfError('UnsupportedFeatureException', 'The EXTERNAL launch type is not available in Wharf yet; use launchType EC2.');
+    throw new WharfError('UnsupportedFeatureException', 'The EXTERNAL launch type is not available in Wharf yet; use launchType EC2 or FARGATE.');
   }
-  if (!(td.compatibilities ?? []).includes('EC2')) {
-    throw invalidParameter('Task definition does not support launch_type EC2.');
+  const launchType = input.launchType === 'FARGATE' ? 'FARGATE' : 'EC2';
+  if (!(td.compatibilities ?? []).includes(launchType)) {
+    throw invalidParameter(`Task definition does not support launch_type ${launchType}.`);
   }
-  return 'EC2';
+  return launchType;
 }
+
+/**
+ * The rules a request must follow to run on Fargate, beyond its task definition's: a known
+ * platform version, and no placement constraints or strategies (Fargate places tasks itself).
+ */
+export function checkFargateRequest(input: { platformVersion?: string; placementConstraints?: unknown[]; placementStrategy?: unknown[] }): void {
+  if (input.platformVersion !== undefined && !FARGATE_PLATFORM_VERSIONS.includes(input.platformVersion)) {
+    throw new WharfError('PlatformUnknownException', `The specified platform version (${input.platformVersion}) does not exist. Wharf runs Fargate platform version ${FARGATE_PLATFORM_VERSIONS.join(' / ')}.`);
+  }
+  if ((input.placementConstraints?.length ?? 0) > 0) throw invalidParameter('Task placement constraints are not supported for tasks using the FARGATE launch type.');
+  if ((input.placementStrategy?.length ?? 0) > 0) throw invalidParameter('Task placement strategies are not supported for tasks using the FARGATE launch type.');
+}
+
+/** Where Fargate spreads a region's tasks: over the pool's availability zones, then packed. */
+export const FARGATE_STRATEGY: PlacementStrategy[] = [
+  { type: 'spread', field: 'attribute:ecs.availability-zone' },
+  { type: 'binpack', field: 'memory' },
+];
+
+/**
+ * How a Fargate placement failure reads: the pool is Wharf's, so no instance is named; when it
+ * has no room (or no host at all) the task is not placed, as when Fargate has no capacity.
+ */
+export const FARGATE_CAPACITY_REASON = 'Capacity is unavailable at this time. Please try again later or in a different availability zone';
 
 /** awsvpc needs a network configuration; other modes refuse one. */
 export function resolveNetwork(td: TaskDefinitionRecord, nc: NetworkConfiguration | undefined) {
@@ -139,7 +166,9 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
 
   const td = requireActiveTaskDefinition(ctx, input.taskDefinition);
   const launchType = resolveLaunchType(cluster, td, input);
-  if (input.platformVersion !== undefined) invalidParameterFor('platformVersion', 'the FARGATE launch type');
+  const fargate = launchType === 'FARGATE';
+  if (fargate) checkFargateRequest(input);
+  else if (input.platformVersion !== undefined) invalidParameterFor('platformVersion', 'the FARGATE launch type');
   refuseUnsupportedTaskOptions(input);
   const awsvpc = resolveNetwork(td, input.networkConfiguration);
   const needs = resolveResourceNeeds(td, input.overrides);
@@ -156,11 +185,12 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
   try {
     const placed = await placeTasks(ctx, {
       cluster: cluster.clusterName,
+      capacity: fargate ? FARGATE_POOL : undefined,
       needs,
       count,
       group,
-      constraints,
-      strategies: input.placementStrategy ?? [],
+      constraints: fargate ? [] : constraints,
+      strategies: fargate ? FARGATE_STRATEGY : input.placementStrategy ?? [],
       requiredAttributes: (td.requiresAttributes ?? []).map((a) => ({ name: a.name, value: a.value })),
       makeTask: () =>
         newTaskRecord({
@@ -177,13 +207,13 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
           clientToken: input.clientToken,
           awsvpc,
         }),
-      // A cluster without instances is refused below, and the refusal is not remembered.
-      commitIf: (result) => !foundNoInstances(result),
+      // An EC2 cluster without instances is refused below, and the refusal is not remembered.
+      commitIf: (result) => fargate || !foundNoInstances(result),
       extraOps: (tasks, failures) =>
-        tokenKey ? [{ op: 'create', key: tokenKey, value: { fingerprint: fp, taskArns: tasks.map((t) => t.taskArn), failures, expiresAt: now + CLIENT_TOKEN_TTL_MS } satisfies TokenRecord }] : [],
+        tokenKey ? [{ op: 'create', key: tokenKey, value: { fingerprint: fp, taskArns: tasks.map((t) => t.taskArn), failures: fargate ? fargateFailures(failures) : failures, expiresAt: now + CLIENT_TOKEN_TTL_MS } satisfies TokenRecord }] : [],
     });
-    if (foundNoInstances(placed.result)) throw invalidParameter(Reason.NO_INSTANCES);
-    return { tasks: placed.tasks.map((t) => taskToWire(t)), failures: placed.failures };
+    if (!fargate && foundNoInstances(placed.result)) throw invalidParameter(Reason.NO_INSTANCES);
+    return { tasks: placed.tasks.map((t) => taskToWire(t)), failures: fargate ? fargateFailures(placed.failures) : placed.failures };
   } catch (e) {
     // A concurrent call with the same token won: answer as it did.
     if (e instanceof StoreConflictError && tokenKey && e.key === tokenKey) {
@@ -193,6 +223,11 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
     }
     throw e;
   }
+}
+
+/** Fargate failures name no instance (the pool is not the user's to see). */
+function fargateFailures(failures: Failure[]): Failure[] {
+  return failures.map(() => ({ reason: FARGATE_CAPACITY_REASON }));
 }
 
 function invalidParameterFor(field: string, what: string): never {

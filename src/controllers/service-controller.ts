@@ -19,6 +19,8 @@ import { DEFAULT_THROTTLE, type ThrottleConfig } from '../core/service-math';
 import { STOP } from '../core/task-status';
 import type { ControlContext } from '../control/context';
 import { constraintsOf, launchOnInstance, launchReplicaTasks, type PlacementFailureInfo } from '../control/service-placement';
+import { FARGATE_CAPACITY_REASON } from '../control/tasks';
+import { FARGATE_POOL, capacityOf } from '../core/fargate-pool';
 import { findTaskDefinition } from '../control/task-definitions';
 import { requestStop } from '../control/tasks';
 import { KeyedQueue, epochSeconds, uuid } from '../lib';
@@ -101,7 +103,12 @@ export class ServiceController {
         const svc = cur?.wharf.serviceName ?? prev?.wharf.serviceName;
         if (svc) this.poke(keyOf(c.parent, svc));
       } else if (c.kind === 'instances') {
-        for (const s of state.services.children(c.parent).values()) if (s.value.status !== 'INACTIVE') this.poke(keyOf(c.parent, s.value.serviceName));
+        if (c.parent === FARGATE_POOL) {
+          // A pool host changed: every Fargate service of the region may place or must replace.
+          for (const s of state.services.all()) if (s.value.launchType === 'FARGATE' && s.value.status !== 'INACTIVE') this.poke(keyOf(s.value.wharf.cluster, s.value.serviceName));
+        } else {
+          for (const s of state.services.children(c.parent).values()) if (s.value.status !== 'INACTIVE') this.poke(keyOf(c.parent, s.value.serviceName));
+        }
       }
     });
     for (const e of state.services.all()) if (e.value.status !== 'INACTIVE') this.poke(keyOf(e.value.wharf.cluster, e.value.serviceName));
@@ -225,9 +232,10 @@ export class ServiceController {
       views.push(taskView(t, this.hasHealthCheck(t.taskDefinitionArn), te!.modRevision));
     }
     const daemonTd = s.schedulingStrategy === 'DAEMON' ? findTaskDefinition(this.ctx, s.wharf.deployments[0]?.taskDefinition ?? s.taskDefinition) : undefined;
-    const snapshot = this.ctx.placement.snapshot(cluster);
+    const capacity = capacityOf(s);
+    const snapshot = this.ctx.placement.snapshot(capacity);
     const eligible = s.schedulingStrategy === 'DAEMON' ? this.eligibility(s, daemonTd, snapshot) : undefined;
-    const instances = [...state.instances.children(cluster).values()].map((i) => instanceView(i.value, eligible ? eligible(i.value.wharf.id) : undefined));
+    const instances = [...state.instances.children(capacity).values()].map((i) => instanceView(i.value, eligible ? eligible(i.value.wharf.id) : undefined));
     const byId = new Map(tasks.map((t) => [t.wharf.id, t]));
     return planService({
       service: s,
@@ -288,9 +296,11 @@ export class ServiceController {
     if (started.length > 0) events.push(serviceEventText.started(name, started));
     if (failure) {
       events.push(
-        failure.reason === Reason.NO_INSTANCES
-          ? serviceEventText.unableToPlace(name, failure.reason)
-          : serviceEventText.unableToPlace(name, failure.reason, failure.instanceId),
+        s.launchType === 'FARGATE'
+          ? serviceEventText.unableToPlaceFargate(name, FARGATE_CAPACITY_REASON)
+          : failure.reason === Reason.NO_INSTANCES
+            ? serviceEventText.unableToPlace(name, failure.reason)
+            : serviceEventText.unableToPlace(name, failure.reason, failure.instanceId),
       );
       this.wake(key, this.ctx.clock.now() + this.placementRetryMs);
     }

@@ -4,3 +4,4 @@
 export * from './errors';
 export * from './arn';
 export * from './regions';
+export * from './fargate-pool';

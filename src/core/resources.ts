@@ -66,6 +66,8 @@ export interface TaskRecord extends Task {
     cluster: string;
     /** The container instance id (32 hex) it is placed on, if any. */
     instanceId?: string;
+    /** That instance's cluster when it is not the task's own: FARGATE_POOL for Fargate tasks. */
+    instanceCluster?: string;
     reservation?: Reservation;
     /** True once the instance's resources were given back (so it happens exactly once). */
     released?: boolean;

@@ -35,6 +35,8 @@ export const serviceEventText = {
     const detail = PLACEMENT_DETAIL[reason] ?? `encountered error "${reason}"`;
     return `${head} The closest matching (container-instance ${instanceId}) ${detail}. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.`;
   },
+  /** A Fargate service: the pool is Wharf's, so no instance is named. */
+  unableToPlaceFargate: (s: string, capacityReason: string) => `${svc(s)} was unable to place a task. Reason: ${capacityReason}.`,
   unableToConsistentlyStart: (s: string) => `${svc(s)} is unable to consistently start tasks successfully.`,
   stalledByConfiguration: (s: string) =>
     `${svc(s)} was unable to stop or start tasks during a deployment because of the service deployment configuration. Update the minimumHealthyPercent or maximumPercent value and try again.`,

@@ -30,7 +30,7 @@ export function wanted(t: TaskRecord): boolean {
  */
 export function desiredStateFor(state: State, cluster: string, instanceId: string): AgentTask[] {
   const out: AgentTask[] = [];
-  for (const t of tasksOnInstance(state, cluster, instanceId)) {
+  for (const t of tasksOnInstance(state, instanceId)) {
     const a = agentTaskOf(state, t);
     if (a) out.push(a);
   }
@@ -55,6 +55,7 @@ export function agentTaskOf(state: State, t: TaskRecord): AgentTask | undefined 
     version: t.version,
   };
   if (t.overrides) a.overrides = t.overrides;
+  if (t.launchType === 'FARGATE') a.launchType = 'FARGATE';
   addNetworkAndRegistryAuth(state, t, a);
   return a;
 }

@@ -42,6 +42,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { AGENT_CONNECT_PATH, type AgentTask, type DesiredStateDeltaMessage, type ServerToAgentMessage } from '../api/agent/protocol';
 import { clusterNameOf } from '../core/arn';
+import { FARGATE_POOL } from '../core/fargate-pool';
 import { keys, type ContainerInstanceRecord, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
 import { findInstance } from '../control/container-instances';
 import type { ControlContext } from '../control/context';
@@ -161,7 +162,8 @@ class Gateway implements AgentGateway {
     if (!ref) return refuse(socket, 400, 'InvalidParameterException', 'The containerInstance query parameter is required.');
     const clusterName = clusterNameOf(url.searchParams.get('cluster') ?? undefined);
     const cluster = this.state.clusters.get('', clusterName)?.value;
-    if (!cluster || cluster.status !== 'ACTIVE') return refuse(socket, 404, 'ClusterNotFoundException', 'Cluster not found.');
+    const active = clusterName === FARGATE_POOL || cluster?.status === 'ACTIVE'; // the pool has no cluster record
+    if (!active) return refuse(socket, 404, 'ClusterNotFoundException', 'Cluster not found.');
     const inst = findInstance({ state: this.state }, clusterName, ref)?.value;
     if (!inst || inst.status === 'INACTIVE') {
       // The agent's cue to register again without its old ARN.
@@ -242,8 +244,10 @@ class Gateway implements AgentGateway {
         const before = prev?.wharf?.instanceId;
         const after = cur?.wharf?.instanceId;
         for (const id of new Set([before, after])) {
+          // Instance ids are unique in the region; a task may run in another cluster than its
+          // instance's (Fargate tasks on the pool), so the instance alone decides.
           const conn = id ? this.conns.get(id) : undefined;
-          if (!conn || conn.cluster !== c.parent) continue;
+          if (!conn) continue;
           conn.dirty.add(c.child);
           this.schedule(conn);
         }
@@ -291,9 +295,10 @@ class Gateway implements AgentGateway {
 
   /** Task `id` as this socket's instance should list it, or null when it should not. */
   private current(conn: Connection, id: string): { t: TaskRecord; a: AgentTask } | null {
-    const t = this.state.tasks.get(conn.cluster, id)?.value;
-    // The same test as State.tasksByInstance: placed here and not released.
-    if (!t || t.wharf.instanceId !== conn.id || t.wharf.released) return null;
+    // Listed iff State.tasksByInstance holds it: placed here and not released.
+    const cluster = this.state.tasksByInstance.get(conn.id)?.get(id);
+    const t = cluster !== undefined ? this.state.tasks.get(cluster, id)?.value : undefined;
+    if (!t) return null;
     const a = agentTaskOf(this.state, t);
     return a ? { t, a } : null;
   }
@@ -373,7 +378,7 @@ class Gateway implements AgentGateway {
   /** The first message on a socket: the instance's whole list, which `sent` starts from. */
   private sendFull(conn: Connection): void {
     const list: { t: TaskRecord; a: AgentTask }[] = [];
-    for (const id of this.state.tasksByInstance.get(conn.id) ?? []) {
+    for (const id of this.state.tasksByInstance.get(conn.id)?.keys() ?? []) {
       const cur = this.current(conn, id);
       if (cur) list.push(cur);
     }

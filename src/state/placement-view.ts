@@ -26,7 +26,7 @@ interface Tally {
   byService: Map<string, number>;
 }
 
-type TaskLike = { desiredStatus?: string; group?: string; wharf?: { instanceId?: string; released?: boolean; serviceName?: string } };
+type TaskLike = { desiredStatus?: string; group?: string; wharf?: { instanceId?: string; instanceCluster?: string; released?: boolean; serviceName?: string } };
 
 /** The instance a task counts on (placed and not released), as State.tasksByInstance holds it. */
 function holder(t: TaskLike | undefined): string | undefined {
@@ -101,7 +101,7 @@ export class PlacementView {
   build(rec: ContainerInstanceRecord): SnapshotInstance {
     const attributes = new Map<string, string | undefined>();
     for (const a of rec.attributes ?? []) attributes.set(a.name, a.value);
-    const tally = this.tallyOf(rec.wharf.cluster, rec.wharf.id);
+    const tally = this.tallyOf(rec.wharf.id);
     // Copies: the snapshot keeps what it is given, the tally keeps changing.
     const tasksByGroup = new Map(tally.byGroup);
     const tasksByService = new Map(tally.byService);
@@ -124,12 +124,12 @@ export class PlacementView {
     return inst;
   }
 
-  private tallyOf(cluster: string, instanceId: string): Tally {
+  private tallyOf(instanceId: string): Tally {
     let tally = this.tallies.get(instanceId);
     if (tally) return tally;
     tally = { running: 0, byGroup: new Map(), byService: new Map() };
-    for (const id of this.state.tasksByInstance.get(instanceId) ?? []) {
-      const t = this.state.tasks.get(cluster, id)?.value;
+    for (const [id, taskCluster] of this.state.tasksByInstance.get(instanceId) ?? []) {
+      const t = this.state.tasks.get(taskCluster, id)?.value;
       if (t) addTo(tally, t, 1);
     }
     this.tallies.set(instanceId, tally);
@@ -154,15 +154,16 @@ export class PlacementView {
       const after = holder(cur);
       if (before && before === after && sameContribution(prev!, cur!)) return;
       // Tallies not computed yet are computed from the (already updated) cache when needed.
+      // The instance may be in another cluster than the task (a Fargate task on the pool).
       if (before) {
         const t = this.tallies.get(before);
         if (t) addTo(t, prev!, -1);
-        this.mark(c.parent, before);
+        this.mark(prev!.wharf?.instanceCluster ?? c.parent, before);
       }
       if (after) {
         const t = this.tallies.get(after);
         if (t) addTo(t, cur!, 1);
-        this.mark(c.parent, after);
+        this.mark(cur!.wharf?.instanceCluster ?? c.parent, after);
       }
     }
   }

@@ -100,8 +100,12 @@ export class State {
   readonly secrets = new Table<unknown>();
   /** family -> its highest ACTIVE revision (families without one are absent). */
   readonly latestActiveRevision = new Map<string, number>();
-  /** containerInstance id -> ids of the non-released tasks placed on it. */
-  readonly tasksByInstance = new Map<string, Set<string>>();
+  /**
+   * containerInstance id -> the non-released tasks placed on it: task id -> the task's cluster.
+   * A task's cluster is its instance's, except for Fargate tasks, which run in their own
+   * cluster on hosts of the region's Fargate pool (core/fargate.ts).
+   */
+  readonly tasksByInstance = new Map<string, Map<string, string>>();
 
   private applied = 0;
   private readonly interned = new Map<string, string>();
@@ -290,7 +294,8 @@ export class State {
     const holds = (e?: Entry<TaskRecord>) => (e && e.value.wharf.instanceId && !e.value.wharf.released ? e.value.wharf.instanceId : undefined);
     const before = holds(prev);
     const after = holds(cur);
-    const id = (cur ?? prev)!.value.wharf.id;
+    const t = (cur ?? prev)!.value;
+    const id = t.wharf.id;
     if (before && before !== after) {
       const s = this.tasksByInstance.get(before);
       s?.delete(id);
@@ -298,8 +303,8 @@ export class State {
     }
     if (after) {
       let s = this.tasksByInstance.get(after);
-      if (!s) this.tasksByInstance.set(after, (s = new Set()));
-      s.add(id);
+      if (!s) this.tasksByInstance.set(after, (s = new Map()));
+      s.set(id, t.wharf.cluster);
     }
   }
 

@@ -56,6 +56,8 @@ export interface ContainerSpec {
     cgroupParent?: string;
     ulimits?: { name: string; soft: number; hard: number }[];
     readonlyRootfs?: boolean;
+    /** Most processes the container may run (Docker's --pids-limit). */
+    pidsLimit?: number;
     privileged?: boolean;
     init?: boolean;
     capAdd?: string[];

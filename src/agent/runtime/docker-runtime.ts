@@ -184,6 +184,7 @@ export class DockerRuntime implements ContainerRuntime {
         CgroupParent: h.cgroupParent,
         Ulimits: h.ulimits?.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
         ReadonlyRootfs: h.readonlyRootfs,
+        PidsLimit: h.pidsLimit,
         Privileged: h.privileged,
         Init: h.init,
         CapAdd: h.capAdd,

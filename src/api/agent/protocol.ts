@@ -69,6 +69,8 @@ export interface AgentTask {
   secretsError?: string;
   /** For awsvpc: the Wharf-managed Docker network ("subnet") the task joins. */
   network?: { name: string };
+  /** Set for Fargate tasks: the agent runs them with Fargate's stricter isolation. */
+  launchType?: 'FARGATE';
 }
 
 /** The complete desired state: replaces whatever the agent had. Always first on a connection. */

@@ -69,6 +69,8 @@ export interface SpawnAgentOptions {
   server: Pick<ServerProcess, 'endpoint' | 'joinToken' | 'region'>;
   /** The region to register into (default the server's; null: pass no --region at all). */
   region?: string | null;
+  /** Join the region's Fargate pool (`--fargate`) instead of a cluster. */
+  fargate?: boolean;
   /** Reuse a data dir (a restart keeps the instance identity); default a fresh temp dir. */
   dataDir?: string;
   cluster?: string;
@@ -213,7 +215,8 @@ export async function spawnServer(o: SpawnServerOptions = {}): Promise<ServerPro
 /** Starts `wharf agent` and resolves once it says its instance(s) registered. */
 export async function spawnAgent(o: SpawnAgentOptions): Promise<AgentProcess> {
   const dataDir = o.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-agent-'));
-  const args = ['agent', '--endpoint', o.server.endpoint, '--join-token', o.server.joinToken, '--data-dir', dataDir, '--cluster', o.cluster ?? 'default'];
+  const args = ['agent', '--endpoint', o.server.endpoint, '--join-token', o.server.joinToken, '--data-dir', dataDir];
+  args.push(...(o.fargate ? ['--fargate'] : ['--cluster', o.cluster ?? 'default']));
   if (o.region !== null) args.push('--region', o.region ?? o.server.region);
   if (o.availabilityZone) args.push('--availability-zone', o.availabilityZone);
   if (o.runtime) args.push('--runtime', o.runtime);

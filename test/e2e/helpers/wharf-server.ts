@@ -129,8 +129,8 @@ export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?:
  * `aws ecs <args> --endpoint-url E --output json`; parses stdout when it is JSON. Takes an
  * in-process TestServer or a spawned server process (anything with an endpoint and an env).
  */
-export async function awsCli(srv: Pick<TestServer, 'endpoint' | 'env'>, args: string[], env: Record<string, string> = {}): Promise<RunResult & { json: any }> {
-  const r = await run(AWS_CLI, ['ecs', ...args, '--endpoint-url', srv.endpoint, '--output', 'json'], srv.env(env));
+export async function awsCli(srv: Pick<TestServer, 'endpoint' | 'env'>, args: string[], env: Record<string, string> = {}, timeoutMs?: number): Promise<RunResult & { json: any }> {
+  const r = await run(AWS_CLI, ['ecs', ...args, '--endpoint-url', srv.endpoint, '--output', 'json'], srv.env(env), undefined, timeoutMs);
   let json: any;
   try {
     json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;

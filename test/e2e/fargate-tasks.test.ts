@@ -1,0 +1,139 @@
+/**
+ * The FARGATE launch type on capacity Wharf manages: the seed's own example task definition
+ * (examples/webserver.json, with a local image in place of nginx) registered by
+ * `wharf task-definition register` runs through the unmodified AWS CLI in a cluster that has no
+ * container instances, on a host of the region's Fargate pool (`wharf agent --fargate`), with
+ * its own network namespace and IP; ECS's Fargate rules are enforced on the request; a full pool
+ * answers as Fargate does; services run FARGATE tasks too.
+ *
+ * Run: npx tsx --test test/e2e/fargate-tasks.test.ts
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { dockerSkipReason } from '../images/docker-test-env';
+import { killAllSpawned, removeClusterContainers, removeDir, spawnAgent, spawnServer, type AgentProcess, type ServerProcess } from './helpers/processes';
+import { awsCli, run, REPO } from './helpers/wharf-server';
+
+const skip = dockerSkipReason();
+const CLUSTER = `fargate-${process.pid}`;
+const NETWORK = ['--network-configuration', 'awsvpcConfiguration={subnets=[subnet-fg1],assignPublicIp=DISABLED}'];
+const CAPACITY = 'Capacity is unavailable at this time. Please try again later or in a different availability zone';
+
+describe('FARGATE launch type', { skip, timeout: 300_000 }, () => {
+  let srv: ServerProcess;
+  let pool: AgentProcess;
+  let clusterArn = '';
+  // Waiters poll every 6 s (tasks) or 15 s (services): give them time.
+  const cli = (args: string[]) => awsCli(srv, args, {}, args[0] === 'wait' ? 180_000 : undefined);
+  const describeTask = async (arn: string) => (await cli(['describe-tasks', '--cluster', CLUSTER, '--tasks', arn])).json.tasks[0];
+
+  before(async () => {
+    srv = await spawnServer();
+    // One pool host with room for three 256 CPU / 512 MiB tasks.
+    pool = await spawnAgent({ server: srv, fargate: true, availabilityZone: 'us-east-1b', resources: 'cpu=1024,memory=1536' });
+    const made = await cli(['create-cluster', '--cluster-name', CLUSTER]);
+    assert.equal(made.code, 0, made.stderr);
+    clusterArn = made.json.cluster.clusterArn;
+    // The seed's example as a user has it, lenient JSON and all; only the image is local.
+    const seed = fs.readFileSync(path.join(REPO, 'examples', 'webserver.json'), 'utf8');
+    const local = seed.replace('"image": "nginx"', '"image": "wharf-test/busybox", "command": ["httpd", "-f", "-p", "80", "-h", "/etc"], "stopTimeout": 2, "portMappings": [{"containerPort": 80}]');
+    assert.notEqual(local, seed, 'the example still names nginx');
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-fg-')), 'webserver.json');
+    fs.writeFileSync(file, local);
+    const reg = await run(process.execPath, ['--import', 'tsx', 'src/cmd/main.ts', 'task-definition', 'register', '--file', file, '--endpoint', srv.endpoint], srv.env());
+    assert.equal(reg.code, 0, reg.stderr);
+    assert.deepEqual(JSON.parse(reg.stdout).taskDefinition.requiresCompatibilities, ['FARGATE']);
+  });
+  after(async () => {
+    await killAllSpawned();
+    if (clusterArn) await removeClusterContainers(clusterArn);
+    if (srv) removeDir(srv.dataDir);
+    if (pool) removeDir(pool.dataDir);
+  });
+
+  test('the seed example runs as FARGATE through the AWS CLI, in a cluster with no container instances', async () => {
+    const out = await cli(['run-task', '--cluster', CLUSTER, '--launch-type', 'FARGATE', '--task-definition', 'webserver', ...NETWORK]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.deepEqual(out.json.failures, []);
+    const arn = out.json.tasks[0].taskArn;
+    const wait = await cli(['wait', 'tasks-running', '--cluster', CLUSTER, '--tasks', arn]);
+    assert.equal(wait.code, 0, wait.stderr);
+
+    const t = await describeTask(arn);
+    assert.equal(t.lastStatus, 'RUNNING');
+    assert.equal(t.launchType, 'FARGATE');
+    assert.equal(t.platformVersion, '1.4.0');
+    assert.equal(t.platformFamily, 'Linux');
+    assert.equal(t.cpu, '256');
+    assert.equal(t.memory, '512');
+    assert.deepEqual(t.ephemeralStorage, { sizeInGiB: 20 });
+    assert.equal(t.availabilityZone, 'us-east-1b');
+    assert.equal(t.containerInstanceArn, undefined, 'a Fargate task names no container instance');
+    assert.deepEqual((await cli(['list-container-instances', '--cluster', CLUSTER])).json.containerInstanceArns, []);
+    const cluster = (await cli(['describe-clusters', '--clusters', CLUSTER])).json.clusters[0];
+    assert.equal(cluster.registeredContainerInstancesCount, 0);
+    assert.equal(cluster.runningTasksCount, 1);
+
+    // Its own network namespace and IP, reachable from the host; the Fargate environment.
+    const eni = t.attachments.find((a: { type: string }) => a.type === 'ElasticNetworkInterface');
+    const ip = eni.details.find((d: { name: string }) => d.name === 'privateIPv4Address').value;
+    assert.equal(t.containers[0].networkInterfaces[0].privateIpv4Address, ip);
+    const res = await fetch(`http://${ip}:80/hostname`);
+    assert.equal(res.status, 200);
+    const inspect = JSON.parse(execFileSync('docker', ['inspect', t.containers[0].runtimeId], { encoding: 'utf8' }))[0];
+    assert.match(inspect.HostConfig.NetworkMode, /^container:/);
+    assert.ok(inspect.Config.Env.includes('AWS_EXECUTION_ENV=AWS_ECS_FARGATE'));
+    assert.ok(inspect.Config.Env.includes('AWS_REGION=us-east-1'));
+    assert.equal(inspect.HostConfig.PidsLimit, 4096);
+    assert.equal(inspect.Config.Labels['io.wharf.container-instance'], pool.instanceArns[0], 'it runs on the pool host');
+
+    await cli(['stop-task', '--cluster', CLUSTER, '--task', arn]);
+    assert.equal((await cli(['wait', 'tasks-stopped', '--cluster', CLUSTER, '--tasks', arn])).code, 0);
+  });
+
+  test("Fargate's rules: platform versions, no placement options, compatible definitions only", async () => {
+    const bad = await cli(['run-task', '--cluster', CLUSTER, '--launch-type', 'FARGATE', '--task-definition', 'webserver', '--platform-version', '1.3.0', ...NETWORK]);
+    assert.match(bad.stderr, /PlatformUnknownException/);
+    const latest = await cli(['run-task', '--cluster', CLUSTER, '--launch-type', 'FARGATE', '--task-definition', 'webserver', '--platform-version', 'LATEST', '--count', '1', ...NETWORK]);
+    assert.equal(latest.code, 0, latest.stderr);
+    await cli(['stop-task', '--cluster', CLUSTER, '--task', latest.json.tasks[0].taskArn]);
+    assert.equal((await cli(['wait', 'tasks-stopped', '--cluster', CLUSTER, '--tasks', latest.json.tasks[0].taskArn])).code, 0);
+    const strategy = await cli(['run-task', '--cluster', CLUSTER, '--launch-type', 'FARGATE', '--task-definition', 'webserver', '--placement-strategy', 'type=binpack,field=memory', ...NETWORK]);
+    assert.match(strategy.stderr, /InvalidParameterException.*placement strategies are not supported/i);
+    const noNetwork = await cli(['run-task', '--cluster', CLUSTER, '--launch-type', 'FARGATE', '--task-definition', 'webserver']);
+    assert.match(noNetwork.stderr, /InvalidParameterException.*Network Configuration must be provided/);
+    const ec2Only = await cli(['register-task-definition', '--family', 'ec2-only', '--requires-compatibilities', 'EC2', '--network-mode', 'bridge', '--container-definitions', '[{"name":"a","image":"wharf-test/busybox","memory":32}]']);
+    assert.equal(ec2Only.code, 0, ec2Only.stderr);
+    const mismatch = await cli(['run-task', '--cluster', CLUSTER, '--launch-type', 'FARGATE', '--task-definition', 'ec2-only']);
+    assert.match(mismatch.stderr, /Task definition does not support launch_type FARGATE/);
+  });
+
+  test('a full pool answers as Fargate does, and never overbooks its host', async () => {
+    const out = await cli(['run-task', '--cluster', CLUSTER, '--launch-type', 'FARGATE', '--task-definition', 'webserver', '--count', '4', ...NETWORK]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.json.tasks.length, 3, '1536 MiB hold three 512 MiB tasks');
+    assert.deepEqual(out.json.failures, [{ reason: CAPACITY }]);
+    for (const t of out.json.tasks) await cli(['stop-task', '--cluster', CLUSTER, '--task', t.taskArn]);
+    assert.equal((await cli(['wait', 'tasks-stopped', '--cluster', CLUSTER, '--tasks', ...out.json.tasks.map((t: { taskArn: string }) => t.taskArn)])).code, 0);
+  });
+
+  test('a FARGATE service keeps its tasks running on the pool', async () => {
+    const made = await cli(['create-service', '--cluster', CLUSTER, '--service-name', 'web', '--launch-type', 'FARGATE', '--task-definition', 'webserver', '--desired-count', '2', ...NETWORK]);
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal(made.json.service.launchType, 'FARGATE');
+    assert.equal(made.json.service.platformVersion, 'LATEST');
+    const stable = await cli(['wait', 'services-stable', '--cluster', CLUSTER, '--services', 'web']);
+    assert.equal(stable.code, 0, stable.stderr);
+    const svc = (await cli(['describe-services', '--cluster', CLUSTER, '--services', 'web'])).json.services[0];
+    assert.equal(svc.runningCount, 2);
+    const tasks = (await cli(['describe-tasks', '--cluster', CLUSTER, '--tasks', ...(await cli(['list-tasks', '--cluster', CLUSTER, '--service-name', 'web'])).json.taskArns])).json.tasks;
+    assert.deepEqual(tasks.map((t: { launchType: string }) => t.launchType), ['FARGATE', 'FARGATE']);
+    const daemon = await cli(['create-service', '--cluster', CLUSTER, '--service-name', 'd', '--launch-type', 'FARGATE', '--scheduling-strategy', 'DAEMON', '--task-definition', 'webserver', ...NETWORK]);
+    assert.match(daemon.stderr, /InvalidParameterException.*DAEMON/);
+    assert.equal((await cli(['delete-service', '--cluster', CLUSTER, '--service', 'web', '--force'])).code, 0);
+  });
+});
