@@ -21,7 +21,8 @@ import { AgentStateStore } from './agent-state-store';
 import { StateReporter } from './state-reporter';
 import { watchTaskNetworks } from './task-resources';
 import { TaskRunner, type TaskRunnerOptions, type TaskSnapshot } from './task-runner';
-import { instanceAttributes, totalResources, type InstanceConfig } from './instance-resources';
+import { instanceAttributes, sandboxOf, totalResources, type InstanceConfig } from './instance-resources';
+import { FARGATE_POOL } from '../core/fargate-pool';
 import { backoffMs } from '../lib/backoff';
 
 export const AGENT_VERSION = '0.1.0';
@@ -76,6 +77,8 @@ export class Agent {
   /** Increments with every channel opened; handlers of an older one are ignored. */
   private channelGeneration = 0;
   private arn?: string;
+  /** The Docker runtime Fargate tasks run under here ('runsc' = gVisor; '' = runc). */
+  private sandbox = '';
   /** The desired-state chain of the current connection, and the list it reconstructed. */
   private readonly desired = new DesiredStateReceiver();
   /** The first desired state has been applied (orphans removed, containers adopted). */
@@ -105,6 +108,10 @@ export class Agent {
   /** Register (retrying until the control plane answers), adopt what exists, open the channel. */
   async start(): Promise<void> {
     const info = await this.o.runtime.info();
+    this.sandbox = sandboxOf(info) === 'gvisor' ? 'runsc' : '';
+    if (this.cluster === FARGATE_POOL && !this.sandbox) {
+      this.o.logger?.warn("gVisor (a Docker runtime named 'runsc') is not set up in this Docker Engine: Fargate tasks here run under runc, sharing the host's kernel");
+    }
     const known = this.store.getIdentity();
     const knownRegion = known && parseArn(known.containerInstanceArn)?.region;
     if (knownRegion && knownRegion !== this.o.region) {
@@ -334,6 +341,7 @@ export class Agent {
       ...this.o.runner,
       runtime: this.o.runtime,
       containerInstanceArn: this.arn!,
+      fargateSandbox: this.sandbox,
       onTaskStateChange: (c) => {
         this.reporter.submitTask(c);
         if (c.status === 'STOPPED') this.scheduleCleanup(runner);

@@ -24,6 +24,8 @@ export interface SpecContext {
   /** Docker source (host path or volume name) of every TD volume, by volume name. */
   volumeSources: Record<string, string>;
   cgroupParent?: string;
+  /** A Docker runtime other than the engine's default (runsc for Fargate tasks under gVisor). */
+  sandboxRuntime?: string;
   /** Task memory (MiB) applied to each container when no whole-task cgroup is possible. */
   fallbackMemoryMiB?: number;
 }
@@ -198,6 +200,7 @@ export function buildContainerSpec(ctx: SpecContext): ContainerSpec {
       readonlyRootfs: def.readonlyRootFilesystem,
       // A Fargate task cannot fork-bomb its host: each container gets a bounded process table.
       pidsLimit: fargate ? FARGATE_PIDS_LIMIT : undefined,
+      runtime: ctx.sandboxRuntime,
       privileged: def.privileged,
       init: lp?.initProcessEnabled,
       capAdd: lp?.capabilities?.add,

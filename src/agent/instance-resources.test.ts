@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { computeRequiresAttributes } from '../core/task-definition-attributes';
 import { instanceAttributes } from './instance-resources';
 
-const info = { cpus: 2, memoryBytes: 4 << 30, serverVersion: '24.0.0', apiVersion: '1.43', os: 'linux', architecture: 'x86_64', loggingDrivers: ['json-file'], cgroupDriver: 'cgroupfs', cgroupVersion: '2' };
+const info = { cpus: 2, memoryBytes: 4 << 30, serverVersion: '24.0.0', apiVersion: '1.43', os: 'linux', architecture: 'x86_64', loggingDrivers: ['json-file'], cgroupDriver: 'cgroupfs', cgroupVersion: '2', runtimes: ['runc'] };
 
 test('an agent can be placed a definition with Secrets Manager secrets or env files, never one with SSM parameters', () => {
   const have = new Set(instanceAttributes(info, { region: 'us-east-1' }).map((a) => a.name));

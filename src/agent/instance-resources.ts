@@ -2,6 +2,7 @@
  * What the agent registers: total resources (ECS-REFERENCE 7.1) and attributes (5.5, 9.2),
  * detected from the engine and overridable by configuration.
  */
+import { SANDBOX_ATTRIBUTE } from '../core/fargate-pool';
 import type { Attribute, Resource } from '../core/shapes/ecs';
 import type { EngineInfo } from './runtime/container-runtime';
 
@@ -35,6 +36,11 @@ function architecture(a: string): string {
   return /^(aarch64|arm64)$/i.test(a) ? 'arm64' : /^(x86_64|amd64)$/i.test(a) ? 'x86_64' : a;
 }
 
+/** `gvisor` when the engine can run containers under runsc, else `runc`. */
+export function sandboxOf(info: EngineInfo): 'gvisor' | 'runc' {
+  return info.runtimes.includes('runsc') ? 'gvisor' : 'runc';
+}
+
 export function instanceAttributes(info: EngineInfo, cfg: InstanceConfig): Attribute[] {
   const attrs = new Map<string, string | undefined>();
   attrs.set('ecs.availability-zone', cfg.availabilityZone ?? `${cfg.region}a`);
@@ -42,6 +48,8 @@ export function instanceAttributes(info: EngineInfo, cfg: InstanceConfig): Attri
   attrs.set('ecs.os-type', info.os === 'windows' ? 'windows' : 'linux');
   attrs.set('ecs.os-family', info.os === 'windows' ? 'WINDOWS_SERVER' : 'LINUX');
   attrs.set('ecs.cpu-architecture', architecture(info.architecture));
+  // What isolates a Fargate task here: gVisor where the engine offers runsc, else runc.
+  attrs.set(SANDBOX_ATTRIBUTE, sandboxOf(info));
   // Every Docker Remote API version from 1.17 up to what the engine speaks, as the ECS agent does.
   const [, minor = '0'] = info.apiVersion.split('.');
   for (let v = 17; v <= Number(minor); v++) attrs.set(`com.amazonaws.ecs.capability.docker-remote-api.1.${v}`, undefined);

@@ -53,6 +53,11 @@ export interface TaskRunnerOptions {
   pauseImage?: string;
   /** awsvpc network used when the task names none. */
   defaultAwsvpcNetwork?: string;
+  /**
+   * The Docker runtime a Fargate task's containers run under: `runsc` (gVisor, a kernel of
+   * their own) where the engine has it; '' = the engine's default (runc).
+   */
+  fargateSandbox?: string;
 }
 
 
@@ -97,6 +102,7 @@ export class TaskRunner {
       pollIntervalMs: 5000,
       pauseImage: 'wharf/pause:latest',
       defaultAwsvpcNetwork: 'wharf-awsvpc',
+      fargateSandbox: '',
       // An option passed as undefined keeps its default.
       ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
     } as TaskRunner['o'];

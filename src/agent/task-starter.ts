@@ -45,6 +45,7 @@ export interface StartHost {
     pollIntervalMs: number;
     pauseImage: string;
     defaultAwsvpcNetwork: string;
+    fargateSandbox: string;
   };
   setKnown(s: TaskStatus): void;
   report(): void;
@@ -263,6 +264,7 @@ export class TaskStarter {
           dockerIds: ids,
           volumeSources: this.volumeSources,
           cgroupParent: this.cgroupParent,
+          sandboxRuntime: h.task.launchType === 'FARGATE' && h.options.fargateSandbox ? h.options.fargateSandbox : undefined,
           fallbackMemoryMiB: c.def.memory === undefined ? this.fallbackMemoryMiB : undefined,
         });
         c.dockerId = await rt.createContainer(spec);

@@ -12,6 +12,7 @@
  * thrown errors: each caller says what they mean to its own user (RunTask refuses a cluster
  * without instances, a service writes an event).
  */
+import { SANDBOX_ATTRIBUTE } from '../core/fargate-pool';
 import { reserve } from '../core/instance-resources';
 import type { ContainerInstanceRecord, TaskRecord } from '../core/resources';
 import type { Failure, PlacementConstraint, PlacementStrategy, Resource } from '../core/shapes/ecs';
@@ -104,6 +105,8 @@ export async function placeTasks(ctx: ControlContext, input: PlaceTasksInput): P
       }
       const az = cur.rec.attributes?.find((a) => a.name === 'ecs.availability-zone')?.value;
       if (az) t.availabilityZone = az;
+      const sandbox = pooled ? cur.rec.attributes?.find((a) => a.name === SANDBOX_ATTRIBUTE)?.value : undefined;
+      if (sandbox) t.attributes = [...(t.attributes ?? []), { name: SANDBOX_ATTRIBUTE, value: sandbox }];
       cur.remaining = reserve(cur.remaining, reservation);
       tasks.push(t);
     }

@@ -17,6 +17,13 @@ export const FARGATE_PLATFORM_VERSIONS: readonly string[] = ['LATEST', '1.4.0'];
 export const FARGATE_PLATFORM_VERSION = '1.4.0';
 export const FARGATE_PLATFORM_FAMILY = 'Linux';
 
+/**
+ * The attribute a host advertises its Fargate sandbox in (`gvisor`: containers run under runsc,
+ * with a kernel of their own; `runc`: gVisor is not set up there), copied onto each Fargate task
+ * placed on it so DescribeTasks says how the task is isolated.
+ */
+export const SANDBOX_ATTRIBUTE = 'wharf.fargate-sandbox';
+
 /** The cluster whose instances run a service's tasks: its own, or the region's Fargate pool. */
 export function capacityOf(s: { launchType?: string; wharf: { cluster: string } }): string {
   return s.launchType === 'FARGATE' ? FARGATE_POOL : s.wharf.cluster;

@@ -58,6 +58,8 @@ export interface ContainerSpec {
     readonlyRootfs?: boolean;
     /** Most processes the container may run (Docker's --pids-limit). */
     pidsLimit?: number;
+    /** The OCI runtime (Docker's --runtime), when not the engine's default. */
+    runtime?: string;
     privileged?: boolean;
     init?: boolean;
     capAdd?: string[];
@@ -128,6 +130,8 @@ export interface EngineInfo {
   /** cgroupfs | systemd (decides whether task-level limits can use a parent cgroup). */
   cgroupDriver: string;
   cgroupVersion: string;
+  /** The OCI runtimes the engine offers (runc, and runsc where gVisor is set up). */
+  runtimes: string[];
 }
 
 export interface TaskCgroupResult {

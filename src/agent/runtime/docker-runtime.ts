@@ -90,6 +90,7 @@ export class DockerRuntime implements ContainerRuntime {
       loggingDrivers: info.Plugins?.Log ?? ['json-file'],
       cgroupDriver: info.CgroupDriver ?? 'cgroupfs',
       cgroupVersion: String(info.CgroupVersion ?? '1'),
+      runtimes: Object.keys((info as { Runtimes?: Record<string, unknown> }).Runtimes ?? {}),
     };
     return this.infoCache;
   }
@@ -185,6 +186,7 @@ export class DockerRuntime implements ContainerRuntime {
         Ulimits: h.ulimits?.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
         ReadonlyRootfs: h.readonlyRootfs,
         PidsLimit: h.pidsLimit,
+        Runtime: h.runtime,
         Privileged: h.privileged,
         Init: h.init,
         CapAdd: h.capAdd,

@@ -110,6 +110,7 @@ export class SimulatedRuntime implements ContainerRuntime {
       loggingDrivers: ['json-file', 'none'],
       cgroupDriver: 'cgroupfs',
       cgroupVersion: '2',
+      runtimes: ['runc'],
     };
   }
 
