@@ -271,7 +271,7 @@ test('DeleteService: refused while scaled up; force drains to INACTIVE; the name
     const re = await createService(h.ctx, { cluster: 'c', serviceName: 'web', taskDefinition: 'web', desiredCount: 1 }, CALLER);
     assert.equal(re.service!.status, 'ACTIVE');
     const missing = await describeServices(h.ctx, { cluster: 'c', services: ['nope'] });
-    assert.deepEqual(missing.failures, [{ arn: 'arn:aws:ecs:us-east-1:123456789012:service/c/nope', reason: 'MISSING' }]);
+    assert.deepEqual(missing.failures, [{ arn: 'arn:aws:ecs:us-east-1:123456789012:service/nope', reason: 'MISSING' }]);
   } finally {
     await h.close();
   }
