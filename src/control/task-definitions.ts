@@ -54,7 +54,7 @@ export function findTaskDefinition(ctx: ControlContext, ref: string): TaskDefini
 
 /**
  * `taskDefinitionRefOf`, but a revision that is not a number (`web:latest`, `web:0`) is ECS's
- * ClientException rather than an unknown definition.
+ * InvalidParameterException (as ECS answers `:latest`) rather than an unknown definition.
  */
 function refOf(ref: string): { family: string; revision?: number } | undefined {
   const r = taskDefinitionRefOf(ref);
@@ -63,7 +63,7 @@ function refOf(ref: string): { family: string; revision?: number } | undefined {
   if (a && a.type !== 'task-definition') return undefined;
   const body = a ? a.resource : ref;
   const i = body.lastIndexOf(':');
-  if (i >= 0) throw clientError(`Invalid revision number. Number: ${body.slice(i + 1)}`);
+  if (i >= 0) throw invalidParameter(`Invalid revision number. Number: ${body.slice(i + 1)}`);
   return undefined;
 }
 
