@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { WharfError } from '../core/errors';
+import { enumMessage } from './enum-message';
 
 interface ShapeRef { shape: string }
 interface Shape {
@@ -91,7 +92,7 @@ function check(model: ServiceModel, shapeName: string, v: unknown, path: string)
     case 'string':
       if (typeof v !== 'string') throw wrong('a string');
       if (s.enum && !s.enum.includes(v)) {
-        throw new WharfError('InvalidParameterException', `${at}: '${v}' is not one of ${s.enum.join(', ')}.`);
+        throw new WharfError('InvalidParameterException', enumMessage(at, s.enum));
       }
       return;
     case 'integer':

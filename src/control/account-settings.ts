@@ -26,11 +26,14 @@ import { SettingNameValues } from '../core/shapes/ecs';
 import { committed, type Caller as RequestContext, type ControlContext } from './context';
 import { paginate } from './pagination';
 
+/** ECS's answer to turning a long-ARN setting off (they are always on since 2021). */
+const LONG_ARN_READ_ONLY = 'You can no longer disable Long Arn settings.';
+
 /** Built-in defaults and the values each setting accepts. */
 const RULES: Record<SettingName, { default: string; values: string[]; readOnly?: string }> = {
-  serviceLongArnFormat: { default: 'enabled', values: ['enabled'], readOnly: 'The long ARN format can no longer be disabled.' },
-  taskLongArnFormat: { default: 'enabled', values: ['enabled'], readOnly: 'The long ARN format can no longer be disabled.' },
-  containerInstanceLongArnFormat: { default: 'enabled', values: ['enabled'], readOnly: 'The long ARN format can no longer be disabled.' },
+  serviceLongArnFormat: { default: 'enabled', values: ['enabled'], readOnly: LONG_ARN_READ_ONLY },
+  taskLongArnFormat: { default: 'enabled', values: ['enabled'], readOnly: LONG_ARN_READ_ONLY },
+  containerInstanceLongArnFormat: { default: 'enabled', values: ['enabled'], readOnly: LONG_ARN_READ_ONLY },
   awsvpcTrunking: { default: 'disabled', values: ['enabled', 'disabled'] },
   containerInsights: { default: 'disabled', values: ['enabled', 'disabled', 'enhanced'] },
   fargateFIPSMode: { default: 'disabled', values: ['enabled', 'disabled'] },

@@ -2,6 +2,20 @@
  * Clusters: CreateCluster (idempotent for an ACTIVE name), DescribeClusters, ListClusters,
  * DeleteCluster (refused while anything is in it), UpdateCluster, UpdateClusterSettings,
  * PutClusterCapacityProviders.
+ *
+ * Lifecycle, as ECS has it:
+ *
+ *   ACTIVE --DeleteCluster--> INACTIVE --(INACTIVE_CLUSTER_VISIBLE_MS; task reaper)--> gone
+ *     ^                          |
+ *     +------CreateCluster-------+   (same name and ARN, ACTIVE again with the request's
+ *                                      settings and tags, like a new cluster)
+ *
+ * An INACTIVE cluster stays in ListClusters and DescribeClusters (status INACTIVE) for an
+ * hour: ECS keeps deleted clusters "discoverable in your account for a period of time" without
+ * saying how long, and an hour matches how long Wharf keeps STOPPED tasks. Every operation that
+ * needs a live cluster (RunTask, CreateService, RegisterContainerInstance, ListTasks...) goes
+ * through requireActiveCluster and answers ClusterNotFoundException for it, as ECS does;
+ * TagResource answers InvalidParameterException (see control/tags.ts).
  */
 import { clusterArn, clusterNameOf } from '../core/arn';
 import { WharfError, clusterNotFound, invalidParameter } from '../core/errors';
@@ -34,6 +48,15 @@ const NAME_RE = /^[A-Za-z0-9_-]{1,255}$/;
 /** The capacity providers Wharf has: its managed Fargate capacity. */
 export const BUILTIN_CAPACITY_PROVIDERS = ['FARGATE', 'FARGATE_SPOT'];
 const ACTIVE_TASK = (lastStatus: string) => lastStatus !== 'STOPPED' && lastStatus !== 'DELETED';
+
+/** How long a deleted (INACTIVE) cluster stays listed and describable before it is removed. */
+export const INACTIVE_CLUSTER_VISIBLE_MS = 60 * 60 * 1000;
+
+/** Whether a cluster record is still shown: ACTIVE, or INACTIVE for less than the window. */
+export function clusterVisible(c: ClusterRecord, now: number): boolean {
+  if (c.status !== 'INACTIVE') return true;
+  return c.wharf.deletedAt === undefined || now < c.wharf.deletedAt + INACTIVE_CLUSTER_VISIBLE_MS;
+}
 
 /** The ACTIVE cluster a request names, or ClusterNotFoundException. */
 export function requireActiveCluster(ctx: ControlContext, ref: string | undefined): ClusterRecord {
@@ -184,7 +207,7 @@ export async function describeClusters(ctx: ControlContext, input: DescribeClust
   for (const ref of refs) {
     const name = clusterNameOf(ref);
     const c = ctx.state.clusters.get('', name)?.value;
-    if (c) clusters.push(clusterToWire(ctx, c, include));
+    if (c && clusterVisible(c, ctx.clock.now())) clusters.push(clusterToWire(ctx, c, include));
     else failures.push({ arn: clusterArn(ctx.partition, name), reason: 'MISSING' });
   }
   return { clusters, failures };
@@ -192,7 +215,8 @@ export async function describeClusters(ctx: ControlContext, input: DescribeClust
 
 export async function listClusters(ctx: ControlContext, input: ListClustersRequest): Promise<ListClustersResponse> {
   const arns: string[] = [];
-  for (const e of ctx.state.clusters.all()) if (e.value.status === 'ACTIVE') arns.push(e.value.clusterArn);
+  const now = ctx.clock.now();
+  for (const e of ctx.state.clusters.all()) if (clusterVisible(e.value, now)) arns.push(e.value.clusterArn);
   const { page, nextToken } = paginate(arns, (a) => a, input, { default: 100, max: 100 });
   return { clusterArns: page, nextToken };
 }

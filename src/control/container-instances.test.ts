@@ -224,3 +224,15 @@ test('placements write the small usage record, never the registration, and the A
   assert.ok(seen.includes('instances'), 'listeners hear of the instance change');
   assert.ok(!seen.includes('usage'), 'the usage record is announced as an instance change');
 });
+
+test('DescribeContainerInstances with an empty list answers ECS\'s ClientException', async () => {
+  const ctx = await context();
+  for (const containerInstances of [[], undefined]) {
+    await assert.rejects(describeContainerInstances(ctx, { cluster: 'c1', containerInstances: containerInstances as never }), (e: unknown) => {
+      assert.ok(e instanceof WharfError);
+      assert.equal(e.code, 'ClientException');
+      assert.equal(e.message, 'Container instance cannot be empty.');
+      return true;
+    });
+  }
+});

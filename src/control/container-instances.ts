@@ -311,7 +311,7 @@ export async function describeContainerInstances(
 ): Promise<DescribeContainerInstancesResponse> {
   const cluster = requireActiveCluster(ctx, input.cluster).clusterName;
   const refs = input.containerInstances ?? [];
-  if (refs.length === 0) throw invalidParameter('containerInstances must hold at least one container instance.');
+  if (refs.length === 0) throw clientError('Container instance cannot be empty.');
   if (refs.length > MAX_DESCRIBE) throw invalidParameter(`At most ${MAX_DESCRIBE} container instances can be described at once.`);
   const include = input.include ?? [];
   const containerInstances: ContainerInstance[] = [];

@@ -11,7 +11,7 @@
  * desiredCount, deploymentConfiguration, placement, grace period and tags only change the record.
  */
 import { createHash } from 'node:crypto';
-import { iamArn, serviceArn, serviceNameOf } from '../core/arn';
+import { iamArn, serviceArn, serviceNameOf, shortServiceArn } from '../core/arn';
 import { WharfError, invalidParameter } from '../core/errors';
 import { keys, type ClusterRecord, type ServiceDeploymentHistoryRecord, type ServiceRecord, type ServiceRevisionRecord, type TaskDefinitionRecord } from '../core/resources';
 import { normalizeDeploymentConfiguration } from '../core/service-math';
@@ -120,6 +120,10 @@ function validateRegistries(list: ServiceRegistry[] | undefined, td: TaskDefinit
   return regs.map((r) => ({ ...r }));
 }
 
+/** A DAEMON service runs one task per instance: ECS refuses a desiredCount rather than ignore it. */
+const daemonDesiredCount = () =>
+  invalidParameter('The daemon scheduling strategy does not support a desired count for services. Remove the desired count value and try again');
+
 function validatePlacement(td: TaskDefinitionRecord, constraints: PlacementConstraint[] | undefined, strategies: PlacementStrategy[] | undefined, scheduling: 'REPLICA' | 'DAEMON') {
   const c = constraints ?? [];
   const all = [...(td.placementConstraints ?? []), ...c];
@@ -194,6 +198,7 @@ export async function createService(ctx: ControlContext, input: CreateServiceReq
   checkUnsupportedExtras(input);
   const scheduling = input.schedulingStrategy ?? 'REPLICA';
   if (scheduling !== 'REPLICA' && scheduling !== 'DAEMON') throw invalidParameter(`Invalid schedulingStrategy '${scheduling}': expected REPLICA or DAEMON.`);
+  if (scheduling === 'DAEMON' && input.desiredCount !== undefined) throw daemonDesiredCount();
   const td = requireActiveTaskDefinition(ctx, input.taskDefinition);
   const launchType = resolveLaunchType(cluster, td, input);
   if (launchType === 'FARGATE') {
@@ -291,6 +296,7 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stri
 export async function updateService(ctx: ControlContext, input: UpdateServiceRequest): Promise<UpdateServiceResponse> {
   const cluster = requireActiveCluster(ctx, input.cluster);
   const found = requireService(ctx, cluster.clusterName, input.service);
+  if (found.value.schedulingStrategy === 'DAEMON' && input.desiredCount !== undefined) throw daemonDesiredCount();
   if (input.deploymentController !== undefined) checkDeploymentController(input.deploymentController);
   checkUnsupportedExtras(input);
   checkDesired(input.desiredCount);
@@ -435,7 +441,8 @@ export async function describeServices(ctx: ControlContext, input: DescribeServi
   for (const ref of refs) {
     const e = findService(ctx, cluster.clusterName, ref);
     if (e) services.push(serviceToWire(ctx, e.value, include));
-    else failures.push({ arn: ref.startsWith('arn:') ? ref : serviceArn(ctx.partition, cluster.clusterName, serviceNameOf(ref).name), reason: 'MISSING' });
+    // ECS echoes a given ARN and names an unknown name by the short ARN, without the cluster.
+    else failures.push({ arn: ref.startsWith('arn:') ? ref : shortServiceArn(ctx.partition, serviceNameOf(ref).name), reason: 'MISSING' });
   }
   return { services, failures };
 }

@@ -13,6 +13,7 @@ import type {
 } from '../core/shapes/ecs';
 import { MAX_TAGS, mergeTags, userTagCount, validateTags } from '../core/tags';
 import { casUpdate } from '../store/store';
+import { clusterVisible } from './clusters';
 import { committed, type ControlContext } from './context';
 
 interface Tagged {
@@ -24,7 +25,7 @@ interface Tagged {
 const notFound = () => new WharfError('ResourceNotFoundException', 'The specified resource could not be found.');
 
 /** The store key of the resource an ARN names; throws the error ECS gives when it is unknown. */
-function resolve(ctx: ControlContext, resourceArn: string): { key: string; record: Tagged } {
+function resolve(ctx: ControlContext, resourceArn: string, forChange: boolean): { key: string; record: Tagged } {
   const a = parseArn(resourceArn);
   if (!a) throw invalidParameter(`Invalid resource ARN: ${resourceArn}`);
   if (a.region !== ctx.partition.region || a.accountId !== ctx.partition.accountId) throw notFound();
@@ -32,7 +33,9 @@ function resolve(ctx: ControlContext, resourceArn: string): { key: string; recor
   switch (a.type) {
     case 'cluster': {
       const c = ctx.state.clusters.get('', a.resource);
-      if (!c || c.value.status !== 'ACTIVE') throw clusterNotFound();
+      if (!c || !clusterVisible(c.value, ctx.clock.now())) throw clusterNotFound();
+      // A deleted cluster is still describable (its tags can be listed) but not changed.
+      if (c.value.status !== 'ACTIVE' && forChange) throw invalidParameter('The specified cluster is inactive. Specify an active cluster and try again.');
       return { key: keys.cluster(a.resource), record: c.value };
     }
     case 'task-definition': {
@@ -69,7 +72,7 @@ function resolve(ctx: ControlContext, resourceArn: string): { key: string; recor
 
 export async function tagResource(ctx: ControlContext, input: TagResourceRequest): Promise<TagResourceResponse> {
   const added = validateTags(input.tags);
-  const { key } = resolve(ctx, input.resourceArn);
+  const { key } = resolve(ctx, input.resourceArn, true);
   const { revision } = await casUpdate<Tagged>(ctx.store, key, (cur) => {
     if (!cur) throw notFound();
     const tags = mergeTags(cur.value.tags, added);
@@ -84,7 +87,7 @@ export async function untagResource(ctx: ControlContext, input: UntagResourceReq
   for (const k of input.tagKeys) {
     if (k.toLowerCase().startsWith('aws:')) throw invalidParameter(`Tag keys beginning with 'aws:' are reserved: '${k}'.`);
   }
-  const { key } = resolve(ctx, input.resourceArn);
+  const { key } = resolve(ctx, input.resourceArn, true);
   const drop = new Set(input.tagKeys);
   const { revision } = await casUpdate<Tagged>(ctx.store, key, (cur) => {
     if (!cur) throw notFound();
@@ -95,5 +98,5 @@ export async function untagResource(ctx: ControlContext, input: UntagResourceReq
 }
 
 export async function listTagsForResource(ctx: ControlContext, input: ListTagsForResourceRequest): Promise<ListTagsForResourceResponse> {
-  return { tags: resolve(ctx, input.resourceArn).record.tags ?? [] };
+  return { tags: resolve(ctx, input.resourceArn, false).record.tags ?? [] };
 }

@@ -6,7 +6,7 @@
  * revision ever given, and registering bumps it in the same transaction that creates the
  * revision, so concurrent registrations and restarts can never hand out a number twice.
  */
-import { taskDefinitionArn, taskDefinitionRefOf } from '../core/arn';
+import { parseArn, taskDefinitionArn, taskDefinitionRefOf } from '../core/arn';
 import { WharfError, clientError, invalidParameter } from '../core/errors';
 import { keys, type FamilyRecord, type TaskDefinitionRecord } from '../core/resources';
 import type {
@@ -45,11 +45,26 @@ export function taskDefinitionToWire(td: TaskDefinitionRecord): TaskDefinition {
  * `family:revision`, or an ARN. Undefined when there is none.
  */
 export function findTaskDefinition(ctx: ControlContext, ref: string): TaskDefinitionRecord | undefined {
-  const r = taskDefinitionRefOf(ref);
+  const r = refOf(ref);
   if (!r) return undefined;
   const rev = r.revision ?? ctx.state.latestActiveRevision.get(r.family);
   if (rev === undefined) return undefined;
   return ctx.state.taskDefinitions.get(r.family, String(rev).padStart(10, '0'))?.value;
+}
+
+/**
+ * `taskDefinitionRefOf`, but a revision that is not a number (`web:latest`, `web:0`) is ECS's
+ * InvalidParameterException (as ECS answers `:latest`) rather than an unknown definition.
+ */
+function refOf(ref: string): { family: string; revision?: number } | undefined {
+  const r = taskDefinitionRefOf(ref);
+  if (r) return r;
+  const a = parseArn(ref);
+  if (a && a.type !== 'task-definition') return undefined;
+  const body = a ? a.resource : ref;
+  const i = body.lastIndexOf(':');
+  if (i >= 0) throw invalidParameter(`Invalid revision number. Number: ${body.slice(i + 1)}`);
+  return undefined;
 }
 
 /** For RunTask / StartTask / CreateService / UpdateService: the definition must exist and be ACTIVE. */
@@ -152,10 +167,9 @@ export async function listTaskDefinitionFamilies(
 }
 
 function requireRevisionRef(ref: string): { family: string; revision: number } {
-  const r = taskDefinitionRefOf(ref);
-  if (!r || r.revision === undefined) {
-    throw clientError(`Invalid revision number. Number: ${ref.includes(':') ? ref.slice(ref.lastIndexOf(':') + 1) : '(none)'}. A task definition revision must be given as family:revision or as an ARN.`);
-  }
+  const r = refOf(ref);
+  if (!r) throw clientError('Unable to describe task definition.');
+  if (r.revision === undefined) throw clientError('Revision is missing.');
   return { family: r.family, revision: r.revision };
 }
 

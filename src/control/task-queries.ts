@@ -10,6 +10,7 @@ import { taskToWire } from './task-records';
 
 export async function describeTasks(ctx: ControlContext, input: DescribeTasksRequest): Promise<DescribeTasksResponse> {
   const cluster = requireActiveCluster(ctx, input.cluster);
+  if (input.tasks.length === 0) throw invalidParameter('Tasks cannot be empty.');
   if (input.tasks.length > 100) throw invalidParameter('At most 100 tasks can be described at once.');
   const includeTags = input.include?.includes('TAGS') ?? false;
   const tasks: Task[] = [];

@@ -218,6 +218,36 @@ test('unable to place: the event names the closest instance and what it lacks', 
   }
 });
 
+test('no capacity: the service is created, places nothing and its events say why; an instance that joins gets the tasks', async () => {
+  const h = await harness();
+  try {
+    await h.registerTd('web');
+    const created = (await createService(h.ctx, { cluster: 'c', serviceName: 'web', taskDefinition: 'web', desiredCount: 2 }, CALLER)).service!;
+    assert.equal(created.status, 'ACTIVE');
+    await h.settle();
+    const s = await describe(h);
+    assert.equal(s.desiredCount, 2);
+    assert.equal(s.pendingCount, 0);
+    assert.equal(s.runningCount, 0);
+    assert.equal(h.tasks().length, 0);
+    const noInstances =
+      '(service web) was unable to place a task because no container instance met all of its requirements. Reason: No Container Instances were found in your cluster. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.';
+    assert.deepEqual(s.events!.map((e) => e.message), [noInstances], 'said once, not repeated on every retry');
+    h.clock.advance(10_000);
+    await h.settle();
+    assert.equal((await describe(h)).events!.length, 1);
+
+    await h.addInstance();
+    h.clock.advance(10_000);
+    await warm(h);
+    const after = await describe(h);
+    assert.equal(after.runningCount, 2);
+    assert.match(after.events!.find((e) => e.message!.includes('has started'))!.message!, /^\(service web\) has started 2 tasks: /);
+  } finally {
+    await h.close();
+  }
+});
+
 test('DeleteService: refused while scaled up; force drains to INACTIVE; the name is reusable', async () => {
   const h = await harness();
   try {
@@ -241,7 +271,7 @@ test('DeleteService: refused while scaled up; force drains to INACTIVE; the name
     const re = await createService(h.ctx, { cluster: 'c', serviceName: 'web', taskDefinition: 'web', desiredCount: 1 }, CALLER);
     assert.equal(re.service!.status, 'ACTIVE');
     const missing = await describeServices(h.ctx, { cluster: 'c', services: ['nope'] });
-    assert.deepEqual(missing.failures, [{ arn: 'arn:aws:ecs:us-east-1:123456789012:service/c/nope', reason: 'MISSING' }]);
+    assert.deepEqual(missing.failures, [{ arn: 'arn:aws:ecs:us-east-1:123456789012:service/nope', reason: 'MISSING' }]);
   } finally {
     await h.close();
   }

@@ -1,10 +1,13 @@
 /**
  * The task reaper: STOPPED tasks stay describable for a while (ECS: at least an hour), then are
- * removed; task definitions marked DELETE_IN_PROGRESS are removed once no task uses them.
+ * removed; task definitions marked DELETE_IN_PROGRESS are removed once no task uses them;
+ * deleted (INACTIVE) clusters are removed once their visibility window has passed
+ * (control/clusters.ts).
  * plan() is pure; apply() writes with compare-and-swap, so a task that changed since the plan
  * is left for the next pass.
  */
-import { keys, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
+import { clusterVisible } from '../control/clusters';
+import { keys, type ClusterRecord, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
 import type { Clock, Logger } from '../lib';
 import type { State } from '../state/state';
 import { StoreConflictError, type Store } from '../store/store';
@@ -14,6 +17,8 @@ export interface ReapPlan {
   taskDefinitions: { key: string; revision: number }[];
   /** Expired idempotency tokens. */
   tokens: { key: string; revision: number }[];
+  /** INACTIVE clusters past their visibility window. */
+  clusters: { key: string; revision: number }[];
 }
 
 export function planReap(
@@ -21,8 +26,13 @@ export function planReap(
   taskDefinitions: Iterable<{ value: TaskDefinitionRecord; modRevision: number }>,
   now: number,
   tokens: Iterable<{ key: string; value: unknown; modRevision: number }> = [],
+  clusters: Iterable<{ value: ClusterRecord; modRevision: number }> = [],
 ): ReapPlan {
-  const plan: ReapPlan = { tasks: [], taskDefinitions: [], tokens: [] };
+  const plan: ReapPlan = { tasks: [], taskDefinitions: [], tokens: [], clusters: [] };
+  for (const e of clusters) {
+    // A cluster created again under the same name is ACTIVE, so it is never reaped.
+    if (!clusterVisible(e.value, now)) plan.clusters.push({ key: keys.cluster(e.value.clusterName), revision: e.modRevision });
+  }
   for (const e of tokens) {
     const expiresAt = (e.value as { expiresAt?: number }).expiresAt;
     if (expiresAt !== undefined && expiresAt <= now) plan.tokens.push({ key: e.key, revision: e.modRevision });
@@ -71,16 +81,20 @@ export class TaskReaperController {
   }
 
   async reconcile(): Promise<ReapPlan> {
-    const plan = planReap(this.deps.state.tasks.all(), this.deps.state.taskDefinitions.all(), this.deps.clock.now(), this.deps.state.tokens.all());
-    for (const item of [...plan.tasks, ...plan.taskDefinitions, ...plan.tokens]) {
+    const s = this.deps.state;
+    const plan = planReap(s.tasks.all(), s.taskDefinitions.all(), this.deps.clock.now(), s.tokens.all(), s.clusters.all());
+    for (const item of [...plan.tasks, ...plan.taskDefinitions, ...plan.tokens, ...plan.clusters]) {
       try {
         await this.deps.store.delete(item.key, item.revision);
       } catch (e) {
         if (!(e instanceof StoreConflictError)) throw e;
       }
     }
-    if (plan.tasks.length + plan.taskDefinitions.length + plan.tokens.length > 0) {
-      this.deps.log.info({ tasks: plan.tasks.length, taskDefinitions: plan.taskDefinitions.length, tokens: plan.tokens.length }, 'reaped');
+    if (plan.tasks.length + plan.taskDefinitions.length + plan.tokens.length + plan.clusters.length > 0) {
+      this.deps.log.info(
+        { tasks: plan.tasks.length, taskDefinitions: plan.taskDefinitions.length, tokens: plan.tokens.length, clusters: plan.clusters.length },
+        'reaped',
+      );
     }
     return plan;
   }

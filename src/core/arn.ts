@@ -50,6 +50,8 @@ export const taskArn = (p: Partition, cluster: string, id: string) => arn(p, 'ta
 export const containerInstanceArn = (p: Partition, cluster: string, id: string) =>
   arn(p, 'container-instance', `${cluster}/${id}`);
 export const serviceArn = (p: Partition, cluster: string, name: string) => arn(p, 'service', `${cluster}/${name}`);
+/** The old (short) service ARN form, without the cluster: what ECS names an unknown service by in DescribeServices failures. */
+export const shortServiceArn = (p: Partition, name: string) => arn(p, 'service', name);
 export const capacityProviderArn = (p: Partition, name: string) => arn(p, 'capacity-provider', name);
 
 /** A `cluster` parameter: name or ARN, `default` when absent. Returns the cluster name. */

@@ -34,7 +34,11 @@ const cases: { name: string; req: RegisterTaskDefinitionRequest; message: string
     message: 'No Fargate configuration exists for given values.',
   },
   { name: 'ipcMode', req: fargateRequest({ ipcMode: 'task' }), message: nope('ipcMode') },
-  { name: "pidMode 'host'", req: fargateRequest({ pidMode: 'host' }), message: nope("pidMode 'host'") },
+  {
+    name: "pidMode 'host'",
+    req: fargateRequest({ pidMode: 'host' }),
+    message: "Tasks using the Fargate launch type do not support pidMode 'host'. The supported value for pidMode is 'task'.",
+  },
   {
     name: 'placement constraints',
     req: fargateRequest({ placementConstraints: [{ type: 'memberOf', expression: 'attribute:ecs.os-type == linux' }] }),

@@ -86,7 +86,7 @@ export function fargateViolation(td: FargateCandidate): string | undefined {
     return 'Fargate Windows tasks support only the X86_64 cpu architecture.';
   }
   if (td.ipcMode !== undefined) return unsupported('ipcMode');
-  if (td.pidMode === 'host') return unsupported("pidMode 'host'");
+  if (td.pidMode === 'host') return `${unsupported("pidMode 'host'")} The supported value for pidMode is 'task'.`;
   if ((td.placementConstraints ?? []).length > 0) return unsupported('placementConstraints');
   if ((td.inferenceAccelerators ?? []).length > 0) return unsupported('inferenceAccelerators');
   for (const v of td.volumes ?? []) {

@@ -473,3 +473,18 @@ test('rejects a request that is not an object at all', () => {
 test('rejects containerDefinitions that is not a list', () => {
   assertRejected({ name: 'object', req: ec2Request({ containerDefinitions: {} as never }), message: 'Container list cannot be empty.' });
 });
+
+test('an EFS volume without rootDirectory is stored with rootDirectory "/", a given one is kept', () => {
+  const { taskDefinition } = validateAndNormalizeTaskDefinition(
+    ec2Request({
+      volumes: [
+        { name: 'plain', efsVolumeConfiguration: { fileSystemId: 'fs-1' } },
+        { name: 'sub', efsVolumeConfiguration: { fileSystemId: 'fs-2', rootDirectory: '/data', transitEncryption: 'ENABLED' } },
+      ],
+    }),
+  );
+  assert.deepEqual(taskDefinition.volumes.map((v) => v.efsVolumeConfiguration), [
+    { fileSystemId: 'fs-1', rootDirectory: '/' },
+    { fileSystemId: 'fs-2', rootDirectory: '/data', transitEncryption: 'ENABLED' },
+  ]);
+});

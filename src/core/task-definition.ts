@@ -298,6 +298,8 @@ function normalizeVolumes(input: Volume[] | undefined): Volume[] {
           `Invalid 'efsVolumeConfiguration' for volume '${v.name}'. 'transitEncryptionPort' and IAM authorization require transitEncryption ENABLED.`,
         );
       }
+      // ECS stores and returns the file system's root when none is given.
+      out.efsVolumeConfiguration = { ...efs, rootDirectory: efs.rootDirectory ?? '/' };
     }
     return out;
   });

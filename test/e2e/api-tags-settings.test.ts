@@ -92,9 +92,15 @@ out({"a": a, "b": b, "d": d})`, { arn1, arn2 });
     const garbage = await sdkError(ecs.send(new ListTagsForResourceCommand({ resourceArn: 'not-an-arn' })));
     assert.equal(garbage.name, 'InvalidParameterException');
 
+    // A deleted (INACTIVE) cluster is still describable, so its tags can be read, but not changed.
     await ecs.send(new DeleteClusterCommand({ cluster: 'limits' }));
-    const deleted = await sdkError(ecs.send(new ListTagsForResourceCommand({ resourceArn: arn })));
-    assert.match(deleted.name, /ClusterNotFoundException|ResourceNotFoundException/, "a deleted resource's tags are gone");
+    assert.equal((await ecs.send(new ListTagsForResourceCommand({ resourceArn: arn }))).tags!.length, 50);
+    const inactive = await sdkError(ecs.send(new TagResourceCommand({ resourceArn: arn, tags: [{ key: 'late', value: 'x' }] })));
+    assert.equal(inactive.name, 'InvalidParameterException');
+    assert.equal(inactive.message, 'The specified cluster is inactive. Specify an active cluster and try again.');
+    const cli = await awsCli(srv, ['tag-resource', '--resource-arn', arn, '--tags', 'key=late,value=x']);
+    assert.notEqual(cli.code, 0);
+    assert.match(cli.stderr, /\(InvalidParameterException\).*The specified cluster is inactive\. Specify an active cluster and try again\./);
   });
 });
 

@@ -286,13 +286,15 @@ describe('tasks through the ECS API', { skip, timeout: 300_000 }, () => {
     assert.match(t.containers![0]!.reason ?? '', /OutOfMemoryError/);
   });
 
-  test('an image that cannot be pulled fails the task with CannotPullContainerError', async () => {
+  test('an image that cannot be pulled fails the task with CannotPullContainerError and Docker\'s own error', async () => {
     const td = await h.register('tasks-nopull', [{ name: 'app', image: '127.0.0.1:1/wharf-missing/image:nope', memory: 32, essential: true }]);
     const arn = (await h.ecs.send(new RunTaskCommand({ cluster: h.cluster, taskDefinition: td }))).tasks![0]!.taskArn!;
     const t = await h.waitTask(arn, (x) => x.lastStatus === 'STOPPED', 'STOPPED');
     assert.equal(t.stopCode, 'TaskFailedToStart');
-    assert.match(t.stoppedReason!, /^CannotPullContainerError: /);
-    assert.match(t.containers![0]!.reason ?? '', /^CannotPullContainerError: /);
+    // As the ECS agent reports it: the daemon's answer as Docker's client words it, nothing of
+    // the client library's wrapping ("(HTTP code 500) server error - ...").
+    assert.match(t.stoppedReason!, /^CannotPullContainerError: Error response from daemon: Get "http:\/\/127\.0\.0\.1:1\/v2\/": .*connection refused$/);
+    assert.equal(t.containers![0]!.reason, t.stoppedReason);
   });
 
   test('DescribeTasks names unknown tasks as MISSING failures; the CLI sees the same', async () => {

@@ -130,7 +130,9 @@ export class DockerRuntime implements ContainerRuntime {
     const authconfig = auth
       ? { username: auth.username, password: auth.password, serveraddress: auth.serverAddress ?? name.split('/')[0] }
       : undefined;
-    const stream = await this.docker.pull(name, authconfig ? { authconfig } : {});
+    const stream = await this.docker.pull(name, authconfig ? { authconfig } : {}).catch((err: unknown) => {
+      throw daemonError(err);
+    });
     const events: { error?: string; errorDetail?: { message?: string } }[] = await new Promise((resolve, reject) =>
       this.docker.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => (err ? reject(err) : resolve(out))),
     );
@@ -491,4 +493,16 @@ export class DockerRuntime implements ContainerRuntime {
     this.eventStream = undefined;
     s?.destroy?.();
   }
+}
+
+/**
+ * An error the Docker daemon answered with, worded as Docker's own client words it (and so as
+ * the ECS agent reports it): `Error response from daemon: <message>`. dockerode wraps the same
+ * message as `(HTTP code 500) server error - <message> `. Anything else (no daemon answer at
+ * all, e.g. its socket is gone) is returned unchanged.
+ */
+export function daemonError(err: unknown): unknown {
+  if (!(err instanceof Error) || typeof (err as { statusCode?: unknown }).statusCode !== 'number') return err;
+  const m = /^\(HTTP code \d+\) [^-]*- ([\s\S]*)$/.exec(err.message);
+  return m ? new Error(`Error response from daemon: ${m[1]!.trim()}`) : err;
 }

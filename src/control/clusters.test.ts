@@ -1,0 +1,77 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WharfError } from '../core/errors';
+import { createLogger } from '../lib';
+import { TaskReaperController } from '../controllers/task-reaper-controller';
+import { INACTIVE_CLUSTER_VISIBLE_MS, createCluster, deleteCluster, describeClusters, listClusters } from './clusters';
+import { registerContainerInstance } from './container-instances';
+import { controlTestContext, TEST_CALLER } from './control-test-context';
+import { createService } from './services';
+import { listTagsForResource, tagResource, untagResource } from './tags';
+import { runTask } from './tasks';
+
+const rejects = (p: Promise<unknown>, code: string, message?: string) =>
+  assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof WharfError, String(e));
+    assert.equal(e.code, code);
+    if (message !== undefined) assert.equal(e.message, message);
+    return true;
+  });
+
+test('a deleted cluster is INACTIVE: still listed and described, refused for new work and for tagging', async () => {
+  const ctx = await controlTestContext();
+  const { cluster } = await createCluster(ctx, { clusterName: 'old', tags: [{ key: 'team', value: 'a' }] });
+  const arn = cluster!.clusterArn!;
+  assert.equal(arn, 'arn:aws:ecs:eu-west-3:123456789012:cluster/old');
+  const deleted = await deleteCluster(ctx, { cluster: 'old' });
+  assert.equal(deleted.cluster!.status, 'INACTIVE');
+
+  assert.ok((await listClusters(ctx, {})).clusterArns!.includes(arn), 'ListClusters keeps listing it for a while');
+  const d = await describeClusters(ctx, { clusters: ['old'] });
+  assert.equal(d.clusters![0]!.status, 'INACTIVE');
+  assert.deepEqual(d.failures, []);
+
+  const inactive = 'The specified cluster is inactive. Specify an active cluster and try again.';
+  await rejects(tagResource(ctx, { resourceArn: arn, tags: [{ key: 'k', value: 'v' }] }), 'InvalidParameterException', inactive);
+  await rejects(untagResource(ctx, { resourceArn: arn, tagKeys: ['team'] }), 'InvalidParameterException', inactive);
+  assert.deepEqual((await listTagsForResource(ctx, { resourceArn: arn })).tags, [{ key: 'team', value: 'a' }]);
+
+  await rejects(runTask(ctx, { cluster: 'old', taskDefinition: 'web' }), 'ClusterNotFoundException');
+  await rejects(createService(ctx, { cluster: arn, serviceName: 's', taskDefinition: 'web', desiredCount: 1 }, TEST_CALLER), 'ClusterNotFoundException');
+  await rejects(registerContainerInstance(ctx, { cluster: 'old' }), 'ClusterNotFoundException');
+  await rejects(deleteCluster(ctx, { cluster: 'old' }), 'ClusterNotFoundException');
+});
+
+test('an INACTIVE cluster disappears after an hour and the reaper removes it', async () => {
+  const ctx = await controlTestContext();
+  const arn = (await createCluster(ctx, { clusterName: 'gone' })).cluster!.clusterArn!;
+  await deleteCluster(ctx, { cluster: 'gone' });
+  ctx.clock.advance(INACTIVE_CLUSTER_VISIBLE_MS - 1000);
+  assert.ok((await listClusters(ctx, {})).clusterArns!.includes(arn), 'still listed just before the hour');
+
+  const reaper = new TaskReaperController({ state: ctx.state, store: ctx.store, clock: ctx.clock, log: createLogger('test', 'silent') });
+  assert.deepEqual((await reaper.reconcile()).clusters, [], 'nothing to reap inside the window');
+  ctx.clock.advance(1000);
+  assert.ok(!(await listClusters(ctx, {})).clusterArns!.includes(arn), 'no longer listed after the hour');
+  assert.deepEqual((await describeClusters(ctx, { clusters: ['gone'] })).failures, [{ arn, reason: 'MISSING' }]);
+  await rejects(listTagsForResource(ctx, { resourceArn: arn }), 'ClusterNotFoundException');
+  assert.equal((await reaper.reconcile()).clusters.length, 1);
+  await ctx.state.waitFor(await ctx.store.revision());
+  assert.equal(ctx.state.clusters.get('', 'gone'), undefined, 'the record is removed from the store');
+});
+
+test('CreateCluster of an INACTIVE name makes it ACTIVE again, with the request settings and tags', async () => {
+  const ctx = await controlTestContext();
+  const first = (await createCluster(ctx, { clusterName: 'again', tags: [{ key: 'gen', value: '1' }] })).cluster!;
+  await deleteCluster(ctx, { cluster: 'again' });
+  const again = (await createCluster(ctx, { clusterName: 'again', tags: [{ key: 'gen', value: '2' }] })).cluster!;
+  assert.equal(again.status, 'ACTIVE');
+  assert.equal(again.clusterArn, first.clusterArn);
+  assert.deepEqual(again.tags, [{ key: 'gen', value: '2' }]);
+  // ACTIVE again, so never reaped, however long ago it was deleted.
+  ctx.clock.advance(2 * INACTIVE_CLUSTER_VISIBLE_MS);
+  const reaper = new TaskReaperController({ state: ctx.state, store: ctx.store, clock: ctx.clock, log: createLogger('test', 'silent') });
+  assert.deepEqual((await reaper.reconcile()).clusters, []);
+  assert.deepEqual((await listClusters(ctx, {})).clusterArns, [first.clusterArn]);
+  await tagResource(ctx, { resourceArn: first.clusterArn!, tags: [{ key: 'k', value: 'v' }] });
+});

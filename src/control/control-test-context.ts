@@ -1,0 +1,22 @@
+/** A control plane in memory for control/ unit tests: MemoryStore, State, PlacementView, a fake clock. */
+import { FakeClock, createLogger } from '../lib';
+import { PlacementView } from '../state/placement-view';
+import { State } from '../state/state';
+import { MemoryStore } from '../store/memory/memory-store';
+import type { Caller, ControlContext } from './context';
+
+export const TEST_CALLER: Caller = { requestId: 'r', accessKeyId: 'AKID', principalArn: 'arn:aws:iam::123456789012:root', isAgent: false, region: 'us-east-1' };
+
+export async function controlTestContext(): Promise<ControlContext & { clock: FakeClock }> {
+  const store = new MemoryStore();
+  const state = new State(store);
+  await state.start();
+  return {
+    store,
+    state,
+    placement: new PlacementView(state),
+    partition: { region: 'eu-west-3', accountId: '123456789012' },
+    clock: new FakeClock(),
+    log: createLogger('test', 'silent'),
+  };
+}

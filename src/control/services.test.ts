@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WharfError } from '../core/errors';
+import { createCluster } from './clusters';
+import { controlTestContext, TEST_CALLER } from './control-test-context';
+import { createService, describeServices, updateService } from './services';
+import { registerTaskDefinition } from './task-definitions';
+
+async function context() {
+  const ctx = await controlTestContext();
+  await createCluster(ctx, { clusterName: 'c' });
+  await registerTaskDefinition(ctx, { family: 'web', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 256, essential: true }] }, TEST_CALLER);
+  return ctx;
+}
+
+const rejects = (p: Promise<unknown>, code: string, message: string) =>
+  assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof WharfError, String(e));
+    assert.equal(e.code, code);
+    assert.equal(e.message, message);
+    return true;
+  });
+
+test('DescribeServices names an unknown service by its short ARN, and echoes a given ARN', async () => {
+  const ctx = await context();
+  const given = 'arn:aws:ecs:eu-west-3:123456789012:service/c/nope';
+  const r = await describeServices(ctx, { cluster: 'c', services: ['missing', given] });
+  assert.deepEqual(r.services, []);
+  assert.deepEqual(r.failures, [
+    { arn: 'arn:aws:ecs:eu-west-3:123456789012:service/missing', reason: 'MISSING' },
+    { arn: given, reason: 'MISSING' },
+  ]);
+});
+
+const DAEMON_COUNT = 'The daemon scheduling strategy does not support a desired count for services. Remove the desired count value and try again';
+
+test('a DAEMON service refuses desiredCount on CreateService and UpdateService', async () => {
+  const ctx = await context();
+  for (const desiredCount of [0, 2]) {
+    await rejects(
+      createService(ctx, { cluster: 'c', serviceName: 'd', taskDefinition: 'web', schedulingStrategy: 'DAEMON', desiredCount }, TEST_CALLER),
+      'InvalidParameterException',
+      DAEMON_COUNT,
+    );
+  }
+  assert.deepEqual((await describeServices(ctx, { cluster: 'c', services: ['d'] })).failures!.map((f) => f.reason), ['MISSING'], 'nothing was created');
+  const s = (await createService(ctx, { cluster: 'c', serviceName: 'd', taskDefinition: 'web', schedulingStrategy: 'DAEMON' }, TEST_CALLER)).service!;
+  assert.equal(s.schedulingStrategy, 'DAEMON');
+  await rejects(updateService(ctx, { cluster: 'c', service: 'd', desiredCount: 3 }), 'InvalidParameterException', DAEMON_COUNT);
+  // A REPLICA service still takes one.
+  await createService(ctx, { cluster: 'c', serviceName: 'r', taskDefinition: 'web', desiredCount: 1 }, TEST_CALLER);
+  assert.equal((await updateService(ctx, { cluster: 'c', service: 'r', desiredCount: 2 })).service!.desiredCount, 2);
+});

@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WharfError } from '../core/errors';
+import { createCluster } from './clusters';
+import { controlTestContext, TEST_CALLER } from './control-test-context';
+import { deregisterTaskDefinition, describeTaskDefinition, registerTaskDefinition } from './task-definitions';
+import { runTask } from './tasks';
+
+const rejects = (p: Promise<unknown>, code: string, message: string) =>
+  assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof WharfError, String(e));
+    assert.equal(e.code, code);
+    assert.equal(e.message, message);
+    return true;
+  });
+
+async function context() {
+  const ctx = await controlTestContext();
+  await createCluster(ctx, { clusterName: 'c' });
+  await registerTaskDefinition(ctx, { family: 'web', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 256, essential: true }] }, TEST_CALLER);
+  return ctx;
+}
+
+test('a revision that is not a number is "Invalid revision number" wherever a task definition is named', async () => {
+  const ctx = await context();
+  await rejects(describeTaskDefinition(ctx, { taskDefinition: 'web:latest' }), 'InvalidParameterException', 'Invalid revision number. Number: latest');
+  await rejects(
+    describeTaskDefinition(ctx, { taskDefinition: 'arn:aws:ecs:eu-west-3:123456789012:task-definition/web:x1' }),
+    'InvalidParameterException',
+    'Invalid revision number. Number: x1',
+  );
+  await rejects(runTask(ctx, { cluster: 'c', taskDefinition: 'web:one' }), 'InvalidParameterException', 'Invalid revision number. Number: one');
+  await rejects(deregisterTaskDefinition(ctx, { taskDefinition: 'web:abc' }), 'InvalidParameterException', 'Invalid revision number. Number: abc');
+  // The family alone and family:revision still name it.
+  assert.equal((await describeTaskDefinition(ctx, { taskDefinition: 'web' })).taskDefinition!.revision, 1);
+  assert.equal((await describeTaskDefinition(ctx, { taskDefinition: 'web:1' })).taskDefinition!.revision, 1);
+});
+
+test('DeregisterTaskDefinition with a family and no revision: "Revision is missing."', async () => {
+  const ctx = await context();
+  await rejects(deregisterTaskDefinition(ctx, { taskDefinition: 'web' }), 'ClientException', 'Revision is missing.');
+  await rejects(deregisterTaskDefinition(ctx, { taskDefinition: 'arn:aws:ecs:eu-west-3:123456789012:task-definition/web' }), 'ClientException', 'Revision is missing.');
+  assert.equal((await describeTaskDefinition(ctx, { taskDefinition: 'web:1' })).taskDefinition!.status, 'ACTIVE', 'nothing was deregistered');
+  assert.equal((await deregisterTaskDefinition(ctx, { taskDefinition: 'web:1' })).taskDefinition!.status, 'INACTIVE');
+});
