@@ -5,8 +5,8 @@
 const { spawnSync } = require('node:child_process');
 const { existsSync, readdirSync, statSync } = require('node:fs');
 const { join } = require('node:path');
+const { root, ensureNodeModules } = require('./node-modules');
 
-const root = join(__dirname, '..');
 const run = (cmd, args) => {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
@@ -22,10 +22,7 @@ function newest(dir) {
   return t;
 }
 
-if (!existsSync(join(root, 'node_modules', '.package-lock.json'))) {
-  console.log('wharf: installing npm dependencies (npm ci)');
-  run('npm', ['ci', '--no-audit', '--no-fund']);
-}
+ensureNodeModules('wharf');
 const entry = join(root, 'dist', 'src', 'cmd', 'main.js');
 if (!existsSync(entry) || newest(join(root, 'src')) > statSync(entry).mtimeMs) {
   console.log('wharf: building');

@@ -1,36 +1,83 @@
 /**
- * For `wharf up`: make sure a Docker Engine answers. When it does not and we are root on Debian,
- * say so, install Debian's docker.io and start dockerd ourselves (there may be no systemd).
+ * A Docker Engine that answers, for `wharf up` and for the test preflight (test/preflight/), so
+ * that both install and start it the same way. When none answers and we are root on Debian:
+ * install Debian's docker.io if dockerd is missing, and start dockerd ourselves (there may be no
+ * systemd, as in containers and CI machines).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, openSync } from 'node:fs';
+import { accessSync, constants, openSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 
-const dockerAnswers = () => spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
+export const DOCKERD_LOG = '/var/log/wharf-dockerd.log';
+
+export const dockerAnswers = (): boolean => spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
+
+/**
+ * The path of an executable named `name` on PATH or in the sbin folders, which a user's PATH
+ * often lacks (dockerd lives in /usr/sbin), or undefined.
+ */
+export function findCommand(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
+  for (const dir of dirs) {
+    if (!dir) continue;
+    const p = join(dir, name);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+export const dockerdInstalled = (): boolean => findCommand('dockerd') !== undefined && findCommand('docker') !== undefined;
+
+/** `apt-get update`, then `apt-get install -y` the packages; false when either fails. */
+export function aptInstall(packages: string[], say: (s: string) => void): boolean {
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  say(`wharf: installing ${packages.join(' ')} (apt-get update && apt-get install -y ${packages.join(' ')})`);
+  for (const args of [['update', '-q'], ['install', '-y', '-q', ...packages]]) {
+    const r = spawnSync('apt-get', args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    if (r.status !== 0) {
+      // apt's progress is noise when it works; on failure its last lines say why.
+      say(`${(r.stdout ?? '') + (r.stderr ?? '')}`.trim().split('\n').slice(-20).join('\n'));
+      say(`wharf: apt-get ${args[0]} failed (exit ${r.status ?? r.signal})`);
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Starts dockerd in the background (it outlives us) and waits up to 60 s for it to answer. */
+export async function startDockerd(say: (s: string) => void): Promise<void> {
+  say(`wharf: starting dockerd (log: ${DOCKERD_LOG})`);
+  const out = openSync(DOCKERD_LOG, 'a');
+  const child = spawn(findCommand('dockerd') ?? 'dockerd', [], { detached: true, stdio: ['ignore', out, out] });
+  child.on('error', () => undefined); // reported below as "did not answer"
+  child.unref();
+  for (let i = 0; i < 60; i++) {
+    if (dockerAnswers()) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(`dockerd did not answer within 60 s; see ${DOCKERD_LOG}`);
+}
+
+export const isRoot = (): boolean => process.getuid?.() === 0;
+export const hasApt = (): boolean => findCommand('apt-get') !== undefined;
 
 export async function ensureDocker(say: (s: string) => void): Promise<void> {
   if (dockerAnswers()) return;
-  const isRoot = process.getuid?.() === 0;
-  const isDebian = existsSync('/etc/debian_version');
-  if (!isRoot || !isDebian) {
+  if (!isRoot() || !hasApt()) {
     throw new Error(
       'Wharf runs containers on a Docker Engine, and none answers here.\n' +
         'On Debian: sudo apt-get install -y docker.io && sudo dockerd &   (or: sudo systemctl start docker)\n' +
         'Elsewhere: install Docker Engine, start it, and run `wharf up` again.',
     );
   }
-  if (!existsSync('/usr/bin/dockerd') && !existsSync('/usr/sbin/dockerd')) {
-    say("wharf: no Docker Engine found; installing Debian's docker.io (apt-get install -y docker.io)");
-    const upd = spawnSync('apt-get', ['update'], { stdio: 'inherit' });
-    const inst = spawnSync('apt-get', ['install', '-y', 'docker.io'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    if (upd.status !== 0 || inst.status !== 0) throw new Error('installing docker.io failed; install it yourself and run `wharf up` again');
+  if (!dockerdInstalled()) {
+    say("wharf: no Docker Engine found; installing Debian's docker.io");
+    if (!aptInstall(['docker.io'], say)) throw new Error('installing docker.io failed; install it yourself and run `wharf up` again');
   }
-  say('wharf: starting dockerd (log: /var/log/wharf-dockerd.log)');
-  const out = openSync('/var/log/wharf-dockerd.log', 'a');
-  const child = spawn('dockerd', [], { detached: true, stdio: ['ignore', out, out] });
-  child.unref();
-  for (let i = 0; i < 60; i++) {
-    if (dockerAnswers()) return;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  throw new Error('dockerd did not answer within 60 s; see /var/log/wharf-dockerd.log');
+  await startDockerd(say);
 }

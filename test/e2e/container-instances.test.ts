@@ -389,16 +389,12 @@ test('container instances: register, describe, list, attributes, drain, deregist
   await waitUntil(async () => (await describeB()).agentConnected === false, 'agentConnected=false after the channel closed');
 
   // --- AWS CLI v2, once ---------------------------------------------------------------------
-  if (fs.existsSync(AWS_CLI)) {
-    const r = await run(AWS_CLI, ['ecs', 'list-container-instances', '--cluster', C, '--endpoint-url', srv.endpoint, '--output', 'json'], childEnv(srv.user, REGION));
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(sorted(JSON.parse(r.stdout).containerInstanceArns), all);
-    const r2 = await run(AWS_CLI, ['ecs', 'describe-container-instances', '--cluster', C, '--container-instances', id(b), '--endpoint-url', srv.endpoint, '--output', 'json'], childEnv(srv.user, REGION));
-    assert.equal(r2.code, 0, r2.stderr);
-    assert.equal(JSON.parse(r2.stdout).containerInstances[0].runningTasksCount, 1);
-  } else {
-    t.diagnostic(`${AWS_CLI} not found: AWS CLI check skipped`);
-  }
+  const r = await run(AWS_CLI, ['ecs', 'list-container-instances', '--cluster', C, '--endpoint-url', srv.endpoint, '--output', 'json'], childEnv(srv.user, REGION));
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(sorted(JSON.parse(r.stdout).containerInstanceArns), all);
+  const r2 = await run(AWS_CLI, ['ecs', 'describe-container-instances', '--cluster', C, '--container-instances', id(b), '--endpoint-url', srv.endpoint, '--output', 'json'], childEnv(srv.user, REGION));
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.equal(JSON.parse(r2.stdout).containerInstances[0].runningTasksCount, 1);
 
   // --- A control-plane restart: stored "connected" without a socket expires ---------------------
   const ch2 = connectAgent(srv, C, a.containerInstanceArn!);

@@ -25,11 +25,10 @@ import {
   type ECSClient,
   type Task,
 } from '@aws-sdk/client-ecs';
-import { dockerSkipReason } from '../images/docker-test-env';
+import { dockerSkipReason, skipUnlessCI } from '../images/docker-test-env';
 import { killAllSpawned, removeDir, sleep, spawnAgent, spawnServer, waitUntil, type AgentProcess, type ServerProcess } from './helpers/processes';
 
-const rootSkip = process.getuid?.() === 0 ? false : 'skipped: running a dockerd of its own needs root';
-const skip = dockerSkipReason() || rootSkip;
+const skip = dockerSkipReason() || (process.getuid?.() === 0 ? false : skipUnlessCI('running a dockerd of its own needs root'));
 // Short: the unix socket path must stay under 108 bytes.
 const DIR = `/tmp/wharf-dd-${process.pid}`;
 const SOCK = `unix://${DIR}/docker.sock`;

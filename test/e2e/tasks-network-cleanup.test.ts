@@ -149,7 +149,10 @@ describe('awsvpc subnet networks are removed once unused', { skip, timeout: 300_
       const listed = await runtime.listNetworks(AWSVPC_NETWORK_LABELS);
       assert.deepEqual(listed.find((n) => n.name === withStopped)?.containerIds, [containers[0]]);
       assert.deepEqual(listed.find((n) => n.name === withRunning)?.containerIds, [containers[1]]);
-      assert.deepEqual(listed.find((n) => n.name === empty)?.containerIds, []);
+      // Any agent on this engine (this file's, or a `wharf up` the user keeps running beside the
+      // tests) may sweep the empty one as soon as it exists: listed with no container, or gone.
+      const emptyNow = listed.find((n) => n.name === empty);
+      if (emptyNow) assert.deepEqual(emptyNow.containerIds, []);
       assert.equal(listed.find((n) => n.name === foreign), undefined);
       assert.equal(await runtime.removeNetwork(withRunning), 'in-use', 'a running container blocks removal; not an error');
 

@@ -1,7 +1,7 @@
 /**
  * Shared end-to-end helpers: a real Wharf control plane (SQLite store, SigV4, HTTP) in a temp
  * dir on 127.0.0.1:0, and the three kinds of client a user has: the AWS SDK for JavaScript v3,
- * boto3 (through python3) and the AWS CLI v2 (/usr/bin/aws), all with credentials from the
+ * boto3 (through the python3 that has it) and the AWS CLI v2 (/usr/bin/aws), all with credentials from the
  * environment and `--endpoint-url`, exactly as a user would call them.
  */
 import { spawn } from 'node:child_process';
@@ -11,13 +11,14 @@ import path from 'node:path';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { startServer, type RunningServer } from '../../../src/cmd/server';
 import { createLogger, signRequest, type Logger } from '../../../src/lib';
+import { AWS_CLI_V2, pythonWithBoto3 } from '../../preflight/test-deps';
 
 export const REGION = 'us-east-1';
 export const ACCOUNT_ID = '123456789012';
 export const TARGET_PREFIX = 'AmazonEC2ContainerServiceV20141113';
 export const REPO = path.join(__dirname, '..', '..', '..');
 /** The AWS CLI v2 from Debian; the first `aws` on PATH may be v1. */
-export const AWS_CLI = '/usr/bin/aws';
+export const AWS_CLI = AWS_CLI_V2;
 
 export interface Keys {
   accessKeyId: string;
@@ -155,7 +156,9 @@ export async function boto3(srv: TestServer, snippet: string, inp: unknown = nul
     '    raise TypeError(repr(o))',
     'def out(v): print(json.dumps(v, default=_default))',
   ].join('\n');
-  const r = await run('python3', ['-c', `${prelude}\n${snippet}`], srv.env(), JSON.stringify(inp));
+  const python = pythonWithBoto3();
+  if (!python) throw new Error('no python3 here imports boto3: install python3-boto3 (`npm test` does so as root)');
+  const r = await run(python, ['-c', `${prelude}\n${snippet}`], srv.env(), JSON.stringify(inp));
   if (r.code !== 0) throw new Error(`boto3 snippet failed (${r.code}): ${r.stderr}`);
   const last = r.stdout.trim().split('\n').pop() ?? '';
   return last ? JSON.parse(last) : undefined;
