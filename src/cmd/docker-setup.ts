@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, openSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, join, sep } from 'node:path';
 
 export const DOCKERD_LOG = '/var/log/wharf-dockerd.log';
 
@@ -50,10 +50,16 @@ export function aptInstall(packages: string[], say: (s: string) => void): boolea
 }
 
 /** Starts dockerd in the background (it outlives us) and waits up to 60 s for it to answer. */
+/** The runsc wrapper (scripts/runsc-wharf) registered as the `runsc` runtime of a dockerd Wharf starts. */
+export const RUNSC_WRAPPER = join(__dirname, '..', '..', ...(__dirname.includes(`${sep}dist${sep}`) ? ['..'] : []), 'scripts', 'runsc-wharf');
+
 export async function startDockerd(say: (s: string) => void): Promise<void> {
   say(`wharf: starting dockerd (log: ${DOCKERD_LOG})`);
   const out = openSync(DOCKERD_LOG, 'a');
-  const child = spawn(findCommand('dockerd') ?? 'dockerd', [], { detached: true, stdio: ['ignore', out, out] });
+  // Where gVisor is installed, Fargate tasks get a kernel of their own (agent: wharf.fargate-sandbox).
+  const args = findCommand('runsc') !== undefined ? ['--add-runtime', `runsc=${RUNSC_WRAPPER}`] : [];
+  if (args.length === 0) say('wharf: gVisor (runsc) is not installed; Fargate tasks will run under runc (apt-get install runsc)');
+  const child = spawn(findCommand('dockerd') ?? 'dockerd', args, { detached: true, stdio: ['ignore', out, out] });
   child.on('error', () => undefined); // reported below as "did not answer"
   child.unref();
   for (let i = 0; i < 60; i++) {
@@ -76,8 +82,9 @@ export async function ensureDocker(say: (s: string) => void): Promise<void> {
     );
   }
   if (!dockerdInstalled()) {
-    say("wharf: no Docker Engine found; installing Debian's docker.io");
+    say("wharf: no Docker Engine found; installing Debian's docker.io (and runsc, gVisor, for Fargate tasks)");
     if (!aptInstall(['docker.io'], say)) throw new Error('installing docker.io failed; install it yourself and run `wharf up` again');
+    if (findCommand('runsc') === undefined) aptInstall(['runsc'], say); // best effort: runc is the fallback
   }
   await startDockerd(say);
 }

@@ -91,6 +91,21 @@ describe('FARGATE launch type', { skip, timeout: 300_000 }, () => {
     assert.equal(inspect.HostConfig.PidsLimit, 4096);
     assert.equal(inspect.Config.Labels['io.wharf.container-instance'], pool.instanceArns[0], 'it runs on the pool host');
 
+    // Kernel isolation: under gVisor where the engine has runsc (CI's dockerd does: the test
+    // preflight starts it with the runtime), and the task says which it got.
+    const sandbox = t.attributes.find((a: { name: string }) => a.name === 'wharf.fargate-sandbox')?.value;
+    const engineHasRunsc = /runsc/.test(execFileSync('docker', ['info', '--format', '{{json .Runtimes}}'], { encoding: 'utf8' }));
+    assert.equal(sandbox, engineHasRunsc ? 'gvisor' : 'runc');
+    if (process.env.CI) assert.equal(sandbox, 'gvisor', 'CI runs Fargate tasks under gVisor');
+    const kernel = execFileSync('docker', ['exec', t.containers[0].runtimeId, 'cat', '/proc/version'], { encoding: 'utf8' });
+    if (sandbox === 'gvisor') {
+      assert.equal(inspect.HostConfig.Runtime, 'runsc');
+      assert.notEqual(kernel, fs.readFileSync('/proc/version', 'utf8'), "the task's kernel is not the host's");
+      assert.match(execFileSync('docker', ['exec', t.containers[0].runtimeId, 'dmesg'], { encoding: 'utf8' }), /gVisor/);
+    } else {
+      assert.equal(kernel, fs.readFileSync('/proc/version', 'utf8'));
+    }
+
     await cli(['stop-task', '--cluster', CLUSTER, '--task', arn]);
     assert.equal((await cli(['wait', 'tasks-stopped', '--cluster', CLUSTER, '--tasks', arn])).code, 0);
   });

@@ -60,6 +60,12 @@ export const TEST_DEPENDENCIES: readonly TestDependency[] = [
     present: () => findCommand('ip') !== undefined,
   },
   {
+    what: 'gVisor (runsc)',
+    aptPackage: 'runsc',
+    neededBy: "the Fargate isolation tests: a dockerd the preflight starts registers it, and Fargate tasks get a kernel of their own",
+    present: () => findCommand('runsc') !== undefined,
+  },
+  {
     what: 'python3 with boto3',
     aptPackage: 'python3-boto3',
     neededBy: 'the e2e tests that drive Wharf with boto3',
