@@ -6,7 +6,7 @@ import { loadModel, validateInput } from '../api/model';
 import { AGENT_OPERATIONS, type ControlContext } from '../control';
 import { SECRETS_MODEL_OPERATIONS, SECRETS_SIGNING_NAME, SECRETS_TARGET_PREFIX } from '../control/secrets';
 import { createHttpServer, type WharfHttpServer } from '../server/http-server';
-import { regionalUpgrade } from '../server/agent-gateway';
+import { regionalUpgrade } from '../server/regional-upgrade';
 import { SqliteStore } from '../store/sqlite/sqlite-store';
 import { migrateUnprefixedKeys } from '../store/regions';
 import type { Store } from '../store/store';
