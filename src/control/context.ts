@@ -29,4 +29,10 @@ export interface Caller {
   principalArn: string;
   /** Whether the key is an agent's (cluster join token) rather than a user's. */
   isAgent: boolean;
+  /**
+   * The container instance an agent's request speaks for (the signed `x-wharf-container-instance`
+   * header), when it names one. Operations on tasks that an agent may call (task protection)
+   * restrict it to that instance's tasks.
+   */
+  containerInstanceArn?: string;
 }

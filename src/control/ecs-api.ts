@@ -12,6 +12,7 @@ import * as tags from './tags';
 import * as taskDefinitions from './task-definitions';
 import * as taskQueries from './task-queries';
 import * as taskStateChanges from './task-state-changes';
+import * as taskProtection from './task-protection';
 import * as tasks from './tasks';
 
 export type EcsHandler = (input: any, caller: Caller) => Promise<unknown>;
@@ -26,11 +27,15 @@ export const AGENT_OPERATIONS: readonly OperationName[] = [
   'CreateCluster',
   'DeregisterContainerInstance',
   'DiscoverPollEndpoint',
+  // Only for the tasks of the instance the agent speaks for (control/task-protection.ts): how a
+  // container protects itself through $ECS_AGENT_URI.
+  'GetTaskProtection',
   'RegisterContainerInstance',
   'SubmitAttachmentStateChanges',
   'SubmitContainerStateChange',
   'SubmitTaskStateChange',
   'UpdateContainerInstancesState',
+  'UpdateTaskProtection',
 ];
 
 export function ecsHandlers(ctx: ControlContext): Partial<Record<OperationName, EcsHandler>> {
@@ -57,6 +62,8 @@ export function ecsHandlers(ctx: ControlContext): Partial<Record<OperationName, 
     ListTasks: (i) => taskQueries.listTasks(ctx, i),
     SubmitTaskStateChange: (i) => taskStateChanges.submitTaskStateChange(ctx, i),
     SubmitContainerStateChange: (i) => taskStateChanges.submitContainerStateChange(ctx, i),
+    UpdateTaskProtection: (i, c) => taskProtection.updateTaskProtection(ctx, i, c),
+    GetTaskProtection: (i, c) => taskProtection.getTaskProtection(ctx, i, c),
 
     TagResource: (i) => tags.tagResource(ctx, i),
     UntagResource: (i) => tags.untagResource(ctx, i),
