@@ -86,6 +86,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   services.start();
   const { port } = await http.listen(opts.port, opts.host);
   const endpoint = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+  ctx.endpoint = endpoint;
   log.info({ endpoint, dataDir: opts.dataDir }, 'wharf server listening');
   return {
     endpoint,

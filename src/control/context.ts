@@ -13,6 +13,8 @@ export interface ControlContext {
   partition: Partition;
   clock: Clock;
   log: Logger;
+  /** The server's own URL (`http://host:port`), once it listens; DiscoverPollEndpoint's fallback. */
+  endpoint?: string;
 }
 
 /** Waits until the cache reflects a write, so the caller's next read sees it. */
@@ -35,4 +37,6 @@ export interface Caller {
    * restrict it to that instance's tasks.
    */
   containerInstanceArn?: string;
+  /** The Host the request was sent to (signed), which is how the caller reaches this server. */
+  host?: string;
 }

@@ -5,6 +5,7 @@
 import type { OperationName } from '../core/shapes/ecs';
 import * as accountSettings from './account-settings';
 import * as clusters from './clusters';
+import * as containerAgent from './container-agent';
 import { serviceHandlers } from './services';
 import { containerInstanceHandlers } from './container-instances';
 import type { Caller, ControlContext } from './context';
@@ -62,6 +63,9 @@ export function ecsHandlers(ctx: ControlContext): Partial<Record<OperationName, 
     ListTasks: (i) => taskQueries.listTasks(ctx, i),
     SubmitTaskStateChange: (i) => taskStateChanges.submitTaskStateChange(ctx, i),
     SubmitContainerStateChange: (i) => taskStateChanges.submitContainerStateChange(ctx, i),
+    SubmitAttachmentStateChanges: (i) => containerAgent.submitAttachmentStateChanges(ctx, i),
+    DiscoverPollEndpoint: (i, c) => containerAgent.discoverPollEndpoint(ctx, i, c),
+    UpdateContainerAgent: (i) => containerAgent.updateContainerAgent(ctx, i),
     UpdateTaskProtection: (i, c) => taskProtection.updateTaskProtection(ctx, i, c),
     GetTaskProtection: (i, c) => taskProtection.getTaskProtection(ctx, i, c),
 

@@ -6,12 +6,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { CONTAINER_INSTANCE_HEADER } from '../api/agent/protocol';
 import { WharfError, type ErrorCode } from '../core/errors';
 import { uuid, verifySigV4, type Logger } from '../lib';
 import { errorStatus } from './error-status';
 import type { JsonServiceApi, RequestContext } from './api-registry';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+
 /** How much of an oversized body is read and thrown away before the connection is cut. */
 const DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES;
 
@@ -119,13 +121,18 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       throw new WharfError('InvalidSignatureException', `Credential should be scoped to a valid region, not '${r.identity.region}'. This Wharf serves region '${opts.region}'.`);
     }
     const cred = opts.credentials.lookup(r.identity.accessKeyId)!;
-    return {
+    const out: RequestContext & { region: string } = {
       requestId: '',
       accessKeyId: r.identity.accessKeyId,
       principalArn: `arn:aws:iam::${opts.accountId}:${cred.isAgent ? 'role/wharf-agent' : 'root'}`,
       isAgent: cred.isAgent,
       region: r.identity.region,
     };
+    if (typeof req.headers.host === 'string' && req.headers.host !== '') out.host = req.headers.host;
+    // The instance an agent speaks for counts only when the signature covers it.
+    const instance = req.headers[CONTAINER_INSTANCE_HEADER];
+    if (typeof instance === 'string' && instance !== '' && r.identity.signedHeaders.includes(CONTAINER_INSTANCE_HEADER)) out.containerInstanceArn = instance;
+    return out;
   };
 
   async function handleApi(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
