@@ -53,6 +53,8 @@ export interface TaskRunnerOptions {
   pauseImage?: string;
   /** awsvpc network used when the task names none. */
   defaultAwsvpcNetwork?: string;
+  /** ECS_AGENT_URI for this task's containers (the agent's task endpoint), when it serves one. */
+  agentUri?: string;
 }
 
 
@@ -62,7 +64,7 @@ export class TaskRunner {
   readonly taskArn: string;
   readonly taskId: string;
   private task: AgentTask;
-  private readonly o: Required<Omit<TaskRunnerOptions, 'logger'>> & { logger?: Logger };
+  private readonly o: Required<Omit<TaskRunnerOptions, 'logger' | 'agentUri'>> & { logger?: Logger; agentUri?: string };
   private readonly containers: ContainerRun[];
   private readonly networkMode: string;
   private desired: 'RUNNING' | 'STOPPED';

@@ -45,6 +45,7 @@ export interface StartHost {
     pollIntervalMs: number;
     pauseImage: string;
     defaultAwsvpcNetwork: string;
+    agentUri?: string;
   };
   setKnown(s: TaskStatus): void;
   report(): void;
@@ -255,6 +256,7 @@ export class TaskStarter {
         const spec = buildContainerSpec({
           task: { ...h.task, secrets: this.credentials.secrets },
           containerInstanceArn: h.options.containerInstanceArn,
+          agentUri: h.options.agentUri,
           def: c.def,
           dockerName: c.dockerName,
           networkMode: h.networkMode,
