@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { ControlPlaneError } from './control-plane-client';
 import { TaskProtectionEndpoint, goTime, type TaskProtectionApi } from './task-protection-endpoint';
 
@@ -94,4 +95,18 @@ test('bad requests get the ECS agent answers and reach nobody', async () => {
   const del = await call('DELETE');
   assert.equal(del.status, 405);
   assert.equal(calls.length, 0);
+});
+
+test('a client that half-closes after its request still gets the answer', async () => {
+  answer = () => new Promise((r) => setTimeout(() => r({ protectedTasks: [{ taskArn: TASK, protectionEnabled: false }], failures: [] }), 100));
+  const { port, pathname } = new URL(uri);
+  const text = await new Promise<string>((resolve, reject) => {
+    const s = connect(Number(port), '127.0.0.1', () => s.end(`GET ${pathname}/task-protection/v1/state HTTP/1.0\r\n\r\n`));
+    let got = '';
+    s.on('data', (d) => (got += String(d)));
+    s.on('close', () => resolve(got));
+    s.on('error', reject);
+  });
+  assert.match(text, /^HTTP\/1\.1 200/);
+  assert.ok(text.endsWith(JSON.stringify({ protection: { ExpirationDate: null, ProtectionEnabled: false, TaskArn: TASK } })), text);
 });

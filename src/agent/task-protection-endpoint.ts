@@ -120,6 +120,11 @@ export class TaskProtectionEndpoint {
       });
     });
     server.on('clientError', (_e, socket) => socket.destroy());
+    // A client may half-close once it has sent its request (busybox `nc` does on end of input).
+    // Node's HTTP server then aborts a request still being answered; Go's, which the ECS agent
+    // uses, answers it. The answer here waits on the control plane, so keep half-open
+    // connections (a long-standing Node server property, undocumented).
+    (server as Server & { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.o.port, this.o.host, () => {
