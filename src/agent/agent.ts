@@ -148,7 +148,8 @@ export class Agent {
         new TaskProtectionEndpoint({ host: te.host, port, api: te.api, taskFor: (id) => this.endpointIds.get(id), containerInstanceArn: () => this.arn, logger: this.o.logger });
       this.endpoint = make(te.port);
       try {
-        this.o.logger?.info(await this.endpoint.start(), 'task endpoint (ECS_AGENT_URI) listening');
+        const at = await this.endpoint.start();
+        this.o.logger?.info(at, 'task endpoint (ECS_AGENT_URI) listening');
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || te.port === 0) throw err;
         // Another agent on this host holds the port: take a free one. Containers this agent
