@@ -16,6 +16,8 @@ import type { AgentTask } from '../api/agent/protocol';
 export interface AgentIdentity {
   containerInstanceArn: string;
   cluster: string;
+  /** Key of the per-task endpoint ids in ECS_AGENT_URI (hex), kept so they survive restarts. */
+  endpointKey?: string;
 }
 
 /** A task as the data dir keeps it. */

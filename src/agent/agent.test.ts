@@ -380,3 +380,45 @@ test('deregistered while running: the agent stops for good and leaves the contai
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("ECS_AGENT_URI: each container gets its task's endpoint, which forwards for that task and survives a restart", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-agent-'));
+  const envs: string[][] = [];
+  const rt = new SimulatedRuntime({ clock, behaviour: (spec) => (envs.push(spec.env ?? []), {}) });
+  const asked: { req: unknown; instance: string }[] = [];
+  const api = {
+    updateTaskProtection: async () => ({}),
+    getTaskProtection: async (req: { tasks?: string[] }, instance: string) => {
+      asked.push({ req, instance });
+      return { protectedTasks: [{ taskArn: req.tasks![0], protectionEnabled: false }], failures: [] };
+    },
+  };
+  try {
+    const cp = new FakeControlPlane();
+    const first = new Agent({ client: cp, runtime: rt, region: 'us-east-1', dataDir: dir, clock, runner: runnerOpts, taskEndpoint: { host: '127.0.0.1', port: 0, api } });
+    await first.start();
+    const a = task('a1');
+    cp.send([a], 1);
+    await until(() => envs.length > 0, 'container started');
+    const uri = envs[0]!.find((e) => e.startsWith('ECS_AGENT_URI='))!.slice('ECS_AGENT_URI='.length);
+    assert.equal(uri, first.agentUriOf(a.taskArn));
+    assert.match(uri, /^http:\/\/127\.0\.0\.1:\d+\/api\/[0-9a-f]{32}$/);
+    const r = await fetch(`${uri}/task-protection/v1/state`);
+    assert.equal(r.status, 200);
+    assert.deepEqual(await r.json(), { protection: { ExpirationDate: null, ProtectionEnabled: false, TaskArn: a.taskArn } });
+    assert.deepEqual(asked, [{ req: { cluster: a.clusterArn, tasks: [a.taskArn] }, instance: first.containerInstanceArn }]);
+    // Another task's id is not this one's.
+    assert.notEqual(first.endpointIdOf(task('a2').taskArn), first.endpointIdOf(a.taskArn));
+    const id = first.endpointIdOf(a.taskArn);
+    await first.stop();
+    // A restart keeps the key: the adopted container's id still names its task.
+    const second = new Agent({ client: new FakeControlPlane(), runtime: rt, region: 'us-east-1', dataDir: dir, clock, runner: runnerOpts, taskEndpoint: { host: '127.0.0.1', port: 0, api } });
+    await second.start();
+    assert.equal(second.endpointIdOf(a.taskArn), id);
+    const again = await fetch(`${second.agentUriOf(a.taskArn)}/task-protection/v1/state`);
+    assert.equal(again.status, 200);
+    await second.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -10,6 +10,7 @@
  * re-examine all of them each time one is added. A delta that does not follow the last applied
  * message means the chain is broken: the agent opens a new connection, which starts full.
  */
+import { createHmac, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { parseArn } from '../core/arn';
 import { DesiredStateReceiver, LABELS, type AgentTask, type ServerToAgentMessage } from '../api/agent/protocol';
@@ -20,6 +21,7 @@ import type { AgentChannel, ControlPlaneClient } from './control-plane-client';
 import { AgentStateStore } from './agent-state-store';
 import { StateReporter } from './state-reporter';
 import { watchTaskNetworks } from './task-resources';
+import { TaskProtectionEndpoint, type EndpointTask, type TaskProtectionApi } from './task-protection-endpoint';
 import { TaskRunner, type TaskRunnerOptions, type TaskSnapshot } from './task-runner';
 import { instanceAttributes, sandboxOf, totalResources, type InstanceConfig } from './instance-resources';
 import { FARGATE_POOL } from '../core/fargate-pool';
@@ -49,6 +51,11 @@ export interface AgentOptions extends InstanceConfig {
    */
   onDeregistered?: (reason: string) => void;
   tags?: { key: string; value: string }[];
+  /**
+   * Serve ECS_AGENT_URI (task scale-in protection) to the task's containers on this address
+   * (task-protection-endpoint.ts), forwarding to the control plane through `api`.
+   */
+  taskEndpoint?: { host: string; port: number; api: TaskProtectionApi };
 }
 
 /** The agent's stored instance was deregistered (see Agent.leaveDeregistered). */
@@ -87,6 +94,10 @@ export class Agent {
   private fullApplyPending = false;
   private stopped = false;
   private applying: Promise<void> = Promise.resolve();
+  private endpoint?: TaskProtectionEndpoint;
+  private endpointKey?: Buffer;
+  /** Endpoint id (in ECS_AGENT_URI) -> the task it stands for, for the tasks with a runner. */
+  private readonly endpointIds = new Map<string, EndpointTask>();
 
   constructor(private readonly o: AgentOptions) {
     this.store = new AgentStateStore(o.dataDir);
@@ -143,8 +154,28 @@ export class Agent {
         await new Promise<void>((r) => (this.o.clock ?? systemClock).setTimeout(r, ms));
       }
     }
-    this.store.setIdentity({ containerInstanceArn: this.arn, cluster: this.cluster });
+    // The same key after a restart gives adopted containers' ECS_AGENT_URI the same meaning.
+    const key = known?.containerInstanceArn === this.arn && known.endpointKey ? known.endpointKey : randomBytes(32).toString('hex');
+    this.endpointKey = Buffer.from(key, 'hex');
+    this.store.setIdentity({ containerInstanceArn: this.arn, cluster: this.cluster, endpointKey: key });
     this.o.logger?.info({ containerInstanceArn: this.arn }, 'registered');
+    if (this.o.taskEndpoint && !this.endpoint) {
+      const te = this.o.taskEndpoint;
+      const make = (port: number) =>
+        new TaskProtectionEndpoint({ host: te.host, port, api: te.api, taskFor: (id) => this.endpointIds.get(id), containerInstanceArn: () => this.arn, logger: this.o.logger });
+      this.endpoint = make(te.port);
+      try {
+        const at = await this.endpoint.start();
+        this.o.logger?.info(at, 'task endpoint (ECS_AGENT_URI) listening');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || te.port === 0) throw err;
+        // Another agent on this host holds the port: take a free one. Containers this agent
+        // adopts keep the ECS_AGENT_URI they were started with, which no longer answers.
+        this.endpoint = make(0);
+        const at = await this.endpoint.start();
+        this.o.logger?.warn({ ...at, wanted: te.port }, 'task endpoint port in use; listening on another one');
+      }
+    }
 
     // Adopt: every accepted task gets its runner back with the containers it already has.
     const existing = await this.ownContainers();
@@ -218,6 +249,7 @@ export class Agent {
     this.channel?.close();
     for (const r of this.runners.values()) r.close();
     for (const t of this.cleanupTimers.values()) t.cancel();
+    await this.endpoint?.close();
     await Promise.race([this.reporter.flush(), new Promise((r) => setTimeout(r, 2000))]);
     this.reporter.close();
   }
@@ -333,8 +365,20 @@ export class Agent {
     return this.arn ? this.o.runtime.listContainers({ [LABELS.containerInstance]: this.arn }) : [];
   }
 
+  /** The id in a task's ECS_AGENT_URI: an HMAC of its ARN, so only this agent can name it. */
+  endpointIdOf(taskArn: string): string {
+    return createHmac('sha256', this.endpointKey ?? Buffer.alloc(32)).update(taskArn).digest('hex').slice(0, 32);
+  }
+
+  /** ECS_AGENT_URI of a task's containers, when this agent serves the task endpoint. */
+  agentUriOf(taskArn: string): string | undefined {
+    return this.endpoint?.uriFor(this.endpointIdOf(taskArn));
+  }
+
   private startRunner(task: AgentTask, existing: ContainerSummary[]): void {
+    if (this.endpoint) this.endpointIds.set(this.endpointIdOf(task.taskArn), { taskArn: task.taskArn, clusterArn: task.clusterArn });
     const runner = new TaskRunner(task, {
+      agentUri: this.agentUriOf(task.taskArn),
       clock: this.o.clock,
       logger: this.o.logger,
       pullBehaviour: this.o.pullBehaviour,
@@ -361,6 +405,7 @@ export class Agent {
         .cleanup()
         .then(() => {
           this.runners.delete(runner.taskArn);
+          this.endpointIds.delete(this.endpointIdOf(runner.taskArn));
           this.settled.add(runner.taskArn);
           this.store.deleteTask(runner.taskArn);
         })

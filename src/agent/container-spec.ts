@@ -28,6 +28,8 @@ export interface SpecContext {
   sandboxRuntime?: string;
   /** Task memory (MiB) applied to each container when no whole-task cgroup is possible. */
   fallbackMemoryMiB?: number;
+  /** The agent's endpoint for this task (task scale-in protection), as ECS_AGENT_URI. */
+  agentUri?: string;
 }
 
 /** The container definitions with the task's containerOverrides applied. */
@@ -115,6 +117,9 @@ export function buildContainerSpec(ctx: SpecContext): ContainerSpec {
   if (!vars.has('AWS_EXECUTION_ENV')) vars.set('AWS_EXECUTION_ENV', fargate ? 'AWS_ECS_FARGATE' : 'AWS_ECS_EC2');
   if (region && !vars.has('AWS_REGION')) vars.set('AWS_REGION', region);
   if (region && !vars.has('AWS_DEFAULT_REGION')) vars.set('AWS_DEFAULT_REGION', region);
+  // The agent's own address for the task wins, as the ECS agent injects it: a stale or foreign
+  // value could only point the task at the wrong endpoint.
+  if (ctx.agentUri) vars.set('ECS_AGENT_URI', ctx.agentUri);
   const env = [...vars].map(([name, value]) => `${name}=${value}`);
 
   // Ports: bridge publishes (empty HostPort = Docker picks a dynamic port); host and awsvpc use

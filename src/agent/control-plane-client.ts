@@ -6,9 +6,17 @@
 import http from 'node:http';
 import https from 'node:https';
 import WebSocket from 'ws';
-import type { RegisterContainerInstanceRequest, ContainerInstance } from '../core/shapes/ecs';
+import type {
+  ContainerInstance,
+  GetTaskProtectionRequest,
+  GetTaskProtectionResponse,
+  RegisterContainerInstanceRequest,
+  UpdateTaskProtectionRequest,
+  UpdateTaskProtectionResponse,
+} from '../core/shapes/ecs';
 import {
   AGENT_CONNECT_PATH,
+  CONTAINER_INSTANCE_HEADER,
   type ServerToAgentMessage,
   type WharfSubmitContainerStateChange,
   type WharfTaskStateChange,
@@ -51,6 +59,8 @@ export class ControlPlaneError extends Error {
     readonly code: string,
     message: string,
     readonly httpStatus?: number,
+    /** The control plane's x-amzn-requestid, when it answered. */
+    readonly requestId?: string,
   ) {
     super(`${code}: ${message}`);
     this.name = 'ControlPlaneError';
@@ -95,16 +105,17 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
 
   constructor(private readonly o: HttpControlPlaneClientOptions) {}
 
-  private async call<T>(operation: string, body: unknown): Promise<T> {
+  private async call<T>(operation: string, body: unknown, extraHeaders: Record<string, string> = {}): Promise<T> {
     const url = new URL('/', this.o.endpoint);
     const payload = JSON.stringify(body);
     const headers: Record<string, string> = {
+      ...extraHeaders,
       'content-type': 'application/x-amz-json-1.1',
       'x-amz-target': `${TARGET_PREFIX}.${operation}`,
     };
     Object.assign(headers, signRequest({ method: 'POST', url: url.toString(), headers, body: payload }, { ...this.o.credentials, region: this.o.region, service: 'ecs' }));
     headers['content-length'] = String(Buffer.byteLength(payload));
-    let res: { status: number; text: string };
+    let res: { status: number; text: string; requestId?: string };
     try {
       res = await this.post(url, headers, payload);
     } catch (err) {
@@ -113,7 +124,7 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
     const json = res.text ? (JSON.parse(res.text) as Record<string, unknown>) : {};
     if (res.status < 200 || res.status >= 300) {
       const type = String(json.__type ?? `Http${res.status}`);
-      throw new ControlPlaneError(type.slice(type.lastIndexOf('#') + 1), String(json.message ?? json.Message ?? http.STATUS_CODES[res.status] ?? ''), res.status);
+      throw new ControlPlaneError(type.slice(type.lastIndexOf('#') + 1), String(json.message ?? json.Message ?? http.STATUS_CODES[res.status] ?? ''), res.status, res.requestId);
     }
     return json as T;
   }
@@ -124,14 +135,15 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
    * closed just as it was reused fails before anything was processed, so that case is retried
    * once at once on a fresh connection, as Node's documentation advises.
    */
-  private post(url: URL, headers: Record<string, string>, payload: string, retried = false): Promise<{ status: number; text: string }> {
+  private post(url: URL, headers: Record<string, string>, payload: string, retried = false): Promise<{ status: number; text: string; requestId?: string }> {
     this.agent ??= this.o.httpAgent ?? controlPlaneHttpAgent(this.o.endpoint, this.o.maxSockets);
     const mod = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, { method: 'POST', headers, agent: this.agent, timeout: this.o.requestTimeoutMs ?? 60_000 }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        const requestId = res.headers['x-amzn-requestid'];
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), requestId: typeof requestId === 'string' ? requestId : undefined }));
         res.on('error', reject);
       });
       req.on('timeout', () => req.destroy(new Error(`no answer from ${url.host} within ${this.o.requestTimeoutMs ?? 60_000} ms`)));
@@ -156,6 +168,15 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
 
   async submitContainerStateChange(req: WharfSubmitContainerStateChange): Promise<void> {
     await this.call('SubmitContainerStateChange', req);
+  }
+
+  /** On behalf of a task of `containerInstanceArn` (the control plane allows an agent no other). */
+  updateTaskProtection(req: UpdateTaskProtectionRequest, containerInstanceArn: string): Promise<UpdateTaskProtectionResponse> {
+    return this.call('UpdateTaskProtection', req, { [CONTAINER_INSTANCE_HEADER]: containerInstanceArn });
+  }
+
+  getTaskProtection(req: GetTaskProtectionRequest, containerInstanceArn: string): Promise<GetTaskProtectionResponse> {
+    return this.call('GetTaskProtection', req, { [CONTAINER_INSTANCE_HEADER]: containerInstanceArn });
   }
 
   connect(params: { cluster: string; containerInstanceArn: string }, handlers: ChannelHandlers): AgentChannel {

@@ -58,6 +58,8 @@ export interface TaskRunnerOptions {
    * their own) where the engine has it; '' = the engine's default (runc).
    */
   fargateSandbox?: string;
+  /** ECS_AGENT_URI for this task's containers (the agent's task endpoint), when it serves one. */
+  agentUri?: string;
 }
 
 
@@ -67,7 +69,7 @@ export class TaskRunner {
   readonly taskArn: string;
   readonly taskId: string;
   private task: AgentTask;
-  private readonly o: Required<Omit<TaskRunnerOptions, 'logger'>> & { logger?: Logger };
+  private readonly o: Required<Omit<TaskRunnerOptions, 'logger' | 'agentUri'>> & { logger?: Logger; agentUri?: string };
   private readonly containers: ContainerRun[];
   private readonly networkMode: string;
   private desired: 'RUNNING' | 'STOPPED';

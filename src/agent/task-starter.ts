@@ -46,6 +46,7 @@ export interface StartHost {
     pauseImage: string;
     defaultAwsvpcNetwork: string;
     fargateSandbox: string;
+    agentUri?: string;
   };
   setKnown(s: TaskStatus): void;
   report(): void;
@@ -256,6 +257,7 @@ export class TaskStarter {
         const spec = buildContainerSpec({
           task: { ...h.task, secrets: this.credentials.secrets },
           containerInstanceArn: h.options.containerInstanceArn,
+          agentUri: h.options.agentUri,
           def: c.def,
           dockerName: c.dockerName,
           networkMode: h.networkMode,

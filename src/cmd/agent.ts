@@ -33,7 +33,15 @@ export interface AgentCommandOptions {
   log?: Logger;
   /** Docker runtime only: the control plane deregistered the instance while the agent ran. */
   onDeregistered?: (reason: string) => void;
+  /**
+   * Docker runtime only: where the task endpoint (ECS_AGENT_URI) listens. Host default: the
+   * Docker bridge gateway; port default 51679 (the ECS agent's task endpoint port). A fixed port
+   * keeps running containers' ECS_AGENT_URI valid across agent restarts; `false` turns it off.
+   */
+  taskEndpoint?: { host?: string; port?: number } | false;
 }
+
+export const DEFAULT_TASK_ENDPOINT_PORT = 51679;
 
 export interface RunningAgents {
   agents: Agent[];
@@ -76,8 +84,16 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
         'or run `wharf up` as root, which does both.',
     );
   }
+  const client = makeClient();
+  let taskEndpoint: { host: string; port: number; api: HttpControlPlaneClient } | undefined;
+  if (o.taskEndpoint !== false) {
+    const host = o.taskEndpoint?.host ?? (await runtime.bridgeGateway().catch(() => undefined));
+    if (host) taskEndpoint = { host, port: o.taskEndpoint?.port ?? DEFAULT_TASK_ENDPOINT_PORT, api: client };
+    else log.warn('no Docker bridge gateway address found; tasks get no ECS_AGENT_URI (set --task-endpoint)');
+  }
   const agent = new Agent({
-    client: makeClient(),
+    client,
+    taskEndpoint,
     runtime,
     cluster: o.cluster,
     // A pool host keeps an identity of its own, so one machine can be both (as under `wharf up`).

@@ -69,6 +69,9 @@ const AGENT_FLAGS = `  --cluster NAME          cluster to join (default 'default
                           FOR SCALE TESTS AND BENCHMARKS ONLY: nothing really runs
   --instances N           simulated only: how many hollow instances (default 1)
   --simulated-start-latency MS / --simulated-failure-rate P   simulated only
+  --task-endpoint HOST:PORT   where the agent serves ECS_AGENT_URI (task scale-in protection) to
+                          its tasks' containers (default: the Docker bridge gateway, port 51679);
+                          'off' serves nothing
 `;
 
 const AGENT_HELP = `wharf agent: register this host as a container instance of a cluster and run its tasks on Docker
@@ -199,7 +202,18 @@ const agentOptions = {
   instances: { type: 'string', default: '1' },
   'simulated-start-latency': { type: 'string' },
   'simulated-failure-rate': { type: 'string' },
+  'task-endpoint': { type: 'string' },
 } as const;
+
+function parseTaskEndpoint(v: string | undefined): { host?: string; port?: number } | false | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'off') return false;
+  const i = v.lastIndexOf(':');
+  const host = i >= 0 ? v.slice(0, i).replace(/^\[|\]$/g, '') : v;
+  const port = i >= 0 ? Number(v.slice(i + 1)) : undefined;
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new Error(`--task-endpoint wants HOST:PORT or 'off', not '${v}'`);
+  return { ...(host ? { host } : {}), ...(port !== undefined ? { port } : {}) };
+}
 
 function agentSettings(values: Record<string, unknown>) {
   const pull = String(values['image-pull-behavior']);
@@ -221,6 +235,7 @@ function agentSettings(values: Record<string, unknown>) {
     instances,
     simulatedStartLatencyMs: values['simulated-start-latency'] !== undefined ? Number(values['simulated-start-latency']) : undefined,
     simulatedFailureRate: values['simulated-failure-rate'] !== undefined ? Number(values['simulated-failure-rate']) : undefined,
+    taskEndpoint: parseTaskEndpoint(values['task-endpoint'] as string | undefined),
   };
 }
 

@@ -49,6 +49,7 @@ export interface RegionRuntimeOptions {
 export class RegionRuntimes {
   private readonly started = new Map<string, Promise<RegionRuntime>>();
   private closed = false;
+  private endpoint?: string;
 
   constructor(private readonly o: RegionRuntimeOptions) {}
 
@@ -76,6 +77,12 @@ export class RegionRuntimes {
     return p;
   }
 
+  /** The server's URL once it listens: every region's context knows it (DiscoverPollEndpoint). */
+  setEndpoint(endpoint: string): void {
+    this.endpoint = endpoint;
+    for (const p of this.started.values()) void p.then((r) => void (r.ctx.endpoint = endpoint), () => undefined);
+  }
+
   /** The runtimes already up (for /metrics-like views and tests). */
   async running(): Promise<RegionRuntime[]> {
     return Promise.all(this.started.values());
@@ -90,6 +97,7 @@ export class RegionRuntimes {
     await state.start();
     const partition: Partition = { region, accountId: o.accountId };
     const ctx: ControlContext = { store, state, placement: new PlacementView(state), partition, clock: systemClock, log };
+    if (this.endpoint) ctx.endpoint = this.endpoint;
     const gateway = createAgentGateway({ ctx, credentials: o.credentials, pingIntervalMs: o.pingIntervalMs });
     const liveness = new InstanceLivenessController({ state, store, clock: systemClock, log, connections: gateway.connections, timeoutMs: o.agentTimeoutMs });
     const reaper = new TaskReaperController({ state, store, clock: systemClock, log });

@@ -93,6 +93,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   const { port } = await http.listen(opts.port, opts.host);
   const endpoint = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+  regions.setEndpoint(endpoint);
   log.info({ endpoint, dataDir: opts.dataDir, region: opts.region, regions: policy.describe() }, 'wharf server listening');
   return {
     endpoint,

@@ -13,6 +13,8 @@ export interface ControlContext {
   partition: Partition;
   clock: Clock;
   log: Logger;
+  /** The server's own URL (`http://host:port`), once it listens; DiscoverPollEndpoint's fallback. */
+  endpoint?: string;
 }
 
 /** Waits until the cache reflects a write, so the caller's next read sees it. */
@@ -31,4 +33,12 @@ export interface Caller {
   isAgent: boolean;
   /** The region of the request's SigV4 credential scope: the region whose state it reads and writes. */
   region: string;
+  /**
+   * The container instance an agent's request speaks for (the signed `x-wharf-container-instance`
+   * header), when it names one. Operations on tasks that an agent may call (task protection)
+   * restrict it to that instance's tasks.
+   */
+  containerInstanceArn?: string;
+  /** The Host the request was sent to (signed), which is how the caller reaches this server. */
+  host?: string;
 }

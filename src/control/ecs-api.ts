@@ -7,6 +7,7 @@ import { invalidParameter } from '../core/errors';
 import type { OperationName } from '../core/shapes/ecs';
 import * as accountSettings from './account-settings';
 import * as clusters from './clusters';
+import * as containerAgent from './container-agent';
 import { serviceHandlers } from './services';
 import { containerInstanceHandlers } from './container-instances';
 import type { Caller, ControlContext } from './context';
@@ -14,6 +15,7 @@ import * as tags from './tags';
 import * as taskDefinitions from './task-definitions';
 import * as taskQueries from './task-queries';
 import * as taskStateChanges from './task-state-changes';
+import * as taskProtection from './task-protection';
 import * as tasks from './tasks';
 
 export type EcsHandler = (input: any, caller: Caller) => Promise<unknown>;
@@ -28,11 +30,15 @@ export const AGENT_OPERATIONS: readonly OperationName[] = [
   'CreateCluster',
   'DeregisterContainerInstance',
   'DiscoverPollEndpoint',
+  // Only for the tasks of the instance the agent speaks for (control/task-protection.ts): how a
+  // container protects itself through $ECS_AGENT_URI.
+  'GetTaskProtection',
   'RegisterContainerInstance',
   'SubmitAttachmentStateChanges',
   'SubmitContainerStateChange',
   'SubmitTaskStateChange',
   'UpdateContainerInstancesState',
+  'UpdateTaskProtection',
 ];
 
 export function ecsHandlers(ctx: ControlContext): Partial<Record<OperationName, EcsHandler>> {
@@ -70,6 +76,11 @@ function operations(ctx: ControlContext): Partial<Record<OperationName, EcsHandl
     ListTasks: (i) => taskQueries.listTasks(ctx, i),
     SubmitTaskStateChange: (i) => taskStateChanges.submitTaskStateChange(ctx, i),
     SubmitContainerStateChange: (i) => taskStateChanges.submitContainerStateChange(ctx, i),
+    SubmitAttachmentStateChanges: (i) => containerAgent.submitAttachmentStateChanges(ctx, i),
+    DiscoverPollEndpoint: (i, c) => containerAgent.discoverPollEndpoint(ctx, i, c),
+    UpdateContainerAgent: (i) => containerAgent.updateContainerAgent(ctx, i),
+    UpdateTaskProtection: (i, c) => taskProtection.updateTaskProtection(ctx, i, c),
+    GetTaskProtection: (i, c) => taskProtection.getTaskProtection(ctx, i, c),
 
     TagResource: (i) => tags.tagResource(ctx, i),
     UntagResource: (i) => tags.untagResource(ctx, i),

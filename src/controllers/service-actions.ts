@@ -12,6 +12,8 @@
  *             on lost instances, failed health checks): they do not count toward L anyway
  *   3. stop   healthy tasks that must go (older deployments first, then tasks on DRAINING
  *             instances, then PRIMARY surplus) while healthy - stopped >= L
+ * A task with scale-in protection (UpdateTaskProtection) is skipped by 2 and 3 unless it must go
+ * anyway: scale-in and deployments wait for its protection to end (judge() wakes the loop then).
  * and the next step runs when tasks change or a task becomes healthy by time.
  *
  * Worked example, desired 4, min 50%, max 100% (L 2, U 4), 4 old healthy tasks:
@@ -72,11 +74,15 @@ export function replicaActions(
   const start = pFailed || throttled ? 0 : Math.min(need, canStart);
   if (throttled && need > 0) wakeAt = Math.min(wakeAt ?? Infinity, primary.throttledUntil!);
 
+  // Scale-in protection: a protected task is neither scaled in nor replaced by a deployment; one
+  // that must go anyway (failed health, lost or draining instance) still goes.
+  const replaceable = (j: Judged) => !j.protected || j.mustGo;
   for (const j of pBad) if (!j.healthy) stopOne(j);
-  if (!pFailed) for (const j of old) if (!j.healthy) stopOne(j);
+  if (!pFailed) for (const j of old) if (!j.healthy && replaceable(j)) stopOne(j);
 
   const surplusCount = Math.max(0, pGood.length - desired);
-  const surplus = new Set(surplusCount > 0 ? chooseSurplus(pGood.map((j) => j.task), surplusCount) : []);
+  const unprotected = pGood.filter((j) => !j.protected).map((j) => j.task);
+  const surplus = new Set(surplusCount > 0 && unprotected.length > 0 ? chooseSurplus(unprotected, Math.min(surplusCount, unprotected.length)) : []);
   const pSurplus = pGood.filter((j) => surplus.has(j.task.id));
   for (const j of pSurplus) if (!j.healthy) stopOne(j);
 
@@ -85,7 +91,7 @@ export function replicaActions(
   const age = new Map(s.wharf.deployments.map((d, i) => [d.id, i]));
   const rank = (j: Judged) => age.get(j.task.deploymentId ?? '') ?? Number.MAX_SAFE_INTEGER;
   const healthyCandidates = [
-    ...(pFailed ? [] : old.filter((j) => j.healthy).sort((a, b) => rank(b) - rank(a) || a.task.createdAt - b.task.createdAt)),
+    ...(pFailed ? [] : old.filter((j) => j.healthy && replaceable(j)).sort((a, b) => rank(b) - rank(a) || a.task.createdAt - b.task.createdAt)),
     ...pBad.filter((j) => j.healthy),
     ...pSurplus.filter((j) => j.healthy),
   ];
@@ -97,7 +103,9 @@ export function replicaActions(
 
   const workLeft = need > 0 || old.length > 0 || pBad.length > 0 || surplusCount > 0;
   const warmingUp = live.some((j) => !j.healthy && !j.mustGo);
-  const stalled = workLeft && start === 0 && stop.size === 0 && !throttled && !pFailed && !warmingUp && canStart === 0;
+  // Waiting for protected tasks is not the deployment configuration's fault: no stall event.
+  const waitingForProtection = live.some((j) => j.protected && !j.mustGo && (!inP(j) || pSurplus.length < surplusCount));
+  const stalled = workLeft && start === 0 && stop.size === 0 && !throttled && !pFailed && !warmingUp && canStart === 0 && !waitingForProtection;
   const converged = !workLeft && pGood.length === desired && pGood.every((j) => j.healthy);
   return { start, stop, stalled, converged, wakeAt, desired };
 }

@@ -37,6 +37,8 @@ export interface ServiceTaskView {
   hasHealthCheck: boolean;
   /** Store revision of the task record's last write (the cache's modRevision), when known. */
   revision?: number;
+  /** Task scale-in protection: epoch ms until which it is protected (UpdateTaskProtection). */
+  protectedUntil?: number;
 }
 
 export interface InstanceView {
@@ -77,6 +79,7 @@ export function taskView(t: TaskRecord, hasHealthCheck: boolean, revision?: numb
     hasHealthCheck,
   };
   if (revision !== undefined) v.revision = revision;
+  if (t.wharf.protectedUntil !== undefined) v.protectedUntil = t.wharf.protectedUntil;
   return v;
 }
 
@@ -108,6 +111,11 @@ export interface Judged {
   failedHealth: boolean;
   /** Must be replaced (instance draining or lost, or failed health). */
   mustGo: boolean;
+  /**
+   * Scale-in protection holds now: neither scale-in nor a deployment stops it (a task that must
+   * go because it failed or lost its instance still goes).
+   */
+  protected: boolean;
   /** Epoch ms at which the judgement may change by time alone (healthy, grace over). */
   changesAt?: number;
 }
@@ -117,6 +125,7 @@ export function judge(t: ServiceTaskView, instances: ReadonlyMap<string, Instanc
   let healthy = false;
   let failedHealth = false;
   let changesAt: number | undefined;
+  const isProtected = t.protectedUntil !== undefined && t.protectedUntil > now;
   if (t.lastStatus === 'RUNNING' && placement !== 'lost') {
     const started = t.startedAt ?? t.createdAt;
     if (t.hasHealthCheck) {
@@ -131,7 +140,9 @@ export function judge(t: ServiceTaskView, instances: ReadonlyMap<string, Instanc
       changesAt = started + o.healthyAfterRunningMs;
     }
   }
-  return { task: t, placement, healthy, failedHealth, mustGo: placement !== 'ok' || failedHealth, changesAt };
+  // Protection ends by time alone: wake then, so a waiting scale-in or deployment goes on.
+  if (isProtected) changesAt = Math.min(changesAt ?? Infinity, t.protectedUntil!);
+  return { task: t, placement, healthy, failedHealth, mustGo: placement !== 'ok' || failedHealth, protected: isProtected, changesAt };
 }
 
 /** Still occupies the service: not STOPPED, and not a task given up on a lost instance. */

@@ -75,6 +75,12 @@ export interface TaskRecord extends Task {
     expiresAt?: number;
     clientToken?: string;
     serviceName?: string;
+    /**
+     * Task scale-in protection (UpdateTaskProtection): epoch ms until which the service scheduler
+     * neither scales the task in nor replaces it in a deployment. Absent: not protected. A time in
+     * the past means the protection expired; readers compare with their clock.
+     */
+    protectedUntil?: number;
   };
 }
 

@@ -119,7 +119,7 @@ export function signRequest(
   for (const [k, v] of Object.entries(req.headers)) all[k.toLowerCase()] = v;
   Object.assign(all, added);
   const signed = Object.keys(all)
-    .filter((h) => h === 'host' || h === 'content-type' || h.startsWith('x-amz-'))
+    .filter((h) => h === 'host' || h === 'content-type' || h.startsWith('x-amz-') || h.startsWith('x-wharf-'))
     .sort();
   const scope = `${day}/${opts.region}/${opts.service}/aws4_request`;
   const sts = stringToSign(req.method, url, all, signed, sha256hex(req.body), amzDate, scope);
@@ -140,6 +140,8 @@ export interface VerifiedIdentity {
   accessKeyId: string;
   region: string;
   service: string;
+  /** The headers the signature covers (lower case): only their values can be trusted. */
+  signedHeaders: string[];
 }
 
 /**
@@ -212,5 +214,5 @@ export function verifySigV4(
       },
     };
   }
-  return { ok: true, identity: { accessKeyId, region, service } };
+  return { ok: true, identity: { accessKeyId, region, service, signedHeaders } };
 }

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { iamArn } from '../core/arn';
+import { CONTAINER_INSTANCE_HEADER } from '../api/agent/protocol';
 import { WharfError, type ErrorCode } from '../core/errors';
 import type { RegionPolicy } from '../core/regions';
 import { uuid, verifySigV4, type Logger } from '../lib';
@@ -14,6 +15,7 @@ import { errorStatus } from './error-status';
 import type { JsonServiceApi, RequestContext } from './api-registry';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+
 /** How much of an oversized body is read and thrown away before the connection is cut. */
 const DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES;
 
@@ -124,13 +126,18 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     if (refusal) throw new WharfError('InvalidSignatureException', refusal);
     const cred = opts.credentials.lookup(r.identity.accessKeyId)!;
     const partition = { region: r.identity.region, accountId: opts.accountId };
-    return {
+    const out: RequestContext = {
       requestId: '',
       accessKeyId: r.identity.accessKeyId,
       principalArn: iamArn(partition, cred.isAgent ? 'role/wharf-agent' : 'root'),
       isAgent: cred.isAgent,
       region: r.identity.region,
     };
+    if (typeof req.headers.host === 'string' && req.headers.host !== '') out.host = req.headers.host;
+    // The instance an agent speaks for counts only when the signature covers it.
+    const instance = req.headers[CONTAINER_INSTANCE_HEADER];
+    if (typeof instance === 'string' && instance !== '' && r.identity.signedHeaders.includes(CONTAINER_INSTANCE_HEADER)) out.containerInstanceArn = instance;
+    return out;
   };
 
   async function handleApi(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {

@@ -3,6 +3,7 @@
  * cgroup that makes task-level cpu/memory a hard limit for the whole task (see createTaskCgroup).
  */
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
@@ -93,6 +94,24 @@ export class DockerRuntime implements ContainerRuntime {
       runtimes: Object.keys((info as { Runtimes?: Record<string, unknown> }).Runtimes ?? {}),
     };
     return this.infoCache;
+  }
+
+  /**
+   * The host's address on Docker's default bridge (docker0): a local address of the host that
+   * containers of every network mode reach (the task endpoint listens there). Docker's IPAM
+   * names the gateway, or leaves it to the bridge interface's own address.
+   */
+  async bridgeGateway(): Promise<string | undefined> {
+    const net = (await this.docker.getNetwork('bridge').inspect()) as {
+      IPAM?: { Config?: { Gateway?: string; Subnet?: string }[] };
+      Options?: Record<string, string>;
+    };
+    const ipv4 = (net.IPAM?.Config ?? []).filter((c) => c.Subnet && !c.Subnet.includes(':'));
+    const named = ipv4.find((c) => c.Gateway)?.Gateway;
+    if (named) return named;
+    const ifname = net.Options?.['com.docker.network.bridge.name'] ?? 'docker0';
+    const addr = (networkInterfaces()[ifname] ?? []).find((a) => a.family === 'IPv4');
+    return addr?.address;
   }
 
   private async imageDigest(image: string): Promise<string | undefined> {

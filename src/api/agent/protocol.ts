@@ -138,6 +138,13 @@ export interface WharfSubmitContainerStateChange extends SubmitContainerStateCha
   taskHealthStatus?: 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
 }
 
+/**
+ * A signed header of the agent's API calls naming the container instance it speaks for. The
+ * control plane lets a join token act on a task (task protection) only when the task is placed
+ * on that instance.
+ */
+export const CONTAINER_INSTANCE_HEADER = 'x-wharf-container-instance';
+
 /** Labels Wharf puts on every container, as the ECS agent does. */
 export const LABELS = {
   taskArn: 'com.amazonaws.ecs.task-arn',

@@ -39,7 +39,10 @@ export interface TasksHarness {
   close(): Promise<void>;
 }
 
-export async function startTasksHarness(name: string, o: { pullBehaviour?: PullBehaviour; resources?: { cpu?: number; memory?: number } } = {}): Promise<TasksHarness> {
+export async function startTasksHarness(
+  name: string,
+  o: { pullBehaviour?: PullBehaviour; resources?: { cpu?: number; memory?: number }; taskEndpoint?: { host?: string; port?: number } | false } = {},
+): Promise<TasksHarness> {
   const srv = await startTestServer();
   const ecs = srv.ecs();
   const cluster = `${name}-${process.pid}`;
@@ -58,6 +61,8 @@ export async function startTasksHarness(name: string, o: { pullBehaviour?: PullB
       runtime: 'docker',
       instances: 1,
       pullBehaviour: o.pullBehaviour ?? 'prefer-cached',
+      // Test files run side by side: each agent takes a free port unless a test asks otherwise.
+      taskEndpoint: o.taskEndpoint ?? { port: 0 },
       log,
     });
   let agents = await startAgent();
