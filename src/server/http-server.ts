@@ -14,6 +14,14 @@ import { errorStatus } from './error-status';
 import type { JsonServiceApi, RequestContext } from './api-registry';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** The `code` label of requests whose client left before the answer (nginx calls this 499). */
+export const CLIENT_DISCONNECTED = 'ClientClosedRequest';
+
+class ClientDisconnected extends Error {
+  constructor() {
+    super('the client closed the connection before the request was read');
+  }
+}
 /** How much of an oversized body is read and thrown away before the connection is cut. */
 const DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES;
 
@@ -110,7 +118,11 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
         chunks.push(c);
       });
       req.on('end', () => resolve(Buffer.concat(chunks)));
-      req.on('error', reject);
+      req.on('error', () => reject(new ClientDisconnected()));
+      // A client that closes its socket mid-body sends no 'end'; 'close' always comes.
+      req.on('close', () => {
+        if (!req.complete) reject(new ClientDisconnected());
+      });
     });
 
   const authenticate = (req: IncomingMessage, body: Buffer, signingName?: string): RequestContext => {
@@ -178,7 +190,10 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       const out = await handler(input, ctx);
       send(res, 200, out ?? {}, requestId);
     } catch (e) {
-      if (e instanceof WharfError) {
+      if (e instanceof ClientDisconnected) {
+        code = CLIENT_DISCONNECTED;
+        log.debug({ operation: opLabel }, 'client closed the connection before the answer');
+      } else if (e instanceof WharfError) {
         code = e.code;
         if (errorStatus[e.code] >= 500) log.error({ err: e, operation: opLabel }, 'server error');
         sendError(res, e, requestId);
