@@ -69,6 +69,7 @@ function describe(v: unknown): string {
 }
 
 const INT32 = 2 ** 31;
+const LONE_SURROGATE = /\p{Cs}/u;
 
 /** The constraint messages of AWS's request validation ("1 validation error detected: ..."). */
 function constraint(at: string, shown: unknown, rule: string): WharfError {
@@ -133,6 +134,9 @@ function check(model: ServiceModel, shapeName: string, v: unknown, path: string)
     }
     case 'string':
       if (typeof v !== 'string') throw wrong('a string');
+      // JSON can spell a lone UTF-16 surrogate (`"\ud800"`), which is no Unicode text: it
+      // cannot be stored as UTF-8 nor URI-encoded into a key.
+      if (LONE_SURROGATE.test(v)) throw new WharfError('SerializationException', `${at}: the string is not valid Unicode (a lone surrogate).`);
       if (s.enum && !s.enum.includes(v)) {
         throw new WharfError('InvalidParameterException', enumMessage(at, s.enum));
       }

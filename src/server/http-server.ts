@@ -231,7 +231,16 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     handleApi(req, res, requestId).catch((e) => opts.log.error({ err: e }, 'request failed'));
   });
   server.keepAliveTimeout = 65_000;
-  server.on('clientError', (_err, socket) => socket.destroy());
+  // What the HTTP parser refuses (a bad header line, a bad Content-Length) never reaches
+  // handleApi; the peer still gets an answer rather than a reset connection.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify({ __type: 'SerializationException', message: 'The request is not valid HTTP/1.1.' });
+    socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
   if (opts.onUpgrade) {
     const onUpgrade = opts.onUpgrade;
     server.on('upgrade', (req, socket, head) => onUpgrade(req, socket, head, Buffer.alloc(0)));
