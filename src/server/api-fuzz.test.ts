@@ -18,6 +18,8 @@ import type { ControlContext } from '../control';
 import { PlacementView } from '../state/placement-view';
 import { State } from '../state/state';
 import { MemoryStore } from '../store/memory/memory-store';
+import { casUpdate } from '../store/store';
+import { keys, type ContainerInstanceRecord } from '../core/resources';
 import { signRequest, systemClock } from '../lib';
 import { createHttpServer, type WharfHttpServer } from './http-server';
 import { RequestFuzzer, seededRandom, type FuzzService } from './request-fuzzer';
@@ -137,6 +139,24 @@ async function seed(): Promise<string[]> {
   await ok(ecs('DeregisterTaskDefinition', { taskDefinition: 'fuzz-old:1' }));
   await ok(ecs('CreateService', { cluster: 'fuzz', serviceName: 'fuzz-svc', taskDefinition: 'fuzz-td', desiredCount: 0 }));
   const secret = await ok(secrets('CreateSecret', { Name: 'fuzz-secret', SecretString: '{"username":"u","password":"p"}' }));
+  // A container instance whose agent counts as connected (there is no agent in this test), so
+  // that RunTask places tasks and the task operations have tasks to act on.
+  const reg = await ok(
+    ecs('RegisterContainerInstance', {
+      cluster: 'fuzz',
+      totalResources: [
+        { name: 'CPU', type: 'INTEGER', integerValue: 4096 },
+        { name: 'MEMORY', type: 'INTEGER', integerValue: 8192 },
+        { name: 'PORTS', type: 'STRINGSET', stringSetValue: ['22'] },
+      ],
+    }),
+  );
+  const instanceArn: string = reg.containerInstance.containerInstanceArn;
+  const instanceKey = keys.instance('fuzz', instanceArn.split('/').pop()!);
+  const rev = await casUpdate<ContainerInstanceRecord>(store, instanceKey, (cur) => ({ ...cur!.value, agentConnected: true }));
+  await state.waitFor(rev.revision);
+  const run = await ok(ecs('RunTask', { cluster: 'fuzz', taskDefinition: 'fuzz-td', count: 2 }));
+  assert.equal(run.tasks.length, 2, JSON.stringify(run));
   return [
     'fuzz', 'default', 'fuzz-td', 'fuzz-td:1', 'fuzz-old:1', 'fuzz-svc', 'fuzz-secret', 'web',
     td.taskDefinition.taskDefinitionArn, secret.ARN,
@@ -144,6 +164,8 @@ async function seed(): Promise<string[]> {
     `arn:aws:ecs:${REGION}:${ACCOUNT}:service/fuzz/fuzz-svc`,
     `arn:aws:ecs:${REGION}:${ACCOUNT}:task/fuzz/0123456789abcdef0123456789abcdef`,
     `arn:aws:ecs:${REGION}:${ACCOUNT}:container-instance/fuzz/0123456789abcdef0123456789abcdef`,
+    instanceArn, instanceArn.split('/').pop()!,
+    ...run.tasks.map((t: { taskArn: string }) => t.taskArn), run.tasks[0].taskArn.split('/').pop(),
   ];
 }
 
@@ -248,4 +270,48 @@ test('a client that disconnects before its answer is neither logged as an error 
   assert.equal(logged.filter((l) => /"level":50/.test(l)).length, errorsBefore, logged.slice(errorsBefore).join('\n'));
   assert.equal(await count('ServerException'), serverErrorsBefore);
   assert.equal(await count('ClientClosedRequest'), 1);
+});
+
+test('regressions found by fuzzing: nulls are refused before any handler runs, and change nothing', async () => {
+  const before = await store.revision();
+  const refusals: [string, unknown, RegExp][] = [
+    ['DescribeTasks', { cluster: 'fuzz', tasks: [null] }, /^tasks\[0\]: null is not a valid list item/],
+    ['RunTask', { cluster: 'fuzz', taskDefinition: 'fuzz-td', startedBy: null }, /^startedBy: null/],
+    ['DeleteTaskDefinitions', { taskDefinitions: ['fuzz-old:1', null] }, /^taskDefinitions\[1\]: null/],
+    ['UntagResource', { resourceArn: `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/fuzz`, tagKeys: [null] }, /^tagKeys\[0\]: null/],
+    ['CreateCluster', { clusterName: 'fuzz-null', tags: [null] }, /^tags\[0\]: null/],
+    ['StopTask', { cluster: 'fuzz', task: 'x', reason: null }, /^reason: null/],
+  ];
+  for (const [op, input, message] of refusals) {
+    const a = await ecs(op, input);
+    assert.equal(a.status, 400, `${op}: ${a.text}`);
+    const e = JSON.parse(a.text);
+    assert.equal(e.__type, 'SerializationException', `${op}: ${a.text}`);
+    assert.match(e.message, message);
+  }
+  const s = await secrets('GetSecretValue', { SecretId: '\ud800' });
+  assert.equal(s.status, 400, s.text);
+  assert.equal(JSON.parse(s.text).__type, 'SerializationException');
+  assert.equal(await store.revision(), before);
+});
+
+test('DeleteTaskDefinitions is per item: the valid items are deleted and each other one is a failure', async () => {
+  const reg = async (family: string) => {
+    const a = await ecs('RegisterTaskDefinition', { family, containerDefinitions: [{ name: 'a', image: 'nginx', memory: 32 }] });
+    assert.equal(a.status, 200, a.text);
+  };
+  await reg('fuzz-del');
+  await reg('fuzz-keep');
+  assert.equal((await ecs('DeregisterTaskDefinition', { taskDefinition: 'fuzz-del:1' })).status, 200);
+  const a = await ecs('DeleteTaskDefinitions', { taskDefinitions: ['fuzz-del:1', 'fuzz-keep:1', 'fuzz-nothing:1', 'fuzz-del'] });
+  assert.equal(a.status, 200, a.text);
+  const out = JSON.parse(a.text) as { taskDefinitions: { family: string; status: string }[]; failures: { arn: string; reason: string }[] };
+  assert.deepEqual(out.taskDefinitions.map((t) => [t.family, t.status]), [['fuzz-del', 'DELETE_IN_PROGRESS']]);
+  assert.deepEqual(out.failures.map((f) => f.reason), [
+    'The specified task definition is still in ACTIVE status. Please deregister the target and try again.',
+    'The specified task definition does not exist. Specify a valid account, family, revision and try again.',
+    'The specified task definition identifier is invalid. Specify a valid name or ARN and try again.',
+  ]);
+  const keep = JSON.parse((await ecs('DescribeTaskDefinition', { taskDefinition: 'fuzz-keep:1' })).text);
+  assert.equal(keep.taskDefinition.status, 'ACTIVE');
 });
