@@ -165,7 +165,9 @@ function check(model: ServiceModel, shapeName: string, v: unknown, path: string)
       if (typeof v !== 'boolean') throw wrong('a boolean');
       return;
     case 'timestamp':
-      if (!(typeof v === 'number' && Number.isFinite(v)) && typeof v !== 'string') throw wrong('a timestamp');
+      // AWS JSON 1.1 sends timestamps as epoch seconds; a string would be stored and echoed
+      // back where SDKs expect a number.
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw wrong('a timestamp in epoch seconds');
       return;
     default:
       return;

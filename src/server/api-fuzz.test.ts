@@ -219,6 +219,10 @@ test('malformed paths, headers and signatures get an auth or client error, never
   for (const [name, t] of [['an empty target', ''], ['a target with no operation', `${ecsPrefix}.`], ['a target with no service', '.CreateCluster'], ['a target of dots', '...']]) {
     cases.push({ name, answer: post({ target: t!, body }), status: 400, type: 'UnknownOperationException' });
   }
+  // Nesting deeper than any parser's recursion, under the body size limit.
+  const deep = `{"clusterName":"fuzz-deep","x":${'['.repeat(400_000)}${']'.repeat(400_000)}}`;
+  const nested = await post({ target: `${ecsPrefix}.DescribeClusters`, body: deep });
+  assert.equal(malformed(nested), undefined, `deep nesting: ${nested.status} ${nested.text.slice(0, 200)}`);
   for (const c of cases) {
     const a = await c.answer;
     assert.equal(malformed(a), undefined, `${c.name}: ${a.status} ${a.text}`);

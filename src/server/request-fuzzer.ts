@@ -217,7 +217,7 @@ export class RequestFuzzer {
           structure: ['x', 1, [], [{}]],
           list: ['x', {}, 1, {'0': 'x'}],
           map: ['x', [], [['a', 'b']], 1],
-          timestamp: [true, {}, []],
+          timestamp: [true, {}, [], 'yesterday', '2026-01-01T00:00:00Z', ''],
           blob: [1, {}, true],
         };
         set(slot, m === 'null-member' ? null : this.pick(wrong[slot.shape.type] ?? [null]));
