@@ -14,7 +14,10 @@ import net from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { loadModel } from '../api/model';
-import type { ControlContext } from '../control';
+import { ecsHandlers, type ControlContext } from '../control';
+import { secretsHandlers } from '../control/secrets';
+import { RegionPolicy } from '../core/regions';
+import type { Handler } from './api-registry';
 import { PlacementView } from '../state/placement-view';
 import { State } from '../state/state';
 import { MemoryStore } from '../store/memory/memory-store';
@@ -37,6 +40,7 @@ let state: State;
 let placement: PlacementView;
 let server: WharfHttpServer;
 let port: number;
+let ctx: ControlContext;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 /** warn and error lines the server logged. */
 const logged: string[] = [];
@@ -53,12 +57,13 @@ before(async () => {
     },
   });
   const log = pino({ level: 'warn' }, sink);
-  const ctx: ControlContext = { store, state, placement, partition: { region: REGION, accountId: ACCOUNT }, clock: systemClock, log };
+  ctx = { store, state, placement, partition: { region: REGION, accountId: ACCOUNT }, clock: systemClock, log };
   const keys = new Map([
     [USER.accessKeyId, { secret: USER.secretAccessKey, isAgent: false }],
     [AGENT.accessKeyId, { secret: AGENT.secretAccessKey, isAgent: true }],
   ]);
-  server = createHttpServer({ apis: wharfApis(ctx), credentials: { lookup: (id) => keys.get(id) }, accountId: ACCOUNT, region: REGION, log });
+  const apis = wharfApis({ ecs: ecsHandlers(ctx) as Record<string, Handler>, secrets: secretsHandlers(ctx) as Record<string, Handler> });
+  server = createHttpServer({ apis, credentials: { lookup: (id) => keys.get(id) }, accountId: ACCOUNT, regions: new RegionPolicy(REGION, [REGION]), log });
   ({ port } = await server.listen(0, '127.0.0.1'));
 });
 
@@ -173,7 +178,7 @@ test(`${REQUESTS} model-generated requests (seed ${SEED}): no 5xx, every error w
   const known = await seed();
   const ecsModel = loadModel('ecs');
   const smModel = loadModel('secretsmanager');
-  const apis = wharfApis({} as ControlContext);
+  const apis = wharfApis({ ecs: ecsHandlers(ctx) as Record<string, Handler>, secrets: secretsHandlers(ctx) as Record<string, Handler> });
   const services: FuzzService[] = [
     { targetPrefix: ecsPrefix, signingName: 'ecs', model: ecsModel, operations: Object.keys(apis[0]!.handlers) },
     { targetPrefix: 'secretsmanager', signingName: 'secretsmanager', model: smModel, operations: Object.keys(apis[1]!.handlers) },
