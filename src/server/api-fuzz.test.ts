@@ -194,13 +194,15 @@ test(`${REQUESTS} model-generated requests (seed ${SEED}): no 5xx, every error w
     const before = await store.revision();
     const a = await post({ target: `${r.service.targetPrefix}.${r.operation}`, body: r.body, keys, service: r.service.signingName });
     byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + 1);
-    const what = `#${i} ${r.operation} (${r.mutation}${keys === AGENT ? ', agent key' : ''}) ${r.body.slice(0, 300)}`;
+    // Deep nests shown shortened, so that the report shows where they are.
+    const shown = r.body.replace(/\[{10,}/g, '[[...').replace(/\]{10,}/g, '...]]').replace(/(\{"a":){10,}/g, '{"a":...').replace(/\}{10,}/g, '...}');
+    const what = `#${i} ${r.operation} (${r.mutation}${keys === AGENT ? ', agent key' : ''}) ${shown.slice(0, 600)}`;
     const bad = malformed(a);
     if (bad) failures.push(`${what}\n  -> ${bad}: ${a.text.slice(0, 300)}`);
     else if (a.status !== 200 && (await store.revision()) !== before) failures.push(`${what}\n  -> refused (${a.text.slice(0, 200)}) but the store changed`);
   }
   const serverErrors = logged.filter((l) => /"level":50/.test(l));
-  assert.deepEqual(failures.slice(0, 15), [], `${failures.length} bad answers of ${REQUESTS}`);
+  assert.deepEqual(failures.slice(0, 15), [], `${failures.length} bad answers of ${REQUESTS}; logged:\n${serverErrors.slice(0, 3).join('\n')}`);
   assert.deepEqual(serverErrors.slice(0, 5), [], 'nothing is logged as an error');
   // The run exercised both outcomes, so the checks above were not vacuous.
   assert.ok((byStatus.get(200) ?? 0) > REQUESTS / 20, `enough requests succeeded: ${JSON.stringify([...byStatus])}`);
@@ -228,6 +230,8 @@ test('malformed paths, headers and signatures get an auth or client error, never
   const deep = `{"clusterName":"fuzz-deep","x":${'['.repeat(400_000)}${']'.repeat(400_000)}}`;
   const nested = await post({ target: `${ecsPrefix}.DescribeClusters`, body: deep });
   assert.equal(malformed(nested), undefined, `deep nesting: ${nested.status} ${nested.text.slice(0, 200)}`);
+  assert.equal(nested.status, 400);
+  assert.equal(JSON.parse(nested.text).__type, 'SerializationException');
   for (const c of cases) {
     const a = await c.answer;
     assert.equal(malformed(a), undefined, `${c.name}: ${a.status} ${a.text}`);
@@ -298,6 +302,12 @@ test('regressions found by fuzzing: nulls are refused before any handler runs, a
     assert.equal(e.__type, 'SerializationException', `${op}: ${a.text}`);
     assert.match(e.message, message);
   }
+  // An unknown member nested deep inside a known one passed validation and overflowed the
+  // stack in RunTask's clientToken fingerprint (JSON.stringify).
+  const deepTag = `{"cluster":"fuzz","taskDefinition":"fuzz-td","tags":[{"a":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}]}`;
+  const d = await post({ target: `${ecsPrefix}.RunTask`, body: deepTag });
+  assert.equal(d.status, 400, d.text);
+  assert.deepEqual(JSON.parse(d.text), { __type: 'SerializationException', message: 'The request body is nested more than 64 levels deep.' });
   const s = await secrets('GetSecretValue', { SecretId: '\ud800' });
   assert.equal(s.status, 400, s.text);
   assert.equal(JSON.parse(s.text).__type, 'SerializationException');

@@ -17,6 +17,21 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 /** The `code` label of requests whose client left before the answer (nginx calls this 499). */
 export const CLIENT_DISCONNECTED = 'ClientClosedRequest';
 
+/**
+ * How deep a request body may nest. The deepest input of the ECS model is under a dozen levels;
+ * JSON.parse takes far deeper bodies, but everything after it that recurses (a handler's
+ * JSON.stringify, the store's serialisation) would overflow the stack on one.
+ */
+export const MAX_NESTING = 64;
+
+/** Whether `v` nests objects or arrays more than `limit` levels (recursion bounded by `limit`). */
+function nestedDeeperThan(v: unknown, limit: number): boolean {
+  if (v === null || typeof v !== 'object') return false;
+  if (limit === 0) return true;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) if (nestedDeeperThan(x, limit - 1)) return true;
+  return false;
+}
+
 class ClientDisconnected extends Error {
   constructor() {
     super('the client closed the connection before the request was read');
@@ -185,6 +200,9 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       }
       if (input === null || typeof input !== 'object' || Array.isArray(input)) {
         throw new WharfError('SerializationException', 'The request body must be a JSON object.');
+      }
+      if (nestedDeeperThan(input, MAX_NESTING)) {
+        throw new WharfError('SerializationException', `The request body is nested more than ${MAX_NESTING} levels deep.`);
       }
       api.validate?.(op, input);
       const out = await handler(input, ctx);
