@@ -2,11 +2,10 @@
 import { join } from 'node:path';
 import type { Partition } from '../core/arn';
 import { RegionPolicy } from '../core/regions';
-import { loadModel, validateInput } from '../api/model';
-import { AGENT_OPERATIONS, type ControlContext } from '../control';
-import { SECRETS_MODEL_OPERATIONS, SECRETS_SIGNING_NAME, SECRETS_TARGET_PREFIX } from '../control/secrets';
+import type { ControlContext } from '../control';
 import { createHttpServer, type WharfHttpServer } from '../server/http-server';
 import { regionalUpgrade } from '../server/regional-upgrade';
+import { wharfApis } from '../server/wharf-apis';
 import { SqliteStore } from '../store/sqlite/sqlite-store';
 import { migrateUnprefixedKeys } from '../store/regions';
 import type { Store } from '../store/store';
@@ -55,7 +54,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // A data dir from before regions: its keys move under the region their ARNs name, once.
   const migrated = await migrateUnprefixedKeys(store, opts.region, systemClock.now());
   if (migrated.moved > 0) log.info(migrated, 'moved the data of a single-region data dir under its region');
-  const model = loadModel('ecs');
   const keyTable = new Map<string, { secret: string; isAgent: boolean }>();
   keyTable.set(credentials.user.accessKeyId, { secret: credentials.user.secretAccessKey, isAgent: false });
   for (const t of credentials.agentTokens) keyTable.set(t.accessKeyId, { secret: t.secretAccessKey, isAgent: true });
@@ -73,18 +71,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   await regions.startUsed();
   const home = await regions.get(opts.region);
   const http = createHttpServer({
-    apis: [
-      {
-        targetPrefix: model.metadata.targetPrefix!,
-        signingName: 'ecs',
-        modelOperations: Object.keys(model.operations),
-        handlers: regionalHandlers(regions, home.ecs, (r) => r.ecs),
-        agentOperations: AGENT_OPERATIONS,
-        validate: (op, input) => validateInput(model, op, input),
-      },
-      // The Secrets Manager subset that tasks' secrets and registry credentials need (control/secrets.ts).
-      { targetPrefix: SECRETS_TARGET_PREFIX, signingName: SECRETS_SIGNING_NAME, modelOperations: SECRETS_MODEL_OPERATIONS, handlers: regionalHandlers(regions, home.secrets, (r) => r.secrets) },
-    ],
+    apis: wharfApis({
+      ecs: regionalHandlers(regions, home.ecs, (r) => r.ecs),
+      secrets: regionalHandlers(regions, home.secrets, (r) => r.secrets),
+    }),
     credentials: credentialLookup,
     accountId: opts.accountId,
     regions: policy,

@@ -21,14 +21,6 @@ import type { ControlContext } from './context';
 export const SECRETS_TARGET_PREFIX = 'secretsmanager';
 export const SECRETS_SIGNING_NAME = 'secretsmanager';
 
-/** Every operation of the Secrets Manager model; the ones Wharf lacks answer UnknownOperation. */
-export const SECRETS_MODEL_OPERATIONS = [
-  'BatchGetSecretValue', 'CancelRotateSecret', 'CreateSecret', 'DeleteResourcePolicy', 'DeleteSecret', 'DescribeSecret',
-  'GetRandomPassword', 'GetResourcePolicy', 'GetSecretValue', 'ListSecretVersionIds', 'ListSecrets', 'PutResourcePolicy',
-  'PutSecretValue', 'RemoveRegionsFromReplication', 'ReplicateSecretToRegions', 'RestoreSecret', 'RotateSecret',
-  'StopReplicationToReplica', 'TagResource', 'UntagResource', 'UpdateSecret', 'UpdateSecretVersionStage', 'ValidateResourcePolicy',
-] as const;
-
 export interface SecretRecord {
   name: string;
   arn: string;
@@ -46,6 +38,8 @@ export function secretKey(name: string): string {
   return `secrets/${encodeURIComponent(name)}`;
 }
 
+/** The name syntax Secrets Manager documents; the 512-character bound is also in its model, which
+ * server/ checks first. */
 const NAME_RE = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 
 /** ARNs end in `-` and six random characters, as Secrets Manager's do. */

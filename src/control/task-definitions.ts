@@ -213,8 +213,14 @@ export async function deleteTaskDefinitions(ctx: ControlContext, input: DeleteTa
       if (!c || c.value.status === 'DELETE_IN_PROGRESS') return undefined;
       return { ...c.value, status: 'DELETE_IN_PROGRESS', deleteRequestedAt: epochSeconds(ctx.clock.now()) };
     });
+    // Gone from the store since the cache was read (deleted by another request): a failure of
+    // this item, not of the whole call, since the items before it are already committed.
+    if (!value) {
+      failures.push({ arn, reason: 'The specified task definition does not exist. Specify a valid account, family, revision and try again.' });
+      continue;
+    }
     await committed(ctx, revision);
-    taskDefinitions.push(taskDefinitionToWire(value!));
+    taskDefinitions.push(taskDefinitionToWire(value));
   }
   return { taskDefinitions, failures };
 }

@@ -70,3 +70,17 @@ test('missing, malformed, unknown-key and expired signatures are told apart', ()
   const wrongSecret = signRequest({ method: 'POST', url: 'http://h/', headers, body }, { ...creds, secretAccessKey: 'bad', region: 'us-east-1', service: 'ecs' });
   assert.equal(v({ ...headers, ...wrongSecret }), 'InvalidSignatureException');
 });
+
+test('paths a URL parser reads as a host (`//`, `//a/b`) are checked as paths, not thrown on', () => {
+  for (const path of ['//', '//a/b', '///x']) {
+    const headers = { 'content-type': 'application/x-amz-json-1.1' };
+    const signed = signRequest({ method: 'POST', url: `http://127.0.0.1:4566${path}`, headers, body }, { ...creds, region: 'us-east-1', service: 'ecs' });
+    const all = { ...headers, ...signed };
+    assert.equal(verifySigV4({ method: 'POST', path, headers: all, body }, lookup).ok, true, `${path} signed with the right secret`);
+    const wrong = verifySigV4({ method: 'POST', path, headers: all, body }, () => 'not-the-secret');
+    assert.equal(wrong.ok, false);
+    assert.equal(!wrong.ok && wrong.failure.code, 'InvalidSignatureException', path);
+    const moved = verifySigV4({ method: 'POST', path: '/', headers: all, body }, lookup);
+    assert.equal(moved.ok, false, `a signature for ${path} does not cover /`);
+  }
+});

@@ -199,7 +199,14 @@ export function verifySigV4(
   }
   const headers: Record<string, string> = {};
   for (const name of signedHeaders) headers[name] = h(name) ?? '';
-  const url = new URL(req.path, 'http://placeholder');
+  // The request target is a path; resolving it against a base would read `//host/...` as a
+  // network path (and throw on `//`), so it is appended to a fixed origin instead.
+  let url: URL;
+  try {
+    url = new URL(`http://placeholder${req.path.startsWith('/') ? '' : '/'}${req.path}`);
+  } catch {
+    return { ok: false, failure: { code: 'InvalidSignatureException', message: `The request path cannot be parsed: '${req.path.slice(0, 100)}'.` } };
+  }
   // The body is always hashed here: a client's x-amz-content-sha256 claim is not trusted.
   const payloadHash = sha256hex(req.body);
   const sts = stringToSign(req.method, url, headers, signedHeaders, payloadHash, amzDate, `${day}/${region}/${service}/aws4_request`);

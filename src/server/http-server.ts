@@ -15,7 +15,29 @@ import { errorStatus } from './error-status';
 import type { JsonServiceApi, RequestContext } from './api-registry';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** The `code` label of requests whose client left before the answer (nginx calls this 499). */
+export const CLIENT_DISCONNECTED = 'ClientClosedRequest';
 
+/**
+ * How deep a request body may nest. The deepest input of the ECS model is under a dozen levels;
+ * JSON.parse takes far deeper bodies, but everything after it that recurses (a handler's
+ * JSON.stringify, the store's serialisation) would overflow the stack on one.
+ */
+export const MAX_NESTING = 64;
+
+/** Whether `v` nests objects or arrays more than `limit` levels (recursion bounded by `limit`). */
+function nestedDeeperThan(v: unknown, limit: number): boolean {
+  if (v === null || typeof v !== 'object') return false;
+  if (limit === 0) return true;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) if (nestedDeeperThan(x, limit - 1)) return true;
+  return false;
+}
+
+class ClientDisconnected extends Error {
+  constructor() {
+    super('the client closed the connection before the request was read');
+  }
+}
 /** How much of an oversized body is read and thrown away before the connection is cut. */
 const DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES;
 
@@ -112,7 +134,11 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
         chunks.push(c);
       });
       req.on('end', () => resolve(Buffer.concat(chunks)));
-      req.on('error', reject);
+      req.on('error', () => reject(new ClientDisconnected()));
+      // A client that closes its socket mid-body sends no 'end'; 'close' always comes.
+      req.on('close', () => {
+        if (!req.complete) reject(new ClientDisconnected());
+      });
     });
 
   const authenticate = (req: IncomingMessage, body: Buffer, signingName?: string): RequestContext => {
@@ -181,11 +207,17 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       if (input === null || typeof input !== 'object' || Array.isArray(input)) {
         throw new WharfError('SerializationException', 'The request body must be a JSON object.');
       }
+      if (nestedDeeperThan(input, MAX_NESTING)) {
+        throw new WharfError('SerializationException', `The request body is nested more than ${MAX_NESTING} levels deep.`);
+      }
       api.validate?.(op, input);
       const out = await handler(input, ctx);
       send(res, 200, out ?? {}, requestId);
     } catch (e) {
-      if (e instanceof WharfError) {
+      if (e instanceof ClientDisconnected) {
+        code = CLIENT_DISCONNECTED;
+        log.debug({ operation: opLabel }, 'client closed the connection before the answer');
+      } else if (e instanceof WharfError) {
         code = e.code;
         if (errorStatus[e.code] >= 500) log.error({ err: e, operation: opLabel }, 'server error');
         sendError(res, e, requestId);
@@ -223,7 +255,16 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     handleApi(req, res, requestId).catch((e) => opts.log.error({ err: e }, 'request failed'));
   });
   server.keepAliveTimeout = 65_000;
-  server.on('clientError', (_err, socket) => socket.destroy());
+  // What the HTTP parser refuses (a bad header line, a bad Content-Length) never reaches
+  // handleApi; the peer still gets an answer rather than a reset connection.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify({ __type: 'SerializationException', message: 'The request is not valid HTTP/1.1.' });
+    socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
   if (opts.onUpgrade) {
     const onUpgrade = opts.onUpgrade;
     server.on('upgrade', (req, socket, head) => onUpgrade(req, socket, head, Buffer.alloc(0)));

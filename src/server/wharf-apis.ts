@@ -1,0 +1,33 @@
+/**
+ * The JSON APIs Wharf serves, given their handlers: ECS (validated against the ECS model) and the
+ * Secrets Manager subset (validated against the Secrets Manager model). `wharf server` and the
+ * API fuzz test build their HTTP server from this one table, so what the fuzzer checks is what
+ * users reach.
+ */
+import { loadModel, validateInput } from '../api/model';
+import { AGENT_OPERATIONS } from '../control';
+import { SECRETS_SIGNING_NAME, SECRETS_TARGET_PREFIX } from '../control/secrets';
+import type { Handler, JsonServiceApi } from './api-registry';
+
+export function wharfApis(handlers: { ecs: Record<string, Handler>; secrets: Record<string, Handler> }): JsonServiceApi[] {
+  const ecs = loadModel('ecs');
+  const secrets = loadModel('secretsmanager');
+  return [
+    {
+      targetPrefix: ecs.metadata.targetPrefix!,
+      signingName: 'ecs',
+      modelOperations: Object.keys(ecs.operations),
+      handlers: handlers.ecs,
+      agentOperations: AGENT_OPERATIONS,
+      validate: (op, input) => validateInput(ecs, op, input),
+    },
+    // The Secrets Manager subset that tasks' secrets and registry credentials need (control/secrets.ts).
+    {
+      targetPrefix: SECRETS_TARGET_PREFIX,
+      signingName: SECRETS_SIGNING_NAME,
+      modelOperations: Object.keys(secrets.operations),
+      handlers: handlers.secrets,
+      validate: (op, input) => validateInput(secrets, op, input),
+    },
+  ];
+}
