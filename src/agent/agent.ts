@@ -23,6 +23,7 @@ import { StateReporter } from './state-reporter';
 import { watchTaskNetworks } from './task-resources';
 import { TaskProtectionEndpoint, type EndpointTask, type TaskProtectionApi } from './task-protection-endpoint';
 import { TaskRunner, type TaskRunnerOptions, type TaskSnapshot } from './task-runner';
+import type { MetadataContext } from './task-metadata';
 import { instanceAttributes, sandboxOf, totalResources, type InstanceConfig } from './instance-resources';
 import { FARGATE_POOL } from '../core/fargate-pool';
 import { backoffMs } from '../lib/backoff';
@@ -162,7 +163,15 @@ export class Agent {
     if (this.o.taskEndpoint && !this.endpoint) {
       const te = this.o.taskEndpoint;
       const make = (port: number) =>
-        new TaskProtectionEndpoint({ host: te.host, port, api: te.api, taskFor: (id) => this.endpointIds.get(id), containerInstanceArn: () => this.arn, logger: this.o.logger });
+        new TaskProtectionEndpoint({
+          host: te.host,
+          port,
+          api: te.api,
+          taskFor: (id) => this.endpointIds.get(id),
+          containerInstanceArn: () => this.arn,
+          metadataFor: (id) => this.metadataOf(id),
+          logger: this.o.logger,
+        });
       this.endpoint = make(te.port);
       try {
         const at = await this.endpoint.start();
@@ -368,6 +377,14 @@ export class Agent {
   /** The id in a task's ECS_AGENT_URI: an HMAC of its ARN, so only this agent can name it. */
   endpointIdOf(taskArn: string): string {
     return createHmac('sha256', this.endpointKey ?? Buffer.alloc(32)).update(taskArn).digest('hex').slice(0, 32);
+  }
+
+  /** What the task metadata endpoint answers for a task endpoint id, if this agent runs the task. */
+  private metadataOf(endpointId: string): MetadataContext | undefined {
+    const t = this.endpointIds.get(endpointId);
+    const runner = t && this.runners.get(t.taskArn);
+    if (!runner) return undefined;
+    return { task: runner.agentTask, snapshot: runner.snapshot(), availabilityZone: this.o.availabilityZone ?? `${this.o.region}a` };
   }
 
   /** ECS_AGENT_URI of a task's containers, when this agent serves the task endpoint. */

@@ -119,7 +119,13 @@ export function buildContainerSpec(ctx: SpecContext): ContainerSpec {
   if (region && !vars.has('AWS_DEFAULT_REGION')) vars.set('AWS_DEFAULT_REGION', region);
   // The agent's own address for the task wins, as the ECS agent injects it: a stale or foreign
   // value could only point the task at the wrong endpoint.
-  if (ctx.agentUri) vars.set('ECS_AGENT_URI', ctx.agentUri);
+  if (ctx.agentUri) {
+    vars.set('ECS_AGENT_URI', ctx.agentUri);
+    // The task metadata endpoint (v4, and v3 at the same place) is served beside it, per container.
+    const metadata = `${ctx.agentUri.replace(/\/api\/([^/]+)$/, '/v4/$1')}/${encodeURIComponent(def.name ?? '')}`;
+    if (!vars.has('ECS_CONTAINER_METADATA_URI_V4')) vars.set('ECS_CONTAINER_METADATA_URI_V4', metadata);
+    if (!vars.has('ECS_CONTAINER_METADATA_URI')) vars.set('ECS_CONTAINER_METADATA_URI', metadata);
+  }
   const env = [...vars].map(([name, value]) => `${name}=${value}`);
 
   // Ports: bridge publishes (empty HostPort = Docker picks a dynamic port); host and awsvpc use

@@ -26,6 +26,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { GetTaskProtectionRequest, GetTaskProtectionResponse, ProtectedTask, UpdateTaskProtectionRequest, UpdateTaskProtectionResponse } from '../core/shapes/ecs';
 import type { Logger } from '../lib/logger';
+import { containerMetadata, taskMetadata, type MetadataContext } from './task-metadata';
 
 export interface TaskProtectionApi {
   updateTaskProtection(req: UpdateTaskProtectionRequest, containerInstanceArn: string): Promise<UpdateTaskProtectionResponse>;
@@ -47,10 +48,14 @@ export interface TaskProtectionEndpointOptions {
   taskFor(endpointId: string): EndpointTask | undefined;
   /** This agent's container instance (undefined before it registered). */
   containerInstanceArn(): string | undefined;
+  /** The task metadata (v4) of the task an endpoint id stands for, when this agent runs it. */
+  metadataFor?(endpointId: string): MetadataContext | undefined;
   logger?: Logger;
 }
 
 const PATH = /^\/api\/([^/]+)\/task-protection\/v1\/state\/?$/;
+/** ECS_CONTAINER_METADATA_URI_V4 is `/v4/<task endpoint id>/<container name>`. */
+const METADATA_PATH = /^\/v4\/([^/]+)\/([^/]+?)(\/task)?\/?$/;
 const TASK_NOT_FOUND = 'Failed to find a task for the request';
 const MAX_BODY = 64 * 1024;
 
@@ -154,7 +159,19 @@ export class TaskProtectionEndpoint {
     });
   }
 
+  /** The task metadata endpoint v4 (agent/task-metadata.ts): the container's or the task's document. */
+  private metadata(req: IncomingMessage, res: ServerResponse, id: string, container: string, task: boolean): void {
+    req.resume();
+    if (req.method !== 'GET') return send(res, 405, { error: `Method ${req.method} is not allowed` });
+    const doc = metadataOf(this.o.metadataFor!(id), container, task);
+    // The ECS agent answers an id it does not know with 404 and a plain message.
+    if (!doc) return send(res, 404, { error: 'Unable to get task metadata: no task or container for this endpoint' });
+    send(res, 200, doc);
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const md = METADATA_PATH.exec((req.url ?? '').split('?')[0]!);
+    if (md && this.o.metadataFor) return this.metadata(req, res, decodeURIComponent(md[1]!), decodeURIComponent(md[2]!), md[3] !== undefined);
     const m = PATH.exec((req.url ?? '').split('?')[0]!);
     if (!m) return send(res, 404, errorBody('', 'ResourceNotFoundException', `No such path: ${req.url}`));
     if (req.method !== 'GET' && req.method !== 'PUT') return send(res, 405, errorBody('', 'InvalidParameterException', `Method ${req.method} is not allowed`));
@@ -200,6 +217,11 @@ export class TaskProtectionEndpoint {
     }
     return send(res, 200, protectionOf(tasks[0]!));
   }
+}
+
+function metadataOf(ctx: MetadataContext | undefined, container: string, task: boolean): Body | undefined {
+  if (!ctx) return undefined;
+  return task ? taskMetadata(ctx) : containerMetadata(ctx, container);
 }
 
 function readBody(req: IncomingMessage): Promise<string | undefined> {

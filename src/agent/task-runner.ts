@@ -202,6 +202,11 @@ export class TaskRunner {
     return new Promise((r) => this.stoppedWaiters.push(r));
   }
 
+  /** The task as the control plane last sent it. */
+  get agentTask(): AgentTask {
+    return this.task;
+  }
+
   snapshot(): TaskSnapshot {
     return {
       taskArn: this.taskArn,

@@ -89,6 +89,13 @@ describe('FARGATE launch type', { skip, timeout: 300_000 }, () => {
     assert.ok(inspect.Config.Env.includes('AWS_EXECUTION_ENV=AWS_ECS_FARGATE'));
     assert.ok(inspect.Config.Env.includes('AWS_REGION=us-east-1'));
     assert.equal(inspect.HostConfig.PidsLimit, 4096);
+    // The task metadata endpoint v4, read from inside the task as Fargate code does.
+    const meta = JSON.parse(execFileSync('docker', ['exec', t.containers[0].runtimeId, 'sh', '-c', 'wget -q -O - "$ECS_CONTAINER_METADATA_URI_V4/task"'], { encoding: 'utf8' }));
+    assert.equal(meta.TaskARN, arn);
+    assert.equal(meta.LaunchType, 'FARGATE');
+    assert.deepEqual(meta.Limits, { CPU: 0.25, Memory: 512 });
+    assert.equal(meta.AvailabilityZone, 'us-east-1b');
+    assert.deepEqual(meta.Containers[0].Networks[0].IPv4Addresses, [ip]);
     assert.equal(inspect.Config.Labels['io.wharf.container-instance'], pool.instanceArns[0], 'it runs on the pool host');
 
     // Kernel isolation: under gVisor where the engine has runsc (CI's dockerd does: the test
