@@ -103,7 +103,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<TasksDockerRe
   const removeFloor = () => removeLabelled(docker, 'io.wharf.bench.floor', CLUSTER);
   const log = createLogger('bench', 'silent');
   const srv = await startServer({ host: '127.0.0.1', port: 0, dataDir, region: 'us-east-1', accountId: '123456789012', synchronous: 'FULL', log });
-  const ecs = new ECSClient({ endpoint: srv.endpoint, region: 'us-east-1', credentials: srv.credentials.user, maxAttempts: 1 });
+  const ecs = new ECSClient({ endpoint: srv.endpoint, region: 'us-east-1', credentials: srv.credentials.user, maxAttempts: 3 });
   let clusterArn = '';
   const agents = await (async () => {
     clusterArn = (await ecs.send(new CreateClusterCommand({ clusterName: CLUSTER }))).cluster!.clusterArn!;
