@@ -134,6 +134,35 @@ export function run(opts: { quick?: boolean } = {}): { results: EngineFigures[];
   return { results, scanRatio };
 }
 
+/** Goal (issue 4): placements per second at 10,000 instances. */
+export const GOAL_PER_SECOND = 50_000;
+
+export function toMarkdown(r: { results: EngineFigures[]; scanRatio: Record<string, number> }): string {
+  const n = (x: number) => x.toLocaleString('en-US');
+  const rows = r.results.map(
+    (f) => `| ${n(f.instances)} | ${n(f.placements)} | ${f.mode} | ${n(f.decisionsPerSecond)} | ${n(f.decisionsPerSecondWithApply)} | ${f.p50Micros} | ${f.p99Micros} | ${f.failures} |`,
+  );
+  const indexed = r.results.filter((f) => f.mode === 'indexed');
+  const at10k = indexed.find((f) => f.instances === 10_000);
+  const goal = at10k
+    ? `Goal ${n(GOAL_PER_SECOND)} placements/s at 10,000 instances: ${at10k.decisionsPerSecond >= GOAL_PER_SECOND ? 'met' : 'not met'} (${n(at10k.decisionsPerSecond)}/s over ${n(at10k.placements)} placements, p99 ${at10k.p99Micros} us).`
+    : '';
+  return [
+    'The engine alone (`npx tsx bench/run.ts scheduler-engine`): seeded clusters over 3 AZs, 5 instance types and custom',
+    'attributes, strategies spread(attribute:ecs.availability-zone) + binpack(memory) and a memberOf constraint.',
+    '"WithApply" adds updating the in-memory snapshot after each decision; "scan" is a brute-force engine that examines',
+    'every instance per decision, measured in the same run.',
+    '',
+    '| instances | placements | mode | decisions/s | decisions/s with apply | p50 us | p99 us | failures |',
+    '|---:|---:|---|---:|---:|---:|---:|---:|',
+    ...rows,
+    '',
+    `${goal} Cost per decision (p50) from ${indexed.map((f) => n(f.instances)).join(' / ')} instances: ${indexed.map((f) => f.p50Micros).join(' / ')} us. ` +
+      `Brute-force scan / indexed, p50: ${Object.entries(r.scanRatio).map(([k, v]) => `${v}x at ${n(Number(k))}`).join(', ')}.`,
+    '',
+  ].join('\n');
+}
+
 if (require.main === module || /scheduler-engine\.[jt]s$/.test(process.argv[1] ?? '')) {
   const out = run({ quick: process.argv.includes('--quick') });
   console.table(out.results);

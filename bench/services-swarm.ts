@@ -1,20 +1,28 @@
 /**
- * Services against Docker Swarm on the same machine, same image (wharf-test/busybox, cached
- * locally: no registry is involved), same command (`sleep 3600`):
+ * Services against Docker Swarm and against the Docker Engine API itself, on the same machine,
+ * same image, same command (`sleep 3600`).
+ *
+ * The image is the local test image (wharf-test/busybox) pushed to a registry on 127.0.0.1 and
+ * pulled once into the engine: Swarm's workers ask that registry for the image on every task start
+ * (as Swarm does), Wharf's agent (--image-pull-behavior prefer-cached) and the floor use the
+ * engine's copy; nothing reaches off this machine.
  *
  *  - scale-up: from the create call to N containers running (N = 50; 10 with --quick):
- *    Wharf's CreateService (desiredCount N) vs `docker service create --replicas N`;
+ *    Wharf's CreateService (desiredCount N) vs `docker service create --replicas N`, and the
+ *    floor: N concurrent create + start through the Engine API over its unix socket, with the
+ *    configuration Wharf gave its own containers (bench/lib/engine-floor.ts), until the last
+ *    start call returns;
  *  - replacement: from `docker kill` of one replica's container to its replacement running.
  *
- * Both sides are timed by the same Docker poll (running containers by label, every 25 ms), so
- * the figures are "containers really running". For Wharf the time until the API says so
+ * Wharf and Swarm are timed by the same Docker poll (running containers by label, every 25 ms),
+ * so the figures are "containers really running". For Wharf the time until the API says so
  * (runningCount = N, the replacement task RUNNING) is reported too; the ratios use it, the
  * stricter of the two. Swarm restarts a failed replica after its default --restart-delay (5 s);
  * it is also measured with --restart-delay 0s to show what its machinery costs without that wait.
  *
- * Wharf runs as `wharf server` + `wharf agent` child processes (agent with
- * --image-pull-behavior prefer-cached). Swarm is a single-node swarm on loopback, left again
- * (`docker swarm leave --force`) at the end; it is not touched if this host is already in a swarm.
+ * Wharf runs as `wharf server` + `wharf agent` child processes. Swarm is a single-node swarm on
+ * loopback, left again (`docker swarm leave --force`) at the end; it is not touched if this host
+ * is already in a swarm.
  *
  * Run: npx tsx bench/services-swarm.ts [--quick]     (or through bench/run.ts)
  */
@@ -31,6 +39,7 @@ import {
   RegisterTaskDefinitionCommand,
   type ECSClient,
 } from '@aws-sdk/client-ecs';
+import { floorBurst, floorConfigFrom, removeLabelled, type FloorConfig } from './lib/engine-floor';
 import { dockerSkipReason } from '../test/images/docker-test-env';
 import { pushToRegistry, startLocalRegistry } from '../test/images/local-registry';
 import { killAllSpawned, removeClusterContainers, removeDir, sleep, spawnAgent, spawnServer } from '../test/e2e/helpers/processes';
@@ -38,21 +47,25 @@ import { killAllSpawned, removeClusterContainers, removeDir, sleep, spawnAgent, 
 const docker = new Docker();
 const LOCAL_IMAGE = 'wharf-test/busybox:latest';
 /**
- * The image both systems run: the local test image served from a registry on 127.0.0.1, so that
- * Swarm (which tries to pull on every task start) and Wharf never reach for a registry off this
- * machine. Set in run().
+ * The image every side runs: the local test image served from a registry on 127.0.0.1, so that
+ * Swarm (which pulls on every task start) never reaches for a registry off this machine. Set in
+ * run().
  */
 let IMAGE = LOCAL_IMAGE;
 const POLL_MS = 25;
+const FLOOR_KEY = 'io.wharf.bench.floor';
+const FLOOR_VALUE = `swarm-${process.pid}`;
+/** Goals (issue 9): the scale-up faster than Swarm and at most this times the N-at-once floor. */
+export const SCALE_UP_FLOOR_GOAL = 1.1;
 
 export interface SwarmBenchResult {
   replicas: number;
   runs: number;
   machine: string;
-  scaleUp: { wharfDockerMs: number[]; wharfApiMs: number[]; swarmMs: number[] };
+  scaleUp: { wharfDockerMs: number[]; wharfApiMs: number[]; swarmMs: number[]; floorMs: number[] };
   replacement: { wharfDockerMs: number[]; wharfApiMs: number[]; swarmMs: number[]; swarmNoDelayMs: number[] };
   medians: Record<string, number>;
-  ratios: { scaleUp: number; replacement: number; replacementVsSwarmNoDelay: number };
+  ratios: { scaleUp: number; scaleUpVsFloor: number; replacement: number; replacementVsSwarmNoDelay: number };
 }
 
 const median = (xs: readonly number[]) => {
@@ -141,14 +154,22 @@ async function wharfDelete(w: WharfSide, name: string): Promise<void> {
   await removeByLabel(label);
 }
 
-async function wharfScaleUp(w: WharfSide, n: number, run: number): Promise<{ dockerMs: number; apiMs: number }> {
+async function wharfScaleUp(w: WharfSide, n: number, run: number): Promise<{ dockerMs: number; apiMs: number; floor: FloorConfig }> {
   const name = `scale-${run}`;
   const label = `com.amazonaws.ecs.cluster=${w.clusterArn}`;
   const t0 = performance.now();
   await w.ecs.send(new CreateServiceCommand({ cluster: w.cluster, serviceName: name, taskDefinition: w.td, desiredCount: n }));
   const [dockerMs, apiMs] = await Promise.all([until(label, (cs) => cs.length >= n, t0), untilApi(async () => (await wharfRunningCount(w, name)) === n, t0)]);
+  const floor = await floorConfigFrom(docker, (await runningByLabel(label))[0]!.Id, { [FLOOR_KEY]: FLOOR_VALUE });
   await wharfDelete(w, name);
-  return { dockerMs, apiMs };
+  return { dockerMs, apiMs, floor };
+}
+
+/** N concurrent create + start through the Engine API, then removed again. */
+async function floorScaleUp(floor: FloorConfig, n: number): Promise<number> {
+  const ms = await floorBurst(docker, floor, n);
+  await removeLabelled(docker, FLOOR_KEY, FLOOR_VALUE);
+  return ms;
 }
 
 async function wharfReplacement(w: WharfSide, run: number): Promise<{ dockerMs: number; apiMs: number }> {
@@ -230,10 +251,10 @@ export async function run(opts: { quick?: boolean } = {}): Promise<SwarmBenchRes
     replicas,
     runs,
     machine: `${os.cpus().length} cpu ${os.cpus()[0]?.model ?? ''}, Docker ${sh(['version', '--format', '{{.Server.Version}}']).trim()}`,
-    scaleUp: { wharfDockerMs: [], wharfApiMs: [], swarmMs: [] },
+    scaleUp: { wharfDockerMs: [], wharfApiMs: [], swarmMs: [], floorMs: [] },
     replacement: { wharfDockerMs: [], wharfApiMs: [], swarmMs: [], swarmNoDelayMs: [] },
     medians: {},
-    ratios: { scaleUp: 0, replacement: 0, replacementVsSwarmNoDelay: 0 },
+    ratios: { scaleUp: 0, scaleUpVsFloor: 0, replacement: 0, replacementVsSwarmNoDelay: 0 },
   };
   const registry = await startLocalRegistry();
   IMAGE = await pushToRegistry(new Docker(), LOCAL_IMAGE, registry, 'wharf-bench/busybox:latest');
@@ -247,6 +268,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<SwarmBenchRes
       r.scaleUp.wharfDockerMs.push(round(a.dockerMs));
       r.scaleUp.wharfApiMs.push(round(a.apiMs));
       r.scaleUp.swarmMs.push(round(await swarmScaleUp(replicas, i)));
+      r.scaleUp.floorMs.push(round(await floorScaleUp(a.floor, replicas)));
       const b = await wharfReplacement(w, i);
       r.replacement.wharfDockerMs.push(round(b.dockerMs));
       r.replacement.wharfApiMs.push(round(b.apiMs));
@@ -267,6 +289,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<SwarmBenchRes
     });
     await attempt(() => sh(['swarm', 'leave', '--force']));
     await attempt(() => removeByLabel('com.docker.swarm.service.name'));
+    await attempt(() => removeLabelled(docker, FLOOR_KEY, FLOOR_VALUE));
     await attempt(() => w.close());
     await attempt(() => registry.stop());
     await killAllSpawned();
@@ -276,6 +299,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<SwarmBenchRes
   }
   r.ratios = {
     scaleUp: Math.round((r.medians['scaleUp.wharfApiMs']! / r.medians['scaleUp.swarmMs']!) * 100) / 100,
+    scaleUpVsFloor: Math.round((r.medians['scaleUp.wharfApiMs']! / r.medians['scaleUp.floorMs']!) * 100) / 100,
     replacement: Math.round((r.medians['replacement.wharfApiMs']! / r.medians['replacement.swarmMs']!) * 100) / 100,
     replacementVsSwarmNoDelay: Math.round((r.medians['replacement.wharfApiMs']! / r.medians['replacement.swarmNoDelayMs']!) * 100) / 100,
   };
@@ -285,16 +309,19 @@ export async function run(opts: { quick?: boolean } = {}): Promise<SwarmBenchRes
 export function toMarkdown(r: SwarmBenchResult): string {
   const m = r.medians;
   const f = (xs: number[]) => xs.map((x) => Math.round(x)).join(', ');
+  const met = (ok: boolean) => (ok ? 'met' : 'not met');
   return [
-    `One host (${r.machine}), image cached locally, \`sleep 3600\` containers; medians of ${r.runs} runs, the two systems alternating. Times are from the create (or \`docker kill\`) call to the containers running as Docker reports them; "Wharf API" is until DescribeServices says runningCount = N (scale-up) or the replacement task is RUNNING in DescribeTasks (replacement). Ratios are Wharf API / Swarm: below 1 means Wharf is faster.`,
+    `One host (${r.machine}), \`sleep 3600\` containers of the local test image, served by a registry on 127.0.0.1 (Swarm pulls from it on every task start; Wharf's agent, prefer-cached, and the floor use the engine's copy); medians of ${r.runs} runs, the systems alternating. Times are from the create (or \`docker kill\`) call to the containers running as Docker reports them; "Wharf API" is until DescribeServices says runningCount = N (scale-up) or the replacement task is RUNNING in DescribeTasks (replacement). The floor is the Docker Engine API itself: ${r.replicas} concurrent create + start over its unix socket with the configuration Wharf gave its own containers, until the last start call returns. Ratios are Wharf API / Swarm (below 1: Wharf is faster) and Wharf API / floor.`,
     '',
-    '| Measurement | Wharf (Docker) ms | Wharf (API) ms | Swarm ms | Wharf API / Swarm |',
-    '|---|---:|---:|---:|---:|',
-    `| Scale-up to ${r.replicas} tasks | ${Math.round(m['scaleUp.wharfDockerMs']!)} | ${Math.round(m['scaleUp.wharfApiMs']!)} | ${Math.round(m['scaleUp.swarmMs']!)} | ${r.ratios.scaleUp} |`,
-    `| Replacement after docker kill (Swarm default restart-delay 5 s) | ${Math.round(m['replacement.wharfDockerMs']!)} | ${Math.round(m['replacement.wharfApiMs']!)} | ${Math.round(m['replacement.swarmMs']!)} | ${r.ratios.replacement} |`,
-    `| Replacement after docker kill (Swarm --restart-delay 0s) | ${Math.round(m['replacement.wharfDockerMs']!)} | ${Math.round(m['replacement.wharfApiMs']!)} | ${Math.round(m['replacement.swarmNoDelayMs']!)} | ${r.ratios.replacementVsSwarmNoDelay} |`,
+    '| Measurement | Wharf (Docker) ms | Wharf (API) ms | Swarm ms | Wharf API / Swarm | API floor ms | Wharf API / floor |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    `| Scale-up to ${r.replicas} tasks | ${Math.round(m['scaleUp.wharfDockerMs']!)} | ${Math.round(m['scaleUp.wharfApiMs']!)} | ${Math.round(m['scaleUp.swarmMs']!)} | ${r.ratios.scaleUp} | ${Math.round(m['scaleUp.floorMs']!)} | ${r.ratios.scaleUpVsFloor} |`,
+    `| Replacement after docker kill (Swarm default restart-delay 5 s) | ${Math.round(m['replacement.wharfDockerMs']!)} | ${Math.round(m['replacement.wharfApiMs']!)} | ${Math.round(m['replacement.swarmMs']!)} | ${r.ratios.replacement} | | |`,
+    `| Replacement after docker kill (Swarm --restart-delay 0s) | ${Math.round(m['replacement.wharfDockerMs']!)} | ${Math.round(m['replacement.wharfApiMs']!)} | ${Math.round(m['replacement.swarmNoDelayMs']!)} | ${r.ratios.replacementVsSwarmNoDelay} | | |`,
     '',
-    `Every run (ms): scale-up Wharf API ${f(r.scaleUp.wharfApiMs)}; Swarm ${f(r.scaleUp.swarmMs)}. Replacement Wharf API ${f(r.replacement.wharfApiMs)}; Swarm ${f(r.replacement.swarmMs)}; Swarm with no restart delay ${f(r.replacement.swarmNoDelayMs)}.`,
+    `Goals for the ${r.replicas}-task scale-up: faster than Swarm (${r.ratios.scaleUp}, ${met(r.ratios.scaleUp < 1)}); at most ${SCALE_UP_FLOOR_GOAL}x the ${r.replicas}-at-once API floor (${r.ratios.scaleUpVsFloor}, ${met(r.ratios.scaleUpVsFloor <= SCALE_UP_FLOOR_GOAL)}).`,
+    '',
+    `Every run (ms): scale-up Wharf API ${f(r.scaleUp.wharfApiMs)}; Swarm ${f(r.scaleUp.swarmMs)}; API floor ${f(r.scaleUp.floorMs)}. Replacement Wharf API ${f(r.replacement.wharfApiMs)}; Swarm ${f(r.replacement.swarmMs)}; Swarm with no restart delay ${f(r.replacement.swarmNoDelayMs)}.`,
   ].join('\n') + '\n';
 }
 

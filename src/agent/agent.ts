@@ -309,7 +309,9 @@ export class Agent {
   /** Level-triggered: `tasks` is the complete desired state of this instance. */
   async applyDesiredState(tasks: AgentTask[]): Promise<void> {
     if (this.stopped) return;
-    const existing = await this.ownContainers();
+    // Only the first list needs the engine's view (containers to adopt, orphans to remove): after
+    // it every container of ours belongs to a runner, as for deltas (applyDesiredDelta).
+    const existing = this.sawDesiredState ? [] : await this.ownContainers();
     const byTask = new Map<string, ContainerSummary[]>();
     for (const c of existing) {
       const arn = c.labels[LABELS.taskArn] ?? '';

@@ -165,6 +165,9 @@ export class TaskRunner {
 
   start(): void {
     this.unwatch = this.o.runtime.watchEvents((e) => {
+      // The runner itself creates and starts its containers and knows it when it does: those
+      // events would only cost one more pass of inspections, while the engine is busiest.
+      if (e.action === 'create' || e.action === 'start') return;
       if (this.containers.some((c) => c.dockerId === e.id)) this.kick();
     });
     this.kick();

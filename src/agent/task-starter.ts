@@ -281,8 +281,14 @@ export class TaskStarter {
       c.everStarted = true;
       c.lastStartAt = h.options.clock.now();
       c.known = 'RUNNING';
-      const st = await rt.inspectContainer(c.dockerId);
-      if (st?.running) c.bindings = bindingsOf(c, st.ports, h.networkMode);
+      // Only ports Docker published (bridge with port mappings) need the engine's answer; any
+      // other container's bindings are known now, and RUNNING goes out without another call.
+      if (h.networkMode === 'bridge' && c.def.portMappings?.length) {
+        const st = await rt.inspectContainer(c.dockerId);
+        if (st?.running) c.bindings = bindingsOf(c, st.ports, h.networkMode);
+      } else {
+        c.bindings = bindingsOf(c, [], h.networkMode);
+      }
     } catch (err) {
       this.failToStart(c, `CannotStartContainerError: ${(err as Error).message}`);
     }

@@ -104,6 +104,8 @@ interface Connection {
   sentDefinitions: Set<string>;
   alive: boolean;
   timer?: { cancel(): void };
+  /** When the last flush ran (clock ms): the next one waits until debounceMs after it. */
+  lastFlushAt: number;
 }
 
 class Gateway implements AgentGateway {
@@ -173,7 +175,7 @@ class Gateway implements AgentGateway {
 
   private onOpen(ws: WebSocket, inst: ContainerInstanceRecord): void {
     const { cluster, id } = inst.wharf;
-    const conn: Connection = { ws, cluster, id, arn: inst.containerInstanceArn, seq: 0, sentChars: 0, dirty: new Set(), sentDefinitions: new Set(), alive: true };
+    const conn: Connection = { ws, cluster, id, arn: inst.containerInstanceArn, seq: 0, sentChars: 0, dirty: new Set(), sentDefinitions: new Set(), alive: true, lastFlushAt: -Infinity };
     const previous = this.conns.get(id);
     this.conns.set(id, conn);
     if (previous) previous.ws.close(CLOSE_REPLACED, 'replaced by a newer connection');
@@ -284,12 +286,20 @@ class Gateway implements AgentGateway {
     }
   }
 
+  /**
+   * A flush at most every debounceMs per socket, the first at once: a change after a quiet spell
+   * (a RunTask) reaches the agent without waiting out the window, while a stream of changes
+   * still goes out as one message per window. "At once" is the next turn of the event loop, so
+   * the changes of one store transaction (delivered together) still travel together.
+   */
   private schedule(conn: Connection): void {
     if (conn.timer || this.closed) return;
+    const wait = Math.max(0, conn.lastFlushAt + this.debounceMs - this.clock.now());
     conn.timer = this.clock.setTimeout(() => {
       conn.timer = undefined;
+      conn.lastFlushAt = this.clock.now();
       this.flush(conn);
-    }, this.debounceMs);
+    }, wait);
   }
 
   /** Task `id` as this socket's instance should list it, or null when it should not. */

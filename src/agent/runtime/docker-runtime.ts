@@ -117,7 +117,32 @@ export class DockerRuntime implements ContainerRuntime {
     return firstHostAddress(ipv4[0]?.Subnet);
   }
 
+  /**
+   * Digests of local images by name, kept only while the engine's event stream is open: any image
+   * event (pull, tag, untag, delete, load, import) clears it, so a name that moved is read again.
+   * It spares every task start of a cached image one inspect call.
+   */
+  private readonly digests = new Map<string, string>();
+
   private async imageDigest(image: string): Promise<string | undefined> {
+    const known = this.eventStream ? this.digests.get(image) : undefined;
+    if (known !== undefined) return known;
+    const generation = this.imageGeneration;
+    const digest = await this.inspectDigest(image);
+    // Kept only if no image event came while the answer was on its way.
+    if (digest !== undefined && this.eventStream && generation === this.imageGeneration) this.digests.set(image, digest);
+    return digest;
+  }
+
+  /** Bumped on every image event and whenever the event stream opens or closes. */
+  private imageGeneration = 0;
+
+  private forgetDigests(): void {
+    this.imageGeneration++;
+    this.digests.clear();
+  }
+
+  private async inspectDigest(image: string): Promise<string | undefined> {
     try {
       const img = await this.docker.getImage(image).inspect();
       // ECS reports the bare manifest digest (`sha256:...`), not Docker's `repo@sha256:...`;
@@ -318,7 +343,7 @@ export class DockerRuntime implements ContainerRuntime {
     if (this.closed || this.listeners.size === 0 || this.openingEvents) return;
     this.openingEvents = true;
     try {
-      const stream = await this.docker.getEvents({ filters: JSON.stringify({ type: ['container'] }) } as Docker.GetEventsOptions).finally(() => {
+      const stream = await this.docker.getEvents({ filters: JSON.stringify({ type: ['container', 'image'] }) } as Docker.GetEventsOptions).finally(() => {
         this.openingEvents = false;
       });
       if (this.closed) {
@@ -327,6 +352,7 @@ export class DockerRuntime implements ContainerRuntime {
         return;
       }
       this.eventStream = stream;
+      this.forgetDigests();
       let buf = '';
       stream.on('data', (chunk: Buffer) => {
         buf += chunk.toString();
@@ -336,7 +362,11 @@ export class DockerRuntime implements ContainerRuntime {
           buf = buf.slice(nl + 1);
           if (!line) continue;
           try {
-            const ev = JSON.parse(line) as { Action?: string; status?: string; id?: string; Actor?: { ID?: string } };
+            const ev = JSON.parse(line) as { Type?: string; Action?: string; status?: string; id?: string; Actor?: { ID?: string } };
+            if (ev.Type === 'image') {
+              this.forgetDigests();
+              continue;
+            }
             const raw = ev.Action ?? ev.status ?? '';
             const action: RuntimeEvent['action'] = raw.startsWith('health_status')
               ? 'health'
@@ -351,6 +381,7 @@ export class DockerRuntime implements ContainerRuntime {
       const reopen = () => {
         if (this.eventStream !== stream) return;
         this.eventStream = undefined;
+        this.forgetDigests();
         if (!this.closed) setTimeout(() => void this.openEvents(), 1000).unref();
       };
       stream.on('end', reopen);
@@ -513,6 +544,7 @@ export class DockerRuntime implements ContainerRuntime {
     this.listeners.clear();
     const s = this.eventStream as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
     this.eventStream = undefined;
+    this.forgetDigests();
     s?.destroy?.();
   }
 }
