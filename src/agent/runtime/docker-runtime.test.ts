@@ -10,3 +10,20 @@ test("the default bridge's gateway when Docker names none: the subnet's first ad
   assert.equal(firstHostAddress('10.0.0.1/32'), undefined);
   assert.equal(firstHostAddress(undefined), undefined);
 });
+
+test('a spec maps onto Docker create options: the sandbox runtime and pids limit of a Fargate container among them', async () => {
+  const { dockerCreateOptions } = await import('./docker-create-options');
+  const o = dockerCreateOptions({
+    name: 'web',
+    image: 'wharf-test/busybox',
+    labels: { a: 'b' },
+    env: ['X=1'],
+    host: { networkMode: 'container:abc', runtime: 'runsc', pidsLimit: 4096, memoryBytes: 64 << 20, cgroupParent: '/wharf/t1' },
+  } as Parameters<typeof dockerCreateOptions>[0]);
+  assert.equal(o.Image, 'wharf-test/busybox:latest');
+  assert.deepEqual(o.Env, ['X=1']);
+  assert.equal(o.HostConfig?.Runtime, 'runsc');
+  assert.equal(o.HostConfig?.PidsLimit, 4096);
+  assert.equal(o.HostConfig?.NetworkMode, 'container:abc');
+  assert.equal(o.HostConfig?.CgroupParent, '/wharf/t1');
+});

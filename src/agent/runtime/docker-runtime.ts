@@ -7,6 +7,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
+import { dockerCreateOptions, withDefaultTag } from './docker-create-options';
 import type {
   ContainerRuntime,
   ContainerSpec,
@@ -42,11 +43,6 @@ function labelFilter(labels: Record<string, string>): string[] {
 }
 
 /** `busybox` -> `busybox:latest`; names with a tag or digest are left alone. */
-export function withDefaultTag(image: string): string {
-  if (image.includes('@')) return image;
-  const lastSegment = image.slice(image.lastIndexOf('/') + 1);
-  return lastSegment.includes(':') ? image : `${image}:latest`;
-}
 
 function parseTime(s: string | undefined): number | undefined {
   if (!s || s.startsWith('0001-')) return undefined;
@@ -188,69 +184,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async createContainer(spec: ContainerSpec): Promise<string> {
-    const h = spec.host;
-    const opts: Docker.ContainerCreateOptions = {
-      name: spec.name,
-      Image: withDefaultTag(spec.image),
-      Labels: spec.labels,
-      Entrypoint: spec.entrypoint,
-      Cmd: spec.cmd,
-      Env: spec.env,
-      WorkingDir: spec.workingDir,
-      User: spec.user,
-      Hostname: spec.hostname,
-      ExposedPorts: spec.exposedPorts ? Object.fromEntries(spec.exposedPorts.map((p) => [p, {}])) : undefined,
-      Healthcheck: spec.healthcheck
-        ? {
-            Test: spec.healthcheck.test,
-            Interval: spec.healthcheck.intervalNs,
-            Timeout: spec.healthcheck.timeoutNs,
-            Retries: spec.healthcheck.retries,
-            StartPeriod: spec.healthcheck.startPeriodNs,
-          }
-        : undefined,
-      StopTimeout: spec.stopTimeoutSec,
-      NetworkDisabled: spec.networkDisabled,
-      OpenStdin: spec.openStdin,
-      Tty: spec.tty,
-      HostConfig: {
-        NetworkMode: h.networkMode,
-        PidMode: h.pidMode,
-        IpcMode: h.ipcMode,
-        PortBindings: h.portBindings
-          ? Object.fromEntries(
-              Object.entries(h.portBindings).map(([k, v]) => [k, v.map((b) => ({ HostIp: b.hostIp ?? '', HostPort: b.hostPort ?? '' }))]),
-            )
-          : undefined,
-        Links: h.links,
-        Binds: h.binds,
-        Tmpfs: h.tmpfs,
-        VolumesFrom: h.volumesFrom,
-        CpuShares: h.cpuShares,
-        Memory: h.memoryBytes,
-        MemoryReservation: h.memoryReservationBytes,
-        MemorySwap: h.memorySwapBytes,
-        MemorySwappiness: h.memorySwappiness,
-        CgroupParent: h.cgroupParent,
-        Ulimits: h.ulimits?.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
-        ReadonlyRootfs: h.readonlyRootfs,
-        PidsLimit: h.pidsLimit,
-        Runtime: h.runtime,
-        Privileged: h.privileged,
-        Init: h.init,
-        CapAdd: h.capAdd,
-        CapDrop: h.capDrop,
-        Devices: h.devices?.map((d) => ({ PathOnHost: d.pathOnHost, PathInContainer: d.pathInContainer, CgroupPermissions: d.cgroupPermissions })),
-        ShmSize: h.shmSizeBytes,
-        Dns: h.dns,
-        DnsSearch: h.dnsSearch,
-        ExtraHosts: h.extraHosts,
-        SecurityOpt: h.securityOpt,
-        Sysctls: h.sysctls,
-        LogConfig: h.logConfig ? { Type: h.logConfig.type, Config: h.logConfig.config ?? {} } : undefined,
-      },
-    };
-    const c = await this.docker.createContainer(opts);
+    const c = await this.docker.createContainer(dockerCreateOptions(spec));
     return c.id;
   }
 
