@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { dockerCreateOptions } from './docker-create-options';
 import { firstHostAddress } from './docker-runtime';
 
 test("the default bridge's gateway when Docker names none: the subnet's first address", () => {
@@ -11,8 +12,7 @@ test("the default bridge's gateway when Docker names none: the subnet's first ad
   assert.equal(firstHostAddress(undefined), undefined);
 });
 
-test('a spec maps onto Docker create options: the sandbox runtime and pids limit of a Fargate container among them', async () => {
-  const { dockerCreateOptions } = await import('./docker-create-options');
+test('a spec maps onto Docker create options: the sandbox runtime and pids limit of a Fargate container among them', () => {
   const o = dockerCreateOptions({
     name: 'web',
     image: 'wharf-test/busybox',
