@@ -89,8 +89,15 @@ describe('FARGATE launch type', { skip, timeout: 300_000 }, () => {
     assert.ok(inspect.Config.Env.includes('AWS_EXECUTION_ENV=AWS_ECS_FARGATE'));
     assert.ok(inspect.Config.Env.includes('AWS_REGION=us-east-1'));
     assert.equal(inspect.HostConfig.PidsLimit, 4096);
-    // The task metadata endpoint v4, read from inside the task as Fargate code does.
-    const meta = JSON.parse(execFileSync('docker', ['exec', t.containers[0].runtimeId, 'sh', '-c', 'wget -q -O - "$ECS_CONTAINER_METADATA_URI_V4/task"'], { encoding: 'utf8' }));
+    // The task metadata endpoint v4, read from inside the task as Fargate code does. With nc:
+    // busybox's wget fails under this gVisor release (EAGAIN from its socket), nc does not.
+    const fetchInside = [
+      'u=${ECS_CONTAINER_METADATA_URI_V4#http://}; hp=${u%%/*}; p=/${u#*/}',
+      'printf "GET %s/task HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n" "$p" "$hp" | nc "${hp%:*}" "${hp#*:}"',
+    ].join('; ');
+    const answer = execFileSync('docker', ['exec', t.containers[0].runtimeId, 'sh', '-c', fetchInside], { encoding: 'utf8' });
+    assert.match(answer, /^HTTP\/1\.[01] 200/);
+    const meta = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
     assert.equal(meta.TaskARN, arn);
     assert.equal(meta.LaunchType, 'FARGATE');
     assert.deepEqual(meta.Limits, { CPU: 0.25, Memory: 512 });
