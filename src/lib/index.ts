@@ -6,3 +6,4 @@ export * from './backoff';
 export * from './keyed-queue';
 export * from './logger';
 export * from './sigv4';
+export * from './seeded-random';

@@ -12,7 +12,7 @@ import type { PlacementConstraint, PlacementStrategy } from '../core/shapes/ecs'
 import { place } from './engine';
 import { InMemoryClusterSnapshot } from './in-memory-snapshot';
 import { instanceFromSpec, withTask, type InstanceSpec } from './instance-ops';
-import { seededRandom } from './seeded-random';
+import { seededRandom } from '../lib/seeded-random';
 import type { PlacementRequest, SnapshotInstance } from './types';
 
 const ZONES = ['a', 'b', 'c'];

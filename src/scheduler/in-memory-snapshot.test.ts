@@ -4,7 +4,7 @@ import { place } from './engine';
 import { InMemoryClusterSnapshot } from './in-memory-snapshot';
 import { instanceFromSpec } from './instance-ops';
 import { SortedKeys, sortKey, slotOfKey } from './sorted-keys';
-import { seededRandom } from './seeded-random';
+import { seededRandom } from '../lib/seeded-random';
 
 test('SortedKeys keeps order and counts through thousands of inserts and removes', () => {
   const r = seededRandom(5);

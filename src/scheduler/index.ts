@@ -10,4 +10,4 @@ export { withTask, instanceFromSpec, type TaskFootprint, type InstanceSpec } fro
 export { planPlacement, normalizeStrategies, normalizeConstraints, defaultStrategies, MAX_CONSTRAINTS, MAX_STRATEGIES } from './placement-plan';
 export { filters, scorers } from './registry';
 export { instanceQuerySubject } from './query-subject';
-export { seededRandom } from './seeded-random';
+export { seededRandom } from '../lib/seeded-random';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { InMemoryClusterSnapshot } from './in-memory-snapshot';
 import { instanceFromSpec } from './instance-ops';
 import { chooseTasksToStop, type ServiceTaskInfo } from './scale-in';
-import { seededRandom } from './seeded-random';
+import { seededRandom } from '../lib/seeded-random';
 
 const snap = new InMemoryClusterSnapshot(
   [

@@ -9,7 +9,7 @@ import { isWharfError } from '../core/errors';
 import { place } from './engine';
 import { InMemoryClusterSnapshot } from './in-memory-snapshot';
 import { instanceFromSpec, type InstanceSpec } from './instance-ops';
-import { seededRandom } from './seeded-random';
+import { seededRandom } from '../lib/seeded-random';
 import type { PlacementRequest, PlacementResult } from './types';
 
 interface Scenario {

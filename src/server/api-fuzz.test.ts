@@ -25,7 +25,8 @@ import { casUpdate } from '../store/store';
 import { keys, type ContainerInstanceRecord } from '../core/resources';
 import { signRequest, systemClock } from '../lib';
 import { createHttpServer, type WharfHttpServer } from './http-server';
-import { RequestFuzzer, seededRandom, type FuzzService } from './request-fuzzer';
+import { seededRandom } from '../lib/seeded-random';
+import { RequestFuzzer, type FuzzService } from './request-fuzzer';
 import { wharfApis } from './wharf-apis';
 
 const REQUESTS = Number(process.env.WHARF_FUZZ_REQUESTS ?? 3000);

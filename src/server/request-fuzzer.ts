@@ -7,6 +7,7 @@
  * odd but well-typed strings, and bodies that are not JSON objects. Deterministic for a seed, so
  * a failure is reproduced by its seed and index.
  */
+import { seededRandom } from '../lib/seeded-random';
 import type { ServiceModel } from '../api/model';
 
 interface Shape {
@@ -36,18 +37,6 @@ export interface FuzzRequest {
   /** What was done to the plausible input, for the failure report. */
   mutation: string;
   body: string;
-}
-
-/** mulberry32: small, fast and good enough to drive a fuzzer reproducibly. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const MUTATIONS = [

@@ -1,4 +1,4 @@
-/** A small seeded PRNG (mulberry32) for reproducible placements in tests and benchmarks. */
+/** A small seeded PRNG (mulberry32): reproducible placements in tests and benchmarks, reproducible fuzzing. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
