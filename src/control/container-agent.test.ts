@@ -2,31 +2,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isWharfError } from '../core/errors';
 import { keys, type ContainerInstanceRecord, type TaskRecord } from '../core/resources';
-import { FakeClock, createLogger } from '../lib';
-import { PlacementView } from '../state/placement-view';
-import { State } from '../state/state';
-import { MemoryStore } from '../store/memory/memory-store';
 import { casUpdate } from '../store/store';
 import { createCluster } from './clusters';
 import { NO_UPDATE_AVAILABLE, discoverPollEndpoint, submitAttachmentStateChanges, updateContainerAgent } from './container-agent';
 import { deregisterContainerInstance, registerContainerInstance } from './container-instances';
 import type { Caller, ControlContext } from './context';
+import { controlTestContext } from './control-test-context';
 import { describeTasks } from './task-queries';
 
 const CALLER: Caller = { requestId: 'r', accessKeyId: 'AK', principalArn: 'arn:aws:iam::000000000000:role/wharf-agent', isAgent: true, region: 'us-east-1' };
 
 async function context(): Promise<ControlContext> {
-  const store = new MemoryStore();
-  const state = new State(store);
-  await state.start();
-  const ctx: ControlContext = {
-    store,
-    state,
-    placement: new PlacementView(state),
-    partition: { region: 'us-east-1', accountId: '000000000000' },
-    clock: new FakeClock(),
-    log: createLogger('test', 'silent'),
-  };
+  const ctx = await controlTestContext({ region: 'us-east-1', accountId: '000000000000' });
   await createCluster(ctx, { clusterName: 'c1' });
   return ctx;
 }

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WharfError } from '../core/errors';
 import { createCluster } from './clusters';
-import { controlTestContext, TEST_CALLER } from './control-test-context';
+import { controlTestContext, rejectsWith as rejects, TEST_CALLER } from './control-test-context';
 import { createService, describeServices, updateService } from './services';
 import { registerTaskDefinition } from './task-definitions';
 
@@ -12,14 +11,6 @@ async function context() {
   await registerTaskDefinition(ctx, { family: 'web', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 256, essential: true }] }, TEST_CALLER);
   return ctx;
 }
-
-const rejects = (p: Promise<unknown>, code: string, message: string) =>
-  assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof WharfError, String(e));
-    assert.equal(e.code, code);
-    assert.equal(e.message, message);
-    return true;
-  });
 
 test('DescribeServices names an unknown service by its short ARN, and echoes a given ARN', async () => {
   const ctx = await context();

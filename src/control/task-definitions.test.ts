@@ -1,18 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WharfError } from '../core/errors';
 import { createCluster } from './clusters';
-import { controlTestContext, TEST_CALLER } from './control-test-context';
+import { controlTestContext, rejectsWith as rejects, TEST_CALLER } from './control-test-context';
 import { deregisterTaskDefinition, describeTaskDefinition, registerTaskDefinition } from './task-definitions';
 import { runTask } from './tasks';
-
-const rejects = (p: Promise<unknown>, code: string, message: string) =>
-  assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof WharfError, String(e));
-    assert.equal(e.code, code);
-    assert.equal(e.message, message);
-    return true;
-  });
 
 async function context() {
   const ctx = await controlTestContext();
