@@ -101,6 +101,10 @@ export function resolveNetwork(td: TaskDefinitionRecord, nc: NetworkConfiguratio
   for (const s of vpc.subnets) {
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(s)) throw invalidParameter(`Invalid subnet id '${s}'.`);
   }
+  // Refused rather than stored and ignored: Wharf does not publish a task's ports yet.
+  if (vpc.assignPublicIp === 'ENABLED') {
+    throw new WharfError('UnsupportedFeatureException', 'assignPublicIp ENABLED is not available in Wharf yet: a task is reachable on its private IP only. Use DISABLED.');
+  }
   return { subnets: vpc.subnets, securityGroups: vpc.securityGroups ?? [], assignPublicIp: vpc.assignPublicIp };
 }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dockerCreateOptions } from './docker-create-options';
-import { firstHostAddress } from './docker-runtime';
+import { firstHostAddress } from '../../lib/ipv4';
 
 test("the default bridge's gateway when Docker names none: the subnet's first address", () => {
   assert.equal(firstHostAddress('172.17.0.0/16'), '172.17.0.1');
