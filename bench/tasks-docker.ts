@@ -2,9 +2,10 @@
  * RunTask against the Docker Engine API itself, on this host's Docker Engine, measured in the same
  * run.
  *
- * Wharf runs as `wharf up` does (control plane with the SQLite store at synchronous=FULL and one
- * Docker agent in one process, image pull behaviour prefer-cached); the client is the AWS SDK for
- * JavaScript v3 over HTTP. The floor is the Engine API over its unix socket (bench/lib/
+ * Wharf runs as users run it: `wharf server` (SQLite store at synchronous=FULL) and `wharf agent`
+ * (image pull behaviour prefer-cached) as processes of their own, apart from the benchmark's
+ * client (the AWS SDK for JavaScript v3 over HTTP), whose polling would otherwise share the
+ * agent's event loop. The floor is the Engine API over its unix socket (bench/lib/
  * engine-floor.ts): create + start of a container with the configuration Wharf gave its own (read
  * back from the warm-up task's container), until the start call returns. `docker run -d` of the
  * same image and command is measured too, for reference: it adds the CLI's own start-up.
@@ -30,9 +31,7 @@ import {
   StopTaskCommand,
 } from '@aws-sdk/client-ecs';
 import Docker from 'dockerode';
-import { startServer } from '../src/cmd/server';
-import { startAgents } from '../src/cmd/agent';
-import { createLogger } from '../src/lib';
+import { spawnAgent, spawnServer } from '../test/e2e/helpers/processes';
 import { floorBurst, floorConfigFrom, floorStart, removeLabelled, type FloorConfig } from './lib/engine-floor';
 
 const IMAGE = 'wharf-test/busybox:latest';
@@ -98,28 +97,12 @@ export async function run(opts: { quick?: boolean } = {}): Promise<TasksDockerRe
   execFileSync(path.join(__dirname, '..', 'test', 'images', 'build.sh'), { stdio: 'ignore' });
   const runs = opts.quick ? 6 : 25;
   const burstRuns = opts.quick ? 1 : 3;
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-bench-tasks-'));
   const docker = new Docker();
   const removeFloor = () => removeLabelled(docker, 'io.wharf.bench.floor', CLUSTER);
-  const log = createLogger('bench', 'silent');
-  const srv = await startServer({ host: '127.0.0.1', port: 0, dataDir, region: 'us-east-1', accountId: '123456789012', synchronous: 'FULL', log });
-  const ecs = new ECSClient({ endpoint: srv.endpoint, region: 'us-east-1', credentials: srv.credentials.user, maxAttempts: 3 });
-  let clusterArn = '';
-  const agents = await (async () => {
-    clusterArn = (await ecs.send(new CreateClusterCommand({ clusterName: CLUSTER }))).cluster!.clusterArn!;
-    return startAgents({
-      endpoint: srv.endpoint,
-      region: 'us-east-1',
-      cluster: CLUSTER,
-      credentials: srv.credentials.agentTokens[0]!,
-      dataDir,
-      attributes: {},
-      runtime: 'docker',
-      instances: 1,
-      pullBehaviour: 'prefer-cached',
-      log,
-    });
-  })();
+  const srv = await spawnServer({ sync: 'full', env: { WHARF_LOG_LEVEL: 'error' } });
+  const ecs = srv.ecs();
+  const clusterArn = (await ecs.send(new CreateClusterCommand({ clusterName: CLUSTER }))).cluster!.clusterArn!;
+  const agent = await spawnAgent({ server: srv, cluster: CLUSTER, extraArgs: ['--image-pull-behavior', 'prefer-cached'], env: { WHARF_LOG_LEVEL: 'error' } });
   try {
     const td = (
       await ecs.send(
@@ -226,13 +209,12 @@ export async function run(opts: { quick?: boolean } = {}): Promise<TasksDockerRe
       burst: { wharf: wb, api: ab, docker: db, ratioMedian: wb.median / ab.median, ratioCliMedian: wb.median / db.median },
     };
   } finally {
-    await agents.stop();
-    ecs.destroy();
-    await srv.close();
+    await agent.stop();
+    await srv.stop();
     removeBaseline();
     await removeFloor();
-    if (clusterArn) removeCluster(clusterArn);
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    removeCluster(clusterArn);
+    for (const dir of [srv.dataDir, agent.dataDir]) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -243,8 +225,8 @@ export function toMarkdown(r: TasksDockerResult): string {
   const met = (ok: boolean) => (ok ? 'met' : 'not met');
   return [
     `One host (${r.host}, Docker ${r.dockerVersion}), image cached, one container \`${COMMAND.join(' ')}\` per task.`,
-    'Wharf runs as `wharf up` does (control plane with SQLite synchronous=FULL and the Docker agent in one process) and',
-    `is driven with the AWS SDK v3: time from sending RunTask until DescribeTasks (polled every ${r.pollMs} ms) says RUNNING.`,
+    'Wharf runs as `wharf server` (SQLite synchronous=FULL) and `wharf agent` (prefer-cached), each its own process, and',
+    `is driven from a third process with the AWS SDK v3: time from sending RunTask until DescribeTasks (polled every ${r.pollMs} ms) says RUNNING.`,
     'The floor is the Docker Engine API itself over its unix socket: create + start of a container with the configuration',
     'Wharf gave its own (same image, command, environment, limits, network mode, labels), until the start call returns.',
     '`docker run -d` of the same image and command (which adds the CLI\'s own start-up) is shown for reference.',
