@@ -61,7 +61,8 @@ describe('FARGATE task isolation', { skip, timeout: 300_000 }, () => {
   let clusterArn = '';
   let sandbox = '';
   const arns: Record<string, string> = {};
-  const cli = (args: string[]) => awsCli(srv, args, {}, args[0] === 'wait' ? 180_000 : undefined);
+  // Waiters poll every 6 s; and on a loaded machine even run-task can take more than the 30 s default.
+  const cli = (args: string[]) => awsCli(srv, args, {}, args[0] === 'wait' ? 180_000 : 90_000);
   const describeTask = async (arn: string): Promise<Task> => (await cli(['describe-tasks', '--cluster', CLUSTER, '--tasks', arn])).json.tasks[0];
   const container = (t: Task, name: string) => t.containers.find((c) => c.name === name)!;
   async function until(arn: string, what: string, ok: (t: Task) => boolean, ms = 150_000): Promise<Task> {
@@ -138,6 +139,12 @@ describe('FARGATE task isolation', { skip, timeout: 300_000 }, () => {
   after(async () => {
     await killAllSpawned();
     if (clusterArn) await removeClusterContainers(clusterArn);
+    // Tasks still running when the agent went down keep their task volumes: remove this cluster's.
+    const left = docker(['volume', 'ls', '--filter', 'label=com.amazonaws.ecs.task-arn', '--format', '{{.Name}} {{.Label "com.amazonaws.ecs.task-arn"}}'])
+      .split('\n')
+      .filter((l) => l.includes(`:task/${CLUSTER}/`))
+      .map((l) => l.split(' ')[0]!);
+    if (left.length) docker(['volume', 'rm', '-f', ...left]);
     if (srv) removeDir(srv.dataDir);
     if (pool) removeDir(pool.dataDir);
   });
