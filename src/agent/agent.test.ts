@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import type { RegisterContainerInstanceRequest } from '../core/shapes/ecs';
 import type { AgentTask, ServerToAgentMessage, WharfSubmitContainerStateChange, WharfTaskStateChange } from '../api/agent/protocol';
 import type { Clock } from '../lib/clock';
+import type { Logger } from '../lib/logger';
+import { FARGATE_POOL } from '../core/fargate-pool';
+import type { ContainerSpec } from './runtime/container-runtime';
 import { Agent } from './agent';
 import { ControlPlaneError, type AgentChannel, type ChannelHandlers, type ControlPlaneClient } from './control-plane-client';
 import { SimulatedRuntime } from './runtime/simulated-runtime';
@@ -420,5 +423,53 @@ test("ECS_AGENT_URI: each container gets its task's endpoint, which forwards for
     await second.stop();
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Remembers the spec of every container the agent creates. */
+class SpecRuntime extends SimulatedRuntime {
+  specs: ContainerSpec[] = [];
+  override async createContainer(spec: ContainerSpec) {
+    this.specs.push(spec);
+    return super.createContainer(spec);
+  }
+}
+
+function fargateTask(id: string): AgentTask {
+  const t = task(id);
+  return {
+    ...t,
+    launchType: 'FARGATE',
+    taskDefinition: { ...t.taskDefinition, networkMode: 'awsvpc', cpu: '256', memory: '512', containerDefinitions: [{ name: 'app', image: 'app' }] },
+  };
+}
+
+test('a Fargate pool host runs its tasks under gVisor where the engine has runsc, and says plainly when it falls back to runc', async () => {
+  for (const engine of [['runc', 'runsc'], ['runc']]) {
+    const dir = mkdtempSync(join(tmpdir(), 'wharf-agent-'));
+    try {
+      const warnings: string[] = [];
+      const logger = { warn: (...a: unknown[]) => warnings.push(String(a.find((x) => typeof x === 'string'))), info() {}, debug() {}, error() {} } as unknown as Logger;
+      const cp = new FakeControlPlane(`arn:aws:ecs:us-east-1:123456789012:container-instance/${FARGATE_POOL}/${'f'.repeat(32)}`);
+      const rt = new SpecRuntime({ runtimes: engine });
+      const agent = new Agent({ client: cp, runtime: rt, region: 'us-east-1', cluster: FARGATE_POOL, dataDir: dir, clock, logger, runner: runnerOpts });
+      await agent.start();
+      const gvisor = engine.includes('runsc');
+      const attrs = new Map(cp.registrations[0]!.attributes!.map((a) => [a.name, a.value]));
+      assert.equal(attrs.get('wharf.fargate-sandbox'), gvisor ? 'gvisor' : 'runc');
+      const fallback = warnings.filter((w) => /Fargate tasks here run under runc, sharing the host's kernel/.test(w));
+      assert.equal(fallback.length, gvisor ? 0 : 1, 'the fallback is said once, at start');
+      cp.send([fargateTask('1')], 1);
+      await until(() => agent.tasks()[0]?.knownStatus === 'RUNNING', 'the Fargate task running');
+      const app = rt.specs.find((s) => s.labels['com.amazonaws.ecs.container-name'] === 'app')!;
+      const pause = rt.specs.find((s) => s !== app)!;
+      assert.equal(app.host.runtime, gvisor ? 'runsc' : undefined);
+      assert.equal(pause.host.runtime, undefined, 'the pause container owns the namespace under runc');
+      assert.equal(app.host.pidsLimit, 4096);
+      assert.ok(app.env!.includes('AWS_EXECUTION_ENV=AWS_ECS_FARGATE'));
+      await agent.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 });

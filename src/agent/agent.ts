@@ -23,7 +23,7 @@ import { StateReporter } from './state-reporter';
 import { watchTaskNetworks } from './task-resources';
 import { TaskProtectionEndpoint, type EndpointTask, type TaskProtectionApi } from './task-protection-endpoint';
 import { TaskRunner, type TaskRunnerOptions, type TaskSnapshot } from './task-runner';
-import type { MetadataContext } from './task-metadata';
+import { NetworkRates, statsMetadata, type MetadataContext } from './task-metadata';
 import { instanceAttributes, sandboxOf, totalResources, type InstanceConfig } from './instance-resources';
 import { FARGATE_POOL } from '../core/fargate-pool';
 import { backoffMs } from '../lib/backoff';
@@ -99,6 +99,8 @@ export class Agent {
   private endpointKey?: Buffer;
   /** Endpoint id (in ECS_AGENT_URI) -> the task it stands for, for the tasks with a runner. */
   private readonly endpointIds = new Map<string, EndpointTask>();
+  /** The last network counters `/stats` read per container (for ECS's network_rate_stats). */
+  private readonly networkRates = new NetworkRates();
 
   constructor(private readonly o: AgentOptions) {
     this.store = new AgentStateStore(o.dataDir);
@@ -170,6 +172,7 @@ export class Agent {
           taskFor: (id) => this.endpointIds.get(id),
           containerInstanceArn: () => this.arn,
           metadataFor: (id) => this.metadataOf(id),
+          statsFor: (id, container) => this.statsOf(id, container),
           logger: this.o.logger,
         });
       this.endpoint = make(te.port);
@@ -389,6 +392,13 @@ export class Agent {
     return { task: runner.agentTask, snapshot: runner.snapshot(), availabilityZone: this.o.availabilityZone ?? `${this.o.region}a` };
   }
 
+  /** The task metadata endpoint's `/stats` (one container) or `/task/stats` (container undefined). */
+  private async statsOf(endpointId: string, container: string | undefined): Promise<Record<string, unknown> | undefined> {
+    const m = this.metadataOf(endpointId);
+    if (!m) return undefined;
+    return statsMetadata(m, container, (id) => this.o.runtime.containerStats(id), this.networkRates);
+  }
+
   /** ECS_AGENT_URI of a task's containers, when this agent serves the task endpoint. */
   agentUriOf(taskArn: string): string | undefined {
     return this.endpoint?.uriFor(this.endpointIdOf(taskArn));
@@ -407,7 +417,10 @@ export class Agent {
       fargateSandbox: this.sandbox,
       onTaskStateChange: (c) => {
         this.reporter.submitTask(c);
-        if (c.status === 'STOPPED') this.scheduleCleanup(runner);
+        if (c.status === 'STOPPED') {
+          this.networkRates.forget(runner.snapshot().containers.flatMap((x) => (x.dockerId ? [x.dockerId] : [])));
+          this.scheduleCleanup(runner);
+        }
       },
       onContainerStateChange: (c) => this.reporter.submitContainer(c),
     });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { AgentTask } from '../api/agent/protocol';
 import { buildContainerSpec } from './container-spec';
 import { TaskProtectionEndpoint } from './task-protection-endpoint';
-import { taskMetadata, type MetadataContext } from './task-metadata';
+import { NetworkRates, statsMetadata, taskMetadata, type MetadataContext } from './task-metadata';
 
 const TASK = 'arn:aws:ecs:eu-west-1:000000000000:task/c1/0123456789abcdef0123456789abcdef';
 const task: AgentTask = {
@@ -39,6 +39,53 @@ const ctx: MetadataContext = {
   },
 };
 
+/** A Docker stats document as the engine returns it (trimmed to what the shaping reads). */
+function dockerStats(id: string, read: string, rx: number, tx: number): Record<string, unknown> {
+  return {
+    read,
+    name: `/ecs-${id}`,
+    id,
+    cpu_stats: { cpu_usage: { total_usage: 5 }, online_cpus: 2 },
+    memory_stats: { usage: 4096, limit: 536870912 },
+    networks: { eth0: { rx_bytes: rx, tx_bytes: tx }, eth1: { rx_bytes: rx, tx_bytes: 0 } },
+  };
+}
+
+describe('task metadata endpoint v4 /stats', () => {
+  test("a container's stats are the engine's document, with network_rate_stats from its second read on", async () => {
+    const rates = new NetworkRates();
+    const reads = [dockerStats('d1', '2026-01-01T00:00:00Z', 1000, 500), dockerStats('d1', '2026-01-01T00:00:02Z', 3000, 1500)];
+    const first = (await statsMetadata(ctx, 'web', async () => reads.shift(), rates)) as any;
+    assert.equal(first.name, '/ecs-d1');
+    assert.deepEqual(first.memory_stats, { usage: 4096, limit: 536870912 });
+    assert.equal(first.network_rate_stats, undefined, 'one reading gives no rate');
+    const second = (await statsMetadata(ctx, 'web', async () => reads.shift(), rates)) as any;
+    // Both interfaces summed: rx 2000+2000 bytes in 2 s, tx 1000 bytes in 2 s.
+    assert.deepEqual(second.network_rate_stats, { rx_bytes_per_sec: 2000, tx_bytes_per_sec: 500 });
+    rates.forget(['d1']);
+    assert.equal(rates.size, 0);
+  });
+
+  test('/task/stats maps every container by Docker id; stopped ones are null; unknown containers are undefined', async () => {
+    const asked: string[] = [];
+    const read = async (id: string) => (asked.push(id), dockerStats(id, '2026-01-01T00:00:00Z', 0, 0));
+    const all = (await statsMetadata(ctx, undefined, read, new NetworkRates())) as any;
+    assert.deepEqual(Object.keys(all), ['d1', 'd2']);
+    assert.equal(all.d1.id, 'd1');
+    assert.equal(all.d2, null);
+    assert.deepEqual(asked, ['d1'], 'the engine is not asked about a stopped container');
+    assert.deepEqual(await statsMetadata(ctx, 'side', read, new NetworkRates()), {});
+    assert.equal(await statsMetadata(ctx, 'nope', read, new NetworkRates()), undefined);
+  });
+
+  test('a counter that went backwards or a document without networks gives no rate', () => {
+    const rates = new NetworkRates();
+    assert.equal(rates.next('x', dockerStats('x', '2026-01-01T00:00:00Z', 500, 500)), undefined);
+    assert.equal(rates.next('x', dockerStats('x', '2026-01-01T00:00:01Z', 100, 100)), undefined);
+    assert.equal(rates.next('x', { read: '2026-01-01T00:00:02Z' }), undefined);
+  });
+});
+
 describe('task metadata endpoint v4', () => {
   test('the task document: ECS field names, vCPU limits, every container with its network and state', () => {
     const doc = taskMetadata(ctx) as any;
@@ -58,7 +105,9 @@ describe('task metadata endpoint v4', () => {
   let ep: TaskProtectionEndpoint;
   before(async () => {
     const api = { updateTaskProtection: async () => ({}), getTaskProtection: async () => ({}) };
-    ep = new TaskProtectionEndpoint({ host: '127.0.0.1', port: 0, api, taskFor: () => undefined, containerInstanceArn: () => undefined, metadataFor: (id) => (id === 'tok' ? ctx : undefined) });
+    ep = new TaskProtectionEndpoint({ host: '127.0.0.1', port: 0, api, taskFor: () => undefined, containerInstanceArn: () => undefined, metadataFor: (id) => (id === 'tok' ? ctx : undefined),
+      statsFor: (id, container) => (id === 'tok' ? statsMetadata(ctx, container, async (d) => dockerStats(d, '2026-01-01T00:00:00Z', 100, 10), new NetworkRates()) : Promise.resolve(undefined)),
+    });
     await ep.start();
   });
   after(() => ep.close());
@@ -83,6 +132,13 @@ describe('task metadata endpoint v4', () => {
     assert.equal(container.Image, 'nginx');
     const t = (await (await fetch(`${uri}/task`)).json()) as { TaskARN: string };
     assert.equal(t.TaskARN, TASK);
+    const stats = (await (await fetch(`${uri}/stats`)).json()) as { id: string; name: string };
+    assert.deepEqual([stats.id, stats.name], ['d1', '/ecs-d1']);
+    const taskStats = (await (await fetch(`${uri}/task/stats`)).json()) as Record<string, { id: string } | null>;
+    assert.deepEqual(Object.keys(taskStats), ['d1', 'd2']);
+    assert.equal(taskStats.d1!.id, 'd1');
+    assert.equal(taskStats.d2, null, 'a stopped container has no stats');
+    assert.equal((await fetch(`${uri.replace('/tok/', '/nope/')}/stats`)).status, 404);
     assert.equal((await fetch(uri.replace('/tok/', '/nope/'))).status, 404);
     assert.equal((await fetch(`${uri}/task`, { method: 'POST' })).status, 405);
   });

@@ -28,6 +28,8 @@ import type { GetTaskProtectionRequest, GetTaskProtectionResponse, ProtectedTask
 import type { Logger } from '../lib/logger';
 import { containerMetadata, taskMetadata, type MetadataContext } from './task-metadata';
 
+type StatsBody = Record<string, unknown>;
+
 export interface TaskProtectionApi {
   updateTaskProtection(req: UpdateTaskProtectionRequest, containerInstanceArn: string): Promise<UpdateTaskProtectionResponse>;
   getTaskProtection(req: GetTaskProtectionRequest, containerInstanceArn: string): Promise<GetTaskProtectionResponse>;
@@ -50,12 +52,17 @@ export interface TaskProtectionEndpointOptions {
   containerInstanceArn(): string | undefined;
   /** The task metadata (v4) of the task an endpoint id stands for, when this agent runs it. */
   metadataFor?(endpointId: string): MetadataContext | undefined;
+  /**
+   * The `/stats` document of one container (`container` set) or `/task/stats` of the whole task,
+   * when this agent runs the task (agent/task-metadata.ts statsMetadata).
+   */
+  statsFor?(endpointId: string, container: string | undefined): Promise<StatsBody | undefined>;
   logger?: Logger;
 }
 
 const PATH = /^\/api\/([^/]+)\/task-protection\/v1\/state\/?$/;
 /** ECS_CONTAINER_METADATA_URI_V4 is `/v4/<task endpoint id>/<container name>`. */
-const METADATA_PATH = /^\/v4\/([^/]+)\/([^/]+?)(\/task)?\/?$/;
+const METADATA_PATH = /^\/v4\/([^/]+)\/([^/]+?)(\/task)?(\/stats)?\/?$/;
 const TASK_NOT_FOUND = 'Failed to find a task for the request';
 const MAX_BODY = 64 * 1024;
 
@@ -169,9 +176,25 @@ export class TaskProtectionEndpoint {
     send(res, 200, doc);
   }
 
+  /** `/stats` and `/task/stats`: the engine's stats documents, read when asked. */
+  private async stats(req: IncomingMessage, res: ServerResponse, id: string, container: string, task: boolean): Promise<void> {
+    req.resume();
+    if (req.method !== 'GET') return send(res, 405, { error: `Method ${req.method} is not allowed` });
+    let doc: StatsBody | undefined;
+    try {
+      doc = await this.o.statsFor!(id, task ? undefined : container);
+    } catch (err) {
+      this.o.logger?.warn({ err }, 'task metadata stats failed');
+      return send(res, 500, { error: 'Unable to get stats: the container engine did not answer' });
+    }
+    if (!doc) return send(res, 404, { error: 'Unable to get task stats: no task or container for this endpoint' });
+    send(res, 200, doc);
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const md = METADATA_PATH.exec((req.url ?? '').split('?')[0]!);
-    if (md && this.o.metadataFor) return this.metadata(req, res, decodeURIComponent(md[1]!), decodeURIComponent(md[2]!), md[3] !== undefined);
+    if (md && md[4] !== undefined && this.o.statsFor) return this.stats(req, res, decodeURIComponent(md[1]!), decodeURIComponent(md[2]!), md[3] !== undefined);
+    if (md && md[4] === undefined && this.o.metadataFor) return this.metadata(req, res, decodeURIComponent(md[1]!), decodeURIComponent(md[2]!), md[3] !== undefined);
     const m = PATH.exec((req.url ?? '').split('?')[0]!);
     if (!m) return send(res, 404, errorBody('', 'ResourceNotFoundException', `No such path: ${req.url}`));
     if (req.method !== 'GET' && req.method !== 'PUT') return send(res, 405, errorBody('', 'InvalidParameterException', `Method ${req.method} is not allowed`));

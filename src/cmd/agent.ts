@@ -43,6 +43,22 @@ export interface AgentCommandOptions {
 
 export const DEFAULT_TASK_ENDPOINT_PORT = 51679;
 
+/**
+ * How long a stopped task's containers and task volumes stay before the agent removes them,
+ * from the ECS agent's own setting `ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION` (a Go duration such
+ * as `3h`, `10m`, `30s`; the agent's default, 3 h, when unset). Throws on anything else, so a
+ * typo does not silently keep the default.
+ */
+export function taskCleanupWaitMs(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const parts = [...value.trim().matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== value.trim()) {
+    throw new Error(`ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION: ${value} is not a duration (e.g. 3h, 10m, 30s)`);
+  }
+  return parts.reduce((ms, p) => ms + Number(p[1]) * units[p[2]!]!, 0);
+}
+
 export interface RunningAgents {
   agents: Agent[];
   stop(): Promise<void>;
@@ -104,6 +120,7 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     attributes: o.attributes,
     resources: o.resources,
     pullBehaviour: o.pullBehaviour,
+    taskCleanupWaitMs: taskCleanupWaitMs(process.env.ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION),
     logger: log,
     onDeregistered: o.onDeregistered,
   });

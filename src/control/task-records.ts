@@ -87,6 +87,8 @@ export function newTaskRecord(p: NewTaskParams): TaskRecord {
     t.platformFamily = FARGATE_PLATFORM_FAMILY;
     // Fargate gives every task 20 GiB when the definition asks for nothing else.
     t.ephemeralStorage = p.td.ephemeralStorage ?? { sizeInGiB: 20 };
+    // Fargate's DescribeTasks names the task's storage under both fields.
+    t.fargateEphemeralStorage = { sizeInGiB: t.ephemeralStorage.sizeInGiB };
   }
   return t;
 }

@@ -88,6 +88,7 @@ describe('FARGATE launch type', { skip, timeout: 300_000 }, () => {
     assert.match(inspect.HostConfig.NetworkMode, /^container:/);
     assert.ok(inspect.Config.Env.includes('AWS_EXECUTION_ENV=AWS_ECS_FARGATE'));
     assert.ok(inspect.Config.Env.includes('AWS_REGION=us-east-1'));
+    assert.ok(inspect.Config.Env.includes('AWS_DEFAULT_REGION=us-east-1'));
     assert.equal(inspect.HostConfig.PidsLimit, 4096);
     // The task metadata endpoint v4, read from inside the task as Fargate code does. With nc:
     // busybox's wget fails under this gVisor release (EAGAIN from its socket), nc does not.

@@ -174,6 +174,11 @@ export interface ContainerRuntime {
   removeContainer(id: string, opts?: { removeVolumes?: boolean }): Promise<void>;
   /** undefined when the container does not exist. */
   inspectContainer(id: string): Promise<ContainerState | undefined>;
+  /**
+   * The engine's stats document of a running container (Docker's `GET /containers/<id>/stats`
+   * with `stream=false`, as Docker returns it); undefined when the container does not exist.
+   */
+  containerStats(id: string): Promise<Record<string, unknown> | undefined>;
   /** All containers (running or not) carrying every given label. */
   listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
   /** Subscribes to container events; returns an unsubscribe function. */

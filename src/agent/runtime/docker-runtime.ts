@@ -222,6 +222,16 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
+  async containerStats(id: string): Promise<Record<string, unknown> | undefined> {
+    try {
+      // One sample (Docker waits for a second reading to fill precpu_stats), not a stream.
+      return (await this.docker.getContainer(id).stats({ stream: false })) as unknown as Record<string, unknown>;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
   async inspectContainer(id: string): Promise<ContainerState | undefined> {
     let info: Docker.ContainerInspectInfo;
     try {

@@ -46,6 +46,8 @@ export interface SimulatedRuntimeOptions {
   behaviour?: (spec: ContainerSpec) => SimulatedBehaviour;
   cpus?: number;
   memoryBytes?: number;
+  /** The OCI runtimes the engine says it has (default runc only; add runsc for gVisor). */
+  runtimes?: string[];
 }
 
 interface SimContainer {
@@ -110,7 +112,7 @@ export class SimulatedRuntime implements ContainerRuntime {
       loggingDrivers: ['json-file', 'none'],
       cgroupDriver: 'cgroupfs',
       cgroupVersion: '2',
-      runtimes: ['runc'],
+      runtimes: this.opts.runtimes ?? ['runc'],
     };
   }
 
@@ -219,6 +221,19 @@ export class SimulatedRuntime implements ContainerRuntime {
     this.byName.delete(c.spec.name);
     this.calls.push({ op: 'remove', id, name: c.spec.name, at: this.clock.now() });
     this.emit(id, 'destroy');
+  }
+
+  /** Only what a simulated engine knows: no process really runs, so there is no usage to report. */
+  async containerStats(id: string): Promise<Record<string, unknown> | undefined> {
+    const c = this.containers.get(id);
+    if (!c) return undefined;
+    return {
+      read: new Date(this.clock.now()).toISOString(),
+      name: `/${c.spec.name}`,
+      id: c.id,
+      pids_stats: { current: c.status === 'running' ? 1 : 0 },
+      memory_stats: c.spec.host.memoryBytes !== undefined ? { limit: c.spec.host.memoryBytes } : {},
+    };
   }
 
   async inspectContainer(id: string): Promise<ContainerState | undefined> {
