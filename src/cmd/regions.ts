@@ -12,6 +12,7 @@
 import type { Partition } from '../core/arn';
 import type { RegionPolicy } from '../core/regions';
 import { ecsHandlers, type ControlContext } from '../control';
+import { cloudMapHandlers } from '../control/cloudmap';
 import { secretsHandlers } from '../control/secrets';
 import { InstanceLivenessController } from '../controllers/instance-liveness-controller';
 import { ServiceController } from '../controllers/service-controller';
@@ -32,6 +33,7 @@ export interface RegionRuntime {
   gateway: AgentGateway;
   ecs: Record<string, Handler>;
   secrets: Record<string, Handler>;
+  cloudMap: Record<string, Handler>;
   close(): Promise<void>;
 }
 
@@ -112,6 +114,7 @@ export class RegionRuntimes {
       gateway,
       ecs: ecsHandlers(ctx) as Record<string, Handler>,
       secrets: secretsHandlers(ctx) as Record<string, Handler>,
+      cloudMap: cloudMapHandlers(ctx) as Record<string, Handler>,
       async close() {
         services.stop();
         reaper.stop();

@@ -74,6 +74,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     apis: wharfApis({
       ecs: regionalHandlers(regions, home.ecs, (r) => r.ecs),
       secrets: regionalHandlers(regions, home.secrets, (r) => r.secrets),
+      cloudMap: regionalHandlers(regions, home.cloudMap, (r) => r.cloudMap),
     }),
     credentials: credentialLookup,
     accountId: opts.accountId,
