@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseLenientTaskDefinition } from '../api/ecs/lenient-json';
 import { startServer } from './server';
+import { parseDnsFlag } from './dns';
 import { parseRegionList } from '../core/regions';
 import { applyHeapGrowth, parseHeapGrowth } from './heap-growth';
 import { parseAttributes, parseResources, startAgents, type RunningAgents } from './agent';
@@ -49,6 +50,10 @@ Flags:
                          it counts as healthy for deployments (default 40000, as ECS)
   --heap-growth PERCENT  let the heap grow at most this far past its live data before a full
                          garbage collection (default 50; 0 = V8's own sizing, faster, ~3x the memory)
+  --dns ADDR:PORT,...    where the service discovery DNS server answers (Cloud Map private DNS
+                         namespaces; other names are forwarded to /etc/resolv.conf's servers).
+                         Default: 127.0.0.1:53 and the Docker bridge gateway (docker0):53, each
+                         skipped with a warning if it cannot be bound; 'off' disables it
   -h, --help             this help
 
 Credentials are generated on first start and kept in DATA_DIR/credentials.json, unless
@@ -88,7 +93,7 @@ ${AGENT_FLAGS}`;
 const UP_HELP = `wharf up: the control plane and one local agent in one command (cluster 'default')
 
 Takes the flags of 'wharf server' (--listen, --data-dir, --region, --regions, --account-id,
---sync, --heap-growth; the local agent joins --region) and of
+--sync, --heap-growth, --dns; the local agent joins --region) and of
 'wharf agent' (below). If no Docker Engine answers and it runs as root on Debian, it says so,
 installs docker.io and starts dockerd. The host is also the region's Fargate capacity, so
 'aws ecs run-task --launch-type FARGATE' works at once; --without-fargate leaves it out.
@@ -142,10 +147,12 @@ async function cmdServer(argv: string[]): Promise<void> {
       'agent-timeout': { type: 'string' },
       'healthy-after-running': { type: 'string' },
       'heap-growth': { type: 'string' },
+      dns: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(SERVER_HELP);
+  const dns = parseDnsFlag(values.dns);
   applyHeapGrowth(parseHeapGrowth(values['heap-growth']));
   const agentTimeoutMs = optionalMs(values['agent-timeout'], '--agent-timeout');
   const healthyAfterRunningMs = optionalMs(values['healthy-after-running'], '--healthy-after-running');
@@ -163,6 +170,7 @@ async function cmdServer(argv: string[]): Promise<void> {
     synchronous: sync,
     agentTimeoutMs,
     healthyAfterRunningMs,
+    dns,
   });
   printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey);
   const stop = async () => {
@@ -305,6 +313,7 @@ async function cmdUp(argv: string[]): Promise<void> {
       sync: { type: 'string', default: 'full' },
       'heap-growth': { type: 'string' },
       'without-fargate': { type: 'boolean' },
+      dns: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -317,7 +326,7 @@ async function cmdUp(argv: string[]): Promise<void> {
   if (sync !== 'FULL' && sync !== 'NORMAL') throw new Error('--sync must be full or normal');
   const { host, port } = parseListen(values.listen!);
   const regions = values.regions !== undefined ? parseRegionList(values.regions) : undefined;
-  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync });
+  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync, dns: parseDnsFlag(values.dns) });
   const started: RunningAgents[] = [];
   const agents = {
     get agents() {

@@ -91,12 +91,13 @@ function tcpQuery(name: string, type: packet.RecordType): Promise<packet.Decoded
   });
 }
 
+const rcodeOf = (p: packet.DecodedPacket) => (p as { rcode?: string }).rcode;
 const datas = (p: packet.DecodedPacket) => (p.answers ?? []).map((a) => (a as { data: unknown }).data);
 
 for (const [transport, query] of [['UDP', udpQuery], ['TCP', tcpQuery]] as const) {
   test(`${transport}: A of a registered instance, with the service TTL, authoritative`, async () => {
     const r = await query('api.corp.local', 'A');
-    assert.equal(r.rcode, 'NOERROR');
+    assert.equal(rcodeOf(r), 'NOERROR');
     assert.ok(r.flag_aa);
     assert.deepEqual(datas(r), ['10.1.0.5']);
     assert.equal((r.answers![0] as { ttl: number }).ttl, 7);
@@ -111,7 +112,7 @@ for (const [transport, query] of [['UDP', udpQuery], ['TCP', tcpQuery]] as const
 
   test(`${transport}: an unknown name in the namespace is NXDOMAIN`, async () => {
     const r = await query('nothing.corp.local', 'A');
-    assert.equal(r.rcode, 'NXDOMAIN');
+    assert.equal(rcodeOf(r), 'NXDOMAIN');
     assert.equal(r.authorities![0]!.type, 'SOA');
   });
 
@@ -129,7 +130,7 @@ test('an instance registered later is answered, and disappears once deregistered
   assert.deepEqual(datas(await udpQuery('api.corp.local', 'A')).sort(), ['10.1.0.5', '10.1.0.6']);
   await cm.DeregisterInstance!({ ServiceId: serviceId, InstanceId: 'task-b' });
   assert.deepEqual(datas(await udpQuery('api.corp.local', 'A')), ['10.1.0.5']);
-  assert.equal((await udpQuery('task-b.api.corp.local', 'A')).rcode, 'NXDOMAIN');
+  assert.equal(rcodeOf(await udpQuery('task-b.api.corp.local', 'A')), 'NXDOMAIN');
 });
 
 test('a garbage datagram gets no answer and the server keeps answering', async () => {
