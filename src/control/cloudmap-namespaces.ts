@@ -8,6 +8,7 @@ import { StoreConflictError } from '../store/store';
 import type { ControlContext } from './context';
 import {
   allNamespaces,
+  allOperations,
   cloudMapArn,
   findNamespaceByName,
   invalidInput,
@@ -137,7 +138,7 @@ export function page<T>(items: T[], maxResults: number | undefined, nextToken: s
 }
 
 function listNamespaces(ctx: ControlContext, input: { MaxResults?: number; NextToken?: string; Filters?: Filter[] }) {
-  let list = allNamespaces(ctx).sort((a, b) => a.CreateDate - b.CreateDate || (a.Id < b.Id ? -1 : 1));
+  let list = allNamespaces(ctx);
   for (const f of input.Filters ?? []) {
     if (f.Name === 'TYPE') list = list.filter((ns) => filterMatches(f, ns.Type === 'DNS_PRIVATE' ? 'DNS_PRIVATE' : ns.Type, ['EQ', 'IN']));
     else if (f.Name === 'NAME' || f.Name === 'HTTP_NAME') list = list.filter((ns) => filterMatches(f, ns.Name, ['EQ', 'BEGINS_WITH']));
@@ -181,7 +182,7 @@ function getOperation(ctx: ControlContext, input: { OperationId?: string }) {
 }
 
 function listOperations(ctx: ControlContext, input: { MaxResults?: number; NextToken?: string; Filters?: Filter[] }) {
-  let ops = [...ctx.state.sdOperations.children('').values()].map((e) => e.value as OperationRecord).sort((a, b) => a.CreateDate - b.CreateDate || (a.Id < b.Id ? -1 : 1));
+  let ops = allOperations(ctx);
   for (const f of input.Filters ?? []) {
     if (f.Name === 'TYPE') ops = ops.filter((o) => filterMatches(f, o.Type, ['EQ', 'IN']));
     else if (f.Name === 'STATUS') ops = ops.filter((o) => filterMatches(f, o.Status, ['EQ', 'IN']));

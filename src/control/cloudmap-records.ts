@@ -124,8 +124,17 @@ function idOf(idOrArn: string, kind: 'namespace' | 'service'): string {
   return m[1] === kind ? m[2]! : '';
 }
 
+/** Entries in the order they were created (the store's create revision), which lists follow. */
+function byCreation<T>(entries: Iterable<{ value: unknown; createRevision: number }>): T[] {
+  return [...entries].sort((a, b) => a.createRevision - b.createRevision).map((e) => e.value as T);
+}
+
 export function allNamespaces(ctx: ControlContext): NamespaceRecord[] {
-  return [...ctx.state.sdNamespaces.children('').values()].map((e) => e.value as NamespaceRecord);
+  return byCreation(ctx.state.sdNamespaces.children('').values());
+}
+
+export function allOperations(ctx: ControlContext): OperationRecord[] {
+  return byCreation(ctx.state.sdOperations.children('').values());
 }
 
 export function findNamespace(ctx: ControlContext, idOrArn: string): { ns: NamespaceRecord; revision: number } | undefined {
@@ -152,7 +161,7 @@ export function servicesOf(ctx: ControlContext, namespaceId: string): CloudMapSe
 }
 
 export function allServices(ctx: ControlContext): CloudMapServiceRecord[] {
-  return [...ctx.state.sdServices.all()].map((e) => e.value as CloudMapServiceRecord);
+  return byCreation(ctx.state.sdServices.all());
 }
 
 export function findService(ctx: ControlContext, idOrArn: string): { svc: CloudMapServiceRecord; revision: number } | undefined {

@@ -124,7 +124,7 @@ export function serviceView(ctx: ControlContext, s: CloudMapServiceRecord): Reco
 }
 
 function listServices(ctx: ControlContext, input: { MaxResults?: number; NextToken?: string; Filters?: { Name?: string; Values?: string[]; Condition?: string }[] }) {
-  let list = allServices(ctx).sort((a, b) => a.CreateDate - b.CreateDate || (a.Id < b.Id ? -1 : 1));
+  let list = allServices(ctx);
   for (const f of input.Filters ?? []) {
     if (f.Name === 'NAMESPACE_ID') list = list.filter((s) => filterMatches(f, s.NamespaceId, ['EQ', 'IN']));
     else if (f.Name === 'RESOURCE_OWNER') list = list.filter(() => filterMatches(f, ctx.partition.accountId, ['EQ']));
