@@ -140,3 +140,18 @@ test('a garbage datagram gets no answer and the server keeps answering', async (
   sock.close();
   assert.deepEqual(datas(await udpQuery('api.corp.local', 'A')), ['10.1.0.5']);
 });
+
+test('an SRV answer too large for a plain UDP datagram comes truncated (TC); over TCP it is whole', async () => {
+  const nsId = ((await cm.ListNamespaces!({})) as any).Namespaces[0].Id;
+  const big = ((await cm.CreateService!({ Name: 'big', NamespaceId: nsId, DnsConfig: { DnsRecords: [{ Type: 'SRV', TTL: 5 }] } })) as any).Service.Id;
+  for (let i = 0; i < 8; i++) {
+    await cm.RegisterInstance!({ ServiceId: big, InstanceId: `instance-with-a-long-name-to-fill-the-datagram-${i}`, Attributes: { AWS_INSTANCE_IPV4: `10.2.0.${i + 1}`, AWS_INSTANCE_PORT: '80' } });
+  }
+  const udp = await udpQuery('big.corp.local', 'SRV');
+  assert.ok(udp.flag_tc, 'truncated');
+  assert.deepEqual(udp.answers, []);
+  const tcp = await tcpQuery('big.corp.local', 'SRV');
+  assert.equal(tcp.flag_tc, false);
+  assert.equal(tcp.answers!.length, 8);
+  assert.equal(tcp.additionals!.length, 8);
+});
