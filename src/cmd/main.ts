@@ -5,8 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseLenientTaskDefinition } from '../api/ecs/lenient-json';
+import { isIP } from 'node:net';
 import { startServer } from './server';
-import { parseDnsFlag } from './dns';
+import { dockerBridgeAddress, parseDnsFlag } from './dns';
 import { parseRegionList } from '../core/regions';
 import { applyHeapGrowth, parseHeapGrowth } from './heap-growth';
 import { parseAttributes, parseResources, startAgents, type RunningAgents } from './agent';
@@ -77,6 +78,9 @@ const AGENT_FLAGS = `  --cluster NAME          cluster to join (default 'default
   --task-endpoint HOST:PORT   where the agent serves ECS_AGENT_URI (task scale-in protection) to
                           its tasks' containers (default: the Docker bridge gateway, port 51679);
                           'off' serves nothing
+  --task-dns ADDR,...     resolvers of tasks whose definition names none (bridge containers and
+                          awsvpc tasks): Wharf's service discovery DNS server. 'wharf up' uses its
+                          server's address on the Docker bridge gateway when it listens there
 `;
 
 const AGENT_HELP = `wharf agent: register this host as a container instance of a cluster and run its tasks on Docker
@@ -211,6 +215,7 @@ const agentOptions = {
   'simulated-start-latency': { type: 'string' },
   'simulated-failure-rate': { type: 'string' },
   'task-endpoint': { type: 'string' },
+  'task-dns': { type: 'string' },
 } as const;
 
 function parseTaskEndpoint(v: string | undefined): { host?: string; port?: number } | false | undefined {
@@ -244,7 +249,15 @@ function agentSettings(values: Record<string, unknown>) {
     simulatedStartLatencyMs: values['simulated-start-latency'] !== undefined ? Number(values['simulated-start-latency']) : undefined,
     simulatedFailureRate: values['simulated-failure-rate'] !== undefined ? Number(values['simulated-failure-rate']) : undefined,
     taskEndpoint: parseTaskEndpoint(values['task-endpoint'] as string | undefined),
+    dnsServers: parseTaskDns(values['task-dns'] as string | undefined),
   };
+}
+
+function parseTaskDns(v: string | undefined): string[] | undefined {
+  if (v === undefined || v === 'off') return undefined;
+  const list = v.split(',').map((s) => s.trim());
+  if (list.some((a) => !isIP(a))) throw new Error(`--task-dns wants IP addresses separated by commas, not '${v}'`);
+  return list;
 }
 
 /** The default region of the server at `endpoint` (its /healthz says), for agents given none. */
@@ -336,9 +349,14 @@ async function cmdUp(argv: string[]): Promise<void> {
   };
   try {
     const local = { endpoint: srv.endpoint, region: values.region!, credentials: srv.credentials.agentTokens[0]!, dataDir: values['data-dir']! };
-    started.push(await startAgents({ ...settings, ...local }));
+    // Tasks resolve through the server's DNS server (service discovery) when it listens on the
+    // bridge gateway, where containers reach it.
+    const bridge = dockerBridgeAddress();
+    const taskDns = settings.dnsServers ?? (values['task-dns'] === 'off' ? undefined : srv.dns.filter((a) => a.host === bridge && a.port === 53).map((a) => a.host));
+    const dnsServers = taskDns?.length ? taskDns : undefined;
+    started.push(await startAgents({ ...settings, ...local, dnsServers }));
     // The same host is the region's Fargate capacity, so FARGATE tasks run with no extra step.
-    if (!values['without-fargate']) started.push(await startAgents({ ...settings, ...local, cluster: FARGATE_POOL, instances: 1 }));
+    if (!values['without-fargate']) started.push(await startAgents({ ...settings, ...local, dnsServers, cluster: FARGATE_POOL, instances: 1 }));
   } catch (e) {
     await agents.stop();
     await srv.close();

@@ -10,7 +10,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { CreateServiceCommand, DeleteServiceCommand, ListTasksCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
+import { CreateServiceCommand, DeleteServiceCommand, ListTasksCommand, RunTaskCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { dockerBridgeAddress } from '../../src/cmd/dns';
 import { dockerSkipReason } from '../images/docker-test-env';
 import { waitUntil } from './helpers/processes';
@@ -36,7 +36,7 @@ describe('a container reaches another service by name', { skip, timeout: 300_000
     run('docker', ['run', '--rm', '--name', client, '--network', `wharf-subnet-${SUBNET}`, '--dns', bridge!, 'wharf-test/busybox', ...cmd], process.env, undefined, 30_000);
 
   before(async () => {
-    h = await startTasksHarness('sd-tasks', { dns: { listen: [{ host: bridge!, port: 53 }], required: false, upstreams: [] } });
+    h = await startTasksHarness('sd-tasks', { dns: { listen: [{ host: bridge!, port: 53 }], required: false, upstreams: [] }, taskDns: [bridge!] });
   });
   after(async () => {
     await run('docker', ['rm', '-f', client], process.env);
@@ -88,6 +88,18 @@ describe('a container reaches another service by name', { skip, timeout: 300_000
     const via = /^via (\S+)$/m.exec(page.stdout)?.[1];
     assert.ok(via && ips.includes(via), `the name gave a task's address: ${page.stdout}${page.stderr}`);
     assert.match(page.stdout, /HTTP\/1\.[01] 200 OK[\s\S]*hello-from-api/, 'the task answered the request sent to the address the name gave');
+  });
+
+  test('an ECS task (awsvpc, no dnsServers) resolves the name through the resolver the agent gives it', async (t) => {
+    if (!registryId) return t.skip('the previous test did not set up the service');
+    const td = await h.register(
+      'sd-client',
+      [{ name: 'client', image: 'wharf-test/busybox', memory: 32, essential: true, command: ['sh', '-c', "ip=$(nslookup -type=a api.corp.local | awk '/^Name:/{n=1} n && /^Address/{print $2; exit}'); printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 $ip 8080 | grep -q hello-from-api"] }],
+      { networkMode: 'awsvpc' },
+    );
+    const arn = (await h.ecs.send(new RunTaskCommand({ cluster: h.cluster, taskDefinition: td, networkConfiguration: { awsvpcConfiguration: { subnets: [SUBNET] } } }))).tasks![0]!.taskArn!;
+    const done = await h.waitTask(arn, (x) => x.lastStatus === 'STOPPED', 'the client task to finish', { timeoutMs: 60_000 });
+    assert.equal(done.containers![0]!.exitCode, 0, `the task reached the service by name: ${JSON.stringify(done.containers)}`);
   });
 
   test('scaled to zero, the registry empties and the name resolves to nothing', async (t) => {

@@ -42,7 +42,7 @@ export interface TasksHarness {
 
 export async function startTasksHarness(
   name: string,
-  o: { pullBehaviour?: PullBehaviour; resources?: { cpu?: number; memory?: number }; taskEndpoint?: { host?: string; port?: number } | false; dns?: DnsSettings } = {},
+  o: { pullBehaviour?: PullBehaviour; resources?: { cpu?: number; memory?: number }; taskEndpoint?: { host?: string; port?: number } | false; dns?: DnsSettings; taskDns?: string[] } = {},
 ): Promise<TasksHarness> {
   const srv = await startTestServer({ dns: o.dns });
   const ecs = srv.ecs();
@@ -64,6 +64,7 @@ export async function startTasksHarness(
       pullBehaviour: o.pullBehaviour ?? 'prefer-cached',
       // Test files run side by side: each agent takes a free port unless a test asks otherwise.
       taskEndpoint: o.taskEndpoint ?? { port: 0 },
+      dnsServers: o.taskDns,
       log,
     });
   let agents = await startAgent();
