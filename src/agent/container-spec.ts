@@ -30,6 +30,8 @@ export interface SpecContext {
   fallbackMemoryMiB?: number;
   /** The agent's endpoint for this task (task scale-in protection), as ECS_AGENT_URI. */
   agentUri?: string;
+  /** Resolvers for a bridge-mode container whose definition names none (Wharf's DNS server). */
+  dnsServers?: string[];
 }
 
 /** The container definitions with the task's containerOverrides applied. */
@@ -223,7 +225,8 @@ export function buildContainerSpec(ctx: SpecContext): ContainerSpec {
       })),
       shmSizeBytes: lp?.sharedMemorySize !== undefined ? lp.sharedMemorySize * MiB : undefined,
       // Docker refuses DNS and host entries on a container that borrows another's network.
-      dns: awsvpc ? undefined : def.dnsServers,
+      // awsvpc containers use the pause container's resolver; Docker refuses DNS in host mode.
+      dns: awsvpc ? undefined : (def.dnsServers ?? (mode === 'bridge' ? ctx.dnsServers : undefined)),
       dnsSearch: awsvpc ? undefined : def.dnsSearchDomains,
       extraHosts: awsvpc ? undefined : def.extraHosts?.map((h) => `${h.hostname}:${h.ipAddress}`),
       securityOpt: def.dockerSecurityOptions,

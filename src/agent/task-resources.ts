@@ -47,7 +47,7 @@ export async function prepareTaskResources(rt: ContainerRuntime, task: AgentTask
 /** Creates (unless adopted) and starts the pause container; returns the task's IP address. */
 export async function startPauseContainer(
   rt: ContainerRuntime,
-  o: { task: AgentTask; pause: ContainerRun; containerInstanceArn: string; image: string; network: string; cgroupParent?: string },
+  o: { task: AgentTask; pause: ContainerRun; containerInstanceArn: string; image: string; network: string; cgroupParent?: string; dns?: string[] },
 ): Promise<string> {
   const { pause } = o;
   const networks = taskNetworks(rt);
@@ -64,7 +64,8 @@ export async function startPauseContainer(
       image: o.image,
       labels: { ...containerLabels(o.task, o.containerInstanceArn, PAUSE_CONTAINER_NAME), [LABELS.pause]: 'true' },
       // Shareable IPC so that ipcMode `task` containers can join it.
-      host: { networkMode: o.network, cpuShares: 2, cgroupParent: o.cgroupParent, ipcMode: 'shareable' },
+      // The task's resolver (Wharf's DNS server when the agent has one): its containers share it.
+      host: { networkMode: o.network, cpuShares: 2, cgroupParent: o.cgroupParent, ipcMode: 'shareable', dns: o.dns },
     });
     pause.known = 'CREATED';
   });

@@ -60,6 +60,8 @@ export interface TaskRunnerOptions {
   fargateSandbox?: string;
   /** ECS_AGENT_URI for this task's containers (the agent's task endpoint), when it serves one. */
   agentUri?: string;
+  /** Resolvers for tasks whose definition names none: Wharf's DNS server (service discovery). */
+  dnsServers?: string[];
 }
 
 
@@ -69,7 +71,7 @@ export class TaskRunner {
   readonly taskArn: string;
   readonly taskId: string;
   private task: AgentTask;
-  private readonly o: Required<Omit<TaskRunnerOptions, 'logger' | 'agentUri'>> & { logger?: Logger; agentUri?: string };
+  private readonly o: Required<Omit<TaskRunnerOptions, 'logger' | 'agentUri' | 'dnsServers'>> & { logger?: Logger; agentUri?: string; dnsServers?: string[] };
   private readonly containers: ContainerRun[];
   private readonly networkMode: string;
   private desired: 'RUNNING' | 'STOPPED';

@@ -47,6 +47,7 @@ export interface StartHost {
     defaultAwsvpcNetwork: string;
     fargateSandbox: string;
     agentUri?: string;
+    dnsServers?: string[];
   };
   setKnown(s: TaskStatus): void;
   report(): void;
@@ -162,6 +163,7 @@ export class TaskStarter {
         image: h.options.pauseImage,
         network: h.task.network?.name ?? h.options.defaultAwsvpcNetwork,
         cgroupParent: this.cgroupParent,
+        dns: h.options.dnsServers,
       }),
     );
   }
@@ -258,6 +260,7 @@ export class TaskStarter {
           task: { ...h.task, secrets: this.credentials.secrets },
           containerInstanceArn: h.options.containerInstanceArn,
           agentUri: h.options.agentUri,
+          dnsServers: h.options.dnsServers,
           def: c.def,
           dockerName: c.dockerName,
           networkMode: h.networkMode,

@@ -39,6 +39,8 @@ export interface AgentCommandOptions {
    * keeps running containers' ECS_AGENT_URI valid across agent restarts; `false` turns it off.
    */
   taskEndpoint?: { host?: string; port?: number } | false;
+  /** Docker runtime only: resolvers for tasks that name none (Wharf's DNS server, `--dns`). */
+  dnsServers?: string[];
 }
 
 export const DEFAULT_TASK_ENDPOINT_PORT = 51679;
@@ -123,6 +125,7 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     taskCleanupWaitMs: taskCleanupWaitMs(process.env.ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION),
     logger: log,
     onDeregistered: o.onDeregistered,
+    runner: o.dnsServers?.length ? { dnsServers: o.dnsServers } : undefined,
   });
   try {
     await agent.start();

@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseLenientTaskDefinition } from '../api/ecs/lenient-json';
+import { isIP } from 'node:net';
 import { startServer } from './server';
+import { dockerBridgeAddress, parseDnsFlag } from './dns';
 import { parseRegionList } from '../core/regions';
 import { applyHeapGrowth, parseHeapGrowth } from './heap-growth';
 import { parseAttributes, parseResources, startAgents, type RunningAgents } from './agent';
@@ -49,6 +51,10 @@ Flags:
                          it counts as healthy for deployments (default 40000, as ECS)
   --heap-growth PERCENT  let the heap grow at most this far past its live data before a full
                          garbage collection (default 50; 0 = V8's own sizing, faster, ~3x the memory)
+  --dns ADDR:PORT,...    where the service discovery DNS server answers (Cloud Map private DNS
+                         namespaces; other names are forwarded to /etc/resolv.conf's servers).
+                         Default: 127.0.0.1:53 and the Docker bridge gateway (docker0):53, each
+                         skipped with a warning if it cannot be bound; 'off' disables it
   -h, --help             this help
 
 Credentials are generated on first start and kept in DATA_DIR/credentials.json, unless
@@ -72,6 +78,9 @@ const AGENT_FLAGS = `  --cluster NAME          cluster to join (default 'default
   --task-endpoint HOST:PORT   where the agent serves ECS_AGENT_URI (task scale-in protection) to
                           its tasks' containers (default: the Docker bridge gateway, port 51679);
                           'off' serves nothing
+  --task-dns ADDR,...     resolvers of tasks whose definition names none (bridge containers and
+                          awsvpc tasks): Wharf's service discovery DNS server. 'wharf up' uses its
+                          server's address on the Docker bridge gateway when it listens there
 `;
 
 const AGENT_HELP = `wharf agent: register this host as a container instance of a cluster and run its tasks on Docker
@@ -88,7 +97,7 @@ ${AGENT_FLAGS}`;
 const UP_HELP = `wharf up: the control plane and one local agent in one command (cluster 'default')
 
 Takes the flags of 'wharf server' (--listen, --data-dir, --region, --regions, --account-id,
---sync, --heap-growth; the local agent joins --region) and of
+--sync, --heap-growth, --dns; the local agent joins --region) and of
 'wharf agent' (below). If no Docker Engine answers and it runs as root on Debian, it says so,
 installs docker.io and starts dockerd. The host is also the region's Fargate capacity, so
 'aws ecs run-task --launch-type FARGATE' works at once; --without-fargate leaves it out.
@@ -142,10 +151,12 @@ async function cmdServer(argv: string[]): Promise<void> {
       'agent-timeout': { type: 'string' },
       'healthy-after-running': { type: 'string' },
       'heap-growth': { type: 'string' },
+      dns: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(SERVER_HELP);
+  const dns = parseDnsFlag(values.dns);
   applyHeapGrowth(parseHeapGrowth(values['heap-growth']));
   const agentTimeoutMs = optionalMs(values['agent-timeout'], '--agent-timeout');
   const healthyAfterRunningMs = optionalMs(values['healthy-after-running'], '--healthy-after-running');
@@ -163,6 +174,7 @@ async function cmdServer(argv: string[]): Promise<void> {
     synchronous: sync,
     agentTimeoutMs,
     healthyAfterRunningMs,
+    dns,
   });
   printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey);
   const stop = async () => {
@@ -203,6 +215,7 @@ const agentOptions = {
   'simulated-start-latency': { type: 'string' },
   'simulated-failure-rate': { type: 'string' },
   'task-endpoint': { type: 'string' },
+  'task-dns': { type: 'string' },
 } as const;
 
 function parseTaskEndpoint(v: string | undefined): { host?: string; port?: number } | false | undefined {
@@ -236,7 +249,15 @@ function agentSettings(values: Record<string, unknown>) {
     simulatedStartLatencyMs: values['simulated-start-latency'] !== undefined ? Number(values['simulated-start-latency']) : undefined,
     simulatedFailureRate: values['simulated-failure-rate'] !== undefined ? Number(values['simulated-failure-rate']) : undefined,
     taskEndpoint: parseTaskEndpoint(values['task-endpoint'] as string | undefined),
+    dnsServers: parseTaskDns(values['task-dns'] as string | undefined),
   };
+}
+
+function parseTaskDns(v: string | undefined): string[] | undefined {
+  if (v === undefined || v === 'off') return undefined;
+  const list = v.split(',').map((s) => s.trim());
+  if (list.some((a) => !isIP(a))) throw new Error(`--task-dns wants IP addresses separated by commas, not '${v}'`);
+  return list;
 }
 
 /** The default region of the server at `endpoint` (its /healthz says), for agents given none. */
@@ -305,6 +326,7 @@ async function cmdUp(argv: string[]): Promise<void> {
       sync: { type: 'string', default: 'full' },
       'heap-growth': { type: 'string' },
       'without-fargate': { type: 'boolean' },
+      dns: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -317,7 +339,7 @@ async function cmdUp(argv: string[]): Promise<void> {
   if (sync !== 'FULL' && sync !== 'NORMAL') throw new Error('--sync must be full or normal');
   const { host, port } = parseListen(values.listen!);
   const regions = values.regions !== undefined ? parseRegionList(values.regions) : undefined;
-  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync });
+  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync, dns: parseDnsFlag(values.dns) });
   const started: RunningAgents[] = [];
   const agents = {
     get agents() {
@@ -327,9 +349,14 @@ async function cmdUp(argv: string[]): Promise<void> {
   };
   try {
     const local = { endpoint: srv.endpoint, region: values.region!, credentials: srv.credentials.agentTokens[0]!, dataDir: values['data-dir']! };
-    started.push(await startAgents({ ...settings, ...local }));
+    // Tasks resolve through the server's DNS server (service discovery) when it listens on the
+    // bridge gateway, where containers reach it.
+    const bridge = dockerBridgeAddress();
+    const taskDns = settings.dnsServers ?? (values['task-dns'] === 'off' ? undefined : srv.dns.filter((a) => a.host === bridge && a.port === 53).map((a) => a.host));
+    const dnsServers = taskDns?.length ? taskDns : undefined;
+    started.push(await startAgents({ ...settings, ...local, dnsServers }));
     // The same host is the region's Fargate capacity, so FARGATE tasks run with no extra step.
-    if (!values['without-fargate']) started.push(await startAgents({ ...settings, ...local, cluster: FARGATE_POOL, instances: 1 }));
+    if (!values['without-fargate']) started.push(await startAgents({ ...settings, ...local, dnsServers, cluster: FARGATE_POOL, instances: 1 }));
   } catch (e) {
     await agents.stop();
     await srv.close();

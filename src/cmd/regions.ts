@@ -12,9 +12,11 @@
 import type { Partition } from '../core/arn';
 import type { RegionPolicy } from '../core/regions';
 import { ecsHandlers, type ControlContext } from '../control';
+import { cloudMapHandlers } from '../control/cloudmap';
 import { secretsHandlers } from '../control/secrets';
 import { InstanceLivenessController } from '../controllers/instance-liveness-controller';
 import { ServiceController } from '../controllers/service-controller';
+import { ServiceRegistryController } from '../controllers/service-registry-controller';
 import { TaskReaperController } from '../controllers/task-reaper-controller';
 import type { Handler } from '../server/api-registry';
 import { createAgentGateway, type AgentGateway } from '../server/agent-gateway';
@@ -32,6 +34,7 @@ export interface RegionRuntime {
   gateway: AgentGateway;
   ecs: Record<string, Handler>;
   secrets: Record<string, Handler>;
+  cloudMap: Record<string, Handler>;
   close(): Promise<void>;
 }
 
@@ -102,9 +105,11 @@ export class RegionRuntimes {
     const liveness = new InstanceLivenessController({ state, store, clock: systemClock, log, connections: gateway.connections, timeoutMs: o.agentTimeoutMs });
     const reaper = new TaskReaperController({ state, store, clock: systemClock, log });
     const services = new ServiceController({ ctx, healthyAfterRunningMs: o.healthyAfterRunningMs });
+    const registries = new ServiceRegistryController(ctx);
     liveness.start();
     reaper.start();
     services.start();
+    registries.start();
     log.info('region up');
     return {
       region,
@@ -112,7 +117,9 @@ export class RegionRuntimes {
       gateway,
       ecs: ecsHandlers(ctx) as Record<string, Handler>,
       secrets: secretsHandlers(ctx) as Record<string, Handler>,
+      cloudMap: cloudMapHandlers(ctx) as Record<string, Handler>,
       async close() {
+        registries.stop();
         services.stop();
         reaper.stop();
         liveness.stop();

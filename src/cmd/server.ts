@@ -1,5 +1,7 @@
 /** `wharf server`: the control plane with the embedded SQLite store, answering every region. */
 import { join } from 'node:path';
+import { startDiscoveryDns, type DnsSettings } from './dns';
+import type { DnsListenAddress } from '../discovery';
 import type { Partition } from '../core/arn';
 import { RegionPolicy } from '../core/regions';
 import type { ControlContext } from '../control';
@@ -30,6 +32,8 @@ export interface ServerOptions {
   pingIntervalMs?: number;
   /** How long a service task without a health check must run before it counts as healthy (ms; ECS: 40 s). */
   healthyAfterRunningMs?: number;
+  /** Wharf's DNS server (service discovery): where it listens; absent = off (cmd/dns.ts). */
+  dns?: DnsSettings;
 }
 
 export interface RunningServer {
@@ -43,6 +47,8 @@ export interface RunningServer {
   regions: RegionRuntimes;
   http: WharfHttpServer;
   store: Store;
+  /** The addresses the DNS server answers on (empty when off). */
+  dns: DnsListenAddress[];
   close(): Promise<void>;
 }
 
@@ -74,6 +80,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     apis: wharfApis({
       ecs: regionalHandlers(regions, home.ecs, (r) => r.ecs),
       secrets: regionalHandlers(regions, home.secrets, (r) => r.secrets),
+      cloudMap: regionalHandlers(regions, home.cloudMap, (r) => r.cloudMap),
     }),
     credentials: credentialLookup,
     accountId: opts.accountId,
@@ -85,6 +92,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const endpoint = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   regions.setEndpoint(endpoint);
   log.info({ endpoint, dataDir: opts.dataDir, region: opts.region, regions: policy.describe() }, 'wharf server listening');
+  const dns = opts.dns ? await startDiscoveryDns(opts.dns, regions, opts.region, log) : undefined;
   return {
     endpoint,
     port,
@@ -94,7 +102,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     regions,
     http,
     store,
+    dns: dns?.addresses ?? [],
     async close() {
+      await dns?.server.close();
       await regions.close();
       await http.close();
       await store.close();

@@ -9,6 +9,7 @@ import * as accountSettings from './account-settings';
 import * as clusters from './clusters';
 import * as containerAgent from './container-agent';
 import { serviceHandlers } from './services';
+import { listServicesByNamespace } from './services-by-namespace';
 import { containerInstanceHandlers } from './container-instances';
 import type { Caller, ControlContext } from './context';
 import * as tags from './tags';
@@ -88,6 +89,7 @@ function operations(ctx: ControlContext): Partial<Record<OperationName, EcsHandl
 
     ...containerInstanceHandlers(ctx),
     ...serviceHandlers(ctx),
+    ListServicesByNamespace: (i) => listServicesByNamespace(ctx, i),
 
     PutAccountSetting: (i, c) => accountSettings.putAccountSetting(ctx, i, c),
     PutAccountSettingDefault: (i) => accountSettings.putAccountSettingDefault(ctx, i),

@@ -35,6 +35,16 @@ export const errorCodes = [
   'BlockedException',
   // Secrets Manager (the subset Wharf serves for repositoryCredentials)
   'ResourceExistsException',
+  // Cloud Map (the subset ECS services' serviceRegistries need; control/cloudmap-*.ts)
+  'NamespaceNotFound',
+  'ServiceNotFound',
+  'InstanceNotFound',
+  'NamespaceAlreadyExists',
+  'ServiceAlreadyExists',
+  'ResourceInUse',
+  'InvalidInput',
+  'OperationNotFound',
+  'CustomHealthNotFound',
   // Transport and authentication (not in the model; the texts real AWS uses)
   'UnknownOperationException',
   'SerializationException',

@@ -15,6 +15,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { loadModel } from '../api/model';
 import { ecsHandlers, type ControlContext } from '../control';
+import { cloudMapHandlers } from '../control/cloudmap';
 import { secretsHandlers } from '../control/secrets';
 import { RegionPolicy } from '../core/regions';
 import type { Handler } from './api-registry';
@@ -63,7 +64,7 @@ before(async () => {
     [USER.accessKeyId, { secret: USER.secretAccessKey, isAgent: false }],
     [AGENT.accessKeyId, { secret: AGENT.secretAccessKey, isAgent: true }],
   ]);
-  const apis = wharfApis({ ecs: ecsHandlers(ctx) as Record<string, Handler>, secrets: secretsHandlers(ctx) as Record<string, Handler> });
+  const apis = wharfApis({ ecs: ecsHandlers(ctx) as Record<string, Handler>, secrets: secretsHandlers(ctx) as Record<string, Handler>, cloudMap: cloudMapHandlers(ctx) as Record<string, Handler> });
   server = createHttpServer({ apis, credentials: { lookup: (id) => keys.get(id) }, accountId: ACCOUNT, regions: new RegionPolicy(REGION, [REGION]), log });
   ({ port } = await server.listen(0, '127.0.0.1'));
 });
@@ -179,10 +180,11 @@ test(`${REQUESTS} model-generated requests (seed ${SEED}): no 5xx, every error w
   const known = await seed();
   const ecsModel = loadModel('ecs');
   const smModel = loadModel('secretsmanager');
-  const apis = wharfApis({ ecs: ecsHandlers(ctx) as Record<string, Handler>, secrets: secretsHandlers(ctx) as Record<string, Handler> });
+  const apis = wharfApis({ ecs: ecsHandlers(ctx) as Record<string, Handler>, secrets: secretsHandlers(ctx) as Record<string, Handler>, cloudMap: cloudMapHandlers(ctx) as Record<string, Handler> });
   const services: FuzzService[] = [
     { targetPrefix: ecsPrefix, signingName: 'ecs', model: ecsModel, operations: Object.keys(apis[0]!.handlers) },
     { targetPrefix: 'secretsmanager', signingName: 'secretsmanager', model: smModel, operations: Object.keys(apis[1]!.handlers) },
+    { targetPrefix: 'Route53AutoNaming_v20170314', signingName: 'servicediscovery', model: loadModel('servicediscovery'), operations: Object.keys(apis[2]!.handlers) },
   ];
   const fuzzer = new RequestFuzzer(services, SEED, known);
   const rnd = seededRandom(SEED ^ 0x5eed);

@@ -1,17 +1,20 @@
 /**
  * The JSON APIs Wharf serves, given their handlers: ECS (validated against the ECS model) and the
- * Secrets Manager subset (validated against the Secrets Manager model). `wharf server` and the
+ * Secrets Manager and Cloud Map subsets (each validated against its own model). `wharf server` and the
  * API fuzz test build their HTTP server from this one table, so what the fuzzer checks is what
  * users reach.
  */
 import { loadModel, validateInput } from '../api/model';
+import { WharfError } from '../core/errors';
+import { CLOUDMAP_SIGNING_NAME, CLOUDMAP_TARGET_PREFIX } from '../control/cloudmap';
 import { AGENT_OPERATIONS } from '../control';
 import { SECRETS_SIGNING_NAME, SECRETS_TARGET_PREFIX } from '../control/secrets';
 import type { Handler, JsonServiceApi } from './api-registry';
 
-export function wharfApis(handlers: { ecs: Record<string, Handler>; secrets: Record<string, Handler> }): JsonServiceApi[] {
+export function wharfApis(handlers: { ecs: Record<string, Handler>; secrets: Record<string, Handler>; cloudMap: Record<string, Handler> }): JsonServiceApi[] {
   const ecs = loadModel('ecs');
   const secrets = loadModel('secretsmanager');
+  const cloudMap = loadModel('servicediscovery');
   return [
     {
       targetPrefix: ecs.metadata.targetPrefix!,
@@ -28,6 +31,22 @@ export function wharfApis(handlers: { ecs: Record<string, Handler>; secrets: Rec
       modelOperations: Object.keys(secrets.operations),
       handlers: handlers.secrets,
       validate: (op, input) => validateInput(secrets, op, input),
+    },
+    // The Cloud Map subset of services' serviceRegistries (control/cloudmap.ts). Cloud Map calls a
+    // request that breaks its model's constraints InvalidInput.
+    {
+      targetPrefix: CLOUDMAP_TARGET_PREFIX,
+      signingName: CLOUDMAP_SIGNING_NAME,
+      modelOperations: Object.keys(cloudMap.operations),
+      handlers: handlers.cloudMap,
+      validate: (op, input) => {
+        try {
+          validateInput(cloudMap, op, input);
+        } catch (e) {
+          if (e instanceof WharfError && e.code === 'InvalidParameterException') throw new WharfError('InvalidInput', e.message);
+          throw e;
+        }
+      },
     },
   ];
 }

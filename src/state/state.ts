@@ -63,7 +63,7 @@ function flat(s: string): string {
   return s.length < 13 ? s : [...s].join('');
 }
 
-export type StateKind = 'clusters' | 'families' | 'taskdefs' | 'tasks' | 'instances' | 'usage' | 'services' | 'settings' | 'tokens' | 'secrets';
+export type StateKind = 'clusters' | 'families' | 'taskdefs' | 'tasks' | 'instances' | 'usage' | 'services' | 'settings' | 'tokens' | 'secrets' | 'sdnamespaces' | 'sdservices' | 'sdinstances' | 'sdoperations';
 
 export interface StateChange {
   kind: StateKind;
@@ -98,6 +98,12 @@ export class State {
   readonly tokens = new Table<unknown>();
   /** Secrets Manager secrets (control/secrets.ts), by url-encoded name. */
   readonly secrets = new Table<unknown>();
+  /** Cloud Map (control/cloudmap-*.ts): namespaces by id; services by namespace id and id;
+   * instances by service id and url-encoded instance id; operations by id. */
+  readonly sdNamespaces = new Table<unknown>();
+  readonly sdServices = new Table<unknown>();
+  readonly sdInstances = new Table<unknown>();
+  readonly sdOperations = new Table<unknown>();
   /** family -> its highest ACTIVE revision (families without one are absent). */
   readonly latestActiveRevision = new Map<string, number>();
   /**
@@ -174,6 +180,10 @@ export class State {
       case 'settings': return this.settings;
       case 'tokens': return this.tokens;
       case 'secrets': return this.secrets;
+      case 'sdnamespaces': return this.sdNamespaces;
+      case 'sdservices': return this.sdServices;
+      case 'sdinstances': return this.sdInstances;
+      case 'sdoperations': return this.sdOperations;
       default: return undefined;
     }
   }

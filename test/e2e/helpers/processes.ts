@@ -188,6 +188,8 @@ export async function spawnServer(o: SpawnServerOptions = {}): Promise<ServerPro
   if (o.agentTimeoutMs !== undefined) args.push('--agent-timeout', String(o.agentTimeoutMs));
   if (o.healthyAfterRunningMs !== undefined) args.push('--healthy-after-running', String(o.healthyAfterRunningMs));
   args.push(...(o.extraArgs ?? []));
+  // Test servers leave port 53 alone (the DNS server's default) unless a test asks for it.
+  if (!args.includes('--dns')) args.push('--dns', 'off');
   const listeners: ((l: string) => void)[] = [];
   const proc = launch(args, dataDir, o.env ?? {}, (l) => listeners.forEach((f) => f(l)));
   const endpoint = await waitForLine(proc, listeners, (l) => /Endpoint:\s+(http:\/\/\S+)/.exec(l)?.[1], 'wharf server start', o.startTimeoutMs ?? 60_000);

@@ -20,6 +20,7 @@ import { startAgents, type RunningAgents } from '../../../src/cmd/agent';
 import type { PullBehaviour } from '../../../src/agent';
 import { createLogger } from '../../../src/lib';
 import { listClusterContainers, removeClusterContainers, sleep } from './processes';
+import type { DnsSettings } from '../../../src/cmd/dns';
 import { startTestServer, type TestServer } from './wharf-server';
 
 export interface TasksHarness {
@@ -41,9 +42,9 @@ export interface TasksHarness {
 
 export async function startTasksHarness(
   name: string,
-  o: { pullBehaviour?: PullBehaviour; resources?: { cpu?: number; memory?: number }; taskEndpoint?: { host?: string; port?: number } | false } = {},
+  o: { pullBehaviour?: PullBehaviour; resources?: { cpu?: number; memory?: number }; taskEndpoint?: { host?: string; port?: number } | false; dns?: DnsSettings; taskDns?: string[] } = {},
 ): Promise<TasksHarness> {
-  const srv = await startTestServer();
+  const srv = await startTestServer({ dns: o.dns });
   const ecs = srv.ecs();
   const cluster = `${name}-${process.pid}`;
   const clusterArn = (await ecs.send(new CreateClusterCommand({ clusterName: cluster }))).cluster!.clusterArn!;
@@ -63,6 +64,7 @@ export async function startTasksHarness(
       pullBehaviour: o.pullBehaviour ?? 'prefer-cached',
       // Test files run side by side: each agent takes a free port unless a test asks otherwise.
       taskEndpoint: o.taskEndpoint ?? { port: 0 },
+      dnsServers: o.taskDns,
       log,
     });
   let agents = await startAgent();

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ECSClient } from '@aws-sdk/client-ecs';
+import type { DnsSettings } from '../../../src/cmd/dns';
 import { startServer, type RunningServer } from '../../../src/cmd/server';
 import { createLogger, signRequest, type Logger } from '../../../src/lib';
 import { AWS_CLI_V2, pythonWithBoto3 } from '../../preflight/test-deps';
@@ -39,7 +40,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(opts: { region?: string; regions?: string[]; accountId?: string; dataDir?: string; log?: Logger } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { region?: string; regions?: string[]; accountId?: string; dataDir?: string; log?: Logger; dns?: DnsSettings } = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-e2e-'));
   const server = await startServer({
     host: '127.0.0.1',
@@ -51,6 +52,7 @@ export async function startTestServer(opts: { region?: string; regions?: string[
     // NORMAL keeps the tests quick; the durability test runs the real binary with FULL.
     synchronous: 'NORMAL',
     log: opts.log ?? createLogger('wharf-e2e', process.env.WHARF_LOG_LEVEL ?? 'silent'),
+    dns: opts.dns,
   });
   const keys = server.credentials.user;
   const region = opts.region ?? REGION;

@@ -1,0 +1,169 @@
+/**
+ * Wharf's DNS server: UDP and TCP on each address it is given, answering for Cloud Map's private
+ * DNS namespaces and the host names added to it (dns-answer.ts) and forwarding everything else
+ * (dns-forwarder.ts). It reads the registry through `snapshot()` on every question, so a
+ * registration is answered as soon as the control plane has committed it.
+ */
+import dgram from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import net from 'node:net';
+import * as packet from 'dns-packet';
+import type { Logger } from '../lib';
+import { answerQuestion } from './dns-answer';
+import { forwardQuery, type Upstream } from './dns-forwarder';
+import type { DiscoverySnapshot } from './registry-snapshot';
+
+export interface DnsListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface DnsServerOptions {
+  snapshot: () => DiscoverySnapshot | Promise<DiscoverySnapshot>;
+  /** Where other names go (the host's resolvers); none: they get SERVFAIL. */
+  upstreams: Upstream[];
+  log: Logger;
+  random?: () => number;
+  forwardTimeoutMs?: number;
+}
+
+const FORMERR = 1;
+const SERVFAIL = 2;
+const NOTIMP = 4;
+/** A DNS message over UDP without EDNS is at most 512 bytes (RFC 1035). */
+const UDP_PLAIN_MAX = 512;
+const TCP_IDLE_MS = 10_000;
+
+export class DnsServer {
+  private readonly udp: dgram.Socket[] = [];
+  private readonly tcp: net.Server[] = [];
+  private readonly conns = new Set<net.Socket>();
+
+  constructor(private readonly o: DnsServerOptions) {}
+
+  /** Listens on UDP and TCP at one address (port 0: a free port, the same for both). */
+  async listen(addr: DnsListenAddress): Promise<DnsListenAddress> {
+    const sock = dgram.createSocket(isIPv6(addr.host) ? 'udp6' : 'udp4');
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind(addr.port, addr.host, () => {
+        sock.off('error', reject);
+        resolve();
+      });
+    });
+    const port = sock.address().port;
+    sock.on('error', (e) => this.o.log.warn({ err: e }, 'dns udp socket error'));
+    sock.on('message', (msg, rinfo) => {
+      void this.handle(msg, 'udp').then((res) => res && sock.send(res, rinfo.port, rinfo.address));
+    });
+    const server = net.createServer((c) => this.serveTcp(c));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, addr.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (e) {
+      sock.close();
+      throw e;
+    }
+    this.udp.push(sock);
+    this.tcp.push(server);
+    return { host: addr.host, port };
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.udp) s.close();
+    for (const c of this.conns) c.destroy();
+    await Promise.all(this.tcp.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    this.udp.length = 0;
+    this.tcp.length = 0;
+  }
+
+  /** TCP: each message is preceded by its length in two bytes; a connection may carry several. */
+  private serveTcp(c: net.Socket): void {
+    this.conns.add(c);
+    c.setTimeout(TCP_IDLE_MS, () => c.destroy());
+    c.on('close', () => this.conns.delete(c));
+    c.on('error', () => c.destroy());
+    let buf = Buffer.alloc(0);
+    c.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
+        buf = buf.subarray(2 + msg.length);
+        void this.handle(msg, 'tcp').then((res) => {
+          if (!res || c.destroyed) return;
+          const len = Buffer.alloc(2);
+          len.writeUInt16BE(res.length);
+          c.write(Buffer.concat([len, res]));
+        });
+      }
+    });
+  }
+
+  /** The answer to one message, encoded; undefined to drop it (not a DNS query at all). */
+  async handle(msg: Buffer, transport: 'udp' | 'tcp'): Promise<Buffer | undefined> {
+    if (msg.length < 12) return undefined;
+    let query: packet.DecodedPacket;
+    try {
+      query = packet.decode(msg);
+    } catch {
+      return this.errorReply(msg, FORMERR);
+    }
+    if (query.type !== 'query') return undefined;
+    if ((query as { opcode?: string }).opcode !== 'QUERY') return this.errorReply(msg, NOTIMP);
+    const q = query.questions ?? [];
+    if (q.length !== 1) return this.errorReply(msg, FORMERR);
+    try {
+      const a = answerQuestion(await this.o.snapshot(), q[0]!, this.o.random);
+      if (a.kind === 'forward') {
+        const fwd = await forwardQuery(msg, this.o.upstreams, transport, this.o.forwardTimeoutMs ?? 2000);
+        return fwd ?? this.errorReply(msg, SERVFAIL);
+      }
+      const reply: packet.Packet = {
+        type: 'response',
+        id: query.id,
+        flags: packet.AUTHORITATIVE_ANSWER | (query.flag_rd ? packet.RECURSION_DESIRED : 0) | packet.RECURSION_AVAILABLE | a.rcode,
+        questions: q,
+        answers: a.answers,
+        authorities: a.authorities,
+        additionals: a.additionals,
+      };
+      return transport === 'udp' ? fitDatagram(reply, udpLimit(query)) : packet.encode(reply);
+    } catch (e) {
+      this.o.log.warn({ err: e, question: q[0] }, 'dns question failed');
+      return this.errorReply(msg, SERVFAIL);
+    }
+  }
+
+  /** A header-only reply with an error code (the question is echoed when it can be read). */
+  private errorReply(msg: Buffer, rcode: number): Buffer {
+    const out = Buffer.alloc(12);
+    msg.copy(out, 0, 0, 2);
+    const rd = msg.readUInt16BE(2) & packet.RECURSION_DESIRED;
+    out.writeUInt16BE(0x8000 | rd | packet.RECURSION_AVAILABLE | rcode, 2);
+    return out;
+  }
+}
+
+/** The datagram size the client accepts: its EDNS payload size, else 512. */
+function udpLimit(query: packet.DecodedPacket): number {
+  const opt = (query.additionals ?? []).find((r) => r.type === 'OPT') as { udpPayloadSize?: number } | undefined;
+  return Math.max(UDP_PLAIN_MAX, opt?.udpPayloadSize ?? UDP_PLAIN_MAX);
+}
+
+/**
+ * An answer too large for the client's datagram loses its additional section first (the SRV
+ * targets' addresses, which the client can ask for), then is sent truncated (TC) without
+ * answers, so the client asks again over TCP.
+ */
+function fitDatagram(reply: packet.Packet, limit: number): Buffer {
+  let buf = packet.encode(reply);
+  if (buf.length <= limit) return buf;
+  buf = packet.encode({ ...reply, additionals: [] });
+  if (buf.length <= limit) return buf;
+  return packet.encode({ ...reply, flags: (reply.flags ?? 0) | packet.TRUNCATED_RESPONSE, answers: [], authorities: [], additionals: [] });
+}

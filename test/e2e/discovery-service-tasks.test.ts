@@ -1,0 +1,114 @@
+/**
+ * A service found by name, end to end on a real Docker Engine: an ECS service (awsvpc, busybox
+ * httpd) with `serviceRegistries` gets its RUNNING tasks registered in Cloud Map by Wharf, and a
+ * container on the same subnet, using Wharf's DNS server (the Docker bridge gateway, port 53) as
+ * its resolver, reaches them by `<service>.<namespace>`. Scaling the service to zero empties the
+ * registry, and the name then resolves to nothing.
+ *
+ * Run: node scripts/run-tests.js --e2e discovery-service-tasks
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { CreateServiceCommand, DeleteServiceCommand, ListTasksCommand, RunTaskCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
+import { dockerBridgeAddress } from '../../src/cmd/dns';
+import { dockerSkipReason } from '../images/docker-test-env';
+import { waitUntil } from './helpers/processes';
+import { startTasksHarness, type TasksHarness } from './helpers/tasks-harness';
+import { AWS_CLI, run } from './helpers/wharf-server';
+
+const SUBNET = `subnet-sd${process.pid}`;
+const bridge = dockerBridgeAddress();
+const skip = dockerSkipReason() ?? (bridge ? undefined : 'no docker0 bridge on this host');
+
+describe('a container reaches another service by name', { skip, timeout: 300_000 }, () => {
+  let h: TasksHarness;
+  let registryId = '';
+  const client = `wharf-sd-client-${process.pid}`;
+
+  const sd = async (args: string[]) => {
+    const r = await run(AWS_CLI, ['servicediscovery', ...args, '--endpoint-url', h.srv.endpoint, '--output', 'json'], h.srv.env());
+    assert.equal(r.code, 0, `aws servicediscovery ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
+  };
+  /** Runs busybox on the task subnet's network with Wharf's DNS server as its resolver. */
+  const inClient = (cmd: string[]) =>
+    run('docker', ['run', '--rm', '--name', client, '--network', `wharf-subnet-${SUBNET}`, '--dns', bridge!, 'wharf-test/busybox', ...cmd], process.env, undefined, 30_000);
+
+  before(async () => {
+    h = await startTasksHarness('sd-tasks', { dns: { listen: [{ host: bridge!, port: 53 }], required: false, upstreams: [] }, taskDns: [bridge!] });
+  });
+  after(async () => {
+    await run('docker', ['rm', '-f', client], process.env);
+    await h?.close();
+    try {
+      execFileSync('docker', ['network', 'rm', `wharf-subnet-${SUBNET}`], { stdio: 'ignore' });
+    } catch {
+      /* never created */
+    }
+  });
+
+  test('the service tasks are registered and answer through the name', async (t) => {
+    if (!h.srv.server.dns.some((a) => a.host === bridge && a.port === 53)) return t.skip(`port 53 on ${bridge} is taken (another test's DNS server?)`);
+    const op = await sd(['create-private-dns-namespace', '--name', 'corp.local', '--vpc', 'vpc-1']);
+    const nsId = (await sd(['get-operation', '--operation-id', op.OperationId])).Operation.Targets.NAMESPACE;
+    const registry = (await sd(['create-service', '--name', 'api', '--namespace-id', nsId, '--dns-config', 'RoutingPolicy=MULTIVALUE,DnsRecords=[{Type=A,TTL=5}]'])).Service;
+    registryId = registry.Id;
+
+    const td = await h.register(
+      'sd-web',
+      [{ name: 'web', image: 'wharf-test/busybox', memory: 32, essential: true, stopTimeout: 1, portMappings: [{ containerPort: 8080 }], command: ['sh', '-c', 'mkdir -p /www && echo hello-from-api > /www/index.html && exec httpd -f -p 8080 -h /www'] }],
+      { networkMode: 'awsvpc' },
+    );
+    await h.ecs.send(new CreateServiceCommand({
+      cluster: h.cluster,
+      serviceName: 'api',
+      taskDefinition: td,
+      desiredCount: 2,
+      networkConfiguration: { awsvpcConfiguration: { subnets: [SUBNET] } },
+      serviceRegistries: [{ registryArn: registry.Arn, containerName: 'web', containerPort: 8080 }],
+    }));
+    const instances = await waitUntil(async () => {
+      const l = (await sd(['list-instances', '--service-id', registryId])).Instances as { Id: string; Attributes: Record<string, string> }[];
+      return l.length === 2 ? l : undefined;
+    }, 'two tasks registered in Cloud Map', { timeoutMs: 90_000, intervalMs: 500 });
+    const taskIds = ((await h.ecs.send(new ListTasksCommand({ cluster: h.cluster, serviceName: 'api' }))).taskArns ?? []).map((a) => a.split('/').pop()).sort();
+    assert.deepEqual(instances.map((i) => i.Id).sort(), taskIds, 'the instance ids are the task ids');
+    const ips = instances.map((i) => i.Attributes.AWS_INSTANCE_IPV4!).sort();
+    assert.ok(instances.every((i) => i.Attributes.AWS_INSTANCE_PORT === '8080'));
+
+    // The client resolves the name to both tasks, and fetches a page from one of them by name.
+    const look = await inClient(['nslookup', '-type=a', 'api.corp.local']);
+    const answered = [...look.stdout.matchAll(/Address:\s*(\d+\.\d+\.\d+\.\d+)$/gm)].map((m) => m[1]!).filter((a) => a !== bridge).sort();
+    assert.deepEqual(answered, ips, look.stdout + look.stderr);
+    // Debian's static busybox cannot resolve names through getaddrinfo (static glibc has no NSS
+    // modules) and its wget crashes, so the client resolves with nslookup, which speaks DNS
+    // itself, and sends its request with nc to the address the name gave.
+    const page = await inClient(['sh', '-c', "ip=$(nslookup -type=a api.corp.local | awk '/^Name:/{n=1} n && /^Address/{print $2; exit}'); echo \"via $ip\"; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 $ip 8080"]);
+    const via = /^via (\S+)$/m.exec(page.stdout)?.[1];
+    assert.ok(via && ips.includes(via), `the name gave a task's address: ${page.stdout}${page.stderr}`);
+    assert.match(page.stdout, /HTTP\/1\.[01] 200 OK[\s\S]*hello-from-api/, 'the task answered the request sent to the address the name gave');
+  });
+
+  test('an ECS task (awsvpc, no dnsServers) resolves the name through the resolver the agent gives it', async (t) => {
+    if (!registryId) return t.skip('the previous test did not set up the service');
+    const td = await h.register(
+      'sd-client',
+      [{ name: 'client', image: 'wharf-test/busybox', memory: 32, essential: true, command: ['sh', '-c', "ip=$(nslookup -type=a api.corp.local | awk '/^Name:/{n=1} n && /^Address/{print $2; exit}'); printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 $ip 8080 | grep -q hello-from-api"] }],
+      { networkMode: 'awsvpc' },
+    );
+    const arn = (await h.ecs.send(new RunTaskCommand({ cluster: h.cluster, taskDefinition: td, networkConfiguration: { awsvpcConfiguration: { subnets: [SUBNET] } } }))).tasks![0]!.taskArn!;
+    const done = await h.waitTask(arn, (x) => x.lastStatus === 'STOPPED', 'the client task to finish', { timeoutMs: 60_000 });
+    assert.equal(done.containers![0]!.exitCode, 0, `the task reached the service by name: ${JSON.stringify(done.containers)}`);
+  });
+
+  test('scaled to zero, the registry empties and the name resolves to nothing', async (t) => {
+    if (!registryId) return t.skip('the previous test did not set up the service');
+    await h.ecs.send(new UpdateServiceCommand({ cluster: h.cluster, service: 'api', desiredCount: 0 }));
+    await waitUntil(async () => ((await sd(['list-instances', '--service-id', registryId])).Instances.length === 0 ? true : undefined), 'the registry to empty', { timeoutMs: 60_000, intervalMs: 500 });
+    const look = await inClient(['nslookup', '-type=a', 'api.corp.local']);
+    const answered = [...look.stdout.matchAll(/Address:\s*(\d+\.\d+\.\d+\.\d+)$/gm)].map((m) => m[1]!).filter((a) => a !== bridge);
+    assert.deepEqual(answered, [], look.stdout);
+    await h.ecs.send(new DeleteServiceCommand({ cluster: h.cluster, service: 'api', force: true }));
+  });
+});
