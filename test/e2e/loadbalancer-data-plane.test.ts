@@ -8,6 +8,11 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import { targetGroupDefaults } from '../../src/loadbalancer/model';
 import type { DesiredState } from '../../src/loadbalancer/model';
 import { LoadBalancerReconciler } from '../../src/loadbalancer/reconciler';
 import { forwardListener, get, haproxySkipReason, httpGroup, startDataPlane, startTarget, tempDataDir, waitForStates, type TestTarget } from './helpers/lb-harness';
@@ -254,5 +259,38 @@ describe('load balancer data plane on HAProxy', { skip }, () => {
     console.log(`steady stream while targets changed: ${ok} requests answered, ${failed} failed`);
     assert.equal(failed, 0, errors.slice(0, 5).join('; '));
     assert.ok(ok > 100, `only ${ok} requests were sent`);
+  });
+
+  test('an HTTPS listener terminates TLS with its PEM file; a TCP listener passes the stream through', async () => {
+    const [web, raw] = await targets('tls-behind', 'tcp-behind');
+    const dir = tempDataDir();
+    const pem = path.join(dir, 'lb.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=lb.test', '-days', '1', '-keyout', `${pem}.key`, '-out', `${pem}.crt`], { stdio: 'ignore' });
+    fs.writeFileSync(pem, fs.readFileSync(`${pem}.crt`, 'utf8') + fs.readFileSync(`${pem}.key`, 'utf8'));
+    const tcp = { ...targetGroupDefaults('TCP'), id: 'raw', port: 80, targets: [{ id: '127.0.0.1', port: raw!.port }] };
+    tcp.healthCheck = { ...tcp.healthCheck, intervalSeconds: 1, healthyThreshold: 2 };
+    const r = await dataPlane();
+    await r.apply({
+      loadBalancers: [
+        { id: 'lb11', type: 'application', address: addr(11), listeners: [{ ...forwardListener('l443', PORT, 'web'), protocol: 'HTTPS', certificatePemFile: pem }] },
+        { id: 'lb12', type: 'network', address: addr(12), listeners: [{ ...forwardListener('l', PORT, 'raw'), protocol: 'TCP' }] },
+      ],
+      targetGroups: [httpGroup('web', [web!]), tcp],
+    });
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+    await waitForStates(r, 'raw', (s) => s === 'healthy');
+    const body = await new Promise<string>((resolve, reject) => {
+      https.get(`https://${addr(11)}:${PORT}/`, { rejectUnauthorized: false, agent: false }, (res) => {
+        let b = '';
+        res.on('data', (c) => (b += c));
+        res.on('end', () => resolve(b));
+      }).on('error', reject);
+    });
+    assert.equal(body, 'tls-behind');
+    assert.equal(web!.lastHeaders['x-forwarded-proto'], 'https');
+    const plain = await get(`http://${addr(12)}:${PORT}/`);
+    assert.equal(plain.body, 'tcp-behind');
+    // TCP passes the stream through: no forwarded headers are added.
+    assert.equal(raw!.lastHeaders['x-forwarded-for'], undefined);
   });
 });
