@@ -48,8 +48,11 @@ describe('load balancer data plane on HAProxy', { skip }, () => {
   test('every target answers in turn, with X-Forwarded-For/Proto/Port', async () => {
     const ts = await targets('a', 'b', 'c');
     const r = await dataPlane();
-    await r.apply(oneListener(1, [httpGroup('web', ts)]));
+    const first = await r.apply(oneListener(1, [httpGroup('web', ts)]));
+    assert.equal(first.added.length, 3);
     await waitForStates(r, 'web', (s) => s === 'healthy');
+    // Level-triggered: the same desired state again changes nothing.
+    assert.deepEqual(await r.apply(oneListener(1, [httpGroup('web', ts)])), { reloaded: false, added: [], draining: [], freed: [] });
     const bodies: string[] = [];
     for (let i = 0; i < 6; i++) bodies.push((await get(`http://${addr(1)}:${PORT}/`)).body);
     // Round robin: each target once in every three consecutive requests.
