@@ -66,6 +66,18 @@ export const TEST_DEPENDENCIES: readonly TestDependency[] = [
     present: () => findCommand('runsc') !== undefined,
   },
   {
+    what: 'HAProxy (haproxy)',
+    aptPackage: 'haproxy',
+    neededBy: 'the load balancer data plane tests and bench/loadbalancer.ts (src/loadbalancer/ drives it)',
+    present: () => findCommand('haproxy') !== undefined,
+  },
+  {
+    what: 'openssl',
+    aptPackage: 'openssl',
+    neededBy: 'the load balancer data plane test of an HTTPS listener (a self-signed certificate)',
+    present: () => findCommand('openssl') !== undefined,
+  },
+  {
     what: 'python3 with boto3',
     aptPackage: 'python3-boto3',
     neededBy: 'the e2e tests that drive Wharf with boto3',

@@ -1,0 +1,112 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateConfig, matcherRegex, quote, slotsFor, wildcardRegex, type SlotLayout } from './haproxy-config';
+import { targetGroupDefaults, type DesiredState, type Listener, type TargetGroup } from './model';
+
+const PATHS = { runtimeSocket: '/run/lb/runtime.sock', serverStateFile: '/run/lb/state' };
+
+function group(id: string, over: Partial<TargetGroup> = {}): TargetGroup {
+  return { ...targetGroupDefaults('HTTP'), id, port: 80, targets: [], ...over };
+}
+
+function desired(listener: Partial<Listener>, groups = [group('web')]): DesiredState {
+  const l: Listener = { id: 'l80', port: 80, protocol: 'HTTP', defaultActions: [{ type: 'forward', targetGroups: [{ targetGroupId: 'web', weight: 1 }] }], rules: [], ...listener };
+  return { loadBalancers: [{ id: 'lb1', type: 'application', address: '127.100.0.1', listeners: [l] }], targetGroups: groups };
+}
+
+const lines = (cfg: string) => cfg.split('\n').map((l) => l.trim());
+
+describe('haproxy config generator', () => {
+  test('a listener is a frontend on its load balancer address with forwarded headers and keep-alive', () => {
+    const cfg = lines(generateConfig(desired({}), new Map(), PATHS));
+    for (const want of ['frontend lb_lb1_l80', 'bind 127.100.0.1:80', 'option forwardfor', 'option http-keep-alive', 'http-request set-header X-Forwarded-Proto http', 'http-request set-header X-Forwarded-Port %[dst_port]', 'use_backend tg_web if { var(txn.rule) -m int 0 }']) {
+      assert.ok(cfg.includes(want), want);
+    }
+  });
+
+  test('a target group is a backend of slots: targets where placed, the rest parked disabled', () => {
+    const layout: SlotLayout = new Map([['web', [undefined, { target: { id: '10.0.0.5', port: 8080 } }, undefined]]]);
+    const cfg = lines(generateConfig(desired({}), layout, PATHS));
+    assert.deepEqual(cfg.filter((l) => l.startsWith('server ')), ['server s1 0.0.0.0:0 disabled', 'server s2 10.0.0.5:8080', 'server s3 0.0.0.0:0 disabled']);
+  });
+
+  test('health check settings become inter/fall/rise, httpchk and the matcher', () => {
+    const g = group('web', { healthCheck: { ...targetGroupDefaults('HTTP').healthCheck, path: '/ping', port: 9000, intervalSeconds: 10, timeoutSeconds: 4, healthyThreshold: 3, unhealthyThreshold: 4, matcher: '200,202' } });
+    const cfg = lines(generateConfig(desired({}, [g]), new Map(), PATHS));
+    assert.ok(cfg.includes('default-server inter 10s fall 4 rise 3 check port 9000'));
+    assert.ok(cfg.includes('timeout check 4s'));
+    assert.ok(cfg.includes('http-check expect rstatus "^(200|202)\\$"'));
+    assert.ok(cfg.some((l) => l.startsWith('http-check send meth GET uri "/ping" ver HTTP/1.1')));
+  });
+
+  test('attributes: least outstanding requests, slow start, cookie stickiness', () => {
+    const g = group('web', { attributes: { deregistrationDelaySeconds: 60, slowStartSeconds: 30, algorithm: 'least_outstanding_requests', stickiness: { type: 'lb_cookie', durationSeconds: 3600 } } });
+    const cfg = lines(generateConfig(desired({}, [g]), new Map([['web', [undefined]]]), PATHS));
+    assert.ok(cfg.includes('balance leastconn'));
+    assert.ok(cfg.some((l) => l.startsWith('default-server') && l.endsWith('slowstart 30s')));
+    assert.ok(cfg.includes('cookie AWSALB insert indirect nocache maxlife 3600s'));
+    assert.ok(cfg.includes('server s1 0.0.0.0:0 disabled cookie s1'));
+    assert.ok(cfg.includes('hard-stop-after 65s'));
+  });
+
+  test('rules pick by priority into txn.rule; all http-request lines come before use_backend', () => {
+    const cfg = lines(
+      generateConfig(
+        desired(
+          {
+            rules: [
+              { priority: 20, conditions: [{ field: 'path-pattern', values: ['/b/*'] }], actions: [{ type: 'fixed-response', statusCode: 503, messageBody: 'down' }] },
+              { priority: 10, conditions: [{ field: 'path-pattern', values: ['/a/*'] }, { field: 'host-header', values: ['*.example.com'] }], actions: [{ type: 'forward', targetGroups: [{ targetGroupId: 'web', weight: 1 }] }] },
+            ],
+          },
+          [group('web')],
+        ),
+        new Map(),
+        PATHS,
+      ),
+    );
+    const picks = cfg.filter((l) => l.includes('set-var(txn.rule)'));
+    assert.deepEqual(picks, [
+      'http-request set-var(txn.rule) int(10) if !{ var(txn.rule) -m found } r10_c0 r10_c1',
+      'http-request set-var(txn.rule) int(20) if !{ var(txn.rule) -m found } r20_c0',
+      'http-request set-var(txn.rule) int(0) if !{ var(txn.rule) -m found }',
+    ]);
+    assert.ok(cfg.includes('http-request return status 503 content-type "text/plain" string "down" if { var(txn.rule) -m int 20 }'));
+    const lastHttpRequest = cfg.map((l) => l.startsWith('http-request')).lastIndexOf(true);
+    const firstUse = cfg.findIndex((l) => l.startsWith('use_backend'));
+    assert.ok(lastHttpRequest < firstUse);
+  });
+
+  test('a weighted forward draws rand(total) and splits by cumulative weight; weight 0 is left out', () => {
+    const forward = { type: 'forward' as const, targetGroups: [{ targetGroupId: 'a', weight: 30 }, { targetGroupId: 'b', weight: 0 }, { targetGroupId: 'c', weight: 70 }] };
+    const cfg = lines(generateConfig(desired({ defaultActions: [forward] }, [group('a'), group('b'), group('c')]), new Map(), PATHS));
+    assert.ok(cfg.includes('http-request set-var(txn.pick) rand(100) if { var(txn.rule) -m int 0 }'));
+    assert.deepEqual(cfg.filter((l) => l.startsWith('use_backend')), [
+      'use_backend tg_a if { var(txn.rule) -m int 0 } { var(txn.pick) -m int lt 30 }',
+      'use_backend tg_c if { var(txn.rule) -m int 0 } { var(txn.pick) -m int lt 100 }',
+    ]);
+  });
+
+  test('a TCP listener forwards its stream to one TCP group', () => {
+    const g = group('db', { ...targetGroupDefaults('TCP'), id: 'db' });
+    const cfg = lines(generateConfig(desired({ protocol: 'TCP', port: 5432, defaultActions: [{ type: 'forward', targetGroups: [{ targetGroupId: 'db', weight: 1 }] }] }, [g]), new Map(), PATHS));
+    assert.ok(cfg.includes('default_backend tg_db'));
+    assert.equal(cfg.filter((l) => l === 'mode tcp').length, 2);
+    assert.ok(!cfg.includes('option httpchk'));
+  });
+
+  test('bad input is refused before it reaches haproxy', () => {
+    assert.throws(() => generateConfig(desired({ defaultActions: [{ type: 'forward', targetGroups: [{ targetGroupId: 'nope', weight: 1 }] }] }), new Map(), PATHS), /target group nope/);
+    assert.throws(() => generateConfig(desired({ protocol: 'HTTPS' }), new Map(), PATHS), /certificate/);
+    assert.throws(() => generateConfig(desired({}, [group('web'), group('bad id')]), new Map(), PATHS), /must be 1-100/);
+    assert.throws(() => generateConfig(desired({ rules: [{ priority: 1, conditions: [{ field: 'http-header', headerName: 'a b', values: ['x'] }], actions: [{ type: 'fixed-response', statusCode: 200 }] }] }), new Map(), PATHS), /header name/);
+    assert.throws(() => matcherRegex('299-200'), /ends before/);
+  });
+
+  test('wildcards, quoting and slot counts', () => {
+    assert.equal(wildcardRegex('/img/*.png?'), '^\\/img\\/.*\\.png.$');
+    assert.equal(quote('a"b\\c$d'), '"a\\"b\\\\c\\$d"');
+    assert.equal(matcherRegex('200-202,204'), '^(200|201|202|204)$');
+    assert.deepEqual([0, 4, 5, 12, 13].map(slotsFor), [8, 8, 16, 16, 24]);
+  });
+});

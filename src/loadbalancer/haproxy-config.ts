@@ -1,0 +1,275 @@
+/**
+ * Desired state -> haproxy.cfg, as a pure function (no I/O, no clock).
+ *
+ *   one frontend per (load balancer address, listener port)
+ *   one backend per target group, with a fixed number of server slots s1..sN; a slot holds a
+ *   target (address:port) or is parked `disabled` (maintenance) at 0.0.0.0:0. Targets come and
+ *   go by rewriting slots through the Runtime API (runtime-api.ts), never by reloading; only a
+ *   structural change (listener, rule, target group, health-check setting, more slots) is
+ *   written here and applied by a hitless reload.
+ *
+ * Rules: HAProxy runs `http-request` rules before `use_backend`, so an ELB rule list where a
+ * forward of priority 10 must beat a fixed-response of priority 20 cannot be written as
+ * independent lines. Instead the frontend first picks the matching rule, in priority order,
+ * into the variable txn.rule (0 = the default actions), and every action line is conditioned on
+ * that variable. A forward across several target groups draws txn.pick = rand(total weight)
+ * and uses the backend whose cumulative weight first exceeds it.
+ */
+import type { Action, Condition, DesiredState, HealthCheck, Listener, LoadBalancer, TargetGroup, Target } from './model';
+
+/** Where a slot stands in the generated file (the reconciler's own view of a slot). */
+export interface SlotContent {
+  target: Target;
+}
+
+/** Per target group: the slot count and which slots hold which target (index 0 = s1). */
+export type SlotLayout = Map<string, (SlotContent | undefined)[]>;
+
+export interface ConfigPaths {
+  runtimeSocket: string;
+  serverStateFile: string;
+}
+
+const SAFE_ID = /^[A-Za-z0-9_.-]{1,100}$/;
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,40}$/;
+
+export const backendName = (targetGroupId: string): string => `tg_${targetGroupId}`;
+export const frontendName = (lb: LoadBalancer, l: Listener): string => `lb_${lb.id}_${l.id}`;
+export const slotName = (index: number): string => `s${index + 1}`;
+
+/** The slot count for a group of `n` targets: a multiple of 8 with room to spare, at least 8. */
+export function slotsFor(n: number): number {
+  return Math.max(8, Math.ceil((n + 4) / 8) * 8);
+}
+
+/** A double-quoted HAProxy config word: backslash, double quote and `$` (environment variables) escaped. */
+export function quote(s: string): string {
+  if (/[\0\r\n]/.test(s)) throw new Error(`a control character cannot be written to haproxy.cfg: ${JSON.stringify(s)}`);
+  return `"${s.replace(/\\/g, '\\\\').replace(/["$]/g, '\\$&')}"`;
+}
+
+/** ELB wildcards (* any run, ? one character) as an anchored regular expression. */
+export function wildcardRegex(pattern: string): string {
+  const body = pattern.replace(/[.+^${}()|[\]\\/]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return `^${body}$`;
+}
+
+/** "200", "200,202", "200-299" -> the codes, as a regex HAProxy's `rstatus` anchors. */
+export function matcherRegex(matcher: string): string {
+  const codes = new Set<number>();
+  for (const part of matcher.split(',').map((p) => p.trim())) {
+    const m = /^(\d{3})(?:-(\d{3}))?$/.exec(part);
+    if (!m) throw new Error(`health check matcher ${JSON.stringify(matcher)} is not codes or ranges like 200,202 or 200-299`);
+    const lo = Number(m[1]);
+    const hi = m[2] ? Number(m[2]) : lo;
+    if (hi < lo) throw new Error(`health check matcher range ${part} ends before it starts`);
+    for (let c = lo; c <= hi; c++) codes.add(c);
+  }
+  return `^(${[...codes].sort((a, b) => a - b).join('|')})$`;
+}
+
+function checkId(kind: string, id: string): void {
+  if (!SAFE_ID.test(id)) throw new Error(`${kind} id ${JSON.stringify(id)} must be 1-100 of [A-Za-z0-9_.-]`);
+}
+
+export function generateConfig(desired: DesiredState, layout: SlotLayout, paths: ConfigPaths): string {
+  const groups = new Map(desired.targetGroups.map((g) => [g.id, g]));
+  const maxDrain = Math.max(30, ...desired.targetGroups.map((g) => g.attributes.deregistrationDelaySeconds + 5));
+  const out: string[] = [
+    '# Written by Wharf (src/loadbalancer/haproxy-config.ts); changes here are overwritten.',
+    'global',
+    `  stats socket ${quote(paths.runtimeSocket)} mode 600 level admin expose-fd listeners`,
+    `  server-state-file ${quote(paths.serverStateFile)}`,
+    // After a reload the old worker finishes its in-flight requests, at most this long.
+    `  hard-stop-after ${maxDrain}s`,
+    '',
+    'defaults',
+    '  timeout connect 5s',
+    // ALB's default idle timeout is 60 seconds, on both sides.
+    '  timeout client 60s',
+    '  timeout server 60s',
+    '  timeout http-keep-alive 60s',
+    '  timeout http-request 30s',
+    '  load-server-state-from-file global',
+    '',
+  ];
+  for (const lb of desired.loadBalancers) {
+    checkId('load balancer', lb.id);
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(lb.address)) throw new Error(`load balancer ${lb.id} address ${lb.address} is not IPv4`);
+    for (const l of lb.listeners) out.push(...frontend(lb, l, groups), '');
+  }
+  for (const g of desired.targetGroups) out.push(...backend(g, layout.get(g.id) ?? []), '');
+  return out.join('\n');
+}
+
+function frontend(lb: LoadBalancer, l: Listener, groups: Map<string, TargetGroup>): string[] {
+  checkId('listener', l.id);
+  if (!Number.isInteger(l.port) || l.port < 1 || l.port > 65535) throw new Error(`listener ${l.id} port ${l.port} is not 1-65535`);
+  const bind = `  bind ${lb.address}:${l.port}`;
+  if (l.protocol === 'TCP') {
+    if (l.rules.length > 0) throw new Error(`TCP listener ${l.id} cannot have rules`);
+    const [action, ...more] = l.defaultActions;
+    if (action?.type !== 'forward' || more.length > 0 || action.targetGroups.length !== 1) {
+      throw new Error(`TCP listener ${l.id} takes exactly one forward action to one target group`);
+    }
+    return [`frontend ${frontendName(lb, l)}`, '  mode tcp', bind, `  default_backend ${groupBackend(action.targetGroups[0]!.targetGroupId, groups, 'TCP')}`];
+  }
+  let tls = '';
+  if (l.protocol === 'HTTPS') {
+    if (!l.certificatePemFile) throw new Error(`HTTPS listener ${l.id} needs a certificate PEM file`);
+    tls = ` ssl crt ${quote(l.certificatePemFile)}`;
+  }
+  const proto = l.protocol.toLowerCase();
+  const out = [
+    `frontend ${frontendName(lb, l)}`,
+    '  mode http',
+    bind + tls,
+    '  option http-keep-alive',
+    '  option forwardfor',
+    `  http-request set-header X-Forwarded-Proto ${proto}`,
+    '  http-request set-header X-Forwarded-Port %[dst_port]',
+  ];
+  const rules = [...l.rules].sort((a, b) => a.priority - b.priority);
+  const seen = new Set<number>();
+  for (const r of rules) {
+    if (!Number.isInteger(r.priority) || r.priority < 1 || r.priority > 50000) throw new Error(`rule priority ${r.priority} is not 1-50000`);
+    if (seen.has(r.priority)) throw new Error(`listener ${l.id} has two rules of priority ${r.priority}`);
+    seen.add(r.priority);
+    if (r.conditions.length === 0) throw new Error(`rule ${r.priority} has no condition`);
+    const names = r.conditions.map((c, i) => {
+      const name = `r${r.priority}_c${i}`;
+      out.push(...conditionAcl(name, c));
+      return name;
+    });
+    out.push(`  http-request set-var(txn.rule) int(${r.priority}) if !{ var(txn.rule) -m found } ${names.join(' ')}`);
+  }
+  out.push('  http-request set-var(txn.rule) int(0) if !{ var(txn.rule) -m found }');
+  const actions = [...rules.flatMap((r) => actionLines(r.priority, r.actions, l, groups)), ...actionLines(0, l.defaultActions, l, groups)];
+  // HAProxy evaluates every http-request rule before any use_backend: write them in that order.
+  const isUse = (line: string) => line.startsWith('  use_backend ');
+  return [...out, ...actions.filter((a) => !isUse(a)), ...actions.filter(isUse)];
+}
+
+function conditionAcl(name: string, c: Condition): string[] {
+  if (c.values.length === 0) throw new Error(`a ${c.field} condition needs at least one value`);
+  // Several `acl` lines of one name are OR'ed by HAProxy: one line per value.
+  return c.values.map((v) => {
+    const re = quote(wildcardRegex(v));
+    switch (c.field) {
+      case 'path-pattern':
+        return `  acl ${name} path -m reg ${re}`;
+      case 'host-header':
+        return `  acl ${name} req.hdr(host),field(1,:) -m reg -i ${re}`;
+      case 'http-header':
+        if (!HEADER_NAME.test(c.headerName)) throw new Error(`http-header name ${JSON.stringify(c.headerName)} is not a header name`);
+        return `  acl ${name} req.hdr(${c.headerName}) -m reg -i ${re}`;
+    }
+  });
+}
+
+function groupBackend(id: string, groups: Map<string, TargetGroup>, mode: 'HTTP' | 'TCP'): string {
+  const g = groups.get(id);
+  if (!g) throw new Error(`target group ${id} is not in the desired state`);
+  if ((g.protocol === 'TCP') !== (mode === 'TCP')) throw new Error(`target group ${id} (${g.protocol}) cannot serve a ${mode} listener`);
+  return backendName(id);
+}
+
+function actionLines(rule: number, actions: Action[], l: Listener, groups: Map<string, TargetGroup>): string[] {
+  if (actions.length !== 1) throw new Error(`rule ${rule || 'default'} of listener ${l.id} must have exactly one action`);
+  const action = actions[0]!;
+  const when = `{ var(txn.rule) -m int ${rule} }`;
+  switch (action.type) {
+    case 'forward': {
+      const weighted = action.targetGroups.filter((t) => action.targetGroups.length === 1 || t.weight > 0);
+      if (weighted.length === 0) throw new Error(`forward of rule ${rule || 'default'} has no target group of weight > 0`);
+      if (weighted.length === 1) return [`  use_backend ${groupBackend(weighted[0]!.targetGroupId, groups, 'HTTP')} if ${when}`];
+      const total = weighted.reduce((s, t) => s + t.weight, 0);
+      const out = [`  http-request set-var(txn.pick) rand(${total}) if ${when}`];
+      let upTo = 0;
+      for (const t of weighted) {
+        upTo += t.weight;
+        out.push(`  use_backend ${groupBackend(t.targetGroupId, groups, 'HTTP')} if ${when} { var(txn.pick) -m int lt ${upTo} }`);
+      }
+      return out;
+    }
+    case 'fixed-response': {
+      if (!Number.isInteger(action.statusCode) || action.statusCode < 200 || action.statusCode > 599) throw new Error(`fixed-response status ${action.statusCode} is not 2XX-5XX`);
+      const body = action.messageBody ? ` content-type ${quote(action.contentType ?? 'text/plain')} string ${quote(action.messageBody)}` : '';
+      return [`  http-request return status ${action.statusCode}${body} if ${when}`];
+    }
+    case 'redirect':
+      return redirectLines(action, l, when);
+  }
+}
+
+/** ELB's #{...} placeholders in HAProxy log-format; the listener's own protocol and port are literal. */
+function redirectLines(a: Extract<Action, { type: 'redirect' }>, l: Listener, when: string): string[] {
+  const lit = (s: string) => s.replace(/%/g, '%%');
+  const fill = (s: string) =>
+    lit(s)
+      .replace(/#\{protocol\}/g, l.protocol.toLowerCase())
+      .replace(/#\{host\}/g, '%[req.hdr(host),field(1,:)]')
+      .replace(/#\{port\}/g, String(l.port))
+      // ELB's #{path} has no leading slash: the default path is "/#{path}".
+      .replace(/#\{path\}/g, '%[path,regsub(^/,)]')
+      .replace(/#\{query\}/g, '%[query]');
+  const protocol = fill(a.protocol ?? '#{protocol}').toLowerCase();
+  const port = fill(a.port ?? '#{port}');
+  const defaultPort = (protocol === 'http' && port === '80') || (protocol === 'https' && port === '443');
+  const base = `${protocol}://${fill(a.host ?? '#{host}')}${defaultPort ? '' : ':' + port}${fill(a.path ?? '/#{path}')}`;
+  const query = fill(a.query ?? '#{query}');
+  const line = (loc: string, cond: string) => `  http-request redirect location ${quote(loc)} code ${a.statusCode} if ${when}${cond}`;
+  if (!query) return [line(base, '')];
+  // No "?" when the query would come out empty, as ELB does.
+  return a.query === undefined || a.query === '#{query}'
+    ? [line(`${base}?${query}`, ' { query -m len gt 0 }'), line(base, '')]
+    : [line(`${base}?${query}`, '')];
+}
+
+function healthCheckLines(g: TargetGroup, hc: HealthCheck): string[] {
+  if (!hc.enabled) return [];
+  const out = [`  timeout check ${hc.timeoutSeconds}s`];
+  if (hc.protocol === 'TCP') return out;
+  out.push(
+    '  option httpchk',
+    `  http-check send meth GET uri ${quote(hc.path)} ver HTTP/1.1 hdr Host ${quote(g.id)} hdr User-Agent ELB-HealthChecker/2.0`,
+    `  http-check expect rstatus ${quote(matcherRegex(hc.matcher))}`,
+  );
+  return out;
+}
+
+function backend(g: TargetGroup, slots: (SlotContent | undefined)[]): string[] {
+  checkId('target group', g.id);
+  const hc = g.healthCheck;
+  const a = g.attributes;
+  const http = g.protocol !== 'TCP';
+  const out = [
+    `backend ${backendName(g.id)}`,
+    `  mode ${http ? 'http' : 'tcp'}`,
+    `  balance ${a.algorithm === 'least_outstanding_requests' ? 'leastconn' : 'roundrobin'}`,
+    // A connection refused by a target that just went away is retried on another target.
+    '  option redispatch',
+    '  retries 3',
+  ];
+  if (http) out.push('  retry-on conn-failure empty-response');
+  out.push(...healthCheckLines(g, hc));
+  const cookie = a.stickiness?.type === 'lb_cookie';
+  if (a.stickiness) {
+    if (cookie && !http) throw new Error(`target group ${g.id}: lb_cookie stickiness needs an HTTP target group`);
+    if (cookie) out.push(`  cookie AWSALB insert indirect nocache maxlife ${a.stickiness.durationSeconds}s`);
+    else out.push(`  stick-table type ip size 1m expire ${a.stickiness.durationSeconds}s`, '  stick on src');
+  }
+  const defaults = [`inter ${hc.intervalSeconds}s`, `fall ${hc.unhealthyThreshold}`, `rise ${hc.healthyThreshold}`];
+  if (hc.enabled) defaults.push('check');
+  if (hc.enabled && hc.port !== 'traffic-port') defaults.push(`port ${hc.port}`);
+  if (hc.enabled && hc.protocol === 'HTTPS') defaults.push('check-ssl');
+  if (g.protocol === 'HTTPS') defaults.push('ssl verify none');
+  if (a.slowStartSeconds > 0) defaults.push(`slowstart ${a.slowStartSeconds}s`);
+  out.push(`  default-server ${defaults.join(' ')}`);
+  slots.forEach((s, i) => {
+    const name = slotName(i);
+    const where = s ? `${s.target.id}:${s.target.port}` : '0.0.0.0:0 disabled';
+    out.push(`  server ${name} ${where}${cookie ? ` cookie ${name}` : ''}`);
+  });
+  return out;
+}

@@ -1,0 +1,282 @@
+/**
+ * LoadBalancerReconciler: `apply(desired)` makes the running HAProxy carry `desired`, level-
+ * triggered (it re-reads HAProxy every time, and remembers only what HAProxy cannot tell it:
+ * when a target was registered and when a drain ends). Safe to call again and again; `start`
+ * calls it every second so drains end on time.
+ *
+ * One pass:
+ *   1. generate the config (throws on bad input before anything changes)
+ *   2. read every slot from `show servers state` + `show stat`
+ *   3. per target group, plan: keep slots whose target is still registered, drain the ones that
+ *      are not (deregistration delay), free drained slots whose delay is over or that carry no
+ *      more requests, and place new targets in free slots
+ *   4. if the structure changed (listeners, rules, groups, settings, slot counts): hitless
+ *      reload with the current targets, then
+ *   5. the slot changes through the Runtime API, no reload.
+ *
+ * A new target goes maint -> drain -> forced DOWN -> ready: HAProxy would otherwise treat a slot
+ * leaving maintenance as UP at once; forced DOWN it must pass `rise` checks first (ELB's initial).
+ */
+import fs from 'node:fs';
+import type { Clock } from '../lib/clock';
+import { systemClock } from '../lib/clock';
+import type { Logger } from '../lib/logger';
+import { backendName, generateConfig, slotName, slotsFor, type SlotContent, type SlotLayout } from './haproxy-config';
+import { HaproxySupervisor, structureFile } from './haproxy-supervisor';
+import type { DesiredState, Target, TargetGroup } from './model';
+import { targetKey } from './model';
+import { ADMIN_DRAIN, ADMIN_MAINT, type ServerState } from './runtime-api';
+import { DRAINING, targetHealth, type TargetHealth, type TargetRecord } from './target-health';
+
+export interface TargetHealthDescription {
+  target: Target;
+  health: TargetHealth;
+}
+
+/** What one pass did, for logs and tests. */
+export interface ApplyResult {
+  reloaded: boolean;
+  added: string[];
+  draining: string[];
+  freed: string[];
+}
+
+type SlotOp =
+  | { kind: 'add'; slot: number; target: Target }
+  | { kind: 'drain'; slot: number; key: string }
+  | { kind: 'undrain'; slot: number }
+  | { kind: 'free'; slot: number; key: string };
+
+const EMPTY: DesiredState = { loadBalancers: [], targetGroups: [] };
+
+export class LoadBalancerReconciler {
+  readonly supervisor: HaproxySupervisor;
+  private desired: DesiredState = EMPTY;
+  /** Per group, per target key: when it was registered, whether it was ever seen UP. */
+  private records = new Map<string, Map<string, TargetRecord>>();
+  /** Per group, per target key: when its drain ends (reported `draining` until then). */
+  private drainUntil = new Map<string, Map<string, number>>();
+  /** The slot layout HAProxy runs (what a restart after a crash must bring back). */
+  private layout: SlotLayout = new Map();
+  private chain: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    dataDir: string,
+    private readonly opts: { clock?: Clock; log?: Logger; haproxy?: string } = {},
+  ) {
+    this.supervisor = new HaproxySupervisor(dataDir, () => this.restartConfig(), opts.log, opts.haproxy);
+  }
+
+  private get now(): number {
+    return (this.opts.clock ?? systemClock).now();
+  }
+
+  private paths() {
+    return { runtimeSocket: this.supervisor.paths.runtimeSocket, serverStateFile: this.supervisor.paths.serverStateFile };
+  }
+
+  /** After a crash: the registered targets, in their slots; drains are over (their streams died). */
+  private restartConfig(): string {
+    const layout: SlotLayout = new Map();
+    for (const g of this.desired.targetGroups) {
+      const want = new Set(g.targets.map(targetKey));
+      layout.set(g.id, (this.layout.get(g.id) ?? []).map((s) => (s && want.has(targetKey(s.target)) ? s : undefined)));
+    }
+    return generateConfig(this.desired, layout, this.paths());
+  }
+
+  /** Starts or adopts haproxy, then re-applies the last desired state every `intervalMs`. */
+  async start(intervalMs = 1000): Promise<'adopted' | 'started'> {
+    const how = await this.supervisor.start();
+    this.timer = setInterval(() => {
+      this.apply(this.desired).catch((e) => this.opts.log?.warn({ err: (e as Error).message }, 'load balancer pass failed'));
+    }, intervalMs);
+    this.timer.unref();
+    return how;
+  }
+
+  /** Leaves haproxy serving (a control-plane restart re-adopts it). */
+  detach(): void {
+    clearInterval(this.timer);
+    this.supervisor.detach();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.chain.catch(() => undefined);
+    await this.supervisor.stop();
+  }
+
+  /** One pass at a time: calls queue behind each other. */
+  apply(desired: DesiredState): Promise<ApplyResult> {
+    const run = this.chain.catch(() => undefined).then(() => this.pass(desired));
+    this.chain = run;
+    return run;
+  }
+
+  private async pass(desired: DesiredState): Promise<ApplyResult> {
+    generateConfig(desired, new Map(), this.paths()); // validation only
+    await this.supervisor.settled();
+    const rt = this.supervisor.runtime;
+    const servers = await rt.servers();
+    const now = this.now;
+    const result: ApplyResult = { reloaded: false, added: [], draining: [], freed: [] };
+    const layout: SlotLayout = new Map();
+    const opsByGroup = new Map<string, SlotOp[]>();
+    for (const g of desired.targetGroups) {
+      const actual = servers.filter((s) => s.backend === backendName(g.id)).sort((a, b) => slotIndex(a) - slotIndex(b));
+      const { slots, ops } = this.planGroup(g, actual, now);
+      layout.set(g.id, slots);
+      opsByGroup.set(g.id, ops);
+    }
+    for (const id of [...this.records.keys()]) if (!desired.targetGroups.some((g) => g.id === id)) this.records.delete(id);
+
+    // Structure = the config with every slot empty: targets alone never cause a reload.
+    const emptyLayout: SlotLayout = new Map([...layout].map(([id, slots]) => [id, slots.map(() => undefined)]));
+    const structure = generateConfig(desired, emptyLayout, this.paths());
+    const structurePath = structureFile(this.supervisor.paths);
+    const previous = fs.existsSync(structurePath) ? fs.readFileSync(structurePath, 'utf8') : '';
+    // The reloaded worker starts from the slots as they are now; new targets are added after.
+    const current: SlotLayout = new Map(
+      [...layout].map(([id, slots]) => {
+        const adding = new Set((opsByGroup.get(id) ?? []).filter((o) => o.kind === 'add').map((o) => o.slot));
+        return [id, slots.map((s, i) => (adding.has(i) ? undefined : s))];
+      }),
+    );
+    this.desired = desired;
+    if (structure !== previous) {
+      await this.supervisor.reload(generateConfig(desired, current, this.paths()), await rt.serverStateFile());
+      fs.writeFileSync(structurePath, structure);
+      result.reloaded = true;
+    }
+    this.layout = current;
+    for (const g of desired.targetGroups) {
+      const be = backendName(g.id);
+      for (const op of opsByGroup.get(g.id) ?? []) {
+        const sv = slotName(op.slot);
+        if (op.kind === 'add') {
+          await rt.setAddress(be, sv, op.target.id, op.target.port);
+          await rt.setState(be, sv, 'drain');
+          if (g.healthCheck.enabled) await rt.setHealth(be, sv, 'down');
+          await rt.setState(be, sv, 'ready');
+          result.added.push(`${g.id}/${targetKey(op.target)}`);
+        } else if (op.kind === 'drain') {
+          await rt.setState(be, sv, 'drain');
+          result.draining.push(`${g.id}/${op.key}`);
+        } else if (op.kind === 'undrain') {
+          await rt.setState(be, sv, 'ready');
+        } else {
+          await rt.setState(be, sv, 'maint');
+          await rt.shutdownSessions(be, sv);
+          await rt.setAddress(be, sv, '0.0.0.0', 0);
+          result.freed.push(`${g.id}/${op.key}`);
+        }
+      }
+    }
+    this.layout = layout;
+    if (result.added.length || result.draining.length || result.freed.length || result.reloaded) this.opts.log?.info(result, 'load balancer pass');
+    return result;
+  }
+
+  /** The slot plan of one target group from its actual servers. */
+  private planGroup(g: TargetGroup, actual: ServerState[], now: number): { slots: (SlotContent | undefined)[]; ops: SlotOp[] } {
+    const want = new Map(g.targets.map((t) => [targetKey(t), t]));
+    const records = mapOf(this.records, g.id);
+    const drains = mapOf(this.drainUntil, g.id);
+    for (const key of want.keys()) {
+      if (!records.has(key)) records.set(key, { registeredAt: now, seenHealthy: false });
+      drains.delete(key);
+    }
+    const ops: SlotOp[] = [];
+    const slots: (SlotContent | undefined)[] = actual.map(() => undefined);
+    const placed = new Set<string>();
+    actual.forEach((s, i) => {
+      if ((s.adminState & ADMIN_MAINT) !== 0) return;
+      const target = { id: s.address, port: s.port };
+      const key = targetKey(target);
+      if (want.has(key) && !placed.has(key)) {
+        placed.add(key);
+        slots[i] = { target };
+        if ((s.adminState & ADMIN_DRAIN) !== 0) ops.push({ kind: 'undrain', slot: i });
+        if (s.opState === 2) records.get(key)!.seenHealthy = true;
+        return;
+      }
+      records.delete(key);
+      const draining = (s.adminState & ADMIN_DRAIN) !== 0;
+      if (!draining) {
+        // Drain first, free on a later pass: a request may be on its way to the slot right now.
+        if (g.attributes.deregistrationDelaySeconds > 0) {
+          drains.set(key, now + g.attributes.deregistrationDelaySeconds * 1000);
+          slots[i] = { target };
+          ops.push({ kind: 'drain', slot: i, key });
+        } else {
+          ops.push({ kind: 'free', slot: i, key });
+        }
+        return;
+      }
+      // Draining: a slot whose drain this process never saw begin (adopted) gets a full delay.
+      if (!drains.has(key)) drains.set(key, now + g.attributes.deregistrationDelaySeconds * 1000);
+      // ELB completes a deregistration early once nothing is in flight; it still says draining.
+      if (s.currentSessions === 0 || now >= drains.get(key)!) ops.push({ kind: 'free', slot: i, key });
+      else slots[i] = { target };
+    });
+    for (const [key, until] of drains) if (now >= until) drains.delete(key);
+    for (const key of [...records.keys()]) if (!want.has(key)) records.delete(key);
+
+    const newcomers = [...want].filter(([key]) => !placed.has(key)).map(([, t]) => t);
+    const needed = slots.filter((s) => s).length + newcomers.length;
+    const size = slots.length >= needed && slots.length > 0 ? slots.length : slotsFor(needed);
+    while (slots.length < size) slots.push(undefined);
+    // A freed slot is reused only on a later pass: its in-flight streams are being shut down.
+    const freeing = new Set(ops.filter((o) => o.kind === 'free').map((o) => o.slot));
+    for (const t of newcomers) {
+      const i = slots.findIndex((s, j) => !s && !freeing.has(j));
+      const slot = i >= 0 ? i : slots.push(undefined) - 1;
+      slots[slot] = { target: t };
+      ops.push({ kind: 'add', slot, target: t });
+    }
+    return { slots, ops };
+  }
+
+  /** Per target group, per target (registered or still draining): ELB's TargetHealth. */
+  async health(): Promise<Map<string, TargetHealthDescription[]>> {
+    const servers = await this.supervisor.runtime.servers();
+    const now = this.now;
+    const out = new Map<string, TargetHealthDescription[]>();
+    for (const g of this.desired.targetGroups) {
+      const records = mapOf(this.records, g.id);
+      const byKey = new Map(
+        servers.filter((s) => s.backend === backendName(g.id) && (s.adminState & ADMIN_MAINT) === 0).map((s) => [`${s.address}:${s.port}`, s]),
+      );
+      const list: TargetHealthDescription[] = g.targets.map((t) => {
+        const key = targetKey(t);
+        const record = records.get(key) ?? { registeredAt: now, seenHealthy: false };
+        records.set(key, record);
+        const server = byKey.get(key);
+        if (server && (server.opState === 2 || server.status.startsWith('UP'))) record.seenHealthy = true;
+        return { target: t, health: targetHealth(g, server, record, now) };
+      });
+      for (const [key, until] of mapOf(this.drainUntil, g.id)) {
+        if (now < until && !g.targets.some((t) => targetKey(t) === key)) list.push({ target: parseKey(key), health: DRAINING });
+      }
+      out.set(g.id, list);
+    }
+    return out;
+  }
+}
+
+function slotIndex(s: ServerState): number {
+  return Number(s.server.slice(1));
+}
+
+function mapOf<V>(m: Map<string, Map<string, V>>, id: string): Map<string, V> {
+  let inner = m.get(id);
+  if (!inner) m.set(id, (inner = new Map()));
+  return inner;
+}
+
+function parseKey(key: string): Target {
+  const i = key.lastIndexOf(':');
+  return { id: key.slice(0, i), port: Number(key.slice(i + 1)) };
+}

@@ -1,0 +1,299 @@
+/**
+ * The load balancer data plane (src/loadbalancer/) on a real HAProxy on loopback, with node HTTP
+ * servers on 127.0.0.1 as targets: round robin and forwarded headers, path rules, health checks
+ * taking a dead target out, draining, two load balancers on one port, HAProxy killed and back,
+ * a control-plane restart that adopts it, and targets changing under a steady request stream.
+ *
+ * Run: npx tsx --test test/e2e/loadbalancer-data-plane.test.ts
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import { targetGroupDefaults } from '../../src/loadbalancer/model';
+import type { DesiredState } from '../../src/loadbalancer/model';
+import { LoadBalancerReconciler } from '../../src/loadbalancer/reconciler';
+import { forwardListener, get, haproxySkipReason, httpGroup, startDataPlane, startTarget, tempDataDir, waitForStates, type TestTarget } from './helpers/lb-harness';
+import { waitUntil } from './helpers/processes';
+
+const skip = haproxySkipReason();
+const PORT = 18000 + (process.pid % 1000);
+// Each test has its own load balancer address, so tests never share a listener.
+const addr = (n: number) => `127.100.${200 + (process.pid % 50)}.${n}`;
+
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+});
+
+async function targets(...names: string[]): Promise<TestTarget[]> {
+  const ts = await Promise.all(names.map((n) => startTarget(n)));
+  for (const t of ts) cleanups.push(() => t.close());
+  return ts;
+}
+
+async function dataPlane(dataDir?: string): Promise<LoadBalancerReconciler> {
+  const r = await startDataPlane(dataDir);
+  cleanups.push(() => r.stop());
+  return r;
+}
+
+function oneListener(n: number, groups: ReturnType<typeof httpGroup>[]): DesiredState {
+  return { loadBalancers: [{ id: `lb${n}`, type: 'application', address: addr(n), listeners: [forwardListener('l80', PORT, groups[0]!.id)] }], targetGroups: groups };
+}
+
+describe('load balancer data plane on HAProxy', { skip }, () => {
+  test('every target answers in turn, with X-Forwarded-For/Proto/Port', async () => {
+    const ts = await targets('a', 'b', 'c');
+    const r = await dataPlane();
+    const first = await r.apply(oneListener(1, [httpGroup('web', ts)]));
+    assert.equal(first.added.length, 3);
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+    // Level-triggered: the same desired state again changes nothing.
+    assert.deepEqual(await r.apply(oneListener(1, [httpGroup('web', ts)])), { reloaded: false, added: [], draining: [], freed: [] });
+    const bodies: string[] = [];
+    for (let i = 0; i < 6; i++) bodies.push((await get(`http://${addr(1)}:${PORT}/`)).body);
+    // Round robin: each target once in every three consecutive requests.
+    assert.deepEqual([...bodies.slice(0, 3)].sort(), ['a', 'b', 'c']);
+    assert.deepEqual(bodies.slice(3), bodies.slice(0, 3));
+    const h = ts.find((t) => t.name === bodies[5])!.lastHeaders;
+    assert.equal(h['x-forwarded-for'], '127.0.0.1');
+    assert.equal(h['x-forwarded-proto'], 'http');
+    assert.equal(h['x-forwarded-port'], String(PORT));
+  });
+
+  test('path rules route to two target groups; fixed-response and redirect rules answer themselves', async () => {
+    const [a, b] = await targets('svc-a', 'svc-b');
+    const r = await dataPlane();
+    const desired: DesiredState = {
+      loadBalancers: [
+        {
+          id: 'lb2',
+          type: 'application',
+          address: addr(2),
+          listeners: [
+            {
+              id: 'l80',
+              port: PORT,
+              protocol: 'HTTP',
+              defaultActions: [{ type: 'fixed-response', statusCode: 404, contentType: 'text/plain', messageBody: 'no route' }],
+              rules: [
+                { priority: 20, conditions: [{ field: 'path-pattern', values: ['/b/*'] }], actions: [{ type: 'forward', targetGroups: [{ targetGroupId: 'tg-b', weight: 1 }] }] },
+                { priority: 10, conditions: [{ field: 'path-pattern', values: ['/a/*', '/alpha'] }], actions: [{ type: 'forward', targetGroups: [{ targetGroupId: 'tg-a', weight: 1 }] }] },
+                { priority: 5, conditions: [{ field: 'path-pattern', values: ['/b/blocked'] }], actions: [{ type: 'fixed-response', statusCode: 403, messageBody: 'blocked' }] },
+                { priority: 30, conditions: [{ field: 'host-header', values: ['old.example.*'] }], actions: [{ type: 'redirect', statusCode: 301, host: 'new.example.com' }] },
+                {
+                  priority: 40,
+                  conditions: [{ field: 'http-header', headerName: 'X-Canary', values: ['yes'] }],
+                  actions: [{ type: 'forward', targetGroups: [{ targetGroupId: 'tg-a', weight: 0 }, { targetGroupId: 'tg-b', weight: 5 }] }],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+      targetGroups: [httpGroup('tg-a', [a!]), httpGroup('tg-b', [b!])],
+    };
+    await r.apply(desired);
+    await waitForStates(r, 'tg-a', (s) => s === 'healthy');
+    await waitForStates(r, 'tg-b', (s) => s === 'healthy');
+    const base = `http://${addr(2)}:${PORT}`;
+    assert.equal((await get(`${base}/a/x`)).body, 'svc-a');
+    assert.equal((await get(`${base}/alpha`)).body, 'svc-a');
+    assert.equal((await get(`${base}/b/y?q=1`)).body, 'svc-b');
+    assert.deepEqual(await get(`${base}/b/blocked`).then((x) => [x.status, x.body]), [403, 'blocked']);
+    assert.deepEqual(await get(`${base}/other`).then((x) => [x.status, x.body]), [404, 'no route']);
+    const redirect = await get(`${base}/p?x=1`, { host: 'old.example.org' });
+    assert.equal(redirect.status, 301);
+    assert.equal(redirect.headers.location, `http://new.example.com:${PORT}/p?x=1`);
+    assert.equal((await get(`${base}/c`, { 'x-canary': 'yes' })).body, 'svc-b');
+  });
+
+  test('a target that stops answering gets no traffic within interval x threshold and shows unhealthy', async () => {
+    const ts = await targets('up1', 'up2', 'dies');
+    const [, , dies] = ts;
+    const r = await dataPlane();
+    await r.apply(oneListener(3, [httpGroup('web', ts)]));
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+    await dies!.close();
+    const stoppedAt = Date.now();
+    await waitForStates(r, 'web', (s, key) => (key.endsWith(`:${dies!.port}`) ? s === 'unhealthy' : s === 'healthy'));
+    const tookMs = Date.now() - stoppedAt;
+    // interval 1 s x unhealthyThreshold 2, plus the check timeout and our polling.
+    assert.ok(tookMs < 4000, `marked unhealthy after ${tookMs} ms`);
+    const web = (await r.health()).get('web')!;
+    const dead = web.find((d) => d.target.port === dies!.port)!;
+    assert.deepEqual(dead.health, { state: 'unhealthy', reason: 'Target.FailedHealthChecks', description: 'Health checks failed' });
+    for (let i = 0; i < 10; i++) assert.ok(['up1', 'up2'].includes((await get(`http://${addr(3)}:${PORT}/`)).body));
+    // A target answering its health check with 500 shows the code.
+    ts[0]!.failHealth = true;
+    await waitForStates(r, 'web', (s, key) => !key.endsWith(`:${ts[0]!.port}`) || s === 'unhealthy');
+    const mismatch = (await r.health()).get('web')!.find((d) => d.target.port === ts[0]!.port)!;
+    assert.deepEqual(mismatch.health, { state: 'unhealthy', reason: 'Target.ResponseCodeMismatch', description: 'Health checks failed with these codes: [500]' });
+  });
+
+  test('a new target is initial until it passes its checks, and gets no traffic before', async () => {
+    const [a, b] = await targets('first', 'newcomer');
+    const r = await dataPlane();
+    await r.apply(oneListener(4, [httpGroup('web', [a!])]));
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+    await r.apply(oneListener(4, [httpGroup('web', [a!, b!])]));
+    const web = (await r.health()).get('web')!;
+    assert.deepEqual(web.find((d) => d.target.port === b!.port)!.health.state, 'initial');
+    assert.match(web.find((d) => d.target.port === b!.port)!.health.reason!, /^Elb\.(InitialHealthChecking|RegistrationInProgress)$/);
+    assert.equal((await get(`http://${addr(4)}:${PORT}/`)).body, 'first');
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+  });
+
+  test('draining lets an in-flight slow request finish while new requests go elsewhere', async () => {
+    const [slow, other] = await targets('leaving', 'staying');
+    const r = await dataPlane();
+    await r.apply(oneListener(5, [httpGroup('web', [slow!, other!])]));
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+    // Send requests until one lands on the leaving target and hangs there for 3 s.
+    let inFlight: Promise<{ status: number; body: string }> | undefined;
+    for (let i = 0; i < 4 && !inFlight; i++) {
+      const before = slow!.hits;
+      const p = get(`http://${addr(5)}:${PORT}/slow?ms=3000`);
+      await new Promise((res) => setTimeout(res, 150));
+      if (slow!.hits > before) inFlight = p;
+      else await p;
+    }
+    assert.ok(inFlight, 'a slow request reached the leaving target');
+    const result = await r.apply(oneListener(5, [httpGroup('web', [other!])]));
+    assert.deepEqual(result.draining, [`web/127.0.0.1:${slow!.port}`]);
+    const draining = (await r.health()).get('web')!.find((d) => d.target.port === slow!.port)!;
+    assert.deepEqual(draining.health, { state: 'draining', reason: 'Target.DeregistrationInProgress', description: 'Target deregistration is in progress' });
+    for (let i = 0; i < 6; i++) assert.equal((await get(`http://${addr(5)}:${PORT}/`)).body, 'staying');
+    const finished = await inFlight;
+    assert.deepEqual([finished.status, finished.body], [200, 'leaving']);
+  });
+
+  test('two load balancers listen on the same port on different addresses', async () => {
+    const [a, b] = await targets('behind-6', 'behind-7');
+    const r = await dataPlane();
+    await r.apply({
+      loadBalancers: [
+        { id: 'lb6', type: 'application', address: addr(6), listeners: [forwardListener('l', PORT, 'g6')] },
+        { id: 'lb7', type: 'application', address: addr(7), listeners: [forwardListener('l', PORT, 'g7')] },
+      ],
+      targetGroups: [httpGroup('g6', [a!]), httpGroup('g7', [b!])],
+    });
+    await waitForStates(r, 'g6', (s) => s === 'healthy');
+    await waitForStates(r, 'g7', (s) => s === 'healthy');
+    assert.equal((await get(`http://${addr(6)}:${PORT}/`)).body, 'behind-6');
+    assert.equal((await get(`http://${addr(7)}:${PORT}/`)).body, 'behind-7');
+  });
+
+  test('killing haproxy (SIGKILL) brings it back within seconds with the same targets', async () => {
+    const ts = await targets('k1', 'k2');
+    const r = await dataPlane();
+    await r.apply(oneListener(8, [httpGroup('web', ts)]));
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+    const oldPid = r.supervisor.masterPid!;
+    process.kill(oldPid, 'SIGKILL');
+    const killedAt = Date.now();
+    const seen = await waitUntil(async () => {
+      const bodies = new Set<string>();
+      for (let i = 0; i < 4; i++) bodies.add((await get(`http://${addr(8)}:${PORT}/`)).body);
+      return bodies.size === 2 ? bodies : undefined;
+    }, 'both targets answer again', { timeoutMs: 10_000, intervalMs: 100 });
+    const tookMs = Date.now() - killedAt;
+    console.log(`haproxy SIGKILLed; both targets answering again after ${tookMs} ms`);
+    assert.deepEqual([...seen].sort(), ['k1', 'k2']);
+    assert.notEqual(r.supervisor.masterPid, oldPid);
+    assert.equal(r.supervisor.restarts, 1);
+    assert.ok(tookMs < 5000);
+  });
+
+  test('a control-plane restart leaves haproxy serving and adopts it', async () => {
+    const ts = await targets('c1');
+    const dataDir = tempDataDir();
+    const first = new LoadBalancerReconciler(dataDir);
+    await first.start(500);
+    await first.apply(oneListener(9, [httpGroup('web', ts)]));
+    await waitForStates(first, 'web', (s) => s === 'healthy');
+    const pid = first.supervisor.masterPid;
+    first.detach();
+    assert.equal((await get(`http://${addr(9)}:${PORT}/`)).body, 'c1');
+    const second = new LoadBalancerReconciler(dataDir);
+    cleanups.push(() => second.stop());
+    assert.equal(await second.start(500), 'adopted');
+    assert.equal(second.supervisor.masterPid, pid);
+    const again = await second.apply(oneListener(9, [httpGroup('web', ts)]));
+    assert.deepEqual(again.added, [], 'the adopted haproxy already carries the target');
+    await waitForStates(second, 'web', (s) => s === 'healthy');
+    assert.equal((await get(`http://${addr(9)}:${PORT}/`)).body, 'c1');
+  });
+
+  test('adding and removing targets under a steady request stream loses no request', async () => {
+    const ts = await targets('s1', 's2', 's3', 's4');
+    const r = await dataPlane();
+    const desired = (set: TestTarget[]) => oneListener(10, [httpGroup('web', set, { deregistrationDelaySeconds: 2 })]);
+    await r.apply(desired(ts.slice(0, 2)));
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+    let ok = 0;
+    let failed = 0;
+    const errors: string[] = [];
+    let running = true;
+    const stream = (async () => {
+      while (running) {
+        await Promise.all(
+          Array.from({ length: 4 }, () =>
+            get(`http://${addr(10)}:${PORT}/`).then(
+              (x) => (x.status === 200 ? ok++ : (failed++, errors.push(`status ${x.status}`))),
+              (e: Error) => (failed++, errors.push(e.message)),
+            ),
+          ),
+        );
+      }
+    })();
+    const steps = [ts.slice(0, 3), ts.slice(1, 4), ts.slice(2, 4), ts, ts.slice(0, 1)];
+    // As a rolling deployment does: new targets pass their checks before the old ones leave.
+    for (const set of steps) {
+      await r.apply(desired(set));
+      await waitForStates(r, 'web', (s) => s === 'healthy' || s === 'draining');
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+    running = false;
+    await stream;
+    console.log(`steady stream while targets changed: ${ok} requests answered, ${failed} failed`);
+    assert.equal(failed, 0, errors.slice(0, 5).join('; '));
+    assert.ok(ok > 100, `only ${ok} requests were sent`);
+  });
+
+  test('an HTTPS listener terminates TLS with its PEM file; a TCP listener passes the stream through', async () => {
+    const [web, raw] = await targets('tls-behind', 'tcp-behind');
+    const dir = tempDataDir();
+    const pem = path.join(dir, 'lb.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=lb.test', '-days', '1', '-keyout', `${pem}.key`, '-out', `${pem}.crt`], { stdio: 'ignore' });
+    fs.writeFileSync(pem, fs.readFileSync(`${pem}.crt`, 'utf8') + fs.readFileSync(`${pem}.key`, 'utf8'));
+    const tcp = { ...targetGroupDefaults('TCP'), id: 'raw', port: 80, targets: [{ id: '127.0.0.1', port: raw!.port }] };
+    tcp.healthCheck = { ...tcp.healthCheck, intervalSeconds: 1, healthyThreshold: 2 };
+    const r = await dataPlane();
+    await r.apply({
+      loadBalancers: [
+        { id: 'lb11', type: 'application', address: addr(11), listeners: [{ ...forwardListener('l443', PORT, 'web'), protocol: 'HTTPS', certificatePemFile: pem }] },
+        { id: 'lb12', type: 'network', address: addr(12), listeners: [{ ...forwardListener('l', PORT, 'raw'), protocol: 'TCP' }] },
+      ],
+      targetGroups: [httpGroup('web', [web!]), tcp],
+    });
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+    await waitForStates(r, 'raw', (s) => s === 'healthy');
+    const body = await new Promise<string>((resolve, reject) => {
+      https.get(`https://${addr(11)}:${PORT}/`, { rejectUnauthorized: false, agent: false }, (res) => {
+        let b = '';
+        res.on('data', (c) => (b += c));
+        res.on('end', () => resolve(b));
+      }).on('error', reject);
+    });
+    assert.equal(body, 'tls-behind');
+    assert.equal(web!.lastHeaders['x-forwarded-proto'], 'https');
+    const plain = await get(`http://${addr(12)}:${PORT}/`);
+    assert.equal(plain.body, 'tcp-behind');
+    // TCP passes the stream through: no forwarded headers are added.
+    assert.equal(raw!.lastHeaders['x-forwarded-for'], undefined);
+  });
+});
