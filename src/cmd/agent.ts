@@ -23,6 +23,8 @@ export interface AgentCommandOptions {
   instanceType?: string;
   attributes: Record<string, string>;
   resources?: { cpu?: number; memory?: number };
+  /** `runc`: Fargate tasks run under runc even where gVisor is set up (for comparisons). */
+  fargateSandbox?: 'gvisor' | 'runc';
   runtime: 'docker' | 'simulated';
   /** simulated only: how many hollow instances. */
   instances: number;
@@ -103,6 +105,7 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     instanceType: o.instanceType,
     attributes: o.attributes,
     resources: o.resources,
+    fargateSandbox: o.fargateSandbox,
     pullBehaviour: o.pullBehaviour,
     logger: log,
     onDeregistered: o.onDeregistered,
