@@ -64,7 +64,7 @@ export interface TasksDockerResult {
   burst: { wharf: Stats; api: Stats; docker: Stats; ratioMedian: number; ratioCliMedian: number };
 }
 
-function stats(xs: number[]): Stats {
+export function stats(xs: number[]): Stats {
   const s = [...xs].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
   return { median: at(0.5), p90: at(0.9), min: s[0]!, max: s[s.length - 1]!, samples: xs.map((x) => Math.round(x)) };

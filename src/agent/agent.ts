@@ -79,6 +79,8 @@ export class Agent {
   private readonly reporter: StateReporter;
   private readonly runners = new Map<string, TaskRunner>();
   private readonly cleanupTimers = new Map<string, { cancel(): void }>();
+  /** Tasks stopped because the control plane no longer lists them (see giveUp). */
+  private readonly givenUp = new Set<string>();
   /** Tasks finished here (cleaned up, or STOPPED on arrival): never started again. */
   private readonly settled = new Set<string>();
   private channel?: AgentChannel;
@@ -122,8 +124,8 @@ export class Agent {
   /** Register (retrying until the control plane answers), adopt what exists, open the channel. */
   async start(): Promise<void> {
     const info = await this.o.runtime.info();
-    this.sandbox = sandboxOf(info) === 'gvisor' ? 'runsc' : '';
-    if (this.cluster === FARGATE_POOL && !this.sandbox) {
+    this.sandbox = sandboxOf(info, this.o) === 'gvisor' ? 'runsc' : '';
+    if (this.cluster === FARGATE_POOL && !this.sandbox && this.o.fargateSandbox !== 'runc') {
       this.o.logger?.warn("gVisor (a Docker runtime named 'runsc') is not set up in this Docker Engine: Fargate tasks here run under runc, sharing the host's kernel");
     }
     const known = this.store.getIdentity();
@@ -326,7 +328,7 @@ export class Agent {
     for (const task of tasks) this.applyTask(task, byTask.get(task.taskArn) ?? []);
     // A task the control plane no longer lists is not wanted any more.
     for (const [arn, runner] of this.runners) {
-      if (!wanted.has(arn) && !runner.isStopped) runner.stop();
+      if (!wanted.has(arn) && !runner.isStopped) this.giveUp(runner);
     }
     // Orphans: containers labelled as ours whose task has no runner (state lost or never accepted).
     if (!this.sawDesiredState) {
@@ -351,7 +353,7 @@ export class Agent {
     if (!this.sawDesiredState) return this.applyDesiredState(this.desired.current());
     for (const arn of remove) {
       const runner = this.runners.get(arn);
-      if (runner && !runner.isStopped) runner.stop();
+      if (runner && !runner.isStopped) this.giveUp(runner);
     }
     for (const task of upsert) this.applyTask(task, []);
   }
@@ -429,8 +431,20 @@ export class Agent {
     runner.start();
   }
 
+  /**
+   * Stops a task the control plane dropped while it still ran here: a task stays listed until
+   * this agent reports it STOPPED, so an unlisted live one was given up (a Fargate pool host
+   * lost past its grace period, whose tasks were recorded STOPPED and replaced elsewhere). Nothing
+   * can describe it any more, so its containers go as soon as they have stopped rather than
+   * after the cleanup wait.
+   */
+  private giveUp(runner: TaskRunner): void {
+    this.givenUp.add(runner.taskArn);
+    runner.stop();
+  }
+
   private scheduleCleanup(runner: TaskRunner): void {
-    const wait = this.o.taskCleanupWaitMs ?? 3 * 3600_000;
+    const wait = this.givenUp.delete(runner.taskArn) ? 0 : (this.o.taskCleanupWaitMs ?? 3 * 3600_000);
     const t = (this.o.clock ?? systemClock).setTimeout(() => {
       this.cleanupTimers.delete(runner.taskArn);
       void runner

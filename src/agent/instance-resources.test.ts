@@ -14,3 +14,12 @@ test('an agent can be placed a definition with Secrets Manager secrets or env fi
   assert.ok(placeable(needs({ environmentFiles: [{ value: 'arn:aws:s3:::b/k.env', type: 's3' }] })), 'placed, then failed to start with the reason');
   assert.ok(!placeable(needs({ secrets: [{ name: 'A', valueFrom: 'arn:aws:ssm:us-east-1:123456789012:parameter/db' }] })), 'SSM: ATTRIBUTE at placement');
 });
+
+test('a pool host isolates Fargate tasks with gVisor where the engine has runsc, unless told to use runc', () => {
+  const sandbox = (runtimes: string[], fargateSandbox?: 'gvisor' | 'runc') =>
+    instanceAttributes({ ...info, runtimes }, { region: 'us-east-1', fargateSandbox }).find((a) => a.name === 'wharf.fargate-sandbox')?.value;
+  assert.equal(sandbox(['runc', 'runsc']), 'gvisor');
+  assert.equal(sandbox(['runc']), 'runc');
+  assert.equal(sandbox(['runc', 'runsc'], 'runc'), 'runc', '--fargate-sandbox runc');
+  assert.equal(sandbox(['runc'], 'gvisor'), 'runc', 'gVisor cannot be had without runsc');
+});

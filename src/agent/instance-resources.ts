@@ -20,6 +20,11 @@ export interface InstanceConfig {
   reservedMemoryMiB?: number;
   reservedPorts?: number[];
   reservedUdpPorts?: number[];
+  /**
+   * `runc`: run Fargate tasks under runc even where the engine offers runsc (`--fargate-sandbox
+   * runc`, to compare the two on one host). Default: gVisor where available.
+   */
+  fargateSandbox?: 'gvisor' | 'runc';
 }
 
 const intResource = (name: string, v: number): Resource => ({ name, type: 'INTEGER', integerValue: v, doubleValue: 0, longValue: 0 });
@@ -36,9 +41,9 @@ function architecture(a: string): string {
   return /^(aarch64|arm64)$/i.test(a) ? 'arm64' : /^(x86_64|amd64)$/i.test(a) ? 'x86_64' : a;
 }
 
-/** `gvisor` when the engine can run containers under runsc, else `runc`. */
-export function sandboxOf(info: EngineInfo): 'gvisor' | 'runc' {
-  return info.runtimes.includes('runsc') ? 'gvisor' : 'runc';
+/** `gvisor` when the engine can run containers under runsc (and runc was not asked for), else `runc`. */
+export function sandboxOf(info: EngineInfo, cfg?: Pick<InstanceConfig, 'fargateSandbox'>): 'gvisor' | 'runc' {
+  return info.runtimes.includes('runsc') && cfg?.fargateSandbox !== 'runc' ? 'gvisor' : 'runc';
 }
 
 export function instanceAttributes(info: EngineInfo, cfg: InstanceConfig): Attribute[] {
@@ -49,7 +54,7 @@ export function instanceAttributes(info: EngineInfo, cfg: InstanceConfig): Attri
   attrs.set('ecs.os-family', info.os === 'windows' ? 'WINDOWS_SERVER' : 'LINUX');
   attrs.set('ecs.cpu-architecture', architecture(info.architecture));
   // What isolates a Fargate task here: gVisor where the engine offers runsc, else runc.
-  attrs.set(SANDBOX_ATTRIBUTE, sandboxOf(info));
+  attrs.set(SANDBOX_ATTRIBUTE, sandboxOf(info, cfg));
   // Every Docker Remote API version from 1.17 up to what the engine speaks, as the ECS agent does.
   const [, minor = '0'] = info.apiVersion.split('.');
   for (let v = 17; v <= Number(minor); v++) attrs.set(`com.amazonaws.ecs.capability.docker-remote-api.1.${v}`, undefined);

@@ -23,6 +23,8 @@ export interface AgentCommandOptions {
   instanceType?: string;
   attributes: Record<string, string>;
   resources?: { cpu?: number; memory?: number };
+  /** `runc`: Fargate tasks run under runc even where gVisor is set up (for comparisons). */
+  fargateSandbox?: 'gvisor' | 'runc';
   runtime: 'docker' | 'simulated';
   /** simulated only: how many hollow instances. */
   instances: number;
@@ -121,6 +123,7 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     instanceType: o.instanceType,
     attributes: o.attributes,
     resources: o.resources,
+    fargateSandbox: o.fargateSandbox,
     pullBehaviour: o.pullBehaviour,
     taskCleanupWaitMs: taskCleanupWaitMs(process.env.ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION),
     logger: log,

@@ -47,6 +47,8 @@ Flags:
                          write on power loss; normal is faster and still safe against crashes
   --agent-timeout MS     how long an instance may have no agent connection before its tasks
                          are replaced elsewhere (default 30000)
+  --fargate-host-lost MS how long a Fargate pool host may have no agent connection before its
+                         tasks are stopped (TerminationNotice) and services replace them (default 120000)
   --healthy-after-running MS   how long a service task without a health check must run before
                          it counts as healthy for deployments (default 40000, as ECS)
   --heap-growth PERCENT  let the heap grow at most this far past its live data before a full
@@ -65,6 +67,9 @@ const AGENT_FLAGS = `  --cluster NAME          cluster to join (default 'default
   --fargate               offer this host as Fargate capacity of the region instead: Wharf places
                           FARGATE tasks of every cluster there; it is never a container instance
                           users see
+  --fargate-sandbox gvisor|runc   what isolates this pool host's Fargate tasks (default gvisor
+                          where the engine has the runsc runtime, else runc; runc on a gVisor host
+                          is for comparing the two, e.g. bench/fargate-tasks.ts)
   --availability-zone AZ  the ecs.availability-zone attribute (default <region>a)
   --instance-type TYPE    the ecs.instance-type attribute (default wharf.host)
   --attribute NAME=VALUE  a custom attribute (repeatable)
@@ -149,6 +154,7 @@ async function cmdServer(argv: string[]): Promise<void> {
       'account-id': { type: 'string', default: '000000000000' },
       sync: { type: 'string', default: 'full' },
       'agent-timeout': { type: 'string' },
+      'fargate-host-lost': { type: 'string' },
       'healthy-after-running': { type: 'string' },
       'heap-growth': { type: 'string' },
       dns: { type: 'string' },
@@ -159,6 +165,7 @@ async function cmdServer(argv: string[]): Promise<void> {
   const dns = parseDnsFlag(values.dns);
   applyHeapGrowth(parseHeapGrowth(values['heap-growth']));
   const agentTimeoutMs = optionalMs(values['agent-timeout'], '--agent-timeout');
+  const poolHostLostMs = optionalMs(values['fargate-host-lost'], '--fargate-host-lost');
   const healthyAfterRunningMs = optionalMs(values['healthy-after-running'], '--healthy-after-running');
   if (!/^\d{12}$/.test(values['account-id']!)) throw new Error('--account-id must be 12 digits');
   const sync = values.sync!.toUpperCase();
@@ -173,6 +180,7 @@ async function cmdServer(argv: string[]): Promise<void> {
     accountId: values['account-id']!,
     synchronous: sync,
     agentTimeoutMs,
+    poolHostLostMs,
     healthyAfterRunningMs,
     dns,
   });
@@ -205,6 +213,7 @@ Try it with the AWS CLI:
 const agentOptions = {
   cluster: { type: 'string' },
   fargate: { type: 'boolean' },
+  'fargate-sandbox': { type: 'string' },
   'availability-zone': { type: 'string' },
   'instance-type': { type: 'string' },
   attribute: { type: 'string', multiple: true },
@@ -237,7 +246,10 @@ function agentSettings(values: Record<string, unknown>) {
   if (!Number.isInteger(instances) || instances < 1) throw new Error('--instances must be a positive integer');
   if (runtime === 'docker' && instances !== 1) throw new Error('--instances is for --runtime simulated only; one agent runs one host');
   if (values.fargate && values.cluster !== undefined) throw new Error('--fargate hosts join the region\'s Fargate pool, not a cluster: drop --cluster');
+  const sandbox = values['fargate-sandbox'] as string | undefined;
+  if (sandbox !== undefined && sandbox !== 'gvisor' && sandbox !== 'runc') throw new Error('--fargate-sandbox must be gvisor or runc');
   return {
+    fargateSandbox: sandbox as 'gvisor' | 'runc' | undefined,
     cluster: values.fargate ? FARGATE_POOL : String(values.cluster ?? 'default'),
     availabilityZone: values['availability-zone'] as string | undefined,
     instanceType: values['instance-type'] as string | undefined,

@@ -45,6 +45,8 @@ export interface RegionRuntimeOptions {
   credentials: Credentials;
   log: Logger;
   agentTimeoutMs?: number;
+  /** How long a Fargate pool host may have no agent channel before its tasks are stopped (ms). */
+  poolHostLostMs?: number;
   pingIntervalMs?: number;
   healthyAfterRunningMs?: number;
 }
@@ -102,7 +104,7 @@ export class RegionRuntimes {
     const ctx: ControlContext = { store, state, placement: new PlacementView(state), partition, clock: systemClock, log };
     if (this.endpoint) ctx.endpoint = this.endpoint;
     const gateway = createAgentGateway({ ctx, credentials: o.credentials, pingIntervalMs: o.pingIntervalMs });
-    const liveness = new InstanceLivenessController({ state, store, clock: systemClock, log, connections: gateway.connections, timeoutMs: o.agentTimeoutMs });
+    const liveness = new InstanceLivenessController({ state, store, clock: systemClock, log, connections: gateway.connections, timeoutMs: o.agentTimeoutMs, poolHostLostMs: o.poolHostLostMs });
     const reaper = new TaskReaperController({ state, store, clock: systemClock, log });
     const services = new ServiceController({ ctx, healthyAfterRunningMs: o.healthyAfterRunningMs });
     const registries = new ServiceRegistryController(ctx);

@@ -28,6 +28,8 @@ export interface ServerOptions {
   log?: Logger;
   /** How long an instance may have no agent connection before agentConnected=false (ms). */
   agentTimeoutMs?: number;
+  /** How long a Fargate pool host may have no agent connection before its tasks are stopped (ms). */
+  poolHostLostMs?: number;
   /** WebSocket ping interval of the agent channel (ms). */
   pingIntervalMs?: number;
   /** How long a service task without a health check must run before it counts as healthy (ms; ECS: 40 s). */
@@ -71,6 +73,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     credentials: credentialLookup,
     log,
     agentTimeoutMs: opts.agentTimeoutMs,
+    poolHostLostMs: opts.poolHostLostMs,
     pingIntervalMs: opts.pingIntervalMs,
     healthyAfterRunningMs: opts.healthyAfterRunningMs,
   });

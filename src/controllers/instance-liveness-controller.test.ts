@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { keys, type ContainerInstanceRecord } from '../core/resources';
+import { FARGATE_POOL } from '../core/fargate-pool';
+import { keys, type ContainerInstanceRecord, type TaskRecord } from '../core/resources';
 import { FakeClock, createLogger } from '../lib';
 import { State } from '../state/state';
 import { MemoryStore } from '../store/memory/memory-store';
@@ -43,24 +44,49 @@ class FakeConnections implements AgentConnections {
   }
 }
 
-function instance(id: string, agentConnected: boolean, status = 'ACTIVE'): ContainerInstanceRecord {
+function instance(id: string, agentConnected: boolean, status = 'ACTIVE', cluster = 'c1'): ContainerInstanceRecord {
   return {
-    containerInstanceArn: `arn:aws:ecs:us-east-1:000000000000:container-instance/c1/${id}`,
+    containerInstanceArn: `arn:aws:ecs:us-east-1:000000000000:container-instance/${cluster}/${id}`,
     status,
     agentConnected,
     version: 1,
-    wharf: { id, cluster: 'c1' },
+    remainingResources: [
+      { name: 'CPU', type: 'INTEGER', integerValue: 768 },
+      { name: 'MEMORY', type: 'INTEGER', integerValue: 1536 },
+    ],
+    wharf: { id, cluster },
   };
 }
 
-async function setup(records: ContainerInstanceRecord[]) {
+/** A RUNNING task of cluster `app` holding 256 CPU / 512 MiB of `instanceId` in `instanceCluster`. */
+function runningTask(id: string, instanceId: string, instanceCluster: string): TaskRecord {
+  return {
+    taskArn: `arn:aws:ecs:us-east-1:000000000000:task/app/${id}`,
+    clusterArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/app',
+    lastStatus: 'RUNNING',
+    desiredStatus: 'RUNNING',
+    containers: [{ name: 'web', lastStatus: 'RUNNING' }],
+    attachments: [{ id: 'eni-1', type: 'ElasticNetworkInterface', status: 'ATTACHED' }],
+    version: 3,
+    wharf: {
+      id,
+      cluster: 'app',
+      instanceId,
+      instanceCluster: instanceCluster === 'app' ? undefined : instanceCluster,
+      reservation: { cpu: 256, memory: 512, ports: [], portsUdp: [], gpuIds: [] },
+    },
+  };
+}
+
+async function setup(records: ContainerInstanceRecord[], tasks: TaskRecord[] = [], poolHostLostMs?: number) {
   const store = new MemoryStore();
   for (const r of records) await store.create(keys.instance(r.wharf.cluster, r.wharf.id), r);
+  for (const t of tasks) await store.create(keys.task(t.wharf.cluster, t.wharf.id), t);
   const state = new State(store);
   await state.start();
   const clock = new FakeClock();
   const connections = new FakeConnections();
-  const controller = new InstanceLivenessController({ state, store, clock, log: createLogger('test', 'silent'), connections, timeoutMs: TIMEOUT });
+  const controller = new InstanceLivenessController({ state, store, clock, log: createLogger('test', 'silent'), connections, timeoutMs: TIMEOUT, poolHostLostMs });
   const connected = (id: string) => state.instances.get('c1', id)!.value.agentConnected;
   return { store, state, clock, connections, controller, connected };
 }
@@ -118,5 +144,65 @@ test('a deregistered instance is never marked connected', async () => {
   s.controller.start();
   await s.controller.idle();
   assert.equal(s.connected(a), false);
+  s.controller.stop();
+});
+
+test('a Fargate pool host gone past its grace period loses its tasks: STOPPED (TerminationNotice), resources given back; an EC2 instance keeps its tasks', async () => {
+  const pool = 'e'.repeat(32);
+  const ec2 = 'f'.repeat(32);
+  const LOST = 90_000;
+  const s = await setup(
+    [instance(pool, true, 'ACTIVE', FARGATE_POOL), instance(ec2, true, 'ACTIVE', 'app')],
+    [runningTask('1'.repeat(32), pool, FARGATE_POOL), runningTask('2'.repeat(32), ec2, 'app')],
+    LOST,
+  );
+  const task = (id: string) => s.state.tasks.get('app', id.repeat(32))!.value;
+  s.controller.start();
+  s.connections.set(FARGATE_POOL, pool, false, s.clock.now());
+  s.connections.set('app', ec2, false, s.clock.now());
+  await s.controller.idle();
+  s.clock.advance(TIMEOUT);
+  await s.controller.idle();
+  assert.equal(s.state.instances.get(FARGATE_POOL, pool)!.value.agentConnected, false);
+  assert.equal(task('1').lastStatus, 'RUNNING', 'disconnected is not yet lost');
+  s.clock.advance(LOST - TIMEOUT - 1);
+  await s.controller.idle();
+  assert.equal(task('1').lastStatus, 'RUNNING', 'one millisecond before the grace period ends');
+  s.clock.advance(1);
+  await s.controller.idle();
+
+  const lost = task('1');
+  assert.equal(lost.lastStatus, 'STOPPED');
+  assert.equal(lost.desiredStatus, 'STOPPED');
+  assert.equal(lost.stopCode, 'TerminationNotice');
+  assert.match(lost.stoppedReason!, /underlying Fargate host was lost/);
+  assert.deepEqual(lost.containers!.map((c) => c.lastStatus), ['STOPPED']);
+  assert.deepEqual(lost.attachments!.map((a) => a.status), ['DELETED']);
+  assert.equal(lost.stoppedAt, s.clock.now() / 1000);
+  assert.equal(lost.wharf.released, true);
+  const cpu = s.state.instances.get(FARGATE_POOL, pool)!.value.remainingResources!.find((r) => r.name === 'CPU')!.integerValue;
+  assert.equal(cpu, 1024, "the task's 256 CPU units are the host's again");
+  assert.equal(s.state.tasksByInstance.get(pool)?.size ?? 0, 0);
+
+  assert.equal(task('2').lastStatus, 'RUNNING', "an EC2 instance's tasks are the user's to judge");
+  assert.equal(task('2').stopCode, undefined);
+  s.controller.stop();
+});
+
+test('a Fargate pool host back within its grace period keeps its tasks', async () => {
+  const pool = 'a1'.repeat(16);
+  const s = await setup([instance(pool, true, 'ACTIVE', FARGATE_POOL)], [runningTask('3'.repeat(32), pool, FARGATE_POOL)], 60_000);
+  s.controller.start();
+  s.connections.set(FARGATE_POOL, pool, false, s.clock.now());
+  await s.controller.idle();
+  s.clock.advance(59_000);
+  await s.controller.idle();
+  s.connections.set(FARGATE_POOL, pool, true, s.clock.now());
+  s.clock.advance(120_000);
+  await s.controller.idle();
+  const t = s.state.tasks.get('app', '3'.repeat(32))!.value;
+  assert.equal(t.lastStatus, 'RUNNING');
+  assert.equal(t.desiredStatus, 'RUNNING');
+  assert.equal(s.state.instances.get(FARGATE_POOL, pool)!.value.agentConnected, true);
   s.controller.stop();
 });

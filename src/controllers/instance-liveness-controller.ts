@@ -13,11 +13,23 @@
  * last open/close this process saw, or, for an instance it never saw, the time the controller
  * started. The scheduler only places on connected instances, so a stale `true` would send tasks
  * to a host that will never run them.
+ *
+ * A Fargate pool host (cluster FARGATE_POOL) is Wharf's own capacity, so Wharf also decides when
+ * it is gone: with no channel for `hostLostMs`, the tasks placed on it are recorded STOPPED
+ * (stopCode TerminationNotice), as Fargate stops the tasks of a failed host; their resources are
+ * released and services start replacements on the other pool hosts. Should the host come back,
+ * its agent no longer finds those tasks in its desired state and stops and removes their
+ * containers. An EC2 instance's tasks stay as they are: the user owns that host and decides.
  */
-import { keys, type ContainerInstanceRecord } from '../core/resources';
-import { KeyedQueue, type Clock, type Logger } from '../lib';
+import { FARGATE_POOL } from '../core/fargate-pool';
+import { release } from '../core/instance-resources';
+import { keys, type ContainerInstanceRecord, type TaskRecord } from '../core/resources';
+import { STOP, STOPPED_TASK_RETENTION_MS, isTerminal } from '../core/task-status';
+import { tasksOnInstance } from '../control/container-instances';
+import { usageOps } from '../control/instance-usage';
+import { KeyedQueue, epochSeconds, type Clock, type Logger } from '../lib';
 import type { State } from '../state/state';
-import { casUpdate, type Store } from '../store/store';
+import { StoreConflictError, casUpdate, type Store, type TxnOp } from '../store/store';
 
 /** What the agent gateway knows about its sockets. */
 export interface AgentConnections {
@@ -29,6 +41,8 @@ export interface AgentConnections {
 }
 
 export const DEFAULT_AGENT_TIMEOUT_MS = 30_000;
+/** How long a Fargate pool host may have no channel before its tasks count as lost with it. */
+export const DEFAULT_POOL_HOST_LOST_MS = 120_000;
 
 /** What the channel says (the desired flag comes from here). */
 export interface LivenessObservation {
@@ -66,6 +80,27 @@ export interface InstanceLivenessDeps {
   connections: AgentConnections;
   /** How long an agent may be without a channel before its instance reads disconnected. */
   timeoutMs?: number;
+  /** How long a Fargate pool host may be without a channel before its tasks are stopped. */
+  poolHostLostMs?: number;
+}
+
+/** A task of a lost Fargate pool host, as recorded: STOPPED, its resources released. */
+export function lostWithHost(t: TaskRecord, now: number): TaskRecord {
+  const nowS = epochSeconds(now);
+  return {
+    ...t,
+    desiredStatus: 'STOPPED',
+    lastStatus: 'STOPPED',
+    stopCode: STOP.hostLost.stopCode,
+    stoppedReason: STOP.hostLost.reason,
+    stoppingAt: t.stoppingAt ?? nowS,
+    stoppedAt: nowS,
+    executionStoppedAt: t.executionStoppedAt ?? nowS,
+    containers: (t.containers ?? []).map((c) => (isTerminal(c.lastStatus ?? '') ? c : { ...c, lastStatus: 'STOPPED' })),
+    attachments: (t.attachments ?? []).map((a) => ({ ...a, status: 'DELETED' })),
+    version: t.version + 1,
+    wharf: { ...t.wharf, released: true, expiresAt: now + STOPPED_TASK_RETENTION_MS },
+  };
 }
 
 const keyOf = (cluster: string, id: string) => `${cluster}/${id}`;
@@ -73,11 +108,13 @@ const keyOf = (cluster: string, id: string) => `${cluster}/${id}`;
 export class InstanceLivenessController {
   private readonly queue: KeyedQueue;
   private readonly timeoutMs: number;
+  private readonly poolHostLostMs: number;
   private startedAt = 0;
   private unsubscribers: (() => void)[] = [];
 
   constructor(private readonly deps: InstanceLivenessDeps) {
     this.timeoutMs = deps.timeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS;
+    this.poolHostLostMs = deps.poolHostLostMs ?? DEFAULT_POOL_HOST_LOST_MS;
     this.queue = new KeyedQueue((k) => this.reconcile(k), deps.clock, {
       onError: (key, err) => deps.log.warn({ err, instance: key }, 'instance liveness reconcile failed'),
     });
@@ -112,9 +149,50 @@ export class InstanceLivenessController {
     const id = key.slice(slash + 1);
     const rec = this.deps.state.instances.get(cluster, id)?.value;
     if (!rec) return;
-    const plan = planLiveness(this.observe(id), { status: rec.status, agentConnected: rec.agentConnected ?? false }, this.timeoutMs);
+    const observedAt = this.deps.clock.now();
+    const observed = this.observe(id);
+    const plan = planLiveness(observed, { status: rec.status, agentConnected: rec.agentConnected ?? false }, this.timeoutMs);
+    let recheck = plan.recheckAfterMs;
+    if (cluster === FARGATE_POOL && !observed.socketOpen && observed.disconnectedForMs < this.poolHostLostMs) {
+      // Tasks may still be placed here until the instance reads disconnected, so look again at
+      // the end of the grace period whether or not it holds any now.
+      recheck = Math.min(recheck ?? Infinity, this.poolHostLostMs - observed.disconnectedForMs);
+    }
     await this.apply(cluster, id, plan);
-    if (plan.recheckAfterMs !== undefined) this.queue.addAfter(key, plan.recheckAfterMs);
+    if (cluster === FARGATE_POOL && !observed.socketOpen && observed.disconnectedForMs >= this.poolHostLostMs) await this.stopLostTasks(rec);
+    // The delays were planned at observedAt; the writes above took time of their own.
+    if (recheck !== undefined) this.queue.addAfter(key, Math.max(0, observedAt + recheck - this.deps.clock.now()));
+  }
+
+  /**
+   * Records every task still live on the lost pool host `rec` STOPPED (lostWithHost) and gives
+   * their resources back to it, in one transaction, retried when something else wrote first.
+   */
+  private async stopLostTasks(rec: ContainerInstanceRecord): Promise<void> {
+    const { state, store } = this.deps;
+    const cluster = rec.wharf.cluster;
+    const id = rec.wharf.id;
+    for (let attempt = 0; ; attempt++) {
+      const live = tasksOnInstance(state, id).filter((t) => !isTerminal(t.lastStatus));
+      if (live.length === 0) return;
+      const now = this.deps.clock.now();
+      const ops: TxnOp[] = [];
+      let remaining = state.instances.get(cluster, id)?.value.remainingResources;
+      for (const t of live) {
+        const e = state.tasks.get(t.wharf.cluster, t.wharf.id)!;
+        ops.push({ op: 'update', key: keys.task(t.wharf.cluster, t.wharf.id), value: lostWithHost(t, now), expectedRevision: e.modRevision });
+        if (remaining && t.wharf.reservation && !t.wharf.released) remaining = release(remaining, t.wharf.reservation);
+      }
+      if (remaining) ops.push(...usageOps({ state }, cluster, id, remaining));
+      try {
+        await state.waitFor(await store.txn(ops));
+        this.deps.log.warn({ containerInstanceArn: rec.containerInstanceArn, stoppedTasks: live.length }, 'Fargate pool host lost: its tasks are stopped');
+        return;
+      } catch (e) {
+        if (!(e instanceof StoreConflictError) || attempt >= 20) throw e;
+        await state.waitFor(await store.revision());
+      }
+    }
   }
 
   private observe(id: string): LivenessObservation {

@@ -199,7 +199,8 @@ export function judgeStoppedTasks(
   for (const t of fresh) {
     judged.push(t.id);
     changed = true;
-    const byScheduler = t.stopCode === 'ServiceSchedulerInitiated' || t.stopCode === 'UserInitiated' || isOrphaned(t, instances);
+    // A task stopped with its lost Fargate host (TerminationNotice) failed at nothing either.
+    const byScheduler = t.stopCode === 'ServiceSchedulerInitiated' || t.stopCode === 'UserInitiated' || t.stopCode === 'TerminationNotice' || isOrphaned(t, instances);
     const neverRan = t.startedAt === undefined;
     const healthFailure = t.stoppedReason === HEALTH_CHECK_STOP_REASON;
     const everHealthy = t.hasHealthCheck

@@ -46,6 +46,10 @@ export const STOP = {
   essentialExited: { stopCode: 'EssentialContainerExited', reason: 'Essential container in task exited' },
   failedToStart: { stopCode: 'TaskFailedToStart', reason: 'Task failed to start' },
   serviceScheduler: { stopCode: 'ServiceSchedulerInitiated', reason: 'Scaling activity initiated by (deployment %s)' },
+  // A Fargate pool host lost for longer than its grace period: the task is gone with it. ECS's
+  // stop code for infrastructure it retires; its exact reason text for a failed host is not
+  // documented, so the wording is Wharf's.
+  hostLost: { stopCode: 'TerminationNotice', reason: 'Task stopped because its underlying Fargate host was lost' },
 } as const;
 
 /** How long a STOPPED task stays describable before the reaper removes it (ECS: at least 1 h). */

@@ -56,6 +56,8 @@ export interface SpawnServerOptions {
   region?: string;
   accountId?: string;
   agentTimeoutMs?: number;
+  /** `--fargate-host-lost`: how long a pool host may be gone before its tasks are stopped. */
+  poolHostLostMs?: number;
   healthyAfterRunningMs?: number;
   sync?: 'full' | 'normal';
   extraArgs?: string[];
@@ -186,6 +188,7 @@ export async function spawnServer(o: SpawnServerOptions = {}): Promise<ServerPro
   const region = o.region ?? REGION;
   const args = ['server', '--listen', `127.0.0.1:${o.port ?? 0}`, '--data-dir', dataDir, '--region', region, '--account-id', o.accountId ?? ACCOUNT_ID, '--sync', o.sync ?? 'normal'];
   if (o.agentTimeoutMs !== undefined) args.push('--agent-timeout', String(o.agentTimeoutMs));
+  if (o.poolHostLostMs !== undefined) args.push('--fargate-host-lost', String(o.poolHostLostMs));
   if (o.healthyAfterRunningMs !== undefined) args.push('--healthy-after-running', String(o.healthyAfterRunningMs));
   args.push(...(o.extraArgs ?? []));
   // Test servers leave port 53 alone (the DNS server's default) unless a test asks for it.
