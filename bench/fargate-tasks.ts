@@ -2,7 +2,7 @@
  * FARGATE RunTask on this host's Docker Engine, against the Docker Engine API itself measured in
  * the same run (issue 10): once with the pool host's sandbox gVisor (runsc) and once with runc
  * (`--fargate-sandbox runc`), each in a phase of its own (a fresh `wharf server` and one pool
- * agent, in this process as `wharf up` runs them).
+ * agent, `wharf agent --fargate`, each a process of its own, apart from the polling client).
  *
  * - Latency: one one-container FARGATE task (awsvpc, one subnet), from sending RunTask until
  *   DescribeTasks (polled every 5 ms) says RUNNING; the floor is create + start through the
@@ -33,8 +33,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import autocannon from 'autocannon';
 import Docker from 'dockerode';
-import { startServer } from '../src/cmd/server';
-import { startAgents } from '../src/cmd/agent';
+import { spawnAgent, spawnServer, type AgentProcess } from '../test/e2e/helpers/processes';
 import { FARGATE_POOL } from '../src/core/fargate-pool';
 import { createLogger } from '../src/lib';
 import { floorBurst, floorConfigFrom, floorStart, removeLabelled, type FloorConfig } from './lib/engine-floor';
@@ -99,31 +98,22 @@ async function phase(
   sandbox: Sandbox,
   o: { runs: number; burstRuns: number; httpSeconds: number; docker: Docker; floorRuntimes: string[]; floor: Record<string, number[]>; floorBurst: Record<string, number[]> },
 ): Promise<PhaseResult> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `wharf-bench-fg-${sandbox}-`));
-  const log = createLogger('bench', 'silent');
   const cluster = `${RUN}-${sandbox}`;
-  const srv = await startServer({ host: '127.0.0.1', port: 0, dataDir, region: 'us-east-1', accountId: '123456789012', synchronous: 'FULL', log });
-  const ecs = new ECSClient({ endpoint: srv.endpoint, region: 'us-east-1', credentials: srv.credentials.user, maxAttempts: 3 });
+  const srv = await spawnServer({ sync: 'full', env: { WHARF_LOG_LEVEL: 'error' } });
+  const ecs = srv.ecs();
   let clusterArn = '';
-  let agents: Awaited<ReturnType<typeof startAgents>> | undefined;
+  let agent: AgentProcess | undefined;
   const marker = (runtime: string) => ({ [FLOOR_KEY]: `${RUN}-${runtime}` });
   const removeFloor = () => Promise.all(o.floorRuntimes.map((r) => removeLabelled(o.docker, FLOOR_KEY, `${RUN}-${r}`)));
   try {
     clusterArn = (await ecs.send(new CreateClusterCommand({ clusterName: cluster }))).cluster!.clusterArn!;
-    agents = await startAgents({
-      endpoint: srv.endpoint,
-      region: 'us-east-1',
-      cluster: FARGATE_POOL,
-      credentials: srv.credentials.agentTokens[0]!,
-      dataDir,
-      attributes: {},
+    agent = await spawnAgent({
+      server: srv,
+      fargate: true,
       // Room for the 50-task burst (256 CPU / 512 MiB each); the tasks only sleep.
-      resources: { cpu: 51 * 256, memory: 51 * 512 },
-      fargateSandbox: sandbox,
-      runtime: 'docker',
-      instances: 1,
-      pullBehaviour: 'prefer-cached',
-      log,
+      resources: `cpu=${51 * 256},memory=${51 * 512}`,
+      extraArgs: ['--fargate-sandbox', sandbox, '--image-pull-behavior', 'prefer-cached'],
+      env: { WHARF_LOG_LEVEL: 'error' },
     });
     const register = async (family: string, command: string[]) =>
       (
@@ -254,14 +244,13 @@ async function phase(
       },
     };
   } finally {
-    await agents?.stop();
-    ecs.destroy();
-    await srv.close();
+    await agent?.stop();
+    await srv.stop();
     await removeFloor();
     // The agent leaves containers running when it stops (a restart would adopt them): remove them.
     if (clusterArn) removeByLabel(`com.amazonaws.ecs.cluster=${clusterArn}`);
     await removeNetwork(o.docker, `wharf-subnet-${SUBNET}`);
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    for (const dir of [srv.dataDir, agent?.dataDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -328,8 +317,8 @@ export function toMarkdown(r: FargateTasksResult): string {
   const g = r.phases.find((p) => p.sandbox === 'gvisor');
   const c = r.phases.find((p) => p.sandbox === 'runc');
   return [
-    `One host (${r.host}, Docker ${r.dockerVersion}${r.runsc ? ', gVisor as the runtime `runsc`' : ', no runsc: runc only'}), image cached. Wharf runs as \`wharf up\` does`,
-    '(`wharf server` with SQLite synchronous=FULL and one Fargate pool agent in this process), once with the pool host\'s sandbox',
+    `One host (${r.host}, Docker ${r.dockerVersion}${r.runsc ? ', gVisor as the runtime `runsc`' : ', no runsc: runc only'}), image cached. Wharf runs as`,
+    '`wharf server` (SQLite synchronous=FULL) and one Fargate pool agent (`wharf agent --fargate`), each its own process, once with the pool host\'s sandbox',
     'gVisor and once with `--fargate-sandbox runc`, each with a fresh server; driven with the AWS SDK v3. A FARGATE task',
     `(awsvpc, 256 CPU / 512 MiB, one container \`${COMMAND.join(' ')}\`) is timed from sending RunTask until DescribeTasks`,
     `(polled every ${POLL_MS} ms) says RUNNING; Wharf starts a pause container for its network namespace and then the container.`,
