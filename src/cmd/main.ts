@@ -9,6 +9,7 @@ import { startServer } from './server';
 import { parseRegionList } from '../core/regions';
 import { applyHeapGrowth, parseHeapGrowth } from './heap-growth';
 import { parseAttributes, parseResources, startAgents, type RunningAgents } from './agent';
+import { CAPACITY_PROVIDER_ATTRIBUTE } from '../control/capacity-providers';
 import { FARGATE_POOL } from '../core/fargate-pool';
 import { ensureDocker } from './docker-setup';
 import { credentialsPath, joinToken, parseJoinToken, type CredentialsFile, type KeyPair } from './credentials';
@@ -59,6 +60,9 @@ const AGENT_FLAGS = `  --cluster NAME          cluster to join (default 'default
   --fargate               offer this host as Fargate capacity of the region instead: Wharf places
                           FARGATE tasks of every cluster there; it is never a container instance
                           users see
+  --capacity-provider NAME  join the instance group of the Auto Scaling group capacity provider
+                          NAME: tasks launched through NAME are placed only on such instances
+                          (the attribute wharf.capacity-provider=NAME)
   --availability-zone AZ  the ecs.availability-zone attribute (default <region>a)
   --instance-type TYPE    the ecs.instance-type attribute (default wharf.host)
   --attribute NAME=VALUE  a custom attribute (repeatable)
@@ -193,6 +197,7 @@ Try it with the AWS CLI:
 const agentOptions = {
   cluster: { type: 'string' },
   fargate: { type: 'boolean' },
+  'capacity-provider': { type: 'string' },
   'availability-zone': { type: 'string' },
   'instance-type': { type: 'string' },
   attribute: { type: 'string', multiple: true },
@@ -215,6 +220,15 @@ function parseTaskEndpoint(v: string | undefined): { host?: string; port?: numbe
   return { ...(host ? { host } : {}), ...(port !== undefined ? { port } : {}) };
 }
 
+/** `--capacity-provider NAME`: the attribute that puts the instance in NAME's group. */
+function withCapacityProvider(attributes: Record<string, string>, values: Record<string, unknown>): Record<string, string> {
+  const name = values['capacity-provider'] as string | undefined;
+  if (name === undefined) return attributes;
+  if (values.fargate) throw new Error('--capacity-provider is for instances of a cluster; Fargate hosts serve FARGATE and FARGATE_SPOT');
+  if (!/^[A-Za-z0-9_-]{1,255}$/.test(name)) throw new Error(`--capacity-provider wants a capacity provider name, not '${name}'`);
+  return { ...attributes, [CAPACITY_PROVIDER_ATTRIBUTE]: name };
+}
+
 function agentSettings(values: Record<string, unknown>) {
   const pull = String(values['image-pull-behavior']);
   if (!['default', 'always', 'once', 'prefer-cached'].includes(pull)) throw new Error('--image-pull-behavior must be default, always, once or prefer-cached');
@@ -228,7 +242,7 @@ function agentSettings(values: Record<string, unknown>) {
     cluster: values.fargate ? FARGATE_POOL : String(values.cluster ?? 'default'),
     availabilityZone: values['availability-zone'] as string | undefined,
     instanceType: values['instance-type'] as string | undefined,
-    attributes: parseAttributes(values.attribute as string[] | undefined),
+    attributes: withCapacityProvider(parseAttributes(values.attribute as string[] | undefined), values),
     resources: parseResources(values.resources as string | undefined),
     pullBehaviour: pull as 'default',
     runtime: runtime as 'docker' | 'simulated',

@@ -4,10 +4,12 @@
  */
 import { createHash } from 'node:crypto';
 import { idOf } from '../core/arn';
+import { isFargateProvider } from '../core/capacity-provider-strategy';
 import { FARGATE_PLATFORM_VERSIONS, FARGATE_POOL } from '../core/fargate-pool';
 import { WharfError, invalidParameter } from '../core/errors';
 import { keys, type ClusterRecord, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
 import type {
+  CapacityProviderStrategyItem,
   Failure,
   NetworkConfiguration,
   PlacementStrategy,
@@ -25,6 +27,7 @@ import { STOP, isTerminal } from '../core/task-status';
 import { mergeTags, validateTags } from '../core/tags';
 import { epochSeconds } from '../lib';
 import { StoreConflictError } from '../store/store';
+import { launchStrategy, providerGroups, providerPlacement } from './capacity-providers';
 import { requireActiveCluster } from './clusters';
 import { committed, type ControlContext } from './context';
 import { foundNoInstances, placeTasks } from './placement';
@@ -36,29 +39,26 @@ const MAX_COUNT = 10;
 
 type LaunchType = 'EC2' | 'FARGATE' | 'EXTERNAL';
 
-/** Which launch type a request runs with, refusing what Wharf cannot run yet. */
+/**
+ * Which launch type a request runs with, and the capacity provider strategy it launches through
+ * (its own, or the cluster's default when it names no launch type). A strategy of FARGATE /
+ * FARGATE_SPOT runs as FARGATE, one of Auto Scaling group providers as EC2.
+ */
 export function resolveLaunchType(
+  ctx: ControlContext,
   cluster: ClusterRecord,
   td: TaskDefinitionRecord,
-  input: { launchType?: string; capacityProviderStrategy?: unknown[] },
-): LaunchType {
-  if (input.launchType && input.capacityProviderStrategy && input.capacityProviderStrategy.length > 0) {
-    throw invalidParameter('Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.');
-  }
-  const usesProviders =
-    (input.capacityProviderStrategy?.length ?? 0) > 0 ||
-    (!input.launchType && (cluster.defaultCapacityProviderStrategy?.length ?? 0) > 0);
-  if (usesProviders) {
-    throw new WharfError('UnsupportedFeatureException', 'Capacity provider strategies are not available in Wharf yet; use launchType EC2 or FARGATE.');
-  }
+  input: { launchType?: string; capacityProviderStrategy?: CapacityProviderStrategyItem[] },
+): { launchType: LaunchType; strategy?: CapacityProviderStrategyItem[] } {
+  const strategy = launchStrategy(ctx, cluster, input);
   if (input.launchType === 'EXTERNAL') {
     throw new WharfError('UnsupportedFeatureException', 'The EXTERNAL launch type is not available in Wharf yet; use launchType EC2 or FARGATE.');
   }
-  const launchType = input.launchType === 'FARGATE' ? 'FARGATE' : 'EC2';
+  const launchType = strategy ? (isFargateProvider(strategy[0]!.capacityProvider) ? 'FARGATE' : 'EC2') : input.launchType === 'FARGATE' ? 'FARGATE' : 'EC2';
   if (!(td.compatibilities ?? []).includes(launchType)) {
     throw invalidParameter(`Task definition does not support launch_type ${launchType}.`);
   }
-  return launchType;
+  return strategy ? { launchType, strategy } : { launchType };
 }
 
 /**
@@ -169,7 +169,7 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
   if (replay) return replay;
 
   const td = requireActiveTaskDefinition(ctx, input.taskDefinition);
-  const launchType = resolveLaunchType(cluster, td, input);
+  const { launchType, strategy } = resolveLaunchType(ctx, cluster, td, input);
   const fargate = launchType === 'FARGATE';
   if (fargate) checkFargateRequest(input);
   else if (input.platformVersion !== undefined) invalidParameterFor('platformVersion', 'the FARGATE launch type');
@@ -186,38 +186,55 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
   });
   const constraints = [...(td.placementConstraints ?? []), ...(input.placementConstraints ?? [])];
   const now = ctx.clock.now();
+  // Without a strategy all tasks go one way; with one, each provider's share is placed in turn
+  // (the idempotency token is written with the last share, naming every task).
+  const shares: { provider?: string; count: number }[] = strategy ? providerGroups(strategy, count) : [{ count }];
+  const tasks: TaskRecord[] = [];
+  const failures: Failure[] = [];
+  const failuresOut = (f: Failure[]) => (fargate ? fargateFailures(f) : f);
   try {
-    const placed = await placeTasks(ctx, {
-      cluster: cluster.clusterName,
-      capacity: fargate ? FARGATE_POOL : undefined,
-      needs,
-      count,
-      group,
-      constraints: fargate ? [] : constraints,
-      strategies: fargate ? FARGATE_STRATEGY : input.placementStrategy ?? [],
-      requiredAttributes: (td.requiresAttributes ?? []).map((a) => ({ name: a.name, value: a.value })),
-      makeTask: () =>
-        newTaskRecord({
-          partition: ctx.partition,
-          cluster,
-          td,
-          needs,
-          overrides: input.overrides,
-          launchType,
-          group,
-          startedBy: input.startedBy,
-          tags,
-          now,
-          clientToken: input.clientToken,
-          awsvpc,
-        }),
-      // An EC2 cluster without instances is refused below, and the refusal is not remembered.
-      commitIf: (result) => fargate || !foundNoInstances(result),
-      extraOps: (tasks, failures) =>
-        tokenKey ? [{ op: 'create', key: tokenKey, value: { fingerprint: fp, taskArns: tasks.map((t) => t.taskArn), failures: fargate ? fargateFailures(failures) : failures, expiresAt: now + CLIENT_TOKEN_TTL_MS } satisfies TokenRecord }] : [],
-    });
-    if (!fargate && foundNoInstances(placed.result)) throw invalidParameter(Reason.NO_INSTANCES);
-    return { tasks: placed.tasks.map((t) => taskToWire(t)), failures: fargate ? fargateFailures(placed.failures) : placed.failures };
+    for (const [i, share] of shares.entries()) {
+      const last = i === shares.length - 1;
+      const where = share.provider ? providerPlacement(share.provider) : { capacity: fargate ? FARGATE_POOL : undefined, requiredAttributes: [] };
+      const placed = await placeTasks(ctx, {
+        cluster: cluster.clusterName,
+        capacity: where.capacity,
+        needs,
+        count: share.count,
+        group,
+        constraints: fargate ? [] : constraints,
+        strategies: fargate ? FARGATE_STRATEGY : input.placementStrategy ?? [],
+        requiredAttributes: [...(td.requiresAttributes ?? []).map((a) => ({ name: a.name, value: a.value })), ...where.requiredAttributes],
+        makeTask: () => {
+          const t = newTaskRecord({
+            partition: ctx.partition,
+            cluster,
+            td,
+            needs,
+            overrides: input.overrides,
+            launchType,
+            group,
+            startedBy: input.startedBy,
+            tags,
+            now,
+            clientToken: input.clientToken,
+            awsvpc,
+          });
+          if (share.provider) t.capacityProviderName = share.provider;
+          return t;
+        },
+        // An EC2 cluster without instances is refused below, and the refusal is not remembered.
+        commitIf: (result) => fargate || strategy !== undefined || !foundNoInstances(result),
+        extraOps: (placedNow, failedNow) =>
+          tokenKey && last
+            ? [{ op: 'create', key: tokenKey, value: { fingerprint: fp, taskArns: [...tasks, ...placedNow].map((t) => t.taskArn), failures: failuresOut([...failures, ...failedNow]), expiresAt: now + CLIENT_TOKEN_TTL_MS } satisfies TokenRecord }]
+            : [],
+      });
+      if (!fargate && !strategy && foundNoInstances(placed.result)) throw invalidParameter(Reason.NO_INSTANCES);
+      tasks.push(...placed.tasks);
+      failures.push(...placed.failures);
+    }
+    return { tasks: tasks.map((t) => taskToWire(t)), failures: failuresOut(failures) };
   } catch (e) {
     // A concurrent call with the same token won: answer as it did.
     if (e instanceof StoreConflictError && tokenKey && e.key === tokenKey) {
