@@ -24,10 +24,10 @@ const TOTAL = [{ name: 'CPU', type: 'INTEGER', integerValue: 4096 }, { name: 'ME
 const NET = { awsvpcConfiguration: { subnets: ['subnet-1'] } };
 
 /** An instance whose agent is connected (what the agent gateway records when its socket opens). */
-async function instance(ctx: Awaited<ReturnType<typeof controlTestContext>>, cluster: string, attributes: { name: string; value: string }[] = []) {
+async function instance(ctx: Awaited<ReturnType<typeof controlTestContext>>, cluster: string, attributes: { name: string; value: string }[] = [], total = TOTAL) {
   // Everything the test task definitions require (as a real agent advertises it).
   const required = [...ctx.state.taskDefinitions.all()].flatMap((e) => e.value.requiresAttributes ?? []).map((a) => ({ name: a.name }));
-  const ci = (await registerContainerInstance(ctx, { cluster, totalResources: TOTAL, attributes: [...required, ...attributes] })).containerInstance!;
+  const ci = (await registerContainerInstance(ctx, { cluster, totalResources: total, attributes: [...required, ...attributes] })).containerInstance!;
   const id = ci.containerInstanceArn!.split('/').pop()!;
   const { revision } = await casUpdate<ContainerInstanceRecord>(ctx.store, keys.instance(cluster, id), (cur) => ({ ...cur!.value, agentConnected: true }));
   await ctx.state.waitFor(revision);
@@ -203,4 +203,27 @@ test('a service with a strategy shows it (no launchType) and its launches follow
   const described = (await describeServices(ctx, { cluster: 'c', services: ['s'] })).services![0]!;
   assert.deepEqual(described.deployments![0]!.capacityProviderStrategy, s.capacityProviderStrategy);
   await rejects(putClusterCapacityProviders(ctx, { cluster: 'c', capacityProviders: ['FARGATE'], defaultCapacityProviderStrategy: [] }), 'ResourceInUseException', 'The specified capacity provider is in use and cannot be removed.');
+});
+
+test('an on-demand Fargate task that finds the pool full interrupts Spot tasks; Spot waits until on-demand got the room', async () => {
+  const ctx = await context();
+  // Room for two 256 CPU / 512 MiB tasks.
+  await instance(ctx, FARGATE_POOL, [], [{ name: 'CPU', type: 'INTEGER', integerValue: 512 }, { name: 'MEMORY', type: 'INTEGER', integerValue: 1024 }]);
+  await createCluster(ctx, { clusterName: 'c', capacityProviders: ['FARGATE', 'FARGATE_SPOT'] });
+  const spot = await runTask(ctx, { cluster: 'c', taskDefinition: 'fg', count: 2, capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }], networkConfiguration: NET });
+  assert.equal(spot.tasks!.length, 2);
+  const onDemand = await runTask(ctx, { cluster: 'c', taskDefinition: 'fg', launchType: 'FARGATE', networkConfiguration: NET });
+  assert.deepEqual(onDemand.failures, [{ reason: 'Capacity is unavailable at this time. Please try again later or in a different availability zone' }]);
+  const after = spot.tasks!.map((t) => ctx.state.tasks.get('c', t.taskArn!.split('/').pop()!)!.value);
+  const interrupted = after.filter((t) => t.desiredStatus === 'STOPPED');
+  assert.equal(interrupted.length, 1, 'one Spot task makes room for one task');
+  assert.equal(interrupted[0]!.stopCode, 'SpotInterruption');
+  assert.equal(interrupted[0]!.stoppedReason, 'Your Spot Task was interrupted.');
+  // A second try while the interruption is under way interrupts nothing more.
+  await runTask(ctx, { cluster: 'c', taskDefinition: 'fg', launchType: 'FARGATE', networkConfiguration: NET });
+  assert.equal(after.map((t) => ctx.state.tasks.get('c', t.wharf.id)!.value).filter((t) => t.desiredStatus === 'STOPPED').length, 1);
+  // New Spot tasks are held back meanwhile.
+  const held = await runTask(ctx, { cluster: 'c', taskDefinition: 'fg', capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }], networkConfiguration: NET });
+  assert.deepEqual(held.tasks, []);
+  assert.equal(held.failures!.length, 1);
 });

@@ -16,6 +16,7 @@ import { isTerminal } from '../core/task-status';
 import { providerGroups, providerPlacement } from './capacity-providers';
 import { requireActiveCluster } from './clusters';
 import { tasksOfService } from './service-records';
+import { heldBack, isOnDemandFargate, reclaimSpotCapacity, releaseSpotHold } from './spot-capacity';
 import { FARGATE_STRATEGY, taskTags } from './tasks';
 
 export interface PlacementFailureInfo {
@@ -87,14 +88,21 @@ export async function launchReplicaTasks(ctx: ControlContext, s: ServiceRecord, 
     }
     shares = providerGroups(strategy, count, existing);
   }
+  const onDemand = (p: string | undefined) => isOnDemandFargate(s.launchType ?? 'EC2', p);
   for (const share of shares) {
+    // Spot waits while an on-demand launch takes the room reclaimed from Spot (spot-capacity.ts).
+    if (heldBack(ctx, share.provider)) return { tasks: out, failure: { reason: 'RESOURCE:MEMORY' } };
     const request = serviceRequest(s, td, needs, share.provider);
     for (let left = share.count; left > 0; ) {
       const r = await placeTasks(ctx, { ...request, count: Math.min(BATCH, left), makeTask: make(share.provider) });
       out.push(...r.tasks);
       left -= r.tasks.length;
+      if (onDemand(share.provider) && r.tasks.length > 0 && left === 0) releaseSpotHold(ctx);
       const f = r.result.failures[0];
-      if (f) return { tasks: out, failure: failureInfo(f) };
+      if (f) {
+        if (onDemand(share.provider)) await reclaimSpotCapacity(ctx, needs, left);
+        return { tasks: out, failure: failureInfo(f) };
+      }
     }
   }
   return { tasks: out };

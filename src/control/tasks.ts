@@ -33,7 +33,9 @@ import { committed, type ControlContext } from './context';
 import { foundNoInstances, placeTasks } from './placement';
 import { Reason } from '../scheduler';
 import { requireActiveTaskDefinition } from './task-definitions';
-import { newTaskRecord, taskKey, taskToWire } from './task-records';
+import { newTaskRecord, taskToWire } from './task-records';
+import { requestStop } from './task-stop';
+import { heldBack, isOnDemandFargate, reclaimSpotCapacity, releaseSpotHold } from './spot-capacity';
 
 const MAX_COUNT = 10;
 
@@ -192,9 +194,14 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
   const tasks: TaskRecord[] = [];
   const failures: Failure[] = [];
   const failuresOut = (f: Failure[]) => (fargate ? fargateFailures(f) : f);
+  // Spot shares wait while on-demand tasks take the room reclaimed from Spot (spot-capacity.ts).
+  const placing = shares.filter((sh) => !heldBack(ctx, sh.provider));
+  for (const sh of shares) if (!placing.includes(sh)) failures.push(...heldFailures(sh.count));
+  const tokenValue = (all: TaskRecord[], failed: Failure[]): TokenRecord => ({ fingerprint: fp, taskArns: all.map((t) => t.taskArn), failures: failuresOut(failed), expiresAt: now + CLIENT_TOKEN_TTL_MS });
   try {
-    for (const [i, share] of shares.entries()) {
-      const last = i === shares.length - 1;
+    if (placing.length === 0 && tokenKey) await committed(ctx, await ctx.store.txn([{ op: 'create', key: tokenKey, value: tokenValue([], failures) }]));
+    for (const [i, share] of placing.entries()) {
+      const last = i === placing.length - 1;
       const where = share.provider ? providerPlacement(share.provider) : { capacity: fargate ? FARGATE_POOL : undefined, requiredAttributes: [] };
       const placed = await placeTasks(ctx, {
         cluster: cluster.clusterName,
@@ -227,12 +234,17 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
         commitIf: (result) => fargate || strategy !== undefined || !foundNoInstances(result),
         extraOps: (placedNow, failedNow) =>
           tokenKey && last
-            ? [{ op: 'create', key: tokenKey, value: { fingerprint: fp, taskArns: [...tasks, ...placedNow].map((t) => t.taskArn), failures: failuresOut([...failures, ...failedNow]), expiresAt: now + CLIENT_TOKEN_TTL_MS } satisfies TokenRecord }]
+            ? [{ op: 'create', key: tokenKey, value: tokenValue([...tasks, ...placedNow], [...failures, ...failedNow]) }]
             : [],
       });
       if (!fargate && !strategy && foundNoInstances(placed.result)) throw invalidParameter(Reason.NO_INSTANCES);
       tasks.push(...placed.tasks);
       failures.push(...placed.failures);
+      if (isOnDemandFargate(launchType, share.provider)) {
+        // The pool is short: interrupt Spot tasks so that a retry (or the service) finds room.
+        if (placed.failures.length > 0) await reclaimSpotCapacity(ctx, needs, placed.failures.length);
+        else if (placed.tasks.length > 0) releaseSpotHold(ctx);
+      }
     }
     return { tasks: tasks.map((t) => taskToWire(t)), failures: failuresOut(failures) };
   } catch (e) {
@@ -244,6 +256,10 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
     }
     throw e;
   }
+}
+
+function heldFailures(count: number): Failure[] {
+  return Array.from({ length: count }, () => ({ reason: FARGATE_CAPACITY_REASON }));
 }
 
 /** Fargate failures name no instance (the pool is not the user's to see). */
@@ -310,40 +326,7 @@ export function requireTask(ctx: ControlContext, clusterName: string, ref: strin
   return t;
 }
 
-/**
- * Marks a task desired STOPPED with a reason, once (desiredStatus never moves back). A task that
- * was never placed has nothing to stop and goes straight to STOPPED. Returns the task as stored.
- */
-export async function requestStop(
-  ctx: ControlContext,
-  clusterName: string,
-  taskId: string,
-  why: { stopCode: string; reason: string },
-): Promise<TaskRecord> {
-  for (let attempt = 0; ; attempt++) {
-    const e = ctx.state.tasks.get(clusterName, taskId);
-    if (!e) throw invalidParameter('The referenced task was not found.');
-    const t = e.value;
-    if (t.desiredStatus === 'STOPPED' || isTerminal(t.lastStatus)) return t;
-    const now = epochSeconds(ctx.clock.now());
-    const next: TaskRecord = {
-      ...t,
-      desiredStatus: 'STOPPED',
-      stopCode: why.stopCode as TaskRecord['stopCode'],
-      stoppedReason: why.reason,
-      stoppingAt: now,
-      version: t.version + 1,
-    };
-    try {
-      const rev = await ctx.store.update(taskKey(t), next, e.modRevision);
-      await committed(ctx, rev);
-      return next;
-    } catch (err) {
-      if (!(err instanceof StoreConflictError) || attempt >= 50) throw err;
-      await committed(ctx, await ctx.store.revision());
-    }
-  }
-}
+export { requestStop } from './task-stop';
 
 export async function stopTask(ctx: ControlContext, input: StopTaskRequest): Promise<StopTaskResponse> {
   const cluster = requireActiveCluster(ctx, input.cluster);
