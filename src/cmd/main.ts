@@ -50,6 +50,10 @@ Flags:
                          it counts as healthy for deployments (default 40000, as ECS)
   --heap-growth PERCENT  let the heap grow at most this far past its live data before a full
                          garbage collection (default 50; 0 = V8's own sizing, faster, ~3x the memory)
+  --scale-command CMD    run CMD (through sh -c) when the desired instance count of an Auto
+                         Scaling group capacity provider with managed scaling changes: $1 is the
+                         provider, $2 the count; WHARF_* variables say the rest (see
+                         docs/ARCHITECTURE.md "Capacity providers")
   -h, --help             this help
 
 Credentials are generated on first start and kept in DATA_DIR/credentials.json, unless
@@ -146,6 +150,7 @@ async function cmdServer(argv: string[]): Promise<void> {
       'agent-timeout': { type: 'string' },
       'healthy-after-running': { type: 'string' },
       'heap-growth': { type: 'string' },
+      'scale-command': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -167,6 +172,7 @@ async function cmdServer(argv: string[]): Promise<void> {
     synchronous: sync,
     agentTimeoutMs,
     healthyAfterRunningMs,
+    scaleCommand: values['scale-command'],
   });
   printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey);
   const stop = async () => {

@@ -16,6 +16,7 @@ import { secretsHandlers } from '../control/secrets';
 import { InstanceLivenessController } from '../controllers/instance-liveness-controller';
 import { ServiceController } from '../controllers/service-controller';
 import { TaskReaperController } from '../controllers/task-reaper-controller';
+import { CapacityProviderController, type ScaleRequest } from '../controllers/capacity-provider-controller';
 import type { Handler } from '../server/api-registry';
 import { createAgentGateway, type AgentGateway } from '../server/agent-gateway';
 import type { Credentials } from '../server/http-server';
@@ -32,6 +33,7 @@ export interface RegionRuntime {
   gateway: AgentGateway;
   ecs: Record<string, Handler>;
   secrets: Record<string, Handler>;
+  capacityProviders: CapacityProviderController;
   close(): Promise<void>;
 }
 
@@ -44,6 +46,8 @@ export interface RegionRuntimeOptions {
   agentTimeoutMs?: number;
   pingIntervalMs?: number;
   healthyAfterRunningMs?: number;
+  /** Runs a capacity provider's scaling action (`--scale-command`), given its region. */
+  scale?: (region: string) => (r: ScaleRequest) => Promise<void>;
 }
 
 export class RegionRuntimes {
@@ -102,9 +106,11 @@ export class RegionRuntimes {
     const liveness = new InstanceLivenessController({ state, store, clock: systemClock, log, connections: gateway.connections, timeoutMs: o.agentTimeoutMs });
     const reaper = new TaskReaperController({ state, store, clock: systemClock, log });
     const services = new ServiceController({ ctx, healthyAfterRunningMs: o.healthyAfterRunningMs });
+    const capacityProviders = new CapacityProviderController({ ctx, scale: o.scale?.(region) });
     liveness.start();
     reaper.start();
     services.start();
+    capacityProviders.start();
     log.info('region up');
     return {
       region,
@@ -112,7 +118,9 @@ export class RegionRuntimes {
       gateway,
       ecs: ecsHandlers(ctx) as Record<string, Handler>,
       secrets: secretsHandlers(ctx) as Record<string, Handler>,
+      capacityProviders,
       async close() {
+        capacityProviders.stop();
         services.stop();
         reaper.stop();
         liveness.stop();

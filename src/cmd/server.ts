@@ -1,5 +1,6 @@
 /** `wharf server`: the control plane with the embedded SQLite store, answering every region. */
 import { join } from 'node:path';
+import { Gauge, type Registry } from 'prom-client';
 import type { Partition } from '../core/arn';
 import { RegionPolicy } from '../core/regions';
 import type { ControlContext } from '../control';
@@ -12,6 +13,7 @@ import type { Store } from '../store/store';
 import { createLogger, systemClock, type Logger } from '../lib';
 import { loadOrCreateCredentials, type CredentialsFile } from './credentials';
 import { RegionRuntimes, regionalHandlers } from './regions';
+import { scaleCommandRunner } from './scale-command';
 
 export interface ServerOptions {
   host: string;
@@ -30,6 +32,8 @@ export interface ServerOptions {
   pingIntervalMs?: number;
   /** How long a service task without a health check must run before it counts as healthy (ms; ECS: 40 s). */
   healthyAfterRunningMs?: number;
+  /** Run for a capacity provider's new desired instance count (cmd/scale-command.ts). */
+  scaleCommand?: string;
 }
 
 export interface RunningServer {
@@ -67,6 +71,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     agentTimeoutMs: opts.agentTimeoutMs,
     pingIntervalMs: opts.pingIntervalMs,
     healthyAfterRunningMs: opts.healthyAfterRunningMs,
+    scale: opts.scaleCommand ? (region) => scaleCommandRunner(opts.scaleCommand!, region, log) : undefined,
   });
   await regions.startUsed();
   const home = await regions.get(opts.region);
@@ -81,6 +86,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     log,
     onUpgrade: regionalUpgrade(credentialLookup, policy, async (region) => (await regions.get(region)).gateway),
   });
+  capacityProviderGauges(http.metrics, regions);
   const { port } = await http.listen(opts.port, opts.host);
   const endpoint = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   regions.setEndpoint(endpoint);
@@ -100,4 +106,46 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await store.close();
     },
   };
+}
+
+/**
+ * ECS's CapacityProviderReservation metric (and the group size managed scaling aims at) of every
+ * Auto Scaling group capacity provider with managed scaling, per region, on /metrics (a scrape
+ * runs a pass of the controllers, so the values are current).
+ */
+function capacityProviderGauges(registry: Registry, regions: RegionRuntimes): void {
+  const labelNames = ['region', 'capacity_provider', 'cluster'] as const;
+  const fill = async (g: Gauge<(typeof labelNames)[number]>, pick: (r: { reservation: number; desired: number; instances: number }) => number) => {
+    g.reset();
+    for (const rt of await regions.running()) {
+      for (const r of rt.capacityProviders.reconcile()) g.set({ region: rt.region, capacity_provider: r.capacityProvider, cluster: r.cluster }, pick(r));
+    }
+  };
+  new Gauge({
+    name: 'wharf_capacity_provider_reservation',
+    help: 'CapacityProviderReservation (percent): instances needed / instances in the group * 100',
+    labelNames,
+    registers: [registry],
+    async collect() {
+      await fill(this, (r) => r.reservation);
+    },
+  });
+  new Gauge({
+    name: 'wharf_capacity_provider_desired_instances',
+    help: 'The group size managed scaling aims at (targetCapacity met)',
+    labelNames,
+    registers: [registry],
+    async collect() {
+      await fill(this, (r) => r.desired);
+    },
+  });
+  new Gauge({
+    name: 'wharf_capacity_provider_instances',
+    help: 'Container instances in the capacity provider group',
+    labelNames,
+    registers: [registry],
+    async collect() {
+      await fill(this, (r) => r.instances);
+    },
+  });
 }

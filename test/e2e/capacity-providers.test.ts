@@ -10,6 +10,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { dockerSkipReason } from '../images/docker-test-env';
 import { killAllSpawned, removeClusterContainers, removeDir, spawnAgent, spawnServer, waitUntil, type AgentProcess, type ServerProcess } from './helpers/processes';
 import { awsCli } from './helpers/wharf-server';
@@ -32,8 +35,11 @@ describe('capacity providers', { skip, timeout: 300_000 }, () => {
     return arns.length ? describeTasks(cluster, arns) : [];
   };
 
+  // What `--scale-command` was asked: "<provider> <desired count>" lines.
+  const scaleLog = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-scale-')), 'asked');
+
   before(async () => {
-    srv = await spawnServer();
+    srv = await spawnServer({ extraArgs: ['--scale-command', `printf '%s %s\\n' >> ${scaleLog}`] });
     // One pool host with room for three 256 CPU / 512 MiB tasks.
     agents.push(await spawnAgent({ server: srv, fargate: true, resources: 'cpu=1024,memory=1536' }));
     for (const [name, providers] of [[FG, ['FARGATE', 'FARGATE_SPOT']], [EC2, []]] as const) {
@@ -128,6 +134,18 @@ describe('capacity providers', { skip, timeout: 300_000 }, () => {
     assert.deepEqual(svc.json.service.capacityProviderStrategy, [{ capacityProvider: 'workers', weight: 1, base: 0 }], 'the cluster default strategy');
     await waitUntil(async () => (await cli(['describe-services', '--cluster', EC2, '--services', 'w'])).json.services[0].events.some((e: { message: string }) => /unable to place a task/.test(e.message)), 'the service reports it cannot place', { timeoutMs: 30_000, intervalMs: 1000 });
     assert.deepEqual(await serviceTasks(EC2, 'w'), []);
+    // Managed scaling: no instance in the group and a task waiting -> reservation 200, one instance wanted.
+    const metric = await waitUntil(async () => {
+      const text = await (await fetch(`${srv.endpoint}/metrics`)).text();
+      return /^wharf_capacity_provider_reservation\{[^}]*capacity_provider="workers"[^}]*\} 200$/m.test(text) ? text : undefined;
+    }, 'the reservation metric', { timeoutMs: 30_000, intervalMs: 1000 });
+    assert.match(metric, /^wharf_capacity_provider_desired_instances\{[^}]*capacity_provider="workers"[^}]*\} 1$/m);
+    // (An empty group with nothing waiting may have been asked for 0 first, as ECS would.)
+    await waitUntil(() => fs.existsSync(scaleLog) && fs.readFileSync(scaleLog, 'utf8').trim().split('\n').at(-1) === 'workers 1', 'the scale command is run with the desired count', {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+      describe: () => fs.existsSync(scaleLog) && fs.readFileSync(scaleLog, 'utf8'),
+    });
 
     const member = await spawnAgent({ server: srv, cluster: EC2, extraArgs: ['--capacity-provider', 'workers'] });
     agents.push(member);
