@@ -96,10 +96,12 @@ ${AGENT_FLAGS}`;
 const UP_HELP = `wharf up: the control plane and one local agent in one command (cluster 'default')
 
 Takes the flags of 'wharf server' (--listen, --data-dir, --region, --regions, --account-id,
---sync, --heap-growth; the local agent joins --region) and of
+--sync, --heap-growth, --scale-command; the local agent joins --region) and of
 'wharf agent' (below). If no Docker Engine answers and it runs as root on Debian, it says so,
 installs docker.io and starts dockerd. The host is also the region's Fargate capacity, so
-'aws ecs run-task --launch-type FARGATE' works at once; --without-fargate leaves it out.
+'aws ecs run-task --launch-type FARGATE' (and the built-in FARGATE / FARGATE_SPOT capacity
+providers) work at once; --without-fargate leaves it out. With --capacity-provider NAME the local
+instance joins the group of the Auto Scaling group capacity provider NAME.
 
 ${AGENT_FLAGS}`;
 
@@ -324,6 +326,7 @@ async function cmdUp(argv: string[]): Promise<void> {
       'account-id': { type: 'string', default: '000000000000' },
       sync: { type: 'string', default: 'full' },
       'heap-growth': { type: 'string' },
+      'scale-command': { type: 'string' },
       'without-fargate': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -337,7 +340,7 @@ async function cmdUp(argv: string[]): Promise<void> {
   if (sync !== 'FULL' && sync !== 'NORMAL') throw new Error('--sync must be full or normal');
   const { host, port } = parseListen(values.listen!);
   const regions = values.regions !== undefined ? parseRegionList(values.regions) : undefined;
-  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync });
+  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync, scaleCommand: values['scale-command'] });
   const started: RunningAgents[] = [];
   const agents = {
     get agents() {
@@ -348,8 +351,10 @@ async function cmdUp(argv: string[]): Promise<void> {
   try {
     const local = { endpoint: srv.endpoint, region: values.region!, credentials: srv.credentials.agentTokens[0]!, dataDir: values['data-dir']! };
     started.push(await startAgents({ ...settings, ...local }));
-    // The same host is the region's Fargate capacity, so FARGATE tasks run with no extra step.
-    if (!values['without-fargate']) started.push(await startAgents({ ...settings, ...local, cluster: FARGATE_POOL, instances: 1 }));
+    // The same host is the region's Fargate capacity, so FARGATE and FARGATE_SPOT tasks run with
+    // no extra step (a --capacity-provider group is the cluster instance's, not the pool's).
+    const { [CAPACITY_PROVIDER_ATTRIBUTE]: _group, ...poolAttributes } = settings.attributes;
+    if (!values['without-fargate']) started.push(await startAgents({ ...settings, ...local, attributes: poolAttributes, cluster: FARGATE_POOL, instances: 1 }));
   } catch (e) {
     await agents.stop();
     await srv.close();
