@@ -17,7 +17,8 @@ import { createService, describeServices } from './services';
 import { launchReplicaTasks } from './service-placement';
 import { listTagsForResource } from './tags';
 import { registerTaskDefinition } from './task-definitions';
-import { runTask } from './tasks';
+import { runTask, stopTask } from './tasks';
+import { CapacityProviderController } from '../controllers/capacity-provider-controller';
 
 const asgArn = (group: string, region = 'eu-west-3') => `arn:aws:autoscaling:${region}:123456789012:autoScalingGroup:0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0:autoScalingGroupName/${group}`;
 const TOTAL = [{ name: 'CPU', type: 'INTEGER', integerValue: 4096 }, { name: 'MEMORY', type: 'INTEGER', integerValue: 8192 }];
@@ -226,4 +227,31 @@ test('an on-demand Fargate task that finds the pool full interrupts Spot tasks; 
   const held = await runTask(ctx, { cluster: 'c', taskDefinition: 'fg', capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }], networkConfiguration: NET });
   assert.deepEqual(held.tasks, []);
   assert.equal(held.failures!.length, 1);
+});
+
+test('with managed scaling, RunTask tasks an ASG group cannot take wait in PROVISIONING and are placed once a group instance joins', async () => {
+  const ctx = await context();
+  await createCapacityProvider(ctx, { name: 'w', autoScalingGroupProvider: { autoScalingGroupArn: asgArn('g'), managedScaling: { status: 'ENABLED' } } });
+  await createCluster(ctx, { clusterName: 'c', capacityProviders: ['w'], defaultCapacityProviderStrategy: [{ capacityProvider: 'w', weight: 1 }] });
+  const controller = new CapacityProviderController({ ctx });
+  controller.start();
+  try {
+    const r = await runTask(ctx, { cluster: 'c', taskDefinition: 'web', count: 2 });
+    assert.deepEqual(r.failures, []);
+    assert.deepEqual(r.tasks!.map((t) => [t.lastStatus, t.capacityProviderName, t.containerInstanceArn]), [['PROVISIONING', 'w', undefined], ['PROVISIONING', 'w', undefined]]);
+    assert.equal(controller.reconcile()[0]!.reservation, 200, 'waiting tasks count for managed scaling');
+    // One is no longer wanted: it stops at once.
+    await stopTask(ctx, { cluster: 'c', task: r.tasks![1]!.taskArn! });
+    await controller.settleSoon();
+    assert.equal(ctx.state.tasks.get('c', r.tasks![1]!.taskArn!.split('/').pop()!)!.value.lastStatus, 'STOPPED');
+
+    const member = await instance(ctx, 'c', [{ name: CAPACITY_PROVIDER_ATTRIBUTE, value: 'w' }]);
+    await controller.settleSoon();
+    const placed = ctx.state.tasks.get('c', r.tasks![0]!.taskArn!.split('/').pop()!)!.value;
+    assert.equal(placed.containerInstanceArn, member.containerInstanceArn);
+    assert.equal(placed.lastStatus, 'PENDING');
+    assert.equal(placed.wharf.waiting, undefined);
+  } finally {
+    controller.stop();
+  }
 });

@@ -26,14 +26,15 @@ import { resolveResourceNeeds } from '../core/task-definition-resources';
 import { STOP, isTerminal } from '../core/task-status';
 import { mergeTags, validateTags } from '../core/tags';
 import { epochSeconds } from '../lib';
-import { StoreConflictError } from '../store/store';
+import { StoreConflictError, type TxnOp } from '../store/store';
 import { launchStrategy, providerGroups, providerPlacement } from './capacity-providers';
 import { requireActiveCluster } from './clusters';
 import { committed, type ControlContext } from './context';
 import { foundNoInstances, placeTasks } from './placement';
 import { Reason } from '../scheduler';
 import { requireActiveTaskDefinition } from './task-definitions';
-import { newTaskRecord, taskToWire } from './task-records';
+import { newTaskRecord, taskKey, taskToWire } from './task-records';
+import { asWaiting, waitsForCapacity } from './capacity-waiting';
 import { requestStop } from './task-stop';
 import { heldBack, isOnDemandFargate, reclaimSpotCapacity, releaseSpotHold } from './spot-capacity';
 
@@ -203,6 +204,29 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
     for (const [i, share] of placing.entries()) {
       const last = i === placing.length - 1;
       const where = share.provider ? providerPlacement(share.provider) : { capacity: fargate ? FARGATE_POOL : undefined, requiredAttributes: [] };
+      const makeTask = () => {
+        const t = newTaskRecord({
+          partition: ctx.partition,
+          cluster,
+          td,
+          needs,
+          overrides: input.overrides,
+          launchType,
+          group,
+          startedBy: input.startedBy,
+          tags,
+          now,
+          clientToken: input.clientToken,
+          awsvpc,
+        });
+        if (share.provider) t.capacityProviderName = share.provider;
+        return t;
+      };
+      // An Auto Scaling group provider with managed scaling: what its group cannot take now waits
+      // in PROVISIONING for an instance (capacity-waiting.ts) instead of failing.
+      const wait = waitsForCapacity(ctx, share.provider);
+      const waitRules = { constraints: fargate ? [] : constraints, strategies: input.placementStrategy ?? [] };
+      let waiting: TaskRecord[] = [];
       const placed = await placeTasks(ctx, {
         cluster: cluster.clusterName,
         capacity: where.capacity,
@@ -212,34 +236,20 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
         constraints: fargate ? [] : constraints,
         strategies: fargate ? FARGATE_STRATEGY : input.placementStrategy ?? [],
         requiredAttributes: [...(td.requiresAttributes ?? []).map((a) => ({ name: a.name, value: a.value })), ...where.requiredAttributes],
-        makeTask: () => {
-          const t = newTaskRecord({
-            partition: ctx.partition,
-            cluster,
-            td,
-            needs,
-            overrides: input.overrides,
-            launchType,
-            group,
-            startedBy: input.startedBy,
-            tags,
-            now,
-            clientToken: input.clientToken,
-            awsvpc,
-          });
-          if (share.provider) t.capacityProviderName = share.provider;
-          return t;
-        },
+        makeTask,
         // An EC2 cluster without instances is refused below, and the refusal is not remembered.
         commitIf: (result) => fargate || strategy !== undefined || !foundNoInstances(result),
-        extraOps: (placedNow, failedNow) =>
-          tokenKey && last
-            ? [{ op: 'create', key: tokenKey, value: tokenValue([...tasks, ...placedNow], [...failures, ...failedNow]) }]
-            : [],
+        extraOps: (placedNow, failedNow) => {
+          waiting = wait ? failedNow.map(() => asWaiting(makeTask(), waitRules)) : [];
+          const left = wait ? [] : failedNow;
+          const ops: TxnOp[] = waiting.map((t) => ({ op: 'create', key: taskKey(t), value: t }));
+          if (tokenKey && last) ops.push({ op: 'create', key: tokenKey, value: tokenValue([...tasks, ...placedNow, ...waiting], [...failures, ...left]) });
+          return ops;
+        },
       });
       if (!fargate && !strategy && foundNoInstances(placed.result)) throw invalidParameter(Reason.NO_INSTANCES);
-      tasks.push(...placed.tasks);
-      failures.push(...placed.failures);
+      tasks.push(...placed.tasks, ...waiting);
+      if (!wait) failures.push(...placed.failures);
       if (isOnDemandFargate(launchType, share.provider)) {
         // The pool is short: interrupt Spot tasks so that a retry (or the service) finds room.
         if (placed.failures.length > 0) await reclaimSpotCapacity(ctx, needs, placed.failures.length);

@@ -15,8 +15,13 @@
  * With managedTerminationProtection ENABLED the desired size never drops below the busy
  * instances, and the scale request names the instances that hold tasks (protected) and those
  * that may be removed.
+ *
+ * It also places the RunTask tasks waiting unplaced in PROVISIONING for an instance of their
+ * provider's group (control/capacity-waiting.ts): on every pass and whenever an instance or a
+ * waiting task changes; those tasks count as waiting for managed scaling too.
  */
 import { CAPACITY_PROVIDER_ATTRIBUTE } from '../control/capacity-providers';
+import { isWaiting, settleWaitingTask } from '../control/capacity-waiting';
 import { tasksOfService } from '../control/service-records';
 import { findTaskDefinition } from '../control/task-definitions';
 import type { ControlContext } from '../control/context';
@@ -56,25 +61,67 @@ export class CapacityProviderController {
   /** Last desired size handed to `scale`, by provider. */
   private readonly requested = new Map<string, number>();
   private readonly running = new Set<string>();
+  /** Tasks waiting unplaced for capacity: `<cluster>/<task id>`. */
+  private readonly waitingTasks = new Set<string>();
+  private unsubscribe?: () => void;
+  private settling?: Promise<void>;
+  private settleAgain = false;
 
   constructor(private readonly deps: CapacityProviderControllerDeps) {}
 
   start(): void {
+    const { ctx } = this.deps;
+    for (const e of ctx.state.tasks.all()) if (isWaiting(e.value)) this.waitingTasks.add(`${e.value.wharf.cluster}/${e.value.wharf.id}`);
+    this.unsubscribe = ctx.state.subscribe((c) => {
+      if (c.kind === 'tasks') {
+        const key = `${c.parent}/${c.child}`;
+        const t = c.current?.value as Parameters<typeof isWaiting>[0] | undefined;
+        if (t && isWaiting(t)) {
+          this.waitingTasks.add(key);
+          this.settleSoon();
+        } else this.waitingTasks.delete(key);
+      } else if ((c.kind === 'instances' || c.kind === 'usage') && this.waitingTasks.size > 0) this.settleSoon();
+    });
     const tick = () => {
       if (this.stopped) return;
       try {
         this.reconcile();
       } catch (err) {
-        this.deps.ctx.log.error({ err }, 'capacity provider scaling failed');
+        ctx.log.error({ err }, 'capacity provider scaling failed');
       }
-      if (!this.stopped) this.timer = this.deps.ctx.clock.setTimeout(tick, this.deps.intervalMs ?? 15_000);
+      this.settleSoon();
+      if (!this.stopped) this.timer = ctx.clock.setTimeout(tick, this.deps.intervalMs ?? 15_000);
     };
-    this.timer = this.deps.ctx.clock.setTimeout(tick, 0);
+    this.timer = ctx.clock.setTimeout(tick, 0);
   }
 
   stop(): void {
     this.stopped = true;
     this.timer?.cancel();
+    this.unsubscribe?.();
+  }
+
+  /** Tries to place (or stop) every waiting task, one pass at a time. */
+  settleSoon(): Promise<void> {
+    if (this.settling) {
+      this.settleAgain = true;
+      return this.settling;
+    }
+    this.settling = (async () => {
+      do {
+        this.settleAgain = false;
+        for (const key of [...this.waitingTasks]) {
+          if (this.stopped) return;
+          const i = key.indexOf('/');
+          try {
+            await settleWaitingTask(this.deps.ctx, key.slice(0, i), key.slice(i + 1));
+          } catch (err) {
+            this.deps.ctx.log.error({ err, task: key }, 'placing a task waiting for capacity failed');
+          }
+        }
+      } while (this.settleAgain && !this.stopped);
+    })().finally(() => (this.settling = undefined));
+    return this.settling;
   }
 
   /** The latest reading of every provider with managed scaling. */
@@ -147,6 +194,14 @@ export class CapacityProviderController {
   private waiting(provider: string, cluster: string): Needs[] {
     const { ctx } = this.deps;
     const out: Needs[] = [];
+    for (const key of this.waitingTasks) {
+      const i = key.indexOf('/');
+      const t = key.slice(0, i) === cluster ? ctx.state.tasks.get(cluster, key.slice(i + 1))?.value : undefined;
+      const td = t?.capacityProviderName === provider && t.desiredStatus === 'RUNNING' ? findTaskDefinition(ctx, t.taskDefinitionArn!) : undefined;
+      if (!td) continue;
+      const needs = resolveResourceNeeds(td, t!.overrides);
+      out.push({ cpu: needs.cpu, memory: needs.memory });
+    }
     for (const e of ctx.state.services.children(cluster).values()) {
       const s = e.value;
       const strategy = s.capacityProviderStrategy ?? [];

@@ -13,6 +13,8 @@ import type {
   LaunchType,
   LoadBalancer,
   NetworkConfiguration,
+  PlacementConstraint,
+  PlacementStrategy,
   Resource,
   Service,
   ServiceDeploymentStatus,
@@ -83,6 +85,11 @@ export interface TaskRecord extends Task {
      * the past means the protection expired; readers compare with their clock.
      */
     protectedUntil?: number;
+    /**
+     * A RunTask task of an Auto Scaling group capacity provider with managed scaling, waiting
+     * unplaced in PROVISIONING for an instance of the group: the placement rules of its request.
+     */
+    waiting?: { constraints: PlacementConstraint[]; strategies: PlacementStrategy[] };
   };
 }
 

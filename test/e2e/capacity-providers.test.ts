@@ -134,14 +134,23 @@ describe('capacity providers', { skip, timeout: 300_000 }, () => {
     assert.deepEqual(svc.json.service.capacityProviderStrategy, [{ capacityProvider: 'workers', weight: 1, base: 0 }], 'the cluster default strategy');
     await waitUntil(async () => (await cli(['describe-services', '--cluster', EC2, '--services', 'w'])).json.services[0].events.some((e: { message: string }) => /unable to place a task/.test(e.message)), 'the service reports it cannot place', { timeoutMs: 30_000, intervalMs: 1000 });
     assert.deepEqual(await serviceTasks(EC2, 'w'), []);
-    // Managed scaling: no instance in the group and a task waiting -> reservation 200, one instance wanted.
+    // A standalone task waits in PROVISIONING for an instance of the group, as on ECS.
+    const waiting = await cli(['run-task', '--cluster', EC2, '--task-definition', 'cp-ec2']);
+    assert.equal(waiting.code, 0, waiting.stderr);
+    assert.deepEqual(waiting.json.failures, []);
+    const waitingTask = waiting.json.tasks[0];
+    assert.equal(waitingTask.lastStatus, 'PROVISIONING');
+    assert.equal(waitingTask.capacityProviderName, 'workers');
+    assert.equal(waitingTask.containerInstanceArn, undefined);
+    // Managed scaling: no instance in the group and two tasks waiting (the service's and the
+    // standalone one) -> reservation 200; with no instance to size them by, one instance each.
     const metric = await waitUntil(async () => {
       const text = await (await fetch(`${srv.endpoint}/metrics`)).text();
       return /^wharf_capacity_provider_reservation\{[^}]*capacity_provider="workers"[^}]*\} 200$/m.test(text) ? text : undefined;
     }, 'the reservation metric', { timeoutMs: 30_000, intervalMs: 1000 });
-    assert.match(metric, /^wharf_capacity_provider_desired_instances\{[^}]*capacity_provider="workers"[^}]*\} 1$/m);
+    assert.match(metric, /^wharf_capacity_provider_desired_instances\{[^}]*capacity_provider="workers"[^}]*\} 2$/m);
     // (An empty group with nothing waiting may have been asked for 0 first, as ECS would.)
-    await waitUntil(() => fs.existsSync(scaleLog) && fs.readFileSync(scaleLog, 'utf8').trim().split('\n').at(-1) === 'workers 1', 'the scale command is run with the desired count', {
+    await waitUntil(() => fs.existsSync(scaleLog) && fs.readFileSync(scaleLog, 'utf8').trim().split('\n').at(-1) === 'workers 2', 'the scale command is run with the desired count', {
       timeoutMs: 30_000,
       intervalMs: 500,
       describe: () => fs.existsSync(scaleLog) && fs.readFileSync(scaleLog, 'utf8'),
@@ -154,6 +163,11 @@ describe('capacity providers', { skip, timeout: 300_000 }, () => {
     assert.equal(t.containerInstanceArn, member.instanceArns[0]);
     assert.equal(t.capacityProviderName, 'workers');
     assert.equal(t.launchType, 'EC2');
+    assert.equal((await cli(['wait', 'tasks-running', '--cluster', EC2, '--tasks', waitingTask.taskArn])).code, 0);
+    const [ran] = await describeTasks(EC2, [waitingTask.taskArn]);
+    assert.equal(ran.containerInstanceArn, member.instanceArns[0], 'the waiting task runs on the instance that joined the group');
+    await cli(['stop-task', '--cluster', EC2, '--task', waitingTask.taskArn]);
+    assert.equal((await cli(['wait', 'tasks-stopped', '--cluster', EC2, '--tasks', waitingTask.taskArn])).code, 0);
 
     const inUse = await cli(['put-cluster-capacity-providers', '--cluster', EC2, '--capacity-providers', '--default-capacity-provider-strategy', '[]']);
     assert.match(inUse.stderr, /ResourceInUseException/);
