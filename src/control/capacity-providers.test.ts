@@ -138,6 +138,7 @@ test('clusters take only existing providers, a default strategy over them, and n
   // A cluster may have both kinds; an ASG provider belongs to one cluster.
   const c = (await createCluster(ctx, { clusterName: 'c', capacityProviders: ['FARGATE', 'w'] })).cluster!;
   assert.deepEqual(c.capacityProviders, ['FARGATE', 'w']);
+  assert.deepEqual((await describeCapacityProviders(ctx, { cluster: 'c' })).capacityProviders!.map((p) => p.name), ['FARGATE', 'w'], 'Describe with a cluster: only its providers');
   await rejects(createCluster(ctx, { clusterName: 'd', capacityProviders: ['w'] }), 'InvalidParameterException', "The specified capacity provider 'w' is already associated with another cluster. An Auto Scaling group capacity provider can be associated with one cluster only.");
 });
 

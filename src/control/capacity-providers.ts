@@ -14,10 +14,10 @@
  * name can then be created again. Deleting a provider a cluster still has fails as ECS does: the
  * provider stays ACTIVE with updateStatus DELETE_FAILED and the reason.
  */
-import { capacityProviderArn, parseArn } from '../core/arn';
+import { capacityProviderArn, clusterNameOf, parseArn } from '../core/arn';
 import { FARGATE_PROVIDERS, countByProvider, isFargateProvider, launchStrategyProblem, splitTasks, strategyProblem } from '../core/capacity-provider-strategy';
 import { FARGATE_POOL } from '../core/fargate-pool';
-import { WharfError, invalidParameter } from '../core/errors';
+import { WharfError, clusterNotFound, invalidParameter } from '../core/errors';
 import { keys, type CapacityProviderRecord, type ClusterRecord } from '../core/resources';
 import type {
   AutoScalingGroupProvider,
@@ -180,7 +180,7 @@ export async function createCapacityProvider(ctx: ControlContext, input: CreateC
 export async function describeCapacityProviders(ctx: ControlContext, input: DescribeCapacityProvidersRequest): Promise<DescribeCapacityProvidersResponse> {
   const include = input.include ?? [];
   for (const i of include) if (i !== 'TAGS') throw invalidParameter(`Invalid include value '${i}'. Valid values: TAGS.`);
-  const all: CapacityProvider[] = [];
+  let all: CapacityProvider[] = [];
   const failures: Failure[] = [];
   if (input.capacityProviders && input.capacityProviders.length > 0) {
     if (input.capacityProviders.length > 100) throw invalidParameter('At most 100 capacity providers can be described at once.');
@@ -195,6 +195,13 @@ export async function describeCapacityProviders(ctx: ControlContext, input: Desc
     for (const n of FARGATE_PROVIDERS) all.push(builtInToWire(ctx, n, include));
     for (const e of ctx.state.capacityProviders.all()) if (e.value.status === 'ACTIVE') all.push(capacityProviderToWire(e.value, include));
   }
+  if (input.cluster !== undefined) {
+    // Only the providers that cluster has.
+    const c = ctx.state.clusters.get('', clusterNameOf(input.cluster))?.value;
+    if (!c || c.status !== 'ACTIVE') throw clusterNotFound();
+    const has = new Set(c.capacityProviders ?? []);
+    all = all.filter((p) => has.has(p.name!));
+  }
   const { page, nextToken } = paginate(all, (p) => p.name!, input, { default: 10, max: 10 });
   return { capacityProviders: page, failures, nextToken };
 }
@@ -202,6 +209,7 @@ export async function describeCapacityProviders(ctx: ControlContext, input: Desc
 export async function updateCapacityProvider(ctx: ControlContext, input: UpdateCapacityProviderRequest): Promise<UpdateCapacityProviderResponse> {
   const name = nameOf(input.name);
   if (isFargateProvider(name)) throw new WharfError('ClientException', builtInMessage(name));
+  if (input.cluster !== undefined) throw invalidParameter('cluster is only valid for Amazon ECS Managed Instances capacity providers.');
   if (input.managedInstancesProvider !== undefined) throw new WharfError('UnsupportedFeatureException', 'Amazon ECS Managed Instances capacity providers are not available in Wharf.');
   const update = input.autoScalingGroupProvider;
   if (!update) throw invalidParameter('autoScalingGroupProvider must be specified.');
@@ -227,6 +235,7 @@ function clustersWith(ctx: ControlContext, name: string): ClusterRecord[] {
 export async function deleteCapacityProvider(ctx: ControlContext, input: DeleteCapacityProviderRequest): Promise<DeleteCapacityProviderResponse> {
   const name = nameOf(input.capacityProvider);
   if (isFargateProvider(name)) throw new WharfError('ClientException', builtInMessage(name));
+  if (input.cluster !== undefined) throw invalidParameter('cluster is only valid for Amazon ECS Managed Instances capacity providers.');
   const users = clustersWith(ctx, name);
   const { value, revision } = await casUpdate<CapacityProviderRecord>(ctx.store, keys.capacityProvider(name), (cur) => {
     if (!cur || cur.value.status !== 'ACTIVE') throw new WharfError('ClientException', notFoundMessage);
