@@ -11,6 +11,7 @@ import { dockerBridgeAddress, parseDnsFlag } from './dns';
 import { parseRegionList } from '../core/regions';
 import { applyHeapGrowth, parseHeapGrowth } from './heap-growth';
 import { parseAttributes, parseResources, startAgents, type RunningAgents } from './agent';
+import { CAPACITY_PROVIDER_ATTRIBUTE } from '../control/capacity-providers';
 import { FARGATE_POOL } from '../core/fargate-pool';
 import { ensureDocker } from './docker-setup';
 import { credentialsPath, joinToken, parseJoinToken, type CredentialsFile, type KeyPair } from './credentials';
@@ -57,6 +58,10 @@ Flags:
                          namespaces; other names are forwarded to /etc/resolv.conf's servers).
                          Default: 127.0.0.1:53 and the Docker bridge gateway (docker0):53, each
                          skipped with a warning if it cannot be bound; 'off' disables it
+  --scale-command CMD    run CMD (through sh -c) when the desired instance count of an Auto
+                         Scaling group capacity provider with managed scaling changes: $1 is the
+                         provider, $2 the count; WHARF_* variables say the rest (see
+                         docs/ARCHITECTURE.md "Capacity providers")
   -h, --help             this help
 
 Credentials are generated on first start and kept in DATA_DIR/credentials.json, unless
@@ -70,6 +75,9 @@ const AGENT_FLAGS = `  --cluster NAME          cluster to join (default 'default
   --fargate-sandbox gvisor|runc   what isolates this pool host's Fargate tasks (default gvisor
                           where the engine has the runsc runtime, else runc; runc on a gVisor host
                           is for comparing the two, e.g. bench/fargate-tasks.ts)
+  --capacity-provider NAME  join the instance group of the Auto Scaling group capacity provider
+                          NAME: tasks launched through NAME are placed only on such instances
+                          (the attribute wharf.capacity-provider=NAME)
   --availability-zone AZ  the ecs.availability-zone attribute (default <region>a)
   --instance-type TYPE    the ecs.instance-type attribute (default wharf.host)
   --attribute NAME=VALUE  a custom attribute (repeatable)
@@ -102,10 +110,12 @@ ${AGENT_FLAGS}`;
 const UP_HELP = `wharf up: the control plane and one local agent in one command (cluster 'default')
 
 Takes the flags of 'wharf server' (--listen, --data-dir, --region, --regions, --account-id,
---sync, --heap-growth, --dns; the local agent joins --region) and of
+--sync, --heap-growth, --dns, --scale-command; the local agent joins --region) and of
 'wharf agent' (below). If no Docker Engine answers and it runs as root on Debian, it says so,
 installs docker.io and starts dockerd. The host is also the region's Fargate capacity, so
-'aws ecs run-task --launch-type FARGATE' works at once; --without-fargate leaves it out.
+'aws ecs run-task --launch-type FARGATE' (and the built-in FARGATE / FARGATE_SPOT capacity
+providers) work at once; --without-fargate leaves it out. With --capacity-provider NAME the local
+instance joins the group of the Auto Scaling group capacity provider NAME.
 
 ${AGENT_FLAGS}`;
 
@@ -158,6 +168,7 @@ async function cmdServer(argv: string[]): Promise<void> {
       'healthy-after-running': { type: 'string' },
       'heap-growth': { type: 'string' },
       dns: { type: 'string' },
+      'scale-command': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -183,6 +194,7 @@ async function cmdServer(argv: string[]): Promise<void> {
     poolHostLostMs,
     healthyAfterRunningMs,
     dns,
+    scaleCommand: values['scale-command'],
   });
   printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey);
   const stop = async () => {
@@ -214,6 +226,7 @@ const agentOptions = {
   cluster: { type: 'string' },
   fargate: { type: 'boolean' },
   'fargate-sandbox': { type: 'string' },
+  'capacity-provider': { type: 'string' },
   'availability-zone': { type: 'string' },
   'instance-type': { type: 'string' },
   attribute: { type: 'string', multiple: true },
@@ -237,6 +250,15 @@ function parseTaskEndpoint(v: string | undefined): { host?: string; port?: numbe
   return { ...(host ? { host } : {}), ...(port !== undefined ? { port } : {}) };
 }
 
+/** `--capacity-provider NAME`: the attribute that puts the instance in NAME's group. */
+function withCapacityProvider(attributes: Record<string, string>, values: Record<string, unknown>): Record<string, string> {
+  const name = values['capacity-provider'] as string | undefined;
+  if (name === undefined) return attributes;
+  if (values.fargate) throw new Error('--capacity-provider is for instances of a cluster; Fargate hosts serve FARGATE and FARGATE_SPOT');
+  if (!/^[A-Za-z0-9_-]{1,255}$/.test(name)) throw new Error(`--capacity-provider wants a capacity provider name, not '${name}'`);
+  return { ...attributes, [CAPACITY_PROVIDER_ATTRIBUTE]: name };
+}
+
 function agentSettings(values: Record<string, unknown>) {
   const pull = String(values['image-pull-behavior']);
   if (!['default', 'always', 'once', 'prefer-cached'].includes(pull)) throw new Error('--image-pull-behavior must be default, always, once or prefer-cached');
@@ -253,7 +275,7 @@ function agentSettings(values: Record<string, unknown>) {
     cluster: values.fargate ? FARGATE_POOL : String(values.cluster ?? 'default'),
     availabilityZone: values['availability-zone'] as string | undefined,
     instanceType: values['instance-type'] as string | undefined,
-    attributes: parseAttributes(values.attribute as string[] | undefined),
+    attributes: withCapacityProvider(parseAttributes(values.attribute as string[] | undefined), values),
     resources: parseResources(values.resources as string | undefined),
     pullBehaviour: pull as 'default',
     runtime: runtime as 'docker' | 'simulated',
@@ -337,6 +359,7 @@ async function cmdUp(argv: string[]): Promise<void> {
       'account-id': { type: 'string', default: '000000000000' },
       sync: { type: 'string', default: 'full' },
       'heap-growth': { type: 'string' },
+      'scale-command': { type: 'string' },
       'without-fargate': { type: 'boolean' },
       dns: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -351,7 +374,7 @@ async function cmdUp(argv: string[]): Promise<void> {
   if (sync !== 'FULL' && sync !== 'NORMAL') throw new Error('--sync must be full or normal');
   const { host, port } = parseListen(values.listen!);
   const regions = values.regions !== undefined ? parseRegionList(values.regions) : undefined;
-  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync, dns: parseDnsFlag(values.dns) });
+  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync, dns: parseDnsFlag(values.dns), scaleCommand: values['scale-command'] });
   const started: RunningAgents[] = [];
   const agents = {
     get agents() {
@@ -367,8 +390,10 @@ async function cmdUp(argv: string[]): Promise<void> {
     const taskDns = settings.dnsServers ?? (values['task-dns'] === 'off' ? undefined : srv.dns.filter((a) => a.host === bridge && a.port === 53).map((a) => a.host));
     const dnsServers = taskDns?.length ? taskDns : undefined;
     started.push(await startAgents({ ...settings, ...local, dnsServers }));
-    // The same host is the region's Fargate capacity, so FARGATE tasks run with no extra step.
-    if (!values['without-fargate']) started.push(await startAgents({ ...settings, ...local, dnsServers, cluster: FARGATE_POOL, instances: 1 }));
+    // The same host is the region's Fargate capacity, so FARGATE and FARGATE_SPOT tasks run with
+    // no extra step (a --capacity-provider group is the cluster instance's, not the pool's).
+    const { [CAPACITY_PROVIDER_ATTRIBUTE]: _group, ...poolAttributes } = settings.attributes;
+    if (!values['without-fargate']) started.push(await startAgents({ ...settings, ...local, dnsServers, attributes: poolAttributes, cluster: FARGATE_POOL, instances: 1 }));
   } catch (e) {
     await agents.stop();
     await srv.close();

@@ -18,6 +18,7 @@ import { InstanceLivenessController } from '../controllers/instance-liveness-con
 import { ServiceController } from '../controllers/service-controller';
 import { ServiceRegistryController } from '../controllers/service-registry-controller';
 import { TaskReaperController } from '../controllers/task-reaper-controller';
+import { CapacityProviderController, type ScaleRequest } from '../controllers/capacity-provider-controller';
 import type { Handler } from '../server/api-registry';
 import { createAgentGateway, type AgentGateway } from '../server/agent-gateway';
 import type { Credentials } from '../server/http-server';
@@ -35,6 +36,7 @@ export interface RegionRuntime {
   ecs: Record<string, Handler>;
   secrets: Record<string, Handler>;
   cloudMap: Record<string, Handler>;
+  capacityProviders: CapacityProviderController;
   close(): Promise<void>;
 }
 
@@ -49,6 +51,8 @@ export interface RegionRuntimeOptions {
   poolHostLostMs?: number;
   pingIntervalMs?: number;
   healthyAfterRunningMs?: number;
+  /** Runs a capacity provider's scaling action (`--scale-command`), given its region. */
+  scale?: (region: string) => (r: ScaleRequest) => Promise<void>;
 }
 
 export class RegionRuntimes {
@@ -108,10 +112,12 @@ export class RegionRuntimes {
     const reaper = new TaskReaperController({ state, store, clock: systemClock, log });
     const services = new ServiceController({ ctx, healthyAfterRunningMs: o.healthyAfterRunningMs });
     const registries = new ServiceRegistryController(ctx);
+    const capacityProviders = new CapacityProviderController({ ctx, scale: o.scale?.(region) });
     liveness.start();
     reaper.start();
     services.start();
     registries.start();
+    capacityProviders.start();
     log.info('region up');
     return {
       region,
@@ -120,8 +126,10 @@ export class RegionRuntimes {
       ecs: ecsHandlers(ctx) as Record<string, Handler>,
       secrets: secretsHandlers(ctx) as Record<string, Handler>,
       cloudMap: cloudMapHandlers(ctx) as Record<string, Handler>,
+      capacityProviders,
       async close() {
         registries.stop();
+        capacityProviders.stop();
         services.stop();
         reaper.stop();
         liveness.stop();

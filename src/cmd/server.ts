@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { startDiscoveryDns, type DnsSettings } from './dns';
 import type { DnsListenAddress } from '../discovery';
+import { Gauge, type Registry } from 'prom-client';
 import type { Partition } from '../core/arn';
 import { RegionPolicy } from '../core/regions';
 import type { ControlContext } from '../control';
@@ -14,6 +15,7 @@ import type { Store } from '../store/store';
 import { createLogger, systemClock, type Logger } from '../lib';
 import { loadOrCreateCredentials, type CredentialsFile } from './credentials';
 import { RegionRuntimes, regionalHandlers } from './regions';
+import { scaleCommandRunner } from './scale-command';
 
 export interface ServerOptions {
   host: string;
@@ -36,6 +38,8 @@ export interface ServerOptions {
   healthyAfterRunningMs?: number;
   /** Wharf's DNS server (service discovery): where it listens; absent = off (cmd/dns.ts). */
   dns?: DnsSettings;
+  /** Run for a capacity provider's new desired instance count (cmd/scale-command.ts). */
+  scaleCommand?: string;
 }
 
 export interface RunningServer {
@@ -76,6 +80,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     poolHostLostMs: opts.poolHostLostMs,
     pingIntervalMs: opts.pingIntervalMs,
     healthyAfterRunningMs: opts.healthyAfterRunningMs,
+    scale: opts.scaleCommand ? (region) => scaleCommandRunner(opts.scaleCommand!, region, log) : undefined,
   });
   await regions.startUsed();
   const home = await regions.get(opts.region);
@@ -91,6 +96,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     log,
     onUpgrade: regionalUpgrade(credentialLookup, policy, async (region) => (await regions.get(region)).gateway),
   });
+  capacityProviderGauges(http.metrics, regions);
   const { port } = await http.listen(opts.port, opts.host);
   const endpoint = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   regions.setEndpoint(endpoint);
@@ -113,4 +119,46 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await store.close();
     },
   };
+}
+
+/**
+ * ECS's CapacityProviderReservation metric (and the group size managed scaling aims at) of every
+ * Auto Scaling group capacity provider with managed scaling, per region, on /metrics (a scrape
+ * runs a pass of the controllers, so the values are current).
+ */
+function capacityProviderGauges(registry: Registry, regions: RegionRuntimes): void {
+  const labelNames = ['region', 'capacity_provider', 'cluster'] as const;
+  const fill = async (g: Gauge<(typeof labelNames)[number]>, pick: (r: { reservation: number; desired: number; instances: number }) => number) => {
+    g.reset();
+    for (const rt of await regions.running()) {
+      for (const r of rt.capacityProviders.reconcile()) g.set({ region: rt.region, capacity_provider: r.capacityProvider, cluster: r.cluster }, pick(r));
+    }
+  };
+  new Gauge({
+    name: 'wharf_capacity_provider_reservation',
+    help: 'CapacityProviderReservation (percent): instances needed / instances in the group * 100',
+    labelNames,
+    registers: [registry],
+    async collect() {
+      await fill(this, (r) => r.reservation);
+    },
+  });
+  new Gauge({
+    name: 'wharf_capacity_provider_desired_instances',
+    help: 'The group size managed scaling aims at (targetCapacity met)',
+    labelNames,
+    registers: [registry],
+    async collect() {
+      await fill(this, (r) => r.desired);
+    },
+  });
+  new Gauge({
+    name: 'wharf_capacity_provider_instances',
+    help: 'Container instances in the capacity provider group',
+    labelNames,
+    registers: [registry],
+    async collect() {
+      await fill(this, (r) => r.instances);
+    },
+  });
 }

@@ -21,7 +21,6 @@ import { clusterArn, clusterNameOf } from '../core/arn';
 import { WharfError, clusterNotFound, invalidParameter } from '../core/errors';
 import { keys, type ClusterRecord } from '../core/resources';
 import type {
-  CapacityProviderStrategyItem,
   Cluster,
   ClusterSetting,
   CreateClusterRequest,
@@ -41,12 +40,11 @@ import type {
 } from '../core/shapes/ecs';
 import { validateTags } from '../core/tags';
 import { casUpdate } from '../store/store';
+import { checkClusterProviders } from './capacity-providers';
 import { committed, type ControlContext } from './context';
 import { paginate } from './pagination';
 
 const NAME_RE = /^[A-Za-z0-9_-]{1,255}$/;
-/** The capacity providers Wharf has: its managed Fargate capacity. */
-export const BUILTIN_CAPACITY_PROVIDERS = ['FARGATE', 'FARGATE_SPOT'];
 const ACTIVE_TASK = (lastStatus: string) => lastStatus !== 'STOPPED' && lastStatus !== 'DELETED';
 
 /** How long a deleted (INACTIVE) cluster stays listed and describable before it is removed. */
@@ -82,28 +80,6 @@ function mergeSettings(existing: ClusterSetting[] | undefined, added: ClusterSet
   const m = new Map((existing ?? []).map((s) => [s.name, s.value]));
   for (const s of added) m.set(s.name, s.value);
   return [...m].map(([name, value]) => ({ name, value }));
-}
-
-function validateCapacityProviders(
-  providers: string[] | undefined,
-  strategy: CapacityProviderStrategyItem[] | undefined,
-): void {
-  for (const p of providers ?? []) {
-    if (!BUILTIN_CAPACITY_PROVIDERS.includes(p)) {
-      throw invalidParameter(`The specified capacity provider '${p}' does not exist. Wharf provides FARGATE and FARGATE_SPOT.`);
-    }
-  }
-  let baseCount = 0;
-  for (const s of strategy ?? []) {
-    if (!(providers ?? []).includes(s.capacityProvider)) {
-      throw invalidParameter(`The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster: '${s.capacityProvider}'.`);
-    }
-    if (s.weight !== undefined && (s.weight < 0 || s.weight > 1000)) throw invalidParameter('Capacity provider strategy weight must be between 0 and 1000.');
-    if (s.base !== undefined && (s.base < 0 || s.base > 100000)) throw invalidParameter('Capacity provider strategy base must be between 0 and 100000.');
-    if ((s.base ?? 0) > 0) baseCount++;
-  }
-  if (baseCount > 1) throw invalidParameter('Only one capacity provider in a strategy can have a base defined.');
-  if ((strategy?.length ?? 0) > 20) throw invalidParameter('A capacity provider strategy can contain at most 20 capacity providers.');
 }
 
 function counters(ctx: ControlContext, name: string) {
@@ -173,7 +149,7 @@ export async function createCluster(ctx: ControlContext, input: CreateClusterReq
   }
   const settings = validateSettings(input.settings);
   const tags = validateTags(input.tags);
-  validateCapacityProviders(input.capacityProviders, input.defaultCapacityProviderStrategy);
+  checkClusterProviders(ctx, name, input.capacityProviders, input.defaultCapacityProviderStrategy);
   const existing = ctx.state.clusters.get('', name);
   if (existing && existing.value.status === 'ACTIVE') {
     // ECS answers an existing ACTIVE cluster's name with that cluster, unchanged.
@@ -277,20 +253,25 @@ export async function updateClusterSettings(ctx: ControlContext, input: UpdateCl
 }
 
 export async function putClusterCapacityProviders(ctx: ControlContext, input: PutClusterCapacityProvidersRequest): Promise<PutClusterCapacityProvidersResponse> {
-  validateCapacityProviders(input.capacityProviders, input.defaultCapacityProviderStrategy);
   const c = requireActiveCluster(ctx, input.cluster);
-  // A provider still used by a running task or an active service cannot be removed.
+  if (!Array.isArray(input.capacityProviders)) throw invalidParameter('capacityProviders must be specified.');
+  if (!Array.isArray(input.defaultCapacityProviderStrategy)) throw invalidParameter('defaultCapacityProviderStrategy must be specified.');
+  checkClusterProviders(ctx, c.clusterName, input.capacityProviders, input.defaultCapacityProviderStrategy);
+  // Full replacement: a provider left out is removed, unless a task or service still uses it.
   const keep = new Set(input.capacityProviders);
+  const inUse = () => new WharfError('ResourceInUseException', 'The specified capacity provider is in use and cannot be removed.');
   for (const e of ctx.state.tasks.children(c.clusterName).values()) {
     const cp = e.value.capacityProviderName;
-    if (cp && !keep.has(cp) && e.value.lastStatus !== 'STOPPED') {
-      throw new WharfError('ResourceInUseException', `The capacity provider ${cp} is in use by tasks in the cluster and cannot be removed.`);
-    }
+    if (cp && !keep.has(cp) && e.value.lastStatus !== 'STOPPED') throw inUse();
+  }
+  for (const e of ctx.state.services.children(c.clusterName).values()) {
+    if (e.value.status === 'INACTIVE') continue;
+    if ((e.value.capacityProviderStrategy ?? []).some((s) => !keep.has(s.capacityProvider))) throw inUse();
   }
   const cluster = await mutateCluster(ctx, input.cluster, (cur) => ({
     ...cur,
     capacityProviders: input.capacityProviders,
-    defaultCapacityProviderStrategy: input.defaultCapacityProviderStrategy,
+    defaultCapacityProviderStrategy: input.defaultCapacityProviderStrategy.map((s) => ({ capacityProvider: s.capacityProvider, weight: s.weight ?? 0, base: s.base ?? 0 })),
   }));
   return { cluster };
 }

@@ -6,6 +6,7 @@ import { foreignRegionArn } from '../core/arn';
 import { invalidParameter } from '../core/errors';
 import type { OperationName } from '../core/shapes/ecs';
 import * as accountSettings from './account-settings';
+import * as capacityProviders from './capacity-providers';
 import * as clusters from './clusters';
 import * as containerAgent from './container-agent';
 import { serviceHandlers } from './services';
@@ -62,6 +63,10 @@ function operations(ctx: ControlContext): Partial<Record<OperationName, EcsHandl
     UpdateCluster: (i) => clusters.updateCluster(ctx, i),
     UpdateClusterSettings: (i) => clusters.updateClusterSettings(ctx, i),
     PutClusterCapacityProviders: (i) => clusters.putClusterCapacityProviders(ctx, i),
+    CreateCapacityProvider: (i) => capacityProviders.createCapacityProvider(ctx, i),
+    DescribeCapacityProviders: (i) => capacityProviders.describeCapacityProviders(ctx, i),
+    UpdateCapacityProvider: (i) => capacityProviders.updateCapacityProvider(ctx, i),
+    DeleteCapacityProvider: (i) => capacityProviders.deleteCapacityProvider(ctx, i),
 
     RegisterTaskDefinition: (i, c) => taskDefinitions.registerTaskDefinition(ctx, i, c),
     DescribeTaskDefinition: (i) => taskDefinitions.describeTaskDefinition(ctx, i),

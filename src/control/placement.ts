@@ -47,6 +47,11 @@ export interface PlaceTasksInput {
   commitIf?: (result: PlacementResult) => boolean;
   /** Makes the task record for the i-th placed task (not yet placed). */
   makeTask: (i: number) => TaskRecord;
+  /**
+   * When the i-th task already exists unplaced (waiting in PROVISIONING for capacity): the
+   * revision its record has, so the commit updates it (compare-and-swap) instead of creating it.
+   */
+  existingRevision?: (i: number) => number | undefined;
   /** More writes to commit in the same transaction as the tasks (e.g. an idempotency token). */
   extraOps?: (tasks: TaskRecord[], failures: Failure[]) => TxnOp[];
 }
@@ -88,8 +93,11 @@ export async function placeTasks(ctx: ControlContext, input: PlaceTasksInput): P
     if (input.commitIf && !input.commitIf(result)) return { tasks: [], failures: failuresOf(result), result };
     const tasks: TaskRecord[] = [];
     const touched = new Map<string, { rec: ContainerInstanceRecord; remaining: Resource[] }>();
+    const revisions = new Map<TaskRecord, number>();
     for (const p of result.placements) {
       const t = input.makeTask(p.taskIndex);
+      const rev = input.existingRevision?.(p.taskIndex);
+      if (rev !== undefined) revisions.set(t, rev);
       const reservation = reservationOf(input.needs, { tcp: p.tcpPorts, udp: p.udpPorts }, p.gpuIds);
       if (pooled) t.wharf = { ...t.wharf, instanceId: p.instanceId, instanceCluster: capacity, reservation };
       else {
@@ -114,7 +122,10 @@ export async function placeTasks(ctx: ControlContext, input: PlaceTasksInput): P
     const ops: TxnOp[] = [...(input.extraOps?.(tasks, failures) ?? [])];
     if (tasks.length === 0 && ops.length === 0) return { tasks, failures, result };
     for (const [id, { remaining }] of touched) ops.push(...usageOps(ctx, capacity, id, remaining));
-    for (const t of tasks) ops.push({ op: 'create', key: taskKey(t), value: t });
+    for (const t of tasks) {
+      const rev = revisions.get(t);
+      ops.push(rev === undefined ? { op: 'create', key: taskKey(t), value: t } : { op: 'update', key: taskKey(t), value: t, expectedRevision: rev });
+    }
     try {
       const rev = await ctx.store.txn(ops);
       await committed(ctx, rev);

@@ -12,7 +12,11 @@ import { placeTasks } from './placement';
 import { findTaskDefinition } from './task-definitions';
 import { newTaskRecord } from './task-records';
 import { capacityOf } from '../core/fargate-pool';
+import { isTerminal } from '../core/task-status';
+import { providerGroups, providerPlacement } from './capacity-providers';
 import { requireActiveCluster } from './clusters';
+import { tasksOfService } from './service-records';
+import { heldBack, isOnDemandFargate, reclaimSpotCapacity, releaseSpotHold } from './spot-capacity';
 import { FARGATE_STRATEGY, taskTags } from './tasks';
 
 export interface PlacementFailureInfo {
@@ -43,8 +47,8 @@ function launchInputs(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymen
     serviceTags: s.tags,
     managed: s.enableECSManagedTags ? { cluster: cluster.clusterName, service: s.serviceName } : undefined,
   });
-  const make = () =>
-    newTaskRecord({
+  const make = (provider?: string) => () => {
+    const t = newTaskRecord({
       partition: ctx.partition,
       cluster,
       td,
@@ -57,22 +61,49 @@ function launchInputs(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymen
       serviceName: s.serviceName,
       awsvpc,
     });
-  return { cluster, td, needs, make };
+    if (provider) t.capacityProviderName = provider;
+    return t;
+  };
+  return { cluster, td, needs, make, strategy: revision?.capacityProviderStrategy };
 }
 
 export function constraintsOf(s: ServiceRecord, td: TaskDefinitionRecord) {
   return [...(td.placementConstraints ?? []), ...(s.placementConstraints ?? [])];
 }
 
+/**
+ * With a capacity provider strategy, the deployment's tasks that are still wanted are counted
+ * per provider and each new task goes where the split (core/capacity-provider-strategy.ts) puts
+ * it, so replacements (a reclaimed Spot task) keep the service on its strategy.
+ */
 export async function launchReplicaTasks(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymentRecord, count: number): Promise<LaunchResult> {
-  const { td, needs, make } = launchInputs(ctx, s, d);
+  const { td, needs, make, strategy } = launchInputs(ctx, s, d);
   const out: TaskRecord[] = [];
-  for (let left = count; left > 0; ) {
-    const r = await placeTasks(ctx, { ...serviceRequest(s, td, needs), count: Math.min(BATCH, left), makeTask: make });
-    out.push(...r.tasks);
-    left -= r.tasks.length;
-    const f = r.result.failures[0];
-    if (f) return { tasks: out, failure: failureInfo(f) };
+  let shares: { provider?: string; count: number }[] = [{ count }];
+  if (strategy?.length) {
+    const existing = new Map<string, number>();
+    for (const t of tasksOfService(ctx, s)) {
+      if (t.startedBy !== d.id || t.desiredStatus !== 'RUNNING' || isTerminal(t.lastStatus) || !t.capacityProviderName) continue;
+      existing.set(t.capacityProviderName, (existing.get(t.capacityProviderName) ?? 0) + 1);
+    }
+    shares = providerGroups(strategy, count, existing);
+  }
+  const onDemand = (p: string | undefined) => isOnDemandFargate(s.launchType ?? 'EC2', p);
+  for (const share of shares) {
+    // Spot waits while an on-demand launch takes the room reclaimed from Spot (spot-capacity.ts).
+    if (heldBack(ctx, share.provider)) return { tasks: out, failure: { reason: 'RESOURCE:MEMORY' } };
+    const request = serviceRequest(s, td, needs, share.provider);
+    for (let left = share.count; left > 0; ) {
+      const r = await placeTasks(ctx, { ...request, count: Math.min(BATCH, left), makeTask: make(share.provider) });
+      out.push(...r.tasks);
+      left -= r.tasks.length;
+      if (onDemand(share.provider) && r.tasks.length > 0 && left === 0) releaseSpotHold(ctx);
+      const f = r.result.failures[0];
+      if (f) {
+        if (onDemand(share.provider)) await reclaimSpotCapacity(ctx, needs, left);
+        return { tasks: out, failure: failureInfo(f) };
+      }
+    }
   }
   return { tasks: out };
 }
@@ -83,23 +114,24 @@ export async function launchReplicaTasks(ctx: ControlContext, s: ServiceRecord, 
  */
 export async function launchOnInstance(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymentRecord, instanceId: string): Promise<LaunchResult> {
   const { td, needs, make } = launchInputs(ctx, s, d);
-  const r = await placeTasks(ctx, { ...serviceRequest(s, td, needs), count: 1, on: [instanceId], makeTask: make });
+  const r = await placeTasks(ctx, { ...serviceRequest(s, td, needs), count: 1, on: [instanceId], makeTask: make() });
   const f = r.result.failures[0];
   return f ? { tasks: r.tasks, failure: failureInfo(f) } : { tasks: r.tasks };
 }
 
-/** What the scheduler is asked for one of the service's tasks. */
-export function serviceRequest(s: ServiceRecord, td: TaskDefinitionRecord, needs: ResourceNeeds) {
+/** What the scheduler is asked for one of the service's tasks (through `provider`, if given). */
+export function serviceRequest(s: ServiceRecord, td: TaskDefinitionRecord, needs: ResourceNeeds, provider?: string) {
   const fargate = s.launchType === 'FARGATE';
+  const where = provider ? providerPlacement(provider) : { capacity: capacityOf(s), requiredAttributes: [] };
   return {
     cluster: s.wharf.cluster,
-    capacity: capacityOf(s),
+    capacity: where.capacity ?? s.wharf.cluster,
     needs,
     group: `service:${s.serviceName}`,
     service: s.serviceName,
     constraints: fargate ? [] : constraintsOf(s, td),
     strategies: fargate ? FARGATE_STRATEGY : s.placementStrategy ?? [],
-    requiredAttributes: (td.requiresAttributes ?? []).map((a) => ({ name: a.name, value: a.value })),
+    requiredAttributes: [...(td.requiresAttributes ?? []).map((a) => ({ name: a.name, value: a.value })), ...where.requiredAttributes],
   };
 }
 

@@ -143,6 +143,7 @@ export function serviceToWire(ctx: ControlContext, s: ServiceRecord, include: re
       return { arn: serviceRevisionArn(ctx, s, d.revisionId), requestedTaskCount: d.desiredCount, runningTaskCount: c.running, pendingTaskCount: c.pending };
     });
   }
+  if (out.capacityProviderStrategy?.length) delete out.launchType;
   if (include.includes('TAGS')) out.tags = tags ?? [];
   return out;
 }

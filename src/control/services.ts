@@ -16,6 +16,7 @@ import { WharfError, invalidParameter } from '../core/errors';
 import { keys, type ClusterRecord, type ServiceDeploymentHistoryRecord, type ServiceRecord, type ServiceRevisionRecord, type TaskDefinitionRecord } from '../core/resources';
 import { normalizeDeploymentConfiguration } from '../core/service-math';
 import type {
+  CapacityProviderStrategyItem,
   CreateServiceRequest,
   CreateServiceResponse,
   DeleteServiceRequest,
@@ -162,7 +163,7 @@ function fingerprint(input: object): string {
   return createHash('sha256').update(JSON.stringify(rest)).digest('hex');
 }
 
-function makeRevision(td: TaskDefinitionRecord, p: { launchType?: 'EC2' | 'FARGATE' | 'EXTERNAL'; loadBalancers: LoadBalancer[]; serviceRegistries: ServiceRegistry[]; networkConfiguration?: NetworkConfiguration; platformVersion?: string }, nowS: number): ServiceRevisionRecord {
+function makeRevision(td: TaskDefinitionRecord, p: { launchType?: 'EC2' | 'FARGATE' | 'EXTERNAL'; strategy?: CapacityProviderStrategyItem[]; loadBalancers: LoadBalancer[]; serviceRegistries: ServiceRegistry[]; networkConfiguration?: NetworkConfiguration; platformVersion?: string }, nowS: number): ServiceRevisionRecord {
   const r: ServiceRevisionRecord = {
     id: digitId(),
     taskDefinition: td.taskDefinitionArn,
@@ -171,6 +172,7 @@ function makeRevision(td: TaskDefinitionRecord, p: { launchType?: 'EC2' | 'FARGA
     serviceRegistries: p.serviceRegistries,
     createdAt: nowS,
   };
+  if (p.strategy) r.capacityProviderStrategy = p.strategy;
   if (p.networkConfiguration) r.networkConfiguration = p.networkConfiguration;
   if (p.platformVersion) r.platformVersion = p.platformVersion;
   return r;
@@ -200,7 +202,7 @@ export async function createService(ctx: ControlContext, input: CreateServiceReq
   if (scheduling !== 'REPLICA' && scheduling !== 'DAEMON') throw invalidParameter(`Invalid schedulingStrategy '${scheduling}': expected REPLICA or DAEMON.`);
   if (scheduling === 'DAEMON' && input.desiredCount !== undefined) throw daemonDesiredCount();
   const td = requireActiveTaskDefinition(ctx, input.taskDefinition);
-  const launchType = resolveLaunchType(cluster, td, input);
+  const { launchType, strategy } = resolveLaunchType(ctx, cluster, td, input);
   if (launchType === 'FARGATE') {
     checkFargateRequest(input);
     if (scheduling === 'DAEMON') throw invalidParameter('The DAEMON scheduling strategy is not supported for services using the FARGATE launch type.');
@@ -225,7 +227,7 @@ export async function createService(ctx: ControlContext, input: CreateServiceReq
   const nowS = epochSeconds(now);
   const desiredCount = scheduling === 'DAEMON' ? 0 : input.desiredCount ?? 0;
   const platformVersion = launchType === 'FARGATE' ? input.platformVersion ?? 'LATEST' : undefined;
-  const revision = makeRevision(td, { launchType, loadBalancers, serviceRegistries, networkConfiguration, platformVersion }, nowS);
+  const revision = makeRevision(td, { launchType, strategy, loadBalancers, serviceRegistries, networkConfiguration, platformVersion }, nowS);
   const deployment = newDeployment(newDeploymentId(), revision, desiredCount, nowS);
   const record: ServiceRecord = {
     serviceArn: serviceArn(ctx.partition, cluster.clusterName, name),
@@ -235,7 +237,10 @@ export async function createService(ctx: ControlContext, input: CreateServiceReq
     serviceRegistries,
     status: 'ACTIVE',
     desiredCount,
+    // Kept with a strategy too (FARGATE or EC2, what the providers run as) for the code that
+    // asks where the service runs; the wire form then shows only the strategy, as ECS does.
     launchType,
+    ...(strategy ? { capacityProviderStrategy: strategy } : {}),
     ...(platformVersion ? { platformVersion, platformFamily: FARGATE_PLATFORM_FAMILY } : {}),
     taskDefinition: td.taskDefinitionArn,
     deploymentConfiguration,
@@ -329,8 +334,17 @@ function applyUpdate(ctx: ControlContext, cluster: ClusterRecord, s: ServiceReco
   const scheduling = s.schedulingStrategy;
   const td = newTd ?? findTaskDefinition(ctx, s.taskDefinition);
   if (!td) throw new WharfError('ClientException', 'Unable to describe task definition.');
-  if (input.capacityProviderStrategy !== undefined) resolveLaunchType(cluster, td, { capacityProviderStrategy: input.capacityProviderStrategy });
-  if (newTd) resolveLaunchType(cluster, newTd, { launchType: s.launchType });
+  // A new strategy must run as the service already runs (Fargate providers for a Fargate
+  // service, Auto Scaling group providers for an EC2 one); it starts a new deployment.
+  let strategy = s.capacityProviderStrategy;
+  if (input.capacityProviderStrategy !== undefined && input.capacityProviderStrategy.length > 0) {
+    const r = resolveLaunchType(ctx, cluster, td, { capacityProviderStrategy: input.capacityProviderStrategy });
+    if (r.launchType !== s.launchType) {
+      throw invalidParameter(`The capacity provider strategy runs tasks as ${r.launchType}, but the service runs as ${s.launchType ?? 'EC2'}; create a new service to change this.`);
+    }
+    strategy = r.strategy;
+  }
+  if (newTd) resolveLaunchType(ctx, cluster, newTd, strategy ? { capacityProviderStrategy: strategy } : { launchType: s.launchType });
   const nowS = epochSeconds(ctx.clock.now());
   const deploymentConfiguration = normalizeDeploymentConfiguration(input.deploymentConfiguration, scheduling, s.deploymentConfiguration);
   const placement = validatePlacement(td, input.placementConstraints ?? s.placementConstraints, input.placementStrategy ?? s.placementStrategy, scheduling);
@@ -355,15 +369,17 @@ function applyUpdate(ctx: ControlContext, cluster: ClusterRecord, s: ServiceReco
   if (input.propagateTags !== undefined) next.propagateTags = input.propagateTags;
   if (input.availabilityZoneRebalancing !== undefined) next.availabilityZoneRebalancing = input.availabilityZoneRebalancing;
 
+  if (strategy) next.capacityProviderStrategy = strategy;
   const newDeploymentNeeded =
     input.forceNewDeployment === true ||
+    !same(strategy ?? [], s.capacityProviderStrategy ?? []) ||
     td.taskDefinitionArn !== s.taskDefinition ||
     !same(networkConfiguration, s.networkConfiguration) ||
     !same(loadBalancers, s.loadBalancers ?? []) ||
     !same(serviceRegistries, s.serviceRegistries ?? []);
   const deployments = s.wharf.deployments;
   if (newDeploymentNeeded) {
-    const revision = makeRevision(td, { launchType: s.launchType as 'EC2' | 'FARGATE' | undefined, loadBalancers, serviceRegistries, networkConfiguration, platformVersion: s.platformVersion }, nowS);
+    const revision = makeRevision(td, { launchType: s.launchType as 'EC2' | 'FARGATE' | undefined, strategy, loadBalancers, serviceRegistries, networkConfiguration, platformVersion: s.platformVersion }, nowS);
     const d = newDeployment(newDeploymentId(), revision, next.desiredCount, nowS);
     const old = deployments[0];
     next.taskDefinition = td.taskDefinitionArn;

@@ -65,6 +65,11 @@ function resolve(ctx: ControlContext, resourceArn: string, forChange: boolean): 
       if (!s || s.value.status === 'INACTIVE') throw new WharfError('ServiceNotFoundException', 'Service not found.');
       return { key: keys.service(parts[0]!, parts[1]!), record: s.value };
     }
+    case 'capacity-provider': {
+      const p = ctx.state.capacityProviders.get('', a.resource);
+      if (!p || p.value.status !== 'ACTIVE') throw notFound();
+      return { key: keys.capacityProvider(a.resource), record: p.value };
+    }
     default:
       throw notFound();
   }

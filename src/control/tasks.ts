@@ -4,10 +4,12 @@
  */
 import { createHash } from 'node:crypto';
 import { idOf } from '../core/arn';
+import { isFargateProvider } from '../core/capacity-provider-strategy';
 import { FARGATE_PLATFORM_VERSIONS, FARGATE_POOL } from '../core/fargate-pool';
 import { WharfError, invalidParameter } from '../core/errors';
 import { keys, type ClusterRecord, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
 import type {
+  CapacityProviderStrategyItem,
   Failure,
   NetworkConfiguration,
   PlacementStrategy,
@@ -24,41 +26,42 @@ import { resolveResourceNeeds } from '../core/task-definition-resources';
 import { STOP, isTerminal } from '../core/task-status';
 import { mergeTags, validateTags } from '../core/tags';
 import { epochSeconds } from '../lib';
-import { StoreConflictError } from '../store/store';
+import { StoreConflictError, type TxnOp } from '../store/store';
+import { launchStrategy, providerGroups, providerPlacement } from './capacity-providers';
 import { requireActiveCluster } from './clusters';
 import { committed, type ControlContext } from './context';
 import { foundNoInstances, placeTasks } from './placement';
 import { Reason } from '../scheduler';
 import { requireActiveTaskDefinition } from './task-definitions';
 import { newTaskRecord, taskKey, taskToWire } from './task-records';
+import { asWaiting, waitsForCapacity } from './capacity-waiting';
+import { requestStop } from './task-stop';
+import { heldBack, isOnDemandFargate, reclaimSpotCapacity, releaseSpotHold } from './spot-capacity';
 
 const MAX_COUNT = 10;
 
 type LaunchType = 'EC2' | 'FARGATE' | 'EXTERNAL';
 
-/** Which launch type a request runs with, refusing what Wharf cannot run yet. */
+/**
+ * Which launch type a request runs with, and the capacity provider strategy it launches through
+ * (its own, or the cluster's default when it names no launch type). A strategy of FARGATE /
+ * FARGATE_SPOT runs as FARGATE, one of Auto Scaling group providers as EC2.
+ */
 export function resolveLaunchType(
+  ctx: ControlContext,
   cluster: ClusterRecord,
   td: TaskDefinitionRecord,
-  input: { launchType?: string; capacityProviderStrategy?: unknown[] },
-): LaunchType {
-  if (input.launchType && input.capacityProviderStrategy && input.capacityProviderStrategy.length > 0) {
-    throw invalidParameter('Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.');
-  }
-  const usesProviders =
-    (input.capacityProviderStrategy?.length ?? 0) > 0 ||
-    (!input.launchType && (cluster.defaultCapacityProviderStrategy?.length ?? 0) > 0);
-  if (usesProviders) {
-    throw new WharfError('UnsupportedFeatureException', 'Capacity provider strategies are not available in Wharf yet; use launchType EC2 or FARGATE.');
-  }
+  input: { launchType?: string; capacityProviderStrategy?: CapacityProviderStrategyItem[] },
+): { launchType: LaunchType; strategy?: CapacityProviderStrategyItem[] } {
+  const strategy = launchStrategy(ctx, cluster, input);
   if (input.launchType === 'EXTERNAL') {
     throw new WharfError('UnsupportedFeatureException', 'The EXTERNAL launch type is not available in Wharf yet; use launchType EC2 or FARGATE.');
   }
-  const launchType = input.launchType === 'FARGATE' ? 'FARGATE' : 'EC2';
+  const launchType = strategy ? (isFargateProvider(strategy[0]!.capacityProvider) ? 'FARGATE' : 'EC2') : input.launchType === 'FARGATE' ? 'FARGATE' : 'EC2';
   if (!(td.compatibilities ?? []).includes(launchType)) {
     throw invalidParameter(`Task definition does not support launch_type ${launchType}.`);
   }
-  return launchType;
+  return strategy ? { launchType, strategy } : { launchType };
 }
 
 /**
@@ -169,7 +172,7 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
   if (replay) return replay;
 
   const td = requireActiveTaskDefinition(ctx, input.taskDefinition);
-  const launchType = resolveLaunchType(cluster, td, input);
+  const { launchType, strategy } = resolveLaunchType(ctx, cluster, td, input);
   const fargate = launchType === 'FARGATE';
   if (fargate) checkFargateRequest(input);
   else if (input.platformVersion !== undefined) invalidParameterFor('platformVersion', 'the FARGATE launch type');
@@ -186,18 +189,23 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
   });
   const constraints = [...(td.placementConstraints ?? []), ...(input.placementConstraints ?? [])];
   const now = ctx.clock.now();
+  // Without a strategy all tasks go one way; with one, each provider's share is placed in turn
+  // (the idempotency token is written with the last share, naming every task).
+  const shares: { provider?: string; count: number }[] = strategy ? providerGroups(strategy, count) : [{ count }];
+  const tasks: TaskRecord[] = [];
+  const failures: Failure[] = [];
+  const failuresOut = (f: Failure[]) => (fargate ? fargateFailures(f) : f);
+  // Spot shares wait while on-demand tasks take the room reclaimed from Spot (spot-capacity.ts).
+  const placing = shares.filter((sh) => !heldBack(ctx, sh.provider));
+  for (const sh of shares) if (!placing.includes(sh)) failures.push(...heldFailures(sh.count));
+  const tokenValue = (all: TaskRecord[], failed: Failure[]): TokenRecord => ({ fingerprint: fp, taskArns: all.map((t) => t.taskArn), failures: failuresOut(failed), expiresAt: now + CLIENT_TOKEN_TTL_MS });
   try {
-    const placed = await placeTasks(ctx, {
-      cluster: cluster.clusterName,
-      capacity: fargate ? FARGATE_POOL : undefined,
-      needs,
-      count,
-      group,
-      constraints: fargate ? [] : constraints,
-      strategies: fargate ? FARGATE_STRATEGY : input.placementStrategy ?? [],
-      requiredAttributes: (td.requiresAttributes ?? []).map((a) => ({ name: a.name, value: a.value })),
-      makeTask: () =>
-        newTaskRecord({
+    if (placing.length === 0 && tokenKey) await committed(ctx, await ctx.store.txn([{ op: 'create', key: tokenKey, value: tokenValue([], failures) }]));
+    for (const [i, share] of placing.entries()) {
+      const last = i === placing.length - 1;
+      const where = share.provider ? providerPlacement(share.provider) : { capacity: fargate ? FARGATE_POOL : undefined, requiredAttributes: [] };
+      const makeTask = () => {
+        const t = newTaskRecord({
           partition: ctx.partition,
           cluster,
           td,
@@ -210,14 +218,45 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
           now,
           clientToken: input.clientToken,
           awsvpc,
-        }),
-      // An EC2 cluster without instances is refused below, and the refusal is not remembered.
-      commitIf: (result) => fargate || !foundNoInstances(result),
-      extraOps: (tasks, failures) =>
-        tokenKey ? [{ op: 'create', key: tokenKey, value: { fingerprint: fp, taskArns: tasks.map((t) => t.taskArn), failures: fargate ? fargateFailures(failures) : failures, expiresAt: now + CLIENT_TOKEN_TTL_MS } satisfies TokenRecord }] : [],
-    });
-    if (!fargate && foundNoInstances(placed.result)) throw invalidParameter(Reason.NO_INSTANCES);
-    return { tasks: placed.tasks.map((t) => taskToWire(t)), failures: fargate ? fargateFailures(placed.failures) : placed.failures };
+        });
+        if (share.provider) t.capacityProviderName = share.provider;
+        return t;
+      };
+      // An Auto Scaling group provider with managed scaling: what its group cannot take now waits
+      // in PROVISIONING for an instance (capacity-waiting.ts) instead of failing.
+      const wait = waitsForCapacity(ctx, share.provider);
+      const waitRules = { constraints: fargate ? [] : constraints, strategies: input.placementStrategy ?? [] };
+      let waiting: TaskRecord[] = [];
+      const placed = await placeTasks(ctx, {
+        cluster: cluster.clusterName,
+        capacity: where.capacity,
+        needs,
+        count: share.count,
+        group,
+        constraints: fargate ? [] : constraints,
+        strategies: fargate ? FARGATE_STRATEGY : input.placementStrategy ?? [],
+        requiredAttributes: [...(td.requiresAttributes ?? []).map((a) => ({ name: a.name, value: a.value })), ...where.requiredAttributes],
+        makeTask,
+        // An EC2 cluster without instances is refused below, and the refusal is not remembered.
+        commitIf: (result) => fargate || strategy !== undefined || !foundNoInstances(result),
+        extraOps: (placedNow, failedNow) => {
+          waiting = wait ? failedNow.map(() => asWaiting(makeTask(), waitRules)) : [];
+          const left = wait ? [] : failedNow;
+          const ops: TxnOp[] = waiting.map((t) => ({ op: 'create', key: taskKey(t), value: t }));
+          if (tokenKey && last) ops.push({ op: 'create', key: tokenKey, value: tokenValue([...tasks, ...placedNow, ...waiting], [...failures, ...left]) });
+          return ops;
+        },
+      });
+      if (!fargate && !strategy && foundNoInstances(placed.result)) throw invalidParameter(Reason.NO_INSTANCES);
+      tasks.push(...placed.tasks, ...waiting);
+      if (!wait) failures.push(...placed.failures);
+      if (isOnDemandFargate(launchType, share.provider)) {
+        // The pool is short: interrupt Spot tasks so that a retry (or the service) finds room.
+        if (placed.failures.length > 0) await reclaimSpotCapacity(ctx, needs, placed.failures.length);
+        else if (placed.tasks.length > 0) releaseSpotHold(ctx);
+      }
+    }
+    return { tasks: tasks.map((t) => taskToWire(t)), failures: failuresOut(failures) };
   } catch (e) {
     // A concurrent call with the same token won: answer as it did.
     if (e instanceof StoreConflictError && tokenKey && e.key === tokenKey) {
@@ -227,6 +266,10 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
     }
     throw e;
   }
+}
+
+function heldFailures(count: number): Failure[] {
+  return Array.from({ length: count }, () => ({ reason: FARGATE_CAPACITY_REASON }));
 }
 
 /** Fargate failures name no instance (the pool is not the user's to see). */
@@ -293,40 +336,7 @@ export function requireTask(ctx: ControlContext, clusterName: string, ref: strin
   return t;
 }
 
-/**
- * Marks a task desired STOPPED with a reason, once (desiredStatus never moves back). A task that
- * was never placed has nothing to stop and goes straight to STOPPED. Returns the task as stored.
- */
-export async function requestStop(
-  ctx: ControlContext,
-  clusterName: string,
-  taskId: string,
-  why: { stopCode: string; reason: string },
-): Promise<TaskRecord> {
-  for (let attempt = 0; ; attempt++) {
-    const e = ctx.state.tasks.get(clusterName, taskId);
-    if (!e) throw invalidParameter('The referenced task was not found.');
-    const t = e.value;
-    if (t.desiredStatus === 'STOPPED' || isTerminal(t.lastStatus)) return t;
-    const now = epochSeconds(ctx.clock.now());
-    const next: TaskRecord = {
-      ...t,
-      desiredStatus: 'STOPPED',
-      stopCode: why.stopCode as TaskRecord['stopCode'],
-      stoppedReason: why.reason,
-      stoppingAt: now,
-      version: t.version + 1,
-    };
-    try {
-      const rev = await ctx.store.update(taskKey(t), next, e.modRevision);
-      await committed(ctx, rev);
-      return next;
-    } catch (err) {
-      if (!(err instanceof StoreConflictError) || attempt >= 50) throw err;
-      await committed(ctx, await ctx.store.revision());
-    }
-  }
-}
+export { requestStop } from './task-stop';
 
 export async function stopTask(ctx: ControlContext, input: StopTaskRequest): Promise<StopTaskResponse> {
   const cluster = requireActiveCluster(ctx, input.cluster);

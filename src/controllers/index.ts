@@ -5,3 +5,4 @@
 // Imports control, state, store, scheduler, api, core, lib; never server/ or cmd/.
 export * from './instance-liveness-controller';
 export * from './task-reaper-controller';
+export * from './capacity-provider-controller';

@@ -4,13 +4,17 @@
  * internal bookkeeping that is never sent to clients.
  */
 import type {
+  AutoScalingGroupProvider,
   CapacityProviderStrategyItem,
+  CapacityProviderUpdateStatus,
   Cluster,
   ContainerInstance,
   DeploymentConfiguration,
   LaunchType,
   LoadBalancer,
   NetworkConfiguration,
+  PlacementConstraint,
+  PlacementStrategy,
   Resource,
   Service,
   ServiceDeploymentStatus,
@@ -81,6 +85,11 @@ export interface TaskRecord extends Task {
      * the past means the protection expired; readers compare with their clock.
      */
     protectedUntil?: number;
+    /**
+     * A RunTask task of an Auto Scaling group capacity provider with managed scaling, waiting
+     * unplaced in PROVISIONING for an instance of the group: the placement rules of its request.
+     */
+    waiting?: { constraints: PlacementConstraint[]; strategies: PlacementStrategy[] };
   };
 }
 
@@ -220,6 +229,23 @@ export interface ServiceRecord extends Omit<Service, 'deployments' | 'runningCou
   };
 }
 
+/**
+ * An Auto Scaling group capacity provider (FARGATE and FARGATE_SPOT are built in and have no
+ * record). Its group is the Wharf instance group the ASG ARN names: the container instances whose
+ * agents were started with `--capacity-provider <name>` (attribute CAPACITY_PROVIDER_ATTRIBUTE).
+ */
+export interface CapacityProviderRecord {
+  capacityProviderArn: string;
+  name: string;
+  status: 'ACTIVE' | 'INACTIVE';
+  type: 'EC2_AUTOSCALING';
+  autoScalingGroupProvider: AutoScalingGroupProvider;
+  updateStatus?: CapacityProviderUpdateStatus;
+  updateStatusReason?: string;
+  tags: Tag[];
+  wharf: { createdAt: number; deletedAt?: number };
+}
+
 export interface AccountSettingRecord extends Setting {
   name: NonNullable<Setting['name']>;
   value: string;
@@ -241,6 +267,8 @@ export const keys = {
   instanceUsage: (cluster: string, id: string) => `usage/${cluster}/${id}`,
   service: (cluster: string, name: string) => `services/${cluster}/${name}`,
   services: (cluster?: string) => (cluster === undefined ? 'services/' : `services/${cluster}/`),
+  capacityProvider: (name: string) => `capacityproviders/${name}`,
+  capacityProviders: () => 'capacityproviders/',
   accountSetting: (principal: string, name: string) => `settings/${encodeURIComponent(principal)}/${name}`,
   accountSettings: () => 'settings/',
   /** Idempotency tokens: `tokens/<operation>/<token>` -> what the first call created. */

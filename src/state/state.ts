@@ -7,6 +7,7 @@
 import type { Store, StoreEntry, WatchEvent, Watcher } from '../store/store';
 import type {
   AccountSettingRecord,
+  CapacityProviderRecord,
   ClusterRecord,
   ContainerInstanceRecord,
   FamilyRecord,
@@ -63,7 +64,7 @@ function flat(s: string): string {
   return s.length < 13 ? s : [...s].join('');
 }
 
-export type StateKind = 'clusters' | 'families' | 'taskdefs' | 'tasks' | 'instances' | 'usage' | 'services' | 'settings' | 'tokens' | 'secrets' | 'sdnamespaces' | 'sdservices' | 'sdinstances' | 'sdoperations';
+export type StateKind = 'capacityproviders' | 'clusters' | 'families' | 'taskdefs' | 'tasks' | 'instances' | 'usage' | 'services' | 'settings' | 'tokens' | 'secrets' | 'sdnamespaces' | 'sdservices' | 'sdinstances' | 'sdoperations';
 
 export interface StateChange {
   kind: StateKind;
@@ -80,6 +81,8 @@ export type StateListener = (change: StateChange) => void;
 
 export class State {
   readonly clusters = new Table<ClusterRecord>();
+  /** Auto Scaling group capacity providers, by name (parent ''). */
+  readonly capacityProviders = new Table<CapacityProviderRecord>();
   readonly families = new Table<FamilyRecord>();
   readonly taskDefinitions = new Table<TaskDefinitionRecord>();
   readonly tasks = new Table<TaskRecord>();
@@ -171,6 +174,7 @@ export class State {
   private tableOf(kind: string): Table<unknown> | undefined {
     switch (kind) {
       case 'clusters': return this.clusters;
+      case 'capacityproviders': return this.capacityProviders;
       case 'families': return this.families;
       case 'taskdefs': return this.taskDefinitions;
       case 'tasks': return this.tasks;

@@ -213,7 +213,7 @@ describe('UpdateCluster, UpdateClusterSettings, PutClusterCapacityProviders', ()
     assert.deepEqual(c.capacityProviders, ['FARGATE', 'FARGATE_SPOT']);
     assert.deepEqual(c.defaultCapacityProviderStrategy, [
       { capacityProvider: 'FARGATE', weight: 1, base: 2 },
-      { capacityProvider: 'FARGATE_SPOT', weight: 3 },
+      { capacityProvider: 'FARGATE_SPOT', weight: 3, base: 0 },
     ]);
     const notAssociated = await awsCli(srv, [
       'put-cluster-capacity-providers', '--cluster', 'cap', '--capacity-providers', 'FARGATE',

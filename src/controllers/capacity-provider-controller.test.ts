@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CAPACITY_PROVIDER_ATTRIBUTE, createCapacityProvider } from '../control/capacity-providers';
+import { createCluster } from '../control/clusters';
+import { registerContainerInstance } from '../control/container-instances';
+import { controlTestContext, TEST_CALLER } from '../control/control-test-context';
+import { createService } from '../control/services';
+import { registerTaskDefinition } from '../control/task-definitions';
+import { CapacityProviderController, type ScaleRequest } from './capacity-provider-controller';
+
+const ASG = 'arn:aws:autoscaling:eu-west-3:123456789012:autoScalingGroup:0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0:autoScalingGroupName/g';
+
+test('managed scaling: tasks a service cannot place give reservation 200 from an empty group; the scale action runs once per new size', async () => {
+  const ctx = await controlTestContext();
+  await registerTaskDefinition(ctx, { family: 'web', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 512, cpu: 256, essential: true }] }, TEST_CALLER);
+  await createCapacityProvider(ctx, { name: 'w', autoScalingGroupProvider: { autoScalingGroupArn: ASG, managedScaling: { status: 'ENABLED', targetCapacity: 100 }, managedTerminationProtection: 'ENABLED' } });
+  await createCluster(ctx, { clusterName: 'c', capacityProviders: ['w'], defaultCapacityProviderStrategy: [{ capacityProvider: 'w', weight: 1 }] });
+  await createService(ctx, { cluster: 'c', serviceName: 's', taskDefinition: 'web', desiredCount: 3 }, TEST_CALLER);
+  const asked: ScaleRequest[] = [];
+  const c = new CapacityProviderController({ ctx, scale: async (r) => void asked.push(r) });
+
+  const [r] = c.reconcile();
+  assert.deepEqual({ ...r }, { capacityProvider: 'w', cluster: 'c', instances: 0, needed: 3, reservation: 200, desired: 3 });
+  await new Promise((res) => setImmediate(res));
+  c.reconcile();
+  await new Promise((res) => setImmediate(res));
+  assert.deepEqual(asked.map((a) => a.desired), [3], 'asked once for the same size');
+  assert.equal(asked[0]!.autoScalingGroupArn, ASG);
+
+  // One group instance joins (1024 MiB: two tasks fit): three tasks still wait -> 1 + 2 needed.
+  await registerContainerInstance(ctx, { cluster: 'c', totalResources: [{ name: 'CPU', type: 'INTEGER', integerValue: 1024 }, { name: 'MEMORY', type: 'INTEGER', integerValue: 1024 }], attributes: [{ name: CAPACITY_PROVIDER_ATTRIBUTE, value: 'w' }] });
+  await registerContainerInstance(ctx, { cluster: 'c', totalResources: [{ name: 'CPU', type: 'INTEGER', integerValue: 1024 }, { name: 'MEMORY', type: 'INTEGER', integerValue: 1024 }] });
+  const [r2] = c.reconcile();
+  assert.deepEqual({ instances: r2!.instances, needed: r2!.needed, reservation: r2!.reservation, desired: r2!.desired }, { instances: 1, needed: 3, reservation: 300, desired: 3 }, 'the instance outside the group does not count');
+  assert.equal(asked.length, 1, 'same desired size: nothing to run');
+});
+
+test('providers without managed scaling, or in no cluster, are not measured', async () => {
+  const ctx = await controlTestContext();
+  await createCapacityProvider(ctx, { name: 'off', autoScalingGroupProvider: { autoScalingGroupArn: ASG } });
+  await createCapacityProvider(ctx, { name: 'alone', autoScalingGroupProvider: { autoScalingGroupArn: ASG.replace('/g', '/h'), managedScaling: { status: 'ENABLED' } } });
+  await createCluster(ctx, { clusterName: 'c', capacityProviders: ['off'] });
+  assert.deepEqual(new CapacityProviderController({ ctx }).reconcile(), []);
+});
