@@ -11,7 +11,8 @@
  */
 import type { Partition } from '../core/arn';
 import type { RegionPolicy } from '../core/regions';
-import { ecsHandlers, type ControlContext } from '../control';
+import { ec2Handlers, ecsHandlers, type ControlContext } from '../control';
+import { defaultVpcCidr } from '../core/vpc';
 import { secretsHandlers } from '../control/secrets';
 import { InstanceLivenessController } from '../controllers/instance-liveness-controller';
 import { ServiceController } from '../controllers/service-controller';
@@ -32,6 +33,7 @@ export interface RegionRuntime {
   gateway: AgentGateway;
   ecs: Record<string, Handler>;
   secrets: Record<string, Handler>;
+  ec2: Record<string, Handler>;
   close(): Promise<void>;
 }
 
@@ -44,6 +46,8 @@ export interface RegionRuntimeOptions {
   agentTimeoutMs?: number;
   pingIntervalMs?: number;
   healthyAfterRunningMs?: number;
+  /** First two octets of the first region's default VPC range (core/vpc.ts DEFAULT_VPC_BASE). */
+  vpcBase?: string;
 }
 
 export class RegionRuntimes {
@@ -96,7 +100,7 @@ export class RegionRuntimes {
     const state = new State(store);
     await state.start();
     const partition: Partition = { region, accountId: o.accountId };
-    const ctx: ControlContext = { store, state, placement: new PlacementView(state), partition, clock: systemClock, log };
+    const ctx: ControlContext = { store, state, placement: new PlacementView(state), partition, clock: systemClock, log, vpcCidr: defaultVpcCidr(region, o.vpcBase) };
     if (this.endpoint) ctx.endpoint = this.endpoint;
     const gateway = createAgentGateway({ ctx, credentials: o.credentials, pingIntervalMs: o.pingIntervalMs });
     const liveness = new InstanceLivenessController({ state, store, clock: systemClock, log, connections: gateway.connections, timeoutMs: o.agentTimeoutMs });
@@ -112,6 +116,7 @@ export class RegionRuntimes {
       gateway,
       ecs: ecsHandlers(ctx) as Record<string, Handler>,
       secrets: secretsHandlers(ctx) as Record<string, Handler>,
+      ec2: ec2Handlers(ctx) as Record<string, Handler>,
       async close() {
         services.stop();
         reaper.stop();

@@ -5,7 +5,7 @@ import { RegionPolicy } from '../core/regions';
 import type { ControlContext } from '../control';
 import { createHttpServer, type WharfHttpServer } from '../server/http-server';
 import { regionalUpgrade } from '../server/regional-upgrade';
-import { wharfApis } from '../server/wharf-apis';
+import { wharfApis, wharfQueryApis } from '../server/wharf-apis';
 import { SqliteStore } from '../store/sqlite/sqlite-store';
 import { migrateUnprefixedKeys } from '../store/regions';
 import type { Store } from '../store/store';
@@ -30,6 +30,12 @@ export interface ServerOptions {
   pingIntervalMs?: number;
   /** How long a service task without a health check must run before it counts as healthy (ms; ECS: 40 s). */
   healthyAfterRunningMs?: number;
+  /**
+   * First two octets of the default VPC range of the first region (`10.100`); region i of
+   * AWS_REGIONS gets the /16 with the second octet + i. Each subnet is a Docker network with that
+   * range, so it must clash with no network of the hosts.
+   */
+  vpcBase?: string;
 }
 
 export interface RunningServer {
@@ -67,6 +73,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     agentTimeoutMs: opts.agentTimeoutMs,
     pingIntervalMs: opts.pingIntervalMs,
     healthyAfterRunningMs: opts.healthyAfterRunningMs,
+    vpcBase: opts.vpcBase,
   });
   await regions.startUsed();
   const home = await regions.get(opts.region);
@@ -75,6 +82,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       ecs: regionalHandlers(regions, home.ecs, (r) => r.ecs),
       secrets: regionalHandlers(regions, home.secrets, (r) => r.secrets),
     }),
+    queryApis: wharfQueryApis({ ec2: regionalHandlers(regions, home.ec2, (r) => r.ec2) }),
     credentials: credentialLookup,
     accountId: opts.accountId,
     regions: policy,

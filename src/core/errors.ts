@@ -35,6 +35,20 @@ export const errorCodes = [
   'BlockedException',
   // Secrets Manager (the subset Wharf serves for repositoryCredentials)
   'ResourceExistsException',
+  // EC2 (the VPC and security group subset: control/vpc.ts, control/security-groups.ts)
+  'InvalidGroup.NotFound',
+  'InvalidGroup.Duplicate',
+  'InvalidGroupId.Malformed',
+  'InvalidPermission.Duplicate',
+  'InvalidPermission.NotFound',
+  'InvalidSubnetID.NotFound',
+  'InvalidVpcID.NotFound',
+  'InvalidParameterValue',
+  'MissingParameter',
+  'InvalidAction',
+  'CannotDelete',
+  'DependencyViolation',
+  'DryRunOperation',
   // Transport and authentication (not in the model; the texts real AWS uses)
   'UnknownOperationException',
   'SerializationException',

@@ -63,7 +63,7 @@ function flat(s: string): string {
   return s.length < 13 ? s : [...s].join('');
 }
 
-export type StateKind = 'clusters' | 'families' | 'taskdefs' | 'tasks' | 'instances' | 'usage' | 'services' | 'settings' | 'tokens' | 'secrets';
+export type StateKind = 'clusters' | 'families' | 'taskdefs' | 'tasks' | 'instances' | 'usage' | 'services' | 'settings' | 'tokens' | 'secrets' | 'network';
 
 export interface StateChange {
   kind: StateKind;
@@ -98,6 +98,8 @@ export class State {
   readonly tokens = new Table<unknown>();
   /** Secrets Manager secrets (control/secrets.ts), by url-encoded name. */
   readonly secrets = new Table<unknown>();
+  /** The region's VPC, subnets and security groups (control/vpc.ts): parent `vpcs`, `subnets` or `groups`, child the id. */
+  readonly network = new Table<unknown>();
   /** family -> its highest ACTIVE revision (families without one are absent). */
   readonly latestActiveRevision = new Map<string, number>();
   /**
@@ -174,6 +176,7 @@ export class State {
       case 'settings': return this.settings;
       case 'tokens': return this.tokens;
       case 'secrets': return this.secrets;
+      case 'network': return this.network;
       default: return undefined;
     }
   }

@@ -142,7 +142,7 @@ export async function awsCli(srv: Pick<TestServer, 'endpoint' | 'env'>, args: st
 }
 
 /**
- * Runs a boto3 snippet. The snippet sees `ecs` (a boto3 ECS client on the server), `inp` (the
+ * Runs a boto3 snippet. The snippet sees `ecs` and `ec2` (boto3 clients on the server), `inp` (the
  * JSON given here) and `out(value)` which prints JSON for the test to read.
  */
 export async function boto3(srv: TestServer, snippet: string, inp: unknown = null): Promise<any> {
@@ -150,6 +150,7 @@ export async function boto3(srv: TestServer, snippet: string, inp: unknown = nul
     'import json, sys, datetime, boto3, botocore',
     'from botocore.config import Config',
     `ecs = boto3.client("ecs", endpoint_url=${JSON.stringify(srv.endpoint)}, config=Config(retries={"max_attempts": 1}))`,
+    `ec2 = boto3.client("ec2", endpoint_url=${JSON.stringify(srv.endpoint)}, config=Config(retries={"max_attempts": 1}))`,
     'inp = json.loads(sys.stdin.read() or "null")',
     'def _default(o):',
     '    if isinstance(o, datetime.datetime): return {"$datetime": o.timestamp()}',
