@@ -60,6 +60,8 @@ export interface TaskRunnerOptions {
   fargateSandbox?: string;
   /** ECS_AGENT_URI for this task's containers (the agent's task endpoint), when it serves one. */
   agentUri?: string;
+  /** The host address assignPublicIp ENABLED tasks' ports are published on (default 0.0.0.0). */
+  publicBindIp?: string;
 }
 
 
@@ -79,6 +81,7 @@ export class TaskRunner {
   private startedAt?: number;
   private executionStoppedAt?: number;
   private privateIp?: string;
+  private macAddress?: string;
   private readonly starter: TaskStarter;
   private reportedStatus: TaskStatus = 'NONE';
   /** Started from existing containers: don't replay the early statuses of a running task. */
@@ -105,6 +108,7 @@ export class TaskRunner {
       pauseImage: 'wharf/pause:latest',
       defaultAwsvpcNetwork: 'wharf-awsvpc',
       fargateSandbox: '',
+      publicBindIp: '0.0.0.0',
       // An option passed as undefined keeps its default.
       ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
     } as TaskRunner['o'];
@@ -143,8 +147,9 @@ export class TaskRunner {
       requestStop: (code, reason) => this.requestStop(code, reason),
       markStopped: (c, exitCode, reason) => this.markStopped(c, exitCode, reason),
       armWake: (ms) => this.armWake(ms),
-      setPrivateIp: (ip) => {
+      setPrivateIp: (ip, mac) => {
         this.privateIp = ip;
+        if (mac) this.macAddress = mac;
       },
     };
   }
@@ -345,7 +350,10 @@ export class TaskRunner {
         if (st.running) {
           c.known = 'RUNNING';
           c.bindings = bindingsOf(c, st.ports, this.networkMode);
-          if (c.internal && this.networkMode === 'awsvpc') this.privateIp = Object.values(st.ipAddresses)[0] ?? this.privateIp;
+          if (c.internal && this.networkMode === 'awsvpc') {
+            this.privateIp = Object.values(st.ipAddresses)[0] ?? this.privateIp;
+            this.macAddress = Object.values(st.macAddresses ?? {})[0] ?? this.macAddress;
+          }
         } else if (st.status === 'exited' || st.status === 'dead') {
           const reason = st.oomKilled ? OOM_REASON : st.error ? `CannotStartContainerError: ${st.error}` : undefined;
           if (!c.everStarted) {
@@ -358,7 +366,24 @@ export class TaskRunner {
         }
       }),
     );
+    this.bindFromPause();
     await this.settleExits(exits);
+  }
+
+  /**
+   * An awsvpc task's ports are published on its pause container (assignPublicIp ENABLED), which
+   * owns the network namespace: each running container's networkBindings are the published ports
+   * of its own port mappings.
+   */
+  private bindFromPause(): void {
+    if (this.networkMode !== 'awsvpc') return;
+    const pause = this.containers.find((c) => c.internal);
+    const published = pause?.bindings ?? [];
+    for (const c of this.containers) {
+      if (c.internal || c.known !== 'RUNNING') continue;
+      const mine = new Set((c.def.portMappings ?? []).map((m) => `${m.containerPort}/${m.protocol ?? 'tcp'}`));
+      c.bindings = published.filter((b) => mine.has(`${b.containerPort}/${b.protocol ?? 'tcp'}`));
+    }
   }
 
   /**
@@ -486,6 +511,7 @@ export class TaskRunner {
         executionStoppedAt: sec(this.executionStoppedAt ?? (stopped ? this.o.clock.now() : undefined)),
         startedAt: sec(this.startedAt),
         privateIpv4Address: this.privateIp,
+        macAddress: this.macAddress,
         healthStatus: health,
       });
       for (const c of apps) c.reportedKey = key(c);

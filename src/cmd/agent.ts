@@ -9,6 +9,7 @@ import {
   SimulatedFleet,
   type PullBehaviour,
 } from '../agent';
+import { regionZones } from '../core/vpc';
 import { FARGATE_POOL } from '../core/fargate-pool';
 import { createLogger, type Logger } from '../lib';
 import type { KeyPair } from './credentials';
@@ -39,6 +40,8 @@ export interface AgentCommandOptions {
    * keeps running containers' ECS_AGENT_URI valid across agent restarts; `false` turns it off.
    */
   taskEndpoint?: { host?: string; port?: number } | false;
+  /** Docker runtime only: the host address assignPublicIp ENABLED tasks publish their ports on. */
+  publicIp?: string;
 }
 
 export const DEFAULT_TASK_ENDPOINT_PORT = 51679;
@@ -50,6 +53,11 @@ export interface RunningAgents {
 
 export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents> {
   const log = o.log ?? createLogger('wharf-agent');
+  // A Fargate task runs in a subnet of its host's zone: a pool host elsewhere would get none.
+  const zones = regionZones(o.region);
+  if (o.cluster === FARGATE_POOL && o.availabilityZone !== undefined && !zones.includes(o.availabilityZone)) {
+    throw new Error(`--availability-zone of a Fargate pool host must be a zone of ${o.region} with a subnet: ${zones.join(', ')}`);
+  }
   const makeClient = (httpAgent?: HttpAgent) =>
     new HttpControlPlaneClient({ endpoint: o.endpoint, region: o.region, credentials: o.credentials, logger: log, httpAgent });
   if (o.runtime === 'simulated') {
@@ -106,6 +114,7 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     pullBehaviour: o.pullBehaviour,
     logger: log,
     onDeregistered: o.onDeregistered,
+    runner: o.publicIp ? { publicBindIp: o.publicIp } : undefined,
   });
   try {
     await agent.start();

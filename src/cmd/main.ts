@@ -3,6 +3,7 @@
  * Docker or simulated runtime).
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parseLenientTaskDefinition } from '../api/ecs/lenient-json';
 import { startServer } from './server';
@@ -68,6 +69,8 @@ const AGENT_FLAGS = `  --cluster NAME          cluster to join (default 'default
   --runtime docker|simulated   simulated runs hollow instances with a fake container engine,
                           FOR SCALE TESTS AND BENCHMARKS ONLY: nothing really runs
   --instances N           simulated only: how many hollow instances (default 1)
+  --public-ip ADDR        where awsvpc tasks run with assignPublicIp ENABLED publish their ports
+                          on this host (default 0.0.0.0; 127.0.0.1 keeps them on loopback)
   --simulated-start-latency MS / --simulated-failure-rate P   simulated only
   --task-endpoint HOST:PORT   where the agent serves ECS_AGENT_URI (task scale-in protection) to
                           its tasks' containers (default: the Docker bridge gateway, port 51679);
@@ -203,6 +206,7 @@ const agentOptions = {
   'simulated-start-latency': { type: 'string' },
   'simulated-failure-rate': { type: 'string' },
   'task-endpoint': { type: 'string' },
+  'public-ip': { type: 'string' },
 } as const;
 
 function parseTaskEndpoint(v: string | undefined): { host?: string; port?: number } | false | undefined {
@@ -213,6 +217,12 @@ function parseTaskEndpoint(v: string | undefined): { host?: string; port?: numbe
   const port = i >= 0 ? Number(v.slice(i + 1)) : undefined;
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new Error(`--task-endpoint wants HOST:PORT or 'off', not '${v}'`);
   return { ...(host ? { host } : {}), ...(port !== undefined ? { port } : {}) };
+}
+
+function parsePublicIp(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (!isIP(v)) throw new Error(`--public-ip wants an IP address of this host, not '${v}'`);
+  return v;
 }
 
 function agentSettings(values: Record<string, unknown>) {
@@ -236,6 +246,7 @@ function agentSettings(values: Record<string, unknown>) {
     simulatedStartLatencyMs: values['simulated-start-latency'] !== undefined ? Number(values['simulated-start-latency']) : undefined,
     simulatedFailureRate: values['simulated-failure-rate'] !== undefined ? Number(values['simulated-failure-rate']) : undefined,
     taskEndpoint: parseTaskEndpoint(values['task-endpoint'] as string | undefined),
+    publicIp: parsePublicIp(values['public-ip'] as string | undefined),
   };
 }
 

@@ -8,6 +8,7 @@
  * Rules are kept as EC2 describes them: one IpPermission per (protocol, port range), holding all of
  * its sources, so DescribeSecurityGroups shows what was authorized in AWS's own grouping.
  */
+import type { IngressRule } from '../api/agent/protocol';
 import { WharfError } from '../core/errors';
 import { keys } from '../core/resources';
 import { parseCidr, type IpPermission, type SecurityGroupRecord, type VpcRecord } from '../core/vpc';
@@ -278,6 +279,29 @@ export async function deleteSecurityGroup(ctx: ControlContext, input: { GroupId?
   }
   await committed(ctx, await ctx.store.delete(keys.securityGroup(g.GroupId)));
   return { Return: true, GroupId: g.GroupId };
+}
+
+/**
+ * What a task with these groups accepts: every source of every ingress rule of each group, as the
+ * agents enforce them (a group source stands for the group's member tasks). Unknown groups (deleted
+ * since) add nothing.
+ */
+export function ingressRulesOf(state: Pick<ControlContext, 'state'>['state'], groupIds: readonly string[]): IngressRule[] {
+  const out: IngressRule[] = [];
+  for (const id of groupIds) {
+    const g = state.network.get('groups', id)?.value as SecurityGroupRecord | undefined;
+    for (const r of g ? flatten(g.IpPermissions) : []) {
+      const rule: IngressRule = { protocol: r.protocol };
+      if ((r.protocol === 'tcp' || r.protocol === 'udp') && r.from !== undefined && r.to !== undefined) {
+        rule.fromPort = r.from;
+        rule.toPort = r.to;
+      }
+      if (r.cidr !== undefined) rule.cidr = r.cidr;
+      if (r.group !== undefined) rule.group = r.group;
+      if (!out.some((x) => JSON.stringify(x) === JSON.stringify(rule))) out.push(rule);
+    }
+  }
+  return out;
 }
 
 const GROUP_FILTERS: Record<string, (g: SecurityGroupRecord) => (string | undefined)[]> = {

@@ -14,6 +14,7 @@ import { newTaskRecord } from './task-records';
 import { capacityOf } from '../core/fargate-pool';
 import { requireActiveCluster } from './clusters';
 import { FARGATE_STRATEGY, taskTags } from './tasks';
+import { resolveNetwork, subnetByZone, zoneConstraint } from './task-network';
 
 export interface PlacementFailureInfo {
   reason: string;
@@ -34,8 +35,10 @@ function launchInputs(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymen
   const td = findTaskDefinition(ctx, d.taskDefinition);
   if (!td) throw new Error(`task definition ${d.taskDefinition} of ${s.serviceArn} is gone`);
   const revision = s.wharf.revisions.find((r) => r.id === d.revisionId);
-  const vpc = revision?.networkConfiguration?.awsvpcConfiguration;
-  const awsvpc = vpc ? { subnets: vpc.subnets, securityGroups: vpc.securityGroups ?? [], assignPublicIp: vpc.assignPublicIp } : undefined;
+  const launchType = s.launchType === 'FARGATE' ? 'FARGATE' : 'EC2';
+  // Checked when the service was made or updated; a group deleted since stops the launch here.
+  const awsvpc = revision?.networkConfiguration ? resolveNetwork(ctx, td, revision.networkConfiguration, launchType) : undefined;
+  const zones = awsvpc ? subnetByZone(ctx, awsvpc) : undefined;
   const needs = resolveResourceNeeds(td);
   const tags = taskTags(undefined, {
     propagateTags: s.propagateTags,
@@ -49,7 +52,7 @@ function launchInputs(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymen
       cluster,
       td,
       needs,
-      launchType: s.launchType === 'FARGATE' ? 'FARGATE' : 'EC2',
+      launchType,
       group: `service:${s.serviceName}`,
       startedBy: d.id,
       tags,
@@ -57,7 +60,8 @@ function launchInputs(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymen
       serviceName: s.serviceName,
       awsvpc,
     });
-  return { cluster, td, needs, make };
+  const network = zones ? { constraints: [zoneConstraint(Object.keys(zones))], subnetByZone: zones } : { constraints: [], subnetByZone: undefined };
+  return { cluster, td, needs, make, network };
 }
 
 export function constraintsOf(s: ServiceRecord, td: TaskDefinitionRecord) {
@@ -65,10 +69,11 @@ export function constraintsOf(s: ServiceRecord, td: TaskDefinitionRecord) {
 }
 
 export async function launchReplicaTasks(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymentRecord, count: number): Promise<LaunchResult> {
-  const { td, needs, make } = launchInputs(ctx, s, d);
+  const { td, needs, make, network } = launchInputs(ctx, s, d);
   const out: TaskRecord[] = [];
+  const request = serviceRequest(s, td, needs);
   for (let left = count; left > 0; ) {
-    const r = await placeTasks(ctx, { ...serviceRequest(s, td, needs), count: Math.min(BATCH, left), makeTask: make });
+    const r = await placeTasks(ctx, { ...request, constraints: [...request.constraints, ...network.constraints], subnetByZone: network.subnetByZone, count: Math.min(BATCH, left), makeTask: make });
     out.push(...r.tasks);
     left -= r.tasks.length;
     const f = r.result.failures[0];
@@ -82,8 +87,9 @@ export async function launchReplicaTasks(ctx: ControlContext, s: ServiceRecord, 
  * the commit re-checks the instance).
  */
 export async function launchOnInstance(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymentRecord, instanceId: string): Promise<LaunchResult> {
-  const { td, needs, make } = launchInputs(ctx, s, d);
-  const r = await placeTasks(ctx, { ...serviceRequest(s, td, needs), count: 1, on: [instanceId], makeTask: make });
+  const { td, needs, make, network } = launchInputs(ctx, s, d);
+  const request = serviceRequest(s, td, needs);
+  const r = await placeTasks(ctx, { ...request, constraints: [...request.constraints, ...network.constraints], subnetByZone: network.subnetByZone, count: 1, on: [instanceId], makeTask: make });
   const f = r.result.failures[0];
   return f ? { tasks: r.tasks, failure: failureInfo(f) } : { tasks: r.tasks };
 }

@@ -56,6 +56,7 @@ import {
 import * as deploymentsApi from './service-deployments';
 import { findTaskDefinition, requireActiveTaskDefinition } from './task-definitions';
 import { checkFargateRequest, resolveLaunchType, resolveNetwork } from './tasks';
+import { ensureDefaultNetwork } from './vpc';
 import { FARGATE_PLATFORM_FAMILY } from '../core/fargate-pool';
 
 type Handler = (input: any, caller: Caller) => Promise<unknown>;
@@ -135,8 +136,13 @@ function validatePlacement(td: TaskDefinitionRecord, constraints: PlacementConst
   return { placementConstraints: c.map((x) => ({ ...x })), placementStrategy: s.map((x) => ({ ...x })) };
 }
 
-function networkOf(td: TaskDefinitionRecord, nc: NetworkConfiguration | undefined): NetworkConfiguration | undefined {
-  const v = resolveNetwork(td, nc);
+/**
+ * The service's network configuration as stored and shown: checked against the VPC (the caller
+ * made the region's default network exist), with the groups the tasks get (the VPC's default
+ * group when none is named).
+ */
+function networkOf(ctx: ControlContext, td: TaskDefinitionRecord, nc: NetworkConfiguration | undefined, launchType?: string): NetworkConfiguration | undefined {
+  const v = resolveNetwork(ctx, td, nc, launchType === 'FARGATE' ? 'FARGATE' : 'EC2');
   return v ? { awsvpcConfiguration: { subnets: v.subnets, securityGroups: v.securityGroups, assignPublicIp: v.assignPublicIp ?? 'DISABLED' } } : undefined;
 }
 
@@ -185,6 +191,7 @@ function historyEntry(id: string, revisionId: string, sources: string[], config:
 
 export async function createService(ctx: ControlContext, input: CreateServiceRequest, caller?: Caller): Promise<CreateServiceResponse> {
   const cluster = requireActiveCluster(ctx, input.cluster);
+  if (input.networkConfiguration) await ensureDefaultNetwork(ctx);
   const name = input.serviceName;
   if (typeof name !== 'string' || !NAME_RE.test(name)) {
     throw invalidParameter('Service name can only contain up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens.');
@@ -213,7 +220,7 @@ export async function createService(ctx: ControlContext, input: CreateServiceReq
   }
   const deploymentConfiguration = normalizeDeploymentConfiguration(input.deploymentConfiguration, scheduling);
   const placement = validatePlacement(td, input.placementConstraints, input.placementStrategy, scheduling);
-  const networkConfiguration = networkOf(td, input.networkConfiguration);
+  const networkConfiguration = networkOf(ctx, td, input.networkConfiguration, launchType);
   const loadBalancers = validateLoadBalancers(input.loadBalancers, td);
   const serviceRegistries = validateRegistries(input.serviceRegistries, td);
   if (input.role && effectiveNetworkMode(td) === 'awsvpc') {
@@ -296,6 +303,7 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stri
 export async function updateService(ctx: ControlContext, input: UpdateServiceRequest): Promise<UpdateServiceResponse> {
   const cluster = requireActiveCluster(ctx, input.cluster);
   const found = requireService(ctx, cluster.clusterName, input.service);
+  if (input.networkConfiguration || found.value.networkConfiguration) await ensureDefaultNetwork(ctx);
   if (found.value.schedulingStrategy === 'DAEMON' && input.desiredCount !== undefined) throw daemonDesiredCount();
   if (input.deploymentController !== undefined) checkDeploymentController(input.deploymentController);
   checkUnsupportedExtras(input);
@@ -334,7 +342,7 @@ function applyUpdate(ctx: ControlContext, cluster: ClusterRecord, s: ServiceReco
   const nowS = epochSeconds(ctx.clock.now());
   const deploymentConfiguration = normalizeDeploymentConfiguration(input.deploymentConfiguration, scheduling, s.deploymentConfiguration);
   const placement = validatePlacement(td, input.placementConstraints ?? s.placementConstraints, input.placementStrategy ?? s.placementStrategy, scheduling);
-  const networkConfiguration = networkOf(td, input.networkConfiguration ?? s.networkConfiguration);
+  const networkConfiguration = networkOf(ctx, td, input.networkConfiguration ?? s.networkConfiguration, s.launchType);
   const loadBalancers = input.loadBalancers !== undefined ? validateLoadBalancers(input.loadBalancers, td) : validateLoadBalancers(s.loadBalancers, td);
   const serviceRegistries = input.serviceRegistries !== undefined ? validateRegistries(input.serviceRegistries, td) : validateRegistries(s.serviceRegistries, td);
   const next: ServiceRecord = {

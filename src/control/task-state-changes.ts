@@ -17,7 +17,7 @@ import { requireActiveCluster } from './clusters';
 import { committed, type ControlContext } from './context';
 import { usageOps } from './instance-usage';
 import { requireTask } from './tasks';
-import { taskKey } from './task-records';
+import { attachedEni, taskKey } from './task-records';
 
 const ACK = { acknowledgment: 'true' };
 
@@ -53,19 +53,7 @@ export function applyTaskReport(t: TaskRecord, report: WharfTaskStateChange, now
     n.connectivityAt = nowS;
   }
   if (report.privateIpv4Address) {
-    n.attachments = (n.attachments ?? []).map((a) =>
-      a.type === 'ElasticNetworkInterface'
-        ? {
-            ...a,
-            status: 'ATTACHED',
-            details: [
-              ...(a.details ?? []).filter((d) => d.name === 'subnetId'),
-              { name: 'networkInterfaceId', value: `eni-${t.wharf.id.slice(0, 17)}` },
-              { name: 'privateIPv4Address', value: report.privateIpv4Address },
-            ],
-          }
-        : a,
-    );
+    n.attachments = attachedEni(n, report.privateIpv4Address, report.macAddress);
     const eni = n.attachments.find((a) => a.type === 'ElasticNetworkInterface');
     n.containers = (n.containers ?? []).map((c) => ({
       ...c,

@@ -9,7 +9,6 @@ import { WharfError, invalidParameter } from '../core/errors';
 import { keys, type ClusterRecord, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
 import type {
   Failure,
-  NetworkConfiguration,
   PlacementStrategy,
   RunTaskRequest,
   RunTaskResponse,
@@ -19,7 +18,6 @@ import type {
   StopTaskResponse,
   Tag,
 } from '../core/shapes/ecs';
-import { effectiveNetworkMode } from '../core/task-definition';
 import { resolveResourceNeeds } from '../core/task-definition-resources';
 import { STOP, isTerminal } from '../core/task-status';
 import { mergeTags, validateTags } from '../core/tags';
@@ -31,6 +29,10 @@ import { foundNoInstances, placeTasks } from './placement';
 import { Reason } from '../scheduler';
 import { requireActiveTaskDefinition } from './task-definitions';
 import { newTaskRecord, taskKey, taskToWire } from './task-records';
+import { resolveNetwork, subnetByZone, zoneConstraint } from './task-network';
+import { ensureDefaultNetwork } from './vpc';
+
+export { resolveNetwork } from './task-network';
 
 const MAX_COUNT = 10;
 
@@ -84,29 +86,6 @@ export const FARGATE_STRATEGY: PlacementStrategy[] = [
  * has no room (or no host at all) the task is not placed, as when Fargate has no capacity.
  */
 export const FARGATE_CAPACITY_REASON = 'Capacity is unavailable at this time. Please try again later or in a different availability zone';
-
-/** awsvpc needs a network configuration; other modes refuse one. */
-export function resolveNetwork(td: TaskDefinitionRecord, nc: NetworkConfiguration | undefined) {
-  const mode = effectiveNetworkMode(td);
-  const vpc = nc?.awsvpcConfiguration;
-  if (mode !== 'awsvpc') {
-    if (vpc) throw invalidParameter('Network Configuration is not valid for the given networkMode of this task definition.');
-    return undefined;
-  }
-  if (!vpc) throw invalidParameter("Network Configuration must be provided when networkMode 'awsvpc' is specified.");
-  if (!vpc.subnets || vpc.subnets.length < 1 || vpc.subnets.length > 16) {
-    throw invalidParameter('subnets can have at least 1 and at most 16 items.');
-  }
-  if ((vpc.securityGroups?.length ?? 0) > 5) throw invalidParameter('securityGroups can have at most 5 items.');
-  for (const s of vpc.subnets) {
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(s)) throw invalidParameter(`Invalid subnet id '${s}'.`);
-  }
-  // Refused rather than stored and ignored: Wharf does not publish a task's ports yet.
-  if (vpc.assignPublicIp === 'ENABLED') {
-    throw new WharfError('UnsupportedFeatureException', 'assignPublicIp ENABLED is not available in Wharf yet: a task is reachable on its private IP only. Use DISABLED.');
-  }
-  return { subnets: vpc.subnets, securityGroups: vpc.securityGroups ?? [], assignPublicIp: vpc.assignPublicIp };
-}
 
 /** The tags a new task gets: its own, then propagated ones, then ECS-managed ones. */
 export function taskTags(
@@ -174,7 +153,8 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
   if (fargate) checkFargateRequest(input);
   else if (input.platformVersion !== undefined) invalidParameterFor('platformVersion', 'the FARGATE launch type');
   refuseUnsupportedTaskOptions(input);
-  const awsvpc = resolveNetwork(td, input.networkConfiguration);
+  if (input.networkConfiguration) await ensureDefaultNetwork(ctx);
+  const awsvpc = resolveNetwork(ctx, td, input.networkConfiguration, launchType);
   const needs = resolveResourceNeeds(td, input.overrides);
   const group = input.group ?? `family:${td.family}`;
   checkStartedByAndGroup(input.startedBy, group);
@@ -193,7 +173,8 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
       needs,
       count,
       group,
-      constraints: fargate ? [] : constraints,
+      constraints: [...(fargate ? [] : constraints), ...(awsvpc ? [zoneConstraint(Object.keys(subnetByZone(ctx, awsvpc)))] : [])],
+      subnetByZone: awsvpc ? subnetByZone(ctx, awsvpc) : undefined,
       strategies: fargate ? FARGATE_STRATEGY : input.placementStrategy ?? [],
       requiredAttributes: (td.requiresAttributes ?? []).map((a) => ({ name: a.name, value: a.value })),
       makeTask: () =>
@@ -258,7 +239,8 @@ export async function startTask(ctx: ControlContext, input: StartTaskRequest): P
   const td = requireActiveTaskDefinition(ctx, input.taskDefinition);
   if (!(td.compatibilities ?? []).includes('EC2')) throw invalidParameter('Task definition does not support launch_type EC2.');
   refuseUnsupportedTaskOptions(input);
-  const awsvpc = resolveNetwork(td, input.networkConfiguration);
+  if (input.networkConfiguration) await ensureDefaultNetwork(ctx);
+  const awsvpc = resolveNetwork(ctx, td, input.networkConfiguration, 'EC2');
   const needs = resolveResourceNeeds(td, input.overrides);
   const group = input.group ?? `family:${td.family}`;
   checkStartedByAndGroup(input.startedBy, group);
@@ -275,7 +257,9 @@ export async function startTask(ctx: ControlContext, input: StartTaskRequest): P
     count: refs.length,
     on: refs.map((ref) => idOf(ref, 'container-instance').id),
     group,
-    constraints: [],
+    // The named instance must be in one of the subnets' zones, as for RunTask.
+    constraints: awsvpc ? [zoneConstraint(Object.keys(subnetByZone(ctx, awsvpc)))] : [],
+    subnetByZone: awsvpc ? subnetByZone(ctx, awsvpc) : undefined,
     strategies: [],
     requiredAttributes: (td.requiresAttributes ?? []).map((a) => ({ name: a.name, value: a.value })),
     makeTask: () =>

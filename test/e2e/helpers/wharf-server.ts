@@ -225,3 +225,12 @@ export async function sdkError(p: Promise<unknown>): Promise<Error & { $metadata
   }
   throw new Error('expected the call to fail, it succeeded');
 }
+
+/** The default subnets of the server's region by zone (`us-east-1a` -> `subnet-...`), as `aws ec2 describe-subnets` lists them. */
+export async function defaultSubnets(srv: Pick<TestServer, 'endpoint' | 'env'>, region?: string): Promise<Record<string, { id: string; cidr: string }>> {
+  const r = await run(AWS_CLI, ['ec2', 'describe-subnets', '--endpoint-url', srv.endpoint, '--output', 'json', ...(region ? ['--region', region] : [])], srv.env());
+  if (r.code !== 0) throw new Error(`describe-subnets failed: ${r.stderr}`);
+  const out: Record<string, { id: string; cidr: string }> = {};
+  for (const s of JSON.parse(r.stdout).Subnets) out[s.AvailabilityZone] = { id: s.SubnetId, cidr: s.CidrBlock };
+  return out;
+}
