@@ -62,6 +62,8 @@ export interface TaskRunnerOptions {
   agentUri?: string;
   /** The host address assignPublicIp ENABLED tasks' ports are published on (default 0.0.0.0). */
   publicBindIp?: string;
+  /** Security groups (agent/firewall.ts): rebuilt once a task's pause container runs. */
+  firewall?: { sync(): Promise<void> };
 }
 
 
@@ -71,7 +73,7 @@ export class TaskRunner {
   readonly taskArn: string;
   readonly taskId: string;
   private task: AgentTask;
-  private readonly o: Required<Omit<TaskRunnerOptions, 'logger' | 'agentUri'>> & { logger?: Logger; agentUri?: string };
+  private readonly o: Required<Omit<TaskRunnerOptions, 'logger' | 'agentUri' | 'firewall'>> & { logger?: Logger; agentUri?: string; firewall?: TaskRunnerOptions['firewall'] };
   private readonly containers: ContainerRun[];
   private readonly networkMode: string;
   private desired: 'RUNNING' | 'STOPPED';

@@ -50,6 +50,7 @@ export interface StartHost {
     agentUri?: string;
     /** Where assignPublicIp ENABLED tasks' ports are published. */
     publicBindIp: string;
+    firewall?: { sync(): Promise<void> };
   };
   setKnown(s: TaskStatus): void;
   report(): void;
@@ -168,6 +169,8 @@ export class TaskStarter {
       isPortFree: hostPortFree(h.options.publicBindIp),
     });
     h.setPrivateIp(address.ip, address.mac);
+    // The task's rules are in place before any of its containers listens.
+    if (h.task.network?.securityGroups) await h.options.firewall?.sync();
   }
 
   /** Pulls every image not pulled yet; false when one failed (the task is then failing to start). */

@@ -10,6 +10,7 @@ import {
   type PullBehaviour,
 } from '../agent';
 import { regionZones } from '../core/vpc';
+import { TaskFirewall, firewallAvailable } from '../agent/firewall';
 import { FARGATE_POOL } from '../core/fargate-pool';
 import { createLogger, type Logger } from '../lib';
 import type { KeyPair } from './credentials';
@@ -93,6 +94,9 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     );
   }
   const client = makeClient();
+  // Security groups are enforced with iptables on the subnet bridges where the host allows it.
+  const firewall = (await firewallAvailable()) ? new TaskFirewall(runtime, { logger: log }) : undefined;
+  if (!firewall) log.warn('iptables (DOCKER-USER) is not available: security groups are not enforced on this host');
   let taskEndpoint: { host: string; port: number; api: HttpControlPlaneClient } | undefined;
   if (o.taskEndpoint !== false) {
     const host = o.taskEndpoint?.host ?? (await runtime.bridgeGateway().catch(() => undefined));
@@ -114,7 +118,7 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     pullBehaviour: o.pullBehaviour,
     logger: log,
     onDeregistered: o.onDeregistered,
-    runner: o.publicIp ? { publicBindIp: o.publicIp } : undefined,
+    runner: { ...(o.publicIp ? { publicBindIp: o.publicIp } : {}), ...(firewall ? { firewall } : {}) },
   });
   try {
     await agent.start();
@@ -122,11 +126,13 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     runtime.close();
     throw e;
   }
+  firewall?.watch();
   return {
     agents: [agent],
     // The agent leaves its containers running (a restart adopts them), but the runtime's Docker
     // event stream is this process's to close: left open, it keeps the event loop alive.
     stop: async () => {
+      firewall?.stop();
       await agent.stop();
       runtime.close();
     },

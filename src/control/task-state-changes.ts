@@ -33,6 +33,10 @@ function mergeContainer(c: Container, ch: WharfContainerStateChange): Container 
   return out;
 }
 
+function eniAddress(t: TaskRecord): string | undefined {
+  return t.attachments?.find((a) => a.type === 'ElasticNetworkInterface')?.details?.find((d) => d.name === 'privateIPv4Address')?.value;
+}
+
 /** Folds a report into the task; returns undefined when nothing changes. Pure. */
 export function applyTaskReport(t: TaskRecord, report: WharfTaskStateChange, now: number, essentialWithCheck: Set<string>): TaskRecord | undefined {
   const before = JSON.stringify(t);
@@ -52,12 +56,14 @@ export function applyTaskReport(t: TaskRecord, report: WharfTaskStateChange, now
     n.connectivity = 'CONNECTED';
     n.connectivityAt = nowS;
   }
-  if (report.privateIpv4Address) {
-    n.attachments = attachedEni(n, report.privateIpv4Address, report.macAddress);
+  // A container report can bring the published ports (assignPublicIp ENABLED) after the address.
+  const ip = report.privateIpv4Address ?? (n.wharf.assignPublicIp && report.containers?.length ? eniAddress(n) : undefined);
+  if (ip) {
+    n.attachments = attachedEni(n, ip, report.macAddress);
     const eni = n.attachments.find((a) => a.type === 'ElasticNetworkInterface');
     n.containers = (n.containers ?? []).map((c) => ({
       ...c,
-      networkInterfaces: [{ attachmentId: eni?.id, privateIpv4Address: report.privateIpv4Address }],
+      networkInterfaces: [{ attachmentId: eni?.id, privateIpv4Address: ip }],
     }));
   }
   const status = report.status;
