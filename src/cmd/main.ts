@@ -7,14 +7,15 @@ import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parseLenientTaskDefinition } from '../api/ecs/lenient-json';
 import { startServer } from './server';
-import { parseRegionList } from '../core/regions';
+import { AWS_REGIONS, parseRegionList } from '../core/regions';
+import { DEFAULT_VPC_BASE, defaultVpcCidr } from '../core/vpc';
 import { applyHeapGrowth, parseHeapGrowth } from './heap-growth';
 import { parseAttributes, parseResources, startAgents, type RunningAgents } from './agent';
 import { FARGATE_POOL } from '../core/fargate-pool';
 import { ensureDocker } from './docker-setup';
 import { credentialsPath, joinToken, parseJoinToken, type CredentialsFile, type KeyPair } from './credentials';
 import { DockerRuntime, streamTaskLogs } from '../agent';
-import { DEFAULT_ENDPOINT, DEFAULT_PORT, EcsCallError, EcsClient, defaultDataDir, resolveCredentials } from './client';
+import { DEFAULT_ENDPOINT, DEFAULT_PORT, Ec2Client, EcsCallError, EcsClient, defaultDataDir, resolveCredentials } from './client';
 
 const HELP = `wharf: a self-hosted container orchestrator that speaks the Amazon ECS API
 
@@ -28,6 +29,7 @@ Commands:
   task-definition register    register a task definition from a JSON file (lenient: trailing
                               commas and numbers written as strings are accepted and reported)
   credentials                 print the credentials of the local server as shell exports
+  subnets                     print the region's default VPC and its subnets (zone, range)
 
 Run 'wharf <command> --help' for a command's flags.
 `;
@@ -48,6 +50,10 @@ Flags:
                          are replaced elsewhere (default 30000)
   --healthy-after-running MS   how long a service task without a health check must run before
                          it counts as healthy for deployments (default 40000, as ECS)
+  --vpc-base A.B         the first two octets of the first region's default VPC range (default
+                         ${DEFAULT_VPC_BASE}: region i of the AWS region list gets A.(B+i).0.0/16, its
+                         subnets the first /20s); each subnet is a Docker network on the hosts,
+                         so pick a range no network of theirs uses
   --heap-growth PERCENT  let the heap grow at most this far past its live data before a full
                          garbage collection (default 50; 0 = V8's own sizing, faster, ~3x the memory)
   -h, --help             this help
@@ -145,10 +151,12 @@ async function cmdServer(argv: string[]): Promise<void> {
       'agent-timeout': { type: 'string' },
       'healthy-after-running': { type: 'string' },
       'heap-growth': { type: 'string' },
+      'vpc-base': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(SERVER_HELP);
+  const vpcBase = parseVpcBase(values['vpc-base'], values.region!);
   applyHeapGrowth(parseHeapGrowth(values['heap-growth']));
   const agentTimeoutMs = optionalMs(values['agent-timeout'], '--agent-timeout');
   const healthyAfterRunningMs = optionalMs(values['healthy-after-running'], '--healthy-after-running');
@@ -166,6 +174,7 @@ async function cmdServer(argv: string[]): Promise<void> {
     synchronous: sync,
     agentTimeoutMs,
     healthyAfterRunningMs,
+    vpcBase,
   });
   printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey);
   const stop = async () => {
@@ -217,6 +226,14 @@ function parseTaskEndpoint(v: string | undefined): { host?: string; port?: numbe
   const port = i >= 0 ? Number(v.slice(i + 1)) : undefined;
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new Error(`--task-endpoint wants HOST:PORT or 'off', not '${v}'`);
   return { ...(host ? { host } : {}), ...(port !== undefined ? { port } : {}) };
+}
+
+/** `--vpc-base A.B`, checked against every region it must give a /16 to. */
+function parseVpcBase(v: string | undefined, region: string): string | undefined {
+  if (v === undefined) return undefined;
+  defaultVpcCidr(region, v);
+  for (const r of AWS_REGIONS) defaultVpcCidr(r, v);
+  return v;
 }
 
 function parsePublicIp(v: string | undefined): string | undefined {
@@ -315,6 +332,7 @@ async function cmdUp(argv: string[]): Promise<void> {
       'account-id': { type: 'string', default: '000000000000' },
       sync: { type: 'string', default: 'full' },
       'heap-growth': { type: 'string' },
+      'vpc-base': { type: 'string' },
       'without-fargate': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -328,7 +346,8 @@ async function cmdUp(argv: string[]): Promise<void> {
   if (sync !== 'FULL' && sync !== 'NORMAL') throw new Error('--sync must be full or normal');
   const { host, port } = parseListen(values.listen!);
   const regions = values.regions !== undefined ? parseRegionList(values.regions) : undefined;
-  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync });
+  const vpcBase = parseVpcBase(values['vpc-base'], values.region!);
+  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync, vpcBase });
   const started: RunningAgents[] = [];
   const agents = {
     get agents() {
@@ -421,6 +440,42 @@ async function cmdTaskDefinition(argv: string[]): Promise<void> {
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 }
 
+const SUBNETS_HELP = `wharf subnets: print the region's default VPC and its subnets, one per availability zone
+(what awsvpc tasks name in --network-configuration)
+
+Flags:
+  --region REGION  the region (default $AWS_REGION, $AWS_DEFAULT_REGION or us-east-1)
+  --endpoint URL   the Wharf endpoint (default ${DEFAULT_ENDPOINT})
+  --data-dir DIR   where to find the local server's credentials when AWS_ACCESS_KEY_ID and
+                   AWS_SECRET_ACCESS_KEY are not set (default $WHARF_DATA_DIR or ~/.wharf)
+`;
+
+async function cmdSubnets(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      region: { type: 'string' },
+      endpoint: { type: 'string', default: process.env.WHARF_ENDPOINT ?? DEFAULT_ENDPOINT },
+      'data-dir': { type: 'string', default: defaultDataDir() },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return void process.stdout.write(SUBNETS_HELP);
+  const client = new Ec2Client(values.endpoint!, resolveCredentials(values['data-dir']), values.region);
+  const vpcs = await client.list('DescribeVpcs', 'vpcSet');
+  const subnets = await client.list('DescribeSubnets', 'subnetSet');
+  const rows: string[][] = [['VPC', 'CIDR', 'DEFAULT']];
+  for (const v of vpcs) rows.push([v.vpcId ?? '', v.cidrBlock ?? '', v.isDefault === 'true' ? 'yes' : 'no']);
+  const table = (r: string[][]) => {
+    const w = r[0]!.map((_, i) => Math.max(...r.map((x) => (x[i] ?? '').length)));
+    return r.map((x) => x.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+  };
+  process.stdout.write(`Region ${client.region}\n${table(rows)}\n`);
+  const srows: string[][] = [['SUBNET', 'ZONE', 'CIDR', 'DEFAULT', 'VPC']];
+  for (const s of subnets) srows.push([s.subnetId ?? '', s.availabilityZone ?? '', s.cidrBlock ?? '', s.defaultForAz === 'true' ? 'yes' : 'no', s.vpcId ?? '']);
+  process.stdout.write(table(srows));
+}
+
 async function cmdCredentials(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { 'data-dir': { type: 'string', default: defaultDataDir() }, agent: { type: 'boolean' } } });
   if (values.agent) {
@@ -447,6 +502,8 @@ export async function main(argv: string[]): Promise<void> {
       return cmdTaskDefinition(rest);
     case 'credentials':
       return cmdCredentials(rest);
+    case 'subnets':
+      return cmdSubnets(rest);
     case undefined:
     case '--help':
     case '-h':

@@ -148,3 +148,20 @@ test('boto3 reads the same objects, and EC2 errors parse as ClientError codes', 
   assert.deepEqual(out.err, ['InvalidGroup.NotFound', 400]);
   assert.equal(out.dry, 'DryRunOperation');
 });
+
+test('wharf subnets prints the region\'s VPC and subnets (zone, range, default), --region picks the region', async () => {
+  const wharf = (args: string[]) => run(process.execPath, ['--import', 'tsx', 'src/cmd/main.ts', ...args], srv.env());
+  const subnets = (await ec2(['describe-subnets'], 'eu-west-1')).json.Subnets;
+  const vpc = (await ec2(['describe-vpcs'], 'eu-west-1')).json.Vpcs[0];
+  const r = await wharf(['subnets', '--endpoint', srv.endpoint, '--region', 'eu-west-1']);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  assert.equal(lines[0], 'Region eu-west-1');
+  assert.ok(lines.some((l) => l.split(/\s+/).join(' ') === `${vpc.VpcId} ${vpc.CidrBlock} yes`), r.stdout);
+  for (const s of subnets) {
+    assert.ok(lines.some((l) => l.split(/\s+/).join(' ') === `${s.SubnetId} ${s.AvailabilityZone} ${s.CidrBlock} yes ${vpc.VpcId}`), `${s.SubnetId} listed: ${r.stdout}`);
+  }
+  const wrongKey = await run(process.execPath, ['--import', 'tsx', 'src/cmd/main.ts', 'subnets', '--endpoint', srv.endpoint], srv.env({ AWS_SECRET_ACCESS_KEY: 'wrong' }));
+  assert.equal(wrongKey.code, 1);
+  assert.match(wrongKey.stderr, /SignatureDoesNotMatch|InvalidSignature/);
+});
