@@ -12,6 +12,7 @@
 import type { Partition } from '../core/arn';
 import type { RegionPolicy } from '../core/regions';
 import { ec2Handlers, ecsHandlers, type ControlContext } from '../control';
+import { ensureDefaultNetwork } from '../control/vpc';
 import { defaultVpcCidr } from '../core/vpc';
 import { secretsHandlers } from '../control/secrets';
 import { InstanceLivenessController } from '../controllers/instance-liveness-controller';
@@ -102,6 +103,9 @@ export class RegionRuntimes {
     const partition: Partition = { region, accountId: o.accountId };
     const ctx: ControlContext = { store, state, placement: new PlacementView(state), partition, clock: systemClock, log, vpcCidr: defaultVpcCidr(region, o.vpcBase) };
     if (this.endpoint) ctx.endpoint = this.endpoint;
+    // The region's default VPC exists from its first use on, as on AWS; made here, at start, so
+    // that no request has to write it (a refused request changes nothing).
+    await ensureDefaultNetwork(ctx);
     const gateway = createAgentGateway({ ctx, credentials: o.credentials, pingIntervalMs: o.pingIntervalMs });
     const liveness = new InstanceLivenessController({ state, store, clock: systemClock, log, connections: gateway.connections, timeoutMs: o.agentTimeoutMs });
     const reaper = new TaskReaperController({ state, store, clock: systemClock, log });

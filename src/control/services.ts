@@ -56,7 +56,6 @@ import {
 import * as deploymentsApi from './service-deployments';
 import { findTaskDefinition, requireActiveTaskDefinition } from './task-definitions';
 import { checkFargateRequest, resolveLaunchType, resolveNetwork } from './tasks';
-import { ensureDefaultNetwork } from './vpc';
 import { FARGATE_PLATFORM_FAMILY } from '../core/fargate-pool';
 
 type Handler = (input: any, caller: Caller) => Promise<unknown>;
@@ -191,7 +190,6 @@ function historyEntry(id: string, revisionId: string, sources: string[], config:
 
 export async function createService(ctx: ControlContext, input: CreateServiceRequest, caller?: Caller): Promise<CreateServiceResponse> {
   const cluster = requireActiveCluster(ctx, input.cluster);
-  if (input.networkConfiguration) await ensureDefaultNetwork(ctx);
   const name = input.serviceName;
   if (typeof name !== 'string' || !NAME_RE.test(name)) {
     throw invalidParameter('Service name can only contain up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens.');
@@ -303,7 +301,6 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stri
 export async function updateService(ctx: ControlContext, input: UpdateServiceRequest): Promise<UpdateServiceResponse> {
   const cluster = requireActiveCluster(ctx, input.cluster);
   const found = requireService(ctx, cluster.clusterName, input.service);
-  if (input.networkConfiguration || found.value.networkConfiguration) await ensureDefaultNetwork(ctx);
   if (found.value.schedulingStrategy === 'DAEMON' && input.desiredCount !== undefined) throw daemonDesiredCount();
   if (input.deploymentController !== undefined) checkDeploymentController(input.deploymentController);
   checkUnsupportedExtras(input);

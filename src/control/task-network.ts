@@ -5,8 +5,8 @@
  * VPC's default group. The subnets decide where the task may run: only hosts in their zones, and
  * the task's ENI is in the subnet of the zone it lands in.
  *
- * Synchronous over the cache; callers make the default network exist first
- * (`ensureDefaultNetwork`), so a region's first RunTask can name its default subnets.
+ * Synchronous over the cache: the region's default network exists from the region's start
+ * (`ensureDefaultNetwork`, cmd/regions.ts), so no request writes it.
  */
 import { invalidParameter } from '../core/errors';
 import type { TaskDefinitionRecord } from '../core/resources';

@@ -30,7 +30,6 @@ import { Reason } from '../scheduler';
 import { requireActiveTaskDefinition } from './task-definitions';
 import { newTaskRecord, taskKey, taskToWire } from './task-records';
 import { resolveNetwork, subnetByZone, zoneConstraint } from './task-network';
-import { ensureDefaultNetwork } from './vpc';
 
 export { resolveNetwork } from './task-network';
 
@@ -153,7 +152,6 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
   if (fargate) checkFargateRequest(input);
   else if (input.platformVersion !== undefined) invalidParameterFor('platformVersion', 'the FARGATE launch type');
   refuseUnsupportedTaskOptions(input);
-  if (input.networkConfiguration) await ensureDefaultNetwork(ctx);
   const awsvpc = resolveNetwork(ctx, td, input.networkConfiguration, launchType);
   const needs = resolveResourceNeeds(td, input.overrides);
   const group = input.group ?? `family:${td.family}`;
@@ -239,7 +237,6 @@ export async function startTask(ctx: ControlContext, input: StartTaskRequest): P
   const td = requireActiveTaskDefinition(ctx, input.taskDefinition);
   if (!(td.compatibilities ?? []).includes('EC2')) throw invalidParameter('Task definition does not support launch_type EC2.');
   refuseUnsupportedTaskOptions(input);
-  if (input.networkConfiguration) await ensureDefaultNetwork(ctx);
   const awsvpc = resolveNetwork(ctx, td, input.networkConfiguration, 'EC2');
   const needs = resolveResourceNeeds(td, input.overrides);
   const group = input.group ?? `family:${td.family}`;
