@@ -192,7 +192,7 @@ test('a sweep never removes a network while a task is putting its pause containe
   const sweep = removeUnusedTaskNetworks(rt);
   await new Promise((r) => setTimeout(r, 20));
   release();
-  assert.match(await started, /^\d+\.\d+\.\d+\.\d+$/);
+  assert.match((await started).ip, /^\d+\.\d+\.\d+\.\d+$/);
   assert.deepEqual(await sweep, []);
   assert.deepEqual(rt.networkNames(), ['wharf-subnet-race']);
 });
@@ -209,7 +209,7 @@ test('a network removed by someone else between create and start is made again',
   const rt = new Interloper();
   const task = awsvpcTask('wharf-subnet-shared');
   const pause = pauseFor(task);
-  const ip = await startPauseContainer(rt, { task, pause, containerInstanceArn: INSTANCE, image: 'pause', network: 'wharf-subnet-shared' });
+  const { ip } = await startPauseContainer(rt, { task, pause, containerInstanceArn: INSTANCE, image: 'pause', network: 'wharf-subnet-shared' });
   assert.match(ip, /^\d+\.\d+\.\d+\.\d+$/);
   assert.deepEqual(rt.networkNames(), ['wharf-subnet-shared']);
   assert.equal((await rt.inspectContainer(pause.dockerId!))!.running, true);

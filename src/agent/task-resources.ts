@@ -9,7 +9,7 @@
  * run out. See TaskNetworks below for when and how.
  */
 import { LABELS, type AgentTask } from '../api/agent/protocol';
-import type { ContainerRuntime } from './runtime/container-runtime';
+import type { ContainerRuntime, NetworkIpam } from './runtime/container-runtime';
 import type { ContainerRun } from './container-run';
 import { containerLabels, taskLimits } from './container-spec';
 import { prepareVolumes } from './task-volumes';
@@ -44,11 +44,50 @@ export async function prepareTaskResources(rt: ContainerRuntime, task: AgentTask
   return out;
 }
 
-/** Creates (unless adopted) and starts the pause container; returns the task's IP address. */
+/**
+ * What the pause container publishes for assignPublicIp ENABLED: every port mapping of the task's
+ * containers, on `bindIp`, at the container port where `isFree` says the host has it, else at a
+ * port the engine picks. (The pause container owns the task's network namespace, so publishing is
+ * done on it; the containers' networkBindings then read from it.)
+ */
+export function publishedPorts(task: AgentTask, bindIp: string, isFree: (port: number, protocol: string) => boolean): Record<string, { hostIp: string; hostPort: string }[]> {
+  const out: Record<string, { hostIp: string; hostPort: string }[]> = {};
+  for (const def of task.taskDefinition.containerDefinitions ?? []) {
+    for (const m of def.portMappings ?? []) {
+      if (m.containerPort === undefined) continue;
+      const protocol = m.protocol ?? 'tcp';
+      const key = `${m.containerPort}/${protocol}`;
+      if (out[key]) continue;
+      out[key] = [{ hostIp: bindIp, hostPort: isFree(m.containerPort, protocol) ? String(m.containerPort) : '' }];
+    }
+  }
+  return out;
+}
+
+/** The pause container's address on the task's network. */
+export interface TaskAddress {
+  ip: string;
+  mac?: string;
+}
+
+/** Creates (unless adopted) and starts the pause container; returns the task's address. */
 export async function startPauseContainer(
   rt: ContainerRuntime,
-  o: { task: AgentTask; pause: ContainerRun; containerInstanceArn: string; image: string; network: string; cgroupParent?: string; dns?: string[] },
-): Promise<string> {
+  o: {
+    task: AgentTask;
+    pause: ContainerRun;
+    containerInstanceArn: string;
+    image: string;
+    network: string;
+    cgroupParent?: string;
+    /** The task's resolvers (Wharf's DNS server when the agent has one): its containers share them. */
+    dns?: string[];
+    /** assignPublicIp ENABLED: the host address the task's ports are published on. */
+    publicBindIp?: string;
+    /** Whether a host port is free on publicBindIp (so the container port itself can be used). */
+    isPortFree?: (port: number, protocol: string) => Promise<boolean>;
+  },
+): Promise<TaskAddress> {
   const { pause } = o;
   const networks = taskNetworks(rt);
   // Pulled before the network is made, so a failed pull leaves no empty network behind.
@@ -56,26 +95,49 @@ export async function startPauseContainer(
   networks.watch();
   // From making sure the network exists until the pause container is on it, the network has no
   // container: hold it so that a sweep cannot remove it in between.
+  const ipam = ipamOf(o.task);
+  let ports: Record<string, { hostIp: string; hostPort: string }[]> | undefined;
+  if (!pause.dockerId && o.task.network?.publishPorts && o.publicBindIp !== undefined) {
+    const free = new Map<string, boolean>();
+    for (const def of o.task.taskDefinition.containerDefinitions ?? []) {
+      for (const m of def.portMappings ?? []) {
+        if (m.containerPort === undefined) continue;
+        const protocol = m.protocol ?? 'tcp';
+        free.set(`${m.containerPort}/${protocol}`, (await o.isPortFree?.(m.containerPort, protocol)) ?? false);
+      }
+    }
+    ports = publishedPorts(o.task, o.publicBindIp, (port, protocol) => free.get(`${port}/${protocol}`) === true);
+  }
   await networks.exclusive(o.network, async () => {
-    await rt.ensureNetwork(o.network, AWSVPC_NETWORK_LABELS);
+    await rt.ensureNetwork(o.network, AWSVPC_NETWORK_LABELS, ipam);
     if (pause.dockerId) return;
+    const labels: Record<string, string> = { ...containerLabels(o.task, o.containerInstanceArn, PAUSE_CONTAINER_NAME), [LABELS.pause]: 'true' };
+    const groups = o.task.network?.securityGroups;
+    if (groups) labels[LABELS.securityGroups] = JSON.stringify({ groups, ingress: o.task.network?.ingress ?? [] });
     pause.dockerId = await rt.createContainer({
       name: pause.dockerName,
       image: o.image,
-      labels: { ...containerLabels(o.task, o.containerInstanceArn, PAUSE_CONTAINER_NAME), [LABELS.pause]: 'true' },
+      labels,
+      exposedPorts: ports ? Object.keys(ports) : undefined,
       // Shareable IPC so that ipcMode `task` containers can join it.
-      // The task's resolver (Wharf's DNS server when the agent has one): its containers share it.
-      host: { networkMode: o.network, cpuShares: 2, cgroupParent: o.cgroupParent, ipcMode: 'shareable', dns: o.dns },
+      host: { networkMode: o.network, cpuShares: 2, cgroupParent: o.cgroupParent, ipcMode: 'shareable', dns: o.dns, portBindings: ports },
     });
     pause.known = 'CREATED';
   });
-  await startOnNetwork(rt, networks, pause.dockerId!, o.network);
+  await startOnNetwork(rt, networks, pause.dockerId!, o.network, ipam);
   pause.everStarted = true;
   pause.known = 'RUNNING';
   const st = await rt.inspectContainer(pause.dockerId!);
   const ip = st?.ipAddresses[o.network] ?? Object.values(st?.ipAddresses ?? {})[0];
   if (!ip) throw new Error(`pause container got no address on network ${o.network}`);
-  return ip;
+  const mac = st?.macAddresses?.[o.network] ?? Object.values(st?.macAddresses ?? {})[0];
+  return mac ? { ip, mac } : { ip };
+}
+
+/** The subnet's range for its bridge, when the control plane sent it. */
+function ipamOf(task: AgentTask): NetworkIpam | undefined {
+  const n = task.network;
+  return n?.subnet && n.gateway ? { subnet: n.subnet, gateway: n.gateway } : undefined;
 }
 
 /**
@@ -83,14 +145,14 @@ export async function startPauseContainer(
  * (it saw no running container on it); Docker then refuses the start with "network not found".
  * The container is still there, so make the network again and start it.
  */
-async function startOnNetwork(rt: ContainerRuntime, networks: TaskNetworks, id: string, network: string): Promise<void> {
+async function startOnNetwork(rt: ContainerRuntime, networks: TaskNetworks, id: string, network: string, ipam?: NetworkIpam): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await rt.startContainer(id);
       return;
     } catch (err) {
       if (attempt >= 3 || !isNetworkNotFound(err)) throw err;
-      await networks.exclusive(network, () => rt.ensureNetwork(network, AWSVPC_NETWORK_LABELS));
+      await networks.exclusive(network, () => rt.ensureNetwork(network, AWSVPC_NETWORK_LABELS, ipam));
     }
   }
 }

@@ -62,6 +62,10 @@ export interface TaskRunnerOptions {
   agentUri?: string;
   /** Resolvers for tasks whose definition names none: Wharf's DNS server (service discovery). */
   dnsServers?: string[];
+  /** The host address assignPublicIp ENABLED tasks' ports are published on (default 0.0.0.0). */
+  publicBindIp?: string;
+  /** Security groups (agent/firewall.ts): rebuilt once a task's pause container runs. */
+  firewall?: { sync(): Promise<void> };
 }
 
 
@@ -71,7 +75,7 @@ export class TaskRunner {
   readonly taskArn: string;
   readonly taskId: string;
   private task: AgentTask;
-  private readonly o: Required<Omit<TaskRunnerOptions, 'logger' | 'agentUri' | 'dnsServers'>> & { logger?: Logger; agentUri?: string; dnsServers?: string[] };
+  private readonly o: Required<Omit<TaskRunnerOptions, 'logger' | 'agentUri' | 'dnsServers' | 'firewall'>> & { logger?: Logger; agentUri?: string; dnsServers?: string[]; firewall?: TaskRunnerOptions['firewall'] };
   private readonly containers: ContainerRun[];
   private readonly networkMode: string;
   private desired: 'RUNNING' | 'STOPPED';
@@ -81,6 +85,7 @@ export class TaskRunner {
   private startedAt?: number;
   private executionStoppedAt?: number;
   private privateIp?: string;
+  private macAddress?: string;
   private readonly starter: TaskStarter;
   private reportedStatus: TaskStatus = 'NONE';
   /** Started from existing containers: don't replay the early statuses of a running task. */
@@ -107,6 +112,7 @@ export class TaskRunner {
       pauseImage: 'wharf/pause:latest',
       defaultAwsvpcNetwork: 'wharf-awsvpc',
       fargateSandbox: '',
+      publicBindIp: '0.0.0.0',
       // An option passed as undefined keeps its default.
       ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
     } as TaskRunner['o'];
@@ -145,8 +151,9 @@ export class TaskRunner {
       requestStop: (code, reason) => this.requestStop(code, reason),
       markStopped: (c, exitCode, reason) => this.markStopped(c, exitCode, reason),
       armWake: (ms) => this.armWake(ms),
-      setPrivateIp: (ip) => {
+      setPrivateIp: (ip, mac) => {
         this.privateIp = ip;
+        if (mac) this.macAddress = mac;
       },
     };
   }
@@ -347,7 +354,10 @@ export class TaskRunner {
         if (st.running) {
           c.known = 'RUNNING';
           c.bindings = bindingsOf(c, st.ports, this.networkMode);
-          if (c.internal && this.networkMode === 'awsvpc') this.privateIp = Object.values(st.ipAddresses)[0] ?? this.privateIp;
+          if (c.internal && this.networkMode === 'awsvpc') {
+            this.privateIp = Object.values(st.ipAddresses)[0] ?? this.privateIp;
+            this.macAddress = Object.values(st.macAddresses ?? {})[0] ?? this.macAddress;
+          }
         } else if (st.status === 'exited' || st.status === 'dead') {
           const reason = st.oomKilled ? OOM_REASON : st.error ? `CannotStartContainerError: ${st.error}` : undefined;
           if (!c.everStarted) {
@@ -360,7 +370,24 @@ export class TaskRunner {
         }
       }),
     );
+    this.bindFromPause();
     await this.settleExits(exits);
+  }
+
+  /**
+   * An awsvpc task's ports are published on its pause container (assignPublicIp ENABLED), which
+   * owns the network namespace: each running container's networkBindings are the published ports
+   * of its own port mappings.
+   */
+  private bindFromPause(): void {
+    if (this.networkMode !== 'awsvpc') return;
+    const pause = this.containers.find((c) => c.internal);
+    const published = pause?.bindings ?? [];
+    for (const c of this.containers) {
+      if (c.internal || c.known !== 'RUNNING') continue;
+      const mine = new Set((c.def.portMappings ?? []).map((m) => `${m.containerPort}/${m.protocol ?? 'tcp'}`));
+      c.bindings = published.filter((b) => mine.has(`${b.containerPort}/${b.protocol ?? 'tcp'}`));
+    }
   }
 
   /**
@@ -488,6 +515,7 @@ export class TaskRunner {
         executionStoppedAt: sec(this.executionStoppedAt ?? (stopped ? this.o.clock.now() : undefined)),
         startedAt: sec(this.startedAt),
         privateIpv4Address: this.privateIp,
+        macAddress: this.macAddress,
         healthStatus: health,
       });
       for (const c of apps) c.reportedKey = key(c);

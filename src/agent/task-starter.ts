@@ -22,6 +22,7 @@ import { credentialsWithheld } from './agent-state-store';
 import { buildContainerSpec } from './container-spec';
 import { bindingsOf, type ContainerRun } from './container-run';
 import { dependencyGate } from './container-dependencies';
+import { hostPortFree } from './host-ports';
 import { prepareTaskResources, startPauseContainer } from './task-resources';
 import type { TaskStatus } from './task-status';
 
@@ -48,6 +49,9 @@ export interface StartHost {
     fargateSandbox: string;
     agentUri?: string;
     dnsServers?: string[];
+    /** Where assignPublicIp ENABLED tasks' ports are published. */
+    publicBindIp: string;
+    firewall?: { sync(): Promise<void> };
   };
   setKnown(s: TaskStatus): void;
   report(): void;
@@ -55,7 +59,7 @@ export interface StartHost {
   markStopped(c: ContainerRun, exitCode: number | undefined, reason: string | undefined): void;
   /** Run another pass in `ms` (a dependency wait). */
   armWake(ms: number): void;
-  setPrivateIp(ip: string | undefined): void;
+  setPrivateIp(ip: string | undefined, mac?: string): void;
 }
 
 /** ECS's prefix for secrets and registry credentials that could not be had. */
@@ -155,17 +159,20 @@ export class TaskStarter {
     if (res.unsupportedReason) h.options.logger?.warn({ taskArn: h.taskArn, reason: res.unsupportedReason }, 'task-level limits applied per container');
     const pause = h.containers.find((c) => c.internal);
     if (!pause) return;
-    h.setPrivateIp(
-      await startPauseContainer(h.options.runtime, {
-        task: h.task,
-        pause,
-        containerInstanceArn: h.options.containerInstanceArn,
-        image: h.options.pauseImage,
-        network: h.task.network?.name ?? h.options.defaultAwsvpcNetwork,
-        cgroupParent: this.cgroupParent,
-        dns: h.options.dnsServers,
-      }),
-    );
+    const address = await startPauseContainer(h.options.runtime, {
+      task: h.task,
+      pause,
+      containerInstanceArn: h.options.containerInstanceArn,
+      image: h.options.pauseImage,
+      network: h.task.network?.name ?? h.options.defaultAwsvpcNetwork,
+      cgroupParent: this.cgroupParent,
+      dns: h.options.dnsServers,
+      publicBindIp: h.options.publicBindIp,
+      isPortFree: hostPortFree(h.options.publicBindIp),
+    });
+    h.setPrivateIp(address.ip, address.mac);
+    // The task's rules are in place before any of its containers listens.
+    if (h.task.network?.securityGroups) await h.options.firewall?.sync();
   }
 
   /** Pulls every image not pulled yet; false when one failed (the task is then failing to start). */

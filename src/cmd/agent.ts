@@ -9,6 +9,8 @@ import {
   SimulatedFleet,
   type PullBehaviour,
 } from '../agent';
+import { regionZones } from '../core/vpc';
+import { TaskFirewall, firewallAvailable } from '../agent/firewall';
 import { FARGATE_POOL } from '../core/fargate-pool';
 import { createLogger, type Logger } from '../lib';
 import type { KeyPair } from './credentials';
@@ -43,6 +45,8 @@ export interface AgentCommandOptions {
   taskEndpoint?: { host?: string; port?: number } | false;
   /** Docker runtime only: resolvers for tasks that name none (Wharf's DNS server, `--dns`). */
   dnsServers?: string[];
+  /** Docker runtime only: the host address assignPublicIp ENABLED tasks publish their ports on. */
+  publicIp?: string;
 }
 
 export const DEFAULT_TASK_ENDPOINT_PORT = 51679;
@@ -70,6 +74,11 @@ export interface RunningAgents {
 
 export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents> {
   const log = o.log ?? createLogger('wharf-agent');
+  // A Fargate task runs in a subnet of its host's zone: a pool host elsewhere would get none.
+  const zones = regionZones(o.region);
+  if (o.cluster === FARGATE_POOL && o.availabilityZone !== undefined && !zones.includes(o.availabilityZone)) {
+    throw new Error(`--availability-zone of a Fargate pool host must be a zone of ${o.region} with a subnet: ${zones.join(', ')}`);
+  }
   const makeClient = (httpAgent?: HttpAgent) =>
     new HttpControlPlaneClient({ endpoint: o.endpoint, region: o.region, credentials: o.credentials, logger: log, httpAgent });
   if (o.runtime === 'simulated') {
@@ -105,6 +114,9 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     );
   }
   const client = makeClient();
+  // Security groups are enforced with iptables on the subnet bridges where the host allows it.
+  const firewall = (await firewallAvailable()) ? new TaskFirewall(runtime, { logger: log }) : undefined;
+  if (!firewall) log.warn('iptables (DOCKER-USER) is not available: security groups are not enforced on this host');
   let taskEndpoint: { host: string; port: number; api: HttpControlPlaneClient } | undefined;
   if (o.taskEndpoint !== false) {
     const host = o.taskEndpoint?.host ?? (await runtime.bridgeGateway().catch(() => undefined));
@@ -128,7 +140,7 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     taskCleanupWaitMs: taskCleanupWaitMs(process.env.ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION),
     logger: log,
     onDeregistered: o.onDeregistered,
-    runner: o.dnsServers?.length ? { dnsServers: o.dnsServers } : undefined,
+    runner: { ...(o.dnsServers?.length ? { dnsServers: o.dnsServers } : {}), ...(o.publicIp ? { publicBindIp: o.publicIp } : {}), ...(firewall ? { firewall } : {}) },
   });
   try {
     await agent.start();
@@ -136,11 +148,13 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     runtime.close();
     throw e;
   }
+  firewall?.watch();
   return {
     agents: [agent],
     // The agent leaves its containers running (a restart adopts them), but the runtime's Docker
     // event stream is this process's to close: left open, it keeps the event loop alive.
     stop: async () => {
+      firewall?.stop();
       await agent.stop();
       runtime.close();
     },

@@ -1,4 +1,4 @@
-/** A small ECS client for Wharf's own commands: SigV4-signed JSON 1.1 calls. */
+/** Small ECS and EC2 clients for Wharf's own commands: SigV4-signed JSON 1.1 and EC2 query calls. */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
@@ -45,5 +45,60 @@ export class EcsClient {
     const json = text ? JSON.parse(text) : {};
     if (!res.ok) throw new EcsCallError(String(json.__type ?? res.status), String(json.message ?? text), res.status);
     return json as T;
+  }
+}
+
+/** An XML element as the EC2 client reads it: its text, or its children in order. */
+interface XmlNode {
+  name: string;
+  text: string;
+  children: XmlNode[];
+}
+
+/** Parses the XML of an AWS answer (elements and text; no attributes, comments or CDATA matter). */
+export function parseXml(xml: string): XmlNode {
+  const root: XmlNode = { name: '', text: '', children: [] };
+  const stack = [root];
+  const unescape = (t: string) => t.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+  for (const m of xml.matchAll(/<(\/?)([A-Za-z_][\w.:-]*)[^>]*?(\/?)>|([^<]+)/g)) {
+    const top = stack[stack.length - 1]!;
+    if (m[4] !== undefined) top.text += unescape(m[4]);
+    else if (m[1]) {
+      if (stack.length > 1) stack.pop();
+    } else {
+      const node: XmlNode = { name: m[2]!, text: '', children: [] };
+      top.children.push(node);
+      if (!m[3]) stack.push(node);
+    }
+  }
+  return root;
+}
+
+/** A small EC2 client: the query protocol, answers read as lists of flat records. */
+export class Ec2Client {
+  readonly region: string;
+  constructor(
+    readonly endpoint: string,
+    private readonly credentials: KeyPair,
+    region?: string,
+  ) {
+    this.region = region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  }
+
+  /** Calls `action` and returns the `<item>`s of the list `listElement` as name -> text records. */
+  async list(action: string, listElement: string, params: Record<string, string> = {}): Promise<Record<string, string>[]> {
+    const body = new URLSearchParams({ Action: action, Version: '2016-11-15', ...params }).toString();
+    const url = this.endpoint.replace(/\/?$/, '/');
+    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' };
+    Object.assign(headers, signRequest({ method: 'POST', url, headers, body }, { ...this.credentials, region: this.region, service: 'ec2' }));
+    delete headers.host;
+    const res = await fetch(url, { method: 'POST', headers, body });
+    const doc = parseXml(await res.text());
+    if (!res.ok) {
+      const find = (n: XmlNode, name: string): XmlNode | undefined => (n.name === name ? n : n.children.map((c) => find(c, name)).find(Boolean));
+      throw new EcsCallError(find(doc, 'Code')?.text ?? String(res.status), find(doc, 'Message')?.text ?? '', res.status);
+    }
+    const list = doc.children[0]?.children.find((c) => c.name === listElement);
+    return (list?.children ?? []).map((item) => Object.fromEntries(item.children.filter((c) => c.children.length === 0).map((c) => [c.name, c.text])));
   }
 }

@@ -3,12 +3,13 @@
  * Docker or simulated runtime).
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parseLenientTaskDefinition } from '../api/ecs/lenient-json';
-import { isIP } from 'node:net';
 import { startServer } from './server';
 import { dockerBridgeAddress, parseDnsFlag } from './dns';
-import { parseRegionList } from '../core/regions';
+import { AWS_REGIONS, parseRegionList } from '../core/regions';
+import { DEFAULT_VPC_BASE, defaultVpcCidr } from '../core/vpc';
 import { applyHeapGrowth, parseHeapGrowth } from './heap-growth';
 import { parseAttributes, parseResources, startAgents, type RunningAgents } from './agent';
 import { CAPACITY_PROVIDER_ATTRIBUTE } from '../control/capacity-providers';
@@ -16,7 +17,7 @@ import { FARGATE_POOL } from '../core/fargate-pool';
 import { ensureDocker } from './docker-setup';
 import { credentialsPath, joinToken, parseJoinToken, type CredentialsFile, type KeyPair } from './credentials';
 import { DockerRuntime, streamTaskLogs } from '../agent';
-import { DEFAULT_ENDPOINT, DEFAULT_PORT, EcsCallError, EcsClient, defaultDataDir, resolveCredentials } from './client';
+import { DEFAULT_ENDPOINT, DEFAULT_PORT, Ec2Client, EcsCallError, EcsClient, defaultDataDir, resolveCredentials } from './client';
 
 const HELP = `wharf: a self-hosted container orchestrator that speaks the Amazon ECS API
 
@@ -30,6 +31,7 @@ Commands:
   task-definition register    register a task definition from a JSON file (lenient: trailing
                               commas and numbers written as strings are accepted and reported)
   credentials                 print the credentials of the local server as shell exports
+  subnets                     print the region's default VPC and its subnets (zone, range)
 
 Run 'wharf <command> --help' for a command's flags.
 `;
@@ -52,6 +54,10 @@ Flags:
                          tasks are stopped (TerminationNotice) and services replace them (default 120000)
   --healthy-after-running MS   how long a service task without a health check must run before
                          it counts as healthy for deployments (default 40000, as ECS)
+  --vpc-base A.B         the first two octets of the first region's default VPC range (default
+                         ${DEFAULT_VPC_BASE}: region i of the AWS region list gets A.(B+i).0.0/16, its
+                         subnets the first /20s); each subnet is a Docker network on the hosts,
+                         so pick a range no network of theirs uses
   --heap-growth PERCENT  let the heap grow at most this far past its live data before a full
                          garbage collection (default 50; 0 = V8's own sizing, faster, ~3x the memory)
   --dns ADDR:PORT,...    where the service discovery DNS server answers (Cloud Map private DNS
@@ -87,6 +93,8 @@ const AGENT_FLAGS = `  --cluster NAME          cluster to join (default 'default
   --runtime docker|simulated   simulated runs hollow instances with a fake container engine,
                           FOR SCALE TESTS AND BENCHMARKS ONLY: nothing really runs
   --instances N           simulated only: how many hollow instances (default 1)
+  --public-ip ADDR        where awsvpc tasks run with assignPublicIp ENABLED publish their ports
+                          on this host (default 0.0.0.0; 127.0.0.1 keeps them on loopback)
   --simulated-start-latency MS / --simulated-failure-rate P   simulated only
   --task-endpoint HOST:PORT   where the agent serves ECS_AGENT_URI (task scale-in protection) to
                           its tasks' containers (default: the Docker bridge gateway, port 51679);
@@ -169,11 +177,13 @@ async function cmdServer(argv: string[]): Promise<void> {
       'heap-growth': { type: 'string' },
       dns: { type: 'string' },
       'scale-command': { type: 'string' },
+      'vpc-base': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(SERVER_HELP);
   const dns = parseDnsFlag(values.dns);
+  const vpcBase = parseVpcBase(values['vpc-base'], values.region!);
   applyHeapGrowth(parseHeapGrowth(values['heap-growth']));
   const agentTimeoutMs = optionalMs(values['agent-timeout'], '--agent-timeout');
   const poolHostLostMs = optionalMs(values['fargate-host-lost'], '--fargate-host-lost');
@@ -195,6 +205,7 @@ async function cmdServer(argv: string[]): Promise<void> {
     healthyAfterRunningMs,
     dns,
     scaleCommand: values['scale-command'],
+    vpcBase,
   });
   printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey);
   const stop = async () => {
@@ -238,6 +249,7 @@ const agentOptions = {
   'simulated-failure-rate': { type: 'string' },
   'task-endpoint': { type: 'string' },
   'task-dns': { type: 'string' },
+  'public-ip': { type: 'string' },
 } as const;
 
 function parseTaskEndpoint(v: string | undefined): { host?: string; port?: number } | false | undefined {
@@ -257,6 +269,20 @@ function withCapacityProvider(attributes: Record<string, string>, values: Record
   if (values.fargate) throw new Error('--capacity-provider is for instances of a cluster; Fargate hosts serve FARGATE and FARGATE_SPOT');
   if (!/^[A-Za-z0-9_-]{1,255}$/.test(name)) throw new Error(`--capacity-provider wants a capacity provider name, not '${name}'`);
   return { ...attributes, [CAPACITY_PROVIDER_ATTRIBUTE]: name };
+}
+
+/** `--vpc-base A.B`, checked against every region it must give a /16 to. */
+function parseVpcBase(v: string | undefined, region: string): string | undefined {
+  if (v === undefined) return undefined;
+  defaultVpcCidr(region, v);
+  for (const r of AWS_REGIONS) defaultVpcCidr(r, v);
+  return v;
+}
+
+function parsePublicIp(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (!isIP(v)) throw new Error(`--public-ip wants an IP address of this host, not '${v}'`);
+  return v;
 }
 
 function agentSettings(values: Record<string, unknown>) {
@@ -284,6 +310,7 @@ function agentSettings(values: Record<string, unknown>) {
     simulatedFailureRate: values['simulated-failure-rate'] !== undefined ? Number(values['simulated-failure-rate']) : undefined,
     taskEndpoint: parseTaskEndpoint(values['task-endpoint'] as string | undefined),
     dnsServers: parseTaskDns(values['task-dns'] as string | undefined),
+    publicIp: parsePublicIp(values['public-ip'] as string | undefined),
   };
 }
 
@@ -360,6 +387,7 @@ async function cmdUp(argv: string[]): Promise<void> {
       sync: { type: 'string', default: 'full' },
       'heap-growth': { type: 'string' },
       'scale-command': { type: 'string' },
+      'vpc-base': { type: 'string' },
       'without-fargate': { type: 'boolean' },
       dns: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -374,7 +402,8 @@ async function cmdUp(argv: string[]): Promise<void> {
   if (sync !== 'FULL' && sync !== 'NORMAL') throw new Error('--sync must be full or normal');
   const { host, port } = parseListen(values.listen!);
   const regions = values.regions !== undefined ? parseRegionList(values.regions) : undefined;
-  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync, dns: parseDnsFlag(values.dns), scaleCommand: values['scale-command'] });
+  const vpcBase = parseVpcBase(values['vpc-base'], values.region!);
+  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync, dns: parseDnsFlag(values.dns), scaleCommand: values['scale-command'], vpcBase });
   const started: RunningAgents[] = [];
   const agents = {
     get agents() {
@@ -474,6 +503,42 @@ async function cmdTaskDefinition(argv: string[]): Promise<void> {
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 }
 
+const SUBNETS_HELP = `wharf subnets: print the region's default VPC and its subnets, one per availability zone
+(what awsvpc tasks name in --network-configuration)
+
+Flags:
+  --region REGION  the region (default $AWS_REGION, $AWS_DEFAULT_REGION or us-east-1)
+  --endpoint URL   the Wharf endpoint (default ${DEFAULT_ENDPOINT})
+  --data-dir DIR   where to find the local server's credentials when AWS_ACCESS_KEY_ID and
+                   AWS_SECRET_ACCESS_KEY are not set (default $WHARF_DATA_DIR or ~/.wharf)
+`;
+
+async function cmdSubnets(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      region: { type: 'string' },
+      endpoint: { type: 'string', default: process.env.WHARF_ENDPOINT ?? DEFAULT_ENDPOINT },
+      'data-dir': { type: 'string', default: defaultDataDir() },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return void process.stdout.write(SUBNETS_HELP);
+  const client = new Ec2Client(values.endpoint!, resolveCredentials(values['data-dir']), values.region);
+  const vpcs = await client.list('DescribeVpcs', 'vpcSet');
+  const subnets = await client.list('DescribeSubnets', 'subnetSet');
+  const rows: string[][] = [['VPC', 'CIDR', 'DEFAULT']];
+  for (const v of vpcs) rows.push([v.vpcId ?? '', v.cidrBlock ?? '', v.isDefault === 'true' ? 'yes' : 'no']);
+  const table = (r: string[][]) => {
+    const w = r[0]!.map((_, i) => Math.max(...r.map((x) => (x[i] ?? '').length)));
+    return r.map((x) => x.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+  };
+  process.stdout.write(`Region ${client.region}\n${table(rows)}\n`);
+  const srows: string[][] = [['SUBNET', 'ZONE', 'CIDR', 'DEFAULT', 'VPC']];
+  for (const s of subnets) srows.push([s.subnetId ?? '', s.availabilityZone ?? '', s.cidrBlock ?? '', s.defaultForAz === 'true' ? 'yes' : 'no', s.vpcId ?? '']);
+  process.stdout.write(table(srows));
+}
+
 async function cmdCredentials(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { 'data-dir': { type: 'string', default: defaultDataDir() }, agent: { type: 'boolean' } } });
   if (values.agent) {
@@ -500,6 +565,8 @@ export async function main(argv: string[]): Promise<void> {
       return cmdTaskDefinition(rest);
     case 'credentials':
       return cmdCredentials(rest);
+    case 'subnets':
+      return cmdSubnets(rest);
     case undefined:
     case '--help':
     case '-h':

@@ -11,8 +11,10 @@
  */
 import type { Partition } from '../core/arn';
 import type { RegionPolicy } from '../core/regions';
-import { ecsHandlers, type ControlContext } from '../control';
+import { ec2Handlers, ecsHandlers, type ControlContext } from '../control';
 import { cloudMapHandlers } from '../control/cloudmap';
+import { ensureDefaultNetwork } from '../control/vpc';
+import { defaultVpcCidr } from '../core/vpc';
 import { secretsHandlers } from '../control/secrets';
 import { InstanceLivenessController } from '../controllers/instance-liveness-controller';
 import { ServiceController } from '../controllers/service-controller';
@@ -37,6 +39,7 @@ export interface RegionRuntime {
   secrets: Record<string, Handler>;
   cloudMap: Record<string, Handler>;
   capacityProviders: CapacityProviderController;
+  ec2: Record<string, Handler>;
   close(): Promise<void>;
 }
 
@@ -53,6 +56,8 @@ export interface RegionRuntimeOptions {
   healthyAfterRunningMs?: number;
   /** Runs a capacity provider's scaling action (`--scale-command`), given its region. */
   scale?: (region: string) => (r: ScaleRequest) => Promise<void>;
+  /** First two octets of the first region's default VPC range (core/vpc.ts DEFAULT_VPC_BASE). */
+  vpcBase?: string;
 }
 
 export class RegionRuntimes {
@@ -105,8 +110,11 @@ export class RegionRuntimes {
     const state = new State(store);
     await state.start();
     const partition: Partition = { region, accountId: o.accountId };
-    const ctx: ControlContext = { store, state, placement: new PlacementView(state), partition, clock: systemClock, log };
+    const ctx: ControlContext = { store, state, placement: new PlacementView(state), partition, clock: systemClock, log, vpcCidr: defaultVpcCidr(region, o.vpcBase) };
     if (this.endpoint) ctx.endpoint = this.endpoint;
+    // The region's default VPC exists from its first use on, as on AWS; made here, at start, so
+    // that no request has to write it (a refused request changes nothing).
+    await ensureDefaultNetwork(ctx);
     const gateway = createAgentGateway({ ctx, credentials: o.credentials, pingIntervalMs: o.pingIntervalMs });
     const liveness = new InstanceLivenessController({ state, store, clock: systemClock, log, connections: gateway.connections, timeoutMs: o.agentTimeoutMs, poolHostLostMs: o.poolHostLostMs });
     const reaper = new TaskReaperController({ state, store, clock: systemClock, log });
@@ -127,6 +135,7 @@ export class RegionRuntimes {
       secrets: secretsHandlers(ctx) as Record<string, Handler>,
       cloudMap: cloudMapHandlers(ctx) as Record<string, Handler>,
       capacityProviders,
+      ec2: ec2Handlers(ctx) as Record<string, Handler>,
       async close() {
         registries.stop();
         capacityProviders.stop();

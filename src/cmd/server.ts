@@ -8,7 +8,7 @@ import { RegionPolicy } from '../core/regions';
 import type { ControlContext } from '../control';
 import { createHttpServer, type WharfHttpServer } from '../server/http-server';
 import { regionalUpgrade } from '../server/regional-upgrade';
-import { wharfApis } from '../server/wharf-apis';
+import { wharfApis, wharfQueryApis } from '../server/wharf-apis';
 import { SqliteStore } from '../store/sqlite/sqlite-store';
 import { migrateUnprefixedKeys } from '../store/regions';
 import type { Store } from '../store/store';
@@ -40,6 +40,12 @@ export interface ServerOptions {
   dns?: DnsSettings;
   /** Run for a capacity provider's new desired instance count (cmd/scale-command.ts). */
   scaleCommand?: string;
+  /**
+   * First two octets of the default VPC range of the first region (`10.100`); region i of
+   * AWS_REGIONS gets the /16 with the second octet + i. Each subnet is a Docker network with that
+   * range, so it must clash with no network of the hosts.
+   */
+  vpcBase?: string;
 }
 
 export interface RunningServer {
@@ -81,6 +87,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     pingIntervalMs: opts.pingIntervalMs,
     healthyAfterRunningMs: opts.healthyAfterRunningMs,
     scale: opts.scaleCommand ? (region) => scaleCommandRunner(opts.scaleCommand!, region, log) : undefined,
+    vpcBase: opts.vpcBase,
   });
   await regions.startUsed();
   const home = await regions.get(opts.region);
@@ -90,6 +97,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       secrets: regionalHandlers(regions, home.secrets, (r) => r.secrets),
       cloudMap: regionalHandlers(regions, home.cloudMap, (r) => r.cloudMap),
     }),
+    queryApis: wharfQueryApis({ ec2: regionalHandlers(regions, home.ec2, (r) => r.ec2) }),
     credentials: credentialLookup,
     accountId: opts.accountId,
     regions: policy,

@@ -13,6 +13,8 @@ export interface ControlContext {
   partition: Partition;
   clock: Clock;
   log: Logger;
+  /** The range of the region's default VPC when first made (core/vpc.ts defaultVpcCidr otherwise). */
+  vpcCidr?: string;
   /** The server's own URL (`http://host:port`), once it listens; DiscoverPollEndpoint's fallback. */
   endpoint?: string;
 }

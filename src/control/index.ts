@@ -2,3 +2,4 @@
 // store, answer from state. One file per resource. Imports core, api, store, state, scheduler, lib.
 export * from './context';
 export { AGENT_OPERATIONS, ecsHandlers, type EcsHandler } from './ecs-api';
+export { EC2_SIGNING_NAME, ec2Handlers, type Ec2Handler } from './ec2-api';

@@ -21,7 +21,7 @@ import { place, placeOn, Reason, type PlacementRequest, type PlacementResult } f
 import { StoreConflictError, type TxnOp } from '../store/store';
 import { committed, type ControlContext } from './context';
 import { usageOps } from './instance-usage';
-import { reservationOf, taskKey } from './task-records';
+import { reservationOf, taskKey, withEniSubnet } from './task-records';
 
 export interface PlaceTasksInput {
   cluster: string;
@@ -45,6 +45,11 @@ export interface PlaceTasksInput {
    * tasks placed (and extraOps). RunTask writes nothing when the cluster has no instance.
    */
   commitIf?: (result: PlacementResult) => boolean;
+  /**
+   * awsvpc: the subnet of each zone the task may run in (control/task-network.ts). The task's ENI
+   * takes the subnet of the zone of the host it lands on.
+   */
+  subnetByZone?: Record<string, string>;
   /** Makes the task record for the i-th placed task (not yet placed). */
   makeTask: (i: number) => TaskRecord;
   /**
@@ -113,6 +118,8 @@ export async function placeTasks(ctx: ControlContext, input: PlaceTasksInput): P
       }
       const az = cur.rec.attributes?.find((a) => a.name === 'ecs.availability-zone')?.value;
       if (az) t.availabilityZone = az;
+      const subnet = az ? input.subnetByZone?.[az] : undefined;
+      if (subnet) t.attachments = withEniSubnet(t.attachments ?? [], subnet);
       const sandbox = pooled ? cur.rec.attributes?.find((a) => a.name === SANDBOX_ATTRIBUTE)?.value : undefined;
       if (sandbox) t.attributes = [...(t.attributes ?? []), { name: SANDBOX_ATTRIBUTE, value: sandbox }];
       cur.remaining = reserve(cur.remaining, reservation);

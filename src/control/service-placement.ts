@@ -18,6 +18,7 @@ import { requireActiveCluster } from './clusters';
 import { tasksOfService } from './service-records';
 import { heldBack, isOnDemandFargate, reclaimSpotCapacity, releaseSpotHold } from './spot-capacity';
 import { FARGATE_STRATEGY, taskTags } from './tasks';
+import { resolveNetwork, subnetByZone, zoneConstraint } from './task-network';
 
 export interface PlacementFailureInfo {
   reason: string;
@@ -38,8 +39,10 @@ function launchInputs(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymen
   const td = findTaskDefinition(ctx, d.taskDefinition);
   if (!td) throw new Error(`task definition ${d.taskDefinition} of ${s.serviceArn} is gone`);
   const revision = s.wharf.revisions.find((r) => r.id === d.revisionId);
-  const vpc = revision?.networkConfiguration?.awsvpcConfiguration;
-  const awsvpc = vpc ? { subnets: vpc.subnets, securityGroups: vpc.securityGroups ?? [], assignPublicIp: vpc.assignPublicIp } : undefined;
+  const launchType = s.launchType === 'FARGATE' ? 'FARGATE' : 'EC2';
+  // Checked when the service was made or updated; a group deleted since stops the launch here.
+  const awsvpc = revision?.networkConfiguration ? resolveNetwork(ctx, td, revision.networkConfiguration, launchType) : undefined;
+  const zones = awsvpc ? subnetByZone(ctx, awsvpc) : undefined;
   const needs = resolveResourceNeeds(td);
   const tags = taskTags(undefined, {
     propagateTags: s.propagateTags,
@@ -53,7 +56,7 @@ function launchInputs(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymen
       cluster,
       td,
       needs,
-      launchType: s.launchType === 'FARGATE' ? 'FARGATE' : 'EC2',
+      launchType,
       group: `service:${s.serviceName}`,
       startedBy: d.id,
       tags,
@@ -64,7 +67,8 @@ function launchInputs(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymen
     if (provider) t.capacityProviderName = provider;
     return t;
   };
-  return { cluster, td, needs, make, strategy: revision?.capacityProviderStrategy };
+  const network = zones ? { constraints: [zoneConstraint(Object.keys(zones))], subnetByZone: zones } : { constraints: [], subnetByZone: undefined };
+  return { cluster, td, needs, make, network, strategy: revision?.capacityProviderStrategy };
 }
 
 export function constraintsOf(s: ServiceRecord, td: TaskDefinitionRecord) {
@@ -77,7 +81,7 @@ export function constraintsOf(s: ServiceRecord, td: TaskDefinitionRecord) {
  * it, so replacements (a reclaimed Spot task) keep the service on its strategy.
  */
 export async function launchReplicaTasks(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymentRecord, count: number): Promise<LaunchResult> {
-  const { td, needs, make, strategy } = launchInputs(ctx, s, d);
+  const { td, needs, make, network, strategy } = launchInputs(ctx, s, d);
   const out: TaskRecord[] = [];
   let shares: { provider?: string; count: number }[] = [{ count }];
   if (strategy?.length) {
@@ -93,8 +97,9 @@ export async function launchReplicaTasks(ctx: ControlContext, s: ServiceRecord, 
     // Spot waits while an on-demand launch takes the room reclaimed from Spot (spot-capacity.ts).
     if (heldBack(ctx, share.provider)) return { tasks: out, failure: { reason: 'RESOURCE:MEMORY' } };
     const request = serviceRequest(s, td, needs, share.provider);
+    const constraints = [...request.constraints, ...network.constraints];
     for (let left = share.count; left > 0; ) {
-      const r = await placeTasks(ctx, { ...request, count: Math.min(BATCH, left), makeTask: make(share.provider) });
+      const r = await placeTasks(ctx, { ...request, constraints, subnetByZone: network.subnetByZone, count: Math.min(BATCH, left), makeTask: make(share.provider) });
       out.push(...r.tasks);
       left -= r.tasks.length;
       if (onDemand(share.provider) && r.tasks.length > 0 && left === 0) releaseSpotHold(ctx);
@@ -113,8 +118,9 @@ export async function launchReplicaTasks(ctx: ControlContext, s: ServiceRecord, 
  * the commit re-checks the instance).
  */
 export async function launchOnInstance(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymentRecord, instanceId: string): Promise<LaunchResult> {
-  const { td, needs, make } = launchInputs(ctx, s, d);
-  const r = await placeTasks(ctx, { ...serviceRequest(s, td, needs), count: 1, on: [instanceId], makeTask: make() });
+  const { td, needs, make, network } = launchInputs(ctx, s, d);
+  const request = serviceRequest(s, td, needs);
+  const r = await placeTasks(ctx, { ...request, constraints: [...request.constraints, ...network.constraints], subnetByZone: network.subnetByZone, count: 1, on: [instanceId], makeTask: make() });
   const f = r.result.failures[0];
   return f ? { tasks: r.tasks, failure: failureInfo(f) } : { tasks: r.tasks };
 }

@@ -136,8 +136,13 @@ function validatePlacement(td: TaskDefinitionRecord, constraints: PlacementConst
   return { placementConstraints: c.map((x) => ({ ...x })), placementStrategy: s.map((x) => ({ ...x })) };
 }
 
-function networkOf(td: TaskDefinitionRecord, nc: NetworkConfiguration | undefined): NetworkConfiguration | undefined {
-  const v = resolveNetwork(td, nc);
+/**
+ * The service's network configuration as stored and shown: checked against the VPC (the caller
+ * made the region's default network exist), with the groups the tasks get (the VPC's default
+ * group when none is named).
+ */
+function networkOf(ctx: ControlContext, td: TaskDefinitionRecord, nc: NetworkConfiguration | undefined, launchType?: string): NetworkConfiguration | undefined {
+  const v = resolveNetwork(ctx, td, nc, launchType === 'FARGATE' ? 'FARGATE' : 'EC2');
   return v ? { awsvpcConfiguration: { subnets: v.subnets, securityGroups: v.securityGroups, assignPublicIp: v.assignPublicIp ?? 'DISABLED' } } : undefined;
 }
 
@@ -215,7 +220,7 @@ export async function createService(ctx: ControlContext, input: CreateServiceReq
   }
   const deploymentConfiguration = normalizeDeploymentConfiguration(input.deploymentConfiguration, scheduling);
   const placement = validatePlacement(td, input.placementConstraints, input.placementStrategy, scheduling);
-  const networkConfiguration = networkOf(td, input.networkConfiguration);
+  const networkConfiguration = networkOf(ctx, td, input.networkConfiguration, launchType);
   const loadBalancers = validateLoadBalancers(input.loadBalancers, td);
   const serviceRegistries = validateRegistries(input.serviceRegistries, td);
   if (input.role && effectiveNetworkMode(td) === 'awsvpc') {
@@ -348,7 +353,7 @@ function applyUpdate(ctx: ControlContext, cluster: ClusterRecord, s: ServiceReco
   const nowS = epochSeconds(ctx.clock.now());
   const deploymentConfiguration = normalizeDeploymentConfiguration(input.deploymentConfiguration, scheduling, s.deploymentConfiguration);
   const placement = validatePlacement(td, input.placementConstraints ?? s.placementConstraints, input.placementStrategy ?? s.placementStrategy, scheduling);
-  const networkConfiguration = networkOf(td, input.networkConfiguration ?? s.networkConfiguration);
+  const networkConfiguration = networkOf(ctx, td, input.networkConfiguration ?? s.networkConfiguration, s.launchType);
   const loadBalancers = input.loadBalancers !== undefined ? validateLoadBalancers(input.loadBalancers, td) : validateLoadBalancers(s.loadBalancers, td);
   const serviceRegistries = input.serviceRegistries !== undefined ? validateRegistries(input.serviceRegistries, td) : validateRegistries(s.serviceRegistries, td);
   const next: ServiceRecord = {

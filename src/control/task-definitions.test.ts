@@ -34,13 +34,3 @@ test('DeregisterTaskDefinition with a family and no revision: "Revision is missi
   assert.equal((await describeTaskDefinition(ctx, { taskDefinition: 'web:1' })).taskDefinition!.status, 'ACTIVE', 'nothing was deregistered');
   assert.equal((await deregisterTaskDefinition(ctx, { taskDefinition: 'web:1' })).taskDefinition!.status, 'INACTIVE');
 });
-
-test('assignPublicIp ENABLED is refused, not stored and ignored', async () => {
-  const ctx = await context();
-  await registerTaskDefinition(ctx, { family: 'vpc', networkMode: 'awsvpc', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 64, essential: true }] }, TEST_CALLER);
-  await rejects(
-    runTask(ctx, { cluster: 'c', taskDefinition: 'vpc', networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-a'], assignPublicIp: 'ENABLED' } } }),
-    'UnsupportedFeatureException',
-    'assignPublicIp ENABLED is not available in Wharf yet: a task is reachable on its private IP only. Use DISABLED.',
-  );
-});

@@ -20,7 +20,7 @@ export interface NewTaskParams {
   now: number;
   clientToken?: string;
   serviceName?: string;
-  /** Subnet / security groups of an awsvpc task (RunTask networkConfiguration). */
+  /** Subnets / security groups of an awsvpc task (control/task-network.ts resolveNetwork). */
   awsvpc?: { subnets: string[]; securityGroups: string[]; assignPublicIp?: string };
   enableExecuteCommand?: boolean;
 }
@@ -77,6 +77,10 @@ export function newTaskRecord(p: NewTaskParams): TaskRecord {
     wharf: { id, cluster: p.cluster.clusterName, clientToken: p.clientToken, serviceName: p.serviceName },
   };
   if (p.startedBy !== undefined) t.startedBy = p.startedBy;
+  if (awsvpc && p.awsvpc) {
+    t.wharf.securityGroups = p.awsvpc.securityGroups;
+    if (p.awsvpc.assignPublicIp === 'ENABLED') t.wharf.assignPublicIp = true;
+  }
   const cpu = p.overrides?.cpu ?? p.td.cpu;
   const memory = p.overrides?.memory ?? p.td.memory;
   if (cpu !== undefined) t.cpu = cpu;
@@ -91,6 +95,41 @@ export function newTaskRecord(p: NewTaskParams): TaskRecord {
     t.fargateEphemeralStorage = { sizeInGiB: t.ephemeralStorage.sizeInGiB };
   }
   return t;
+}
+
+/**
+ * The ENI attachment once the agent reports the task's address: ATTACHED, with the details ECS
+ * shows (subnetId, networkInterfaceId, macAddress, privateDnsName, privateIPv4Address), and for
+ * assignPublicIp ENABLED the host address its ports are published on (the containers'
+ * networkBindings say which port is which).
+ */
+export function attachedEni(t: TaskRecord, ip: string, mac?: string): Attachment[] {
+  const region = t.taskArn.split(':')[3] ?? '';
+  const domain = region === 'us-east-1' ? 'ec2.internal' : `${region}.compute.internal`;
+  const published = t.wharf.assignPublicIp ? (t.containers ?? []).flatMap((c) => c.networkBindings ?? []).find((b) => b.bindIP)?.bindIP : undefined;
+  return (t.attachments ?? []).map((a) => {
+    if (a.type !== 'ElasticNetworkInterface') return a;
+    const keep = (a.details ?? []).filter((d) => d.name === 'subnetId');
+    const prior = (a.details ?? []).find((d) => d.name === 'macAddress')?.value;
+    const details = [
+      ...keep,
+      { name: 'networkInterfaceId', value: `eni-${t.wharf.id.slice(0, 17)}` },
+      ...(mac ?? prior ? [{ name: 'macAddress', value: (mac ?? prior)! }] : []),
+      { name: 'privateDnsName', value: `ip-${ip.replace(/\./g, '-')}.${domain}` },
+      { name: 'privateIPv4Address', value: ip },
+      ...(published ? [{ name: 'publicIPv4Address', value: published }] : []),
+    ];
+    return { ...a, status: 'ATTACHED', details };
+  });
+}
+
+/** The attachments with the ENI's subnet set (placement picks it by the host's zone). */
+export function withEniSubnet(attachments: Attachment[], subnetId: string): Attachment[] {
+  return attachments.map((a) =>
+    a.type === 'ElasticNetworkInterface'
+      ? { ...a, details: [...(a.details ?? []).filter((d) => d.name !== 'subnetId'), { name: 'subnetId', value: subnetId }] }
+      : a,
+  );
 }
 
 export function reservationOf(needs: ResourceNeeds, hostPorts?: { tcp: number[]; udp: number[] }, gpuIds: string[] = []): Reservation {

@@ -17,7 +17,7 @@ import { requireActiveCluster } from './clusters';
 import { committed, type ControlContext } from './context';
 import { usageOps } from './instance-usage';
 import { requireTask } from './tasks';
-import { taskKey } from './task-records';
+import { attachedEni, taskKey } from './task-records';
 
 const ACK = { acknowledgment: 'true' };
 
@@ -31,6 +31,10 @@ function mergeContainer(c: Container, ch: WharfContainerStateChange): Container 
   if (ch.networkBindings) out.networkBindings = ch.networkBindings;
   if (ch.healthStatus) out.healthStatus = ch.healthStatus;
   return out;
+}
+
+function eniAddress(t: TaskRecord): string | undefined {
+  return t.attachments?.find((a) => a.type === 'ElasticNetworkInterface')?.details?.find((d) => d.name === 'privateIPv4Address')?.value;
 }
 
 /** Folds a report into the task; returns undefined when nothing changes. Pure. */
@@ -52,24 +56,14 @@ export function applyTaskReport(t: TaskRecord, report: WharfTaskStateChange, now
     n.connectivity = 'CONNECTED';
     n.connectivityAt = nowS;
   }
-  if (report.privateIpv4Address) {
-    n.attachments = (n.attachments ?? []).map((a) =>
-      a.type === 'ElasticNetworkInterface'
-        ? {
-            ...a,
-            status: 'ATTACHED',
-            details: [
-              ...(a.details ?? []).filter((d) => d.name === 'subnetId'),
-              { name: 'networkInterfaceId', value: `eni-${t.wharf.id.slice(0, 17)}` },
-              { name: 'privateIPv4Address', value: report.privateIpv4Address },
-            ],
-          }
-        : a,
-    );
+  // A container report can bring the published ports (assignPublicIp ENABLED) after the address.
+  const ip = report.privateIpv4Address ?? (n.wharf.assignPublicIp && report.containers?.length ? eniAddress(n) : undefined);
+  if (ip) {
+    n.attachments = attachedEni(n, ip, report.macAddress);
     const eni = n.attachments.find((a) => a.type === 'ElasticNetworkInterface');
     n.containers = (n.containers ?? []).map((c) => ({
       ...c,
-      networkInterfaces: [{ attachmentId: eni?.id, privateIpv4Address: report.privateIpv4Address }],
+      networkInterfaces: [{ attachmentId: eni?.id, privateIpv4Address: ip }],
     }));
   }
   const status = report.status;

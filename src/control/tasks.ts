@@ -11,7 +11,6 @@ import { keys, type ClusterRecord, type TaskDefinitionRecord, type TaskRecord } 
 import type {
   CapacityProviderStrategyItem,
   Failure,
-  NetworkConfiguration,
   PlacementStrategy,
   RunTaskRequest,
   RunTaskResponse,
@@ -21,7 +20,6 @@ import type {
   StopTaskResponse,
   Tag,
 } from '../core/shapes/ecs';
-import { effectiveNetworkMode } from '../core/task-definition';
 import { resolveResourceNeeds } from '../core/task-definition-resources';
 import { STOP, isTerminal } from '../core/task-status';
 import { mergeTags, validateTags } from '../core/tags';
@@ -37,6 +35,9 @@ import { newTaskRecord, taskKey, taskToWire } from './task-records';
 import { asWaiting, waitsForCapacity } from './capacity-waiting';
 import { requestStop } from './task-stop';
 import { heldBack, isOnDemandFargate, reclaimSpotCapacity, releaseSpotHold } from './spot-capacity';
+import { resolveNetwork, subnetByZone, zoneConstraint } from './task-network';
+
+export { resolveNetwork } from './task-network';
 
 const MAX_COUNT = 10;
 
@@ -87,29 +88,6 @@ export const FARGATE_STRATEGY: PlacementStrategy[] = [
  * has no room (or no host at all) the task is not placed, as when Fargate has no capacity.
  */
 export const FARGATE_CAPACITY_REASON = 'Capacity is unavailable at this time. Please try again later or in a different availability zone';
-
-/** awsvpc needs a network configuration; other modes refuse one. */
-export function resolveNetwork(td: TaskDefinitionRecord, nc: NetworkConfiguration | undefined) {
-  const mode = effectiveNetworkMode(td);
-  const vpc = nc?.awsvpcConfiguration;
-  if (mode !== 'awsvpc') {
-    if (vpc) throw invalidParameter('Network Configuration is not valid for the given networkMode of this task definition.');
-    return undefined;
-  }
-  if (!vpc) throw invalidParameter("Network Configuration must be provided when networkMode 'awsvpc' is specified.");
-  if (!vpc.subnets || vpc.subnets.length < 1 || vpc.subnets.length > 16) {
-    throw invalidParameter('subnets can have at least 1 and at most 16 items.');
-  }
-  if ((vpc.securityGroups?.length ?? 0) > 5) throw invalidParameter('securityGroups can have at most 5 items.');
-  for (const s of vpc.subnets) {
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(s)) throw invalidParameter(`Invalid subnet id '${s}'.`);
-  }
-  // Refused rather than stored and ignored: Wharf does not publish a task's ports yet.
-  if (vpc.assignPublicIp === 'ENABLED') {
-    throw new WharfError('UnsupportedFeatureException', 'assignPublicIp ENABLED is not available in Wharf yet: a task is reachable on its private IP only. Use DISABLED.');
-  }
-  return { subnets: vpc.subnets, securityGroups: vpc.securityGroups ?? [], assignPublicIp: vpc.assignPublicIp };
-}
 
 /** The tags a new task gets: its own, then propagated ones, then ECS-managed ones. */
 export function taskTags(
@@ -177,7 +155,7 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
   if (fargate) checkFargateRequest(input);
   else if (input.platformVersion !== undefined) invalidParameterFor('platformVersion', 'the FARGATE launch type');
   refuseUnsupportedTaskOptions(input);
-  const awsvpc = resolveNetwork(td, input.networkConfiguration);
+  const awsvpc = resolveNetwork(ctx, td, input.networkConfiguration, launchType);
   const needs = resolveResourceNeeds(td, input.overrides);
   const group = input.group ?? `family:${td.family}`;
   checkStartedByAndGroup(input.startedBy, group);
@@ -188,6 +166,9 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
     managed: input.enableECSManagedTags ? { cluster: cluster.clusterName } : undefined,
   });
   const constraints = [...(td.placementConstraints ?? []), ...(input.placementConstraints ?? [])];
+  // awsvpc: only hosts in the zones of the task's subnets; its ENI takes that zone's subnet.
+  const zones = awsvpc ? subnetByZone(ctx, awsvpc) : undefined;
+  const zoneConstraints = zones ? [zoneConstraint(Object.keys(zones))] : [];
   const now = ctx.clock.now();
   // Without a strategy all tasks go one way; with one, each provider's share is placed in turn
   // (the idempotency token is written with the last share, naming every task).
@@ -225,7 +206,7 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
       // An Auto Scaling group provider with managed scaling: what its group cannot take now waits
       // in PROVISIONING for an instance (capacity-waiting.ts) instead of failing.
       const wait = waitsForCapacity(ctx, share.provider);
-      const waitRules = { constraints: fargate ? [] : constraints, strategies: input.placementStrategy ?? [] };
+      const waitRules = { constraints: [...(fargate ? [] : constraints), ...zoneConstraints], strategies: input.placementStrategy ?? [] };
       let waiting: TaskRecord[] = [];
       const placed = await placeTasks(ctx, {
         cluster: cluster.clusterName,
@@ -233,7 +214,8 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
         needs,
         count: share.count,
         group,
-        constraints: fargate ? [] : constraints,
+        constraints: [...(fargate ? [] : constraints), ...zoneConstraints],
+        subnetByZone: zones,
         strategies: fargate ? FARGATE_STRATEGY : input.placementStrategy ?? [],
         requiredAttributes: [...(td.requiresAttributes ?? []).map((a) => ({ name: a.name, value: a.value })), ...where.requiredAttributes],
         makeTask,
@@ -301,7 +283,7 @@ export async function startTask(ctx: ControlContext, input: StartTaskRequest): P
   const td = requireActiveTaskDefinition(ctx, input.taskDefinition);
   if (!(td.compatibilities ?? []).includes('EC2')) throw invalidParameter('Task definition does not support launch_type EC2.');
   refuseUnsupportedTaskOptions(input);
-  const awsvpc = resolveNetwork(td, input.networkConfiguration);
+  const awsvpc = resolveNetwork(ctx, td, input.networkConfiguration, 'EC2');
   const needs = resolveResourceNeeds(td, input.overrides);
   const group = input.group ?? `family:${td.family}`;
   checkStartedByAndGroup(input.startedBy, group);
@@ -318,7 +300,9 @@ export async function startTask(ctx: ControlContext, input: StartTaskRequest): P
     count: refs.length,
     on: refs.map((ref) => idOf(ref, 'container-instance').id),
     group,
-    constraints: [],
+    // The named instance must be in one of the subnets' zones, as for RunTask.
+    constraints: awsvpc ? [zoneConstraint(Object.keys(subnetByZone(ctx, awsvpc)))] : [],
+    subnetByZone: awsvpc ? subnetByZone(ctx, awsvpc) : undefined,
     strategies: [],
     requiredAttributes: (td.requiresAttributes ?? []).map((a) => ({ name: a.name, value: a.value })),
     makeTask: () =>

@@ -90,6 +90,10 @@ export interface TaskRecord extends Task {
      * unplaced in PROVISIONING for an instance of the group: the placement rules of its request.
      */
     waiting?: { constraints: PlacementConstraint[]; strategies: PlacementStrategy[] };
+    /** awsvpc: the task's security groups (ids; the VPC's default group when the request named none). */
+    securityGroups?: string[];
+    /** awsvpc: assignPublicIp ENABLED, so the agent publishes the task's ports on its host. */
+    assignPublicIp?: boolean;
   };
 }
 
@@ -271,6 +275,10 @@ export const keys = {
   capacityProviders: () => 'capacityproviders/',
   accountSetting: (principal: string, name: string) => `settings/${encodeURIComponent(principal)}/${name}`,
   accountSettings: () => 'settings/',
+  /** The region's EC2 network objects (core/vpc.ts records): `network/vpcs|subnets|groups/<id>`. */
+  vpc: (id: string) => `network/vpcs/${id}`,
+  subnet: (id: string) => `network/subnets/${id}`,
+  securityGroup: (id: string) => `network/groups/${id}`,
   /** Idempotency tokens: `tokens/<operation>/<token>` -> what the first call created. */
   clientToken: (op: string, token: string) => `tokens/${op}/${token}`,
 } as const;

@@ -3,7 +3,9 @@
  * stop, each as the agent gets it, and the small record the gateway keeps per task of what a
  * socket was last told. Pure over the state cache; agent-gateway.ts does the sending.
  */
-import type { AgentTask, DesiredStateMessage } from '../api/agent/protocol';
+import type { AgentTask, AgentTaskNetwork, DesiredStateMessage } from '../api/agent/protocol';
+import { subnetGateway, type SubnetRecord } from '../core/vpc';
+import { ingressRulesOf } from '../control/security-groups';
 import { taskDefinitionRefOf } from '../core/arn';
 import type { TaskDefinitionRecord, TaskRecord } from '../core/resources';
 import { isTerminal } from '../core/task-status';
@@ -69,7 +71,20 @@ export function agentTaskOf(state: State, t: TaskRecord): AgentTask | undefined 
  */
 function addNetworkAndRegistryAuth(state: State, t: TaskRecord, a: AgentTask): void {
   const subnet = t.attachments?.find((x) => x.type === 'ElasticNetworkInterface')?.details?.find((d) => d.name === 'subnetId')?.value;
-  if (subnet) a.network = { name: subnetNetworkName(subnet) };
+  if (subnet) {
+    const net: AgentTaskNetwork = { name: subnetNetworkName(subnet) };
+    const record = state.network.get('subnets', subnet)?.value as SubnetRecord | undefined;
+    if (record) {
+      net.subnet = record.CidrBlock;
+      net.gateway = subnetGateway(record.CidrBlock);
+    }
+    if (t.wharf.assignPublicIp) net.publishPorts = true;
+    if (t.wharf.securityGroups) {
+      net.securityGroups = t.wharf.securityGroups;
+      net.ingress = ingressRulesOf(state, t.wharf.securityGroups);
+    }
+    a.network = net;
+  }
   if (a.desiredStatus !== 'RUNNING') return;
   const creds = resolveTaskCredentials({ state }, a.taskDefinition.containerDefinitions ?? []);
   if (creds.error !== undefined) a.secretsError = creds.error;

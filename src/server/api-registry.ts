@@ -3,6 +3,7 @@
  * X-Amz-Target prefix), which signing name SigV4 must carry, the model's full operation list (so
  * that an operation Wharf does not implement is refused clearly) and the handlers it implements.
  */
+import type { ServiceModel } from '../api/model';
 import type { Caller } from '../control/context';
 
 export type RequestContext = Caller;
@@ -20,4 +21,16 @@ export interface JsonServiceApi {
   agentOperations?: readonly string[];
   /** Validates input against the model before the handler runs (throws WharfError). */
   validate?: (operation: string, input: unknown) => void;
+}
+
+/**
+ * An AWS service spoken in one of the query protocols (form-encoded requests, XML answers:
+ * api/query-protocol.ts): EC2 (`ec2` flavour), later ELBv2 (`query`). Requests carry no
+ * X-Amz-Target; the service is the one the SigV4 credential scope names.
+ */
+export interface QueryServiceApi {
+  signingName: string;
+  /** The model requests are decoded by and answers encoded from. */
+  model: ServiceModel;
+  handlers: Record<string, Handler>;
 }

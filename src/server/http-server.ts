@@ -11,8 +11,9 @@ import { CONTAINER_INSTANCE_HEADER } from '../api/agent/protocol';
 import { WharfError, type ErrorCode } from '../core/errors';
 import type { RegionPolicy } from '../core/regions';
 import { uuid, verifySigV4, type Logger } from '../lib';
+import { MalformedQuery, decodeQueryRequest, encodeQueryError, encodeQueryResponse, parseForm } from '../api/query-protocol';
 import { errorStatus } from './error-status';
-import type { JsonServiceApi, RequestContext } from './api-registry';
+import type { JsonServiceApi, QueryServiceApi, RequestContext } from './api-registry';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** The `code` label of requests whose client left before the answer (nginx calls this 499). */
@@ -48,6 +49,8 @@ export interface Credentials {
 
 export interface HttpServerOptions {
   apis: JsonServiceApi[];
+  /** Services spoken in a query protocol (EC2), chosen by the signing name of the request. */
+  queryApis?: QueryServiceApi[];
   credentials: Credentials;
   accountId: string;
   log: Logger;
@@ -90,6 +93,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     registers: [metrics],
   });
   const byPrefix = new Map(opts.apis.map((a) => [a.targetPrefix, a]));
+  const bySigningName = new Map((opts.queryApis ?? []).map((a) => [a.signingName, a]));
 
   const send = (res: ServerResponse, status: number, body: unknown, requestId: string, contentType = 'application/x-amz-json-1.1') => {
     const text = typeof body === 'string' ? body : JSON.stringify(body, replacer);
@@ -171,10 +175,28 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     let serviceLabel = 'unknown';
     let opLabel = 'unknown';
     let code = 'OK';
+    // Set once the request is known to be for a query-protocol service: its errors are XML.
+    let queryApi: QueryServiceApi | undefined;
     const log = opts.log.child({ requestId });
+    const fail = (err: WharfError) => {
+      if (!queryApi) return sendError(res, err, requestId);
+      send(res, errorStatus[err.code], encodeQueryError(queryApi.model, { code: err.code, message: err.message, serverFault: errorStatus[err.code] >= 500 }, requestId), requestId, 'text/xml');
+    };
     try {
       const body = await readBody(req);
       const target = String(req.headers['x-amz-target'] ?? '');
+      if (target === '' && isForm(req) && bySigningName.size > 0) {
+        const service = signingServiceOf(req);
+        queryApi = service ? bySigningName.get(service) : undefined;
+        if (queryApi) {
+          serviceLabel = queryApi.signingName;
+          const ctx = authenticate(req, body, queryApi.signingName);
+          ctx.requestId = requestId;
+          const out = await handleQuery(queryApi, body, ctx, (op) => (opLabel = op));
+          send(res, 200, out, requestId, 'text/xml');
+          return;
+        }
+      }
       const dot = target.lastIndexOf('.');
       const api = dot > 0 ? byPrefix.get(target.slice(0, dot)) : undefined;
       // Authenticate before saying anything about the operation, so unsigned callers learn
@@ -220,11 +242,11 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       } else if (e instanceof WharfError) {
         code = e.code;
         if (errorStatus[e.code] >= 500) log.error({ err: e, operation: opLabel }, 'server error');
-        sendError(res, e, requestId);
+        fail(e);
       } else {
         code = 'ServerException';
         log.error({ err: e, operation: opLabel }, 'unhandled error');
-        sendError(res, new WharfError('ServerException', 'An internal error occurred.'), requestId);
+        fail(new WharfError('ServerException', 'An internal error occurred.'));
       }
     } finally {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -232,6 +254,32 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       latency.observe({ service: serviceLabel, operation: opLabel }, seconds);
       log.info({ service: serviceLabel, operation: opLabel, code, ms: Math.round(seconds * 1e6) / 1000 }, 'request');
     }
+  }
+
+  /** One query-protocol call: decode the form by the model, run the handler, encode its answer. */
+  async function handleQuery(api: QueryServiceApi, body: Buffer, ctx: RequestContext, named: (op: string) => void): Promise<string> {
+    const form = parseForm(body.toString('utf8'));
+    const action = form.get('Action') ?? '';
+    const handler = Object.prototype.hasOwnProperty.call(api.handlers, action) ? api.handlers[action] : undefined;
+    if (!handler) {
+      if (action === '') throw new WharfError('MissingParameter', 'The request must contain the parameter Action');
+      if (api.model.operations[action]) {
+        named(action);
+        throw new WharfError('UnsupportedFeatureException', `Wharf does not implement ${action} yet.`);
+      }
+      throw new WharfError('InvalidAction', `The action ${action} is not valid for this web service.`);
+    }
+    named(action);
+    if (ctx.isAgent) throw new WharfError('AccessDeniedException', `User: ${ctx.principalArn} is not authorized to perform: ${api.signingName}:${action} (a cluster join token may only call what an agent needs).`);
+    let input: Record<string, unknown>;
+    try {
+      input = decodeQueryRequest(api.model, form).input;
+    } catch (e) {
+      if (!(e instanceof MalformedQuery)) throw e;
+      throw new WharfError(e.missing ? 'MissingParameter' : 'InvalidParameterValue', e.message);
+    }
+    const out = await handler(input, ctx);
+    return encodeQueryResponse(api.model, action, out ?? {}, ctx.requestId);
   }
 
   const server = createServer((req, res) => {
@@ -290,6 +338,19 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       });
     },
   };
+}
+
+function isForm(req: IncomingMessage): boolean {
+  return String(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
+}
+
+/** The service a request's SigV4 credential scope names (header or presigned query), if any. */
+function signingServiceOf(req: IncomingMessage): string | undefined {
+  const auth = String(req.headers.authorization ?? '');
+  const m = /Credential=[^/,\s]+\/\d{8}\/[^/]+\/([^/]+)\/aws4_request/.exec(auth);
+  if (m) return m[1];
+  const q = new URL(req.url ?? '/', 'http://x').searchParams.get('X-Amz-Credential');
+  return q?.split('/')[3];
 }
 
 /** For the agent gateway: the same SigV4 check on a WebSocket upgrade request. */

@@ -7,9 +7,9 @@
 import { loadModel, validateInput } from '../api/model';
 import { WharfError } from '../core/errors';
 import { CLOUDMAP_SIGNING_NAME, CLOUDMAP_TARGET_PREFIX } from '../control/cloudmap';
-import { AGENT_OPERATIONS } from '../control';
+import { AGENT_OPERATIONS, EC2_SIGNING_NAME } from '../control';
 import { SECRETS_SIGNING_NAME, SECRETS_TARGET_PREFIX } from '../control/secrets';
-import type { Handler, JsonServiceApi } from './api-registry';
+import type { Handler, JsonServiceApi, QueryServiceApi } from './api-registry';
 
 export function wharfApis(handlers: { ecs: Record<string, Handler>; secrets: Record<string, Handler>; cloudMap: Record<string, Handler> }): JsonServiceApi[] {
   const ecs = loadModel('ecs');
@@ -49,4 +49,9 @@ export function wharfApis(handlers: { ecs: Record<string, Handler>; secrets: Rec
       },
     },
   ];
+}
+
+/** The query-protocol APIs Wharf serves: the EC2 subset of VPCs, subnets and security groups. */
+export function wharfQueryApis(handlers: { ec2: Record<string, Handler> }): QueryServiceApi[] {
+  return [{ signingName: EC2_SIGNING_NAME, model: loadModel('ec2'), handlers: handlers.ec2 }];
 }

@@ -64,7 +64,7 @@ function flat(s: string): string {
   return s.length < 13 ? s : [...s].join('');
 }
 
-export type StateKind = 'capacityproviders' | 'clusters' | 'families' | 'taskdefs' | 'tasks' | 'instances' | 'usage' | 'services' | 'settings' | 'tokens' | 'secrets' | 'sdnamespaces' | 'sdservices' | 'sdinstances' | 'sdoperations';
+export type StateKind = 'capacityproviders' | 'clusters' | 'families' | 'taskdefs' | 'tasks' | 'instances' | 'usage' | 'services' | 'settings' | 'tokens' | 'secrets' | 'sdnamespaces' | 'sdservices' | 'sdinstances' | 'sdoperations' | 'network';
 
 export interface StateChange {
   kind: StateKind;
@@ -107,6 +107,8 @@ export class State {
   readonly sdServices = new Table<unknown>();
   readonly sdInstances = new Table<unknown>();
   readonly sdOperations = new Table<unknown>();
+  /** The region's VPC, subnets and security groups (control/vpc.ts): parent `vpcs`, `subnets` or `groups`, child the id. */
+  readonly network = new Table<unknown>();
   /** family -> its highest ACTIVE revision (families without one are absent). */
   readonly latestActiveRevision = new Map<string, number>();
   /**
@@ -188,6 +190,7 @@ export class State {
       case 'sdservices': return this.sdServices;
       case 'sdinstances': return this.sdInstances;
       case 'sdoperations': return this.sdOperations;
+      case 'network': return this.network;
       default: return undefined;
     }
   }

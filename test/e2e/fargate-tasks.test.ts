@@ -16,11 +16,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { dockerSkipReason } from '../images/docker-test-env';
 import { killAllSpawned, removeClusterContainers, removeDir, spawnAgent, spawnServer, type AgentProcess, type ServerProcess } from './helpers/processes';
-import { awsCli, run, REPO } from './helpers/wharf-server';
+import { awsCli, defaultSubnets, run, REPO } from './helpers/wharf-server';
 
 const skip = dockerSkipReason();
 const CLUSTER = `fargate-${process.pid}`;
-const NETWORK = ['--network-configuration', 'awsvpcConfiguration={subnets=[subnet-fg1],assignPublicIp=DISABLED}'];
+/** All three default subnets: the task lands in the pool host's zone (b) and that zone's subnet. */
+let NETWORK: string[] = [];
+let SUBNETS: Record<string, { id: string; cidr: string }> = {};
 const CAPACITY = 'Capacity is unavailable at this time. Please try again later or in a different availability zone';
 
 describe('FARGATE launch type', { skip, timeout: 300_000 }, () => {
@@ -38,6 +40,8 @@ describe('FARGATE launch type', { skip, timeout: 300_000 }, () => {
     const made = await cli(['create-cluster', '--cluster-name', CLUSTER]);
     assert.equal(made.code, 0, made.stderr);
     clusterArn = made.json.cluster.clusterArn;
+    SUBNETS = await defaultSubnets(srv);
+    NETWORK = ['--network-configuration', `awsvpcConfiguration={subnets=[${Object.values(SUBNETS).map((s) => s.id).join(',')}],assignPublicIp=DISABLED}`];
     // The seed's example as a user has it, lenient JSON and all; only the image is local.
     const seed = fs.readFileSync(path.join(REPO, 'examples', 'webserver.json'), 'utf8');
     const local = seed.replace('"image": "nginx"', '"image": "wharf-test/busybox", "command": ["httpd", "-f", "-p", "80", "-h", "/etc"], "stopTimeout": 2, "portMappings": [{"containerPort": 80}]');
@@ -72,6 +76,8 @@ describe('FARGATE launch type', { skip, timeout: 300_000 }, () => {
     assert.equal(t.memory, '512');
     assert.deepEqual(t.ephemeralStorage, { sizeInGiB: 20 });
     assert.equal(t.availabilityZone, 'us-east-1b');
+    const eniDetails = Object.fromEntries(t.attachments[0].details.map((d: { name: string; value: string }) => [d.name, d.value]));
+    assert.equal(eniDetails.subnetId, SUBNETS['us-east-1b']!.id, "the ENI is in the subnet of the host's zone");
     assert.equal(t.containerInstanceArn, undefined, 'a Fargate task names no container instance');
     assert.deepEqual((await cli(['list-container-instances', '--cluster', CLUSTER])).json.containerInstanceArns, []);
     const cluster = (await cli(['describe-clusters', '--clusters', CLUSTER])).json.clusters[0];

@@ -24,9 +24,9 @@ import {
 import { dockerSkipReason } from '../images/docker-test-env';
 import { sleep, waitUntil } from './helpers/processes';
 import { startTasksHarness, type TasksHarness } from './helpers/tasks-harness';
+import { defaultSubnets } from './helpers/wharf-server';
 
 const skip = dockerSkipReason();
-const SUBNET = `subnet-prot${process.pid}`;
 
 /**
  * Shell for busybox: split $ECS_AGENT_URI into host, port and path, then speak HTTP/1.0 with nc
@@ -63,16 +63,14 @@ const running = (id: string) => execFileSync('docker', ['inspect', '-f', '{{.Sta
 
 describe('task scale-in protection through ECS_AGENT_URI', { skip, timeout: 300_000 }, () => {
   let h: TasksHarness;
+  /** The default subnet of the agent's zone. */
+  let subnet: string;
   before(async () => {
     h = await startTasksHarness('protection');
+    subnet = (await defaultSubnets(h.srv))[`${h.srv.region}a`]!.id;
   });
   after(async () => {
     await h?.close();
-    try {
-      execFileSync('docker', ['network', 'rm', `wharf-subnet-${SUBNET}`], { stdio: 'ignore' });
-    } catch {
-      /* never created */
-    }
   });
 
   test('a container protects its task; scale-in leaves it running until the protection is removed', async () => {
@@ -122,7 +120,7 @@ describe('task scale-in protection through ECS_AGENT_URI', { skip, timeout: 300_
         new RunTaskCommand({
           cluster: h.cluster,
           taskDefinition: td,
-          ...(mode === 'awsvpc' ? { networkConfiguration: { awsvpcConfiguration: { subnets: [SUBNET], securityGroups: ['sg-1'] } } } : {}),
+          ...(mode === 'awsvpc' ? { networkConfiguration: { awsvpcConfiguration: { subnets: [subnet] } } } : {}),
         }),
       );
       const arn = out.tasks![0]!.taskArn!;

@@ -19,12 +19,10 @@ import { AWSVPC_NETWORK_LABELS, removeUnusedTaskNetworks } from '../../src/agent
 import { createLogger } from '../../src/lib';
 import { dockerSkipReason } from '../images/docker-test-env';
 import { listClusterContainers, removeClusterContainers, waitUntil } from './helpers/processes';
-import { startTestServer, type TestServer } from './helpers/wharf-server';
+import { defaultSubnets, startTestServer, type TestServer } from './helpers/wharf-server';
 
 const skip = dockerSkipReason();
 const ID = `e2ec${process.pid}`;
-const SUBNET_X = `subnet-x${ID}`;
-const SUBNET_Y = `subnet-y${ID}`;
 const net = (subnet: string) => `wharf-subnet-${subnet}`;
 
 function docker(...args: string[]): string {
@@ -49,29 +47,40 @@ describe('awsvpc subnet networks are removed once unused', { skip, timeout: 300_
   let ecs: ECSClient;
   let clusterArn: string;
   let runtime: DockerRuntime;
-  let agent: Agent;
-  let dataDir: string;
+  /** Two hosts on this engine, in zones a and b: a task's subnet (of one zone) picks the host. */
+  const agents: Agent[] = [];
+  const dataDirs: string[] = [];
   let td: string;
+  let SUBNET_X: string;
+  let SUBNET_Y: string;
 
   before(async () => {
     srv = await startTestServer();
     ecs = srv.ecs();
     const cluster = `net-cleanup-${process.pid}`;
     clusterArn = (await ecs.send(new CreateClusterCommand({ clusterName: cluster }))).cluster!.clusterArn!;
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-agent-'));
     runtime = new DockerRuntime();
     const logger = createLogger('wharf-e2e-agent', process.env.WHARF_LOG_LEVEL ?? 'silent');
-    agent = new Agent({
-      client: new HttpControlPlaneClient({ endpoint: srv.endpoint, region: srv.region, credentials: srv.server.credentials.agentTokens[0]!, logger }),
-      runtime,
-      cluster,
-      dataDir,
-      region: srv.region,
-      pullBehaviour: 'prefer-cached',
-      taskCleanupWaitMs: 500,
-      logger,
-    });
-    await agent.start();
+    for (const zone of ['a', 'b']) {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-agent-'));
+      dataDirs.push(dataDir);
+      const agent = new Agent({
+        client: new HttpControlPlaneClient({ endpoint: srv.endpoint, region: srv.region, credentials: srv.server.credentials.agentTokens[0]!, logger }),
+        runtime,
+        cluster,
+        dataDir,
+        region: srv.region,
+        availabilityZone: `${srv.region}${zone}`,
+        pullBehaviour: 'prefer-cached',
+        taskCleanupWaitMs: 500,
+        logger,
+      });
+      await agent.start();
+      agents.push(agent);
+    }
+    const subnets = await defaultSubnets(srv);
+    SUBNET_X = subnets[`${srv.region}a`]!.id;
+    SUBNET_Y = subnets[`${srv.region}b`]!.id;
     const out = await ecs.send(
       new RegisterTaskDefinitionCommand({
         family: 'net-cleanup',
@@ -84,12 +93,11 @@ describe('awsvpc subnet networks are removed once unused', { skip, timeout: 300_
   });
 
   after(async () => {
-    await agent?.stop();
+    for (const a of agents) await a.stop();
     runtime?.close();
     await srv?.close();
     if (clusterArn) await removeClusterContainers(clusterArn);
-    for (const s of [SUBNET_X, SUBNET_Y]) removeNetworkQuietly(net(s));
-    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    for (const d of dataDirs) fs.rmSync(d, { recursive: true, force: true });
   });
 
   const describeTask = async (arn: string): Promise<Task> => (await ecs.send(new DescribeTasksCommand({ cluster: clusterArn, tasks: [arn] }))).tasks![0]!;

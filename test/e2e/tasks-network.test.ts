@@ -14,9 +14,9 @@ import { DescribeContainerInstancesCommand, RunTaskCommand, StopTaskCommand } fr
 import { dockerSkipReason } from '../images/docker-test-env';
 import { waitUntil } from './helpers/processes';
 import { startTasksHarness, type TasksHarness } from './helpers/tasks-harness';
+import { defaultSubnets } from './helpers/wharf-server';
 
 const skip = dockerSkipReason();
-const SUBNET = `subnet-e2e${process.pid}`;
 const HTTPD = (port: number) => ['httpd', '-f', '-p', String(port), '-h', '/var/www'];
 
 function inspect(id: string): any {
@@ -33,6 +33,12 @@ async function freePort(): Promise<number> {
   });
 }
 
+function inCidr(cidr: string, ip: string): boolean {
+  const n = (x: string) => x.split('.').reduce((a, b) => a * 256 + Number(b), 0);
+  const [base, bits] = cidr.split('/');
+  return n(ip) >= n(base!) && n(ip) < n(base!) + 2 ** (32 - Number(bits));
+}
+
 async function httpGet(url: string): Promise<string> {
   return waitUntil(async () => {
     const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
@@ -42,16 +48,14 @@ async function httpGet(url: string): Promise<string> {
 
 describe('network modes', { skip, timeout: 300_000 }, () => {
   let h: TasksHarness;
+  /** The default subnet of the agent's zone (an agent is in <region>a unless told otherwise). */
+  let subnet: { id: string; cidr: string };
   before(async () => {
     h = await startTasksHarness('tasks-net');
+    subnet = (await defaultSubnets(h.srv))[`${h.srv.region}a`]!;
   });
   after(async () => {
     await h?.close();
-    try {
-      execFileSync('docker', ['network', 'rm', `wharf-subnet-${SUBNET}`], { stdio: 'ignore' });
-    } catch {
-      /* never created */
-    }
   });
 
   const stop = async (arn: string) => {
@@ -118,7 +122,7 @@ describe('network modes', { skip, timeout: 300_000 }, () => {
     await stop(arn);
   });
 
-  test("awsvpc: the task's private IP is in its attachment and containers, on its subnet's network", async () => {
+  test("awsvpc: the task's private IP, in its subnet's range, is in its attachment and containers, on its subnet's network", async () => {
     const td = await h.register(
       'net-awsvpc',
       [
@@ -129,7 +133,7 @@ describe('network modes', { skip, timeout: 300_000 }, () => {
       { networkMode: 'awsvpc' },
     );
     const out = await h.ecs.send(
-      new RunTaskCommand({ cluster: h.cluster, taskDefinition: td, networkConfiguration: { awsvpcConfiguration: { subnets: [SUBNET], securityGroups: ['sg-1'] } } }),
+      new RunTaskCommand({ cluster: h.cluster, taskDefinition: td, networkConfiguration: { awsvpcConfiguration: { subnets: [subnet.id] } } }),
     );
     assert.equal(out.tasks![0]!.lastStatus, 'PROVISIONING');
     const arn = out.tasks![0]!.taskArn!;
@@ -137,16 +141,20 @@ describe('network modes', { skip, timeout: 300_000 }, () => {
     const eni = t.attachments!.find((a) => a.type === 'ElasticNetworkInterface')!;
     assert.equal(eni.status, 'ATTACHED');
     const details = Object.fromEntries(eni.details!.map((d) => [d.name, d.value]));
-    assert.equal(details.subnetId, SUBNET);
-    assert.match(details.networkInterfaceId ?? '', /^eni-/);
+    assert.equal(details.subnetId, subnet.id);
+    assert.match(details.networkInterfaceId ?? '', /^eni-[0-9a-f]{17}$/);
+    assert.match(details.macAddress ?? '', /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
     const ip = details.privateIPv4Address!;
-    assert.match(ip, /^\d+\.\d+\.\d+\.\d+$/);
+    assert.ok(inCidr(subnet.cidr, ip), `${ip} in ${subnet.cidr}`);
+    assert.equal(details.privateDnsName, `ip-${ip.replace(/\./g, '-')}.ec2.internal`);
+    assert.equal(t.availabilityZone, `${h.srv.region}a`);
     for (const c of t.containers!) {
       assert.equal(c.networkInterfaces![0]!.privateIpv4Address, ip);
       assert.equal(c.networkInterfaces![0]!.attachmentId, eni.id);
     }
     // The Docker network of the subnet exists and the task's namespace holds that address.
-    const net = JSON.parse(execFileSync('docker', ['network', 'inspect', `wharf-subnet-${SUBNET}`], { encoding: 'utf8' }))[0];
+    const net = JSON.parse(execFileSync('docker', ['network', 'inspect', `wharf-subnet-${subnet.id}`], { encoding: 'utf8' }))[0];
+    assert.equal(net.IPAM.Config[0].Subnet, subnet.cidr, "the bridge has the subnet's range");
     const addrs = Object.values(net.Containers as Record<string, { IPv4Address: string }>).map((c) => c.IPv4Address.split('/')[0]);
     assert.ok(addrs.includes(ip), `${ip} in ${addrs.join(',')}`);
     // Containers share the namespace: the web container's mode is container:<pause>.

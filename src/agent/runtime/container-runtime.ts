@@ -102,7 +102,15 @@ export interface ContainerState {
   ports: PortBinding[];
   /** IP address per attached network name. */
   ipAddresses: Record<string, string>;
+  /** MAC address per attached network name (where the engine reports one). */
+  macAddresses?: Record<string, string>;
   imageId?: string;
+}
+
+/** The address range of a network: the IPv4 subnet and the gateway (the bridge's address). */
+export interface NetworkIpam {
+  subnet: string;
+  gateway: string;
 }
 
 export interface ContainerSummary {
@@ -183,7 +191,11 @@ export interface ContainerRuntime {
   listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
   /** Subscribes to container events; returns an unsubscribe function. */
   watchEvents(listener: (e: RuntimeEvent) => void): () => void;
-  ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
+  /**
+   * Makes the bridge network unless it exists. With `ipam`, the network gets that range and
+   * gateway; an unused network of the name with another range is made again with this one.
+   */
+  ensureNetwork(name: string, labels: Record<string, string>, ipam?: NetworkIpam): Promise<void>;
   /** Networks carrying every given label, each with the containers configured on it. */
   listNetworks(labels: Record<string, string>): Promise<NetworkSummary[]>;
   /** Removes the network; a network still in use is not an error but `in-use`. */

@@ -16,6 +16,7 @@ import type {
   ContainerSummary,
   EngineInfo,
   LogOptions,
+  NetworkIpam,
   NetworkRemoval,
   NetworkSummary,
   PortBinding,
@@ -248,8 +249,10 @@ export class DockerRuntime implements ContainerRuntime {
       }
     }
     const ipAddresses: Record<string, string> = {};
+    const macAddresses: Record<string, string> = {};
     for (const [net, n] of Object.entries(info.NetworkSettings?.Networks ?? {})) {
       if (n.IPAddress) ipAddresses[net] = n.IPAddress;
+      if (n.MacAddress) macAddresses[net] = n.MacAddress;
     }
     const st = info.State as Docker.ContainerInspectInfo['State'] & { Error?: string };
     return {
@@ -266,6 +269,7 @@ export class DockerRuntime implements ContainerRuntime {
       health: st.Health?.Status as ContainerState['health'],
       ports,
       ipAddresses,
+      macAddresses,
       imageId: info.Image,
     };
   }
@@ -337,11 +341,23 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
-    const existing = await this.docker.listNetworks({ filters: JSON.stringify({ name: [name] }) });
-    if (existing.some((n) => n.Name === name)) return;
+  async ensureNetwork(name: string, labels: Record<string, string>, ipam?: NetworkIpam): Promise<void> {
+    const existing = (await this.docker.listNetworks({ filters: JSON.stringify({ name: [name] }) })).find((n) => n.Name === name);
+    if (existing) {
+      const subnets = (existing.IPAM?.Config ?? []).map((c) => c.Subnet);
+      if (!ipam || subnets.includes(ipam.subnet)) return;
+      // Made with another range (by an older Wharf, which let Docker choose): make it again
+      // with the subnet's own, unless a container still uses it.
+      if ((await this.removeNetwork(name)) === 'in-use') return;
+    }
     try {
-      await this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labels, CheckDuplicate: true });
+      await this.docker.createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        Labels: labels,
+        CheckDuplicate: true,
+        ...(ipam ? { IPAM: { Driver: 'default', Config: [{ Subnet: ipam.subnet, Gateway: ipam.gateway }] } } : {}),
+      });
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode !== 409) throw err; // created concurrently
     }

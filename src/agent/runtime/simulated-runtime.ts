@@ -12,6 +12,7 @@ import type {
   ContainerState,
   ContainerSummary,
   EngineInfo,
+  NetworkIpam,
   NetworkRemoval,
   NetworkSummary,
   PullBehaviour,
@@ -269,7 +270,7 @@ export class SimulatedRuntime implements ContainerRuntime {
     return () => this.listeners.delete(listener);
   }
 
-  async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
+  async ensureNetwork(name: string, labels: Record<string, string>, _ipam?: NetworkIpam): Promise<void> {
     if (this.networks.has(name)) return;
     this.networks.set(name, { ...labels });
     this.calls.push({ op: 'createNetwork', name, at: this.clock.now() });

@@ -68,9 +68,39 @@ export interface AgentTask {
    */
   secretsError?: string;
   /** For awsvpc: the Wharf-managed Docker network ("subnet") the task joins. */
-  network?: { name: string };
+  network?: AgentTaskNetwork;
   /** Set for Fargate tasks: the agent runs them with Fargate's stricter isolation. */
   launchType?: 'FARGATE';
+}
+
+/**
+ * An awsvpc task's network as the agent needs it: the subnet's bridge (made with the subnet's
+ * range, so the task's address is inside it), whether to publish its ports on the host
+ * (assignPublicIp ENABLED), and what its security groups let in (agent/firewall.ts).
+ */
+export interface AgentTaskNetwork {
+  /** The Docker network standing for the subnet on every host (`wharf-subnet-<subnet id>`). */
+  name: string;
+  /** The subnet's IPv4 range and router address: the bridge's IPAM subnet and gateway. */
+  subnet?: string;
+  gateway?: string;
+  /** assignPublicIp ENABLED: the task's container ports are published on the host. */
+  publishPorts?: boolean;
+  /** The task's security groups (ids). */
+  securityGroups?: string[];
+  /** The union of its groups' ingress rules, as they were when the task was sent. */
+  ingress?: IngressRule[];
+}
+
+/** One source of an ingress rule: a range, or the members of a security group. */
+export interface IngressRule {
+  /** tcp, udp, icmp, or -1 (every protocol). */
+  protocol: string;
+  /** Port range for tcp/udp (inclusive); absent: every port. */
+  fromPort?: number;
+  toPort?: number;
+  cidr?: string;
+  group?: string;
 }
 
 /** The complete desired state: replaces whatever the agent had. Always first on a connection. */
@@ -123,6 +153,8 @@ export interface WharfTaskStateChange extends Omit<SubmitTaskStateChangeRequest,
   stopCode?: string;
   /** awsvpc: the task's address on its network. */
   privateIpv4Address?: string;
+  /** awsvpc: the MAC address of the task's interface on its network. */
+  macAddress?: string;
   /** Epoch seconds. */
   startedAt?: number;
   /** Task health from its essential containers (HEALTHY | UNHEALTHY | UNKNOWN). */
@@ -156,6 +188,11 @@ export const LABELS = {
   pause: 'io.wharf.pause',
   /** Wharf's own: the container instance that owns the container. */
   containerInstance: 'io.wharf.container-instance',
+  /**
+   * Wharf's own, on an awsvpc task's pause container: its security groups and their ingress rules
+   * (JSON `{ groups, ingress }`), which every agent on the engine enforces (agent/firewall.ts).
+   */
+  securityGroups: 'io.wharf.security-groups',
 } as const;
 
 /**

@@ -227,6 +227,8 @@ export async function spawnAgent(o: SpawnAgentOptions): Promise<AgentProcess> {
   if (o.runtime) args.push('--runtime', o.runtime);
   if (o.instances !== undefined) args.push('--instances', String(o.instances));
   if (o.resources) args.push('--resources', o.resources);
+  // Tests stay on loopback: assignPublicIp ENABLED publishes there.
+  if (!(o.extraArgs ?? []).includes('--public-ip')) args.push('--public-ip', '127.0.0.1');
   args.push(...(o.extraArgs ?? []));
   const listeners: ((l: string) => void)[] = [];
   const proc = launch(args, dataDir, o.env ?? {}, (l) => listeners.forEach((f) => f(l)));

@@ -65,6 +65,8 @@ export async function startTasksHarness(
       // Test files run side by side: each agent takes a free port unless a test asks otherwise.
       taskEndpoint: o.taskEndpoint ?? { port: 0 },
       dnsServers: o.taskDns,
+      // Tests stay on loopback: assignPublicIp ENABLED publishes there.
+      publicIp: '127.0.0.1',
       log,
     });
   let agents = await startAgent();

@@ -144,7 +144,7 @@ export async function awsCli(srv: Pick<TestServer, 'endpoint' | 'env'>, args: st
 }
 
 /**
- * Runs a boto3 snippet. The snippet sees `ecs` (a boto3 ECS client on the server), `inp` (the
+ * Runs a boto3 snippet. The snippet sees `ecs` and `ec2` (boto3 clients on the server), `inp` (the
  * JSON given here) and `out(value)` which prints JSON for the test to read.
  */
 export async function boto3(srv: TestServer, snippet: string, inp: unknown = null): Promise<any> {
@@ -152,6 +152,7 @@ export async function boto3(srv: TestServer, snippet: string, inp: unknown = nul
     'import json, sys, datetime, boto3, botocore',
     'from botocore.config import Config',
     `ecs = boto3.client("ecs", endpoint_url=${JSON.stringify(srv.endpoint)}, config=Config(retries={"max_attempts": 1}))`,
+    `ec2 = boto3.client("ec2", endpoint_url=${JSON.stringify(srv.endpoint)}, config=Config(retries={"max_attempts": 1}))`,
     'inp = json.loads(sys.stdin.read() or "null")',
     'def _default(o):',
     '    if isinstance(o, datetime.datetime): return {"$datetime": o.timestamp()}',
@@ -225,4 +226,13 @@ export async function sdkError(p: Promise<unknown>): Promise<Error & { $metadata
     return e as Error;
   }
   throw new Error('expected the call to fail, it succeeded');
+}
+
+/** The default subnets of the server's region by zone (`us-east-1a` -> `subnet-...`), as `aws ec2 describe-subnets` lists them. */
+export async function defaultSubnets(srv: Pick<TestServer, 'endpoint' | 'env'>, region?: string): Promise<Record<string, { id: string; cidr: string }>> {
+  const r = await run(AWS_CLI, ['ec2', 'describe-subnets', '--endpoint-url', srv.endpoint, '--output', 'json', ...(region ? ['--region', region] : [])], srv.env());
+  if (r.code !== 0) throw new Error(`describe-subnets failed: ${r.stderr}`);
+  const out: Record<string, { id: string; cidr: string }> = {};
+  for (const s of JSON.parse(r.stdout).Subnets) out[s.AvailabilityZone] = { id: s.SubnetId, cidr: s.CidrBlock };
+  return out;
 }

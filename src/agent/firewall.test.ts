@@ -1,0 +1,73 @@
+/**
+ * The security-group chain as rules: what a task accepts follows from its groups' ingress rules
+ * and the addresses of the other groups' running members, and nothing else reaches it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SimulatedRuntime } from './runtime/simulated-runtime';
+import { LABELS } from '../api/agent/protocol';
+import { FIREWALL_CHAIN, TaskFirewall, firewallRules, parseGroupsLabel, restoreInput, type FirewallMember } from './firewall';
+
+const web: FirewallMember = { ip: '10.100.0.10', groups: ['sg-web'], ingress: [{ protocol: 'tcp', fromPort: 8080, toPort: 8080, group: 'sg-client' }] };
+const client: FirewallMember = { ip: '10.100.0.2', groups: ['sg-client'], ingress: [] };
+const other: FirewallMember = { ip: '10.100.16.3', groups: ['sg-other'], ingress: [{ protocol: '-1', cidr: '10.0.0.0/8' }, { protocol: 'udp', fromPort: 5000, toPort: 5010, cidr: '127.0.0.1/32' }] };
+
+test('a group source becomes its running members; every task ends in a DROP of the rest; replies pass first', () => {
+  assert.deepEqual(firewallRules([web, client, other]), [
+    `-A ${FIREWALL_CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`,
+    `-A ${FIREWALL_CHAIN} -d 10.100.0.2/32 -j DROP`,
+    `-A ${FIREWALL_CHAIN} -s 10.100.0.2/32 -d 10.100.0.10/32 -p tcp -m tcp --dport 8080 -j RETURN`,
+    `-A ${FIREWALL_CHAIN} -d 10.100.0.10/32 -j DROP`,
+    `-A ${FIREWALL_CHAIN} -s 10.0.0.0/8 -d 10.100.16.3/32 -j RETURN`,
+    `-A ${FIREWALL_CHAIN} -s 127.0.0.1/32 -d 10.100.16.3/32 -p udp -m udp --dport 5000:5010 -j RETURN`,
+    `-A ${FIREWALL_CHAIN} -d 10.100.16.3/32 -j DROP`,
+  ]);
+});
+
+test('a group with no running member admits nobody; the default group admits its own members', () => {
+  assert.deepEqual(firewallRules([web]).slice(1), [`-A ${FIREWALL_CHAIN} -d 10.100.0.10/32 -j DROP`]);
+  const a: FirewallMember = { ip: '10.100.0.5', groups: ['sg-default'], ingress: [{ protocol: '-1', group: 'sg-default' }] };
+  const b: FirewallMember = { ...a, ip: '10.100.0.6' };
+  assert.deepEqual(firewallRules([b, a]).slice(1), [
+    `-A ${FIREWALL_CHAIN} -s 10.100.0.5/32 -d 10.100.0.5/32 -j RETURN`,
+    `-A ${FIREWALL_CHAIN} -s 10.100.0.6/32 -d 10.100.0.5/32 -j RETURN`,
+    `-A ${FIREWALL_CHAIN} -d 10.100.0.5/32 -j DROP`,
+    `-A ${FIREWALL_CHAIN} -s 10.100.0.5/32 -d 10.100.0.6/32 -j RETURN`,
+    `-A ${FIREWALL_CHAIN} -s 10.100.0.6/32 -d 10.100.0.6/32 -j RETURN`,
+    `-A ${FIREWALL_CHAIN} -d 10.100.0.6/32 -j DROP`,
+  ]);
+});
+
+test('the restore input replaces the whole chain (declared, so flushed) and nothing else', () => {
+  const text = restoreInput([]);
+  assert.equal(text, `*filter\n:${FIREWALL_CHAIN} - [0:0]\n-A ${FIREWALL_CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN\nCOMMIT\n`);
+});
+
+test('members come from running pause containers with the label; the rebuild restores, then jumps from DOCKER-USER once', async () => {
+  const rt = new SimulatedRuntime();
+  const label = JSON.stringify({ groups: ['sg-web'], ingress: web.ingress });
+  await rt.ensureNetwork('wharf-subnet-a', {});
+  const id = await rt.createContainer({ name: 'p', image: 'pause', labels: { [LABELS.pause]: 'true', [LABELS.securityGroups]: label }, host: { networkMode: 'wharf-subnet-a' } });
+  await rt.startContainer(id);
+  // A pause container of a task without groups (an older agent's) and a stopped one are not members.
+  await rt.createContainer({ name: 'q', image: 'pause', labels: { [LABELS.pause]: 'true' }, host: { networkMode: 'wharf-subnet-a' } });
+  const calls: { cmd: string; args: string[]; input?: string }[] = [];
+  let jumped = false;
+  const fw = new TaskFirewall(rt, {
+    exec: async (cmd, args, input) => {
+      calls.push({ cmd, args, input });
+      if (args.includes('-C') && !jumped) throw new Error('no such rule');
+      if (args.includes('-I')) jumped = true;
+    },
+  });
+  const members = await fw.members();
+  assert.equal(members.length, 1);
+  assert.deepEqual(members[0]!.groups, ['sg-web']);
+  await fw.sync();
+  await fw.sync();
+  const restores = calls.filter((c) => c.cmd === 'iptables-restore');
+  assert.equal(restores.length, 2);
+  assert.match(restores[0]!.input!, new RegExp(`-d ${members[0]!.ip.replace(/\./g, '\\.')}/32 -j DROP`));
+  assert.equal(calls.filter((c) => c.args.includes('-I')).length, 1, 'the jump is added once');
+  assert.deepEqual(parseGroupsLabel('not json'), undefined);
+});

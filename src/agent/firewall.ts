@@ -1,0 +1,176 @@
+/**
+ * Security groups on the subnet bridges: a task accepts only the connections its groups allow.
+ *
+ * Every awsvpc task's pause container carries its groups and their ingress rules (a label,
+ * LABELS.securityGroups, written when it is made). The firewall of an engine is one iptables
+ * chain, WHARF-SG, jumped to first from DOCKER-USER (which Docker consults for everything it
+ * forwards, bridged traffic between containers of one bridge included), rebuilt as a whole from
+ * the engine's running pause containers whenever one starts or goes: per task address, the
+ * sources its rules allow (a CIDR, or the addresses of the running members of a group) are
+ * returned to Docker's own rules, and anything else to that address is dropped. Replies to
+ * connections a task made are allowed (conntrack), and egress is everything, as with AWS's
+ * default egress rule.
+ *
+ * Rebuilding from the engine rather than adding and removing rules per task makes it
+ * level-triggered: an agent restart, a crash, or several agents on one engine (each rebuilds the
+ * same chain from the same containers) leave no orphan rule. The chain is replaced atomically
+ * (`iptables-restore --noflush`).
+ *
+ * Limits: rules are the groups' rules as they were when the task was started (a later
+ * AuthorizeSecurityGroupIngress applies to tasks started after it); group members are the tasks
+ * on this engine (tasks on other hosts are not reachable over the subnet bridges anyway); traffic
+ * from the host itself (published ports, the host's own connections) does not pass the bridge's
+ * forwarding path and is not filtered.
+ */
+import { execFile } from 'node:child_process';
+import { LABELS, type IngressRule } from '../api/agent/protocol';
+import type { Logger } from '../lib';
+import type { ContainerRuntime } from './runtime/container-runtime';
+
+export const FIREWALL_CHAIN = 'WHARF-SG';
+
+/** A running task as the firewall sees it: its address and what its groups let in. */
+export interface FirewallMember {
+  ip: string;
+  groups: string[];
+  ingress: IngressRule[];
+}
+
+function ports(r: IngressRule): string {
+  if (r.protocol === '-1') return '';
+  const proto = `-p ${r.protocol}`;
+  if ((r.protocol === 'tcp' || r.protocol === 'udp') && r.fromPort !== undefined && r.toPort !== undefined) {
+    return `${proto} -m ${r.protocol} --dport ${r.fromPort === r.toPort ? r.fromPort : `${r.fromPort}:${r.toPort}`}`;
+  }
+  return proto;
+}
+
+/**
+ * The chain's rules (iptables-restore lines, without the table and chain headers) for these
+ * tasks. Pure: the same members give the same lines, in address order.
+ */
+export function firewallRules(members: readonly FirewallMember[]): string[] {
+  const out = [`-A ${FIREWALL_CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`];
+  const sorted = [...members].sort((a, b) => a.ip.localeCompare(b.ip, 'en', { numeric: true }));
+  for (const m of sorted) {
+    const seen = new Set<string>();
+    for (const r of m.ingress) {
+      const sources = r.cidr !== undefined ? [r.cidr] : sorted.filter((n) => r.group !== undefined && n.groups.includes(r.group)).map((n) => `${n.ip}/32`);
+      for (const src of sources) {
+        const line = `-A ${FIREWALL_CHAIN} -s ${src} -d ${m.ip}/32 ${ports(r)}`.trimEnd() + ' -j RETURN';
+        if (!seen.has(line)) out.push(line);
+        seen.add(line);
+      }
+    }
+    out.push(`-A ${FIREWALL_CHAIN} -d ${m.ip}/32 -j DROP`);
+  }
+  return out;
+}
+
+/** The whole input of iptables-restore that replaces the chain. */
+export function restoreInput(members: readonly FirewallMember[]): string {
+  return ['*filter', `:${FIREWALL_CHAIN} - [0:0]`, ...firewallRules(members), 'COMMIT', ''].join('\n');
+}
+
+/** Reads a pause container's label back; undefined when it is not one (or not readable). */
+export function parseGroupsLabel(v: string | undefined): { groups: string[]; ingress: IngressRule[] } | undefined {
+  if (!v) return undefined;
+  try {
+    const o = JSON.parse(v) as { groups?: unknown; ingress?: unknown };
+    if (!Array.isArray(o.groups) || !Array.isArray(o.ingress)) return undefined;
+    return { groups: o.groups.filter((g): g is string => typeof g === 'string'), ingress: o.ingress as IngressRule[] };
+  } catch {
+    return undefined;
+  }
+}
+
+type Exec = (cmd: string, args: string[], input?: string) => Promise<void>;
+
+const execTool: Exec = (cmd, args, input) =>
+  new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { timeout: 10_000 }, (err, _out, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve()));
+    if (input !== undefined) child.stdin?.end(input);
+  });
+
+/** Whether this host can be firewalled: iptables answers for Docker's DOCKER-USER chain. */
+export async function firewallAvailable(exec: Exec = execTool): Promise<boolean> {
+  try {
+    await exec('iptables', ['-w', '-n', '-L', 'DOCKER-USER']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The security-group firewall of one engine (see the top of this file). */
+export class TaskFirewall {
+  private running?: Promise<void>;
+  private again = false;
+  private unwatch?: () => void;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly rt: ContainerRuntime,
+    private readonly o: { logger?: Logger; exec?: Exec } = {},
+  ) {}
+
+  /** Rebuilds at once and whenever a container starts, dies or goes (debounced). */
+  watch(): void {
+    this.unwatch ??= this.rt.watchEvents((e) => {
+      if (e.action !== 'start' && e.action !== 'die' && e.action !== 'destroy') return;
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => void this.sync().catch((err) => this.o.logger?.warn({ err }, 'security group rules not updated')), 100);
+      this.timer.unref?.();
+    });
+    void this.sync().catch((err) => this.o.logger?.warn({ err }, 'security group rules not updated'));
+  }
+
+  stop(): void {
+    this.unwatch?.();
+    this.unwatch = undefined;
+    clearTimeout(this.timer);
+  }
+
+  /** Rebuilds the chain from the engine now (one rebuild at a time; one more if asked meanwhile). */
+  sync(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.apply(await this.members());
+        } while (this.again);
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
+
+  /** The running awsvpc tasks of the engine, from their pause containers. */
+  async members(): Promise<FirewallMember[]> {
+    const out: FirewallMember[] = [];
+    for (const c of await this.rt.listContainers({ [LABELS.pause]: 'true' })) {
+      const sg = parseGroupsLabel(c.labels[LABELS.securityGroups]);
+      if (!sg || c.status !== 'running') continue;
+      const st = await this.rt.inspectContainer(c.id);
+      for (const ip of Object.values(st?.ipAddresses ?? {})) out.push({ ip, ...sg });
+    }
+    return out;
+  }
+
+  private async apply(members: FirewallMember[]): Promise<void> {
+    const exec = this.o.exec ?? execTool;
+    await exec('iptables', ['-w', '-N', FIREWALL_CHAIN]).catch(() => undefined); // exists already
+    await exec('iptables-restore', ['-w', '--noflush'], restoreInput(members));
+    // The jump goes in after the chain holds the rules, first in DOCKER-USER.
+    try {
+      await exec('iptables', ['-w', '-C', 'DOCKER-USER', '-j', FIREWALL_CHAIN]);
+    } catch {
+      await exec('iptables', ['-w', '-I', 'DOCKER-USER', '1', '-j', FIREWALL_CHAIN]);
+    }
+  }
+}
