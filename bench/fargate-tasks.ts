@@ -34,6 +34,7 @@ import {
 import autocannon from 'autocannon';
 import Docker from 'dockerode';
 import { spawnAgent, spawnServer, type AgentProcess } from '../test/e2e/helpers/processes';
+import { defaultSubnets } from '../test/e2e/helpers/wharf-server';
 import { FARGATE_POOL } from '../src/core/fargate-pool';
 import { createLogger } from '../src/lib';
 import { floorBurst, floorConfigFrom, floorStart, removeLabelled, type FloorConfig } from './lib/engine-floor';
@@ -43,7 +44,8 @@ const IMAGE = 'wharf-test/busybox:latest';
 const COMMAND = ['sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait'];
 const HTTPD = ['sh', '-c', 'mkdir -p /www && head -c 1024 /dev/zero | tr "\\0" x > /www/f && exec httpd -f -p 80 -h /www'];
 const RUN = `bench-fargate-${process.pid}`;
-const SUBNET = 'subnet-benchfg';
+/** The default subnet of the pool host's zone (us-east-1a), looked up once the server runs. */
+let SUBNET = '';
 const FLOOR_KEY = 'io.wharf.bench.floor';
 const FLOOR_NETWORK = `wharf-bench-floor-${process.pid}`;
 const POLL_MS = 5;
@@ -107,6 +109,7 @@ async function phase(
   const removeFloor = () => Promise.all(o.floorRuntimes.map((r) => removeLabelled(o.docker, FLOOR_KEY, `${RUN}-${r}`)));
   try {
     clusterArn = (await ecs.send(new CreateClusterCommand({ clusterName: cluster }))).cluster!.clusterArn!;
+    SUBNET = (await defaultSubnets(srv))['us-east-1a']!.id;
     agent = await spawnAgent({
       server: srv,
       fargate: true,

@@ -7,6 +7,7 @@
  *
  *   npx tsx bench/lib/fargate-start-profile.ts gvisor|runc [samples]
  */
+import { defaultSubnets } from '../../test/e2e/helpers/wharf-server';
 import fs from 'node:fs'; import os from 'node:os'; import path from 'node:path';
 import { CreateClusterCommand, DescribeTasksCommand, ECSClient, RegisterTaskDefinitionCommand, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import Docker from 'dockerode';
@@ -27,11 +28,13 @@ async function main() {
   const cluster = `prof-${process.pid}`;
   const clusterArn = (await ecs.send(new CreateClusterCommand({ clusterName: cluster }))).cluster!.clusterArn!;
   const agents = await startAgents({ endpoint: srv.endpoint, region: 'us-east-1', cluster: FARGATE_POOL, credentials: srv.credentials.agentTokens[0]!, dataDir, attributes: {}, fargateSandbox: sandbox, runtime: 'docker', instances: 1, pullBehaviour: 'prefer-cached', log });
+  const env = { ...process.env, AWS_ACCESS_KEY_ID: srv.credentials.user.accessKeyId, AWS_SECRET_ACCESS_KEY: srv.credentials.user.secretAccessKey, AWS_DEFAULT_REGION: 'us-east-1' };
+  const subnet = (await defaultSubnets({ endpoint: srv.endpoint, env: () => env }))['us-east-1a']!.id;
   const td = (await ecs.send(new RegisterTaskDefinitionCommand({ family: 'prof', requiresCompatibilities: ['FARGATE'], networkMode: 'awsvpc', cpu: '256', memory: '512', containerDefinitions: [{ name: 'app', image: 'wharf-test/busybox:latest', essential: true, stopTimeout: 2, command: ['sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait'] }] }))).taskDefinition!.taskDefinitionArn!;
   const rows: string[] = [];
   for (let i = 0; i < Number(process.argv[3] ?? 6); i++) {
     const t0 = Date.now();
-    const out = await ecs.send(new RunTaskCommand({ cluster, taskDefinition: td, launchType: 'FARGATE', networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-prof'] } } }));
+    const out = await ecs.send(new RunTaskCommand({ cluster, taskDefinition: td, launchType: 'FARGATE', networkConfiguration: { awsvpcConfiguration: { subnets: [subnet] } } }));
     const tRun = Date.now();
     const arn = out.tasks![0]!.taskArn!; const id = arn.split('/').pop()!;
     let tRunning = 0;
@@ -49,7 +52,6 @@ async function main() {
   await agents.stop(); ecs.destroy(); await srv.close(); (stream as unknown as { destroy(): void }).destroy();
   const ids = (await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`com.amazonaws.ecs.cluster=${clusterArn}`] }) })).map((c) => c.Id);
   await Promise.all(ids.map((i) => docker.getContainer(i).remove({ force: true }).catch(() => undefined)));
-  await docker.getNetwork('wharf-subnet-subnet-prof').remove().catch(() => undefined);
   fs.rmSync(dataDir, { recursive: true, force: true });
 }
 main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });

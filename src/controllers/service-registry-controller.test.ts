@@ -6,6 +6,7 @@ import { createService, updateService } from '../control/services';
 import { findTaskDefinition } from '../control/task-definitions';
 import { submitTaskStateChange } from '../control/task-state-changes';
 import { CALLER, harness } from './service-test-harness';
+import { describeSubnets } from '../control/vpc';
 import { ServiceRegistryController } from './service-registry-controller';
 
 test('a service with serviceRegistries has its RUNNING tasks registered (task id, task IP, port) and scaled-in tasks removed', async () => {
@@ -28,7 +29,7 @@ test('a service with serviceRegistries has its RUNNING tasks registered (task id
       attributes: [{ name: 'ecs.availability-zone', value: 'us-east-1a' }, ...(td.requiresAttributes ?? []).map((a) => ({ name: a.name }))],
     });
     await h.setConnected(r.containerInstance!.containerInstanceArn!.split('/').pop()!, true);
-    await createService(h.ctx, { cluster: 'c', serviceName: 'api', taskDefinition: 'api', desiredCount: 2, networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-1'] } }, serviceRegistries: [{ registryArn: svc.Arn, containerName: 'app', containerPort: 8080 }] }, CALLER);
+    await createService(h.ctx, { cluster: 'c', serviceName: 'api', taskDefinition: 'api', desiredCount: 2, networkConfiguration: { awsvpcConfiguration: { subnets: (await describeSubnets(h.ctx, {})).Subnets.map((x) => x.SubnetId!) } }, serviceRegistries: [{ registryArn: svc.Arn, containerName: 'app', containerPort: 8080 }] }, CALLER);
     await h.settle();
     await registry.idle();
     const registered = async () => ((await cm.ListInstances!({ ServiceId: svc.Id })) as any).Instances.filter((i: any) => i.Id !== 'manual');

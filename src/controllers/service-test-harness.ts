@@ -7,6 +7,7 @@ import type { ControlContext, Caller } from '../control/context';
 import { createCluster } from '../control/clusters';
 import { registerContainerInstance } from '../control/container-instances';
 import { registerTaskDefinition } from '../control/task-definitions';
+import { ensureDefaultNetwork } from '../control/vpc';
 import { submitTaskStateChange } from '../control/task-state-changes';
 import { keys, type ContainerInstanceRecord, type TaskRecord } from '../core/resources';
 import type { RegisterTaskDefinitionRequest } from '../core/shapes/ecs';
@@ -42,6 +43,8 @@ export async function harness(opts: Partial<ServiceControllerOptions> = {}): Pro
   const clock = new FakeClock();
   const ctx: ControlContext = { store, state, placement, partition: { region: 'us-east-1', accountId: '123456789012' }, clock, log: createLogger('test', 'silent') };
   await createCluster(ctx, { clusterName: 'c' });
+  // As a region's start makes it (cmd/regions.ts): the default VPC awsvpc services name.
+  await ensureDefaultNetwork(ctx);
   const controller = new ServiceController({ ctx, healthyAfterRunningMs: 1000, placementRetryMs: 5000, pace: 0, ...opts });
   controller.start();
   const disconnected = new Set<string>();

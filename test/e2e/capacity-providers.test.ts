@@ -15,12 +15,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { dockerSkipReason } from '../images/docker-test-env';
 import { killAllSpawned, removeClusterContainers, removeDir, spawnAgent, spawnServer, waitUntil, type AgentProcess, type ServerProcess } from './helpers/processes';
-import { awsCli } from './helpers/wharf-server';
+import { awsCli, defaultSubnetsNetwork } from './helpers/wharf-server';
 
 const skip = dockerSkipReason();
 const FG = `cp-fg-${process.pid}`;
 const EC2 = `cp-ec2-${process.pid}`;
-const NETWORK = ['--network-configuration', 'awsvpcConfiguration={subnets=[subnet-cp1],assignPublicIp=DISABLED}'];
+/** The region's default subnets (set once the server runs). */
+let NETWORK: string[] = [];
 const CAPACITY = 'Capacity is unavailable at this time. Please try again later or in a different availability zone';
 const ASG = 'arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0:autoScalingGroupName/workers';
 
@@ -40,6 +41,7 @@ describe('capacity providers', { skip, timeout: 300_000 }, () => {
 
   before(async () => {
     srv = await spawnServer({ extraArgs: ['--scale-command', `printf '%s %s\\n' >> ${scaleLog}`] });
+    NETWORK = await defaultSubnetsNetwork(srv);
     // One pool host with room for three 256 CPU / 512 MiB tasks.
     agents.push(await spawnAgent({ server: srv, fargate: true, resources: 'cpu=1024,memory=1536' }));
     for (const [name, providers] of [[FG, ['FARGATE', 'FARGATE_SPOT']], [EC2, []]] as const) {

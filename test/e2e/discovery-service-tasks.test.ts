@@ -9,21 +9,21 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { CreateServiceCommand, DeleteServiceCommand, ListTasksCommand, RunTaskCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { dockerBridgeAddress } from '../../src/cmd/dns';
 import { dockerSkipReason } from '../images/docker-test-env';
 import { waitUntil } from './helpers/processes';
 import { startTasksHarness, type TasksHarness } from './helpers/tasks-harness';
-import { AWS_CLI, run } from './helpers/wharf-server';
+import { AWS_CLI, defaultSubnets, run } from './helpers/wharf-server';
 
-const SUBNET = `subnet-sd${process.pid}`;
 const bridge = dockerBridgeAddress();
 const skip = dockerSkipReason() ?? (bridge ? undefined : 'no docker0 bridge on this host');
 
 describe('a container reaches another service by name', { skip, timeout: 300_000 }, () => {
   let h: TasksHarness;
   let registryId = '';
+  /** The default subnet of the agent's zone (<region>a). */
+  let SUBNET = '';
   const client = `wharf-sd-client-${process.pid}`;
 
   const sd = async (args: string[]) => {
@@ -37,15 +37,11 @@ describe('a container reaches another service by name', { skip, timeout: 300_000
 
   before(async () => {
     h = await startTasksHarness('sd-tasks', { dns: { listen: [{ host: bridge!, port: 53 }], required: false, upstreams: [] }, taskDns: [bridge!] });
+    SUBNET = (await defaultSubnets(h.srv))[`${h.srv.region}a`]!.id;
   });
   after(async () => {
     await run('docker', ['rm', '-f', client], process.env);
     await h?.close();
-    try {
-      execFileSync('docker', ['network', 'rm', `wharf-subnet-${SUBNET}`], { stdio: 'ignore' });
-    } catch {
-      /* never created */
-    }
   });
 
   test('the service tasks are registered and answer through the name', async (t) => {

@@ -13,11 +13,12 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { dockerSkipReason } from '../images/docker-test-env';
 import { killAllSpawned, removeClusterContainers, removeDir, sleep, spawnAgent, spawnServer, type AgentProcess, type ServerProcess } from './helpers/processes';
-import { awsCli } from './helpers/wharf-server';
+import { awsCli, defaultSubnetsNetwork } from './helpers/wharf-server';
 
 const skip = dockerSkipReason();
 const CLUSTER = `fargate-lost-${process.pid}`;
-const NETWORK = ['--network-configuration', 'awsvpcConfiguration={subnets=[subnet-lost1],assignPublicIp=DISABLED}'];
+/** The region's default subnets (set once the server runs). */
+let NETWORK: string[] = [];
 const AGENT_TIMEOUT_MS = 2000;
 const HOST_LOST_MS = 6000;
 
@@ -51,6 +52,7 @@ describe('a Fargate pool host that disappears', { skip, timeout: 300_000 }, () =
 
   before(async () => {
     srv = await spawnServer({ agentTimeoutMs: AGENT_TIMEOUT_MS, extraArgs: ['--fargate-host-lost', String(HOST_LOST_MS)] });
+    NETWORK = await defaultSubnetsNetwork(srv);
     lost = await spawnAgent({ server: srv, fargate: true, availabilityZone: 'us-east-1a', resources: 'cpu=1024,memory=2048' });
     const made = await cli(['create-cluster', '--cluster-name', CLUSTER]);
     assert.equal(made.code, 0, made.stderr);

@@ -24,11 +24,12 @@ import fs from 'node:fs';
 import { DescribeTasksCommand, RegisterTaskDefinitionCommand, type RegisterTaskDefinitionCommandInput } from '@aws-sdk/client-ecs';
 import { dockerSkipReason } from '../images/docker-test-env';
 import { killAllSpawned, removeClusterContainers, removeDir, spawnAgent, spawnServer, type AgentProcess, type ServerProcess } from './helpers/processes';
-import { awsCli } from './helpers/wharf-server';
+import { awsCli, defaultSubnetsNetwork } from './helpers/wharf-server';
 
 const skip = dockerSkipReason();
 const CLUSTER = `fg-iso-${process.pid}`;
-const NETWORK = ['--network-configuration', 'awsvpcConfiguration={subnets=[subnet-fg1],assignPublicIp=DISABLED}'];
+/** The region's default subnets (set once the server runs). */
+let NETWORK: string[] = [];
 const OOM_REASON = 'OutOfMemoryError: Container killed due to memory usage';
 const BUSYBOX = 'wharf-test/busybox';
 /** 700 MiB in one buffer: over a 512 MiB task at once, and quick to fill even under gVisor. */
@@ -86,6 +87,7 @@ describe('FARGATE task isolation', { skip, timeout: 300_000 }, () => {
 
   before(async () => {
     srv = await spawnServer();
+    NETWORK = await defaultSubnetsNetwork(srv);
     // Room for five 512 MiB tasks; stopped tasks are cleaned up (containers, task volumes) after 2 s.
     pool = await spawnAgent({ server: srv, fargate: true, resources: 'cpu=2048,memory=4096', env: { ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION: '2s' } });
     const made = await cli(['create-cluster', '--cluster-name', CLUSTER]);

@@ -236,3 +236,9 @@ export async function defaultSubnets(srv: Pick<TestServer, 'endpoint' | 'env'>, 
   for (const s of JSON.parse(r.stdout).Subnets) out[s.AvailabilityZone] = { id: s.SubnetId, cidr: s.CidrBlock };
   return out;
 }
+
+/** `--network-configuration` for the AWS CLI: every default subnet of the server's region, no public IP. */
+export async function defaultSubnetsNetwork(srv: Pick<TestServer, 'endpoint' | 'env'>): Promise<string[]> {
+  const ids = Object.values(await defaultSubnets(srv)).map((s) => s.id);
+  return ['--network-configuration', `awsvpcConfiguration={subnets=[${ids.join(',')}],assignPublicIp=DISABLED}`];
+}
