@@ -18,17 +18,21 @@ import { launchReplicaTasks } from './service-placement';
 import { listTagsForResource } from './tags';
 import { registerTaskDefinition } from './task-definitions';
 import { runTask, stopTask } from './tasks';
+import { ensureDefaultNetwork } from './vpc';
 import { CapacityProviderController } from '../controllers/capacity-provider-controller';
 
 const asgArn = (group: string, region = 'eu-west-3') => `arn:aws:autoscaling:${region}:123456789012:autoScalingGroup:0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0:autoScalingGroupName/${group}`;
 const TOTAL = [{ name: 'CPU', type: 'INTEGER', integerValue: 4096 }, { name: 'MEMORY', type: 'INTEGER', integerValue: 8192 }];
-const NET = { awsvpcConfiguration: { subnets: ['subnet-1'] } };
+/** The region's default subnets (the same ids in every context: they derive from account and region). */
+let NET: { awsvpcConfiguration: { subnets: string[] } } = { awsvpcConfiguration: { subnets: [] } };
 
 /** An instance whose agent is connected (what the agent gateway records when its socket opens). */
 async function instance(ctx: Awaited<ReturnType<typeof controlTestContext>>, cluster: string, attributes: { name: string; value: string }[] = [], total = TOTAL) {
   // Everything the test task definitions require (as a real agent advertises it).
   const required = [...ctx.state.taskDefinitions.all()].flatMap((e) => e.value.requiresAttributes ?? []).map((a) => ({ name: a.name }));
-  const ci = (await registerContainerInstance(ctx, { cluster, totalResources: total, attributes: [...required, ...attributes] })).containerInstance!;
+  // In a zone of the region, as agents register (awsvpc tasks land only in their subnets' zones).
+  const zone = attributes.some((a) => a.name === 'ecs.availability-zone') ? [] : [{ name: 'ecs.availability-zone', value: `${ctx.partition.region}a` }];
+  const ci = (await registerContainerInstance(ctx, { cluster, totalResources: total, attributes: [...required, ...zone, ...attributes] })).containerInstance!;
   const id = ci.containerInstanceArn!.split('/').pop()!;
   const { revision } = await casUpdate<ContainerInstanceRecord>(ctx.store, keys.instance(cluster, id), (cur) => ({ ...cur!.value, agentConnected: true }));
   await ctx.state.waitFor(revision);
@@ -37,6 +41,9 @@ async function instance(ctx: Awaited<ReturnType<typeof controlTestContext>>, clu
 
 async function context() {
   const ctx = await controlTestContext();
+  // As a region's start makes it (cmd/regions.ts).
+  const net = await ensureDefaultNetwork(ctx);
+  NET = { awsvpcConfiguration: { subnets: net.subnets.map((x) => x.SubnetId!) } };
   await registerTaskDefinition(ctx, { family: 'web', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 256, essential: true }] }, TEST_CALLER);
   await registerTaskDefinition(ctx, { family: 'fg', requiresCompatibilities: ['FARGATE'], networkMode: 'awsvpc', cpu: '256', memory: '512', containerDefinitions: [{ name: 'app', image: 'busybox', essential: true }] }, TEST_CALLER);
   return ctx;

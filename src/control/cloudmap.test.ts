@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { ensureDefaultNetwork } from './vpc';
 import assert from 'node:assert/strict';
 import { cloudMapHandlers } from './cloudmap';
 import { controlTestContext, rejectsWith } from './control-test-context';
@@ -121,7 +122,7 @@ test('ECS ListServicesByNamespace lists the services whose serviceRegistries use
   const caller = { requestId: 'r', accessKeyId: 'AKID', principalArn: 'arn:aws:iam::123456789012:root', isAgent: false, region: 'eu-west-3' };
   await ecs.CreateCluster({ clusterName: 'c' }, caller);
   await ecs.RegisterTaskDefinition({ family: 'web', networkMode: 'awsvpc', containerDefinitions: [{ name: 'web', image: 'busybox', memory: 32 }] }, caller);
-  const net = { awsvpcConfiguration: { subnets: ['subnet-1'] } };
+  const net = { awsvpcConfiguration: { subnets: (await ensureDefaultNetwork(ctx)).subnets.map((x) => x.SubnetId!) } };
   const withReg = (await ecs.CreateService({ cluster: 'c', serviceName: 'with', taskDefinition: 'web', desiredCount: 0, networkConfiguration: net, serviceRegistries: [{ registryArn: svc.Arn }] }, caller)).service;
   await ecs.CreateService({ cluster: 'c', serviceName: 'without', taskDefinition: 'web', desiredCount: 0, networkConfiguration: net }, caller);
   assert.deepEqual((await ecs.ListServicesByNamespace({ namespace: 'corp.local' }, caller)).serviceArns, [withReg.serviceArn]);
