@@ -27,13 +27,12 @@ import {
   DescribeTasksCommand,
   ECSClient,
   RegisterTaskDefinitionCommand,
-  RunTaskCommand,
-  StopTaskCommand,
   type Task,
 } from '@aws-sdk/client-ecs';
 import autocannon from 'autocannon';
 import Docker from 'dockerode';
 import { spawnAgent, spawnServer, type AgentProcess } from '../test/e2e/helpers/processes';
+import { taskTimer } from './lib/task-timing';
 import { defaultSubnets } from '../test/e2e/helpers/wharf-server';
 import { FARGATE_POOL } from '../src/core/fargate-pool';
 import { createLogger } from '../src/lib';
@@ -139,37 +138,9 @@ async function phase(
       for (let i = 0; i < arns.length; i += 100) out.push(...((await ecs.send(new DescribeTasksCommand({ cluster, tasks: arns.slice(i, i + 100) }))).tasks ?? []));
       return out;
     };
-    const waitAll = async (arns: string[], status: string, pollMs = POLL_MS) => {
-      const deadline = Date.now() + 180_000;
-      for (;;) {
-        const pending = new Set(arns);
-        for (const t of await describe(arns)) {
-          if (t.lastStatus === status) pending.delete(t.taskArn!);
-          else if (t.lastStatus === 'STOPPED') throw new Error(`task stopped: ${t.stoppedReason}`);
-        }
-        if (pending.size === 0) return;
-        if (Date.now() > deadline) throw new Error(`${pending.size} tasks not ${status} after 180 s`);
-        await sleep(pollMs);
-      }
-    };
-    const runTasks = async (td: string, count: number, calls: number): Promise<{ ms: number; arns: string[] }> => {
-      const t0 = performance.now();
-      const outs = await Promise.all(
-        Array.from({ length: calls }, () =>
-          ecs.send(new RunTaskCommand({ cluster, taskDefinition: td, count, launchType: 'FARGATE', networkConfiguration: { awsvpcConfiguration: { subnets: [SUBNET], assignPublicIp: 'DISABLED' } } })),
-        ),
-      );
-      const arns = outs.flatMap((out) => {
-        if (out.failures?.length) throw new Error(`RunTask failures: ${JSON.stringify(out.failures)}`);
-        return out.tasks!.map((t) => t.taskArn!);
-      });
-      await waitAll(arns, 'RUNNING');
-      return { ms: performance.now() - t0, arns };
-    };
-    const stopAll = async (arns: string[]) => {
-      await Promise.all(arns.map((a) => ecs.send(new StopTaskCommand({ cluster, task: a }))));
-      await waitAll(arns, 'STOPPED', 100);
-    };
+    const { runTasks: timed, stopAll } = taskTimer(ecs, cluster, { pollMs: POLL_MS, timeoutMs: 180_000 });
+    const runTasks = (td: string, count: number, calls: number) =>
+      timed({ taskDefinition: td, count, launchType: 'FARGATE', networkConfiguration: { awsvpcConfiguration: { subnets: [SUBNET], assignPublicIp: 'DISABLED' } } }, calls);
 
     // Warm-up (not counted): first-use costs of the engine, the runtime, the subnet network and
     // this process. The floor copies the warm-up task container's configuration, on a bridge

@@ -27,11 +27,10 @@ import {
   DescribeTasksCommand,
   ECSClient,
   RegisterTaskDefinitionCommand,
-  RunTaskCommand,
-  StopTaskCommand,
 } from '@aws-sdk/client-ecs';
 import Docker from 'dockerode';
 import { spawnAgent, spawnServer } from '../test/e2e/helpers/processes';
+import { taskTimer } from './lib/task-timing';
 import { floorBurst, floorConfigFrom, floorStart, removeLabelled, type FloorConfig } from './lib/engine-floor';
 
 const IMAGE = 'wharf-test/busybox:latest';
@@ -70,7 +69,6 @@ export function stats(xs: number[]): Stats {
   return { median: at(0.5), p90: at(0.9), min: s[0]!, max: s[s.length - 1]!, samples: xs.map((x) => Math.round(x)) };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function dockerRun(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -114,36 +112,8 @@ export async function run(opts: { quick?: boolean } = {}): Promise<TasksDockerRe
       )
     ).taskDefinition!.taskDefinitionArn!;
 
-    const waitAll = async (arns: string[], status: string, pollMs = POLL_MS) => {
-      const deadline = Date.now() + 120_000;
-      for (;;) {
-        const pending = new Set(arns);
-        for (let i = 0; i < arns.length; i += 100) {
-          const out = await ecs.send(new DescribeTasksCommand({ cluster: CLUSTER, tasks: arns.slice(i, i + 100) }));
-          for (const t of out.tasks ?? []) {
-            if (t.lastStatus === status) pending.delete(t.taskArn!);
-            else if (t.lastStatus === 'STOPPED') throw new Error(`task stopped: ${t.stoppedReason}`);
-          }
-        }
-        if (pending.size === 0) return;
-        if (Date.now() > deadline) throw new Error(`${pending.size} tasks not ${status} after 120 s`);
-        await sleep(pollMs);
-      }
-    };
-    const runTasks = async (count: number, calls: number): Promise<{ ms: number; arns: string[] }> => {
-      const t0 = performance.now();
-      const outs = await Promise.all(Array.from({ length: calls }, () => ecs.send(new RunTaskCommand({ cluster: CLUSTER, taskDefinition: td, count }))));
-      const arns = outs.flatMap((o) => {
-        if (o.failures?.length) throw new Error(`RunTask failures: ${JSON.stringify(o.failures)}`);
-        return o.tasks!.map((t) => t.taskArn!);
-      });
-      await waitAll(arns, 'RUNNING');
-      return { ms: performance.now() - t0, arns };
-    };
-    const stopAll = async (arns: string[]) => {
-      await Promise.all(arns.map((a) => ecs.send(new StopTaskCommand({ cluster: CLUSTER, task: a }))));
-      await waitAll(arns, 'STOPPED', 100);
-    };
+    const { runTasks: timed, stopAll } = taskTimer(ecs, CLUSTER, { pollMs: POLL_MS, timeoutMs: 120_000 });
+    const runTasks = (count: number, calls: number) => timed({ taskDefinition: td, count }, calls);
 
     // Warm-up: one of each, not counted (first-use costs: image metadata, HTTP connection, JIT).
     // The floor's containers copy the configuration of the warm-up task's container.
