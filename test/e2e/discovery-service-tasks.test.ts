@@ -35,6 +35,18 @@ describe('a container reaches another service by name', { skip, timeout: 300_000
   const inClient = (cmd: string[]) =>
     run('docker', ['run', '--rm', '--name', client, '--network', `wharf-subnet-${SUBNET}`, '--dns', bridge!, 'wharf-test/busybox', ...cmd], process.env, undefined, 30_000);
 
+  /** A security group admitting tcp/`port` from anywhere (aws ec2 create-security-group + authorize). */
+  const openGroup = async (name: string, port: number): Promise<string> => {
+    const ec2 = async (args: string[]) => {
+      const r = await run(AWS_CLI, ['ec2', ...args, '--endpoint-url', h.srv.endpoint, '--output', 'json'], h.srv.env());
+      assert.equal(r.code, 0, `aws ec2 ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
+    };
+    const { GroupId } = await ec2(['create-security-group', '--group-name', name, '--description', 'reached by the test client']);
+    await ec2(['authorize-security-group-ingress', '--group-id', GroupId, '--protocol', 'tcp', '--port', String(port), '--cidr', '0.0.0.0/0']);
+    return GroupId;
+  };
+
   before(async () => {
     h = await startTasksHarness('sd-tasks', { dns: { listen: [{ host: bridge!, port: 53 }], required: false, upstreams: [] }, taskDns: [bridge!] });
     SUBNET = (await defaultSubnets(h.srv))[`${h.srv.region}a`]!.id;
@@ -61,7 +73,8 @@ describe('a container reaches another service by name', { skip, timeout: 300_000
       serviceName: 'api',
       taskDefinition: td,
       desiredCount: 2,
-      networkConfiguration: { awsvpcConfiguration: { subnets: [SUBNET] } },
+      // The client below is a plain container, in no security group: the service's group lets it in.
+      networkConfiguration: { awsvpcConfiguration: { subnets: [SUBNET], securityGroups: [await openGroup('sd-web', 8080)] } },
       serviceRegistries: [{ registryArn: registry.Arn, containerName: 'web', containerPort: 8080 }],
     }));
     const instances = await waitUntil(async () => {

@@ -164,8 +164,13 @@ export class DockerRuntime implements ContainerRuntime {
       await this.pull(name, opts.auth);
       this.pulledOnce.add(name);
     } catch (err) {
-      // `default` falls back to a cached copy when the registry cannot be reached.
-      if (opts.behaviour === 'default' && local !== undefined) return { imageDigest: local, cached: true };
+      // `default` falls back to a cached copy when the registry cannot be reached. The digest
+      // above may come from the cache, which an image removal clears only when its event arrives:
+      // ask the engine again before relying on the copy.
+      if (opts.behaviour === 'default' && local !== undefined) {
+        const present = await this.inspectDigest(name);
+        if (present !== undefined) return { imageDigest: present, cached: true };
+      }
       throw err;
     }
     return { imageDigest: await this.imageDigest(name), cached: false };
