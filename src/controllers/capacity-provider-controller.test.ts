@@ -4,7 +4,7 @@ import { CAPACITY_PROVIDER_ATTRIBUTE, createCapacityProvider } from '../control/
 import { createCluster } from '../control/clusters';
 import { registerContainerInstance } from '../control/container-instances';
 import { controlTestContext, TEST_CALLER } from '../control/control-test-context';
-import { createService } from '../control/services';
+import { createService, updateService } from '../control/services';
 import { registerTaskDefinition } from '../control/task-definitions';
 import { CapacityProviderController, type ScaleRequest } from './capacity-provider-controller';
 
@@ -41,4 +41,29 @@ test('providers without managed scaling, or in no cluster, are not measured', as
   await createCapacityProvider(ctx, { name: 'alone', autoScalingGroupProvider: { autoScalingGroupArn: ASG.replace('/g', '/h'), managedScaling: { status: 'ENABLED' } } });
   await createCluster(ctx, { clusterName: 'c', capacityProviders: ['off'] });
   assert.deepEqual(new CapacityProviderController({ ctx }).reconcile(), []);
+});
+
+test('instanceWarmupPeriod: a larger size is not asked for while the last scale-out is joining, and is once the period is over', async () => {
+  const ctx = await controlTestContext();
+  await registerTaskDefinition(ctx, { family: 'web', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 512, cpu: 256, essential: true }] }, TEST_CALLER);
+  await createCapacityProvider(ctx, { name: 'w', autoScalingGroupProvider: { autoScalingGroupArn: ASG, managedScaling: { status: 'ENABLED', targetCapacity: 100, instanceWarmupPeriod: 60 } } });
+  await createCluster(ctx, { clusterName: 'c', capacityProviders: ['w'], defaultCapacityProviderStrategy: [{ capacityProvider: 'w', weight: 1 }] });
+  await createService(ctx, { cluster: 'c', serviceName: 's', taskDefinition: 'web', desiredCount: 3 }, TEST_CALLER);
+  const asked: number[] = [];
+  const c = new CapacityProviderController({ ctx, scale: async (r) => void asked.push(r.desired) });
+  const settle = async () => {
+    c.reconcile();
+    await new Promise((res) => setImmediate(res));
+  };
+  await settle();
+  assert.deepEqual(asked, [3]);
+
+  await updateService(ctx, { cluster: 'c', service: 's', desiredCount: 5 });
+  await settle();
+  assert.equal(c.reconcile()[0]!.desired, 5, 'the reading says 5');
+  assert.deepEqual(asked, [3], 'held: the 3 asked for 0 s ago have not joined and 60 s have not passed');
+
+  ctx.clock.advance(60_000);
+  await settle();
+  assert.deepEqual(asked, [3, 5], 'asked once the warm-up period is over');
 });

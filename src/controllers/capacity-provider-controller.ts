@@ -45,6 +45,8 @@ export interface ScaleRequest extends CapacityProviderReading {
   protectedInstances: string[];
   /** Container instance ARNs a scale-in may remove. */
   removableInstances: string[];
+  /** managedScaling.instanceWarmupPeriod: how long instances a scale-out asked for get to join. */
+  instanceWarmupSeconds: number;
 }
 
 export interface CapacityProviderControllerDeps {
@@ -61,6 +63,8 @@ export class CapacityProviderController {
   /** Last desired size handed to `scale`, by provider. */
   private readonly requested = new Map<string, number>();
   private readonly running = new Set<string>();
+  /** The last scale-out handed to `scale`, by provider: when, and the size it asked for. */
+  private readonly scaledOut = new Map<string, { at: number; desired: number }>();
   /** Tasks waiting unplaced for capacity: `<cluster>/<task id>`. */
   private readonly waitingTasks = new Set<string>();
   private unsubscribe?: () => void;
@@ -186,6 +190,7 @@ export class CapacityProviderController {
         autoScalingGroupArn: p.autoScalingGroupProvider.autoScalingGroupArn,
         protectedInstances: protection ? [...busyArns] : [],
         removableInstances: group.map((ci) => ci.containerInstanceArn).filter((a) => !protection || !busyArns.has(a)),
+        instanceWarmupSeconds: ms.instanceWarmupPeriod ?? 300,
       },
     };
   }
@@ -222,6 +227,12 @@ export class CapacityProviderController {
   private maybeScale(r: ScaleRequest): void {
     const { scale, ctx } = this.deps;
     if (!scale || this.running.has(r.capacityProvider) || this.requested.get(r.capacityProvider) === r.desired) return;
+    // ECS's instanceWarmupPeriod: while the instances of the last scale-out are still joining
+    // (within the period), a larger size is not asked for; they would be counted twice.
+    const now = ctx.clock.now();
+    const last = this.scaledOut.get(r.capacityProvider);
+    if (last && r.desired > last.desired && r.instances < last.desired && now - last.at < r.instanceWarmupSeconds * 1000) return;
+    if (r.desired > r.instances) this.scaledOut.set(r.capacityProvider, { at: now, desired: r.desired });
     this.running.add(r.capacityProvider);
     this.requested.set(r.capacityProvider, r.desired);
     scale(r)
