@@ -1,0 +1,141 @@
+/**
+ * The `wharf` commands that talk to a running server as a client does (logs, task-definition
+ * register, subnets, credentials), apart from the composition roots in main.ts.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parseLenientTaskDefinition } from '../api/ecs/lenient-json';
+import { DockerRuntime, streamTaskLogs } from '../agent';
+import { DEFAULT_ENDPOINT, Ec2Client, EcsClient, defaultDataDir, resolveCredentials } from './client';
+import { credentialsPath, joinToken, type CredentialsFile } from './credentials';
+
+const LOGS_HELP = `wharf logs TASK [CONTAINER]: print a task's container output
+
+TASK is a task id or ARN; CONTAINER defaults to the task's only (or first) container.
+Flags:
+  --cluster NAME   the task's cluster (default 'default')
+  --follow, -f     keep following the output
+  --endpoint URL   the Wharf endpoint (default ${DEFAULT_ENDPOINT})
+Reads the containers of this host's Docker Engine (run it where the task runs).
+`;
+
+const TD_HELP = `wharf task-definition register: register a task definition from a file
+
+Flags:
+  --file FILE            the task definition JSON (as for 'aws ecs register-task-definition
+                         --cli-input-json'); trailing commas, comments and numbers written as
+                         strings are normalised, and each normalisation is reported
+  --endpoint URL         the Wharf endpoint (default ${DEFAULT_ENDPOINT})
+  --data-dir DIR         where to find the local server's credentials when AWS_ACCESS_KEY_ID and
+                         AWS_SECRET_ACCESS_KEY are not set (default $WHARF_DATA_DIR or ~/.wharf)
+`;
+
+export async function cmdLogs(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      cluster: { type: 'string', default: 'default' },
+      follow: { type: 'boolean', short: 'f' },
+      endpoint: { type: 'string', default: process.env.WHARF_ENDPOINT ?? DEFAULT_ENDPOINT },
+      'data-dir': { type: 'string', default: defaultDataDir() },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help || positionals.length === 0) {
+    process.stdout.write(LOGS_HELP);
+    if (!values.help) process.exitCode = 2;
+    return;
+  }
+  const client = new EcsClient(values.endpoint!, resolveCredentials(values['data-dir']));
+  const out = await client.call('DescribeTasks', { cluster: values.cluster, tasks: [positionals[0]] });
+  const task = out.tasks?.[0];
+  if (!task) throw new Error(`task ${positionals[0]} not found in cluster ${values.cluster}`);
+  const containerName = positionals[1] ?? task.containers?.[0]?.name;
+  if (!task.containers?.some((c: { name: string }) => c.name === containerName)) {
+    throw new Error(`task has no container '${containerName}' (it has: ${task.containers.map((c: { name: string }) => c.name).join(', ')})`);
+  }
+  const runtime = new DockerRuntime();
+  const stream = await streamTaskLogs(runtime, { taskArn: task.taskArn, containerName }, { follow: values.follow ?? false });
+  stream.pipe(process.stdout);
+  await new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+}
+
+export async function cmdTaskDefinition(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'register') {
+    process.stdout.write(TD_HELP);
+    if (sub !== '--help' && sub !== '-h') process.exitCode = 2;
+    return;
+  }
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      file: { type: 'string' },
+      endpoint: { type: 'string', default: process.env.WHARF_ENDPOINT ?? DEFAULT_ENDPOINT },
+      'data-dir': { type: 'string', default: defaultDataDir() },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help || !values.file) {
+    process.stdout.write(TD_HELP);
+    if (!values.help) process.exitCode = 2;
+    return;
+  }
+  const text = readFileSync(values.file, 'utf8');
+  const { value, notes } = parseLenientTaskDefinition(text);
+  for (const n of notes) process.stderr.write(`normalised: ${n}\n`);
+  const client = new EcsClient(values.endpoint!, resolveCredentials(values['data-dir']));
+  const out = await client.call('RegisterTaskDefinition', value);
+  process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+}
+
+const SUBNETS_HELP = `wharf subnets: print the region's default VPC and its subnets, one per availability zone
+(what awsvpc tasks name in --network-configuration)
+
+Flags:
+  --region REGION  the region (default $AWS_REGION, $AWS_DEFAULT_REGION or us-east-1)
+  --endpoint URL   the Wharf endpoint (default ${DEFAULT_ENDPOINT})
+  --data-dir DIR   where to find the local server's credentials when AWS_ACCESS_KEY_ID and
+                   AWS_SECRET_ACCESS_KEY are not set (default $WHARF_DATA_DIR or ~/.wharf)
+`;
+
+export async function cmdSubnets(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      region: { type: 'string' },
+      endpoint: { type: 'string', default: process.env.WHARF_ENDPOINT ?? DEFAULT_ENDPOINT },
+      'data-dir': { type: 'string', default: defaultDataDir() },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return void process.stdout.write(SUBNETS_HELP);
+  const client = new Ec2Client(values.endpoint!, resolveCredentials(values['data-dir']), values.region);
+  const vpcs = await client.list('DescribeVpcs', 'vpcSet');
+  const subnets = await client.list('DescribeSubnets', 'subnetSet');
+  const rows: string[][] = [['VPC', 'CIDR', 'DEFAULT']];
+  for (const v of vpcs) rows.push([v.vpcId ?? '', v.cidrBlock ?? '', v.isDefault === 'true' ? 'yes' : 'no']);
+  const table = (r: string[][]) => {
+    const w = r[0]!.map((_, i) => Math.max(...r.map((x) => (x[i] ?? '').length)));
+    return r.map((x) => x.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+  };
+  process.stdout.write(`Region ${client.region}\n${table(rows)}\n`);
+  const srows: string[][] = [['SUBNET', 'ZONE', 'CIDR', 'DEFAULT', 'VPC']];
+  for (const s of subnets) srows.push([s.subnetId ?? '', s.availabilityZone ?? '', s.cidrBlock ?? '', s.defaultForAz === 'true' ? 'yes' : 'no', s.vpcId ?? '']);
+  process.stdout.write(table(srows));
+}
+
+export async function cmdCredentials(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { 'data-dir': { type: 'string', default: defaultDataDir() }, agent: { type: 'boolean' } } });
+  if (values.agent) {
+    const file = JSON.parse(readFileSync(credentialsPath(values['data-dir']!), 'utf8')) as CredentialsFile;
+    process.stdout.write(`${joinToken(file.agentTokens[0]!)}\n`);
+    return;
+  }
+  const k = resolveCredentials(values['data-dir']);
+  process.stdout.write(`export AWS_ACCESS_KEY_ID=${k.accessKeyId}\nexport AWS_SECRET_ACCESS_KEY=${k.secretAccessKey}\n`);
+}
