@@ -64,7 +64,7 @@ function flat(s: string): string {
   return s.length < 13 ? s : [...s].join('');
 }
 
-export type StateKind = 'capacityproviders' | 'clusters' | 'families' | 'taskdefs' | 'tasks' | 'instances' | 'usage' | 'services' | 'settings' | 'tokens' | 'secrets' | 'sdnamespaces' | 'sdservices' | 'sdinstances' | 'sdoperations' | 'network';
+export type StateKind = 'capacityproviders' | 'clusters' | 'families' | 'taskdefs' | 'tasks' | 'instances' | 'usage' | 'services' | 'settings' | 'tokens' | 'secrets' | 'sdnamespaces' | 'sdservices' | 'sdinstances' | 'sdoperations' | 'network' | 'elbloadbalancers' | 'elbtargetgroups' | 'elblisteners' | 'elbrules' | 'elbtargets' | 'elbhealth';
 
 export interface StateChange {
   kind: StateKind;
@@ -109,6 +109,14 @@ export class State {
   readonly sdOperations = new Table<unknown>();
   /** The region's VPC, subnets and security groups (control/vpc.ts): parent `vpcs`, `subnets` or `groups`, child the id. */
   readonly network = new Table<unknown>();
+  /** ELBv2 (control/elbv2-records.ts): load balancers and target groups by name; listeners by load
+   * balancer id; rules by listener id; registered targets and their health by target group id. */
+  readonly elbLoadBalancers = new Table<unknown>();
+  readonly elbTargetGroups = new Table<unknown>();
+  readonly elbListeners = new Table<unknown>();
+  readonly elbRules = new Table<unknown>();
+  readonly elbTargets = new Table<unknown>();
+  readonly elbHealth = new Table<unknown>();
   /** family -> its highest ACTIVE revision (families without one are absent). */
   readonly latestActiveRevision = new Map<string, number>();
   /**
@@ -191,6 +199,12 @@ export class State {
       case 'sdinstances': return this.sdInstances;
       case 'sdoperations': return this.sdOperations;
       case 'network': return this.network;
+      case 'elbloadbalancers': return this.elbLoadBalancers;
+      case 'elbtargetgroups': return this.elbTargetGroups;
+      case 'elblisteners': return this.elbListeners;
+      case 'elbrules': return this.elbRules;
+      case 'elbtargets': return this.elbTargets;
+      case 'elbhealth': return this.elbHealth;
       default: return undefined;
     }
   }
