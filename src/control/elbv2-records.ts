@@ -26,7 +26,7 @@
  * Ids are the 16 hex digits that end each ARN; they are also the data plane's ids.
  */
 import { randomBytes } from 'node:crypto';
-import { partitionOf } from '../core/regions';
+import { AWS_REGIONS, partitionOf } from '../core/regions';
 import type { ControlContext } from './context';
 
 /** The SigV4 signing name of ELBv2 (the query-protocol dispatch picks the API by it). */
@@ -187,6 +187,27 @@ export function findLoadBalancer(ctx: ControlContext, arn: string): { lb: LoadBa
   for (const e of ctx.state.elbLoadBalancers.all()) {
     const lb = e.value as LoadBalancerRecord;
     if (lb.LoadBalancerArn === arn) return { lb, revision: e.modRevision };
+  }
+  return undefined;
+}
+
+/**
+ * Load balancer addresses. Each load balancer listens on its own IPv4 address, so two can both
+ * listen on port 80; the address must be reachable from the host and from tasks (whose own
+ * network namespaces make 127.0.0.0/8 their own loopback), so it lives on a host interface of
+ * Wharf's (the load balancer controller puts it there), in ELB_ADDRESS_PREFIX.0.0/16. One process
+ * serves every region with one HAProxy, so each region has its own /24: the third octet is the
+ * region's index in AWS_REGIONS, the fourth 1..254 (ELB's default quota is 50 per region).
+ */
+export const ELB_ADDRESS_PREFIX = '10.99';
+
+export function allocateLoadBalancerAddress(region: string, taken: Iterable<string>): string | undefined {
+  const index = AWS_REGIONS.indexOf(region);
+  if (index < 0 || index > 255) return undefined;
+  const used = new Set(taken);
+  for (let i = 1; i < 255; i++) {
+    const a = `${ELB_ADDRESS_PREFIX}.${index}.${i}`;
+    if (!used.has(a)) return a;
   }
   return undefined;
 }
