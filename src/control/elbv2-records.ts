@@ -109,6 +109,22 @@ export interface ListenerRecord {
   Tags: ElbTag[];
 }
 
+/**
+ * Wharf has no ACM: a listener's `CertificateArn` names a PEM file (certificate chain and private
+ * key) by absolute path or `file://` URL. The path the data plane reads, or undefined if the name
+ * is neither.
+ */
+export function certificateFile(certificateArn: string): string | undefined {
+  if (certificateArn.startsWith('file://')) {
+    try {
+      return decodeURIComponent(new URL(certificateArn).pathname);
+    } catch {
+      return undefined;
+    }
+  }
+  return certificateArn.startsWith('/') ? certificateArn : undefined;
+}
+
 export interface RuleRecord {
   RuleArn: string;
   ListenerArn: string;
