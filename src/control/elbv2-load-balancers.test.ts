@@ -8,7 +8,7 @@ import { controlTestContext, rejectsWith } from './control-test-context';
 import { elbv2Handlers } from './elbv2-api';
 import { ensureDefaultNetwork } from './vpc';
 
-export async function elbSetup(region = 'eu-west-3') {
+async function elbSetup(region = 'eu-west-3') {
   const ctx = await controlTestContext({ region, accountId: '123456789012' });
   const net = await ensureDefaultNetwork(ctx);
   const elb = elbv2Handlers(ctx) as Record<string, (i: any) => Promise<any>>;
@@ -18,11 +18,11 @@ export async function elbSetup(region = 'eu-west-3') {
 
 type Setup = Awaited<ReturnType<typeof elbSetup>>;
 
-export async function alb(s: Setup, name = 'web') {
+async function alb(s: Setup, name = 'web') {
   return (await s.elb.CreateLoadBalancer!({ Name: name, Subnets: s.subnets.slice(0, 2) })).LoadBalancers[0];
 }
 
-export async function httpGroup(s: Setup, name = 'tg', extra: Record<string, unknown> = {}) {
+async function httpGroup(s: Setup, name = 'tg', extra: Record<string, unknown> = {}) {
   return (await s.elb.CreateTargetGroup!({ Name: name, Protocol: 'HTTP', Port: 80, VpcId: s.vpcId, TargetType: 'ip', ...extra })).TargetGroups[0];
 }
 
