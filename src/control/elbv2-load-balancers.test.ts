@@ -193,6 +193,7 @@ test('listeners: protocols by load balancer type, DuplicateListener, HTTPS certi
   const pem = certificateFile();
   const https = (await s.elb.CreateListener!({ LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'HTTPS', Port: 443, Certificates: [{ CertificateArn: `file://${pem}` }], DefaultActions: forward })).Listeners[0];
   assert.deepEqual([https.SslPolicy, https.Certificates], ['ELBSecurityPolicy-2016-08', [{ CertificateArn: `file://${pem}` }]]);
+  fs.rmSync(path.dirname(pem), { recursive: true, force: true });
 
   const tcpGroup = (await s.elb.CreateTargetGroup!({ Name: 'tcp', Protocol: 'TCP', Port: 6379, VpcId: s.vpcId })).TargetGroups[0];
   await rejectsWith(

@@ -124,6 +124,7 @@ test('target groups, listeners (HTTP and HTTPS from a PEM file), rules, targets 
   const https = (await ok(['create-listener', '--load-balancer-arn', lb.LoadBalancerArn, '--protocol', 'HTTPS', '--port', '443', '--certificates', `CertificateArn=file://${dir}/shop.pem`, '--default-actions', 'Type=redirect,RedirectConfig={StatusCode=HTTP_302,Path=/moved}'])).Listeners[0];
   assert.equal(https.SslPolicy, 'ELBSecurityPolicy-2016-08');
   await ok(['modify-listener', '--listener-arn', https.ListenerArn, '--port', '8443']);
+  fs.rmSync(dir, { recursive: true, force: true });
   assert.deepEqual((await ok(['describe-listeners', '--load-balancer-arn', lb.LoadBalancerArn])).Listeners.map((l: any) => [l.Protocol, l.Port]), [['HTTP', 80], ['HTTPS', 8443]]);
 
   // In use now: initial until the controller has seen it; then what the health record says.
