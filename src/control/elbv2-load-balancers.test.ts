@@ -38,6 +38,10 @@ test('CreateLoadBalancer: ELB defaults, DNS name, hosted zone, an address of its
   assert.equal(lb.IpAddressType, 'ipv4');
   assert.deepEqual(lb.SecurityGroups, [s.net.defaultGroup.GroupId], 'an application load balancer gets the default group');
   assert.deepEqual(lb.AvailabilityZones.map((z: any) => z.ZoneName), ['eu-west-3a', 'eu-west-3b']);
+  // Every zone shows the one address on this host the listeners answer on.
+  const addresses = lb.AvailabilityZones.map((z: any) => z.LoadBalancerAddresses?.[0]?.IpAddress);
+  assert.match(addresses[0], /^10\.99\.\d+\.\d+$/);
+  assert.deepEqual(addresses, [addresses[0], addresses[0]]);
   assert.match(lb.address, /^10\.99\.\d+\.1$/);
   assert.equal((await alb(s)).LoadBalancerArn, lb.LoadBalancerArn, 'idempotent');
   const other = await alb(s, 'api');

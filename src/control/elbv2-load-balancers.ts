@@ -182,7 +182,7 @@ export async function createLoadBalancer(ctx: ControlContext, input: CreateLoadB
         sameSet(existing.AvailabilityZones.map((z) => z.SubnetId), zones.map((z) => z.SubnetId)) &&
         sameSet(existing.SecurityGroups ?? [], groups ?? []);
       // ELB answers a repeated create with the same settings with the load balancer it made.
-      if (same) return { LoadBalancers: [existing] };
+      if (same) return { LoadBalancers: [shown(existing)] };
       throw elbError('DuplicateLoadBalancerName', `A load balancer with the same name '${name}' exists, but with different settings`);
     }
     const address = allocateLoadBalancerAddress(ctx.partition.region, allLoadBalancers(ctx).map((lb) => lb.address));
@@ -206,7 +206,7 @@ export async function createLoadBalancer(ctx: ControlContext, input: CreateLoadB
       address,
     };
     await commit(ctx, [{ op: 'create', key: loadBalancerKey(name), value: lb }]);
-    return { LoadBalancers: [lb] };
+    return { LoadBalancers: [shown(lb)] };
   });
 }
 
@@ -236,7 +236,17 @@ export async function describeLoadBalancers(
     });
   }
   const { page, NextMarker } = pageOf(list, (lb) => lb.LoadBalancerArn, input);
-  return NextMarker ? { LoadBalancers: page, NextMarker } : { LoadBalancers: page };
+  const shownPage = page.map(shown);
+  return NextMarker ? { LoadBalancers: shownPage, NextMarker } : { LoadBalancers: shownPage };
+}
+
+/**
+ * A load balancer as the API shows it: each zone lists the address its listeners answer on (the
+ * one address on this host, `LoadBalancerAddresses[].IpAddress`; ELB shows zone addresses for
+ * network load balancers only, Wharf for both types, since no public DNS resolves the name).
+ */
+function shown(lb: LoadBalancerRecord): LoadBalancerRecord {
+  return { ...lb, AvailabilityZones: lb.AvailabilityZones.map((z) => ({ ...z, LoadBalancerAddresses: [{ IpAddress: lb.address }] })) };
 }
 
 /** Deletes a load balancer with its listeners and their rules. An unknown ARN is not an error

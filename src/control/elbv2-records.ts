@@ -61,7 +61,7 @@ export interface LoadBalancerRecord {
   VpcId: string;
   State: { Code: 'provisioning' | 'active' | 'active_impaired' | 'failed'; Reason?: string };
   Type: 'application' | 'network';
-  AvailabilityZones: { ZoneName: string; SubnetId: string }[];
+  AvailabilityZones: { ZoneName: string; SubnetId: string; LoadBalancerAddresses?: { IpAddress: string }[] }[];
   /** Application load balancers (and network ones created with groups). */
   SecurityGroups?: string[];
   IpAddressType: 'ipv4';
