@@ -60,7 +60,7 @@ export function replicaActions(
   const old = live.filter((j) => !inP(j));
   const stop = new Map<string, string>();
   const scaling = scalingReason(primary.id);
-  const stopOne = (j: Judged) => stop.set(j.task.id, j.failedHealth ? HEALTH_CHECK_STOP_REASON : scaling);
+  const stopOne = (j: Judged) => stop.set(j.task.id, j.failedHealth ? (j.healthReason ?? HEALTH_CHECK_STOP_REASON) : scaling);
   let wakeAt: number | undefined;
   for (const j of live) if (j.changesAt !== undefined) wakeAt = Math.min(wakeAt ?? Infinity, j.changesAt);
 
