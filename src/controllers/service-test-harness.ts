@@ -72,7 +72,7 @@ export async function harness(opts: Partial<ServiceControllerOptions> = {}): Pro
           if (t.desiredStatus === 'STOPPED') {
             await submitTaskStateChange(ctx, { ...base, status: 'STOPPED', ...(t.startedAt !== undefined ? {} : { stopCode: 'TaskFailedToStart' }) });
             acted = true;
-          } else if (t.lastStatus !== 'RUNNING') {
+          } else if (t.lastStatus !== 'RUNNING' && t.lastStatus !== 'DEACTIVATING') {
             if (o.failing?.(t)) await submitTaskStateChange(ctx, { ...base, status: 'STOPPED', stopCode: 'TaskFailedToStart', reason: 'CannotPullContainerError: pull access denied' });
             else await submitTaskStateChange(ctx, { ...base, status: 'RUNNING', ...h.runningReport?.(t) });
             acted = true;
