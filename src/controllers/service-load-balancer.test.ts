@@ -8,12 +8,14 @@ import { elbIdOf, healthKey, targetGroupKey, targetsOf, type TargetGroupRecord, 
 import { createService, deleteService, describeServices, updateService } from '../control/services';
 import { findTaskDefinition } from '../control/task-definitions';
 import { stopTask } from '../control/tasks';
-import { describeTasks } from '../control/task-queries';
+import { describeTasks, listTasks } from '../control/task-queries';
 import { describeSubnets } from '../control/vpc';
 import type { CreateServiceRequest } from '../core/shapes/ecs';
 import type { TaskRecord } from '../core/resources';
 import { CALLER, harness, type Harness } from './service-test-harness';
 import { ServiceLoadBalancerController } from './service-load-balancer-controller';
+import { ServiceRegistryController } from './service-registry-controller';
+import { cloudMapHandlers } from '../control/cloudmap';
 
 let tgSeq = 0;
 async function createTargetGroup(h: Harness, name: string, type: 'ip' | 'instance', delayS = 300): Promise<string> {
@@ -148,6 +150,10 @@ test('a deployment with minimumHealthyPercent 100 keeps the old task until the n
     assert.ok(events(h).includes(`(service web) deregistered 1 targets in (target-group ${arn})`));
     const described = (await describeTasks(h.ctx, { cluster: 'c', tasks: [old!.taskArn] })).tasks![0]!;
     assert.equal(described.lastStatus, 'DEACTIVATING');
+    assert.equal(described.desiredStatus, 'STOPPED', 'ECS shows the stop as asked for');
+    const listed = await listTasks(h.ctx, { cluster: 'c', serviceName: 'web' });
+    assert.ok(!listed.taskArns!.includes(old!.taskArn), 'ListTasks (desiredStatus RUNNING) leaves it out');
+    assert.ok((await listTasks(h.ctx, { cluster: 'c', desiredStatus: 'STOPPED' })).taskArns!.includes(old!.taskArn));
     let s = await service(h);
     assert.equal(s.deployments!.length, 2, 'the deployment is not over while the old task drains');
     assert.equal(s.runningCount, 1, 'a DEACTIVATING task is not counted as running');
@@ -295,6 +301,46 @@ test('a deleted target group does not wedge the service; DeleteService drains th
     assert.equal(h.ctx.state.tasks.get('c', t!.wharf.id)!.value.lastStatus, 'STOPPED');
     assert.equal((await service(h)).status, 'INACTIVE');
   } finally {
+    await h.close();
+  }
+});
+
+test('a DEACTIVATING task leaves its Cloud Map registry while its targets drain', async () => {
+  const h = await harness();
+  const registry = new ServiceRegistryController(h.ctx);
+  registry.start();
+  try {
+    const cm = cloudMapHandlers(h.ctx);
+    const { OperationId } = (await cm.CreatePrivateDnsNamespace!({ Name: 'corp.local', Vpc: 'vpc-1' })) as { OperationId: string };
+    const nsId = ((await cm.GetOperation!({ OperationId })) as any).Operation.Targets.NAMESPACE;
+    const svc = ((await cm.CreateService!({ Name: 'web', NamespaceId: nsId, DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 10 }] } })) as any).Service;
+    const tdArn = await h.registerTd('web', { networkMode: 'awsvpc', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 64, essential: true, portMappings: [{ containerPort: 8080 }] }] });
+    const td = findTaskDefinition(h.ctx, tdArn)!;
+    const r = await registerContainerInstance(h.ctx, {
+      cluster: 'c',
+      totalResources: [{ name: 'CPU', type: 'INTEGER', integerValue: 4096 }, { name: 'MEMORY', type: 'INTEGER', integerValue: 4096 }],
+      attributes: [{ name: 'ecs.availability-zone', value: 'us-east-1a' }, ...(td.requiresAttributes ?? []).map((a) => ({ name: a.name }))],
+    });
+    await h.setConnected(r.containerInstance!.containerInstanceArn!.split('/').pop()!, true);
+    const arn = await createTargetGroup(h, 'web-ip', 'ip');
+    h.runningReport = () => ({ privateIpv4Address: '10.0.0.20' });
+    const subnets = (await describeSubnets(h.ctx, {})).Subnets.map((x) => x.SubnetId!);
+    await createService(h.ctx, {
+      cluster: 'c', serviceName: 'web', taskDefinition: 'web', desiredCount: 1, networkConfiguration: { awsvpcConfiguration: { subnets } },
+      loadBalancers: [{ targetGroupArn: arn, containerName: 'app', containerPort: 8080 }], serviceRegistries: [{ registryArn: svc.Arn }],
+    }, CALLER);
+    await run(h, arn, 'healthy');
+    await registry.idle();
+    const [t] = live(h);
+    const ids = async () => ((await cm.ListInstances!({ ServiceId: svc.Id })) as any).Instances.map((i: any) => i.Id);
+    assert.deepEqual(await ids(), [t!.wharf.id]);
+    await stopTask(h.ctx, { cluster: 'c', task: t!.taskArn });
+    await dataPlane(h, arn, 'healthy', true);
+    await registry.idle();
+    assert.equal(h.ctx.state.tasks.get('c', t!.wharf.id)!.value.lastStatus, 'DEACTIVATING');
+    assert.deepEqual(await ids(), [], 'deregistered from Cloud Map during DEACTIVATING');
+  } finally {
+    registry.stop();
     await h.close();
   }
 });
