@@ -68,8 +68,11 @@ export class ServiceLoadBalancerController {
     const { state } = this.ctx;
     this.unsubscribe = state.subscribe((c) => {
       if (c.kind === 'tasks') {
+        // Only services with load balancers: a pass reads the cluster's tasks, which a service
+        // without any must not pay for on every change of its tasks.
         const t = (c.current?.value ?? c.previous?.value) as TaskRecord | undefined;
-        if (t?.wharf.serviceName) this.add(keyOf(c.parent, t.wharf.serviceName));
+        const s = t?.wharf.serviceName ? state.services.get(c.parent, t.wharf.serviceName)?.value : undefined;
+        if (s && targetGroupsOf(s).size > 0) this.add(keyOf(c.parent, s.serviceName));
       } else if (c.kind === 'services') {
         const s = (c.current?.value ?? c.previous?.value) as ServiceRecord | undefined;
         if (s && targetGroupsOf(s).size > 0) this.add(keyOf(c.parent, c.child));
@@ -134,7 +137,7 @@ export class ServiceLoadBalancerController {
     const cluster = key.slice(0, i);
     const name = key.slice(i + 1);
     const s = this.ctx.state.services.get(cluster, name)?.value;
-    if (!s) return undefined;
+    if (!s || targetGroupsOf(s).size === 0) return undefined;
     const tasks = [...this.ctx.state.tasks.children(cluster).values()].map((e) => e.value).filter((t) => t.wharf.serviceName === name);
     const plan = planTargets(s, tasks, this.owned(cluster, name), targetEnv(this.ctx), this.ctx.clock.now());
     const ops: TxnOp[] = [

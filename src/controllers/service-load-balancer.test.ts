@@ -71,7 +71,7 @@ const live = (h: Harness) => h.tasks((t) => t.desiredStatus === 'RUNNING' && t.l
 async function bridgeService(h: Harness, extra: Partial<CreateServiceRequest> = {}, delayS = 300) {
   await h.addInstance({ ec2InstanceId: 'i-0123456789abcdef0' });
   let port = 32768;
-  h.runningReport = (t: TaskRecord) => ({ containers: [{ containerName: 'app', status: 'RUNNING', networkBindings: [{ containerPort: 80, hostPort: (t.wharf.id.charCodeAt(0) % 7) + port++, protocol: 'tcp' }] }] });
+  h.runningReport = () => ({ containers: [{ containerName: 'app', status: 'RUNNING', networkBindings: [{ containerPort: 80, hostPort: port++, protocol: 'tcp' }] }] });
   await h.registerTd('web', { containerDefinitions: [{ name: 'app', image: 'busybox', memory: 64, essential: true, portMappings: [{ containerPort: 80, hostPort: 0 }] }] });
   const arn = await createTargetGroup(h, 'web-tg', 'instance', delayS);
   await createService(h.ctx, { cluster: 'c', serviceName: 'web', taskDefinition: 'web', desiredCount: 1, loadBalancers: [{ targetGroupArn: arn, containerName: 'app', containerPort: 80 }], ...extra }, CALLER);
