@@ -34,7 +34,7 @@ export function targetEnv(ctx: ControlContext): TargetEnv {
       }
       return byId.get(id);
     },
-    ec2InstanceId: (t) => (t.wharf.instanceId ? ctx.state.instances.get(t.wharf.instanceCluster ?? t.wharf.cluster, t.wharf.instanceId)?.value.ec2InstanceId : undefined),
+    instanceTargetId: (t) => (t.wharf.instanceId ? (ctx.state.instances.get(t.wharf.instanceCluster ?? t.wharf.cluster, t.wharf.instanceId)?.value.ec2InstanceId ?? t.wharf.instanceId) : undefined),
     health: (tgId, id, port) => ctx.state.elbHealth.get(tgId, targetChild(id, port))?.value as TargetHealthRecord | undefined,
   };
 }

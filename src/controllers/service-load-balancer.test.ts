@@ -126,6 +126,21 @@ test('bridge tasks are registered as instance targets (ec2InstanceId, the mapped
   }
 });
 
+test('a host that is not an EC2 instance is named by its container instance id in instance targets', async () => {
+  const h = await harness();
+  try {
+    const ci = await h.addInstance();
+    h.runningReport = () => ({ containers: [{ containerName: 'app', status: 'RUNNING', networkBindings: [{ containerPort: 80, hostPort: 32800, protocol: 'tcp' }] }] });
+    await h.registerTd('web', { containerDefinitions: [{ name: 'app', image: 'busybox', memory: 64, essential: true, portMappings: [{ containerPort: 80, hostPort: 0 }] }] });
+    const arn = await createTargetGroup(h, 'web-tg', 'instance');
+    await createService(h.ctx, { cluster: 'c', serviceName: 'web', taskDefinition: 'web', desiredCount: 1, loadBalancers: [{ targetGroupArn: arn, containerName: 'app', containerPort: 80 }] }, CALLER);
+    await h.settle();
+    assert.deepEqual(targets(h, arn).map((x) => [x.Id, x.Port]), [[ci, 32800]]);
+  } finally {
+    await h.close();
+  }
+});
+
 test('a deployment with minimumHealthyPercent 100 keeps the old task until the new target is healthy, then drains it before stopping it', async () => {
   const h = await harness();
   try {

@@ -6,8 +6,9 @@
  * deployment that launched it (its service revision's loadBalancers, so after an UpdateService
  * old tasks keep their groups and new ones join the new groups):
  *   - `ip` groups (awsvpc): the task's ENI address and the containerPort;
- *   - `instance` groups (bridge, host): the container instance's ec2InstanceId and the host port
- *     Docker mapped for the containerPort (the container's networkBindings).
+ *   - `instance` groups (bridge, host): the container instance's ec2InstanceId (Wharf hosts
+ *     without one: the container instance id) and the host port Docker mapped for the
+ *     containerPort (the container's networkBindings).
  * Its targets are deregistered when it is told to stop (DEACTIVATING, control/task-drain.ts) or,
  * if it stopped on its own, when it is seen stopped.
  */
@@ -20,8 +21,12 @@ import type { TargetHealthView } from './service-task-view';
 export interface TargetEnv {
   /** The target group of an id (the end of its ARN), undefined when it does not exist (deleted). */
   targetGroupById(id: string): TargetGroupRecord | undefined;
-  /** The ec2InstanceId of the container instance a task runs on. */
-  ec2InstanceId(t: TaskRecord): string | undefined;
+  /**
+   * The id an instance target names the container instance a task runs on by: its ec2InstanceId,
+   * or, for Wharf hosts that are not EC2 instances, its container instance id (the load balancer
+   * controller resolves either).
+   */
+  instanceTargetId(t: TaskRecord): string | undefined;
   health(targetGroupId: string, id: string, port: number): TargetHealthRecord | undefined;
 }
 
@@ -65,14 +70,14 @@ function groupOf(env: TargetEnv, arn: string): TargetGroupRecord | undefined {
 const eniAddress = (t: TaskRecord) => t.containers?.flatMap((c) => c.networkInterfaces ?? []).find((n) => n.privateIpv4Address)?.privateIpv4Address;
 
 /** The target a task is in one group, or undefined while it has none (no address or port yet). */
-export function targetFor(t: TaskRecord, lb: LoadBalancer, tg: TargetGroupRecord, ec2InstanceId: string | undefined): { id: string; port: number; label: string } | undefined {
+export function targetFor(t: TaskRecord, lb: LoadBalancer, tg: TargetGroupRecord, instanceId: string | undefined): { id: string; port: number; label: string } | undefined {
   if (tg.TargetType === 'ip') {
     const ip = eniAddress(t);
     return ip ? { id: ip, port: lb.containerPort!, label: `(task ${t.wharf.id})` } : undefined;
   }
   const c = t.containers?.find((x) => x.name === lb.containerName);
   const b = c?.networkBindings?.find((x) => x.containerPort === lb.containerPort && (x.protocol ?? 'tcp') === 'tcp' && x.hostPort);
-  return ec2InstanceId && b ? { id: ec2InstanceId, port: b.hostPort!, label: `(instance ${ec2InstanceId})` } : undefined;
+  return instanceId && b ? { id: instanceId, port: b.hostPort!, label: `(instance ${instanceId})` } : undefined;
 }
 
 /** How the service planner sees a task's targets: one entry per existing target group. */
@@ -84,7 +89,7 @@ export function targetHealthViews(s: ServiceRecord, t: TaskRecord, env: TargetEn
     const tg = groupOf(env, lb.targetGroupArn!);
     // A deleted group cannot judge anyone: it must not hold the service back.
     if (!tg) continue;
-    const target = targetFor(t, lb, tg, env.ec2InstanceId(t));
+    const target = targetFor(t, lb, tg, env.instanceTargetId(t));
     const v: TargetHealthView = { targetGroupArn: tg.TargetGroupArn, label: target?.label ?? `(task ${t.wharf.id})`, port: target?.port ?? lb.containerPort! };
     const h = target && env.health(elbIdOf(tg.TargetGroupArn), target.id, target.port);
     if (h) {
@@ -130,7 +135,7 @@ export function planTargets(s: ServiceRecord, tasks: readonly TaskRecord[], owne
         missing.add(lb.targetGroupArn!);
         continue;
       }
-      const target = targetFor(t, lb, tg, env.ec2InstanceId(t));
+      const target = targetFor(t, lb, tg, env.instanceTargetId(t));
       if (!target) continue;
       const record: TargetRecord = { Id: target.id, Port: target.port, registeredAt: now, ecsTaskArn: t.taskArn };
       if (t.availabilityZone) record.AvailabilityZone = t.availabilityZone;
