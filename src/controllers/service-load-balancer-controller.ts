@@ -53,6 +53,8 @@ export class ServiceLoadBalancerController {
   private readonly wakeTimers = new Map<string, { at: number; timer: { cancel(): void } }>();
   /** `service key|target group ARN` already reported missing by this process (one event each). */
   private readonly reportedMissing = new Set<string>();
+  /** service key -> ids of its tasks in the cache (a pass reads only its own tasks). */
+  private readonly tasksByService = new Map<string, Set<string>>();
   private stopped = false;
 
   constructor(private readonly ctx: ControlContext) {
@@ -66,10 +68,11 @@ export class ServiceLoadBalancerController {
 
   start(): void {
     const { state } = this.ctx;
+    for (const e of state.tasks.all()) this.index(undefined, e.value);
     this.unsubscribe = state.subscribe((c) => {
       if (c.kind === 'tasks') {
-        // Only services with load balancers: a pass reads the cluster's tasks, which a service
-        // without any must not pay for on every change of its tasks.
+        this.index(c.previous?.value as TaskRecord | undefined, c.current?.value as TaskRecord | undefined);
+        // Only services with load balancers: a service without any pays nothing for its tasks.
         const t = (c.current?.value ?? c.previous?.value) as TaskRecord | undefined;
         const s = t?.wharf.serviceName ? state.services.get(c.parent, t.wharf.serviceName)?.value : undefined;
         if (s && targetGroupsOf(s).size > 0) this.add(keyOf(c.parent, s.serviceName));
@@ -99,6 +102,17 @@ export class ServiceLoadBalancerController {
 
   idle(): Promise<void> {
     return this.queue.idle();
+  }
+
+  private index(prev: TaskRecord | undefined, cur: TaskRecord | undefined): void {
+    const before = prev?.wharf.serviceName ? keyOf(prev.wharf.cluster, prev.wharf.serviceName) : undefined;
+    const after = cur?.wharf.serviceName ? keyOf(cur.wharf.cluster, cur.wharf.serviceName) : undefined;
+    if (before && before !== after) this.tasksByService.get(before)?.delete(prev!.wharf.id);
+    if (after) {
+      let set = this.tasksByService.get(after);
+      if (!set) this.tasksByService.set(after, (set = new Set()));
+      set.add(cur!.wharf.id);
+    }
   }
 
   private add(key: string): void {
@@ -138,7 +152,12 @@ export class ServiceLoadBalancerController {
     const name = key.slice(i + 1);
     const s = this.ctx.state.services.get(cluster, name)?.value;
     if (!s || targetGroupsOf(s).size === 0) return undefined;
-    const tasks = [...this.ctx.state.tasks.children(cluster).values()].map((e) => e.value).filter((t) => t.wharf.serviceName === name);
+    const tasks: TaskRecord[] = [];
+    for (const id of this.tasksByService.get(key) ?? []) {
+      const t = this.ctx.state.tasks.get(cluster, id)?.value;
+      if (t && t.wharf.serviceName === name) tasks.push(t);
+      else if (!t) this.tasksByService.get(key)!.delete(id);
+    }
     const plan = planTargets(s, tasks, this.owned(cluster, name), targetEnv(this.ctx), this.ctx.clock.now());
     const ops: TxnOp[] = [
       ...plan.register.map((r): TxnOp => ({ op: 'put', key: r.key, value: r.record })),
