@@ -85,13 +85,22 @@ export function deactivation(ctx: ControlContext, t: TaskRecord, why: { stopCode
   return { task, ops: registered.map((r) => ({ op: 'delete', key: r.key, expectedRevision: r.revision })) };
 }
 
-/** Service events for tasks that began DEACTIVATING: draining, and the targets each group lost. */
+/**
+ * Service events for tasks that began DEACTIVATING, in ECS's order: the targets each group lost,
+ * then the draining, per deployment (ECS's task set).
+ */
 export function drainEvents(serviceName: string, tasks: readonly TaskRecord[]): string[] {
   const draining = tasks.filter((t) => t.wharf.deactivating);
-  if (draining.length === 0) return [];
   const byGroup = new Map<string, number>();
-  for (const t of draining) for (const x of t.wharf.deactivating!.targets) if (x.targetGroupArn) byGroup.set(x.targetGroupArn, (byGroup.get(x.targetGroupArn) ?? 0) + 1);
-  return [serviceEventText.beganDraining(serviceName, draining.length), ...[...byGroup].map(([arn, n]) => serviceEventText.deregisteredTargets(serviceName, n, arn))];
+  const byDeployment = new Map<string | undefined, number>();
+  for (const t of draining) {
+    for (const x of t.wharf.deactivating!.targets) if (x.targetGroupArn) byGroup.set(x.targetGroupArn, (byGroup.get(x.targetGroupArn) ?? 0) + 1);
+    byDeployment.set(t.startedBy, (byDeployment.get(t.startedBy) ?? 0) + 1);
+  }
+  return [
+    ...[...byGroup].map(([arn, n]) => serviceEventText.deregisteredTargets(serviceName, n, arn)),
+    ...[...byDeployment].map(([d, n]) => serviceEventText.beganDraining(serviceName, d, n)),
+  ];
 }
 
 /** A task stopped outside the service scheduler (StopTask) that went DEACTIVATING: its service says so. */

@@ -307,8 +307,8 @@ export class ServiceController {
       if (x.reason === HEALTH_CHECK_STOP_REASON) unhealthy.push(x.taskId);
     }
     for (const id of unhealthy) events.push(serviceEventText.failedHealthChecks(name, id));
-    events.push(...drainEvents(name, draining));
     if (stopped.length > 0) events.push(serviceEventText.stopped(name, stopped));
+    events.push(...drainEvents(name, draining));
     if (started.length > 0) events.push(serviceEventText.started(name, started));
     if (failure) {
       events.push(

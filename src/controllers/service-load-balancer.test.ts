@@ -161,8 +161,12 @@ test('a deployment with minimumHealthyPercent 100 keeps the old task until the n
     assert.equal(o.stopCode, 'ServiceSchedulerInitiated');
     assert.match(o.stoppedReason!, /^Scaling activity initiated by \(deployment ecs-svc\/\d+\)$/);
     assert.deepEqual(targets(h, arn).map((x) => x.ecsTaskArn), [live(h)[0]!.taskArn]);
-    assert.ok(events(h).includes('(service web) has begun draining connections on 1 tasks.'));
-    assert.ok(events(h).includes(`(service web) deregistered 1 targets in (target-group ${arn})`));
+    // As ECS words and orders them (newest first): draining (per task set), deregistered, stopped.
+    const ev = events(h);
+    const draining = ev.indexOf(`(service web, taskSet ${old!.startedBy}) has begun draining connections on 1 tasks.`);
+    const deregistered = ev.indexOf(`(service web) deregistered 1 targets in (target-group ${arn})`);
+    const stoppedEv = ev.indexOf(`(service web) has stopped 1 running tasks: (task ${old!.wharf.id}).`);
+    assert.ok(draining >= 0 && deregistered > draining && stoppedEv > deregistered, ev.join('\n'));
     const described = (await describeTasks(h.ctx, { cluster: 'c', tasks: [old!.taskArn] })).tasks![0]!;
     assert.equal(described.lastStatus, 'DEACTIVATING');
     assert.equal(described.desiredStatus, 'STOPPED', 'ECS shows the stop as asked for');
@@ -194,7 +198,7 @@ test('the drain ends when the deregistration delay is over, also across a restar
     await stopTask(h.ctx, { cluster: 'c', task: t!.taskArn });
     assert.equal(h.ctx.state.tasks.get('c', t!.wharf.id)!.value.lastStatus, 'DEACTIVATING', "a user's StopTask of a service task drains it too");
     assert.equal(h.ctx.state.tasks.get('c', t!.wharf.id)!.value.stoppedReason, 'Task stopped by user');
-    assert.ok(events(h).includes('(service web) has begun draining connections on 1 tasks.'));
+    assert.ok(events(h).includes(`(service web, taskSet ${t!.startedBy}) has begun draining connections on 1 tasks.`));
     // The data plane keeps the target draining (long-lived connections).
     await dataPlane(h, arn, 'healthy', true);
     h.clock.advance(20_000);
