@@ -10,6 +10,7 @@ import { findTaskDefinition } from '../control/task-definitions';
 import { stopTask } from '../control/tasks';
 import { describeTasks, listTasks } from '../control/task-queries';
 import { describeSubnets } from '../control/vpc';
+import { submitTaskStateChange } from '../control/task-state-changes';
 import type { CreateServiceRequest } from '../core/shapes/ecs';
 import type { TaskRecord } from '../core/resources';
 import { CALLER, harness, type Harness } from './service-test-harness';
@@ -136,6 +137,24 @@ test('a host that is not an EC2 instance is named by its container instance id i
     await createService(h.ctx, { cluster: 'c', serviceName: 'web', taskDefinition: 'web', desiredCount: 1, loadBalancers: [{ targetGroupArn: arn, containerName: 'app', containerPort: 80 }] }, CALLER);
     await h.settle();
     assert.deepEqual(targets(h, arn).map((x) => [x.Id, x.Port]), [[ci, 32800]]);
+  } finally {
+    await h.close();
+  }
+});
+
+test('a task that stops on its own (essential container exit) is deregistered and replaced', async () => {
+  const h = await harness();
+  try {
+    const arn = await bridgeService(h);
+    await run(h, arn, 'healthy');
+    const [t] = live(h);
+    await submitTaskStateChange(h.ctx, { cluster: 'c', task: t!.taskArn, status: 'STOPPED', stopCode: 'EssentialContainerExited', reason: 'Essential container in task exited' });
+    await run(h, arn, 'healthy');
+    assert.equal(h.ctx.state.tasks.get('c', t!.wharf.id)!.value.stopCode, 'EssentialContainerExited');
+    const [next] = live(h);
+    assert.notEqual(next!.wharf.id, t!.wharf.id);
+    assert.deepEqual(targets(h, arn).map((x) => x.ecsTaskArn), [next!.taskArn], 'only the replacement is a target');
+    assert.ok(events(h).includes(`(service web) deregistered 1 targets in (target-group ${arn})`));
   } finally {
     await h.close();
   }
