@@ -36,6 +36,7 @@ export function targetEnv(ctx: ControlContext): TargetEnv {
     },
     instanceTargetId: (t) => (t.wharf.instanceId ? (ctx.state.instances.get(t.wharf.instanceCluster ?? t.wharf.cluster, t.wharf.instanceId)?.value.ec2InstanceId ?? t.wharf.instanceId) : undefined),
     health: (tgId, id, port) => ctx.state.elbHealth.get(tgId, targetChild(id, port))?.value as TargetHealthRecord | undefined,
+    target: (tgId, id, port) => ctx.state.elbTargets.get(tgId, targetChild(id, port))?.value as TargetRecord | undefined,
   };
 }
 

@@ -43,8 +43,9 @@ async function dataPlane(h: Harness, arn: string, stateOf: TargetHealthStateCode
   for (const t of targets(h, arn)) {
     const State = typeof stateOf === 'function' ? stateOf(t) : stateOf;
     const key = healthKey(tgId, t.Id, t.Port);
-    const cur = h.ctx.state.elbHealth.get(tgId, key.split('/')[2]!)?.value as { State: string } | undefined;
-    if (cur?.State !== State) await h.ctx.state.waitFor(await h.ctx.store.txn([{ op: 'put', key, value: { Id: t.Id, Port: t.Port, State, updatedAt: h.clock.now() } }]));
+    // A new registration is seen afresh (ELB checks it from `initial`), whatever the last state was.
+    const cur = h.ctx.state.elbHealth.get(tgId, key.split('/')[2]!)?.value as { State: string; updatedAt: number } | undefined;
+    if (cur?.State !== State || cur.updatedAt < t.registeredAt) await h.ctx.state.waitFor(await h.ctx.store.txn([{ op: 'put', key, value: { Id: t.Id, Port: t.Port, State, updatedAt: h.clock.now() } }]));
   }
   for (const [child, e] of h.ctx.state.elbHealth.children(tgId)) {
     const v = e.value as { Id: string; Port: number; State: string };
@@ -155,6 +156,24 @@ test('a task that stops on its own (essential container exit) is deregistered an
     assert.notEqual(next!.wharf.id, t!.wharf.id);
     assert.deepEqual(targets(h, arn).map((x) => x.ecsTaskArn), [next!.taskArn], 'only the replacement is a target');
     assert.ok(events(h).includes(`(service web) deregistered 1 targets in (target-group ${arn})`));
+  } finally {
+    await h.close();
+  }
+});
+
+test('a health record older than the registration (an earlier target at the same address) does not count', async () => {
+  const h = await harness();
+  try {
+    const arn = await bridgeService(h);
+    // Left over from an earlier target at the host port the new task will get.
+    await h.ctx.state.waitFor(await h.ctx.store.txn([{ op: 'put', key: healthKey(elbIdOf(arn), 'i-0123456789abcdef0', 32768), value: { Id: 'i-0123456789abcdef0', Port: 32768, State: 'healthy', updatedAt: h.clock.now() - 1000 } }]));
+    await h.settle();
+    assert.deepEqual(targets(h, arn).map((x) => x.Port), [32768]);
+    h.clock.advance(120_000);
+    await h.settle();
+    assert.equal((await service(h)).deployments![0]!.rolloutState, 'IN_PROGRESS', 'not healthy on a stale record');
+    await run(h, arn, 'healthy');
+    assert.equal((await service(h)).deployments![0]!.rolloutState, 'COMPLETED');
   } finally {
     await h.close();
   }

@@ -28,6 +28,7 @@ export interface TargetEnv {
    */
   instanceTargetId(t: TaskRecord): string | undefined;
   health(targetGroupId: string, id: string, port: number): TargetHealthRecord | undefined;
+  target(targetGroupId: string, id: string, port: number): TargetRecord | undefined;
 }
 
 /** The load balancers of the deployment that launched the task (those naming a target group). */
@@ -91,8 +92,12 @@ export function targetHealthViews(s: ServiceRecord, t: TaskRecord, env: TargetEn
     if (!tg) continue;
     const target = targetFor(t, lb, tg, env.instanceTargetId(t));
     const v: TargetHealthView = { targetGroupArn: tg.TargetGroupArn, label: target?.label ?? `(task ${t.wharf.id})`, port: target?.port ?? lb.containerPort! };
-    const h = target && env.health(elbIdOf(tg.TargetGroupArn), target.id, target.port);
-    if (h) {
+    // Only this task's registration, and only health seen since it (a record left from an
+    // earlier target at the same address and port says nothing; DescribeTargetHealth agrees).
+    const tgId = elbIdOf(tg.TargetGroupArn);
+    const reg = target && env.target(tgId, target.id, target.port);
+    const h = reg && reg.ecsTaskArn === t.taskArn ? env.health(tgId, target.id, target.port) : undefined;
+    if (h && h.updatedAt >= reg!.registeredAt) {
       v.state = h.State;
       if (h.Description) v.description = h.Description;
     }
