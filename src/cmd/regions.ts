@@ -19,6 +19,7 @@ import { secretsHandlers } from '../control/secrets';
 import { InstanceLivenessController } from '../controllers/instance-liveness-controller';
 import { ServiceController } from '../controllers/service-controller';
 import { ServiceRegistryController } from '../controllers/service-registry-controller';
+import { ServiceLoadBalancerController } from '../controllers/service-load-balancer-controller';
 import { TaskReaperController } from '../controllers/task-reaper-controller';
 import { CapacityProviderController, type ScaleRequest } from '../controllers/capacity-provider-controller';
 import type { Handler } from '../server/api-registry';
@@ -121,11 +122,13 @@ export class RegionRuntimes {
     const reaper = new TaskReaperController({ state, store, clock: systemClock, log });
     const services = new ServiceController({ ctx, healthyAfterRunningMs: o.healthyAfterRunningMs });
     const registries = new ServiceRegistryController(ctx);
+    const serviceTargets = new ServiceLoadBalancerController(ctx);
     const capacityProviders = new CapacityProviderController({ ctx, scale: o.scale?.(region) });
     liveness.start();
     reaper.start();
     services.start();
     registries.start();
+    serviceTargets.start();
     capacityProviders.start();
     log.info('region up');
     return {
@@ -140,6 +143,7 @@ export class RegionRuntimes {
       elbv2: elbv2Handlers(ctx) as Record<string, Handler>,
       async close() {
         registries.stop();
+        serviceTargets.stop();
         capacityProviders.stop();
         services.stop();
         reaper.stop();

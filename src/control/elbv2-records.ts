@@ -143,6 +143,8 @@ export interface TargetRecord {
   AvailabilityZone?: string;
   /** Epoch milliseconds of the registration (ELB's `initial` lasts until the first checks pass). */
   registeredAt: number;
+  /** Wharf: the ECS task an ECS service registered this target for (absent: RegisterTargets). */
+  ecsTaskArn?: string;
 }
 
 export type TargetHealthStateCode = 'initial' | 'healthy' | 'unhealthy' | 'unused' | 'draining' | 'unavailable';

@@ -89,7 +89,7 @@ function containerPortExists(td: TaskDefinitionRecord, containerName: string, co
   return !!c && (c.portMappings ?? []).some((p) => p.containerPort === containerPort);
 }
 
-/** Load balancers are validated and stored now; the load-balancer controller acts on them. */
+/** Load balancers are validated here; controllers/service-load-balancer-controller.ts registers the tasks. */
 function validateLoadBalancers(list: LoadBalancer[] | undefined, td: TaskDefinitionRecord): LoadBalancer[] {
   const lbs = list ?? [];
   if (lbs.length > 5) throw invalidParameter('A service can have at most 5 target groups.');

@@ -6,7 +6,7 @@ import type { DescribeTasksRequest, DescribeTasksResponse, Failure, ListTasksReq
 import { requireActiveCluster } from './clusters';
 import type { ControlContext } from './context';
 import { paginate } from './pagination';
-import { taskToWire } from './task-records';
+import { taskToWire, wireDesiredStatus } from './task-records';
 
 export async function describeTasks(ctx: ControlContext, input: DescribeTasksRequest): Promise<DescribeTasksResponse> {
   const cluster = requireActiveCluster(ctx, input.cluster);
@@ -40,7 +40,7 @@ export async function listTasks(ctx: ControlContext, input: ListTasksRequest): P
   }
   const service = input.serviceName?.split('/').pop();
   const keep = (t: TaskRecord) =>
-    t.desiredStatus === desired &&
+    wireDesiredStatus(t) === desired &&
     (instanceId === undefined || t.wharf.instanceId === instanceId) &&
     (input.family === undefined || t.taskDefinitionArn?.split('/').pop()?.replace(/:\d+$/, '') === input.family) &&
     (input.startedBy === undefined || t.startedBy === input.startedBy) &&

@@ -147,9 +147,16 @@ export function taskKey(t: TaskRecord): string {
 }
 
 /** The wire form: without Wharf's bookkeeping, tags only when asked for. */
+/**
+ * desiredStatus as ECS shows it: a DEACTIVATING task was asked to stop (STOPPED), though the
+ * stored record keeps RUNNING, which is what its agent is told until the drain is over.
+ */
+export const wireDesiredStatus = (t: TaskRecord): string => (t.lastStatus === 'DEACTIVATING' ? 'STOPPED' : t.desiredStatus);
+
 export function taskToWire(t: TaskRecord, includeTags = false): Task {
   const { wharf: _w, tags, ...rest } = t;
   const out: Task = rest;
+  if (t.lastStatus === 'DEACTIVATING') out.desiredStatus = 'STOPPED';
   if (includeTags) out.tags = tags ?? [];
   return out;
 }

@@ -34,6 +34,7 @@ import { requireActiveTaskDefinition } from './task-definitions';
 import { newTaskRecord, taskKey, taskToWire } from './task-records';
 import { asWaiting, waitsForCapacity } from './capacity-waiting';
 import { requestStop } from './task-stop';
+import { announceDrain } from './task-drain';
 import { heldBack, isOnDemandFargate, reclaimSpotCapacity, releaseSpotHold } from './spot-capacity';
 import { resolveNetwork, subnetByZone, zoneConstraint } from './task-network';
 
@@ -330,6 +331,7 @@ export async function stopTask(ctx: ControlContext, input: StopTaskRequest): Pro
     stopCode: STOP.userInitiated.stopCode,
     reason: input.reason ?? STOP.userInitiated.reason,
   });
+  if (stopped.lastStatus === 'DEACTIVATING' && t.lastStatus !== 'DEACTIVATING') await announceDrain(ctx, stopped);
   return { task: taskToWire(stopped) };
 }
 

@@ -39,7 +39,7 @@ export function daemonActions(
   const throttled = (primary.throttledUntil ?? 0) > now;
   const stop = new Map<string, string>();
   const scaling = scalingReason(primary.id);
-  const stopOne = (j: Judged) => stop.set(j.task.id, j.failedHealth ? HEALTH_CHECK_STOP_REASON : scaling);
+  const stopOne = (j: Judged) => stop.set(j.task.id, j.failedHealth ? (j.healthReason ?? HEALTH_CHECK_STOP_REASON) : scaling);
   const placeOn: string[] = [];
   let wakeAt: number | undefined;
   for (const j of live) if (j.changesAt !== undefined) wakeAt = Math.min(wakeAt ?? Infinity, j.changesAt);

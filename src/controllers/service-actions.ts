@@ -9,9 +9,13 @@
  * One step:
  *   1. start  min(desired - good PRIMARY tasks, U - live tasks)  new PRIMARY tasks
  *   2. stop   every task that must go and is not healthy (old deployments' pending tasks, tasks
- *             on lost instances, failed health checks): they do not count toward L anyway
- *   3. stop   healthy tasks that must go (older deployments first, then tasks on DRAINING
- *             instances, then PRIMARY surplus) while healthy - stopped >= L
+ *             on lost instances): they do not count toward L anyway
+ *   3. stop   PRIMARY tasks failing their health checks, then healthy tasks that must go (older
+ *             deployments first, then tasks on DRAINING instances, then PRIMARY surplus) while
+ *             healthy + failing - stopped >= L: a failing task is replaced start-first and goes
+ *             once its replacement is healthy (ECS: "start replacement tasks first and maintain
+ *             minimumHealthyPercent tasks until the replacement tasks become healthy"); when
+ *             maximumPercent leaves no room to start one, failing tasks go one at a time
  * A task with scale-in protection (UpdateTaskProtection) is skipped by 2 and 3 unless it must go
  * anyway: scale-in and deployments wait for its protection to end (judge() wakes the loop then).
  * and the next step runs when tasks change or a task becomes healthy by time.
@@ -60,7 +64,7 @@ export function replicaActions(
   const old = live.filter((j) => !inP(j));
   const stop = new Map<string, string>();
   const scaling = scalingReason(primary.id);
-  const stopOne = (j: Judged) => stop.set(j.task.id, j.failedHealth ? HEALTH_CHECK_STOP_REASON : scaling);
+  const stopOne = (j: Judged) => stop.set(j.task.id, j.failedHealth ? (j.healthReason ?? HEALTH_CHECK_STOP_REASON) : scaling);
   let wakeAt: number | undefined;
   for (const j of live) if (j.changesAt !== undefined) wakeAt = Math.min(wakeAt ?? Infinity, j.changesAt);
 
@@ -77,7 +81,10 @@ export function replicaActions(
   // Scale-in protection: a protected task is neither scaled in nor replaced by a deployment; one
   // that must go anyway (failed health, lost or draining instance) still goes.
   const replaceable = (j: Judged) => !j.protected || j.mustGo;
-  for (const j of pBad) if (!j.healthy) stopOne(j);
+  // A PRIMARY task failing its health checks (container or load balancer) is replaced start-first:
+  // it keeps counting toward L until replacements are healthy, then goes from the budget below.
+  const failing = (j: Judged) => inP(j) && j.failedHealth && j.placement === 'ok';
+  for (const j of pBad) if (!j.healthy && !failing(j)) stopOne(j);
   if (!pFailed) for (const j of old) if (!j.healthy && replaceable(j)) stopOne(j);
 
   const surplusCount = Math.max(0, pGood.length - desired);
@@ -86,11 +93,12 @@ export function replicaActions(
   const pSurplus = pGood.filter((j) => surplus.has(j.task.id));
   for (const j of pSurplus) if (!j.healthy) stopOne(j);
 
-  let budget = live.filter((j) => j.healthy).length - L;
+  let budget = live.filter((j) => j.healthy || failing(j)).length - L;
   // Older deployments first: the deployment list is newest first, unknown ids are the oldest.
   const age = new Map(s.wharf.deployments.map((d, i) => [d.id, i]));
   const rank = (j: Judged) => age.get(j.task.deploymentId ?? '') ?? Number.MAX_SAFE_INTEGER;
   const healthyCandidates = [
+    ...pBad.filter(failing),
     ...(pFailed ? [] : old.filter((j) => j.healthy && replaceable(j)).sort((a, b) => rank(b) - rank(a) || a.task.createdAt - b.task.createdAt)),
     ...pBad.filter((j) => j.healthy),
     ...pSurplus.filter((j) => j.healthy),
@@ -99,6 +107,13 @@ export function replicaActions(
     if (budget <= 0) break;
     stopOne(j);
     budget--;
+  }
+  // No room to start a replacement (maximumPercent) and none warming up: failing tasks go one
+  // at a time to make room, even below L (ECS: "stops the unhealthy tasks one-by-one").
+  const failingLeft = pBad.filter((j) => failing(j) && !stop.has(j.task.id));
+  const warming = live.some((j) => !j.healthy && !j.mustGo);
+  if (failingLeft.length > 0 && start === 0 && canStart === 0 && !warming && ![...stop.keys()].some((id) => pBad.some((j) => failing(j) && j.task.id === id))) {
+    stopOne(failingLeft[0]!);
   }
 
   const workLeft = need > 0 || old.length > 0 || pBad.length > 0 || surplusCount > 0;

@@ -28,7 +28,11 @@ import { chooseTasksToStop, Reason, requirementCheck, type ClusterSnapshot, type
 import { StoreConflictError, casUpdate } from '../store/store';
 import { keys } from '../core/resources';
 import { planService, type ServicePlan } from './service-plan';
-import { instanceView, taskView, type PlanOptions, type ServiceTaskView } from './service-task-view';
+import { HEALTH_CHECK_STOP_REASON, instanceView, taskView, type PlanOptions, type ServiceTaskView } from './service-task-view';
+import { drainEvents } from '../control/task-drain';
+import { elbIdOf, type TargetGroupRecord } from '../control/elbv2-records';
+import { servicesUsingTargetGroup, targetGroupsOf, targetHealthViews } from './service-targets';
+import { targetEnv } from './service-load-balancer-controller';
 import { newDeploymentId } from '../control/service-records';
 
 export interface ServiceControllerOptions {
@@ -102,6 +106,10 @@ export class ServiceController {
         this.index(prev, cur);
         const svc = cur?.wharf.serviceName ?? prev?.wharf.serviceName;
         if (svc) this.poke(keyOf(c.parent, svc));
+      } else if (c.kind === 'elbhealth' || c.kind === 'elbtargetgroups') {
+        // A target's health decides whether its task counts as healthy.
+        const id = c.kind === 'elbhealth' ? c.parent : elbIdOf(((c.current?.value ?? c.previous?.value) as TargetGroupRecord).TargetGroupArn);
+        for (const k of servicesUsingTargetGroup(state, id)) this.poke(k);
       } else if (c.kind === 'instances') {
         if (c.parent === FARGATE_POOL) {
           // A pool host changed: every Fargate service of the region may place or must replace.
@@ -224,12 +232,16 @@ export class ServiceController {
     const s = e.value;
     const tasks: TaskRecord[] = [];
     const views: ServiceTaskView[] = [];
+    const env = targetGroupsOf(s).size > 0 ? targetEnv(this.ctx) : undefined;
     for (const id of this.tasksByService.get(keyOf(cluster, name)) ?? []) {
       const te = state.tasks.get(cluster, id);
       const t = te?.value;
       if (!t || t.wharf.serviceName !== name) continue;
       tasks.push(t);
-      views.push(taskView(t, this.hasHealthCheck(t.taskDefinitionArn), te!.modRevision));
+      const v = taskView(t, this.hasHealthCheck(t.taskDefinitionArn), te!.modRevision);
+      const targets = env && targetHealthViews(s, t, env);
+      if (targets && targets.length > 0) v.targets = targets;
+      views.push(v);
     }
     const daemonTd = s.schedulingStrategy === 'DAEMON' ? findTaskDefinition(this.ctx, s.wharf.deployments[0]?.taskDefinition ?? s.taskDefinition) : undefined;
     const capacity = capacityOf(s);
@@ -284,15 +296,19 @@ export class ServiceController {
     }
     const stopped: string[] = [];
     const unhealthy: string[] = [];
+    const draining: TaskRecord[] = [];
     for (const x of plan.stop) {
       const t = this.ctx.state.tasks.get(cluster, x.taskId)?.value;
-      if (!t || t.desiredStatus === 'STOPPED') continue;
-      await requestStop(this.ctx, cluster, x.taskId, { stopCode: STOP.serviceScheduler.stopCode, reason: x.reason });
+      if (!t || t.desiredStatus === 'STOPPED' || t.lastStatus === 'DEACTIVATING') continue;
+      // A task in target groups goes DEACTIVATING first: deregistered now, stopped once drained.
+      const after = await requestStop(this.ctx, cluster, x.taskId, { stopCode: STOP.serviceScheduler.stopCode, reason: x.reason });
+      if (after.lastStatus === 'DEACTIVATING') draining.push(after);
       stopped.push(x.taskId);
-      if (x.reason === 'Task failed container health checks') unhealthy.push(x.taskId);
+      if (x.reason === HEALTH_CHECK_STOP_REASON) unhealthy.push(x.taskId);
     }
     for (const id of unhealthy) events.push(serviceEventText.failedHealthChecks(name, id));
     if (stopped.length > 0) events.push(serviceEventText.stopped(name, stopped));
+    events.push(...drainEvents(name, draining));
     if (started.length > 0) events.push(serviceEventText.started(name, started));
     if (failure) {
       events.push(

@@ -169,9 +169,32 @@ test('unhealthy after the grace period is replaced; within it, it is left alone'
   assert.equal(started(p1) + p1.stop.length, 0);
   assert.equal(p1.wakeAt, NOW + 30_000);
   const old = task('d', { hasHealthCheck: true, healthStatus: 'UNHEALTHY', startedAt: NOW - 90_000 });
+  // maximumPercent 200 leaves room: the replacement starts first, the failing task stays for now.
   const p2 = plan(s, [old]);
   assert.equal(started(p2), 1);
-  assert.deepEqual(p2.stop, [{ taskId: old.id, reason: 'Task failed container health checks' }]);
+  assert.deepEqual(p2.stop, []);
+  // Once the replacement is healthy, the failing task goes.
+  const replacement = task('d', { hasHealthCheck: true, healthStatus: 'HEALTHY' });
+  const p3 = plan(s, [old, replacement]);
+  assert.equal(started(p3), 0);
+  assert.deepEqual(p3.stop, [{ taskId: old.id, reason: 'Task failed container health checks' }]);
+});
+
+test('failing tasks without room for a replacement (maximumPercent 100) go one at a time', () => {
+  const s = service(2, 100, 100, [deployment('d', 'PRIMARY', 2, { rolloutState: 'COMPLETED' })]);
+  const failing = tasks(2, 'd', { hasHealthCheck: true, healthStatus: 'UNHEALTHY' });
+  const p1 = plan(s, failing);
+  assert.equal(started(p1), 0);
+  assert.equal(p1.stop.length, 1, 'one failing task goes to make room');
+  // Its replacement is starting: the other failing task waits for it.
+  const p2 = plan(s, [failing[1]!, task('d', { hasHealthCheck: true, healthStatus: 'UNKNOWN', startedAt: NOW - 1000 })]);
+  assert.equal(started(p2) + p2.stop.length, 0);
+  // Healthy now: the next failing task goes.
+  const p3 = plan(s, [failing[1]!, task('d', { hasHealthCheck: true, healthStatus: 'HEALTHY' })]);
+  assert.deepEqual(p3.stop.map((x) => x.taskId), [failing[1]!.id]);
+  // With minimumHealthyPercent 0 there is a budget: both go at once, replacements follow.
+  const p4 = plan(service(2, 0, 100, s.wharf.deployments), failing);
+  assert.equal(p4.stop.length, 2);
 });
 
 test('without a health check a task is healthy 40 s after RUNNING', () => {

@@ -159,6 +159,12 @@ export function planService(input: PlanInput): ServicePlan {
     plan.stop = [...a.stop].map(([taskId, reason]) => ({ taskId, reason }));
     ({ converged, stalled, desired, wakeAt } = a);
   }
+  // A task replaced because a load balancer found it unhealthy says so, as ECS does.
+  const judgedById = new Map(live.map((j) => [j.task.id, j]));
+  for (const x of plan.stop) {
+    const bad = judgedById.get(x.taskId)?.failedTarget;
+    if (bad) events.push(serviceEventText.unhealthyTarget(name, bad.label, bad.port, bad.targetGroupArn, bad.description || 'Health checks failed'));
+  }
   if (stalled) events.push(serviceEventText.stalledByConfiguration(name));
   if (primary.throttledUntil !== undefined && primary.throttledUntil > now && (orig.wharf.deployments[0]?.throttledUntil ?? 0) <= now) {
     events.push(serviceEventText.unableToConsistentlyStart(name));

@@ -5,11 +5,14 @@
  *
  * Health of a live task, for minimumHealthyPercent (ECS-REFERENCE 6.4, 6.7):
  *
- *   PENDING ──> RUNNING ──(no health check: healthyAfterRunningMs, ECS 40 s)──> healthy
+ *   PENDING ──> RUNNING ──(no health check, no load balancer: healthyAfterRunningMs, ECS 40 s)──> healthy
  *                  │
- *                  └──(essential container health check)── HEALTHY ──> healthy
- *                                                        └ UNHEALTHY after the grace period
- *                                                          ──> failed: replaced
+ *                  └──(container health check and/or load balancers)── HEALTHY and its target
+ *                       `healthy` in every target group ──> healthy
+ *                     └ UNHEALTHY, or a target `unhealthy`, after the grace period ──> failed: replaced
+ *
+ * A DEACTIVATING task (its targets draining before its stop, control/task-drain.ts) is no longer
+ * live: it counts neither as healthy nor as pending, but it is still present.
  *
  * A task on a DRAINING instance is still healthy (it really runs) but must move; a task whose
  * instance is gone, INACTIVE or has lost its agent is not healthy and must be replaced.
@@ -39,6 +42,19 @@ export interface ServiceTaskView {
   revision?: number;
   /** Task scale-in protection: epoch ms until which it is protected (UpdateTaskProtection). */
   protectedUntil?: number;
+  /** Its deployment's load balancers (target groups that exist): its target's health in each. */
+  targets?: TargetHealthView[];
+}
+
+export interface TargetHealthView {
+  targetGroupArn: string;
+  /** `(task <id>)` for ip targets, `(instance <ec2 id>)` for instance targets (service events). */
+  label: string;
+  port: number;
+  /** The health record's state; undefined while the target is not registered or not yet seen. */
+  state?: string;
+  /** The health record's description (event text), e.g. `Health checks failed`. */
+  description?: string;
 }
 
 export interface InstanceView {
@@ -58,6 +74,9 @@ export interface PlanOptions {
 }
 
 export const HEALTH_CHECK_STOP_REASON = 'Task failed container health checks';
+export const elbHealthStopReason = (targetGroupArn: string) => `Task failed ELB health checks in (target-group ${targetGroupArn})`;
+/** Stopped for failing container or load balancer health checks (circuit breaker stage 2). */
+export const isHealthStopReason = (r: string | undefined) => r === HEALTH_CHECK_STOP_REASON || (r?.startsWith('Task failed ELB health checks in ') ?? false);
 export const scalingReason = (deploymentId: string) => STOP.serviceScheduler.reason.replace('%s', deploymentId);
 
 const sec = (s: number | undefined) => (s === undefined ? undefined : Math.round(s * 1000));
@@ -90,7 +109,7 @@ export function instanceView(i: ContainerInstanceRecord, eligible?: boolean): In
 }
 
 /** Desired RUNNING and not yet stopped. */
-export const isLive = (t: ServiceTaskView) => t.desiredStatus === 'RUNNING' && !isTerminal(t.lastStatus);
+export const isLive = (t: ServiceTaskView) => t.desiredStatus === 'RUNNING' && !isTerminal(t.lastStatus) && t.lastStatus !== 'DEACTIVATING';
 
 export type Placement = 'ok' | 'draining' | 'lost';
 
@@ -109,6 +128,9 @@ export interface Judged {
   healthy: boolean;
   /** UNHEALTHY past the grace period: to be replaced. */
   failedHealth: boolean;
+  /** With failedHealth: the stop reason, and the unhealthy target when a load balancer judged it. */
+  healthReason?: string;
+  failedTarget?: TargetHealthView;
   /** Must be replaced (instance draining or lost, or failed health). */
   mustGo: boolean;
   /**
@@ -124,15 +146,24 @@ export function judge(t: ServiceTaskView, instances: ReadonlyMap<string, Instanc
   const placement = placementOf(t, instances);
   let healthy = false;
   let failedHealth = false;
+  let healthReason: string | undefined;
+  let failedTarget: TargetHealthView | undefined;
   let changesAt: number | undefined;
   const isProtected = t.protectedUntil !== undefined && t.protectedUntil > now;
+  const targets = t.targets ?? [];
   if (t.lastStatus === 'RUNNING' && placement !== 'lost') {
     const started = t.startedAt ?? t.createdAt;
-    if (t.hasHealthCheck) {
-      healthy = t.healthStatus === 'HEALTHY';
-      if (t.healthStatus === 'UNHEALTHY') {
-        if (started + graceMs <= now) failedHealth = true;
-        else changesAt = started + graceMs;
+    if (t.hasHealthCheck || targets.length > 0) {
+      // Healthy only when every check passes; failures count once the grace period is over.
+      healthy = (!t.hasHealthCheck || t.healthStatus === 'HEALTHY') && targets.every((x) => x.state === 'healthy');
+      const badTarget = targets.find((x) => x.state === 'unhealthy');
+      const badContainer = t.hasHealthCheck && t.healthStatus === 'UNHEALTHY';
+      if (badContainer || badTarget) {
+        if (started + graceMs <= now) {
+          failedHealth = true;
+          healthReason = badContainer ? HEALTH_CHECK_STOP_REASON : elbHealthStopReason(badTarget!.targetGroupArn);
+          if (!badContainer) failedTarget = badTarget;
+        } else changesAt = started + graceMs;
       }
     } else if (started + o.healthyAfterRunningMs <= now) {
       healthy = true;
@@ -142,7 +173,10 @@ export function judge(t: ServiceTaskView, instances: ReadonlyMap<string, Instanc
   }
   // Protection ends by time alone: wake then, so a waiting scale-in or deployment goes on.
   if (isProtected) changesAt = Math.min(changesAt ?? Infinity, t.protectedUntil!);
-  return { task: t, placement, healthy, failedHealth, mustGo: placement !== 'ok' || failedHealth, protected: isProtected, changesAt };
+  const j: Judged = { task: t, placement, healthy, failedHealth, mustGo: placement !== 'ok' || failedHealth, protected: isProtected, changesAt };
+  if (healthReason) j.healthReason = healthReason;
+  if (failedTarget) j.failedTarget = failedTarget;
+  return j;
 }
 
 /** Still occupies the service: not STOPPED, and not a task given up on a lost instance. */
@@ -202,7 +236,7 @@ export function judgeStoppedTasks(
     // A task stopped with its lost Fargate host (TerminationNotice) failed at nothing either.
     const byScheduler = t.stopCode === 'ServiceSchedulerInitiated' || t.stopCode === 'UserInitiated' || t.stopCode === 'TerminationNotice' || isOrphaned(t, instances);
     const neverRan = t.startedAt === undefined;
-    const healthFailure = t.stoppedReason === HEALTH_CHECK_STOP_REASON;
+    const healthFailure = isHealthStopReason(t.stoppedReason);
     const everHealthy = t.hasHealthCheck
       ? t.healthStatus === 'HEALTHY'
       : t.startedAt !== undefined && (t.stoppedAt ?? now) - t.startedAt >= o.healthyAfterRunningMs;

@@ -18,6 +18,8 @@ import { State } from '../state/state';
 import { MemoryStore } from '../store/memory';
 import { casUpdate } from '../store/store';
 import { ServiceController, type ServiceControllerOptions } from './service-controller';
+import { ServiceLoadBalancerController } from './service-load-balancer-controller';
+import type { WharfTaskStateChange } from '../api/agent/protocol';
 
 export const CALLER: Caller = { requestId: 'r', accessKeyId: 'AKID', principalArn: 'arn:aws:iam::123456789012:root', isAgent: false, region: 'us-east-1' };
 
@@ -25,10 +27,14 @@ export interface Harness {
   ctx: ControlContext;
   clock: FakeClock;
   controller: ServiceController;
+  /** Services' load balancer registration and draining (started with the service controller). */
+  targets: ServiceLoadBalancerController;
+  /** Extra members of the fake agent's RUNNING report (an awsvpc address, network bindings). */
+  runningReport?: (t: TaskRecord) => Partial<WharfTaskStateChange>;
   /** Runs the controller and the fake agent until nothing changes. `failing` decides per task
    * whether the agent reports it as failing to start instead of RUNNING. */
   settle(opts?: { failing?: (t: TaskRecord) => boolean; onStep?: () => void }): Promise<void>;
-  addInstance(opts?: { az?: string; cpu?: number; memory?: number }): Promise<string>;
+  addInstance(opts?: { az?: string; cpu?: number; memory?: number; ec2InstanceId?: string }): Promise<string>;
   setConnected(id: string, connected: boolean): Promise<void>;
   registerTd(family: string, extra?: Partial<RegisterTaskDefinitionRequest>): Promise<string>;
   tasks(filter?: (t: TaskRecord) => boolean): TaskRecord[];
@@ -47,29 +53,35 @@ export async function harness(opts: Partial<ServiceControllerOptions> = {}): Pro
   await ensureDefaultNetwork(ctx);
   const controller = new ServiceController({ ctx, healthyAfterRunningMs: 1000, placementRetryMs: 5000, pace: 0, ...opts });
   controller.start();
+  const targets = new ServiceLoadBalancerController(ctx);
+  targets.start();
   const disconnected = new Set<string>();
   const h: Harness = {
     ctx,
     clock,
     controller,
+    targets,
     async settle(o = {}) {
       for (let round = 0; round < 200; round++) {
         await controller.idle();
+        await targets.idle();
         let acted = false;
         for (const t of h.tasks()) {
           if (isTerminal(t.lastStatus) || (t.wharf.instanceId && disconnected.has(t.wharf.instanceId))) continue;
           const base = { cluster: 'c', task: t.taskArn };
           if (t.desiredStatus === 'STOPPED') {
-            await submitTaskStateChange(ctx, { ...base, status: 'STOPPED', ...(t.lastStatus === 'RUNNING' ? {} : { stopCode: 'TaskFailedToStart' }) });
+            await submitTaskStateChange(ctx, { ...base, status: 'STOPPED', ...(t.startedAt !== undefined ? {} : { stopCode: 'TaskFailedToStart' }) });
             acted = true;
-          } else if (t.lastStatus !== 'RUNNING') {
+          } else if (t.lastStatus !== 'RUNNING' && t.lastStatus !== 'DEACTIVATING') {
             if (o.failing?.(t)) await submitTaskStateChange(ctx, { ...base, status: 'STOPPED', stopCode: 'TaskFailedToStart', reason: 'CannotPullContainerError: pull access denied' });
-            else await submitTaskStateChange(ctx, { ...base, status: 'RUNNING' });
+            else await submitTaskStateChange(ctx, { ...base, status: 'RUNNING', ...h.runningReport?.(t) });
             acted = true;
           }
         }
         o.onStep?.();
         if (!acted) {
+          await controller.idle();
+          await targets.idle();
           await controller.idle();
           return;
         }
@@ -84,6 +96,7 @@ export async function harness(opts: Partial<ServiceControllerOptions> = {}): Pro
           { name: 'MEMORY', type: 'INTEGER', integerValue: o.memory ?? 4096 },
         ],
         attributes: [{ name: 'ecs.availability-zone', value: o.az ?? 'us-east-1a' }],
+        ...(o.ec2InstanceId ? { instanceIdentityDocument: JSON.stringify({ instanceId: o.ec2InstanceId }) } : {}),
       });
       const id = r.containerInstance!.containerInstanceArn!.split('/').pop()!;
       await h.setConnected(id, true);
@@ -104,6 +117,7 @@ export async function harness(opts: Partial<ServiceControllerOptions> = {}): Pro
     },
     async close() {
       controller.stop();
+      targets.stop();
       placement.stop();
       state.stop();
       await store.close();

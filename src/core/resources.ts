@@ -94,7 +94,28 @@ export interface TaskRecord extends Task {
     securityGroups?: string[];
     /** awsvpc: assignPublicIp ENABLED, so the agent publishes the task's ports on its host. */
     assignPublicIp?: boolean;
+    /**
+     * DEACTIVATING (control/task-drain.ts): the stop asked for, held back while the task's load
+     * balancer targets drain. `at` and `until` are epoch ms: deregistration, and when the longest
+     * deregistration delay of its target groups is over.
+     */
+    deactivating?: Deactivation;
   };
+}
+
+/** A load balancer target a task was registered as (ELBv2 target group ARN, target id, port). */
+export interface TaskTarget {
+  targetGroupArn: string;
+  id: string;
+  port: number;
+}
+
+export interface Deactivation {
+  stopCode: string;
+  reason: string;
+  at: number;
+  until: number;
+  targets: TaskTarget[];
 }
 
 /**

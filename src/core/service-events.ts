@@ -41,6 +41,18 @@ export const serviceEventText = {
   stalledByConfiguration: (s: string) =>
     `${svc(s)} was unable to stop or start tasks during a deployment because of the service deployment configuration. Update the minimumHealthyPercent or maximumPercent value and try again.`,
   failedHealthChecks: (s: string, taskId: string) => `${svc(s)} (task ${taskId}) failed container health checks.`,
+  // Load balancers (ECS-REFERENCE 6.8, 6.9, and events ECS wrote in 2026): ECS writes the two
+  // target counts without a period.
+  registeredTargets: (s: string, n: number, targetGroupArn: string) => `${svc(s)} registered ${n} targets in (target-group ${targetGroupArn})`,
+  deregisteredTargets: (s: string, n: number, targetGroupArn: string) => `${svc(s)} deregistered ${n} targets in (target-group ${targetGroupArn})`,
+  /** ECS names the draining tasks' deployment as a task set: `(service S, taskSet ecs-svc/…)`. */
+  beganDraining: (s: string, deploymentId: string | undefined, n: number) =>
+    `${deploymentId ? `(service ${s}, taskSet ${deploymentId})` : svc(s)} has begun draining connections on ${n} tasks.`,
+  /** `target` is `(task <id>)` for ip targets, `(instance <ec2 id>)` for instance targets. */
+  unhealthyTarget: (s: string, target: string, port: number, targetGroupArn: string, reason: string) =>
+    `${svc(s)} ${target} (port ${port}) is unhealthy in (target-group ${targetGroupArn}) due to (reason ${reason}).`,
+  /** Wharf's wording (ECS's text for a target group that is gone could not be verified). */
+  targetGroupNotFound: (s: string, targetGroupArn: string) => `${svc(s)} failed to register targets in (target-group ${targetGroupArn}) with (error Target groups '${targetGroupArn}' not found)`,
 } as const;
 
 /** Deployment rolloutStateReason texts. */
