@@ -195,6 +195,8 @@ function forwardedGroups(lb: LoadBalancer): string[] {
   return [...ids];
 }
 
+const isIpv4 = (s: string): boolean => /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(s) && s.split('.').every((o) => Number(o) <= 255);
+
 export function desiredStateOf(input: DesiredStateInput): DesiredStateResult {
   const result: DesiredStateResult = { desired: { loadBalancers: [], targetGroups: [] }, rejected: [], registered: new Map(), groupRegion: new Map() };
   const groupsTaken = new Map<string, TargetGroup>();
@@ -210,8 +212,9 @@ export function desiredStateOf(input: DesiredStateInput): DesiredStateResult {
       const byKey = new Map<string, { Id: string; Port: number }>();
       const targets: Target[] = [];
       for (const t of r.targets.get(id) ?? []) {
-        const address = tg.TargetType === 'instance' ? input.instanceAddress(r.region, t.Id) : t.Id;
-        if (!address) continue;
+        // An ip target that is not an IPv4 address (the API refuses those) is never handed to HAProxy.
+        const address = tg.TargetType === 'instance' ? input.instanceAddress(r.region, t.Id) : isIpv4(t.Id) ? t.Id : undefined;
+        if (!address || !Number.isInteger(t.Port) || t.Port < 1 || t.Port > 65535) continue;
         const target = { id: address, port: t.Port };
         const key = targetKey(target);
         if (byKey.has(key)) continue;
