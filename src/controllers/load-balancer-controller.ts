@@ -28,6 +28,7 @@ import {
   targetsOf,
   type ListenerRecord,
   type RuleRecord,
+  type TargetGroupRecord,
   type TargetHealthRecord,
   type TargetRecord,
 } from '../control/elbv2-records';
@@ -103,6 +104,11 @@ export function findTargetInstance(ctx: ControlContext, id: string): ContainerIn
   return undefined;
 }
 
+function hasInstanceGroups(ctx: ControlContext): boolean {
+  for (const e of ctx.state.elbTargetGroups.all()) if ((e.value as TargetGroupRecord).TargetType === 'instance') return true;
+  return false;
+}
+
 export class LoadBalancerController {
   private readonly regions = new Map<string, { ctx: ControlContext; unsubscribe: () => void }>();
   private timer: { cancel(): void } | undefined;
@@ -129,7 +135,10 @@ export class LoadBalancerController {
   addRegion(ctx: ControlContext): void {
     if (this.regions.has(ctx.partition.region)) return;
     const unsubscribe = ctx.state.subscribe((c) => {
-      if (WATCHED.has(c.kind)) this.schedule();
+      if (!WATCHED.has(c.kind)) return;
+      // Instances change with every placement: they matter only to instance target groups.
+      if (c.kind === 'instances' && !hasInstanceGroups(ctx)) return;
+      this.schedule();
     });
     this.regions.set(ctx.partition.region, { ctx, unsubscribe });
     this.schedule();
