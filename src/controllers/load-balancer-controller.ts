@@ -115,7 +115,7 @@ export class LoadBalancerController {
   private debounce: { cancel(): void } | undefined;
   private running: Promise<void> | undefined;
   private again = false;
-  private stopped = true;
+  private stopped = false;
   /** Last rejection reason per load balancer ARN, so a lasting problem is logged once. */
   private rejected = new Map<string, string>();
   /** Per target group: data-plane key -> registered target, remembered for draining targets. */
