@@ -300,7 +300,7 @@ describe('load balancer controller: ELBv2 records -> HAProxy -> health records',
     assert.equal((await get(url('/', 8081))).body.trim(), 'inst-1');
   });
 
-  test('time to traffic: a registered target gets its first request soon after (5 s health checks)', async (t) => {
+  test('time to traffic: a registered target gets its first request after one passing check (5 s health checks)', async (t) => {
     const ctx = srv.server.ctx;
     const recs = elbRecords(ctx);
     const slow = await recs.targetGroup(`${TAG}-ttt`, { HealthCheckIntervalSeconds: 5, HealthCheckTimeoutSeconds: 2, HealthyThresholdCount: 2 });
@@ -316,8 +316,9 @@ describe('load balancer controller: ELBv2 records -> HAProxy -> health records',
     const ms = Date.now() - t0;
     // ... and HAProxy's: healthyThreshold passing checks, `interval` apart.
     t.diagnostic(`time from writing the target record to its first request through the listener: ${ms} ms (in HAProxy, health record written, after ${inHaproxy} ms; interval 5 s, healthy threshold 2)`);
-    // Two checks 5 s apart at most, plus the first check's wait: within three intervals.
-    assert.ok(ms < 15_000, `${ms} ms`);
+    // One passing check (ELB's rule for a new target): HAProxy runs it within an interval, the
+    // next controller pass (<= 1 s) puts the target up. Two intervals leave room for a loaded host.
+    assert.ok(ms < 10_000, `${ms} ms`);
   });
 
   test('a restart of the Wharf server keeps the listener serving throughout, and the targets', async () => {
