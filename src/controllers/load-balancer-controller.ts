@@ -15,6 +15,7 @@
  *   tick (1 s) ------------------------+--> pass: records -> desired -> addresses -> HAProxy
  *                                                 -> health -> store
  */
+import fs from 'node:fs';
 import type { ControlContext } from '../control/context';
 import {
   allLoadBalancers,
@@ -208,6 +209,14 @@ export class LoadBalancerController {
         return ctx && findTargetInstance(ctx, id) ? this.o.instanceHostAddress : undefined;
       },
       validate: (d) => void generateConfig(d, new Map(), VALIDATION_PATHS),
+      readable: (file) => {
+        try {
+          fs.accessSync(file, fs.constants.R_OK);
+          return true;
+        } catch {
+          return false;
+        }
+      },
     });
     this.logRejections(result);
     const addresses = [...new Set(result.desired.loadBalancers.map((lb) => lb.address))];

@@ -200,6 +200,22 @@ describe('ELBv2 records -> the data plane desired state', () => {
     assert.deepEqual(r.registered.get('00000000000000b4')!.get('172.17.0.1:32769'), { Id: 'i-0bbb', Port: 32769 });
   });
 
+  test('an ip target that is not an IPv4 address, or has no valid port, is never handed to HAProxy', () => {
+    const r = desiredStateOf({
+      regions: [
+        region({
+          loadBalancers: [lb(LB1, '10.99.0.1')],
+          listeners: new Map([['00000000000000a1', [listener(L1, LB1, 80, fwd(TG_WEB))]]]),
+          targetGroups: [tg(TG_WEB)],
+          targets: new Map([['00000000000000b1', [target('10.0.0.5', 80), target('i-0abc', 80), target('10.0.0.300', 80), target('10.0.0.6', 0)]]]),
+        }),
+      ],
+      instanceAddress: () => '172.17.0.1',
+      validate,
+    });
+    assert.deepEqual(r.desired.targetGroups[0]!.targets, [{ id: '10.0.0.5', port: 80 }]);
+  });
+
   test('HTTPS listeners take the PEM file their certificate ARN names; without one the load balancer is left out', () => {
     assert.equal(certificateFile('/etc/wharf/site.pem'), '/etc/wharf/site.pem');
     assert.equal(certificateFile('file:///etc/wharf/my%20site.pem'), '/etc/wharf/my site.pem');
@@ -212,6 +228,14 @@ describe('ELBv2 records -> the data plane desired state', () => {
       validate,
     });
     assert.equal(ok.desired.loadBalancers[0]!.listeners[0]!.certificatePemFile, '/etc/wharf/site.pem');
+    const unreadable = desiredStateOf({
+      regions: [region({ loadBalancers: [lb(LB1, '10.99.0.1')], listeners: new Map([['00000000000000a1', [https('/etc/wharf/missing.pem')]]]), targetGroups: [tg(TG_WEB)] })],
+      instanceAddress: noInstances,
+      validate,
+      readable: (f) => f !== '/etc/wharf/missing.pem',
+    });
+    assert.deepEqual(unreadable.desired.loadBalancers, []);
+    assert.match(unreadable.rejected[0]!.reason, /cannot read the certificate file \/etc\/wharf\/missing\.pem/);
     const bad = desiredStateOf({
       regions: [region({ loadBalancers: [lb(LB1, '10.99.0.1')], listeners: new Map([['00000000000000a1', [https()]]]), targetGroups: [tg(TG_WEB)] })],
       instanceAddress: noInstances,

@@ -39,6 +39,8 @@ export interface DesiredStateInput {
   instanceAddress(region: string, instanceId: string): string | undefined;
   /** Throws when the data plane cannot carry this state (haproxy-config's generateConfig). */
   validate(desired: DesiredState): void;
+  /** Whether a certificate's PEM file can be read (haproxy refuses the whole configuration otherwise). */
+  readable?(file: string): boolean;
 }
 
 export interface RejectedLoadBalancer {
@@ -164,7 +166,7 @@ function groupOf(tg: TargetGroupRecord, targets: Target[]): TargetGroup {
   };
 }
 
-function listenerOf(l: ListenerRecord, rules: RuleRecord[]): Listener {
+function listenerOf(l: ListenerRecord, rules: RuleRecord[], readable: (file: string) => boolean): Listener {
   const out: Listener = {
     id: elbIdOf(l.ListenerArn),
     port: l.Port,
@@ -180,6 +182,7 @@ function listenerOf(l: ListenerRecord, rules: RuleRecord[]): Listener {
   if (l.Protocol === 'HTTPS') {
     const file = certificateFile(l.Certificates?.[0]?.CertificateArn);
     if (!file) throw new Error(`HTTPS listener ${l.ListenerArn} needs Certificates[0].CertificateArn naming a PEM file (an absolute path or a file:// URL)`);
+    if (!readable(file)) throw new Error(`HTTPS listener ${l.ListenerArn}: cannot read the certificate file ${file}`);
     out.certificatePemFile = file;
   }
   return out;
@@ -233,7 +236,7 @@ export function desiredStateOf(input: DesiredStateInput): DesiredStateResult {
           id,
           type: rec.Type,
           address: rec.address,
-          listeners: (r.listeners.get(id) ?? []).map((l) => listenerOf(l, r.rules.get(elbIdOf(l.ListenerArn)) ?? [])),
+          listeners: (r.listeners.get(id) ?? []).map((l) => listenerOf(l, r.rules.get(elbIdOf(l.ListenerArn)) ?? [], input.readable ?? (() => true))),
         };
         const groups = forwardedGroups(lb).map(buildGroup);
         // Checked alone first, then with the load balancers already taken (ports, addresses).
