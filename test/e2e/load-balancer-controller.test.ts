@@ -306,7 +306,8 @@ describe('load balancer controller: ELBv2 records -> HAProxy -> health records',
     const slow = await recs.targetGroup(`${TAG}-ttt`, { HealthCheckIntervalSeconds: 5, HealthCheckTimeoutSeconds: 2, HealthyThresholdCount: 2 });
     await recs.listener(lb, 8082, forward(slow));
     const { ip } = startHttpd('ttt-1', { network: NETWORK });
-    await sleep(1500); // the listener is in place (a reload) before the clock starts
+    // The listener is in place (a reload) before the clock starts: it answers, without targets, 503.
+    await waitUntil(async () => (await get(url('/', 8082)).catch(() => ({ status: 0 }))).status === 503, 'the new listener answering', { timeoutMs: 15_000, intervalMs: 100 });
     const t0 = Date.now();
     await recs.register(slow, ip, 8080);
     // The controller's part: the target is in HAProxy (its health record says so) ...
