@@ -11,7 +11,7 @@
  */
 import type { Partition } from '../core/arn';
 import type { RegionPolicy } from '../core/regions';
-import { ec2Handlers, ecsHandlers, type ControlContext } from '../control';
+import { ec2Handlers, ecsHandlers, elbv2Handlers, type ControlContext } from '../control';
 import { cloudMapHandlers } from '../control/cloudmap';
 import { ensureDefaultNetwork } from '../control/vpc';
 import { defaultVpcCidr } from '../core/vpc';
@@ -40,6 +40,7 @@ export interface RegionRuntime {
   cloudMap: Record<string, Handler>;
   capacityProviders: CapacityProviderController;
   ec2: Record<string, Handler>;
+  elbv2: Record<string, Handler>;
   close(): Promise<void>;
 }
 
@@ -150,6 +151,7 @@ export class RegionRuntimes {
       cloudMap: cloudMapHandlers(ctx) as Record<string, Handler>,
       capacityProviders,
       ec2: ec2Handlers(ctx) as Record<string, Handler>,
+      elbv2: elbv2Handlers(ctx) as Record<string, Handler>,
       async close() {
         registries.stop();
         capacityProviders.stop();

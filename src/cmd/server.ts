@@ -103,7 +103,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       secrets: regionalHandlers(regions, home.secrets, (r) => r.secrets),
       cloudMap: regionalHandlers(regions, home.cloudMap, (r) => r.cloudMap),
     }),
-    queryApis: wharfQueryApis({ ec2: regionalHandlers(regions, home.ec2, (r) => r.ec2) }),
+    queryApis: wharfQueryApis({ ec2: regionalHandlers(regions, home.ec2, (r) => r.ec2), elbv2: regionalHandlers(regions, home.elbv2, (r) => r.elbv2) }),
     credentials: credentialLookup,
     accountId: opts.accountId,
     regions: policy,

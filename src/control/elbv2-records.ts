@@ -61,7 +61,7 @@ export interface LoadBalancerRecord {
   VpcId: string;
   State: { Code: 'provisioning' | 'active' | 'active_impaired' | 'failed'; Reason?: string };
   Type: 'application' | 'network';
-  AvailabilityZones: { ZoneName: string; SubnetId: string }[];
+  AvailabilityZones: { ZoneName: string; SubnetId: string; LoadBalancerAddresses?: { IpAddress: string }[] }[];
   /** Application load balancers (and network ones created with groups). */
   SecurityGroups?: string[];
   IpAddressType: 'ipv4';
@@ -107,6 +107,22 @@ export interface ListenerRecord {
   SslPolicy?: string;
   DefaultActions: ElbAction[];
   Tags: ElbTag[];
+}
+
+/**
+ * Wharf has no ACM: a listener's `CertificateArn` names a PEM file (certificate chain and private
+ * key) by absolute path or `file://` URL. The path the data plane reads, or undefined if the name
+ * is neither.
+ */
+export function certificateFile(certificateArn: string): string | undefined {
+  if (certificateArn.startsWith('file://')) {
+    try {
+      return decodeURIComponent(new URL(certificateArn).pathname);
+    } catch {
+      return undefined;
+    }
+  }
+  return certificateArn.startsWith('/') ? certificateArn : undefined;
 }
 
 export interface RuleRecord {

@@ -3,3 +3,4 @@
 export * from './context';
 export { AGENT_OPERATIONS, ecsHandlers, type EcsHandler } from './ecs-api';
 export { EC2_SIGNING_NAME, ec2Handlers, type Ec2Handler } from './ec2-api';
+export { ELBV2_SIGNING_NAME, elbv2Handlers, type ElbHandler } from './elbv2-api';

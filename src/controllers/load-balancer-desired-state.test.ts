@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { ElbAction, ListenerRecord, LoadBalancerRecord, RuleRecord, TargetGroupRecord, TargetRecord } from '../control/elbv2-records';
 import { generateConfig } from '../loadbalancer/haproxy-config';
 import type { DesiredState } from '../loadbalancer/model';
-import { certificateFile, desiredStateOf, type RegionElbRecords } from './load-balancer-desired-state';
+import { certificatePath, desiredStateOf, type RegionElbRecords } from './load-balancer-desired-state';
 
 const A = (r: string) => `arn:aws:elasticloadbalancing:us-east-1:123456789012:${r}`;
 const LB1 = A('loadbalancer/app/one/00000000000000a1');
@@ -217,9 +217,9 @@ describe('ELBv2 records -> the data plane desired state', () => {
   });
 
   test('HTTPS listeners take the PEM file their certificate ARN names; without one the load balancer is left out', () => {
-    assert.equal(certificateFile('/etc/wharf/site.pem'), '/etc/wharf/site.pem');
-    assert.equal(certificateFile('file:///etc/wharf/my%20site.pem'), '/etc/wharf/my site.pem');
-    assert.equal(certificateFile('arn:aws:acm:us-east-1:123456789012:certificate/abc'), undefined);
+    assert.equal(certificatePath('/etc/wharf/site.pem'), '/etc/wharf/site.pem');
+    assert.equal(certificatePath('file:///etc/wharf/my%20site.pem'), '/etc/wharf/my site.pem');
+    assert.equal(certificatePath('arn:aws:acm:us-east-1:123456789012:certificate/abc'), undefined);
     const https = (cert?: string) =>
       listener(L1, LB1, 443, fwd(TG_WEB), { Protocol: 'HTTPS', ...(cert ? { Certificates: [{ CertificateArn: cert }] } : {}) });
     const ok = desiredStateOf({

@@ -15,7 +15,7 @@
  * reason, so that one bad record set never stops the others.
  */
 import type { ElbAction, ElbRuleCondition, ListenerRecord, LoadBalancerRecord, RuleRecord, TargetGroupRecord, TargetRecord } from '../control/elbv2-records';
-import { elbIdOf } from '../control/elbv2-records';
+import { certificateFile, elbIdOf } from '../control/elbv2-records';
 import type { Action, Condition, DesiredState, Listener, LoadBalancer, Target, TargetGroup, TargetGroupAttributes } from '../loadbalancer/model';
 import { targetKey } from '../loadbalancer/model';
 
@@ -61,17 +61,9 @@ export interface DesiredStateResult {
   groupRegion: Map<string, string>;
 }
 
-/** A certificate ARN as Wharf takes it: an absolute path to a PEM file, or a file:// URL of one. */
-export function certificateFile(arn: string | undefined): string | undefined {
-  if (!arn) return undefined;
-  if (arn.startsWith('file://')) {
-    try {
-      return decodeURIComponent(new URL(arn).pathname);
-    } catch {
-      return undefined;
-    }
-  }
-  return arn.startsWith('/') ? arn : undefined;
+/** A certificate ARN as Wharf takes it (elbv2-records.ts): the PEM file's path, if it names one. */
+export function certificatePath(arn: string | undefined): string | undefined {
+  return arn ? certificateFile(arn) : undefined;
 }
 
 export function conditionOf(c: ElbRuleCondition): Condition {
@@ -180,7 +172,7 @@ function listenerOf(l: ListenerRecord, rules: RuleRecord[], readable: (file: str
             .sort((a, b) => a.priority - b.priority),
   };
   if (l.Protocol === 'HTTPS') {
-    const file = certificateFile(l.Certificates?.[0]?.CertificateArn);
+    const file = certificatePath(l.Certificates?.[0]?.CertificateArn);
     if (!file) throw new Error(`HTTPS listener ${l.ListenerArn} needs Certificates[0].CertificateArn naming a PEM file (an absolute path or a file:// URL)`);
     if (!readable(file)) throw new Error(`HTTPS listener ${l.ListenerArn}: cannot read the certificate file ${file}`);
     out.certificatePemFile = file;

@@ -5,6 +5,7 @@
  */
 import type { ServiceModel } from '../api/model';
 import type { Caller } from '../control/context';
+import type { ErrorCode } from '../core/errors';
 
 export type RequestContext = Caller;
 
@@ -25,7 +26,7 @@ export interface JsonServiceApi {
 
 /**
  * An AWS service spoken in one of the query protocols (form-encoded requests, XML answers:
- * api/query-protocol.ts): EC2 (`ec2` flavour), later ELBv2 (`query`). Requests carry no
+ * api/query-protocol.ts): EC2 (`ec2` flavour) and ELBv2 (`query`). Requests carry no
  * X-Amz-Target; the service is the one the SigV4 credential scope names.
  */
 export interface QueryServiceApi {
@@ -33,4 +34,12 @@ export interface QueryServiceApi {
   /** The model requests are decoded by and answers encoded from. */
   model: ServiceModel;
   handlers: Record<string, Handler>;
+  /** Validates decoded input against the model before the handler runs (throws WharfError). */
+  validate?: (operation: string, input: unknown) => void;
+  /**
+   * The code this service gives a request it cannot accept as sent (a missing or malformed
+   * parameter, a broken model constraint): ELBv2 says ValidationError. EC2 (none given) says
+   * MissingParameter / InvalidParameterValue.
+   */
+  validationErrorCode?: ErrorCode;
 }

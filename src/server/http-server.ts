@@ -276,7 +276,13 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       input = decodeQueryRequest(api.model, form).input;
     } catch (e) {
       if (!(e instanceof MalformedQuery)) throw e;
-      throw new WharfError(e.missing ? 'MissingParameter' : 'InvalidParameterValue', e.message);
+      throw new WharfError(api.validationErrorCode ?? (e.missing ? 'MissingParameter' : 'InvalidParameterValue'), e.message);
+    }
+    try {
+      api.validate?.(action, input);
+    } catch (e) {
+      if (api.validationErrorCode && e instanceof WharfError && (e.code === 'InvalidParameterException' || e.code === 'SerializationException')) throw new WharfError(api.validationErrorCode, e.message);
+      throw e;
     }
     const out = await handler(input, ctx);
     return encodeQueryResponse(api.model, action, out ?? {}, ctx.requestId);

@@ -7,7 +7,7 @@
 import { loadModel, validateInput } from '../api/model';
 import { WharfError } from '../core/errors';
 import { CLOUDMAP_SIGNING_NAME, CLOUDMAP_TARGET_PREFIX } from '../control/cloudmap';
-import { AGENT_OPERATIONS, EC2_SIGNING_NAME } from '../control';
+import { AGENT_OPERATIONS, EC2_SIGNING_NAME, ELBV2_SIGNING_NAME } from '../control';
 import { SECRETS_SIGNING_NAME, SECRETS_TARGET_PREFIX } from '../control/secrets';
 import type { Handler, JsonServiceApi, QueryServiceApi } from './api-registry';
 
@@ -51,7 +51,14 @@ export function wharfApis(handlers: { ecs: Record<string, Handler>; secrets: Rec
   ];
 }
 
-/** The query-protocol APIs Wharf serves: the EC2 subset of VPCs, subnets and security groups. */
-export function wharfQueryApis(handlers: { ec2: Record<string, Handler> }): QueryServiceApi[] {
-  return [{ signingName: EC2_SIGNING_NAME, model: loadModel('ec2'), handlers: handlers.ec2 }];
+/**
+ * The query-protocol APIs Wharf serves: the EC2 subset of VPCs, subnets and security groups, and
+ * ELBv2 (validated against its model; ELB calls a request it cannot accept a ValidationError).
+ */
+export function wharfQueryApis(handlers: { ec2: Record<string, Handler>; elbv2: Record<string, Handler> }): QueryServiceApi[] {
+  const elbv2 = loadModel('elbv2');
+  return [
+    { signingName: EC2_SIGNING_NAME, model: loadModel('ec2'), handlers: handlers.ec2 },
+    { signingName: ELBV2_SIGNING_NAME, model: elbv2, handlers: handlers.elbv2, validate: (op, input) => validateInput(elbv2, op, input), validationErrorCode: 'ValidationError' },
+  ];
 }
