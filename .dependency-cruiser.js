@@ -3,7 +3,7 @@
  * and there are no import cycles. `npm run lint` fails on any violation.
  *
  *   lib -> core -> {api, store, scheduler} -> {state, control, controllers} -> server -> cmd
- *   agent, loadbalancer, console: clients of the API (lib, core, api only)
+ *   agent, loadbalancer, console: clients of the API (lib, core, api only); controllers drive loadbalancer
  */
 const layer = (name, allowed) => ({
   name: `${name}-imports-only-${allowed.join('-') || 'nothing'}`,
@@ -23,7 +23,9 @@ module.exports = {
     layer('scheduler', ['core', 'lib']),
     layer('state', ['store', 'scheduler', 'core', 'lib']),
     layer('control', ['state', 'store', 'scheduler', 'api', 'core', 'lib']),
-    layer('controllers', ['control', 'state', 'store', 'scheduler', 'api', 'core', 'lib']),
+    // controllers/load-balancer-controller.ts drives the data plane (loadbalancer/ sits below it:
+    // it imports only api, core, lib), as the agent is driven through its own layer.
+    layer('controllers', ['control', 'state', 'store', 'scheduler', 'loadbalancer', 'api', 'core', 'lib']),
     layer('fargate', ['control', 'state', 'store', 'scheduler', 'api', 'core', 'lib']),
     layer('discovery', ['control', 'state', 'store', 'api', 'core', 'lib']),
     layer('server', ['controllers', 'control', 'state', 'store', 'scheduler', 'api', 'core', 'lib']),

@@ -10,7 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { DnsServer, registrySnapshot, type DnsListenAddress } from '../discovery';
+import { DnsServer, registrySnapshot, type DnsListenAddress, type HostNameSource } from '../discovery';
 import { resolvConfUpstreams, type Upstream } from '../discovery/dns-forwarder';
 import type { Logger } from '../lib';
 import type { RegionRuntimes } from './regions';
@@ -53,7 +53,13 @@ export function parseDnsFlag(value: string | undefined): DnsSettings | undefined
   return { listen, required: true };
 }
 
-export async function startDiscoveryDns(settings: DnsSettings, regions: RegionRuntimes, defaultRegion: string, log: Logger): Promise<{ server: DnsServer; addresses: DnsListenAddress[] }> {
+export async function startDiscoveryDns(
+  settings: DnsSettings,
+  regions: RegionRuntimes,
+  defaultRegion: string,
+  log: Logger,
+  hostSources: HostNameSource[] = [],
+): Promise<{ server: DnsServer; addresses: DnsListenAddress[] }> {
   let resolvConf = '';
   try {
     resolvConf = readFileSync('/etc/resolv.conf', 'utf8');
@@ -61,7 +67,7 @@ export async function startDiscoveryDns(settings: DnsSettings, regions: RegionRu
     // No resolv.conf: other names get SERVFAIL.
   }
   const server = new DnsServer({
-    snapshot: async () => registrySnapshot((await regions.running()).map((r) => ({ region: r.region, state: r.ctx.state })), defaultRegion),
+    snapshot: async () => registrySnapshot((await regions.running()).map((r) => ({ region: r.region, state: r.ctx.state })), defaultRegion, hostSources),
     upstreams: settings.upstreams ?? resolvConfUpstreams(resolvConf, settings.listen),
     log: log.child({ component: 'dns' }),
   });

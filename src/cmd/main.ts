@@ -66,6 +66,9 @@ Flags:
                          Scaling group capacity provider with managed scaling changes: $1 is the
                          provider, $2 the count; WHARF_* variables say the rest (see
                          docs/ARCHITECTURE.md "Capacity providers")
+  --load-balancers on|off  run the ELBv2 load balancer controller and its HAProxy (default on;
+                         without haproxy installed it logs one line and the rest runs)
+  --haproxy PATH         the haproxy binary (default $WHARF_HAPROXY or /usr/sbin/haproxy)
   -h, --help             this help
 
 Credentials are generated on first start and kept in DATA_DIR/credentials.json, unless
@@ -116,7 +119,7 @@ ${AGENT_FLAGS}`;
 const UP_HELP = `wharf up: the control plane and one local agent in one command (cluster 'default')
 
 Takes the flags of 'wharf server' (--listen, --data-dir, --region, --regions, --account-id,
---sync, --heap-growth, --dns, --scale-command; the local agent joins --region) and of
+--sync, --heap-growth, --dns, --scale-command, --load-balancers, --haproxy; the local agent joins --region) and of
 'wharf agent' (below). If no Docker Engine answers and it runs as root on Debian, it says so,
 installs docker.io and starts dockerd. The host is also the region's Fargate capacity, so
 'aws ecs run-task --launch-type FARGATE' (and the built-in FARGATE / FARGATE_SPOT capacity
@@ -129,6 +132,11 @@ function parseListen(s: string): { host: string; port: number } {
   const m = /^(.*):(\d+)$/.exec(s);
   if (!m) throw new Error(`--listen wants HOST:PORT, not '${s}'`);
   return { host: m[1]!.replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(m[2]) };
+}
+
+function parseLoadBalancers(v: string | undefined, haproxy: string | undefined): { enabled: boolean; haproxy?: string } {
+  if (v !== undefined && v !== 'on' && v !== 'off') throw new Error(`--load-balancers must be on or off, not '${v}'`);
+  return { enabled: v !== 'off', ...(haproxy ? { haproxy } : {}) };
 }
 
 function optionalMs(v: string | undefined, flag: string): number | undefined {
@@ -155,10 +163,13 @@ async function cmdServer(argv: string[]): Promise<void> {
       dns: { type: 'string' },
       'scale-command': { type: 'string' },
       'vpc-base': { type: 'string' },
+      'load-balancers': { type: 'string' },
+      haproxy: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(SERVER_HELP);
+  const loadBalancers = parseLoadBalancers(values['load-balancers'], values.haproxy);
   const dns = parseDnsFlag(values.dns);
   const vpcBase = parseVpcBase(values['vpc-base'], values.region!);
   applyHeapGrowth(parseHeapGrowth(values['heap-growth']));
@@ -183,6 +194,7 @@ async function cmdServer(argv: string[]): Promise<void> {
     dns,
     scaleCommand: values['scale-command'],
     vpcBase,
+    loadBalancers,
   });
   printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey);
   const stop = async () => {
@@ -367,6 +379,8 @@ async function cmdUp(argv: string[]): Promise<void> {
       'vpc-base': { type: 'string' },
       'without-fargate': { type: 'boolean' },
       dns: { type: 'string' },
+      'load-balancers': { type: 'string' },
+      haproxy: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -380,7 +394,7 @@ async function cmdUp(argv: string[]): Promise<void> {
   const { host, port } = parseListen(values.listen!);
   const regions = values.regions !== undefined ? parseRegionList(values.regions) : undefined;
   const vpcBase = parseVpcBase(values['vpc-base'], values.region!);
-  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync, dns: parseDnsFlag(values.dns), scaleCommand: values['scale-command'], vpcBase });
+  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync, dns: parseDnsFlag(values.dns), scaleCommand: values['scale-command'], vpcBase, loadBalancers: parseLoadBalancers(values['load-balancers'], values.haproxy) });
   const started: RunningAgents[] = [];
   const agents = {
     get agents() {

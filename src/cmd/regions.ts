@@ -66,6 +66,7 @@ export class RegionRuntimes {
   private readonly started = new Map<string, Promise<RegionRuntime>>();
   private closed = false;
   private endpoint?: string;
+  private readonly upListeners = new Set<(r: RegionRuntime) => void>();
 
   constructor(private readonly o: RegionRuntimeOptions) {}
 
@@ -87,6 +88,9 @@ export class RegionRuntimes {
       if (this.closed) return Promise.reject(new Error('the server is shutting down'));
       p = this.start(region);
       this.started.set(region, p);
+      void p.then((r) => {
+        for (const l of this.upListeners) l(r);
+      }, () => undefined);
       // A failed start (the store refused) is retried by the next request, not cached.
       p.catch(() => this.started.delete(region));
     }
@@ -97,6 +101,16 @@ export class RegionRuntimes {
   setEndpoint(endpoint: string): void {
     this.endpoint = endpoint;
     for (const p of this.started.values()) void p.then((r) => void (r.ctx.endpoint = endpoint), () => undefined);
+  }
+
+  /**
+   * Calls `listener` with every region already up and each one that comes up later (the load
+   * balancer controller serves all regions); returns the unsubscribe.
+   */
+  onUp(listener: (r: RegionRuntime) => void): () => void {
+    this.upListeners.add(listener);
+    for (const p of this.started.values()) void p.then((r) => this.upListeners.has(listener) && listener(r), () => undefined);
+    return () => this.upListeners.delete(listener);
   }
 
   /** The runtimes already up (for /metrics-like views and tests). */

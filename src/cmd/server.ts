@@ -16,6 +16,7 @@ import { createLogger, systemClock, type Logger } from '../lib';
 import { loadOrCreateCredentials, type CredentialsFile } from './credentials';
 import { RegionRuntimes, regionalHandlers } from './regions';
 import { scaleCommandRunner } from './scale-command';
+import { startLoadBalancers, type LoadBalancerSettings, type RunningLoadBalancers } from './load-balancers';
 
 export interface ServerOptions {
   host: string;
@@ -46,6 +47,8 @@ export interface ServerOptions {
    * range, so it must clash with no network of the hosts.
    */
   vpcBase?: string;
+  /** ELBv2 load balancers on HAProxy (cmd/load-balancers.ts); default on, with /usr/sbin/haproxy. */
+  loadBalancers?: LoadBalancerSettings;
 }
 
 export interface RunningServer {
@@ -61,6 +64,9 @@ export interface RunningServer {
   store: Store;
   /** The addresses the DNS server answers on (empty when off). */
   dns: DnsListenAddress[];
+  /** The load balancer controller and its HAProxy (undefined when off or haproxy is missing). */
+  loadBalancers?: RunningLoadBalancers;
+  /** Stops everything; HAProxy keeps serving (detached) for the next start to adopt. */
   close(): Promise<void>;
 }
 
@@ -109,7 +115,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const endpoint = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   regions.setEndpoint(endpoint);
   log.info({ endpoint, dataDir: opts.dataDir, region: opts.region, regions: policy.describe() }, 'wharf server listening');
-  const dns = opts.dns ? await startDiscoveryDns(opts.dns, regions, opts.region, log) : undefined;
+  const loadBalancers = startLoadBalancers({ dataDir: opts.dataDir, settings: opts.loadBalancers ?? { enabled: true }, regions, log });
+  const dns = opts.dns ? await startDiscoveryDns(opts.dns, regions, opts.region, log, loadBalancers ? [loadBalancers.hostNames] : []) : undefined;
   return {
     endpoint,
     port,
@@ -120,7 +127,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     http,
     store,
     dns: dns?.addresses ?? [],
+    loadBalancers,
     async close() {
+      await loadBalancers?.detach();
       await dns?.server.close();
       await regions.close();
       await http.close();

@@ -175,8 +175,30 @@ export class LoadBalancerReconciler {
       }
     }
     this.layout = layout;
+    await this.promoteFirstPass(desired, servers);
     if (result.added.length || result.draining.length || result.freed.length || result.reloaded) this.opts.log?.info(result, 'load balancer pass');
     return result;
+  }
+
+  /**
+   * ELB: "After your target is registered, it must pass one health check to be considered
+   * healthy"; healthyThreshold applies to an unhealthy target coming back. HAProxy has one `rise`
+   * for both, so a new target (never seen UP) whose first check passed ("DOWN 1/N": going up) is
+   * put UP here rather than left to wait for `rise` checks.
+   */
+  private async promoteFirstPass(desired: DesiredState, servers: ServerState[]): Promise<void> {
+    for (const g of desired.targetGroups) {
+      if (!g.healthCheck.enabled) continue;
+      const records = mapOf(this.records, g.id);
+      const be = backendName(g.id);
+      for (const s of servers) {
+        if (s.backend !== be || (s.adminState & ADMIN_MAINT) !== 0 || !/^DOWN [1-9]\d*\/\d+/.test(s.status)) continue;
+        const record = records.get(`${s.address}:${s.port}`);
+        if (!record || record.seenHealthy) continue;
+        await this.supervisor.runtime.setHealth(be, s.server, 'up');
+        record.seenHealthy = true;
+      }
+    }
   }
 
   /** The slot plan of one target group from its actual servers. */

@@ -1,13 +1,14 @@
 /**
  * HAProxy's view of a server -> ELBv2's TargetHealth (state, reason code, description), pure.
  *
- *   registered --(slot filled, first checks)--> initial --rise good checks--> healthy
+ *   registered --(slot filled, first checks)--> initial --one good check--> healthy
  *                                                  |                            | fall bad checks
  *                                                  +--fall bad checks--> unhealthy <-+
  *   deregistered --> draining (until the deregistration delay ends) --> unused (not listed)
  *
  * HAProxy has no "initial" state: a new target is put DOWN on purpose (reconciler.ts) and stays
- * DOWN until `rise` (= healthyThreshold) checks pass. Until it has been seen UP once it is
+ * DOWN until a check passes (the reconciler then puts it up: ELB wants one passing check for a new
+ * target, `rise` = healthyThreshold only for one coming back). Until it has been seen UP once it is
  * `initial`, unless its checks have been failing for unhealthyThreshold intervals, when ELB would
  * call it unhealthy too.
  */

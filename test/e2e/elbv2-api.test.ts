@@ -17,7 +17,9 @@ let srv: TestServer;
 let subnets: Record<string, { id: string; cidr: string }>;
 let vpcId: string;
 before(async () => {
-  srv = await startTestServer({ regions: ['us-east-1', 'eu-west-1'] });
+  // This file writes the health records itself, in place of the load balancer controller, which
+  // is therefore off (test/e2e/load-balancer-controller*.test.ts test it).
+  srv = await startTestServer({ regions: ['us-east-1', 'eu-west-1'], loadBalancers: { enabled: false } });
   subnets = await defaultSubnets(srv);
   vpcId = JSON.parse((await run(AWS_CLI, ['ec2', 'describe-vpcs', '--endpoint-url', srv.endpoint, '--output', 'json'], srv.env())).stdout).Vpcs[0].VpcId;
 });

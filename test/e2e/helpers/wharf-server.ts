@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import type { DnsSettings } from '../../../src/cmd/dns';
+import type { LoadBalancerSettings } from '../../../src/cmd/load-balancers';
 import { startServer, type RunningServer } from '../../../src/cmd/server';
 import { createLogger, signRequest, type Logger } from '../../../src/lib';
 import { AWS_CLI_V2, pythonWithBoto3 } from '../../preflight/test-deps';
@@ -37,10 +38,17 @@ export interface TestServer {
   ecs(overrides?: Partial<Keys> & { region?: string }): ECSClient;
   /** Environment for a child process (AWS CLI, boto3, wharf CLI) with the server's credentials. */
   env(extra?: Record<string, string>): NodeJS.ProcessEnv;
-  close(): Promise<void>;
+  /**
+   * Stops the server. Its HAProxy (load balancers) is stopped too and its addresses taken off
+   * wharf-elb0, so no test leaves one behind; `keepLoadBalancers` leaves HAProxy serving, as a
+   * normal stop of `wharf server` does, for a restart on the same data dir to adopt.
+   */
+  close(opts?: { keepLoadBalancers?: boolean }): Promise<void>;
 }
 
-export async function startTestServer(opts: { region?: string; regions?: string[]; accountId?: string; dataDir?: string; log?: Logger; dns?: DnsSettings } = {}): Promise<TestServer> {
+export async function startTestServer(
+  opts: { region?: string; regions?: string[]; accountId?: string; dataDir?: string; log?: Logger; dns?: DnsSettings; loadBalancers?: LoadBalancerSettings } = {},
+): Promise<TestServer> {
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-e2e-'));
   const server = await startServer({
     host: '127.0.0.1',
@@ -53,6 +61,7 @@ export async function startTestServer(opts: { region?: string; regions?: string[
     synchronous: 'NORMAL',
     log: opts.log ?? createLogger('wharf-e2e', process.env.WHARF_LOG_LEVEL ?? 'silent'),
     dns: opts.dns,
+    loadBalancers: opts.loadBalancers,
   });
   const keys = server.credentials.user;
   const region = opts.region ?? REGION;
@@ -77,9 +86,11 @@ export async function startTestServer(opts: { region?: string; regions?: string[
     env(extra = {}) {
       return childEnv(keys, region, extra);
     },
-    async close() {
+    async close(closeOpts = {}) {
       for (const c of clients) c.destroy();
+      const lbs = server.loadBalancers;
       await server.close();
+      if (lbs && !closeOpts.keepLoadBalancers) await lbs.stop();
       if (!opts.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };

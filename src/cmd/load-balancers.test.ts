@@ -1,0 +1,28 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import { createLogger } from '../lib';
+import { haproxyMissing, startLoadBalancers } from './load-balancers';
+import type { RegionRuntimes } from './regions';
+
+test('without haproxy the load balancers are not served, with one line saying why, and nothing else fails', () => {
+  const lines: { level: string; obj: unknown; msg: string }[] = [];
+  const log = createLogger('test', 'silent');
+  const capture = Object.assign(Object.create(log) as typeof log, {
+    child: () => capture,
+    warn: (obj: unknown, msg: string) => void lines.push({ level: 'warn', obj, msg }),
+    info: (obj: unknown, msg: string) => void lines.push({ level: 'info', obj, msg }),
+  });
+  assert.match(haproxyMissing('/nonexistent/haproxy') ?? '', /ENOENT/);
+  const regions = { onUp: () => assert.fail('no controller should be wired') } as unknown as RegionRuntimes;
+  const running = startLoadBalancers({ dataDir: os.tmpdir(), settings: { enabled: true, haproxy: '/nonexistent/haproxy' }, regions, log: capture });
+  assert.equal(running, undefined);
+  assert.equal(lines.length, 1);
+  assert.equal(lines[0]!.level, 'warn');
+  assert.match(lines[0]!.msg, /load balancers are not served: cannot run haproxy \(\/nonexistent\/haproxy\)/);
+});
+
+test('--load-balancers off: no controller at all', () => {
+  const regions = { onUp: () => assert.fail('no controller should be wired') } as unknown as RegionRuntimes;
+  assert.equal(startLoadBalancers({ dataDir: os.tmpdir(), settings: { enabled: false }, regions, log: createLogger('test', 'silent') }), undefined);
+});

@@ -1,0 +1,59 @@
+/**
+ * HAProxy's view of the targets -> the stored health records (`elbhealth/<tg id>/<id>:<port>`),
+ * pure: which records to write and which to delete. Only changes are written (State, Reason,
+ * Description), so a steady load balancer writes nothing.
+ *
+ *   registered, seen by HAProxy       its state (initial / healthy / unhealthy / unavailable)
+ *   deregistered, still draining      draining
+ *   registered, group in no listener  unused, Target.NotInUse (ELB's words)
+ *   neither registered nor draining   the record is deleted: DescribeTargetHealth stops listing
+ *                                     it, and a service waiting out the drain stops its task
+ */
+import type { TargetHealthRecord, TargetHealthStateCode, TargetRecord } from '../control/elbv2-records';
+import type { TargetHealth } from '../loadbalancer/target-health';
+
+export interface ObservedHealth {
+  Id: string;
+  Port: number;
+  health: TargetHealth;
+}
+
+export interface HealthPlan {
+  put: TargetHealthRecord[];
+  delete: { Id: string; Port: number }[];
+}
+
+export const NOT_IN_USE: TargetHealth = {
+  state: 'unused',
+  reason: 'Target.NotInUse',
+  description: 'Target group is not configured to receive traffic from the load balancer',
+};
+
+const keyOf = (t: { Id: string; Port: number }) => `${t.Id}:${t.Port}`;
+
+/**
+ * One target group's plan. `observed` is undefined when the data plane does not carry the group
+ * (no listener or rule forwards to it, or its load balancer was left out); a target registered
+ * but not observed (an instance target whose instance is unknown) keeps its record as it is.
+ */
+export function planTargetHealth(registered: TargetRecord[], observed: ObservedHealth[] | undefined, stored: TargetHealthRecord[], now: number): HealthPlan {
+  const plan: HealthPlan = { put: [], delete: [] };
+  const storedByKey = new Map(stored.map((s) => [keyOf(s), s]));
+  const want = new Map<string, { Id: string; Port: number; health: TargetHealth }>();
+  if (observed) for (const o of observed) want.set(keyOf(o), o);
+  else for (const t of registered) want.set(keyOf(t), { Id: t.Id, Port: t.Port, health: NOT_IN_USE });
+  for (const [key, w] of want) {
+    const s = storedByKey.get(key);
+    if (s && s.State === w.health.state && s.Reason === w.health.reason && s.Description === w.health.description) continue;
+    const rec: TargetHealthRecord = { Id: w.Id, Port: w.Port, State: w.health.state as TargetHealthStateCode, updatedAt: now };
+    if (w.health.reason !== undefined) rec.Reason = w.health.reason;
+    if (w.health.description !== undefined) rec.Description = w.health.description;
+    plan.put.push(rec);
+  }
+  const isRegistered = new Set(registered.map(keyOf));
+  for (const s of stored) {
+    const key = keyOf(s);
+    if (!want.has(key) && !isRegistered.has(key)) plan.delete.push({ Id: s.Id, Port: s.Port });
+  }
+  return plan;
+}
