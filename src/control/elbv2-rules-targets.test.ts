@@ -108,6 +108,11 @@ test('RegisterTargets: ip targets must be in the VPC, instance targets must be c
   await createCluster(s.ctx, { clusterName: 'c1' });
   await registerContainerInstance(s.ctx, { cluster: 'c1', instanceIdentityDocument: JSON.stringify({ instanceId: 'i-0123456789abcdef0', availabilityZone: 'eu-west-3a' }) });
   await s.elb.RegisterTargets!({ TargetGroupArn: byInstance.TargetGroupArn, Targets: [{ Id: 'i-0123456789abcdef0', Port: 32768 }] });
+  // A Wharf host has no EC2 instance: its container instance id names it.
+  const wharfHost = (await registerContainerInstance(s.ctx, { cluster: 'c1' })).containerInstance!.containerInstanceArn!.split('/').pop()!;
+  await s.elb.RegisterTargets!({ TargetGroupArn: byInstance.TargetGroupArn, Targets: [{ Id: wharfHost, Port: 32769 }] });
+  assert.deepEqual((await s.elb.DescribeTargetHealth!({ TargetGroupArn: byInstance.TargetGroupArn })).TargetHealthDescriptions.map((d: any) => d.Target.Id), ['i-0123456789abcdef0', wharfHost]);
+  await s.elb.DeregisterTargets!({ TargetGroupArn: byInstance.TargetGroupArn, Targets: [{ Id: wharfHost, Port: 32769 }] });
   assert.deepEqual((await s.elb.DescribeTargetHealth!({ TargetGroupArn: byInstance.TargetGroupArn })).TargetHealthDescriptions[0].Target, { Id: 'i-0123456789abcdef0', Port: 32768 });
 
   await s.elb.DeregisterTargets!({ TargetGroupArn: s.tg.TargetGroupArn, Targets: [{ Id: ip(s, 5) }] });

@@ -1,7 +1,7 @@
 /**
  * ELBv2 targets: RegisterTargets, DeregisterTargets and DescribeTargetHealth. ip targets are IPv4
  * addresses in the VPC's range; instance targets are the EC2 instance ids of the region's
- * container instances. Health comes from the registered targets and the health records the load
+ * container instances (or, for hosts without one, their container instance ids). Health comes from the registered targets and the health records the load
  * balancer controller writes (`elbhealth/`):
  *
  *   group used by no load balancer         -> unused      Target.NotInUse
@@ -26,12 +26,18 @@ interface TargetInput {
   QuicServerId?: string;
 }
 
-/** The region's container instances by EC2 instance id. */
+/**
+ * The region's container instances by EC2 instance id and by container instance id: Wharf's own
+ * hosts register without an EC2 instance, so an instance target may name the container instance
+ * id instead (the load balancer controller resolves either).
+ */
 function instancesByEc2Id(ctx: ControlContext): Map<string, ContainerInstanceRecord> {
   const out = new Map<string, ContainerInstanceRecord>();
   for (const e of ctx.state.instances.all()) {
     const i = e.value;
-    if (i.ec2InstanceId && i.status !== 'INACTIVE') out.set(i.ec2InstanceId, i);
+    if (i.status === 'INACTIVE') continue;
+    if (i.ec2InstanceId) out.set(i.ec2InstanceId, i);
+    out.set(i.containerInstanceArn.slice(i.containerInstanceArn.lastIndexOf('/') + 1), i);
   }
   return out;
 }

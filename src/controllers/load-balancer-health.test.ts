@@ -5,7 +5,7 @@ import { DRAINING } from '../loadbalancer/target-health';
 import { NOT_IN_USE, planTargetHealth } from './load-balancer-health';
 
 const NOW = 1_700_000_000_000;
-const reg = (Id: string, Port = 80): TargetRecord => ({ Id, Port, registeredAt: NOW - 1000 });
+const reg = (Id: string, Port = 80, registeredAt = NOW - 10_000): TargetRecord => ({ Id, Port, registeredAt });
 const rec = (Id: string, State: TargetHealthRecord['State'], Reason?: string, Description?: string): TargetHealthRecord => ({
   Id,
   Port: 80,
@@ -30,6 +30,11 @@ describe('HAProxy health -> stored health records', () => {
       put: [{ Id: '10.0.0.2', Port: 80, State: 'initial', Reason: 'Elb.RegistrationInProgress', Description: 'Target registration is in progress', updatedAt: NOW }],
       delete: [],
     });
+  });
+
+  test('a record older than the registration of its target (a new task at a reused address) is written again', () => {
+    const plan = planTargetHealth([reg('10.0.0.1', 80, NOW - 1000)], [{ Id: '10.0.0.1', Port: 80, health: { state: 'healthy' } }], [rec('10.0.0.1', 'healthy')], NOW);
+    assert.deepEqual(plan, { put: [{ Id: '10.0.0.1', Port: 80, State: 'healthy', updatedAt: NOW }], delete: [] });
   });
 
   test('a change of state, reason or description is written', () => {

@@ -1,7 +1,8 @@
 /**
  * HAProxy's view of the targets -> the stored health records (`elbhealth/<tg id>/<id>:<port>`),
  * pure: which records to write and which to delete. Only changes are written (State, Reason,
- * Description), so a steady load balancer writes nothing.
+ * Description, or a record older than its target's registration), so a steady load balancer
+ * writes nothing.
  *
  *   registered, seen by HAProxy       its state (initial / healthy / unhealthy / unavailable)
  *   deregistered, still draining      draining
@@ -42,9 +43,14 @@ export function planTargetHealth(registered: TargetRecord[], observed: ObservedH
   const want = new Map<string, { Id: string; Port: number; health: TargetHealth }>();
   if (observed) for (const o of observed) want.set(keyOf(o), o);
   else for (const t of registered) want.set(keyOf(t), { Id: t.Id, Port: t.Port, health: NOT_IN_USE });
+  const registeredAt = new Map(registered.map((t) => [keyOf(t), t.registeredAt]));
   for (const [key, w] of want) {
     const s = storedByKey.get(key);
-    if (s && s.State === w.health.state && s.Reason === w.health.reason && s.Description === w.health.description) continue;
+    // A record older than the target's registration is the previous target's at this address
+    // (a task replaced at a reused IP): it is written again, since readers trust only records
+    // written after the registration they look at.
+    const stale = s !== undefined && s.updatedAt < (registeredAt.get(key) ?? 0);
+    if (s && !stale && s.State === w.health.state && s.Reason === w.health.reason && s.Description === w.health.description) continue;
     const rec: TargetHealthRecord = { Id: w.Id, Port: w.Port, State: w.health.state as TargetHealthStateCode, updatedAt: now };
     if (w.health.reason !== undefined) rec.Reason = w.health.reason;
     if (w.health.description !== undefined) rec.Description = w.health.description;

@@ -21,6 +21,7 @@ import type { PullBehaviour } from '../../../src/agent';
 import { createLogger } from '../../../src/lib';
 import { listClusterContainers, removeClusterContainers, sleep } from './processes';
 import type { DnsSettings } from '../../../src/cmd/dns';
+import type { LoadBalancerSettings } from '../../../src/cmd/load-balancers';
 import { startTestServer, type TestServer } from './wharf-server';
 
 export interface TasksHarness {
@@ -42,9 +43,16 @@ export interface TasksHarness {
 
 export async function startTasksHarness(
   name: string,
-  o: { pullBehaviour?: PullBehaviour; resources?: { cpu?: number; memory?: number }; taskEndpoint?: { host?: string; port?: number } | false; dns?: DnsSettings; taskDns?: string[] } = {},
+  o: {
+    pullBehaviour?: PullBehaviour;
+    resources?: { cpu?: number; memory?: number };
+    taskEndpoint?: { host?: string; port?: number } | false;
+    dns?: DnsSettings;
+    taskDns?: string[];
+    loadBalancers?: LoadBalancerSettings;
+  } = {},
 ): Promise<TasksHarness> {
-  const srv = await startTestServer({ dns: o.dns });
+  const srv = await startTestServer({ dns: o.dns, loadBalancers: o.loadBalancers });
   const ecs = srv.ecs();
   const cluster = `${name}-${process.pid}`;
   const clusterArn = (await ecs.send(new CreateClusterCommand({ clusterName: cluster }))).cluster!.clusterArn!;
