@@ -272,6 +272,16 @@ export function toMarkdown(r: LoadBalancerBenchResult): string {
       `Throughput through the listener, ${mode === 'shared' ? 'shared cpus' : 'HAProxy on a cpu of its own'}: ${n(x)}x direct with 3 targets (rounds: ${list(r.ratios[mode])}; goal at least ${THROUGHPUT_GOAL}x: ${met(x >= THROUGHPUT_GOAL)}), ${n(x1)}x in front of the same one target (rounds: ${list(r.ratios1[mode])}).`,
     );
   }
+  const cpu = (l: Run) => l.usPerRequest.generator + l.usPerRequest.haproxy + l.usPerRequest.targets;
+  const sh = m.shared;
+  lines.push(
+    `Where the CPU goes (shared, medians): straight to one target ${n(cpu(sh.direct), 0)} µs per request (wrk + target); through the listener to the same`,
+    `target ${n(cpu(sh.listener1), 0)} µs (HAProxy ${n(sh.listener1.usPerRequest.haproxy, 0)}); to 3 targets ${n(cpu(sh.listener), 0)} µs (HAProxy ${n(sh.listener.usPerRequest.haproxy, 0)}, the 3 targets ${n(sh.listener.usPerRequest.targets, 0)}).`,
+    `When every path uses all the cpus it gets, throughput goes as 1 / CPU per request: at most ${n(cpu(sh.direct) / cpu(sh.listener1))}x and ${n(cpu(sh.direct) / cpu(sh.listener))}x direct.`,
+    "HAProxy's share is its 2 receives and 2 sends per request on loopback TCP (kernel time; it reuses server connections). The 3",
+    'targets cost more per request than one because each process wakes for a third of the requests on the same cpus (a',
+    'fixed cost per wakeup); in a cluster each task has cpus of its own.',
+  );
   const added = median(r.addedP50Ms);
   lines.push(
     `Added p50 when paced: ${n(added, 3)} ms (rounds: ${list(r.addedP50Ms, 3)}; goal under ${ADDED_P50_GOAL_MS} ms: ${met(added < ADDED_P50_GOAL_MS)}); added p99 ${n(median(r.addedP99Ms), 3)} ms.`,
