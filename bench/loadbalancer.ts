@@ -278,9 +278,9 @@ export function toMarkdown(r: LoadBalancerBenchResult): string {
     `Where the CPU goes (shared, medians): straight to one target ${n(cpu(sh.direct), 0)} µs per request (wrk + target); through the listener to the same`,
     `target ${n(cpu(sh.listener1), 0)} µs (HAProxy ${n(sh.listener1.usPerRequest.haproxy, 0)}); to 3 targets ${n(cpu(sh.listener), 0)} µs (HAProxy ${n(sh.listener.usPerRequest.haproxy, 0)}, the 3 targets ${n(sh.listener.usPerRequest.targets, 0)}).`,
     `When every path uses all the cpus it gets, throughput goes as 1 / CPU per request: at most ${n(cpu(sh.direct) / cpu(sh.listener1))}x and ${n(cpu(sh.direct) / cpu(sh.listener))}x direct.`,
-    "HAProxy's share is its 2 receives and 2 sends per request on loopback TCP (kernel time; it reuses server connections). The 3",
-    'targets cost more per request than one because each process wakes for a third of the requests on the same cpus (a',
-    'fixed cost per wakeup); in a cluster each task has cpus of its own.',
+    "HAProxy's share is mostly kernel time in its 2 receives and 2 sends per request on loopback TCP (it reuses server",
+    'connections). The 3 targets cost more per request than one mainly because each process wakes for a third of the',
+    'requests on the same cpus (a fixed cost per wakeup); in a cluster each task has cpus of its own.',
   );
   const added = median(r.addedP50Ms);
   lines.push(
