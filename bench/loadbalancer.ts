@@ -31,7 +31,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { targetGroupDefaults, type DesiredState } from '../src/loadbalancer/model';
 import { LoadBalancerReconciler } from '../src/loadbalancer/reconciler';
-import { childPids, cpuSeconds, ensureCommands, machineBusySeconds, pin, wrk, type WrkResult } from './lib/wrk';
+import { childPids, cpuSeconds, ensureCommands, machineBusySeconds, pin, wrk, wrkCleanup, type WrkResult } from './lib/wrk';
 
 const TARGET_SOURCE = `
 const http = require('node:http');
@@ -228,6 +228,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<LoadBalancerB
     };
   } finally {
     await lb.stop();
+    wrkCleanup();
     for (const t of targets) t.child.kill();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }

@@ -87,6 +87,12 @@ export function pin(pids: number[], cpus: string): void {
 
 let scriptFile: string | undefined;
 
+/** Removes the script file wrk() wrote (call when the benchmark is done). */
+export function wrkCleanup(): void {
+  if (scriptFile) fs.rmSync(path.dirname(scriptFile), { recursive: true, force: true });
+  scriptFile = undefined;
+}
+
 /**
  * One wrk run. `pauseMs` > 0 paces each connection (a request, then the pause): a fixed rate of
  * about connections * 1000 / (pauseMs + latency) requests per second. `cpus` pins wrk with taskset.
