@@ -24,6 +24,7 @@ import { bindingsOf, type ContainerRun } from './container-run';
 import { dependencyGate } from './container-dependencies';
 import { hostPortFree } from './host-ports';
 import { prepareTaskResources, startPauseContainer } from './task-resources';
+import { StartTimeline } from './start-timeline';
 import type { TaskStatus } from './task-status';
 
 /** What the starter may read and do on its runner. */
@@ -80,6 +81,9 @@ export class TaskStarter {
    * later (after its dependencies): a secret changed or deleted meanwhile does not split the task.
    */
   private credentials: Pick<AgentTask, 'secrets' | 'registryAuth'> = {};
+  /** Where this start spends its time (logged at debug once every container has started). */
+  private readonly timeline = new StartTimeline();
+  private readonly time = <T>(step: string, fn: () => Promise<T>): Promise<T> => this.timeline.time(step, fn);
 
   constructor(private readonly h: StartHost) {}
 
@@ -120,6 +124,7 @@ export class TaskStarter {
       this.pullsDone = true;
     }
     await this.startReady();
+    if (this.apps().every((c) => c.everStarted)) this.timeline.log(h.options.logger, h.taskArn);
   }
 
   /**
@@ -152,7 +157,7 @@ export class TaskStarter {
   /** Task cgroup, volumes, and for awsvpc the network and the pause container. */
   private async setupTaskResources(): Promise<void> {
     const h = this.h;
-    const res = await prepareTaskResources(h.options.runtime, h.task, h.taskId);
+    const res = await this.time('cgroup+volumes', () => prepareTaskResources(h.options.runtime, h.task, h.taskId));
     this.cgroupParent = res.cgroupParent;
     this.fallbackMemoryMiB = res.fallbackMemoryMiB;
     this.volumeSources = res.volumeSources;
@@ -169,10 +174,11 @@ export class TaskStarter {
       dns: h.options.dnsServers,
       publicBindIp: h.options.publicBindIp,
       isPortFree: hostPortFree(h.options.publicBindIp),
+      time: this.time,
     });
     h.setPrivateIp(address.ip, address.mac);
     // The task's rules are in place before any of its containers listens.
-    if (h.task.network?.securityGroups) await h.options.firewall?.sync();
+    if (h.task.network?.securityGroups) await this.time('firewall', async () => h.options.firewall?.sync());
   }
 
   /** Pulls every image not pulled yet; false when one failed (the task is then failing to start). */
@@ -191,7 +197,7 @@ export class TaskStarter {
       toPull.map(async (c) => {
         try {
           const auth = this.credentials.registryAuth?.[c.name];
-          const r = await h.options.runtime.pullImage(c.def.image ?? '', { behaviour: h.options.pullBehaviour, auth });
+          const r = await this.time(`pull ${c.name}`, () => h.options.runtime.pullImage(c.def.image ?? '', { behaviour: h.options.pullBehaviour, auth }));
           c.imageDigest = r.imageDigest;
           c.known = 'PULLED';
           return undefined;
@@ -279,7 +285,7 @@ export class TaskStarter {
           sandboxRuntime: h.task.launchType === 'FARGATE' && h.options.fargateSandbox ? h.options.fargateSandbox : undefined,
           fallbackMemoryMiB: c.def.memory === undefined ? this.fallbackMemoryMiB : undefined,
         });
-        c.dockerId = await rt.createContainer(spec);
+        c.dockerId = await this.time(`create ${c.name}`, () => rt.createContainer(spec));
         c.known = 'CREATED';
       } catch (err) {
         this.failToStart(c, `CannotCreateContainerError: ${(err as Error).message}`);
@@ -287,7 +293,7 @@ export class TaskStarter {
       }
     }
     try {
-      await rt.startContainer(c.dockerId);
+      await this.time(`start ${c.name}`, () => rt.startContainer(c.dockerId!));
       c.everStarted = true;
       c.lastStartAt = h.options.clock.now();
       c.known = 'RUNNING';
