@@ -118,6 +118,8 @@ export interface ContainerSummary {
   name: string;
   labels: Record<string, string>;
   status: string;
+  /** Address per network, when the runtime's list gives it (Docker's does). */
+  ipAddresses?: Record<string, string>;
 }
 
 /** Something changed for a container; the listener re-inspects it. */

@@ -281,7 +281,17 @@ export class DockerRuntime implements ContainerRuntime {
 
   async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
     const list = await this.docker.listContainers({ all: true, filters: JSON.stringify({ label: labelFilter(labels) }) });
-    return list.map((c) => ({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), labels: c.Labels ?? {}, status: c.State }));
+    return list.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? '').replace(/^\//, ''),
+      labels: c.Labels ?? {},
+      status: c.State,
+      ipAddresses: Object.fromEntries(
+        Object.entries(c.NetworkSettings?.Networks ?? {})
+          .filter(([, n]) => n.IPAddress)
+          .map(([net, n]) => [net, n.IPAddress]),
+      ),
+    }));
   }
 
   watchEvents(listener: (e: RuntimeEvent) => void): () => void {
