@@ -70,28 +70,40 @@ export interface TaskAddress {
   mac?: string;
 }
 
+/** What making and starting a task's pause container needs. */
+export interface PauseContainerOptions {
+  task: AgentTask;
+  pause: ContainerRun;
+  containerInstanceArn: string;
+  image: string;
+  network: string;
+  cgroupParent?: string;
+  /** The task's resolvers (Wharf's DNS server when the agent has one): its containers share them. */
+  dns?: string[];
+  /** assignPublicIp ENABLED: the host address the task's ports are published on. */
+  publicBindIp?: string;
+  /** Whether a host port is free on publicBindIp (so the container port itself can be used). */
+  isPortFree?: (port: number, protocol: string) => Promise<boolean>;
+  /** Times each step (see StartTimeline). */
+  time?: <T>(step: string, fn: () => Promise<T>) => Promise<T>;
+}
+
+const untimed = <T>(_step: string, fn: () => Promise<T>): Promise<T> => fn();
+
 /** Creates (unless adopted) and starts the pause container; returns the task's address. */
-export async function startPauseContainer(
-  rt: ContainerRuntime,
-  o: {
-    task: AgentTask;
-    pause: ContainerRun;
-    containerInstanceArn: string;
-    image: string;
-    network: string;
-    cgroupParent?: string;
-    /** The task's resolvers (Wharf's DNS server when the agent has one): its containers share them. */
-    dns?: string[];
-    /** assignPublicIp ENABLED: the host address the task's ports are published on. */
-    publicBindIp?: string;
-    /** Whether a host port is free on publicBindIp (so the container port itself can be used). */
-    isPortFree?: (port: number, protocol: string) => Promise<boolean>;
-    /** Times each step (see StartTimeline). */
-    time?: <T>(step: string, fn: () => Promise<T>) => Promise<T>;
-  },
-): Promise<TaskAddress> {
+export async function startPauseContainer(rt: ContainerRuntime, o: PauseContainerOptions): Promise<TaskAddress> {
+  await createPauseContainer(rt, o);
+  return startCreatedPauseContainer(rt, o);
+}
+
+/**
+ * Makes sure the task's network exists and creates the pause container on it (unless adopted).
+ * Once this returns, the task's containers can be created (their network mode names the pause
+ * container); they can start only once startCreatedPauseContainer has.
+ */
+export async function createPauseContainer(rt: ContainerRuntime, o: PauseContainerOptions): Promise<void> {
   const { pause } = o;
-  const time = o.time ?? (<T>(_step: string, fn: () => Promise<T>) => fn());
+  const time = o.time ?? untimed;
   const networks = taskNetworks(rt);
   // Pulled before the network is made, so a failed pull leaves no empty network behind.
   if (!pause.dockerId) await time('pause-pull', () => rt.pullImage(o.image, { behaviour: 'prefer-cached' }));
@@ -117,17 +129,25 @@ export async function startPauseContainer(
     const labels: Record<string, string> = { ...containerLabels(o.task, o.containerInstanceArn, PAUSE_CONTAINER_NAME), [LABELS.pause]: 'true' };
     const groups = o.task.network?.securityGroups;
     if (groups) labels[LABELS.securityGroups] = JSON.stringify({ groups, ingress: o.task.network?.ingress ?? [] });
-    pause.dockerId = await time('pause-create', () => rt.createContainer({
-      name: pause.dockerName,
-      image: o.image,
-      labels,
-      exposedPorts: ports ? Object.keys(ports) : undefined,
-      // Shareable IPC so that ipcMode `task` containers can join it.
-      host: { networkMode: o.network, cpuShares: 2, cgroupParent: o.cgroupParent, ipcMode: 'shareable', dns: o.dns, portBindings: ports },
-    }));
+    pause.dockerId = await time('pause-create', () =>
+      rt.createContainer({
+        name: pause.dockerName,
+        image: o.image,
+        labels,
+        exposedPorts: ports ? Object.keys(ports) : undefined,
+        // Shareable IPC so that ipcMode `task` containers can join it.
+        host: { networkMode: o.network, cpuShares: 2, cgroupParent: o.cgroupParent, ipcMode: 'shareable', dns: o.dns, portBindings: ports },
+      }),
+    );
     pause.known = 'CREATED';
   });
-  await time('pause-start', () => startOnNetwork(rt, networks, pause.dockerId!, o.network, ipam));
+}
+
+/** Starts the pause container createPauseContainer made (or adopted); returns the task's address. */
+export async function startCreatedPauseContainer(rt: ContainerRuntime, o: PauseContainerOptions): Promise<TaskAddress> {
+  const { pause } = o;
+  const time = o.time ?? untimed;
+  await time('pause-start', () => startOnNetwork(rt, taskNetworks(rt), pause.dockerId!, o.network, ipamOf(o.task)));
   pause.everStarted = true;
   pause.known = 'RUNNING';
   const st = await time('pause-inspect', () => rt.inspectContainer(pause.dockerId!));
