@@ -119,3 +119,32 @@ test('sync() waits for a rebuild begun after the call, and not for one asked for
   assert.equal(thirdDone, true);
   assert.equal(restores, 3, 'no rebuild nobody asked for');
 });
+
+test('the watcher rebuilds for pause containers only, and not for an event a rebuild begun after it has covered', async () => {
+  const rt = new SimulatedRuntime();
+  let restores = 0;
+  const fw = new TaskFirewall(rt, { exec: async (cmd) => void (cmd === 'iptables-restore' && restores++) });
+  const settle = () => new Promise((r) => setTimeout(r, 250));
+  await rt.ensureNetwork('wharf-subnet-a', {});
+  fw.watch();
+  await settle();
+  assert.equal(restores, 1, 'one rebuild when the watch begins');
+  const app = await rt.createContainer({ name: 'app', image: 'app', labels: {}, host: { networkMode: 'none' } });
+  await rt.startContainer(app);
+  await settle();
+  assert.equal(restores, 1, "a task container's start changes no address");
+  const p1 = await rt.createContainer({ name: 'p1', image: 'pause', labels: { [LABELS.pause]: 'true' }, host: { networkMode: 'wharf-subnet-a' } });
+  await rt.startContainer(p1);
+  await settle();
+  assert.equal(restores, 2, "a pause container's start is a rebuild");
+  const p2 = await rt.createContainer({ name: 'p2', image: 'pause', labels: { [LABELS.pause]: 'true' }, host: { networkMode: 'wharf-subnet-a' } });
+  await rt.startContainer(p2);
+  // The starting task syncs at once (begun after the event): the debounced rebuild is not needed.
+  await fw.sync();
+  await settle();
+  assert.equal(restores, 3);
+  await rt.removeContainer(p2);
+  await settle();
+  assert.equal(restores, 4, 'a pause container going is a rebuild');
+  fw.stop();
+});

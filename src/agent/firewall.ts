@@ -113,16 +113,30 @@ export class TaskFirewall {
     private readonly o: { logger?: Logger; exec?: Exec } = {},
   ) {}
 
-  /** Rebuilds at once and whenever a container starts, dies or goes (debounced). */
+  /**
+   * Rebuilds at once and whenever a pause container starts, dies or goes (debounced). Events of
+   * other containers (the tasks' own, which do not change any address) are ignored when the
+   * engine says whose they are; an event that a rebuild begun after it has already covered (the
+   * starting task's own sync) does not cause another.
+   */
   watch(): void {
     this.unwatch ??= this.rt.watchEvents((e) => {
       if (e.action !== 'start' && e.action !== 'die' && e.action !== 'destroy') return;
+      if (e.labels && e.labels[LABELS.pause] !== 'true') return;
+      const seen = ++this.events;
       clearTimeout(this.timer);
-      this.timer = setTimeout(() => void this.sync().catch((err) => this.o.logger?.warn({ err }, 'security group rules not updated')), 100);
+      this.timer = setTimeout(() => {
+        if (this.covered >= seen) return;
+        void this.sync().catch((err) => this.o.logger?.warn({ err }, 'security group rules not updated'));
+      }, 100);
       this.timer.unref?.();
     });
     void this.sync().catch((err) => this.o.logger?.warn({ err }, 'security group rules not updated'));
   }
+
+  /** Engine events the watcher has heard, and how many of them a rebuild has begun after. */
+  private events = 0;
+  private covered = 0;
 
   stop(): void {
     this.unwatch?.();
@@ -151,6 +165,8 @@ export class TaskFirewall {
   private async loop(): Promise<void> {
     while (this.wanted > this.started) {
       const gen = ++this.started;
+      // This rebuild reads the engine after every event heard so far.
+      this.covered = this.events;
       let failure: unknown;
       let failed = false;
       try {

@@ -126,6 +126,8 @@ export interface ContainerSummary {
 export interface RuntimeEvent {
   id: string;
   action: 'create' | 'start' | 'die' | 'oom' | 'health' | 'destroy' | 'other';
+  /** The container's labels, when the engine sends them with the event (Docker does). */
+  labels?: Record<string, string>;
 }
 
 export interface EngineInfo {
