@@ -71,3 +71,80 @@ test('members come from running pause containers with the label; the rebuild res
   assert.equal(calls.filter((c) => c.args.includes('-I')).length, 1, 'the jump is added once');
   assert.deepEqual(parseGroupsLabel('not json'), undefined);
 });
+
+test('a rebuild is one iptables-restore (it declares the chain, no iptables -N) with the jump checked alongside', async () => {
+  const rt = new SimulatedRuntime();
+  const calls: string[] = [];
+  const fw = new TaskFirewall(rt, { exec: async (cmd, args) => void calls.push(`${cmd} ${args.join(' ')}`) });
+  await fw.sync();
+  assert.deepEqual(calls.sort(), ['iptables -w -C DOCKER-USER -j WHARF-SG', 'iptables-restore -w --noflush']);
+});
+
+test('sync() waits for a rebuild begun after the call, and not for one asked for later', async () => {
+  const rt = new SimulatedRuntime();
+  const release: (() => void)[] = [];
+  let restores = 0;
+  const fw = new TaskFirewall(rt, {
+    exec: async (cmd) => {
+      if (cmd !== 'iptables-restore') return;
+      restores++;
+      await new Promise<void>((r) => release.push(r));
+    },
+  });
+  const settle = async () => {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  };
+  let firstDone = false;
+  let secondDone = false;
+  void fw.sync().then(() => (firstDone = true));
+  await settle();
+  assert.equal(restores, 1);
+  // Asked while the first runs: the first's rules may predate what this caller needs.
+  void fw.sync().then(() => (secondDone = true));
+  release.shift()!();
+  await settle();
+  assert.equal(firstDone, true);
+  assert.equal(secondDone, false, 'the second caller waits for a rebuild of its own');
+  assert.equal(restores, 2);
+  // A third caller arrives during the second rebuild; the second caller does not wait for it.
+  let thirdDone = false;
+  void fw.sync().then(() => (thirdDone = true));
+  release.shift()!();
+  await settle();
+  assert.equal(secondDone, true);
+  assert.equal(thirdDone, false);
+  assert.equal(restores, 3);
+  release.shift()!();
+  await settle();
+  assert.equal(thirdDone, true);
+  assert.equal(restores, 3, 'no rebuild nobody asked for');
+});
+
+test('the watcher rebuilds for pause containers only, and not for an event a rebuild begun after it has covered', async () => {
+  const rt = new SimulatedRuntime();
+  let restores = 0;
+  const fw = new TaskFirewall(rt, { exec: async (cmd) => void (cmd === 'iptables-restore' && restores++) });
+  const settle = () => new Promise((r) => setTimeout(r, 250));
+  await rt.ensureNetwork('wharf-subnet-a', {});
+  fw.watch();
+  await settle();
+  assert.equal(restores, 1, 'one rebuild when the watch begins');
+  const app = await rt.createContainer({ name: 'app', image: 'app', labels: {}, host: { networkMode: 'none' } });
+  await rt.startContainer(app);
+  await settle();
+  assert.equal(restores, 1, "a task container's start changes no address");
+  const p1 = await rt.createContainer({ name: 'p1', image: 'pause', labels: { [LABELS.pause]: 'true' }, host: { networkMode: 'wharf-subnet-a' } });
+  await rt.startContainer(p1);
+  await settle();
+  assert.equal(restores, 2, "a pause container's start is a rebuild");
+  const p2 = await rt.createContainer({ name: 'p2', image: 'pause', labels: { [LABELS.pause]: 'true' }, host: { networkMode: 'wharf-subnet-a' } });
+  await rt.startContainer(p2);
+  // The starting task syncs at once (begun after the event): the debounced rebuild is not needed.
+  await fw.sync();
+  await settle();
+  assert.equal(restores, 3);
+  await rt.removeContainer(p2);
+  await settle();
+  assert.equal(restores, 4, 'a pause container going is a rebuild');
+  fw.stop();
+});

@@ -105,7 +105,6 @@ export async function firewallAvailable(exec: Exec = execTool): Promise<boolean>
 /** The security-group firewall of one engine (see the top of this file). */
 export class TaskFirewall {
   private running?: Promise<void>;
-  private again = false;
   private unwatch?: () => void;
   private timer?: NodeJS.Timeout;
 
@@ -114,16 +113,30 @@ export class TaskFirewall {
     private readonly o: { logger?: Logger; exec?: Exec } = {},
   ) {}
 
-  /** Rebuilds at once and whenever a container starts, dies or goes (debounced). */
+  /**
+   * Rebuilds at once and whenever a pause container starts, dies or goes (debounced). Events of
+   * other containers (the tasks' own, which do not change any address) are ignored when the
+   * engine says whose they are; an event that a rebuild begun after it has already covered (the
+   * starting task's own sync) does not cause another.
+   */
   watch(): void {
     this.unwatch ??= this.rt.watchEvents((e) => {
       if (e.action !== 'start' && e.action !== 'die' && e.action !== 'destroy') return;
+      if (e.labels && e.labels[LABELS.pause] !== 'true') return;
+      const seen = ++this.events;
       clearTimeout(this.timer);
-      this.timer = setTimeout(() => void this.sync().catch((err) => this.o.logger?.warn({ err }, 'security group rules not updated')), 100);
+      this.timer = setTimeout(() => {
+        if (this.covered >= seen) return;
+        void this.sync().catch((err) => this.o.logger?.warn({ err }, 'security group rules not updated'));
+      }, 100);
       this.timer.unref?.();
     });
     void this.sync().catch((err) => this.o.logger?.warn({ err }, 'security group rules not updated'));
   }
+
+  /** Engine events the watcher has heard, and how many of them a rebuild has begun after. */
+  private events = 0;
+  private covered = 0;
 
   stop(): void {
     this.unwatch?.();
@@ -131,46 +144,69 @@ export class TaskFirewall {
     clearTimeout(this.timer);
   }
 
-  /** Rebuilds the chain from the engine now (one rebuild at a time; one more if asked meanwhile). */
+  /**
+   * Rebuilds the chain from the engine now, one rebuild at a time. Resolves once a rebuild that
+   * began after this call has been applied: a call made while one runs waits for the next, but
+   * not for any asked for after it (the watcher's debounced rebuild after a task's own start
+   * would otherwise double the wait of the task that asked).
+   */
   sync(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      try {
-        do {
-          this.again = false;
-          await this.apply(await this.members());
-        } while (this.again);
-      } finally {
-        this.running = undefined;
-      }
-    })();
-    return this.running;
+    const ticket = this.started + 1;
+    this.wanted = Math.max(this.wanted, ticket);
+    const done = new Promise<void>((resolve, reject) => this.waiters.push({ ticket, resolve, reject }));
+    if (!this.running) this.running = this.loop();
+    return done;
   }
 
-  /** The running awsvpc tasks of the engine, from their pause containers. */
+  private started = 0;
+  private wanted = 0;
+  private waiters: { ticket: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
+
+  private async loop(): Promise<void> {
+    while (this.wanted > this.started) {
+      const gen = ++this.started;
+      // This rebuild reads the engine after every event heard so far.
+      this.covered = this.events;
+      let failure: unknown;
+      let failed = false;
+      try {
+        await this.apply(await this.members());
+      } catch (err) {
+        failure = err;
+        failed = true;
+      }
+      const settled = this.waiters.filter((w) => w.ticket <= gen);
+      this.waiters = this.waiters.filter((w) => w.ticket > gen);
+      for (const w of settled) (failed ? w.reject(failure) : w.resolve());
+    }
+    this.running = undefined;
+  }
+
+  /** The running awsvpc tasks of the engine, from their pause containers (one list call). */
   async members(): Promise<FirewallMember[]> {
     const out: FirewallMember[] = [];
     for (const c of await this.rt.listContainers({ [LABELS.pause]: 'true' })) {
       const sg = parseGroupsLabel(c.labels[LABELS.securityGroups]);
       if (!sg || c.status !== 'running') continue;
-      const st = await this.rt.inspectContainer(c.id);
-      for (const ip of Object.values(st?.ipAddresses ?? {})) out.push({ ip, ...sg });
+      // The engine's list carries the addresses; a runtime whose list does not is asked per container.
+      const ips = c.ipAddresses ?? (await this.rt.inspectContainer(c.id))?.ipAddresses ?? {};
+      for (const ip of Object.values(ips)) if (ip) out.push({ ip, ...sg });
     }
     return out;
   }
 
   private async apply(members: FirewallMember[]): Promise<void> {
     const exec = this.o.exec ?? execTool;
-    await exec('iptables', ['-w', '-N', FIREWALL_CHAIN]).catch(() => undefined); // exists already
-    await exec('iptables-restore', ['-w', '--noflush'], restoreInput(members));
-    // The jump goes in after the chain holds the rules, first in DOCKER-USER.
-    try {
-      await exec('iptables', ['-w', '-C', 'DOCKER-USER', '-j', FIREWALL_CHAIN]);
-    } catch {
-      await exec('iptables', ['-w', '-I', 'DOCKER-USER', '1', '-j', FIREWALL_CHAIN]);
-    }
+    // iptables-restore creates the chain it declares when missing (and flushes it otherwise), so
+    // no `iptables -N` first. Whether DOCKER-USER jumps to it is asked at the same time; a missing
+    // jump goes in after the chain holds the rules, first in DOCKER-USER.
+    const [, jumps] = await Promise.all([
+      exec('iptables-restore', ['-w', '--noflush'], restoreInput(members)),
+      exec('iptables', ['-w', '-C', 'DOCKER-USER', '-j', FIREWALL_CHAIN]).then(
+        () => true,
+        () => false,
+      ),
+    ]);
+    if (!jumps) await exec('iptables', ['-w', '-I', 'DOCKER-USER', '1', '-j', FIREWALL_CHAIN]);
   }
 }

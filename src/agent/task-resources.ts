@@ -70,28 +70,43 @@ export interface TaskAddress {
   mac?: string;
 }
 
+/** What making and starting a task's pause container needs. */
+export interface PauseContainerOptions {
+  task: AgentTask;
+  pause: ContainerRun;
+  containerInstanceArn: string;
+  image: string;
+  network: string;
+  cgroupParent?: string;
+  /** The task's resolvers (Wharf's DNS server when the agent has one): its containers share them. */
+  dns?: string[];
+  /** assignPublicIp ENABLED: the host address the task's ports are published on. */
+  publicBindIp?: string;
+  /** Whether a host port is free on publicBindIp (so the container port itself can be used). */
+  isPortFree?: (port: number, protocol: string) => Promise<boolean>;
+  /** Times each step (see StartTimeline). */
+  time?: <T>(step: string, fn: () => Promise<T>) => Promise<T>;
+}
+
+const untimed = <T>(_step: string, fn: () => Promise<T>): Promise<T> => fn();
+
 /** Creates (unless adopted) and starts the pause container; returns the task's address. */
-export async function startPauseContainer(
-  rt: ContainerRuntime,
-  o: {
-    task: AgentTask;
-    pause: ContainerRun;
-    containerInstanceArn: string;
-    image: string;
-    network: string;
-    cgroupParent?: string;
-    /** The task's resolvers (Wharf's DNS server when the agent has one): its containers share them. */
-    dns?: string[];
-    /** assignPublicIp ENABLED: the host address the task's ports are published on. */
-    publicBindIp?: string;
-    /** Whether a host port is free on publicBindIp (so the container port itself can be used). */
-    isPortFree?: (port: number, protocol: string) => Promise<boolean>;
-  },
-): Promise<TaskAddress> {
+export async function startPauseContainer(rt: ContainerRuntime, o: PauseContainerOptions): Promise<TaskAddress> {
+  await createPauseContainer(rt, o);
+  return startCreatedPauseContainer(rt, o);
+}
+
+/**
+ * Makes sure the task's network exists and creates the pause container on it (unless adopted).
+ * Once this returns, the task's containers can be created (their network mode names the pause
+ * container); they can start only once startCreatedPauseContainer has.
+ */
+export async function createPauseContainer(rt: ContainerRuntime, o: PauseContainerOptions): Promise<void> {
   const { pause } = o;
+  const time = o.time ?? untimed;
   const networks = taskNetworks(rt);
   // Pulled before the network is made, so a failed pull leaves no empty network behind.
-  if (!pause.dockerId) await rt.pullImage(o.image, { behaviour: 'prefer-cached' });
+  if (!pause.dockerId) await time('pause-pull', () => rt.pullImage(o.image, { behaviour: 'prefer-cached' }));
   networks.watch();
   // From making sure the network exists until the pause container is on it, the network has no
   // container: hold it so that a sweep cannot remove it in between.
@@ -109,25 +124,33 @@ export async function startPauseContainer(
     ports = publishedPorts(o.task, o.publicBindIp, (port, protocol) => free.get(`${port}/${protocol}`) === true);
   }
   await networks.exclusive(o.network, async () => {
-    await rt.ensureNetwork(o.network, AWSVPC_NETWORK_LABELS, ipam);
+    await time('network', () => rt.ensureNetwork(o.network, AWSVPC_NETWORK_LABELS, ipam));
     if (pause.dockerId) return;
     const labels: Record<string, string> = { ...containerLabels(o.task, o.containerInstanceArn, PAUSE_CONTAINER_NAME), [LABELS.pause]: 'true' };
     const groups = o.task.network?.securityGroups;
     if (groups) labels[LABELS.securityGroups] = JSON.stringify({ groups, ingress: o.task.network?.ingress ?? [] });
-    pause.dockerId = await rt.createContainer({
-      name: pause.dockerName,
-      image: o.image,
-      labels,
-      exposedPorts: ports ? Object.keys(ports) : undefined,
-      // Shareable IPC so that ipcMode `task` containers can join it.
-      host: { networkMode: o.network, cpuShares: 2, cgroupParent: o.cgroupParent, ipcMode: 'shareable', dns: o.dns, portBindings: ports },
-    });
+    pause.dockerId = await time('pause-create', () =>
+      rt.createContainer({
+        name: pause.dockerName,
+        image: o.image,
+        labels,
+        exposedPorts: ports ? Object.keys(ports) : undefined,
+        // Shareable IPC so that ipcMode `task` containers can join it.
+        host: { networkMode: o.network, cpuShares: 2, cgroupParent: o.cgroupParent, ipcMode: 'shareable', dns: o.dns, portBindings: ports },
+      }),
+    );
     pause.known = 'CREATED';
   });
-  await startOnNetwork(rt, networks, pause.dockerId!, o.network, ipam);
+}
+
+/** Starts the pause container createPauseContainer made (or adopted); returns the task's address. */
+export async function startCreatedPauseContainer(rt: ContainerRuntime, o: PauseContainerOptions): Promise<TaskAddress> {
+  const { pause } = o;
+  const time = o.time ?? untimed;
+  await time('pause-start', () => startOnNetwork(rt, taskNetworks(rt), pause.dockerId!, o.network, ipamOf(o.task)));
   pause.everStarted = true;
   pause.known = 'RUNNING';
-  const st = await rt.inspectContainer(pause.dockerId!);
+  const st = await time('pause-inspect', () => rt.inspectContainer(pause.dockerId!));
   const ip = st?.ipAddresses[o.network] ?? Object.values(st?.ipAddresses ?? {})[0];
   if (!ip) throw new Error(`pause container got no address on network ${o.network}`);
   const mac = st?.macAddresses?.[o.network] ?? Object.values(st?.macAddresses ?? {})[0];

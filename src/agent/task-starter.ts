@@ -7,6 +7,10 @@
  *   (secrets,      (cgroup, volumes,  (all at once)   (in dependency order, passes until
  *    env files)     awsvpc pause)                      nothing more can start)
  *
+ * For awsvpc the stages overlap once the pause container is created: while it starts and the
+ * firewall takes the task's rules, the images are pulled and the containers that depend on
+ * nothing are created (not started); PENDING still goes out after the pause container runs.
+ *
  * Any stage that fails stops the task with stopCode TaskFailedToStart and a reason in ECS's
  * words: `ResourceInitializationError: ...` (credentials, resources), `CannotPullContainerError`,
  * `CannotCreateContainerError`, `CannotStartContainerError`, `ContainerDependencyError`.
@@ -23,7 +27,8 @@ import { buildContainerSpec } from './container-spec';
 import { bindingsOf, type ContainerRun } from './container-run';
 import { dependencyGate } from './container-dependencies';
 import { hostPortFree } from './host-ports';
-import { prepareTaskResources, startPauseContainer } from './task-resources';
+import { createPauseContainer, prepareTaskResources, startCreatedPauseContainer, type PauseContainerOptions } from './task-resources';
+import { StartTimeline } from './start-timeline';
 import type { TaskStatus } from './task-status';
 
 /** What the starter may read and do on its runner. */
@@ -62,6 +67,12 @@ export interface StartHost {
   setPrivateIp(ip: string | undefined, mac?: string): void;
 }
 
+/** An image that could not be pulled, and ECS's reason. */
+interface PullFailure {
+  c: ContainerRun;
+  reason: string;
+}
+
 /** ECS's prefix for secrets and registry credentials that could not be had. */
 export const SECRETS_FAILURE_PREFIX = 'unable to pull secrets or registry auth: ';
 
@@ -71,6 +82,8 @@ export class TaskStarter {
   pullStartedAt?: number;
   pullStoppedAt?: number;
   private pullsDone = false;
+  /** Pulls that failed while the pause container was starting (handled once setup is done). */
+  private earlyPullFailures?: PullFailure[];
   private cgroupParent?: string;
   private fallbackMemoryMiB?: number;
   private volumeSources: Record<string, string> = {};
@@ -80,6 +93,9 @@ export class TaskStarter {
    * later (after its dependencies): a secret changed or deleted meanwhile does not split the task.
    */
   private credentials: Pick<AgentTask, 'secrets' | 'registryAuth'> = {};
+  /** Where this start spends its time (logged at debug once every container has started). */
+  private readonly timeline = new StartTimeline();
+  private readonly time = <T>(step: string, fn: () => Promise<T>): Promise<T> => this.timeline.time(step, fn);
 
   constructor(private readonly h: StartHost) {}
 
@@ -106,7 +122,9 @@ export class TaskStarter {
         const reason = `ResourceInitializationError: ${(err as Error).message}`.slice(0, 1024);
         h.requestStop('TaskFailedToStart', reason);
         for (const c of h.containers) {
-          if (c.known === 'STOPPED' || c.dockerId) continue;
+          // Containers already made (adopted, or created while the pause container started) but
+          // never started stop with the reason too; started ones stop through the stop path.
+          if (c.known === 'STOPPED' || (c.dockerId && c.everStarted)) continue;
           c.failedToStart = true;
           h.markStopped(c, undefined, reason);
         }
@@ -120,6 +138,7 @@ export class TaskStarter {
       this.pullsDone = true;
     }
     await this.startReady();
+    if (this.apps().every((c) => c.everStarted)) this.timeline.log(h.options.logger, h.taskArn);
   }
 
   /**
@@ -149,17 +168,23 @@ export class TaskStarter {
     return undefined;
   }
 
-  /** Task cgroup, volumes, and for awsvpc the network and the pause container. */
+  /**
+   * Task cgroup, volumes, and for awsvpc the network and the pause container. Once the pause
+   * container exists, its start (a new network namespace on the subnet's bridge: the slowest
+   * step of a task start), its address and the firewall run alongside the images' pulls and the
+   * creation of the containers that depend on nothing: a create only needs the pause
+   * container's id. No container of the task starts before the firewall has the task's rules.
+   */
   private async setupTaskResources(): Promise<void> {
     const h = this.h;
-    const res = await prepareTaskResources(h.options.runtime, h.task, h.taskId);
+    const res = await this.time('cgroup+volumes', () => prepareTaskResources(h.options.runtime, h.task, h.taskId));
     this.cgroupParent = res.cgroupParent;
     this.fallbackMemoryMiB = res.fallbackMemoryMiB;
     this.volumeSources = res.volumeSources;
     if (res.unsupportedReason) h.options.logger?.warn({ taskArn: h.taskArn, reason: res.unsupportedReason }, 'task-level limits applied per container');
     const pause = h.containers.find((c) => c.internal);
     if (!pause) return;
-    const address = await startPauseContainer(h.options.runtime, {
+    const o: PauseContainerOptions = {
       task: h.task,
       pause,
       containerInstanceArn: h.options.containerInstanceArn,
@@ -169,29 +194,62 @@ export class TaskStarter {
       dns: h.options.dnsServers,
       publicBindIp: h.options.publicBindIp,
       isPortFree: hostPortFree(h.options.publicBindIp),
-    });
-    h.setPrivateIp(address.ip, address.mac);
-    // The task's rules are in place before any of its containers listens.
-    if (h.task.network?.securityGroups) await h.options.firewall?.sync();
+      time: this.time,
+    };
+    await createPauseContainer(h.options.runtime, o);
+    const early = this.pullAndCreateEarly();
+    try {
+      const address = await startCreatedPauseContainer(h.options.runtime, o);
+      h.setPrivateIp(address.ip, address.mac);
+      // The task's rules are in place before any of its containers listens.
+      if (h.task.network?.securityGroups) await this.time('firewall', async () => h.options.firewall?.sync());
+    } finally {
+      // Settled before the setup's outcome is acted on, so no create lands after a failure.
+      await early;
+    }
   }
 
-  /** Pulls every image not pulled yet; false when one failed (the task is then failing to start). */
+  /** While the pause container starts: pull, then create what depends on nothing. Never throws. */
+  private async pullAndCreateEarly(): Promise<void> {
+    this.earlyPullFailures = await this.pullImages();
+    if (this.earlyPullFailures.length) return;
+    const ready = this.apps().filter((c) => c.known === 'PULLED' && !c.dockerId && !c.def.dependsOn?.length);
+    await Promise.all(ready.map((c) => (this.h.desired === 'RUNNING' ? this.create(c) : undefined)));
+  }
+
+  /** PENDING, then every image pulled; false when one failed (the task is then failing to start). */
   private async pull(): Promise<boolean> {
     const h = this.h;
-    const clock = h.options.clock;
-    const toPull = this.apps().filter((c) => !c.dockerId && c.known === 'NONE');
-    if (toPull.length) this.pullStartedAt ??= clock.now();
     if (!h.adopted) {
       // PENDING goes out as pulling starts, so it already carries pullStartedAt.
+      if (!this.earlyPullFailures && this.apps().some((c) => !c.dockerId && c.known === 'NONE')) this.pullStartedAt ??= h.options.clock.now();
       h.setKnown('PENDING');
       h.report();
     }
-    if (!toPull.length) return true;
+    const failed = this.earlyPullFailures ?? (await this.pullImages());
+    this.earlyPullFailures = undefined;
+    if (!failed.length) return true;
+    h.requestStop('TaskFailedToStart', failed[0]!.reason);
+    for (const f of failed) {
+      f.c.failedToStart = true;
+      h.markStopped(f.c, undefined, f.reason);
+    }
+    for (const c of this.apps()) if (!c.dockerId && c.known !== 'STOPPED') h.markStopped(c, undefined, undefined);
+    return false;
+  }
+
+  /** Pulls every image not pulled yet; says which failed. */
+  private async pullImages(): Promise<PullFailure[]> {
+    const h = this.h;
+    const clock = h.options.clock;
+    const toPull = this.apps().filter((c) => !c.dockerId && c.known === 'NONE');
+    if (!toPull.length) return [];
+    this.pullStartedAt ??= clock.now();
     const results = await Promise.all(
       toPull.map(async (c) => {
         try {
           const auth = this.credentials.registryAuth?.[c.name];
-          const r = await h.options.runtime.pullImage(c.def.image ?? '', { behaviour: h.options.pullBehaviour, auth });
+          const r = await this.time(`pull ${c.name}`, () => h.options.runtime.pullImage(c.def.image ?? '', { behaviour: h.options.pullBehaviour, auth }));
           c.imageDigest = r.imageDigest;
           c.known = 'PULLED';
           return undefined;
@@ -201,15 +259,7 @@ export class TaskStarter {
       }),
     );
     this.pullStoppedAt = clock.now();
-    const failed = results.filter((r) => r !== undefined);
-    if (!failed.length) return true;
-    h.requestStop('TaskFailedToStart', failed[0]!.reason);
-    for (const f of failed) {
-      f.c.failedToStart = true;
-      h.markStopped(f.c, undefined, f.reason);
-    }
-    for (const c of this.apps()) if (!c.dockerId && c.known !== 'STOPPED') h.markStopped(c, undefined, undefined);
-    return false;
+    return results.filter((r) => r !== undefined);
   }
 
   /**
@@ -253,54 +303,59 @@ export class TaskStarter {
   }
 
   private async createAndStart(c: ContainerRun): Promise<void> {
+    if (!c.dockerId && !(await this.create(c))) return;
     const h = this.h;
     const rt = h.options.runtime;
-    if (!c.dockerId) {
-      const names: Record<string, string> = {};
-      const ids: Record<string, string> = {};
-      for (const x of h.containers) {
-        names[x.name] = x.dockerName;
-        if (x.dockerId) ids[x.name] = x.dockerId;
-      }
-      try {
-        const spec = buildContainerSpec({
-          task: { ...h.task, secrets: this.credentials.secrets },
-          containerInstanceArn: h.options.containerInstanceArn,
-          agentUri: h.options.agentUri,
-          dnsServers: h.options.dnsServers,
-          def: c.def,
-          dockerName: c.dockerName,
-          networkMode: h.networkMode,
-          pauseId: h.containers.find((x) => x.internal)?.dockerId,
-          dockerNames: names,
-          dockerIds: ids,
-          volumeSources: this.volumeSources,
-          cgroupParent: this.cgroupParent,
-          sandboxRuntime: h.task.launchType === 'FARGATE' && h.options.fargateSandbox ? h.options.fargateSandbox : undefined,
-          fallbackMemoryMiB: c.def.memory === undefined ? this.fallbackMemoryMiB : undefined,
-        });
-        c.dockerId = await rt.createContainer(spec);
-        c.known = 'CREATED';
-      } catch (err) {
-        this.failToStart(c, `CannotCreateContainerError: ${(err as Error).message}`);
-        return;
-      }
-    }
     try {
-      await rt.startContainer(c.dockerId);
+      await this.time(`start ${c.name}`, () => rt.startContainer(c.dockerId!));
       c.everStarted = true;
       c.lastStartAt = h.options.clock.now();
       c.known = 'RUNNING';
       // Only ports Docker published (bridge with port mappings) need the engine's answer; any
       // other container's bindings are known now, and RUNNING goes out without another call.
       if (h.networkMode === 'bridge' && c.def.portMappings?.length) {
-        const st = await rt.inspectContainer(c.dockerId);
+        const st = await rt.inspectContainer(c.dockerId!);
         if (st?.running) c.bindings = bindingsOf(c, st.ports, h.networkMode);
       } else {
         c.bindings = bindingsOf(c, [], h.networkMode);
       }
     } catch (err) {
       this.failToStart(c, `CannotStartContainerError: ${(err as Error).message}`);
+    }
+  }
+
+  /** Creates the container; false when the engine refused (it is then failing to start). */
+  private async create(c: ContainerRun): Promise<boolean> {
+    const h = this.h;
+    const names: Record<string, string> = {};
+    const ids: Record<string, string> = {};
+    for (const x of h.containers) {
+      names[x.name] = x.dockerName;
+      if (x.dockerId) ids[x.name] = x.dockerId;
+    }
+    try {
+      const spec = buildContainerSpec({
+        task: { ...h.task, secrets: this.credentials.secrets },
+        containerInstanceArn: h.options.containerInstanceArn,
+        agentUri: h.options.agentUri,
+        dnsServers: h.options.dnsServers,
+        def: c.def,
+        dockerName: c.dockerName,
+        networkMode: h.networkMode,
+        pauseId: h.containers.find((x) => x.internal)?.dockerId,
+        dockerNames: names,
+        dockerIds: ids,
+        volumeSources: this.volumeSources,
+        cgroupParent: this.cgroupParent,
+        sandboxRuntime: h.task.launchType === 'FARGATE' && h.options.fargateSandbox ? h.options.fargateSandbox : undefined,
+        fallbackMemoryMiB: c.def.memory === undefined ? this.fallbackMemoryMiB : undefined,
+      });
+      c.dockerId = await this.time(`create ${c.name}`, () => h.options.runtime.createContainer(spec));
+      c.known = 'CREATED';
+      return true;
+    } catch (err) {
+      this.failToStart(c, `CannotCreateContainerError: ${(err as Error).message}`);
+      return false;
     }
   }
 

@@ -118,12 +118,16 @@ export interface ContainerSummary {
   name: string;
   labels: Record<string, string>;
   status: string;
+  /** Address per network, when the runtime's list gives it (Docker's does). */
+  ipAddresses?: Record<string, string>;
 }
 
 /** Something changed for a container; the listener re-inspects it. */
 export interface RuntimeEvent {
   id: string;
   action: 'create' | 'start' | 'die' | 'oom' | 'health' | 'destroy' | 'other';
+  /** The container's labels, when the engine sends them with the event (Docker does). */
+  labels?: Record<string, string>;
 }
 
 export interface EngineInfo {

@@ -281,7 +281,17 @@ export class DockerRuntime implements ContainerRuntime {
 
   async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
     const list = await this.docker.listContainers({ all: true, filters: JSON.stringify({ label: labelFilter(labels) }) });
-    return list.map((c) => ({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), labels: c.Labels ?? {}, status: c.State }));
+    return list.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? '').replace(/^\//, ''),
+      labels: c.Labels ?? {},
+      status: c.State,
+      ipAddresses: Object.fromEntries(
+        Object.entries(c.NetworkSettings?.Networks ?? {})
+          .filter(([, n]) => n.IPAddress)
+          .map(([net, n]) => [net, n.IPAddress]),
+      ),
+    }));
   }
 
   watchEvents(listener: (e: RuntimeEvent) => void): () => void {
@@ -316,7 +326,7 @@ export class DockerRuntime implements ContainerRuntime {
           buf = buf.slice(nl + 1);
           if (!line) continue;
           try {
-            const ev = JSON.parse(line) as { Type?: string; Action?: string; status?: string; id?: string; Actor?: { ID?: string } };
+            const ev = JSON.parse(line) as { Type?: string; Action?: string; status?: string; id?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
             if (ev.Type === 'image') {
               this.forgetDigests();
               continue;
@@ -326,7 +336,9 @@ export class DockerRuntime implements ContainerRuntime {
               ? 'health'
               : (['create', 'start', 'die', 'oom', 'destroy'] as const).find((a) => a === raw) ?? 'other';
             const id = ev.Actor?.ID ?? ev.id;
-            if (id) for (const l of this.listeners) l({ id, action });
+            // Docker sends a container's labels among its event's attributes (with name, image, ...).
+            const labels = ev.Actor?.Attributes;
+            if (id) for (const l of this.listeners) l(labels ? { id, action, labels } : { id, action });
           } catch {
             // a malformed line only costs us a wake-up; the runners also poll
           }

@@ -93,7 +93,8 @@ export class SimulatedRuntime implements ContainerRuntime {
   }
 
   private emit(id: string, action: RuntimeEvent['action']): void {
-    for (const l of this.listeners) l({ id, action });
+    const labels = this.containers.get(id)?.spec.labels;
+    for (const l of this.listeners) l(labels ? { id, action, labels } : { id, action });
   }
 
   private get(id: string): SimContainer {
