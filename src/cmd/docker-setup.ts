@@ -88,3 +88,15 @@ export async function ensureDocker(say: (s: string) => void): Promise<void> {
   }
   await startDockerd(say);
 }
+
+/**
+ * `wharf up` serves load balancers with Debian's haproxy: installed here when it is missing and
+ * this is a Debian machine run as root (best effort: without it Wharf runs, and says that load
+ * balancers are not served).
+ */
+export function ensureHaproxy(say: (s: string) => void): void {
+  // A binary named by WHARF_HAPROXY is the user's to provide.
+  if (process.env.WHARF_HAPROXY || findCommand('haproxy') !== undefined || !isRoot() || !hasApt()) return;
+  say("wharf: installing Debian's haproxy (the data plane of load balancers)");
+  aptInstall(['haproxy'], say);
+}

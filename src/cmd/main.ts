@@ -12,7 +12,7 @@ import { applyHeapGrowth, parseHeapGrowth } from './heap-growth';
 import { parseAttributes, parseResources, startAgents, type RunningAgents } from './agent';
 import { CAPACITY_PROVIDER_ATTRIBUTE } from '../control/capacity-providers';
 import { FARGATE_POOL } from '../core/fargate-pool';
-import { ensureDocker } from './docker-setup';
+import { ensureDocker, ensureHaproxy } from './docker-setup';
 import { parseJoinToken, type KeyPair } from './credentials';
 import { DEFAULT_ENDPOINT, DEFAULT_PORT, EcsCallError, defaultDataDir, resolveCredentials } from './client';
 import { cmdCredentials, cmdLogs, cmdSubnets, cmdTaskDefinition } from './client-commands';
@@ -389,12 +389,14 @@ async function cmdUp(argv: string[]): Promise<void> {
   applyHeapGrowth(parseHeapGrowth(values['heap-growth']));
   const settings = agentSettings(values);
   if (settings.runtime === 'docker') await ensureDocker((s) => process.stderr.write(s + '\n'));
+  const loadBalancers = parseLoadBalancers(values['load-balancers'], values.haproxy);
+  if (loadBalancers.enabled && values.haproxy === undefined) ensureHaproxy((s) => process.stderr.write(s + '\n'));
   const sync = values.sync!.toUpperCase();
   if (sync !== 'FULL' && sync !== 'NORMAL') throw new Error('--sync must be full or normal');
   const { host, port } = parseListen(values.listen!);
   const regions = values.regions !== undefined ? parseRegionList(values.regions) : undefined;
   const vpcBase = parseVpcBase(values['vpc-base'], values.region!);
-  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync, dns: parseDnsFlag(values.dns), scaleCommand: values['scale-command'], vpcBase, loadBalancers: parseLoadBalancers(values['load-balancers'], values.haproxy) });
+  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync, dns: parseDnsFlag(values.dns), scaleCommand: values['scale-command'], vpcBase, loadBalancers });
   const started: RunningAgents[] = [];
   const agents = {
     get agents() {
