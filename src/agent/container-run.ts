@@ -30,6 +30,8 @@ export interface ContainerRun {
   /** When the agent last started it (epoch ms); the engine's StartedAt is preferred. */
   lastStartAt?: number;
   reportedKey?: string;
+  /** Its image was gone at create (removed after the pull step saw it) and is pulled once more. */
+  imageRepulled?: boolean;
 }
 
 export function newContainerRun(def: ContainerDefinition, essential: boolean, internal: boolean, dockerName: string): ContainerRun {

@@ -114,3 +114,29 @@ test('awsvpc: a pause container that cannot start fails the task; the container 
   assert.ok(!log.some((l) => l.startsWith('start ')), `nothing started: ${log.join(', ')}`);
   assert.ok(!log.includes('firewall synced'));
 });
+
+test('an image removed between the pull and the create is pulled once more, and the task runs', async () => {
+  const rt = new SimulatedRuntime({ clock });
+  const create = rt.createContainer.bind(rt);
+  const pull = rt.pullImage.bind(rt);
+  let pulls = 0;
+  let missing = true;
+  rt.pullImage = async (image, o) => {
+    pulls++;
+    return pull(image, o);
+  };
+  rt.createContainer = async (spec) => {
+    if (missing && spec.image === 'app') {
+      missing = false;
+      throw new Error('(HTTP code 404) no such container - No such image: app:latest');
+    }
+    return create(spec);
+  };
+  const task: AgentTask = { ...fargateTask('b'), launchType: 'EC2', network: undefined, taskDefinition: { family: 'web', revision: 1, networkMode: 'bridge', containerDefinitions: [{ name: 'app', image: 'app', essential: true }] } };
+  const { r, tasks } = runner(task, rt, { sync: async () => {} });
+  await until(() => r.knownStatus === 'RUNNING', 'RUNNING');
+  assert.equal(pulls, 2, 'pulled again after the create found no image');
+  assert.deepEqual(tasks.map((t) => t.status), ['PENDING', 'RUNNING']);
+  r.stop();
+  await r.whenStopped();
+});

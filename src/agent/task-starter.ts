@@ -354,6 +354,16 @@ export class TaskStarter {
       c.known = 'CREATED';
       return true;
     } catch (err) {
+      // The image was removed between the pull step (which may have trusted a cached digest) and
+      // the create: pull it once more, on the next pass.
+      if (/no such image/i.test((err as Error).message) && !c.imageRepulled) {
+        c.imageRepulled = true;
+        c.known = 'NONE';
+        this.pullsDone = false;
+        this.earlyPullFailures = undefined;
+        this.h.armWake(0);
+        return false;
+      }
       this.failToStart(c, `CannotCreateContainerError: ${(err as Error).message}`);
       return false;
     }

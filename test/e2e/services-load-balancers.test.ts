@@ -6,6 +6,7 @@
  *   - every task answers in turn;
  *   - a path rule routes /api/ to a second service;
  *   - a rolling deployment under a steady stream of requests loses none (the count is printed);
+ *   - a task killed under that stream loses at most the requests in flight on it;
  *   - a task whose container stops answering health checks is replaced with ECS's stop reason.
  *
  * Run: node scripts/run-tests.js --e2e services-load-balancers
@@ -46,6 +47,40 @@ function get(url: string, timeoutMs = 5000): Promise<Reply> {
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', reject);
   });
+}
+
+/**
+ * `n` clients, each sending its next request as soon as the last one is answered, counting
+ * what fails (an error or a status other than 200); the first word of each answer is kept.
+ */
+function steadyStream(url: string, n: number) {
+  let stopped = false;
+  const counts = { sent: 0, failed: 0 };
+  const failures: string[] = [];
+  const bodies: string[] = [];
+  const clients = Array.from({ length: n }, async () => {
+    while (!stopped) {
+      counts.sent++;
+      try {
+        const r = await get(url);
+        if (r.status !== 200) throw new Error(`status ${r.status}: ${r.body.slice(0, 80)}`);
+        bodies.push(r.body.split(' ')[0]!);
+      } catch (err) {
+        counts.failed++;
+        failures.push((err as Error).message);
+        await sleep(10);
+      }
+    }
+  });
+  return {
+    counts,
+    failures,
+    bodies,
+    async stop() {
+      stopped = true;
+      await Promise.all(clients);
+    },
+  };
 }
 
 describe('services behind a load balancer', { skip, timeout: 600_000 }, () => {
@@ -164,25 +199,7 @@ describe('services behind a load balancer', { skip, timeout: 600_000 }, () => {
   test('a rolling deployment under a steady request stream loses no request', async () => {
     const before = await taskIps('web');
     const v2 = await h.register('lb-web', [{ name: 'web', image: 'wharf-test/busybox', memory: 32, essential: true, stopTimeout: 2, portMappings: [{ containerPort: 8080 }], command: httpd('web-v2') }], { networkMode: 'awsvpc' });
-    let stop = false;
-    const counts = { sent: 0, failed: 0, v1: 0, v2: 0 };
-    const failures: string[] = [];
-    // Four clients, each sending its next request as soon as the last one is answered.
-    const clients = [0, 1, 2, 3].map(async () => {
-      while (!stop) {
-        counts.sent++;
-        try {
-          const r = await get(`http://${lbAddress}/`);
-          if (r.status !== 200) throw new Error(`status ${r.status}: ${r.body.slice(0, 80)}`);
-          if (r.body.startsWith('web-v1')) counts.v1++;
-          else if (r.body.startsWith('web-v2')) counts.v2++;
-        } catch (err) {
-          counts.failed++;
-          failures.push((err as Error).message);
-          await sleep(10);
-        }
-      }
-    });
+    const stream = steadyStream(`http://${lbAddress}/`, 4);
     try {
       await sleep(1000);
       await h.ecs.send(new UpdateServiceCommand({ cluster: h.cluster, service: 'web', taskDefinition: v2 }));
@@ -199,17 +216,39 @@ describe('services behind a load balancer', { skip, timeout: 600_000 }, () => {
       assert.equal(after.filter((ip) => before.includes(ip)).length, 0, 'every task was replaced');
       await sleep(1000);
     } finally {
-      stop = true;
-      await Promise.all(clients);
+      await stream.stop();
     }
-    console.log(`rolling deployment behind the load balancer: ${counts.sent} requests, ${counts.failed} failed (v1 answered ${counts.v1}, v2 ${counts.v2})`);
-    assert.equal(counts.failed, 0, `failed requests: ${failures.slice(0, 5).join('; ')}`);
-    assert.ok(counts.v1 > 0 && counts.v2 > 0, 'both revisions answered during the deployment');
+    const counts = stream.counts;
+    const fromV1 = stream.bodies.filter((b) => b === 'web-v1').length;
+    const fromV2 = stream.bodies.filter((b) => b === 'web-v2').length;
+    console.log(`rolling deployment behind the load balancer: ${counts.sent} requests, ${counts.failed} failed (v1 answered ${fromV1}, v2 ${fromV2})`);
+    assert.equal(counts.failed, 0, `failed requests: ${stream.failures.slice(0, 5).join('; ')}`);
+    assert.ok(fromV1 > 0 && fromV2 > 0, 'both revisions answered during the deployment');
     const last = await get(`http://${lbAddress}/`);
     assert.match(last.body, /^web-v2 /);
     const events = (await service('web')).events?.map((e) => e.message ?? '') ?? [];
     assert.ok(events.some((m) => /has begun draining connections on \d+ tasks/.test(m)), events.slice(0, 20).join('\n'));
     assert.ok(events.some((m) => /deregistered \d+ targets in \(target-group /.test(m)), events.slice(0, 20).join('\n'));
+  });
+
+  test('killing a task under load loses at most the requests in flight on it', async () => {
+    const arns = (await h.ecs.send(new ListTasksCommand({ cluster: h.cluster, serviceName: 'web', desiredStatus: 'RUNNING' }))).taskArns!;
+    const victim = (await h.ecs.send(new DescribeTasksCommand({ cluster: h.cluster, tasks: arns }))).tasks![0]!;
+    const stream = steadyStream(`http://${lbAddress}/`, 4);
+    try {
+      await sleep(1000);
+      const kill = await run('docker', ['kill', victim.containers![0]!.runtimeId!], process.env);
+      assert.equal(kill.code, 0, kill.stderr);
+      await h.waitTask(victim.taskArn!, (t) => t.lastStatus === 'STOPPED', 'the killed task to stop', { timeoutMs: 60_000 });
+      await waitServing('web', webGroup, 3);
+      await sleep(1000);
+    } finally {
+      await stream.stop();
+    }
+    const c = stream.counts;
+    console.log(`a task killed behind the load balancer: ${c.sent} requests, ${c.failed} failed (4 clients, so at most 4 in flight on it)`);
+    assert.ok(c.failed <= 4, `failed requests: ${c.failed}: ${stream.failures.slice(0, 5).join('; ')}`);
+    assert.ok(c.sent > c.failed + 100, 'the stream kept going');
   });
 
   test('a task that fails its load balancer health checks is replaced', async () => {

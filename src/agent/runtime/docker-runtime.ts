@@ -191,8 +191,15 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async createContainer(spec: ContainerSpec): Promise<string> {
-    const c = await this.docker.createContainer(dockerCreateOptions(spec));
-    return c.id;
+    try {
+      const c = await this.docker.createContainer(dockerCreateOptions(spec));
+      return c.id;
+    } catch (err) {
+      // The image is gone though the digest cache (cleared by the engine's image events) may not
+      // know yet: forget it, so that the next pull asks the engine.
+      if (/no such image/i.test((err as Error).message)) this.forgetDigests();
+      throw err;
+    }
   }
 
   async startContainer(id: string): Promise<void> {
