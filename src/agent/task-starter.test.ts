@@ -132,7 +132,8 @@ test('an image removed between the pull and the create is pulled once more, and 
     }
     return create(spec);
   };
-  const task: AgentTask = { ...fargateTask('b'), launchType: 'EC2', network: undefined, taskDefinition: { family: 'web', revision: 1, networkMode: 'bridge', containerDefinitions: [{ name: 'app', image: 'app', essential: true }] } };
+  const { launchType: _fargate, network: _network, ...base } = fargateTask('b');
+  const task: AgentTask = { ...base, taskDefinition: { family: 'web', revision: 1, networkMode: 'bridge', containerDefinitions: [{ name: 'app', image: 'app', essential: true }] } };
   const { r, tasks } = runner(task, rt, { sync: async () => {} });
   await until(() => r.knownStatus === 'RUNNING', 'RUNNING');
   assert.equal(pulls, 2, 'pulled again after the create found no image');
