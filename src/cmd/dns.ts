@@ -7,13 +7,15 @@
  * stops the server. Names outside Wharf's namespaces go to the nameservers of /etc/resolv.conf
  * (except Wharf's own addresses, which would loop).
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
 import { DnsServer, registrySnapshot, type DnsListenAddress, type HostNameSource } from '../discovery';
 import { resolvConfUpstreams, type Upstream } from '../discovery/dns-forwarder';
 import type { Logger } from '../lib';
+import { dockerBridgeAddress } from './host-address';
 import type { RegionRuntimes } from './regions';
+
+// Where tests and main.ts have always found it.
+export { dockerBridgeAddress };
 
 export interface DnsSettings {
   listen: DnsListenAddress[];
@@ -21,20 +23,6 @@ export interface DnsSettings {
   required: boolean;
   /** Where other names go; default: /etc/resolv.conf's nameservers. */
   upstreams?: Upstream[];
-}
-
-/** The Docker bridge gateway (docker0's IPv4 address), when this host has one. */
-export function dockerBridgeAddress(): string | undefined {
-  const listed = networkInterfaces().docker0?.find((a) => a.family === 'IPv4')?.address;
-  if (listed) return listed;
-  // Node lists no interface without a carrier, and docker0 has none while no container is on the
-  // default bridge (awsvpc tasks use their subnets' bridges): ask the kernel through iproute2.
-  try {
-    const out = execFileSync('ip', ['-4', '-o', 'addr', 'show', 'dev', 'docker0'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5_000 });
-    return /\binet (\d+\.\d+\.\d+\.\d+)\//.exec(out)?.[1];
-  } catch {
-    return undefined;
-  }
 }
 
 /** `--dns`: `off`, or comma-separated ADDR:PORT (IPv6 as [ADDR]:PORT); absent: the defaults. */

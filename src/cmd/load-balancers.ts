@@ -19,8 +19,8 @@ import { systemClock, type Logger } from '../lib';
 import { HAPROXY, supervisorPaths } from '../loadbalancer/haproxy-supervisor';
 import type { DesiredState } from '../loadbalancer/model';
 import { LoadBalancerReconciler } from '../loadbalancer/reconciler';
-import { dockerBridgeAddress } from './dns';
 import { ElbInterface } from './elb-interface';
+import { instanceHostAddress } from './host-address';
 import type { RegionRuntimes } from './regions';
 
 export interface LoadBalancerSettings {
@@ -102,10 +102,7 @@ export function startLoadBalancers(o: { dataDir: string; settings: LoadBalancerS
     addresses,
     clock: systemClock,
     log,
-    // Bridge-mode host ports are published on every address (0.0.0.0); the Docker bridge
-    // gateway is one that works whether Docker's userland proxy is on or off (its DNAT rules
-    // cover local addresses other than 127.0.0.0/8).
-    instanceHostAddress: dockerBridgeAddress() ?? '127.0.0.1',
+    instanceHostAddress: instanceHostAddress(),
     intervalMs: o.settings.intervalMs,
   });
   const unsubscribe = o.regions.onUp((r) => controller.addRegion(r.ctx));

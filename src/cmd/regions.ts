@@ -19,6 +19,7 @@ import { secretsHandlers } from '../control/secrets';
 import { InstanceLivenessController } from '../controllers/instance-liveness-controller';
 import { ServiceController } from '../controllers/service-controller';
 import { ServiceRegistryController } from '../controllers/service-registry-controller';
+import { instanceHostAddress } from './host-address';
 import { ServiceLoadBalancerController } from '../controllers/service-load-balancer-controller';
 import { TaskReaperController } from '../controllers/task-reaper-controller';
 import { CapacityProviderController, type ScaleRequest } from '../controllers/capacity-provider-controller';
@@ -135,7 +136,7 @@ export class RegionRuntimes {
     const liveness = new InstanceLivenessController({ state, store, clock: systemClock, log, connections: gateway.connections, timeoutMs: o.agentTimeoutMs, poolHostLostMs: o.poolHostLostMs });
     const reaper = new TaskReaperController({ state, store, clock: systemClock, log });
     const services = new ServiceController({ ctx, healthyAfterRunningMs: o.healthyAfterRunningMs });
-    const registries = new ServiceRegistryController(ctx);
+    const registries = new ServiceRegistryController(ctx, { instanceHostAddress: instanceHostAddress() });
     const serviceTargets = new ServiceLoadBalancerController(ctx);
     const capacityProviders = new CapacityProviderController({ ctx, scale: o.scale?.(region) });
     liveness.start();

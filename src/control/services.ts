@@ -55,6 +55,7 @@ import {
   serviceToWire,
 } from './service-records';
 import * as deploymentsApi from './service-deployments';
+import { containerPortExists, validateRegistries } from './service-registries';
 import { findTaskDefinition, requireActiveTaskDefinition } from './task-definitions';
 import { checkFargateRequest, resolveLaunchType, resolveNetwork } from './tasks';
 import { FARGATE_PLATFORM_FAMILY } from '../core/fargate-pool';
@@ -84,11 +85,6 @@ function checkUnsupportedExtras(input: { enableExecuteCommand?: boolean; service
   if (input.vpcLatticeConfigurations?.length) throw unsupported('VPC Lattice is not available in Wharf.');
 }
 
-function containerPortExists(td: TaskDefinitionRecord, containerName: string, containerPort: number): boolean {
-  const c = (td.containerDefinitions ?? []).find((d) => d.name === containerName);
-  return !!c && (c.portMappings ?? []).some((p) => p.containerPort === containerPort);
-}
-
 /** Load balancers are validated here; controllers/service-load-balancer-controller.ts registers the tasks. */
 function validateLoadBalancers(list: LoadBalancer[] | undefined, td: TaskDefinitionRecord): LoadBalancer[] {
   const lbs = list ?? [];
@@ -105,20 +101,6 @@ function validateLoadBalancers(list: LoadBalancer[] | undefined, td: TaskDefinit
     }
   }
   return lbs.map((l) => ({ ...l }));
-}
-
-function validateRegistries(list: ServiceRegistry[] | undefined, td: TaskDefinitionRecord): ServiceRegistry[] {
-  const regs = list ?? [];
-  if (regs.length > 1) throw invalidParameter('A service can have at most one service registry.');
-  for (const r of regs) {
-    if (!r.registryArn || !/^arn:aws[a-z-]*:servicediscovery:/.test(r.registryArn)) throw invalidParameter('serviceRegistries[].registryArn must be a Cloud Map service ARN.');
-    if ((r.containerName === undefined) !== (r.containerPort === undefined)) throw invalidParameter('containerName and containerPort must be given together for a service registry.');
-    if (r.containerName !== undefined && !containerPortExists(td, r.containerName, r.containerPort!)) {
-      throw invalidParameter(`The container ${r.containerName} did not have a container port ${r.containerPort} defined.`);
-    }
-    if (r.port !== undefined && (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535)) throw invalidParameter('serviceRegistries[].port must be between 0 and 65535.');
-  }
-  return regs.map((r) => ({ ...r }));
 }
 
 /** A DAEMON service runs one task per instance: ECS refuses a desiredCount rather than ignore it. */
@@ -222,7 +204,7 @@ export async function createService(ctx: ControlContext, input: CreateServiceReq
   const placement = validatePlacement(td, input.placementConstraints, input.placementStrategy, scheduling);
   const networkConfiguration = networkOf(ctx, td, input.networkConfiguration, launchType);
   const loadBalancers = validateLoadBalancers(input.loadBalancers, td);
-  const serviceRegistries = validateRegistries(input.serviceRegistries, td);
+  const serviceRegistries = validateRegistries(ctx, input.serviceRegistries, td);
   if (input.role && effectiveNetworkMode(td) === 'awsvpc') {
     throw invalidParameter('You cannot specify an IAM role for services that require a service linked role.');
   }
@@ -355,7 +337,7 @@ function applyUpdate(ctx: ControlContext, cluster: ClusterRecord, s: ServiceReco
   const placement = validatePlacement(td, input.placementConstraints ?? s.placementConstraints, input.placementStrategy ?? s.placementStrategy, scheduling);
   const networkConfiguration = networkOf(ctx, td, input.networkConfiguration ?? s.networkConfiguration, s.launchType);
   const loadBalancers = input.loadBalancers !== undefined ? validateLoadBalancers(input.loadBalancers, td) : validateLoadBalancers(s.loadBalancers, td);
-  const serviceRegistries = input.serviceRegistries !== undefined ? validateRegistries(input.serviceRegistries, td) : validateRegistries(s.serviceRegistries, td);
+  const serviceRegistries = input.serviceRegistries !== undefined ? validateRegistries(ctx, input.serviceRegistries, td) : validateRegistries(ctx, s.serviceRegistries, td);
   const next: ServiceRecord = {
     ...s,
     deploymentConfiguration,

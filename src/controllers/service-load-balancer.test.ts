@@ -401,3 +401,31 @@ test('a DEACTIVATING task leaves its Cloud Map registry while its targets drain'
     await h.close();
   }
 });
+
+test('a DEACTIVATING bridge task leaves its Cloud Map registry (SRV: host address, mapped host port) while its instance target drains', async () => {
+  const h = await harness();
+  const registry = new ServiceRegistryController(h.ctx, { instanceHostAddress: '172.17.0.1' });
+  registry.start();
+  try {
+    const cm = cloudMapHandlers(h.ctx);
+    const { OperationId } = (await cm.CreatePrivateDnsNamespace!({ Name: 'corp.local', Vpc: 'vpc-1' })) as { OperationId: string };
+    const nsId = ((await cm.GetOperation!({ OperationId })) as any).Operation.Targets.NAMESPACE;
+    const svc = ((await cm.CreateService!({ Name: 'web', NamespaceId: nsId, DnsConfig: { DnsRecords: [{ Type: 'SRV', TTL: 10 }] } })) as any).Service;
+    const arn = await bridgeService(h, { serviceRegistries: [{ registryArn: svc.Arn, containerName: 'app', containerPort: 80 }] });
+    await run(h, arn, 'healthy');
+    await registry.idle();
+    const [t] = live(h);
+    const hostPort = t!.containers![0]!.networkBindings![0]!.hostPort!;
+    const registered = async () => ((await cm.ListInstances!({ ServiceId: svc.Id })) as any).Instances.map((i: any) => [i.Id, i.Attributes.AWS_INSTANCE_IPV4, i.Attributes.AWS_INSTANCE_PORT]);
+    assert.deepEqual(await registered(), [[t!.wharf.id, '172.17.0.1', String(hostPort)]], 'the same host port as its instance target');
+    assert.deepEqual(targets(h, arn).map((x) => x.Port), [hostPort]);
+    await stopTask(h.ctx, { cluster: 'c', task: t!.taskArn });
+    await dataPlane(h, arn, 'healthy', true);
+    await registry.idle();
+    assert.equal(h.ctx.state.tasks.get('c', t!.wharf.id)!.value.lastStatus, 'DEACTIVATING');
+    assert.deepEqual(await registered(), [], 'deregistered from Cloud Map during DEACTIVATING');
+  } finally {
+    registry.stop();
+    await h.close();
+  }
+});

@@ -7,6 +7,7 @@ import { findTaskDefinition } from '../control/task-definitions';
 import { submitTaskStateChange } from '../control/task-state-changes';
 import { CALLER, harness } from './service-test-harness';
 import { describeSubnets } from '../control/vpc';
+import { stopTask } from '../control/tasks';
 import { ServiceRegistryController } from './service-registry-controller';
 
 test('a service with serviceRegistries has its RUNNING tasks registered (task id, task IP, port) and scaled-in tasks removed', async () => {
@@ -57,6 +58,117 @@ test('a service with serviceRegistries has its RUNNING tasks registered (task id
     assert.deepEqual(left.map((i: any) => i.Id), running.map((t) => t.wharf.id), 'the stopped task left the registry');
     const all = ((await cm.ListInstances!({ ServiceId: svc.Id })) as any).Instances.map((i: any) => i.Id);
     assert.ok(all.includes('manual'), "the user's own instance is untouched");
+  } finally {
+    registry.stop();
+    await h.close();
+  }
+});
+
+/** A private DNS namespace and a Cloud Map service in it with these record types. */
+async function registryOf(h: Awaited<ReturnType<typeof harness>>, types: string[]) {
+  const cm = cloudMapHandlers(h.ctx);
+  const { OperationId } = (await cm.CreatePrivateDnsNamespace!({ Name: 'corp.local', Vpc: 'vpc-1' })) as { OperationId: string };
+  const nsId = ((await cm.GetOperation!({ OperationId })) as any).Operation.Targets.NAMESPACE;
+  const svc = ((await cm.CreateService!({ Name: 'web', NamespaceId: nsId, DnsConfig: { DnsRecords: types.map((Type) => ({ Type, TTL: 10 })) } })) as any).Service as { Id: string; Arn: string };
+  const instances = async () => ((await cm.ListInstances!({ ServiceId: svc.Id })) as any).Instances as { Id: string; Attributes: Record<string, string> }[];
+  return { svc, instances };
+}
+
+const HOST = '172.17.0.1';
+
+test('bridge tasks register the host address and the host port Docker mapped for containerName/containerPort, and leave when stopped', async () => {
+  const h = await harness();
+  const registry = new ServiceRegistryController(h.ctx, { instanceHostAddress: HOST });
+  registry.start();
+  try {
+    const { svc, instances } = await registryOf(h, ['SRV']);
+    await h.addInstance();
+    // Two containers, each with dynamic host ports; the registry names the second one's 8080/tcp.
+    let port = 32768;
+    h.runningReport = () => {
+      const [side, app, udp] = [port++, port++, port++];
+      return {
+        containers: [
+          { containerName: 'side', status: 'RUNNING', networkBindings: [{ containerPort: 8080, hostPort: side, protocol: 'tcp' }] },
+          { containerName: 'app', status: 'RUNNING', networkBindings: [{ containerPort: 8080, hostPort: udp, protocol: 'udp' }, { containerPort: 8080, hostPort: app, protocol: 'tcp' }] },
+        ],
+      };
+    };
+    await h.registerTd('web', {
+      containerDefinitions: [
+        { name: 'side', image: 'busybox', memory: 64, essential: false, portMappings: [{ containerPort: 8080, hostPort: 0 }] },
+        { name: 'app', image: 'busybox', memory: 64, essential: true, portMappings: [{ containerPort: 8080, hostPort: 0 }, { containerPort: 8080, hostPort: 0, protocol: 'udp' }] },
+      ],
+    });
+    await createService(h.ctx, { cluster: 'c', serviceName: 'web', taskDefinition: 'web', desiredCount: 2, serviceRegistries: [{ registryArn: svc.Arn, containerName: 'app', containerPort: 8080 }] }, CALLER);
+    await h.settle();
+    await registry.idle();
+    const tasks = h.tasks((t) => t.lastStatus === 'RUNNING');
+    assert.equal(tasks.length, 2);
+    const want = tasks.map((t) => [t.wharf.id, HOST, String(t.containers!.find((c) => c.name === 'app')!.networkBindings!.find((b) => b.protocol === 'tcp')!.hostPort)]).sort();
+    const got = (await instances()).map((i) => [i.Id, i.Attributes.AWS_INSTANCE_IPV4, i.Attributes.AWS_INSTANCE_PORT]).sort();
+    assert.deepEqual(got, want);
+    assert.notEqual(got[0]![2], got[1]![2], 'each task has its own host port');
+    const others = new Set(tasks.flatMap((t) => t.containers!.flatMap((c) => (c.networkBindings ?? []).filter((b) => c.name !== 'app' || b.protocol === 'udp').map((b) => String(b.hostPort)))));
+    assert.equal(others.size, 4);
+    assert.ok(!got.some((g) => others.has(g[2]!)), "never the sidecar's 8080 nor the udp binding");
+
+    // StopTask: the task leaves the registry as soon as it is told to stop, before it is STOPPED.
+    const [first, second] = tasks;
+    await stopTask(h.ctx, { cluster: 'c', task: first!.taskArn });
+    await registry.idle();
+    assert.equal(h.ctx.state.tasks.get('c', first!.wharf.id)!.value.lastStatus, 'RUNNING');
+    assert.ok(!(await instances()).some((i) => i.Id === first!.wharf.id), 'deregistered once told to stop');
+    await updateService(h.ctx, { cluster: 'c', service: 'web', desiredCount: 0 });
+    await h.settle();
+    await registry.idle();
+    assert.ok(!(await instances()).some((i) => i.Id === second!.wharf.id));
+    assert.deepEqual(await instances(), [], 'a scaled-in service leaves nothing behind');
+  } finally {
+    registry.stop();
+    await h.close();
+  }
+});
+
+test('host tasks register the host address and the containerPort itself', async () => {
+  const h = await harness();
+  const registry = new ServiceRegistryController(h.ctx, { instanceHostAddress: HOST });
+  registry.start();
+  try {
+    const { svc, instances } = await registryOf(h, ['A', 'SRV']);
+    await h.addInstance();
+    // The agent reports no bindings for this one: in host mode the container answers on its own port.
+    h.runningReport = () => ({ containers: [{ containerName: 'app', status: 'RUNNING' }] });
+    await h.registerTd('web', { networkMode: 'host', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 64, essential: true, portMappings: [{ containerPort: 9000 }] }] });
+    await createService(h.ctx, { cluster: 'c', serviceName: 'web', taskDefinition: 'web', desiredCount: 1, serviceRegistries: [{ registryArn: svc.Arn, containerName: 'app', containerPort: 9000 }] }, CALLER);
+    await h.settle();
+    await registry.idle();
+    const [t] = h.tasks((x) => x.lastStatus === 'RUNNING');
+    assert.deepEqual((await instances()).map((i) => [i.Id, i.Attributes.AWS_INSTANCE_IPV4, i.Attributes.AWS_INSTANCE_PORT, i.Attributes.ECS_SERVICE_NAME]), [[t!.wharf.id, HOST, '9000', 'web']]);
+    await stopTask(h.ctx, { cluster: 'c', task: t!.taskArn });
+    await h.settle();
+    await registry.idle();
+    assert.ok(!(await instances()).some((i) => i.Id === t!.wharf.id), 'the stopped task left the registry');
+  } finally {
+    registry.stop();
+    await h.close();
+  }
+});
+
+test('without a host address (none configured) bridge tasks are not registered, and nothing is half-registered', async () => {
+  const h = await harness();
+  const registry = new ServiceRegistryController(h.ctx);
+  registry.start();
+  try {
+    const { svc, instances } = await registryOf(h, ['SRV']);
+    await h.addInstance();
+    h.runningReport = () => ({ containers: [{ containerName: 'app', status: 'RUNNING', networkBindings: [{ containerPort: 80, hostPort: 32768, protocol: 'tcp' }] }] });
+    await h.registerTd('web', { containerDefinitions: [{ name: 'app', image: 'busybox', memory: 64, essential: true, portMappings: [{ containerPort: 80, hostPort: 0 }] }] });
+    await createService(h.ctx, { cluster: 'c', serviceName: 'web', taskDefinition: 'web', desiredCount: 1, serviceRegistries: [{ registryArn: svc.Arn, containerName: 'app', containerPort: 80 }] }, CALLER);
+    await h.settle();
+    await registry.idle();
+    assert.equal(h.tasks((x) => x.lastStatus === 'RUNNING').length, 1);
+    assert.deepEqual(await instances(), []);
   } finally {
     registry.stop();
     await h.close();

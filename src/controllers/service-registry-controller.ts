@@ -11,9 +11,12 @@
  *
  * As on ECS: the instance id is the task id; a task leaves the registry as soon as it is told to
  * stop (ECS deregisters during DEACTIVATING), or when its health check fails. Tasks of awsvpc
- * mode register their own address (and the registry's port, or containerPort); tasks of bridge
- * and host mode are not registered (their address would be the host's, which Wharf does not
- * know for every instance): listed as a limitation in docs/ARCHITECTURE.md.
+ * mode register their own address (and the registry's port, or containerPort). Tasks of bridge
+ * and host mode register the address where their instance's published host ports answer (the
+ * one the load balancer controller sends instance targets to: `instanceHostAddress`) and the
+ * host port Docker mapped for the registry's containerName/containerPort (the container's
+ * networkBindings; in host mode the containerPort itself), which the registry's SRV record
+ * carries (control/service-registries.ts refuses a registry without one for such tasks).
  */
 import { cloudMapHandlers } from '../control/cloudmap';
 import { findInstance, findService, instancesOf, type CloudMapInstanceRecord, type CloudMapServiceRecord } from '../control/cloudmap-records';
@@ -21,7 +24,8 @@ import type { ControlContext } from '../control/context';
 import { findTaskDefinition } from '../control/task-definitions';
 import type { ServiceRecord, TaskRecord } from '../core/resources';
 import { KeyedQueue } from '../lib';
-import type { ServiceRegistry } from '../core/shapes/ecs';
+import type { NetworkMode, ServiceRegistry } from '../core/shapes/ecs';
+import { effectiveNetworkMode } from '../core/task-definition';
 
 export interface RegistryInstance {
   id: string;
@@ -38,8 +42,26 @@ export function registryServiceId(arn: string | undefined): string | undefined {
   return arn ? /:service\/(srv-[a-z0-9]+)$/.exec(arn)?.[1] : undefined;
 }
 
-/** The address and port a task registers with, or undefined when it has none (yet). */
-function endpointOf(t: TaskRecord, reg: ServiceRegistry): { ip: string; port?: number } | undefined {
+/** Where a task answers for one registry; undefined while it has no address or port (yet). */
+export interface RegistryEndpoint {
+  ip: string;
+  port?: number;
+}
+
+/**
+ * The address and port a task registers with. `mode` is its task definition's network mode;
+ * `hostAddress` where its instance's published host ports answer (for bridge and host tasks).
+ */
+export function endpointOf(t: TaskRecord, reg: ServiceRegistry, mode: NetworkMode, hostAddress: string | undefined): RegistryEndpoint | undefined {
+  if (mode === 'bridge' || mode === 'host') {
+    // CreateService made sure of containerName/containerPort for these modes.
+    if (!hostAddress || !t.containerInstanceArn || reg.containerName === undefined || reg.containerPort === undefined) return undefined;
+    const c = t.containers?.find((x) => x.name === reg.containerName);
+    const bound = c?.networkBindings?.find((b) => b.containerPort === reg.containerPort && (b.protocol ?? 'tcp') === 'tcp' && b.hostPort)?.hostPort;
+    // Host mode publishes nothing: the container listens on the host's port of the same number.
+    const port = bound ?? (mode === 'host' && c ? reg.containerPort : undefined);
+    return port === undefined ? undefined : { ip: hostAddress, port };
+  }
   const ip = t.containers?.flatMap((c) => c.networkInterfaces ?? []).find((n) => n.privateIpv4Address)?.privateIpv4Address;
   if (!ip) return undefined;
   return { ip, port: reg.port ?? reg.containerPort };
@@ -47,14 +69,15 @@ function endpointOf(t: TaskRecord, reg: ServiceRegistry): { ip: string; port?: n
 
 /**
  * The instances a registry should hold for the ECS services that name it, against those it holds.
- * `eligible` says whether a task counts (RUNNING, wanted, healthy); `actual` are the registry's
- * instances that ECS registered.
+ * `eligible` says whether a task counts (RUNNING, wanted, healthy), `endpoint` where it answers
+ * for a registry (endpointOf); `actual` are the registry's instances that ECS registered.
  */
 export function planRegistry(
   registryArn: string,
   region: string,
   services: { service: ServiceRecord; tasks: TaskRecord[] }[],
   eligible: (t: TaskRecord) => boolean,
+  endpoint: (t: TaskRecord, reg: ServiceRegistry) => RegistryEndpoint | undefined,
   actual: CloudMapInstanceRecord[],
   customHealth: boolean,
 ): RegistryPlan {
@@ -64,7 +87,7 @@ export function planRegistry(
       if (reg.registryArn !== registryArn) continue;
       for (const t of tasks) {
         if (!eligible(t)) continue;
-        const ep = endpointOf(t, reg);
+        const ep = endpoint(t, reg);
         if (!ep) continue;
         const attributes: Record<string, string> = {
           AWS_INSTANCE_IPV4: ep.ip,
@@ -89,12 +112,24 @@ export function planRegistry(
   return { register, deregister };
 }
 
+export interface ServiceRegistryControllerOptions {
+  /**
+   * Where a container instance's published host ports answer, for bridge and host tasks: the
+   * same address the load balancer controller sends instance targets to (cmd/host-address.ts).
+   * Undefined: such tasks are not registered.
+   */
+  instanceHostAddress?: string;
+}
+
 export class ServiceRegistryController {
   private readonly queue: KeyedQueue;
   private unsubscribe?: () => void;
   private readonly cloudMap: ReturnType<typeof cloudMapHandlers>;
 
-  constructor(private readonly ctx: ControlContext) {
+  constructor(
+    private readonly ctx: ControlContext,
+    private readonly o: ServiceRegistryControllerOptions = {},
+  ) {
     this.cloudMap = cloudMapHandlers(ctx);
     this.queue = new KeyedQueue(async (id) => void (await this.reconcile(id)), ctx.clock, {
       concurrency: 4,
@@ -159,7 +194,11 @@ export class ServiceRegistryController {
       services.push({ service: s, tasks });
     }
     const actual = instancesOf(this.ctx, registry.Id).map((e) => e.inst);
-    const plan = planRegistry(registry.Arn, this.ctx.partition.region, services, (t) => this.eligible(t), actual, registry.HealthCheckCustomConfig !== undefined);
+    const endpoint = (t: TaskRecord, reg: ServiceRegistry) => {
+      const td = t.taskDefinitionArn ? findTaskDefinition(this.ctx, t.taskDefinitionArn) : undefined;
+      return td ? endpointOf(t, reg, effectiveNetworkMode(td), this.o.instanceHostAddress) : undefined;
+    };
+    const plan = planRegistry(registry.Arn, this.ctx.partition.region, services, (t) => this.eligible(t), endpoint, actual, registry.HealthCheckCustomConfig !== undefined);
     for (const r of plan.register) {
       try {
         await this.cloudMap.RegisterInstance!({ ServiceId: registry.Id, InstanceId: r.id, Attributes: r.attributes });

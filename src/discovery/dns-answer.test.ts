@@ -84,3 +84,22 @@ test('a namespace in two regions answers from the first (the default region come
   };
   assert.deepEqual(ok(answerQuestion(s, { type: 'A', name: 'api.corp.local' })).answers.map((r) => (r as { data: string }).data), ['10.0.0.1']);
 });
+
+test('SRV for bridge tasks sharing one host address: each its own host port, each target the host address', () => {
+  const bridge: DnsService = {
+    name: 'web',
+    routing: 'MULTIVALUE',
+    ttl: { SRV: 10 },
+    instances: [
+      { id: 'task-a', ipv4: '172.17.0.1', port: 32768, healthy: true },
+      { id: 'task-b', ipv4: '172.17.0.1', port: 32771, healthy: true },
+    ],
+  };
+  const a = ok(answerQuestion(snap([bridge]), { type: 'SRV', name: 'web.corp.local' }, () => 0));
+  const srv = a.answers.map((r) => (r as { data: { port: number; target: string } }).data).map((d) => [d.target, d.port]).sort();
+  assert.deepEqual(srv, [['task-a.web.corp.local', 32768], ['task-b.web.corp.local', 32771]]);
+  assert.deepEqual(a.additionals.map((r) => [r.name, (r as { data: string }).data]).sort(), [['task-a.web.corp.local', '172.17.0.1'], ['task-b.web.corp.local', '172.17.0.1']]);
+  // The service has no A record: its name answers no address, only the SRV targets do.
+  assert.deepEqual(ok(answerQuestion(snap([bridge]), { type: 'A', name: 'web.corp.local' })).answers, []);
+  assert.deepEqual(ok(answerQuestion(snap([bridge]), { type: 'A', name: 'task-b.web.corp.local' })).answers, [{ type: 'A', name: 'task-b.web.corp.local', ttl: 10, data: '172.17.0.1' }]);
+});

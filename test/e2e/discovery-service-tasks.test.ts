@@ -3,7 +3,9 @@
  * httpd) with `serviceRegistries` gets its RUNNING tasks registered in Cloud Map by Wharf, and a
  * container on the same subnet, using Wharf's DNS server (the Docker bridge gateway, port 53) as
  * its resolver, reaches them by `<service>.<namespace>`. Scaling the service to zero empties the
- * registry, and the name then resolves to nothing.
+ * registry, and the name then resolves to nothing. A bridge service (dynamic host ports) is
+ * registered under an SRV record: the docker0 address and each task's mapped host port, which a
+ * container on the task subnet reaches.
  *
  * Run: node scripts/run-tests.js --e2e discovery-service-tasks
  */
@@ -109,6 +111,37 @@ describe('a container reaches another service by name', { skip, timeout: 300_000
     const arn = (await h.ecs.send(new RunTaskCommand({ cluster: h.cluster, taskDefinition: td, networkConfiguration: { awsvpcConfiguration: { subnets: [SUBNET] } } }))).tasks![0]!.taskArn!;
     const done = await h.waitTask(arn, (x) => x.lastStatus === 'STOPPED', 'the client task to finish', { timeoutMs: 60_000 });
     assert.equal(done.containers![0]!.exitCode, 0, `the task reached the service by name: ${JSON.stringify(done.containers)}`);
+  });
+
+  test('a bridge service is found by SRV: the docker0 address and the host port mapped for each task', async (t) => {
+    if (!registryId) return t.skip('the first test did not set up the namespace');
+    const nsId = (await sd(['list-namespaces'])).Namespaces.find((n: { Name: string }) => n.Name === 'corp.local').Id;
+    const registry = (await sd(['create-service', '--name', 'bweb', '--namespace-id', nsId, '--dns-config', 'RoutingPolicy=MULTIVALUE,DnsRecords=[{Type=SRV,TTL=5}]'])).Service;
+    const td = await h.register(
+      'sd-bridge',
+      [{ name: 'web', image: 'wharf-test/busybox', memory: 32, essential: true, stopTimeout: 1, portMappings: [{ containerPort: 8080, hostPort: 0 }], command: ['sh', '-c', 'mkdir -p /www && echo hello-from-bridge > /www/index.html && exec httpd -f -p 8080 -h /www'] }],
+      { networkMode: 'bridge' },
+    );
+    await h.ecs.send(new CreateServiceCommand({ cluster: h.cluster, serviceName: 'bweb', taskDefinition: td, desiredCount: 2, serviceRegistries: [{ registryArn: registry.Arn, containerName: 'web', containerPort: 8080 }] }));
+    const instances = await waitUntil(async () => {
+      const l = (await sd(['list-instances', '--service-id', registry.Id])).Instances as { Id: string; Attributes: Record<string, string> }[];
+      return l.length === 2 ? l : undefined;
+    }, 'two bridge tasks registered in Cloud Map', { timeoutMs: 90_000, intervalMs: 500 });
+    assert.ok(instances.every((i) => i.Attributes.AWS_INSTANCE_IPV4 === bridge), JSON.stringify(instances));
+    const ports = instances.map((i) => i.Attributes.AWS_INSTANCE_PORT!).sort();
+    assert.notEqual(ports[0], ports[1], 'each task has its own host port');
+    assert.ok(ports.every((p) => Number(p) !== 8080 && Number(p) > 0), `host ports Docker picked: ${ports}`);
+
+    // The client resolves the SRV record (busybox: "service = prio weight port target") and
+    // fetches a page from the host port of its first answer, at the target's address.
+    const script = "set -- $(nslookup -type=srv bweb.corp.local | awk '/service =/{print $(NF-1), $NF; exit}'); ip=$(nslookup -type=a $2 | awk '/^Name:/{n=1} n && /^Address/{print $2; exit}'); echo \"via $ip:$1\"; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 $ip $1";
+    const page = await inClient(['sh', '-c', script]);
+    const via = /^via (\S+):(\d+)$/m.exec(page.stdout);
+    assert.ok(via && via[1] === bridge && ports.includes(via[2]!), `the SRV record gave the host address and a task's port: ${page.stdout}${page.stderr}`);
+    assert.match(page.stdout, /HTTP\/1\.[01] 200 OK[\s\S]*hello-from-bridge/, 'the bridge task answered on its mapped host port');
+    await h.ecs.send(new UpdateServiceCommand({ cluster: h.cluster, service: 'bweb', desiredCount: 0 }));
+    await waitUntil(async () => ((await sd(['list-instances', '--service-id', registry.Id])).Instances.length === 0 ? true : undefined), 'the bridge registry to empty', { timeoutMs: 60_000, intervalMs: 500 });
+    await h.ecs.send(new DeleteServiceCommand({ cluster: h.cluster, service: 'bweb', force: true }));
   });
 
   test('scaled to zero, the registry empties and the name resolves to nothing', async (t) => {

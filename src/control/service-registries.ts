@@ -1,0 +1,45 @@
+/**
+ * CreateService/UpdateService's `serviceRegistries`, validated as ECS does;
+ * controllers/service-registry-controller.ts registers the tasks.
+ *
+ * Bridge and host tasks share their instance's address, so a registry can tell them apart only
+ * by port: ECS wants the container and port whose mapped host port to register (containerName +
+ * containerPort), and a Cloud Map service with an SRV record to carry it (A records alone would
+ * name the same address for every task).
+ */
+import { invalidParameter } from '../core/errors';
+import type { TaskDefinitionRecord } from '../core/resources';
+import type { ServiceRegistry } from '../core/shapes/ecs';
+import { effectiveNetworkMode } from '../core/task-definition';
+import { findService } from './cloudmap-records';
+import type { ControlContext } from './context';
+
+export function containerPortExists(td: TaskDefinitionRecord, containerName: string, containerPort: number): boolean {
+  const c = (td.containerDefinitions ?? []).find((d) => d.name === containerName);
+  return !!c && (c.portMappings ?? []).some((p) => p.containerPort === containerPort);
+}
+
+export function validateRegistries(ctx: ControlContext, list: ServiceRegistry[] | undefined, td: TaskDefinitionRecord): ServiceRegistry[] {
+  const regs = list ?? [];
+  if (regs.length > 1) throw invalidParameter('A service can have at most one service registry.');
+  const mode = effectiveNetworkMode(td);
+  const sharesHost = mode === 'bridge' || mode === 'host';
+  for (const r of regs) {
+    if (!r.registryArn || !/^arn:aws[a-z-]*:servicediscovery:/.test(r.registryArn)) throw invalidParameter('serviceRegistries[].registryArn must be a Cloud Map service ARN.');
+    if (sharesHost && (r.containerName === undefined || r.containerPort === undefined)) {
+      throw invalidParameter(`When specifying 'host' or 'bridge' for networkMode, values for 'containerName' and 'containerPort' must be specified from the task definition. Registry: ${r.registryArn}`);
+    }
+    if ((r.containerName === undefined) !== (r.containerPort === undefined)) throw invalidParameter('containerName and containerPort must be given together for a service registry.');
+    if (r.containerName !== undefined && !containerPortExists(td, r.containerName, r.containerPort!)) {
+      throw invalidParameter(`The container ${r.containerName} did not have a container port ${r.containerPort} defined.`);
+    }
+    if (r.port !== undefined && (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535)) throw invalidParameter('serviceRegistries[].port must be between 0 and 65535.');
+    // A DNS registry without an SRV record cannot say which host port is whose. (An HTTP
+    // namespace's service has no DnsConfig: its instances carry the port as an attribute.)
+    const records = findService(ctx, r.registryArn)?.svc.DnsConfig?.DnsRecords;
+    if (sharesHost && records && !records.some((d) => d.Type === 'SRV')) {
+      throw invalidParameter(`serviceRegistries value is configured to use a type 'A' DNS record, which is not supported when specifying 'host' or 'bridge' for networkMode. Registry: ${r.registryArn}`);
+    }
+  }
+  return regs.map((r) => ({ ...r }));
+}
