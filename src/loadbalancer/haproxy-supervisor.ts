@@ -49,7 +49,8 @@ export const structureFile = (p: SupervisorPaths): string => `${p.configFile}.st
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0 checks without signalling). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -105,7 +106,7 @@ export class HaproxySupervisor {
     } catch {
       return undefined;
     }
-    if (!pid || !alive(pid)) return undefined;
+    if (!pid || !processAlive(pid)) return undefined;
     let cmdline = '';
     try {
       cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
@@ -177,7 +178,7 @@ export class HaproxySupervisor {
         await this.runtime.workerPid();
         return;
       } catch (e) {
-        if (!alive(pid) || Date.now() > until) {
+        if (!processAlive(pid) || Date.now() > until) {
           const tail = fs.existsSync(this.paths.logFile) ? fs.readFileSync(this.paths.logFile, 'utf8').slice(-2000) : '';
           throw new Error(`haproxy did not come up (${(e as Error).message}); its log ends:\n${tail}`);
         }
@@ -191,7 +192,7 @@ export class HaproxySupervisor {
     clearInterval(this.poll);
     const pid = this.pid!;
     this.poll = setInterval(() => {
-      if (this.pid === pid && !this.child && !alive(pid)) {
+      if (this.pid === pid && !this.child && !processAlive(pid)) {
         clearInterval(this.poll);
         this.onDeath('adopted process gone');
       }
@@ -264,12 +265,12 @@ export class HaproxySupervisor {
     await this.restarting;
     const pid = this.pid;
     this.child = undefined;
-    if (pid === undefined || !alive(pid)) return;
+    if (pid === undefined || !processAlive(pid)) return;
     process.kill(pid, 'SIGUSR1');
     const until = Date.now() + graceMs;
-    while (alive(pid) && Date.now() < until) await sleep(50);
-    if (alive(pid)) process.kill(pid, 'SIGTERM');
-    while (alive(pid) && Date.now() < until + 2000) await sleep(50);
+    while (processAlive(pid) && Date.now() < until) await sleep(50);
+    if (processAlive(pid)) process.kill(pid, 'SIGTERM');
+    while (processAlive(pid) && Date.now() < until + 2000) await sleep(50);
     fs.rmSync(this.paths.pidFile, { force: true });
   }
 }

@@ -34,6 +34,7 @@ import {
   type TargetHealthRecord,
 } from '../../src/control/elbv2-records';
 import { interfaceAddresses } from '../../src/cmd/elb-interface';
+import { processAlive } from '../../src/loadbalancer/haproxy-supervisor';
 import { dockerSkipReason } from '../images/docker-test-env';
 import { haproxySkipReason, get } from './helpers/lb-harness';
 import { sleep, waitUntil } from './helpers/processes';
@@ -194,7 +195,7 @@ describe('load balancer controller: ELBv2 records -> HAProxy -> health records',
     // Nothing left behind: no HAProxy of this data dir, no address of ours on wharf-elb0.
     assert.ok(!(await interfaceAddresses()).includes(ADDRESS), `${ADDRESS} is still on wharf-elb0`);
     const pidFile = `${dataDir}/haproxy/haproxy.pid`;
-    assert.ok(!fs.existsSync(pidFile) || !alive(Number(fs.readFileSync(pidFile, 'utf8'))), 'haproxy still runs');
+    assert.ok(!fs.existsSync(pidFile) || !processAlive(Number(fs.readFileSync(pidFile, 'utf8'))), 'haproxy still runs');
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -372,12 +373,3 @@ describe('load balancer controller: ELBv2 records -> HAProxy -> health records',
     }, 'all three web targets answering again', { timeoutMs: 15_000, intervalMs: 200 });
   });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
