@@ -21,7 +21,8 @@ export interface DesiredState {
 export interface LoadBalancer {
   id: string;
   type: LoadBalancerType;
-  /** The IPv4 address its listeners bind: one per load balancer (see `allocateLoopbackAddress`). */
+  /** The IPv4 address its listeners bind: one per load balancer (the control plane allocates it:
+   * `allocateLoadBalancerAddress` in control/elbv2-records.ts). */
   address: string;
   listeners: Listener[];
 }
@@ -138,18 +139,3 @@ export function targetGroupDefaults(protocol: TargetGroupProtocol): Omit<TargetG
 }
 
 export const targetKey = (t: Target): string => `${t.id}:${t.port}`;
-
-/**
- * Load balancer addresses: 127.100.0.1, 127.100.0.2, ... 127.100.255.254. Linux routes the whole
- * of 127.0.0.0/8 to the loopback interface, so any of these can be bound without configuring an
- * interface, and two load balancers on different addresses can both listen on port 80. The
- * first address not in `taken` is returned, so a freed address is reused.
- */
-export function allocateLoopbackAddress(taken: Iterable<string>): string {
-  const used = new Set(taken);
-  for (let i = 1; i < 0xfffe; i++) {
-    const a = `127.100.${i >> 8}.${i & 0xff}`;
-    if ((i & 0xff) !== 0 && (i & 0xff) !== 0xff && !used.has(a)) return a;
-  }
-  throw new Error('no free load balancer address left in 127.100.0.0/16');
-}
