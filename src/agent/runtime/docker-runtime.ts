@@ -2,12 +2,12 @@
  * ContainerRuntime on a real Docker Engine, through dockerode. Also owns the per-task parent
  * cgroup that makes task-level cpu/memory a hard limit for the whole task (see createTaskCgroup).
  */
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { dockerCreateOptions, withDefaultTag } from './docker-create-options';
+import { removeTaskCgroupDirs, writeTaskCgroup, type TaskCgroupPlace } from './task-cgroups';
 import { firstHostAddress } from '../../lib/ipv4';
 import type {
   ContainerRuntime,
@@ -436,71 +436,19 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  /**
-   * Task-level cpu/memory as hard limits for the whole task: a parent cgroup
-   * `<prefix>/<taskId>` with memory and CFS quota set, used as every container's CgroupParent,
-   * so the containers together can never exceed the task's share. This needs the cgroupfs
-   * driver (with systemd, parents must be slices managed by systemd) and the agent on the same
-   * host as the engine with the cgroup filesystem writable; otherwise it says why not and the
-   * TaskRunner falls back to per-container limits.
-   */
+  /** Task-level cpu/memory as hard limits for the whole task (task-cgroups.ts). */
   async createTaskCgroup(taskId: string, limits: { cpuUnits?: number; memoryMiB?: number }): Promise<TaskCgroupResult> {
     const info = await this.info();
     if (info.cgroupDriver !== 'cgroupfs') return { unsupportedReason: `cgroup driver ${info.cgroupDriver} (need cgroupfs)` };
-    const root = this.opts.cgroupRoot ?? '/sys/fs/cgroup';
-    const prefix = this.opts.cgroupPrefix ?? 'wharf';
-    const rel = `${prefix}/${taskId}`;
-    const quotaUs = limits.cpuUnits ? Math.max(1000, Math.round((limits.cpuUnits / 1024) * 100_000)) : undefined;
-    try {
-      if (info.cgroupVersion === '2') {
-        const parent = join(root, prefix);
-        mkdirSync(join(parent, taskId), { recursive: true });
-        // Controllers must be delegated down the tree before the leaf can use them.
-        for (const dir of [root, parent]) {
-          const avail = readFileSync(join(dir, 'cgroup.controllers'), 'utf8');
-          const want = ['cpu', 'memory'].filter((c) => avail.split(/\s+/).includes(c));
-          if (want.length) writeFileSync(join(dir, 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' '));
-        }
-        if (limits.memoryMiB) writeFileSync(join(parent, taskId, 'memory.max'), String(limits.memoryMiB * 1024 * 1024));
-        if (quotaUs) writeFileSync(join(parent, taskId, 'cpu.max'), `${quotaUs} 100000`);
-      } else {
-        if (limits.memoryMiB) {
-          const dir = join(root, 'memory', rel);
-          mkdirSync(dir, { recursive: true });
-          writeFileSync(join(dir, 'memory.limit_in_bytes'), String(limits.memoryMiB * 1024 * 1024));
-        }
-        if (quotaUs) {
-          const dir = join(root, 'cpu', rel);
-          mkdirSync(dir, { recursive: true });
-          writeFileSync(join(dir, 'cpu.cfs_period_us'), '100000');
-          writeFileSync(join(dir, 'cpu.cfs_quota_us'), String(quotaUs));
-        }
-      }
-    } catch (err) {
-      return { unsupportedReason: `cannot write task cgroup: ${(err as Error).message}` };
-    }
-    return { cgroupParent: `/${rel}` };
+    return writeTaskCgroup(this.cgroupPlace(taskId, info), limits);
   }
 
   async removeTaskCgroup(taskId: string): Promise<void> {
-    const root = this.opts.cgroupRoot ?? '/sys/fs/cgroup';
-    const rel = `${this.opts.cgroupPrefix ?? 'wharf'}/${taskId}`;
-    const info = await this.info();
-    const controllers = info.cgroupVersion === '2' ? [''] : ['memory', 'cpu', 'cpuacct', 'cpuset', 'blkio', 'pids', 'devices', 'freezer', 'net_cls', 'perf_event', 'hugetlb', 'systemd'];
-    // Right after its containers are removed the kernel may still be tearing their cgroups
-    // down (EBUSY), so retry briefly.
-    let left = controllers.map((c) => join(root, c, rel)).filter((d) => existsSync(d));
-    for (let attempt = 0; left.length && attempt < 20; attempt++) {
-      if (attempt) await new Promise((r) => setTimeout(r, 100));
-      left = left.filter((dir) => {
-        try {
-          rmdirSync(dir);
-          return false;
-        } catch (err) {
-          return (err as NodeJS.ErrnoException).code !== 'ENOENT';
-        }
-      });
-    }
+    await removeTaskCgroupDirs(this.cgroupPlace(taskId, await this.info()));
+  }
+
+  private cgroupPlace(taskId: string, info: EngineInfo): TaskCgroupPlace {
+    return { root: this.opts.cgroupRoot ?? '/sys/fs/cgroup', prefix: this.opts.cgroupPrefix ?? 'wharf', taskId, version: info.cgroupVersion === '2' ? '2' : '1' };
   }
 
   async logs(id: string, opts: LogOptions = {}): Promise<Readable> {
