@@ -5,7 +5,7 @@ import type { DnsListenAddress } from '../discovery';
 import { Gauge, type Registry } from 'prom-client';
 import type { Partition } from '../core/arn';
 import { RegionPolicy } from '../core/regions';
-import type { ControlContext } from '../control';
+import type { ControlContext, Principal } from '../control';
 import { createHttpServer, type WharfHttpServer } from '../server/http-server';
 import { regionalUpgrade } from '../server/regional-upgrade';
 import { wharfApis, wharfQueryApis } from '../server/wharf-apis';
@@ -78,9 +78,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // A data dir from before regions: its keys move under the region their ARNs name, once.
   const migrated = await migrateUnprefixedKeys(store, opts.region, systemClock.now());
   if (migrated.moved > 0) log.info(migrated, 'moved the data of a single-region data dir under its region');
-  const keyTable = new Map<string, { secret: string; isAgent: boolean }>();
-  keyTable.set(credentials.user.accessKeyId, { secret: credentials.user.secretAccessKey, isAgent: false });
-  for (const t of credentials.agentTokens) keyTable.set(t.accessKeyId, { secret: t.secretAccessKey, isAgent: true });
+  const keyTable = new Map<string, { secret: string; principal: Principal }>();
+  keyTable.set(credentials.user.accessKeyId, { secret: credentials.user.secretAccessKey, principal: { kind: 'user', iamResource: 'root' } });
+  for (const t of credentials.agentTokens) keyTable.set(t.accessKeyId, { secret: t.secretAccessKey, principal: { kind: 'agent-token', iamResource: 'role/wharf-agent' } });
   const credentialLookup = { lookup: (id: string) => keyTable.get(id) };
   const regions = new RegionRuntimes({
     store,

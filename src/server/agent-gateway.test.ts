@@ -155,7 +155,7 @@ async function withGateway(fn: (g: { port: number; gateway: AgentGateway; store:
   const { store, state } = await fixture();
   const gateway = createAgentGateway({
     ctx: { store, state, clock: systemClock, log: createLogger('test', 'silent') },
-    credentials: { lookup: (id) => (id === KEY.accessKeyId ? { secret: KEY.secretAccessKey, isAgent: true } : undefined) },
+    credentials: { lookup: (id) => (id === KEY.accessKeyId ? { secret: KEY.secretAccessKey, principal: { kind: 'agent-token', iamResource: 'role/wharf-agent' } } : undefined) },
     pingIntervalMs: opts.pingIntervalMs ?? 200,
     debounceMs: opts.debounceMs,
   });

@@ -14,7 +14,7 @@ import net from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { loadModel } from '../api/model';
-import { ecsHandlers, type ControlContext } from '../control';
+import { ecsHandlers, type ControlContext, type Principal } from '../control';
 import { cloudMapHandlers } from '../control/cloudmap';
 import { secretsHandlers } from '../control/secrets';
 import { RegionPolicy } from '../core/regions';
@@ -60,9 +60,9 @@ before(async () => {
   });
   const log = pino({ level: 'warn' }, sink);
   ctx = { store, state, placement, partition: { region: REGION, accountId: ACCOUNT }, clock: systemClock, log };
-  const keys = new Map([
-    [USER.accessKeyId, { secret: USER.secretAccessKey, isAgent: false }],
-    [AGENT.accessKeyId, { secret: AGENT.secretAccessKey, isAgent: true }],
+  const keys = new Map<string, { secret: string; principal: Principal }>([
+    [USER.accessKeyId, { secret: USER.secretAccessKey, principal: { kind: 'user', iamResource: 'root' } }],
+    [AGENT.accessKeyId, { secret: AGENT.secretAccessKey, principal: { kind: 'agent-token', iamResource: 'role/wharf-agent' } }],
   ]);
   const apis = wharfApis({ ecs: ecsHandlers(ctx) as Record<string, Handler>, secrets: secretsHandlers(ctx) as Record<string, Handler>, cloudMap: cloudMapHandlers(ctx) as Record<string, Handler> });
   server = createHttpServer({ apis, credentials: { lookup: (id) => keys.get(id) }, accountId: ACCOUNT, regions: new RegionPolicy(REGION, [REGION]), log });
