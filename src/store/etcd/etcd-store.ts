@@ -26,6 +26,7 @@
  */
 import { Etcd3, type ICompare, type IKeyValue, type IOptions, type IRequestOp, type Watcher as EtcdWatcher } from 'etcd3';
 import { prepareTxn, txnConflict, type PreparedOp } from '../prepare-txn';
+import { EtcdLeadership, LEADER_KEY, type LeadershipOptions } from './etcd-leadership';
 import { StoreCompactedError, type Store, type StoreEntry, type TxnOp, type Watcher, type WatchEvent } from '../store';
 
 export interface EtcdStoreOptions {
@@ -239,6 +240,15 @@ export class EtcdStore implements Store {
         }
       },
     };
+  }
+
+  /**
+   * Campaigns for the lead of this installation among the replicas sharing its keyspace (see
+   * etcd-leadership.ts); the fence it answers is checked by FencedStore views of this store.
+   */
+  leadership(opts: LeadershipOptions): EtcdLeadership {
+    this.assertOpen();
+    return new EtcdLeadership(this.client, this.keys + LEADER_KEY, opts);
   }
 
   async close(): Promise<void> {
