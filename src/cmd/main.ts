@@ -4,7 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
-import { startServer } from './server';
+import { parseEtcdUrl, startServer } from './server';
 import { dockerBridgeAddress, parseDnsFlag } from './dns';
 import { AWS_REGIONS, parseRegionList } from '../core/regions';
 import { DEFAULT_VPC_BASE, defaultVpcCidr } from '../core/vpc';
@@ -69,6 +69,11 @@ Flags:
   --load-balancers on|off  run the ELBv2 load balancer controller and its HAProxy (default on;
                          without haproxy installed it logs one line and the rest runs)
   --haproxy PATH         the haproxy binary (default $WHARF_HAPROXY or /usr/sbin/haproxy)
+  --store URL            where the state lives: the data dir's SQLite file (default), or
+                         etcd://HOST:PORT[,HOST:PORT...][/PREFIX/] for distributed mode: any number
+                         of servers share the etcd cluster's state (keys under PREFIX, default
+                         wharf/), every one serves the whole API, and the controllers run on the
+                         one elected leader (docs/ARCHITECTURE.md "Distributed mode")
   -h, --help             this help
 
 Credentials are generated on first start and kept in DATA_DIR/credentials.json, unless
@@ -165,10 +170,12 @@ async function cmdServer(argv: string[]): Promise<void> {
       'vpc-base': { type: 'string' },
       'load-balancers': { type: 'string' },
       haproxy: { type: 'string' },
+      store: { type: 'string', default: process.env.WHARF_STORE },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(SERVER_HELP);
+  if (values.store?.startsWith('etcd:')) parseEtcdUrl(values.store);
   const loadBalancers = parseLoadBalancers(values['load-balancers'], values.haproxy);
   const dns = parseDnsFlag(values.dns);
   const vpcBase = parseVpcBase(values['vpc-base'], values.region!);
@@ -195,6 +202,7 @@ async function cmdServer(argv: string[]): Promise<void> {
     scaleCommand: values['scale-command'],
     vpcBase,
     loadBalancers,
+    store: values.store,
   });
   printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey);
   const stop = async () => {
