@@ -142,7 +142,7 @@ test('an image removed between the pull and the create is pulled once more, and 
   await r.whenStopped();
 });
 
-test('a task its host policy forbids stops with the reason before anything is created, pause container included', async () => {
+test('a task its host policy forbids stops with the reason before anything is created, pause container included', { timeout: 10_000 }, async () => {
   const rt = new SimulatedRuntime({ clock });
   const task = fargateTask('c');
   task.taskDefinition.containerDefinitions![0]!.privileged = true;

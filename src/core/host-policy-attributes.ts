@@ -25,3 +25,12 @@ export const HOST_NETWORK_ATTRIBUTE = 'wharf.capability.host-network';
 export const CAPABILITIES_ADD_ATTRIBUTE = 'wharf.capability.linux-capabilities-add';
 export const ALLOWED_HOST_PATHS_ATTRIBUTE = 'wharf.allowed-host-paths';
 export const DISABLED_CAPABILITIES_ATTRIBUTE = 'wharf.disabled-capabilities';
+
+/**
+ * Whether the agent sets `name` (as it sets ECS's `ecs.*` ones): re-registration replaces such
+ * attributes instead of keeping them as custom ones, so a host restarted with a stricter policy
+ * stops advertising what it no longer allows, and they do not count against the 10 custom ones.
+ */
+export function isHostPolicyAttribute(name: string): boolean {
+  return name.startsWith('wharf.capability.') || name === ALLOWED_HOST_PATHS_ATTRIBUTE || name === DISABLED_CAPABILITIES_ATTRIBUTE;
+}
