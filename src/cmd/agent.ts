@@ -77,6 +77,7 @@ export interface RunningAgents {
 
 export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents> {
   const log = o.log ?? createLogger('wharf-agent');
+  if (o.hostPolicy) log.info({ hostPolicy: o.hostPolicy }, 'host policy: tasks asking for more are kept off this host or stopped before any container is created');
   // A Fargate task runs in a subnet of its host's zone: a pool host elsewhere would get none.
   const zones = regionZones(o.region);
   if (o.cluster === FARGATE_POOL && o.availabilityZone !== undefined && !zones.includes(o.availabilityZone)) {
