@@ -9,7 +9,7 @@ import { dockerBridgeAddress, parseDnsFlag } from './dns';
 import { AWS_REGIONS, parseRegionList } from '../core/regions';
 import { DEFAULT_VPC_BASE, defaultVpcCidr } from '../core/vpc';
 import { applyHeapGrowth, parseHeapGrowth } from './heap-growth';
-import { parseAttributes, parseResources, startAgents, type RunningAgents } from './agent';
+import { parseAttributes, parseHostPolicy, parseResources, startAgents, type RunningAgents } from './agent';
 import { CAPACITY_PROVIDER_ATTRIBUTE } from '../control/capacity-providers';
 import { FARGATE_POOL } from '../core/fargate-pool';
 import { ensureDocker, ensureHaproxy } from './docker-setup';
@@ -108,6 +108,17 @@ const AGENT_FLAGS = `  --cluster NAME          cluster to join (default 'default
   --task-dns ADDR,...     resolvers of tasks whose definition names none (bridge containers and
                           awsvpc tasks): Wharf's service discovery DNS server. 'wharf up' uses its
                           server's address on the Docker bridge gateway when it listens there
+
+Host policy (what tasks may not ask of this host; placement avoids the host where an attribute
+says so, and the agent stops any such task before creating a container, with the reason):
+  --disable-privileged    no privileged containers (also ECS_DISABLE_PRIVILEGED=true); the host
+                          stops advertising com.amazonaws.ecs.capability.privileged-container
+  --disallow-host-network no networkMode host; the host stops advertising
+                          wharf.capability.host-network
+  --disable-capabilities ALL|CAP,...   no linuxParameters.capabilities.add of these (ALL: of
+                          any; then wharf.capability.linux-capabilities-add is not advertised)
+  --allowed-host-paths PATH,...   bind mounts (host sourcePath volumes) only of these paths or
+                          below them, e.g. /data,/var/log (default: any path)
 `;
 
 const AGENT_HELP = `wharf agent: register this host as a container instance of a cluster and run its tasks on Docker
@@ -247,6 +258,10 @@ const agentOptions = {
   'task-endpoint': { type: 'string' },
   'task-dns': { type: 'string' },
   'public-ip': { type: 'string' },
+  'disable-privileged': { type: 'boolean' },
+  'disallow-host-network': { type: 'boolean' },
+  'disable-capabilities': { type: 'string' },
+  'allowed-host-paths': { type: 'string' },
 } as const;
 
 function parseTaskEndpoint(v: string | undefined): { host?: string; port?: number } | false | undefined {
@@ -308,6 +323,12 @@ function agentSettings(values: Record<string, unknown>) {
     taskEndpoint: parseTaskEndpoint(values['task-endpoint'] as string | undefined),
     dnsServers: parseTaskDns(values['task-dns'] as string | undefined),
     publicIp: parsePublicIp(values['public-ip'] as string | undefined),
+    hostPolicy: parseHostPolicy({
+      disablePrivileged: values['disable-privileged'] as boolean | undefined,
+      disallowHostNetwork: values['disallow-host-network'] as boolean | undefined,
+      disableCapabilities: values['disable-capabilities'] as string | undefined,
+      allowedHostPaths: values['allowed-host-paths'] as string | undefined,
+    }),
   };
 }
 
