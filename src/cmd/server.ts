@@ -14,6 +14,7 @@ import { migrateUnprefixedKeys } from '../store/regions';
 import type { Store } from '../store/store';
 import { createLogger, systemClock, type Logger } from '../lib';
 import { loadOrCreateCredentials, type CredentialsFile } from './credentials';
+import { loadOrCreateSecretCipher } from './data-dir';
 import { RegionRuntimes, regionalHandlers } from './regions';
 import { scaleCommandRunner } from './scale-command';
 import { startLoadBalancers, type LoadBalancerSettings, type RunningLoadBalancers } from './load-balancers';
@@ -94,6 +95,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     healthyAfterRunningMs: opts.healthyAfterRunningMs,
     scale: opts.scaleCommand ? (region) => scaleCommandRunner(opts.scaleCommand!, region, log) : undefined,
     vpcBase: opts.vpcBase,
+    secretCipher: loadOrCreateSecretCipher(opts.dataDir),
   });
   await regions.startUsed();
   const home = await regions.get(opts.region);

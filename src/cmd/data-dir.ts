@@ -1,0 +1,68 @@
+/**
+ * The data dir's files are the server's alone: the store, access keys, the secrets key, TLS keys,
+ * HAProxy's config and sockets. Everything Wharf creates in it is 0600 (files) or 0700
+ * (directories) whatever the umask, so these helpers set the mode explicitly rather than trusting
+ * the `mode` of open(2), which the umask can only narrow, and tighten what an older build left.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { SECRET_KEY_BYTES, aesGcmSecretCipher, type SecretCipher } from '../lib';
+
+export const PRIVATE_FILE_MODE = 0o600;
+export const PRIVATE_DIR_MODE = 0o700;
+
+/** Creates `dir` (and missing parents) and makes it 0700. */
+export function ensurePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  chmodSync(dir, PRIVATE_DIR_MODE);
+}
+
+/** Makes an existing file (or directory) private; a missing one is fine. */
+export function makePrivate(path: string, mode = PRIVATE_FILE_MODE): void {
+  try {
+    chmodSync(path, mode);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+/**
+ * Writes `path` 0600 (created so, and chmod-ed in case it existed wider), synced. `exclusive`
+ * refuses to replace an existing file (for keys made once).
+ */
+export function writePrivateFile(path: string, data: string | Buffer, opts: { exclusive?: boolean } = {}): void {
+  const fd = openSync(path, opts.exclusive ? 'wx' : 'w', PRIVATE_FILE_MODE);
+  try {
+    chmodSync(path, PRIVATE_FILE_MODE);
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export const SECRETS_KEY_FILE = 'secrets.key';
+
+/**
+ * The cipher of the data dir's Secrets Manager values: AES-256-GCM under `<dataDir>/secrets.key`
+ * (32 random bytes, made 0600 on first start). A key file of the wrong size is refused rather
+ * than replaced: replacing it would make every stored secret unreadable.
+ */
+export function loadOrCreateSecretCipher(dataDir: string): SecretCipher {
+  const path = join(dataDir, SECRETS_KEY_FILE);
+  if (!existsSync(path)) {
+    try {
+      writePrivateFile(path, randomBytes(SECRET_KEY_BYTES), { exclusive: true });
+    } catch (e) {
+      // Another process made it between the check and the open: use theirs.
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+  makePrivate(path);
+  const key = readFileSync(path);
+  if (key.length !== SECRET_KEY_BYTES) {
+    throw new Error(`${path} holds ${key.length} bytes, not the ${SECRET_KEY_BYTES} of an AES-256 key; restore the key the secrets were written with (or remove it only if the data dir holds no secrets)`);
+  }
+  return aesGcmSecretCipher(key);
+}
