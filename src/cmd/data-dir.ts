@@ -5,7 +5,7 @@
  * the `mode` of open(2), which the umask can only narrow, and tighten what an older build left.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { SECRET_KEY_BYTES, aesGcmSecretCipher, type SecretCipher } from '../lib';
 
@@ -16,6 +16,28 @@ export const PRIVATE_DIR_MODE = 0o700;
 export function ensurePrivateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   chmodSync(dir, PRIVATE_DIR_MODE);
+}
+
+/**
+ * Narrows everything already in the data dir to 0700 / 0600 (a data dir an older build wrote, or
+ * one made by hand): what the server writes from now on is created so. Symbolic links are left
+ * alone (chmod would follow them out of the data dir). Returns how many modes were changed.
+ */
+export function tightenDataDir(dir: string): number {
+  let changed = 0;
+  const visit = (path: string): void => {
+    const st = lstatSync(path);
+    if (st.isSymbolicLink()) return;
+    const want = st.isDirectory() ? PRIVATE_DIR_MODE : PRIVATE_FILE_MODE;
+    if ((st.mode & 0o777) !== want) {
+      chmodSync(path, want);
+      changed++;
+    }
+    if (st.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name));
+  };
+  ensurePrivateDir(dir);
+  visit(dir);
+  return changed;
 }
 
 /** Makes an existing file (or directory) private; a missing one is fine. */

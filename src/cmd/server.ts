@@ -14,7 +14,7 @@ import { migrateUnprefixedKeys } from '../store/regions';
 import type { Store } from '../store/store';
 import { createLogger, systemClock, type Logger } from '../lib';
 import { loadOrCreateCredentials, type CredentialsFile } from './credentials';
-import { loadOrCreateSecretCipher } from './data-dir';
+import { loadOrCreateSecretCipher, tightenDataDir } from './data-dir';
 import { RegionRuntimes, regionalHandlers } from './regions';
 import { scaleCommandRunner } from './scale-command';
 import { startLoadBalancers, type LoadBalancerSettings, type RunningLoadBalancers } from './load-balancers';
@@ -74,6 +74,9 @@ export interface RunningServer {
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = opts.log ?? createLogger('wharf-server');
   const policy = new RegionPolicy(opts.region, opts.regions);
+  // The data dir is the server's alone (cmd/data-dir.ts); what an older build left wider is narrowed.
+  const narrowed = tightenDataDir(opts.dataDir);
+  if (narrowed > 0) log.info({ dataDir: opts.dataDir, narrowed }, 'made the data dir owner-only (0700 directories, 0600 files)');
   const credentials = loadOrCreateCredentials(opts.dataDir);
   const store = SqliteStore.open({ path: join(opts.dataDir, 'wharf.db'), synchronous: opts.synchronous ?? 'FULL', compactKeep: 20_000 });
   // A data dir from before regions: its keys move under the region their ARNs name, once.
