@@ -1,4 +1,6 @@
 /** Small ECS and EC2 clients for Wharf's own commands: SigV4-signed JSON 1.1 and EC2 query calls. */
+import http from 'node:http';
+import https from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
@@ -16,6 +18,43 @@ export function resolveCredentials(dataDir = defaultDataDir()): KeyPair {
   const path = join(dataDir, 'credentials.json');
   if (existsSync(path)) return (JSON.parse(readFileSync(path, 'utf8')) as CredentialsFile).user;
   throw new Error(`no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run the server with --data-dir ${dataDir}`);
+}
+
+/**
+ * The certificates an https endpoint must chain to, as the AWS CLI and SDKs find them:
+ * AWS_CA_BUNDLE names a PEM file; without it, the system's trusted CAs.
+ */
+export function caBundle(env: NodeJS.ProcessEnv = process.env): Buffer | undefined {
+  const path = env.AWS_CA_BUNDLE;
+  if (!path) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new Error(`cannot read AWS_CA_BUNDLE ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** One POST (node:http/https rather than fetch, which takes no CA bundle). */
+function post(url: string, headers: Record<string, string>, body: string): Promise<{ ok: boolean; status: number; text: string }> {
+  const u = new URL(url);
+  const ca = u.protocol === 'https:' ? caBundle() : undefined;
+  return new Promise((resolve, reject) => {
+    const req = (u.protocol === 'https:' ? https : http).request(u, { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, ...(ca ? { ca } : {}) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        resolve({ ok: status >= 200 && status < 300, status, text: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      // A certificate that does not verify: say what would make it verify.
+      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(e.code ?? '')) reject(new Error(`the TLS certificate of ${u.origin} is not trusted (${e.code}: ${e.message}); set AWS_CA_BUNDLE to the certificate or CA the server uses`));
+      else reject(e);
+    });
+    req.end(body);
+  });
 }
 
 export class EcsCallError extends Error {
@@ -40,8 +79,8 @@ export class EcsClient {
     };
     Object.assign(headers, signRequest({ method: 'POST', url, headers, body }, { ...this.credentials, region: this.region, service: 'ecs' }));
     delete headers.host;
-    const res = await fetch(url, { method: 'POST', headers, body });
-    const text = await res.text();
+    const res = await post(url, headers, body);
+    const text = res.text;
     const json = text ? JSON.parse(text) : {};
     if (!res.ok) throw new EcsCallError(String(json.__type ?? res.status), String(json.message ?? text), res.status);
     return json as T;
@@ -92,8 +131,8 @@ export class Ec2Client {
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' };
     Object.assign(headers, signRequest({ method: 'POST', url, headers, body }, { ...this.credentials, region: this.region, service: 'ec2' }));
     delete headers.host;
-    const res = await fetch(url, { method: 'POST', headers, body });
-    const doc = parseXml(await res.text());
+    const res = await post(url, headers, body);
+    const doc = parseXml(res.text);
     if (!res.ok) {
       const find = (n: XmlNode, name: string): XmlNode | undefined => (n.name === name ? n : n.children.map((c) => find(c, name)).find(Boolean));
       throw new EcsCallError(find(doc, 'Code')?.text ?? String(res.status), find(doc, 'Message')?.text ?? '', res.status);

@@ -15,6 +15,7 @@ import type { Store } from '../store/store';
 import { createLogger, systemClock, type Logger } from '../lib';
 import { loadOrCreateCredentials, type CredentialsFile } from './credentials';
 import { loadOrCreateSecretCipher, tightenDataDir } from './data-dir';
+import { readTlsFiles, type TlsFiles } from './tls';
 import { RegionRuntimes, regionalHandlers } from './regions';
 import { scaleCommandRunner } from './scale-command';
 import { startLoadBalancers, type LoadBalancerSettings, type RunningLoadBalancers } from './load-balancers';
@@ -50,6 +51,8 @@ export interface ServerOptions {
   vpcBase?: string;
   /** ELBv2 load balancers on HAProxy (cmd/load-balancers.ts); default on, with /usr/sbin/haproxy. */
   loadBalancers?: LoadBalancerSettings;
+  /** Serve HTTPS and WSS with this PEM certificate and key (`--tls-cert`, `--tls-key`). */
+  tls?: TlsFiles;
 }
 
 export interface RunningServer {
@@ -74,6 +77,8 @@ export interface RunningServer {
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = opts.log ?? createLogger('wharf-server');
   const policy = new RegionPolicy(opts.region, opts.regions);
+  // Read first: a bad file is told before anything starts.
+  const tls = opts.tls ? readTlsFiles(opts.tls) : undefined;
   // The data dir is the server's alone (cmd/data-dir.ts); what an older build left wider is narrowed.
   const narrowed = tightenDataDir(opts.dataDir);
   if (narrowed > 0) log.info({ dataDir: opts.dataDir, narrowed }, 'made the data dir owner-only (0700 directories, 0600 files)');
@@ -113,11 +118,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     accountId: opts.accountId,
     regions: policy,
     log,
+    tls,
     onUpgrade: regionalUpgrade(credentialLookup, policy, async (region) => (await regions.get(region)).gateway),
   });
   capacityProviderGauges(http.metrics, regions);
   const { port } = await http.listen(opts.port, opts.host);
-  const endpoint = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+  const endpoint = `${tls ? 'https' : 'http'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   regions.setEndpoint(endpoint);
   log.info({ endpoint, dataDir: opts.dataDir, region: opts.region, regions: policy.describe() }, 'wharf server listening');
   const loadBalancers = startLoadBalancers({ dataDir: opts.dataDir, settings: opts.loadBalancers ?? { enabled: true }, regions, log });
