@@ -224,7 +224,7 @@ async function cmdServer(argv: string[]): Promise<void> {
   process.once('SIGTERM', stop);
 }
 
-export function printBanner(endpoint: string, region: string, id: string, secret: string): void {
+export function printBanner(endpoint: string, region: string, id: string, secret: string, caFile?: string): void {
   process.stdout.write(`
 Wharf is running.
   Endpoint:           ${endpoint}
@@ -233,7 +233,7 @@ Wharf is running.
   Secret access key:  ${secret}
 
 Try it with the AWS CLI:
-  export AWS_ACCESS_KEY_ID=${id} AWS_SECRET_ACCESS_KEY=${secret} AWS_DEFAULT_REGION=${region}
+  export AWS_ACCESS_KEY_ID=${id} AWS_SECRET_ACCESS_KEY=${secret} AWS_DEFAULT_REGION=${region}${caFile ? ` AWS_CA_BUNDLE=${caFile}` : ''}
   aws ecs create-cluster --cluster-name demo --endpoint-url ${endpoint}
   aws ecs list-clusters --endpoint-url ${endpoint}
 
@@ -478,7 +478,7 @@ async function cmdUp(argv: string[]): Promise<void> {
     await srv.close();
     throw e;
   }
-  printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey);
+  printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey, tls?.certFile);
   if (tls) process.stdout.write(trustInstructions(tls.certFile, srv.endpoint));
   process.stdout.write(`Local agent: ${started[0]!.agents.length} container instance(s) in cluster ${settings.cluster} (${settings.runtime})${started.length > 1 ? ', and this host is the Fargate capacity of ' + values.region : ''}.\n\n`);
   const stop = async () => {

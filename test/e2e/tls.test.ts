@@ -9,7 +9,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -105,5 +105,34 @@ describe('TLS: HTTPS and WSS with a self-signed certificate', { timeout: 300_000
     assert.equal(inst.agentConnected, true, 'the agent channel (WSS) is up');
     await aws(['ecs', 'stop-task', '--ca-bundle', cert, '--cluster', CLUSTER, '--task', taskArn]);
     await agent.stop();
+  });
+
+  test('wharf up --tls: makes the pair, its local agent trusts it, and the banner says how to', async () => {
+    const upDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-up-tls-'));
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'src', 'cmd', 'main.ts'), 'up', '--tls', '--runtime', 'simulated', '--without-fargate', '--dns', 'off', '--load-balancers', 'off', '--listen', '127.0.0.1:0', '--data-dir', upDir], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, WHARF_LOG_LEVEL: 'warn' },
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += String(d)));
+    child.stderr.on('data', (d) => (out += String(d)));
+    try {
+      await waitUntil(() => /Local agent: 1 container instance/.test(out), `wharf up to start; output:\n${out}`, { timeoutMs: 60_000, intervalMs: 100 });
+      const certFile = path.join(upDir, 'tls', 'wharf.crt');
+      const endpoint = /Endpoint:\s+(https:\/\/\S+)/.exec(out)![1]!;
+      assert.ok(out.includes(`AWS_CA_BUNDLE=${certFile} aws ecs list-clusters --endpoint-url ${endpoint}`), out);
+      assert.ok(out.includes(`wharf agent --endpoint ${endpoint} --ca ${certFile}`), out);
+      assert.equal(fs.statSync(path.join(upDir, 'tls', 'wharf.key')).mode & 0o777, 0o600);
+      const id = /Access key id:\s+(\S+)/.exec(out)![1]!;
+      const secret = /Secret access key:\s+(\S+)/.exec(out)![1]!;
+      const r = await run(AWS_CLI, ['ecs', 'describe-clusters', '--clusters', 'default', '--endpoint-url', endpoint, '--output', 'json'], { ...process.env, AWS_ACCESS_KEY_ID: id, AWS_SECRET_ACCESS_KEY: secret, AWS_DEFAULT_REGION: 'us-east-1', AWS_CA_BUNDLE: certFile });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).clusters[0].registeredContainerInstancesCount, 1, 'the local agent registered over HTTPS');
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((res) => child.once('exit', res));
+      fs.rmSync(upDir, { recursive: true, force: true });
+    }
   });
 });
