@@ -24,20 +24,20 @@ export function resolveCredentials(dataDir = defaultDataDir()): KeyPair {
  * The certificates an https endpoint must chain to, as the AWS CLI and SDKs find them:
  * AWS_CA_BUNDLE names a PEM file; without it, the system's trusted CAs.
  */
-export function caBundle(env: NodeJS.ProcessEnv = process.env): Buffer | undefined {
-  const path = env.AWS_CA_BUNDLE;
+export function caBundle(caFile?: string, env: NodeJS.ProcessEnv = process.env): Buffer | undefined {
+  const path = caFile ?? env.AWS_CA_BUNDLE;
   if (!path) return undefined;
   try {
     return readFileSync(path);
   } catch (e) {
-    throw new Error(`cannot read AWS_CA_BUNDLE ${path}: ${(e as Error).message}`);
+    throw new Error(`cannot read the CA bundle ${path} (${caFile ? '--ca' : 'AWS_CA_BUNDLE'}): ${(e as Error).message}`);
   }
 }
 
 /** One POST (node:http/https rather than fetch, which takes no CA bundle). */
-function post(url: string, headers: Record<string, string>, body: string): Promise<{ ok: boolean; status: number; text: string }> {
+function post(url: string, headers: Record<string, string>, body: string, caFile?: string): Promise<{ ok: boolean; status: number; text: string }> {
   const u = new URL(url);
-  const ca = u.protocol === 'https:' ? caBundle() : undefined;
+  const ca = u.protocol === 'https:' ? caBundle(caFile) : undefined;
   return new Promise((resolve, reject) => {
     const req = (u.protocol === 'https:' ? https : http).request(u, { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, ...(ca ? { ca } : {}) }, (res) => {
       const chunks: Buffer[] = [];
@@ -50,7 +50,7 @@ function post(url: string, headers: Record<string, string>, body: string): Promi
     });
     req.on('error', (e: NodeJS.ErrnoException) => {
       // A certificate that does not verify: say what would make it verify.
-      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(e.code ?? '')) reject(new Error(`the TLS certificate of ${u.origin} is not trusted (${e.code}: ${e.message}); set AWS_CA_BUNDLE to the certificate or CA the server uses`));
+      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(e.code ?? '')) reject(new Error(`the TLS certificate of ${u.origin} is not trusted (${e.code}: ${e.message}); pass --ca FILE or set AWS_CA_BUNDLE to the certificate or CA the server uses`));
       else reject(e);
     });
     req.end(body);
@@ -68,6 +68,8 @@ export class EcsClient {
     readonly endpoint: string,
     private readonly credentials: KeyPair,
     private readonly region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    /** A PEM file the server's certificate must chain to (`--ca`); default AWS_CA_BUNDLE. */
+    private readonly caFile?: string,
   ) {}
 
   async call<T = any>(operation: string, input: unknown): Promise<T> {
@@ -79,7 +81,7 @@ export class EcsClient {
     };
     Object.assign(headers, signRequest({ method: 'POST', url, headers, body }, { ...this.credentials, region: this.region, service: 'ecs' }));
     delete headers.host;
-    const res = await post(url, headers, body);
+    const res = await post(url, headers, body, this.caFile);
     const text = res.text;
     const json = text ? JSON.parse(text) : {};
     if (!res.ok) throw new EcsCallError(String(json.__type ?? res.status), String(json.message ?? text), res.status);
@@ -120,6 +122,8 @@ export class Ec2Client {
     readonly endpoint: string,
     private readonly credentials: KeyPair,
     region?: string,
+    /** A PEM file the server's certificate must chain to (`--ca`); default AWS_CA_BUNDLE. */
+    private readonly caFile?: string,
   ) {
     this.region = region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
   }
@@ -131,7 +135,7 @@ export class Ec2Client {
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' };
     Object.assign(headers, signRequest({ method: 'POST', url, headers, body }, { ...this.credentials, region: this.region, service: 'ec2' }));
     delete headers.host;
-    const res = await post(url, headers, body);
+    const res = await post(url, headers, body, this.caFile);
     const doc = parseXml(res.text);
     if (!res.ok) {
       const find = (n: XmlNode, name: string): XmlNode | undefined => (n.name === name ? n : n.children.map((c) => find(c, name)).find(Boolean));

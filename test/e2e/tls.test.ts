@@ -2,7 +2,7 @@
  * The control plane over TLS (issue 12 part 5): `wharf server --tls-cert --tls-key` with the
  * self-signed pair `wharf up --tls` makes (cmd/tls.ts) serves HTTPS and the agent channel as WSS.
  * The AWS CLI v2 (--ca-bundle, AWS_CA_BUNDLE), boto3 (verify=) and Wharf's own client
- * (AWS_CA_BUNDLE) work when they trust the certificate and refuse the server when they do not; an
+ * (--ca, AWS_CA_BUNDLE) work when they trust the certificate and refuse the server when they do not; an
  * agent given --ca registers and runs a task on Docker, one without it stops with a clear error.
  *
  * Run: node scripts/run-tests.js --e2e tls
@@ -66,18 +66,20 @@ describe('TLS: HTTPS and WSS with a self-signed certificate', { timeout: 300_000
     assert.notEqual(plain, 200);
   });
 
-  test("boto3 with verify= and Wharf's own client with AWS_CA_BUNDLE", async () => {
+  test("boto3 with verify= and Wharf's own client with --ca or AWS_CA_BUNDLE", async () => {
     const py = `import boto3,sys\nc=boto3.client('ecs',endpoint_url=sys.argv[1],region_name='us-east-1',verify=sys.argv[2])\nprint(len(c.list_clusters()['clusterArns']))`;
     const b = await run('python3', ['-c', py, srv.endpoint, cert], srv.env());
     assert.equal(b.code, 0, b.stderr);
     assert.ok(Number(b.stdout.trim()) >= 1);
-    const wharf = (env: Record<string, string>) => run(process.execPath, ['--import', 'tsx', path.join(REPO, 'src', 'cmd', 'main.ts'), 'subnets', '--endpoint', srv.endpoint], srv.env(env));
-    const ok = await wharf({ AWS_CA_BUNDLE: cert });
-    assert.equal(ok.code, 0, ok.stderr);
-    assert.match(ok.stdout, /subnet-/);
+    const wharf = (env: Record<string, string>, args: string[] = []) => run(process.execPath, ['--import', 'tsx', path.join(REPO, 'src', 'cmd', 'main.ts'), 'subnets', '--endpoint', srv.endpoint, ...args], srv.env(env));
+    for (const [env, args] of [[{ AWS_CA_BUNDLE: cert }, []], [{}, ['--ca', cert]]] as const) {
+      const ok = await wharf(env, [...args]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.match(ok.stdout, /subnet-/);
+    }
     const refused = await wharf({});
     assert.notEqual(refused.code, 0);
-    assert.match(refused.stderr, /the TLS certificate of https:\/\/127\.0\.0\.1:\d+ is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT: .*\); set AWS_CA_BUNDLE/);
+    assert.match(refused.stderr, /the TLS certificate of https:\/\/127\.0\.0\.1:\d+ is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT: .*\); pass --ca FILE or set AWS_CA_BUNDLE/);
   });
 
   test('an agent without --ca stops with a clear error, whether it asks for the region or registers', async () => {
