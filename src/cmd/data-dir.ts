@@ -19,15 +19,27 @@ export function ensurePrivateDir(dir: string): void {
 }
 
 /**
- * Narrows everything already in the data dir to 0700 / 0600 (a data dir an older build wrote, or
- * one made by hand): what the server writes from now on is created so. Symbolic links are left
- * alone (chmod would follow them out of the data dir). Returns how many modes were changed.
+ * What Wharf keeps in a data dir, at its top. Only these are narrowed at start: a data dir may be
+ * a directory that also holds the user's own files (`--data-dir /srv`), which are not Wharf's to
+ * change. A new file or directory Wharf writes at the top belongs in this list.
+ */
+export const DATA_DIR_ENTRIES = [
+  'wharf.db', 'wharf.db-wal', 'wharf.db-shm', 'wharf.db-journal', 'wharf.db.lock',
+  'credentials.json', 'credentials.json.tmp', 'secrets.key',
+  'tls', 'agent', 'agent-fargate', 'haproxy',
+] as const;
+
+/**
+ * Narrows the data dir and what Wharf keeps in it (DATA_DIR_ENTRIES, and everything under its
+ * directories) to 0700 / 0600: a data dir an older build wrote, or one made by hand. What the
+ * server writes from now on is created so. Symbolic links are left alone (chmod would follow
+ * them out of the data dir). Returns how many modes were changed.
  */
 export function tightenDataDir(dir: string): number {
   let changed = 0;
   const visit = (path: string): void => {
-    const st = lstatSync(path);
-    if (st.isSymbolicLink()) return;
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st || st.isSymbolicLink()) return;
     const want = st.isDirectory() ? PRIVATE_DIR_MODE : PRIVATE_FILE_MODE;
     if ((st.mode & 0o777) !== want) {
       chmodSync(path, want);
@@ -35,8 +47,10 @@ export function tightenDataDir(dir: string): number {
     }
     if (st.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name));
   };
+  const before = lstatSync(dir, { throwIfNoEntry: false });
   ensurePrivateDir(dir);
-  visit(dir);
+  if (before && (before.mode & 0o777) !== PRIVATE_DIR_MODE) changed++;
+  for (const name of DATA_DIR_ENTRIES) visit(join(dir, name));
   return changed;
 }
 

@@ -19,10 +19,11 @@ import { killAllSpawned, removeClusterContainers, spawnAgent, spawnServer, waitU
 import { dockerSkipReason } from '../images/docker-test-env';
 import { forwardListener, haproxySkipReason, httpGroup, startDataPlane, startTarget } from './helpers/lb-harness';
 
-/** Every path under `dir` whose mode is not 0700 (directories) or 0600 (anything else). */
+/** Every path under `dir` whose mode is not 0700 (directories) or 0600 (anything else), but the user's notes.txt. */
 function wideModes(dir: string): string[] {
   const out: string[] = [];
   const walk = (p: string) => {
+    if (path.relative(dir, p) === 'notes.txt') return;
     const st = fs.lstatSync(p);
     const want = st.isDirectory() ? 0o700 : 0o600;
     if (!st.isSymbolicLink() && (st.mode & 0o777) !== want) out.push(`${path.relative(dir, p) || '.'} ${(st.mode & 0o777).toString(8)}`);
@@ -57,10 +58,15 @@ describe('the data dir at rest', { skip: dockerSkipReason(), timeout: 300_000 },
   const ecs = (args: string[]) => run(AWS_CLI, ['ecs', ...args, '--endpoint-url', srv.endpoint, '--output', 'json'], srv.env());
 
   before(async () => {
-    // As a data dir made by hand or by an older build: world-writable, with a world-readable file.
+    // As a data dir made by hand or by an older build: world-writable, with Wharf's files wider
+    // than they should be, and a file of the user's that is not Wharf's to change.
     fs.chmodSync(dataDir, 0o777);
-    fs.writeFileSync(path.join(dataDir, 'notes.txt'), 'left by an older build');
-    fs.chmodSync(path.join(dataDir, 'notes.txt'), 0o666);
+    fs.mkdirSync(path.join(dataDir, 'haproxy'), { mode: 0o777 });
+    fs.chmodSync(path.join(dataDir, 'haproxy'), 0o777);
+    fs.writeFileSync(path.join(dataDir, 'haproxy', 'haproxy.log'), 'from an older build\n');
+    fs.chmodSync(path.join(dataDir, 'haproxy', 'haproxy.log'), 0o644);
+    fs.writeFileSync(path.join(dataDir, 'notes.txt'), "the user's own");
+    fs.chmodSync(path.join(dataDir, 'notes.txt'), 0o644);
     srv = await spawnServer({ dataDir });
   });
   after(async () => {
@@ -71,6 +77,10 @@ describe('the data dir at rest', { skip: dockerSkipReason(), timeout: 300_000 },
   });
 
   test('a server and an agent under umask 000 write only 0600 files and 0700 directories; secrets are not on disk in the clear', async () => {
+    // The server narrowed what an older build left, at start (HAProxy is not running yet).
+    assert.equal(fs.statSync(dataDir).mode & 0o777, 0o700);
+    assert.equal(fs.statSync(path.join(dataDir, 'haproxy')).mode & 0o777, 0o700);
+    assert.equal(fs.statSync(path.join(dataDir, 'haproxy', 'haproxy.log')).mode & 0o777, 0o600);
     assert.equal((await ecs(['create-cluster', '--cluster-name', CLUSTER])).code, 0);
     const created = await sm(srv, ['create-secret', '--name', 'db', '--secret-string', JSON.stringify({ username: 'app', password })]);
     assert.equal(created.code, 0, created.stderr);
@@ -109,7 +119,8 @@ describe('the data dir at rest', { skip: dockerSkipReason(), timeout: 300_000 },
     }
 
     const names = filesUnder(dataDir).map((f) => path.relative(dataDir, f));
-    for (const f of ['wharf.db', 'secrets.key', 'credentials.json', 'notes.txt']) assert.ok(names.includes(f), `${f} in ${names.join(', ')}`);
+    for (const f of ['wharf.db', 'secrets.key', 'credentials.json', 'haproxy/haproxy.log']) assert.ok(names.includes(f), `${f} in ${names.join(', ')}`);
+    assert.equal(fs.statSync(path.join(dataDir, 'notes.txt')).mode & 0o777, 0o644, "a file that is not Wharf's is left as it is");
     assert.ok(names.some((f) => f.startsWith('agent/tasks/')), names.join(', '));
     assert.deepEqual(wideModes(dataDir), []);
     assert.equal(fs.statSync(path.join(dataDir, 'secrets.key')).size, 32);
