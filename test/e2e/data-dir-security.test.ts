@@ -45,6 +45,9 @@ function filesUnder(dir: string): string[] {
 }
 
 const CLUSTER = `modes-${process.pid}`;
+// The test runs HAProxy in the data dir's haproxy/ itself (the load balancer data plane, as the
+// server would): the server's own controller, which adopts a HAProxy running there, stays off.
+const NO_LB = ['--load-balancers', 'off'];
 
 describe('the data dir at rest', { skip: dockerSkipReason(), timeout: 300_000 }, () => {
   const oldUmask = process.umask(0);
@@ -67,7 +70,7 @@ describe('the data dir at rest', { skip: dockerSkipReason(), timeout: 300_000 },
     fs.chmodSync(path.join(dataDir, 'haproxy', 'haproxy.log'), 0o644);
     fs.writeFileSync(path.join(dataDir, 'notes.txt'), "the user's own");
     fs.chmodSync(path.join(dataDir, 'notes.txt'), 0o644);
-    srv = await spawnServer({ dataDir });
+    srv = await spawnServer({ dataDir, extraArgs: NO_LB });
   });
   after(async () => {
     await killAllSpawned();
@@ -140,7 +143,7 @@ describe('the data dir at rest', { skip: dockerSkipReason(), timeout: 300_000 },
     const keyFile = path.join(dataDir, 'secrets.key');
     const original = fs.readFileSync(keyFile);
     fs.writeFileSync(keyFile, randomBytes(32));
-    const other = await spawnServer({ dataDir });
+    const other = await spawnServer({ dataDir, extraArgs: NO_LB });
     const r = await sm(other, ['get-secret-value', '--secret-id', 'db']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /\(DecryptionFailure\) when calling the GetSecretValue operation.*?: Secrets Manager can't decrypt the protected secret text using the provided KMS key \(secret db: .*secrets\.key/);
@@ -148,11 +151,11 @@ describe('the data dir at rest', { skip: dockerSkipReason(), timeout: 300_000 },
     await other.stop();
 
     fs.writeFileSync(keyFile, randomBytes(5));
-    await assert.rejects(spawnServer({ dataDir, startTimeoutMs: 30_000 }), /secrets\.key holds 5 bytes, not the 32 of an AES-256 key/);
+    await assert.rejects(spawnServer({ dataDir, extraArgs: NO_LB, startTimeoutMs: 30_000 }), /secrets\.key holds 5 bytes, not the 32 of an AES-256 key/);
     assert.equal(fs.statSync(keyFile).size, 5, 'a bad key is reported, never replaced');
 
     fs.writeFileSync(keyFile, original);
-    srv = await spawnServer({ dataDir });
+    srv = await spawnServer({ dataDir, extraArgs: NO_LB });
     const back = await sm(srv, ['get-secret-value', '--secret-id', 'db']);
     assert.equal(back.code, 0, back.stderr);
     assert.equal(JSON.parse(JSON.parse(back.stdout).SecretString).password, password);
