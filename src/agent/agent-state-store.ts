@@ -9,7 +9,7 @@
  * watches the containers it has, but creates and pulls nothing until the control plane sends the
  * task again (it always does: every connection starts with the full desired state).
  */
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentTask } from '../api/agent/protocol';
 
@@ -44,7 +44,10 @@ export class AgentStateStore {
 
   constructor(private readonly dir?: string) {
     if (!dir) return;
-    mkdirSync(join(dir, 'tasks'), { recursive: true });
+    // Owner-only whatever the umask: task files hold what the agent was told about its tasks.
+    mkdirSync(join(dir, 'tasks'), { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+    chmodSync(join(dir, 'tasks'), 0o700);
     try {
       this.identity = JSON.parse(readFileSync(join(dir, 'agent.json'), 'utf8')) as AgentIdentity;
     } catch {
@@ -66,7 +69,8 @@ export class AgentStateStore {
 
   private write(path: string, value: unknown): void {
     const tmp = `${path}.tmp`;
-    writeFileSync(tmp, JSON.stringify(value));
+    writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
+    chmodSync(tmp, 0o600);
     renameSync(tmp, path);
   }
 

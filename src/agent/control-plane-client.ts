@@ -68,7 +68,7 @@ export class ControlPlaneError extends Error {
 
   /** Retrying cannot help: the request itself was refused. */
   get permanent(): boolean {
-    return ['ClientException', 'InvalidParameterException', 'ClusterNotFoundException', 'AccessDeniedException', 'UnknownOperationException'].includes(this.code);
+    return ['ClientException', 'InvalidParameterException', 'ClusterNotFoundException', 'AccessDeniedException', 'UnknownOperationException', 'UntrustedCertificate'].includes(this.code);
   }
 }
 
@@ -90,12 +90,37 @@ export interface HttpControlPlaneClientOptions {
   maxSockets?: number;
   /** An API call without an answer for this long fails with NetworkError (default 60 s). */
   requestTimeoutMs?: number;
+  /**
+   * The certificates (PEM) an https endpoint's certificate must chain to (`wharf agent --ca`),
+   * for API calls and the agent channel alike; default the system's trusted CAs.
+   */
+  ca?: Buffer;
+}
+
+/** Node's codes for a server certificate that does not verify (no retry can help). */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** A clear message when `err` is a TLS verification failure, else undefined. */
+export function untrustedCertificateMessage(err: unknown, endpoint: string): string | undefined {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || !UNTRUSTED_CERTIFICATE.has(code)) return undefined;
+  return `the TLS certificate of ${endpoint} is not trusted (${code}: ${(err as Error).message}); give the agent the certificate or CA the server uses with --ca FILE`;
 }
 
 /** A keep-alive pool for API calls to one control plane. */
-export function controlPlaneHttpAgent(endpoint: string, maxSockets = 8): http.Agent {
+export function controlPlaneHttpAgent(endpoint: string, maxSockets = 8, ca?: Buffer): http.Agent {
   const opts = { keepAlive: true, maxSockets, scheduling: 'fifo' as const };
-  return new URL(endpoint).protocol === 'https:' ? new https.Agent(opts) : new http.Agent(opts);
+  return new URL(endpoint).protocol === 'https:' ? new https.Agent({ ...opts, ...(ca ? { ca } : {}) }) : new http.Agent(opts);
 }
 
 const TARGET_PREFIX = 'AmazonEC2ContainerServiceV20141113';
@@ -119,6 +144,8 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
     try {
       res = await this.post(url, headers, payload);
     } catch (err) {
+      const untrusted = untrustedCertificateMessage(err, this.o.endpoint);
+      if (untrusted) throw new ControlPlaneError('UntrustedCertificate', untrusted);
       throw new ControlPlaneError('NetworkError', (err as Error).message);
     }
     const json = res.text ? (JSON.parse(res.text) as Record<string, unknown>) : {};
@@ -136,7 +163,7 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
    * once at once on a fresh connection, as Node's documentation advises.
    */
   private post(url: URL, headers: Record<string, string>, payload: string, retried = false): Promise<{ status: number; text: string; requestId?: string }> {
-    this.agent ??= this.o.httpAgent ?? controlPlaneHttpAgent(this.o.endpoint, this.o.maxSockets);
+    this.agent ??= this.o.httpAgent ?? controlPlaneHttpAgent(this.o.endpoint, this.o.maxSockets, this.o.ca);
     const mod = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, { method: 'POST', headers, agent: this.agent, timeout: this.o.requestTimeoutMs ?? 60_000 }, (res) => {
@@ -205,7 +232,7 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
       signUrl.protocol = base.protocol === 'wss:' ? 'https:' : 'http:';
       const headers = signRequest({ method: 'GET', url: signUrl.toString(), headers: {}, body: '' }, { ...o.credentials, region: o.region, service: 'ecs' });
       delete headers.host;
-      const sock = new WebSocket(base.toString(), { headers });
+      const sock = new WebSocket(base.toString(), { headers, ...(o.ca ? { ca: o.ca } : {}) });
       ws = sock;
       sock.on('open', () => {
         attempt = 0;
@@ -237,7 +264,12 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
           o.logger?.warn({ err: (err as Error).message }, 'handling a message of the agent channel failed');
         }
       });
-      sock.on('error', (err) => o.logger?.debug({ err: err.message }, 'agent channel error'));
+      sock.on('error', (err) => {
+        // A certificate that does not verify will not verify on the next attempt either: say so.
+        const untrusted = untrustedCertificateMessage(err, o.endpoint);
+        if (untrusted) o.logger?.error({ err: err.message }, untrusted);
+        else o.logger?.debug({ err: err.message }, 'agent channel error');
+      });
       sock.on('close', (code, reason) => {
         if (idle) clearTimeout(idle);
         const was = connected;

@@ -50,6 +50,8 @@ export interface AgentCommandOptions {
   publicIp?: string;
   /** What tasks may not ask of this host (privileged, host network, capabilities, host paths). */
   hostPolicy?: HostPolicy;
+  /** PEM certificates an https endpoint must chain to (`--ca FILE`). */
+  ca?: Buffer;
 }
 
 export const DEFAULT_TASK_ENDPOINT_PORT = 51679;
@@ -84,11 +86,11 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     throw new Error(`--availability-zone of a Fargate pool host must be a zone of ${o.region} with a subnet: ${zones.join(', ')}`);
   }
   const makeClient = (httpAgent?: HttpAgent) =>
-    new HttpControlPlaneClient({ endpoint: o.endpoint, region: o.region, credentials: o.credentials, logger: log, httpAgent });
+    new HttpControlPlaneClient({ endpoint: o.endpoint, region: o.region, credentials: o.credentials, logger: log, httpAgent, ca: o.ca });
   if (o.runtime === 'simulated') {
     // Every hollow instance reports through one pool: the control plane is one process, and a
     // pool per instance would mean thousands of mostly idle connections.
-    const pool = controlPlaneHttpAgent(o.endpoint, 64);
+    const pool = controlPlaneHttpAgent(o.endpoint, 64, o.ca);
     const fleet = new SimulatedFleet({
       count: o.instances,
       makeClient: () => makeClient(pool),

@@ -16,6 +16,7 @@ Flags:
   --cluster NAME   the task's cluster (default 'default')
   --follow, -f     keep following the output
   --endpoint URL   the Wharf endpoint (default ${DEFAULT_ENDPOINT})
+  --ca FILE        PEM certificate(s) an https endpoint must chain to (default $AWS_CA_BUNDLE)
 Reads the containers of this host's Docker Engine (run it where the task runs).
 `;
 
@@ -26,6 +27,7 @@ Flags:
                          --cli-input-json'); trailing commas, comments and numbers written as
                          strings are normalised, and each normalisation is reported
   --endpoint URL         the Wharf endpoint (default ${DEFAULT_ENDPOINT})
+  --ca FILE              PEM certificate(s) an https endpoint must chain to (default $AWS_CA_BUNDLE)
   --data-dir DIR         where to find the local server's credentials when AWS_ACCESS_KEY_ID and
                          AWS_SECRET_ACCESS_KEY are not set (default $WHARF_DATA_DIR or ~/.wharf)
 `;
@@ -38,6 +40,7 @@ export async function cmdLogs(argv: string[]): Promise<void> {
       cluster: { type: 'string', default: 'default' },
       follow: { type: 'boolean', short: 'f' },
       endpoint: { type: 'string', default: process.env.WHARF_ENDPOINT ?? DEFAULT_ENDPOINT },
+      ca: { type: 'string' },
       'data-dir': { type: 'string', default: defaultDataDir() },
       help: { type: 'boolean', short: 'h' },
     },
@@ -47,7 +50,7 @@ export async function cmdLogs(argv: string[]): Promise<void> {
     if (!values.help) process.exitCode = 2;
     return;
   }
-  const client = new EcsClient(values.endpoint!, resolveCredentials(values['data-dir']));
+  const client = new EcsClient(values.endpoint!, resolveCredentials(values['data-dir']), undefined, values.ca);
   const out = await client.call('DescribeTasks', { cluster: values.cluster, tasks: [positionals[0]] });
   const task = out.tasks?.[0];
   if (!task) throw new Error(`task ${positionals[0]} not found in cluster ${values.cluster}`);
@@ -76,6 +79,7 @@ export async function cmdTaskDefinition(argv: string[]): Promise<void> {
     options: {
       file: { type: 'string' },
       endpoint: { type: 'string', default: process.env.WHARF_ENDPOINT ?? DEFAULT_ENDPOINT },
+      ca: { type: 'string' },
       'data-dir': { type: 'string', default: defaultDataDir() },
       help: { type: 'boolean', short: 'h' },
     },
@@ -88,7 +92,7 @@ export async function cmdTaskDefinition(argv: string[]): Promise<void> {
   const text = readFileSync(values.file, 'utf8');
   const { value, notes } = parseLenientTaskDefinition(text);
   for (const n of notes) process.stderr.write(`normalised: ${n}\n`);
-  const client = new EcsClient(values.endpoint!, resolveCredentials(values['data-dir']));
+  const client = new EcsClient(values.endpoint!, resolveCredentials(values['data-dir']), undefined, values.ca);
   const out = await client.call('RegisterTaskDefinition', value);
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 }
@@ -99,6 +103,7 @@ const SUBNETS_HELP = `wharf subnets: print the region's default VPC and its subn
 Flags:
   --region REGION  the region (default $AWS_REGION, $AWS_DEFAULT_REGION or us-east-1)
   --endpoint URL   the Wharf endpoint (default ${DEFAULT_ENDPOINT})
+  --ca FILE        PEM certificate(s) an https endpoint must chain to (default $AWS_CA_BUNDLE)
   --data-dir DIR   where to find the local server's credentials when AWS_ACCESS_KEY_ID and
                    AWS_SECRET_ACCESS_KEY are not set (default $WHARF_DATA_DIR or ~/.wharf)
 `;
@@ -109,12 +114,13 @@ export async function cmdSubnets(argv: string[]): Promise<void> {
     options: {
       region: { type: 'string' },
       endpoint: { type: 'string', default: process.env.WHARF_ENDPOINT ?? DEFAULT_ENDPOINT },
+      ca: { type: 'string' },
       'data-dir': { type: 'string', default: defaultDataDir() },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(SUBNETS_HELP);
-  const client = new Ec2Client(values.endpoint!, resolveCredentials(values['data-dir']), values.region);
+  const client = new Ec2Client(values.endpoint!, resolveCredentials(values['data-dir']), values.region, values.ca);
   const vpcs = await client.list('DescribeVpcs', 'vpcSet');
   const subnets = await client.list('DescribeSubnets', 'subnetSet');
   const rows: string[][] = [['VPC', 'CIDR', 'DEFAULT']];

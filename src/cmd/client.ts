@@ -1,4 +1,6 @@
 /** Small ECS and EC2 clients for Wharf's own commands: SigV4-signed JSON 1.1 and EC2 query calls. */
+import http from 'node:http';
+import https from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
@@ -18,6 +20,43 @@ export function resolveCredentials(dataDir = defaultDataDir()): KeyPair {
   throw new Error(`no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run the server with --data-dir ${dataDir}`);
 }
 
+/**
+ * The certificates an https endpoint must chain to, as the AWS CLI and SDKs find them:
+ * AWS_CA_BUNDLE names a PEM file; without it, the system's trusted CAs.
+ */
+export function caBundle(caFile?: string, env: NodeJS.ProcessEnv = process.env): Buffer | undefined {
+  const path = caFile ?? env.AWS_CA_BUNDLE;
+  if (!path) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new Error(`cannot read the CA bundle ${path} (${caFile ? '--ca' : 'AWS_CA_BUNDLE'}): ${(e as Error).message}`);
+  }
+}
+
+/** One POST (node:http/https rather than fetch, which takes no CA bundle). */
+function post(url: string, headers: Record<string, string>, body: string, caFile?: string): Promise<{ ok: boolean; status: number; text: string }> {
+  const u = new URL(url);
+  const ca = u.protocol === 'https:' ? caBundle(caFile) : undefined;
+  return new Promise((resolve, reject) => {
+    const req = (u.protocol === 'https:' ? https : http).request(u, { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, ...(ca ? { ca } : {}) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        resolve({ ok: status >= 200 && status < 300, status, text: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      // A certificate that does not verify: say what would make it verify.
+      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(e.code ?? '')) reject(new Error(`the TLS certificate of ${u.origin} is not trusted (${e.code}: ${e.message}); pass --ca FILE or set AWS_CA_BUNDLE to the certificate or CA the server uses`));
+      else reject(e);
+    });
+    req.end(body);
+  });
+}
+
 export class EcsCallError extends Error {
   constructor(readonly code: string, message: string, readonly status: number) {
     super(`${code}: ${message}`);
@@ -29,6 +68,8 @@ export class EcsClient {
     readonly endpoint: string,
     private readonly credentials: KeyPair,
     private readonly region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    /** A PEM file the server's certificate must chain to (`--ca`); default AWS_CA_BUNDLE. */
+    private readonly caFile?: string,
   ) {}
 
   async call<T = any>(operation: string, input: unknown): Promise<T> {
@@ -40,8 +81,8 @@ export class EcsClient {
     };
     Object.assign(headers, signRequest({ method: 'POST', url, headers, body }, { ...this.credentials, region: this.region, service: 'ecs' }));
     delete headers.host;
-    const res = await fetch(url, { method: 'POST', headers, body });
-    const text = await res.text();
+    const res = await post(url, headers, body, this.caFile);
+    const text = res.text;
     const json = text ? JSON.parse(text) : {};
     if (!res.ok) throw new EcsCallError(String(json.__type ?? res.status), String(json.message ?? text), res.status);
     return json as T;
@@ -81,6 +122,8 @@ export class Ec2Client {
     readonly endpoint: string,
     private readonly credentials: KeyPair,
     region?: string,
+    /** A PEM file the server's certificate must chain to (`--ca`); default AWS_CA_BUNDLE. */
+    private readonly caFile?: string,
   ) {
     this.region = region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
   }
@@ -92,8 +135,8 @@ export class Ec2Client {
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' };
     Object.assign(headers, signRequest({ method: 'POST', url, headers, body }, { ...this.credentials, region: this.region, service: 'ec2' }));
     delete headers.host;
-    const res = await fetch(url, { method: 'POST', headers, body });
-    const doc = parseXml(await res.text());
+    const res = await post(url, headers, body, this.caFile);
+    const doc = parseXml(res.text);
     if (!res.ok) {
       const find = (n: XmlNode, name: string): XmlNode | undefined => (n.name === name ? n : n.children.map((c) => find(c, name)).find(Boolean));
       throw new EcsCallError(find(doc, 'Code')?.text ?? String(res.status), find(doc, 'Message')?.text ?? '', res.status);

@@ -53,8 +53,8 @@ export class ElbInterface implements LoadBalancerAddresses {
   }
 
   private saveOwned(s: Set<string>): void {
-    fs.mkdirSync(path.dirname(this.ownedFile), { recursive: true });
-    fs.writeFileSync(`${this.ownedFile}.new`, [...s].sort().join('\n') + '\n');
+    fs.mkdirSync(path.dirname(this.ownedFile), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(`${this.ownedFile}.new`, [...s].sort().join('\n') + '\n', { mode: 0o600 });
     fs.renameSync(`${this.ownedFile}.new`, this.ownedFile);
   }
 

@@ -2,6 +2,9 @@
  * The `wharf` command line. Composition root: the only place that picks concretes (SQLite store,
  * Docker or simulated runtime).
  */
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parseEtcdUrl, startServer } from './server';
@@ -16,6 +19,8 @@ import { ensureDocker, ensureHaproxy } from './docker-setup';
 import { parseJoinToken, type KeyPair } from './credentials';
 import { DEFAULT_ENDPOINT, DEFAULT_PORT, EcsCallError, defaultDataDir, resolveCredentials } from './client';
 import { cmdCredentials, cmdLogs, cmdSubnets, cmdTaskDefinition } from './client-commands';
+import { ensureSelfSignedCertificate, trustInstructions } from './tls';
+import { untrustedCertificateMessage } from '../agent/control-plane-client';
 
 const HELP = `wharf: a self-hosted container orchestrator that speaks the Amazon ECS API
 
@@ -74,6 +79,9 @@ Flags:
                          of servers share the etcd cluster's state (keys under PREFIX, default
                          wharf/), every one serves the whole API, and the controllers run on the
                          one elected leader (docs/ARCHITECTURE.md "Distributed mode")
+  --tls-cert FILE --tls-key FILE   serve HTTPS (and the agents' channel as WSS) with this PEM
+                         certificate (chain) and key; clients must trust it (aws --ca-bundle,
+                         wharf agent --ca). 'wharf up --tls' makes a self-signed pair
   -h, --help             this help
 
 Credentials are generated on first start and kept in DATA_DIR/credentials.json, unless
@@ -130,6 +138,8 @@ Flags:
                           local server's credentials are used
   --region REGION         the region to register into (default: the server's default region)
   --data-dir DIR          where the agent keeps its identity (default $WHARF_DATA_DIR or ~/.wharf)
+  --ca FILE               PEM certificate(s) an https endpoint's certificate must chain to (its
+                          self-signed certificate, or the CA that signed it); default the system's
 ${AGENT_FLAGS}`;
 
 const UP_HELP = `wharf up: the control plane and one local agent in one command (cluster 'default')
@@ -141,6 +151,9 @@ installs docker.io and starts dockerd. The host is also the region's Fargate cap
 'aws ecs run-task --launch-type FARGATE' (and the built-in FARGATE / FARGATE_SPOT capacity
 providers) work at once; --without-fargate leaves it out. With --capacity-provider NAME the local
 instance joins the group of the Auto Scaling group capacity provider NAME.
+--tls serves HTTPS/WSS with a self-signed certificate made on first use in DATA_DIR/tls (key
+0600, names 127.0.0.1, ::1, localhost and the --listen host), trusted by the local agents; the
+banner says how to trust it from the AWS CLI, boto3 and other agents.
 
 ${AGENT_FLAGS}`;
 
@@ -182,11 +195,15 @@ async function cmdServer(argv: string[]): Promise<void> {
       'load-balancers': { type: 'string' },
       haproxy: { type: 'string' },
       store: { type: 'string', default: process.env.WHARF_STORE },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(SERVER_HELP);
   if (values.store?.startsWith('etcd:')) parseEtcdUrl(values.store);
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new Error('--tls-cert and --tls-key go together');
+  const tls = values['tls-cert'] !== undefined ? { certFile: values['tls-cert'], keyFile: values['tls-key']! } : undefined;
   const loadBalancers = parseLoadBalancers(values['load-balancers'], values.haproxy);
   const dns = parseDnsFlag(values.dns);
   const vpcBase = parseVpcBase(values['vpc-base'], values.region!);
@@ -214,6 +231,7 @@ async function cmdServer(argv: string[]): Promise<void> {
     vpcBase,
     loadBalancers,
     store: values.store,
+    tls,
   });
   printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey);
   const stop = async () => {
@@ -225,7 +243,7 @@ async function cmdServer(argv: string[]): Promise<void> {
   process.once('SIGTERM', stop);
 }
 
-export function printBanner(endpoint: string, region: string, id: string, secret: string): void {
+export function printBanner(endpoint: string, region: string, id: string, secret: string, caFile?: string): void {
   process.stdout.write(`
 Wharf is running.
   Endpoint:           ${endpoint}
@@ -234,7 +252,7 @@ Wharf is running.
   Secret access key:  ${secret}
 
 Try it with the AWS CLI:
-  export AWS_ACCESS_KEY_ID=${id} AWS_SECRET_ACCESS_KEY=${secret} AWS_DEFAULT_REGION=${region}
+  export AWS_ACCESS_KEY_ID=${id} AWS_SECRET_ACCESS_KEY=${secret} AWS_DEFAULT_REGION=${region}${caFile ? ` AWS_CA_BUNDLE=${caFile}` : ''}
   aws ecs create-cluster --cluster-name demo --endpoint-url ${endpoint}
   aws ecs list-clusters --endpoint-url ${endpoint}
 
@@ -340,16 +358,50 @@ function parseTaskDns(v: string | undefined): string[] | undefined {
 }
 
 /** The default region of the server at `endpoint` (its /healthz says), for agents given none. */
-async function serverDefaultRegion(endpoint: string): Promise<string> {
+/** GET a small JSON document (node:http/https, so that `ca` applies). */
+function getJson(url: URL, ca: Buffer | undefined, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const mod = url.protocol === 'https:' ? https : http;
+    const req = mod.get(url, { timeout: timeoutMs, ...(ca && url.protocol === 'https:' ? { ca } : {}) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch (e) {
+          reject(e);
+        }
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+async function serverDefaultRegion(endpoint: string, ca?: Buffer): Promise<string> {
   let body: { region?: unknown };
   try {
-    const res = await fetch(new URL('/healthz', endpoint), { signal: AbortSignal.timeout(10_000) });
-    body = (await res.json()) as { region?: unknown };
+    body = (await getJson(new URL('/healthz', endpoint), ca, 10_000)) as { region?: unknown };
   } catch (e) {
+    const untrusted = untrustedCertificateMessage(e, endpoint);
+    if (untrusted) throw new Error(untrusted);
     throw new Error(`cannot ask ${endpoint} for its region (${e instanceof Error ? e.message : String(e)}); pass --region`);
   }
   if (typeof body.region !== 'string') throw new Error(`${endpoint}/healthz names no region; pass --region`);
   return body.region;
+}
+
+/** `--ca FILE`: PEM certificates, read now so that a wrong path is told at once. */
+function readCa(path: string): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(path);
+  } catch (e) {
+    throw new Error(`cannot read --ca ${path}: ${(e as Error).message}`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--ca ${path} holds no PEM certificate`);
+  return pem;
 }
 
 async function cmdAgent(argv: string[]): Promise<void> {
@@ -361,12 +413,14 @@ async function cmdAgent(argv: string[]): Promise<void> {
       'join-token': { type: 'string', default: process.env.WHARF_JOIN_TOKEN },
       region: { type: 'string' },
       'data-dir': { type: 'string', default: defaultDataDir() },
+      ca: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(AGENT_HELP);
   const credentials: KeyPair = values['join-token'] ? parseJoinToken(values['join-token']) : resolveCredentials(values['data-dir']);
-  const region = values.region ?? (await serverDefaultRegion(values.endpoint!));
+  const ca = values.ca !== undefined ? readCa(values.ca) : undefined;
+  const region = values.region ?? (await serverDefaultRegion(values.endpoint!, ca));
   const settings = agentSettings(values);
   const running = await startAgents({
     ...settings,
@@ -374,6 +428,7 @@ async function cmdAgent(argv: string[]): Promise<void> {
     region,
     credentials,
     dataDir: values['data-dir']!,
+    ca,
     onDeregistered: (why) => {
       // As the ECS agent does, stop for good: retrying cannot succeed. The containers stay until
       // the next start, which removes them and joins as a new instance.
@@ -407,6 +462,7 @@ async function cmdUp(argv: string[]): Promise<void> {
       'scale-command': { type: 'string' },
       'vpc-base': { type: 'string' },
       'without-fargate': { type: 'boolean' },
+      tls: { type: 'boolean' },
       dns: { type: 'string' },
       'load-balancers': { type: 'string' },
       haproxy: { type: 'string' },
@@ -425,7 +481,8 @@ async function cmdUp(argv: string[]): Promise<void> {
   const { host, port } = parseListen(values.listen!);
   const regions = values.regions !== undefined ? parseRegionList(values.regions) : undefined;
   const vpcBase = parseVpcBase(values['vpc-base'], values.region!);
-  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync, dns: parseDnsFlag(values.dns), scaleCommand: values['scale-command'], vpcBase, loadBalancers });
+  const tls = values.tls ? ensureSelfSignedCertificate(values['data-dir']!, [host], (s) => process.stderr.write(s + '\n')) : undefined;
+  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync, dns: parseDnsFlag(values.dns), scaleCommand: values['scale-command'], vpcBase, loadBalancers, tls });
   const started: RunningAgents[] = [];
   const agents = {
     get agents() {
@@ -434,7 +491,7 @@ async function cmdUp(argv: string[]): Promise<void> {
     stop: async () => void (await Promise.all(started.map((a) => a.stop()))),
   };
   try {
-    const local = { endpoint: srv.endpoint, region: values.region!, credentials: srv.credentials.agentTokens[0]!, dataDir: values['data-dir']! };
+    const local = { endpoint: srv.endpoint, region: values.region!, credentials: srv.credentials.agentTokens[0]!, dataDir: values['data-dir']!, ...(tls ? { ca: readFileSync(tls.certFile) } : {}) };
     // Tasks resolve through the server's DNS server (service discovery) when it listens on the
     // bridge gateway, where containers reach it.
     const bridge = dockerBridgeAddress();
@@ -450,7 +507,8 @@ async function cmdUp(argv: string[]): Promise<void> {
     await srv.close();
     throw e;
   }
-  printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey);
+  printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey, tls?.certFile);
+  if (tls) process.stdout.write(trustInstructions(tls.certFile, srv.endpoint));
   process.stdout.write(`Local agent: ${started[0]!.agents.length} container instance(s) in cluster ${settings.cluster} (${settings.runtime})${started.length > 1 ? ', and this host is the Fargate capacity of ' + values.region : ''}.\n\n`);
   const stop = async () => {
     process.stderr.write('\nwharf: shutting down (tasks keep running; they are adopted on the next start)\n');

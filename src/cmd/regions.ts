@@ -15,7 +15,7 @@ import { ec2Handlers, ecsHandlers, elbv2Handlers, type ControlContext } from '..
 import { cloudMapHandlers } from '../control/cloudmap';
 import { ensureDefaultNetwork } from '../control/vpc';
 import { defaultVpcCidr } from '../core/vpc';
-import { secretsHandlers } from '../control/secrets';
+import { sealPlaintextSecrets, secretsHandlers } from '../control/secrets';
 import { InstanceLivenessController } from '../controllers/instance-liveness-controller';
 import { ServiceController } from '../controllers/service-controller';
 import { ServiceRegistryController } from '../controllers/service-registry-controller';
@@ -32,7 +32,7 @@ import { markRegionUsed, regionStore, usedRegions } from '../store/regions';
 import type { Store } from '../store/store';
 import { FencedStore } from '../store/fenced-store';
 import type { Leadership } from '../store/etcd/etcd-leadership';
-import { systemClock, type Logger } from '../lib';
+import { systemClock, type Logger, type SecretCipher } from '../lib';
 
 /** Everything one region runs. */
 export interface RegionRuntime {
@@ -60,6 +60,8 @@ export interface RegionRuntimeOptions {
   poolHostLostMs?: number;
   pingIntervalMs?: number;
   healthyAfterRunningMs?: number;
+  /** Seals Secrets Manager values (the data dir's secrets.key), in every region. */
+  secretCipher?: SecretCipher;
   /** Runs a capacity provider's scaling action (`--scale-command`), given its region. */
   scale?: (region: string) => (r: ScaleRequest) => Promise<void>;
   /** First two octets of the first region's default VPC range (core/vpc.ts DEFAULT_VPC_BASE). */
@@ -138,6 +140,10 @@ export class RegionRuntimes {
     const partition: Partition = { region, accountId: o.accountId };
     const ctx: ControlContext = { store, state, placement: new PlacementView(state), partition, clock: systemClock, log, vpcCidr: defaultVpcCidr(region, o.vpcBase) };
     if (this.endpoint) ctx.endpoint = this.endpoint;
+    if (o.secretCipher) ctx.secretCipher = o.secretCipher;
+    // Secrets written before values were sealed are sealed now, before anything reads them.
+    const sealed = await sealPlaintextSecrets(ctx);
+    if (sealed > 0) log.info({ sealed }, 'encrypted the secrets stored in the clear by an earlier version');
     // The region's default VPC exists from its first use on, as on AWS; made here, at start, so
     // that no request has to write it (a refused request changes nothing).
     await ensureDefaultNetwork(ctx);

@@ -17,6 +17,8 @@ import { migrateUnprefixedKeys } from '../store/regions';
 import type { Store } from '../store/store';
 import { createLogger, systemClock, type Logger } from '../lib';
 import { loadOrCreateCredentials, type CredentialsFile } from './credentials';
+import { loadOrCreateSecretCipher, tightenDataDir } from './data-dir';
+import { readTlsFiles, type TlsFiles } from './tls';
 import { RegionRuntimes, regionalHandlers } from './regions';
 import { scaleCommandRunner } from './scale-command';
 import { startLoadBalancers, type LoadBalancerSettings, type RunningLoadBalancers } from './load-balancers';
@@ -57,6 +59,8 @@ export interface ServerOptions {
    * h2:2379[/prefix/]` = an etcd cluster shared by any number of replicas (distributed mode).
    */
   store?: string;
+  /** Serve HTTPS and WSS with this PEM certificate and key (`--tls-cert`, `--tls-key`). */
+  tls?: TlsFiles;
 }
 
 /** The parts of an `etcd://host:port,host:port[/prefix/]` store URL. */
@@ -110,6 +114,11 @@ export interface RunningServer {
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = opts.log ?? createLogger('wharf-server');
   const policy = new RegionPolicy(opts.region, opts.regions);
+  // Read first: a bad file is told before anything starts.
+  const tls = opts.tls ? readTlsFiles(opts.tls) : undefined;
+  // The data dir is the server's alone (cmd/data-dir.ts); what an older build left wider is narrowed.
+  const narrowed = tightenDataDir(opts.dataDir);
+  if (narrowed > 0) log.info({ dataDir: opts.dataDir, narrowed }, 'made the data dir owner-only (0700 directories, 0600 files)');
   const credentials = loadOrCreateCredentials(opts.dataDir);
   const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const { store, leadership } = await openStore(opts, replicaId, log);
@@ -130,6 +139,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     scale: opts.scaleCommand ? (region) => scaleCommandRunner(opts.scaleCommand!, region, log) : undefined,
     vpcBase: opts.vpcBase,
     leadership,
+    secretCipher: loadOrCreateSecretCipher(opts.dataDir),
   });
   await regions.startUsed();
   const home = await regions.get(opts.region);
@@ -144,11 +154,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     accountId: opts.accountId,
     regions: policy,
     log,
+    tls,
     onUpgrade: regionalUpgrade(credentialLookup, policy, async (region) => (await regions.get(region)).gateway),
   });
   capacityProviderGauges(http.metrics, regions);
   const { port } = await http.listen(opts.port, opts.host);
-  const endpoint = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+  const endpoint = `${tls ? 'https' : 'http'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   regions.setEndpoint(endpoint);
   log.info({ endpoint, dataDir: opts.dataDir, region: opts.region, regions: policy.describe() }, 'wharf server listening');
   const startLbs = () => startLoadBalancers({ dataDir: opts.dataDir, settings: opts.loadBalancers ?? { enabled: true }, regions, log });

@@ -1,5 +1,5 @@
 import type { Partition } from '../core/arn';
-import type { Clock, Logger } from '../lib';
+import type { Clock, Logger, SecretCipher } from '../lib';
 import type { Store } from '../store/store';
 import type { State } from '../state/state';
 import type { PlacementView } from '../state/placement-view';
@@ -17,6 +17,11 @@ export interface ControlContext {
   vpcCidr?: string;
   /** The server's own URL (`http://host:port`), once it listens; DiscoverPollEndpoint's fallback. */
   endpoint?: string;
+  /**
+   * Seals Secrets Manager values in the store (control/secrets.ts). `wharf server` always gives
+   * one (the data dir's secrets.key); without it (unit tests) values are stored as they are.
+   */
+  secretCipher?: SecretCipher;
 }
 
 /** Waits until the cache reflects a write, so the caller's next read sees it. */

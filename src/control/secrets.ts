@@ -10,11 +10,17 @@
  * Secrets live in the store under `secrets/<url-encoded name>` (names may hold `/`, which the
  * cache uses as its parent separator) and are read from the state cache like everything else.
  * Deletion is immediate (Wharf keeps no recovery window; ForceDeleteWithoutRecovery is implied).
+ *
+ * Values are sealed at rest: with the context's `secretCipher` (AES-256-GCM under the data dir's
+ * key), a record holds `sealed` instead of `secretString`/`secretBinary`, bound to the secret's
+ * ARN. Everything that reads a value goes through `secretValueOf`. Records written before
+ * encryption (plaintext members) are still read, and `sealPlaintextSecrets` rewrites them sealed
+ * when the server starts.
  */
 import { randomBytes } from 'node:crypto';
 import { WharfError, invalidParameter } from '../core/errors';
 import { partitionOf } from '../core/regions';
-import { epochSeconds, uuid } from '../lib';
+import { SecretDecryptionError, epochSeconds, uuid } from '../lib';
 import { StoreConflictError } from '../store/store';
 import type { ControlContext } from './context';
 
@@ -28,6 +34,8 @@ export interface SecretRecord {
   secretString?: string;
   /** base64, as on the wire. */
   secretBinary?: string;
+  /** Both of the above, sealed (JSON of `SecretValue`); then neither is stored in the clear. */
+  sealed?: string;
   versionId: string;
   createdDate: number;
   lastChangedDate: number;
@@ -46,6 +54,58 @@ const NAME_RE = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 function arnSuffix(): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
   return [...randomBytes(6)].map((b) => alphabet[b % alphabet.length]).join('');
+}
+
+/** A secret's value, in the clear. */
+export interface SecretValue {
+  secretString?: string;
+  secretBinary?: string;
+}
+
+type CipherContext = Pick<ControlContext, 'secretCipher'>;
+
+/** The record as stored: the value sealed when there is a cipher, as it is otherwise. */
+function stored(ctx: CipherContext, rec: SecretRecord, value: SecretValue): SecretRecord {
+  const { secretString: _s, secretBinary: _b, sealed: _x, ...rest } = rec;
+  if (value.secretString === undefined && value.secretBinary === undefined) return rest;
+  if (!ctx.secretCipher) return { ...rest, ...value };
+  return { ...rest, sealed: ctx.secretCipher.seal(JSON.stringify(value), rec.arn) };
+}
+
+/**
+ * A secret's value in the clear. Throws DecryptionFailure (Secrets Manager's error when it cannot
+ * decrypt with the secret's KMS key) when the data dir's key is not the one that sealed it.
+ */
+export function secretValueOf(ctx: CipherContext, s: SecretRecord): SecretValue {
+  if (s.sealed === undefined) return { secretString: s.secretString, secretBinary: s.secretBinary };
+  if (!ctx.secretCipher) throw new WharfError('DecryptionFailure', `The value of secret ${s.name} is encrypted and this server has no secrets key to decrypt it.`);
+  try {
+    return JSON.parse(ctx.secretCipher.open(s.sealed, s.arn)) as SecretValue;
+  } catch (e) {
+    if (!(e instanceof SecretDecryptionError)) throw e;
+    throw new WharfError('DecryptionFailure', `Secrets Manager can't decrypt the protected secret text using the provided KMS key (secret ${s.name}: ${e.message}; is the data dir's secrets.key the one it was written with?).`);
+  }
+}
+
+/**
+ * Rewrites records written before values were sealed (plaintext members) sealed; returns how many.
+ * Their earlier revisions stay in the store's change history until it is compacted.
+ */
+export async function sealPlaintextSecrets(ctx: ControlContext): Promise<number> {
+  if (!ctx.secretCipher) return 0;
+  let sealed = 0;
+  for (const e of ctx.state.secrets.children('').values()) {
+    const rec = e.value as SecretRecord;
+    if (rec.secretString === undefined && rec.secretBinary === undefined) continue;
+    try {
+      await ctx.state.waitFor(await ctx.store.update(secretKey(rec.name), stored(ctx, rec, { secretString: rec.secretString, secretBinary: rec.secretBinary }), e.modRevision));
+      sealed++;
+    } catch (err) {
+      // Changed meanwhile: whoever wrote it wrote it sealed.
+      if (!(err instanceof StoreConflictError)) throw err;
+    }
+  }
+  return sealed;
 }
 
 function notFound(): WharfError {
@@ -91,14 +151,13 @@ async function createSecret(ctx: ControlContext, input: { Name?: string; Descrip
     name,
     arn: `arn:${partitionOf(ctx.partition.region)}:secretsmanager:${ctx.partition.region}:${ctx.partition.accountId}:secret:${name}-${arnSuffix()}`,
     description: input.Description,
-    ...v,
     versionId: input.ClientRequestToken ?? uuid(),
     createdDate: now,
     lastChangedDate: now,
     tags: input.Tags ?? [],
   };
   try {
-    await ctx.state.waitFor(await ctx.store.create(secretKey(name), rec));
+    await ctx.state.waitFor(await ctx.store.create(secretKey(name), stored(ctx, rec, v)));
   } catch (e) {
     if (e instanceof StoreConflictError) throw new WharfError('ResourceExistsException', `The operation failed because the secret ${name} already exists.`);
     throw e;
@@ -110,9 +169,9 @@ async function putSecretValue(ctx: ControlContext, input: { SecretId?: string; S
   for (let attempt = 0; ; attempt++) {
     const s = requireSecret(ctx, input.SecretId);
     const e = ctx.state.secrets.get('', encodeURIComponent(s.name))!;
-    const next: SecretRecord = { ...s, secretString: undefined, secretBinary: undefined, ...valueOf(input), versionId: input.ClientRequestToken ?? uuid(), lastChangedDate: epochSeconds(ctx.clock.now()) };
+    const next: SecretRecord = { ...s, versionId: input.ClientRequestToken ?? uuid(), lastChangedDate: epochSeconds(ctx.clock.now()) };
     try {
-      await ctx.state.waitFor(await ctx.store.update(secretKey(s.name), next, e.modRevision));
+      await ctx.state.waitFor(await ctx.store.update(secretKey(s.name), stored(ctx, next, valueOf(input)), e.modRevision));
       return { ARN: next.arn, Name: next.name, VersionId: next.versionId, VersionStages: ['AWSCURRENT'] };
     } catch (err) {
       if (!(err instanceof StoreConflictError) || attempt >= 20) throw err;
@@ -123,10 +182,11 @@ async function putSecretValue(ctx: ControlContext, input: { SecretId?: string; S
 
 async function getSecretValue(ctx: ControlContext, input: { SecretId?: string }) {
   const s = requireSecret(ctx, input.SecretId);
-  if (s.secretString === undefined && s.secretBinary === undefined) {
+  const v = secretValueOf(ctx, s);
+  if (v.secretString === undefined && v.secretBinary === undefined) {
     throw new WharfError('ResourceNotFoundException', "Secrets Manager can't find the specified secret value for staging label: AWSCURRENT");
   }
-  return { ARN: s.arn, Name: s.name, VersionId: s.versionId, SecretString: s.secretString, SecretBinary: s.secretBinary, VersionStages: ['AWSCURRENT'], CreatedDate: s.lastChangedDate };
+  return { ARN: s.arn, Name: s.name, VersionId: s.versionId, SecretString: v.secretString, SecretBinary: v.secretBinary, VersionStages: ['AWSCURRENT'], CreatedDate: s.lastChangedDate };
 }
 
 function describe(s: SecretRecord) {

@@ -29,7 +29,8 @@
  * invent an ARN that changes nothing; it is not required (a definition that has one works the same).
  */
 import type { ContainerDefinition } from '../core/shapes/ecs';
-import { findSecret, type SecretRecord } from './secrets';
+import { WharfError } from '../core/errors';
+import { findSecret, secretValueOf, type SecretRecord } from './secrets';
 import type { ControlContext } from './context';
 
 /** A `valueFrom` taken apart. */
@@ -67,11 +68,24 @@ export function parseSecretReference(valueFrom: string): SecretReference {
   return { kind: 'secretsmanager', secretId: head, jsonKey: empty(tail[0]), versionStage: empty(tail[1]), versionId: empty(tail[2]) };
 }
 
+/** What resolving needs: the cache, and the cipher that opens sealed values. */
+export type SecretsReader = Pick<ControlContext, 'state' | 'secretCipher'>;
+
+/** A secret's value, or why it cannot be read (a key that does not open it), never thrown. */
+function opened(ctx: SecretsReader, s: SecretRecord): { secretString?: string; secretBinary?: string } | { error: string } {
+  try {
+    return secretValueOf(ctx, s);
+  } catch (e) {
+    if (e instanceof WharfError) return { error: `${e.code}: ${e.message}` };
+    throw e;
+  }
+}
+
 /**
  * The value a `valueFrom` stands for, or why there is none. Error messages name the reference and
  * never quote any part of a secret's value.
  */
-export function resolveSecretReference(ctx: Pick<ControlContext, 'state'>, valueFrom: string): { value: string } | { error: string } {
+export function resolveSecretReference(ctx: SecretsReader, valueFrom: string): { value: string } | { error: string } {
   const ref = parseSecretReference(valueFrom);
   if (ref.kind === 'ssm') return { error: `${valueFrom}: SSM Parameter Store parameters are not supported by Wharf; use a Secrets Manager secret` };
   if (ref.kind === 'invalid') return { error: `${valueFrom}: ${ref.reason}` };
@@ -83,7 +97,7 @@ export function resolveSecretReference(ctx: Pick<ControlContext, 'state'>, value
   if (ref.versionId !== undefined && ref.versionId !== s.versionId) {
     return { error: `${valueFrom}: ResourceNotFoundException: Secrets Manager can't find the specified secret value for VersionId: ${ref.versionId}` };
   }
-  const text = stringValue(s);
+  const text = stringValue(ctx, s);
   if ('error' in text) return { error: `${valueFrom}: ${text.error}` };
   if (ref.jsonKey === undefined) return { value: text.value };
   let obj: unknown;
@@ -104,16 +118,20 @@ export function resolveSecretReference(ctx: Pick<ControlContext, 'state'>, value
   return { value: typeof v === 'string' ? v : JSON.stringify(v) };
 }
 
-function stringValue(s: SecretRecord): { value: string } | { error: string } {
+function stringValue(ctx: SecretsReader, rec: SecretRecord): { value: string } | { error: string } {
+  const s = opened(ctx, rec);
+  if ('error' in s) return s;
   if (s.secretString !== undefined) return { value: s.secretString };
   if (s.secretBinary !== undefined) return { error: 'the secret holds a binary value, which cannot be an environment variable' };
   return { error: "ResourceNotFoundException: Secrets Manager can't find the specified secret value for staging label: AWSCURRENT" };
 }
 
 /** Registry credentials from a `repositoryCredentials` secret, or why there are none. */
-export function resolveRegistryCredentials(ctx: Pick<ControlContext, 'state'>, secretId: string): { username: string; password: string } | { error: string } {
-  const s = findSecret(ctx, secretId);
-  if (!s) return { error: `${secretId}: ResourceNotFoundException: Secrets Manager can't find the specified secret.` };
+export function resolveRegistryCredentials(ctx: SecretsReader, secretId: string): { username: string; password: string } | { error: string } {
+  const rec = findSecret(ctx, secretId);
+  if (!rec) return { error: `${secretId}: ResourceNotFoundException: Secrets Manager can't find the specified secret.` };
+  const s = opened(ctx, rec);
+  if ('error' in s) return { error: `${secretId}: ${s.error}` };
   if (s.secretString === undefined) return { error: `${secretId}: the secret has no string value` };
   try {
     const v = JSON.parse(s.secretString) as { username?: unknown; password?: unknown } | null;
@@ -135,7 +153,7 @@ export interface TaskCredentials {
 }
 
 /** Resolves every container's `secrets` and `repositoryCredentials`; all or nothing. */
-export function resolveTaskCredentials(ctx: Pick<ControlContext, 'state'>, containers: readonly ContainerDefinition[]): TaskCredentials {
+export function resolveTaskCredentials(ctx: SecretsReader, containers: readonly ContainerDefinition[]): TaskCredentials {
   const out: TaskCredentials = {};
   const errors: string[] = [];
   for (const c of containers) {

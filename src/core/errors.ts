@@ -35,6 +35,7 @@ export const errorCodes = [
   'BlockedException',
   // Secrets Manager (the subset Wharf serves for repositoryCredentials)
   'ResourceExistsException',
+  'DecryptionFailure',
   // Cloud Map (the subset ECS services' serviceRegistries need; control/cloudmap-*.ts)
   'NamespaceNotFound',
   'ServiceNotFound',

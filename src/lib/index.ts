@@ -6,4 +6,5 @@ export * from './backoff';
 export * from './keyed-queue';
 export * from './logger';
 export * from './sigv4';
+export * from './secret-cipher';
 export * from './seeded-random';

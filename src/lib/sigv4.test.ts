@@ -84,3 +84,45 @@ test('paths a URL parser reads as a host (`//`, `//a/b`) are checked as paths, n
     assert.equal(moved.ok, false, `a signature for ${path} does not cover /`);
   }
 });
+
+/**
+ * Requests signed correctly by the AWS SDK's signer but with one required header left out of
+ * SignedHeaders: every one verifies once the header is signed, so only the rule refuses them.
+ */
+test('host, x-amz-date and (when present) x-amz-target must be signed headers', async () => {
+  const signer = new SignatureV4({ credentials: creds, region: 'us-east-1', service: 'ecs', sha256: Sha256 });
+  const sign = async (headers: Record<string, string>, unsignable: string[]) => {
+    const signed = await signer.sign(
+      { method: 'POST', protocol: 'http:', hostname: '127.0.0.1', port: 4566, path: '/', headers, body: body.toString() },
+      { unsignableHeaders: new Set(unsignable) },
+    );
+    return verifySigV4({ method: 'POST', path: '/', headers: signed.headers, body }, lookup, { service: 'ecs' });
+  };
+  const base = { host: '127.0.0.1:4566', 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AmazonEC2ContainerServiceV20141113.DeleteCluster' };
+  assert.equal((await sign(base, [])).ok, true, 'the control: everything signed');
+  const cases: [string, Record<string, string>, string[]][] = [
+    ['X-Amz-Target', base, ['x-amz-target']],
+    ['X-Amz-Date', base, ['x-amz-date']],
+    ['Host', base, ['host']],
+  ];
+  for (const [name, headers, unsignable] of cases) {
+    const r = await sign(headers, unsignable);
+    assert.equal(r.ok, false, `${name} unsigned`);
+    assert.equal(!r.ok && r.failure.code, 'IncompleteSignatureException');
+    assert.equal(!r.ok && r.failure.message, `'${name}' must be a 'SignedHeader' in the AWS Authorization.`);
+  }
+  // A request with no X-Amz-Target (the agent channel's upgrade, a Query API) needs none signed.
+  const { 'x-amz-target': _, ...noTarget } = base;
+  assert.equal((await sign(noTarget, [])).ok, true);
+});
+
+test("a signed body cannot be replayed against another operation by swapping the unsigned target", () => {
+  // Signed as a read (no target in the signature), then sent as a delete.
+  const headers = { 'content-type': 'application/x-amz-json-1.1' };
+  const added = signRequest({ method: 'POST', url: 'http://127.0.0.1:4566/', headers, body }, { ...creds, region: 'us-east-1', service: 'ecs' });
+  const replayed = { ...headers, ...added, 'x-amz-target': 'AmazonEC2ContainerServiceV20141113.DeleteCluster' };
+  const r = verifySigV4({ method: 'POST', path: '/', headers: replayed, body }, lookup, { service: 'ecs' });
+  assert.equal(r.ok, false);
+  assert.equal(!r.ok && r.failure.code, 'IncompleteSignatureException');
+  assert.match(!r.ok ? r.failure.message : '', /X-Amz-Target/);
+});

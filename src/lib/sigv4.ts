@@ -3,7 +3,8 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 /**
  * AWS Signature Version 4 for requests with a body in memory: `signRequest` for Wharf's own
  * clients (agent, CLI), `verifySigV4` for the server. Header-based signatures only (no presigned
- * query strings), which is what the AWS CLI, boto3 and the SDKs send for JSON and Query APIs.
+ * query strings), which is what the AWS CLI, boto3 and the SDKs send for JSON and Query APIs:
+ * a presigned request has no Authorization header and is refused as unauthenticated.
  */
 
 export interface SignableRequest {
@@ -130,6 +131,20 @@ export function signRequest(
   return added;
 }
 
+/**
+ * The headers a signature must cover, or the request could be taken apart and replayed: `host`
+ * (else it could be sent to another server), `x-amz-date` (else the skew check means nothing)
+ * and, when the request has one, `x-amz-target` (else a captured body could be replayed against
+ * another operation of a JSON-protocol API). Returns the first one missing, as AWS spells it.
+ */
+function requiredUnsigned(signedHeaders: string[], hasTarget: boolean): string | undefined {
+  const signed = new Set(signedHeaders.map((s) => s.toLowerCase()));
+  if (!signed.has('host')) return 'Host';
+  if (!signed.has('x-amz-date')) return 'X-Amz-Date';
+  if (hasTarget && !signed.has('x-amz-target')) return 'X-Amz-Target';
+  return undefined;
+}
+
 export type SigV4Failure =
   | { code: 'MissingAuthenticationTokenException'; message: string }
   | { code: 'IncompleteSignatureException'; message: string }
@@ -194,8 +209,9 @@ export function verifySigV4(
     return { ok: false, failure: { code: 'InvalidSignatureException', message: 'Signature expired: the request time is too far from the server time.' } };
   }
   const signedHeaders = signedHeadersRaw.split(';');
-  if (!signedHeaders.includes('host')) {
-    return { ok: false, failure: { code: 'IncompleteSignatureException', message: "'Host' must be a signed header." } };
+  const unsigned = requiredUnsigned(signedHeaders, h('x-amz-target') !== undefined);
+  if (unsigned) {
+    return { ok: false, failure: { code: 'IncompleteSignatureException', message: `'${unsigned}' must be a 'SignedHeader' in the AWS Authorization.` } };
   }
   const headers: Record<string, string> = {};
   for (const name of signedHeaders) headers[name] = h(name) ?? '';

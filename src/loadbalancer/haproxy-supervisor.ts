@@ -87,6 +87,7 @@ export class HaproxySupervisor {
   /** 'adopted' when a running haproxy of this data dir was taken over, else 'started'. */
   async start(): Promise<'adopted' | 'started'> {
     fs.mkdirSync(this.paths.dataDir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(this.paths.dataDir, 0o700);
     this.supervising = true;
     const running = await this.findRunning();
     if (running !== undefined) {
@@ -147,12 +148,21 @@ export class HaproxySupervisor {
     // The reconciler compares its structure with this file; a fresh process must be reloaded once.
     fs.rmSync(structureFile(this.paths), { force: true });
     for (const p of [this.paths.masterSocket, this.paths.runtimeSocket]) fs.rmSync(p, { force: true });
-    const out = fs.openSync(this.paths.logFile, 'a');
-    const child = spawn(this.haproxy, ['-W', '-S', `${this.paths.masterSocket},mode,600`, '-f', this.paths.configFile, '-p', this.paths.pidFile], {
-      detached: true,
-      stdio: ['ignore', out, out],
-    });
-    fs.closeSync(out);
+    const out = fs.openSync(this.paths.logFile, 'a', 0o600);
+    fs.fchmodSync(out, 0o600);
+    // HAProxy makes its pid file 0644 less the umask (it unlinks and recreates it), so it runs
+    // with an owner-only umask: the child takes the umask at fork, inside spawn().
+    const umask = process.umask(0o077);
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(this.haproxy, ['-W', '-S', `${this.paths.masterSocket},mode,600`, '-f', this.paths.configFile, '-p', this.paths.pidFile], {
+        detached: true,
+        stdio: ['ignore', out, out],
+      });
+    } finally {
+      process.umask(umask);
+      fs.closeSync(out);
+    }
     child.unref();
     this.child = child;
     this.pid = child.pid;

@@ -147,7 +147,7 @@ export class LoadBalancerReconciler {
     this.desired = desired;
     if (structure !== previous) {
       await this.supervisor.reload(generateConfig(desired, current, this.paths()), await rt.serverStateFile());
-      fs.writeFileSync(structurePath, structure);
+      fs.writeFileSync(structurePath, structure, { mode: 0o600 });
       result.reloaded = true;
     }
     this.layout = current;

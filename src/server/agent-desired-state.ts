@@ -12,6 +12,7 @@ import { isTerminal } from '../core/task-status';
 import { tasksOnInstance } from '../control/container-instances';
 import { resolveTaskCredentials } from '../control/task-secrets';
 import type { State } from '../state/state';
+import type { SecretCipher } from '../lib';
 
 function taskDefinitionOf(state: State, arn: string | undefined): TaskDefinitionRecord | undefined {
   const ref = arn ? taskDefinitionRefOf(arn) : undefined;
@@ -30,17 +31,20 @@ export function wanted(t: TaskRecord): boolean {
  * desired RUNNING, and those desired STOPPED that have not reported STOPPED yet. Pure over the
  * cache: the same state gives the same list.
  */
-export function desiredStateFor(state: State, cluster: string, instanceId: string): AgentTask[] {
+export function desiredStateFor(state: State, cluster: string, instanceId: string, secretCipher?: SecretCipher): AgentTask[] {
   const out: AgentTask[] = [];
   for (const t of tasksOnInstance(state, instanceId)) {
-    const a = agentTaskOf(state, t);
+    const a = agentTaskOf(state, t, secretCipher);
     if (a) out.push(a);
   }
   return out.sort((x, y) => (x.taskArn < y.taskArn ? -1 : x.taskArn > y.taskArn ? 1 : 0));
 }
 
-/** One task as the agent gets it, or undefined when the agent need not hear of it. */
-export function agentTaskOf(state: State, t: TaskRecord): AgentTask | undefined {
+/**
+ * One task as the agent gets it, or undefined when the agent need not hear of it. `secretCipher`
+ * opens the Secrets Manager values its containers get (ControlContext.secretCipher).
+ */
+export function agentTaskOf(state: State, t: TaskRecord, secretCipher?: SecretCipher): AgentTask | undefined {
   if (!wanted(t)) return undefined;
   let td: AgentTask['taskDefinition'] | undefined = taskDefinitionOf(state, t.taskDefinitionArn);
   if (!td) {
@@ -58,7 +62,7 @@ export function agentTaskOf(state: State, t: TaskRecord): AgentTask | undefined 
   };
   if (t.overrides) a.overrides = t.overrides;
   if (t.launchType === 'FARGATE') a.launchType = 'FARGATE';
-  addNetworkAndRegistryAuth(state, t, a);
+  addNetworkAndRegistryAuth(state, t, a, secretCipher);
   return a;
 }
 
@@ -69,7 +73,7 @@ export function agentTaskOf(state: State, t: TaskRecord): AgentTask | undefined 
  * never reads secrets; if any of it cannot be resolved, only the reason (`secretsError`), on which
  * the agent fails the task to start. A task to stop needs none of it.
  */
-function addNetworkAndRegistryAuth(state: State, t: TaskRecord, a: AgentTask): void {
+function addNetworkAndRegistryAuth(state: State, t: TaskRecord, a: AgentTask, secretCipher: SecretCipher | undefined): void {
   const subnet = t.attachments?.find((x) => x.type === 'ElasticNetworkInterface')?.details?.find((d) => d.name === 'subnetId')?.value;
   if (subnet) {
     const net: AgentTaskNetwork = { name: subnetNetworkName(subnet) };
@@ -86,7 +90,7 @@ function addNetworkAndRegistryAuth(state: State, t: TaskRecord, a: AgentTask): v
     a.network = net;
   }
   if (a.desiredStatus !== 'RUNNING') return;
-  const creds = resolveTaskCredentials({ state }, a.taskDefinition.containerDefinitions ?? []);
+  const creds = resolveTaskCredentials({ state, secretCipher }, a.taskDefinition.containerDefinitions ?? []);
   if (creds.error !== undefined) a.secretsError = creds.error;
   if (creds.registryAuth) a.registryAuth = creds.registryAuth;
   if (creds.secrets) a.secrets = creds.secrets;

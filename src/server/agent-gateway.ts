@@ -65,7 +65,7 @@ const CLOSE_GOING_AWAY = 1001;
 const MAX_INBOUND_BYTES = 64 * 1024;
 
 export interface AgentGatewayOptions {
-  ctx: Pick<ControlContext, 'state' | 'store' | 'clock' | 'log'>;
+  ctx: Pick<ControlContext, 'state' | 'store' | 'clock' | 'log' | 'secretCipher'>;
   credentials: Credentials;
   /** How often to ping each agent; a socket that missed the previous pong is dropped. */
   pingIntervalMs?: number;
@@ -308,7 +308,7 @@ class Gateway implements AgentGateway {
     const cluster = this.state.tasksByInstance.get(conn.id)?.get(id);
     const t = cluster !== undefined ? this.state.tasks.get(cluster, id)?.value : undefined;
     if (!t) return null;
-    const a = agentTaskOf(this.state, t);
+    const a = agentTaskOf(this.state, t, this.opts.ctx.secretCipher);
     return a ? { t, a } : null;
   }
 

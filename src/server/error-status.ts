@@ -35,6 +35,7 @@ export const errorStatus: Record<ErrorCode, number> = {
   TargetNotConnectedException: 400,
   BlockedException: 400,
   ResourceExistsException: 400,
+  DecryptionFailure: 400,
   // Cloud Map's model gives its errors no status of their own: 400, as the JSON protocol does.
   NamespaceNotFound: 400,
   ServiceNotFound: 400,

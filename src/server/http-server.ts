@@ -3,7 +3,8 @@
  * agent channel's WebSocket upgrade. This is the only place that turns a thrown error into a wire
  * error.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { iamArn } from '../core/arn';
@@ -61,6 +62,8 @@ export interface HttpServerOptions {
    * region). A request signed for another region is refused before anything else happens.
    */
   regions: RegionPolicy;
+  /** Serve HTTPS (and the agent channel as WSS) with this certificate chain and key (PEM). */
+  tls?: { cert: Buffer; key: Buffer };
   /** Handles `Upgrade: websocket` requests (the agent channel). */
   onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer, body: Buffer) => void;
 }
@@ -290,7 +293,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     return encodeQueryResponse(api.model, action, out ?? {}, ctx.requestId);
   }
 
-  const server = createServer((req, res) => {
+  const listener: RequestListener = (req, res) => {
     const requestId = uuid();
     const url = req.url ?? '/';
     if (req.method === 'GET' && url === '/healthz') {
@@ -309,7 +312,9 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       return;
     }
     handleApi(req, res, requestId).catch((e) => opts.log.error({ err: e }, 'request failed'));
-  });
+  };
+  // HTTPS is the same server behind TLS: node:https's Server is node:http's with a TLS socket.
+  const server: Server = opts.tls ? createTlsServer({ cert: opts.tls.cert, key: opts.tls.key }, listener) : createServer(listener);
   server.keepAliveTimeout = 65_000;
   // What the HTTP parser refuses (a bad header line, a bad Content-Length) never reaches
   // handleApi; the peer still gets an answer rather than a reset connection.

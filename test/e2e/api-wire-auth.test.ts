@@ -70,6 +70,20 @@ describe('SigV4', () => {
     assert.ok(!(await clusterNames()).includes('intruder'), 'no refused request created anything');
   });
 
+  test('an unsigned X-Amz-Target is refused: a signed body cannot be replayed against another operation', async () => {
+    assert.equal((await ecsCall(srv, 'CreateCluster', { clusterName: 'replay-victim' })).status, 200);
+    const body = JSON.stringify({ cluster: 'replay-victim' });
+    // Signed without a target (so the signature covers the body only), then sent as a delete.
+    const r = await rawCall(srv.endpoint, srv.keys, undefined, body, { tamper: (h) => (h['x-amz-target'] = T('DeleteCluster')) });
+    assertError(r, 400, 'IncompleteSignatureException');
+    assert.equal(r.json.message, "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.");
+    // The same for Secrets Manager, the other JSON protocol API that holds something to steal.
+    const sm = await rawCall(srv.endpoint, srv.keys, undefined, JSON.stringify({ SecretId: 'x' }), { service: 'secretsmanager', tamper: (h) => (h['x-amz-target'] = 'secretsmanager.GetSecretValue') });
+    assertError(sm, 400, 'IncompleteSignatureException');
+    const described = await ecsCall(srv, 'DescribeClusters', { clusters: ['replay-victim'] });
+    assert.equal(described.json.clusters[0]?.status, 'ACTIVE', 'the refused delete changed nothing');
+  });
+
   test('the AWS CLI with a wrong secret gets InvalidSignatureException', async () => {
     const r = await awsCli(srv, ['list-clusters'], { AWS_SECRET_ACCESS_KEY: 'not-the-secret' });
     assert.notEqual(r.code, 0);

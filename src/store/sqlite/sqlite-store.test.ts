@@ -117,6 +117,27 @@ describe('SqliteStore', () => {
     });
   });
 
+  test('the database, its WAL and lock file are 0600 whatever the umask, and wider ones are narrowed', async () => {
+    const old = process.umask(0);
+    try {
+      const p = freshPath();
+      const s1 = SqliteStore.open({ path: p });
+      await s1.create('k', 'v');
+      const mode = (f: string) => (fs.statSync(f).mode & 0o777).toString(8);
+      for (const f of [p, `${p}-wal`, `${p}.lock`]) assert.equal(mode(f), '600', f);
+      await s1.close();
+      // As an older build left it (the WAL and lock file go at close; SQLite makes the WAL with
+      // the database file's mode).
+      fs.chmodSync(p, 0o644);
+      const s2 = SqliteStore.open({ path: p });
+      await s2.create('j', 'w');
+      for (const f of [p, `${p}-wal`, `${p}.lock`]) assert.equal(mode(f), '600', f);
+      await s2.close();
+    } finally {
+      process.umask(old);
+    }
+  });
+
   describe('single-process lock', () => {
     test('a second open of the same file in this process fails clearly; after close it opens', async () => {
       const p = freshPath();

@@ -91,6 +91,31 @@ function lockFile(path: string): string {
   return `${path}.lock`;
 }
 
+/** Owner-only: the store holds every record, access keys' derived material and sealed secrets. */
+const FILE_MODE = 0o600;
+
+/**
+ * Creates the database file owner-only before SQLite opens it: SQLite creates files 0644 less the
+ * umask, and gives its WAL the database file's mode, so a private database file keeps the WAL
+ * private too. Files an older build left wider are narrowed.
+ */
+function makeFilesPrivate(path: string): void {
+  // Only a file that does not exist yet is opened: closing any descriptor of a database file
+  // drops this process's POSIX locks on it, which would free a store this process holds.
+  try {
+    fs.closeSync(fs.openSync(path, 'wx', FILE_MODE));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  for (const f of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`, lockFile(path)]) {
+    try {
+      fs.chmodSync(f, FILE_MODE);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+}
+
 function isBusy(e: unknown): boolean {
   const code = (e as { code?: unknown }).code;
   return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
@@ -174,6 +199,7 @@ export class SqliteStore implements Store {
     const synchronous = opts.synchronous ?? 'FULL';
     if (synchronous !== 'FULL' && synchronous !== 'NORMAL') throw new TypeError(`synchronous must be FULL or NORMAL, got ${String(synchronous)}`);
     const inMemory = opts.path === ':memory:';
+    if (!inMemory) makeFilesPrivate(opts.path);
     // timeout 0: a locked file is someone else's store, and waiting will not change that.
     const db = new Database(opts.path, { timeout: 0 });
     try {
@@ -209,7 +235,7 @@ export class SqliteStore implements Store {
     if (!inMemory) {
       // Informational only (for the message above); the SQLite lock is what actually excludes.
       try {
-        fs.writeFileSync(lockFile(opts.path), `${process.pid}\n`);
+        fs.writeFileSync(lockFile(opts.path), `${process.pid}\n`, { mode: FILE_MODE });
       } catch {
         // A read-only directory would already have failed above; ignore anything else.
       }

@@ -199,7 +199,7 @@ export async function spawnServer(o: SpawnServerOptions = {}): Promise<ServerPro
   if (!args.includes('--dns')) args.push('--dns', 'off');
   const listeners: ((l: string) => void)[] = [];
   const proc = launch(args, dataDir, o.env ?? {}, (l) => listeners.forEach((f) => f(l)));
-  const endpoint = await waitForLine(proc, listeners, (l) => /Endpoint:\s+(http:\/\/\S+)/.exec(l)?.[1], 'wharf server start', o.startTimeoutMs ?? 60_000);
+  const endpoint = await waitForLine(proc, listeners, (l) => /Endpoint:\s+(https?:\/\/\S+)/.exec(l)?.[1], 'wharf server start', o.startTimeoutMs ?? 60_000);
   const creds = JSON.parse(fs.readFileSync(path.join(dataDir, 'credentials.json'), 'utf8')) as CredentialsFile;
   const keys = { accessKeyId: creds.user.accessKeyId, secretAccessKey: creds.user.secretAccessKey };
   const clients: ECSClient[] = [];
