@@ -53,4 +53,9 @@ export interface QueryServiceApi {
    * MissingParameter / InvalidParameterValue.
    */
   validationErrorCode?: ErrorCode;
+  /**
+   * The code of an IAM refusal (ELBv2: AccessDenied, EC2: UnauthorizedOperation);
+   * AccessDeniedException when absent.
+   */
+  deniedErrorCode?: ErrorCode;
 }

@@ -184,7 +184,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
    * bound to (the agent operations check). Without an `authorize` hook the call is the action on
    * `*`; a hook answering undefined means the call needs no permission (GetCallerIdentity).
    */
-  const authorizeCall = (api: { signingName: string; authorize?: JsonServiceApi['authorize'] }, op: string, input: Record<string, unknown>, ctx: RequestContext, log: Logger) => {
+  const authorizeCall = (api: { signingName: string; authorize?: JsonServiceApi['authorize']; deniedErrorCode?: ErrorCode }, op: string, input: Record<string, unknown>, ctx: RequestContext, log: Logger) => {
     const principal = ctx.principal;
     if (principal?.kind !== 'user' || !principal.policy) return;
     const partition = { region: ctx.region, accountId: opts.accountId };
@@ -193,7 +193,10 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     const d = evaluateAll(principal.policy, request.action, request.resources, request.context);
     if (d.decision === 'allow') return;
     log.info({ principal: ctx.principalArn, action: request.action, resource: d.resource, decision: d.decision }, 'access denied');
-    throw new WharfError('AccessDeniedException', accessDeniedMessage(ctx.principalArn, request.action, d.resource, d.decision));
+    const message = accessDeniedMessage(ctx.principalArn, request.action, d.resource, d.decision);
+    const code = api.deniedErrorCode ?? 'AccessDeniedException';
+    // EC2 opens its refusals with its own sentence before IAM's.
+    throw new WharfError(code, code === 'UnauthorizedOperation' ? `You are not authorized to perform this operation. ${message}` : message);
   };
 
   async function handleApi(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {

@@ -70,7 +70,7 @@ export function wharfApis(handlers: { ecs: Record<string, Handler>; secrets: Rec
 export function wharfQueryApis(handlers: { ec2: Record<string, Handler>; elbv2: Record<string, Handler>; sts?: Record<string, Handler> }): QueryServiceApi[] {
   const elbv2 = loadModel('elbv2');
   return [
-    { signingName: EC2_SIGNING_NAME, model: loadModel('ec2'), handlers: handlers.ec2, authorize: (op, input) => serviceIamRequest(EC2_SIGNING_NAME, op, input) },
+    { signingName: EC2_SIGNING_NAME, model: loadModel('ec2'), handlers: handlers.ec2, authorize: (op, input) => serviceIamRequest(EC2_SIGNING_NAME, op, input), deniedErrorCode: 'UnauthorizedOperation' },
     {
       signingName: ELBV2_SIGNING_NAME,
       model: elbv2,
@@ -78,6 +78,7 @@ export function wharfQueryApis(handlers: { ec2: Record<string, Handler>; elbv2: 
       validate: (op, input) => validateInput(elbv2, op, input),
       authorize: (op, input) => serviceIamRequest(ELBV2_SIGNING_NAME, op, input),
       validationErrorCode: 'ValidationError',
+      deniedErrorCode: 'AccessDenied',
     },
     // GetCallerIdentity needs no permission, as in STS: even an explicit Deny does not stop it.
     ...(handlers.sts ? [{ signingName: STS_SIGNING_NAME, model: loadModel('sts'), handlers: handlers.sts, authorize: () => undefined }] : []),

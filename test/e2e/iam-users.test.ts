@@ -93,7 +93,9 @@ test('a read-only key can describe but cannot RunTask: AccessDeniedException in 
   assert.match(s.stderr, /AccessDeniedException.*secretsmanager:CreateSecret/);
   // Query protocol (ELBv2) is checked as well; its reads are allowed.
   const tg = await aws(ro, ['elbv2', 'create-target-group', '--name', 'tg', '--protocol', 'HTTP', '--port', '80', '--vpc-id', 'vpc-1']);
-  assert.match(tg.stderr, /AccessDeniedException.*elasticloadbalancing:CreateTargetGroup/);
+  assert.match(tg.stderr, /\(AccessDenied\).*User: arn:aws:iam::123456789012:user\/reader is not authorized to perform: elasticloadbalancing:CreateTargetGroup on resource: \* because/);
+  const sg = await aws(ro, ['ec2', 'create-security-group', '--group-name', 'g', '--description', 'd']);
+  assert.match(sg.stderr, /\(UnauthorizedOperation\).*You are not authorized to perform this operation. User: .*ec2:CreateSecurityGroup/);
   assert.equal((await aws(ro, ['elbv2', 'describe-load-balancers'])).code, 0);
   assert.equal(await storeDump(), before, 'the refused calls changed nothing in the store');
   const tasks = await awsCli(srv, ['list-tasks', '--cluster', 'a']);
