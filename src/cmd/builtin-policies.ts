@@ -7,7 +7,8 @@
  * - operator: runs workloads. Everything on ECS clusters, services, tasks and task definitions,
  *   ELBv2 and Cloud Map, plus what readonly reads; denied what belongs to whoever runs the
  *   platform: deleting clusters, the agent's operations (registering, deregistering and reporting
- *   for container instances, DiscoverPollEndpoint, UpdateContainerAgent), capacity providers, the
+ *   for container instances, DiscoverPollEndpoint, opening the agent channel (ecs:Poll),
+ *   UpdateContainerAgent), capacity providers, the
  *   account's default settings, and secret values.
  * - admin: everything (as the built-in key of `wharf up`, which is the account's root).
  */
@@ -35,6 +36,8 @@ export const BUILTIN_POLICIES: Record<BuiltinPolicyName, unknown> = {
           'ecs:DeregisterContainerInstance',
           'ecs:Submit*',
           'ecs:DiscoverPollEndpoint',
+          'ecs:Poll',
+          'ecs:StartTelemetrySession',
           'ecs:UpdateContainerAgent',
           'ecs:*CapacityProvider',
           'ecs:PutClusterCapacityProviders',

@@ -123,7 +123,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     accountId: opts.accountId,
     regions: policy,
     log,
-    onUpgrade: regionalUpgrade(credentialLookup, policy, async (region) => (await regions.get(region)).gateway),
+    onUpgrade: regionalUpgrade(credentialLookup, policy, async (region) => (await regions.get(region)).gateway, opts.accountId),
   });
   capacityProviderGauges(http.metrics, regions);
   const { port } = await http.listen(opts.port, opts.host);

@@ -124,6 +124,16 @@ export function ecsIamRequest(p: Partition, op: string, input: Input, lookups?: 
   return { action, resources: ['*'], context: {} };
 }
 
+/**
+ * Opening the agent channel, in IAM's terms: ECS's `ecs:Poll` (what the ECS agent's channel
+ * needs) on the container instance, with `ecs:cluster`. A user key must be allowed it to act as an
+ * agent, since the channel carries the instance's tasks with their secrets resolved.
+ */
+export function agentChannelIamRequest(p: Partition, cluster: string | undefined, containerInstance: string): IamRequest {
+  // The instance is named as DeregisterContainerInstance names it: same resource, same context.
+  return { ...ecsIamRequest(p, 'DeregisterContainerInstance', { cluster, containerInstance }), action: 'ecs:Poll' };
+}
+
 function providerArn(p: Partition, ref: string): string {
   return ref.startsWith('arn:') ? ref : capacityProviderArn(p, ref);
 }

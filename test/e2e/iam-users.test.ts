@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
+import { signRequest } from '../../src/lib';
 import { ACCOUNT_ID, AWS_CLI, awsCli, boto3, childEnv, run, startTestServer, type Keys, type TestServer } from './helpers/wharf-server';
 
 let srv: TestServer;
@@ -149,6 +151,39 @@ test('an explicit Deny beats an Allow', async () => {
   assert.equal((await aws(denyB, ['ecs', 'list-tasks', '--cluster', 'a'])).code, 0, 'the Allow still holds elsewhere');
   const b = await awsCli(srv, ['describe-clusters', '--clusters', 'b']);
   assert.equal(b.json.clusters[0].status, 'ACTIVE', 'cluster B is still there');
+});
+
+/** Opens the agent channel as the Wharf agent does (a signed upgrade GET); resolves the HTTP status (101 when opened). */
+function openAgentChannel(keys: Keys, cluster: string, containerInstance: string): Promise<{ status: number; body: string }> {
+  const u = new URL('/v1/agent/connect', srv.endpoint);
+  u.searchParams.set('cluster', cluster);
+  u.searchParams.set('containerInstance', containerInstance);
+  const headers = signRequest({ method: 'GET', url: u.toString(), headers: {}, body: '' }, { ...keys, region: srv.region, service: 'ecs' });
+  delete headers.host;
+  u.protocol = 'ws:';
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(u.toString(), { headers });
+    ws.on('open', () => {
+      ws.terminate();
+      resolve({ status: 101, body: '' });
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += String(d)));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    ws.on('error', (e) => reject(e));
+  });
+}
+
+test('a user key without ecs:Poll cannot open the agent channel (which carries tasks and their secrets)', async () => {
+  const ci = `${E}:container-instance/a/0123456789abcdef0123456789abcdef`;
+  const refused = await openAgentChannel(ro, 'a', ci);
+  assert.equal(refused.status, 403);
+  assert.ok(refused.body.includes(`User: ${userArn('reader')} is not authorized to perform: ecs:Poll on resource: ${ci}`), refused.body);
+  // The root key gets past IAM to the gateway, which answers for the unknown instance itself.
+  const root = await openAgentChannel(srv.keys, 'a', ci);
+  assert.notEqual(root.status, 403, root.body);
 });
 
 test('get-caller-identity names the user (even under a Deny of sts:*), and the built-in key as root', async () => {
