@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
+import { ListClustersCommand, RunTaskCommand } from '@aws-sdk/client-ecs';
 import { signRequest } from '../../src/lib';
 import { ACCOUNT_ID, AWS_CLI, awsCli, boto3, childEnv, run, startTestServer, type Keys, type TestServer } from './helpers/wharf-server';
 
@@ -89,6 +90,10 @@ test('a read-only key can describe but cannot RunTask: AccessDeniedException in 
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /AccessDeniedException/);
   assert.ok(r.stderr.includes(`User: ${userArn('reader')} is not authorized to perform: ecs:RunTask on resource: ${E}:task-definition/web:1 because no identity-based policy allows the ecs:RunTask action`), r.stderr);
+  // The AWS SDK for JavaScript v3 signs with the 64-character secret as well, and is refused alike.
+  const sdk = srv.ecs({ accessKeyId: ro.accessKeyId, secretAccessKey: ro.secretAccessKey });
+  assert.equal((await sdk.send(new ListClustersCommand({}))).clusterArns?.length, 2);
+  await assert.rejects(sdk.send(new RunTaskCommand({ cluster: 'a', taskDefinition: 'web' })), (e: Error) => e.name === 'AccessDeniedException' && e.message.includes('ecs:RunTask on resource'));
   const c = await aws(ro, ['ecs', 'create-cluster', '--cluster-name', 'c']);
   assert.match(c.stderr, /AccessDeniedException.*ecs:CreateCluster on resource: arn:aws:ecs:us-east-1:123456789012:cluster\/c /);
   const s = await aws(ro, ['secretsmanager', 'create-secret', '--name', 'x', '--secret-string', 'y']);
