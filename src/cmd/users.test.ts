@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluate } from '../core/iam-policy';
-import { createUser, deleteUser, readUsers, resolvePolicy, rotateUser, usersPath, UserTable } from './users';
+import { createUser, deleteUser, readUsers, resolvePolicy, rotateUser, usersPath, UserTable, writeUsers } from './users';
 
 const dir = () => join(mkdtempSync(join(tmpdir(), 'wharf-users-')), 'data');
 
@@ -85,3 +85,39 @@ test('delete removes the user; deleting or rotating an unknown one says so', () 
   assert.throws(() => deleteUser(d, 'alice'), /no user alice/);
   assert.throws(() => rotateUser(d, 'bob'), /no user bob/);
 });
+
+test('an edit waits for the lock another command holds, then keeps both changes', async () => {
+  const { spawn } = await import('node:child_process');
+  const d = dir();
+  createUser(d, 'first', resolvePolicy('readonly'));
+  // Another command holds the lock (as createUser does between its read and its write).
+  writeFileSync(`${usersPath(d)}.lock`, '');
+  const started = join(d, '..', 'started');
+  const script = `const u = require(${JSON.stringify(join(__dirname, 'users.ts'))}); const p = u.resolvePolicy('readonly'); require('node:fs').writeFileSync(${JSON.stringify(started)}, ''); u.createUser(process.argv[1], 'second', p);`;
+  let exited = false;
+  const child = new Promise<number | null>((resolve) => {
+    const c = spawn(process.execPath, ['--import', 'tsx', '-e', script, d], { stdio: 'inherit' });
+    c.on('close', (code) => {
+      exited = true;
+      resolve(code);
+    });
+  });
+  // Once the child is about to edit, give it ample time: without the lock it would be done.
+  while (!existsSync(started) && !exited) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(exited, false, 'it waits while the lock is held');
+  assert.deepEqual(readUsers(d).users.map((u) => u.name), ['first']);
+  // The holder writes its change and lets go; the waiting command then adds its own on top.
+  createUserUnlocked(d, 'held');
+  unlinkSync(`${usersPath(d)}.lock`);
+  assert.equal(await child, 0);
+  assert.deepEqual(readUsers(d).users.map((u) => u.name), ['first', 'held', 'second']);
+  assert.equal(existsSync(`${usersPath(d)}.lock`), false, 'the lock is released');
+});
+
+/** What the lock holder writes: a user added without taking the lock (it holds it). */
+function createUserUnlocked(d: string, name: string): void {
+  const file = readUsers(d);
+  const { user } = createUser(join(d, '..', `scratch-${name}`), name, resolvePolicy('readonly'));
+  writeUsers(d, { users: [...file.users, user] });
+}

@@ -9,7 +9,7 @@
  * readable by its owner (root) only; what it protects is the secret string itself.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MalformedPolicyDocument, parsePolicy, type PolicyDocument } from '../core/iam-policy';
 import type { Principal } from '../control/context';
@@ -71,6 +71,36 @@ export function writeUsers(dataDir: string, file: UsersFile): void {
   renameSync(tmp, path);
 }
 
+/**
+ * Runs a read-modify-write of users.json under a lock file, so two `wharf credentials` commands
+ * run at once cannot lose each other's change. A lock older than 30 s is a crashed command's.
+ */
+function withUsersLock<T>(dataDir: string, fn: () => T): T {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const lock = `${usersPath(dataDir)}.lock`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      closeSync(openSync(lock, 'wx', 0o600));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 30_000) unlinkSync(lock);
+      } catch {
+        // gone meanwhile: try again
+      }
+      if (Date.now() > deadline) throw new Error(`${lock} is held by another wharf credentials command`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    unlinkSync(lock);
+  }
+}
+
 /** A `--policy` argument: a built-in name or a file holding a policy document. */
 export function resolvePolicy(spec: string, read: (path: string) => string = (p) => readFileSync(p, 'utf8')): { policyName: string; policy: PolicyDocument } {
   if (Object.prototype.hasOwnProperty.call(BUILTIN_POLICIES, spec)) {
@@ -103,30 +133,36 @@ function newKey(): { accessKeyId: string; secretAccessKey: string; aws4Key: stri
 
 export function createUser(dataDir: string, name: string, policy: { policyName: string; policy: PolicyDocument }, now = new Date()): NewKey {
   checkUserName(name);
-  const file = readUsers(dataDir);
-  // IAM user names are unique case-insensitively.
-  const same = file.users.find((u) => u.name.toLowerCase() === name.toLowerCase());
-  if (same) throw new Error(`user ${same.name} already exists (rotate its key with 'wharf credentials rotate --name ${same.name}')`);
-  const { secretAccessKey, ...key } = newKey();
-  const user: UserRecord = { name, userId: 'AIDA' + base32(17), ...key, ...policy, created: now.toISOString(), keyCreated: now.toISOString() };
-  writeUsers(dataDir, { users: [...file.users, user] });
-  return { user, secretAccessKey };
+  return withUsersLock(dataDir, () => {
+    const file = readUsers(dataDir);
+    // IAM user names are unique case-insensitively.
+    const same = file.users.find((u) => u.name.toLowerCase() === name.toLowerCase());
+    if (same) throw new Error(`user ${same.name} already exists (rotate its key with 'wharf credentials rotate --name ${same.name}')`);
+    const { secretAccessKey, ...key } = newKey();
+    const user: UserRecord = { name, userId: 'AIDA' + base32(17), ...key, ...policy, created: now.toISOString(), keyCreated: now.toISOString() };
+    writeUsers(dataDir, { users: [...file.users, user] });
+    return { user, secretAccessKey };
+  });
 }
 
 export function rotateUser(dataDir: string, name: string, now = new Date()): NewKey {
-  const file = readUsers(dataDir);
-  const old = file.users.find((u) => u.name === name);
-  if (!old) throw new Error(`no user ${name}`);
-  const { secretAccessKey, ...key } = newKey();
-  const user = { ...old, ...key, keyCreated: now.toISOString() };
-  writeUsers(dataDir, { users: file.users.map((u) => (u === old ? user : u)) });
-  return { user, secretAccessKey };
+  return withUsersLock(dataDir, () => {
+    const file = readUsers(dataDir);
+    const old = file.users.find((u) => u.name === name);
+    if (!old) throw new Error(`no user ${name}`);
+    const { secretAccessKey, ...key } = newKey();
+    const user = { ...old, ...key, keyCreated: now.toISOString() };
+    writeUsers(dataDir, { users: file.users.map((u) => (u === old ? user : u)) });
+    return { user, secretAccessKey };
+  });
 }
 
 export function deleteUser(dataDir: string, name: string): void {
-  const file = readUsers(dataDir);
-  if (!file.users.some((u) => u.name === name)) throw new Error(`no user ${name}`);
-  writeUsers(dataDir, { users: file.users.filter((u) => u.name !== name) });
+  withUsersLock(dataDir, () => {
+    const file = readUsers(dataDir);
+    if (!file.users.some((u) => u.name === name)) throw new Error(`no user ${name}`);
+    writeUsers(dataDir, { users: file.users.filter((u) => u.name !== name) });
+  });
 }
 
 export interface UserKey {
