@@ -46,7 +46,7 @@ export function modelsDir(): string {
 }
 
 const cache = new Map<string, ServiceModel>();
-export function loadModel(service: 'ecs' | 'ec2' | 'elbv2' | 'servicediscovery' | 'logs' | 'secretsmanager'): ServiceModel {
+export function loadModel(service: 'ecs' | 'ec2' | 'elbv2' | 'servicediscovery' | 'logs' | 'secretsmanager' | 'sts'): ServiceModel {
   let m = cache.get(service);
   if (!m) {
     m = JSON.parse(gunzipSync(readFileSync(join(modelsDir(), service, 'service-2.json.gz'))).toString('utf8')) as ServiceModel;

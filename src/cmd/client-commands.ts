@@ -8,6 +8,7 @@ import { parseLenientTaskDefinition } from '../api/ecs/lenient-json';
 import { DockerRuntime, streamTaskLogs } from '../agent';
 import { DEFAULT_ENDPOINT, Ec2Client, EcsClient, defaultDataDir, resolveCredentials } from './client';
 import { credentialsPath, joinToken, type CredentialsFile } from './credentials';
+import { CREDENTIALS_HELP, cmdCredentialUsers } from './credentials-commands';
 
 const LOGS_HELP = `wharf logs TASK [CONTAINER]: print a task's container output
 
@@ -136,7 +137,11 @@ export async function cmdSubnets(argv: string[]): Promise<void> {
 }
 
 export async function cmdCredentials(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { 'data-dir': { type: 'string', default: defaultDataDir() }, agent: { type: 'boolean' } } });
+  // Users and their policies (create, list, rotate, delete) live in credentials-commands.ts.
+  if (argv[0] !== undefined && !argv[0].startsWith('-') && cmdCredentialUsers(argv[0], argv.slice(1))) return;
+  if (argv[0] !== undefined && !argv[0].startsWith('-')) throw new Error(`wharf credentials: unknown subcommand '${argv[0]}' (create, list, rotate, delete)`);
+  const { values } = parseArgs({ args: argv, options: { 'data-dir': { type: 'string', default: defaultDataDir() }, agent: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) return void process.stdout.write(CREDENTIALS_HELP);
   if (values.agent) {
     const file = JSON.parse(readFileSync(credentialsPath(values['data-dir']!), 'utf8')) as CredentialsFile;
     process.stdout.write(`${joinToken(file.agentTokens[0]!)}\n`);

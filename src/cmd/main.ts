@@ -33,7 +33,8 @@ Commands:
   logs TASK [CONTAINER]       print a task's container output (--follow to keep following)
   task-definition register    register a task definition from a JSON file (lenient: trailing
                               commas and numbers written as strings are accepted and reported)
-  credentials                 print the credentials of the local server as shell exports
+  credentials                 print the credentials of the local server as shell exports;
+                              create, list, rotate, delete: users with IAM policies
   subnets                     print the region's default VPC and its subnets (zone, range)
 
 Run 'wharf <command> --help' for a command's flags.

@@ -11,6 +11,7 @@ import type { ControlContext, Principal } from '../control';
 import { createHttpServer, type WharfHttpServer } from '../server/http-server';
 import { regionalUpgrade } from '../server/regional-upgrade';
 import { wharfApis, wharfQueryApis } from '../server/wharf-apis';
+import type { Handler } from '../server/api-registry';
 import { SqliteStore } from '../store/sqlite/sqlite-store';
 import { EtcdStore, type Leadership } from '../store/etcd';
 import { migrateUnprefixedKeys } from '../store/regions';
@@ -19,6 +20,9 @@ import { createLogger, systemClock, type Logger } from '../lib';
 import { loadOrCreateCredentials, type CredentialsFile } from './credentials';
 import { loadOrCreateSecretCipher, tightenDataDir } from './data-dir';
 import { readTlsFiles, type TlsFiles } from './tls';
+import { UserTable } from './users';
+import { iamLookups, type IamLookups } from '../control/iam-resources';
+import { stsHandlers } from '../control/sts-api';
 import { RegionRuntimes, regionalHandlers } from './regions';
 import { scaleCommandRunner } from './scale-command';
 import { startLoadBalancers, type LoadBalancerSettings, type RunningLoadBalancers } from './load-balancers';
@@ -125,7 +129,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const keyTable = new Map<string, { secret: string; principal: Principal }>();
   keyTable.set(credentials.user.accessKeyId, { secret: credentials.user.secretAccessKey, principal: { kind: 'user', iamResource: 'root' } });
   for (const t of credentials.agentTokens) keyTable.set(t.accessKeyId, { secret: t.secretAccessKey, principal: { kind: 'agent-token', iamResource: 'role/wharf-agent' } });
-  const credentialLookup = { lookup: (id: string) => keyTable.get(id) };
+  // Users (`wharf credentials create`) come from users.json, re-read when it changes; the
+  // built-in key and agent tokens from credentials.json win on a (never expected) id clash.
+  const users = new UserTable(opts.dataDir, log);
+  const credentialLookup = { lookup: (id: string) => keyTable.get(id) ?? users.lookup(id) };
   const regions = new RegionRuntimes({
     store,
     accountId: opts.accountId,
@@ -141,6 +148,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     leadership,
     secretCipher: loadOrCreateSecretCipher(opts.dataDir),
   });
+  // The IAM check reads each region's cache; only regions already up (a refused call must not
+  // bring one up, which writes to the store).
+  const lookupsByRegion = new Map<string, IamLookups>();
+  regions.onUp((r) => lookupsByRegion.set(r.ctx.partition.region, iamLookups(r.ctx)));
   await regions.startUsed();
   const home = await regions.get(opts.region);
   const http = createHttpServer({
@@ -148,14 +159,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       ecs: regionalHandlers(regions, home.ecs, (r) => r.ecs),
       secrets: regionalHandlers(regions, home.secrets, (r) => r.secrets),
       cloudMap: regionalHandlers(regions, home.cloudMap, (r) => r.cloudMap),
+    }, (region) => lookupsByRegion.get(region)),
+    queryApis: wharfQueryApis({
+      ec2: regionalHandlers(regions, home.ec2, (r) => r.ec2),
+      elbv2: regionalHandlers(regions, home.elbv2, (r) => r.elbv2),
+      sts: stsHandlers(opts.accountId) as Record<string, Handler>,
     }),
-    queryApis: wharfQueryApis({ ec2: regionalHandlers(regions, home.ec2, (r) => r.ec2), elbv2: regionalHandlers(regions, home.elbv2, (r) => r.elbv2) }),
     credentials: credentialLookup,
     accountId: opts.accountId,
     regions: policy,
     log,
     tls,
-    onUpgrade: regionalUpgrade(credentialLookup, policy, async (region) => (await regions.get(region)).gateway),
+    onUpgrade: regionalUpgrade(credentialLookup, policy, async (region) => (await regions.get(region)).gateway, opts.accountId),
   });
   capacityProviderGauges(http.metrics, regions);
   const { port } = await http.listen(opts.port, opts.host);

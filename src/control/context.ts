@@ -1,4 +1,5 @@
 import type { Partition } from '../core/arn';
+import type { PolicyDocument } from '../core/iam-policy';
 import type { Clock, Logger, SecretCipher } from '../lib';
 import type { Store } from '../store/store';
 import type { State } from '../state/state';
@@ -39,8 +40,11 @@ export type Principal =
       kind: 'user';
       /** The IAM resource part of its ARN: `root` (the built-in key) or `user/<name>`. */
       iamResource: string;
-      /** Its identity policy; undefined for the built-in key, which is the account's root (admin). */
-      policy?: unknown;
+      /**
+       * Its identity policy (core/iam-policy.ts), evaluated before every call; undefined for the
+       * built-in key, which is the account's root (allowed everything).
+       */
+      policy?: PolicyDocument;
     }
   | {
       /** A join token: may register a container instance, nothing else of consequence. */
@@ -62,6 +66,8 @@ export interface Caller {
   requestId: string;
   /** The access key id that signed the request. */
   accessKeyId: string;
+  /** The IAM unique id of the key's user (`AIDA...`), for users made with `wharf credentials create`. */
+  userId?: string;
   /** Principal ARN used for per-user settings (account settings). */
   principalArn: string;
   /** Whether the key is an agent's (join token or instance credential) rather than a user's. */

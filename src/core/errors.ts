@@ -60,6 +60,7 @@ export const errorCodes = [
   'CannotDelete',
   'DependencyViolation',
   'DryRunOperation',
+  'UnauthorizedOperation',
   // ELBv2 (control/elbv2-*.ts; ResourceInUse is shared with Cloud Map). All 400, as the model says.
   'LoadBalancerNotFound',
   'TargetGroupNotFound',
@@ -84,6 +85,8 @@ export const errorCodes = [
   'OperationNotPermitted',
   'InvalidLoadBalancerAction',
   'UnsupportedProtocol',
+  // IAM refusals in the query protocols (ELBv2 says AccessDenied; EC2 UnauthorizedOperation)
+  'AccessDenied',
   // Transport and authentication (not in the model; the texts real AWS uses)
   'UnknownOperationException',
   'SerializationException',

@@ -70,11 +70,34 @@ function canonicalHeaderValue(v: string): string {
 const derivedKeys = new Map<string, Buffer>();
 const MAX_DERIVED_KEYS = 256;
 
-function signingKey(secret: string, date: string, region: string, service: string): Buffer {
-  const id = `${secret}\n${date}\n${region}\n${service}`;
+/**
+ * What a server may keep instead of a secret: `SHA-256("AWS4" + secret)`. SigV4's first step is
+ * HMAC-SHA256 keyed with "AWS4" + secret, and HMAC first hashes a key longer than its 64-byte
+ * block with SHA-256 (RFC 2104), so for a secret of 61 characters or more this hash keys the same
+ * HMAC: the server verifies signatures and the secret itself is never stored.
+ */
+export interface DerivedSecret {
+  aws4Key: Buffer;
+}
+
+/** A secret as a server holds it: the secret itself, or its derived key (long secrets only). */
+export type SigningSecret = string | DerivedSecret;
+
+/** The length from which a secret may be kept only as its derived key ("AWS4" + secret > 64 bytes). */
+export const MIN_DERIVABLE_SECRET_LENGTH = 61;
+
+/** The key to keep for a secret of at least MIN_DERIVABLE_SECRET_LENGTH ASCII characters. */
+export function deriveSecret(secret: string): DerivedSecret {
+  if (Buffer.byteLength(secret) < MIN_DERIVABLE_SECRET_LENGTH) throw new Error(`a secret kept as a derived key must be at least ${MIN_DERIVABLE_SECRET_LENGTH} bytes`);
+  return { aws4Key: createHash('sha256').update('AWS4' + secret).digest() };
+}
+
+function signingKey(secret: SigningSecret, date: string, region: string, service: string): Buffer {
+  const kSecret = typeof secret === 'string' ? 'AWS4' + secret : secret.aws4Key;
+  const id = `${typeof secret === 'string' ? `s:${secret}` : `k:${secret.aws4Key.toString('hex')}`}\n${date}\n${region}\n${service}`;
   const cached = derivedKeys.get(id);
   if (cached) return cached;
-  const kDate = hmac('AWS4' + secret, date);
+  const kDate = hmac(kSecret, date);
   const kRegion = hmac(kDate, region);
   const kService = hmac(kRegion, service);
   const key = hmac(kService, 'aws4_request');
@@ -165,7 +188,7 @@ export interface VerifiedIdentity {
  */
 export function verifySigV4(
   req: { method: string; path: string; headers: Record<string, string | string[] | undefined>; body: Buffer },
-  lookupSecret: (accessKeyId: string) => string | undefined,
+  lookupSecret: (accessKeyId: string) => SigningSecret | undefined,
   opts: { now?: number; maxSkewMs?: number; service?: string } = {},
 ): { ok: true; identity: VerifiedIdentity } | { ok: false; failure: SigV4Failure } {
   const h = (name: string): string | undefined => {

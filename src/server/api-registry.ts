@@ -6,6 +6,15 @@
 import type { ServiceModel } from '../api/model';
 import type { Caller } from '../control/context';
 import type { ErrorCode } from '../core/errors';
+import type { Partition } from '../core/arn';
+import type { IamRequest } from '../control/iam-resources';
+
+/**
+ * A call in IAM's terms (action, resources, condition context) for the identity-policy check that
+ * runs after validation and before the handler; undefined when the call needs no permission.
+ * Without a hook, a call is `<signingName>:<operation>` on `*`.
+ */
+export type Authorize = (operation: string, input: Record<string, unknown>, partition: Partition) => IamRequest | undefined;
 
 export type RequestContext = Caller;
 
@@ -22,6 +31,7 @@ export interface JsonServiceApi {
   agentOperations?: readonly string[];
   /** Validates input against the model before the handler runs (throws WharfError). */
   validate?: (operation: string, input: unknown) => void;
+  authorize?: Authorize;
 }
 
 /**
@@ -36,10 +46,16 @@ export interface QueryServiceApi {
   handlers: Record<string, Handler>;
   /** Validates decoded input against the model before the handler runs (throws WharfError). */
   validate?: (operation: string, input: unknown) => void;
+  authorize?: Authorize;
   /**
    * The code this service gives a request it cannot accept as sent (a missing or malformed
    * parameter, a broken model constraint): ELBv2 says ValidationError. EC2 (none given) says
    * MissingParameter / InvalidParameterValue.
    */
   validationErrorCode?: ErrorCode;
+  /**
+   * The code of an IAM refusal (ELBv2: AccessDenied, EC2: UnauthorizedOperation);
+   * AccessDeniedException when absent.
+   */
+  deniedErrorCode?: ErrorCode;
 }

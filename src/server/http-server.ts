@@ -11,7 +11,8 @@ import { iamArn } from '../core/arn';
 import { CONTAINER_INSTANCE_HEADER } from '../api/agent/protocol';
 import { WharfError, type ErrorCode } from '../core/errors';
 import type { RegionPolicy } from '../core/regions';
-import { uuid, verifySigV4, type Logger } from '../lib';
+import { uuid, verifySigV4, type Logger, type SigningSecret } from '../lib';
+import { accessDeniedMessage, evaluateAll } from '../core/iam-policy';
 import { MalformedQuery, decodeQueryRequest, encodeQueryError, encodeQueryResponse, parseForm } from '../api/query-protocol';
 import { errorStatus } from './error-status';
 import type { Principal } from '../control/context';
@@ -45,8 +46,11 @@ class ClientDisconnected extends Error {
 const DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES;
 
 export interface Credentials {
-  /** The secret of an access key id and who holds it, or undefined if unknown. */
-  lookup(accessKeyId: string): { secret: string; principal: Principal } | undefined;
+  /**
+   * The secret of an access key id (or, for users, only its derived key) and who holds it, or
+   * undefined if unknown. `userId` is the holder's IAM unique id where it has one.
+   */
+  lookup(accessKeyId: string): { secret: SigningSecret; principal: Principal; userId?: string } | undefined;
 }
 
 export interface HttpServerOptions {
@@ -163,6 +167,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     const out: RequestContext = {
       requestId: '',
       accessKeyId: r.identity.accessKeyId,
+      ...(cred.userId ? { userId: cred.userId } : {}),
       principalArn: iamArn(partition, cred.principal.iamResource),
       isAgent: cred.principal.kind !== 'user',
       principal: cred.principal,
@@ -173,6 +178,28 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     const instance = req.headers[CONTAINER_INSTANCE_HEADER];
     if (typeof instance === 'string' && instance !== '' && r.identity.signedHeaders.includes(CONTAINER_INSTANCE_HEADER)) out.containerInstanceArn = instance;
     return out;
+  };
+
+  /**
+   * IAM's check of a user's call against its identity policy, after the input is validated and
+   * before the handler runs, so a refused call changes nothing. Only users with a policy are
+   * checked: the built-in key is the account's root; agents' keys are authorised by what they are
+   * bound to (the agent operations check). Without an `authorize` hook the call is the action on
+   * `*`; a hook answering undefined means the call needs no permission (GetCallerIdentity).
+   */
+  const authorizeCall = (api: { signingName: string; authorize?: JsonServiceApi['authorize']; deniedErrorCode?: ErrorCode }, op: string, input: Record<string, unknown>, ctx: RequestContext, log: Logger) => {
+    const principal = ctx.principal;
+    if (principal?.kind !== 'user' || !principal.policy) return;
+    const partition = { region: ctx.region, accountId: opts.accountId };
+    const request = api.authorize ? api.authorize(op, input, partition) : { action: `${api.signingName}:${op}`, resources: ['*'], context: {} };
+    if (!request) return;
+    const d = evaluateAll(principal.policy, request.action, request.resources, request.context);
+    if (d.decision === 'allow') return;
+    log.info({ principal: ctx.principalArn, action: request.action, resource: d.resource, decision: d.decision }, 'access denied');
+    const message = accessDeniedMessage(ctx.principalArn, request.action, d.resource, d.decision);
+    const code = api.deniedErrorCode ?? 'AccessDeniedException';
+    // EC2 opens its refusals with its own sentence before IAM's.
+    throw new WharfError(code, code === 'UnauthorizedOperation' ? `You are not authorized to perform this operation. ${message}` : message);
   };
 
   async function handleApi(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
@@ -197,7 +224,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
           serviceLabel = queryApi.signingName;
           const ctx = authenticate(req, body, queryApi.signingName);
           ctx.requestId = requestId;
-          const out = await handleQuery(queryApi, body, ctx, (op) => (opLabel = op));
+          const out = await handleQuery(queryApi, body, ctx, (op) => (opLabel = op), log);
           send(res, 200, out, requestId, 'text/xml');
           return;
         }
@@ -238,6 +265,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
         throw new WharfError('SerializationException', `The request body is nested more than ${MAX_NESTING} levels deep.`);
       }
       api.validate?.(op, input);
+      authorizeCall(api, op, input as Record<string, unknown>, ctx, log);
       const out = await handler(input, ctx);
       send(res, 200, out ?? {}, requestId);
     } catch (e) {
@@ -262,7 +290,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
   }
 
   /** One query-protocol call: decode the form by the model, run the handler, encode its answer. */
-  async function handleQuery(api: QueryServiceApi, body: Buffer, ctx: RequestContext, named: (op: string) => void): Promise<string> {
+  async function handleQuery(api: QueryServiceApi, body: Buffer, ctx: RequestContext, named: (op: string) => void, log: Logger): Promise<string> {
     const form = parseForm(body.toString('utf8'));
     const action = form.get('Action') ?? '';
     const handler = Object.prototype.hasOwnProperty.call(api.handlers, action) ? api.handlers[action] : undefined;
@@ -289,6 +317,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       if (api.validationErrorCode && e instanceof WharfError && (e.code === 'InvalidParameterException' || e.code === 'SerializationException')) throw new WharfError(api.validationErrorCode, e.message);
       throw e;
     }
+    authorizeCall(api, action, input, ctx, log);
     const out = await handler(input, ctx);
     return encodeQueryResponse(api.model, action, out ?? {}, ctx.requestId);
   }

@@ -8,6 +8,22 @@ import type { Duplex } from 'node:stream';
 import type { RegionPolicy } from '../core/regions';
 import { refuse, type AgentGateway } from './agent-gateway';
 import { authenticateUpgrade, type Credentials } from './http-server';
+import { iamArn } from '../core/arn';
+import { accessDeniedMessage, evaluateAll } from '../core/iam-policy';
+import { agentChannelIamRequest } from '../control/iam-resources';
+import type { Principal } from '../control/context';
+
+/**
+ * Why a user's key may not open the agent channel it asks for (IAM's message), or undefined when
+ * it may. Only users with a policy are checked (the built-in key is root; agents' keys are bound
+ * by the gateway): they need `ecs:Poll` on the container instance, as the ECS agent's channel does.
+ */
+export function agentChannelDenial(principal: Principal, partition: { region: string; accountId: string }, url: URL): string | undefined {
+  if (principal.kind !== 'user' || !principal.policy) return undefined;
+  const request = agentChannelIamRequest(partition, url.searchParams.get('cluster') ?? undefined, url.searchParams.get('containerInstance') ?? '*');
+  const d = evaluateAll(principal.policy, request.action, request.resources, request.context);
+  return d.decision === 'allow' ? undefined : accessDeniedMessage(iamArn(partition, principal.iamResource), request.action, d.resource, d.decision);
+}
 
 /**
  * The upgrade handler of a server that answers several regions: a socket belongs to the gateway
@@ -20,11 +36,15 @@ export function regionalUpgrade(
   credentials: Credentials,
   policy: RegionPolicy,
   gatewayOf: (region: string) => Promise<AgentGateway>,
+  /** The account, for the IAM check of users' keys (agentChannelDenial); no check without it. */
+  accountId?: string,
 ): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
     const auth = authenticateUpgrade(req, credentials);
     const refusal = auth.ok ? policy.refusal(auth.region) : undefined;
     if (refusal) return refuse(socket, 403, 'InvalidSignatureException', refusal);
+    const denial = auth.ok && accountId ? agentChannelDenial(auth.principal, { region: auth.region, accountId }, new URL(req.url ?? '/', 'http://wharf.invalid')) : undefined;
+    if (denial) return refuse(socket, 403, 'AccessDeniedException', denial);
     gatewayOf(auth.ok ? auth.region : policy.defaultRegion).then(
       (gateway) => gateway.handleUpgrade(req, socket, head),
       () => refuse(socket, 503, 'ServerException', 'The region is not available right now.'),

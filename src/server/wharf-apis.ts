@@ -9,9 +9,17 @@ import { WharfError } from '../core/errors';
 import { CLOUDMAP_SIGNING_NAME, CLOUDMAP_TARGET_PREFIX } from '../control/cloudmap';
 import { AGENT_OPERATIONS, EC2_SIGNING_NAME, ELBV2_SIGNING_NAME } from '../control';
 import { SECRETS_SIGNING_NAME, SECRETS_TARGET_PREFIX } from '../control/secrets';
+import { ecsIamRequest, serviceIamRequest, type IamLookups } from '../control/iam-resources';
+import { STS_SIGNING_NAME } from '../control/sts-api';
 import type { Handler, JsonServiceApi, QueryServiceApi } from './api-registry';
 
-export function wharfApis(handlers: { ecs: Record<string, Handler>; secrets: Record<string, Handler>; cloudMap: Record<string, Handler> }): JsonServiceApi[] {
+/**
+ * What the IAM check reads of a region's state (latest task definition revisions, secrets' ARNs);
+ * undefined for a region not up yet, whose state is empty (a refused call must not start it).
+ */
+export type IamLookupsByRegion = (region: string) => IamLookups | undefined;
+
+export function wharfApis(handlers: { ecs: Record<string, Handler>; secrets: Record<string, Handler>; cloudMap: Record<string, Handler> }, iam: IamLookupsByRegion = () => undefined): JsonServiceApi[] {
   const ecs = loadModel('ecs');
   const secrets = loadModel('secretsmanager');
   const cloudMap = loadModel('servicediscovery');
@@ -23,6 +31,7 @@ export function wharfApis(handlers: { ecs: Record<string, Handler>; secrets: Rec
       handlers: handlers.ecs,
       agentOperations: AGENT_OPERATIONS,
       validate: (op, input) => validateInput(ecs, op, input),
+      authorize: (op, input, p) => ecsIamRequest(p, op, input, iam(p.region)),
     },
     // The Secrets Manager subset that tasks' secrets and registry credentials need (control/secrets.ts).
     {
@@ -31,6 +40,7 @@ export function wharfApis(handlers: { ecs: Record<string, Handler>; secrets: Rec
       modelOperations: Object.keys(secrets.operations),
       handlers: handlers.secrets,
       validate: (op, input) => validateInput(secrets, op, input),
+      authorize: (op, input, p) => serviceIamRequest('secretsmanager', op, input, iam(p.region)),
     },
     // The Cloud Map subset of services' serviceRegistries (control/cloudmap.ts). Cloud Map calls a
     // request that breaks its model's constraints InvalidInput.
@@ -39,6 +49,7 @@ export function wharfApis(handlers: { ecs: Record<string, Handler>; secrets: Rec
       signingName: CLOUDMAP_SIGNING_NAME,
       modelOperations: Object.keys(cloudMap.operations),
       handlers: handlers.cloudMap,
+      authorize: (op, input) => serviceIamRequest(CLOUDMAP_SIGNING_NAME, op, input),
       validate: (op, input) => {
         try {
           validateInput(cloudMap, op, input);
@@ -52,13 +63,24 @@ export function wharfApis(handlers: { ecs: Record<string, Handler>; secrets: Rec
 }
 
 /**
- * The query-protocol APIs Wharf serves: the EC2 subset of VPCs, subnets and security groups, and
- * ELBv2 (validated against its model; ELB calls a request it cannot accept a ValidationError).
+ * The query-protocol APIs Wharf serves: the EC2 subset of VPCs, subnets and security groups,
+ * ELBv2 (validated against its model; ELB calls a request it cannot accept a ValidationError),
+ * and STS's GetCallerIdentity.
  */
-export function wharfQueryApis(handlers: { ec2: Record<string, Handler>; elbv2: Record<string, Handler> }): QueryServiceApi[] {
+export function wharfQueryApis(handlers: { ec2: Record<string, Handler>; elbv2: Record<string, Handler>; sts?: Record<string, Handler> }): QueryServiceApi[] {
   const elbv2 = loadModel('elbv2');
   return [
-    { signingName: EC2_SIGNING_NAME, model: loadModel('ec2'), handlers: handlers.ec2 },
-    { signingName: ELBV2_SIGNING_NAME, model: elbv2, handlers: handlers.elbv2, validate: (op, input) => validateInput(elbv2, op, input), validationErrorCode: 'ValidationError' },
+    { signingName: EC2_SIGNING_NAME, model: loadModel('ec2'), handlers: handlers.ec2, authorize: (op, input) => serviceIamRequest(EC2_SIGNING_NAME, op, input), deniedErrorCode: 'UnauthorizedOperation' },
+    {
+      signingName: ELBV2_SIGNING_NAME,
+      model: elbv2,
+      handlers: handlers.elbv2,
+      validate: (op, input) => validateInput(elbv2, op, input),
+      authorize: (op, input) => serviceIamRequest(ELBV2_SIGNING_NAME, op, input),
+      validationErrorCode: 'ValidationError',
+      deniedErrorCode: 'AccessDenied',
+    },
+    // GetCallerIdentity needs no permission, as in STS: even an explicit Deny does not stop it.
+    ...(handlers.sts ? [{ signingName: STS_SIGNING_NAME, model: loadModel('sts'), handlers: handlers.sts, authorize: () => undefined }] : []),
   ];
 }
