@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { parseLenientTaskDefinition } from '../api/ecs/lenient-json';
 import { DockerRuntime, streamTaskLogs } from '../agent';
 import { DEFAULT_ENDPOINT, Ec2Client, EcsClient, defaultDataDir, resolveCredentials } from './client';
-import { credentialsPath, joinToken, type CredentialsFile } from './credentials';
+import { cmdAgentTokens } from './agent-tokens';
 
 const LOGS_HELP = `wharf logs TASK [CONTAINER]: print a task's container output
 
@@ -130,12 +130,19 @@ export async function cmdSubnets(argv: string[]): Promise<void> {
 }
 
 export async function cmdCredentials(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { 'data-dir': { type: 'string', default: defaultDataDir() }, agent: { type: 'boolean' } } });
-  if (values.agent) {
-    const file = JSON.parse(readFileSync(credentialsPath(values['data-dir']!), 'utf8')) as CredentialsFile;
-    process.stdout.write(`${joinToken(file.agentTokens[0]!)}\n`);
-    return;
-  }
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'data-dir': { type: 'string', default: defaultDataDir() },
+      agent: { type: 'boolean' },
+      // Join tokens (cmd/agent-tokens.ts): --agent --cluster C | --list | --revoke KEYID.
+      cluster: { type: 'string' },
+      list: { type: 'boolean' },
+      revoke: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.agent) return cmdAgentTokens(values['data-dir']!, { cluster: values.cluster, list: values.list, revoke: values.revoke, help: values.help });
   const k = resolveCredentials(values['data-dir']);
   process.stdout.write(`export AWS_ACCESS_KEY_ID=${k.accessKeyId}\nexport AWS_SECRET_ACCESS_KEY=${k.secretAccessKey}\n`);
 }

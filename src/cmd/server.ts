@@ -14,6 +14,8 @@ import { migrateUnprefixedKeys } from '../store/regions';
 import type { Store } from '../store/store';
 import { createLogger, systemClock, type Logger } from '../lib';
 import { loadOrCreateCredentials, type CredentialsFile } from './credentials';
+import { AgentTokenTable } from './agent-tokens';
+import { InstanceCredentialIndex } from '../control/instance-credentials';
 import { RegionRuntimes, regionalHandlers } from './regions';
 import { scaleCommandRunner } from './scale-command';
 import { startLoadBalancers, type LoadBalancerSettings, type RunningLoadBalancers } from './load-balancers';
@@ -80,8 +82,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (migrated.moved > 0) log.info(migrated, 'moved the data of a single-region data dir under its region');
   const keyTable = new Map<string, { secret: string; principal: Principal }>();
   keyTable.set(credentials.user.accessKeyId, { secret: credentials.user.secretAccessKey, principal: { kind: 'user', iamResource: 'root' } });
-  for (const t of credentials.agentTokens) keyTable.set(t.accessKeyId, { secret: t.secretAccessKey, principal: { kind: 'agent-token', iamResource: 'role/wharf-agent' } });
-  const credentialLookup = { lookup: (id: string) => keyTable.get(id) };
+  // Agents: join tokens (agent-tokens.json, re-read when it changes) and the instance
+  // credentials registration hands out (kept in the instance records of every region).
+  const agentTokens = new AgentTokenTable(opts.dataDir, (tokens) => {
+    const unbound = tokens.filter((t) => t.cluster === undefined).map((t) => t.accessKeyId);
+    if (unbound.length > 0) log.warn({ tokens: unbound }, 'join tokens bound to no cluster (legacy) can register into any cluster: replace them with `wharf credentials --agent --cluster C` and --revoke these');
+  });
+  const instanceKeys = new InstanceCredentialIndex();
+  const credentialLookup = { lookup: (id: string) => keyTable.get(id) ?? instanceKeys.lookup(id) ?? agentTokens.lookup(id) };
   const regions = new RegionRuntimes({
     store,
     accountId: opts.accountId,
@@ -95,6 +103,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     scale: opts.scaleCommand ? (region) => scaleCommandRunner(opts.scaleCommand!, region, log) : undefined,
     vpcBase: opts.vpcBase,
   });
+  regions.onUp((r) => void instanceKeys.attach(r.ctx.state));
   await regions.startUsed();
   const home = await regions.get(opts.region);
   const http = createHttpServer({

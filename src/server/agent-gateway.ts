@@ -36,7 +36,13 @@
  * (which resolves secrets), and it writes nothing to the store. Each socket that opens or closes
  * is a connection event (`connections.onEvent`); the instance liveness controller, the only
  * writer of `agentConnected`, turns those into the stored flag. WebSocket ping/pong is the heartbeat: a socket that misses a pong for one ping
- * interval is terminated. A second socket for the same instance replaces the first.
+ * interval is terminated. A second socket for the same instance, signed by the same key, replaces
+ * the first (an agent restart); one signed by any other key is refused.
+ *
+ * Who may connect (control/agent-authorization.ts channelRefusal): the instance's own credential,
+ * bound to it at registration, and the account's root key. A join token, another instance's
+ * credential or a user with a policy is refused (403 AccessDeniedException, logged), before any
+ * socket opens, so it never sees the instance's desired state or its secrets.
  */
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -45,6 +51,7 @@ import { AGENT_CONNECT_PATH, type AgentTask, type DesiredStateDeltaMessage, type
 import { clusterNameOf } from '../core/arn';
 import { FARGATE_POOL } from '../core/fargate-pool';
 import type { ContainerInstanceRecord, TaskDefinitionRecord, TaskRecord } from '../core/resources';
+import { CHANNEL_OPERATION, channelRefusal } from '../control/agent-authorization';
 import { findInstance } from '../control/container-instances';
 import type { ControlContext } from '../control/context';
 import type { AgentConnectionEvent, AgentConnections } from '../controllers/instance-liveness-controller';
@@ -99,6 +106,8 @@ interface Connection {
   cluster: string;
   id: string;
   arn: string;
+  /** The key that signed the upgrade: only the same key may replace this socket. */
+  accessKeyId: string;
   /** The seq of the last desired-state message sent on this socket (0: none yet). */
   seq: number;
   /**
@@ -179,12 +188,28 @@ class Gateway implements AgentGateway {
       // The agent's cue to register again without its old ARN.
       return refuse(socket, 404, 'InactiveInstanceException', `Container instance ${ref} is not registered (or was deregistered) in cluster ${clusterName}.`);
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(ws, inst));
+    // Only the instance's own credential opens its channel (it carries the instance's secrets);
+    // a second socket for an instance must be signed by the same key as the open one (the same
+    // agent reconnecting, or restarted), never by another.
+    const refusal = channelRefusal(auth.principal, inst) ?? this.secondSocketRefusal(inst.wharf.id, auth.accessKeyId);
+    if (refusal) {
+      this.log.warn(
+        { accessKeyId: auth.accessKeyId, principalKind: auth.principal.kind, principal: auth.principal.iamResource, boundTo: auth.principal.kind === 'instance' ? auth.principal.containerInstanceArn : undefined, containerInstanceArn: inst.containerInstanceArn, operation: CHANNEL_OPERATION },
+        `agent channel refused: ${refusal}`,
+      );
+      return refuse(socket, 403, 'AccessDeniedException', `User: ${auth.principal.iamResource} is not authorized to perform: ecs:${CHANNEL_OPERATION} on resource: ${inst.containerInstanceArn} because ${refusal}`);
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(ws, inst, auth.accessKeyId));
   }
 
-  private onOpen(ws: WebSocket, inst: ContainerInstanceRecord): void {
+  private secondSocketRefusal(id: string, accessKeyId: string): string | undefined {
+    const open = this.conns.get(id);
+    return open && open.accessKeyId !== accessKeyId ? 'another agent holds the channel of this container instance' : undefined;
+  }
+
+  private onOpen(ws: WebSocket, inst: ContainerInstanceRecord, accessKeyId: string): void {
     const { cluster, id } = inst.wharf;
-    const conn: Connection = { ws, cluster, id, arn: inst.containerInstanceArn, seq: 0, sentChars: 0, dirty: new Set(), sentDefinitions: new Set(), alive: true, lastFlushAt: -Infinity };
+    const conn: Connection = { ws, cluster, id, arn: inst.containerInstanceArn, accessKeyId, seq: 0, sentChars: 0, dirty: new Set(), sentDefinitions: new Set(), alive: true, lastFlushAt: -Infinity };
     const previous = this.conns.get(id);
     this.conns.set(id, conn);
     if (previous) previous.ws.close(CLOSE_REPLACED, 'replaced by a newer connection');

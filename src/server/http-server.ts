@@ -218,6 +218,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       }
       opLabel = op;
       if (ctx.isAgent && !(api.agentOperations ?? []).includes(op)) {
+        log.warn({ principal: ctx.principalArn, accessKeyId: ctx.accessKeyId, containerInstanceArn: ctx.principal?.kind === 'instance' ? ctx.principal.containerInstanceArn : undefined, operation: op }, 'agent refused: not an agent operation');
         throw new WharfError('AccessDeniedException', `User: ${ctx.principalArn} is not authorized to perform: ${api.signingName}:${op} (a cluster join token may only call what an agent needs).`);
       }
       let input: unknown = {};
