@@ -50,7 +50,7 @@ export const AGENT_OPERATIONS: readonly OperationName[] = [
 export function ecsHandlers(ctx: ControlContext): Partial<Record<OperationName, EcsHandler>> {
   const table = operations(ctx);
   for (const [op, handler] of Object.entries(table) as [OperationName, EcsHandler][]) {
-    table[op] = (input, caller) => {
+    table[op] = async (input, caller) => {
       if (foreignRegionArn(input, ctx.partition.region) !== undefined) throw invalidParameter('Invalid Region in ARN');
       authorizeAgent(ctx, op, input ?? {}, caller);
       return handler(input, caller);
