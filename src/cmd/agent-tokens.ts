@@ -165,7 +165,7 @@ const CREDENTIALS_AGENT_HELP = `Usage: wharf credentials --agent [--cluster C | 
 `;
 
 /** `wharf credentials --agent ...` (runs on the server's host: it edits the data dir). */
-export function cmdAgentTokens(dataDir: string, o: { cluster?: string; list?: boolean; revoke?: string; help?: boolean }, out = process.stdout, err = process.stderr): void {
+export function cmdAgentTokens(dataDir: string, o: { cluster?: string; list?: boolean; revoke?: string; help?: boolean }, out: Pick<NodeJS.WritableStream, 'write'> = process.stdout, err: Pick<NodeJS.WritableStream, 'write'> = process.stderr): void {
   if (o.help) return void out.write(CREDENTIALS_AGENT_HELP);
   if (o.list) {
     const rows = loadAgentTokens(dataDir).map((t) => [t.accessKeyId, t.cluster ?? '(any cluster)', t.createdAt ?? '(legacy)']);
