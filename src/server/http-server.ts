@@ -194,7 +194,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
           serviceLabel = queryApi.signingName;
           const ctx = authenticate(req, body, queryApi.signingName);
           ctx.requestId = requestId;
-          const out = await handleQuery(queryApi, body, ctx, (op) => (opLabel = op));
+          const out = await handleQuery(queryApi, body, ctx, (op) => (opLabel = op), log);
           send(res, 200, out, requestId, 'text/xml');
           return;
         }
@@ -260,7 +260,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
   }
 
   /** One query-protocol call: decode the form by the model, run the handler, encode its answer. */
-  async function handleQuery(api: QueryServiceApi, body: Buffer, ctx: RequestContext, named: (op: string) => void): Promise<string> {
+  async function handleQuery(api: QueryServiceApi, body: Buffer, ctx: RequestContext, named: (op: string) => void, log: Logger): Promise<string> {
     const form = parseForm(body.toString('utf8'));
     const action = form.get('Action') ?? '';
     const handler = Object.prototype.hasOwnProperty.call(api.handlers, action) ? api.handlers[action] : undefined;
@@ -273,7 +273,10 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       throw new WharfError('InvalidAction', `The action ${action} is not valid for this web service.`);
     }
     named(action);
-    if (ctx.isAgent) throw new WharfError('AccessDeniedException', `User: ${ctx.principalArn} is not authorized to perform: ${api.signingName}:${action} (a cluster join token may only call what an agent needs).`);
+    if (ctx.isAgent) {
+      log.warn({ principal: ctx.principalArn, accessKeyId: ctx.accessKeyId, containerInstanceArn: ctx.principal?.kind === 'instance' ? ctx.principal.containerInstanceArn : undefined, operation: `${api.signingName}:${action}` }, 'agent refused: not an agent operation');
+      throw new WharfError('AccessDeniedException', `User: ${ctx.principalArn} is not authorized to perform: ${api.signingName}:${action} (a cluster join token may only call what an agent needs).`);
+    }
     let input: Record<string, unknown>;
     try {
       input = decodeQueryRequest(api.model, form).input;
