@@ -175,6 +175,17 @@ describe('agents bound to themselves', { skip, timeout: 240_000 }, () => {
     assert.match(second.opened === false ? second.body : '', /another agent holds the channel/);
     root.ws.terminate();
     assert.equal((await describeY()).agentConnected, true, 'Y was not displaced');
+    // The control: Y's own credential opens the channel (replacing Y's socket, as an agent restart
+    // does) and its desired state carries the secret value X was kept from.
+    const own = channel(yKey, h.cluster, yArn);
+    const opened = await own.outcome;
+    assert.equal(opened.opened, true);
+    assert.ok(own.received.join('').includes(secret), "Y's channel carries its task's secret");
+    own.ws.close();
+    // Y's real agent, its socket replaced, reconnects by itself.
+    const end = Date.now() + 30_000;
+    while (!(await describeY()).agentConnected && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await describeY()).agentConnected, true, "Y's agent is back on its channel");
   });
 
   test('a second channel for X with another credential is refused; X reconnecting with its own replaces its socket', async () => {
