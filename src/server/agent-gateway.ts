@@ -48,7 +48,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { AGENT_CONNECT_PATH, type AgentTask, type DesiredStateDeltaMessage, type ServerToAgentMessage } from '../api/agent/protocol';
-import { clusterNameOf } from '../core/arn';
+import { clusterNameOf, iamArn, parseArn } from '../core/arn';
 import { FARGATE_POOL } from '../core/fargate-pool';
 import type { ContainerInstanceRecord, TaskDefinitionRecord, TaskRecord } from '../core/resources';
 import { CHANNEL_OPERATION, channelRefusal } from '../control/agent-authorization';
@@ -197,7 +197,10 @@ class Gateway implements AgentGateway {
         { accessKeyId: auth.accessKeyId, principalKind: auth.principal.kind, principal: auth.principal.iamResource, boundTo: auth.principal.kind === 'instance' ? auth.principal.containerInstanceArn : undefined, containerInstanceArn: inst.containerInstanceArn, operation: CHANNEL_OPERATION },
         `agent channel refused: ${refusal}`,
       );
-      return refuse(socket, 403, 'AccessDeniedException', `User: ${auth.principal.iamResource} is not authorized to perform: ecs:${CHANNEL_OPERATION} on resource: ${inst.containerInstanceArn} because ${refusal}`);
+      // The instance's ARN names the account and partition the caller's IAM ARN lives in.
+      const at = parseArn(inst.containerInstanceArn);
+      const who = at ? iamArn({ region: at.region, accountId: at.accountId }, auth.principal.iamResource) : auth.principal.iamResource;
+      return refuse(socket, 403, 'AccessDeniedException', `User: ${who} is not authorized to perform: ecs:${CHANNEL_OPERATION} on resource: ${inst.containerInstanceArn} because ${refusal}`);
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(ws, inst, auth.accessKeyId));
   }

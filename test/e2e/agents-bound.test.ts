@@ -164,7 +164,7 @@ describe('agents bound to themselves', { skip, timeout: 240_000 }, () => {
     assert.equal(got.opened === false && got.status, 403);
     assert.equal(got.opened === false && got.type, 'AccessDeniedException');
     // Refused for whose credential it is, not merely because Y's agent is connected.
-    assert.match(got.opened === false ? got.body : '', /may only open the channel of its own container instance/);
+    assert.match(got.opened === false ? got.body : '', new RegExp(`User: arn:aws:iam::\\d{12}:role/wharf-container-instance/${h.cluster}/[0-9a-f]{32} is not authorized to perform: ecs:Poll on resource: ${yArn} because an instance credential may only open the channel of its own container instance`));
     assert.ok(!attack.received.join('').includes(secret));
     attack.ws.terminate();
     // Y's real agent still holds its channel: a second socket with another credential is refused
