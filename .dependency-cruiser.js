@@ -3,6 +3,7 @@
  * and there are no import cycles. `npm run lint` fails on any violation.
  *
  *   lib -> core -> {api, store, scheduler} -> {state, control, controllers} -> server -> cmd
+ *   (server/ may not import store/: it never writes the store directly)
  *   agent, loadbalancer, console: clients of the API (lib, core, api only); controllers drive loadbalancer
  */
 const layer = (name, allowed) => ({
@@ -28,7 +29,9 @@ module.exports = {
     layer('controllers', ['control', 'state', 'store', 'scheduler', 'loadbalancer', 'api', 'core', 'lib']),
     layer('fargate', ['control', 'state', 'store', 'scheduler', 'api', 'core', 'lib']),
     layer('discovery', ['control', 'state', 'store', 'api', 'core', 'lib']),
-    layer('server', ['controllers', 'control', 'state', 'store', 'scheduler', 'api', 'core', 'lib']),
+    // server/ is transport: it reads the state cache and calls control/, and never writes the
+    // store itself (no import of store/, not even its types: cmd/ hands it what it needs).
+    layer('server', ['controllers', 'control', 'state', 'scheduler', 'api', 'core', 'lib']),
     layer('agent', ['api', 'core', 'lib']),
     layer('loadbalancer', ['api', 'core', 'lib']),
     layer('console', ['api', 'core']),

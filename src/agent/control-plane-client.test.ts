@@ -150,3 +150,59 @@ test('a deregistered instance: close code 4001 or a refused upgrade ends the cha
   ch2.close();
   await new Promise<void>((r) => refusing.close(() => r()));
 });
+
+test('registration hands the client an instance credential: it signs everything after, is kept 0600, and proves a restart is the same agent', async () => {
+  const { mkdtempSync, readFileSync, rmSync, statSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const arn = 'arn:aws:ecs:us-east-1:1:container-instance/default/abc';
+  const instanceKey = { accessKeyId: 'AKIAWINSTTEST0000000', secretAccessKey: 'instance-secret' };
+  const signers: string[] = [];
+  const keyIdOf = (req: IncomingMessage) => /Credential=([^/]+)\//.exec(String(req.headers.authorization))?.[1] ?? '';
+  const server: Server = createServer((req, res) => {
+    signers.push(`${String(req.headers['x-amz-target']).split('.').pop()}:${keyIdOf(req)}`);
+    req.resume();
+    req.on('end', () => {
+      const body = String(req.headers['x-amz-target']).endsWith('RegisterContainerInstance') && keyIdOf(req) === creds.accessKeyId
+        ? { containerInstance: { containerInstanceArn: arn }, wharfInstanceCredential: instanceKey }
+        : String(req.headers['x-amz-target']).endsWith('RegisterContainerInstance') ? { containerInstance: { containerInstanceArn: arn } } : {};
+      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(body));
+    });
+  });
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => {
+    signers.push(`channel:${keyIdOf(req)}`);
+    wss.handleUpgrade(req, socket, head, (ws) => ws.send(JSON.stringify({ type: 'desiredState', seq: 1, containerInstanceArn: arn, tasks: [] })));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const endpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-cpc-'));
+  const file = join(dir, 'agent', 'instance-credential.json');
+  try {
+    const first = new HttpControlPlaneClient({ endpoint, region: 'us-east-1', credentials: creds, instanceCredentialFile: file });
+    await first.registerContainerInstance({ cluster: 'default' });
+    await first.submitTaskStateChange({ task: 't', status: 'RUNNING' });
+    await new Promise<void>((resolve) => {
+      const ch = first.connect({ cluster: 'default', containerInstanceArn: arn }, { onMessage: () => (ch.close(), resolve()) });
+    });
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { ...instanceKey, containerInstanceArn: arn });
+    // A restarted agent (a new client on the same file) re-registers its instance with its own
+    // credential; registering as a new instance goes back to the join token.
+    const restarted = new HttpControlPlaneClient({ endpoint, region: 'us-east-1', credentials: creds, instanceCredentialFile: file });
+    await restarted.registerContainerInstance({ cluster: 'default', containerInstanceArn: arn });
+    await restarted.registerContainerInstance({ cluster: 'default' });
+    assert.deepEqual(signers, [
+      `RegisterContainerInstance:${creds.accessKeyId}`,
+      `SubmitTaskStateChange:${instanceKey.accessKeyId}`,
+      `channel:${instanceKey.accessKeyId}`,
+      `RegisterContainerInstance:${instanceKey.accessKeyId}`,
+      `RegisterContainerInstance:${creds.accessKeyId}`,
+    ]);
+  } finally {
+    for (const c of wss.clients) c.terminate();
+    wss.close();
+    await new Promise<void>((r) => server.close(() => r()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

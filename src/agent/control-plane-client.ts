@@ -3,8 +3,10 @@
  * registration and state reports, and the agent channel WebSocket for desired state
  * (src/api/agent/protocol.ts). `ControlPlaneClient` is the swap point; tests pass a fake.
  */
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import { dirname } from 'node:path';
 import WebSocket from 'ws';
 import type {
   ContainerInstance,
@@ -76,7 +78,13 @@ export interface HttpControlPlaneClientOptions {
   /** Base URL of the Wharf server, e.g. http://127.0.0.1:4566 */
   endpoint: string;
   region: string;
+  /** The join token: signs registrations of a new instance (and everything, until one is made). */
   credentials: SigningCredentials;
+  /**
+   * Where the instance credential registration hands back is kept (0600), so that a restarted
+   * agent speaks as the same instance; in memory only when absent (simulated instances).
+   */
+  instanceCredentialFile?: string;
   logger?: Logger;
   /** Close and reconnect when nothing (message or ping) arrived for this long. */
   channelIdleTimeoutMs?: number;
@@ -125,12 +133,59 @@ export function controlPlaneHttpAgent(endpoint: string, maxSockets = 8, ca?: Buf
 
 const TARGET_PREFIX = 'AmazonEC2ContainerServiceV20141113';
 
+/** The credential bound to one container instance (control/instance-credentials.ts on the server). */
+export interface InstanceCredential extends SigningCredentials {
+  containerInstanceArn: string;
+}
+
+/** The RegisterContainerInstance answer's Wharf extension member carrying it. */
+const INSTANCE_CREDENTIAL_MEMBER = 'wharfInstanceCredential';
+
+/**
+ * Reads the kept instance credential; anything unreadable counts as none (the agent then
+ * registers as a new instance, which is what a lost identity means).
+ */
+function readInstanceCredential(path: string | undefined): InstanceCredential | undefined {
+  if (!path) return undefined;
+  try {
+    const c = JSON.parse(readFileSync(path, 'utf8')) as Partial<InstanceCredential>;
+    if (typeof c.accessKeyId === 'string' && typeof c.secretAccessKey === 'string' && typeof c.containerInstanceArn === 'string') {
+      return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, containerInstanceArn: c.containerInstanceArn };
+    }
+  } catch {
+    // none kept yet
+  }
+  return undefined;
+}
+
+function writeInstanceCredential(path: string, c: InstanceCredential): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, JSON.stringify(c), { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+}
+
 export class HttpControlPlaneClient implements ControlPlaneClient {
   private agent?: http.Agent;
+  /**
+   * The credential bound to this agent's container instance, once registered: it signs every
+   * call and the channel. The join token signs only the registration of a new instance; the
+   * re-registration of a known instance (an agent restart) is signed with the instance's own
+   * credential, which is how it proves it is the same agent.
+   */
+  private instance?: InstanceCredential;
 
-  constructor(private readonly o: HttpControlPlaneClientOptions) {}
+  constructor(private readonly o: HttpControlPlaneClientOptions) {
+    this.instance = readInstanceCredential(o.instanceCredentialFile);
+  }
 
-  private async call<T>(operation: string, body: unknown, extraHeaders: Record<string, string> = {}): Promise<T> {
+  /** The key signing calls now: the instance credential once there is one, else the join token. */
+  private get signing(): SigningCredentials {
+    return this.instance ?? this.o.credentials;
+  }
+
+  private async call<T>(operation: string, body: unknown, extraHeaders: Record<string, string> = {}, signWith: SigningCredentials = this.signing): Promise<T> {
     const url = new URL('/', this.o.endpoint);
     const payload = JSON.stringify(body);
     const headers: Record<string, string> = {
@@ -138,7 +193,7 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
       'content-type': 'application/x-amz-json-1.1',
       'x-amz-target': `${TARGET_PREFIX}.${operation}`,
     };
-    Object.assign(headers, signRequest({ method: 'POST', url: url.toString(), headers, body: payload }, { ...this.o.credentials, region: this.o.region, service: 'ecs' }));
+    Object.assign(headers, signRequest({ method: 'POST', url: url.toString(), headers, body: payload }, { accessKeyId: signWith.accessKeyId, secretAccessKey: signWith.secretAccessKey, region: this.o.region, service: 'ecs' }));
     headers['content-length'] = String(Buffer.byteLength(payload));
     let res: { status: number; text: string; requestId?: string };
     try {
@@ -183,9 +238,25 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
   }
 
   async registerContainerInstance(req: RegisterContainerInstanceRequest): Promise<{ containerInstanceArn: string; clusterArn?: string }> {
-    const out = await this.call<{ containerInstance?: ContainerInstance & { clusterArn?: string } }>('RegisterContainerInstance', req);
+    // Re-registering the instance this client holds the credential of: prove it with that
+    // credential. A new instance (or one whose credential was lost): the join token.
+    const own = req.containerInstanceArn !== undefined && this.instance?.containerInstanceArn === req.containerInstanceArn ? this.instance : undefined;
+    const out = await this.call<{ containerInstance?: ContainerInstance & { clusterArn?: string }; [INSTANCE_CREDENTIAL_MEMBER]?: SigningCredentials }>(
+      'RegisterContainerInstance',
+      req,
+      {},
+      own ?? this.o.credentials,
+    );
     const arn = out.containerInstance?.containerInstanceArn;
     if (!arn) throw new ControlPlaneError('ServerException', 'RegisterContainerInstance returned no containerInstanceArn');
+    const issued = out[INSTANCE_CREDENTIAL_MEMBER];
+    if (issued && typeof issued.accessKeyId === 'string' && typeof issued.secretAccessKey === 'string') {
+      this.instance = { accessKeyId: issued.accessKeyId, secretAccessKey: issued.secretAccessKey, containerInstanceArn: arn };
+      if (this.o.instanceCredentialFile) writeInstanceCredential(this.o.instanceCredentialFile, this.instance);
+    } else if (!own) {
+      // An older server binds no credential to instances: keep signing with the join token.
+      this.instance = undefined;
+    }
     return { containerInstanceArn: arn, clusterArn: out.containerInstance?.clusterArn };
   }
 
@@ -230,7 +301,8 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
       // The upgrade GET is signed like an API call; the signature covers the https form of the URL.
       const signUrl = new URL(base);
       signUrl.protocol = base.protocol === 'wss:' ? 'https:' : 'http:';
-      const headers = signRequest({ method: 'GET', url: signUrl.toString(), headers: {}, body: '' }, { ...o.credentials, region: o.region, service: 'ecs' });
+      const key = this.signing;
+      const headers = signRequest({ method: 'GET', url: signUrl.toString(), headers: {}, body: '' }, { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, region: o.region, service: 'ecs' });
       delete headers.host;
       const sock = new WebSocket(base.toString(), { headers, ...(o.ca ? { ca: o.ca } : {}) });
       ws = sock;

@@ -85,8 +85,10 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
   if (o.cluster === FARGATE_POOL && o.availabilityZone !== undefined && !zones.includes(o.availabilityZone)) {
     throw new Error(`--availability-zone of a Fargate pool host must be a zone of ${o.region} with a subnet: ${zones.join(', ')}`);
   }
-  const makeClient = (httpAgent?: HttpAgent) =>
-    new HttpControlPlaneClient({ endpoint: o.endpoint, region: o.region, credentials: o.credentials, logger: log, httpAgent, ca: o.ca });
+  // A pool host keeps an identity of its own, so one machine can be both (as under `wharf up`).
+  const agentDir = join(o.dataDir, o.cluster === FARGATE_POOL ? 'agent-fargate' : 'agent');
+  const makeClient = (httpAgent?: HttpAgent, instanceCredentialFile?: string) =>
+    new HttpControlPlaneClient({ endpoint: o.endpoint, region: o.region, credentials: o.credentials, logger: log, httpAgent, instanceCredentialFile, ca: o.ca });
   if (o.runtime === 'simulated') {
     // Every hollow instance reports through one pool: the control plane is one process, and a
     // pool per instance would mean thousands of mostly idle connections.
@@ -120,7 +122,8 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
         'or run `wharf up` as root, which does both.',
     );
   }
-  const client = makeClient();
+  // The instance credential registration returns lives beside the identity it belongs to.
+  const client = makeClient(undefined, join(agentDir, 'instance-credential.json'));
   // Security groups are enforced with iptables on the subnet bridges where the host allows it.
   const firewall = (await firewallAvailable()) ? new TaskFirewall(runtime, { logger: log }) : undefined;
   if (!firewall) log.warn('iptables (DOCKER-USER) is not available: security groups are not enforced on this host');
@@ -135,8 +138,7 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     taskEndpoint,
     runtime,
     cluster: o.cluster,
-    // A pool host keeps an identity of its own, so one machine can be both (as under `wharf up`).
-    dataDir: join(o.dataDir, o.cluster === FARGATE_POOL ? 'agent-fargate' : 'agent'),
+    dataDir: agentDir,
     region: o.region,
     availabilityZone: o.availabilityZone,
     instanceType: o.instanceType,

@@ -9,6 +9,7 @@ import { DockerRuntime, streamTaskLogs } from '../agent';
 import { DEFAULT_ENDPOINT, Ec2Client, EcsClient, defaultDataDir, resolveCredentials } from './client';
 import { credentialsPath, joinToken, type CredentialsFile } from './credentials';
 import { CREDENTIALS_HELP, cmdCredentialUsers } from './credentials-commands';
+import { cmdAgentTokens } from './agent-tokens';
 
 const LOGS_HELP = `wharf logs TASK [CONTAINER]: print a task's container output
 
@@ -140,13 +141,20 @@ export async function cmdCredentials(argv: string[]): Promise<void> {
   // Users and their policies (create, list, rotate, delete) live in credentials-commands.ts.
   if (argv[0] !== undefined && !argv[0].startsWith('-') && cmdCredentialUsers(argv[0], argv.slice(1))) return;
   if (argv[0] !== undefined && !argv[0].startsWith('-')) throw new Error(`wharf credentials: unknown subcommand '${argv[0]}' (create, list, rotate, delete)`);
-  const { values } = parseArgs({ args: argv, options: { 'data-dir': { type: 'string', default: defaultDataDir() }, agent: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'data-dir': { type: 'string', default: defaultDataDir() },
+      agent: { type: 'boolean' },
+      // Join tokens (cmd/agent-tokens.ts): --agent --cluster C | --list | --revoke KEYID.
+      cluster: { type: 'string' },
+      list: { type: 'boolean' },
+      revoke: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.agent) return cmdAgentTokens(values['data-dir']!, { cluster: values.cluster, list: values.list, revoke: values.revoke, help: values.help });
   if (values.help) return void process.stdout.write(CREDENTIALS_HELP);
-  if (values.agent) {
-    const file = JSON.parse(readFileSync(credentialsPath(values['data-dir']!), 'utf8')) as CredentialsFile;
-    process.stdout.write(`${joinToken(file.agentTokens[0]!)}\n`);
-    return;
-  }
   const k = resolveCredentials(values['data-dir']);
   process.stdout.write(`export AWS_ACCESS_KEY_ID=${k.accessKeyId}\nexport AWS_SECRET_ACCESS_KEY=${k.secretAccessKey}\n`);
 }

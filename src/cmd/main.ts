@@ -17,7 +17,8 @@ import { CAPACITY_PROVIDER_ATTRIBUTE } from '../control/capacity-providers';
 import { FARGATE_POOL } from '../core/fargate-pool';
 import { ensureDocker, ensureHaproxy } from './docker-setup';
 import { parseJoinToken, type KeyPair } from './credentials';
-import { DEFAULT_ENDPOINT, DEFAULT_PORT, EcsCallError, defaultDataDir, resolveCredentials } from './client';
+import { ensureAgentToken, localAgentToken } from './agent-tokens';
+import { DEFAULT_ENDPOINT, DEFAULT_PORT, EcsCallError, defaultDataDir } from './client';
 import { cmdCredentials, cmdLogs, cmdSubnets, cmdTaskDefinition } from './client-commands';
 import { ensureSelfSignedCertificate, trustInstructions } from './tls';
 import { untrustedCertificateMessage } from '../agent/control-plane-client';
@@ -35,6 +36,7 @@ Commands:
                               commas and numbers written as strings are accepted and reported)
   credentials                 print the credentials of the local server as shell exports;
                               create, list, rotate, delete: users with IAM policies
+  credentials --agent --cluster C   make a join token for the agents of cluster C (--list, --revoke KEYID)
   subnets                     print the region's default VPC and its subnets (zone, range)
 
 Run 'wharf <command> --help' for a command's flags.
@@ -134,9 +136,10 @@ const AGENT_HELP = `wharf agent: register this host as a container instance of a
 
 Flags:
   --endpoint URL          the Wharf control plane (default ${DEFAULT_ENDPOINT})
-  --join-token ID:SECRET  the cluster join token (an agent key pair; \`wharf credentials --agent\`
-                          prints it); without it, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the
-                          local server's credentials are used
+  --join-token ID:SECRET  a join token of the cluster (\`wharf credentials --agent --cluster C\` on the
+                          server makes one); without it, a token of the cluster from the local
+                          server's data dir. Registration hands the agent an instance credential,
+                          kept in the data dir (0600), which it uses from then on
   --region REGION         the region to register into (default: the server's default region)
   --data-dir DIR          where the agent keeps its identity (default $WHARF_DATA_DIR or ~/.wharf)
   --ca FILE               PEM certificate(s) an https endpoint's certificate must chain to (its
@@ -419,10 +422,12 @@ async function cmdAgent(argv: string[]): Promise<void> {
     },
   });
   if (values.help) return void process.stdout.write(AGENT_HELP);
-  const credentials: KeyPair = values['join-token'] ? parseJoinToken(values['join-token']) : resolveCredentials(values['data-dir']);
+  const settings = agentSettings(values);
+  // Without --join-token, an agent beside its server takes a join token of its cluster from the
+  // shared data dir (never the user's key: an agent must not hold more than an agent's rights).
+  const credentials: KeyPair = values['join-token'] ? parseJoinToken(values['join-token']) : localAgentToken(values['data-dir']!, settings.cluster);
   const ca = values.ca !== undefined ? readCa(values.ca) : undefined;
   const region = values.region ?? (await serverDefaultRegion(values.endpoint!, ca));
-  const settings = agentSettings(values);
   const running = await startAgents({
     ...settings,
     endpoint: values.endpoint!,
@@ -492,7 +497,8 @@ async function cmdUp(argv: string[]): Promise<void> {
     stop: async () => void (await Promise.all(started.map((a) => a.stop()))),
   };
   try {
-    const local = { endpoint: srv.endpoint, region: values.region!, credentials: srv.credentials.agentTokens[0]!, dataDir: values['data-dir']!, ...(tls ? { ca: readFileSync(tls.certFile) } : {}) };
+    // Each local agent joins with a token bound to its own cluster (made on first start).
+    const local = { endpoint: srv.endpoint, region: values.region!, credentials: ensureAgentToken(values['data-dir']!, settings.cluster), dataDir: values['data-dir']!, ...(tls ? { ca: readFileSync(tls.certFile) } : {}) };
     // Tasks resolve through the server's DNS server (service discovery) when it listens on the
     // bridge gateway, where containers reach it.
     const bridge = dockerBridgeAddress();
@@ -502,7 +508,7 @@ async function cmdUp(argv: string[]): Promise<void> {
     // The same host is the region's Fargate capacity, so FARGATE and FARGATE_SPOT tasks run with
     // no extra step (a --capacity-provider group is the cluster instance's, not the pool's).
     const { [CAPACITY_PROVIDER_ATTRIBUTE]: _group, ...poolAttributes } = settings.attributes;
-    if (!values['without-fargate']) started.push(await startAgents({ ...settings, ...local, dnsServers, attributes: poolAttributes, cluster: FARGATE_POOL, instances: 1 }));
+    if (!values['without-fargate']) started.push(await startAgents({ ...settings, ...local, credentials: ensureAgentToken(values['data-dir']!, FARGATE_POOL), dnsServers, attributes: poolAttributes, cluster: FARGATE_POOL, instances: 1 }));
   } catch (e) {
     await agents.stop();
     await srv.close();

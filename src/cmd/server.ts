@@ -23,6 +23,8 @@ import { readTlsFiles, type TlsFiles } from './tls';
 import { UserTable } from './users';
 import { iamLookups, type IamLookups } from '../control/iam-resources';
 import { stsHandlers } from '../control/sts-api';
+import { AgentTokenTable } from './agent-tokens';
+import { InstanceCredentialIndex } from '../control/instance-credentials';
 import { RegionRuntimes, regionalHandlers } from './regions';
 import { scaleCommandRunner } from './scale-command';
 import { startLoadBalancers, type LoadBalancerSettings, type RunningLoadBalancers } from './load-balancers';
@@ -128,11 +130,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { store, leadership } = await openStore(opts, replicaId, log);
   const keyTable = new Map<string, { secret: string; principal: Principal }>();
   keyTable.set(credentials.user.accessKeyId, { secret: credentials.user.secretAccessKey, principal: { kind: 'user', iamResource: 'root' } });
-  for (const t of credentials.agentTokens) keyTable.set(t.accessKeyId, { secret: t.secretAccessKey, principal: { kind: 'agent-token', iamResource: 'role/wharf-agent' } });
-  // Users (`wharf credentials create`) come from users.json, re-read when it changes; the
-  // built-in key and agent tokens from credentials.json win on a (never expected) id clash.
+  // Agents: join tokens (agent-tokens.json, re-read when it changes) and the instance
+  // credentials registration hands out (kept in the instance records of every region).
+  const agentTokens = new AgentTokenTable(opts.dataDir, (tokens) => {
+    const unbound = tokens.filter((t) => t.cluster === undefined).map((t) => t.accessKeyId);
+    if (unbound.length > 0) log.warn({ tokens: unbound }, 'join tokens bound to no cluster (legacy) can register into any cluster: replace them with `wharf credentials --agent --cluster C` and --revoke these');
+  });
+  const instanceKeys = new InstanceCredentialIndex();
+  // Users (`wharf credentials create`) come from users.json, re-read when it changes.
   const users = new UserTable(opts.dataDir, log);
-  const credentialLookup = { lookup: (id: string) => keyTable.get(id) ?? users.lookup(id) };
+  const credentialLookup = { lookup: (id: string) => keyTable.get(id) ?? instanceKeys.lookup(id) ?? agentTokens.lookup(id) ?? users.lookup(id) };
   const regions = new RegionRuntimes({
     store,
     accountId: opts.accountId,
@@ -152,6 +159,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // bring one up, which writes to the store).
   const lookupsByRegion = new Map<string, IamLookups>();
   regions.onUp((r) => lookupsByRegion.set(r.ctx.partition.region, iamLookups(r.ctx)));
+  regions.onUp((r) => void instanceKeys.attach(r.ctx.state));
   await regions.startUsed();
   const home = await regions.get(opts.region);
   const http = createHttpServer({

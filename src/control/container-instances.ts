@@ -41,6 +41,7 @@ import { StoreConflictError, casUpdate, type TxnOp } from '../store/store';
 import * as attributes from './attributes';
 import { createCluster, requireActiveCluster } from './clusters';
 import { committed, type Caller, type ControlContext } from './context';
+import { INSTANCE_CREDENTIAL_MEMBER, newInstanceKey, type InstanceKey } from './instance-credentials';
 import { paginate } from './pagination';
 
 /** Same shape as ecs-api's EcsHandler (not imported, so ecs-api can import this file). */
@@ -195,9 +196,9 @@ export async function registerContainerInstance(
   input: RegisterContainerInstanceRequest,
   caller?: Caller,
 ): Promise<RegisterContainerInstanceResponse> {
-  // Agents register with a join token, users with their own key; both may register. The caller
-  // is accepted for symmetry with the other agent-facing operations.
-  void caller;
+  // Agents register with a join token, users with their own key; both may register (which
+  // cluster a token may join, and who may register an existing instance again, is decided
+  // before this runs: agent-authorization.ts).
   const registeredResources = registeredResourcesFrom(input.totalResources);
   const identity = identityOf(input.instanceIdentityDocument);
   // Attributes the agent sends win over the ones derived from the identity document.
@@ -216,7 +217,7 @@ export async function registerContainerInstance(
   const poolName = clusterName === FARGATE_POOL ? FARGATE_POOL : requireActiveCluster(ctx, clusterName).clusterName;
 
   if (input.containerInstanceArn !== undefined) {
-    return reRegister(ctx, poolName, input, { registeredResources, sentAttributes, tags, identity, now });
+    return reRegister(ctx, poolName, input, { registeredResources, sentAttributes, tags, identity, now, caller });
   }
 
   const id = hexId();
@@ -233,13 +234,24 @@ export async function registerContainerInstance(
     registeredAt: epochSeconds(now),
     attachments: [],
     tags,
-    wharf: { id, cluster: cluster.clusterName },
+    // A new instance gets its own credential, handed back once (withCredential).
+    wharf: { id, cluster: cluster.clusterName, agentKey: newInstanceKey() },
   };
   if (identity.ec2InstanceId) rec.ec2InstanceId = identity.ec2InstanceId;
   const revision = await ctx.store.create(keys.instance(cluster.clusterName, id), rec);
   await committed(ctx, revision);
   ctx.log.info({ containerInstanceArn: rec.containerInstanceArn }, 'container instance registered');
-  return { containerInstance: instanceToWire(ctx, rec, ['TAGS']) };
+  return withCredential({ containerInstance: instanceToWire(ctx, rec, ['TAGS']) }, rec.wharf.agentKey);
+}
+
+/**
+ * RegisterContainerInstance's answer with the instance credential as a Wharf extension member
+ * (`wharfInstanceCredential`): AWS tools parse only the members of the ECS model and ignore it,
+ * `wharf agent` keeps it in its data dir and signs everything after with it. Shown only when it
+ * was just made: a re-registration with its own credential gets nothing it does not have.
+ */
+function withCredential(out: RegisterContainerInstanceResponse, key: InstanceKey | undefined): RegisterContainerInstanceResponse {
+  return key ? { ...out, [INSTANCE_CREDENTIAL_MEMBER]: key } as RegisterContainerInstanceResponse : out;
 }
 
 /**
@@ -251,8 +263,9 @@ async function reRegister(
   ctx: ControlContext,
   cluster: string,
   input: RegisterContainerInstanceRequest,
-  p: { registeredResources: ContainerInstanceRecord['registeredResources']; sentAttributes: Attribute[]; tags: ReturnType<typeof validateTags>; identity: ReturnType<typeof identityOf>; now: number },
+  p: { registeredResources: ContainerInstanceRecord['registeredResources']; sentAttributes: Attribute[]; tags: ReturnType<typeof validateTags>; identity: ReturnType<typeof identityOf>; now: number; caller?: Caller },
 ): Promise<RegisterContainerInstanceResponse> {
+  let issued: InstanceKey | undefined;
   const ref = input.containerInstanceArn!;
   const parsed = parseArn(ref);
   const { id, cluster: inArn } = idOf(ref, 'container-instance');
@@ -278,6 +291,14 @@ async function reRegister(
       attributes: attrs,
       tags: p.tags.length > 0 ? mergeTags(cur.value.tags, p.tags) : cur.value.tags ?? [],
     };
+    // An instance registered before credentials were bound to instances gets one now (whoever
+    // re-registers it holds a join token of its cluster or a user's key); one that has its own
+    // keeps it, and only its own credential may get here with a join token refused.
+    issued = undefined;
+    if (!cur.value.wharf.agentKey) {
+      issued = newInstanceKey();
+      next.wharf = { ...cur.value.wharf, agentKey: issued };
+    }
     if (p.identity.ec2InstanceId) next.ec2InstanceId = p.identity.ec2InstanceId;
     // The resources may have changed: what is left is the new total less the tasks still placed
     // here, written to the usage record in the same transaction (a placement racing this one
@@ -298,8 +319,8 @@ async function reRegister(
     }
   }
   const value = ctx.state.instances.get(cluster, id)!.value;
-  ctx.log.info({ containerInstanceArn: value.containerInstanceArn }, 'container instance re-registered');
-  return { containerInstance: instanceToWire(ctx, value, ['TAGS']) };
+  ctx.log.info({ containerInstanceArn: value.containerInstanceArn, newCredential: issued !== undefined, by: p.caller?.principal?.kind }, 'container instance re-registered');
+  return withCredential({ containerInstance: instanceToWire(ctx, value, ['TAGS']) }, issued);
 }
 
 // ---------------------------------------------------------------------------------------------

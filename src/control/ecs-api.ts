@@ -17,16 +17,20 @@ import * as tags from './tags';
 import * as taskDefinitions from './task-definitions';
 import * as taskQueries from './task-queries';
 import * as taskStateChanges from './task-state-changes';
+import { authorizeAgent } from './agent-authorization';
 import * as taskProtection from './task-protection';
 import * as tasks from './tasks';
 
 export type EcsHandler = (input: any, caller: Caller) => Promise<unknown>;
 
 /**
- * What a cluster join token (an agent's key, `wharf credentials --agent`) may call: the ECS
- * container instance role's operations (AmazonEC2ContainerServiceforEC2Role), nothing a user does
- * with tasks or services. A leaked join token can join hosts and report on their tasks, not run
- * tasks or read secrets.
+ * What an agent's key (a join token, `wharf credentials --agent --cluster C`, or the instance
+ * credential registration hands back) may call at most: the ECS container instance role's
+ * operations (AmazonEC2ContainerServiceforEC2Role), nothing a user does with tasks or services.
+ * Within this list, agent-authorization.ts decides per request on the resources named: a join
+ * token may only register into its cluster, an instance credential may only act on its own
+ * instance and its tasks, and neither may create a cluster (CreateCluster stays listed so that
+ * its refusal is judged, and logged, there).
  */
 export const AGENT_OPERATIONS: readonly OperationName[] = [
   'CreateCluster',
@@ -46,8 +50,9 @@ export const AGENT_OPERATIONS: readonly OperationName[] = [
 export function ecsHandlers(ctx: ControlContext): Partial<Record<OperationName, EcsHandler>> {
   const table = operations(ctx);
   for (const [op, handler] of Object.entries(table) as [OperationName, EcsHandler][]) {
-    table[op] = (input, caller) => {
+    table[op] = async (input, caller) => {
       if (foreignRegionArn(input, ctx.partition.region) !== undefined) throw invalidParameter('Invalid Region in ARN');
+      authorizeAgent(ctx, op, input ?? {}, caller);
       return handler(input, caller);
     };
   }

@@ -5,7 +5,7 @@ import { keys, type ContainerInstanceRecord, type TaskRecord } from '../core/res
 import { FakeClock, createLogger } from '../lib';
 import { State } from '../state/state';
 import { MemoryStore } from '../store/memory/memory-store';
-import { InstanceLivenessController, planLiveness, type AgentConnections } from './instance-liveness-controller';
+import { InstanceLivenessController, planLiveness, type AgentConnectionEvent, type AgentConnections } from './instance-liveness-controller';
 
 const TIMEOUT = 30_000;
 
@@ -15,6 +15,7 @@ test('plan: the stored flag follows the socket, with a grace period before going
     ['open socket, stored false: set true', { socketOpen: true, disconnectedForMs: 0 }, { status: 'ACTIVE', agentConnected: false }, { setAgentConnected: true }],
     ['open socket on a draining instance still counts', { socketOpen: true, disconnectedForMs: 0 }, { status: 'DRAINING', agentConnected: false }, { setAgentConnected: true }],
     ['no socket for 10 s of 30: look again in 20 s', { socketOpen: false, disconnectedForMs: 10_000 }, { status: 'ACTIVE', agentConnected: true }, { recheckAfterMs: 20_000 }],
+    ['its socket closed here: set false at once', { socketOpen: false, closedHere: true, disconnectedForMs: 0 }, { status: 'ACTIVE', agentConnected: true }, { setAgentConnected: false }],
     ['no socket for exactly the timeout: set false', { socketOpen: false, disconnectedForMs: TIMEOUT }, { status: 'ACTIVE', agentConnected: true }, { setAgentConnected: false }],
     ['no socket, already false: nothing', { socketOpen: false, disconnectedForMs: 99_000 }, { status: 'ACTIVE', agentConnected: false }, {}],
     ['deregistered instance: false even with a socket', { socketOpen: true, disconnectedForMs: 0 }, { status: 'INACTIVE', agentConnected: true }, { setAgentConnected: false }],
@@ -23,24 +24,26 @@ test('plan: the stored flag follows the socket, with a grace period before going
   for (const [name, observed, stored, want] of cases) assert.deepEqual(planLiveness(observed, stored, TIMEOUT), want, name);
 });
 
+/** The gateway's side as the controller sees it: which sockets are open, and their events. */
 class FakeConnections implements AgentConnections {
   open = new Set<string>();
-  changedAt = new Map<string, number>();
-  private listeners = new Set<(cluster: string, id: string) => void>();
+  events = new Map<string, AgentConnectionEvent>();
+  private listeners = new Set<(e: AgentConnectionEvent) => void>();
   isOpen(id: string) {
     return this.open.has(id);
   }
-  lastChangeAt(id: string) {
-    return this.changedAt.get(id);
+  lastEvent(id: string) {
+    return this.events.get(id);
   }
-  onChange(l: (cluster: string, id: string) => void) {
+  onEvent(l: (e: AgentConnectionEvent) => void) {
     this.listeners.add(l);
     return () => this.listeners.delete(l);
   }
   set(cluster: string, id: string, open: boolean, now: number) {
     open ? this.open.add(id) : this.open.delete(id);
-    this.changedAt.set(id, now);
-    for (const l of this.listeners) l(cluster, id);
+    const e: AgentConnectionEvent = { kind: open ? 'opened' : 'closed', cluster, instanceId: id, at: now };
+    this.events.set(id, e);
+    for (const l of this.listeners) l(e);
   }
 }
 
@@ -116,12 +119,9 @@ test('an agent that reconnects within the grace period keeps its instance connec
   s.clock.advance(TIMEOUT);
   await s.controller.idle();
   assert.equal(s.connected(a), true);
-  // It drops again: the grace period runs from the close.
+  // It drops again: this process saw the close, so the instance reads disconnected at once
+  // (the controller is the only writer; the gateway only reported the event).
   s.connections.set('c1', a, false, s.clock.now());
-  s.clock.advance(TIMEOUT - 1000);
-  await s.controller.idle();
-  assert.equal(s.connected(a), true);
-  s.clock.advance(1000);
   await s.controller.idle();
   assert.equal(s.connected(a), false);
   s.controller.stop();

@@ -2,17 +2,21 @@
  * Instance liveness: a container instance's stored `agentConnected` follows whether its agent
  * holds an open channel to this control plane.
  *
- *   socket open                          -> agentConnected = true
- *   no socket, for less than timeoutMs   -> unchanged (a reconnect is usually seconds away)
- *   no socket, for timeoutMs or longer   -> agentConnected = false
- *   instance INACTIVE                    -> agentConnected = false
+ *   socket open                                   -> agentConnected = true
+ *   its socket closed here (the agent went away)  -> agentConnected = false
+ *   no socket seen, for less than timeoutMs       -> unchanged (a reconnect is usually seconds away)
+ *   no socket seen, for timeoutMs or longer       -> agentConnected = false
+ *   instance INACTIVE                             -> agentConnected = false
  *
- * The gateway already flips the flag when a socket opens or closes; this loop is the level-
- * triggered backstop: after a control-plane restart every stored `true` has no socket behind it,
- * and a close racing a reconnect can leave the flag wrong. "No socket since" is the time of the
- * last open/close this process saw, or, for an instance it never saw, the time the controller
- * started. The scheduler only places on connected instances, so a stale `true` would send tasks
- * to a host that will never run them.
+ * This controller is the only writer of `agentConnected`. The agent gateway (server/, transport
+ * only) emits a connection event when a socket opens or closes; the event only enqueues the
+ * instance, and reconcile reads the gateway's current view (level-triggered), so a close racing
+ * a reconnect ends with whatever is true when the last reconcile runs. The grace period is for
+ * instances this process never saw a socket of: after a control-plane restart every stored
+ * `true` has no socket behind it, and its agent is usually reconnecting. "No socket since" is the
+ * time of the last event this process saw, or the time the controller started. The scheduler
+ * only places on connected instances, so a stale `true` would send tasks to a host that will
+ * never run them.
  *
  * A Fargate pool host (cluster FARGATE_POOL) is Wharf's own capacity, so Wharf also decides when
  * it is gone: with no channel for `hostLostMs`, the tasks placed on it are recorded STOPPED
@@ -31,13 +35,22 @@ import { KeyedQueue, epochSeconds, type Clock, type Logger } from '../lib';
 import type { State } from '../state/state';
 import { StoreConflictError, casUpdate, type Store, type TxnOp } from '../store/store';
 
+/** A socket of the agent channel opened or closed (the gateway's connection event). */
+export interface AgentConnectionEvent {
+  kind: 'opened' | 'closed';
+  cluster: string;
+  instanceId: string;
+  /** Clock ms. */
+  at: number;
+}
+
 /** What the agent gateway knows about its sockets. */
 export interface AgentConnections {
   isOpen(instanceId: string): boolean;
-  /** Epoch ms of the last time a socket for the instance opened or closed here, if ever. */
-  lastChangeAt(instanceId: string): number | undefined;
+  /** The last time a socket for the instance opened or closed here, if ever. */
+  lastEvent(instanceId: string): AgentConnectionEvent | undefined;
   /** Called after a socket for an instance opens or closes. Returns an unsubscribe function. */
-  onChange(listener: (cluster: string, instanceId: string) => void): () => void;
+  onEvent(listener: (e: AgentConnectionEvent) => void): () => void;
 }
 
 export const DEFAULT_AGENT_TIMEOUT_MS = 30_000;
@@ -47,6 +60,8 @@ export const DEFAULT_POOL_HOST_LOST_MS = 120_000;
 /** What the channel says (the desired flag comes from here). */
 export interface LivenessObservation {
   socketOpen: boolean;
+  /** The last event this process saw for the instance was its socket closing. */
+  closedHere?: boolean;
   /** How long there has been no socket (meaningless while one is open). */
   disconnectedForMs: number;
 }
@@ -68,7 +83,7 @@ export function planLiveness(observed: LivenessObservation, stored: LivenessReco
   if (stored.status === 'INACTIVE') return stored.agentConnected ? { setAgentConnected: false } : {};
   if (observed.socketOpen) return stored.agentConnected ? {} : { setAgentConnected: true };
   if (!stored.agentConnected) return {};
-  if (observed.disconnectedForMs >= timeoutMs) return { setAgentConnected: false };
+  if (observed.closedHere || observed.disconnectedForMs >= timeoutMs) return { setAgentConnected: false };
   return { recheckAfterMs: timeoutMs - observed.disconnectedForMs };
 }
 
@@ -126,7 +141,7 @@ export class InstanceLivenessController {
       this.deps.state.subscribe((c) => {
         if (c.kind === 'instances' && c.current) this.queue.add(keyOf(c.parent, c.child));
       }),
-      this.deps.connections.onChange((cluster, id) => this.queue.add(keyOf(cluster, id))),
+      this.deps.connections.onEvent((e) => this.queue.add(keyOf(e.cluster, e.instanceId))),
     );
     for (const e of this.deps.state.instances.all()) this.queue.add(keyOf(e.value.wharf.cluster, e.value.wharf.id));
   }
@@ -197,8 +212,9 @@ export class InstanceLivenessController {
 
   private observe(id: string): LivenessObservation {
     const socketOpen = this.deps.connections.isOpen(id);
-    const since = this.deps.connections.lastChangeAt(id) ?? this.startedAt;
-    return { socketOpen, disconnectedForMs: Math.max(0, this.deps.clock.now() - since) };
+    const last = this.deps.connections.lastEvent(id);
+    const since = last?.at ?? this.startedAt;
+    return { socketOpen, closedHere: !socketOpen && last?.kind === 'closed', disconnectedForMs: Math.max(0, this.deps.clock.now() - since) };
   }
 
   private async apply(cluster: string, id: string, plan: LivenessPlan): Promise<void> {
@@ -213,6 +229,6 @@ export class InstanceLivenessController {
       changed = { ...cur.value, agentConnected: want, version: cur.value.version + 1, wharf: { ...cur.value.wharf, lastSeenAt: this.deps.clock.now() } };
       return changed;
     });
-    if (changed) this.deps.log.info({ containerInstanceArn: changed.containerInstanceArn, agentConnected: want }, 'agent connectivity corrected');
+    if (changed) this.deps.log.info({ containerInstanceArn: changed.containerInstanceArn, agentConnected: want }, 'agentConnected written');
   }
 }

@@ -142,6 +142,12 @@ export interface ContainerInstanceRecord extends ContainerInstance {
     cluster: string;
     /** Epoch ms of the last agent heartbeat or connection event. */
     lastSeenAt?: number;
+    /**
+     * The instance credential its agent holds (control/instance-credentials.ts): what SigV4
+     * verification needs, nothing more. Absent on instances registered before credentials were
+     * bound to instances.
+     */
+    agentKey?: { accessKeyId: string; secretAccessKey: string };
   };
 }
 

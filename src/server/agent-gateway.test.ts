@@ -8,6 +8,7 @@ import { createLogger, signRequest, systemClock } from '../lib';
 import { State } from '../state/state';
 import { MemoryStore } from '../store/memory/memory-store';
 import { casUpdate } from '../store/store';
+import { InstanceLivenessController } from '../controllers/instance-liveness-controller';
 import { CLOSE_INACTIVE, CLOSE_REPLACED, createAgentGateway, desiredStateFor, type AgentGateway } from './agent-gateway';
 
 const ACCT = '000000000000';
@@ -154,8 +155,8 @@ async function waitUntil(cond: () => boolean, what: string, ms = 2000): Promise<
 async function withGateway(fn: (g: { port: number; gateway: AgentGateway; store: MemoryStore; state: State }) => Promise<void>, opts: { pingIntervalMs?: number; debounceMs?: number } = {}) {
   const { store, state } = await fixture();
   const gateway = createAgentGateway({
-    ctx: { store, state, clock: systemClock, log: createLogger('test', 'silent') },
-    credentials: { lookup: (id) => (id === KEY.accessKeyId ? { secret: KEY.secretAccessKey, principal: { kind: 'agent-token', iamResource: 'role/wharf-agent' } } : undefined) },
+    ctx: { state, clock: systemClock, log: createLogger('test', 'silent') },
+    credentials: { lookup: (id) => (id === KEY.accessKeyId ? { secret: KEY.secretAccessKey, principal: { kind: 'user', iamResource: 'root' } } : undefined) },
     pingIntervalMs: opts.pingIntervalMs ?? 200,
     debounceMs: opts.debounceMs,
   });
@@ -163,9 +164,13 @@ async function withGateway(fn: (g: { port: number; gateway: AgentGateway; store:
   server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
+  // agentConnected is written by the liveness controller alone, from the gateway's events.
+  const liveness = new InstanceLivenessController({ state, store, clock: systemClock, log: createLogger('test', 'silent'), connections: gateway.connections });
+  liveness.start();
   try {
     await fn({ port, gateway, store, state });
   } finally {
+    liveness.stop();
     await gateway.close();
     await new Promise<void>((r) => server.close(() => r()));
     server.closeAllConnections();
@@ -185,8 +190,11 @@ test('an agent gets its full desired state at once, then deltas of only what cha
     assert.equal(first.containerInstanceArn, instArn(I1));
     assert.deepEqual(first.tasks.map((t) => suffix(t.taskArn)), ['1']);
     assert.deepEqual(first.tasks[0]!.taskDefinition, taskDef(), 'the first use of a definition carries it in full');
-    await waitUntil(() => state.instances.get(CLUSTER, I1)!.value.agentConnected === true, 'agentConnected=true');
     assert.equal(gateway.connectionCount(), 1);
+    assert.equal(gateway.connections.isOpen(I1), true);
+    assert.equal(gateway.connections.lastEvent(I1)?.kind, 'opened');
+    // The gateway reported the open; the liveness controller (the flag's only writer) wrote it.
+    await waitUntil(() => state.instances.get(CLUSTER, I1)!.value.agentConnected === true, 'agentConnected=true');
 
     // Three tasks placed in a burst arrive as one delta naming only them.
     for (const n of [2, 3, 4]) await store.create(keys.task(CLUSTER, tid(n)), task(tid(n), I1, 'RUNNING', 'PENDING'));
@@ -222,9 +230,9 @@ test('an agent gets its full desired state at once, then deltas of only what cha
 
     agent.ws.close();
     await waitUntil(() => state.instances.get(CLUSTER, I1)!.value.agentConnected === false, 'agentConnected=false after close');
+    assert.equal(gateway.connections.lastEvent(I1)?.kind, 'closed');
     assert.equal(gateway.connectionCount(), 0);
     assert.equal(gateway.connections.isOpen(I1), false);
-    assert.ok(gateway.connections.lastChangeAt(I1) !== undefined);
   });
 });
 

@@ -32,28 +32,45 @@
  * queued on it; dirty tasks keep gathering and go out as one delta once it drains, so a slow agent
  * costs neither this process's memory nor a backlog of stale states.
  *
- * While a socket is open its instance is `agentConnected`; the flag is written (compare-and-swap,
- * serialised per instance) on open and close, and the liveness controller corrects it when a
- * write was lost. WebSocket ping/pong is the heartbeat: a socket that misses a pong for one ping
- * interval is terminated. A second socket for the same instance replaces the first.
+ * The gateway is transport only: what an instance is told comes from control/agent-desired-state.ts
+ * (which resolves secrets), and it writes nothing to the store. Each socket that opens or closes
+ * is a connection event (`connections.onEvent`); the instance liveness controller, the only
+ * writer of `agentConnected`, turns those into the stored flag. WebSocket ping/pong is the heartbeat: a socket that misses a pong for one ping
+ * interval is terminated. A second socket for the same instance, signed by the same key, replaces
+ * the first (an agent restart); one signed by any other key is refused.
+ *
+ * Who may connect (control/agent-authorization.ts channelRefusal): the instance's own credential,
+ * bound to it at registration, and the account's root key. A join token, another instance's
+ * credential or a user with a policy is refused (403 AccessDeniedException, logged), before any
+ * socket opens, so it never sees the instance's desired state or its secrets.
  */
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { AGENT_CONNECT_PATH, type AgentTask, type DesiredStateDeltaMessage, type ServerToAgentMessage } from '../api/agent/protocol';
-import { clusterNameOf } from '../core/arn';
+import { clusterNameOf, iamArn, parseArn } from '../core/arn';
 import { FARGATE_POOL } from '../core/fargate-pool';
-import { keys, type ContainerInstanceRecord, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
+import type { ContainerInstanceRecord, TaskDefinitionRecord, TaskRecord } from '../core/resources';
+import { CHANNEL_OPERATION, channelRefusal } from '../control/agent-authorization';
 import { findInstance } from '../control/container-instances';
 import type { ControlContext } from '../control/context';
-import type { AgentConnections } from '../controllers/instance-liveness-controller';
+import type { AgentConnectionEvent, AgentConnections } from '../controllers/instance-liveness-controller';
 import type { Clock, Logger } from '../lib';
 import type { State, StateChange } from '../state/state';
-import { casUpdate } from '../store/store';
 import { authenticateUpgrade, type Credentials } from './http-server';
-import { agentTaskOf, changedForAgent, concernsAgent, elidable, fullText, sentTaskOf, wireOf, type SentTask } from './agent-desired-state';
+import {
+  changedForAgent,
+  concernsAgent,
+  elidable,
+  fullText,
+  instanceTask,
+  instanceTaskIds,
+  sentTaskOf,
+  wireOf,
+  type SentTask,
+} from '../control/agent-desired-state';
 
-export { desiredStateFor, subnetNetworkName } from './agent-desired-state';
+export { desiredStateFor, subnetNetworkName } from '../control/agent-desired-state';
 
 export const DEFAULT_PING_INTERVAL_MS = 10_000;
 export const DEFAULT_DESIRED_STATE_DEBOUNCE_MS = 15;
@@ -65,7 +82,7 @@ const CLOSE_GOING_AWAY = 1001;
 const MAX_INBOUND_BYTES = 64 * 1024;
 
 export interface AgentGatewayOptions {
-  ctx: Pick<ControlContext, 'state' | 'store' | 'clock' | 'log' | 'secretCipher'>;
+  ctx: Pick<ControlContext, 'state' | 'clock' | 'log' | 'secretCipher'>;
   credentials: Credentials;
   /** How often to ping each agent; a socket that missed the previous pong is dropped. */
   pingIntervalMs?: number;
@@ -80,7 +97,7 @@ export interface AgentGateway {
   readonly connections: AgentConnections;
   /** Open agent sockets. */
   connectionCount(): number;
-  /** Closes every socket (code 1001) without marking instances disconnected, and stops. */
+  /** Closes every socket (code 1001) without a `closed` event (instances stay connected), and stops. */
   close(): Promise<void>;
 }
 
@@ -89,6 +106,8 @@ interface Connection {
   cluster: string;
   id: string;
   arn: string;
+  /** The key that signed the upgrade: only the same key may replace this socket. */
+  accessKeyId: string;
   /** The seq of the last desired-state message sent on this socket (0: none yet). */
   seq: number;
   /**
@@ -111,9 +130,8 @@ interface Connection {
 class Gateway implements AgentGateway {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_INBOUND_BYTES });
   private readonly conns = new Map<string, Connection>();
-  private readonly lastChange = new Map<string, number>();
-  private readonly listeners = new Set<(cluster: string, id: string) => void>();
-  private readonly writes = new Map<string, Promise<void>>();
+  private readonly lastEvents = new Map<string, AgentConnectionEvent>();
+  private readonly listeners = new Set<(e: AgentConnectionEvent) => void>();
   private readonly state: State;
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -127,8 +145,8 @@ class Gateway implements AgentGateway {
 
   readonly connections: AgentConnections = {
     isOpen: (id) => this.conns.has(id),
-    lastChangeAt: (id) => this.lastChange.get(id),
-    onChange: (l) => {
+    lastEvent: (id) => this.lastEvents.get(id),
+    onEvent: (l) => {
       this.listeners.add(l);
       return () => this.listeners.delete(l);
     },
@@ -170,12 +188,31 @@ class Gateway implements AgentGateway {
       // The agent's cue to register again without its old ARN.
       return refuse(socket, 404, 'InactiveInstanceException', `Container instance ${ref} is not registered (or was deregistered) in cluster ${clusterName}.`);
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(ws, inst));
+    // Only the instance's own credential opens its channel (it carries the instance's secrets);
+    // a second socket for an instance must be signed by the same key as the open one (the same
+    // agent reconnecting, or restarted), never by another.
+    const refusal = channelRefusal(auth.principal, inst) ?? this.secondSocketRefusal(inst.wharf.id, auth.accessKeyId);
+    if (refusal) {
+      this.log.warn(
+        { accessKeyId: auth.accessKeyId, principalKind: auth.principal.kind, principal: auth.principal.iamResource, boundTo: auth.principal.kind === 'instance' ? auth.principal.containerInstanceArn : undefined, containerInstanceArn: inst.containerInstanceArn, operation: CHANNEL_OPERATION },
+        `agent channel refused: ${refusal}`,
+      );
+      // The instance's ARN names the account and partition the caller's IAM ARN lives in.
+      const at = parseArn(inst.containerInstanceArn);
+      const who = at ? iamArn({ region: at.region, accountId: at.accountId }, auth.principal.iamResource) : auth.principal.iamResource;
+      return refuse(socket, 403, 'AccessDeniedException', `User: ${who} is not authorized to perform: ecs:${CHANNEL_OPERATION} on resource: ${inst.containerInstanceArn} because ${refusal}`);
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(ws, inst, auth.accessKeyId));
   }
 
-  private onOpen(ws: WebSocket, inst: ContainerInstanceRecord): void {
+  private secondSocketRefusal(id: string, accessKeyId: string): string | undefined {
+    const open = this.conns.get(id);
+    return open && open.accessKeyId !== accessKeyId ? 'another agent holds the channel of this container instance' : undefined;
+  }
+
+  private onOpen(ws: WebSocket, inst: ContainerInstanceRecord, accessKeyId: string): void {
     const { cluster, id } = inst.wharf;
-    const conn: Connection = { ws, cluster, id, arn: inst.containerInstanceArn, seq: 0, sentChars: 0, dirty: new Set(), sentDefinitions: new Set(), alive: true, lastFlushAt: -Infinity };
+    const conn: Connection = { ws, cluster, id, arn: inst.containerInstanceArn, accessKeyId, seq: 0, sentChars: 0, dirty: new Set(), sentDefinitions: new Set(), alive: true, lastFlushAt: -Infinity };
     const previous = this.conns.get(id);
     this.conns.set(id, conn);
     if (previous) previous.ws.close(CLOSE_REPLACED, 'replaced by a newer connection');
@@ -188,7 +225,7 @@ class Gateway implements AgentGateway {
     ws.on('error', (err) => this.log.warn({ err, containerInstanceArn: conn.arn }, 'agent socket error'));
     ws.on('close', () => this.onClose(conn));
     this.log.info({ containerInstanceArn: conn.arn, replaced: previous !== undefined }, 'agent connected');
-    this.changed(conn);
+    this.emit(conn, 'opened');
     this.flush(conn);
   }
 
@@ -198,41 +235,17 @@ class Gateway implements AgentGateway {
     if (this.conns.get(conn.id) !== conn) return; // replaced: the newer socket owns the instance
     this.conns.delete(conn.id);
     this.log.info({ containerInstanceArn: conn.arn }, 'agent disconnected');
-    this.changed(conn);
-  }
-
-  /** Records an open/close, tells the liveness controller, and writes the flag. */
-  private changed(conn: Connection): void {
-    this.lastChange.set(conn.id, this.clock.now());
-    for (const l of this.listeners) l(conn.cluster, conn.id);
-    if (!this.closed) void this.syncConnected(conn.cluster, conn.id);
+    if (!this.closed) this.emit(conn, 'closed');
   }
 
   /**
-   * Writes agentConnected = "a socket is open now", one write per instance at a time, so an
-   * open racing a close always ends with the value that is true when the last write runs.
+   * Tells the liveness controller a socket opened or closed. A socket closed by the server's own
+   * shutdown is not an event: the instance's agent did not go away, this process did.
    */
-  private syncConnected(cluster: string, id: string): Promise<void> {
-    const prev = this.writes.get(id) ?? Promise.resolve();
-    const next = prev.then(() => this.writeConnected(cluster, id)).catch((err) => {
-      this.log.warn({ err, containerInstance: id }, 'writing agentConnected failed (the liveness controller will retry)');
-    });
-    this.writes.set(id, next);
-    void next.then(() => {
-      if (this.writes.get(id) === next) this.writes.delete(id);
-    });
-    return next;
-  }
-
-  private async writeConnected(cluster: string, id: string): Promise<void> {
-    if (this.closed) return;
-    const want = this.conns.has(id);
-    const { revision } = await casUpdate<ContainerInstanceRecord>(this.opts.ctx.store, keys.instance(cluster, id), (cur) => {
-      if (!cur || (cur.value.agentConnected ?? false) === want) return undefined;
-      if (want && cur.value.status === 'INACTIVE') return undefined;
-      return { ...cur.value, agentConnected: want, version: cur.value.version + 1, wharf: { ...cur.value.wharf, lastSeenAt: this.clock.now() } };
-    });
-    await this.state.waitFor(revision);
+  private emit(conn: Connection, kind: AgentConnectionEvent['kind']): void {
+    const e: AgentConnectionEvent = { kind, cluster: conn.cluster, instanceId: conn.id, at: this.clock.now() };
+    this.lastEvents.set(conn.id, e);
+    for (const l of this.listeners) l(e);
   }
 
   private onStateChange(c: StateChange): void {
@@ -303,13 +316,8 @@ class Gateway implements AgentGateway {
   }
 
   /** Task `id` as this socket's instance should list it, or null when it should not. */
-  private current(conn: Connection, id: string): { t: TaskRecord; a: AgentTask } | null {
-    // Listed iff State.tasksByInstance holds it: placed here and not released.
-    const cluster = this.state.tasksByInstance.get(conn.id)?.get(id);
-    const t = cluster !== undefined ? this.state.tasks.get(cluster, id)?.value : undefined;
-    if (!t) return null;
-    const a = agentTaskOf(this.state, t, this.opts.ctx.secretCipher);
-    return a ? { t, a } : null;
+  private current(conn: Connection, id: string): { id: string; task: AgentTask } | null {
+    return instanceTask(this.state, conn.id, id, this.opts.ctx.secretCipher);
   }
 
   /**
@@ -356,10 +364,9 @@ class Gateway implements AgentGateway {
         removeChars += prev.taskArn.length + 3;
         continue;
       }
-      if (prev && !changedForAgent(prev, cur.a)) continue;
-      const told = this.tell(conn, cur.a);
-      // Keyed by the record's own id string, not the change's (a slice that would pin its key).
-      const key = cur.t.wharf.id;
+      if (prev && !changedForAgent(prev, cur.task)) continue;
+      const told = this.tell(conn, cur.task);
+      const key = cur.id;
       sent.set(key, told.sent);
       conn.sentChars += told.sent.chars - (prev?.chars ?? 0);
       upsertedChars += told.sent.chars;
@@ -376,7 +383,7 @@ class Gateway implements AgentGateway {
       for (const id of sent.keys()) {
         if (upserted.has(id)) continue;
         const cur = this.current(conn, id);
-        if (cur) parts.push(this.tell(conn, cur.a).wire);
+        if (cur) parts.push(this.tell(conn, cur.task).wire);
       }
       return this.sendText(conn, fullText(seq, conn.arn, parts));
     }
@@ -386,18 +393,18 @@ class Gateway implements AgentGateway {
 
   /** The first message on a socket: the instance's whole list, which `sent` starts from. */
   private sendFull(conn: Connection): void {
-    const list: { t: TaskRecord; a: AgentTask }[] = [];
-    for (const id of this.state.tasksByInstance.get(conn.id)?.keys() ?? []) {
+    const list: { id: string; task: AgentTask }[] = [];
+    for (const id of instanceTaskIds(this.state, conn.id)) {
       const cur = this.current(conn, id);
       if (cur) list.push(cur);
     }
-    list.sort((x, y) => (x.a.taskArn < y.a.taskArn ? -1 : x.a.taskArn > y.a.taskArn ? 1 : 0));
+    list.sort((x, y) => (x.task.taskArn < y.task.taskArn ? -1 : x.task.taskArn > y.task.taskArn ? 1 : 0));
     const sent = new Map<string, SentTask>();
     const parts: string[] = [];
     conn.sentChars = 0;
-    for (const { t, a } of list) {
-      const told = this.tell(conn, a);
-      sent.set(t.wharf.id, told.sent);
+    for (const { id, task } of list) {
+      const told = this.tell(conn, task);
+      sent.set(id, told.sent);
       conn.sentChars += told.sent.chars;
       parts.push(told.wire);
     }
@@ -456,7 +463,6 @@ class Gateway implements AgentGateway {
           }),
       ),
     );
-    await Promise.all([...this.writes.values()]);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 }

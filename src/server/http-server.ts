@@ -248,6 +248,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       }
       opLabel = op;
       if (ctx.isAgent && !(api.agentOperations ?? []).includes(op)) {
+        log.warn({ principal: ctx.principalArn, accessKeyId: ctx.accessKeyId, containerInstanceArn: ctx.principal?.kind === 'instance' ? ctx.principal.containerInstanceArn : undefined, operation: op }, 'agent refused: not an agent operation');
         throw new WharfError('AccessDeniedException', `User: ${ctx.principalArn} is not authorized to perform: ${api.signingName}:${op} (a cluster join token may only call what an agent needs).`);
       }
       let input: unknown = {};
@@ -303,7 +304,10 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       throw new WharfError('InvalidAction', `The action ${action} is not valid for this web service.`);
     }
     named(action);
-    if (ctx.isAgent) throw new WharfError('AccessDeniedException', `User: ${ctx.principalArn} is not authorized to perform: ${api.signingName}:${action} (a cluster join token may only call what an agent needs).`);
+    if (ctx.isAgent) {
+      log.warn({ principal: ctx.principalArn, accessKeyId: ctx.accessKeyId, containerInstanceArn: ctx.principal?.kind === 'instance' ? ctx.principal.containerInstanceArn : undefined, operation: `${api.signingName}:${action}` }, 'agent refused: not an agent operation');
+      throw new WharfError('AccessDeniedException', `User: ${ctx.principalArn} is not authorized to perform: ${api.signingName}:${action} (a cluster join token may only call what an agent needs).`);
+    }
     let input: Record<string, unknown>;
     try {
       input = decodeQueryRequest(api.model, form).input;

@@ -97,9 +97,15 @@ describe('cluster join tokens', () => {
     const reg = await rawCall(srv.endpoint, agent, T('RegisterContainerInstance'), JSON.stringify({ cluster: 'default', totalResources: [] }));
     assert.equal(reg.status, 200, JSON.stringify(reg.json));
     const arn = reg.json.containerInstance.containerInstanceArn;
-    // A report about a task that does not exist is refused for that reason, not for the key.
-    const report = await rawCall(srv.endpoint, agent, T('SubmitTaskStateChange'), JSON.stringify({ cluster: 'default', task: 'arn:aws:ecs:us-east-1:000000000000:task/default/' + 'a'.repeat(32), status: 'RUNNING' }));
-    assert.notEqual(report.json.__type, 'AccessDeniedException', JSON.stringify(report.json));
+    // Registration hands back the instance credential; the join token itself reports on nothing,
+    // and the instance credential only on the tasks placed on its instance (none here).
+    const instanceKey = reg.json.wharfInstanceCredential;
+    assert.match(instanceKey.accessKeyId, /^AKIAWINST/);
+    const unknownTask = JSON.stringify({ cluster: 'default', task: 'arn:aws:ecs:us-east-1:000000000000:task/default/' + 'a'.repeat(32), status: 'RUNNING' });
+    for (const key of [agent, instanceKey]) {
+      const report = await rawCall(srv.endpoint, key, T('SubmitTaskStateChange'), unknownTask);
+      assertError(report, 400, 'AccessDeniedException');
+    }
 
     for (const [op, body] of [
       ['RunTask', { cluster: 'default', taskDefinition: 'x' }],
@@ -107,9 +113,11 @@ describe('cluster join tokens', () => {
       ['DeleteCluster', { cluster: 'default' }],
       ['RegisterTaskDefinition', simpleTaskDefinition('from-an-agent-key')],
     ] as const) {
-      const r = await rawCall(srv.endpoint, agent, T(op), JSON.stringify(body));
-      assertError(r, 400, 'AccessDeniedException');
-      assert.match(r.json.message, new RegExp(`not authorized to perform: ecs:${op}`));
+      for (const key of [agent, instanceKey]) {
+        const r = await rawCall(srv.endpoint, key, T(op), JSON.stringify(body));
+        assertError(r, 400, 'AccessDeniedException');
+        assert.match(r.json.message, new RegExp(`not authorized to perform: ecs:${op}`));
+      }
     }
     // Secrets are resolved by the control plane; an agent's key cannot read them.
     const secret = await rawCall(srv.endpoint, agent, 'secretsmanager.GetSecretValue', JSON.stringify({ SecretId: 'any' }), { service: 'secretsmanager' });

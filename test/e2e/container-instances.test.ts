@@ -38,7 +38,8 @@ import { AGENT_CONNECT_PATH, type DesiredStateMessage, type ServerToAgentMessage
 import { loadOrCreateCredentials } from '../../src/cmd/credentials';
 import { AGENT_OPERATIONS, ecsHandlers, type ControlContext } from '../../src/control';
 import type { Principal } from '../../src/control/context';
-import { containerInstanceHandlers } from '../../src/control/container-instances';
+import { InstanceCredentialIndex } from '../../src/control/instance-credentials';
+import { AgentTokenTable, loadAgentTokens } from '../../src/cmd/agent-tokens';
 import { InstanceLivenessController } from '../../src/controllers/instance-liveness-controller';
 import { keys, type TaskRecord } from '../../src/core/resources';
 import { reserve } from '../../src/core/instance-resources';
@@ -74,8 +75,11 @@ async function startInstanceServer(dataDir: string, opts: { livenessTimeoutMs: n
   const ctx: ControlContext = { store, state, placement, partition: { region: REGION, accountId: ACCOUNT }, clock: systemClock, log };
   const keyTable = new Map<string, { secret: string; principal: Principal }>();
   keyTable.set(credentials.user.accessKeyId, { secret: credentials.user.secretAccessKey, principal: { kind: 'user', iamResource: 'root' } });
-  for (const t of credentials.agentTokens) keyTable.set(t.accessKeyId, { secret: t.secretAccessKey, principal: { kind: 'agent-token', iamResource: 'role/wharf-agent' } });
-  const lookup = (id: string) => keyTable.get(id);
+  // As cmd/server.ts: join tokens from agent-tokens.json, instance credentials from the instances.
+  const tokens = new AgentTokenTable(dataDir);
+  const instanceKeys = new InstanceCredentialIndex();
+  instanceKeys.attach(state);
+  const lookup = (id: string) => keyTable.get(id) ?? instanceKeys.lookup(id) ?? tokens.lookup(id);
   const gateway = createAgentGateway({ ctx, credentials: { lookup }, pingIntervalMs: opts.pingIntervalMs ?? 1000 });
   const liveness = new InstanceLivenessController({ state, store, clock: systemClock, log, connections: gateway.connections, timeoutMs: opts.livenessTimeoutMs });
   const model = loadModel('ecs');
@@ -85,7 +89,7 @@ async function startInstanceServer(dataDir: string, opts: { livenessTimeoutMs: n
         targetPrefix: model.metadata.targetPrefix!,
         signingName: 'ecs',
         modelOperations: Object.keys(model.operations),
-        handlers: { ...ecsHandlers(ctx), ...containerInstanceHandlers(ctx) } as Record<string, Handler>,
+        handlers: ecsHandlers(ctx) as Record<string, Handler>,
         agentOperations: AGENT_OPERATIONS,
         validate: (op, input) => validateInput(model, op, input),
       },
@@ -103,7 +107,7 @@ async function startInstanceServer(dataDir: string, opts: { livenessTimeoutMs: n
     port,
     ctx,
     user: credentials.user,
-    agent: credentials.agentTokens[0]!,
+    agent: loadAgentTokens(dataDir)[0]!,
     async close() {
       liveness.stop();
       await gateway.close();
@@ -161,10 +165,17 @@ function registration(cluster: string, az: string, instanceType: string, extra: 
   });
 }
 
+/** The credential registration bound to an instance (as its agent keeps it), read from the store. */
+function instanceKeyOf(srv: InstanceServer, cluster: string, instanceArn: string): { accessKeyId: string; secretAccessKey: string } {
+  return srv.ctx.state.instances.get(cluster, instanceArn.split('/').pop()!)!.value.wharf.agentKey!;
+}
+
 /** A raw agent on the channel: SigV4-signed upgrade, then a queue of server messages. */
 function connectAgent(srv: InstanceServer, cluster: string, instanceArn: string) {
   const url = `${srv.endpoint}${AGENT_CONNECT_PATH}?cluster=${cluster}&containerInstance=${encodeURIComponent(instanceArn)}`;
-  const { host: _h, ...headers } = signRequest({ method: 'GET', url, headers: {}, body: '' }, { ...srv.agent, region: REGION, service: 'ecs' });
+  // Signed, as a registered agent does, with the instance's own credential.
+  const key = instanceKeyOf(srv, cluster, instanceArn);
+  const { host: _h, ...headers } = signRequest({ method: 'GET', url, headers: {}, body: '' }, { ...key, region: REGION, service: 'ecs' });
   const ws = new WebSocket(url.replace(/^http/, 'ws'), { headers });
   const inbox: ServerToAgentMessage[] = [];
   let wake: (() => void) | undefined;
@@ -239,14 +250,19 @@ test('container instances: register, describe, list, attributes, drain, deregist
   assert.equal(def.clusters?.[0]?.status, 'ACTIVE');
   assert.equal(def.clusters?.[0]?.registeredContainerInstancesCount, 1);
 
-  // Re-registration after an agent restart keeps the identity and picks up new resources.
-  const again = (await agent.send(new RegisterContainerInstanceCommand({
+  // Re-registration after an agent restart keeps the identity and picks up new resources. It is
+  // signed with the instance's own credential: the join token may not speak for an instance.
+  const bAgent = new ECSClient({ endpoint: srv.endpoint, region: REGION, credentials: instanceKeyOf(srv, C, b.containerInstanceArn!), maxAttempts: 1 });
+  const tokenReReg = await sdkError(agent.send(new RegisterContainerInstanceCommand({ cluster: C, containerInstanceArn: b.containerInstanceArn, totalResources: TOTAL })));
+  assert.equal(tokenReReg.name, 'AccessDeniedException');
+  const again = (await bAgent.send(new RegisterContainerInstanceCommand({
     cluster: C,
     containerInstanceArn: b.containerInstanceArn,
     totalResources: [{ ...TOTAL[0]!, integerValue: 4096 }, ...TOTAL.slice(1)],
     versionInfo: { agentVersion: '1.81.0' },
     attributes: [{ name: 'ecs.availability-zone', value: 'us-east-1b' }, { name: 'ecs.instance-type', value: 't3.large' }],
   }))).containerInstance!;
+  bAgent.destroy();
   assert.equal(again.containerInstanceArn, b.containerInstanceArn);
   assert.equal(resource(again.registeredResources, 'CPU')?.integerValue, 4096);
   assert.equal(again.versionInfo?.agentVersion, '1.81.0');
@@ -459,6 +475,8 @@ test('container instances: register, describe, list, attributes, drain, deregist
   // Its agent can neither come back on the channel nor re-register with the old ARN.
   const gone = connectAgent(srv, C, a.containerInstanceArn!);
   await assert.rejects(gone.opened);
-  const reReg = await sdkError(agent.send(new RegisterContainerInstanceCommand({ cluster: C, containerInstanceArn: a.containerInstanceArn, totalResources: TOTAL })));
+  const aAgent = new ECSClient({ endpoint: srv.endpoint, region: REGION, credentials: instanceKeyOf(srv, C, a.containerInstanceArn!), maxAttempts: 1 });
+  const reReg = await sdkError(aAgent.send(new RegisterContainerInstanceCommand({ cluster: C, containerInstanceArn: a.containerInstanceArn, totalResources: TOTAL })));
+  aAgent.destroy();
   assert.equal(reReg.name, 'ClientException');
 });

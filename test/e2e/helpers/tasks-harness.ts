@@ -17,6 +17,7 @@ import {
   type Task,
 } from '@aws-sdk/client-ecs';
 import { startAgents, type RunningAgents } from '../../../src/cmd/agent';
+import { ensureAgentToken } from '../../../src/cmd/agent-tokens';
 import type { PullBehaviour } from '../../../src/agent';
 import { createLogger } from '../../../src/lib';
 import { listClusterContainers, removeClusterContainers, sleep } from './processes';
@@ -31,6 +32,8 @@ export interface TasksHarness {
   clusterArn: string;
   agents: RunningAgents;
   instanceArn: string;
+  /** The agent's data dir (its identity and instance credential live under `agent/`). */
+  agentDir: string;
   /** Registers a task definition (EC2, bridge unless given) and returns its ARN. */
   register(family: string, containers: ContainerDefinition[], extra?: Partial<RegisterTaskDefinitionCommandInput>): Promise<string>;
   describe(arn: string, includeTags?: boolean): Promise<Task>;
@@ -63,7 +66,8 @@ export async function startTasksHarness(
       endpoint: srv.endpoint,
       region: srv.region,
       cluster,
-      credentials: srv.server.credentials.agentTokens[0]!,
+      // A join token bound to the test's cluster, as `wharf credentials --agent --cluster` makes.
+      credentials: ensureAgentToken(srv.dataDir, cluster),
       dataDir: agentDir,
       attributes: {},
       resources: o.resources,
@@ -87,6 +91,7 @@ export async function startTasksHarness(
       return agents;
     },
     instanceArn: agents.agents[0]!.containerInstanceArn!,
+    agentDir,
     async register(family, containers, extra = {}) {
       const out = await ecs.send(new RegisterTaskDefinitionCommand({ family, networkMode: 'bridge', requiresCompatibilities: ['EC2'], containerDefinitions: containers, ...extra }));
       return out.taskDefinition!.taskDefinitionArn!;

@@ -5,12 +5,12 @@
  */
 import type { AgentTask, AgentTaskNetwork, DesiredStateMessage } from '../api/agent/protocol';
 import { subnetGateway, type SubnetRecord } from '../core/vpc';
-import { ingressRulesOf } from '../control/security-groups';
+import { ingressRulesOf } from './security-groups';
 import { taskDefinitionRefOf } from '../core/arn';
 import type { TaskDefinitionRecord, TaskRecord } from '../core/resources';
 import { isTerminal } from '../core/task-status';
-import { tasksOnInstance } from '../control/container-instances';
-import { resolveTaskCredentials } from '../control/task-secrets';
+import { tasksOnInstance } from './container-instances';
+import { resolveTaskCredentials } from './task-secrets';
 import type { State } from '../state/state';
 import type { SecretCipher } from '../lib';
 
@@ -165,4 +165,24 @@ export function changedForAgent(sent: SentTask, a: AgentTask): boolean {
 export function fullText(seq: number, containerInstanceArn: string, parts: string[]): string {
   const head: Omit<DesiredStateMessage, 'tasks'> = { type: 'desiredState', seq, containerInstanceArn };
   return `${JSON.stringify(head).slice(0, -1)},"tasks":[${parts.join(',')}]}`;
+}
+
+/**
+ * What the agent gateway sends instance `instanceId` about task `taskId`: the task as the agent
+ * gets it (secrets resolved), or null when the instance should not list it. Listed iff
+ * State.tasksByInstance holds it (placed there and not released) and the agent must still act on
+ * it. The gateway is transport only: it keeps what each socket was told and diffs against this.
+ */
+export function instanceTask(state: State, instanceId: string, taskId: string, secretCipher?: SecretCipher): { id: string; task: AgentTask } | null {
+  const cluster = state.tasksByInstance.get(instanceId)?.get(taskId);
+  const t = cluster !== undefined ? state.tasks.get(cluster, taskId)?.value : undefined;
+  if (!t) return null;
+  const a = agentTaskOf(state, t, secretCipher);
+  // Keyed by the record's own id string, not the caller's (a slice that would pin its key).
+  return a ? { id: t.wharf.id, task: a } : null;
+}
+
+/** Ids of the tasks placed on an instance: the candidates for its full list. */
+export function instanceTaskIds(state: State, instanceId: string): Iterable<string> {
+  return state.tasksByInstance.get(instanceId)?.keys() ?? [];
 }

@@ -4,7 +4,7 @@ import { keys, type TaskDefinitionRecord, type TaskRecord } from '../core/resour
 import type { ContainerDefinition } from '../core/shapes/ecs';
 import { State } from '../state/state';
 import { MemoryStore } from '../store/memory/memory-store';
-import { secretKey, type SecretRecord } from '../control/secrets';
+import { secretKey, type SecretRecord } from './secrets';
 import { agentTaskOf, wireOf } from './agent-desired-state';
 
 const ACCT = '123456789012';
