@@ -91,6 +91,7 @@ export const errorCodes = [
   'InvalidSignatureException',
   'IncompleteSignatureException',
   'RequestEntityTooLargeException',
+  'RequestTimeoutException',
   'ThrottlingException',
 ] as const;
 
