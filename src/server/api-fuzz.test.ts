@@ -8,7 +8,7 @@
  * leave the whole store as it was. The transport and identity attacks are in
  * api-fuzz-transport.test.ts and api-fuzz-identity.test.ts.
  *
- * Longer runs (RELIABILITY.md): WHARF_FUZZ_REQUESTS=100000 WHARF_FUZZ_SEED=7 node --import tsx --test src/server/api-fuzz.test.ts
+ * The long run (RELIABILITY.md): WHARF_FUZZ_REQUESTS=100000 WHARF_FUZZ_SEED=7 node --import tsx --test --test-name-pattern=model-generated src/server/api-fuzz.test.ts
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
