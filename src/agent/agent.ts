@@ -417,6 +417,7 @@ export class Agent {
       runtime: this.o.runtime,
       containerInstanceArn: this.arn!,
       fargateSandbox: this.sandbox,
+      hostPolicy: this.o.hostPolicy,
       onTaskStateChange: (c) => {
         this.reporter.submitTask(c);
         if (c.status === 'STOPPED') {

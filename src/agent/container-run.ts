@@ -99,3 +99,18 @@ export function containerChange(c: ContainerRun): WharfContainerStateChange {
     healthStatus: c.health,
   };
 }
+
+/**
+ * An awsvpc task's ports are published on its pause container (assignPublicIp ENABLED), which
+ * owns the network namespace: each running container's networkBindings are the published ports
+ * of its own port mappings.
+ */
+export function bindFromPause(containers: readonly ContainerRun[], networkMode: string): void {
+  if (networkMode !== 'awsvpc') return;
+  const published = containers.find((c) => c.internal)?.bindings ?? [];
+  for (const c of containers) {
+    if (c.internal || c.known !== 'RUNNING') continue;
+    const mine = new Set((c.def.portMappings ?? []).map((m) => `${m.containerPort}/${m.protocol ?? 'tcp'}`));
+    c.bindings = published.filter((b) => mine.has(`${b.containerPort}/${b.protocol ?? 'tcp'}`));
+  }
+}

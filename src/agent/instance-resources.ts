@@ -5,6 +5,7 @@
 import { SANDBOX_ATTRIBUTE } from '../core/fargate-pool';
 import type { Attribute, Resource } from '../core/shapes/ecs';
 import type { EngineInfo } from './runtime/container-runtime';
+import { hostPolicyAttributes, type HostPolicy } from './host-policy';
 
 export const DEFAULT_RESERVED_PORTS = [22, 2375, 2376, 51678, 51679];
 
@@ -25,6 +26,8 @@ export interface InstanceConfig {
    * runc`, to compare the two on one host). Default: gVisor where available.
    */
   fargateSandbox?: 'gvisor' | 'runc';
+  /** What tasks may ask of this host (host-policy.ts): withholds or adds capability attributes. */
+  hostPolicy?: HostPolicy;
 }
 
 const intResource = (name: string, v: number): Resource => ({ name, type: 'INTEGER', integerValue: v, doubleValue: 0, longValue: 0 });
@@ -86,5 +89,9 @@ export function instanceAttributes(info: EngineInfo, cfg: InstanceConfig): Attri
     attrs.set(cap, undefined);
   }
   for (const [k, v] of Object.entries(cfg.attributes ?? {})) attrs.set(k, v);
+  // Last, so that a custom attribute cannot advertise what the policy forbids.
+  const policy = hostPolicyAttributes(cfg.hostPolicy);
+  for (const [k, v] of policy.advertise) attrs.set(k, v);
+  for (const k of policy.withhold) attrs.delete(k);
   return [...attrs].map(([name, value]) => (value === undefined ? { name } : { name, value }));
 }

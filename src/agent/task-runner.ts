@@ -31,9 +31,10 @@ import {
 import { removeTaskVolumes } from './task-volumes';
 import { PAUSE_CONTAINER_NAME, removeUnusedTaskNetworks } from './task-resources';
 import { dependentsOf } from './container-dependencies';
-import { bindingsOf, containerChange, newContainerRun, restartWanted, type ContainerRun, type ObservedExit } from './container-run';
+import { bindFromPause, bindingsOf, containerChange, newContainerRun, restartWanted, type ContainerRun, type ObservedExit } from './container-run';
 import { credentialsWithheld } from './agent-state-store';
 import { TaskStarter, type StartHost } from './task-starter';
+import type { HostPolicy } from './host-policy';
 
 export { PAUSE_CONTAINER_NAME } from './task-resources';
 
@@ -66,8 +67,9 @@ export interface TaskRunnerOptions {
   publicBindIp?: string;
   /** Security groups (agent/firewall.ts): rebuilt once a task's pause container runs. */
   firewall?: { sync(): Promise<void> };
+  /** What this host refuses to run (host-policy.ts), checked before anything is created. */
+  hostPolicy?: HostPolicy;
 }
-
 
 export type { TaskSnapshot } from './task-status';
 
@@ -75,7 +77,8 @@ export class TaskRunner {
   readonly taskArn: string;
   readonly taskId: string;
   private task: AgentTask;
-  private readonly o: Required<Omit<TaskRunnerOptions, 'logger' | 'agentUri' | 'dnsServers' | 'firewall'>> & { logger?: Logger; agentUri?: string; dnsServers?: string[]; firewall?: TaskRunnerOptions['firewall'] };
+  private readonly o: Required<Omit<TaskRunnerOptions, 'logger' | 'agentUri' | 'dnsServers' | 'firewall' | 'hostPolicy'>> &
+    Pick<TaskRunnerOptions, 'logger' | 'agentUri' | 'dnsServers' | 'firewall' | 'hostPolicy'>;
   private readonly containers: ContainerRun[];
   private readonly networkMode: string;
   private desired: 'RUNNING' | 'STOPPED';
@@ -370,24 +373,8 @@ export class TaskRunner {
         }
       }),
     );
-    this.bindFromPause();
+    bindFromPause(this.containers, this.networkMode);
     await this.settleExits(exits);
-  }
-
-  /**
-   * An awsvpc task's ports are published on its pause container (assignPublicIp ENABLED), which
-   * owns the network namespace: each running container's networkBindings are the published ports
-   * of its own port mappings.
-   */
-  private bindFromPause(): void {
-    if (this.networkMode !== 'awsvpc') return;
-    const pause = this.containers.find((c) => c.internal);
-    const published = pause?.bindings ?? [];
-    for (const c of this.containers) {
-      if (c.internal || c.known !== 'RUNNING') continue;
-      const mine = new Set((c.def.portMappings ?? []).map((m) => `${m.containerPort}/${m.protocol ?? 'tcp'}`));
-      c.bindings = published.filter((b) => mine.has(`${b.containerPort}/${b.protocol ?? 'tcp'}`));
-    }
   }
 
   /**

@@ -141,3 +141,25 @@ test('an image removed between the pull and the create is pulled once more, and 
   r.stop();
   await r.whenStopped();
 });
+
+test('a task its host policy forbids stops with the reason before anything is created, pause container included', { timeout: 10_000 }, async () => {
+  const rt = new SimulatedRuntime({ clock });
+  const task = fargateTask('c');
+  task.taskDefinition.containerDefinitions![0]!.privileged = true;
+  const tasks: WharfTaskStateChange[] = [];
+  const r = new TaskRunner(task, {
+    runtime: rt, containerInstanceArn: 'ci', onTaskStateChange: (c) => tasks.push(c), onContainerStateChange: () => {}, pollIntervalMs: 20, clock,
+    hostPolicy: { disablePrivileged: true },
+  });
+  r.start();
+  await r.whenStopped();
+  assert.deepEqual(rt.calls, [], 'no container created, no image pulled');
+  assert.deepEqual(tasks.map((t) => t.status), ['STOPPED']);
+  const last = tasks.at(-1)!;
+  assert.equal(last.stopCode, 'TaskFailedToStart');
+  assert.equal(last.reason, 'CannotStartContainerError: privileged containers are disabled on this container instance; container app is privileged (wharf agent --disable-privileged)');
+  assert.deepEqual(last.containers!.map((c) => [c.containerName, c.status, c.reason]), [
+    ['app', 'STOPPED', last.reason],
+    ['late', 'STOPPED', last.reason],
+  ]);
+});

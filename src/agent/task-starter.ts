@@ -30,6 +30,7 @@ import { hostPortFree } from './host-ports';
 import { createPauseContainer, prepareTaskResources, startCreatedPauseContainer, type PauseContainerOptions } from './task-resources';
 import { StartTimeline } from './start-timeline';
 import type { TaskStatus } from './task-status';
+import { hostPolicyViolation, resolveHostPath, type HostPolicy } from './host-policy';
 
 /** What the starter may read and do on its runner. */
 export interface StartHost {
@@ -57,6 +58,7 @@ export interface StartHost {
     /** Where assignPublicIp ENABLED tasks' ports are published. */
     publicBindIp: string;
     firewall?: { sync(): Promise<void> };
+    hostPolicy?: HostPolicy;
   };
   setKnown(s: TaskStatus): void;
   report(): void;
@@ -109,6 +111,11 @@ export class TaskStarter {
       // Read back from the data dir without its secrets: the control plane re-sends the task on
       // (re)connect, and update() wakes the runner then. Until that, start nothing new.
       if (credentialsWithheld(h.task)) return;
+      // What this host forbids is refused before anything of the task exists, pause container
+      // included. Containers that exist already (adopted after a restart) were allowed then.
+      const pending = this.apps().filter((c) => !c.dockerId).map((c) => c.def);
+      const refused = hostPolicyViolation(h.options.hostPolicy, h.task, pending, resolveHostPath);
+      if (refused) return this.failSetup(refused);
       if (!h.adopted && h.networkMode === 'awsvpc') {
         h.setKnown('PROVISIONING');
         h.report();
@@ -119,16 +126,7 @@ export class TaskStarter {
         this.credentials = { secrets: h.task.secrets, registryAuth: h.task.registryAuth };
         await this.setupTaskResources();
       } catch (err) {
-        const reason = `ResourceInitializationError: ${(err as Error).message}`.slice(0, 1024);
-        h.requestStop('TaskFailedToStart', reason);
-        for (const c of h.containers) {
-          // Containers already made (adopted, or created while the pause container started) but
-          // never started stop with the reason too; started ones stop through the stop path.
-          if (c.known === 'STOPPED' || (c.dockerId && c.everStarted)) continue;
-          c.failedToStart = true;
-          h.markStopped(c, undefined, reason);
-        }
-        return;
+        return this.failSetup(`ResourceInitializationError: ${(err as Error).message}`.slice(0, 1024));
       }
       this.setupDone = true;
     }
@@ -139,6 +137,19 @@ export class TaskStarter {
     }
     await this.startReady();
     if (this.apps().every((c) => c.everStarted)) this.timeline.log(h.options.logger, h.taskArn);
+  }
+
+  /** The task cannot start: it stops with `reason`, and so does each container not started. */
+  private failSetup(reason: string): void {
+    const h = this.h;
+    h.requestStop('TaskFailedToStart', reason);
+    for (const c of h.containers) {
+      // Containers already made (adopted, or created while the pause container started) but
+      // never started stop with the reason too; started ones stop through the stop path.
+      if (c.known === 'STOPPED' || (c.dockerId && c.everStarted)) continue;
+      c.failedToStart = true;
+      h.markStopped(c, undefined, reason);
+    }
   }
 
   /**

@@ -11,6 +11,7 @@ import {
 } from '../agent';
 import { regionZones } from '../core/vpc';
 import { TaskFirewall, firewallAvailable } from '../agent/firewall';
+import { parseAllowedHostPaths, parseDisabledCapabilities, type HostPolicy } from '../agent/host-policy';
 import { FARGATE_POOL } from '../core/fargate-pool';
 import { createLogger, type Logger } from '../lib';
 import type { KeyPair } from './credentials';
@@ -47,6 +48,8 @@ export interface AgentCommandOptions {
   dnsServers?: string[];
   /** Docker runtime only: the host address assignPublicIp ENABLED tasks publish their ports on. */
   publicIp?: string;
+  /** What tasks may not ask of this host (privileged, host network, capabilities, host paths). */
+  hostPolicy?: HostPolicy;
 }
 
 export const DEFAULT_TASK_ENDPOINT_PORT = 51679;
@@ -74,6 +77,7 @@ export interface RunningAgents {
 
 export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents> {
   const log = o.log ?? createLogger('wharf-agent');
+  if (o.hostPolicy) log.info({ hostPolicy: o.hostPolicy }, 'host policy: tasks asking for more are kept off this host or stopped before any container is created');
   // A Fargate task runs in a subnet of its host's zone: a pool host elsewhere would get none.
   const zones = regionZones(o.region);
   if (o.cluster === FARGATE_POOL && o.availabilityZone !== undefined && !zones.includes(o.availabilityZone)) {
@@ -93,6 +97,7 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
       resources: o.resources,
       logger: log,
       runtime: { startLatencyMs: o.simulatedStartLatencyMs, failureRate: o.simulatedFailureRate },
+      agent: { hostPolicy: o.hostPolicy },
     });
     await fleet.start();
     return {
@@ -136,6 +141,7 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     attributes: o.attributes,
     resources: o.resources,
     fargateSandbox: o.fargateSandbox,
+    hostPolicy: o.hostPolicy,
     pullBehaviour: o.pullBehaviour,
     taskCleanupWaitMs: taskCleanupWaitMs(process.env.ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION),
     logger: log,
@@ -185,4 +191,27 @@ export function parseAttributes(list: string[] | undefined): Record<string, stri
     out[a.slice(0, i)] = a.slice(i + 1);
   }
   return out;
+}
+
+/**
+ * The host policy flags, and ECS_DISABLE_PRIVILEGED as the ECS agent reads it (a Go boolean:
+ * true/false, 1/0, t/f in any case); undefined when nothing is restricted.
+ */
+export function parseHostPolicy(
+  flags: { disablePrivileged?: boolean; disallowHostNetwork?: boolean; disableCapabilities?: string; allowedHostPaths?: string },
+  env: NodeJS.ProcessEnv = process.env,
+): HostPolicy | undefined {
+  const fromEnv = env.ECS_DISABLE_PRIVILEGED;
+  let envPrivileged = false;
+  if (fromEnv !== undefined && fromEnv.trim() !== '') {
+    if (/^(1|t|true)$/i.test(fromEnv.trim())) envPrivileged = true;
+    else if (!/^(0|f|false)$/i.test(fromEnv.trim())) throw new Error(`ECS_DISABLE_PRIVILEGED must be true or false, not '${fromEnv}'`);
+  }
+  const policy: HostPolicy = {
+    ...(flags.disablePrivileged || envPrivileged ? { disablePrivileged: true } : {}),
+    ...(flags.disallowHostNetwork ? { disallowHostNetwork: true } : {}),
+    ...(flags.disableCapabilities !== undefined ? { disabledCapabilities: parseDisabledCapabilities(flags.disableCapabilities) } : {}),
+    ...(flags.allowedHostPaths !== undefined ? { allowedHostPaths: parseAllowedHostPaths(flags.allowedHostPaths) } : {}),
+  };
+  return Object.keys(policy).length ? policy : undefined;
 }

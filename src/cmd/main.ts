@@ -4,12 +4,12 @@
  */
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
-import { startServer } from './server';
+import { parseEtcdUrl, startServer } from './server';
 import { dockerBridgeAddress, parseDnsFlag } from './dns';
 import { AWS_REGIONS, parseRegionList } from '../core/regions';
 import { DEFAULT_VPC_BASE, defaultVpcCidr } from '../core/vpc';
 import { applyHeapGrowth, parseHeapGrowth } from './heap-growth';
-import { parseAttributes, parseResources, startAgents, type RunningAgents } from './agent';
+import { parseAttributes, parseHostPolicy, parseResources, startAgents, type RunningAgents } from './agent';
 import { CAPACITY_PROVIDER_ATTRIBUTE } from '../control/capacity-providers';
 import { FARGATE_POOL } from '../core/fargate-pool';
 import { ensureDocker, ensureHaproxy } from './docker-setup';
@@ -69,6 +69,11 @@ Flags:
   --load-balancers on|off  run the ELBv2 load balancer controller and its HAProxy (default on;
                          without haproxy installed it logs one line and the rest runs)
   --haproxy PATH         the haproxy binary (default $WHARF_HAPROXY or /usr/sbin/haproxy)
+  --store URL            where the state lives: the data dir's SQLite file (default), or
+                         etcd://HOST:PORT[,HOST:PORT...][/PREFIX/] for distributed mode: any number
+                         of servers share the etcd cluster's state (keys under PREFIX, default
+                         wharf/), every one serves the whole API, and the controllers run on the
+                         one elected leader (docs/ARCHITECTURE.md "Distributed mode")
   -h, --help             this help
 
 Credentials are generated on first start and kept in DATA_DIR/credentials.json, unless
@@ -103,6 +108,17 @@ const AGENT_FLAGS = `  --cluster NAME          cluster to join (default 'default
   --task-dns ADDR,...     resolvers of tasks whose definition names none (bridge containers and
                           awsvpc tasks): Wharf's service discovery DNS server. 'wharf up' uses its
                           server's address on the Docker bridge gateway when it listens there
+
+Host policy (what tasks may not ask of this host; placement avoids the host where an attribute
+says so, and the agent stops any such task before creating a container, with the reason):
+  --disable-privileged    no privileged containers (also ECS_DISABLE_PRIVILEGED=true); the host
+                          stops advertising com.amazonaws.ecs.capability.privileged-container
+  --disallow-host-network no networkMode host; the host stops advertising
+                          wharf.capability.host-network
+  --disable-capabilities ALL|CAP,...   no linuxParameters.capabilities.add of these (ALL: of
+                          any; then wharf.capability.linux-capabilities-add is not advertised)
+  --allowed-host-paths PATH,...   bind mounts (host sourcePath volumes) only of these paths or
+                          below them, e.g. /data,/var/log (default: any path)
 `;
 
 const AGENT_HELP = `wharf agent: register this host as a container instance of a cluster and run its tasks on Docker
@@ -165,10 +181,12 @@ async function cmdServer(argv: string[]): Promise<void> {
       'vpc-base': { type: 'string' },
       'load-balancers': { type: 'string' },
       haproxy: { type: 'string' },
+      store: { type: 'string', default: process.env.WHARF_STORE },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(SERVER_HELP);
+  if (values.store?.startsWith('etcd:')) parseEtcdUrl(values.store);
   const loadBalancers = parseLoadBalancers(values['load-balancers'], values.haproxy);
   const dns = parseDnsFlag(values.dns);
   const vpcBase = parseVpcBase(values['vpc-base'], values.region!);
@@ -195,6 +213,7 @@ async function cmdServer(argv: string[]): Promise<void> {
     scaleCommand: values['scale-command'],
     vpcBase,
     loadBalancers,
+    store: values.store,
   });
   printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey);
   const stop = async () => {
@@ -239,6 +258,10 @@ const agentOptions = {
   'task-endpoint': { type: 'string' },
   'task-dns': { type: 'string' },
   'public-ip': { type: 'string' },
+  'disable-privileged': { type: 'boolean' },
+  'disallow-host-network': { type: 'boolean' },
+  'disable-capabilities': { type: 'string' },
+  'allowed-host-paths': { type: 'string' },
 } as const;
 
 function parseTaskEndpoint(v: string | undefined): { host?: string; port?: number } | false | undefined {
@@ -300,6 +323,12 @@ function agentSettings(values: Record<string, unknown>) {
     taskEndpoint: parseTaskEndpoint(values['task-endpoint'] as string | undefined),
     dnsServers: parseTaskDns(values['task-dns'] as string | undefined),
     publicIp: parsePublicIp(values['public-ip'] as string | undefined),
+    hostPolicy: parseHostPolicy({
+      disablePrivileged: values['disable-privileged'] as boolean | undefined,
+      disallowHostNetwork: values['disallow-host-network'] as boolean | undefined,
+      disableCapabilities: values['disable-capabilities'] as string | undefined,
+      allowedHostPaths: values['allowed-host-paths'] as string | undefined,
+    }),
   };
 }
 

@@ -30,6 +30,8 @@ import { PlacementView } from '../state/placement-view';
 import { State } from '../state/state';
 import { markRegionUsed, regionStore, usedRegions } from '../store/regions';
 import type { Store } from '../store/store';
+import { FencedStore } from '../store/fenced-store';
+import type { Leadership } from '../store/etcd/etcd-leadership';
 import { systemClock, type Logger } from '../lib';
 
 /** Everything one region runs. */
@@ -40,7 +42,8 @@ export interface RegionRuntime {
   ecs: Record<string, Handler>;
   secrets: Record<string, Handler>;
   cloudMap: Record<string, Handler>;
-  capacityProviders: CapacityProviderController;
+  /** The capacity provider controller, while this replica runs controllers (see `leadership`). */
+  capacityProviders(): CapacityProviderController | undefined;
   ec2: Record<string, Handler>;
   elbv2: Record<string, Handler>;
   close(): Promise<void>;
@@ -61,6 +64,12 @@ export interface RegionRuntimeOptions {
   scale?: (region: string) => (r: ScaleRequest) => Promise<void>;
   /** First two octets of the first region's default VPC range (core/vpc.ts DEFAULT_VPC_BASE). */
   vpcBase?: string;
+  /**
+   * Distributed mode: the controllers run only while this replica leads, and write through a
+   * FencedStore so that a replica that lost the lead cannot change anything. Absent: one process
+   * owns the store and always runs them.
+   */
+  leadership?: Leadership;
 }
 
 export class RegionRuntimes {
@@ -133,18 +142,53 @@ export class RegionRuntimes {
     // that no request has to write it (a refused request changes nothing).
     await ensureDefaultNetwork(ctx);
     const gateway = createAgentGateway({ ctx, credentials: o.credentials, pingIntervalMs: o.pingIntervalMs });
-    const liveness = new InstanceLivenessController({ state, store, clock: systemClock, log, connections: gateway.connections, timeoutMs: o.agentTimeoutMs, poolHostLostMs: o.poolHostLostMs });
-    const reaper = new TaskReaperController({ state, store, clock: systemClock, log });
-    const services = new ServiceController({ ctx, healthyAfterRunningMs: o.healthyAfterRunningMs });
-    const registries = new ServiceRegistryController(ctx, { instanceHostAddress: instanceHostAddress() });
-    const serviceTargets = new ServiceLoadBalancerController(ctx);
-    const capacityProviders = new CapacityProviderController({ ctx, scale: o.scale?.(region) });
-    liveness.start();
-    reaper.start();
-    services.start();
-    registries.start();
-    serviceTargets.start();
-    capacityProviders.start();
+    // Every controller of the region, started together; a new set per leadership term (they do
+    // not restart once stopped).
+    let controllers: { capacityProviders: CapacityProviderController; stop(): void } | undefined;
+    const startControllers = (c: ControlContext) => {
+      const liveness = new InstanceLivenessController({ state, store: c.store, clock: systemClock, log, connections: gateway.connections, timeoutMs: o.agentTimeoutMs, poolHostLostMs: o.poolHostLostMs });
+      const reaper = new TaskReaperController({ state, store: c.store, clock: systemClock, log });
+      const services = new ServiceController({ ctx: c, healthyAfterRunningMs: o.healthyAfterRunningMs });
+      const registries = new ServiceRegistryController(c, { instanceHostAddress: instanceHostAddress() });
+      const serviceTargets = new ServiceLoadBalancerController(c);
+      const capacityProviders = new CapacityProviderController({ ctx: c, scale: o.scale?.(region) });
+      liveness.start();
+      reaper.start();
+      services.start();
+      registries.start();
+      serviceTargets.start();
+      capacityProviders.start();
+      controllers = {
+        capacityProviders,
+        stop() {
+          registries.stop();
+          serviceTargets.stop();
+          capacityProviders.stop();
+          services.stop();
+          reaper.stop();
+          liveness.stop();
+        },
+      };
+    };
+    let unfollow: (() => void) | undefined;
+    const { leadership } = o;
+    if (!leadership) startControllers(ctx);
+    else {
+      // The controllers' writes carry the term's fence; the API's writes (any replica) do not.
+      const fenced: ControlContext = { ...ctx, store: regionStore(new FencedStore(o.store, () => leadership.current()), region) };
+      const follow = (leading: boolean) => {
+        if (leading && !controllers) {
+          log.info('this replica leads: controllers start');
+          startControllers(fenced);
+        } else if (!leading && controllers) {
+          log.warn('this replica no longer leads: controllers stop');
+          controllers.stop();
+          controllers = undefined;
+        }
+      };
+      unfollow = leadership.onChange(follow);
+      follow(leadership.current() !== undefined);
+    }
     log.info('region up');
     return {
       region,
@@ -153,16 +197,13 @@ export class RegionRuntimes {
       ecs: ecsHandlers(ctx) as Record<string, Handler>,
       secrets: secretsHandlers(ctx) as Record<string, Handler>,
       cloudMap: cloudMapHandlers(ctx) as Record<string, Handler>,
-      capacityProviders,
+      capacityProviders: () => controllers?.capacityProviders,
       ec2: ec2Handlers(ctx) as Record<string, Handler>,
       elbv2: elbv2Handlers(ctx) as Record<string, Handler>,
       async close() {
-        registries.stop();
-        serviceTargets.stop();
-        capacityProviders.stop();
-        services.stop();
-        reaper.stop();
-        liveness.stop();
+        unfollow?.();
+        controllers?.stop();
+        controllers = undefined;
         await gateway.close();
         state.stop();
         await store.close();

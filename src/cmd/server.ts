@@ -1,15 +1,18 @@
 /** `wharf server`: the control plane with the embedded SQLite store, answering every region. */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { startDiscoveryDns, type DnsSettings } from './dns';
 import type { DnsListenAddress } from '../discovery';
 import { Gauge, type Registry } from 'prom-client';
 import type { Partition } from '../core/arn';
 import { RegionPolicy } from '../core/regions';
-import type { ControlContext } from '../control';
+import type { ControlContext, Principal } from '../control';
 import { createHttpServer, type WharfHttpServer } from '../server/http-server';
 import { regionalUpgrade } from '../server/regional-upgrade';
 import { wharfApis, wharfQueryApis } from '../server/wharf-apis';
 import { SqliteStore } from '../store/sqlite/sqlite-store';
+import { EtcdStore, type Leadership } from '../store/etcd';
 import { migrateUnprefixedKeys } from '../store/regions';
 import type { Store } from '../store/store';
 import { createLogger, systemClock, type Logger } from '../lib';
@@ -49,6 +52,40 @@ export interface ServerOptions {
   vpcBase?: string;
   /** ELBv2 load balancers on HAProxy (cmd/load-balancers.ts); default on, with /usr/sbin/haproxy. */
   loadBalancers?: LoadBalancerSettings;
+  /**
+   * Where the state lives: absent = SQLite in the data dir (one server owns it); `etcd://h1:2379,
+   * h2:2379[/prefix/]` = an etcd cluster shared by any number of replicas (distributed mode).
+   */
+  store?: string;
+}
+
+/** The parts of an `etcd://host:port,host:port[/prefix/]` store URL. */
+export function parseEtcdUrl(url: string): { endpoints: string[]; prefix: string } {
+  const m = /^etcd:\/\/([^/]+)(\/.*)?$/.exec(url);
+  if (!m) throw new Error(`--store ${url}: expected etcd://host:port[,host:port...][/prefix/]`);
+  const endpoints = m[1]!.split(',').map((h) => {
+    if (!/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(h)) throw new Error(`--store ${url}: ${h} is not host:port`);
+    return `http://${h}`;
+  });
+  const path = (m[2] ?? '/wharf/').slice(1);
+  const prefix = path === '' ? 'wharf/' : path.endsWith('/') ? path : `${path}/`;
+  return { endpoints, prefix };
+}
+
+async function openStore(opts: ServerOptions, replicaId: string, log: Logger): Promise<{ store: Store; leadership?: Leadership }> {
+  if (opts.store === undefined || opts.store === '' || opts.store.startsWith('sqlite:')) {
+    const path = opts.store?.startsWith('sqlite:') ? opts.store.slice('sqlite:'.length).replace(/^\/\//, '') : join(opts.dataDir, 'wharf.db');
+    const store = SqliteStore.open({ path, synchronous: opts.synchronous ?? 'FULL', compactKeep: 20_000 });
+    // A data dir from before regions: its keys move under the region their ARNs name, once.
+    const migrated = await migrateUnprefixedKeys(store, opts.region, systemClock.now());
+    if (migrated.moved > 0) log.info(migrated, 'moved the data of a single-region data dir under its region');
+    return { store };
+  }
+  const { endpoints, prefix } = parseEtcdUrl(opts.store);
+  const store = await EtcdStore.open({ endpoints, prefix, onWatchError: (err) => log.error({ err }, 'store watch callback failed') });
+  const leadership = store.leadership({ id: replicaId, onError: (err) => log.warn({ err }, 'leadership') });
+  log.info({ endpoints, prefix, replica: replicaId }, 'distributed mode: state in etcd; controllers run on the elected leader');
+  return { store, leadership };
 }
 
 export interface RunningServer {
@@ -74,13 +111,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = opts.log ?? createLogger('wharf-server');
   const policy = new RegionPolicy(opts.region, opts.regions);
   const credentials = loadOrCreateCredentials(opts.dataDir);
-  const store = SqliteStore.open({ path: join(opts.dataDir, 'wharf.db'), synchronous: opts.synchronous ?? 'FULL', compactKeep: 20_000 });
-  // A data dir from before regions: its keys move under the region their ARNs name, once.
-  const migrated = await migrateUnprefixedKeys(store, opts.region, systemClock.now());
-  if (migrated.moved > 0) log.info(migrated, 'moved the data of a single-region data dir under its region');
-  const keyTable = new Map<string, { secret: string; isAgent: boolean }>();
-  keyTable.set(credentials.user.accessKeyId, { secret: credentials.user.secretAccessKey, isAgent: false });
-  for (const t of credentials.agentTokens) keyTable.set(t.accessKeyId, { secret: t.secretAccessKey, isAgent: true });
+  const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const { store, leadership } = await openStore(opts, replicaId, log);
+  const keyTable = new Map<string, { secret: string; principal: Principal }>();
+  keyTable.set(credentials.user.accessKeyId, { secret: credentials.user.secretAccessKey, principal: { kind: 'user', iamResource: 'root' } });
+  for (const t of credentials.agentTokens) keyTable.set(t.accessKeyId, { secret: t.secretAccessKey, principal: { kind: 'agent-token', iamResource: 'role/wharf-agent' } });
   const credentialLookup = { lookup: (id: string) => keyTable.get(id) };
   const regions = new RegionRuntimes({
     store,
@@ -94,6 +129,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     healthyAfterRunningMs: opts.healthyAfterRunningMs,
     scale: opts.scaleCommand ? (region) => scaleCommandRunner(opts.scaleCommand!, region, log) : undefined,
     vpcBase: opts.vpcBase,
+    leadership,
   });
   await regions.startUsed();
   const home = await regions.get(opts.region);
@@ -115,7 +151,23 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const endpoint = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   regions.setEndpoint(endpoint);
   log.info({ endpoint, dataDir: opts.dataDir, region: opts.region, regions: policy.describe() }, 'wharf server listening');
-  const loadBalancers = startLoadBalancers({ dataDir: opts.dataDir, settings: opts.loadBalancers ?? { enabled: true }, regions, log });
+  const startLbs = () => startLoadBalancers({ dataDir: opts.dataDir, settings: opts.loadBalancers ?? { enabled: true }, regions, log });
+  let loadBalancers: RunningLoadBalancers | undefined;
+  if (!leadership) loadBalancers = startLbs();
+  else {
+    // One load balancer controller per installation, like the other controllers: the leader's.
+    // A replica that stops leading leaves its HAProxy serving (as a restart does) until the
+    // leader's reconciler has taken over the addresses.
+    leadership.onChange((leading) => {
+      if (leading && !loadBalancers) loadBalancers = startLbs();
+      else if (!leading && loadBalancers) {
+        const lbs = loadBalancers;
+        loadBalancers = undefined;
+        void lbs.detach();
+      }
+    });
+    if (leadership.current()) loadBalancers = startLbs();
+  }
   const dns = opts.dns ? await startDiscoveryDns(opts.dns, regions, opts.region, log, loadBalancers ? [loadBalancers.hostNames] : []) : undefined;
   return {
     endpoint,
@@ -127,11 +179,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     http,
     store,
     dns: dns?.addresses ?? [],
-    loadBalancers,
+    get loadBalancers() {
+      return loadBalancers;
+    },
     async close() {
       await loadBalancers?.detach();
       await dns?.server.close();
       await regions.close();
+      await leadership?.close();
       await http.close();
       await store.close();
     },
@@ -148,7 +203,7 @@ function capacityProviderGauges(registry: Registry, regions: RegionRuntimes): vo
   const fill = async (g: Gauge<(typeof labelNames)[number]>, pick: (r: { reservation: number; desired: number; instances: number }) => number) => {
     g.reset();
     for (const rt of await regions.running()) {
-      for (const r of rt.capacityProviders.reconcile()) g.set({ region: rt.region, capacity_provider: r.capacityProvider, cluster: r.cluster }, pick(r));
+      for (const r of rt.capacityProviders()?.reconcile() ?? []) g.set({ region: rt.region, capacity_provider: r.capacityProvider, cluster: r.cluster }, pick(r));
     }
   };
   new Gauge({

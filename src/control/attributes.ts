@@ -9,6 +9,7 @@
 import { idOf, parseArn } from '../core/arn';
 import { WharfError, invalidParameter } from '../core/errors';
 import { keys, type ContainerInstanceRecord } from '../core/resources';
+import { isHostPolicyAttribute } from '../core/host-policy-attributes';
 import type {
   Attribute,
   DeleteAttributesRequest,
@@ -32,9 +33,12 @@ const NAME_RE = /^[A-Za-z0-9_./\\-]{1,128}$/;
 // Letters, numbers, hyphens, underscores, periods, at signs, slashes, back slashes, colons, spaces.
 const VALUE_RE = /^[A-Za-z0-9_.@/\\: -]{1,128}$/;
 
-/** Attributes the agent sets, which do not count against the custom limit. */
+/**
+ * Attributes the agent sets, which do not count against the custom limit and which a
+ * re-registration replaces: ECS's, and the host policy's (core/host-policy-attributes.ts).
+ */
 export function isBuiltinAttribute(name: string): boolean {
-  return name.startsWith('ecs.') || name.startsWith('com.amazonaws.ecs.');
+  return name.startsWith('ecs.') || name.startsWith('com.amazonaws.ecs.') || isHostPolicyAttribute(name);
 }
 
 export function validateAttributeName(name: unknown): string {

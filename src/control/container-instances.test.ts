@@ -173,6 +173,10 @@ test('attribute names and values follow the ECS character rules', () => {
   assert.equal(isBuiltinAttribute('ecs.os-type'), true);
   assert.equal(isBuiltinAttribute('com.amazonaws.ecs.capability.docker-remote-api.1.17'), true);
   assert.equal(isBuiltinAttribute('stack'), false);
+  // The host policy's: set by the agent, so a restart with a stricter policy withdraws them.
+  assert.equal(isBuiltinAttribute('wharf.capability.host-network'), true);
+  assert.equal(isBuiltinAttribute('wharf.allowed-host-paths'), true);
+  assert.equal(isBuiltinAttribute('wharf.capacity-provider'), false);
   assert.deepEqual(registrationAttributes([{ name: 'a', value: '1' }, { name: 'a', value: '2' }]), [{ name: 'a', value: '2' }], 'a repeated name keeps the last value');
 });
 

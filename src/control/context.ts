@@ -24,6 +24,34 @@ export async function committed(ctx: ControlContext, revision: number): Promise<
   await ctx.state.waitFor(revision);
 }
 
+/**
+ * Who holds an access key, as the server's key table knows it. server/ authenticates a request to
+ * one of these; the authorisation of users (IAM identity policies) and of agents (bound to a
+ * cluster, then to one container instance) reads it.
+ */
+export type Principal =
+  | {
+      kind: 'user';
+      /** The IAM resource part of its ARN: `root` (the built-in key) or `user/<name>`. */
+      iamResource: string;
+      /** Its identity policy; undefined for the built-in key, which is the account's root (admin). */
+      policy?: unknown;
+    }
+  | {
+      /** A join token: may register a container instance, nothing else of consequence. */
+      kind: 'agent-token';
+      iamResource: string;
+      /** The one cluster it may register into; undefined for a token bound to none. */
+      cluster?: string;
+    }
+  | {
+      /** The credential a registered agent holds: bound to its own container instance. */
+      kind: 'instance';
+      iamResource: string;
+      cluster: string;
+      containerInstanceArn: string;
+    };
+
 /** Who made a request, as the transport authenticated it. */
 export interface Caller {
   requestId: string;
@@ -31,8 +59,10 @@ export interface Caller {
   accessKeyId: string;
   /** Principal ARN used for per-user settings (account settings). */
   principalArn: string;
-  /** Whether the key is an agent's (cluster join token) rather than a user's. */
+  /** Whether the key is an agent's (join token or instance credential) rather than a user's. */
   isAgent: boolean;
+  /** The key's holder (set by server/ on every request; tests may leave it out). */
+  principal?: Principal;
   /** The region of the request's SigV4 credential scope: the region whose state it reads and writes. */
   region: string;
   /**

@@ -9,6 +9,8 @@ import { CALLER, harness } from './service-test-harness';
 import { describeSubnets } from '../control/vpc';
 import { stopTask } from '../control/tasks';
 import { ServiceRegistryController } from './service-registry-controller';
+import { putAttributes } from '../control/attributes';
+import { HOST_NETWORK_ATTRIBUTE } from '../core/host-policy-attributes';
 
 test('a service with serviceRegistries has its RUNNING tasks registered (task id, task IP, port) and scaled-in tasks removed', async () => {
   const h = await harness();
@@ -136,7 +138,9 @@ test('host tasks register the host address and the containerPort itself', async 
   registry.start();
   try {
     const { svc, instances } = await registryOf(h, ['A', 'SRV']);
-    await h.addInstance();
+    // A Wharf agent advertises that it allows host networking (unless --disallow-host-network).
+    const host = await h.addInstance();
+    await putAttributes(h.ctx, { cluster: 'c', attributes: [{ name: HOST_NETWORK_ATTRIBUTE, targetType: 'container-instance', targetId: host }] });
     // The agent reports no bindings for this one: in host mode the container answers on its own port.
     h.runningReport = () => ({ containers: [{ containerName: 'app', status: 'RUNNING' }] });
     await h.registerTd('web', { networkMode: 'host', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 64, essential: true, portMappings: [{ containerPort: 9000 }] }] });

@@ -97,6 +97,14 @@ const attributeCases: { name: string; req: RegisterTaskDefinitionRequest; includ
   { name: 'dockerLabels need Docker API 1.18', req: ec2Request({ containerDefinitions: [container({ dockerLabels: { a: 'b' } })] }), includes: [DOCKER('1.18')] },
   { name: 'environment files need S3 env files', req: ec2Request({ containerDefinitions: [container({ environmentFiles: [{ value: 'arn:aws:s3:::b/x.env', type: 's3' }] })] }), includes: ['ecs.capability.env-files.s3'] },
   { name: 'a privileged container needs privileged-container', req: ec2Request({ containerDefinitions: [container({ privileged: true })] }), includes: ['com.amazonaws.ecs.capability.privileged-container'] },
+  { name: 'host networking needs a host that allows it (Wharf)', req: ec2Request({ networkMode: 'host' }), includes: ['wharf.capability.host-network'] },
+  { name: 'bridge networking needs no host-network attribute', req: ec2Request(), includes: [], excludes: ['wharf.capability.host-network', 'wharf.capability.linux-capabilities-add'] },
+  {
+    name: 'adding Linux capabilities needs a host that allows it (Wharf); dropping them does not',
+    req: ec2Request({ containerDefinitions: [container({ linuxParameters: { capabilities: { add: ['NET_ADMIN'] } } }), container({ name: 'b', linuxParameters: { capabilities: { drop: ['ALL'] } } })] }),
+    includes: ['wharf.capability.linux-capabilities-add'],
+  },
+  { name: 'dropping capabilities only needs nothing', req: ec2Request({ containerDefinitions: [container({ linuxParameters: { capabilities: { drop: ['ALL'], add: [] } } })] }), includes: [], excludes: ['wharf.capability.linux-capabilities-add'] },
   {
     name: 'a shared docker volume needs the local volume plugin',
     req: ec2Request({ volumes: [{ name: 'data', dockerVolumeConfiguration: { scope: 'shared', autoprovision: true } }] }),

@@ -14,6 +14,7 @@
  */
 import type { Attribute, Compatibility, ContainerDefinition, Volume } from './shapes/ecs';
 import { fargateViolation, type FargateCandidate } from './task-definition-fargate';
+import { CAPABILITIES_ADD_ATTRIBUTE, HOST_NETWORK_ATTRIBUTE, PRIVILEGED_ATTRIBUTE } from './host-policy-attributes';
 
 const DOCKER = (v: string) => `com.amazonaws.ecs.capability.docker-remote-api.${v}`;
 const LOGGING = (d: string) => `com.amazonaws.ecs.capability.logging-driver.${d}`;
@@ -51,6 +52,8 @@ export function computeRequiresAttributes(td: AttributeCandidate): Attribute[] {
     add('com.amazonaws.ecs.capability.task-iam-role');
     if (td.networkMode === 'host') add('com.amazonaws.ecs.capability.task-iam-role-network-host');
   }
+  // Wharf's own: a host started with --disallow-host-network does not advertise it.
+  if (td.networkMode === 'host') add(HOST_NETWORK_ATTRIBUTE);
   if (td.networkMode === 'awsvpc') {
     add(DOCKER('1.18'));
     add('ecs.capability.task-eni');
@@ -100,7 +103,9 @@ function addContainerAttributes(c: ContainerDefinition, hasExecRole: boolean, ad
   if (c.repositoryCredentials !== undefined) add('com.amazonaws.ecs.capability.private-registry-authentication.secretsmanager');
   if ((c.environmentFiles ?? []).length > 0) add('ecs.capability.env-files.s3');
   if (c.firelensConfiguration !== undefined) add(`ecs.capability.firelens.${c.firelensConfiguration.type}`);
-  if (c.privileged === true) add('com.amazonaws.ecs.capability.privileged-container');
+  if (c.privileged === true) add(PRIVILEGED_ATTRIBUTE);
+  // Wharf's own: a host started with --disable-capabilities ALL does not advertise it.
+  if ((c.linuxParameters?.capabilities?.add ?? []).length > 0) add(CAPABILITIES_ADD_ATTRIBUTE);
   for (const o of c.dockerSecurityOptions ?? []) {
     if (o.startsWith('label:')) add('com.amazonaws.ecs.capability.selinux');
     if (o.startsWith('apparmor:')) add('com.amazonaws.ecs.capability.apparmor');

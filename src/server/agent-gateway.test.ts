@@ -158,7 +158,7 @@ async function withGateway(fn: (g: { port: number; gateway: AgentGateway; store:
   const { store, state } = await fixture();
   const gateway = createAgentGateway({
     ctx: { store, state, clock: systemClock, log: createLogger('test', 'silent') },
-    credentials: { lookup: (id) => (id === KEY.accessKeyId ? { secret: KEY.secretAccessKey, isAgent: true } : undefined) },
+    credentials: { lookup: (id) => (id === KEY.accessKeyId ? { secret: KEY.secretAccessKey, principal: { kind: 'agent-token', iamResource: 'role/wharf-agent' } } : undefined) },
     pingIntervalMs: opts.pingIntervalMs ?? 200,
     debounceMs: opts.debounceMs,
   });
@@ -558,7 +558,7 @@ test("the API server's request timeouts do not cut the agent channel: an upgrade
   const { store, state } = await fixture();
   const gateway = createAgentGateway({
     ctx: { store, state, clock: systemClock, log: createLogger('test', 'silent') },
-    credentials: { lookup: (id) => (id === KEY.accessKeyId ? { secret: KEY.secretAccessKey, isAgent: true } : undefined) },
+    credentials: { lookup: (id) => (id === KEY.accessKeyId ? { secret: KEY.secretAccessKey, principal: { kind: 'agent-token', iamResource: 'role/wharf-agent' } } : undefined) },
     pingIntervalMs: 200,
   });
   // The real API server with timeouts a hundred times shorter than in production.

@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { cloudMapHandlers } from '../control/cloudmap';
 import { secretsHandlers } from '../control/secrets';
-import { ec2Handlers, ecsHandlers, elbv2Handlers, type ControlContext } from '../control';
+import { ec2Handlers, ecsHandlers, elbv2Handlers, type ControlContext, type Principal } from '../control';
 import { RegionPolicy } from '../core/regions';
 import { signRequest, systemClock } from '../lib';
 import { PlacementView } from '../state/placement-view';
@@ -28,9 +28,12 @@ export interface FuzzKey {
   accessKeyId: string;
   secretAccessKey: string;
 }
-/** The keys the server knows: a user's (all-powerful today) and a cluster join token's. */
+/** The keys the server knows: a user's (all-powerful today), a cluster join token's, an instance's. */
 export const USER_KEY: FuzzKey = { accessKeyId: 'AKIAFUZZUSER', secretAccessKey: 'fuzz-user-secret' };
 export const AGENT_KEY: FuzzKey = { accessKeyId: 'AKIAFUZZAGENT', secretAccessKey: 'fuzz-agent-secret' };
+/** An agent's own credential, bound to a container instance of cluster `fuzz` (that need not exist). */
+export const INSTANCE_KEY: FuzzKey = { accessKeyId: 'AKIAFUZZINSTANCE', secretAccessKey: 'fuzz-instance-secret' };
+export const INSTANCE_ARN = `arn:aws:ecs:us-east-1:123456789012:container-instance/fuzz/${'f'.repeat(32)}`;
 
 export interface Answer {
   status: number;
@@ -88,9 +91,10 @@ export async function startFuzzServer(opts: { timeouts?: RequestTimeouts } = {})
   });
   const log = pino({ level: 'warn' }, sink);
   const ctx: ControlContext = { store, state, placement, partition: { region: FUZZ_REGION, accountId: FUZZ_ACCOUNT }, clock: systemClock, log };
-  const known = new Map([
-    [USER_KEY.accessKeyId, { secret: USER_KEY.secretAccessKey, isAgent: false }],
-    [AGENT_KEY.accessKeyId, { secret: AGENT_KEY.secretAccessKey, isAgent: true }],
+  const known = new Map<string, { secret: string; principal: Principal }>([
+    [USER_KEY.accessKeyId, { secret: USER_KEY.secretAccessKey, principal: { kind: 'user', iamResource: 'root' } }],
+    [AGENT_KEY.accessKeyId, { secret: AGENT_KEY.secretAccessKey, principal: { kind: 'agent-token', iamResource: 'role/wharf-agent' } }],
+    [INSTANCE_KEY.accessKeyId, { secret: INSTANCE_KEY.secretAccessKey, principal: { kind: 'instance', iamResource: 'role/wharf-agent', cluster: 'fuzz', containerInstanceArn: INSTANCE_ARN } }],
   ]);
   const apis = wharfApis({ ecs: ecsHandlers(ctx) as Record<string, Handler>, secrets: secretsHandlers(ctx) as Record<string, Handler>, cloudMap: cloudMapHandlers(ctx) as Record<string, Handler> });
   const queryApis = wharfQueryApis({ ec2: ec2Handlers(ctx) as Record<string, Handler>, elbv2: elbv2Handlers(ctx) as Record<string, Handler> });

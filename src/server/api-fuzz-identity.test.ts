@@ -13,6 +13,7 @@ import { signRequest } from '../lib';
 import {
   AGENT_KEY,
   ECS_TARGET_PREFIX,
+  INSTANCE_KEY,
   FUZZ_REGION,
   USER_KEY,
   dumpStore,
@@ -139,11 +140,13 @@ test('keys that do not exist, or are not the signer\'s, are refused', async () =
 
 /**
  * The kinds of key and what each may call. The user key of this server is all-powerful (what
- * `wharf up` makes); the others are limited. Issue 12 parts 1 and 2 add IAM users with policies and
- * per-instance agent credentials: each is one more entry here.
+ * `wharf up` makes); the others are limited. IAM users with policies (issue 12 part 1) are each one
+ * more entry here. What an agent's keys may do within the agent operations (its own instance and
+ * tasks only) is part 2's, tested beside it.
  */
 const PRINCIPALS: { name: string; key: FuzzKey; mayCall: (signingName: string, operation: string) => boolean }[] = [
   { name: 'a cluster join token', key: AGENT_KEY, mayCall: (service, op) => service === 'ecs' && (AGENT_OPERATIONS as readonly string[]).includes(op) },
+  { name: 'an instance credential', key: INSTANCE_KEY, mayCall: (service, op) => service === 'ecs' && (AGENT_OPERATIONS as readonly string[]).includes(op) },
 ];
 
 test('a key calling what its kind may not is refused with AccessDeniedException, for every operation of every API', async () => {

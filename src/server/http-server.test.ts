@@ -14,7 +14,7 @@ let url = '';
 before(async () => {
   srv = createHttpServer({
     apis: [{ targetPrefix: PREFIX, signingName: 'ecs', modelOperations: ['Echo'], handlers: { Echo: async (_i, c: RequestContext) => ({ ...c }) }, agentOperations: ['Echo'] }],
-    credentials: { lookup: (id) => (id === AGENT.accessKeyId ? { secret: AGENT.secretAccessKey, isAgent: true } : undefined) },
+    credentials: { lookup: (id) => (id === AGENT.accessKeyId ? { secret: AGENT.secretAccessKey, principal: { kind: 'agent-token', iamResource: 'role/wharf-agent' } } : undefined) },
     accountId: '000000000000',
     regions: new RegionPolicy('us-east-1'),
     log: createLogger('test', 'silent'),

@@ -13,6 +13,7 @@ import type { RegionPolicy } from '../core/regions';
 import { uuid, verifySigV4, type Logger } from '../lib';
 import { MalformedQuery, decodeQueryRequest, encodeQueryError, encodeQueryResponse, parseForm } from '../api/query-protocol';
 import { errorStatus } from './error-status';
+import type { Principal } from '../control/context';
 import type { JsonServiceApi, QueryServiceApi, RequestContext } from './api-registry';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -60,8 +61,8 @@ export interface RequestTimeouts {
 export const DEFAULT_REQUEST_TIMEOUTS: RequestTimeouts = { headersMs: 10_000, requestMs: 60_000, bodyIdleMs: 5_000 };
 
 export interface Credentials {
-  /** Secret for an access key id, or undefined if unknown. */
-  lookup(accessKeyId: string): { secret: string; isAgent: boolean } | undefined;
+  /** The secret of an access key id and who holds it, or undefined if unknown. */
+  lookup(accessKeyId: string): { secret: string; principal: Principal } | undefined;
 }
 
 export interface HttpServerOptions {
@@ -199,8 +200,9 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     const out: RequestContext = {
       requestId: '',
       accessKeyId: r.identity.accessKeyId,
-      principalArn: iamArn(partition, cred.isAgent ? 'role/wharf-agent' : 'root'),
-      isAgent: cred.isAgent,
+      principalArn: iamArn(partition, cred.principal.iamResource),
+      isAgent: cred.principal.kind !== 'user',
+      principal: cred.principal,
       region: r.identity.region,
     };
     if (typeof req.headers.host === 'string' && req.headers.host !== '') out.host = req.headers.host;
@@ -418,7 +420,7 @@ function signingServiceOf(req: IncomingMessage): string | undefined {
 
 /** For the agent gateway: the same SigV4 check on a WebSocket upgrade request. */
 export function authenticateUpgrade(req: IncomingMessage, credentials: Credentials):
-  | { ok: true; accessKeyId: string; isAgent: boolean; region: string }
+  | { ok: true; accessKeyId: string; isAgent: boolean; principal: Principal; region: string }
   | { ok: false; code: string; message: string } {
   const r = verifySigV4(
     { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body: Buffer.alloc(0) },
@@ -426,5 +428,6 @@ export function authenticateUpgrade(req: IncomingMessage, credentials: Credentia
     { service: 'ecs' },
   );
   if (!r.ok) return { ok: false, code: r.failure.code, message: r.failure.message };
-  return { ok: true, accessKeyId: r.identity.accessKeyId, isAgent: credentials.lookup(r.identity.accessKeyId)!.isAgent, region: r.identity.region };
+  const { principal } = credentials.lookup(r.identity.accessKeyId)!;
+  return { ok: true, accessKeyId: r.identity.accessKeyId, isAgent: principal.kind !== 'user', principal, region: r.identity.region };
 }

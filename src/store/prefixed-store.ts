@@ -76,14 +76,19 @@ export class PrefixedStore implements Store {
     return this.inner.revision();
   }
 
-  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void): Watcher {
+  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void): Watcher {
     const cut = this.prefix.length;
-    return this.inner.watch(this.k(prefix), fromRevision, (events) => {
-      // Each watcher gets events of its own (the backends parse values per watcher), so the key
-      // can be rewritten in place instead of copying every event of a busy region.
-      for (const ev of events) ev.key = ev.key.slice(cut);
-      onEvents(events);
-    });
+    return this.inner.watch(
+      this.k(prefix),
+      fromRevision,
+      (events) => {
+        // Each watcher gets events of its own (the backends parse values per watcher), so the key
+        // can be rewritten in place instead of copying every event of a busy region.
+        for (const ev of events) ev.key = ev.key.slice(cut);
+        onEvents(events);
+      },
+      onError,
+    );
   }
 
   async close(): Promise<void> {

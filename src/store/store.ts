@@ -71,8 +71,12 @@ export interface Store {
    * resolves, so a cache fed by watch can serve read-your-writes without waiting.
    * History is bounded: when changes after fromRevision have been compacted away, watch throws
    * StoreCompactedError (the caller takes a fresh snapshot) instead of silently skipping them.
+   * A networked backend (etcd) learns that only from the server: it then calls `onError` with the
+   * StoreCompactedError, after watch returned, and delivers nothing more on that watch. It also
+   * reports there a watch it cannot keep (an error other than a lost connection, which it
+   * resumes by itself). In-process backends throw synchronously and never call `onError`.
    */
-  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void): Watcher;
+  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void): Watcher;
   close(): Promise<void>;
 }
 

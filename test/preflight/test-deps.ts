@@ -78,6 +78,12 @@ export const TEST_DEPENDENCIES: readonly TestDependency[] = [
     present: () => findCommand('openssl') !== undefined,
   },
   {
+    what: 'etcd (etcd-server)',
+    aptPackage: 'etcd-server',
+    neededBy: 'the etcd Store backend tests (src/store/etcd), which start etcd members on loopback',
+    present: () => findCommand('etcd') !== undefined,
+  },
+  {
     what: 'python3 with boto3',
     aptPackage: 'python3-boto3',
     neededBy: 'the e2e tests that drive Wharf with boto3',

@@ -84,6 +84,8 @@ export interface SpawnAgentOptions {
   env?: Record<string, string>;
   /** How long to wait for the "registered" line. */
   startTimeoutMs?: number;
+  /** A command the agent runs under, e.g. `nsenter --net=... env DOCKER_HOST=...` (a test bed host). */
+  via?: string[];
 }
 
 export interface AgentProcess extends WharfProcess {
@@ -113,8 +115,10 @@ function procCpuMs(pid: number): number {
   return ((utime + stime) * 1000) / 100;
 }
 
-function launch(args: string[], dataDir: string, env: Record<string, string>, onLine: (line: string) => void): WharfProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+function launch(args: string[], dataDir: string, env: Record<string, string>, onLine: (line: string) => void, via: string[] = []): WharfProcess {
+  const node = [process.execPath, '--import', 'tsx', MAIN, ...args];
+  const [cmd, ...rest] = [...via, ...node];
+  const child = spawn(cmd!, rest, {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, WHARF_LOG_LEVEL: process.env.WHARF_LOG_LEVEL ?? 'warn', ...env },
@@ -231,7 +235,7 @@ export async function spawnAgent(o: SpawnAgentOptions): Promise<AgentProcess> {
   if (!(o.extraArgs ?? []).includes('--public-ip')) args.push('--public-ip', '127.0.0.1');
   args.push(...(o.extraArgs ?? []));
   const listeners: ((l: string) => void)[] = [];
-  const proc = launch(args, dataDir, o.env ?? {}, (l) => listeners.forEach((f) => f(l)));
+  const proc = launch(args, dataDir, o.env ?? {}, (l) => listeners.forEach((f) => f(l)), o.via);
   await waitForLine(proc, listeners, (l) => (/container instance\(s\) registered/.test(l) ? true : undefined), 'wharf agent start', o.startTimeoutMs ?? 120_000);
   // The ARNs follow the banner line; give them a moment to arrive.
   await sleep(50);
@@ -291,11 +295,11 @@ export interface ClusterContainer {
  * label, which holds the cluster ARN), straight from the Docker Engine: what really runs,
  * whatever the API says. `all` includes exited containers.
  */
-export async function listClusterContainers(clusterArn: string, all = false): Promise<ClusterContainer[]> {
+export async function listClusterContainers(clusterArn: string, all = false, dockerHost?: string): Promise<ClusterContainer[]> {
   const out = await new Promise<string>((resolve, reject) => {
     const args = ['ps', '--no-trunc', '--filter', `label=com.amazonaws.ecs.cluster=${clusterArn}`, '--format', '{{.ID}}\t{{.State}}\t{{.Labels}}'];
     if (all) args.splice(1, 0, '-a');
-    const p = spawn('docker', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('docker', args, { stdio: ['ignore', 'pipe', 'pipe'], env: dockerHost ? { ...process.env, DOCKER_HOST: dockerHost } : process.env });
     let s = '';
     let e = '';
     p.stdout.on('data', (d) => (s += String(d)));

@@ -1,0 +1,71 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Etcd3 } from 'etcd3';
+import { runStoreContract } from '../contract';
+import { StoreCompactedError, type WatchEvent } from '../store';
+import { EtcdStore } from './etcd-store';
+import { startEtcdCluster, type EtcdCluster } from './etcd-cluster';
+import { spawnSync } from 'node:child_process';
+
+const missing = spawnSync('etcd', ['--version']).status !== 0;
+if (missing && process.env.CI) throw new Error('etcd is not installed (apt-get install etcd-server); CI runs every test');
+
+describe('EtcdStore', { skip: missing ? 'etcd is not installed (apt-get install etcd-server)' : false }, () => {
+  let etcd: EtcdCluster;
+  let n = 0;
+  // Every store gets a keyspace of its own in one etcd: what lets installations share a cluster.
+  const fresh = () => EtcdStore.open({ endpoints: etcd.endpoints, prefix: `t${process.pid}-${++n}/`, onWatchError: () => undefined });
+
+  before(async () => {
+    etcd = await startEtcdCluster(1);
+  });
+  after(async () => {
+    await etcd?.stop();
+  });
+
+  runStoreContract('etcd', () => fresh(), { syncWatch: false });
+
+  test('two installations sharing a cluster see nothing of each other', async () => {
+    const a = await fresh();
+    const b = await fresh();
+    await a.create('clusters/x', { owner: 'a' });
+    assert.equal(await b.get('clusters/x'), undefined);
+    assert.deepEqual(await b.list(''), []);
+    assert.equal(await b.revision(), 0);
+    await b.create('clusters/x', { owner: 'b' });
+    assert.deepEqual((await a.get('clusters/x'))?.value, { owner: 'a' });
+    await a.close();
+    await b.close();
+  });
+
+  test('a watch from a compacted revision reports StoreCompactedError, asynchronously', async () => {
+    const s = await fresh();
+    const r1 = await s.create('h/a', 1);
+    await s.update('h/a', 2, r1);
+    const r3 = await s.create('h/b', 1);
+    const raw = new Etcd3({ hosts: etcd.endpoints });
+    try {
+      await raw.kv.compact({ revision: r3, physical: true });
+    } finally {
+      raw.close();
+    }
+    const errors: Error[] = [];
+    const events: WatchEvent[] = [];
+    const w = s.watch('h/', r1 - 1, (evs) => events.push(...evs), (err) => errors.push(err));
+    const until = Date.now() + 5000;
+    while (errors.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof StoreCompactedError, String(errors[0]));
+    assert.deepEqual(events, []);
+    w.cancel();
+    await s.close();
+  });
+
+  test('a key prefix must end with a slash; an endpoint that does not answer fails open', async () => {
+    await assert.rejects(EtcdStore.open({ endpoints: etcd.endpoints, prefix: 'nope' }), /must end with '\/'/);
+    await assert.rejects(
+      EtcdStore.open({ endpoints: ['http://127.0.0.1:1'], client: { dialTimeout: 500 } }),
+      /does not answer/,
+    );
+  });
+});
