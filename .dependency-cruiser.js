@@ -47,6 +47,7 @@ module.exports = {
     doNotFollow: { path: 'node_modules' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    exclude: { path: '\\.test\\.ts$' },
+    // Tests and their harnesses (test support that builds whole servers over in-memory stores).
+    exclude: { path: '(\\.test|-harness)\\.ts$' },
   },
 };

@@ -150,7 +150,8 @@ function wildcard(pattern: string): RegExp {
 export function applyFilters<T>(records: T[], filters: Ec2Filter[] | undefined, fields: Record<string, (r: T) => (string | undefined)[]>): T[] {
   const fs = (filters ?? []).map((f) => {
     const name = f.Name ?? '';
-    const read = fields[name];
+    // Own names only: `constructor` or `toString` must not find Object's.
+    const read = Object.prototype.hasOwnProperty.call(fields, name) ? fields[name] : undefined;
     if (!read) throw new WharfError('InvalidParameterValue', `The filter '${name}' is invalid`);
     return { read, patterns: (f.Values ?? []).map(wildcard) };
   });

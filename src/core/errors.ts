@@ -95,6 +95,7 @@ export const errorCodes = [
   'InvalidSignatureException',
   'IncompleteSignatureException',
   'RequestEntityTooLargeException',
+  'RequestTimeoutException',
   'ThrottlingException',
 ] as const;
 

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
+import net from 'node:net';
 import { WebSocket } from 'ws';
 import { AGENT_CONNECT_PATH, DesiredStateReceiver, type DesiredStateDeltaMessage, type DesiredStateMessage, type ServerToAgentMessage } from '../api/agent/protocol';
 import { keys, type ClusterRecord, type ContainerInstanceRecord, type TaskDefinitionRecord, type TaskRecord } from '../core/resources';
@@ -10,6 +11,8 @@ import { MemoryStore } from '../store/memory/memory-store';
 import { casUpdate } from '../store/store';
 import { InstanceLivenessController } from '../controllers/instance-liveness-controller';
 import { CLOSE_INACTIVE, CLOSE_REPLACED, createAgentGateway, desiredStateFor, type AgentGateway } from './agent-gateway';
+import { RegionPolicy } from '../core/regions';
+import { createHttpServer } from './http-server';
 
 const ACCT = '000000000000';
 const CLUSTER = 'c1';
@@ -557,4 +560,51 @@ test('an agent that stops answering pings is dropped and its instance marked dis
     await waitUntil(() => state.instances.get(CLUSTER, I1)!.value.agentConnected === false, 'agentConnected=false after missed pongs', 3000);
     agent.ws.terminate();
   });
+});
+
+test("the API server's request timeouts do not cut the agent channel: an upgraded socket outlives them many times over", async () => {
+  const { store, state } = await fixture();
+  const gateway = createAgentGateway({
+    ctx: { state, clock: systemClock, log: createLogger('test', 'silent') },
+    credentials: { lookup: (id) => (id === KEY.accessKeyId ? { secret: KEY.secretAccessKey, principal: { kind: 'user', iamResource: 'root' } } : undefined) },
+    pingIntervalMs: 200,
+  });
+  // The real API server with timeouts a hundred times shorter than in production.
+  const timeouts = { headersMs: 300, requestMs: 500, bodyIdleMs: 300 };
+  const http = createHttpServer({
+    apis: [],
+    credentials: { lookup: () => undefined },
+    accountId: ACCT,
+    regions: new RegionPolicy('us-east-1', ['us-east-1']),
+    log: createLogger('test', 'silent'),
+    timeouts,
+    onUpgrade: (req, socket, head) => gateway.handleUpgrade(req, socket, head),
+  });
+  const { port } = await http.listen(0, '127.0.0.1');
+  try {
+    const agent = await connect(port, instArn(I1));
+    assert.equal(((await agent.next()) as DesiredStateMessage).type, 'desiredState');
+    // Six times the whole-request timeout, with Node checking for expired requests all along.
+    await new Promise((r) => setTimeout(r, 6 * timeouts.requestMs));
+    assert.equal(agent.ws.readyState, WebSocket.OPEN, 'the agent channel is still open');
+    await store.create(keys.task(CLUSTER, tid(7)), task(tid(7), I1, 'RUNNING', 'PENDING'));
+    // (An empty instance gaining a task gets the full list rather than a delta.)
+    const next = await agent.next();
+    const sent = next.type === 'desiredState' ? next.tasks : (next as DesiredStateDeltaMessage).upsert;
+    assert.deepEqual(sent.map((t) => suffix(t.taskArn)), ['7'], 'and it still carries desired state');
+    // While a plain request that stalls is cut by the same server.
+    const stalled = await new Promise<string>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n'));
+      let got = '';
+      s.on('data', (d) => (got += String(d)));
+      s.on('close', () => resolve(got));
+    });
+    assert.match(stalled, /^HTTP\/1\.1 408 /);
+    agent.ws.close();
+    await agent.closed;
+  } finally {
+    await gateway.close();
+    await http.close();
+    state.stop();
+  }
 });

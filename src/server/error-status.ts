@@ -92,5 +92,7 @@ export const errorStatus: Record<ErrorCode, number> = {
   InvalidSignatureException: 403,
   IncompleteSignatureException: 400,
   RequestEntityTooLargeException: 413,
+  // The name SDKs retry as a transient error (botocore's standard retry mode).
+  RequestTimeoutException: 408,
   ThrottlingException: 400,
 };

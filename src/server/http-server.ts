@@ -3,7 +3,7 @@
  * agent channel's WebSocket upgrade. This is the only place that turns a thrown error into a wire
  * error.
  */
-import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer, maxHeaderSize, type IncomingMessage, type RequestListener, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -45,6 +45,23 @@ class ClientDisconnected extends Error {
 /** How much of an oversized body is read and thrown away before the connection is cut. */
 const DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES;
 
+/**
+ * How long a client may take to send a request. Node's own defaults (60 s for the headers, 300 s
+ * for the whole request, checked every 30 s) let a slow-loris client or a body announced and never
+ * sent hold a socket for minutes; an API request is a few kilobytes. The agent channel is not
+ * affected: once a socket is upgraded to a WebSocket, Node stops timing it as a request (proved by
+ * server/agent-gateway.test.ts).
+ */
+export interface RequestTimeouts {
+  /** From the first byte of a request to the end of its headers. */
+  headersMs: number;
+  /** From the first byte of a request to the end of its body. */
+  requestMs: number;
+  /** The longest silence while a body is being read. */
+  bodyIdleMs: number;
+}
+export const DEFAULT_REQUEST_TIMEOUTS: RequestTimeouts = { headersMs: 10_000, requestMs: 60_000, bodyIdleMs: 5_000 };
+
 export interface Credentials {
   /**
    * The secret of an access key id (or, for users, only its derived key) and who holds it, or
@@ -68,6 +85,8 @@ export interface HttpServerOptions {
   regions: RegionPolicy;
   /** Serve HTTPS (and the agent channel as WSS) with this certificate chain and key (PEM). */
   tls?: { cert: Buffer; key: Buffer };
+  /** How long a client may take to send a request (DEFAULT_REQUEST_TIMEOUTS unless given). */
+  timeouts?: RequestTimeouts;
   /** Handles `Upgrade: websocket` requests (the agent channel). */
   onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer, body: Buffer) => void;
 }
@@ -85,6 +104,7 @@ function replacer(_key: string, value: unknown): unknown {
 }
 
 export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
+  const timeouts = opts.timeouts ?? DEFAULT_REQUEST_TIMEOUTS;
   const metrics = opts.metrics ?? new Registry();
   if (!opts.metrics) collectDefaultMetrics({ register: metrics, prefix: 'wharf_' });
   const requests = new Counter({
@@ -122,14 +142,27 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     new Promise((resolve, reject) => {
       const declared = Number(req.headers['content-length'] ?? 0);
       if (declared > MAX_BODY_BYTES) {
+        // Nothing of it is read: the answer closes the connection (see fail) instead of draining
+        // what may be gigabytes.
         reject(new WharfError('RequestEntityTooLargeException', `Request body is larger than ${MAX_BODY_BYTES} bytes.`));
-        req.resume();
         return;
       }
       const chunks: Buffer[] = [];
       let size = 0;
       let tooLarge = false;
+      // A body announced and not sent (or sent a byte at a time) is cut after a few seconds of
+      // silence, rather than when Node's whole-request timeout strikes.
+      let idle: NodeJS.Timeout | undefined;
+      const armIdle = () => {
+        clearTimeout(idle);
+        idle = setTimeout(() => {
+          req.pause();
+          reject(new WharfError('RequestTimeoutException', `The request body was not received: nothing arrived for ${timeouts.bodyIdleMs / 1000} s.`));
+        }, timeouts.bodyIdleMs);
+      };
+      armIdle();
       req.on('data', (c: Buffer) => {
+        armIdle();
         size += c.length;
         if (tooLarge) {
           // Keep draining (bounded) so the client, still sending, reads the 413 instead of a
@@ -145,10 +178,17 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
         }
         chunks.push(c);
       });
-      req.on('end', () => resolve(Buffer.concat(chunks)));
-      req.on('error', () => reject(new ClientDisconnected()));
+      req.on('end', () => {
+        clearTimeout(idle);
+        resolve(Buffer.concat(chunks));
+      });
+      req.on('error', () => {
+        clearTimeout(idle);
+        reject(new ClientDisconnected());
+      });
       // A client that closes its socket mid-body sends no 'end'; 'close' always comes.
       req.on('close', () => {
+        clearTimeout(idle);
         if (!req.complete) reject(new ClientDisconnected());
       });
     });
@@ -211,6 +251,9 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     let queryApi: QueryServiceApi | undefined;
     const log = opts.log.child({ requestId });
     const fail = (err: WharfError) => {
+      // The rest of a body that was not read cannot be told from the next request: the
+      // connection ends with this answer.
+      if (!req.complete) res.setHeader('connection', 'close');
       if (!queryApi) return sendError(res, err, requestId);
       send(res, errorStatus[err.code], encodeQueryError(queryApi.model, { code: err.code, message: err.message, serverFault: errorStatus[err.code] >= 500 }, requestId), requestId, 'text/xml');
     };
@@ -347,17 +390,32 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     handleApi(req, res, requestId).catch((e) => opts.log.error({ err: e }, 'request failed'));
   };
   // HTTPS is the same server behind TLS: node:https's Server is node:http's with a TLS socket.
-  const server: Server = opts.tls ? createTlsServer({ cert: opts.tls.cert, key: opts.tls.key }, listener) : createServer(listener);
+  const serverOptions: ServerOptions = {
+    headersTimeout: timeouts.headersMs,
+    requestTimeout: timeouts.requestMs,
+    // How often Node looks for requests past those timeouts (its default is every 30 s).
+    connectionsCheckingInterval: Math.min(1000, Math.ceil(timeouts.headersMs / 4)),
+  };
+  const server: Server = opts.tls ? createTlsServer({ ...serverOptions, cert: opts.tls.cert, key: opts.tls.key }, listener) : createServer(serverOptions, listener);
   server.keepAliveTimeout = 65_000;
-  // What the HTTP parser refuses (a bad header line, a bad Content-Length) never reaches
-  // handleApi; the peer still gets an answer rather than a reset connection.
+  // What the HTTP parser refuses (a bad header line, a bad Content-Length, headers over Node's
+  // size limit) and requests past the timeouts never reach handleApi; the peer still gets an
+  // answer rather than a reset connection, unless an answer has already begun on this socket.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
       socket.destroy();
       return;
     }
-    const body = JSON.stringify({ __type: 'SerializationException', message: 'The request is not valid HTTP/1.1.' });
-    socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    const [status, reason, code, message] =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'RequestTimeoutException', `The request was not received in time (headers within ${timeouts.headersMs / 1000} s, the whole request within ${timeouts.requestMs / 1000} s).`]
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'Request Header Fields Too Large', 'RequestEntityTooLargeException', `The request headers are larger than ${maxHeaderSize} bytes.`]
+          : [400, 'Bad Request', 'SerializationException', 'The request is not valid HTTP/1.1.'];
+    requests.inc({ service: 'unknown', operation: 'unknown', code });
+    const body = JSON.stringify({ __type: code, message });
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-amzn-errortype: ${code}\r\nconnection: close\r\n\r\n${body}`);
   });
   if (opts.onUpgrade) {
     const onUpgrade = opts.onUpgrade;

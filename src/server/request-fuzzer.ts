@@ -4,11 +4,14 @@
  * lengths and ranges within the model's bounds, names of resources that exist), each with one
  * mutation of the kinds that found server errors before: null members and list items, wrong
  * types, out-of-range numbers, huge strings, unknown members, wrong enum values, deep nesting,
- * odd but well-typed strings, and bodies that are not JSON objects. Deterministic for a seed, so
- * a failure is reproduced by its seed and index.
+ * odd but well-typed strings, and bodies that are not JSON objects. Services in a query protocol
+ * (EC2, ELBv2) get the same plausible inputs and value mutations, form-encoded as the AWS CLI does
+ * (server/query-form-fuzzer.ts), plus mutations of the form itself. Deterministic for a seed, so a
+ * failure is reproduced by its seed and index.
  */
 import { seededRandom } from '../lib/seeded-random';
 import type { ServiceModel } from '../api/model';
+import { QUERY_MUTATIONS, encodeForm, mutateForm, type QueryMutation } from './query-form-fuzzer';
 
 interface Shape {
   type: string;
@@ -23,7 +26,9 @@ interface Shape {
 }
 
 export interface FuzzService {
-  /** X-Amz-Target prefix. */
+  /** `json` (X-Amz-Target and a JSON body) unless `query` (form-encoded, `Action=`). */
+  protocol?: 'json' | 'query';
+  /** X-Amz-Target prefix (JSON protocol). */
   targetPrefix: string;
   signingName: string;
   model: ServiceModel;
@@ -82,11 +87,14 @@ export class RequestFuzzer {
     private readonly known: readonly string[],
   ) {
     this.rnd = seededRandom(seed);
+    this.operations = services.flatMap((service) => service.operations.map((op): [FuzzService, string] => [service, op]));
   }
+  private readonly operations: [FuzzService, string][];
 
   next(): FuzzRequest {
-    const service = this.pick(this.services);
-    const operation = this.pick(service.operations);
+    // Every operation equally often, whatever its service.
+    const [service, operation] = this.pick(this.operations);
+    if (service.protocol === 'query') return this.nextQuery(service, operation);
     const mutation = this.rnd() < 0.25 ? 'none' : this.pick(MUTATIONS.slice(1));
     this.raw = new Map();
     if (mutation === 'not-an-object') return { service, operation, mutation, body: this.pick(NOT_OBJECTS) };
@@ -95,6 +103,24 @@ export class RequestFuzzer {
     const applied = this.mutate(service.model, inputShape, input, mutation);
     let body = JSON.stringify(input);
     for (const [token, text] of this.raw) body = body.split(JSON.stringify(token)).join(text);
+    return { service, operation, mutation: applied, body };
+  }
+
+  /**
+   * A form-encoded request: a plausible input, maybe with one of the value mutations that a form
+   * can carry (a form has no null, no nesting but its names, no JSON types), then maybe one of the
+   * form's own mutations (query-form-fuzzer.ts).
+   */
+  private nextQuery(service: FuzzService, operation: string): FuzzRequest {
+    this.raw = new Map();
+    const inputShape = service.model.operations[operation]?.input?.shape;
+    const input: Record<string, unknown> = inputShape ? (this.value(service.model, inputShape, 0) as Record<string, unknown>) : {};
+    const valueMutation = this.rnd() < 0.4 ? 'none' : this.pick(['wrong-type', 'out-of-range', 'huge-string', 'wrong-enum', 'odd-string'] as const);
+    let applied = this.mutate(service.model, inputShape, input, valueMutation);
+    const params = encodeForm(service.model, operation, input).map(([k, v]): [string, string] => [k, this.raw.get(v) ?? v]);
+    const formMutation: QueryMutation = this.rnd() < 0.6 ? 'none' : this.pick(QUERY_MUTATIONS.slice(1));
+    const body = mutateForm(params, formMutation, this.rnd);
+    if (formMutation !== 'none') applied = applied === 'none' ? formMutation : `${applied}, ${formMutation}`;
     return { service, operation, mutation: applied, body };
   }
 
@@ -241,7 +267,10 @@ export class RequestFuzzer {
       case 'huge-string': {
         const slot = fitting((s) => s.shape.type === 'string');
         if (!slot) break;
-        set(slot, this.pick(['x', 'arn:aws:ecs:', '/', '\u00e9']).repeat(this.pick([5_000, 70_000, 300_000])));
+        // Past a length limit, past the 64 KiB a header-sized buffer holds, and past the 1 MiB
+        // body limit (once encoded), in characters whatever the unit.
+        const unit = this.pick(['x', 'arn:aws:ecs:', '/', '\u00e9']);
+        set(slot, unit.repeat(Math.ceil(this.pick([5_000, 5_000, 70_000, 70_000, 600_000]) / unit.length)));
         return where(slot);
       }
       case 'unknown-member': {
