@@ -1,5 +1,6 @@
 /** `wharf server`: the control plane with the embedded SQLite store, answering every region. */
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { startDiscoveryDns, type DnsSettings } from './dns';
 import type { DnsListenAddress } from '../discovery';
 import { Gauge, type Registry } from 'prom-client';
@@ -7,6 +8,7 @@ import type { Partition } from '../core/arn';
 import { RegionPolicy } from '../core/regions';
 import type { ControlContext, Principal } from '../control';
 import { createHttpServer, type WharfHttpServer } from '../server/http-server';
+import { staticFiles } from '../server/static-files';
 import { regionalUpgrade } from '../server/regional-upgrade';
 import { wharfApis, wharfQueryApis } from '../server/wharf-apis';
 import { SqliteStore } from '../store/sqlite/sqlite-store';
@@ -49,6 +51,8 @@ export interface ServerOptions {
   vpcBase?: string;
   /** ELBv2 load balancers on HAProxy (cmd/load-balancers.ts); default on, with /usr/sbin/haproxy. */
   loadBalancers?: LoadBalancerSettings;
+  /** The built web console served at /console (default dist/console of this checkout; false: none). */
+  consoleDir?: string | false;
 }
 
 export interface RunningServer {
@@ -108,6 +112,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     accountId: opts.accountId,
     regions: policy,
     log,
+    staticFiles: opts.consoleDir === false ? undefined : staticFiles(opts.consoleDir ?? defaultConsoleDir()),
     onUpgrade: regionalUpgrade(credentialLookup, policy, async (region) => (await regions.get(region)).gateway),
   });
   capacityProviderGauges(http.metrics, regions);
@@ -136,6 +141,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await store.close();
     },
   };
+}
+
+/** dist/console of the checkout this runs from (src/cmd under tsx, dist/src/cmd when built). */
+function defaultConsoleDir(): string {
+  let dir = __dirname;
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return join(dir, 'dist', 'console');
 }
 
 /**

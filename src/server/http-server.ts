@@ -63,6 +63,8 @@ export interface HttpServerOptions {
   regions: RegionPolicy;
   /** Handles `Upgrade: websocket` requests (the agent channel). */
   onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer, body: Buffer) => void;
+  /** The web console's files (GET/HEAD only; server/static-files.ts): true when it answered. */
+  staticFiles?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 export interface WharfHttpServer {
@@ -304,6 +306,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       );
       return;
     }
+    if (opts.staticFiles?.(req, res)) return;
     if (req.method !== 'POST') {
       sendError(res, new WharfError('UnknownOperationException', `Unsupported method ${req.method} ${url}`), requestId);
       return;
