@@ -4,7 +4,7 @@
  * core/shapes, generated from the ECS model.
  */
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { AWS_REGIONS } from '../core/regions';
 import { callEcs, describeError, loadSession, saveSession, type Session } from './api';
 import { ClusterPage, ClustersPage } from './clusters';
@@ -81,6 +81,17 @@ function Login({ onLogin }: { onLogin: (s: Session) => void }) {
 function App() {
   const [session, setSession] = useState<Session | undefined>(loadSession);
   const route = useRoute();
+  // A new page moves focus to its content, as a full page load would start over: keyboard and
+  // screen reader users land on the new page, not on the link they left.
+  const first = useRef(true);
+  const path = route.parts.join('/');
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    document.getElementById('main')?.focus({ preventScroll: true });
+  }, [path]);
   if (!session) return <Login onLogin={setSession} />;
   const setRegion = (region: string) => {
     const s = { ...session, region };

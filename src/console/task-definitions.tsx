@@ -101,13 +101,20 @@ export function FamilyPage({ session, family }: { session: Session; family: stri
   );
 }
 
+/** Pretty JSON with every object's keys sorted, so two revisions line up member by member. */
+function canonicalLines(v: unknown): string[] {
+  const sort = (x: unknown): unknown =>
+    Array.isArray(x) ? x.map(sort) : x && typeof x === 'object' ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, sort((x as Record<string, unknown>)[k])])) : x;
+  return JSON.stringify(sort(v), null, 2).split('\n');
+}
+
 function Diff({ session, left, right }: { session: Session; left: string; right: string }) {
   const [rows, setRows] = useState<DiffRow[]>();
   const [error, setError] = useState<unknown>();
   useEffect(() => {
     let alive = true;
     Promise.all([describe(session, left), describe(session, right)]).then(
-      ([a, b]) => alive && setRows(diffLines(JSON.stringify(a, null, 2).split('\n'), JSON.stringify(b, null, 2).split('\n'))),
+      ([a, b]) => alive && setRows(diffLines(canonicalLines(a), canonicalLines(b))),
       (e) => alive && setError(e),
     );
     return () => {

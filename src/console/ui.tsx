@@ -51,10 +51,16 @@ export function usePoll<T>(load: () => Promise<T>, everyMs: number, deps: unknow
   const loadRef = useRef(load);
   loadRef.current = load;
   const [tick, setTick] = useState(0);
+  // Other inputs (another cluster, page or region) blank the old answer; a refresh keeps it.
+  const key = JSON.stringify(deps);
+  const shownKey = useRef(key);
   useEffect(() => {
     let alive = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    setState({});
+    if (shownKey.current !== key) {
+      shownKey.current = key;
+      setState({});
+    }
     const once = async () => {
       try {
         const data = await loadRef.current();
@@ -70,7 +76,7 @@ export function usePoll<T>(load: () => Promise<T>, everyMs: number, deps: unknow
       alive = false;
       if (timer) clearTimeout(timer);
     };
-  }, [...deps, tick]);
+  }, [key, tick]);
   const refresh = useCallback(() => setTick((t) => t + 1), []);
   return { ...state, data: state.data, error: state.error, at: state.at, refresh };
 }
