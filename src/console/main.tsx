@@ -103,7 +103,8 @@ function App() {
   let body;
   if (page === 'clusters' && rest[0]) body = <ClusterPage session={s} cluster={rest[0]} />;
   else if (page === 'services' && rest[0] && rest[1]) body = <ServicePage session={s} cluster={rest[0]} service={rest[1]} />;
-  else if (page === 'services') body = <ServicesPage session={s} cluster={route.query.get('cluster') ?? 'default'} />;
+  // Keyed by cluster: its page tokens mean nothing in another cluster.
+  else if (page === 'services') body = <ServicesPage key={route.query.get('cluster') ?? 'default'} session={s} cluster={route.query.get('cluster') ?? 'default'} />;
   else if (page === 'tasks' && rest[0] && rest[1]) body = <TaskPage session={s} cluster={rest[0]} task={rest[1]} />;
   else if (page === 'tasks') body = <TasksPage session={s} query={route.query} />;
   else if (page === 'taskdefs' && rest[0]) body = <FamilyPage session={s} family={rest[0]} />;
@@ -112,7 +113,15 @@ function App() {
   const current = page ?? 'clusters';
   return (
     <>
-      <a class="skip" href="#main">
+      {/* The hash is the route, so the skip link moves focus itself instead of following #main. */}
+      <a
+        class="skip"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault();
+          document.getElementById('main')?.focus();
+        }}
+      >
         Skip to content
       </a>
       <header>

@@ -292,6 +292,13 @@ describe('the web console in Chromium', { skip }, () => {
     assert.equal(await page.evaluate<string | null>('document.activeElement && document.activeElement.textContent'), 'Services');
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: /^Services/ }).waitFor();
+    // The skip link takes focus to the content and leaves the page where it is.
+    await page.reload();
+    await page.getByRole('heading', { name: /^Services/ }).waitFor();
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate<string | null>('document.activeElement && document.activeElement.id'), 'main');
+    assert.match(new URL(page.url()).hash, /^#\/services/);
     await page.goto(`${srv.endpoint}/console/#/services/${CLUSTER}/${SERVICE}`);
     await page.getByRole('button', { name: 'Scale…' }).focus();
     await page.keyboard.press('Enter');
