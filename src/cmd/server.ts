@@ -1,7 +1,8 @@
 /** `wharf server`: the control plane with the embedded SQLite store, answering every region. */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { startDiscoveryDns, type DnsSettings } from './dns';
 import type { DnsListenAddress } from '../discovery';
 import { Gauge, type Registry } from 'prom-client';
@@ -9,6 +10,7 @@ import type { Partition } from '../core/arn';
 import { RegionPolicy } from '../core/regions';
 import type { ControlContext, Principal } from '../control';
 import { createHttpServer, type WharfHttpServer } from '../server/http-server';
+import { staticFiles } from '../server/static-files';
 import { regionalUpgrade } from '../server/regional-upgrade';
 import { wharfApis, wharfQueryApis } from '../server/wharf-apis';
 import type { Handler } from '../server/api-registry';
@@ -67,6 +69,8 @@ export interface ServerOptions {
   store?: string;
   /** Serve HTTPS and WSS with this PEM certificate and key (`--tls-cert`, `--tls-key`). */
   tls?: TlsFiles;
+  /** The built web console served at /console (default dist/console of this checkout; false: none). */
+  consoleDir?: string | false;
 }
 
 /** The parts of an `etcd://host:port,host:port[/prefix/]` store URL. */
@@ -178,6 +182,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     regions: policy,
     log,
     tls,
+    staticFiles: opts.consoleDir === false ? undefined : staticFiles(opts.consoleDir ?? defaultConsoleDir()),
     onUpgrade: regionalUpgrade(credentialLookup, policy, async (region) => (await regions.get(region)).gateway, opts.accountId),
   });
   capacityProviderGauges(http.metrics, regions);
@@ -225,6 +230,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await store.close();
     },
   };
+}
+
+/** dist/console of the checkout this runs from (src/cmd under tsx, dist/src/cmd when built). */
+function defaultConsoleDir(): string {
+  let dir = __dirname;
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return join(dir, 'dist', 'console');
 }
 
 /**

@@ -89,6 +89,8 @@ export interface HttpServerOptions {
   timeouts?: RequestTimeouts;
   /** Handles `Upgrade: websocket` requests (the agent channel). */
   onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer, body: Buffer) => void;
+  /** The web console's files (GET/HEAD only; server/static-files.ts): true when it answered. */
+  staticFiles?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 export interface WharfHttpServer {
@@ -383,6 +385,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       );
       return;
     }
+    if (opts.staticFiles?.(req, res)) return;
     if (req.method !== 'POST') {
       sendError(res, new WharfError('UnknownOperationException', `Unsupported method ${req.method} ${url}`), requestId);
       return;

@@ -24,6 +24,8 @@ export interface TestDependency {
 }
 
 export const AWS_CLI_V2 = '/usr/bin/aws';
+/** Debian's Chromium, which playwright-core drives (Playwright's own browser builds are not downloaded). */
+export const CHROMIUM = '/usr/bin/chromium';
 
 export const TEST_DEPENDENCIES: readonly TestDependency[] = [
   {
@@ -82,6 +84,19 @@ export const TEST_DEPENDENCIES: readonly TestDependency[] = [
     aptPackage: 'etcd-server',
     neededBy: 'the etcd Store backend tests (src/store/etcd), which start etcd members on loopback',
     present: () => findCommand('etcd') !== undefined,
+  },
+  {
+    what: `Chromium at ${CHROMIUM}`,
+    aptPackage: 'chromium',
+    neededBy: 'the web console browser tests (test/e2e/console-*.test.ts), driven by playwright-core',
+    present: () => {
+      try {
+        accessSync(CHROMIUM, constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    },
   },
   {
     what: 'python3 with boto3',
