@@ -31,6 +31,7 @@ import {
   RunTaskCommand,
 } from '@aws-sdk/client-ecs';
 import { cpuOf, ecsCall, freePort, liveHeapOf, memoryOf, pct, request, stopChild, until, wharf } from './lib/processes';
+import { ensureAgentToken } from '../src/cmd/agent-tokens';
 
 const REGION = 'us-east-1';
 const CLUSTER = 'bench';
@@ -145,7 +146,7 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
   try {
     const credFile = path.join(dir, 'server', 'credentials.json');
     await until('the server', 60_000, async () => (fs.existsSync(credFile) ? true : undefined));
-    const creds = JSON.parse(fs.readFileSync(credFile, 'utf8')) as { user: { accessKeyId: string; secretAccessKey: string }; agentTokens: { accessKeyId: string; secretAccessKey: string }[] };
+    const creds = JSON.parse(fs.readFileSync(credFile, 'utf8')) as { user: { accessKeyId: string; secretAccessKey: string } };
     const client = () => {
       const c = new ECSClient({ endpoint, region: REGION, credentials: creds.user, maxAttempts: 1 });
       sdk.push(c);
@@ -161,7 +162,8 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
     );
     const tdArn = td.taskDefinition!.taskDefinitionArn!;
 
-    const token = `${creds.agentTokens[0]!.accessKeyId}:${creds.agentTokens[0]!.secretAccessKey}`;
+    const bound = ensureAgentToken(path.join(dir, 'server'), CLUSTER);
+    const token = `${bound.accessKeyId}:${bound.secretAccessKey}`;
     const regStart = Date.now();
     agent = wharf(
       ['agent', '--runtime', 'simulated', '--instances', String(instances), '--cluster', CLUSTER, '--endpoint', endpoint, '--join-token', token, '--region', REGION, '--data-dir', path.join(dir, 'agent')],

@@ -15,6 +15,7 @@ import { startServer } from '../../src/cmd/server';
 import { startAgents } from '../../src/cmd/agent';
 import { FARGATE_POOL } from '../../src/core/fargate-pool';
 import { createLogger } from '../../src/lib';
+import { ensureAgentToken } from '../../src/cmd/agent-tokens';
 async function main() {
   const sandbox = (process.argv[2] ?? 'runc') as 'runc' | 'gvisor';
   const docker = new Docker();
@@ -27,7 +28,7 @@ async function main() {
   const ecs = new ECSClient({ endpoint: srv.endpoint, region: 'us-east-1', credentials: srv.credentials.user, maxAttempts: 3 });
   const cluster = `prof-${process.pid}`;
   const clusterArn = (await ecs.send(new CreateClusterCommand({ clusterName: cluster }))).cluster!.clusterArn!;
-  const agents = await startAgents({ endpoint: srv.endpoint, region: 'us-east-1', cluster: FARGATE_POOL, credentials: srv.credentials.agentTokens[0]!, dataDir, attributes: {}, fargateSandbox: sandbox, runtime: 'docker', instances: 1, pullBehaviour: 'prefer-cached', log });
+  const agents = await startAgents({ endpoint: srv.endpoint, region: 'us-east-1', cluster: FARGATE_POOL, credentials: ensureAgentToken(dataDir, FARGATE_POOL), dataDir, attributes: {}, fargateSandbox: sandbox, runtime: 'docker', instances: 1, pullBehaviour: 'prefer-cached', log });
   const env = { ...process.env, AWS_ACCESS_KEY_ID: srv.credentials.user.accessKeyId, AWS_SECRET_ACCESS_KEY: srv.credentials.user.secretAccessKey, AWS_DEFAULT_REGION: 'us-east-1' };
   const subnet = (await defaultSubnets({ endpoint: srv.endpoint, env: () => env }))['us-east-1a']!.id;
   const td = (await ecs.send(new RegisterTaskDefinitionCommand({ family: 'prof', requiresCompatibilities: ['FARGATE'], networkMode: 'awsvpc', cpu: '256', memory: '512', containerDefinitions: [{ name: 'app', image: 'wharf-test/busybox:latest', essential: true, stopTimeout: 2, command: ['sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait'] }] }))).taskDefinition!.taskDefinitionArn!;

@@ -1,7 +1,7 @@
 /**
- * Wharf's credentials: one user key pair (generated on first start and kept in the data dir, or
- * taken from WHARF_ACCESS_KEY_ID / WHARF_SECRET_ACCESS_KEY) and agent join tokens (key pairs that
- * may only call the agent operations).
+ * Wharf's built-in credentials: the account's root key pair (generated on first start and kept in
+ * the data dir, or taken from WHARF_ACCESS_KEY_ID / WHARF_SECRET_ACCESS_KEY). Users are in
+ * users.ts, agents' join tokens (one cluster each) in agent-tokens.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -14,8 +14,12 @@ export interface KeyPair {
 
 export interface CredentialsFile {
   user: KeyPair;
-  /** Join tokens for agents, `<accessKeyId>:<secret>`. */
-  agentTokens: KeyPair[];
+  /**
+   * Join tokens bound to no cluster, as data dirs made before tokens had a cluster hold them
+   * (cmd/agent-tokens.ts takes them over once, as "any cluster"). New data dirs get none: every
+   * token is made for one cluster (`wharf credentials --agent --cluster C`).
+   */
+  agentTokens?: KeyPair[];
 }
 
 const alnum = (n: number) => {
@@ -39,7 +43,7 @@ export function loadOrCreateCredentials(dataDir: string, env = process.env): Cre
   if (existsSync(path)) {
     file = JSON.parse(readFileSync(path, 'utf8')) as CredentialsFile;
   } else {
-    file = { user: newKeyPair('AKIAWHARF'), agentTokens: [newKeyPair('AKIAWAGENT')] };
+    file = { user: newKeyPair('AKIAWHARF') };
     const tmp = path + '.tmp';
     writeFileSync(tmp, JSON.stringify(file, null, 2), { mode: 0o600 });
     renameSync(tmp, path);

@@ -12,6 +12,7 @@ import pino from 'pino';
 import { ListClustersCommand } from '@aws-sdk/client-ecs';
 import { signRequest } from '../../src/lib';
 import { TARGET_PREFIX, awsCli, ecsCall, rawCall, simpleTaskDefinition, startTestServer, type TestServer } from './helpers/wharf-server';
+import { ensureAgentToken } from '../../src/cmd/agent-tokens';
 
 let srv: TestServer;
 const logLines: any[] = [];
@@ -93,7 +94,7 @@ describe('SigV4', () => {
 
 describe('cluster join tokens', () => {
   test("an agent's key may do what an agent does and nothing else", async () => {
-    const agent = srv.server.credentials.agentTokens[0]!;
+    const agent = ensureAgentToken(srv.dataDir, 'default');
     const reg = await rawCall(srv.endpoint, agent, T('RegisterContainerInstance'), JSON.stringify({ cluster: 'default', totalResources: [] }));
     assert.equal(reg.status, 200, JSON.stringify(reg.json));
     const arn = reg.json.containerInstance.containerInstanceArn;

@@ -24,6 +24,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import { HttpControlPlaneClient, SimulatedFleet } from '../../src/agent';
 import { sdkError, startTestServer, type TestServer } from './helpers/wharf-server';
+import { ensureAgentToken } from '../../src/cmd/agent-tokens';
 
 interface Cluster {
   name: string;
@@ -42,7 +43,7 @@ async function cluster(srv: TestServer, ecs: ECSClient, name: string, count: num
     resources: size,
     availabilityZones: zones,
     registerConcurrency: 1,
-    makeClient: () => new HttpControlPlaneClient({ endpoint: srv.endpoint, region: srv.region, credentials: srv.server.credentials.agentTokens[0]! }),
+    makeClient: () => new HttpControlPlaneClient({ endpoint: srv.endpoint, region: srv.region, credentials: ensureAgentToken(srv.dataDir, name) }),
   });
   await fleet.start();
   const arns = fleet.agents.map((a) => a.containerInstanceArn!);

@@ -20,6 +20,7 @@ import { createLogger } from '../../src/lib';
 import { dockerSkipReason } from '../images/docker-test-env';
 import { listClusterContainers, removeClusterContainers, waitUntil } from './helpers/processes';
 import { defaultSubnets, startTestServer, type TestServer } from './helpers/wharf-server';
+import { ensureAgentToken } from '../../src/cmd/agent-tokens';
 
 const skip = dockerSkipReason();
 const ID = `e2ec${process.pid}`;
@@ -65,7 +66,7 @@ describe('awsvpc subnet networks are removed once unused', { skip, timeout: 300_
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-agent-'));
       dataDirs.push(dataDir);
       const agent = new Agent({
-        client: new HttpControlPlaneClient({ endpoint: srv.endpoint, region: srv.region, credentials: srv.server.credentials.agentTokens[0]!, logger }),
+        client: new HttpControlPlaneClient({ endpoint: srv.endpoint, region: srv.region, credentials: ensureAgentToken(srv.dataDir, cluster), logger }),
         runtime,
         cluster,
         dataDir,

@@ -22,6 +22,7 @@ import { createLogger } from '../../src/lib';
 import { dockerSkipReason } from '../images/docker-test-env';
 import { removeClusterContainers, waitUntil } from './helpers/processes';
 import { AWS_CLI, defaultSubnets, run, startTestServer, type TestServer } from './helpers/wharf-server';
+import { ensureAgentToken } from '../../src/cmd/agent-tokens';
 
 const skip = dockerSkipReason();
 /** Serves one line per connection on 8080 (busybox nc; its wget fails under gVisor). */
@@ -89,7 +90,7 @@ describe('Fargate tasks in the VPC', { skip, timeout: 180_000 }, () => {
       region: srv.region,
       cluster: FARGATE_POOL,
       availabilityZone: `${srv.region}a`,
-      credentials: srv.server.credentials.agentTokens[0]!,
+      credentials: ensureAgentToken(srv.dataDir, FARGATE_POOL),
       dataDir: agentDir,
       attributes: {},
       resources: { cpu: 4096, memory: 8192 },

@@ -15,7 +15,9 @@ import path from 'node:path';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import type { CredentialsFile } from '../../../src/cmd/credentials';
 import { joinToken } from '../../../src/cmd/credentials';
+import { ensureAgentToken } from '../../../src/cmd/agent-tokens';
 import { ACCOUNT_ID, REGION, REPO, childEnv, type Keys } from './wharf-server';
+import { FARGATE_POOL } from '../../../src/core/fargate-pool';
 
 const MAIN = path.join(REPO, 'src', 'cmd', 'main.ts');
 
@@ -39,8 +41,10 @@ export interface ServerProcess extends WharfProcess {
   endpoint: string;
   port: number;
   keys: Keys;
-  /** The join token of the server's first agent key pair (`ID:SECRET`). */
+  /** A join token (`ID:SECRET`) for cluster `default`. */
   joinToken: string;
+  /** A join token for the given cluster (made in the server's data dir, which it re-reads). */
+  joinTokenFor(cluster: string): string;
   region: string;
   /** An SDK v3 client pointed at the server (destroyed when the process is stopped or killed). */
   ecs(): ECSClient;
@@ -68,7 +72,7 @@ export interface SpawnServerOptions {
 
 export interface SpawnAgentOptions {
   /** The server to join (endpoint and join token are taken from it). */
-  server: Pick<ServerProcess, 'endpoint' | 'joinToken' | 'region'>;
+  server: Pick<ServerProcess, 'endpoint' | 'joinToken' | 'region'> & Partial<Pick<ServerProcess, 'joinTokenFor'>>;
   /** The region to register into (default the server's; null: pass no --region at all). */
   region?: string | null;
   /** Join the region's Fargate pool (`--fargate`) instead of a cluster. */
@@ -208,7 +212,8 @@ export async function spawnServer(o: SpawnServerOptions = {}): Promise<ServerPro
     endpoint,
     port: Number(new URL(endpoint).port),
     keys,
-    joinToken: joinToken(creds.agentTokens[0]!),
+    joinToken: joinToken(ensureAgentToken(dataDir, 'default')),
+    joinTokenFor: (cluster: string) => joinToken(ensureAgentToken(dataDir, cluster)),
     region,
     ecs() {
       const c = new ECSClient({ endpoint, region, credentials: keys, maxAttempts: 3 });
@@ -224,7 +229,9 @@ export async function spawnServer(o: SpawnServerOptions = {}): Promise<ServerPro
 /** Starts `wharf agent` and resolves once it says its instance(s) registered. */
 export async function spawnAgent(o: SpawnAgentOptions): Promise<AgentProcess> {
   const dataDir = o.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-agent-'));
-  const args = ['agent', '--endpoint', o.server.endpoint, '--join-token', o.server.joinToken, '--data-dir', dataDir];
+  const cluster = o.fargate ? FARGATE_POOL : (o.cluster ?? 'default');
+  const token = o.server.joinTokenFor ? o.server.joinTokenFor(cluster) : o.server.joinToken;
+  const args = ['agent', '--endpoint', o.server.endpoint, '--join-token', token, '--data-dir', dataDir];
   args.push(...(o.fargate ? ['--fargate'] : ['--cluster', o.cluster ?? 'default']));
   if (o.region !== null) args.push('--region', o.region ?? o.server.region);
   if (o.availabilityZone) args.push('--availability-zone', o.availabilityZone);
