@@ -19,6 +19,7 @@ import type {
 import {
   AGENT_CONNECT_PATH,
   CONTAINER_INSTANCE_HEADER,
+  REPLICAS_HEADER,
   type ServerToAgentMessage,
   type WharfSubmitContainerStateChange,
   type WharfTaskStateChange,
@@ -75,7 +76,11 @@ export class ControlPlaneError extends Error {
 }
 
 export interface HttpControlPlaneClientOptions {
-  /** Base URL of the Wharf server, e.g. http://127.0.0.1:4566 */
+  /**
+   * Base URL of the Wharf server, e.g. http://127.0.0.1:4566, or several replicas' (comma-
+   * separated): the agent uses one at a time and moves to the next when it cannot reach it. It
+   * also learns the live replicas from the server's answers (REPLICAS_HEADER).
+   */
   endpoint: string;
   region: string;
   /** The join token: signs registrations of a new instance (and everything, until one is made). */
@@ -176,8 +181,37 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
    */
   private instance?: InstanceCredential;
 
+  /** The control-plane replicas known, and the one in use. */
+  private endpoints: string[];
+  private at = 0;
+
   constructor(private readonly o: HttpControlPlaneClientOptions) {
     this.instance = readInstanceCredential(o.instanceCredentialFile);
+    this.endpoints = [...new Set(o.endpoint.split(',').map((e) => e.trim()).filter(Boolean))];
+  }
+
+  /** The replica in use. */
+  get endpoint(): string {
+    return this.endpoints[this.at % this.endpoints.length]!;
+  }
+
+  /** Moves to the next known replica (after failing to reach the one in use). */
+  private rotate(): void {
+    if (this.endpoints.length < 2) return;
+    const from = this.endpoint;
+    this.at = (this.at + 1) % this.endpoints.length;
+    this.o.logger?.warn({ from, to: this.endpoint }, 'control plane unreachable: moving to another replica');
+  }
+
+  /** Takes in the replicas a server listed, keeping the one in use and the configured ones. */
+  private learn(header: string | string[] | undefined): void {
+    if (typeof header !== 'string' || header === '') return;
+    const current = this.endpoint;
+    const listed = header.split(',').map((e) => e.trim()).filter((e) => /^https?:\/\//.test(e));
+    const next = [...new Set([current, ...listed, ...this.endpoints])];
+    if (next.length === this.endpoints.length && next.every((e, i) => e === this.endpoints[i])) return;
+    this.endpoints = next;
+    this.at = 0;
   }
 
   /** The key signing calls now: the instance credential once there is one, else the join token. */
@@ -186,7 +220,7 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
   }
 
   private async call<T>(operation: string, body: unknown, extraHeaders: Record<string, string> = {}, signWith: SigningCredentials = this.signing): Promise<T> {
-    const url = new URL('/', this.o.endpoint);
+    const url = new URL('/', this.endpoint);
     const payload = JSON.stringify(body);
     const headers: Record<string, string> = {
       ...extraHeaders,
@@ -199,8 +233,10 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
     try {
       res = await this.post(url, headers, payload);
     } catch (err) {
-      const untrusted = untrustedCertificateMessage(err, this.o.endpoint);
+      const untrusted = untrustedCertificateMessage(err, this.endpoint);
       if (untrusted) throw new ControlPlaneError('UntrustedCertificate', untrusted);
+      // The caller retries; the next attempt goes to another replica, if there is one.
+      this.rotate();
       throw new ControlPlaneError('NetworkError', (err as Error).message);
     }
     const json = res.text ? (JSON.parse(res.text) as Record<string, unknown>) : {};
@@ -218,13 +254,14 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
    * once at once on a fresh connection, as Node's documentation advises.
    */
   private post(url: URL, headers: Record<string, string>, payload: string, retried = false): Promise<{ status: number; text: string; requestId?: string }> {
-    this.agent ??= this.o.httpAgent ?? controlPlaneHttpAgent(this.o.endpoint, this.o.maxSockets, this.o.ca);
+    this.agent ??= this.o.httpAgent ?? controlPlaneHttpAgent(this.endpoint, this.o.maxSockets, this.o.ca);
     const mod = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, { method: 'POST', headers, agent: this.agent, timeout: this.o.requestTimeoutMs ?? 60_000 }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         const requestId = res.headers['x-amzn-requestid'];
+        this.learn(res.headers[REPLICAS_HEADER]);
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), requestId: typeof requestId === 'string' ? requestId : undefined }));
         res.on('error', reject);
       });
@@ -279,10 +316,14 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
 
   connect(params: { cluster: string; containerInstanceArn: string }, handlers: ChannelHandlers): AgentChannel {
     const o = this.o;
-    const base = new URL(AGENT_CONNECT_PATH, o.endpoint);
-    base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
-    base.searchParams.set('cluster', params.cluster);
-    base.searchParams.set('containerInstance', params.containerInstanceArn);
+    // The channel URL of the replica in use (it changes when the agent moves to another).
+    const channelUrl = () => {
+      const u = new URL(AGENT_CONNECT_PATH, this.endpoint);
+      u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+      u.searchParams.set('cluster', params.cluster);
+      u.searchParams.set('containerInstance', params.containerInstanceArn);
+      return u;
+    };
     let ws: WebSocket | undefined;
     let closed = false;
     let connected = false;
@@ -298,6 +339,7 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
     };
     const open = () => {
       if (closed) return;
+      const base = channelUrl();
       // The upgrade GET is signed like an API call; the signature covers the https form of the URL.
       const signUrl = new URL(base);
       signUrl.protocol = base.protocol === 'wss:' ? 'https:' : 'http:';
@@ -338,7 +380,7 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
       });
       sock.on('error', (err) => {
         // A certificate that does not verify will not verify on the next attempt either: say so.
-        const untrusted = untrustedCertificateMessage(err, o.endpoint);
+        const untrusted = untrustedCertificateMessage(err, base.origin);
         if (untrusted) o.logger?.error({ err: err.message }, untrusted);
         else o.logger?.debug({ err: err.message }, 'agent channel error');
       });
@@ -353,6 +395,8 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
           handlers.onDeregistered?.(deregistered);
         }
         if (closed) return;
+        // A replica that could not be reached (or took the socket down with it): try the next.
+        if (!was || code === 1006) this.rotate();
         // ECS agent's ACS reconnect: 250 ms growing to 2 min, jittered.
         retry = setTimeout(open, backoffMs(attempt++, 250, 120_000));
       });

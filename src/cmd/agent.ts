@@ -92,7 +92,7 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
   if (o.runtime === 'simulated') {
     // Every hollow instance reports through one pool: the control plane is one process, and a
     // pool per instance would mean thousands of mostly idle connections.
-    const pool = controlPlaneHttpAgent(o.endpoint, 64, o.ca);
+    const pool = controlPlaneHttpAgent(o.endpoint.split(',')[0]!, 64, o.ca);
     const fleet = new SimulatedFleet({
       count: o.instances,
       makeClient: () => makeClient(pool),

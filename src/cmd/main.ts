@@ -135,7 +135,9 @@ says so, and the agent stops any such task before creating a container, with the
 const AGENT_HELP = `wharf agent: register this host as a container instance of a cluster and run its tasks on Docker
 
 Flags:
-  --endpoint URL          the Wharf control plane (default ${DEFAULT_ENDPOINT})
+  --endpoint URL[,URL]    the Wharf control plane (default ${DEFAULT_ENDPOINT}); in distributed mode any
+                          replicas (the agent also learns the live ones from their answers and
+                          moves to another when it cannot reach its own)
   --join-token ID:SECRET  a join token of the cluster (\`wharf credentials --agent --cluster C\` on the
                           server makes one); without it, a token of the cluster from the local
                           server's data dir. Registration hands the agent an instance credential,
@@ -427,7 +429,8 @@ async function cmdAgent(argv: string[]): Promise<void> {
   // shared data dir (never the user's key: an agent must not hold more than an agent's rights).
   const credentials: KeyPair = values['join-token'] ? parseJoinToken(values['join-token']) : localAgentToken(values['data-dir']!, settings.cluster);
   const ca = values.ca !== undefined ? readCa(values.ca) : undefined;
-  const region = values.region ?? (await serverDefaultRegion(values.endpoint!, ca));
+  // --endpoint may list several replicas (distributed mode): any of them knows the default region.
+  const region = values.region ?? (await serverDefaultRegion(values.endpoint!.split(',')[0]!, ca));
   const running = await startAgents({
     ...settings,
     endpoint: values.endpoint!,

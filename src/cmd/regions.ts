@@ -17,6 +17,7 @@ import { ensureDefaultNetwork } from '../control/vpc';
 import { defaultVpcCidr } from '../core/vpc';
 import { sealPlaintextSecrets, secretsHandlers } from '../control/secrets';
 import { InstanceLivenessController } from '../controllers/instance-liveness-controller';
+import { ClusterAgentConnections, PresencePublisher } from '../controllers/agent-presence';
 import { ServiceController } from '../controllers/service-controller';
 import { ServiceRegistryController } from '../controllers/service-registry-controller';
 import { instanceHostAddress } from './host-address';
@@ -72,6 +73,12 @@ export interface RegionRuntimeOptions {
    * owns the store and always runs them.
    */
   leadership?: Leadership;
+  /**
+   * Distributed mode: this replica's id and whether another replica is alive. Each region then
+   * publishes its agent sockets as presence records, and the liveness controller counts the live
+   * replicas' records as open channels (controllers/agent-presence.ts).
+   */
+  replicas?: { self: string; alive(replica: string): boolean };
 }
 
 export class RegionRuntimes {
@@ -148,11 +155,15 @@ export class RegionRuntimes {
     // that no request has to write it (a refused request changes nothing).
     await ensureDefaultNetwork(ctx);
     const gateway = createAgentGateway({ ctx, credentials: o.credentials, pingIntervalMs: o.pingIntervalMs });
+    const presence = o.replicas && new PresencePublisher({ replica: o.replicas.self, store, connections: gateway.connections, clock: systemClock, log });
+    const connections = o.replicas
+      ? new ClusterAgentConnections({ replica: o.replicas.self, local: gateway.connections, state, replicaAlive: (r) => o.replicas!.alive(r), clock: systemClock })
+      : gateway.connections;
     // Every controller of the region, started together; a new set per leadership term (they do
     // not restart once stopped).
     let controllers: { capacityProviders: CapacityProviderController; stop(): void } | undefined;
     const startControllers = (c: ControlContext) => {
-      const liveness = new InstanceLivenessController({ state, store: c.store, clock: systemClock, log, connections: gateway.connections, timeoutMs: o.agentTimeoutMs, poolHostLostMs: o.poolHostLostMs });
+      const liveness = new InstanceLivenessController({ state, store: c.store, clock: systemClock, log, connections, timeoutMs: o.agentTimeoutMs, poolHostLostMs: o.poolHostLostMs });
       const reaper = new TaskReaperController({ state, store: c.store, clock: systemClock, log });
       const services = new ServiceController({ ctx: c, healthyAfterRunningMs: o.healthyAfterRunningMs });
       const registries = new ServiceRegistryController(c, { instanceHostAddress: instanceHostAddress() });
@@ -208,6 +219,8 @@ export class RegionRuntimes {
       elbv2: elbv2Handlers(ctx) as Record<string, Handler>,
       async close() {
         unfollow?.();
+        presence?.stop();
+        if (connections instanceof ClusterAgentConnections) connections.stop();
         controllers?.stop();
         controllers = undefined;
         await gateway.close();

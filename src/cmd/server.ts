@@ -28,6 +28,8 @@ import { stsHandlers } from '../control/sts-api';
 import { AgentTokenTable } from './agent-tokens';
 import { InstanceCredentialIndex } from '../control/instance-credentials';
 import { RegionRuntimes, regionalHandlers } from './regions';
+import { ReplicaRegistry } from './replicas';
+import { REPLICAS_HEADER } from '../api/agent/protocol';
 import { scaleCommandRunner } from './scale-command';
 import { startLoadBalancers, type LoadBalancerSettings, type RunningLoadBalancers } from './load-balancers';
 
@@ -132,6 +134,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const credentials = loadOrCreateCredentials(opts.dataDir);
   const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const { store, leadership } = await openStore(opts, replicaId, log);
+  // Distributed mode: the replicas know each other (presence of agents, endpoints for agents).
+  const replicaRegistry = leadership ? new ReplicaRegistry({ id: replicaId, store, clock: systemClock, log }) : undefined;
   const keyTable = new Map<string, { secret: string; principal: Principal }>();
   keyTable.set(credentials.user.accessKeyId, { secret: credentials.user.secretAccessKey, principal: { kind: 'user', iamResource: 'root' } });
   // Agents: join tokens (agent-tokens.json, re-read when it changes) and the instance
@@ -157,6 +161,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     scale: opts.scaleCommand ? (region) => scaleCommandRunner(opts.scaleCommand!, region, log) : undefined,
     vpcBase: opts.vpcBase,
     leadership,
+    replicas: replicaRegistry && { self: replicaId, alive: (r) => replicaRegistry.alive(r) },
     secretCipher: loadOrCreateSecretCipher(opts.dataDir),
   });
   // The IAM check reads each region's cache; only regions already up (a refused call must not
@@ -184,11 +189,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     tls,
     staticFiles: opts.consoleDir === false ? undefined : staticFiles(opts.consoleDir ?? defaultConsoleDir()),
     onUpgrade: regionalUpgrade(credentialLookup, policy, async (region) => (await regions.get(region)).gateway, opts.accountId),
+    // Agents learn every live replica from any answer, and move to another when theirs goes.
+    ...(replicaRegistry ? { responseHeaders: () => ({ [REPLICAS_HEADER]: replicaRegistry.endpoints().join(',') }) } : {}),
   });
   capacityProviderGauges(http.metrics, regions);
   const { port } = await http.listen(opts.port, opts.host);
   const endpoint = `${tls ? 'https' : 'http'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   regions.setEndpoint(endpoint);
+  await replicaRegistry?.start(endpoint);
   log.info({ endpoint, dataDir: opts.dataDir, region: opts.region, regions: policy.describe() }, 'wharf server listening');
   const startLbs = () => startLoadBalancers({ dataDir: opts.dataDir, settings: opts.loadBalancers ?? { enabled: true }, regions, log });
   let loadBalancers: RunningLoadBalancers | undefined;
@@ -226,6 +234,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await dns?.server.close();
       await regions.close();
       await leadership?.close();
+      await replicaRegistry?.stop();
       await http.close();
       await store.close();
     },

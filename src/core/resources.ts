@@ -308,4 +308,18 @@ export const keys = {
   securityGroup: (id: string) => `network/groups/${id}`,
   /** Idempotency tokens: `tokens/<operation>/<token>` -> what the first call created. */
   clientToken: (op: string, token: string) => `tokens/${op}/${token}`,
+  /** Distributed mode: which replica holds an instance's agent channel (AgentPresenceRecord). */
+  agentPresence: (instanceId: string) => `presence/${instanceId}`,
 } as const;
+
+/**
+ * Distributed mode: an agent channel is open on replica `replica` (written by that replica when
+ * the socket opens, removed when it closes). The leader's liveness controller reads these, since
+ * the sockets of other replicas are not its own.
+ */
+export interface AgentPresenceRecord {
+  replica: string;
+  cluster: string;
+  /** Epoch ms. */
+  openedAt: number;
+}

@@ -87,6 +87,8 @@ export interface HttpServerOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** How long a client may take to send a request (DEFAULT_REQUEST_TIMEOUTS unless given). */
   timeouts?: RequestTimeouts;
+  /** Headers added to every API answer (distributed mode: the replicas agents may move to). */
+  responseHeaders?: () => Record<string, string>;
   /** Handles `Upgrade: websocket` requests (the agent channel). */
   onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer, body: Buffer) => void;
   /** The web console's files (GET/HEAD only; server/static-files.ts): true when it answered. */
@@ -128,6 +130,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
   const send = (res: ServerResponse, status: number, body: unknown, requestId: string, contentType = 'application/x-amz-json-1.1') => {
     const text = typeof body === 'string' ? body : JSON.stringify(body, replacer);
     res.writeHead(status, {
+      ...opts.responseHeaders?.(),
       'content-type': contentType,
       'content-length': Buffer.byteLength(text),
       'x-amzn-requestid': requestId,

@@ -9,6 +9,7 @@ import type {
   AccountSettingRecord,
   CapacityProviderRecord,
   ClusterRecord,
+  AgentPresenceRecord,
   ContainerInstanceRecord,
   FamilyRecord,
   InstanceUsageRecord,
@@ -64,7 +65,7 @@ function flat(s: string): string {
   return s.length < 13 ? s : [...s].join('');
 }
 
-export type StateKind = 'capacityproviders' | 'clusters' | 'families' | 'taskdefs' | 'tasks' | 'instances' | 'usage' | 'services' | 'settings' | 'tokens' | 'secrets' | 'sdnamespaces' | 'sdservices' | 'sdinstances' | 'sdoperations' | 'network' | 'elbloadbalancers' | 'elbtargetgroups' | 'elblisteners' | 'elbrules' | 'elbtargets' | 'elbhealth';
+export type StateKind = 'capacityproviders' | 'clusters' | 'families' | 'taskdefs' | 'tasks' | 'instances' | 'usage' | 'services' | 'settings' | 'tokens' | 'secrets' | 'sdnamespaces' | 'sdservices' | 'sdinstances' | 'sdoperations' | 'network' | 'elbloadbalancers' | 'elbtargetgroups' | 'elblisteners' | 'elbrules' | 'elbtargets' | 'elbhealth' | 'presence';
 
 export interface StateChange {
   kind: StateKind;
@@ -117,6 +118,8 @@ export class State {
   readonly elbRules = new Table<unknown>();
   readonly elbTargets = new Table<unknown>();
   readonly elbHealth = new Table<unknown>();
+  /** Distributed mode: which replica holds each instance's agent channel (`presence/<instance id>`). */
+  readonly agentPresence = new Table<AgentPresenceRecord>();
   /** family -> its highest ACTIVE revision (families without one are absent). */
   readonly latestActiveRevision = new Map<string, number>();
   /**
@@ -205,6 +208,7 @@ export class State {
       case 'elbrules': return this.elbRules;
       case 'elbtargets': return this.elbTargets;
       case 'elbhealth': return this.elbHealth;
+      case 'presence': return this.agentPresence;
       default: return undefined;
     }
   }

@@ -301,3 +301,9 @@ export class DesiredStateReceiver {
     return { kind: 'delta', upsert, remove: m.remove };
   }
 }
+
+/**
+ * Distributed mode: every API answer lists the live control-plane replicas (comma-separated base
+ * URLs, the answering one first), so an agent can move to another when its own goes away.
+ */
+export const REPLICAS_HEADER = 'x-wharf-replicas';

@@ -1,0 +1,75 @@
+/**
+ * Distributed mode: the replicas of one installation know each other through the store. Each
+ * writes `replicas/<id>` (its endpoint and a heartbeat time) every `intervalMs`, removes it on a
+ * clean shutdown, and reads everyone's every `intervalMs`. A replica is alive while its heartbeat
+ * is younger than `deadAfterMs` (by the reader's clock: replicas are expected to keep their clocks
+ * in step, as etcd members are). What it is used for: presence records of a dead replica stop
+ * counting (controllers/agent-presence.ts), and agents are told every live replica's endpoint so
+ * they can move when theirs goes away.
+ */
+import type { Clock, Logger } from '../lib';
+import type { Store } from '../store/store';
+
+export interface ReplicaRecord {
+  endpoint: string;
+  /** Epoch ms of the last heartbeat. */
+  heartbeatAt: number;
+}
+
+export const REPLICAS_PREFIX = 'replicas/';
+
+export class ReplicaRegistry {
+  private known = new Map<string, ReplicaRecord>();
+  private timer: NodeJS.Timeout | undefined;
+  private endpoint: string | undefined;
+  private readonly intervalMs: number;
+  private readonly deadAfterMs: number;
+
+  constructor(
+    private readonly o: { id: string; store: Store; clock: Clock; log: Logger; intervalMs?: number; deadAfterMs?: number },
+  ) {
+    this.intervalMs = o.intervalMs ?? 1000;
+    this.deadAfterMs = o.deadAfterMs ?? 5000;
+  }
+
+  /** Starts heartbeating once the replica's endpoint is known. */
+  async start(endpoint: string): Promise<void> {
+    this.endpoint = endpoint;
+    await this.tick();
+    this.timer = setInterval(() => void this.tick(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    try {
+      await this.o.store.delete(REPLICAS_PREFIX + this.o.id);
+    } catch {
+      // gone already, or the store is: the heartbeat ages out either way
+    }
+  }
+
+  alive(id: string): boolean {
+    if (id === this.o.id) return true;
+    const r = this.known.get(id);
+    return r !== undefined && this.o.clock.now() - r.heartbeatAt < this.deadAfterMs;
+  }
+
+  /** Every live replica's endpoint, this one first. */
+  endpoints(): string[] {
+    const others = [...this.known].filter(([id]) => id !== this.o.id && this.alive(id)).map(([, r]) => r.endpoint);
+    return [...(this.endpoint ? [this.endpoint] : []), ...others.sort()];
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      const rec: ReplicaRecord = { endpoint: this.endpoint!, heartbeatAt: this.o.clock.now() };
+      await this.o.store.txn([{ op: 'put', key: REPLICAS_PREFIX + this.o.id, value: rec }]);
+      const all = await this.o.store.list<ReplicaRecord>(REPLICAS_PREFIX);
+      this.known = new Map(all.map((e) => [e.key.slice(REPLICAS_PREFIX.length), e.value]));
+    } catch (err) {
+      this.o.log.warn({ err }, 'replica heartbeat failed');
+    }
+  }
+}
