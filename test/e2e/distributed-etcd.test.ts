@@ -21,6 +21,7 @@ import {
   ListClustersCommand,
   ListTasksCommand,
   RegisterTaskDefinitionCommand,
+  RunTaskCommand,
   StopTaskCommand,
   type ECSClient,
 } from '@aws-sdk/client-ecs';
@@ -72,11 +73,34 @@ describe('distributed mode: replicas on etcd', { skip: missing ? 'etcd is not in
 
   test('every replica serves the same state, and exactly one leads', async () => {
     await ecsOf(replicas[0]!).send(new CreateClusterCommand({ clusterName: CLUSTER }));
+    // Read-your-writes on the replica that acknowledged the write: no wait.
+    assert.ok((await ecsOf(replicas[0]!).send(new ListClustersCommand({}))).clusterArns!.some((a) => a.endsWith(`/${CLUSTER}`)));
     for (const r of replicas) {
       await waitUntil(async () => (await ecsOf(r).send(new ListClustersCommand({}))).clusterArns!.some((a) => a.endsWith(`/${CLUSTER}`)), `the cluster on replica ${r.pid}`, { timeoutMs: 10_000 });
     }
     const l = await waitUntil(() => leader(), 'a leader', { timeoutMs: 20_000 });
     assert.ok(replicas.includes(l));
+  });
+
+  test('replicas placing at once never overbook an instance nor place a task twice', async () => {
+    const cluster = `${CLUSTER}-book`;
+    await ecsOf(replicas[1]!).send(new CreateClusterCommand({ clusterName: cluster }));
+    const small = await spawnAgent({ server: replicas[1]!, cluster, runtime: 'simulated', instances: 1, resources: 'cpu=1024,memory=1024' });
+    await ecsOf(replicas[2]!).send(new RegisterTaskDefinitionCommand({ family: 'book', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 256, essential: true }] }));
+    // Room for four; twelve RunTasks at once, through all three replicas.
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => ecsOf(replicas[i % 3]!).send(new RunTaskCommand({ cluster, taskDefinition: 'book' }))),
+    );
+    const placed = results.flatMap((r) => r.tasks ?? []).map((t) => t.taskArn!);
+    const failures = results.flatMap((r) => r.failures ?? []);
+    assert.equal(placed.length, 4, `placed ${placed.length}; failures ${JSON.stringify(failures)}`);
+    assert.equal(new Set(placed).size, 4, 'no task placed twice');
+    assert.ok(failures.every((f) => f.reason === 'RESOURCE:MEMORY'), JSON.stringify(failures));
+    const ci = (await ecsOf(replicas[0]!).send(new DescribeContainerInstancesCommand({ cluster, containerInstances: [small.instanceArns[0]!] }))).containerInstances![0]!;
+    assert.equal(ci.remainingResources!.find((r) => r.name === 'MEMORY')!.integerValue, 0);
+    // (ECS counts a task desired RUNNING as running, whatever its last status.)
+    assert.equal(ci.runningTasksCount, 4);
+    await small.stop();
   });
 
   test('the leader dies: another takes over the controllers; the agent\'s replica dies: the agent moves', async () => {
