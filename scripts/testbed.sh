@@ -31,7 +31,7 @@ bridge_up() {
   ip link set "$BRIDGE" up
   # The machine's dockerd sets FORWARD to DROP, and with br_netfilter loaded (Docker loads it)
   # frames bridged between two hosts pass FORWARD too: let the test bed's own bridge through.
-  iptables -C FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null || iptables -I FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT
+  iptables -w -C FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null || iptables -w -I FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT
 }
 
 host_up() {
@@ -112,7 +112,7 @@ case "$cmd" in
   down)
     for d in "$RUN"/h*; do [ -e "$d" ] && host_down "${d##*/h}"; done
     ip link del "$BRIDGE" 2>/dev/null || true
-    iptables -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null || true
+    iptables -w -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null || true
     ;;
   *)
     sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
