@@ -105,7 +105,7 @@ describe('linearizability checker (register per key)', () => {
     assert.equal(good.ok, true);
     // One read late in the history sees a value from long ago.
     const bad = ops.map((o) => ({ ...o }));
-    const victim = bad.findLast((o) => o.kind === 'read')!;
+    const victim = bad.filter((o) => o.kind === 'read').at(-1)!;
     victim.value = bad.find((o) => o.kind === 'write')!.value;
     assert.equal(checkRegisterHistory(bad, () => 0).ok, false);
   });
