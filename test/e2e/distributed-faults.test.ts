@@ -38,8 +38,8 @@ if (missing && inCI()) throw new Error('etcd is not installed (apt-get install e
 
 const CLUSTER = `faults-${process.pid}`;
 const PREFIX = `faults${process.pid}/`;
-/** The lease TTL replicas use (etcd-leadership.ts default). */
-const TTL_MS = 5000;
+/** The lease TTL replicas use (etcd-leadership.ts default, 4 s). */
+const TTL_MS = 4000;
 
 /** One leadership term, as its replica logged it (or as the test ended it with kill -9). */
 interface Term {
