@@ -50,6 +50,7 @@ describe('PrefixedStore', () => {
     // The store's revision moved on with the other parts' writes; the view's is its own last write.
     assert.ok((await inner.revision()) > r2);
     assert.equal(await a.latestRevision(), r2);
+    assert.equal(await a.revision(), r2, 'what a cache of the view can wait for');
     const r3 = await a.delete('x', r2);
     assert.equal(await a.latestRevision(), r3);
     // A txn that only checks writes nothing, so it leaves the revision alone.

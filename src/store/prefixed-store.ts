@@ -94,6 +94,10 @@ export class PrefixedStore implements Store {
 
   async revision(): Promise<number> {
     if (this.closed) throw new Error('store is closed');
+    // With a revision key, the view's own newest write: callers wait for their cache (fed by the
+    // view's watch) to reach it, which the store's revision, counting other parts' writes the
+    // watch never delivers, would not let them do until the view's next write.
+    if (this.opts.revisionKey) return this.latestRevision();
     return this.inner.revision();
   }
 
