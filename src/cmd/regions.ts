@@ -141,7 +141,9 @@ export class RegionRuntimes {
     const { o } = this;
     const log = o.log.child({ region });
     await markRegionUsed(o.store, region, systemClock.now());
-    const store = regionStore(o.store, region);
+    // Distributed mode: every write of the region also puts its revision key, for the read barrier.
+    const distributed = o.leadership !== undefined;
+    const store = regionStore(o.store, region, { trackRevision: distributed });
     const state = new State(store);
     await state.start();
     const partition: Partition = { region, accountId: o.accountId };
@@ -192,7 +194,7 @@ export class RegionRuntimes {
     if (!leadership) startControllers(ctx);
     else {
       // The controllers' writes carry the term's fence; the API's writes (any replica) do not.
-      const fenced: ControlContext = { ...ctx, store: regionStore(new FencedStore(o.store, () => leadership.current()), region) };
+      const fenced: ControlContext = { ...ctx, store: regionStore(new FencedStore(o.store, () => leadership.current()), region, { trackRevision: true }) };
       const follow = (leading: boolean) => {
         if (leading && !controllers) {
           log.info('this replica leads: controllers start');
@@ -207,16 +209,32 @@ export class RegionRuntimes {
       follow(leadership.current() !== undefined);
     }
     log.info('region up');
+    // Distributed mode: this replica's cache may not have seen a write another replica has
+    // acknowledged yet. Before each request, read the region's revision key from etcd (a
+    // linearizable read) and wait until the cache has applied it: then any replica answers any
+    // request as of every write acknowledged before it arrived (Kubernetes' "consistent reads
+    // from cache" does the same with etcd's revision).
+    const current = (table: Record<string, Handler>): Record<string, Handler> => {
+      if (!distributed) return table;
+      const out: Record<string, Handler> = {};
+      for (const [op, h] of Object.entries(table)) {
+        out[op] = async (...args: Parameters<Handler>) => {
+          await state.waitFor(await store.latestRevision());
+          return h(...args);
+        };
+      }
+      return out;
+    };
     return {
       region,
       ctx,
       gateway,
-      ecs: ecsHandlers(ctx) as Record<string, Handler>,
-      secrets: secretsHandlers(ctx) as Record<string, Handler>,
-      cloudMap: cloudMapHandlers(ctx) as Record<string, Handler>,
+      ecs: current(ecsHandlers(ctx) as Record<string, Handler>),
+      secrets: current(secretsHandlers(ctx) as Record<string, Handler>),
+      cloudMap: current(cloudMapHandlers(ctx) as Record<string, Handler>),
       capacityProviders: () => controllers?.capacityProviders,
-      ec2: ec2Handlers(ctx) as Record<string, Handler>,
-      elbv2: elbv2Handlers(ctx) as Record<string, Handler>,
+      ec2: current(ec2Handlers(ctx) as Record<string, Handler>),
+      elbv2: current(elbv2Handlers(ctx) as Record<string, Handler>),
       async close() {
         unfollow?.();
         presence?.stop();

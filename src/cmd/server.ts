@@ -100,6 +100,10 @@ async function openStore(opts: ServerOptions, replicaId: string, log: Logger): P
   const { endpoints, prefix } = parseEtcdUrl(opts.store);
   const store = await EtcdStore.open({ endpoints, prefix, onWatchError: (err) => log.error({ err }, 'store watch callback failed') });
   const leadership = store.leadership({ id: replicaId, onError: (err) => log.warn({ err }, 'leadership') });
+  // One structured line per change, at warn so that it shows at every usual level: the start and
+  // end of each term, by this replica's clock, are what an operator (and the fault tests, which
+  // check from them that no two terms overlap) reads to know who acted when.
+  leadership.onChange((leading) => log.warn({ leading, replica: replicaId, at: Date.now(), fence: leadership.current()?.revision }, leading ? 'this replica leads' : 'this replica stopped leading'));
   log.info({ endpoints, prefix, replica: replicaId }, 'distributed mode: state in etcd; controllers run on the elected leader');
   return { store, leadership };
 }

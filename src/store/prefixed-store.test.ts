@@ -36,6 +36,36 @@ describe('PrefixedStore', () => {
     assert.equal(err.key, 'x');
   });
 
+  test('with a revision key, the view knows its newest write, which its watch delivers, whatever other parts write', async () => {
+    const inner = new MemoryStore();
+    const a = new PrefixedStore(inner, 'regions/a/', { revisionKey: 'meta/revision' });
+    const b = new PrefixedStore(inner, 'regions/b/');
+    assert.equal(await a.latestRevision(), 0);
+    let applied = 0;
+    const w = a.watch('', 0, (evs) => (applied = Math.max(applied, ...evs.map((e) => e.revision))));
+    const r1 = await a.create('x', 1);
+    const r2 = await a.txn([{ op: 'update', key: 'x', value: 2, expectedRevision: r1 }]);
+    await b.create('y', 1);
+    await inner.txn([{ op: 'put', key: 'replicas/r1', value: {} }]);
+    // The store's revision moved on with the other parts' writes; the view's is its own last write.
+    assert.ok((await inner.revision()) > r2);
+    assert.equal(await a.latestRevision(), r2);
+    assert.equal(await a.revision(), r2, 'what a cache of the view can wait for');
+    const r3 = await a.delete('x', r2);
+    assert.equal(await a.latestRevision(), r3);
+    // A txn that only checks writes nothing, so it leaves the revision alone.
+    await a.txn([{ op: 'check', key: 'x', expectedRevision: 0 }]);
+    assert.equal(await a.latestRevision(), r3);
+    await new Promise((r) => setImmediate(r));
+    w.cancel();
+    assert.equal(applied, r3, 'a cache fed by the watch reaches the latest revision');
+    // A conflict still names the op that failed.
+    const err = await a.update('gone', 1, 5).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof StoreConflictError);
+    assert.equal(err.key, 'gone');
+    await assert.rejects(b.latestRevision(), /no revision key/);
+  });
+
   test('closing a view leaves the inner store and other views working', async () => {
     const inner = new MemoryStore();
     const a = new PrefixedStore(inner, 'regions/a/');

@@ -11,11 +11,28 @@
  */
 import { StoreConflictError, type Store, type StoreEntry, type TxnOp, type WatchEvent, type Watcher } from './store';
 
+export interface PrefixedStoreOptions {
+  /**
+   * A key of the view that every writing txn also puts, so that its mod revision is the view's
+   * newest write: one read of it (`latestRevision`) tells a cache of the view which revision it
+   * must have applied to be current. A watch of the view delivers that put too, so a cache
+   * always reaches that revision (the store's own revision counts other parts' writes, which the
+   * view's watch never delivers). Distributed mode's read barrier (cmd/regions.ts).
+   */
+  revisionKey?: string;
+}
+
 export class PrefixedStore implements Store {
   private closed = false;
 
-  constructor(private readonly inner: Store, readonly prefix: string) {
+  constructor(private readonly inner: Store, readonly prefix: string, private readonly opts: PrefixedStoreOptions = {}) {
     if (prefix === '' || !prefix.endsWith('/')) throw new TypeError(`a store prefix ends with '/', got '${prefix}'`);
+  }
+
+  /** The revision of the view's newest write (0 if none yet), read from the store; needs `revisionKey`. */
+  async latestRevision(): Promise<number> {
+    if (!this.opts.revisionKey) throw new Error('this view keeps no revision key');
+    return (await this.inner.get(this.k(this.opts.revisionKey)))?.modRevision ?? 0;
   }
 
   private k(key: string): string {
@@ -47,22 +64,26 @@ export class PrefixedStore implements Store {
   }
 
   async create(key: string, value: unknown): Promise<number> {
+    if (this.opts.revisionKey) return this.txn([{ op: 'create', key, value }]);
     const k = this.k(key);
     return this.write(() => this.inner.create(k, value));
   }
 
   async update(key: string, value: unknown, expectedRevision: number): Promise<number> {
+    if (this.opts.revisionKey) return this.txn([{ op: 'update', key, value, expectedRevision }]);
     const k = this.k(key);
     return this.write(() => this.inner.update(k, value, expectedRevision));
   }
 
   async delete(key: string, expectedRevision?: number): Promise<number> {
+    if (this.opts.revisionKey) return this.txn([{ op: 'delete', key, expectedRevision }]);
     const k = this.k(key);
     return this.write(() => this.inner.delete(k, expectedRevision));
   }
 
   async txn(ops: TxnOp[]): Promise<number> {
-    const mapped = ops.map((op) => ({ ...op, key: this.k(op.key) }));
+    const mapped: TxnOp[] = ops.map((op) => ({ ...op, key: this.k(op.key) }));
+    if (this.opts.revisionKey && ops.some((op) => op.op !== 'check')) mapped.push({ op: 'put', key: this.k(this.opts.revisionKey), value: {} });
     return this.write(() => this.inner.txn(mapped));
   }
 
@@ -73,6 +94,10 @@ export class PrefixedStore implements Store {
 
   async revision(): Promise<number> {
     if (this.closed) throw new Error('store is closed');
+    // With a revision key, the view's own newest write: callers wait for their cache (fed by the
+    // view's watch) to reach it, which the store's revision, counting other parts' writes the
+    // watch never delivers, would not let them do until the view's next write.
+    if (this.opts.revisionKey) return this.latestRevision();
     return this.inner.revision();
   }
 

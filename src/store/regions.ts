@@ -14,8 +14,11 @@ import { StoreConflictError, type Store, type TxnOp } from './store';
 const DATA = 'regions/';
 const MARKS = 'meta/regions/';
 
-export function regionStore(store: Store, region: string): PrefixedStore {
-  return new PrefixedStore(store, `${DATA}${region}/`);
+/** The key of a region's view that every write of it also puts (distributed mode's read barrier). */
+export const REGION_REVISION_KEY = 'meta/revision';
+
+export function regionStore(store: Store, region: string, opts: { trackRevision?: boolean } = {}): PrefixedStore {
+  return new PrefixedStore(store, `${DATA}${region}/`, opts.trackRevision ? { revisionKey: REGION_REVISION_KEY } : {});
 }
 
 /** The regions that hold (or held) data, oldest mark first. */

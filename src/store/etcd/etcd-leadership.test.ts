@@ -28,10 +28,10 @@ describe('EtcdLeadership and FencedStore', { skip: missing ? 'etcd is not instal
   });
 
   /** Two replicas of one installation: same endpoints, same keyspace. */
-  async function replicas(count: number) {
+  async function replicas(count: number, ttlSeconds = 2) {
     const prefix = `lead${process.pid}-${++n}/`;
     const stores = await Promise.all(Array.from({ length: count }, () => EtcdStore.open({ endpoints: etcd.endpoints, prefix })));
-    const leads = stores.map((s, i) => s.leadership({ id: `replica-${i}`, ttlSeconds: 2 }));
+    const leads = stores.map((s, i) => s.leadership({ id: `replica-${i}`, ttlSeconds }));
     return { stores, leads, close: async () => {
       await Promise.all(leads.map((l) => l.close()));
       await Promise.all(stores.map((s) => s.close()));
@@ -74,6 +74,21 @@ describe('EtcdLeadership and FencedStore', { skip: missing ? 'etcd is not instal
     await fresh.txn([{ op: 'put', key: 'services/s', value: 2 }]);
     assert.equal((await r.stores[first]!.get('services/s'))?.value, 2);
     await r.close();
+  });
+
+  test('a waiting replica takes over as soon as the leader key goes, not at its next poll', async () => {
+    // A 30 s TTL: the waiting replica polls every 3 s; the watch on the key wakes it at once.
+    const r = await replicas(2, 30);
+    try {
+      await until(() => leading(r.leads).length === 1, 'one leader');
+      const first = r.leads.findIndex((l) => l.current() !== undefined);
+      // Let the other replica's poll start its wait.
+      await new Promise((res) => setTimeout(res, 500));
+      await r.leads[first]!.close();
+      await until(() => r.leads[1 - first]!.current() !== undefined, 'the other replica leads within 2.5 s', 2500);
+    } finally {
+      await r.close();
+    }
   });
 
   test('a leader that stops hearing from etcd steps down by its own clock before its lease can expire', async () => {

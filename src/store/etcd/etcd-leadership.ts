@@ -15,13 +15,17 @@
  * process) break that timing, which is why every controller write is also fenced
  * (fenced-store.ts): a stale leader's writes are refused by etcd itself.
  */
-import type { Etcd3, Lease } from 'etcd3';
+import type { Etcd3, Lease, Watcher } from 'etcd3';
 import type { Fence } from '../fenced-store';
 
 export interface LeadershipOptions {
   /** Who this replica is (shown as the leader key's value). */
   id: string;
-  /** Lease TTL in seconds (default 5). */
+  /**
+   * Lease TTL in seconds (default 4): a dead leader's lease expires at most this long after its
+   * last keep-alive (sent every third of it), plus etcd's half-second expiry sweep; a waiting
+   * replica, told of the key's deletion by a watch, takes over at once: within 5 s of the death.
+   */
   ttlSeconds?: number;
   /** Share of the TTL after the last keep-alive at which this replica stops acting (default 0.5). */
   stepDownFraction?: number;
@@ -52,6 +56,7 @@ export class EtcdLeadership implements Leadership {
   private checkTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
   private readonly loop: Promise<void>;
+  private readonly keyWatch: Promise<Watcher | undefined>;
 
   constructor(
     private readonly client: Etcd3,
@@ -59,8 +64,25 @@ export class EtcdLeadership implements Leadership {
     private readonly rawKey: string,
     private readonly opts: LeadershipOptions,
   ) {
-    this.ttl = opts.ttlSeconds ?? 5;
+    this.ttl = opts.ttlSeconds ?? 4;
     this.stepDownMs = this.ttl * 1000 * (opts.stepDownFraction ?? 0.5);
+    // A waiting replica campaigns the moment the leader key goes (its lease expired, or its
+    // holder resigned), not at its next poll; the poll stays, for a watch that broke.
+    this.keyWatch = this.client
+      .watch()
+      .key(rawKey)
+      .create()
+      .then((w) => {
+        w.on('delete', () => {
+          if (!this.fence) this.wake?.();
+        });
+        w.on('error', (err) => this.opts.onError?.(err));
+        return w;
+      })
+      .catch((err: unknown) => {
+        this.opts.onError?.(err);
+        return undefined;
+      });
     this.loop = this.campaign();
   }
 
@@ -86,6 +108,7 @@ export class EtcdLeadership implements Leadership {
     this.stepDown('closing');
     if (lease) await lease.revoke().catch(() => undefined);
     await this.loop;
+    await (await this.keyWatch)?.cancel().catch(() => undefined);
   }
 
   private emit(leading: boolean): void {

@@ -68,6 +68,8 @@ export interface SpawnServerOptions {
   env?: Record<string, string>;
   /** How long to wait for the banner. */
   startTimeoutMs?: number;
+  /** Sees every line the server prints, from its first (e.g. to collect structured log lines). */
+  onLine?: (line: string) => void;
 }
 
 export interface SpawnAgentOptions {
@@ -201,7 +203,7 @@ export async function spawnServer(o: SpawnServerOptions = {}): Promise<ServerPro
   args.push(...(o.extraArgs ?? []));
   // Test servers leave port 53 alone (the DNS server's default) unless a test asks for it.
   if (!args.includes('--dns')) args.push('--dns', 'off');
-  const listeners: ((l: string) => void)[] = [];
+  const listeners: ((l: string) => void)[] = o.onLine ? [o.onLine] : [];
   const proc = launch(args, dataDir, o.env ?? {}, (l) => listeners.forEach((f) => f(l)));
   const endpoint = await waitForLine(proc, listeners, (l) => /Endpoint:\s+(https?:\/\/\S+)/.exec(l)?.[1], 'wharf server start', o.startTimeoutMs ?? 60_000);
   const creds = JSON.parse(fs.readFileSync(path.join(dataDir, 'credentials.json'), 'utf8')) as CredentialsFile;
