@@ -128,7 +128,7 @@ async function readRegistry(store: string): Promise<{ records: Map<string, Repli
 export async function clusterStatus(o: { endpoints: string[]; store?: string; now?: number }): Promise<ClusterStatus> {
   const now = o.now ?? Date.now();
   if (!o.store) {
-    return { store: 'sqlite (one server)', replicas: await Promise.all(o.endpoints.map(replicaStatus)), etcd: [] };
+    return { store: 'no etcd store (the server given; a single server keeps its state in SQLite)', replicas: await Promise.all(o.endpoints.map(replicaStatus)), etcd: [] };
   }
   const { endpoints: members } = parseEtcdUrl(o.store);
   const [registry, etcd] = await Promise.all([readRegistry(o.store), Promise.all(members.map(memberStatus))]);
