@@ -18,6 +18,8 @@
  *          --server-heap-limit MIB (the server's --max-old-space-size)
  *          --heap-growth PERCENT (the server's --heap-growth; default its own)
  *          --runs N (repetitions, medians reported; default 3, 1 with --quick)
+ *          --store sqlite|etcd [--replicas N] (etcd: N, default three, replicas on a three-member etcd; bench/scheduler-e2e-etcd.ts
+ *          compares the two in one run)
  */
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -30,7 +32,8 @@ import {
   RegisterTaskDefinitionCommand,
   RunTaskCommand,
 } from '@aws-sdk/client-ecs';
-import { cpuOf, ecsCall, freePort, liveHeapOf, memoryOf, pct, request, stopChild, until, wharf } from './lib/processes';
+import { cpuOf, ecsCall, liveHeapOf, memoryOf, pct, request, stopChild, until, wharf } from './lib/processes';
+import { startControlPlane, type StoreKind } from './lib/control-plane';
 import { ensureAgentToken } from '../src/cmd/agent-tokens';
 
 const REGION = 'us-east-1';
@@ -52,6 +55,14 @@ export interface E2EOptions {
   heapGrowth?: number;
   /** Repetitions, each with a fresh server and agent (default 3; 1 with quick). */
   runs?: number;
+  /**
+   * Where the state lives: one server on SQLite (default), or three replicas on a three-member
+   * etcd cluster (distributed mode), the clients spread over the replicas round-robin and the
+   * agent given every replica's endpoint.
+   */
+  store?: StoreKind;
+  /** Replicas on etcd (default 3). */
+  replicas?: number;
 }
 
 /** Several runs and, per figure, their median. */
@@ -82,6 +93,13 @@ export async function run(opts: E2EOptions = {}): Promise<E2ESeries> {
 }
 
 export interface E2EResult {
+  store: StoreKind;
+  /** Control-plane processes (replicas on etcd); memory figures are the largest replica's. */
+  servers: number;
+  /** CPU seconds of the etcd members while placing (0 on SQLite). */
+  etcdCpuPlacing: number;
+  /** Raft proposals etcd committed while placing (each a write transaction; 0 on SQLite). */
+  etcdCommitsPlacing: number;
   instances: number;
   tasks: number;
   clients: number;
@@ -131,28 +149,53 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
   const clients = opts.clients ?? 16;
   const sync = opts.sync ?? 'normal';
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-bench-e2e-'));
-  const port = await freePort();
-  const endpoint = `http://127.0.0.1:${port}`;
+  const kind = opts.store ?? 'sqlite';
   const log = (m: string) => process.stderr.write(`scheduler-e2e: ${m}\n`);
   // The server runs as `wharf server` would (default heap limit), so its memory is what a user sees.
   const nodeArgs: string[] = opts.serverHeapLimitMiB ? [`--max-old-space-size=${opts.serverHeapLimitMiB}`] : [];
   const profArgs = (who: string) => (opts.prof ? ['--cpu-prof', `--cpu-prof-dir=${path.join(opts.prof, who)}`] : []);
-  nodeArgs.push(...profArgs('server'), '--inspect=127.0.0.1:0');
-  if (opts.heap) nodeArgs.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${opts.heap}`);
   const growth = opts.heapGrowth !== undefined ? ['--heap-growth', String(opts.heapGrowth)] : [];
-  const server = wharf(['server', '--listen', `127.0.0.1:${port}`, '--data-dir', path.join(dir, 'server'), '--sync', sync, ...growth], nodeArgs, path.join(dir, 'server.log'));
+  const cp = await startControlPlane({
+    kind,
+    dir,
+    replicas: opts.replicas,
+    serverArgs: ['--sync', sync, ...growth],
+    nodeArgs: (i) => [
+      ...nodeArgs,
+      ...profArgs(`server-${i + 1}`),
+      '--inspect=127.0.0.1:0',
+      ...(opts.heap ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${opts.heap}`] : []),
+    ],
+  });
+  const endpoint = cp.servers[0]!.endpoint;
+  const servers = cp.servers;
+  const etcdPids = cp.etcd?.members.map((m) => m.process.pid) ?? [];
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const serversCpu = () => sum(servers.map((s) => cpuOf(s.child.pid)));
+  const etcdCpu = () => sum(etcdPids.map((p) => cpuOf(p)));
+  // Every write transaction is one Raft proposal; the etcd leader's count is the cluster's.
+  const etcdCommits = async () => {
+    let most = 0;
+    for (const m of cp.etcd?.members ?? []) {
+      const text = (await request(`${m.clientUrl}/metrics`, { timeoutMs: 5000 }).catch(() => ({ text: '' }))).text;
+      most = Math.max(most, Number(/^etcd_server_proposals_committed_total (\S+)/m.exec(text)?.[1] ?? 0));
+    }
+    return most;
+  };
   let agent: ChildProcess | undefined;
   const sdk: ECSClient[] = [];
   try {
-    const credFile = path.join(dir, 'server', 'credentials.json');
-    await until('the server', 60_000, async () => (fs.existsSync(credFile) ? true : undefined));
-    const creds = JSON.parse(fs.readFileSync(credFile, 'utf8')) as { user: { accessKeyId: string; secretAccessKey: string } };
+    const creds = { user: cp.credentials };
+    let nextServer = 0;
     const client = () => {
-      const c = new ECSClient({ endpoint, region: REGION, credentials: creds.user, maxAttempts: 1 });
+      // Clients spread over the replicas (one server on SQLite).
+      const c = new ECSClient({ endpoint: servers[nextServer++ % servers.length]!.endpoint, region: REGION, credentials: creds.user, maxAttempts: 1 });
       sdk.push(c);
       return c;
     };
-    const ecs = client();
+    nextServer = 0;
+    const ecs = new ECSClient({ endpoint, region: REGION, credentials: creds.user, maxAttempts: 1 });
+    sdk.push(ecs);
     await until('the server to answer', 60_000, async () => ecs.send(new CreateClusterCommand({ clusterName: CLUSTER })));
     const td = await ecs.send(
       new RegisterTaskDefinitionCommand({
@@ -162,11 +205,11 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
     );
     const tdArn = td.taskDefinition!.taskDefinitionArn!;
 
-    const bound = ensureAgentToken(path.join(dir, 'server'), CLUSTER);
+    const bound = ensureAgentToken(cp.dataDir, CLUSTER);
     const token = `${bound.accessKeyId}:${bound.secretAccessKey}`;
     const regStart = Date.now();
     agent = wharf(
-      ['agent', '--runtime', 'simulated', '--instances', String(instances), '--cluster', CLUSTER, '--endpoint', endpoint, '--join-token', token, '--region', REGION, '--data-dir', path.join(dir, 'agent')],
+      ['agent', '--runtime', 'simulated', '--instances', String(instances), '--cluster', CLUSTER, '--endpoint', servers.map((s) => s.endpoint).join(','), '--join-token', token, '--region', REGION, '--data-dir', path.join(dir, 'agent')],
       ['--max-old-space-size=4096', ...profArgs('agent')],
       path.join(dir, 'agent.log'),
     );
@@ -192,7 +235,8 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
     const latencies: number[] = [];
     const load0 = os.loadavg()[0]!;
     const t0 = Date.now();
-    const cpu0 = { server: cpuOf(server.pid), agent: cpuOf(agent.pid), client: process.cpuUsage() };
+    const commits0 = await etcdCommits();
+    const cpu0 = { server: serversCpu(), etcd: etcdCpu(), agent: cpuOf(agent.pid), client: process.cpuUsage() };
     const worker = async () => {
       const c = client();
       while (issued < calls) {
@@ -210,7 +254,8 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
     await Promise.all(Array.from({ length: clients }, worker));
     clearInterval(progress);
     const placeSeconds = (Date.now() - t0) / 1000;
-    const cpuPlacing = { server: cpuOf(server.pid) - cpu0.server, agent: cpuOf(agent.pid) - cpu0.agent };
+    const cpuPlacing = { server: serversCpu() - cpu0.server, etcd: etcdCpu() - cpu0.etcd, agent: cpuOf(agent.pid) - cpu0.agent };
+    const etcdCommitsPlacing = (await etcdCommits()) - commits0;
     log(`placed ${placed} in ${placeSeconds.toFixed(1)} s (${failures} failures ${JSON.stringify(failureReasons)}); waiting for RUNNING`);
 
     let running = 0;
@@ -234,35 +279,47 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
       }
       await new Promise((r) => setTimeout(r, 1000));
     }
-    const cpu = { server: cpuOf(server.pid) - cpu0.server, agent: cpuOf(agent.pid) - cpu0.agent, client: process.cpuUsage(cpu0.client) };
+    const cpu = { server: serversCpu() - cpu0.server, agent: cpuOf(agent.pid) - cpu0.agent, client: process.cpuUsage(cpu0.client) };
     const apiCalls: Record<string, number> = {};
     let heapUsed = 0;
     let heapTotal = 0;
     let external = 0;
-    try {
-      const text = (await request(`${endpoint}/metrics`, { timeoutMs: 10_000 })).text;
-      for (const m of text.matchAll(/^wharf_api_requests_total\{[^}]*operation="([^"]+)"[^}]*\} (\d+)/gm)) {
-        apiCalls[m[1]!] = (apiCalls[m[1]!] ?? 0) + Number(m[2]);
+    for (const srv of servers) {
+      try {
+        const text = (await request(`${srv.endpoint}/metrics`, { timeoutMs: 10_000 })).text;
+        for (const m of text.matchAll(/^wharf_api_requests_total\{[^}]*operation="([^"]+)"[^}]*\} (\d+)/gm)) {
+          apiCalls[m[1]!] = (apiCalls[m[1]!] ?? 0) + Number(m[2]);
+        }
+        const gauge = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? 0) / 1024 / 1024;
+        heapUsed = Math.max(heapUsed, gauge('wharf_nodejs_heap_size_used_bytes'));
+        heapTotal = Math.max(heapTotal, gauge('wharf_nodejs_heap_size_total_bytes'));
+        external = Math.max(external, gauge('wharf_nodejs_external_memory_bytes'));
+      } catch (e) {
+        log(`reading /metrics failed (${e instanceof Error ? e.message : String(e)})`);
       }
-      const gauge = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? 0) / 1024 / 1024;
-      heapUsed = gauge('wharf_nodejs_heap_size_used_bytes');
-      heapTotal = gauge('wharf_nodejs_heap_size_total_bytes');
-      external = gauge('wharf_nodejs_external_memory_bytes');
-    } catch (e) {
-      log(`reading /metrics failed (${e instanceof Error ? e.message : String(e)})`);
     }
-    const mem = memoryOf(server.pid);
-    const live = await liveHeapOf(path.join(dir, 'server.log')).catch((e: unknown) => {
-      log(`measuring the live heap failed (${e instanceof Error ? e.message : String(e)})`);
-      return undefined;
-    });
+    // Memory: the largest replica's (the goal is per replica).
+    const mems = servers.map((s) => memoryOf(s.child.pid));
+    const mem = { rss: Math.max(...mems.map((m) => m.rss)), hwm: Math.max(...mems.map((m) => m.hwm)) };
+    let live: { heapUsedMiB: number; rssMiB: number } | undefined;
+    for (const srv of servers) {
+      const l = await liveHeapOf(srv.log).catch((e: unknown) => {
+        log(`measuring the live heap failed (${e instanceof Error ? e.message : String(e)})`);
+        return undefined;
+      });
+      if (l && (!live || l.heapUsedMiB > live.heapUsedMiB)) live = l;
+    }
     if (opts.heap) {
-      server.kill('SIGUSR2');
+      for (const srv of servers) srv.child.kill('SIGUSR2');
       await new Promise((r) => setTimeout(r, 20_000));
     }
     const agentMem = memoryOf(agent.pid);
     latencies.sort((a, b) => a - b);
     return {
+      store: kind,
+      servers: servers.length,
+      etcdCpuPlacing: +cpuPlacing.etcd.toFixed(1),
+      etcdCommitsPlacing,
       instances,
       tasks: total,
       clients,
@@ -299,7 +356,7 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
   } finally {
     for (const c of sdk) c.destroy();
     if (agent) await stopChild(agent);
-    await stopChild(server);
+    await cp.stop();
     if (process.env.WHARF_BENCH_KEEP) log(`kept ${dir}`);
     else fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -365,6 +422,8 @@ if (require.main === module) {
     serverHeapLimitMiB: num('--server-heap-limit'),
     heapGrowth: num('--heap-growth'),
     runs: num('--runs'),
+    store: argOf(argv, '--store') as StoreKind | undefined,
+    replicas: num('--replicas'),
   })
     .then((r) => {
       process.stdout.write(JSON.stringify(r, null, 2) + '\n\n' + toMarkdown(r));

@@ -100,3 +100,19 @@ export function ensureHaproxy(say: (s: string) => void): void {
   say("wharf: installing Debian's haproxy (the data plane of load balancers)");
   aptInstall(['haproxy'], say);
 }
+
+/**
+ * `wharf up --ha` runs its etcd members with Debian's etcd-server (3.4): installed here when
+ * `etcd` is missing and this is a Debian machine run as root. Without it there is no --ha.
+ */
+export function ensureEtcdServer(say: (s: string) => void): string {
+  const found = findCommand('etcd');
+  if (found) return found;
+  if (isRoot() && hasApt()) {
+    say("wharf: installing Debian's etcd-server (the store of distributed mode)");
+    aptInstall(['etcd-server'], say);
+  }
+  const after = findCommand('etcd');
+  if (!after) throw new Error('wharf up --ha needs etcd (3.4): on Debian, sudo apt-get install -y etcd-server, then run it again');
+  return after;
+}

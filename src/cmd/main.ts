@@ -15,7 +15,9 @@ import { applyHeapGrowth, parseHeapGrowth } from './heap-growth';
 import { parseAttributes, parseHostPolicy, parseResources, startAgents, type RunningAgents } from './agent';
 import { CAPACITY_PROVIDER_ATTRIBUTE } from '../control/capacity-providers';
 import { FARGATE_POOL } from '../core/fargate-pool';
-import { ensureDocker, ensureHaproxy } from './docker-setup';
+import { ensureDocker, ensureEtcdServer, ensureHaproxy } from './docker-setup';
+import { haBanner, upReplicas } from './up-ha';
+import { cmdStatus } from './status';
 import { parseJoinToken, type KeyPair } from './credentials';
 import { ensureAgentToken, localAgentToken } from './agent-tokens';
 import { DEFAULT_ENDPOINT, DEFAULT_PORT, EcsCallError, defaultDataDir } from './client';
@@ -38,6 +40,7 @@ Commands:
                               create, list, rotate, delete: users with IAM policies
   credentials --agent --cluster C   make a join token for the agents of cluster C (--list, --revoke KEYID)
   subnets                     print the region's default VPC and its subnets (zone, range)
+  status                      which replica leads, each replica's health and each etcd member's
 
 Run 'wharf <command> --help' for a command's flags.
 `;
@@ -160,6 +163,11 @@ instance joins the group of the Auto Scaling group capacity provider NAME.
 --tls serves HTTPS/WSS with a self-signed certificate made on first use in DATA_DIR/tls (key
 0600, names 127.0.0.1, ::1, localhost and the --listen host), trusted by the local agents; the
 banner says how to trust it from the AWS CLI, boto3 and other agents.
+--ha runs distributed mode on this machine: a three-member etcd cluster (installs etcd-server
+with apt if missing; data in DATA_DIR/ha/etcd, left running on exit and adopted by the next
+'wharf up --ha'), three 'wharf server --store etcd://...' replicas as child processes on the
+--listen port and the next two (logs in DATA_DIR/ha), and the local agents joined to all three.
+'wharf status' then shows which replica leads and the health of each replica and etcd member.
 
 ${AGENT_FLAGS}`;
 
@@ -475,10 +483,12 @@ async function cmdUp(argv: string[]): Promise<void> {
       dns: { type: 'string' },
       'load-balancers': { type: 'string' },
       haproxy: { type: 'string' },
+      ha: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(UP_HELP);
+  if (values.ha) ensureEtcdServer((s) => process.stderr.write(s + '\n'));
   if (values.fargate) throw new Error('wharf up offers this host as Fargate capacity already (--without-fargate to not)');
   applyHeapGrowth(parseHeapGrowth(values['heap-growth']));
   const settings = agentSettings(values);
@@ -491,7 +501,9 @@ async function cmdUp(argv: string[]): Promise<void> {
   const regions = values.regions !== undefined ? parseRegionList(values.regions) : undefined;
   const vpcBase = parseVpcBase(values['vpc-base'], values.region!);
   const tls = values.tls ? ensureSelfSignedCertificate(values['data-dir']!, [host], (s) => process.stderr.write(s + '\n')) : undefined;
-  const srv = await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync, dns: parseDnsFlag(values.dns), scaleCommand: values['scale-command'], vpcBase, loadBalancers, tls });
+  const srv = values.ha
+    ? await upReplicas(values, host, port, tls)
+    : await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync, dns: parseDnsFlag(values.dns), scaleCommand: values['scale-command'], vpcBase, loadBalancers, tls });
   const started: RunningAgents[] = [];
   const agents = {
     get agents() {
@@ -501,7 +513,7 @@ async function cmdUp(argv: string[]): Promise<void> {
   };
   try {
     // Each local agent joins with a token bound to its own cluster (made on first start).
-    const local = { endpoint: srv.endpoint, region: values.region!, credentials: ensureAgentToken(values['data-dir']!, settings.cluster), dataDir: values['data-dir']!, ...(tls ? { ca: readFileSync(tls.certFile) } : {}) };
+    const local = { endpoint: 'ha' in srv ? srv.ha.replicas.map((r) => r.endpoint).join(',') : srv.endpoint, region: values.region!, credentials: ensureAgentToken(values['data-dir']!, settings.cluster), dataDir: values['data-dir']!, ...(tls ? { ca: readFileSync(tls.certFile) } : {}) };
     // Tasks resolve through the server's DNS server (service discovery) when it listens on the
     // bridge gateway, where containers reach it.
     const bridge = dockerBridgeAddress();
@@ -519,6 +531,7 @@ async function cmdUp(argv: string[]): Promise<void> {
   }
   printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey, tls?.certFile);
   if (tls) process.stdout.write(trustInstructions(tls.certFile, srv.endpoint));
+  if (values.ha && 'ha' in srv) process.stdout.write(haBanner(srv.ha));
   process.stdout.write(`Local agent: ${started[0]!.agents.length} container instance(s) in cluster ${settings.cluster} (${settings.runtime})${started.length > 1 ? ', and this host is the Fargate capacity of ' + values.region : ''}.\n\n`);
   const stop = async () => {
     process.stderr.write('\nwharf: shutting down (tasks keep running; they are adopted on the next start)\n');
@@ -547,6 +560,8 @@ export async function main(argv: string[]): Promise<void> {
       return cmdCredentials(rest);
     case 'subnets':
       return cmdSubnets(rest);
+    case 'status':
+      return cmdStatus(rest);
     case undefined:
     case '--help':
     case '-h':

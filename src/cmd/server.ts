@@ -193,6 +193,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     tls,
     staticFiles: opts.consoleDir === false ? undefined : staticFiles(opts.consoleDir ?? defaultConsoleDir()),
     onUpgrade: regionalUpgrade(credentialLookup, policy, async (region) => (await regions.get(region)).gateway, opts.accountId),
+    health: () => ({ replica: replicaId, leader: leadership ? leadership.current() !== undefined : true }),
     // Agents learn every live replica from any answer, and move to another when theirs goes.
     ...(replicaRegistry ? { responseHeaders: () => ({ [REPLICAS_HEADER]: replicaRegistry.endpoints().join(',') }) } : {}),
   });

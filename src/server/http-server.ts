@@ -89,6 +89,11 @@ export interface HttpServerOptions {
   timeouts?: RequestTimeouts;
   /** Headers added to every API answer (distributed mode: the replicas agents may move to). */
   responseHeaders?: () => Record<string, string>;
+  /**
+   * What /healthz adds about this replica: its id and whether it leads (`wharf status` shows
+   * them). A single server is its own only replica and always leads.
+   */
+  health?: () => { replica: string; leader: boolean };
   /** Handles `Upgrade: websocket` requests (the agent channel). */
   onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer, body: Buffer) => void;
   /** The web console's files (GET/HEAD only; server/static-files.ts): true when it answered. */
@@ -378,7 +383,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     const requestId = uuid();
     const url = req.url ?? '/';
     if (req.method === 'GET' && url === '/healthz') {
-      send(res, 200, { status: 'ok', region: opts.regions.defaultRegion }, requestId, 'application/json');
+      send(res, 200, { status: 'ok', region: opts.regions.defaultRegion, ...opts.health?.() }, requestId, 'application/json');
       return;
     }
     if (req.method === 'GET' && url === '/metrics') {

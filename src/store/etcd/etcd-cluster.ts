@@ -4,7 +4,7 @@
  * Debian's `etcd` (package etcd-server, 3.4). Each member listens on two free loopback ports.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +36,7 @@ function freePort(): Promise<number> {
   });
 }
 
-async function answers(clientUrl: string): Promise<boolean> {
+export async function answers(clientUrl: string): Promise<boolean> {
   try {
     const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
     return res.ok && ((await res.json()) as { health?: string }).health === 'true';
@@ -102,4 +102,69 @@ export async function startEtcdCluster(size = 1, opts: { dir?: string; binary?: 
       if (!opts.dir) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A member of a persistent local cluster (`ensureEtcdCluster`), as kept in its members.json. */
+export interface PersistentEtcdMember {
+  name: string;
+  clientUrl: string;
+  peerUrl: string;
+  /** The process id when this call started it; undefined when it was already running (adopted). */
+  startedPid?: number;
+}
+
+/**
+ * A cluster of `size` members on loopback that outlives the caller (`wharf up --ha`): each member
+ * keeps its data in `dir/<name>` and its addresses in `dir/members.json`, so the next call finds
+ * the same cluster: a member that answers is adopted as it is, one that does not is started again
+ * on its data and ports (etcd ignores the --initial-cluster flags once its data dir has a WAL).
+ * Members run detached, logging to `dir/<name>.log`.
+ */
+export async function ensureEtcdCluster(dir: string, size = 3, opts: { binary?: string } = {}): Promise<PersistentEtcdMember[]> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, 'members.json');
+  let members: PersistentEtcdMember[];
+  if (existsSync(file)) {
+    members = (JSON.parse(readFileSync(file, 'utf8')) as PersistentEtcdMember[]).map((m) => ({ name: m.name, clientUrl: m.clientUrl, peerUrl: m.peerUrl }));
+  } else {
+    // Ports are chosen once, and kept: a member's peer address is part of the cluster's state.
+    members = [];
+    for (let i = 0; i < size; i++) {
+      members.push({ name: `m${i + 1}`, clientUrl: `http://127.0.0.1:${await freePort()}`, peerUrl: `http://127.0.0.1:${await freePort()}` });
+    }
+    writeFileSync(file, JSON.stringify(members, null, 2) + '\n', { mode: 0o600 });
+  }
+  const initial = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
+  const started = new Map<string, ChildProcess>();
+  for (const m of members) {
+    if (await answers(m.clientUrl)) continue;
+    const data = join(dir, m.name);
+    mkdirSync(data, { recursive: true, mode: 0o700 });
+    const log = openSync(join(dir, `${m.name}.log`), 'a', 0o600);
+    const args = [
+      '--name', m.name, '--data-dir', data,
+      '--listen-client-urls', m.clientUrl, '--advertise-client-urls', m.clientUrl,
+      '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
+      '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', 'wharf-local',
+      '--log-level', 'warn',
+    ];
+    const p = spawn(opts.binary ?? 'etcd', args, { detached: true, stdio: ['ignore', log, log] });
+    p.on('error', () => undefined); // told below: the member does not answer
+    p.unref();
+    closeSync(log);
+    started.set(m.name, p);
+    m.startedPid = p.pid;
+  }
+  // A member of a cluster that has lost quorum answers /health only once enough of the others run:
+  // every member is started before any is waited for.
+  const until = Date.now() + 30_000;
+  for (const m of members) {
+    while (!(await answers(m.clientUrl))) {
+      const p = started.get(m.name);
+      if (p && p.exitCode !== null) throw new Error(`etcd member ${m.name} exited with ${p.exitCode}; see ${join(dir, `${m.name}.log`)}`);
+      if (Date.now() > until) throw new Error(`etcd member ${m.name} (${m.clientUrl}) did not become healthy within 30 s; see ${join(dir, `${m.name}.log`)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  return members;
 }

@@ -1,0 +1,74 @@
+/**
+ * The scheduler end-to-end benchmark (bench/scheduler-e2e.ts) in distributed mode: three
+ * replicas on a three-member etcd cluster behind the clients (spread round-robin), against one
+ * server on SQLite in the same run (SQLite first). Goals (issue 13): at least 1,500 tasks placed
+ * per second on etcd, at most 1 GiB of memory per replica.
+ *
+ *   npx tsx bench/scheduler-e2e-etcd.ts                          1,000 instances, 100,000 tasks
+ *   npx tsx bench/scheduler-e2e-etcd.ts --instances 200 --tasks 10000   a smaller size
+ *   npx tsx bench/scheduler-e2e-etcd.ts --quick                  100 instances, 5,000 tasks
+ */
+import os from 'node:os';
+import { runOnce, type E2EResult } from './scheduler-e2e';
+import { etcdTxnFloor, type EtcdFloor } from './lib/etcd-floor';
+
+export interface EtcdComparison {
+  sqlite: E2EResult;
+  etcd: E2EResult;
+  /** etcd alone on this machine, in the same run (bench/lib/etcd-floor.ts). */
+  floor: EtcdFloor[];
+}
+
+export async function run(opts: { quick?: boolean; instances?: number; tasks?: number; clients?: number } = {}): Promise<EtcdComparison> {
+  const common = { quick: opts.quick, instances: opts.instances, tasks: opts.tasks, clients: opts.clients };
+  process.stderr.write('scheduler-e2e-etcd: SQLite (one server)\n');
+  const sqlite = await runOnce({ ...common, store: 'sqlite' });
+  process.stderr.write('scheduler-e2e-etcd: etcd (three replicas)\n');
+  const etcd = await runOnce({ ...common, store: 'etcd' });
+  process.stderr.write('scheduler-e2e-etcd: etcd alone\n');
+  const floor = await etcdTxnFloor();
+  return { sqlite, etcd, floor };
+}
+
+export function toMarkdown(r: EtcdComparison): string {
+  const { sqlite: s, etcd: e } = r;
+  const ratio = (a: number | null, b: number | null) => (a !== null && b !== null && b > 0 ? `${(a / b).toFixed(2)}x` : '?');
+  const goal = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const row = (name: string, a: number | string | null, b: number | string | null, note = '') => `| ${name} | ${a ?? '?'} | ${b ?? '?'} | ${note} |`;
+  return [
+    `${e.instances.toLocaleString('en-US')} hollow instances (one \`wharf agent --runtime simulated\` process, given every replica), ` +
+      `${e.tasks.toLocaleString('en-US')} tasks via RunTask (count 10, ${e.clients} concurrent SDK v3 clients, on etcd spread round-robin over the replicas), ` +
+      `\`--sync ${e.sync}\` on SQLite; one run each, SQLite first, in the same run. Everything (etcd members, replicas, agent, clients) shares this ` +
+      `${os.cpus().length}-core machine; load average ${s.loadAverage[0]} at the start of SQLite's placement, ${e.loadAverage[0]} at etcd's, ${e.loadAverage[1]} at the end.`,
+    '',
+    '| figure | SQLite, 1 server | etcd, 3 replicas | etcd vs SQLite; goal |',
+    '|---|---|---|---|',
+    row('tasks placed per second', s.placedPerSecond, e.placedPerSecond, `${ratio(e.placedPerSecond, s.placedPerSecond)}; goal on etcd >= 1,500 (${goal(e.placedPerSecond >= 1500)})`),
+    row('tasks placed / failures', `${s.placed} / ${s.failures}`, `${e.placed} / ${e.failures}${e.failures ? ` ${JSON.stringify(e.failureReasons)}` : ''}`),
+    row('RunTask (count 10) p50 / p99 (ms)', `${s.runTaskP50Ms} / ${s.runTaskP99Ms}`, `${e.runTaskP50Ms} / ${e.runTaskP99Ms}`, `p50 ${ratio(e.runTaskP50Ms, s.runTaskP50Ms)}`),
+    row('seconds until all RUNNING', s.allRunningSeconds, e.allRunningSeconds),
+    row('peak RSS of a control-plane process (MiB; etcd: largest replica)', s.serverPeakRssMiB, e.serverPeakRssMiB, `goal <= 1,024 per replica (${goal(e.serverPeakRssMiB <= 1024)})`),
+    row('live heap after a full GC (MiB; etcd: largest replica)', s.serverLiveHeapMiB, e.serverLiveHeapMiB),
+    row('CPU seconds while placing: control plane (all replicas) / etcd members / agent', `${s.serverCpuPlacing} / - / ${s.agentCpuPlacing}`, `${e.serverCpuPlacing} / ${e.etcdCpuPlacing} / ${e.agentCpuPlacing}`),
+    row('seconds to register and connect all instances', s.registerSeconds, e.registerSeconds),
+    row('etcd write transactions (Raft proposals) committed while placing', '-', e.etcdCommitsPlacing, `${(e.etcdCommitsPlacing / Math.max(1, e.placeSeconds)).toFixed(0)}/s; RunTask calls: ${Math.ceil(e.tasks / 10)}`),
+    '',
+    'etcd alone, same machine, same run (three members on loopback; 11 keys of 1.5 KB per transaction, about what a RunTask of ten tasks writes):',
+    '',
+    '| transactions at a time | transactions/s | p50 (ms) | p99 (ms) |',
+    '|---|---|---|---|',
+    ...r.floor.map((f) => `| ${f.concurrency} | ${f.txnsPerSecond} | ${f.p50Ms} | ${f.p99Ms} |`),
+    '',
+  ].join('\n');
+}
+
+if (require.main === module) {
+  const argv = process.argv.slice(2);
+  const num = (n: string) => (argv.includes(n) ? Number(argv[argv.indexOf(n) + 1]) : undefined);
+  run({ quick: argv.includes('--quick'), instances: num('--instances'), tasks: num('--tasks'), clients: num('--clients') })
+    .then((r) => process.stdout.write(JSON.stringify(r, null, 2) + '\n\n' + toMarkdown(r)))
+    .catch((e: unknown) => {
+      process.stderr.write(`scheduler-e2e-etcd: ${e instanceof Error ? e.stack : String(e)}\n`);
+      process.exit(1);
+    });
+}

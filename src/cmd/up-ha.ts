@@ -1,0 +1,199 @@
+/**
+ * `wharf up --ha`: distributed mode on one machine, to try it out. A three-member etcd cluster
+ * (kept under DATA_DIR/ha/etcd and left running when `wharf up` stops, so the next `wharf up --ha`
+ * adopts it, or starts its members again on the same data and ports) and three
+ * `wharf server --store etcd://...` replicas on consecutive ports.
+ *
+ * The replicas are child processes, not three startServer calls in this process: a replica is
+ * then what it is in production (its own event loop, heap and etcd lease), so `kill -9` of one
+ * shows a failover, and `wharf status` sees three processes that can fail one at a time. They
+ * share the data dir's key files (credentials, join tokens, secrets key), which this process
+ * makes before any replica starts, so that no two replicas race to create them.
+ *
+ * DATA_DIR/ha/state.json says where everything is, for `wharf status`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { ensureEtcdCluster, type PersistentEtcdMember } from '../store/etcd';
+import { loadOrCreateCredentials } from './credentials';
+import { loadOrCreateSecretCipher, tightenDataDir } from './data-dir';
+
+export const HA_STATE_FILE = join('ha', 'state.json');
+
+/** What `wharf up --ha` leaves in DATA_DIR/ha/state.json. */
+export interface HaState {
+  store: string;
+  replicas: string[];
+  etcd: { name: string; clientUrl: string }[];
+}
+
+export interface HaReplica {
+  endpoint: string;
+  pid: number;
+  log: string;
+}
+
+export interface RunningHa {
+  store: string;
+  replicas: HaReplica[];
+  etcd: PersistentEtcdMember[];
+  /** Stops the replicas (SIGTERM: each resigns its lead and deregisters); etcd keeps running. */
+  stop(): Promise<void>;
+}
+
+export interface HaOptions {
+  host: string;
+  /** The first replica's port; the others take the next ones (0: any free ports). */
+  port: number;
+  dataDir: string;
+  /** `wharf server` flags every replica gets (region, account, sync, ...). */
+  serverArgs: string[];
+  /** Flags only the first replica gets (the DNS server: one per host can bind port 53). */
+  firstReplicaArgs: string[];
+  /** TLS: every replica serves this certificate. */
+  tls?: { certFile: string; keyFile: string };
+  /** How this command runs `wharf` (default: this very node process and script). */
+  command?: string[];
+  say: (s: string) => void;
+}
+
+export const HA_REPLICAS = 3;
+const KEY_PREFIX = 'wharf/';
+
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export function readHaState(dataDir: string): HaState | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dataDir, HA_STATE_FILE), 'utf8')) as HaState;
+  } catch {
+    return undefined;
+  }
+}
+
+async function healthy(endpoint: string): Promise<boolean> {
+  try {
+    // Self-signed TLS is checked by the agents and clients; here only "does it answer".
+    return (await fetch(`${endpoint}/healthz`, { signal: AbortSignal.timeout(1000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
+function exited(p: ChildProcess): Promise<void> {
+  return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
+}
+
+export async function startHa(o: HaOptions): Promise<RunningHa> {
+  const haDir = join(o.dataDir, 'ha');
+  mkdirSync(haDir, { recursive: true, mode: 0o700 });
+  const members = await ensureEtcdCluster(join(haDir, 'etcd'), 3);
+  for (const m of members) o.say(`wharf: etcd member ${m.name} ${m.clientUrl} ${m.startedPid ? `started (pid ${m.startedPid})` : 'already running: adopted'}`);
+  const store = `etcd://${members.map((m) => m.clientUrl.replace(/^https?:\/\//, '')).join(',')}/${KEY_PREFIX}`;
+  // The shared key files exist before any replica starts (see the header).
+  tightenDataDir(o.dataDir);
+  loadOrCreateCredentials(o.dataDir);
+  loadOrCreateSecretCipher(o.dataDir);
+  const ports: number[] = [];
+  for (let i = 0; i < HA_REPLICAS; i++) ports.push(o.port === 0 ? await freePort(o.host) : o.port + i);
+  const [bin, ...pre] = o.command ?? [process.execPath, ...process.execArgv, process.argv[1]!];
+  const children: ChildProcess[] = [];
+  const replicas: HaReplica[] = [];
+  const stop = async () => {
+    await Promise.all(
+      children.map(async (c) => {
+        c.kill('SIGTERM');
+        const t = setTimeout(() => c.kill('SIGKILL'), 10_000);
+        await exited(c);
+        clearTimeout(t);
+      }),
+    );
+  };
+  try {
+    // One after another: each is up (and registered in replicas/) before the next starts.
+    for (let i = 0; i < HA_REPLICAS; i++) {
+      const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+      const endpoint = `${o.tls ? 'https' : 'http'}://${host}:${ports[i]}`;
+      const log = join(haDir, `replica-${i + 1}.log`);
+      const fd = openSync(log, 'a', 0o600);
+      const args = [
+        ...pre, 'server', '--store', store, '--listen', `${host}:${ports[i]}`, '--data-dir', o.dataDir,
+        ...o.serverArgs, ...(i === 0 ? o.firstReplicaArgs : ['--dns', 'off']),
+        ...(o.tls ? ['--tls-cert', o.tls.certFile, '--tls-key', o.tls.keyFile] : []),
+      ];
+      const child = spawn(bin!, args, { stdio: ['ignore', fd, fd] });
+      closeSync(fd);
+      children.push(child);
+      const until = Date.now() + 60_000;
+      while (!(await healthy(endpoint))) {
+        if (child.exitCode !== null) throw new Error(`replica ${i + 1} exited with ${child.exitCode}: ${tail(log)}`);
+        if (Date.now() > until) throw new Error(`replica ${i + 1} (${endpoint}) did not answer within 60 s: ${tail(log)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      replicas.push({ endpoint, pid: child.pid!, log });
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const state: HaState = { store, replicas: replicas.map((r) => r.endpoint), etcd: members.map((m) => ({ name: m.name, clientUrl: m.clientUrl })) };
+  writeFileSync(join(o.dataDir, HA_STATE_FILE), JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
+  return { store, replicas, etcd: members, stop };
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim().split('\n').slice(-15).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** The `wharf up` flags that every replica takes as `wharf server` flags. */
+const PASSED_TO_REPLICAS = ['region', 'regions', 'account-id', 'sync', 'heap-growth', 'scale-command', 'vpc-base', 'load-balancers', 'haproxy'] as const;
+
+/**
+ * `wharf up --ha`'s control plane, in the shape `wharf up` uses for its one server: the first
+ * replica's endpoint for the banner, no DNS addresses (tasks keep Docker's resolvers: the first
+ * replica's DNS server is not one every task can count on), the key files' credentials.
+ */
+export async function upReplicas(values: Record<string, unknown>, host: string, port: number, tls: { certFile: string; keyFile: string } | undefined) {
+  const serverArgs = PASSED_TO_REPLICAS.flatMap((k) => (values[k] === undefined ? [] : [`--${k}`, String(values[k])]));
+  const dataDir = String(values['data-dir']);
+  const ha = await startHa({
+    host,
+    port,
+    dataDir,
+    serverArgs,
+    firstReplicaArgs: values.dns === undefined ? [] : ['--dns', String(values.dns)],
+    tls,
+    say: (s) => process.stderr.write(s + '\n'),
+  });
+  return {
+    endpoint: ha.replicas[0]!.endpoint,
+    dns: [] as { host: string; port: number }[],
+    credentials: loadOrCreateCredentials(dataDir),
+    ha,
+    close: () => ha.stop(),
+  };
+}
+
+export function haBanner(ha: RunningHa): string {
+  const lines = ['Distributed mode (--ha): any replica serves the whole API; the elected leader runs the controllers.', '  Replicas:'];
+  ha.replicas.forEach((r, i) => lines.push(`    ${i + 1}. ${r.endpoint}   (pid ${r.pid}, log ${r.log})`));
+  lines.push(`  etcd members (${ha.store}):`);
+  for (const m of ha.etcd) lines.push(`    ${m.name}  ${m.clientUrl}`);
+  lines.push('  The etcd members keep running when this stops; the next `wharf up --ha` adopts them.');
+  lines.push('  Which replica leads, and the health of each replica and member:  wharf status', '', '');
+  return lines.join('\n');
+}

@@ -1,0 +1,168 @@
+/**
+ * Trying distributed mode out (issue 13, part 5): `wharf up --ha` starts a three-member etcd
+ * cluster and three replicas and prints where they are; `wharf status` says which replica leads
+ * and how healthy every replica and etcd member is, and still does for a single SQLite server.
+ * The agent runs the simulated runtime: what is tested is the control plane.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CreateClusterCommand, ListClustersCommand, ECSClient } from '@aws-sdk/client-ecs';
+import { killAllSpawned, spawnServer, waitUntil } from './helpers/processes';
+import { REPO } from './helpers/wharf-server';
+import { inCI } from '../images/docker-test-env';
+import type { ClusterStatus } from '../../src/cmd/status';
+import type { HaState } from '../../src/cmd/up-ha';
+
+const missing = spawnSync('etcd', ['--version']).status !== 0;
+if (missing && inCI()) throw new Error('etcd is not installed (apt-get install etcd-server); CI runs every test');
+
+const MAIN = path.join(REPO, 'src', 'cmd', 'main.ts');
+
+function wharf(args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function status(args: string[]): { code: number; status: ClusterStatus; text: string } {
+  const json = wharf(['status', '--json', ...args]);
+  const text = wharf(['status', ...args]).stdout;
+  return { code: json.code, status: JSON.parse(json.stdout) as ClusterStatus, text };
+}
+
+/** `wharf up --ha` as a child process; resolves once its banner has been printed. */
+function up(dataDir: string): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'up', '--ha', '--runtime', 'simulated', '--without-fargate', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--load-balancers', 'off', '--dns', 'off'], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, WHARF_LOG_LEVEL: 'warn' },
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d));
+  child.stderr!.on('data', (d: Buffer) => (out += d));
+  ups.push(child);
+  return waitUntil(() => (/Local agent: 1 container instance/.test(out) ? { child, output: () => out } : child.exitCode !== null ? Promise.reject(new Error(out)) : undefined), 'wharf up --ha to start', { timeoutMs: 120_000, describe: () => out });
+}
+
+const ups: ChildProcess[] = [];
+const stopped = (c: ChildProcess) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.once('exit', () => r())));
+
+describe('wharf status of a single server', () => {
+  after(killAllSpawned);
+
+  test('one replica, healthy, leading; no etcd members; exit status 0', async () => {
+    const srv = await spawnServer();
+    const s = status(['--endpoint', srv.endpoint, '--data-dir', srv.dataDir]);
+    assert.equal(s.code, 0, s.text);
+    assert.equal(s.status.replicas.length, 1);
+    assert.deepEqual({ ...s.status.replicas[0], replica: undefined }, { endpoint: srv.endpoint, healthy: true, leader: true, replica: undefined });
+    assert.match(s.status.replicas[0]!.replica!, new RegExp(`-${srv.pid}-`));
+    assert.deepEqual(s.status.etcd, []);
+    assert.match(s.text, /LEADER\s+healthy/);
+    // The server gone: status says so, and fails.
+    await srv.kill9();
+    const gone = status(['--endpoint', srv.endpoint, '--data-dir', srv.dataDir]);
+    assert.equal(gone.code, 1);
+    assert.equal(gone.status.replicas[0]!.healthy, false);
+    assert.match(gone.text, /UNREACHABLE \(connect ECONNREFUSED/);
+  });
+});
+
+describe('wharf up --ha and wharf status', { skip: missing ? 'etcd is not installed' : false }, () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-up-ha-'));
+  const etcdPids = () => spawnSync('pgrep', ['-f', '--', `--data-dir ${path.join(dataDir, 'ha', 'etcd')}/`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+
+  after(async () => {
+    for (const c of ups) if (c.exitCode === null) c.kill('SIGKILL');
+    // The replicas are children of `wharf up` (a killed one leaves them), and the etcd members
+    // outlive it by design: every process started on this data dir goes.
+    for (const line of spawnSync('pgrep', ['-f', '--', `--data-dir ${dataDir}`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(line), 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('three replicas on three etcd members; status shows one leader, the failover, and the adopted members after a restart', async () => {
+    const first = await up(dataDir);
+    const state = JSON.parse(fs.readFileSync(path.join(dataDir, 'ha', 'state.json'), 'utf8')) as HaState;
+    assert.equal(state.replicas.length, 3);
+    assert.equal(state.etcd.length, 3);
+    // The banner names every replica and member.
+    for (const e of [...state.replicas, ...state.etcd.map((m) => m.clientUrl)]) assert.ok(first.output().includes(e), `${e} in the banner:\n${first.output()}`);
+    assert.equal((first.output().match(/ started \(pid \d+\)/g) ?? []).length, 3, first.output());
+
+    // Any replica answers the API with the root credentials of the shared data dir.
+    const creds = JSON.parse(fs.readFileSync(path.join(dataDir, 'credentials.json'), 'utf8')) as { user: { accessKeyId: string; secretAccessKey: string } };
+    const ecsAt = (endpoint: string) => new ECSClient({ endpoint, region: 'us-east-1', credentials: creds.user });
+    const clusters = async (endpoint: string) => {
+      const ecs = ecsAt(endpoint);
+      try {
+        return (await ecs.send(new ListClustersCommand({}))).clusterArns!;
+      } finally {
+        ecs.destroy();
+      }
+    };
+    const created = ecsAt(state.replicas[1]!);
+    await created.send(new CreateClusterCommand({ clusterName: 'ha-try' }));
+    created.destroy();
+    for (const endpoint of state.replicas) {
+      await waitUntil(async () => (await clusters(endpoint)).some((a) => a.endsWith('/ha-try')), `the cluster on ${endpoint}`, { timeoutMs: 10_000 });
+    }
+
+    const healthy = await waitUntil(() => {
+      const s = status(['--data-dir', dataDir]);
+      return s.code === 0 ? s : undefined;
+    }, 'a healthy installation with a leader', { timeoutMs: 30_000 });
+    assert.deepEqual(healthy.status.replicas.map((r) => r.endpoint).sort(), [...state.replicas].sort());
+    const leaders = healthy.status.replicas.filter((r) => r.leader);
+    assert.equal(leaders.length, 1);
+    assert.equal(healthy.status.leaderKey, leaders[0]!.replica, 'the replica that says it leads holds the leader key');
+    assert.deepEqual(healthy.status.etcd.map((m) => [m.endpoint, m.healthy]), state.etcd.map((m) => [m.clientUrl, true]));
+    assert.equal((healthy.text.match(/LEADER/g) ?? []).length, 1, healthy.text);
+
+    // kill -9 the leader's process: status shows it unreachable, and another replica leading.
+    const leaderPid = Number(/-(\d+)-[0-9a-f]+$/.exec(leaders[0]!.replica!)![1]);
+    process.kill(leaderPid, 'SIGKILL');
+    const after = await waitUntil(() => {
+      const s = status(['--data-dir', dataDir]);
+      const l = s.status.replicas.filter((r) => r.leader);
+      return l.length === 1 && l[0]!.endpoint !== leaders[0]!.endpoint ? s : undefined;
+    }, 'another replica leading', { timeoutMs: 30_000 });
+    assert.equal(after.code, 1, 'one replica down: not all healthy');
+    const dead = after.status.replicas.find((r) => r.endpoint === leaders[0]!.endpoint)!;
+    assert.equal(dead.healthy, false);
+    assert.equal(after.status.replicas.filter((r) => r.healthy).length, 2);
+
+    // Stop `wharf up`: the replicas stop, the etcd members keep running.
+    const members = etcdPids();
+    assert.equal(members.length, 3);
+    first.child.kill('SIGTERM');
+    await stopped(first.child);
+    assert.deepEqual(etcdPids().sort(), [...members].sort(), 'the etcd members outlive wharf up');
+    // One member is lost meanwhile: the next `wharf up --ha` starts it again on its data, and
+    // adopts the two that run.
+    process.kill(members[0]!, 'SIGKILL');
+    await waitUntil(() => etcdPids().length === 2, 'the member gone');
+    const second = await up(dataDir);
+    assert.equal((second.output().match(/already running: adopted/g) ?? []).length, 2, second.output());
+    assert.equal((second.output().match(/ started \(pid \d+\)/g) ?? []).length, 1, second.output());
+    const again = await waitUntil(() => {
+      const s = status(['--data-dir', dataDir]);
+      return s.code === 0 ? s : undefined;
+    }, 'healthy again after the restart', { timeoutMs: 30_000 });
+    assert.equal(again.status.replicas.length, 3, again.text);
+    assert.ok(again.status.etcd.every((m) => m.healthy));
+    // The state is etcd's, kept across the restart.
+    const restarted = (JSON.parse(fs.readFileSync(path.join(dataDir, 'ha', 'state.json'), 'utf8')) as HaState).replicas;
+    assert.ok((await clusters(restarted[2]!)).some((a) => a.endsWith('/ha-try')));
+    second.child.kill('SIGTERM');
+    await stopped(second.child);
+  });
+});
