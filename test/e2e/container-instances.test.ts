@@ -35,7 +35,7 @@ import {
 import { WebSocket } from 'ws';
 import { loadModel, validateInput } from '../../src/api/model';
 import { AGENT_CONNECT_PATH, type DesiredStateMessage, type ServerToAgentMessage } from '../../src/api/agent/protocol';
-import { loadOrCreateCredentials } from '../../src/cmd/credentials';
+import { credentialsPath, loadOrCreateCredentials, newKeyPair } from '../../src/cmd/credentials';
 import { AGENT_OPERATIONS, ecsHandlers, type ControlContext } from '../../src/control';
 import type { Principal } from '../../src/control/context';
 import { InstanceCredentialIndex } from '../../src/control/instance-credentials';
@@ -67,7 +67,13 @@ interface InstanceServer {
 /** The control plane with the container-instance API, the agent gateway and liveness wired in. */
 async function startInstanceServer(dataDir: string, opts: { livenessTimeoutMs: number; pingIntervalMs?: number }): Promise<InstanceServer> {
   const log = createLogger('wharf-e2e', process.env.WHARF_LOG_LEVEL ?? 'silent');
-  const credentials = loadOrCreateCredentials(dataDir, {});
+  let credentials = loadOrCreateCredentials(dataDir, {});
+  // A data dir from before join tokens had a cluster: its one token is taken over as "any
+  // cluster" (this test registers into several clusters with it, and into one that does not exist).
+  if (!fs.existsSync(path.join(dataDir, 'agent-tokens.json')) && !credentials.agentTokens) {
+    credentials = { ...credentials, agentTokens: [newKeyPair('AKIAWAGENT')] };
+    fs.writeFileSync(credentialsPath(dataDir), JSON.stringify(credentials), { mode: 0o600 });
+  }
   const store = SqliteStore.open({ path: path.join(dataDir, 'wharf.db'), synchronous: 'NORMAL' });
   const state = new State(store);
   await state.start();
