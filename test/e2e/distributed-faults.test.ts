@@ -82,7 +82,7 @@ describe('distributed mode under faults', { skip: missing ? 'etcd is not install
   }
 
   async function spawnReplica(hosts: string[]): Promise<ServerProcess> {
-    const r = await spawnServer({ dataDir, agentTimeoutMs: 8000, healthyAfterRunningMs: 300, onLine: watchTerms, extraArgs: ['--store', storeUrl(hosts), '--load-balancers', 'off'] });
+    const r = await spawnServer({ dataDir, agentTimeoutMs: 8000, healthyAfterRunningMs: 300, onLine: watchTerms, env: { WHARF_LOG_LEVEL: 'warn' }, extraArgs: ['--store', storeUrl(hosts), '--load-balancers', 'off'] });
     replicas.push(r);
     return r;
   }
