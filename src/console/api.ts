@@ -93,6 +93,17 @@ export async function listAll<K extends string>(session: Session, operation: str
   return out;
 }
 
+/**
+ * The one resource a Describe call names (`key` is the answer's list), or an error carrying the
+ * reason ECS gave in `failures`.
+ */
+export async function describeOne<T>(session: Session, operation: string, input: object, key: string, what: string): Promise<T> {
+  const out = await callEcs<Record<string, unknown> & { failures?: { reason?: string }[] }>(session, operation, input);
+  const found = (out[key] as T[] | undefined)?.[0];
+  if (!found) throw new Error(`${what}: ${out.failures?.[0]?.reason ?? 'not found'}`);
+  return found;
+}
+
 /** Describe calls take a bounded number of names at once (DescribeServices 10, DescribeTasks 100). */
 export function chunks<T>(xs: readonly T[], n: number): T[][] {
   const out: T[][] = [];

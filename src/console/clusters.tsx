@@ -1,7 +1,7 @@
 /** Clusters and, per cluster, its container instances with their capacity as bars. */
-import type { Cluster, ContainerInstance, Resource } from '../core/shapes/ecs';
+import type { Cluster, ContainerInstance, Resource, Task } from '../core/shapes/ecs';
 import { callEcs, chunks, listAll, type Session } from './api';
-import { Bar, ConfirmButton, ErrorText, href, shortArn, Updated, usePoll } from './ui';
+import { Bar, ConfirmButton, ErrorText, href, shortArn, TableHead, Updated, usePoll } from './ui';
 
 const POLL_MS = 3000;
 
@@ -23,16 +23,7 @@ export function ClustersPage({ session }: { session: Session }) {
       </h1>
       <ErrorText error={p.error} />
       <table>
-        <thead>
-          <tr>
-            <th scope="col">Cluster</th>
-            <th scope="col">Status</th>
-            <th scope="col">Services</th>
-            <th scope="col">Running tasks</th>
-            <th scope="col">Pending tasks</th>
-            <th scope="col">Instances</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Cluster', 'Status', 'Services', 'Running tasks', 'Pending tasks', 'Instances']} />
         <tbody>
           {(p.data ?? []).map((c) => (
             <tr key={c.clusterArn}>
@@ -65,6 +56,80 @@ function attribute(ci: ContainerInstance, name: string): string {
   return ci.attributes?.find((a) => a.name === name)?.value ?? '';
 }
 
+function statistic(c: Cluster | undefined, name: string): number {
+  return Number(c?.statistics?.find((s) => s.name === name)?.value ?? 0);
+}
+
+/** How many of a cluster's live Fargate tasks the page sums at most (one DescribeTasks per 100). */
+const FARGATE_SUM_MAX = 1000;
+
+interface FargateUse {
+  /** Task-level CPU units and MiB reserved by the cluster's live Fargate tasks that were summed. */
+  cpu: number;
+  memory: number;
+  summed: number;
+  /** More live Fargate tasks than were summed. */
+  partial: boolean;
+}
+
+/**
+ * What the cluster's Fargate tasks hold: Fargate has no container instances to draw bars for, so
+ * the reservation is the sum of its live tasks' task-level cpu and memory (ECS bills the same).
+ */
+async function fargateUse(session: Session, cluster: string): Promise<FargateUse> {
+  const use: FargateUse = { cpu: 0, memory: 0, summed: 0, partial: false };
+  let nextToken: string | undefined;
+  do {
+    const page = await callEcs<{ taskArns?: string[]; nextToken?: string }>(session, 'ListTasks', {
+      cluster,
+      launchType: 'FARGATE',
+      desiredStatus: 'RUNNING',
+      maxResults: 100,
+      ...(nextToken ? { nextToken } : {}),
+    });
+    const arns = page.taskArns ?? [];
+    if (arns.length > 0) {
+      for (const t of (await callEcs<{ tasks?: Task[] }>(session, 'DescribeTasks', { cluster, tasks: arns })).tasks ?? []) {
+        use.cpu += Number(t.cpu ?? 0);
+        use.memory += Number(t.memory ?? 0);
+        use.summed++;
+      }
+    }
+    nextToken = page.nextToken;
+  } while (nextToken && use.summed < FARGATE_SUM_MAX);
+  use.partial = nextToken !== undefined;
+  return use;
+}
+
+function FargateCapacity({ cluster, use }: { cluster: Cluster; use: FargateUse }) {
+  const running = statistic(cluster, 'runningFargateTasksCount');
+  const pending = statistic(cluster, 'pendingFargateTasksCount');
+  const more = use.partial ? ` (the first ${use.summed} tasks)` : '';
+  return (
+    <section aria-labelledby="fargate-capacity">
+      <h2 id="fargate-capacity">Fargate capacity in use</h2>
+      <dl class="counts">
+        <div>
+          <dt>Running Fargate tasks</dt>
+          <dd data-testid="fargate-running">{running}</dd>
+        </div>
+        <div>
+          <dt>Pending Fargate tasks</dt>
+          <dd data-testid="fargate-pending">{pending}</dd>
+        </div>
+        <div>
+          <dt>vCPU reserved{more}</dt>
+          <dd data-testid="fargate-cpu">{(use.cpu / 1024).toFixed(2)}</dd>
+        </div>
+        <div>
+          <dt>Memory reserved{more}</dt>
+          <dd data-testid="fargate-memory">{(use.memory / 1024).toFixed(2)} GiB</dd>
+        </div>
+      </dl>
+    </section>
+  );
+}
+
 export function ClusterPage({ session, cluster }: { session: Session; cluster: string }) {
   const p = usePoll(
     async () => {
@@ -74,7 +139,10 @@ export function ClusterPage({ session, cluster }: { session: Session; cluster: s
       for (const ch of chunks(arns, 100)) {
         instances.push(...((await callEcs<{ containerInstances?: ContainerInstance[] }>(session, 'DescribeContainerInstances', { cluster, containerInstances: ch })).containerInstances ?? []));
       }
-      return { cluster: c, instances };
+      // Only a cluster that has Fargate tasks pays for summing them.
+      const fargateLive = statistic(c, 'runningFargateTasksCount') + statistic(c, 'pendingFargateTasksCount');
+      const fargate = fargateLive > 0 ? await fargateUse(session, cluster) : undefined;
+      return { cluster: c, instances, fargate };
     },
     POLL_MS,
     [session, cluster],
@@ -95,24 +163,11 @@ export function ClusterPage({ session, cluster }: { session: Session; cluster: s
           {c.capacityProviders && c.capacityProviders.length > 0 && <span>Capacity providers: {c.capacityProviders.join(', ')}</span>}
         </p>
       )}
+      {c && p.data?.fargate && <FargateCapacity cluster={c} use={p.data.fargate} />}
       <h2>Container instances</h2>
       <div class="scroll">
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Instance</th>
-              <th scope="col">Zone</th>
-              <th scope="col">Type</th>
-              <th scope="col">Status</th>
-              <th scope="col">Agent</th>
-              <th scope="col">Tasks (running / pending)</th>
-              <th scope="col">CPU used</th>
-              <th scope="col">Memory used</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead columns={['Instance', 'Zone', 'Type', 'Status', 'Agent', 'Tasks (running / pending)', 'CPU used', 'Memory used', '']} />
           <tbody>
             {(p.data?.instances ?? []).map((ci) => {
               const id = shortArn(ci.containerInstanceArn);

@@ -1,17 +1,17 @@
 /** Services of a cluster, a page per service with its deployments and events, and their actions. */
 import { useState } from 'preact/hooks';
 import type { Deployment, Service } from '../core/shapes/ecs';
-import { callEcs, chunks, listAll, type Session } from './api';
+import { callEcs, chunks, describeOne, listAll, type Session } from './api';
 import { ClusterPicker } from './tasks';
-import { ConfirmButton, ErrorText, href, shortArn, Updated, usePoll, when } from './ui';
+import { ConfirmButton, ErrorText, href, Pager, shortArn, TableHead, Updated, usePages, usePoll, when } from './ui';
 
 const POLL_MS = 2000;
 /** ListServices' page size: a cluster of 1,000 services is read a page at a time. */
 const PAGE = 50;
 
 export function ServicesPage({ session, cluster }: { session: Session; cluster: string }) {
-  const [pages, setPages] = useState<string[]>(['']);
-  const token = pages[pages.length - 1];
+  const pages = usePages();
+  const token = pages.token;
   const p = usePoll(
     async () => {
       const page = await callEcs<{ serviceArns?: string[]; nextToken?: string }>(session, 'ListServices', { cluster, maxResults: PAGE, ...(token ? { nextToken: token } : {}) });
@@ -31,17 +31,7 @@ export function ServicesPage({ session, cluster }: { session: Session; cluster: 
       <ErrorText error={p.error} />
       <div class="scroll">
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Service</th>
-              <th scope="col">Status</th>
-              <th scope="col">Desired</th>
-              <th scope="col">Running</th>
-              <th scope="col">Pending</th>
-              <th scope="col">Task definition</th>
-              <th scope="col">Rollout</th>
-            </tr>
-          </thead>
+          <TableHead columns={['Service', 'Status', 'Desired', 'Running', 'Pending', 'Task definition', 'Rollout']} />
           <tbody>
             {(p.data?.services ?? []).map((s) => (
               <tr key={s.serviceArn}>
@@ -59,15 +49,7 @@ export function ServicesPage({ session, cluster }: { session: Session; cluster: 
           </tbody>
         </table>
       </div>
-      <nav class="pager" aria-label="Pages of services">
-        <button type="button" disabled={pages.length === 1} onClick={() => setPages(pages.slice(0, -1))}>
-          Previous page
-        </button>
-        <span>Page {pages.length}</span>
-        <button type="button" disabled={!p.data?.nextToken} onClick={() => p.data?.nextToken && setPages([...pages, p.data.nextToken])}>
-          Next page
-        </button>
-      </nav>
+      <Pager pages={pages} nextToken={p.data?.nextToken} label="Pages of services" />
       <CreateService session={session} cluster={cluster} onCreated={p.refresh} />
     </section>
   );
@@ -151,11 +133,7 @@ function DeploymentRow({ d }: { d: Deployment }) {
 
 export function ServicePage({ session, cluster, service }: { session: Session; cluster: string; service: string }) {
   const p = usePoll(
-    async () => {
-      const out = await callEcs<{ services?: Service[]; failures?: { reason?: string }[] }>(session, 'DescribeServices', { cluster, services: [service] });
-      if (!out.services?.[0]) throw new Error(`Service ${service}: ${out.failures?.[0]?.reason ?? 'not found'}`);
-      return out.services[0];
-    },
+    () => describeOne<Service>(session, 'DescribeServices', { cluster, services: [service] }, 'services', `Service ${service}`),
     POLL_MS,
     [session, cluster, service],
   );
@@ -225,17 +203,7 @@ export function ServicePage({ session, cluster, service }: { session: Session; c
           <h2>Deployments</h2>
           <div class="scroll">
             <table class="deployments">
-              <thead>
-                <tr>
-                  <th scope="col">Deployment</th>
-                  <th scope="col">Task definition</th>
-                  <th scope="col">Progress</th>
-                  <th scope="col">Rollout state</th>
-                  <th scope="col">Reason</th>
-                  <th scope="col">Failed tasks</th>
-                  <th scope="col">Updated</th>
-                </tr>
-              </thead>
+              <TableHead columns={['Deployment', 'Task definition', 'Progress', 'Rollout state', 'Reason', 'Failed tasks', 'Updated']} />
               <tbody>
                 {(s.deployments ?? []).map((d) => (
                   <DeploymentRow key={d.id} d={d} />

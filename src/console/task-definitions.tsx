@@ -42,6 +42,21 @@ async function describe(session: Session, arn: string): Promise<TaskDefinition> 
   return (await callEcs<{ taskDefinition: TaskDefinition }>(session, 'DescribeTaskDefinition', { taskDefinition: arn })).taskDefinition;
 }
 
+function RevisionSelect({ label, revisions, value, onPick }: { label: string; revisions: string[]; value: string; onPick: (arn: string) => void }) {
+  return (
+    <label>
+      {label}
+      <select value={value} onChange={(e) => onPick((e.currentTarget as HTMLSelectElement).value)}>
+        {revisions.map((a) => (
+          <option key={a} value={a}>
+            {shortArn(a)}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 export function FamilyPage({ session, family }: { session: Session; family: string }) {
   const p = usePoll(
     async () => (await listAll(session, 'ListTaskDefinitions', { familyPrefix: family, sort: 'DESC' }, 'taskDefinitionArns')).filter((a) => shortArn(a).split(':')[0] === family),
@@ -72,26 +87,8 @@ export function FamilyPage({ session, family }: { session: Session; family: stri
         <>
           <h2>Compare revisions</h2>
           <div class="fields">
-            <label>
-              Left
-              <select value={l} onChange={(e) => setLeft((e.currentTarget as HTMLSelectElement).value)}>
-                {revisions.map((a) => (
-                  <option key={a} value={a}>
-                    {shortArn(a)}
-                  </option>
-                ))}
-              </select>
-            </label>
-            <label>
-              Right
-              <select value={r} onChange={(e) => setRight((e.currentTarget as HTMLSelectElement).value)}>
-                {revisions.map((a) => (
-                  <option key={a} value={a}>
-                    {shortArn(a)}
-                  </option>
-                ))}
-              </select>
-            </label>
+            <RevisionSelect label="Left" revisions={revisions} value={l} onPick={setLeft} />
+            <RevisionSelect label="Right" revisions={revisions} value={r} onPick={setRight} />
           </div>
           <Diff session={session} left={l} right={r} />
           <Register session={session} latest={revisions[0]!} onDone={p.refresh} />

@@ -1,8 +1,8 @@
 /** Tasks filtered by cluster, service, family and status; a page per task; run and stop. */
 import { useState } from 'preact/hooks';
 import type { Task } from '../core/shapes/ecs';
-import { callEcs, listAll, type Session } from './api';
-import { ConfirmButton, ErrorText, href, shortArn, Updated, usePoll, when } from './ui';
+import { callEcs, describeOne, listAll, type Session } from './api';
+import { ConfirmButton, ErrorText, href, Pager, shortArn, TableHead, Updated, usePages, usePoll, when } from './ui';
 
 const POLL_MS = 2000;
 /** ListTasks' page size, and DescribeTasks' limit: one Describe per page. */
@@ -34,8 +34,8 @@ export function TasksPage({ session, query }: { session: Session; query: URLSear
   const family = query.get('family') ?? '';
   const status = query.get('status') ?? 'RUNNING';
   const go = (over: Record<string, string>) => (location.hash = href(['tasks'], { cluster, service, family, status, ...over }));
-  const [pages, setPages] = useState<string[]>(['']);
-  const token = pages[pages.length - 1];
+  const pages = usePages();
+  const token = pages.token;
   const p = usePoll(
     async () => {
       const page = await callEcs<{ taskArns?: string[]; nextToken?: string }>(session, 'ListTasks', {
@@ -56,7 +56,7 @@ export function TasksPage({ session, query }: { session: Session; query: URLSear
   const filter = (e: Event) => {
     e.preventDefault();
     const f = new FormData(e.currentTarget as HTMLFormElement);
-    setPages(['']);
+    pages.reset();
     go({ service: String(f.get('service') ?? ''), family: String(f.get('family') ?? ''), status: String(f.get('status') ?? 'RUNNING') });
   };
   return (
@@ -69,7 +69,7 @@ export function TasksPage({ session, query }: { session: Session; query: URLSear
           session={session}
           cluster={cluster}
           onPick={(c) => {
-            setPages(['']);
+            pages.reset();
             go({ cluster: c, service: '' });
           }}
         />
@@ -93,20 +93,7 @@ export function TasksPage({ session, query }: { session: Session; query: URLSear
       <ErrorText error={p.error} />
       <div class="scroll">
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Task</th>
-              <th scope="col">Task definition</th>
-              <th scope="col">Last status</th>
-              <th scope="col">Desired</th>
-              <th scope="col">Health</th>
-              <th scope="col">Started by</th>
-              <th scope="col">Stopped reason</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead columns={['Task', 'Task definition', 'Last status', 'Desired', 'Health', 'Started by', 'Stopped reason', '']} />
           <tbody>
             {(p.data?.tasks ?? []).map((t) => {
               const id = shortArn(t.taskArn);
@@ -129,15 +116,7 @@ export function TasksPage({ session, query }: { session: Session; query: URLSear
         </table>
       </div>
       {p.data?.tasks.length === 0 && <p>No {status.toLowerCase()} tasks match.</p>}
-      <nav class="pager" aria-label="Pages of tasks">
-        <button type="button" disabled={pages.length === 1} onClick={() => setPages(pages.slice(0, -1))}>
-          Previous page
-        </button>
-        <span>Page {pages.length}</span>
-        <button type="button" disabled={!p.data?.nextToken} onClick={() => p.data?.nextToken && setPages([...pages, p.data.nextToken])}>
-          Next page
-        </button>
-      </nav>
+      <Pager pages={pages} nextToken={p.data?.nextToken} label="Pages of tasks" />
       <RunTask session={session} cluster={cluster} onDone={p.refresh} />
     </section>
   );
@@ -207,11 +186,7 @@ function RunTask({ session, cluster, onDone }: { session: Session; cluster: stri
 
 export function TaskPage({ session, cluster, task }: { session: Session; cluster: string; task: string }) {
   const p = usePoll(
-    async () => {
-      const out = await callEcs<{ tasks?: Task[]; failures?: { reason?: string }[] }>(session, 'DescribeTasks', { cluster, tasks: [task] });
-      if (!out.tasks?.[0]) throw new Error(`Task ${task}: ${out.failures?.[0]?.reason ?? 'not found'}`);
-      return out.tasks[0];
-    },
+    () => describeOne<Task>(session, 'DescribeTasks', { cluster, tasks: [task] }, 'tasks', `Task ${task}`),
     POLL_MS,
     [session, cluster, task],
   );
@@ -265,17 +240,7 @@ export function TaskPage({ session, cluster, task }: { session: Session; cluster
           <h2>Containers</h2>
           <div class="scroll">
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">Container</th>
-                  <th scope="col">Image</th>
-                  <th scope="col">Last status</th>
-                  <th scope="col">Exit code</th>
-                  <th scope="col">Reason</th>
-                  <th scope="col">Health</th>
-                  <th scope="col">Network bindings</th>
-                </tr>
-              </thead>
+              <TableHead columns={['Container', 'Image', 'Last status', 'Exit code', 'Reason', 'Health', 'Network bindings']} />
               <tbody>
                 {(t.containers ?? []).map((c) => (
                   <tr key={c.name}>

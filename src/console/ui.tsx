@@ -81,6 +81,56 @@ export function usePoll<T>(load: () => Promise<T>, everyMs: number, deps: unknow
   return { ...state, data: state.data, error: state.error, at: state.at, refresh };
 }
 
+/** Column headers; an empty name is an actions column, named for screen readers only. */
+export function TableHead({ columns }: { columns: readonly string[] }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((c) => (
+          <th scope="col" key={c || 'actions'}>
+            {c || <span class="visually-hidden">Actions</span>}
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
+
+/** Token paging over an ECS List call: the tokens of the pages up to the one shown. */
+export interface Pages {
+  /** The token of the page shown ('' for the first). */
+  token: string;
+  number: number;
+  next(token: string): void;
+  back(): void;
+  reset(): void;
+}
+
+export function usePages(): Pages {
+  const [tokens, setTokens] = useState<string[]>(['']);
+  return {
+    token: tokens[tokens.length - 1]!,
+    number: tokens.length,
+    next: (t) => setTokens([...tokens, t]),
+    back: () => setTokens(tokens.length > 1 ? tokens.slice(0, -1) : tokens),
+    reset: () => setTokens(['']),
+  };
+}
+
+export function Pager({ pages, nextToken, label }: { pages: Pages; nextToken: string | undefined; label: string }) {
+  return (
+    <nav class="pager" aria-label={label}>
+      <button type="button" disabled={pages.number === 1} onClick={pages.back}>
+        Previous page
+      </button>
+      <span>Page {pages.number}</span>
+      <button type="button" disabled={!nextToken} onClick={() => nextToken && pages.next(nextToken)}>
+        Next page
+      </button>
+    </nav>
+  );
+}
+
 export function ErrorText({ error }: { error: unknown }) {
   if (!error) return null;
   return (
