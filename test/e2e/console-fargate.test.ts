@@ -58,7 +58,7 @@ describe('the console shows Fargate capacity in use', { skip, timeout: 300_000 }
     await waitUntil(
       async () => ((await ecs.send(new DescribeTasksCommand({ cluster: CLUSTER, tasks: taskArns }))).tasks ?? []).every((t) => t.lastStatus === 'RUNNING'),
       'both Fargate tasks RUNNING',
-      180_000,
+      { timeoutMs: 180_000 },
     );
     browser = await launchBrowser();
     page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
