@@ -28,7 +28,7 @@ import { chooseTasksToStop, Reason, requirementCheck, type ClusterSnapshot, type
 import { StoreConflictError, casUpdate } from '../store/store';
 import { keys } from '../core/resources';
 import { planService, type ServicePlan } from './service-plan';
-import { HEALTH_CHECK_STOP_REASON, instanceView, taskView, type PlanOptions, type ServiceTaskView } from './service-task-view';
+import { HEALTH_CHECK_STOP_REASON, instanceView, taskView, type InstanceLookup, type InstanceView, type PlanOptions, type ServiceTaskView } from './service-task-view';
 import { drainEvents } from '../control/task-drain';
 import { elbIdOf, type TargetGroupRecord } from '../control/elbv2-records';
 import { servicesUsingTargetGroup, targetGroupsOf, targetHealthViews } from './service-targets';
@@ -247,7 +247,14 @@ export class ServiceController {
     const capacity = capacityOf(s);
     const snapshot = this.ctx.placement.snapshot(capacity);
     const eligible = s.schedulingStrategy === 'DAEMON' ? this.eligibility(s, daemonTd, snapshot) : undefined;
-    const instances = [...state.instances.children(capacity).values()].map((i) => instanceView(i.value, eligible ? eligible(i.value.wharf.id) : undefined));
+    const instances: readonly InstanceView[] | InstanceLookup = eligible
+      ? [...state.instances.children(capacity).values()].map((i) => instanceView(i.value, eligible(i.value.wharf.id)))
+      : {
+          get: (id) => {
+            const i = state.instances.get(capacity, id);
+            return i && instanceView(i.value);
+          },
+        };
     const byId = new Map(tasks.map((t) => [t.wharf.id, t]));
     return planService({
       service: s,

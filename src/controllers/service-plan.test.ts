@@ -339,3 +339,21 @@ test('a DRAINING (deleted) service stops everything, then becomes INACTIVE', () 
   const p2 = plan(p.service, ts.map((t) => ({ ...t, desiredStatus: 'STOPPED' })));
   assert.equal(p2.service.status, 'INACTIVE');
 });
+
+test('a REPLICA plan needs only a lookup of its tasks’ instances, and judges lost tasks through it', () => {
+  const asked: string[] = [];
+  const lookup = {
+    get: (id: string) => {
+      asked.push(id);
+      return id === 'i1' ? { id, status: 'ACTIVE' as const, agentConnected: true } : undefined;
+    },
+  };
+  const ts = [task('d1', { instanceId: 'i1' }), task('d1', { instanceId: 'gone' })];
+  const p = planService({ service: service(2, 100, 200, [deployment('d1', 'PRIMARY', 2)]), tasks: ts, instances: lookup, now: NOW, options: opts });
+  // The task on an instance the cache no longer has is lost: replaced and stopped.
+  assert.equal(started(p), 1);
+  assert.deepEqual(p.stop.map((s) => s.taskId), [ts[1]!.id]);
+  assert.deepEqual([...new Set(asked)].sort(), ['gone', 'i1'], 'only the instances its tasks are on were looked up');
+  const daemon = service(0, 0, 100, [deployment('d1', 'PRIMARY', 0)], { schedulingStrategy: 'DAEMON' });
+  assert.throws(() => planService({ service: daemon, tasks: [], instances: lookup, now: NOW, options: opts }), /DAEMON plan needs the list/);
+});

@@ -17,14 +17,17 @@ import { circuitBreakerThreshold } from '../core/service-math';
 import { epochSeconds } from '../lib';
 import { daemonActions } from './daemon-actions';
 import { newestFirst, replicaActions, type ChooseSurplus } from './service-actions';
-import { isLive, isPresent, judge, judgeStoppedTasks, type InstanceView, type PlanOptions, type ServiceTaskView } from './service-task-view';
+import { isLive, isPresent, judge, judgeStoppedTasks, type InstanceLookup, type InstanceView, type PlanOptions, type ServiceTaskView } from './service-task-view';
 
 export interface PlanInput {
   service: ServiceRecord;
   /** Every task of the service the cache holds (any status). */
   tasks: readonly ServiceTaskView[];
-  /** Every container instance of the cluster. */
-  instances: readonly InstanceView[];
+  /**
+   * Every container instance of the cluster; REPLICA plans only look instances up by id, so a
+   * lookup will do for them (DAEMON plans need the list: a task per eligible instance).
+   */
+  instances: readonly InstanceView[] | InstanceLookup;
   /** Epoch ms. */
   now: number;
   options: PlanOptions;
@@ -59,7 +62,7 @@ export function planService(input: PlanInput): ServicePlan {
   const s: ServiceRecord = { ...orig, wharf: { ...orig.wharf } };
   const name = s.serviceName;
   const events: string[] = [];
-  const instances = new Map(input.instances.map((i) => [i.id, i]));
+  const instances: InstanceLookup = Array.isArray(input.instances) ? new Map((input.instances as readonly InstanceView[]).map((i) => [i.id, i])) : (input.instances as InstanceLookup);
   const grace = (s.healthCheckGracePeriodSeconds ?? 0) * 1000;
   const empty: ServicePlan = { place: [], placeOn: [], stop: [], service: orig, changed: false };
   if (s.status === 'INACTIVE' || s.wharf.deployments.length === 0) return empty;
@@ -148,7 +151,8 @@ export function planService(input: PlanInput): ServicePlan {
   let desired: number;
   let wakeAt: number | undefined;
   if (s.schedulingStrategy === 'DAEMON') {
-    const a = daemonActions(s, primary, live, present, input.instances, now);
+    if (!Array.isArray(input.instances)) throw new Error('a DAEMON plan needs the list of the cluster’s instances');
+    const a = daemonActions(s, primary, live, present, input.instances as readonly InstanceView[], now);
     plan.placeOn = a.placeOn.map((instanceId) => ({ deploymentId: primary.id, instanceId }));
     plan.stop = [...a.stop].map(([taskId, reason]) => ({ taskId, reason }));
     ({ converged, stalled, desired, wakeAt } = a);

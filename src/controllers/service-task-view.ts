@@ -102,6 +102,16 @@ export function taskView(t: TaskRecord, hasHealthCheck: boolean, revision?: numb
   return v;
 }
 
+/**
+ * The instances a plan looks tasks' instances up in. A Map of every instance of the cluster is
+ * one; the controller gives REPLICA plans a lookup into its cache instead, so that planning a
+ * service costs its own tasks, not the cluster's instance count (1,000 services on 1,000
+ * instances would otherwise build a million views per round).
+ */
+export interface InstanceLookup {
+  get(id: string): InstanceView | undefined;
+}
+
 export function instanceView(i: ContainerInstanceRecord, eligible?: boolean): InstanceView {
   const v: InstanceView = { id: i.wharf.id, status: i.status, agentConnected: i.agentConnected ?? false };
   if (eligible !== undefined) v.eligible = eligible;
@@ -114,7 +124,7 @@ export const isLive = (t: ServiceTaskView) => t.desiredStatus === 'RUNNING' && !
 export type Placement = 'ok' | 'draining' | 'lost';
 
 /** Where a task stands because of its instance. */
-export function placementOf(t: ServiceTaskView, instances: ReadonlyMap<string, InstanceView>): Placement {
+export function placementOf(t: ServiceTaskView, instances: InstanceLookup): Placement {
   if (t.instanceId === undefined) return 'ok';
   const i = instances.get(t.instanceId);
   if (!i || i.status === 'INACTIVE' || i.status === 'DEREGISTERING' || !i.agentConnected) return 'lost';
@@ -142,7 +152,7 @@ export interface Judged {
   changesAt?: number;
 }
 
-export function judge(t: ServiceTaskView, instances: ReadonlyMap<string, InstanceView>, now: number, graceMs: number, o: PlanOptions): Judged {
+export function judge(t: ServiceTaskView, instances: InstanceLookup, now: number, graceMs: number, o: PlanOptions): Judged {
   const placement = placementOf(t, instances);
   let healthy = false;
   let failedHealth = false;
@@ -180,7 +190,7 @@ export function judge(t: ServiceTaskView, instances: ReadonlyMap<string, Instanc
 }
 
 /** Still occupies the service: not STOPPED, and not a task given up on a lost instance. */
-export function isPresent(t: ServiceTaskView, instances: ReadonlyMap<string, InstanceView>): boolean {
+export function isPresent(t: ServiceTaskView, instances: InstanceLookup): boolean {
   if (isTerminal(t.lastStatus)) return false;
   return !(t.desiredStatus === 'STOPPED' && placementOf(t, instances) === 'lost');
 }
@@ -188,7 +198,7 @@ export function isPresent(t: ServiceTaskView, instances: ReadonlyMap<string, Ins
 const MAX_JUDGED = 1000;
 
 /** Stopped by a forced deregistration of its instance rather than by anything of its own. */
-function isOrphaned(t: ServiceTaskView, instances: ReadonlyMap<string, InstanceView> | undefined): boolean {
+function isOrphaned(t: ServiceTaskView, instances: InstanceLookup | undefined): boolean {
   if (!instances || t.stopCode !== undefined || t.instanceId === undefined) return false;
   const i = instances.get(t.instanceId);
   return !i || i.status === 'INACTIVE';
@@ -218,7 +228,7 @@ export function judgeStoppedTasks(
   now: number,
   o: PlanOptions,
   revision?: number,
-  instances?: ReadonlyMap<string, InstanceView>,
+  instances?: InstanceLookup,
 ): ServiceDeploymentRecord {
   const mine = tasks.filter((t) => t.deploymentId === d.id);
   const known = new Set(mine.map((t) => t.id));
