@@ -28,6 +28,8 @@ export interface ConsoleBenchResult {
   seedSeconds: number;
   pages: { page: string; rows: number; medianMs: number; maxMs: number }[];
   update: { medianMs: number; maxMs: number; pollMs: number };
+  /** Load average (1 min) when seeding began, when page loads began, at the end. */
+  load: number[];
 }
 
 // Run in the page (the console's CSP forbids evaluating strings), so typed without the DOM lib.
@@ -67,6 +69,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<ConsoleBenchR
         }),
       )
     ).taskDefinition!.taskDefinitionArn!;
+    const loadAtSeed = os.loadavg()[0]!;
     const s0 = performance.now();
     const names = Array.from({ length: services }, (_, i) => `svc-${String(i).padStart(4, '0')}`);
     for (let i = 0; i < names.length; i += 20) {
@@ -97,6 +100,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<ConsoleBenchR
       { page: 'Service (deployments, events)', hash: `#/services/${CLUSTER}/${target}`, rows: 1 },
       { page: `Cluster (${instances} instances with bars)`, hash: `#/clusters/${CLUSTER}`, rows: instances },
     ];
+    const loadAtPages = os.loadavg()[0]!;
     const pages: ConsoleBenchResult['pages'] = [];
     for (const c of cases) {
       const times: number[] = [];
@@ -130,6 +134,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<ConsoleBenchR
       seedSeconds: Math.round(seedSeconds * 10) / 10,
       pages,
       update: { medianMs: Math.round(median(updates)), maxMs: Math.round(Math.max(...updates)), pollMs: 2000 },
+      load: [loadAtSeed, loadAtPages, os.loadavg()[0]!].map((l) => Math.round(l * 10) / 10),
     };
   } finally {
     await browser.close().catch(() => undefined);
@@ -146,6 +151,10 @@ export function toMarkdown(r: ConsoleBenchResult): string {
     '|---|---:|---:|---:|',
     ...r.pages.map((p) => `| ${p.page} | ${p.rows} | ${p.medianMs} ms | ${p.maxMs} ms |`),
     `| Update latency: UpdateService until the open service page shows it (polls every ${r.update.pollMs / 1000} s) | | ${r.update.medianMs} ms | ${r.update.maxMs} ms |`,
+    '',
+    `Load average (1 min) on the ${r.machine.split(' ')[0]} cpus: ${r.load[0]} when seeding began, ${r.load[1]} when the page loads began, ${r.load[2]} at the end${Math.max(...r.load) > 2 * Number(r.machine.split(' ')[0]) ? ' (other work shared the machine: every figure is skewed upward)' : ''}.`,
+    '',
+    `Command: \`npx tsx bench/run.ts console-pages\` (full: 1,000 services of 100 tasks on 1,000 simulated instances) or \`npx tsx bench/console-pages.ts --quick\` (100 of 10 on 50).`,
     '',
   ].join('\n');
 }
