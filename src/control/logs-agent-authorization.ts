@@ -28,11 +28,16 @@ export interface AwslogsTarget {
   createGroup: boolean;
 }
 
+/** A Docker container id: the stream name ECS gives an awslogs container without a stream prefix (EC2 only). */
+const DOCKER_ID = /^[0-9a-f]{64}$/;
+
 /**
- * The awslogs streams of one task, as ECS names them: `prefix/container/task id`, or without a
- * prefix (EC2 only) the container's Docker id, once the agent has reported it.
+ * The awslogs streams of one task, as ECS names them: `prefix/container/task id`, or, without a
+ * prefix, the container's Docker id. The agent makes that stream between creating the container
+ * and starting it, before it has reported the id, so `dockerId` (the stream asked for) is accepted
+ * for a prefix-less container whose id is not known yet, or is that id.
  */
-export function awslogsTargetsOf(ctx: ControlContext, t: TaskRecord): AwslogsTarget[] {
+export function awslogsTargetsOf(ctx: ControlContext, t: TaskRecord, dockerId?: string): AwslogsTarget[] {
   const td = findTaskDefinition(ctx, t.taskDefinitionArn ?? '');
   const out: AwslogsTarget[] = [];
   for (const c of td?.containerDefinitions ?? []) {
@@ -40,7 +45,8 @@ export function awslogsTargetsOf(ctx: ControlContext, t: TaskRecord): AwslogsTar
     const o = lc?.options ?? {};
     if (lc?.logDriver !== 'awslogs' || !o['awslogs-group']) continue;
     const prefix = o['awslogs-stream-prefix'];
-    const stream = prefix ? `${prefix}/${c.name}/${t.wharf.id}` : t.containers?.find((x) => x.name === c.name)?.runtimeId;
+    const known = t.containers?.find((x) => x.name === c.name)?.runtimeId;
+    const stream = prefix ? `${prefix}/${c.name}/${t.wharf.id}` : known ?? (dockerId && DOCKER_ID.test(dockerId) ? dockerId : undefined);
     if (!stream) continue;
     out.push({
       group: o['awslogs-group'],
@@ -89,7 +95,7 @@ export function authorizeAgentLogs(home: (region: string) => ControlContext | un
     }
   }
   const own = tasks.filter((t) => t.wharf.instanceId === ownId && (t.wharf.instanceCluster ?? t.wharf.cluster) === p.cluster);
-  const targets = own.flatMap((t) => awslogsTargetsOf(ctx, t)).filter((x) => x.region === logsRegion && x.group === group);
+  const targets = own.flatMap((t) => awslogsTargetsOf(ctx, t, stream)).filter((x) => x.region === logsRegion && x.group === group);
   switch (operation) {
     case 'CreateLogGroup':
       if (targets.some((x) => x.createGroup)) return;
