@@ -173,6 +173,39 @@ describe('the awslogs driver ships task output to the logs API', { skip, timeout
     assert.ok(!(await allLines()).some(Number.isNaN), 'no forged line got in');
   });
 
+  test("awslogs-region naming another region writes into that region's logs", async () => {
+    const ecs = srv.ecs();
+    const group = `${GROUP}-abroad`;
+    await ecs.send(
+      new RegisterTaskDefinitionCommand({
+        family: 'awslogs-abroad',
+        containerDefinitions: [
+          {
+            name: 'far',
+            image: 'wharf-test/busybox',
+            memory: 32,
+            essential: true,
+            logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': group, 'awslogs-region': 'eu-west-1', 'awslogs-stream-prefix': 'x', 'awslogs-create-group': 'true' } },
+            command: ['sh', '-c', 'echo hello-from-abroad; sleep 1'],
+          },
+        ],
+      }),
+    );
+    const arn = (await ecs.send(new RunTaskCommand({ cluster: CLUSTER, taskDefinition: 'awslogs-abroad' }))).tasks![0]!.taskArn!;
+    const id = arn.split('/').pop()!;
+    const inRegion = async (region: string, args: string[]) => {
+      const r = await run(AWS_CLI, ['logs', ...args, '--region', region, '--endpoint-url', srv.endpoint, '--output', 'json'], srv.env());
+      return r.code === 0 ? JSON.parse(r.stdout) : { error: r.stderr };
+    };
+    const events = await waitUntil(async () => {
+      const out = await inRegion('eu-west-1', ['get-log-events', '--log-group-name', group, '--log-stream-name', `x/far/${id}`]);
+      return out.events?.length > 0 ? out.events : undefined;
+    }, 'the line in eu-west-1', { timeoutMs: 60_000 });
+    assert.deepEqual(events.map((e: { message: string }) => e.message), ['hello-from-abroad']);
+    const home = await inRegion(srv.region, ['describe-log-groups', '--log-group-name-prefix', group]);
+    assert.deepEqual(home.logGroups, [], 'nothing of it in the instance\'s own region');
+  });
+
   test('a missing group fails the start as ECS does; awslogs-create-group=true makes it', async () => {
     const ecs = srv.ecs();
     const def = (family: string, group: string, create: boolean) =>
