@@ -155,6 +155,19 @@ describe('the awslogs driver ships task output to the logs API', { skip, timeout
     assert.deepEqual(lines, lines.map((_, i) => i), 'every line from line-0 on, once each, in order');
   });
 
+  test('an agent restart adopts the container and resumes from the end of its stream: no line lost or repeated', async () => {
+    const before = (await allLines()).length;
+    const dataDir = agent.dataDir;
+    await agent.stop();
+    await new Promise((r) => setTimeout(r, 3000));
+    agent = await spawnAgent({ server: srv, cluster: CLUSTER, dataDir, extraArgs: ['--image-pull-behavior', 'prefer-cached'], env: { WHARF_LOG_LEVEL: 'warn' } });
+    const lines = await waitUntil(async () => {
+      const l = await allLines();
+      return l.length >= before + 60 ? l : undefined;
+    }, 'the lines printed while the agent was away, and after', { timeoutMs: 60_000 });
+    assert.deepEqual(lines, lines.map((_, i) => i), 'every line from line-0 on, once each, in order');
+  });
+
   test("another container instance's credential cannot write the task's stream", async () => {
     // A second instance, registered with a join token of another cluster: it gets a credential of its own.
     const other = `awslogs-other-${process.pid}`;
