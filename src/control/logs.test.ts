@@ -5,7 +5,7 @@ import { MemoryStore } from '../store/memory/memory-store';
 import { TEST_CALLER, rejectsWith } from './control-test-context';
 import { logsHandlers } from './logs';
 import { sweepExpiredEvents } from './logs-events';
-import { MAX_BATCHES_PER_STREAM, logKeys, type LogsContext } from './logs-records';
+import { MAX_BATCHES_PER_STREAM, logKeys, logsIamRequest, type LogsContext } from './logs-records';
 
 const DAY = 86_400_000;
 
@@ -211,4 +211,13 @@ test('agents are refused every logs call when no agent check is wired', async ()
   const { lctx } = setup();
   const h = logsHandlers(lctx);
   await rejectsWith(h.CreateLogGroup!({ logGroupName: 'x' }, { ...TEST_CALLER, isAgent: true }) as Promise<unknown>, 'AccessDeniedException', `User: ${TEST_CALLER.principalArn} is not authorized to perform: logs:CreateLogGroup`);
+});
+
+test("IAM sees a logs call as logs:<Operation> on the group's or the stream's ARN", () => {
+  const p = { region: 'eu-west-3', accountId: '123456789012' };
+  const group = 'arn:aws:logs:eu-west-3:123456789012:log-group:/ecs/web';
+  assert.deepEqual(logsIamRequest('PutLogEvents', { logGroupName: '/ecs/web', logStreamName: 'a/b/c' }, p), { action: 'logs:PutLogEvents', resources: [`${group}:log-stream:a/b/c`], context: {} });
+  assert.deepEqual(logsIamRequest('DescribeLogStreams', { logGroupIdentifier: `${group}:*` }, p).resources, [group]);
+  assert.deepEqual(logsIamRequest('FilterLogEvents', { logGroupName: '/ecs/web' }, p).resources, [group]);
+  assert.deepEqual(logsIamRequest('DescribeLogGroups', { logGroupNamePrefix: '/ecs' }, p).resources, ['*']);
 });
