@@ -163,8 +163,9 @@ export function buildContainerSpec(ctx: SpecContext): ContainerSpec {
     lp?.maxSwap !== undefined && memoryMiB !== undefined ? (memoryMiB + lp.maxSwap) * MiB : undefined;
 
   const logDriver = def.logConfiguration?.logDriver ?? 'json-file';
-  // Docker's awslogs driver would ship logs to AWS itself; without an explicit endpoint (e.g.
-  // Wharf's own Logs API) keep them local instead of reaching outside.
+  // Docker's awslogs driver would ship logs to AWS itself. Without an explicit endpoint the
+  // container logs to json-file and the agent ships that to Wharf's own logs API
+  // (agent/awslogs-shipper.ts), so `wharf logs` keeps working too.
   const logConfig =
     logDriver === 'awslogs' && !def.logConfiguration?.options?.['awslogs-endpoint']
       ? { type: 'json-file' }

@@ -219,15 +219,21 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
     return this.instance ?? this.o.credentials;
   }
 
-  private async call<T>(operation: string, body: unknown, extraHeaders: Record<string, string> = {}, signWith: SigningCredentials = this.signing): Promise<T> {
+  private async call<T>(
+    operation: string,
+    body: unknown,
+    extraHeaders: Record<string, string> = {},
+    signWith: SigningCredentials = this.signing,
+    api: { targetPrefix: string; service: string; region: string } = { targetPrefix: TARGET_PREFIX, service: 'ecs', region: this.o.region },
+  ): Promise<T> {
     const url = new URL('/', this.endpoint);
     const payload = JSON.stringify(body);
     const headers: Record<string, string> = {
       ...extraHeaders,
       'content-type': 'application/x-amz-json-1.1',
-      'x-amz-target': `${TARGET_PREFIX}.${operation}`,
+      'x-amz-target': `${api.targetPrefix}.${operation}`,
     };
-    Object.assign(headers, signRequest({ method: 'POST', url: url.toString(), headers, body: payload }, { accessKeyId: signWith.accessKeyId, secretAccessKey: signWith.secretAccessKey, region: this.o.region, service: 'ecs' }));
+    Object.assign(headers, signRequest({ method: 'POST', url: url.toString(), headers, body: payload }, { accessKeyId: signWith.accessKeyId, secretAccessKey: signWith.secretAccessKey, region: api.region, service: api.service }));
     headers['content-length'] = String(Buffer.byteLength(payload));
     let res: { status: number; text: string; requestId?: string };
     try {
@@ -303,6 +309,14 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
 
   async submitContainerStateChange(req: WharfSubmitContainerStateChange): Promise<void> {
     await this.call('SubmitContainerStateChange', req);
+  }
+
+  /**
+   * A CloudWatch Logs call (the awslogs driver's shipping, agent/awslogs-shipper.ts) in `region`,
+   * which is the container's awslogs-region and may not be this instance's.
+   */
+  logsCall<T = Record<string, unknown>>(operation: string, body: unknown, region: string): Promise<T> {
+    return this.call(operation, body, {}, this.signing, { targetPrefix: 'Logs_20140328', service: 'logs', region });
   }
 
   /** On behalf of a task of `containerInstanceArn` (the control plane allows an agent no other). */

@@ -35,6 +35,7 @@ import { bindFromPause, bindingsOf, containerChange, newContainerRun, restartWan
 import { credentialsWithheld } from './agent-state-store';
 import { TaskStarter, type StartHost } from './task-starter';
 import type { HostPolicy } from './host-policy';
+import type { AwslogsShipper } from './awslogs-shipper';
 
 export { PAUSE_CONTAINER_NAME } from './task-resources';
 
@@ -69,6 +70,8 @@ export interface TaskRunnerOptions {
   firewall?: { sync(): Promise<void> };
   /** What this host refuses to run (host-policy.ts), checked before anything is created. */
   hostPolicy?: HostPolicy;
+  /** Ships awslogs containers' output to the control plane's logs API. */
+  awslogs?: AwslogsShipper;
 }
 
 export type { TaskSnapshot } from './task-status';
@@ -77,8 +80,8 @@ export class TaskRunner {
   readonly taskArn: string;
   readonly taskId: string;
   private task: AgentTask;
-  private readonly o: Required<Omit<TaskRunnerOptions, 'logger' | 'agentUri' | 'dnsServers' | 'firewall' | 'hostPolicy'>> &
-    Pick<TaskRunnerOptions, 'logger' | 'agentUri' | 'dnsServers' | 'firewall' | 'hostPolicy'>;
+  private readonly o: Required<Omit<TaskRunnerOptions, 'logger' | 'agentUri' | 'dnsServers' | 'firewall' | 'hostPolicy' | 'awslogs'>> &
+    Pick<TaskRunnerOptions, 'logger' | 'agentUri' | 'dnsServers' | 'firewall' | 'hostPolicy' | 'awslogs'>;
   private readonly containers: ContainerRun[];
   private readonly networkMode: string;
   private desired: 'RUNNING' | 'STOPPED';
@@ -172,6 +175,8 @@ export class TaskRunner {
       run.dockerName = s.name;
       run.known = 'CREATED';
       this.adopted = true;
+      // Its output goes on being shipped from where the stream ends.
+      this.starter.followLogs(run);
     }
   }
 
@@ -420,6 +425,7 @@ export class TaskRunner {
     c.restartCount++;
     c.lastStartAt = this.o.clock.now();
     c.known = 'RUNNING';
+    this.starter.followLogs(c);
     this.o.logger?.info({ taskArn: this.taskArn, container: c.name, exitCode: x.exit.exitCode, restartCount: c.restartCount }, 'container restarted by its restart policy');
     const st = await this.o.runtime.inspectContainer(c.dockerId!);
     c.bindings = st?.running ? bindingsOf(c, st.ports, this.networkMode) : [];

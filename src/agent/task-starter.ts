@@ -31,6 +31,8 @@ import { createPauseContainer, prepareTaskResources, startCreatedPauseContainer,
 import { StartTimeline } from './start-timeline';
 import type { TaskStatus } from './task-status';
 import { hostPolicyViolation, resolveHostPath, type HostPolicy } from './host-policy';
+import { awslogsTargetOf, type AwslogsShipper } from './awslogs-shipper';
+import { parseArn } from '../core/arn';
 
 /** What the starter may read and do on its runner. */
 export interface StartHost {
@@ -59,6 +61,8 @@ export interface StartHost {
     publicBindIp: string;
     firewall?: { sync(): Promise<void> };
     hostPolicy?: HostPolicy;
+    /** Ships awslogs containers' output to the logs API (agent/awslogs-shipper.ts). */
+    awslogs?: AwslogsShipper;
   };
   setKnown(s: TaskStatus): void;
   report(): void;
@@ -317,8 +321,16 @@ export class TaskStarter {
     if (!c.dockerId && !(await this.create(c))) return;
     const h = this.h;
     const rt = h.options.runtime;
+    // awslogs: the stream exists before the container writes a line, and a missing group keeps
+    // the container from starting, as Docker's awslogs driver does on ECS.
+    const logs = this.awslogsTarget(c);
+    if (logs) {
+      const refused = await h.options.awslogs!.prepare(logs);
+      if (refused) return this.failToStart(c, refused);
+    }
     try {
       await this.time(`start ${c.name}`, () => rt.startContainer(c.dockerId!));
+      if (logs) h.options.awslogs!.follow(c.dockerId!, logs);
       c.everStarted = true;
       c.lastStartAt = h.options.clock.now();
       c.known = 'RUNNING';
@@ -333,6 +345,18 @@ export class TaskStarter {
     } catch (err) {
       this.failToStart(c, `CannotStartContainerError: ${(err as Error).message}`);
     }
+  }
+
+  private awslogsTarget(c: ContainerRun) {
+    const h = this.h;
+    if (!h.options.awslogs || c.internal || !c.dockerId) return undefined;
+    return awslogsTargetOf(c.def, h.taskId, c.dockerId, parseArn(h.options.containerInstanceArn)?.region ?? '');
+  }
+
+  /** Ships the output of a container that runs already (adopted after a restart, or restarted in place). */
+  followLogs(c: ContainerRun): void {
+    const logs = this.awslogsTarget(c);
+    if (logs) this.h.options.awslogs!.follow(c.dockerId!, logs);
   }
 
   /** Creates the container; false when the engine refused (it is then failing to start). */

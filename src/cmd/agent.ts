@@ -13,7 +13,8 @@ import { regionZones } from '../core/vpc';
 import { TaskFirewall, firewallAvailable } from '../agent/firewall';
 import { parseAllowedHostPaths, parseDisabledCapabilities, type HostPolicy } from '../agent/host-policy';
 import { FARGATE_POOL } from '../core/fargate-pool';
-import { createLogger, type Logger } from '../lib';
+import { createLogger, systemClock, type Logger } from '../lib';
+import { AwslogsShipper } from '../agent/awslogs-shipper';
 import type { KeyPair } from './credentials';
 
 export interface AgentCommandOptions {
@@ -133,6 +134,9 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     if (host) taskEndpoint = { host, port: o.taskEndpoint?.port ?? DEFAULT_TASK_ENDPOINT_PORT, api: client };
     else log.warn('no Docker bridge gateway address found; tasks get no ECS_AGENT_URI (set --task-endpoint)');
   }
+  // The awslogs driver: containers' output goes to the control plane's logs API (json-file stays
+  // underneath for `wharf logs`).
+  const awslogs = new AwslogsShipper({ api: client, runtime, clock: systemClock, logger: log });
   const agent = new Agent({
     client,
     taskEndpoint,
@@ -150,11 +154,12 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     taskCleanupWaitMs: taskCleanupWaitMs(process.env.ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION),
     logger: log,
     onDeregistered: o.onDeregistered,
-    runner: { ...(o.dnsServers?.length ? { dnsServers: o.dnsServers } : {}), ...(o.publicIp ? { publicBindIp: o.publicIp } : {}), ...(firewall ? { firewall } : {}) },
+    runner: { ...(o.dnsServers?.length ? { dnsServers: o.dnsServers } : {}), ...(o.publicIp ? { publicBindIp: o.publicIp } : {}), ...(firewall ? { firewall } : {}), awslogs },
   });
   try {
     await agent.start();
   } catch (e) {
+    awslogs.close();
     runtime.close();
     throw e;
   }
@@ -166,6 +171,7 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     stop: async () => {
       firewall?.stop();
       await agent.stop();
+      awslogs.close();
       runtime.close();
     },
   };

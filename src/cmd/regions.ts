@@ -16,6 +16,9 @@ import { cloudMapHandlers } from '../control/cloudmap';
 import { ensureDefaultNetwork } from '../control/vpc';
 import { defaultVpcCidr } from '../core/vpc';
 import { sealPlaintextSecrets, secretsHandlers } from '../control/secrets';
+import { logsHandlers } from '../control/logs';
+import { sweepExpiredEvents } from '../control/logs-events';
+import { authorizeAgentLogs } from '../control/logs-agent-authorization';
 import { InstanceLivenessController } from '../controllers/instance-liveness-controller';
 import { ClusterAgentConnections, PresencePublisher } from '../controllers/agent-presence';
 import { ServiceController } from '../controllers/service-controller';
@@ -29,7 +32,7 @@ import { createAgentGateway, type AgentGateway } from '../server/agent-gateway';
 import type { Credentials } from '../server/http-server';
 import { PlacementView } from '../state/placement-view';
 import { State } from '../state/state';
-import { markRegionUsed, regionStore, usedRegions } from '../store/regions';
+import { markRegionUsed, regionLogStore, regionStore, usedRegions } from '../store/regions';
 import type { Store } from '../store/store';
 import { FencedStore } from '../store/fenced-store';
 import type { Leadership } from '../store/etcd/etcd-leadership';
@@ -43,6 +46,8 @@ export interface RegionRuntime {
   ecs: Record<string, Handler>;
   secrets: Record<string, Handler>;
   cloudMap: Record<string, Handler>;
+  /** CloudWatch Logs (control/logs.ts), on the region's log part of the store. */
+  logs: Record<string, Handler>;
   /** The capacity provider controller, while this replica runs controllers (see `leadership`). */
   capacityProviders(): CapacityProviderController | undefined;
   ec2: Record<string, Handler>;
@@ -83,6 +88,8 @@ export interface RegionRuntimeOptions {
 
 export class RegionRuntimes {
   private readonly started = new Map<string, Promise<RegionRuntime>>();
+  /** The runtimes that are up, for synchronous lookups (an agent's logs call reads its own region). */
+  private readonly up = new Map<string, RegionRuntime>();
   private closed = false;
   private endpoint?: string;
   private readonly upListeners = new Set<(r: RegionRuntime) => void>();
@@ -108,6 +115,7 @@ export class RegionRuntimes {
       p = this.start(region);
       this.started.set(region, p);
       void p.then((r) => {
+        this.up.set(region, r);
         for (const l of this.upListeners) l(r);
       }, () => undefined);
       // A failed start (the store refused) is retried by the next request, not cached.
@@ -161,6 +169,10 @@ export class RegionRuntimes {
     const connections = o.replicas
       ? new ClusterAgentConnections({ replica: o.replicas.self, local: gateway.connections, state, replicaAlive: (r) => o.replicas!.alive(r), clock: systemClock })
       : gateway.connections;
+    // Logs have their own part of the store (not cached); agents' calls are judged against the
+    // state of the instance's own region, which may not be this one (awslogs-region).
+    const logStore = regionLogStore(o.store, region);
+    const logs = logsHandlers({ store: logStore, partition, clock: systemClock, log, agentCheck: (op, input, caller, logsRegion) => authorizeAgentLogs((r) => this.up.get(r)?.ctx, op, input, caller, logsRegion) });
     // Every controller of the region, started together; a new set per leadership term (they do
     // not restart once stopped).
     let controllers: { capacityProviders: CapacityProviderController; stop(): void } | undefined;
@@ -177,9 +189,21 @@ export class RegionRuntimes {
       registries.start();
       serviceTargets.start();
       capacityProviders.start();
+      // Retention: reads hide expired events at once; this frees their batches every 10 minutes.
+      let sweep: { cancel(): void } | undefined;
+      const sweepLater = () => {
+        sweep = systemClock.setTimeout(() => {
+          sweepExpiredEvents({ store: logStore, partition, clock: systemClock, log })
+            .catch((err: unknown) => log.warn({ err }, 'log retention sweep failed'))
+            .finally(() => sweep && sweepLater());
+        }, 600_000);
+      };
+      sweepLater();
       controllers = {
         capacityProviders,
         stop() {
+          sweep?.cancel();
+          sweep = undefined;
           registries.stop();
           serviceTargets.stop();
           capacityProviders.stop();
@@ -232,6 +256,8 @@ export class RegionRuntimes {
       ecs: current(ecsHandlers(ctx) as Record<string, Handler>),
       secrets: current(secretsHandlers(ctx) as Record<string, Handler>),
       cloudMap: current(cloudMapHandlers(ctx) as Record<string, Handler>),
+      // Logs read the store itself, which is current on every replica: no read barrier needed.
+      logs: logs as Record<string, Handler>,
       capacityProviders: () => controllers?.capacityProviders,
       ec2: current(ec2Handlers(ctx) as Record<string, Handler>),
       elbv2: current(elbv2Handlers(ctx) as Record<string, Handler>),
@@ -244,6 +270,7 @@ export class RegionRuntimes {
         await gateway.close();
         state.stop();
         await store.close();
+        await logStore.close();
       },
     };
   }

@@ -180,6 +180,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       ecs: regionalHandlers(regions, home.ecs, (r) => r.ecs),
       secrets: regionalHandlers(regions, home.secrets, (r) => r.secrets),
       cloudMap: regionalHandlers(regions, home.cloudMap, (r) => r.cloudMap),
+      logs: regionalHandlers(regions, home.logs, (r) => r.logs),
     }, (region) => lookupsByRegion.get(region)),
     queryApis: wharfQueryApis({
       ec2: regionalHandlers(regions, home.ec2, (r) => r.ec2),

@@ -1,5 +1,5 @@
 /**
- * The console's only way to Wharf: the public ECS API (AWS JSON 1.1 on `POST /`), each call
+ * The console's only way to Wharf: the public ECS API (and CloudWatch Logs for task logs; AWS JSON 1.1 on `POST /`), each call
  * signed in the browser with SigV4 by AWS's own signer, exactly as the AWS CLI would sign it.
  * The secret never leaves the browser; only signatures do.
  */
@@ -28,12 +28,24 @@ export class ApiError extends Error {
 /** A request that never got an answer (server down, network gone). */
 export class NetworkError extends Error {}
 
-export async function callEcs<T>(session: Session, operation: string, input: object): Promise<T> {
+export function callEcs<T>(session: Session, operation: string, input: object): Promise<T> {
+  return callJson<T>(session, { service: 'ecs', targetPrefix: TARGET_PREFIX, region: session.region }, operation, input);
+}
+
+/**
+ * A CloudWatch Logs call (task logs of the awslogs driver), in `region` when given: a container's
+ * awslogs-region may name another region than the one the console is on.
+ */
+export function callLogs<T>(session: Session, operation: string, input: object, region = session.region): Promise<T> {
+  return callJson<T>(session, { service: 'logs', targetPrefix: 'Logs_20140328', region }, operation, input);
+}
+
+async function callJson<T>(session: Session, api: { service: string; targetPrefix: string; region: string }, operation: string, input: object): Promise<T> {
   const body = JSON.stringify(input);
   const signer = new SignatureV4({
     credentials: { accessKeyId: session.accessKeyId, secretAccessKey: session.secretAccessKey },
-    region: session.region,
-    service: 'ecs',
+    region: api.region,
+    service: api.service,
     sha256: Sha256,
   });
   const signed = await signer.sign({
@@ -46,7 +58,7 @@ export async function callEcs<T>(session: Session, operation: string, input: obj
     headers: {
       host: location.host,
       'content-type': 'application/x-amz-json-1.1',
-      'x-amz-target': `${TARGET_PREFIX}.${operation}`,
+      'x-amz-target': `${api.targetPrefix}.${operation}`,
     },
     body,
   });

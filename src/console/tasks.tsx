@@ -3,6 +3,7 @@ import { useState } from 'preact/hooks';
 import type { Task } from '../core/shapes/ecs';
 import { callEcs, describeOne, listAll, type Session } from './api';
 import { ConfirmButton, ErrorText, href, Pager, shortArn, TableHead, Updated, usePages, usePoll, when } from './ui';
+import { TaskLogs } from './task-logs';
 
 const POLL_MS = 2000;
 /** ListTasks' page size, and DescribeTasks' limit: one Describe per page. */
@@ -259,13 +260,7 @@ export function TaskPage({ session, cluster, task }: { session: Session; cluster
               </tbody>
             </table>
           </div>
-          <h2>Logs</h2>
-          <p>
-            Wharf keeps container output in the Docker Engine of the host that runs the task and serves it through no API yet, so the console cannot show it. On that host run:{' '}
-            <code>
-              wharf logs --cluster {cluster} --follow {task}
-            </code>
-          </p>
+          <TaskLogs session={session} cluster={cluster} task={t} />
         </>
       )}
     </section>

@@ -36,6 +36,8 @@ export const errorCodes = [
   // Secrets Manager (the subset Wharf serves for repositoryCredentials)
   'ResourceExistsException',
   'DecryptionFailure',
+  // CloudWatch Logs (control/logs*.ts; ResourceNotFoundException and InvalidParameterException are shared)
+  'ResourceAlreadyExistsException',
   // Cloud Map (the subset ECS services' serviceRegistries need; control/cloudmap-*.ts)
   'NamespaceNotFound',
   'ServiceNotFound',

@@ -10,6 +10,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { cloudMapHandlers } from '../control/cloudmap';
 import { secretsHandlers } from '../control/secrets';
+import { logsHandlers } from '../control/logs';
 import { ec2Handlers, ecsHandlers, elbv2Handlers, type ControlContext, type Principal } from '../control';
 import { RegionPolicy } from '../core/regions';
 import { signRequest, systemClock } from '../lib';
@@ -96,7 +97,10 @@ export async function startFuzzServer(opts: { timeouts?: RequestTimeouts } = {})
     [AGENT_KEY.accessKeyId, { secret: AGENT_KEY.secretAccessKey, principal: { kind: 'agent-token', iamResource: 'role/wharf-agent' } }],
     [INSTANCE_KEY.accessKeyId, { secret: INSTANCE_KEY.secretAccessKey, principal: { kind: 'instance', iamResource: 'role/wharf-agent', cluster: 'fuzz', containerInstanceArn: INSTANCE_ARN } }],
   ]);
-  const apis = wharfApis({ ecs: ecsHandlers(ctx) as Record<string, Handler>, secrets: secretsHandlers(ctx) as Record<string, Handler>, cloudMap: cloudMapHandlers(ctx) as Record<string, Handler> });
+  const apis = wharfApis({ ecs: ecsHandlers(ctx) as Record<string, Handler>, secrets: secretsHandlers(ctx) as Record<string, Handler>, cloudMap: cloudMapHandlers(ctx) as Record<string, Handler>,
+    // Logs keep their own keys (groups/, streams/, batches/), which the cache ignores.
+    logs: logsHandlers({ store, partition: ctx.partition, clock: systemClock, log }) as Record<string, Handler>,
+  });
   const queryApis = wharfQueryApis({ ec2: ec2Handlers(ctx) as Record<string, Handler>, elbv2: elbv2Handlers(ctx) as Record<string, Handler> });
   const server = createHttpServer({
     apis,

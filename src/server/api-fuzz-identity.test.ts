@@ -9,6 +9,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AGENT_OPERATIONS } from '../control';
+import { LOGS_AGENT_OPERATIONS } from '../control/logs';
 import { signRequest } from '../lib';
 import {
   AGENT_KEY,
@@ -144,10 +145,23 @@ test('keys that do not exist, or are not the signer\'s, are refused', async () =
  * more entry here. What an agent's keys may do within the agent operations (its own instance and
  * tasks only) is part 2's, tested beside it.
  */
+/** What the transport lets agent keys through to (each call is then judged on what it names). */
+const agentMayCall = (service: string, op: string) =>
+  (service === 'ecs' && (AGENT_OPERATIONS as readonly string[]).includes(op)) || (service === 'logs' && (LOGS_AGENT_OPERATIONS as readonly string[]).includes(op));
 const PRINCIPALS: { name: string; key: FuzzKey; mayCall: (signingName: string, operation: string) => boolean }[] = [
-  { name: 'a cluster join token', key: AGENT_KEY, mayCall: (service, op) => service === 'ecs' && (AGENT_OPERATIONS as readonly string[]).includes(op) },
-  { name: 'an instance credential', key: INSTANCE_KEY, mayCall: (service, op) => service === 'ecs' && (AGENT_OPERATIONS as readonly string[]).includes(op) },
+  { name: 'a cluster join token', key: AGENT_KEY, mayCall: agentMayCall },
+  { name: 'an instance credential', key: INSTANCE_KEY, mayCall: agentMayCall },
 ];
+
+test('agent keys writing log events of no task of theirs are refused with AccessDeniedException', async () => {
+  const body = JSON.stringify({ logGroupName: 'g', logStreamName: 'p/app/0123', logEvents: [{ timestamp: Date.now(), message: 'forged' }] });
+  await play(
+    PRINCIPALS.flatMap((p) => [
+      { name: `${p.name} calling logs:PutLogEvents`, request: { target: 'Logs_20140328.PutLogEvents', body, keys: p.key, service: 'logs' }, status: 400, code: 'AccessDeniedException', message: /is not authorized to perform: logs:PutLogEvents\b/ },
+      { name: `${p.name} calling logs:CreateLogGroup`, request: { target: 'Logs_20140328.CreateLogGroup', body: JSON.stringify({ logGroupName: 'g' }), keys: p.key, service: 'logs' }, status: 400, code: 'AccessDeniedException', message: /is not authorized to perform: logs:CreateLogGroup\b/ },
+    ]),
+  );
+});
 
 test('a key calling what its kind may not is refused with AccessDeniedException, for every operation of every API', async () => {
   const attacks: Attack[] = [];

@@ -8,6 +8,8 @@ import { loadModel, validateInput } from '../api/model';
 import { WharfError } from '../core/errors';
 import { CLOUDMAP_SIGNING_NAME, CLOUDMAP_TARGET_PREFIX } from '../control/cloudmap';
 import { AGENT_OPERATIONS, EC2_SIGNING_NAME, ELBV2_SIGNING_NAME } from '../control';
+import { LOGS_AGENT_OPERATIONS, LOGS_SIGNING_NAME, LOGS_TARGET_PREFIX } from '../control/logs';
+import { logsIamRequest } from '../control/logs-records';
 import { SECRETS_SIGNING_NAME, SECRETS_TARGET_PREFIX } from '../control/secrets';
 import { ecsIamRequest, serviceIamRequest, type IamLookups } from '../control/iam-resources';
 import { STS_SIGNING_NAME } from '../control/sts-api';
@@ -19,8 +21,12 @@ import type { Handler, JsonServiceApi, QueryServiceApi } from './api-registry';
  */
 export type IamLookupsByRegion = (region: string) => IamLookups | undefined;
 
-export function wharfApis(handlers: { ecs: Record<string, Handler>; secrets: Record<string, Handler>; cloudMap: Record<string, Handler> }, iam: IamLookupsByRegion = () => undefined): JsonServiceApi[] {
+export function wharfApis(
+  handlers: { ecs: Record<string, Handler>; secrets: Record<string, Handler>; cloudMap: Record<string, Handler>; logs?: Record<string, Handler> },
+  iam: IamLookupsByRegion = () => undefined,
+): JsonServiceApi[] {
   const ecs = loadModel('ecs');
+  const logs = loadModel('logs');
   const secrets = loadModel('secretsmanager');
   const cloudMap = loadModel('servicediscovery');
   return [
@@ -59,6 +65,19 @@ export function wharfApis(handlers: { ecs: Record<string, Handler>; secrets: Rec
         }
       },
     },
+    // CloudWatch Logs (control/logs*.ts): task output of the awslogs driver, which agents ship with
+    // their instance credential (control/logs-agent-authorization.ts judges each call).
+    ...(handlers.logs
+      ? [{
+          targetPrefix: LOGS_TARGET_PREFIX,
+          signingName: LOGS_SIGNING_NAME,
+          modelOperations: Object.keys(logs.operations),
+          handlers: handlers.logs,
+          agentOperations: LOGS_AGENT_OPERATIONS,
+          validate: (op: string, input: unknown) => validateInput(logs, op, input),
+          authorize: (op: string, input: Record<string, unknown>, p: Parameters<typeof logsIamRequest>[2]) => logsIamRequest(op, input, p),
+        }]
+      : []),
   ];
 }
 

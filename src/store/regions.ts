@@ -13,12 +13,19 @@ import { StoreConflictError, type Store, type TxnOp } from './store';
 
 const DATA = 'regions/';
 const MARKS = 'meta/regions/';
+/** CloudWatch Logs data of each region, beside (not in) its view: the state cache never loads it. */
+const LOGS = 'logs/';
 
 /** The key of a region's view that every write of it also puts (distributed mode's read barrier). */
 export const REGION_REVISION_KEY = 'meta/revision';
 
 export function regionStore(store: Store, region: string, opts: { trackRevision?: boolean } = {}): PrefixedStore {
   return new PrefixedStore(store, `${DATA}${region}/`, opts.trackRevision ? { revisionKey: REGION_REVISION_KEY } : {});
+}
+
+/** Region R's CloudWatch Logs part (`logs/<R>/`): groups, streams and event batches (control/logs-records.ts). */
+export function regionLogStore(store: Store, region: string): PrefixedStore {
+  return new PrefixedStore(store, `${LOGS}${region}/`);
 }
 
 /** The regions that hold (or held) data, oldest mark first. */
@@ -54,7 +61,7 @@ function regionOfRecord(value: unknown): string | undefined {
  * leaves either the old layout or the new. Returns the region and how many keys moved.
  */
 export async function migrateUnprefixedKeys(store: Store, fallbackRegion: string, now: number): Promise<{ region: string; moved: number }> {
-  const legacy = (await store.list('')).filter((e) => !e.key.startsWith(DATA) && !e.key.startsWith('meta/'));
+  const legacy = (await store.list('')).filter((e) => !e.key.startsWith(DATA) && !e.key.startsWith('meta/') && !e.key.startsWith(LOGS));
   if (legacy.length === 0) return { region: fallbackRegion, moved: 0 };
   let region: string | undefined;
   for (const e of legacy) if ((region = regionOfRecord(e.value))) break;

@@ -1,0 +1,89 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { systemClock } from '../lib/clock';
+import { AwslogsShipper, MISSING_GROUP_REASON, awslogsTargetOf, type AwslogsTarget } from './awslogs-shipper';
+import type { ContainerRuntime } from './runtime/container-runtime';
+
+class ApiError extends Error {
+  constructor(readonly code: string) {
+    super(`${code}: refused`);
+  }
+}
+
+/** A logs API that records calls and fails while `down` (as an unreachable control plane). */
+function fakeApi(o: { missingGroup?: boolean } = {}) {
+  const calls: { op: string; body: any; region: string }[] = [];
+  const api = {
+    down: false,
+    calls,
+    async logsCall<T>(op: string, body: unknown, region: string): Promise<T> {
+      if (api.down) throw new ApiError('NetworkError');
+      calls.push({ op, body, region });
+      if (op === 'CreateLogStream' && o.missingGroup) throw new ApiError('ResourceNotFoundException');
+      if (op === 'CreateLogGroup') throw new ApiError('ResourceAlreadyExistsException');
+      return (op === 'DescribeLogStreams' ? { logStreams: [] } : {}) as T;
+    },
+  };
+  return api;
+}
+
+function fakeRuntime() {
+  const out = new PassThrough();
+  const asked: unknown[] = [];
+  const runtime = { logs: async (_id: string, opts: unknown) => (asked.push(opts), out) } as unknown as ContainerRuntime;
+  return { runtime, out, asked };
+}
+
+const target: AwslogsTarget = { group: 'g', stream: 'web/app/t1', region: 'eu-west-1', createGroup: true };
+const line = (i: number) => `2026-12-06T10:00:00.${String(100 + i).padStart(9, '0')}Z line-${i}\n`;
+const put = (calls: { op: string; body: any }[]) => calls.filter((c) => c.op === 'PutLogEvents').flatMap((c) => c.body.logEvents.map((e: { message: string }) => e.message));
+
+test('the stream ECS names, and the region awslogs-region names', () => {
+  const def = { name: 'app', logConfiguration: { logDriver: 'awslogs' as const, options: { 'awslogs-group': 'g', 'awslogs-stream-prefix': 'web', 'awslogs-region': 'eu-west-1' } } };
+  assert.deepEqual(awslogsTargetOf(def, 't1', 'abc', 'us-east-1'), { group: 'g', stream: 'web/app/t1', region: 'eu-west-1', createGroup: false });
+  const noPrefix = { name: 'app', logConfiguration: { logDriver: 'awslogs' as const, options: { 'awslogs-group': 'g', 'awslogs-create-group': 'true' } } };
+  assert.deepEqual(awslogsTargetOf(noPrefix, 't1', 'abc', 'us-east-1'), { group: 'g', stream: 'abc', region: 'us-east-1', createGroup: true });
+  assert.equal(awslogsTargetOf({ name: 'app' }, 't1', 'abc', 'us-east-1'), undefined);
+});
+
+test('prepare makes the group (when asked) and the stream, and a missing group is ECS’s start failure', async () => {
+  const api = fakeApi();
+  const shipper = new AwslogsShipper({ api, runtime: fakeRuntime().runtime, clock: systemClock });
+  assert.equal(await shipper.prepare(target), undefined, 'an existing group is fine');
+  assert.deepEqual(api.calls.map((c) => `${c.op}@${c.region}`), ['CreateLogGroup@eu-west-1', 'CreateLogStream@eu-west-1']);
+  const missing = new AwslogsShipper({ api: fakeApi({ missingGroup: true }), runtime: fakeRuntime().runtime, clock: systemClock });
+  assert.equal(await missing.prepare({ ...target, createGroup: false }), MISSING_GROUP_REASON);
+});
+
+test('lines are batched in order; while the API is away they are kept, then all go once, in order; the end flushes', async () => {
+  const api = fakeApi();
+  const rt = fakeRuntime();
+  const shipper = new AwslogsShipper({ api, runtime: rt.runtime, clock: systemClock, flushIntervalMs: 20, maxBatchEvents: 5 });
+  shipper.follow('c1', target);
+  for (let i = 0; i < 7; i++) rt.out.write(line(i));
+  await waitFor(() => put(api.calls).length === 7);
+  assert.deepEqual(rt.asked, [{ follow: true, timestamps: true }], 'from the start of a stream with no events');
+  api.down = true;
+  for (let i = 7; i < 20; i++) rt.out.write(line(i));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(put(api.calls).length, 7, 'nothing got through while away');
+  api.down = false;
+  // A partial last line (no newline yet) goes out once the stream ends.
+  rt.out.end('2026-12-06T10:00:01Z last');
+  await waitFor(() => put(api.calls).includes('last'), 10_000);
+  assert.deepEqual(put(api.calls), [...Array.from({ length: 20 }, (_, i) => `line-${i}`), 'last']);
+  for (const c of api.calls.filter((x) => x.op === 'PutLogEvents')) {
+    assert.ok(c.body.logEvents.length <= 5, 'batches of at most maxBatchEvents');
+    assert.equal(c.body.logStreamName, 'web/app/t1');
+  }
+  shipper.close();
+});
+
+async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * The `awslogs` log driver, done by the agent: Docker keeps writing json-file (so `wharf logs` and
+ * `docker logs` still work), and the agent follows each awslogs container's output and puts it to
+ * the control plane's CloudWatch Logs API with its instance credential, in the stream ECS names
+ * (`<awslogs-stream-prefix>/<container>/<task id>`, or the container's id without a prefix), in
+ * the region `awslogs-region` names.
+ *
+ *   prepare(target)       before the container starts: CreateLogGroup when awslogs-create-group
+ *                         is true, then CreateLogStream; a missing group fails the start with
+ *                         the reason ECS gives
+ *   follow(id, target)    reads `docker logs --follow --timestamps` from where the stream ends,
+ *                         batches lines (1 s or 1,000 lines) and puts them; a batch that cannot
+ *                         be put (control plane away) is kept and retried with backoff, in
+ *                         order, so a control-plane restart loses no line
+ *   (container gone)      Docker ends the log stream: the rest is flushed and shipping stops
+ *
+ * Resume: within one agent process, from the last line shipped (Docker's nanosecond timestamp);
+ * after an agent restart, from the stream's lastEventTimestamp (DescribeLogStreams), skipping
+ * lines at or before that millisecond.
+ */
+import type { Readable } from 'node:stream';
+import type { Clock } from '../lib/clock';
+import type { Logger } from '../lib/logger';
+import { backoffMs } from '../lib/backoff';
+import type { ContainerRuntime } from './runtime/container-runtime';
+import type { ContainerDefinition } from '../core/shapes/ecs';
+
+export interface AwslogsTarget {
+  group: string;
+  /** The stream's name; undefined until the container exists when there is no prefix. */
+  stream: string;
+  region: string;
+  createGroup: boolean;
+}
+
+/** How the shipper reaches the logs API (HttpControlPlaneClient.logsCall); errors carry `code`. */
+export interface LogsApi {
+  logsCall<T = Record<string, unknown>>(operation: string, body: unknown, region: string): Promise<T>;
+}
+
+/** The awslogs target of a container definition, or undefined when it does not use awslogs. */
+export function awslogsTargetOf(def: ContainerDefinition, taskId: string, dockerId: string | undefined, instanceRegion: string): AwslogsTarget | undefined {
+  const lc = def.logConfiguration;
+  const o = lc?.options ?? {};
+  if (lc?.logDriver !== 'awslogs' || !o['awslogs-group']) return undefined;
+  const prefix = o['awslogs-stream-prefix'];
+  const stream = prefix ? `${prefix}/${def.name}/${taskId}` : dockerId;
+  if (!stream) return undefined;
+  return { group: o['awslogs-group'], stream, region: o['awslogs-region'] ?? instanceRegion, createGroup: o['awslogs-create-group'] === 'true' };
+}
+
+/** ECS's reason when the group is missing (the Docker awslogs driver's error, as ECS reports it). */
+export const MISSING_GROUP_REASON =
+  'CannotStartContainerError: Error response from daemon: failed to initialize logging driver: failed to create Cloudwatch log stream: ResourceNotFoundException: The specified log group does not exist.';
+
+const codeOf = (e: unknown) => (e as { code?: string })?.code ?? '';
+/** Refusals no retry can change: the batch is dropped (and said so) rather than retried forever. */
+const PERMANENT = new Set(['AccessDeniedException', 'ResourceNotFoundException', 'InvalidParameterException', 'UnknownOperationException', 'UnsupportedFeatureException']);
+
+export interface AwslogsShipperOptions {
+  api: LogsApi;
+  runtime: ContainerRuntime;
+  clock: Clock;
+  logger?: Logger;
+  flushIntervalMs?: number;
+  maxBatchEvents?: number;
+  /** Lines held while the control plane is away; past it the oldest are dropped (and counted). */
+  maxBufferedEvents?: number;
+}
+
+/** Docker's RFC 3339 timestamp as a sortable key (nanoseconds, fixed width) and as epoch ms. */
+function parseDockerTime(ts: string): { key: string; ms: number } | undefined {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z$/.exec(ts);
+  if (!m) return undefined;
+  const frac = (m[2] ?? '').padEnd(9, '0').slice(0, 9);
+  const ms = Date.parse(`${m[1]}.${frac.slice(0, 3)}Z`);
+  return Number.isNaN(ms) ? undefined : { key: `${m[1]}.${frac}`, ms };
+}
+
+interface Follower {
+  target: AwslogsTarget;
+  buffer: { timestamp: number; message: string; key: string }[];
+  /** Docker timestamp key of the last line put (in-process resume point). */
+  shippedKey?: string;
+  flushing?: Promise<void>;
+  timer?: { cancel(): void };
+  failures: number;
+  ended: boolean;
+  source?: Readable;
+  dropped: number;
+}
+
+export class AwslogsShipper {
+  private readonly followers = new Map<string, Follower>();
+  /** Resume points by stream, kept across containers of the same stream (restarts in place). */
+  private readonly shipped = new Map<string, string>();
+  private closed = false;
+
+  constructor(private readonly o: AwslogsShipperOptions) {}
+
+  /**
+   * Makes the group (when asked) and the stream. Returns the reason the container must not start
+   * (its group is missing), or undefined. Transient failures are retried a few times first.
+   */
+  async prepare(t: AwslogsTarget): Promise<string | undefined> {
+    const tolerate = async (op: string, body: unknown, exists: string) => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.o.api.logsCall(op, body, t.region);
+          return;
+        } catch (e) {
+          if (codeOf(e) === exists) return;
+          if (PERMANENT.has(codeOf(e)) || attempt >= 5) throw e;
+          await new Promise((r) => setTimeout(r, backoffMs(attempt, 200, 3000)));
+        }
+      }
+    };
+    try {
+      if (t.createGroup) await tolerate('CreateLogGroup', { logGroupName: t.group }, 'ResourceAlreadyExistsException');
+      await tolerate('CreateLogStream', { logGroupName: t.group, logStreamName: t.stream }, 'ResourceAlreadyExistsException');
+      return undefined;
+    } catch (e) {
+      if (codeOf(e) === 'ResourceNotFoundException') return MISSING_GROUP_REASON;
+      return `CannotStartContainerError: failed to initialize logging driver: failed to create Cloudwatch log stream: ${(e as Error).message}`.slice(0, 1024);
+    }
+  }
+
+  /** Ships `dockerId`'s output to `target` until the container is gone (idempotent per container). */
+  follow(dockerId: string, target: AwslogsTarget): void {
+    if (this.closed || this.followers.has(dockerId)) return;
+    const f: Follower = { target, buffer: [], failures: 0, ended: false, dropped: 0 };
+    this.followers.set(dockerId, f);
+    void this.run(dockerId, f).catch((err: unknown) => this.o.logger?.warn({ err, dockerId, logStream: target.stream }, 'awslogs: following the container output failed'));
+  }
+
+  private async resumeKey(t: AwslogsTarget): Promise<{ key?: string; ms?: number }> {
+    const key = this.shipped.get(`${t.region}|${t.group}|${t.stream}`);
+    if (key) return { key };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const out = await this.o.api.logsCall<{ logStreams?: { logStreamName: string; lastEventTimestamp?: number }[] }>('DescribeLogStreams', { logGroupName: t.group, logStreamNamePrefix: t.stream }, t.region);
+        const s = out.logStreams?.find((x) => x.logStreamName === t.stream);
+        return { ms: s?.lastEventTimestamp };
+      } catch (e) {
+        if (PERMANENT.has(codeOf(e)) || this.closed) return {};
+        await new Promise((r) => setTimeout(r, backoffMs(attempt, 200, 5000)));
+      }
+    }
+  }
+
+  private async run(dockerId: string, f: Follower): Promise<void> {
+    const resume = await this.resumeKey(f.target);
+    f.shippedKey = resume.key;
+    const sinceSec = resume.key ? Math.floor(Date.parse(`${resume.key.slice(0, 23)}Z`) / 1000) : resume.ms !== undefined ? Math.floor(resume.ms / 1000) : undefined;
+    const source = await this.o.runtime.logs(dockerId, { follow: true, timestamps: true, ...(sinceSec !== undefined ? { since: sinceSec } : {}) });
+    f.source = source;
+    let partial = '';
+    const take = (line: string) => {
+      if (line.endsWith('\r')) line = line.slice(0, -1);
+      const sp = line.indexOf(' ');
+      const t = sp > 0 ? parseDockerTime(line.slice(0, sp)) : undefined;
+      if (!t) return;
+      // Already shipped (the resume point falls inside the second Docker was asked from).
+      if (resume.key !== undefined && t.key <= resume.key) return;
+      if (resume.key === undefined && resume.ms !== undefined && t.ms <= resume.ms) return;
+      const message = line.slice(sp + 1);
+      if (message === '') return;
+      // CloudWatch takes events of up to 256 KiB (with 26 bytes of overhead); longer lines are split.
+      for (let i = 0; i < message.length; i += 200_000) f.buffer.push({ timestamp: t.ms, message: message.slice(i, i + 200_000), key: t.key });
+      const max = this.o.maxBufferedEvents ?? 100_000;
+      if (f.buffer.length > max) {
+        f.dropped += f.buffer.length - max;
+        f.buffer.splice(0, f.buffer.length - max);
+      }
+      if (f.buffer.length >= (this.o.maxBatchEvents ?? 1000)) this.kick(f);
+    };
+    source.setEncoding('utf8');
+    source.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) take(l);
+      this.arm(f);
+    });
+    await new Promise<void>((resolve) => {
+      source.on('end', resolve);
+      source.on('close', resolve);
+      source.on('error', (err) => {
+        this.o.logger?.warn({ err, dockerId }, 'awslogs: the container output stream failed');
+        resolve();
+      });
+    });
+    if (partial) take(partial);
+    f.ended = true;
+    // The container is gone (or stopped): what is left goes out, then this follower ends.
+    while (f.buffer.length > 0 && !this.closed) {
+      await this.flush(f);
+      if (f.buffer.length > 0) await new Promise((r) => setTimeout(r, backoffMs(f.failures, 250, 5000)));
+    }
+    f.timer?.cancel();
+    this.followers.delete(dockerId);
+  }
+
+  private arm(f: Follower): void {
+    if (f.timer || f.ended) return;
+    f.timer = this.o.clock.setTimeout(() => {
+      f.timer = undefined;
+      this.kick(f);
+    }, this.o.flushIntervalMs ?? 1000);
+  }
+
+  private kick(f: Follower): void {
+    if (f.flushing || f.ended) return;
+    f.flushing = this.flush(f).finally(() => {
+      f.flushing = undefined;
+      if (f.buffer.length > 0 && !f.ended) {
+        // Failing: wait before the next attempt; otherwise go on with what gathered meanwhile.
+        if (f.failures > 0) {
+          f.timer?.cancel();
+          f.timer = this.o.clock.setTimeout(() => {
+            f.timer = undefined;
+            this.kick(f);
+          }, backoffMs(f.failures, 250, 5000));
+        } else this.arm(f);
+      }
+    });
+  }
+
+  /** Puts the oldest buffered lines (one batch). Keeps them on a transient failure. */
+  private async flush(f: Follower): Promise<void> {
+    if (f.flushing && f.ended) await f.flushing;
+    if (f.buffer.length === 0) return;
+    const n = Math.min(f.buffer.length, this.o.maxBatchEvents ?? 1000);
+    let batch = f.buffer.slice(0, n);
+    // One call may span at most 24 hours; lines out of order (stdout and stderr interleave) are
+    // put at the time of the line before them, so the batch stays in order.
+    const first = batch[0]!.timestamp;
+    const within = batch.findIndex((e) => e.timestamp - first > 86_400_000);
+    if (within > 0) batch = batch.slice(0, within);
+    let last = -Infinity;
+    const events = batch.map((e) => ({ timestamp: (last = Math.max(last, e.timestamp)), message: e.message }));
+    const t = f.target;
+    try {
+      await this.o.api.logsCall('PutLogEvents', { logGroupName: t.group, logStreamName: t.stream, logEvents: events }, t.region);
+      f.failures = 0;
+    } catch (e) {
+      if (!PERMANENT.has(codeOf(e))) {
+        f.failures++;
+        if (f.failures === 1) this.o.logger?.warn({ err: e, logStream: t.stream }, 'awslogs: cannot put log events yet; keeping them and retrying');
+        return;
+      }
+      this.o.logger?.warn({ err: e, logStream: t.stream, events: batch.length }, 'awslogs: the control plane refused these log events; they are dropped');
+    }
+    f.buffer.splice(0, batch.length);
+    f.shippedKey = batch[batch.length - 1]!.key;
+    this.shipped.set(`${t.region}|${t.group}|${t.stream}`, f.shippedKey);
+    if (f.dropped > 0) {
+      this.o.logger?.warn({ logStream: t.stream, dropped: f.dropped }, 'awslogs: lines dropped while the control plane was away (buffer full)');
+      f.dropped = 0;
+    }
+  }
+
+  /** Stops every follower (agent shutdown); lines not put yet are shipped by the next agent from the stream's end. */
+  close(): void {
+    this.closed = true;
+    for (const f of this.followers.values()) {
+      f.timer?.cancel();
+      f.source?.destroy();
+    }
+  }
+}
