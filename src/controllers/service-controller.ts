@@ -50,9 +50,16 @@ export interface ServiceControllerOptions {
    * enqueues it, is reconciled a few times a second instead of back to back, so the loop takes
    * at most about 1/(1+pace) of the CPU and the API and agent channel stay responsive. Level-
    * triggered, so nothing is missed: the changes meanwhile are all seen by the next pass.
-   * Default 3; 0 turns pacing off.
+   * The same share bounds the loop as a whole: with a thousand services of a hundred tasks each
+   * busy at once, every one paced on its own would still keep the event loop from network I/O
+   * (each reconcile resolves at once on SQLite, so the workers chain through microtasks and the
+   * server stopped accepting connections). So every reconcile also adds d x pace ms to a shared
+   * gate, and a reconcile waits (real time, off the event loop) while the gate is more than
+   * `paceBurstMs` ahead. Default 3; 0 turns pacing off.
    */
   pace?: number;
+  /** How far ahead of now the shared gate may run before reconciles wait (default 50 ms). */
+  paceBurstMs?: number;
   maxPaceDelayMs?: number;
 }
 
@@ -72,6 +79,9 @@ export class ServiceController {
   private readonly maxPaceDelayMs: number;
   /** service key -> epoch ms before which it is not reconciled again (pacing). */
   private readonly notBefore = new Map<string, number>();
+  /** performance.now() until which the loop as a whole has used its share (see `pace`). */
+  private gateAt = 0;
+  private readonly paceBurstMs: number;
   private readonly running = new Set<string>();
   private readonly pokedWhileRunning = new Set<string>();
   private stopped = false;
@@ -87,6 +97,7 @@ export class ServiceController {
     this.placementRetryMs = options.placementRetryMs ?? 30_000;
     this.pace = options.pace ?? 3;
     this.maxPaceDelayMs = options.maxPaceDelayMs ?? 2000;
+    this.paceBurstMs = options.paceBurstMs ?? 50;
     this.queue = new KeyedQueue((k) => this.paced(k), this.ctx.clock, {
       concurrency: options.concurrency ?? 8,
       onError: (key, err) => {
@@ -153,14 +164,19 @@ export class ServiceController {
   }
 
   private async paced(key: string): Promise<void> {
-    this.running.add(key);
     // Real time, not the injected clock: this measures the work, it decides nothing by time.
+    const ahead = this.gateAt - performance.now() - this.paceBurstMs;
+    if (ahead > 0) await new Promise((r) => setTimeout(r, ahead));
+    if (this.stopped) return;
+    this.running.add(key);
     const t0 = performance.now();
     try {
       await this.reconcile(key);
     } finally {
       this.running.delete(key);
-      const took = performance.now() - t0;
+      const end = performance.now();
+      const took = end - t0;
+      this.gateAt = Math.min(end + this.maxPaceDelayMs, Math.max(this.gateAt, end) + took * this.pace);
       const delay = Math.min(this.maxPaceDelayMs, took * this.pace);
       if (delay >= 1) this.notBefore.set(key, this.ctx.clock.now() + delay);
       else this.notBefore.delete(key);
