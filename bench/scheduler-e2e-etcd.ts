@@ -30,6 +30,10 @@ export async function run(opts: { quick?: boolean; instances?: number; tasks?: n
   return { sqlite, etcd, floor };
 }
 
+function batchMean(r: E2EResult): string {
+  return r.placementTxns > 0 ? (r.placementCalls / r.placementTxns).toFixed(2) : '?';
+}
+
 export function toMarkdown(r: EtcdComparison): string {
   const { sqlite: s, etcd: e } = r;
   const ratio = (a: number | null, b: number | null) => (a !== null && b !== null && b > 0 ? `${(a / b).toFixed(2)}x` : '?');
@@ -52,6 +56,9 @@ export function toMarkdown(r: EtcdComparison): string {
     row('CPU seconds while placing: control plane (all replicas) / etcd members / agent', `${s.serverCpuPlacing} / - / ${s.agentCpuPlacing}`, `${e.serverCpuPlacing} / ${e.etcdCpuPlacing} / ${e.agentCpuPlacing}`),
     row('seconds to register and connect all instances', s.registerSeconds, e.registerSeconds),
     row('etcd write transactions (Raft proposals) committed while placing', '-', e.etcdCommitsPlacing, `${(e.etcdCommitsPlacing / Math.max(1, e.placeSeconds)).toFixed(0)}/s; RunTask calls: ${Math.ceil(e.tasks / 10)}`),
+    row('etcd write transactions per RunTask (load-insensitive)', '-', e.etcdTxnsPerRunTask),
+    row('CPU seconds per 1,000 tasks while placing: control plane / etcd members / agent (load-insensitive)', `${s.cpuPer1000Tasks.controlPlane} / - / ${s.cpuPer1000Tasks.agent}`, `${e.cpuPer1000Tasks.controlPlane} / ${e.cpuPer1000Tasks.etcd} / ${e.cpuPer1000Tasks.agent}`),
+    row('placement transactions / callers answered (group commit; mean, largest batch)', `${s.placementTxns} / ${s.placementCalls} (${batchMean(s)}, ${s.placementLargestBatch})`, `${e.placementTxns} / ${e.placementCalls} (${batchMean(e)}, ${e.placementLargestBatch})`, `conflicts: ${s.placementConflicts} / ${e.placementConflicts}`),
     '',
     'etcd alone, same machine, same run (three members on loopback; 11 keys of 1.5 KB per transaction, about what a RunTask of ten tasks writes):',
     '',

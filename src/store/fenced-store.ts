@@ -27,6 +27,11 @@ export class FencedStore implements Store {
   /** `fence()` answers the current term's fence, or undefined while this replica does not lead. */
   constructor(private readonly inner: Store, private readonly fence: () => Fence | undefined) {}
 
+  /** One less than the inner store's: the fence check is one more condition. */
+  get maxTxnOps(): number | undefined {
+    return this.inner.maxTxnOps === undefined ? undefined : this.inner.maxTxnOps - 1;
+  }
+
   get<T = unknown>(key: string): Promise<StoreEntry<T> | undefined> {
     return this.inner.get<T>(key);
   }

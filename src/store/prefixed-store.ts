@@ -29,6 +29,12 @@ export class PrefixedStore implements Store {
     if (prefix === '' || !prefix.endsWith('/')) throw new TypeError(`a store prefix ends with '/', got '${prefix}'`);
   }
 
+  /** The inner store's, less the revision key this view adds to every writing txn. */
+  get maxTxnOps(): number | undefined {
+    const inner = this.inner.maxTxnOps;
+    return inner === undefined ? undefined : inner - (this.opts.revisionKey ? 1 : 0);
+  }
+
   /** The revision of the view's newest write (0 if none yet), read from the store; needs `revisionKey`. */
   async latestRevision(): Promise<number> {
     if (!this.opts.revisionKey) throw new Error('this view keeps no revision key');

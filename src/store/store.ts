@@ -78,6 +78,21 @@ export interface Store {
    */
   watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void): Watcher;
   close(): Promise<void>;
+  /**
+   * The most conditions (or writes) one txn may carry, when the backend has a limit: etcd refuses
+   * a txn of more than its `--max-txn-ops` (128 by default). Callers that gather several writers'
+   * ops into one txn (control/placement-batch.ts) stay under it, counting with `txnWeight`.
+   * Undefined: no limit.
+   */
+  readonly maxTxnOps?: number;
+}
+
+/**
+ * What an op counts against `maxTxnOps`: etcd checks an update (and a delete of an expected
+ * revision) with two conditions (the key exists, its mod revision), everything else with one.
+ */
+export function txnWeight(op: TxnOp): number {
+  return op.op === 'update' || (op.op === 'delete' && op.expectedRevision !== undefined) ? 2 : 1;
 }
 
 export class StoreConflictError extends Error {

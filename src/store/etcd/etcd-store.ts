@@ -38,7 +38,12 @@ export interface EtcdStoreOptions {
   client?: Omit<IOptions, 'hosts'>;
   /** Where exceptions thrown by watch callbacks go (default: console.error). */
   onWatchError?: (err: unknown) => void;
+  /** The cluster's `--max-txn-ops` (etcd's default, 128, unless told). */
+  maxTxnOps?: number;
 }
+
+/** etcd's default `--max-txn-ops`. */
+export const ETCD_MAX_TXN_OPS = 128;
 
 /** The end of the range of keys starting with `prefix` (etcd's range_end for a prefix). */
 function prefixEnd(prefix: Buffer): Buffer {
@@ -61,14 +66,18 @@ export class EtcdStore implements Store {
   private readonly keys: string;
   private readonly meta: string;
   private readonly watchers = new Set<EtcdWatcher>();
+  /** What a caller's ops may count (store.ts txnWeight): etcd's limit less the meta key's put. */
+  readonly maxTxnOps: number;
 
   private constructor(
     private readonly client: Etcd3,
     prefix: string,
     private readonly onWatchError: (err: unknown) => void,
+    clusterMaxTxnOps: number,
   ) {
     this.keys = `${prefix}k/`;
     this.meta = `${prefix}m/revision`;
+    this.maxTxnOps = clusterMaxTxnOps - 1;
   }
 
   /** Connects and checks the cluster answers (a read), so a wrong endpoint fails here, clearly. */
@@ -76,7 +85,7 @@ export class EtcdStore implements Store {
     const prefix = opts.prefix ?? 'wharf/';
     if (!prefix.endsWith('/')) throw new TypeError(`etcd key prefix must end with '/', got ${JSON.stringify(prefix)}`);
     const client = new Etcd3({ ...opts.client, hosts: opts.endpoints });
-    const store = new EtcdStore(client, prefix, opts.onWatchError ?? ((err) => console.error('store watch callback failed', err)));
+    const store = new EtcdStore(client, prefix, opts.onWatchError ?? ((err) => console.error('store watch callback failed', err)), opts.maxTxnOps ?? ETCD_MAX_TXN_OPS);
     try {
       await store.revision();
     } catch (e) {
