@@ -59,6 +59,7 @@ export function toMarkdown(r: EtcdComparison): string {
     row('etcd write transactions per RunTask (load-insensitive)', '-', e.etcdTxnsPerRunTask),
     row('CPU seconds per 1,000 tasks while placing: control plane / etcd members / agent (load-insensitive)', `${s.cpuPer1000Tasks.controlPlane} / - / ${s.cpuPer1000Tasks.agent}`, `${e.cpuPer1000Tasks.controlPlane} / ${e.cpuPer1000Tasks.etcd} / ${e.cpuPer1000Tasks.agent}`),
     row('placement transactions / callers answered (group commit; mean, largest batch)', `${s.placementTxns} / ${s.placementCalls} (${batchMean(s)}, ${s.placementLargestBatch})`, `${e.placementTxns} / ${e.placementCalls} (${batchMean(e)}, ${e.placementLargestBatch})`, `conflicts: ${s.placementConflicts} / ${e.placementConflicts}`),
+    row("agents' task reports: transactions / reports (whole run)", `${s.reportTxns} / ${s.reports}`, `${e.reportTxns} / ${e.reports}`),
     '',
     'etcd alone, same machine, same run (three members on loopback; 11 keys of 1.5 KB per transaction, about what a RunTask of ten tasks writes):',
     '',

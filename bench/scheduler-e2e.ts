@@ -112,6 +112,9 @@ export interface E2EResult {
   placementCalls: number;
   placementConflicts: number;
   placementLargestBatch: number;
+  /** Agents' task state reports (whole run, all servers): the transactions, the reports they carried. */
+  reportTxns: number;
+  reports: number;
   instances: number;
   tasks: number;
   clients: number;
@@ -296,7 +299,7 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
     let heapUsed = 0;
     let heapTotal = 0;
     let external = 0;
-    const batching = { txns: 0, calls: 0, conflicts: 0, largest: 0 };
+    const batching = { txns: 0, calls: 0, conflicts: 0, largest: 0, reportTxns: 0, reports: 0 };
     for (const srv of servers) {
       try {
         const text = (await request(`${srv.endpoint}/metrics`, { timeoutMs: 10_000 })).text;
@@ -309,6 +312,8 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
         batching.calls += count('wharf_placement_calls');
         batching.conflicts += count('wharf_placement_conflicts');
         batching.largest = Math.max(batching.largest, count('wharf_placement_largest_batch'));
+        batching.reportTxns += count('wharf_task_report_txns');
+        batching.reports += count('wharf_task_reports');
         heapUsed = Math.max(heapUsed, gauge('wharf_nodejs_heap_size_used_bytes'));
         heapTotal = Math.max(heapTotal, gauge('wharf_nodejs_heap_size_total_bytes'));
         external = Math.max(external, gauge('wharf_nodejs_external_memory_bytes'));
@@ -348,6 +353,8 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
       placementCalls: batching.calls,
       placementConflicts: batching.conflicts,
       placementLargestBatch: batching.largest,
+      reportTxns: batching.reportTxns,
+      reports: batching.reports,
       instances,
       tasks: total,
       clients,

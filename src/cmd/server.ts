@@ -28,6 +28,7 @@ import { stsHandlers } from '../control/sts-api';
 import { AgentTokenTable } from './agent-tokens';
 import { InstanceCredentialIndex } from '../control/instance-credentials';
 import { placementCommitStats } from '../control/placement-batch';
+import { reportCommitStats } from '../control/task-state-changes';
 import { RegionRuntimes, regionalHandlers } from './regions';
 import { ReplicaRegistry } from './replicas';
 import { REPLICAS_HEADER } from '../api/agent/protocol';
@@ -260,7 +261,7 @@ function defaultConsoleDir(): string {
  * Auto Scaling group capacity provider with managed scaling, per region, on /metrics (a scrape
  * runs a pass of the controllers, so the values are current).
  */
-/** Group commit of placements (control/placement-batch.ts): how many callers each txn carried. */
+/** Group commits of placements (control/placement-batch.ts) and of task reports: how many each txn carried. */
 function placementCommitGauges(registry: Registry): void {
   const gauge = (name: string, help: string, read: () => number) =>
     new Gauge({
@@ -275,6 +276,8 @@ function placementCommitGauges(registry: Registry): void {
   gauge('wharf_placement_calls', 'Placement callers (RunTask, StartTask, service launches) answered by those transactions', () => placementCommitStats.placements);
   gauge('wharf_placement_conflicts', 'Placement transactions refused by a conflict (the callers involved decided again)', () => placementCommitStats.conflicts);
   gauge('wharf_placement_largest_batch', 'The most callers one placement transaction carried', () => placementCommitStats.largestBatch);
+  gauge('wharf_task_report_txns', "Store transactions that committed agents' task state reports", () => reportCommitStats.txns);
+  gauge('wharf_task_reports', "Agents' task state reports those transactions committed", () => reportCommitStats.reports);
 }
 
 function capacityProviderGauges(registry: Registry, regions: RegionRuntimes): void {
