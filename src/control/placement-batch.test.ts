@@ -70,6 +70,42 @@ test('a conflict in the middle of a batch retries only the callers on the instan
   assert.deepEqual(await stored(ctx, b), { cpu: 512, tasks: 2 });
 });
 
+test('after a conflict the batch is written again at once when its reservations still fit the instance as it is now', async () => {
+  for (const constrained of [false, true]) {
+    const { ctx, store, ids } = await context({ instances: 2, cpu: 1024 });
+    const [a, b] = ids as [string, string];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    store.beforeTxn = async (n) => {
+      if (n === 0) await held;
+      if (n === 1) {
+        // Another replica places 256 CPU units on a: room is left for both callers on a.
+        const use = await store.inner.get<InstanceUsageRecord>(keys.instanceUsage('c1', a));
+        const left = readResources(use!.value.remainingResources).cpu - 256;
+        await store.inner.update(keys.instanceUsage('c1', a), { remainingResources: [{ name: 'CPU', type: 'INTEGER', integerValue: left }, { name: 'MEMORY', type: 'INTEGER', integerValue: 8192 }], version: use!.value.version + 1 }, use!.modRevision);
+      }
+    };
+    // A constraint the rebase cannot re-check (distinctInstance is about the instance's tasks).
+    const constraints = constrained ? [{ type: 'distinctInstance' as const }] : [];
+    const first = placeTasks(ctx, input({ on: [a] }));
+    await new Promise((r) => setTimeout(r, 1));
+    const rest = [placeTasks(ctx, input({ on: [a], constraints, group: 'family:other' })), placeTasks(ctx, input({ on: [b] })), placeTasks(ctx, input({ on: [a] }))];
+    release();
+    const answers = await Promise.all([first, ...rest]);
+    assert.deepEqual(answers.map((x) => x.tasks.length), [1, 1, 1, 1], 'everyone placed');
+    const tasksIn = (n: number) => store.txns[n]!.ops.filter((o) => o.key.startsWith('tasks/')).length;
+    assert.equal(store.txns[1]!.ok, false);
+    if (!constrained) {
+      assert.equal(store.txns[2]!.ok, true);
+      assert.equal(tasksIn(2), 3, 'the whole batch written again, as decided');
+      assert.equal(store.txns.length, 3);
+    } else {
+      assert.equal(tasksIn(2), 1, 'the caller on b written at once; those on a decide again');
+    }
+    assert.deepEqual(await stored(ctx, a), { cpu: 1024 - 256 - 3 * 256, tasks: 3 });
+  }
+});
+
 test("one caller's bad request or own conflict does not fail the others in its batch", async () => {
   const { ctx, store, ids } = await context({ instances: 2, cpu: 4096 });
   await store.inner.create('tokens/RunTask/taken', {});

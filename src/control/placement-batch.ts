@@ -20,7 +20,7 @@
  * store's `maxTxnOps` (etcd's --max-txn-ops) and never writes one key twice; whoever does not fit
  * goes first in the next round.
  */
-import { reserve } from '../core/instance-resources';
+import { fits, reserve } from '../core/instance-resources';
 import { keys, type InstanceUsageRecord, type Reservation } from '../core/resources';
 import type { Resource } from '../core/shapes/ecs';
 import type { InMemoryClusterSnapshot, PlacementResult } from '../scheduler';
@@ -39,6 +39,13 @@ export interface Decision<R> {
   request: { group: string; service?: string; needs: { cpu: number; memory: number } };
   result: PlacementResult;
   capacity: string;
+  /**
+   * Whether its placements stay valid on an instance whose usage another writer changed, as long
+   * as its reservations still fit there: true without placement constraints (strategies only
+   * rank, and what they ranked on is a hint, not a promise; constraints such as distinctInstance
+   * are promises about the instance's other tasks).
+   */
+  rebaseable: boolean;
 }
 
 /**
@@ -86,6 +93,8 @@ export const placementCommitStats = {
 };
 
 export const MAX_PLACEMENT_ATTEMPTS = 50;
+/** Rebases of one round before its callers decide again instead. */
+const MAX_REBASES = 8;
 
 /** A txn the backend refused for its size, before writing anything (etcd's own words). */
 function tooLarge(e: unknown): boolean {
@@ -158,6 +167,7 @@ export class PlacementBatcher {
     }
     let live = decided;
     let conflicted = false;
+    let rebases = 0;
     while (live.length > 0) {
       try {
         const rev = await this.store.txn(this.opsOf(live, bases));
@@ -171,9 +181,16 @@ export class PlacementBatcher {
         if (e instanceof StoreConflictError) {
           placementCommitStats.conflicts++;
           conflicted = true;
-          const hit = live.filter((x) => x.keys.has(e.key));
-          // A key no caller claims (should not happen): everyone decides again.
-          const out = hit.length > 0 ? hit : live;
+          let out = live.filter((x) => x.d.ops.some((op) => op.key === e.key));
+          if (out.length === 0 && live.some((x) => x.keys.has(e.key)) && ++rebases <= MAX_REBASES) {
+            // An instance changed under the batch (another replica placed there): keep whoever
+            // still fits on the instances as they are now, without deciding again.
+            await committed(live[0]!.p.ctx, await this.store.revision());
+            out = this.rebase(live, bases);
+          } else if (out.length === 0) {
+            // A key no caller claims (should not happen), or rebasing goes on: all decide again.
+            out = live;
+          }
           live = live.filter((x) => !out.includes(x));
           for (const x of out) {
             if (++x.p.attempts >= MAX_PLACEMENT_ATTEMPTS) x.p.reject(e);
@@ -244,6 +261,45 @@ export class PlacementBatcher {
     for (const pl of d.result.placements) ids.add(pl.instanceId);
     snap.applyPlacements(d.request, d.result);
     return { weight, decided: { p, d, keys: keysOf } };
+  }
+
+  /**
+   * After a conflict on an instance, with the cache now showing what won: moves the base of each
+   * instance whose usage changed to its current usage when every caller on it may be rebased
+   * and all their reservations still fit there; answers the callers that must decide again
+   * (those on an instance whose registration changed, or that no longer holds them).
+   */
+  private rebase(live: Decided<unknown>[], bases: Map<string, InstanceBase>): Decided<unknown>[] {
+    const ctx = live[0]!.p.ctx;
+    const users = new Map<string, Decided<unknown>[]>();
+    for (const x of live) {
+      for (const t of x.d.takes) {
+        const u = keys.instanceUsage(t.capacity, t.instanceId);
+        const list = users.get(u) ?? [];
+        if (list[list.length - 1] !== x) list.push(x);
+        users.set(u, list);
+      }
+    }
+    const out = new Set<Decided<unknown>>();
+    for (const [u, on] of users) {
+      const base = bases.get(u)!;
+      const reg = ctx.state.instances.get(base.capacity, base.id);
+      const use = ctx.state.usage.get(base.capacity, base.id);
+      if (reg?.modRevision === base.registrationRevision && use?.modRevision === base.usageRevision) continue;
+      let ok = reg?.modRevision === base.registrationRevision && on.every((x) => x.d.rebaseable);
+      const now = ok ? this.baseOf(ctx, base.capacity, base.id) : undefined;
+      let remaining = now?.remaining ?? [];
+      for (const x of ok ? on : []) {
+        for (const t of x.d.takes) {
+          if (!ok || keys.instanceUsage(t.capacity, t.instanceId) !== u) continue;
+          if (fits(remaining, t.reservation)) ok = false;
+          else remaining = reserve(remaining, t.reservation);
+        }
+      }
+      if (ok) bases.set(u, now!);
+      else for (const x of on) out.add(x);
+    }
+    return live.filter((x) => out.has(x));
   }
 
   /** The instance's registration and usage as the cache shows them now (the decisions' basis). */

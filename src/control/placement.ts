@@ -134,7 +134,7 @@ function decide(
   ops.unshift(...(input.extraOps?.(tasks, failures) ?? []));
   const answer = { tasks, failures, result };
   if (ops.length === 0) return { answer };
-  return { write: { answer, ops, takes, request, result, capacity } };
+  return { write: { answer, ops, takes, request, result, capacity, rebaseable: input.constraints.length === 0 } };
 }
 
 function failuresOf(r: PlacementResult): Failure[] {

@@ -61,6 +61,23 @@ describe('EtcdStore', { skip: missing ? 'etcd is not installed (apt-get install 
     await s.close();
   });
 
+  test("finds the cluster's limit of ops per txn, and a txn up to it commits", async () => {
+    const s = await fresh();
+    assert.equal(s.maxTxnOps, 1023, 'startEtcdCluster allows 1,024 (GROUP_COMMIT_LIMITS), less the meta key');
+    const ops = Array.from({ length: 300 }, (_, i) => ({ op: 'create' as const, key: `many/${i}`, value: { i } }));
+    await s.txn(ops);
+    assert.equal((await s.list('many/')).length, 300);
+    await s.close();
+    const plain = await startEtcdCluster(1, { args: ['--max-txn-ops', '128'] });
+    try {
+      const p = await EtcdStore.open({ endpoints: plain.endpoints });
+      assert.equal(p.maxTxnOps, 127, "etcd's default");
+      await p.close();
+    } finally {
+      await plain.stop();
+    }
+  });
+
   test('a key prefix must end with a slash; an endpoint that does not answer fails open', async () => {
     await assert.rejects(EtcdStore.open({ endpoints: etcd.endpoints, prefix: 'nope' }), /must end with '\/'/);
     await assert.rejects(

@@ -38,7 +38,7 @@ export interface EtcdStoreOptions {
   client?: Omit<IOptions, 'hosts'>;
   /** Where exceptions thrown by watch callbacks go (default: console.error). */
   onWatchError?: (err: unknown) => void;
-  /** The cluster's `--max-txn-ops` (etcd's default, 128, unless told). */
+  /** The cluster's `--max-txn-ops`; by default found by asking (probeMaxTxnOps). */
   maxTxnOps?: number;
 }
 
@@ -55,6 +55,24 @@ function prefixEnd(prefix: Buffer): Buffer {
     }
   }
   return Buffer.from([0]);
+}
+
+/**
+ * The cluster's --max-txn-ops, which etcd does not publish: the largest of a few sizes that a
+ * read-only txn of that many compares (on one key, always true) is accepted at. Read-only, so no
+ * Raft proposal; etcd refuses a larger one before looking at it.
+ */
+async function probeMaxTxnOps(client: Etcd3, key: string): Promise<number> {
+  for (const n of [1024, 512, 256]) {
+    const compare: ICompare[] = Array.from({ length: n }, () => ({ key: Buffer.from(key), target: 'Version', result: 'Greater', version: -1 }) as ICompare);
+    try {
+      await client.kv.txn({ compare, success: [], failure: [] });
+      return n;
+    } catch (e) {
+      if (!/too many operations/i.test((e as Error).message)) throw e;
+    }
+  }
+  return ETCD_MAX_TXN_OPS;
 }
 
 function rev(v: string | number | undefined): number {
@@ -85,14 +103,15 @@ export class EtcdStore implements Store {
     const prefix = opts.prefix ?? 'wharf/';
     if (!prefix.endsWith('/')) throw new TypeError(`etcd key prefix must end with '/', got ${JSON.stringify(prefix)}`);
     const client = new Etcd3({ ...opts.client, hosts: opts.endpoints });
-    const store = new EtcdStore(client, prefix, opts.onWatchError ?? ((err) => console.error('store watch callback failed', err)), opts.maxTxnOps ?? ETCD_MAX_TXN_OPS);
+    let maxTxnOps = opts.maxTxnOps;
     try {
-      await store.revision();
+      await client.get(`${prefix}m/revision`).exec();
+      maxTxnOps ??= await probeMaxTxnOps(client, `${prefix}m/revision`);
     } catch (e) {
       client.close();
       throw new Error(`etcd at ${opts.endpoints.join(',')} does not answer: ${(e as Error).message}`);
     }
-    return store;
+    return new EtcdStore(client, prefix, opts.onWatchError ?? ((err) => console.error('store watch callback failed', err)), maxTxnOps);
   }
 
   async get<T = unknown>(key: string): Promise<StoreEntry<T> | undefined> {
