@@ -7,7 +7,7 @@
  *
  * Reads and watches pass through unchanged.
  */
-import { StoreConflictError, type Store, type StoreEntry, type TxnOp, type Watcher, type WatchEvent } from './store';
+import { StoreConflictError, type Store, type StoreEntry, type TxnOp, type Watcher, type WatchEvent, type WatchOptions } from './store';
 
 /** The leader key and the revision this replica's term holds it at. */
 export interface Fence {
@@ -73,8 +73,8 @@ export class FencedStore implements Store {
     return this.inner.revision();
   }
 
-  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void): Watcher {
-    return this.inner.watch(prefix, fromRevision, onEvents, onError);
+  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void, opts?: WatchOptions): Watcher {
+    return this.inner.watch(prefix, fromRevision, onEvents, onError, opts);
   }
 
   /** The view owns nothing: closing it leaves the store open for its owner. */

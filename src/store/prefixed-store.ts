@@ -9,7 +9,7 @@
  * parts, which the contract allows (strictly increasing, not dense). Closing a view closes only
  * the view; the inner store belongs to whoever opened it.
  */
-import { StoreConflictError, type Store, type StoreEntry, type TxnOp, type WatchEvent, type Watcher } from './store';
+import { StoreConflictError, type Store, type StoreEntry, type TxnOp, type WatchEvent, type Watcher, type WatchOptions } from './store';
 
 export interface PrefixedStoreOptions {
   /**
@@ -107,7 +107,7 @@ export class PrefixedStore implements Store {
     return this.inner.revision();
   }
 
-  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void): Watcher {
+  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void, opts?: WatchOptions): Watcher {
     const cut = this.prefix.length;
     return this.inner.watch(
       this.k(prefix),
@@ -119,6 +119,7 @@ export class PrefixedStore implements Store {
         onEvents(events);
       },
       onError,
+      opts,
     );
   }
 

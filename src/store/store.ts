@@ -38,6 +38,15 @@ export interface WatchEvent<T = unknown> {
   createRevision: number;
 }
 
+export interface WatchOptions {
+  /**
+   * false: the caller does not read a delete event's value or createRevision (a cache has them
+   * already), so a backend may leave them out. etcd then need not read every changed key's
+   * previous version (prev_kv), a read per event and per watcher, and sends half the bytes.
+   */
+  deleteValues?: boolean;
+}
+
 export interface Watcher {
   cancel(): void;
 }
@@ -76,7 +85,7 @@ export interface Store {
    * reports there a watch it cannot keep (an error other than a lost connection, which it
    * resumes by itself). In-process backends throw synchronously and never call `onError`.
    */
-  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void): Watcher;
+  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void, opts?: WatchOptions): Watcher;
   close(): Promise<void>;
   /**
    * The most conditions (or writes) one txn may carry, when the backend has a limit: etcd refuses

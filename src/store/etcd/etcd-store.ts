@@ -27,7 +27,7 @@
 import { Etcd3, type ICompare, type IKeyValue, type IOptions, type IRequestOp, type Watcher as EtcdWatcher } from 'etcd3';
 import { prepareTxn, txnConflict, type PreparedOp } from '../prepare-txn';
 import { EtcdLeadership, LEADER_KEY, type LeadershipOptions } from './etcd-leadership';
-import { StoreCompactedError, type Store, type StoreEntry, type TxnOp, type Watcher, type WatchEvent } from '../store';
+import { StoreCompactedError, type Store, type StoreEntry, type TxnOp, type Watcher, type WatchEvent, type WatchOptions } from '../store';
 
 export interface EtcdStoreOptions {
   /** e.g. ['http://127.0.0.1:2379', ...] */
@@ -198,7 +198,7 @@ export class EtcdStore implements Store {
     throw this.conflictOf(prepared, res.responses.map((r) => r.response_range!.kvs[0]));
   }
 
-  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void): Watcher {
+  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void, opts: WatchOptions = {}): Watcher {
     this.assertOpen();
     if (!Number.isInteger(fromRevision) || fromRevision < 0) throw new TypeError(`fromRevision must be a non-negative integer, got ${String(fromRevision)}`);
     let cancelled = false;
@@ -208,11 +208,8 @@ export class EtcdStore implements Store {
       if (onError) onError(err);
       else console.error(err);
     };
-    this.client
-      .watch()
-      .prefix(this.keys + prefix)
-      .startRevision(String(fromRevision + 1))
-      .withPreviousKV()
+    const builder = this.client.watch().prefix(this.keys + prefix).startRevision(String(fromRevision + 1));
+    (opts.deleteValues === false ? builder : builder.withPreviousKV())
       .create()
       .then((w) => {
         if (cancelled) {
