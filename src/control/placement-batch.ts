@@ -145,13 +145,14 @@ export class PlacementBatcher {
     const snapshots = new Map<string, InMemoryClusterSnapshot>();
     const overlaid = new Map<string, Set<string>>();
     try {
-      for (const p of batch) {
+      for (const [i, p] of batch.entries()) {
         if (again.length > 0) {
           again.push(p);
           continue;
         }
         try {
-          const x = this.decideOne(p, snapshots, overlaid, bases, written, decided.length > 0 ? budget - weight : Infinity);
+          const room = decided.length > 0 ? budget - weight : Infinity;
+          const x = this.decideOne(p, snapshots, overlaid, bases, written, room, i === batch.length - 1);
           if (x === 'later') again.push(p);
           else if (x) {
             weight += x.weight;
@@ -222,7 +223,8 @@ export class PlacementBatcher {
   /**
    * Decides one caller on the round's snapshot. Answers 'later' when its writes do not fit in
    * what is left of the txn (`room`) or write a key the round already writes; undefined when it
-   * was answered without a write; otherwise its decision, now shown by the snapshot.
+   * was answered without a write; otherwise its decision, now shown by the snapshot (unless
+   * `last`: no one decides after it in this round).
    */
   private decideOne(
     p: Pending<unknown>,
@@ -231,6 +233,7 @@ export class PlacementBatcher {
     bases: Map<string, InstanceBase>,
     written: Set<string>,
     room: number,
+    last: boolean,
   ): 'later' | undefined | { weight: number; decided: Decided<unknown> } {
     let snap = snapshots.get(p.capacity);
     if (!snap) snapshots.set(p.capacity, (snap = this.view.snapshot(p.capacity)));
@@ -256,10 +259,14 @@ export class PlacementBatcher {
       if (!bases.has(u)) bases.set(u, this.baseOf(p.ctx, t.capacity, t.instanceId));
     }
     for (const op of d.ops) if (op.op !== 'check') written.add(op.key);
-    let ids = overlaid.get(d.capacity);
-    if (!ids) overlaid.set(d.capacity, (ids = new Set()));
-    for (const pl of d.result.placements) ids.add(pl.instanceId);
-    snap.applyPlacements(d.request, d.result);
+    // Nobody decides after the round's last caller: its placements need not be shown (a round of
+    // one, SQLite's usual, then costs what a placement cost before group commit).
+    if (!last) {
+      let ids = overlaid.get(d.capacity);
+      if (!ids) overlaid.set(d.capacity, (ids = new Set()));
+      for (const pl of d.result.placements) ids.add(pl.instanceId);
+      snap.applyPlacements(d.request, d.result);
+    }
     return { weight, decided: { p, d, keys: keysOf } };
   }
 
