@@ -7,6 +7,11 @@
  *   npx tsx bench/scheduler-e2e-etcd.ts                          1,000 instances, 100,000 tasks
  *   npx tsx bench/scheduler-e2e-etcd.ts --instances 200 --tasks 10000   a smaller size
  *   npx tsx bench/scheduler-e2e-etcd.ts --quick                  100 instances, 5,000 tasks
+ *
+ * Besides the rates it reports figures that do not depend on how loaded the machine is: etcd
+ * write transactions (Raft proposals) per RunTask, CPU seconds per 1,000 tasks of the replicas,
+ * the etcd members and the agent, and the group commits' sizes (placement transactions and the
+ * callers they answered, conflicts, the largest batch; task report transactions and reports).
  */
 import os from 'node:os';
 import { runOnce, type E2EResult } from './scheduler-e2e';
@@ -28,6 +33,10 @@ export async function run(opts: { quick?: boolean; instances?: number; tasks?: n
   process.stderr.write('scheduler-e2e-etcd: etcd alone\n');
   const floor = await etcdTxnFloor();
   return { sqlite, etcd, floor };
+}
+
+function batchMean(r: E2EResult): string {
+  return r.placementTxns > 0 ? (r.placementCalls / r.placementTxns).toFixed(2) : '?';
 }
 
 export function toMarkdown(r: EtcdComparison): string {
@@ -52,6 +61,10 @@ export function toMarkdown(r: EtcdComparison): string {
     row('CPU seconds while placing: control plane (all replicas) / etcd members / agent', `${s.serverCpuPlacing} / - / ${s.agentCpuPlacing}`, `${e.serverCpuPlacing} / ${e.etcdCpuPlacing} / ${e.agentCpuPlacing}`),
     row('seconds to register and connect all instances', s.registerSeconds, e.registerSeconds),
     row('etcd write transactions (Raft proposals) committed while placing', '-', e.etcdCommitsPlacing, `${(e.etcdCommitsPlacing / Math.max(1, e.placeSeconds)).toFixed(0)}/s; RunTask calls: ${Math.ceil(e.tasks / 10)}`),
+    row('etcd write transactions per RunTask (load-insensitive)', '-', e.etcdTxnsPerRunTask),
+    row('CPU seconds per 1,000 tasks while placing: control plane / etcd members / agent (load-insensitive)', `${s.cpuPer1000Tasks.controlPlane} / - / ${s.cpuPer1000Tasks.agent}`, `${e.cpuPer1000Tasks.controlPlane} / ${e.cpuPer1000Tasks.etcd} / ${e.cpuPer1000Tasks.agent}`),
+    row('placement transactions / callers answered (group commit; mean, largest batch)', `${s.placementTxns} / ${s.placementCalls} (${batchMean(s)}, ${s.placementLargestBatch})`, `${e.placementTxns} / ${e.placementCalls} (${batchMean(e)}, ${e.placementLargestBatch})`, `conflicts: ${s.placementConflicts} / ${e.placementConflicts}`),
+    row("agents' task reports: transactions / reports (whole run)", `${s.reportTxns} / ${s.reports}`, `${e.reportTxns} / ${e.reports}`),
     '',
     'etcd alone, same machine, same run (three members on loopback; 11 keys of 1.5 KB per transaction, about what a RunTask of ten tasks writes):',
     '',

@@ -100,6 +100,21 @@ export interface E2EResult {
   etcdCpuPlacing: number;
   /** Raft proposals etcd committed while placing (each a write transaction; 0 on SQLite). */
   etcdCommitsPlacing: number;
+  /** etcdCommitsPlacing per RunTask call (load-insensitive; 0 on SQLite). */
+  etcdTxnsPerRunTask: number;
+  /** CPU seconds per 1,000 tasks placed, while placing: control plane (all replicas), etcd members, agent. */
+  cpuPer1000Tasks: { controlPlane: number; etcd: number; agent: number };
+  /**
+   * Group commit (control/placement-batch.ts), summed over the servers for the whole run: store
+   * transactions that committed placements, the callers they answered, conflicts, the largest batch.
+   */
+  placementTxns: number;
+  placementCalls: number;
+  placementConflicts: number;
+  placementLargestBatch: number;
+  /** Agents' task state reports (whole run, all servers): the transactions, the reports they carried. */
+  reportTxns: number;
+  reports: number;
   instances: number;
   tasks: number;
   clients: number;
@@ -284,6 +299,7 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
     let heapUsed = 0;
     let heapTotal = 0;
     let external = 0;
+    const batching = { txns: 0, calls: 0, conflicts: 0, largest: 0, reportTxns: 0, reports: 0 };
     for (const srv of servers) {
       try {
         const text = (await request(`${srv.endpoint}/metrics`, { timeoutMs: 10_000 })).text;
@@ -291,6 +307,13 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
           apiCalls[m[1]!] = (apiCalls[m[1]!] ?? 0) + Number(m[2]);
         }
         const gauge = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? 0) / 1024 / 1024;
+        const count = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+        batching.txns += count('wharf_placement_txns');
+        batching.calls += count('wharf_placement_calls');
+        batching.conflicts += count('wharf_placement_conflicts');
+        batching.largest = Math.max(batching.largest, count('wharf_placement_largest_batch'));
+        batching.reportTxns += count('wharf_task_report_txns');
+        batching.reports += count('wharf_task_reports');
         heapUsed = Math.max(heapUsed, gauge('wharf_nodejs_heap_size_used_bytes'));
         heapTotal = Math.max(heapTotal, gauge('wharf_nodejs_heap_size_total_bytes'));
         external = Math.max(external, gauge('wharf_nodejs_external_memory_bytes'));
@@ -320,6 +343,18 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
       servers: servers.length,
       etcdCpuPlacing: +cpuPlacing.etcd.toFixed(1),
       etcdCommitsPlacing,
+      etcdTxnsPerRunTask: +(etcdCommitsPlacing / calls).toFixed(2),
+      cpuPer1000Tasks: {
+        controlPlane: +((cpuPlacing.server / Math.max(1, placed)) * 1000).toFixed(2),
+        etcd: +((cpuPlacing.etcd / Math.max(1, placed)) * 1000).toFixed(2),
+        agent: +((cpuPlacing.agent / Math.max(1, placed)) * 1000).toFixed(2),
+      },
+      placementTxns: batching.txns,
+      placementCalls: batching.calls,
+      placementConflicts: batching.conflicts,
+      placementLargestBatch: batching.largest,
+      reportTxns: batching.reportTxns,
+      reports: batching.reports,
       instances,
       tasks: total,
       clients,

@@ -36,7 +36,7 @@ import { markRegionUsed, regionLogStore, regionStore, usedRegions } from '../sto
 import type { Store } from '../store/store';
 import { FencedStore } from '../store/fenced-store';
 import type { Leadership } from '../store/etcd/etcd-leadership';
-import { systemClock, type Logger, type SecretCipher } from '../lib';
+import { coalescedRead, systemClock, type Logger, type SecretCipher } from '../lib';
 
 /** Everything one region runs. */
 export interface RegionRuntime {
@@ -238,12 +238,15 @@ export class RegionRuntimes {
     // linearizable read) and wait until the cache has applied it: then any replica answers any
     // request as of every write acknowledged before it arrived (Kubernetes' "consistent reads
     // from cache" does the same with etcd's revision).
+    // Requests arriving together share one read (lib/coalesced-read.ts): an agent fleet's reports
+    // would otherwise cost etcd a read each.
+    const latest = coalescedRead(() => store.latestRevision());
     const current = (table: Record<string, Handler>): Record<string, Handler> => {
       if (!distributed) return table;
       const out: Record<string, Handler> = {};
       for (const [op, h] of Object.entries(table)) {
         out[op] = async (...args: Parameters<Handler>) => {
-          await state.waitFor(await store.latestRevision());
+          await state.waitFor(await latest());
           return h(...args);
         };
       }

@@ -27,6 +27,8 @@ import { iamLookups, type IamLookups } from '../control/iam-resources';
 import { stsHandlers } from '../control/sts-api';
 import { AgentTokenTable } from './agent-tokens';
 import { InstanceCredentialIndex } from '../control/instance-credentials';
+import { placementCommitStats } from '../control/placement-batch';
+import { reportCommitStats } from '../control/task-state-changes';
 import { RegionRuntimes, regionalHandlers } from './regions';
 import { ReplicaRegistry } from './replicas';
 import { REPLICAS_HEADER } from '../api/agent/protocol';
@@ -198,6 +200,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     // Agents learn every live replica from any answer, and move to another when theirs goes.
     ...(replicaRegistry ? { responseHeaders: () => ({ [REPLICAS_HEADER]: replicaRegistry.endpoints().join(',') }) } : {}),
   });
+  placementCommitGauges(http.metrics);
   capacityProviderGauges(http.metrics, regions);
   const { port } = await http.listen(opts.port, opts.host);
   const endpoint = `${tls ? 'https' : 'http'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
@@ -259,6 +262,25 @@ function defaultConsoleDir(): string {
  * Auto Scaling group capacity provider with managed scaling, per region, on /metrics (a scrape
  * runs a pass of the controllers, so the values are current).
  */
+/** Group commits of placements (control/placement-batch.ts) and of task reports: how many each txn carried. */
+function placementCommitGauges(registry: Registry): void {
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  gauge('wharf_placement_txns', 'Store transactions that committed placements (each may carry several callers)', () => placementCommitStats.txns);
+  gauge('wharf_placement_calls', 'Placement callers (RunTask, StartTask, service launches) answered by those transactions', () => placementCommitStats.placements);
+  gauge('wharf_placement_conflicts', 'Placement transactions refused by a conflict (the callers involved decided again)', () => placementCommitStats.conflicts);
+  gauge('wharf_placement_largest_batch', 'The most callers one placement transaction carried', () => placementCommitStats.largestBatch);
+  gauge('wharf_task_report_txns', "Store transactions that committed agents' task state reports", () => reportCommitStats.txns);
+  gauge('wharf_task_reports', "Agents' task state reports those transactions committed", () => reportCommitStats.reports);
+}
+
 function capacityProviderGauges(registry: Registry, regions: RegionRuntimes): void {
   const labelNames = ['region', 'capacity_provider', 'cluster'] as const;
   const fill = async (g: Gauge<(typeof labelNames)[number]>, pick: (r: { reservation: number; desired: number; instances: number }) => number) => {

@@ -2,25 +2,25 @@
  * The one way tasks are placed and committed, for every caller (RunTask, StartTask, a service's
  * REPLICA and DAEMON launches): the scheduler decides on the cluster's snapshot, either choosing
  * instances (`place`) or checking the instances the caller names (`placeOn`: StartTask, a daemon
- * task), then one store transaction creates the tasks and debits each chosen instance's
+ * task), then a store transaction creates the tasks and debits each chosen instance's
  * remaining resources (its usage record, compare-and-swapped with its registration's revision
- * checked: control/instance-usage.ts). If another placement touched one of those instances
- * first, the transaction fails and the decision is made again on the fresh snapshot, so no
- * instance is ever overbooked however many placements race.
+ * checked). Placements asked for while a transaction is in flight are decided together and
+ * written in one transaction (group commit: control/placement-batch.ts). If another placement
+ * touched one of those instances first, the transaction fails and the decision is made again on
+ * the fresh snapshot, so no instance is ever overbooked however many placements race.
  *
  * Tasks that cannot be placed come back as failures (values, with ECS's reasons), never as
  * thrown errors: each caller says what they mean to its own user (RunTask refuses a cluster
  * without instances, a service writes an event).
  */
 import { SANDBOX_ATTRIBUTE } from '../core/fargate-pool';
-import { reserve } from '../core/instance-resources';
-import type { ContainerInstanceRecord, TaskRecord } from '../core/resources';
+import type { TaskRecord } from '../core/resources';
 import type { Failure, PlacementConstraint, PlacementStrategy, Resource } from '../core/shapes/ecs';
 import type { ResourceNeeds } from '../core/task-definition-resources';
-import { place, placeOn, Reason, type PlacementRequest, type PlacementResult } from '../scheduler';
-import { StoreConflictError, type TxnOp } from '../store/store';
-import { committed, type ControlContext } from './context';
-import { usageOps } from './instance-usage';
+import { place, placeOn, Reason, type InMemoryClusterSnapshot, type PlacementRequest, type PlacementResult } from '../scheduler';
+import type { TxnOp } from '../store/store';
+import type { ControlContext } from './context';
+import { placementBatcher, type Decision } from './placement-batch';
 import { reservationOf, taskKey, withEniSubnet } from './task-records';
 
 export interface PlaceTasksInput {
@@ -68,8 +68,6 @@ export interface PlaceTasksResult {
   result: PlacementResult;
 }
 
-const MAX_ATTEMPTS = 50;
-
 /** Whether a placement found the cluster without any ACTIVE instance. */
 export function foundNoInstances(result: PlacementResult): boolean {
   return result.failures.some((f) => f.reason === Reason.NO_INSTANCES);
@@ -88,61 +86,55 @@ export function placementRequest(input: Omit<PlaceTasksInput, 'makeTask'>): Plac
   };
 }
 
-export async function placeTasks(ctx: ControlContext, input: PlaceTasksInput): Promise<PlaceTasksResult> {
+export function placeTasks(ctx: ControlContext, input: PlaceTasksInput): Promise<PlaceTasksResult> {
   const request = placementRequest(input);
   const capacity = input.capacity ?? input.cluster;
+  return placementBatcher(ctx).submit<PlaceTasksResult>(ctx, capacity, (snapshot) => decide(ctx, input, request, capacity, snapshot));
+}
+
+/**
+ * One decision on the snapshot (which shows the placements decided before it in the same
+ * group commit): the task records, what each takes of its instance, and the caller's other writes.
+ */
+function decide(
+  ctx: ControlContext,
+  input: PlaceTasksInput,
+  request: PlacementRequest,
+  capacity: string,
+  snapshot: InMemoryClusterSnapshot,
+): { write: Decision<PlaceTasksResult> } | { answer: PlaceTasksResult } {
   const pooled = capacity !== input.cluster;
-  for (let attempt = 0; ; attempt++) {
-    const snapshot = ctx.placement.snapshot(capacity);
-    const result = input.on ? placeOn(request, input.on, snapshot) : place(request, snapshot);
-    if (input.commitIf && !input.commitIf(result)) return { tasks: [], failures: failuresOf(result), result };
-    const tasks: TaskRecord[] = [];
-    const touched = new Map<string, { rec: ContainerInstanceRecord; remaining: Resource[] }>();
-    const revisions = new Map<TaskRecord, number>();
-    for (const p of result.placements) {
-      const t = input.makeTask(p.taskIndex);
-      const rev = input.existingRevision?.(p.taskIndex);
-      if (rev !== undefined) revisions.set(t, rev);
-      const reservation = reservationOf(input.needs, { tcp: p.tcpPorts, udp: p.udpPorts }, p.gpuIds);
-      if (pooled) t.wharf = { ...t.wharf, instanceId: p.instanceId, instanceCluster: capacity, reservation };
-      else {
-        t.containerInstanceArn = p.instanceArn;
-        t.wharf = { ...t.wharf, instanceId: p.instanceId, reservation };
-      }
-      let cur = touched.get(p.instanceId);
-      if (!cur) {
-        const e = ctx.state.instances.get(capacity, p.instanceId);
-        if (!e) throw new Error(`placement chose unknown instance ${p.instanceId}`);
-        cur = { rec: e.value, remaining: e.value.remainingResources ?? [] };
-        touched.set(p.instanceId, cur);
-      }
-      const az = cur.rec.attributes?.find((a) => a.name === 'ecs.availability-zone')?.value;
-      if (az) t.availabilityZone = az;
-      const subnet = az ? input.subnetByZone?.[az] : undefined;
-      if (subnet) t.attachments = withEniSubnet(t.attachments ?? [], subnet);
-      const sandbox = pooled ? cur.rec.attributes?.find((a) => a.name === SANDBOX_ATTRIBUTE)?.value : undefined;
-      if (sandbox) t.attributes = [...(t.attributes ?? []), { name: SANDBOX_ATTRIBUTE, value: sandbox }];
-      cur.remaining = reserve(cur.remaining, reservation);
-      tasks.push(t);
+  const result = input.on ? placeOn(request, input.on, snapshot) : place(request, snapshot);
+  if (input.commitIf && !input.commitIf(result)) return { answer: { tasks: [], failures: failuresOf(result), result } };
+  const tasks: TaskRecord[] = [];
+  const takes: Decision<PlaceTasksResult>['takes'] = [];
+  const ops: TxnOp[] = [];
+  for (const p of result.placements) {
+    const t = input.makeTask(p.taskIndex);
+    const rev = input.existingRevision?.(p.taskIndex);
+    const reservation = reservationOf(input.needs, { tcp: p.tcpPorts, udp: p.udpPorts }, p.gpuIds);
+    if (pooled) t.wharf = { ...t.wharf, instanceId: p.instanceId, instanceCluster: capacity, reservation };
+    else {
+      t.containerInstanceArn = p.instanceArn;
+      t.wharf = { ...t.wharf, instanceId: p.instanceId, reservation };
     }
-    const failures = failuresOf(result);
-    const ops: TxnOp[] = [...(input.extraOps?.(tasks, failures) ?? [])];
-    if (tasks.length === 0 && ops.length === 0) return { tasks, failures, result };
-    for (const [id, { remaining }] of touched) ops.push(...usageOps(ctx, capacity, id, remaining));
-    for (const t of tasks) {
-      const rev = revisions.get(t);
-      ops.push(rev === undefined ? { op: 'create', key: taskKey(t), value: t } : { op: 'update', key: taskKey(t), value: t, expectedRevision: rev });
-    }
-    try {
-      const rev = await ctx.store.txn(ops);
-      await committed(ctx, rev);
-      return { tasks, failures, result };
-    } catch (e) {
-      if (!(e instanceof StoreConflictError) || attempt + 1 >= MAX_ATTEMPTS) throw e;
-      // Someone else changed one of these instances first: decide again on the new state.
-      await committed(ctx, await ctx.store.revision());
-    }
+    const rec = ctx.state.instances.get(capacity, p.instanceId)?.value;
+    if (!rec) throw new Error(`placement chose unknown instance ${p.instanceId}`);
+    const az = rec.attributes?.find((a) => a.name === 'ecs.availability-zone')?.value;
+    if (az) t.availabilityZone = az;
+    const subnet = az ? input.subnetByZone?.[az] : undefined;
+    if (subnet) t.attachments = withEniSubnet(t.attachments ?? [], subnet);
+    const sandbox = pooled ? rec.attributes?.find((a) => a.name === SANDBOX_ATTRIBUTE)?.value : undefined;
+    if (sandbox) t.attributes = [...(t.attributes ?? []), { name: SANDBOX_ATTRIBUTE, value: sandbox }];
+    takes.push({ capacity, instanceId: p.instanceId, reservation });
+    tasks.push(t);
+    ops.push(rev === undefined ? { op: 'create', key: taskKey(t), value: t } : { op: 'update', key: taskKey(t), value: t, expectedRevision: rev });
   }
+  const failures = failuresOf(result);
+  ops.unshift(...(input.extraOps?.(tasks, failures) ?? []));
+  const answer = { tasks, failures, result };
+  if (ops.length === 0) return { answer };
+  return { write: { answer, ops, takes, request, result, capacity, rebaseable: input.constraints.length === 0 } };
 }
 
 function failuresOf(r: PlacementResult): Failure[] {

@@ -104,11 +104,14 @@ async function applyReport(ctx: ControlContext, clusterRef: string | undefined, 
 }
 
 /**
- * Group commit of agent reports. Reports arriving in the same turn of the event loop (a thousand
- * agents report at once) are folded into one store transaction: one commit costs about as much
- * as three single-row ones, and reports are most of the control plane's writes. Each task's
- * update is still compare-and-swapped on the revision it was computed from; if anything
- * conflicts, every report of the batch is applied again on its own.
+ * Group commit of agent reports. One transaction of reports is in flight at a time per context:
+ * reports arriving meanwhile (a thousand agents report at once, and each instance's task changes
+ * come close together) wait and are folded into the next one. A commit costs about as much as
+ * three single-row ones on SQLite and a Raft round trip on etcd, and reports are most of the
+ * control plane's writes. A transaction stays under the store's maxTxnOps (etcd's
+ * --max-txn-ops); the reports that do not fit go first in the next. Each task's update is still
+ * compared-and-swapped on the revision it was computed from; on a conflict the batch is folded
+ * again once on the fresh state, and if that conflicts too each report is applied on its own.
  */
 interface PendingReport {
   cluster: string;
@@ -118,39 +121,56 @@ interface PendingReport {
   reject: (e: unknown) => void;
 }
 
+/** A cap on reports per transaction when the store sets no limit (SQLite). */
 const MAX_BATCH = 256;
+
+/** Counters of every report batcher in the process, for /metrics and the benchmarks. */
+export const reportCommitStats = { txns: 0, reports: 0 };
 
 class ReportBatcher {
   private queue: PendingReport[] = [];
-  private scheduled = false;
+  private running = false;
 
   constructor(private readonly ctx: ControlContext) {}
 
   submit(r: Omit<PendingReport, 'resolve' | 'reject'>): Promise<typeof ACK> {
     return new Promise((resolve, reject) => {
       this.queue.push({ ...r, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
+      if (!this.running) {
+        this.running = true;
+        // The rest of this turn's reports join the first transaction.
         setImmediate(() => void this.drain());
       }
     });
   }
 
   private async drain(): Promise<void> {
-    this.scheduled = false;
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_BATCH);
-      try {
-        await commitReports(this.ctx, batch);
-        for (const p of batch) p.resolve(ACK);
-      } catch (e) {
-        if (!(e instanceof StoreConflictError)) {
-          for (const p of batch) p.reject(e);
-          continue;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, MAX_BATCH);
+        try {
+          const left = await commitReports(this.ctx, batch);
+          this.queue.unshift(...left);
+        } catch (e) {
+          if (!(e instanceof StoreConflictError)) {
+            for (const p of batch) p.reject(e);
+            continue;
+          }
+          // Someone else wrote one of these first: fold them again on the state that won.
+          try {
+            await committed(this.ctx, await this.ctx.store.revision());
+            this.queue.unshift(...(await commitReports(this.ctx, batch)));
+          } catch (again) {
+            if (!(again instanceof StoreConflictError)) {
+              for (const p of batch) p.reject(again);
+              continue;
+            }
+            await Promise.all(batch.map((p) => commitReportAlone(this.ctx, p).then(p.resolve, p.reject)));
+          }
         }
-        // Someone else wrote one of these first: apply each on its own, with retries.
-        await Promise.all(batch.map((p) => commitReportAlone(this.ctx, p).then(p.resolve, p.reject)));
       }
+    } finally {
+      this.running = false;
     }
   }
 }
@@ -167,42 +187,59 @@ function essentialWithCheckOf(ctx: ControlContext, t: TaskRecord): Set<string> {
   return new Set((td?.containerDefinitions ?? []).filter((c) => c.essential !== false && c.healthCheck).map((c) => c.name!));
 }
 
-/** Folds the reports into the cached tasks (several reports of one task in order) and commits once. */
-async function commitReports(ctx: ControlContext, batch: PendingReport[]): Promise<void> {
+/**
+ * Folds the reports into the cached tasks (several reports of one task in order) and commits
+ * once; resolves the reports it committed and answers those that did not fit in the store's
+ * maxTxnOps (a prefix of the batch is always taken, at least one report).
+ */
+async function commitReports(ctx: ControlContext, batch: PendingReport[]): Promise<PendingReport[]> {
   const tasks = new Map<string, { cluster: string; modRevision: number; value: TaskRecord }>();
   /** Remaining resources of the instances whose tasks stop in this batch, by cluster/id. */
   const instances = new Map<string, { cluster: string; id: string; remaining: Resource[] }>();
   const now = ctx.clock.now();
+  const budget = ctx.store.maxTxnOps ?? Infinity;
+  // A task update weighs 2, an instance's usage write 3 (store.ts txnWeight).
+  let weight = 0;
+  let taken = 0;
   for (const p of batch) {
     const k = `${p.cluster}/${p.taskId}`;
-    let cur = tasks.get(k);
+    const known = tasks.get(k);
+    let cur = known;
     if (!cur) {
       const e = ctx.state.tasks.get(p.cluster, p.taskId);
       // Deleted since it was looked up: the single path answers as it always did.
       if (!e) throw new StoreConflictError(`tasks/${k}`, 'missing');
       cur = { cluster: p.cluster, modRevision: e.modRevision, value: e.value };
     }
-    if (isTerminal(cur.value.lastStatus)) continue;
-    const next = applyTaskReport(cur.value, p.report, now, essentialWithCheckOf(ctx, cur.value));
-    if (!next) continue;
-    if (next.lastStatus === 'STOPPED' && next.wharf.instanceId && next.wharf.reservation && !next.wharf.released) {
+    const next = isTerminal(cur.value.lastStatus) ? undefined : applyTaskReport(cur.value, p.report, now, essentialWithCheckOf(ctx, cur.value));
+    const stops = next?.lastStatus === 'STOPPED' && next.wharf.instanceId && next.wharf.reservation && !next.wharf.released;
+    const ic = next ? instanceClusterOf(next) : '';
+    const ik = `${ic}/${next?.wharf.instanceId}`;
+    const add = (known ? 0 : 2) + (stops && !instances.has(ik) ? 3 : 0);
+    if (taken > 0 && weight + add > budget) break;
+    weight += add;
+    taken++;
+    if (next && stops) {
       next.wharf.released = true;
-      const id = next.wharf.instanceId;
-      const ic = instanceClusterOf(next);
-      const ik = `${ic}/${id}`;
+      const id = next.wharf.instanceId!;
       const remaining = instances.get(ik)?.remaining ?? ctx.state.instances.get(ic, id)?.value.remainingResources;
-      if (remaining) instances.set(ik, { cluster: ic, id, remaining: release(remaining, next.wharf.reservation) });
+      if (remaining) instances.set(ik, { cluster: ic, id, remaining: release(remaining, next.wharf.reservation!) });
     }
-    tasks.set(k, { ...cur, value: next });
+    tasks.set(k, next ? { ...cur, value: next } : cur);
   }
   const ops: TxnOp[] = [];
   for (const t of tasks.values()) {
     if (t.value !== ctx.state.tasks.get(t.cluster, t.value.wharf.id)?.value) ops.push({ op: 'update', key: taskKey(t.value), value: t.value, expectedRevision: t.modRevision });
   }
   for (const i of instances.values()) ops.push(...usageOps(ctx, i.cluster, i.id, i.remaining));
-  if (ops.length === 0) return;
-  const rev = await ctx.store.txn(ops);
-  await committed(ctx, rev);
+  if (ops.length > 0) {
+    const rev = await ctx.store.txn(ops);
+    reportCommitStats.txns++;
+    reportCommitStats.reports += taken;
+    await committed(ctx, rev);
+  }
+  for (const p of batch.slice(0, taken)) p.resolve(ACK);
+  return batch.slice(taken);
 }
 
 /** One report in its own transaction, retried on conflicts (the path before batching). */

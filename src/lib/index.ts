@@ -4,6 +4,7 @@ export * from './clock';
 export * from './ids';
 export * from './backoff';
 export * from './keyed-queue';
+export * from './coalesced-read';
 export * from './logger';
 export * from './sigv4';
 export * from './secret-cipher';

@@ -97,6 +97,15 @@ export class PlacementView {
     return snap;
   }
 
+  /**
+   * The snapshot's picture of these instances was changed ahead of the cache (a group commit
+   * decides several placements on one snapshot, each seeing the ones before it, before any is
+   * written): they are rebuilt from the cache before the next decision.
+   */
+  forget(cluster: string, instanceIds: Iterable<string>): void {
+    for (const id of instanceIds) this.mark(cluster, id);
+  }
+
   /** The scheduler's picture of one instance, from its record and the tasks placed on it. */
   build(rec: ContainerInstanceRecord): SnapshotInstance {
     const attributes = new Map<string, string | undefined>();

@@ -142,7 +142,8 @@ export class State {
     const snap = await this.store.snapshot('');
     for (const e of snap.entries) this.applyPut(e.key, e, false);
     this.applied = snap.revision;
-    this.watcher = this.store.watch('', snap.revision, (events) => this.applyEvents(events));
+    // Deletes are applied from the key alone (the cache holds the last value).
+    this.watcher = this.store.watch('', snap.revision, (events) => this.applyEvents(events), undefined, { deleteValues: false });
   }
 
   stop(): void {

@@ -7,7 +7,7 @@
  *
  * Reads and watches pass through unchanged.
  */
-import { StoreConflictError, type Store, type StoreEntry, type TxnOp, type Watcher, type WatchEvent } from './store';
+import { StoreConflictError, type Store, type StoreEntry, type TxnOp, type Watcher, type WatchEvent, type WatchOptions } from './store';
 
 /** The leader key and the revision this replica's term holds it at. */
 export interface Fence {
@@ -26,6 +26,11 @@ export class FencedError extends Error {
 export class FencedStore implements Store {
   /** `fence()` answers the current term's fence, or undefined while this replica does not lead. */
   constructor(private readonly inner: Store, private readonly fence: () => Fence | undefined) {}
+
+  /** One less than the inner store's: the fence check is one more condition. */
+  get maxTxnOps(): number | undefined {
+    return this.inner.maxTxnOps === undefined ? undefined : this.inner.maxTxnOps - 1;
+  }
 
   get<T = unknown>(key: string): Promise<StoreEntry<T> | undefined> {
     return this.inner.get<T>(key);
@@ -68,8 +73,8 @@ export class FencedStore implements Store {
     return this.inner.revision();
   }
 
-  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void): Watcher {
-    return this.inner.watch(prefix, fromRevision, onEvents, onError);
+  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void, opts?: WatchOptions): Watcher {
+    return this.inner.watch(prefix, fromRevision, onEvents, onError, opts);
   }
 
   /** The view owns nothing: closing it leaves the store open for its owner. */

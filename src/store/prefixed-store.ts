@@ -9,7 +9,7 @@
  * parts, which the contract allows (strictly increasing, not dense). Closing a view closes only
  * the view; the inner store belongs to whoever opened it.
  */
-import { StoreConflictError, type Store, type StoreEntry, type TxnOp, type WatchEvent, type Watcher } from './store';
+import { StoreConflictError, type Store, type StoreEntry, type TxnOp, type WatchEvent, type Watcher, type WatchOptions } from './store';
 
 export interface PrefixedStoreOptions {
   /**
@@ -27,6 +27,12 @@ export class PrefixedStore implements Store {
 
   constructor(private readonly inner: Store, readonly prefix: string, private readonly opts: PrefixedStoreOptions = {}) {
     if (prefix === '' || !prefix.endsWith('/')) throw new TypeError(`a store prefix ends with '/', got '${prefix}'`);
+  }
+
+  /** The inner store's, less the revision key this view adds to every writing txn. */
+  get maxTxnOps(): number | undefined {
+    const inner = this.inner.maxTxnOps;
+    return inner === undefined ? undefined : inner - (this.opts.revisionKey ? 1 : 0);
   }
 
   /** The revision of the view's newest write (0 if none yet), read from the store; needs `revisionKey`. */
@@ -101,7 +107,7 @@ export class PrefixedStore implements Store {
     return this.inner.revision();
   }
 
-  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void): Watcher {
+  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void, opts?: WatchOptions): Watcher {
     const cut = this.prefix.length;
     return this.inner.watch(
       this.k(prefix),
@@ -113,6 +119,7 @@ export class PrefixedStore implements Store {
         onEvents(events);
       },
       onError,
+      opts,
     );
   }
 

@@ -38,6 +38,15 @@ export interface WatchEvent<T = unknown> {
   createRevision: number;
 }
 
+export interface WatchOptions {
+  /**
+   * false: the caller does not read a delete event's value or createRevision (a cache has them
+   * already), so a backend may leave them out. etcd then need not read every changed key's
+   * previous version (prev_kv), a read per event and per watcher, and sends half the bytes.
+   */
+  deleteValues?: boolean;
+}
+
 export interface Watcher {
   cancel(): void;
 }
@@ -76,8 +85,23 @@ export interface Store {
    * reports there a watch it cannot keep (an error other than a lost connection, which it
    * resumes by itself). In-process backends throw synchronously and never call `onError`.
    */
-  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void): Watcher;
+  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void, opts?: WatchOptions): Watcher;
   close(): Promise<void>;
+  /**
+   * The most conditions (or writes) one txn may carry, when the backend has a limit: etcd refuses
+   * a txn of more than its `--max-txn-ops` (128 by default). Callers that gather several writers'
+   * ops into one txn (control/placement-batch.ts) stay under it, counting with `txnWeight`.
+   * Undefined: no limit.
+   */
+  readonly maxTxnOps?: number;
+}
+
+/**
+ * What an op counts against `maxTxnOps`: etcd checks an update (and a delete of an expected
+ * revision) with two conditions (the key exists, its mod revision), everything else with one.
+ */
+export function txnWeight(op: TxnOp): number {
+  return op.op === 'update' || (op.op === 'delete' && op.expectedRevision !== undefined) ? 2 : 1;
 }
 
 export class StoreConflictError extends Error {

@@ -36,6 +36,13 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Room for group commits (control/placement-batch.ts, the task report batcher): etcd's defaults
+ * (128 ops, 1.5 MiB per txn) hold about three RunTasks of ten tasks. EtcdStore finds the op
+ * limit itself (`probeMaxTxnOps`), so an etcd run without these only batches less.
+ */
+export const GROUP_COMMIT_LIMITS = ['--max-txn-ops', '1024', '--max-request-bytes', String(8 * 1024 * 1024)];
+
 export async function answers(clientUrl: string): Promise<boolean> {
   try {
     const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
@@ -50,7 +57,7 @@ function exited(p: ChildProcess): Promise<void> {
 }
 
 /** Starts `size` members forming one cluster and waits until each answers /health. */
-export async function startEtcdCluster(size = 1, opts: { dir?: string; binary?: string } = {}): Promise<EtcdCluster> {
+export async function startEtcdCluster(size = 1, opts: { dir?: string; binary?: string; /** More etcd flags (they win over ours). */ args?: string[] } = {}): Promise<EtcdCluster> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'wharf-etcd-'));
   const members: Omit<EtcdMember, 'process'>[] = [];
   for (let i = 0; i < size; i++) {
@@ -66,6 +73,8 @@ export async function startEtcdCluster(size = 1, opts: { dir?: string; binary?: 
       '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
       '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', `wharf-${process.pid}`,
       '--log-level', 'error',
+      ...GROUP_COMMIT_LIMITS,
+      ...(opts.args ?? []),
     ];
     const p = spawn(opts.binary ?? 'etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -147,6 +156,7 @@ export async function ensureEtcdCluster(dir: string, size = 3, opts: { binary?: 
       '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
       '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', 'wharf-local',
       '--log-level', 'warn',
+      ...GROUP_COMMIT_LIMITS,
     ];
     const p = spawn(opts.binary ?? 'etcd', args, { detached: true, stdio: ['ignore', log, log] });
     p.on('error', () => undefined); // told below: the member does not answer

@@ -61,6 +61,40 @@ describe('EtcdStore', { skip: missing ? 'etcd is not installed (apt-get install 
     await s.close();
   });
 
+  test('a watch that does not need delete values gets puts and deletes in order, without prev_kv', async () => {
+    const s = await fresh();
+    const events: WatchEvent[] = [];
+    // From now: the shared etcd's history before may be compacted (an earlier test does).
+    const r0 = await s.create('e/start', 1);
+    const w = s.watch('d/', r0, (evs) => events.push(...evs), (err) => assert.fail(err), { deleteValues: false });
+    const r1 = await s.create('d/a', { v: 1 });
+    const r2 = await s.update('d/a', { v: 2 }, r1);
+    const r3 = await s.delete('d/a');
+    const until = Date.now() + 5000;
+    while (events.length < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(events.map((e) => [e.type, e.key, e.revision]), [['put', 'd/a', r1], ['put', 'd/a', r2], ['delete', 'd/a', r3]]);
+    assert.deepEqual(events.map((e) => e.value), [{ v: 1 }, { v: 2 }, undefined]);
+    w.cancel();
+    await s.close();
+  });
+
+  test("finds the cluster's limit of ops per txn, and a txn up to it commits", async () => {
+    const s = await fresh();
+    assert.equal(s.maxTxnOps, 1023, 'startEtcdCluster allows 1,024 (GROUP_COMMIT_LIMITS), less the meta key');
+    const ops = Array.from({ length: 300 }, (_, i) => ({ op: 'create' as const, key: `many/${i}`, value: { i } }));
+    await s.txn(ops);
+    assert.equal((await s.list('many/')).length, 300);
+    await s.close();
+    const plain = await startEtcdCluster(1, { args: ['--max-txn-ops', '128'] });
+    try {
+      const p = await EtcdStore.open({ endpoints: plain.endpoints });
+      assert.equal(p.maxTxnOps, 127, "etcd's default");
+      await p.close();
+    } finally {
+      await plain.stop();
+    }
+  });
+
   test('a key prefix must end with a slash; an endpoint that does not answer fails open', async () => {
     await assert.rejects(EtcdStore.open({ endpoints: etcd.endpoints, prefix: 'nope' }), /must end with '\/'/);
     await assert.rejects(

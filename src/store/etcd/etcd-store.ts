@@ -27,7 +27,7 @@
 import { Etcd3, type ICompare, type IKeyValue, type IOptions, type IRequestOp, type Watcher as EtcdWatcher } from 'etcd3';
 import { prepareTxn, txnConflict, type PreparedOp } from '../prepare-txn';
 import { EtcdLeadership, LEADER_KEY, type LeadershipOptions } from './etcd-leadership';
-import { StoreCompactedError, type Store, type StoreEntry, type TxnOp, type Watcher, type WatchEvent } from '../store';
+import { StoreCompactedError, type Store, type StoreEntry, type TxnOp, type Watcher, type WatchEvent, type WatchOptions } from '../store';
 
 export interface EtcdStoreOptions {
   /** e.g. ['http://127.0.0.1:2379', ...] */
@@ -38,7 +38,12 @@ export interface EtcdStoreOptions {
   client?: Omit<IOptions, 'hosts'>;
   /** Where exceptions thrown by watch callbacks go (default: console.error). */
   onWatchError?: (err: unknown) => void;
+  /** The cluster's `--max-txn-ops`; by default found by asking (probeMaxTxnOps). */
+  maxTxnOps?: number;
 }
+
+/** etcd's default `--max-txn-ops`. */
+export const ETCD_MAX_TXN_OPS = 128;
 
 /** The end of the range of keys starting with `prefix` (etcd's range_end for a prefix). */
 function prefixEnd(prefix: Buffer): Buffer {
@@ -52,6 +57,24 @@ function prefixEnd(prefix: Buffer): Buffer {
   return Buffer.from([0]);
 }
 
+/**
+ * The cluster's --max-txn-ops, which etcd does not publish: the largest of a few sizes that a
+ * read-only txn of that many compares (on one key, always true) is accepted at. Read-only, so no
+ * Raft proposal; etcd refuses a larger one before looking at it.
+ */
+async function probeMaxTxnOps(client: Etcd3, key: string): Promise<number> {
+  for (const n of [1024, 512, 256]) {
+    const compare: ICompare[] = Array.from({ length: n }, () => ({ key: Buffer.from(key), target: 'Version', result: 'Greater', version: -1 }) as ICompare);
+    try {
+      await client.kv.txn({ compare, success: [], failure: [] });
+      return n;
+    } catch (e) {
+      if (!/too many operations/i.test((e as Error).message)) throw e;
+    }
+  }
+  return ETCD_MAX_TXN_OPS;
+}
+
 function rev(v: string | number | undefined): number {
   return v === undefined ? 0 : Number(v);
 }
@@ -61,14 +84,18 @@ export class EtcdStore implements Store {
   private readonly keys: string;
   private readonly meta: string;
   private readonly watchers = new Set<EtcdWatcher>();
+  /** What a caller's ops may count (store.ts txnWeight): etcd's limit less the meta key's put. */
+  readonly maxTxnOps: number;
 
   private constructor(
     private readonly client: Etcd3,
     prefix: string,
     private readonly onWatchError: (err: unknown) => void,
+    clusterMaxTxnOps: number,
   ) {
     this.keys = `${prefix}k/`;
     this.meta = `${prefix}m/revision`;
+    this.maxTxnOps = clusterMaxTxnOps - 1;
   }
 
   /** Connects and checks the cluster answers (a read), so a wrong endpoint fails here, clearly. */
@@ -76,14 +103,15 @@ export class EtcdStore implements Store {
     const prefix = opts.prefix ?? 'wharf/';
     if (!prefix.endsWith('/')) throw new TypeError(`etcd key prefix must end with '/', got ${JSON.stringify(prefix)}`);
     const client = new Etcd3({ ...opts.client, hosts: opts.endpoints });
-    const store = new EtcdStore(client, prefix, opts.onWatchError ?? ((err) => console.error('store watch callback failed', err)));
+    let maxTxnOps = opts.maxTxnOps;
     try {
-      await store.revision();
+      await client.get(`${prefix}m/revision`).exec();
+      maxTxnOps ??= await probeMaxTxnOps(client, `${prefix}m/revision`);
     } catch (e) {
       client.close();
       throw new Error(`etcd at ${opts.endpoints.join(',')} does not answer: ${(e as Error).message}`);
     }
-    return store;
+    return new EtcdStore(client, prefix, opts.onWatchError ?? ((err) => console.error('store watch callback failed', err)), maxTxnOps);
   }
 
   async get<T = unknown>(key: string): Promise<StoreEntry<T> | undefined> {
@@ -170,7 +198,7 @@ export class EtcdStore implements Store {
     throw this.conflictOf(prepared, res.responses.map((r) => r.response_range!.kvs[0]));
   }
 
-  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void): Watcher {
+  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void, opts: WatchOptions = {}): Watcher {
     this.assertOpen();
     if (!Number.isInteger(fromRevision) || fromRevision < 0) throw new TypeError(`fromRevision must be a non-negative integer, got ${String(fromRevision)}`);
     let cancelled = false;
@@ -180,11 +208,8 @@ export class EtcdStore implements Store {
       if (onError) onError(err);
       else console.error(err);
     };
-    this.client
-      .watch()
-      .prefix(this.keys + prefix)
-      .startRevision(String(fromRevision + 1))
-      .withPreviousKV()
+    const builder = this.client.watch().prefix(this.keys + prefix).startRevision(String(fromRevision + 1));
+    (opts.deleteValues === false ? builder : builder.withPreviousKV())
       .create()
       .then((w) => {
         if (cancelled) {
