@@ -280,8 +280,12 @@ export class Agent {
     for (const r of this.runners.values()) r.close();
     for (const t of this.cleanupTimers.values()) t.cancel();
     await this.endpoint?.close();
-    // Pause containers no task has taken go with the agent; the next start makes new ones.
-    await Promise.race([Promise.all([this.reporter.flush(), this.pausePool?.close()]), new Promise((r) => setTimeout(r, 2000))]);
+    const waitAtMost = (p: Promise<unknown>, ms: number) => Promise.race([p, new Promise((r) => setTimeout(r, ms).unref())]);
+    await Promise.all([
+      waitAtMost(this.reporter.flush(), 2000),
+      // Pause containers no task has taken go with the agent (a kill -9 leaves them to the next start).
+      this.pausePool && waitAtMost(this.pausePool.close(), 10_000),
+    ]);
     this.reporter.close();
   }
 

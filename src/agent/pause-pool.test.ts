@@ -69,7 +69,7 @@ function loggingRuntime() {
     log.push(`start ${name(id)}`);
   };
   rt.createTaskCgroup = async (id, limits) => {
-    cgroups.push({ id, limits });
+    cgroups.push({ id, limits: limits ?? {} });
     return { cgroupParent: `/wharf/${id}` };
   };
   return { rt, log, cgroups };

@@ -308,7 +308,7 @@ export class SimulatedRuntime implements ContainerRuntime {
   async volumeExists(name: string): Promise<boolean> {
     return this.volumes.has(name);
   }
-  async createTaskCgroup(taskId: string): Promise<TaskCgroupResult> {
+  async createTaskCgroup(taskId: string, _limits?: { cpuUnits?: number; memoryMiB?: number }): Promise<TaskCgroupResult> {
     return { cgroupParent: `/wharf/${taskId}` };
   }
   async removeTaskCgroup(): Promise<void> {}
