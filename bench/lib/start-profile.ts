@@ -20,7 +20,9 @@
  *             during the task's start
  * then the agent's steps as `name start-end` (ms since the runner began).
  *
- *   npx tsx bench/lib/start-profile.ts ec2|runc|gvisor [samples]
+ *   npx tsx bench/lib/start-profile.ts ec2|runc|gvisor [samples] [agent flags...]
+ *
+ * e.g. `... runc 8 --pause-pool 0` for a Fargate start without pause containers started ahead.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -60,7 +62,7 @@ async function main(): Promise<void> {
     cluster,
     fargate,
     resources: fargate ? `cpu=${4 * 256},memory=${4 * 512}` : undefined,
-    extraArgs: [...(fargate ? ['--fargate-sandbox', mode] : []), '--image-pull-behavior', 'prefer-cached'],
+    extraArgs: [...(fargate ? ['--fargate-sandbox', mode] : []), '--image-pull-behavior', 'prefer-cached', ...process.argv.slice(4)],
     env: { WHARF_LOG_LEVEL: 'debug' },
   });
   const rows: number[][] = [];
