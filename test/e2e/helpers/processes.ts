@@ -356,9 +356,24 @@ async function dockerPs(filters: string[], all: boolean, dockerHost?: string): P
     });
 }
 
-/** Force-removes every container of a cluster (test clean-up). */
+/**
+ * Force-removes every container of a cluster (test clean-up), and the pause containers the
+ * hosts that ran them keep started ahead for coming tasks (agent/pause-pool.ts): an agent
+ * stopped normally removes those itself, but one killed (killAllSpawned) leaves them to its next
+ * start, which a test's fresh data dir never has.
+ */
 export async function removeClusterContainers(clusterArn: string): Promise<void> {
-  const ids = (await listClusterContainers(clusterArn, true)).map((c) => c.id);
+  const listed = await listClusterContainers(clusterArn, true);
+  const ids = listed.map((c) => c.id);
+  const instances = new Set(listed.map((c) => c.instanceArn).filter(Boolean));
+  if (instances.size > 0) {
+    const named = new Set((await dockerPs(['label=io.wharf.pause-id'], true)).map((c) => c.pauseId));
+    for (const instance of instances) {
+      for (const p of await dockerPs(['label=io.wharf.pause-pool', `label=io.wharf.container-instance=${instance}`], true)) {
+        if (!named.has(p.id) && !ids.includes(p.id)) ids.push(p.id);
+      }
+    }
+  }
   if (ids.length === 0) return;
   await new Promise<void>((resolve) => {
     const p = spawn('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
