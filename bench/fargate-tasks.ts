@@ -31,7 +31,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import autocannon from 'autocannon';
 import Docker from 'dockerode';
-import { spawnAgent, spawnServer, type AgentProcess } from '../test/e2e/helpers/processes';
+import { removeClusterContainers, spawnAgent, spawnServer, type AgentProcess } from '../test/e2e/helpers/processes';
 import { taskTimer } from './lib/task-timing';
 import { defaultSubnets } from '../test/e2e/helpers/wharf-server';
 import { FARGATE_POOL } from '../src/core/fargate-pool';
@@ -76,11 +76,6 @@ export interface FargateTasksResult {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function removeByLabel(label: string): void {
-  const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=${label}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  if (ids.length) execFileSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
-}
 
 /** Removes a network once the engine has let go of its last endpoint (a forced remove can lag). */
 async function removeNetwork(docker: Docker, name: string): Promise<void> {
@@ -221,8 +216,9 @@ async function phase(
     await agent?.stop();
     await srv.stop();
     await removeFloor();
-    // The agent leaves containers running when it stops (a restart would adopt them): remove them.
-    if (clusterArn) removeByLabel(`com.amazonaws.ecs.cluster=${clusterArn}`);
+    // The agent leaves containers running when it stops (a restart would adopt them): remove them,
+    // with the pause containers the tasks took from the agent's pool (they name no cluster).
+    if (clusterArn) await removeClusterContainers(clusterArn);
     await removeNetwork(o.docker, `wharf-subnet-${SUBNET}`);
     for (const dir of [srv.dataDir, agent?.dataDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
   }

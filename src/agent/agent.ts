@@ -27,6 +27,7 @@ import { NetworkRates, statsMetadata, type MetadataContext } from './task-metada
 import { instanceAttributes, sandboxOf, totalResources, type InstanceConfig } from './instance-resources';
 import { FARGATE_POOL } from '../core/fargate-pool';
 import { backoffMs } from '../lib/backoff';
+import { PausePool } from './pause-pool';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -57,6 +58,11 @@ export interface AgentOptions extends InstanceConfig {
    * (task-protection-endpoint.ts), forwarding to the control plane through `api`.
    */
   taskEndpoint?: { host: string; port: number; api: TaskProtectionApi };
+  /**
+   * Pause containers kept started ahead per awsvpc subnet (pause-pool.ts); 0 or absent: none.
+   * They are made once a task on the subnet has been seen, and removed when the agent stops.
+   */
+  pausePoolSize?: number;
 }
 
 /** The agent's stored instance was deregistered (see Agent.leaveDeregistered). */
@@ -103,6 +109,7 @@ export class Agent {
   private readonly endpointIds = new Map<string, EndpointTask>();
   /** The last network counters `/stats` read per container (for ECS's network_rate_stats). */
   private readonly networkRates = new NetworkRates();
+  private pausePool?: PausePool;
 
   constructor(private readonly o: AgentOptions) {
     this.store = new AgentStateStore(o.dataDir);
@@ -163,6 +170,15 @@ export class Agent {
     const key = known?.containerInstanceArn === this.arn && known.endpointKey ? known.endpointKey : randomBytes(32).toString('hex');
     this.endpointKey = Buffer.from(key, 'hex');
     this.store.setIdentity({ containerInstanceArn: this.arn, cluster: this.cluster, endpointKey: key });
+    if ((this.o.pausePoolSize ?? 0) > 0 && !this.pausePool) {
+      this.pausePool = new PausePool(this.o.runtime, {
+        size: this.o.pausePoolSize!,
+        image: this.o.runner?.pauseImage ?? 'wharf/pause:latest',
+        containerInstanceArn: this.arn!,
+        dns: this.o.runner?.dnsServers,
+        logger: this.o.logger,
+      });
+    }
     this.o.logger?.info({ containerInstanceArn: this.arn }, 'registered');
     if (this.o.taskEndpoint && !this.endpoint) {
       const te = this.o.taskEndpoint;
@@ -264,7 +280,12 @@ export class Agent {
     for (const r of this.runners.values()) r.close();
     for (const t of this.cleanupTimers.values()) t.cancel();
     await this.endpoint?.close();
-    await Promise.race([this.reporter.flush(), new Promise((r) => setTimeout(r, 2000))]);
+    const waitAtMost = (p: Promise<unknown>, ms: number) => Promise.race([p, new Promise((r) => setTimeout(r, ms).unref())]);
+    await Promise.all([
+      waitAtMost(this.reporter.flush(), 2000),
+      // Pause containers no task has taken go with the agent (a kill -9 leaves them to the next start).
+      this.pausePool && waitAtMost(this.pausePool.close(), 10_000),
+    ]);
     this.reporter.close();
   }
 
@@ -318,8 +339,12 @@ export class Agent {
     // it every container of ours belongs to a runner, as for deltas (applyDesiredDelta).
     const existing = this.sawDesiredState ? [] : await this.ownContainers();
     const byTask = new Map<string, ContainerSummary[]>();
+    // A pause container from the pool names no task; the containers of the task that took it do.
+    const pooledFor = new Map<string, string>();
+    for (const c of existing) if (c.labels[LABELS.pauseId]) pooledFor.set(c.labels[LABELS.pauseId]!, c.labels[LABELS.taskArn] ?? '');
+    const taskOf = (c: ContainerSummary) => c.labels[LABELS.taskArn] ?? (c.labels[LABELS.pausePool] !== undefined ? pooledFor.get(c.id) : undefined) ?? '';
     for (const c of existing) {
-      const arn = c.labels[LABELS.taskArn] ?? '';
+      const arn = taskOf(c);
       const list = byTask.get(arn);
       if (list) list.push(c);
       else byTask.set(arn, [c]);
@@ -334,7 +359,8 @@ export class Agent {
     if (!this.sawDesiredState) {
       this.sawDesiredState = true;
       for (const c of existing) {
-        if (this.runners.has(c.labels[LABELS.taskArn] ?? '')) continue;
+        // Pool pause containers of an earlier run are orphans too, but not the pool's own.
+        if (this.runners.has(taskOf(c)) || this.pausePool?.owns(c)) continue;
         this.o.logger?.warn({ container: c.name }, 'removing orphaned container');
         await this.o.runtime.stopContainer(c.id, { timeoutSec: 10 }).catch(() => undefined);
         await this.o.runtime.removeContainer(c.id).catch(() => undefined);
@@ -418,6 +444,7 @@ export class Agent {
       containerInstanceArn: this.arn!,
       fargateSandbox: this.sandbox,
       hostPolicy: this.o.hostPolicy,
+      pausePool: this.pausePool,
       onTaskStateChange: (c) => {
         this.reporter.submitTask(c);
         if (c.status === 'STOPPED') {

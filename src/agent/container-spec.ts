@@ -32,6 +32,8 @@ export interface SpecContext {
   agentUri?: string;
   /** Resolvers for a bridge-mode container whose definition names none (Wharf's DNS server). */
   dnsServers?: string[];
+  /** Wharf's own labels to add (a pool pause container's id and the task's groups). */
+  wharfLabels?: Record<string, string>;
 }
 
 /** The container definitions with the task's containerOverrides applied. */
@@ -88,10 +90,14 @@ function mappedPorts(pm: { containerPort?: number; containerPortRange?: string }
   return out;
 }
 
-/** ECS labels first so that a user's dockerLabels can never forge task membership. */
+/**
+ * ECS labels last so that a user's dockerLabels can never forge task membership; Wharf's own
+ * (`io.wharf.*`: pause containers, security groups) are never taken from the user at all.
+ */
 export function containerLabels(task: AgentTask, containerInstanceArn: string, containerName: string, extra: Record<string, string> = {}): Record<string, string> {
+  const user = Object.fromEntries(Object.entries(extra).filter(([k]) => !k.startsWith('io.wharf.')));
   return {
-    ...extra,
+    ...user,
     [LABELS.taskArn]: task.taskArn,
     [LABELS.containerName]: containerName,
     [LABELS.cluster]: task.clusterArn,
@@ -174,7 +180,7 @@ export function buildContainerSpec(ctx: SpecContext): ContainerSpec {
   return {
     name: ctx.dockerName,
     image: def.image ?? '',
-    labels: containerLabels(task, ctx.containerInstanceArn, def.name ?? '', def.dockerLabels),
+    labels: { ...containerLabels(task, ctx.containerInstanceArn, def.name ?? '', def.dockerLabels), ...ctx.wharfLabels },
     entrypoint: def.entryPoint,
     cmd: def.command,
     env,

@@ -182,11 +182,25 @@ export class TaskFirewall {
     this.running = undefined;
   }
 
-  /** The running awsvpc tasks of the engine, from their pause containers (one list call). */
+  /**
+   * The running awsvpc tasks of the engine, from their pause containers (one list call). A pause
+   * container started ahead of its task (agent/pause-pool.ts) has its task's groups on the
+   * task's containers instead (LABELS.pauseId names it; a second list call), which exist, created
+   * if not started, before any of them starts; while no task has it, nothing may reach it.
+   */
   async members(): Promise<FirewallMember[]> {
     const out: FirewallMember[] = [];
-    for (const c of await this.rt.listContainers({ [LABELS.pause]: 'true' })) {
-      const sg = parseGroupsLabel(c.labels[LABELS.securityGroups]);
+    const pauses = await this.rt.listContainers({ [LABELS.pause]: 'true' });
+    const assigned = new Map<string, { groups: string[]; ingress: IngressRule[] } | undefined>();
+    if (pauses.some((c) => c.labels[LABELS.pausePool] !== undefined && c.status === 'running')) {
+      for (const c of await this.rt.listContainers({}, [LABELS.pauseId])) {
+        const id = c.labels[LABELS.pauseId]!;
+        if (!assigned.get(id)) assigned.set(id, parseGroupsLabel(c.labels[LABELS.securityGroups]));
+      }
+    }
+    for (const c of pauses) {
+      const pooled = c.labels[LABELS.pausePool] !== undefined;
+      const sg = pooled ? (assigned.has(c.id) ? assigned.get(c.id) : { groups: [], ingress: [] }) : parseGroupsLabel(c.labels[LABELS.securityGroups]);
       if (!sg || c.status !== 'running') continue;
       // The engine's list carries the addresses; a runtime whose list does not is asked per container.
       const ips = c.ipAddresses ?? (await this.rt.inspectContainer(c.id))?.ipAddresses ?? {};

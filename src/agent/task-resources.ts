@@ -157,8 +157,52 @@ export async function startCreatedPauseContainer(rt: ContainerRuntime, o: PauseC
   return mac ? { ip, mac } : { ip };
 }
 
+/** What a pause container made ahead of its task needs (agent/pause-pool.ts). */
+export interface PooledPauseOptions {
+  name: string;
+  image: string;
+  network: string;
+  ipam?: NetworkIpam;
+  labels: Record<string, string>;
+  cgroupParent?: string;
+  dns?: string[];
+}
+
+/**
+ * Creates and starts a pause container for no task yet, on `network` (made if missing), held
+ * against sweeps as createPauseContainer does; returns its id and address. Everything a task's
+ * own pause container has, except what depends on the task: its labels (the pool's instead),
+ * its cgroup (one of the pool's, given the task's limits when taken) and published ports (a
+ * task that publishes any never takes one). Removes what it made if it fails.
+ */
+export async function startPooledPause(rt: ContainerRuntime, o: PooledPauseOptions): Promise<{ id: string } & TaskAddress> {
+  const networks = taskNetworks(rt);
+  await rt.pullImage(o.image, { behaviour: 'prefer-cached' });
+  networks.watch();
+  const id = await networks.exclusive(o.network, async () => {
+    await rt.ensureNetwork(o.network, AWSVPC_NETWORK_LABELS, o.ipam);
+    return rt.createContainer({
+      name: o.name,
+      image: o.image,
+      labels: o.labels,
+      host: { networkMode: o.network, cpuShares: 2, cgroupParent: o.cgroupParent, ipcMode: 'shareable', dns: o.dns },
+    });
+  });
+  try {
+    await startOnNetwork(rt, networks, id, o.network, o.ipam);
+    const st = await rt.inspectContainer(id);
+    const ip = st?.running ? (st.ipAddresses[o.network] ?? Object.values(st.ipAddresses)[0]) : undefined;
+    if (!ip) throw new Error(`pause container got no address on network ${o.network}`);
+    const mac = st?.macAddresses?.[o.network] ?? Object.values(st?.macAddresses ?? {})[0];
+    return mac ? { id, ip, mac } : { id, ip };
+  } catch (err) {
+    await rt.removeContainer(id).catch(() => undefined);
+    throw err;
+  }
+}
+
 /** The subnet's range for its bridge, when the control plane sent it. */
-function ipamOf(task: AgentTask): NetworkIpam | undefined {
+export function ipamOf(task: AgentTask): NetworkIpam | undefined {
   const n = task.network;
   return n?.subnet && n.gateway ? { subnet: n.subnet, gateway: n.gateway } : undefined;
 }

@@ -36,6 +36,7 @@ import { credentialsWithheld } from './agent-state-store';
 import { TaskStarter, type StartHost } from './task-starter';
 import type { HostPolicy } from './host-policy';
 import type { AwslogsShipper } from './awslogs-shipper';
+import type { PausePool } from './pause-pool';
 
 export { PAUSE_CONTAINER_NAME } from './task-resources';
 
@@ -72,6 +73,8 @@ export interface TaskRunnerOptions {
   hostPolicy?: HostPolicy;
   /** Ships awslogs containers' output to the control plane's logs API. */
   awslogs?: AwslogsShipper;
+  /** Pause containers started ahead (pause-pool.ts): an awsvpc task takes one when there is one. */
+  pausePool?: PausePool;
 }
 
 export type { TaskSnapshot } from './task-status';
@@ -80,8 +83,8 @@ export class TaskRunner {
   readonly taskArn: string;
   readonly taskId: string;
   private task: AgentTask;
-  private readonly o: Required<Omit<TaskRunnerOptions, 'logger' | 'agentUri' | 'dnsServers' | 'firewall' | 'hostPolicy' | 'awslogs'>> &
-    Pick<TaskRunnerOptions, 'logger' | 'agentUri' | 'dnsServers' | 'firewall' | 'hostPolicy' | 'awslogs'>;
+  private readonly o: Required<Omit<TaskRunnerOptions, 'logger' | 'agentUri' | 'dnsServers' | 'firewall' | 'hostPolicy' | 'awslogs' | 'pausePool'>> &
+    Pick<TaskRunnerOptions, 'logger' | 'agentUri' | 'dnsServers' | 'firewall' | 'hostPolicy' | 'awslogs' | 'pausePool'>;
   private readonly containers: ContainerRun[];
   private readonly networkMode: string;
   private desired: 'RUNNING' | 'STOPPED';
@@ -93,6 +96,8 @@ export class TaskRunner {
   private privateIp?: string;
   private macAddress?: string;
   private readonly starter: TaskStarter;
+  /** The task's parent cgroup: its own id, or the pool's when its pause container came from there. */
+  private cgroupId: string;
   private reportedStatus: TaskStatus = 'NONE';
   /** Started from existing containers: don't replay the early statuses of a running task. */
   private adopted = false;
@@ -109,6 +114,7 @@ export class TaskRunner {
     this.task = task;
     this.taskArn = task.taskArn;
     this.taskId = task.taskArn.slice(task.taskArn.lastIndexOf('/') + 1);
+    this.cgroupId = this.taskId;
     this.o = {
       clock: systemClock,
       pullBehaviour: 'default',
@@ -152,6 +158,12 @@ export class TaskRunner {
         return self.desired;
       },
       options: this.o,
+      get cgroupId() {
+        return self.cgroupId;
+      },
+      setCgroupId: (id) => {
+        this.cgroupId = id;
+      },
       setKnown: (s) => void this.setKnown(s),
       report: () => this.report(),
       requestStop: (code, reason) => this.requestStop(code, reason),
@@ -166,8 +178,12 @@ export class TaskRunner {
 
   /** Takes over containers that already exist for this task (agent restart). Call before start(). */
   adopt(existing: ContainerSummary[]): void {
+    // A pause container from the pool names no task: the task's containers name it.
+    const pooledPause = existing.find((s) => s.labels[LABELS.taskArn] === this.taskArn && s.labels[LABELS.pauseId])?.labels[LABELS.pauseId];
     for (const s of existing) {
-      if (s.labels[LABELS.taskArn] !== this.taskArn) continue;
+      const pooled = pooledPause !== undefined && s.id === pooledPause && s.labels[LABELS.pausePool] !== undefined;
+      if (s.labels[LABELS.taskArn] !== this.taskArn && !pooled) continue;
+      if (pooled) this.cgroupId = s.labels[LABELS.pausePool]!;
       const name = s.labels[LABELS.pause] === 'true' ? PAUSE_CONTAINER_NAME : s.labels[LABELS.containerName];
       const run = this.containers.find((c) => c.name === name);
       if (!run || run.dockerId) continue;
@@ -259,7 +275,7 @@ export class TaskRunner {
     if (!this.isStopped) throw new Error(`task ${this.taskArn} is not stopped`);
     for (const c of [...this.containers].reverse()) if (c.dockerId) await this.o.runtime.removeContainer(c.dockerId);
     await removeTaskVolumes(this.o.runtime, this.task, this.taskId);
-    await this.o.runtime.removeTaskCgroup(this.taskId);
+    await this.o.runtime.removeTaskCgroup(this.cgroupId);
     // Its subnet network goes with the last task on it (the engine's events usually did this
     // already; this does not depend on them).
     if (this.networkMode === 'awsvpc') await removeUnusedTaskNetworks(this.o.runtime);

@@ -27,7 +27,9 @@ import { buildContainerSpec } from './container-spec';
 import { bindingsOf, type ContainerRun } from './container-run';
 import { dependencyGate } from './container-dependencies';
 import { hostPortFree } from './host-ports';
-import { createPauseContainer, prepareTaskResources, startCreatedPauseContainer, type PauseContainerOptions } from './task-resources';
+import { createPauseContainer, ipamOf, prepareTaskResources, startCreatedPauseContainer, type PauseContainerOptions } from './task-resources';
+import type { PausePool } from './pause-pool';
+import { LABELS } from '../api/agent/protocol';
 import { StartTimeline } from './start-timeline';
 import type { TaskStatus } from './task-status';
 import { hostPolicyViolation, resolveHostPath, type HostPolicy } from './host-policy';
@@ -63,7 +65,11 @@ export interface StartHost {
     hostPolicy?: HostPolicy;
     /** Ships awslogs containers' output to the logs API (agent/awslogs-shipper.ts). */
     awslogs?: AwslogsShipper;
+    pausePool?: PausePool;
   };
+  /** The id of the task's parent cgroup: the task id, or the pool's when its pause came from there. */
+  cgroupId: string;
+  setCgroupId(id: string): void;
   setKnown(s: TaskStatus): void;
   report(): void;
   requestStop(stopCode: string, reason: string): void;
@@ -99,6 +105,8 @@ export class TaskStarter {
    * later (after its dependencies): a secret changed or deleted meanwhile does not split the task.
    */
   private credentials: Pick<AgentTask, 'secrets' | 'registryAuth'> = {};
+  /** Wharf's labels for the task's containers when its pause container came from the pool. */
+  private pooledLabels?: Record<string, string>;
   /** Where this start spends its time (logged at debug once every container has started). */
   private readonly timeline = new StartTimeline();
   private readonly time = <T>(step: string, fn: () => Promise<T>): Promise<T> => this.timeline.time(step, fn);
@@ -110,6 +118,16 @@ export class TaskStarter {
   }
 
   async advance(): Promise<void> {
+    // The pool refills only once no awsvpc start is in progress (pause-pool.ts).
+    const release = !this.setupDone && this.h.networkMode === 'awsvpc' ? this.h.options.pausePool?.startBegins() : undefined;
+    try {
+      await this.advanceStart();
+    } finally {
+      release?.();
+    }
+  }
+
+  private async advanceStart(): Promise<void> {
     const h = this.h;
     if (!this.setupDone) {
       // Read back from the data dir without its secrets: the control plane re-sends the task on
@@ -192,19 +210,33 @@ export class TaskStarter {
    */
   private async setupTaskResources(): Promise<void> {
     const h = this.h;
-    const res = await this.time('cgroup+volumes', () => prepareTaskResources(h.options.runtime, h.task, h.taskId));
+    const pause = h.containers.find((c) => c.internal);
+    const network = h.task.network?.name ?? h.options.defaultAwsvpcNetwork;
+    // A pause container started ahead, unless this task publishes ports (done at its creation).
+    const pooled = pause && !pause.dockerId && !h.task.network?.publishPorts ? h.options.pausePool?.take(network, ipamOf(h.task)) : undefined;
+    if (pooled) {
+      // The task's from now on: whatever fails next, its stop path stops and removes it.
+      h.setCgroupId(pooled.cgroupId);
+      pause!.dockerId = pooled.id;
+      pause!.known = 'RUNNING';
+      pause!.everStarted = true;
+      h.setPrivateIp(pooled.ip, pooled.mac);
+    }
+    // Adopted after a restart: containers still to be made carry the pool pause's labels too.
+    if (pause?.dockerId && h.cgroupId !== h.taskId) this.pooledLabels = this.pooledLabelsFor(pause.dockerId);
+    const res = await this.time('cgroup+volumes', () => prepareTaskResources(h.options.runtime, h.task, h.cgroupId));
     this.cgroupParent = res.cgroupParent;
     this.fallbackMemoryMiB = res.fallbackMemoryMiB;
     this.volumeSources = res.volumeSources;
     if (res.unsupportedReason) h.options.logger?.warn({ taskArn: h.taskArn, reason: res.unsupportedReason }, 'task-level limits applied per container');
-    const pause = h.containers.find((c) => c.internal);
     if (!pause) return;
+    if (pooled) return this.setupOnPooledPause();
     const o: PauseContainerOptions = {
       task: h.task,
       pause,
       containerInstanceArn: h.options.containerInstanceArn,
       image: h.options.pauseImage,
-      network: h.task.network?.name ?? h.options.defaultAwsvpcNetwork,
+      network,
       cgroupParent: this.cgroupParent,
       dns: h.options.dnsServers,
       publicBindIp: h.options.publicBindIp,
@@ -222,6 +254,25 @@ export class TaskStarter {
       // Settled before the setup's outcome is acted on, so no create lands after a failure.
       await early;
     }
+  }
+
+  /**
+   * The task's pause container came from the pool, running, with its address. The containers
+   * that depend on nothing are created first: they carry the pause container's id and the
+   * task's groups, which is where the firewall reads them (the pause container's labels were
+   * fixed before the task was known); then the firewall is rebuilt, before anything starts.
+   */
+  private async setupOnPooledPause(): Promise<void> {
+    await this.time('pause from pool', async () => undefined);
+    await this.pullAndCreateEarly();
+    if (this.h.task.network?.securityGroups) await this.time('firewall', async () => this.h.options.firewall?.sync());
+  }
+
+  private pooledLabelsFor(pauseId: string): Record<string, string> {
+    const n = this.h.task.network;
+    const labels: Record<string, string> = { [LABELS.pauseId]: pauseId };
+    if (n?.securityGroups) labels[LABELS.securityGroups] = JSON.stringify({ groups: n.securityGroups, ingress: n.ingress ?? [] });
+    return labels;
   }
 
   /** While the pause container starts: pull, then create what depends on nothing. Never throws. */
@@ -384,6 +435,7 @@ export class TaskStarter {
         cgroupParent: this.cgroupParent,
         sandboxRuntime: h.task.launchType === 'FARGATE' && h.options.fargateSandbox ? h.options.fargateSandbox : undefined,
         fallbackMemoryMiB: c.def.memory === undefined ? this.fallbackMemoryMiB : undefined,
+        wharfLabels: this.pooledLabels,
       });
       c.dockerId = await this.time(`create ${c.name}`, () => h.options.runtime.createContainer(spec));
       c.known = 'CREATED';

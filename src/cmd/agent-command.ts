@@ -24,6 +24,8 @@ export const AGENT_FLAGS = `  --cluster NAME          cluster to join (default '
   --fargate-sandbox gvisor|runc   what isolates this pool host's Fargate tasks (default gvisor
                           where the engine has the runsc runtime, else runc; runc on a gVisor host
                           is for comparing the two, e.g. bench/fargate-tasks.ts)
+  --pause-pool N          awsvpc pause containers kept started ahead per subnet, so a task's
+                          start skips its own (default 2 with --fargate, else 0)
   --capacity-provider NAME  join the instance group of the Auto Scaling group capacity provider
                           NAME: tasks launched through NAME are placed only on such instances
                           (the attribute wharf.capacity-provider=NAME)
@@ -78,6 +80,7 @@ export const agentOptions = {
   cluster: { type: 'string' },
   fargate: { type: 'boolean' },
   'fargate-sandbox': { type: 'string' },
+  'pause-pool': { type: 'string' },
   'capacity-provider': { type: 'string' },
   'availability-zone': { type: 'string' },
   'instance-type': { type: 'string' },
@@ -141,7 +144,10 @@ export function agentSettings(values: Record<string, unknown>) {
   if (values.fargate && values.cluster !== undefined) throw new Error('--fargate hosts join the region\'s Fargate pool, not a cluster: drop --cluster');
   const sandbox = values['fargate-sandbox'] as string | undefined;
   if (sandbox !== undefined && sandbox !== 'gvisor' && sandbox !== 'runc') throw new Error('--fargate-sandbox must be gvisor or runc');
+  const pausePool = values['pause-pool'] !== undefined ? Number(values['pause-pool']) : undefined;
+  if (pausePool !== undefined && !(Number.isInteger(pausePool) && pausePool >= 0 && pausePool <= 16)) throw new Error('--pause-pool must be a whole number from 0 to 16');
   return {
+    pausePoolSize: pausePool,
     fargateSandbox: sandbox as 'gvisor' | 'runc' | undefined,
     cluster: values.fargate ? FARGATE_POOL : String(values.cluster ?? 'default'),
     availabilityZone: values['availability-zone'] as string | undefined,

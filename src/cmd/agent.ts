@@ -29,6 +29,8 @@ export interface AgentCommandOptions {
   resources?: { cpu?: number; memory?: number };
   /** `runc`: Fargate tasks run under runc even where gVisor is set up (for comparisons). */
   fargateSandbox?: 'gvisor' | 'runc';
+  /** Docker runtime only: pause containers kept started ahead per awsvpc subnet (default 2 on a Fargate pool host, else 0). */
+  pausePoolSize?: number;
   runtime: 'docker' | 'simulated';
   /** simulated only: how many hollow instances. */
   instances: number;
@@ -56,6 +58,12 @@ export interface AgentCommandOptions {
 }
 
 export const DEFAULT_TASK_ENDPOINT_PORT = 51679;
+
+/**
+ * Pause containers a Fargate pool host keeps started ahead per subnet (agent/pause-pool.ts): two,
+ * so a pair of tasks launched together both skip their pause container's start.
+ */
+export const DEFAULT_FARGATE_PAUSE_POOL = 2;
 
 /**
  * How long a stopped task's containers and task volumes stay before the agent removes them,
@@ -149,6 +157,7 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
     attributes: o.attributes,
     resources: o.resources,
     fargateSandbox: o.fargateSandbox,
+    pausePoolSize: o.pausePoolSize ?? (o.cluster === FARGATE_POOL ? DEFAULT_FARGATE_PAUSE_POOL : 0),
     hostPolicy: o.hostPolicy,
     pullBehaviour: o.pullBehaviour,
     taskCleanupWaitMs: taskCleanupWaitMs(process.env.ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION),

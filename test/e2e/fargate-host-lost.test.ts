@@ -22,9 +22,24 @@ let NETWORK: string[] = [];
 const AGENT_TIMEOUT_MS = 2000;
 const HOST_LOST_MS = 6000;
 
-/** Container ids (all states) labelled with the task. */
+/**
+ * Container ids (all states) labelled with the task, and its pause container when it took one
+ * the agent had started ahead (which names no task: the task's containers name it).
+ */
 function containersOf(taskArn: string): string[] {
-  return execFileSync('docker', ['ps', '-aq', '--no-trunc', '--filter', `label=com.amazonaws.ecs.task-arn=${taskArn}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  const out = execFileSync('docker', ['ps', '-a', '--no-trunc', '--filter', `label=com.amazonaws.ecs.task-arn=${taskArn}`, '--format', '{{.ID}} {{.Label "io.wharf.pause-id"}}'], { encoding: 'utf8' });
+  const ids = new Set<string>();
+  for (const [id, pause] of out.split('\n').filter(Boolean).map((l) => l.split(' '))) {
+    ids.add(id!);
+    if (pause) ids.add(pause);
+  }
+  return present([...ids]);
+}
+
+/** Which of these containers still exist (any state). */
+function present(ids: string[]): string[] {
+  if (ids.length === 0) return [];
+  return execFileSync('docker', ['ps', '-aq', '--no-trunc', ...ids.flatMap((id) => ['--filter', `id=${id}`])], { encoding: 'utf8' }).split('\n').filter(Boolean);
 }
 
 function running(id: string): boolean {
@@ -131,9 +146,10 @@ describe('a Fargate pool host that disappears', { skip, timeout: 300_000 }, () =
     // containers of the tasks it lost, and runs nothing new of its own accord.
     back = await spawnAgent({ server: srv, fargate: true, availabilityZone: 'us-east-1a', resources: 'cpu=1024,memory=2048', dataDir: lost.dataDir });
     assert.deepEqual(back.instanceArns, lost.instanceArns, 'the same pool host');
-    await until("the lost tasks' containers removed", 60_000, () => (containersOf(taskArn).length + containersOf(serviceTaskArn).length === 0 ? true : undefined));
+    // Every one of them, pause containers included (taken from the pool or not).
+    await until("the lost tasks' containers removed", 60_000, () => (present(oldContainers).length + containersOf(taskArn).length + containersOf(serviceTaskArn).length === 0 ? true : undefined));
     await sleep(1500); // room for a wrong implementation to start them again
-    assert.deepEqual([...containersOf(taskArn), ...containersOf(serviceTaskArn)], []);
+    assert.deepEqual([...present(oldContainers), ...containersOf(taskArn), ...containersOf(serviceTaskArn)], []);
     assert.equal((await describe1(taskArn)).lastStatus, 'STOPPED', 'a lost task stays STOPPED');
     assert.equal((await describe1(taskArn)).stopCode, 'TerminationNotice');
     const after = (await cli(['list-tasks', '--cluster', CLUSTER, '--service-name', 'web'])).json.taskArns;

@@ -191,8 +191,8 @@ export interface ContainerRuntime {
    * with `stream=false`, as Docker returns it); undefined when the container does not exist.
    */
   containerStats(id: string): Promise<Record<string, unknown> | undefined>;
-  /** All containers (running or not) carrying every given label. */
-  listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
+  /** All containers (running or not) carrying every given label, and each key of `has` with any value. */
+  listContainers(labels: Record<string, string>, has?: readonly string[]): Promise<ContainerSummary[]>;
   /** Subscribes to container events; returns an unsubscribe function. */
   watchEvents(listener: (e: RuntimeEvent) => void): () => void;
   /**

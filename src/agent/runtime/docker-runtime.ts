@@ -286,8 +286,9 @@ export class DockerRuntime implements ContainerRuntime {
     };
   }
 
-  async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
-    const list = await this.docker.listContainers({ all: true, filters: JSON.stringify({ label: labelFilter(labels) }) });
+  async listContainers(labels: Record<string, string>, has: readonly string[] = []): Promise<ContainerSummary[]> {
+    // Docker's filter `label=key` matches every container that has the key, whatever its value.
+    const list = await this.docker.listContainers({ all: true, filters: JSON.stringify({ label: [...labelFilter(labels), ...has] }) });
     return list.map((c) => ({
       id: c.Id,
       name: (c.Names[0] ?? '').replace(/^\//, ''),

@@ -243,6 +243,7 @@ export class SimulatedRuntime implements ContainerRuntime {
     if (!c) return undefined;
     const net = c.spec.host.networkMode;
     const isNamedNet = isNamedNetwork(net);
+    const n = parseInt(c.id.slice(3), 16);
     return {
       id: c.id,
       name: c.spec.name,
@@ -256,13 +257,14 @@ export class SimulatedRuntime implements ContainerRuntime {
       finishedAt: c.finishedAt,
       health: c.health,
       ports: c.status === 'running' ? c.ports : [],
-      ipAddresses: isNamedNet ? { [net]: `10.0.${(this.seq >> 8) & 255}.${this.seq & 255}` } : {},
+      // Each container its own address (from its id's number), as Docker's IPAM gives.
+      ipAddresses: isNamedNet ? { [net]: `10.0.${(n >> 8) & 255}.${n & 255}` } : {},
     };
   }
 
-  async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
+  async listContainers(labels: Record<string, string>, has: readonly string[] = []): Promise<ContainerSummary[]> {
     return [...this.containers.values()]
-      .filter((c) => Object.entries(labels).every(([k, v]) => c.spec.labels[k] === v))
+      .filter((c) => Object.entries(labels).every(([k, v]) => c.spec.labels[k] === v) && has.every((k) => c.spec.labels[k] !== undefined))
       .map((c) => ({ id: c.id, name: c.spec.name, labels: c.spec.labels, status: c.status }));
   }
 
@@ -306,7 +308,7 @@ export class SimulatedRuntime implements ContainerRuntime {
   async volumeExists(name: string): Promise<boolean> {
     return this.volumes.has(name);
   }
-  async createTaskCgroup(taskId: string): Promise<TaskCgroupResult> {
+  async createTaskCgroup(taskId: string, _limits?: { cpuUnits?: number; memoryMiB?: number }): Promise<TaskCgroupResult> {
     return { cgroupParent: `/wharf/${taskId}` };
   }
   async removeTaskCgroup(): Promise<void> {}

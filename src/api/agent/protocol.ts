@@ -193,6 +193,18 @@ export const LABELS = {
    * (JSON `{ groups, ingress }`), which every agent on the engine enforces (agent/firewall.ts).
    */
   securityGroups: 'io.wharf.security-groups',
+  /**
+   * Wharf's own, on a pause container an agent started ahead of any task (agent/pause-pool.ts):
+   * the id of the parent cgroup it was put in, which the task that takes it then uses.
+   */
+  pausePool: 'io.wharf.pause-pool',
+  /**
+   * Wharf's own, on the containers of an awsvpc task whose pause container came from the pool:
+   * that pause container's id. With LABELS.securityGroups beside it, it is how the task's groups
+   * reach the firewall (a pool pause container was made before its task was known, and a
+   * container's labels cannot change).
+   */
+  pauseId: 'io.wharf.pause-id',
 } as const;
 
 /**

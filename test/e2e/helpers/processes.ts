@@ -302,11 +302,28 @@ export interface ClusterContainer {
 /**
  * The Docker containers Wharf agents made for a cluster (by the `com.amazonaws.ecs.cluster`
  * label, which holds the cluster ARN), straight from the Docker Engine: what really runs,
- * whatever the API says. `all` includes exited containers.
+ * whatever the API says. `all` includes exited containers. A task's pause container that an
+ * agent started ahead of the task (agent/pause-pool.ts) names no cluster; it is found through
+ * the `io.wharf.pause-id` label of the task's containers and listed as theirs.
  */
 export async function listClusterContainers(clusterArn: string, all = false, dockerHost?: string): Promise<ClusterContainer[]> {
+  const own = await dockerPs([`label=com.amazonaws.ecs.cluster=${clusterArn}`], all, dockerHost);
+  const pooled = new Map<string, ClusterContainer & { pauseId?: string }>();
+  for (const c of own) if (c.pauseId && !own.some((x) => x.id === c.pauseId)) pooled.set(c.pauseId, c);
+  if (pooled.size === 0) return own.map(({ pauseId: _p, ...c }) => c);
+  const pauses = await dockerPs([...pooled.keys()].map((id) => `id=${id}`), all, dockerHost);
+  return [
+    ...own.map(({ pauseId: _p, ...c }) => c),
+    ...pauses.map((p) => {
+      const of = pooled.get(p.id)!;
+      return { id: p.id, taskArn: of.taskArn, instanceArn: p.instanceArn, family: of.family, revision: of.revision, running: p.running };
+    }),
+  ];
+}
+
+async function dockerPs(filters: string[], all: boolean, dockerHost?: string): Promise<(ClusterContainer & { pauseId?: string })[]> {
   const out = await new Promise<string>((resolve, reject) => {
-    const args = ['ps', '--no-trunc', '--filter', `label=com.amazonaws.ecs.cluster=${clusterArn}`, '--format', '{{.ID}}\t{{.State}}\t{{.Labels}}'];
+    const args = ['ps', '--no-trunc', ...filters.flatMap((f) => ['--filter', f]), '--format', '{{.ID}}\t{{.State}}\t{{.Labels}}'];
     if (all) args.splice(1, 0, '-a');
     const p = spawn('docker', args, { stdio: ['ignore', 'pipe', 'pipe'], env: dockerHost ? { ...process.env, DOCKER_HOST: dockerHost } : process.env });
     let s = '';
@@ -334,13 +351,29 @@ export async function listClusterContainers(clusterArn: string, all = false, doc
         family: l.get('com.amazonaws.ecs.task-definition-family') ?? '',
         revision: l.get('com.amazonaws.ecs.task-definition-version') ?? '',
         running: state === 'running',
+        pauseId: l.get('io.wharf.pause-id'),
       };
     });
 }
 
-/** Force-removes every container of a cluster (test clean-up). */
+/**
+ * Force-removes every container of a cluster (test clean-up), and the pause containers the
+ * hosts that ran them keep started ahead for coming tasks (agent/pause-pool.ts): an agent
+ * stopped normally removes those itself, but one killed (killAllSpawned) leaves them to its next
+ * start, which a test's fresh data dir never has.
+ */
 export async function removeClusterContainers(clusterArn: string): Promise<void> {
-  const ids = (await listClusterContainers(clusterArn, true)).map((c) => c.id);
+  const listed = await listClusterContainers(clusterArn, true);
+  const ids = listed.map((c) => c.id);
+  const instances = new Set(listed.map((c) => c.instanceArn).filter(Boolean));
+  if (instances.size > 0) {
+    const named = new Set((await dockerPs(['label=io.wharf.pause-id'], true)).map((c) => c.pauseId));
+    for (const instance of instances) {
+      for (const p of await dockerPs(['label=io.wharf.pause-pool', `label=io.wharf.container-instance=${instance}`], true)) {
+        if (!named.has(p.id) && !ids.includes(p.id)) ids.push(p.id);
+      }
+    }
+  }
   if (ids.length === 0) return;
   await new Promise<void>((resolve) => {
     const p = spawn('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
