@@ -6,10 +6,18 @@
 //   networks (awsvpc subnets, Fargate), HAProxy and wharf-elb0 addresses, or a dockerd of its own;
 //   lane 2 the rest (API-only files, bridge-mode tasks, the test bed's namespaces, etcd). Most of
 //   an end-to-end test is waiting (for containers, health checks, timeouts), so two lanes on two
-//   cores take little more than the longer lane. WHARF_E2E_LANES=1 runs one lane, as before.
+//   cores take little more than the longer lane. WHARF_E2E_LANES=1 runs one lane.
+//
+// Each end-to-end file runs in a `node --test` of its own, and its report is printed whole when
+// it ends (both lanes print as they go; a file's lines are never interleaved with another's).
+// No file may take more than WHARF_E2E_FILE_TIMEOUT_S (600 s): one that does is killed with
+// everything it started, and its report so far and its process tree are printed, so a hang on a
+// machine we cannot log into still says where it was. scripts/test-exit-watch.mjs (imported into
+// every test process) catches the other kind of hang: a file whose tests have all ended but whose
+// process does not exit, because something it opened is still open.
 // Flags: --unit, --e2e (only that part); any other argument filters files by substring.
 'use strict';
-const { spawnSync } = require('node:child_process');
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const { readdirSync, statSync } = require('node:fs');
 const { join, relative } = require('node:path');
 
@@ -39,65 +47,127 @@ const keep = (f) => filters.length === 0 || filters.some((x) => f.includes(x));
 const unit = onlyE2e ? [] : find(join(root, 'src')).filter(keep);
 const e2e = onlyUnit ? [] : find(join(root, 'test')).filter(keep);
 
-function run(files, concurrency) {
+const env = { WHARF_LOG_LEVEL: 'silent', ...process.env };
+// No --test-force-exit: it can end a file's process before its last results are written (ten
+// passing tests once went unreported). test-exit-watch.mjs reports and ends a process that stays.
+const nodeArgs = (concurrency) => ['--import', 'tsx', '--import', './scripts/test-exit-watch.mjs', '--test', `--test-concurrency=${concurrency}`];
+
+function runUnit(files) {
   if (files.length === 0) return 0;
-  const r = spawnSync(
-    process.execPath,
-    // No --test-force-exit: it can end a file's process before its last results are written (ten
-    // passing tests once went unreported), and it hid handles tests left open. Every file now
-    // closes what it opens; one that does not will hang here, which is the bug to fix.
-    ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files],
-    { cwd: root, stdio: 'inherit', env: { WHARF_LOG_LEVEL: 'silent', ...process.env } },
-  );
+  const r = spawnSync(process.execPath, [...nodeArgs(2), ...files], { cwd: root, stdio: 'inherit', env });
   return r.status ?? 1;
 }
 
 /** Files that may not run beside one another (see the top of this file). */
-// (wharf-status needs none of that: it is here to even out the lanes, about 20 minutes each.)
+// (wharf-status needs none of that: it is here to even out the lanes.)
 const LANE_ONE = /fargate|vpc-tasks|tasks-network|load-?balancer|discovery|capacity-providers|faults-docker|elbv2|services-protection|agent-task-runner|data-dir-security|wharf-status|pause-pool/;
+const FILE_TIMEOUT_MS = Number(process.env.WHARF_E2E_FILE_TIMEOUT_S || 600) * 1000;
 
-function runAsync(files, concurrency, logFile) {
-  if (files.length === 0) return Promise.resolve(0);
-  const { spawn } = require('node:child_process');
-  const { openSync, closeSync } = require('node:fs');
-  const fd = logFile ? openSync(logFile, 'w') : undefined;
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files],
-    { cwd: root, stdio: ['ignore', fd ?? 'inherit', fd ?? 'inherit'], env: { WHARF_LOG_LEVEL: 'silent', ...process.env } },
-  );
-  return new Promise((resolve) =>
-    child.on('close', (code) => {
-      if (fd !== undefined) closeSync(fd);
-      resolve(code ?? 1);
-    }),
-  );
+/** The process tree under pid, as `ps` shows it (for a report on a file that timed out). */
+function processTree(pid) {
+  try {
+    const rows = execFileSync('ps', ['-eo', 'pid=,ppid=,pgid=,etimes=,args='], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const [p, pp, pg, et, ...a] = l.trim().split(/\s+/);
+        return { pid: Number(p), ppid: Number(pp), pgid: Number(pg), etimes: et, args: a.join(' ').slice(0, 200) };
+      });
+    const out = [];
+    const walk = (p, depth) => {
+      for (const r of rows.filter((x) => x.ppid === p)) {
+        out.push(`#   ${'  '.repeat(depth)}${r.pid} (${r.etimes} s) ${r.args}`);
+        walk(r.pid, depth + 1);
+      }
+    };
+    walk(pid, 0);
+    return out.join('\n');
+  } catch (e) {
+    return `#   (ps failed: ${e.message})`;
+  }
+}
+
+/** Runs one end-to-end file; resolves with its exit status, report and counts. */
+function runFile(file) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    // Its own process group, so that a timeout can end it and all it started.
+    const child = spawn(process.execPath, [...nodeArgs(1), file], { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let report = '';
+    child.stdout.on('data', (d) => (report += d));
+    child.stderr.on('data', (d) => (report += d));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      report += `\n# TIMEOUT: ${file} still running after ${FILE_TIMEOUT_MS / 1000} s; its processes:\n${processTree(child.pid)}\n`;
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {}
+      setTimeout(() => {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {}
+      }, 5000).unref();
+    }, FILE_TIMEOUT_MS);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const count = (k) => Number((report.match(new RegExp(`^# ${k} (\\d+)$`, 'm')) || [])[1] || 0);
+      resolve({
+        file,
+        code: timedOut ? 1 : (code ?? 1),
+        signal,
+        timedOut,
+        seconds: Math.round((Date.now() - started) / 1000),
+        report,
+        tests: count('tests'),
+        pass: count('pass'),
+        fail: count('fail'),
+        lingered: /^# test-exit-watch: /m.test(report),
+      });
+    });
+  });
+}
+
+async function runLane(name, files, results) {
+  let status = 0;
+  for (const file of files) {
+    const r = await runFile(file);
+    results.push(r);
+    if (r.code !== 0) status = 1;
+    const verdict = r.timedOut ? 'TIMED OUT' : r.code === 0 ? 'ok' : `FAILED (exit ${r.code}${r.signal ? `, ${r.signal}` : ''})`;
+    process.stdout.write(`\n# ==== [${name}] ${file}: ${verdict}, ${r.tests} tests, ${r.pass} passed, ${r.fail} failed, ${r.seconds} s ====\n${r.report}`);
+  }
+  return status;
 }
 
 async function e2eLanes(files) {
   if (files.length === 0) return 0;
-  if (process.env.WHARF_E2E_LANES === '1') return run(files, 1);
   // The test images, once, before two lanes would both build them.
   spawnSync(join(root, 'test', 'images', 'build.sh'), { stdio: ['ignore', 'ignore', 'inherit'] });
-  const one = files.filter((f) => LANE_ONE.test(f));
-  const two = files.filter((f) => !LANE_ONE.test(f));
-  // Lane 1 reports as it goes; lane 2's report is printed whole when it ends (interleaved TAP
-  // lines of two runs would be unreadable).
-  const { mkdtempSync, readFileSync } = require('node:fs');
-  const { tmpdir } = require('node:os');
-  const log2 = join(mkdtempSync(join(tmpdir(), 'wharf-e2e-lane2-')), 'tap.txt');
-  process.stdout.write(`# e2e: lane 1 (${one.length} files) live; lane 2 (${two.length} files) in ${log2}, printed when it ends\n`);
+  const oneLane = process.env.WHARF_E2E_LANES === '1';
+  const one = oneLane ? files : files.filter((f) => LANE_ONE.test(f));
+  const two = oneLane ? [] : files.filter((f) => !LANE_ONE.test(f));
+  process.stdout.write(`# e2e: lane 1 ${one.length} files, lane 2 ${two.length} files; each file's report is printed when it ends\n`);
   const started = Date.now();
-  const [a, b] = await Promise.all([
-    runAsync(one, 1),
-    runAsync(two, 1, log2).then((code) => {
-      process.stdout.write(`\n# ---- e2e lane 2 (${two.length} files) ----\n${readFileSync(log2, 'utf8')}# ---- end of lane 2: exit ${code} ----\n`);
-      return code;
-    }),
-  ]);
-  process.stdout.write(`# e2e: both lanes done in ${Math.round((Date.now() - started) / 1000)} s (lane 1 exit ${a}, lane 2 exit ${b})\n`);
+  const results = [];
+  const [a, b] = await Promise.all([runLane('lane 1', one, results), runLane('lane 2', two, results)]);
+  const sum = (k) => results.reduce((n, r) => n + r[k], 0);
+  const bad = results.filter((r) => r.code !== 0);
+  const lingered = results.filter((r) => r.lingered);
+  process.stdout.write(
+    `\n# e2e: ${results.length} files, ${sum('tests')} tests, ${sum('pass')} passed, ${sum('fail')} failed, in ${Math.round((Date.now() - started) / 1000)} s` +
+      ` (lane 1 exit ${a}, lane 2 exit ${b})\n` +
+      bad.map((r) => `# e2e: ${r.timedOut ? 'TIMED OUT' : 'FAILED'}: ${r.file}\n`).join('') +
+      lingered.map((r) => `# e2e: WARNING: ${r.file} did not exit after its tests ended (see its test-exit-watch line)\n`).join('') +
+      results
+        .slice()
+        .sort((x, y) => y.seconds - x.seconds)
+        .slice(0, 8)
+        .map((r) => `# e2e: slowest: ${r.seconds} s ${r.file}\n`)
+        .join(''),
+  );
   return a || b;
 }
 
-const a = run(unit, 2);
-e2eLanes(e2e).then((b) => process.exit(a || b));
+const u = runUnit(unit);
+e2eLanes(e2e).then((e) => process.exit(u || e));
