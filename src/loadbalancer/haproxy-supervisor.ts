@@ -243,12 +243,7 @@ export class HaproxySupervisor {
     this.writeConfig(configText);
     fs.writeFileSync(this.paths.serverStateFile, stateText, { mode: 0o600 });
     const before = await this.runtime.workerPid();
-    await new Promise<void>((resolve, reject) => {
-      const s = net.connect(this.paths.masterSocket, () => s.end('reload\n'));
-      s.on('error', reject);
-      s.on('close', () => resolve());
-      s.setTimeout(2000, () => s.destroy());
-    });
+    await this.sendReload();
     const until = Date.now() + 15_000;
     for (;;) {
       try {
@@ -258,6 +253,30 @@ export class HaproxySupervisor {
       }
       if (Date.now() > until) throw new Error('haproxy reload: no new worker answered within 15 s');
       await sleep(50);
+    }
+  }
+
+  /**
+   * Sends `reload` to the master. Right after a previous reload the master may not be listening on
+   * its socket yet (it re-executes itself; a CI run once got ECONNREFUSED there), so a refused or
+   * absent socket is tried again for a few seconds: a connection that failed sent nothing.
+   */
+  private async sendReload(): Promise<void> {
+    const until = Date.now() + 5000;
+    for (;;) {
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const s = net.connect(this.paths.masterSocket, () => s.end('reload\n'));
+          s.on('error', reject);
+          s.on('close', (hadError) => (hadError ? undefined : resolve()));
+          s.setTimeout(2000, () => s.destroy());
+        });
+        return;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if ((code !== 'ECONNREFUSED' && code !== 'ENOENT') || Date.now() > until) throw e;
+        await sleep(50);
+      }
     }
   }
 

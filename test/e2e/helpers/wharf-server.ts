@@ -131,10 +131,23 @@ export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?:
     child.stdout.on('data', (d) => (stdout += String(d)));
     child.stderr.on('data', (d) => (stderr += String(d)));
     child.on('error', reject);
-    child.on('close', (code) => {
+    let done = false;
+    const finish = (code: number | null) => {
+      if (done) return;
+      done = true;
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
-    });
+    };
+    child.on('close', finish);
+    // 'close' waits for the pipes too: a grandchild that kept them (a pager, a daemon) would hold
+    // the caller forever after the command itself exited.
+    child.on('exit', (code) =>
+      setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        finish(code);
+      }, 2000).unref(),
+    );
     child.stdin.end(input ?? '');
   });
 }
