@@ -9,17 +9,11 @@
  * This file owns the runner's lifecycle (adopt, start, update, stop, cleanup, close), the pass
  * loop, the task's status and its reports; the three helpers see it through one host object.
  */
-import {
-  LABELS,
-  type AgentTask,
-  type WharfSubmitContainerStateChange,
-  type WharfTaskStateChange,
-} from '../api/agent/protocol';
-import { systemClock, epochSeconds, type Clock } from '../lib/clock';
+import { LABELS, type AgentTask } from '../api/agent/protocol';
+import { epochSeconds } from '../lib/clock';
 import { hexId } from '../lib/ids';
 import { backoffMs } from '../lib/backoff';
-import type { Logger } from '../lib/logger';
-import type { ContainerRuntime, ContainerSummary, PullBehaviour } from './runtime/container-runtime';
+import type { ContainerSummary } from './runtime/container-runtime';
 import { dockerContainerName, effectiveContainers } from './container-spec';
 import {
   apiContainerStatus,
@@ -36,57 +30,17 @@ import { observeContainers, type ObserveHost } from './container-observation';
 import { credentialsWithheld } from './agent-state-store';
 import { TaskStarter, type StartHost } from './task-starter';
 import { advanceStop, removeTask, type StopHost } from './task-stopper';
-import type { HostPolicy } from './host-policy';
-import type { AwslogsShipper } from './awslogs-shipper';
-import type { PausePool } from './pause-pool';
+import { withDefaults, type RunnerSettings, type TaskRunnerOptions } from './task-runner-options';
 
 export { PAUSE_CONTAINER_NAME } from './task-resources';
-
-export interface TaskRunnerOptions {
-  runtime: ContainerRuntime;
-  containerInstanceArn: string;
-  onTaskStateChange: (change: WharfTaskStateChange) => void;
-  onContainerStateChange: (change: WharfSubmitContainerStateChange) => void;
-  clock?: Clock;
-  logger?: Logger;
-  pullBehaviour?: PullBehaviour;
-  defaultStopTimeoutSec?: number;
-  /** How long a container may wait on its dependencies (ECS_CONTAINER_START_TIMEOUT, 3 min). */
-  defaultStartTimeoutSec?: number;
-  /** Safety-net re-inspection period; engine events normally wake the runner sooner. */
-  pollIntervalMs?: number;
-  pauseImage?: string;
-  /** awsvpc network used when the task names none. */
-  defaultAwsvpcNetwork?: string;
-  /**
-   * The Docker runtime a Fargate task's containers run under: `runsc` (gVisor, a kernel of
-   * their own) where the engine has it; '' = the engine's default (runc).
-   */
-  fargateSandbox?: string;
-  /** ECS_AGENT_URI for this task's containers (the agent's task endpoint), when it serves one. */
-  agentUri?: string;
-  /** Resolvers for tasks whose definition names none: Wharf's DNS server (service discovery). */
-  dnsServers?: string[];
-  /** The host address assignPublicIp ENABLED tasks' ports are published on (default 0.0.0.0). */
-  publicBindIp?: string;
-  /** Security groups (agent/firewall.ts): rebuilt once a task's pause container runs. */
-  firewall?: { sync(): Promise<void> };
-  /** What this host refuses to run (host-policy.ts), checked before anything is created. */
-  hostPolicy?: HostPolicy;
-  /** Ships awslogs containers' output to the control plane's logs API. */
-  awslogs?: AwslogsShipper;
-  /** Pause containers started ahead (pause-pool.ts): an awsvpc task takes one when there is one. */
-  pausePool?: PausePool;
-}
-
+export type { TaskRunnerOptions } from './task-runner-options';
 export type { TaskSnapshot } from './task-status';
 
 export class TaskRunner {
   readonly taskArn: string;
   readonly taskId: string;
   private task: AgentTask;
-  private readonly o: Required<Omit<TaskRunnerOptions, 'logger' | 'agentUri' | 'dnsServers' | 'firewall' | 'hostPolicy' | 'awslogs' | 'pausePool'>> &
-    Pick<TaskRunnerOptions, 'logger' | 'agentUri' | 'dnsServers' | 'firewall' | 'hostPolicy' | 'awslogs' | 'pausePool'>;
+  private readonly o: RunnerSettings;
   private readonly containers: ContainerRun[];
   private readonly networkMode: string;
   private desired: 'RUNNING' | 'STOPPED';
@@ -119,19 +73,7 @@ export class TaskRunner {
     this.taskArn = task.taskArn;
     this.taskId = task.taskArn.slice(task.taskArn.lastIndexOf('/') + 1);
     this.cgroupId = this.taskId;
-    this.o = {
-      clock: systemClock,
-      pullBehaviour: 'default',
-      defaultStopTimeoutSec: 30,
-      defaultStartTimeoutSec: 180,
-      pollIntervalMs: 5000,
-      pauseImage: 'wharf/pause:latest',
-      defaultAwsvpcNetwork: 'wharf-awsvpc',
-      fargateSandbox: '',
-      publicBindIp: '0.0.0.0',
-      // An option passed as undefined keeps its default.
-      ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
-    } as TaskRunner['o'];
+    this.o = withDefaults(opts);
     this.desired = task.desiredStatus;
     this.networkMode = task.taskDefinition.networkMode ?? 'bridge';
     const td = task.taskDefinition;
