@@ -52,7 +52,7 @@ export class TaskRunner {
   private privateIp?: string;
   private macAddress?: string;
   private readonly starter: TaskStarter;
-  /** The runner as its starter and its observing pass see it. */
+  /** The runner as its starter, observing pass and stopper see it (makeHost). */
   private readonly host: StartHost & ObserveHost & StopHost;
   /** The task's parent cgroup: its own id, or the pool's when its pause container came from there. */
   private cgroupId: string;
