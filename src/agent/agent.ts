@@ -1,8 +1,12 @@
 /**
- * `wharf agent`: registers the host as a container instance, keeps the agent channel open,
- * reconciles the control plane's desired state into one TaskRunner per task, and reports every
- * change through the StateReporter. On start it adopts the containers it already has (by label),
- * so a restart creates no duplicates and leaves no orphans.
+ * `wharf agent`: registers the host as a container instance (instance-registration.ts), keeps
+ * the agent channel open, reconciles the control plane's desired state into one TaskRunner per
+ * task, and reports every change through the StateReporter. On start it adopts the containers it
+ * already has (by label), so a restart creates no duplicates and leaves no orphans. The task
+ * endpoint's ids, listening and metadata lookups are AgentTaskEndpoint's (agent-task-endpoint.ts).
+ *
+ * This file owns the agent's lifecycle (start, stop), the channel, the desired-state
+ * reconciliation (adoption and orphans included) and the runners' lifetimes (cleanup timers).
  *
  * The channel sends a full list first on every connection, then deltas (api/agent/protocol.ts).
  * A full list is reconciled level-triggered over every task (`applyDesiredState`); a delta only
@@ -10,9 +14,7 @@
  * re-examine all of them each time one is added. A delta that does not follow the last applied
  * message means the chain is broken: the agent opens a new connection, which starts full.
  */
-import { createHmac, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { parseArn } from '../core/arn';
 import { DesiredStateReceiver, LABELS, type AgentTask, type ServerToAgentMessage } from '../api/agent/protocol';
 import { systemClock, type Clock } from '../lib/clock';
 import type { Logger } from '../lib/logger';
@@ -21,15 +23,15 @@ import type { AgentChannel, ControlPlaneClient } from './control-plane-client';
 import { AgentStateStore } from './agent-state-store';
 import { StateReporter } from './state-reporter';
 import { watchTaskNetworks } from './task-resources';
-import { TaskProtectionEndpoint, type EndpointTask, type TaskProtectionApi } from './task-protection-endpoint';
+import type { TaskProtectionApi } from './task-protection-endpoint';
 import { TaskRunner, type TaskRunnerOptions, type TaskSnapshot } from './task-runner';
-import { NetworkRates, statsMetadata, type MetadataContext } from './task-metadata';
-import { instanceAttributes, sandboxOf, totalResources, type InstanceConfig } from './instance-resources';
+import { sandboxOf, type InstanceConfig } from './instance-resources';
 import { FARGATE_POOL } from '../core/fargate-pool';
-import { backoffMs } from '../lib/backoff';
 import { PausePool } from './pause-pool';
+import { registerInstance } from './instance-registration';
+import { AgentTaskEndpoint } from './agent-task-endpoint';
 
-export const AGENT_VERSION = '0.1.0';
+export { AGENT_VERSION, AgentDeregisteredError } from './instance-registration';
 
 export interface AgentOptions extends InstanceConfig {
   client: ControlPlaneClient;
@@ -65,21 +67,6 @@ export interface AgentOptions extends InstanceConfig {
   pausePoolSize?: number;
 }
 
-/** The agent's stored instance was deregistered (see Agent.leaveDeregistered). */
-export class AgentDeregisteredError extends Error {
-  readonly permanent = true;
-  constructor(message: string) {
-    super(message);
-    this.name = 'AgentDeregisteredError';
-  }
-}
-
-/** RegisterContainerInstance refusing a stored ARN because that instance is INACTIVE. */
-function isDeregistration(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return e.code === 'ClientException' && /\bderegistered\b|\bINACTIVE\b/.test(e.message ?? '');
-}
-
 export class Agent {
   private readonly store: AgentStateStore;
   private readonly reporter: StateReporter;
@@ -103,17 +90,20 @@ export class Agent {
   private fullApplyPending = false;
   private stopped = false;
   private applying: Promise<void> = Promise.resolve();
-  private endpoint?: TaskProtectionEndpoint;
-  private endpointKey?: Buffer;
-  /** Endpoint id (in ECS_AGENT_URI) -> the task it stands for, for the tasks with a runner. */
-  private readonly endpointIds = new Map<string, EndpointTask>();
-  /** The last network counters `/stats` read per container (for ECS's network_rate_stats). */
-  private readonly networkRates = new NetworkRates();
+  /** ECS_AGENT_URI: ids of the tasks run here, and the endpoint when one is served. */
+  private readonly taskEndpoint: AgentTaskEndpoint;
   private pausePool?: PausePool;
 
   constructor(private readonly o: AgentOptions) {
     this.store = new AgentStateStore(o.dataDir);
     this.reporter = new StateReporter(o.client, { clock: o.clock, logger: o.logger, ...o.reporter });
+    this.taskEndpoint = new AgentTaskEndpoint({
+      runtime: o.runtime,
+      runnerFor: (taskArn) => this.runners.get(taskArn),
+      containerInstanceArn: () => this.arn,
+      availabilityZone: o.availabilityZone ?? `${o.region}a`,
+      logger: o.logger,
+    });
   }
 
   get containerInstanceArn(): string | undefined {
@@ -135,41 +125,19 @@ export class Agent {
     if (this.cluster === FARGATE_POOL && !this.sandbox && this.o.fargateSandbox !== 'runc') {
       this.o.logger?.warn("gVisor (a Docker runtime named 'runsc') is not set up in this Docker Engine: Fargate tasks here run under runc, sharing the host's kernel");
     }
-    const known = this.store.getIdentity();
-    const knownRegion = known && parseArn(known.containerInstanceArn)?.region;
-    if (knownRegion && knownRegion !== this.o.region) {
-      // Registering into another region would make a second instance of this host and orphan the
-      // first one's containers: refuse, and say how to go on.
-      throw new Error(
-        `this data dir belongs to container instance ${known.containerInstanceArn} in region ${knownRegion}, not ${this.o.region}: ` +
-          `start the agent with --region ${knownRegion}, or give the new region its own --data-dir`,
-      );
-    }
-    let attempt = 0;
-    for (;;) {
-      try {
-        const out = await this.o.client.registerContainerInstance({
-          cluster: this.cluster,
-          containerInstanceArn: known?.containerInstanceArn,
-          totalResources: totalResources(info, this.o),
-          attributes: instanceAttributes(info, this.o),
-          versionInfo: { agentVersion: AGENT_VERSION, agentHash: 'wharf', dockerVersion: `DockerVersion: ${info.serverVersion}` },
-          tags: this.o.tags,
-        });
-        this.arn = out.containerInstanceArn;
-        break;
-      } catch (err) {
-        if (known && isDeregistration(err)) throw await this.leaveDeregistered(known.containerInstanceArn);
-        if ((err as { permanent?: boolean }).permanent || this.stopped) throw err;
-        const ms = backoffMs(attempt++, 500, 60_000);
-        this.o.logger?.warn({ err: (err as Error).message, retryInMs: ms }, 'registration failed; retrying');
-        await new Promise<void>((r) => (this.o.clock ?? systemClock).setTimeout(r, ms));
-      }
-    }
-    // The same key after a restart gives adopted containers' ECS_AGENT_URI the same meaning.
-    const key = known?.containerInstanceArn === this.arn && known.endpointKey ? known.endpointKey : randomBytes(32).toString('hex');
-    this.endpointKey = Buffer.from(key, 'hex');
-    this.store.setIdentity({ containerInstanceArn: this.arn, cluster: this.cluster, endpointKey: key });
+    const registered = await registerInstance({
+      client: this.o.client,
+      runtime: this.o.runtime,
+      store: this.store,
+      cluster: this.cluster,
+      config: this.o,
+      info,
+      clock: this.o.clock,
+      logger: this.o.logger,
+      stopped: () => this.stopped,
+    });
+    this.arn = registered.containerInstanceArn;
+    this.taskEndpoint.setKey(registered.endpointKey);
     if ((this.o.pausePoolSize ?? 0) > 0 && !this.pausePool) {
       this.pausePool = new PausePool(this.o.runtime, {
         size: this.o.pausePoolSize!,
@@ -180,32 +148,7 @@ export class Agent {
       });
     }
     this.o.logger?.info({ containerInstanceArn: this.arn }, 'registered');
-    if (this.o.taskEndpoint && !this.endpoint) {
-      const te = this.o.taskEndpoint;
-      const make = (port: number) =>
-        new TaskProtectionEndpoint({
-          host: te.host,
-          port,
-          api: te.api,
-          taskFor: (id) => this.endpointIds.get(id),
-          containerInstanceArn: () => this.arn,
-          metadataFor: (id) => this.metadataOf(id),
-          statsFor: (id, container) => this.statsOf(id, container),
-          logger: this.o.logger,
-        });
-      this.endpoint = make(te.port);
-      try {
-        const at = await this.endpoint.start();
-        this.o.logger?.info(at, 'task endpoint (ECS_AGENT_URI) listening');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || te.port === 0) throw err;
-        // Another agent on this host holds the port: take a free one. Containers this agent
-        // adopts keep the ECS_AGENT_URI they were started with, which no longer answers.
-        this.endpoint = make(0);
-        const at = await this.endpoint.start();
-        this.o.logger?.warn({ ...at, wanted: te.port }, 'task endpoint port in use; listening on another one');
-      }
-    }
+    if (this.o.taskEndpoint) await this.taskEndpoint.listen(this.o.taskEndpoint);
 
     // Adopt: every accepted task gets its runner back with the containers it already has.
     const existing = await this.ownContainers();
@@ -252,34 +195,13 @@ export class Agent {
     this.openChannel();
   }
 
-  /**
-   * The instance this agent was is deregistered: its containers belong to no task anyone tracks
-   * (ECS calls them orphaned) and nothing can adopt them again, so they are removed, with the
-   * stored identity, and the agent refuses to go on. Joining again as a new instance is one more
-   * start away: a host that was removed from a cluster on purpose does not rejoin by itself
-   * (ECS's agent also refuses to start until its data is cleared).
-   */
-  private async leaveDeregistered(arn: string): Promise<Error> {
-    const orphans = await this.o.runtime.listContainers({ [LABELS.containerInstance]: arn });
-    for (const c of orphans) {
-      await this.o.runtime.stopContainer(c.id, { timeoutSec: 10 }).catch(() => undefined);
-      await this.o.runtime.removeContainer(c.id).catch(() => undefined);
-    }
-    this.store.forget();
-    this.o.logger?.warn({ containerInstanceArn: arn, removedContainers: orphans.length }, 'container instance was deregistered; removed its orphaned containers');
-    return new AgentDeregisteredError(
-      `container instance ${arn} was deregistered from cluster ${this.cluster}; removed its ${orphans.length} orphaned container(s) ` +
-        'and forgot its identity. Start the agent again to join as a new container instance.',
-    );
-  }
-
   /** Leaves containers running (they are adopted on the next start). */
   async stop(): Promise<void> {
     this.stopped = true;
     this.channel?.close();
     for (const r of this.runners.values()) r.close();
     for (const t of this.cleanupTimers.values()) t.cancel();
-    await this.endpoint?.close();
+    await this.taskEndpoint.close();
     const waitAtMost = (p: Promise<unknown>, ms: number) => Promise.race([p, new Promise((r) => setTimeout(r, ms).unref())]);
     await Promise.all([
       waitAtMost(this.reporter.flush(), 2000),
@@ -409,31 +331,16 @@ export class Agent {
 
   /** The id in a task's ECS_AGENT_URI: an HMAC of its ARN, so only this agent can name it. */
   endpointIdOf(taskArn: string): string {
-    return createHmac('sha256', this.endpointKey ?? Buffer.alloc(32)).update(taskArn).digest('hex').slice(0, 32);
-  }
-
-  /** What the task metadata endpoint answers for a task endpoint id, if this agent runs the task. */
-  private metadataOf(endpointId: string): MetadataContext | undefined {
-    const t = this.endpointIds.get(endpointId);
-    const runner = t && this.runners.get(t.taskArn);
-    if (!runner) return undefined;
-    return { task: runner.agentTask, snapshot: runner.snapshot(), availabilityZone: this.o.availabilityZone ?? `${this.o.region}a` };
-  }
-
-  /** The task metadata endpoint's `/stats` (one container) or `/task/stats` (container undefined). */
-  private async statsOf(endpointId: string, container: string | undefined): Promise<Record<string, unknown> | undefined> {
-    const m = this.metadataOf(endpointId);
-    if (!m) return undefined;
-    return statsMetadata(m, container, (id) => this.o.runtime.containerStats(id), this.networkRates);
+    return this.taskEndpoint.idOf(taskArn);
   }
 
   /** ECS_AGENT_URI of a task's containers, when this agent serves the task endpoint. */
   agentUriOf(taskArn: string): string | undefined {
-    return this.endpoint?.uriFor(this.endpointIdOf(taskArn));
+    return this.taskEndpoint.uriOf(taskArn);
   }
 
   private startRunner(task: AgentTask, existing: ContainerSummary[]): void {
-    if (this.endpoint) this.endpointIds.set(this.endpointIdOf(task.taskArn), { taskArn: task.taskArn, clusterArn: task.clusterArn });
+    this.taskEndpoint.add(task);
     const runner = new TaskRunner(task, {
       agentUri: this.agentUriOf(task.taskArn),
       clock: this.o.clock,
@@ -448,7 +355,7 @@ export class Agent {
       onTaskStateChange: (c) => {
         this.reporter.submitTask(c);
         if (c.status === 'STOPPED') {
-          this.networkRates.forget(runner.snapshot().containers.flatMap((x) => (x.dockerId ? [x.dockerId] : [])));
+          this.taskEndpoint.forgetContainers(runner.snapshot().containers.flatMap((x) => (x.dockerId ? [x.dockerId] : [])));
           this.scheduleCleanup(runner);
         }
       },
@@ -479,7 +386,7 @@ export class Agent {
         .cleanup()
         .then(() => {
           this.runners.delete(runner.taskArn);
-          this.endpointIds.delete(this.endpointIdOf(runner.taskArn));
+          this.taskEndpoint.remove(runner.taskArn);
           this.settled.add(runner.taskArn);
           this.store.deleteTask(runner.taskArn);
         })

@@ -43,7 +43,7 @@ export function dependencyGate(c: ContainerRun, containers: ContainerRun[]): { s
 }
 
 /** Containers that must stop before `c` may (the pause container outlives all the others). */
-export function dependentsOf(c: ContainerRun, containers: ContainerRun[]): ContainerRun[] {
+export function dependentsOf(c: ContainerRun, containers: readonly ContainerRun[]): ContainerRun[] {
   return containers.filter(
     (x) =>
       x !== c &&

@@ -114,3 +114,12 @@ export function bindFromPause(containers: readonly ContainerRun[], networkMode: 
     c.bindings = published.filter((b) => mine.has(`${b.containerPort}/${b.protocol ?? 'tcp'}`));
   }
 }
+
+/** The container is STOPPED: its exit code, the first reason given, no bindings, when (`now` if not known). */
+export function markStopped(c: ContainerRun, exitCode: number | undefined, reason: string | undefined, now: number): void {
+  c.known = 'STOPPED';
+  c.exitCode = exitCode;
+  c.reason ??= reason;
+  c.bindings = [];
+  c.finishedAt ??= now;
+}

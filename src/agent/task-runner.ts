@@ -1,90 +1,46 @@
 /**
  * TaskRunner: one per task, the only writer of that task's known status. Level-triggered: every
- * pass re-inspects the task's containers, then takes the next allowed step toward the desired
- * status (starting: TaskStarter in task-starter.ts, credentials -> resources -> pull -> create ->
- * start; stopping: here, in reverse dependency order), then reports what changed. Engine events
- * and a poll timer only wake it up.
+ * pass re-inspects the task's containers (observeContainers in container-observation.ts, which
+ * also applies restart policies), then takes the next allowed step toward the desired status
+ * (starting: TaskStarter in task-starter.ts, credentials -> resources -> pull -> create -> start;
+ * stopping: advanceStop in task-stopper.ts, in reverse dependency order), then derives the task's
+ * status and reports what changed. Engine events and a poll timer only wake it up.
+ *
+ * This file owns the runner's lifecycle (adopt, start, update, stop, cleanup, close), the pass
+ * loop, the task's status and its reports; the three helpers see it through one host object.
  */
-import type { NetworkBinding } from '../core/shapes/ecs';
-import {
-  LABELS,
-  type AgentTask,
-  type WharfSubmitContainerStateChange,
-  type WharfTaskStateChange,
-} from '../api/agent/protocol';
-import { systemClock, epochSeconds, type Clock } from '../lib/clock';
+import { LABELS, type AgentTask } from '../api/agent/protocol';
+import { epochSeconds } from '../lib/clock';
 import { hexId } from '../lib/ids';
 import { backoffMs } from '../lib/backoff';
-import type { Logger } from '../lib/logger';
-import type { ContainerRuntime, ContainerSummary, PullBehaviour } from './runtime/container-runtime';
+import type { ContainerSummary } from './runtime/container-runtime';
 import { dockerContainerName, effectiveContainers } from './container-spec';
 import {
   apiContainerStatus,
   taskHealth,
   taskStatusRank,
   ESSENTIAL_EXITED_REASON,
-  OOM_REASON,
   type HealthStatus,
   type TaskSnapshot,
   type TaskStatus,
 } from './task-status';
-import { removeTaskVolumes } from './task-volumes';
-import { PAUSE_CONTAINER_NAME, removeUnusedTaskNetworks } from './task-resources';
-import { dependentsOf } from './container-dependencies';
-import { bindFromPause, bindingsOf, containerChange, newContainerRun, restartWanted, type ContainerRun, type ObservedExit } from './container-run';
+import { PAUSE_CONTAINER_NAME } from './task-resources';
+import { containerChange, markStopped, newContainerRun, type ContainerRun } from './container-run';
+import { observeContainers, type ObserveHost } from './container-observation';
 import { credentialsWithheld } from './agent-state-store';
 import { TaskStarter, type StartHost } from './task-starter';
-import type { HostPolicy } from './host-policy';
-import type { AwslogsShipper } from './awslogs-shipper';
-import type { PausePool } from './pause-pool';
+import { advanceStop, removeTask, type StopHost } from './task-stopper';
+import { withDefaults, type RunnerSettings, type TaskRunnerOptions } from './task-runner-options';
 
 export { PAUSE_CONTAINER_NAME } from './task-resources';
-
-export interface TaskRunnerOptions {
-  runtime: ContainerRuntime;
-  containerInstanceArn: string;
-  onTaskStateChange: (change: WharfTaskStateChange) => void;
-  onContainerStateChange: (change: WharfSubmitContainerStateChange) => void;
-  clock?: Clock;
-  logger?: Logger;
-  pullBehaviour?: PullBehaviour;
-  defaultStopTimeoutSec?: number;
-  /** How long a container may wait on its dependencies (ECS_CONTAINER_START_TIMEOUT, 3 min). */
-  defaultStartTimeoutSec?: number;
-  /** Safety-net re-inspection period; engine events normally wake the runner sooner. */
-  pollIntervalMs?: number;
-  pauseImage?: string;
-  /** awsvpc network used when the task names none. */
-  defaultAwsvpcNetwork?: string;
-  /**
-   * The Docker runtime a Fargate task's containers run under: `runsc` (gVisor, a kernel of
-   * their own) where the engine has it; '' = the engine's default (runc).
-   */
-  fargateSandbox?: string;
-  /** ECS_AGENT_URI for this task's containers (the agent's task endpoint), when it serves one. */
-  agentUri?: string;
-  /** Resolvers for tasks whose definition names none: Wharf's DNS server (service discovery). */
-  dnsServers?: string[];
-  /** The host address assignPublicIp ENABLED tasks' ports are published on (default 0.0.0.0). */
-  publicBindIp?: string;
-  /** Security groups (agent/firewall.ts): rebuilt once a task's pause container runs. */
-  firewall?: { sync(): Promise<void> };
-  /** What this host refuses to run (host-policy.ts), checked before anything is created. */
-  hostPolicy?: HostPolicy;
-  /** Ships awslogs containers' output to the control plane's logs API. */
-  awslogs?: AwslogsShipper;
-  /** Pause containers started ahead (pause-pool.ts): an awsvpc task takes one when there is one. */
-  pausePool?: PausePool;
-}
-
+export type { TaskRunnerOptions } from './task-runner-options';
 export type { TaskSnapshot } from './task-status';
 
 export class TaskRunner {
   readonly taskArn: string;
   readonly taskId: string;
   private task: AgentTask;
-  private readonly o: Required<Omit<TaskRunnerOptions, 'logger' | 'agentUri' | 'dnsServers' | 'firewall' | 'hostPolicy' | 'awslogs' | 'pausePool'>> &
-    Pick<TaskRunnerOptions, 'logger' | 'agentUri' | 'dnsServers' | 'firewall' | 'hostPolicy' | 'awslogs' | 'pausePool'>;
+  private readonly o: RunnerSettings;
   private readonly containers: ContainerRun[];
   private readonly networkMode: string;
   private desired: 'RUNNING' | 'STOPPED';
@@ -96,6 +52,8 @@ export class TaskRunner {
   private privateIp?: string;
   private macAddress?: string;
   private readonly starter: TaskStarter;
+  /** The runner as its starter, observing pass and stopper see it (makeHost). */
+  private readonly host: StartHost & ObserveHost & StopHost;
   /** The task's parent cgroup: its own id, or the pool's when its pause container came from there. */
   private cgroupId: string;
   private reportedStatus: TaskStatus = 'NONE';
@@ -115,19 +73,7 @@ export class TaskRunner {
     this.taskArn = task.taskArn;
     this.taskId = task.taskArn.slice(task.taskArn.lastIndexOf('/') + 1);
     this.cgroupId = this.taskId;
-    this.o = {
-      clock: systemClock,
-      pullBehaviour: 'default',
-      defaultStopTimeoutSec: 30,
-      defaultStartTimeoutSec: 180,
-      pollIntervalMs: 5000,
-      pauseImage: 'wharf/pause:latest',
-      defaultAwsvpcNetwork: 'wharf-awsvpc',
-      fargateSandbox: '',
-      publicBindIp: '0.0.0.0',
-      // An option passed as undefined keeps its default.
-      ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
-    } as TaskRunner['o'];
+    this.o = withDefaults(opts);
     this.desired = task.desiredStatus;
     this.networkMode = task.taskDefinition.networkMode ?? 'bridge';
     const td = task.taskDefinition;
@@ -136,11 +82,15 @@ export class TaskRunner {
     if (this.networkMode === 'awsvpc') {
       this.containers.unshift(newContainerRun({ name: PAUSE_CONTAINER_NAME, image: this.o.pauseImage }, true, true, dockerContainerName(td, 'internalecspause', suffix)));
     }
-    this.starter = new TaskStarter(this.startHost());
+    this.host = this.makeHost();
+    this.starter = new TaskStarter(this.host);
   }
 
-  /** The starter's view of this runner; what it changes goes through the runner's own methods. */
-  private startHost(): StartHost {
+  /**
+   * The view of this runner that its starter, observing pass and stopper get; what they change
+   * of the task goes through the runner's own methods.
+   */
+  private makeHost(): StartHost & ObserveHost & StopHost {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     return {
@@ -173,6 +123,12 @@ export class TaskRunner {
         this.privateIp = ip;
         if (mac) this.macAddress = mac;
       },
+      observedAddress: (ip, mac) => {
+        this.privateIp = ip ?? this.privateIp;
+        this.macAddress = mac ?? this.macAddress;
+      },
+      followLogs: (c) => this.starter.followLogs(c),
+      kick: () => this.kick(),
     };
   }
 
@@ -273,12 +229,7 @@ export class TaskRunner {
   /** Removes the task's containers, task-scoped volumes and cgroup; only once STOPPED. */
   async cleanup(): Promise<void> {
     if (!this.isStopped) throw new Error(`task ${this.taskArn} is not stopped`);
-    for (const c of [...this.containers].reverse()) if (c.dockerId) await this.o.runtime.removeContainer(c.dockerId);
-    await removeTaskVolumes(this.o.runtime, this.task, this.taskId);
-    await this.o.runtime.removeTaskCgroup(this.cgroupId);
-    // Its subnet network goes with the last task on it (the engine's events usually did this
-    // already; this does not depend on them).
-    if (this.networkMode === 'awsvpc') await removeUnusedTaskNetworks(this.o.runtime);
+    await removeTask(this.host);
   }
 
   close(): void {
@@ -341,7 +292,7 @@ export class TaskRunner {
 
   private async step(): Promise<void> {
     if (this.isStopped || this.closed) return;
-    await this.observe();
+    await observeContainers(this.host);
 
     // An essential container that stopped takes the whole task down (4.4).
     if (this.desired === 'RUNNING') {
@@ -354,129 +305,13 @@ export class TaskRunner {
     }
 
     if (this.desired === 'RUNNING') await this.starter.advance();
-    if (this.desired === 'STOPPED') await this.advanceStop();
+    if (this.desired === 'STOPPED') await advanceStop(this.host);
     this.report();
   }
 
-  /**
-   * Re-reads every created container from the engine. Exits of containers that had been running
-   * are collected first and settled together, so that the restart policy is decided against the
-   * whole pass (see settleExits).
-   */
-  private async observe(): Promise<void> {
-    const exits: { c: ContainerRun; exit: ObservedExit; reason?: string }[] = [];
-    await Promise.all(
-      this.containers.map(async (c) => {
-        if (!c.dockerId || c.known === 'STOPPED') return;
-        const st = await this.o.runtime.inspectContainer(c.dockerId);
-        if (!st) {
-          this.markStopped(c, undefined, 'CannotInspectContainerError: container no longer exists');
-          return;
-        }
-        if (st.startedAt !== undefined || st.running) c.everStarted = true;
-        c.health = !c.def.healthCheck || !st.health ? 'UNKNOWN' : st.health === 'healthy' ? 'HEALTHY' : st.health === 'unhealthy' ? 'UNHEALTHY' : 'UNKNOWN';
-        if (st.running) {
-          c.known = 'RUNNING';
-          c.bindings = bindingsOf(c, st.ports, this.networkMode);
-          if (c.internal && this.networkMode === 'awsvpc') {
-            this.privateIp = Object.values(st.ipAddresses)[0] ?? this.privateIp;
-            this.macAddress = Object.values(st.macAddresses ?? {})[0] ?? this.macAddress;
-          }
-        } else if (st.status === 'exited' || st.status === 'dead') {
-          const reason = st.oomKilled ? OOM_REASON : st.error ? `CannotStartContainerError: ${st.error}` : undefined;
-          if (!c.everStarted) {
-            c.failedToStart = true;
-            c.finishedAt = st.finishedAt;
-            this.markStopped(c, st.exitCode, reason);
-            return;
-          }
-          exits.push({ c, exit: { exitCode: st.exitCode, startedAt: st.startedAt, finishedAt: st.finishedAt }, reason });
-        }
-      }),
-    );
-    bindFromPause(this.containers, this.networkMode);
-    await this.settleExits(exits);
-  }
-
-  /**
-   * Each exit either restarts the same container (its restart policy says so, the task is still
-   * desired RUNNING and the agent did not stop it) or is handled as any exit: the container is
-   * STOPPED, and an essential one then takes the task down in step(). A restart is not taken
-   * when an essential container stopped for good in the same pass: the task is going down anyway.
-   */
-  private async settleExits(exits: { c: ContainerRun; exit: ObservedExit; reason?: string }[]): Promise<void> {
-    const now = this.o.clock.now();
-    const restarts: typeof exits = [];
-    for (const x of exits) {
-      if (this.desired === 'RUNNING' && !x.c.stopIssued && restartWanted(x.c, x.exit, now)) restarts.push(x);
-      else this.stopFor(x);
-    }
-    const taskEnding = this.containers.some((c) => c.essential && c.known === 'STOPPED');
-    for (const x of restarts) {
-      if (taskEnding || this.desired !== 'RUNNING') this.stopFor(x);
-      else await this.restart(x);
-    }
-  }
-
-  private stopFor(x: { c: ContainerRun; exit: ObservedExit; reason?: string }): void {
-    x.c.finishedAt = x.exit.finishedAt;
-    this.markStopped(x.c, x.exit.exitCode, x.reason);
-  }
-
-  /**
-   * Starts the exited container again (docker start on the same container: same id, name,
-   * filesystem and task). It stays RUNNING throughout, so the task is not stopped; only its
-   * bindings are re-read, since ephemeral host ports are allocated anew on each start.
-   */
-  private async restart(x: { c: ContainerRun; exit: ObservedExit; reason?: string }): Promise<void> {
-    const c = x.c;
-    try {
-      await this.o.runtime.startContainer(c.dockerId!);
-    } catch (err) {
-      this.o.logger?.warn({ taskArn: this.taskArn, container: c.name, err }, 'restart by restart policy failed');
-      c.reason ??= x.reason ?? `CannotStartContainerError: restart failed: ${(err as Error).message}`.slice(0, 1024);
-      this.stopFor(x);
-      return;
-    }
-    c.restartCount++;
-    c.lastStartAt = this.o.clock.now();
-    c.known = 'RUNNING';
-    this.starter.followLogs(c);
-    this.o.logger?.info({ taskArn: this.taskArn, container: c.name, exitCode: x.exit.exitCode, restartCount: c.restartCount }, 'container restarted by its restart policy');
-    const st = await this.o.runtime.inspectContainer(c.dockerId!);
-    c.bindings = st?.running ? bindingsOf(c, st.ports, this.networkMode) : [];
-  }
-
+  /** The container is STOPPED now (its exit code, a reason unless it has one). */
   private markStopped(c: ContainerRun, exitCode: number | undefined, reason: string | undefined): void {
-    c.known = 'STOPPED';
-    c.exitCode = exitCode;
-    c.reason ??= reason;
-    c.bindings = [];
-    c.finishedAt ??= this.o.clock.now();
-  }
-
-  private async advanceStop(): Promise<void> {
-    // A container may stop once nothing still running depends on it; the pause container last.
-    for (const c of this.containers) {
-      if (c.known === 'STOPPED') continue;
-      if (!c.dockerId || !c.everStarted) {
-        // Never ran: nothing to stop.
-        this.markStopped(c, undefined, c.reason);
-        continue;
-      }
-      if (c.stopIssued) continue;
-      if (dependentsOf(c, this.containers).some((x) => x.known !== 'STOPPED')) continue;
-      c.stopIssued = true;
-      const timeoutSec = c.def.stopTimeout ?? this.o.defaultStopTimeoutSec;
-      const id = c.dockerId;
-      void this.o.runtime
-        .stopContainer(id, { timeoutSec })
-        .catch((err) => {
-          this.o.logger?.warn({ taskArn: this.taskArn, container: c.name, err }, 'stop failed; will retry');
-          c.stopIssued = false;
-        })
-        .finally(() => this.kick());
-    }
+    markStopped(c, exitCode, reason, this.o.clock.now());
   }
 
   private setKnown(s: TaskStatus): boolean {

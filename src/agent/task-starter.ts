@@ -19,22 +19,19 @@
  * StartHost the runner hands it.
  */
 import type { AgentTask } from '../api/agent/protocol';
-import type { Clock } from '../lib/clock';
-import type { Logger } from '../lib/logger';
-import type { ContainerRuntime, PullBehaviour } from './runtime/container-runtime';
 import { credentialsWithheld } from './agent-state-store';
 import { buildContainerSpec } from './container-spec';
 import { bindingsOf, type ContainerRun } from './container-run';
 import { dependencyGate } from './container-dependencies';
 import { hostPortFree } from './host-ports';
 import { createPauseContainer, ipamOf, prepareTaskResources, startCreatedPauseContainer, type PauseContainerOptions } from './task-resources';
-import type { PausePool } from './pause-pool';
 import { LABELS } from '../api/agent/protocol';
 import { StartTimeline } from './start-timeline';
 import type { TaskStatus } from './task-status';
-import { hostPolicyViolation, resolveHostPath, type HostPolicy } from './host-policy';
-import { awslogsTargetOf, type AwslogsShipper } from './awslogs-shipper';
+import { hostPolicyViolation, resolveHostPath } from './host-policy';
+import { awslogsTargetOf } from './awslogs-shipper';
 import { parseArn } from '../core/arn';
+import type { RunnerSettings } from './task-runner-options';
 
 /** What the starter may read and do on its runner. */
 export interface StartHost {
@@ -46,27 +43,8 @@ export interface StartHost {
   /** Started from existing containers (agent restart). */
   readonly adopted: boolean;
   readonly desired: 'RUNNING' | 'STOPPED';
-  readonly options: {
-    runtime: ContainerRuntime;
-    containerInstanceArn: string;
-    clock: Clock;
-    logger?: Logger;
-    pullBehaviour: PullBehaviour;
-    defaultStartTimeoutSec: number;
-    pollIntervalMs: number;
-    pauseImage: string;
-    defaultAwsvpcNetwork: string;
-    fargateSandbox: string;
-    agentUri?: string;
-    dnsServers?: string[];
-    /** Where assignPublicIp ENABLED tasks' ports are published. */
-    publicBindIp: string;
-    firewall?: { sync(): Promise<void> };
-    hostPolicy?: HostPolicy;
-    /** Ships awslogs containers' output to the logs API (agent/awslogs-shipper.ts). */
-    awslogs?: AwslogsShipper;
-    pausePool?: PausePool;
-  };
+  /** The runner's settings (task-runner-options.ts), less what only the runner itself uses. */
+  readonly options: Omit<RunnerSettings, 'onTaskStateChange' | 'onContainerStateChange' | 'defaultStopTimeoutSec'>;
   /** The id of the task's parent cgroup: the task id, or the pool's when its pause came from there. */
   cgroupId: string;
   setCgroupId(id: string): void;

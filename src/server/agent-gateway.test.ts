@@ -465,7 +465,7 @@ test('a slow agent builds no backlog: while its socket is full, changes gather i
   await withGateway(
     async ({ port, store, state }) => {
       const agent = await connect(port, instArn(I1));
-      await agent.next();
+      await agent.next(60_000);
       // Stop reading, and place tasks whose records are large (big overrides) one flush at a time,
       // until far more than the socket buffers hold has changed.
       (agent.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
@@ -480,17 +480,21 @@ test('a slow agent builds no backlog: while its socket is full, changes gather i
       (agent.ws as unknown as { _socket: { resume(): void } })._socket.resume();
       const receiver = new DesiredStateReceiver();
       receiver.receive({ type: 'desiredState', seq: 1, containerInstanceArn: instArn(I1), tasks: [] });
+      // Read until the agent's reconstructed list is the instance's desired state, not until a
+      // quiet spell: on a loaded machine this process can be descheduled for longer than any
+      // gap, which ended the reading halfway. The bound is a count (fewer messages than changes),
+      // and a message is waited for as long as the machine needs.
+      const want = summary(desiredStateFor(state, CLUSTER, I1));
+      assert.equal(want.length, tasks);
       const got: ServerToAgentMessage[] = [];
-      for (;;) {
-        const m = await agent.quiet(300);
-        if (!m) break;
+      while (got.length < tasks && JSON.stringify(summary(receiver.current())) !== JSON.stringify(want)) {
+        const m = await agent.next(60_000);
         got.push(m);
         assert.notEqual(receiver.receive(m as DesiredStateDeltaMessage).kind, 'resync');
       }
+      assert.deepEqual(summary(receiver.current()), want);
       assert.ok(got.length < tasks, `${got.length} messages for ${tasks} changes`);
       assert.ok(got.some((m) => m.type === 'desiredStateDelta' && m.upsert.length > 1), 'a delta gathered several changes');
-      assert.deepEqual(summary(receiver.current()), summary(desiredStateFor(state, CLUSTER, I1)));
-      assert.equal(receiver.current().length, tasks);
       agent.ws.close();
     },
     { pingIntervalMs: 60_000, debounceMs: 1 },

@@ -1,0 +1,71 @@
+/**
+ * What a TaskRunner is configured with (TaskRunnerOptions, handed down by the agent), the
+ * defaults it fills in, and the resolved RunnerSettings that the runner and its helpers
+ * (task-starter.ts, container-observation.ts, task-stopper.ts) read.
+ */
+import type { WharfSubmitContainerStateChange, WharfTaskStateChange } from '../api/agent/protocol';
+import { systemClock, type Clock } from '../lib/clock';
+import type { Logger } from '../lib/logger';
+import type { ContainerRuntime, PullBehaviour } from './runtime/container-runtime';
+import type { HostPolicy } from './host-policy';
+import type { AwslogsShipper } from './awslogs-shipper';
+import type { PausePool } from './pause-pool';
+
+export interface TaskRunnerOptions {
+  runtime: ContainerRuntime;
+  containerInstanceArn: string;
+  onTaskStateChange: (change: WharfTaskStateChange) => void;
+  onContainerStateChange: (change: WharfSubmitContainerStateChange) => void;
+  clock?: Clock;
+  logger?: Logger;
+  pullBehaviour?: PullBehaviour;
+  defaultStopTimeoutSec?: number;
+  /** How long a container may wait on its dependencies (ECS_CONTAINER_START_TIMEOUT, 3 min). */
+  defaultStartTimeoutSec?: number;
+  /** Safety-net re-inspection period; engine events normally wake the runner sooner. */
+  pollIntervalMs?: number;
+  pauseImage?: string;
+  /** awsvpc network used when the task names none. */
+  defaultAwsvpcNetwork?: string;
+  /**
+   * The Docker runtime a Fargate task's containers run under: `runsc` (gVisor, a kernel of
+   * their own) where the engine has it; '' = the engine's default (runc).
+   */
+  fargateSandbox?: string;
+  /** ECS_AGENT_URI for this task's containers (the agent's task endpoint), when it serves one. */
+  agentUri?: string;
+  /** Resolvers for tasks whose definition names none: Wharf's DNS server (service discovery). */
+  dnsServers?: string[];
+  /** The host address assignPublicIp ENABLED tasks' ports are published on (default 0.0.0.0). */
+  publicBindIp?: string;
+  /** Security groups (agent/firewall.ts): rebuilt once a task's pause container runs. */
+  firewall?: { sync(): Promise<void> };
+  /** What this host refuses to run (host-policy.ts), checked before anything is created. */
+  hostPolicy?: HostPolicy;
+  /** Ships awslogs containers' output to the control plane's logs API. */
+  awslogs?: AwslogsShipper;
+  /** Pause containers started ahead (pause-pool.ts): an awsvpc task takes one when there is one. */
+  pausePool?: PausePool;
+}
+
+/** The options that stay optional once defaults are filled in (absent means "none"). */
+type Unset = 'logger' | 'agentUri' | 'dnsServers' | 'firewall' | 'hostPolicy' | 'awslogs' | 'pausePool';
+
+/** TaskRunnerOptions with every default filled in. */
+export type RunnerSettings = Required<Omit<TaskRunnerOptions, Unset>> & Pick<TaskRunnerOptions, Unset>;
+
+export function withDefaults(opts: TaskRunnerOptions): RunnerSettings {
+  return {
+    clock: systemClock,
+    pullBehaviour: 'default',
+    defaultStopTimeoutSec: 30,
+    defaultStartTimeoutSec: 180,
+    pollIntervalMs: 5000,
+    pauseImage: 'wharf/pause:latest',
+    defaultAwsvpcNetwork: 'wharf-awsvpc',
+    fargateSandbox: '',
+    publicBindIp: '0.0.0.0',
+    // An option passed as undefined keeps its default.
+    ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
+  } as RunnerSettings;
+}
