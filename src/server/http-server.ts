@@ -11,12 +11,13 @@ import { iamArn } from '../core/arn';
 import { CONTAINER_INSTANCE_HEADER } from '../api/agent/protocol';
 import { WharfError, type ErrorCode } from '../core/errors';
 import type { RegionPolicy } from '../core/regions';
-import { uuid, verifySigV4, type Logger, type SigningSecret } from '../lib';
+import { uuid, verifySigV4, type Logger, type SessionTokenFailure, type SessionTokens, type SigningSecret } from '../lib';
 import { accessDeniedMessage, evaluateAll } from '../core/iam-policy';
 import { MalformedQuery, decodeQueryRequest, encodeQueryError, encodeQueryResponse, parseForm } from '../api/query-protocol';
 import { errorStatus } from './error-status';
 import type { Principal } from '../control/context';
 import type { JsonServiceApi, QueryServiceApi, RequestContext } from './api-registry';
+import { EXPIRED_TOKEN_MESSAGE, JSON_AUTH_FAILURES, resolveSession, securityTokenOf, type AuthFailureCodes, type ResolvedSession } from './session-auth';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** The `code` label of requests whose client left before the answer (nginx calls this 499). */
@@ -75,6 +76,11 @@ export interface HttpServerOptions {
   /** Services spoken in a query protocol (EC2), chosen by the signing name of the request. */
   queryApis?: QueryServiceApi[];
   credentials: Credentials;
+  /**
+   * Verifies session credentials (STS GetSessionToken; server/session-auth.ts). Without it a
+   * request carrying a session token is refused as invalid.
+   */
+  sessions?: SessionTokens;
   accountId: string;
   log: Logger;
   metrics?: Registry;
@@ -203,16 +209,29 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       });
     });
 
-  const authenticate = (req: IncomingMessage, body: Buffer, signingName?: string): RequestContext => {
+  const authenticate = (req: IncomingMessage, body: Buffer, signingName?: string, failures: AuthFailureCodes = JSON_AUTH_FAILURES): RequestContext => {
+    // With a session token the key must be that session's (a long-term key with a token is
+    // refused, as AWS does); without one, a session's key id is unknown.
+    const token = securityTokenOf(req);
+    let session: ResolvedSession | undefined;
     const r = verifySigV4(
       { method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body },
-      (id) => opts.credentials.lookup(id)?.secret,
+      (id) => {
+        if (token === undefined) return opts.credentials.lookup(id)?.secret;
+        session = opts.sessions ? resolveSession(opts.sessions, (k) => opts.credentials.lookup(k), id, token, Date.now()) : { ok: false, failure: 'invalid' };
+        return session.ok ? session.secret : undefined;
+      },
       { service: signingName },
     );
-    if (!r.ok) throw new WharfError(r.failure.code as ErrorCode, r.failure.message);
+    if (!r.ok) {
+      const failure: SessionTokenFailure | undefined = session && !session.ok ? session.failure : undefined;
+      if (failure === 'expired') throw new WharfError(failures.expired, EXPIRED_TOKEN_MESSAGE);
+      if (r.failure.code === 'UnrecognizedClientException') throw new WharfError(failures.invalid, failures.invalidMessage);
+      throw new WharfError(r.failure.code as ErrorCode, r.failure.message);
+    }
     const refusal = opts.regions.refusal(r.identity.region);
     if (refusal) throw new WharfError('InvalidSignatureException', refusal);
-    const cred = opts.credentials.lookup(r.identity.accessKeyId)!;
+    const cred = session?.ok ? session.parent : opts.credentials.lookup(r.identity.accessKeyId)!;
     const partition = { region: r.identity.region, accountId: opts.accountId };
     const out: RequestContext = {
       requestId: '',
@@ -223,6 +242,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       principal: cred.principal,
       region: r.identity.region,
     };
+    if (session?.ok) out.session = { parentAccessKeyId: session.claims.parentAccessKeyId, expiration: new Date(session.claims.expiresAt) };
     if (typeof req.headers.host === 'string' && req.headers.host !== '') out.host = req.headers.host;
     // The instance an agent speaks for counts only when the signature covers it.
     const instance = req.headers[CONTAINER_INSTANCE_HEADER];
@@ -275,7 +295,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
         queryApi = service ? bySigningName.get(service) : undefined;
         if (queryApi) {
           serviceLabel = queryApi.signingName;
-          const ctx = authenticate(req, body, queryApi.signingName);
+          const ctx = authenticate(req, body, queryApi.signingName, queryApi.authFailureCodes);
           ctx.requestId = requestId;
           const out = await handleQuery(queryApi, body, ctx, (op) => (opLabel = op), log);
           send(res, 200, out, requestId, 'text/xml');
