@@ -109,6 +109,17 @@ test('the policy is read live: a session follows a change to its user', async ()
   assert.equal((await call(s, 'DeleteThing')).body.__type, 'AccessDeniedException');
 });
 
+test('no policy governs GetSessionToken: a user whose policy denies sts:* still gets a session (IAM: policies cannot control authentication)', async () => {
+  const before = keys.get(USER.accessKeyId)!;
+  keys.set(USER.accessKeyId, { ...before, principal: { kind: 'user', iamResource: 'user/alice', policy: parsePolicy({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ecs:*', Resource: '*' }, { Effect: 'Deny', Action: ['sts:*', 'sts:GetSessionToken'], Resource: '*' }] }) } });
+  try {
+    const s = await session(USER);
+    assert.equal((await call(s, 'DeleteThing')).status, 200, "the session has the user's ecs:* allow");
+  } finally {
+    keys.set(USER.accessKeyId, before);
+  }
+});
+
 test('a session cannot mint a session: AccessDenied, as STS says', async () => {
   const s = await session(ROOT);
   const r = await sts(s, 'GetSessionToken');
