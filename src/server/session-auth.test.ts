@@ -176,6 +176,18 @@ test('a missing, altered or misplaced token is refused in each API\'s words', as
   assert.equal(tag(q.text, 'Message'), 'The security token included in the request is invalid');
 });
 
+test('the token may travel as the X-Amz-Security-Token query parameter of a signed request', async () => {
+  const s = await session(USER);
+  const target = `${url}?X-Amz-Security-Token=${encodeURIComponent(s.sessionToken!)}`;
+  const body = '{}';
+  const h: Record<string, string> = { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `${PREFIX}.DescribeThings` };
+  Object.assign(h, signRequest({ method: 'POST', url: target, headers: h, body }, { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey, region: 'us-east-1', service: 'ecs' }));
+  delete h.host;
+  const r = await fetch(target, { method: 'POST', headers: h, body });
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).principalArn, `arn:aws:iam::${ACCOUNT}:user/alice`);
+});
+
 test('a session ends when its parent key is deleted, and works again only if that same key returns', async () => {
   const s = await session(USER);
   const user = keys.get(USER.accessKeyId)!;
