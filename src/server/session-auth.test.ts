@@ -185,7 +185,7 @@ test('the token may travel as the X-Amz-Security-Token query parameter of a sign
   delete h.host;
   const r = await fetch(target, { method: 'POST', headers: h, body });
   assert.equal(r.status, 200);
-  assert.equal((await r.json()).principalArn, `arn:aws:iam::${ACCOUNT}:user/alice`);
+  assert.equal(((await r.json()) as { principalArn: string }).principalArn, `arn:aws:iam::${ACCOUNT}:user/alice`);
 });
 
 test('a session ends when its parent key is deleted, and works again only if that same key returns', async () => {

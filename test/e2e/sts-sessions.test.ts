@@ -79,6 +79,10 @@ test('aws sts get-session-token, then ECS, ELBv2, Cloud Map, Secrets Manager, Lo
   const me = await aws(s, ['sts', 'get-caller-identity']);
   assert.equal(me.code, 0, me.stderr);
   assert.equal(JSON.parse(me.stdout).Arn, userArn('reader'));
+  // Wharf's own commands read AWS_SESSION_TOKEN as the AWS CLI does.
+  const subnets = await run(process.execPath, ['--import', 'tsx', 'src/cmd/main.ts', 'subnets', '--endpoint', srv.endpoint], env(s));
+  assert.equal(subnets.code, 0, subnets.stderr);
+  assert.match(subnets.stdout, /us-east-1a/);
   // The long-term key's default: 12 hours.
   const long = await getSession(reader);
   assert.ok(Math.abs(secondsLeft(long) - 43_200) < 30, `${secondsLeft(long)} s`);
