@@ -11,13 +11,13 @@ import { iamArn } from '../core/arn';
 import { CONTAINER_INSTANCE_HEADER } from '../api/agent/protocol';
 import { WharfError, type ErrorCode } from '../core/errors';
 import type { RegionPolicy } from '../core/regions';
-import { uuid, verifySigV4, type Logger, type SessionTokenFailure, type SessionTokens, type SigningSecret } from '../lib';
+import { uuid, verifySigV4, type Logger, type SessionTokens, type SigningSecret } from '../lib';
 import { accessDeniedMessage, evaluateAll } from '../core/iam-policy';
 import { MalformedQuery, decodeQueryRequest, encodeQueryError, encodeQueryResponse, parseForm } from '../api/query-protocol';
 import { errorStatus } from './error-status';
 import type { Principal } from '../control/context';
 import type { JsonServiceApi, QueryServiceApi, RequestContext } from './api-registry';
-import { EXPIRED_TOKEN_MESSAGE, JSON_AUTH_FAILURES, resolveSession, securityTokenOf, type AuthFailureCodes, type ResolvedSession } from './session-auth';
+import { JSON_AUTH_FAILURES, verifyCaller, type AuthFailureCodes } from './session-auth';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** The `code` label of requests whose client left before the answer (nginx calls this 499). */
@@ -210,43 +210,24 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     });
 
   const authenticate = (req: IncomingMessage, body: Buffer, signingName?: string, failures: AuthFailureCodes = JSON_AUTH_FAILURES): RequestContext => {
-    // With a session token the key must be that session's (a long-term key with a token is
-    // refused, as AWS does); without one, a session's key id is unknown.
-    const token = securityTokenOf(req);
-    let session: ResolvedSession | undefined;
-    const r = verifySigV4(
-      { method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body },
-      (id) => {
-        if (token === undefined) return opts.credentials.lookup(id)?.secret;
-        session = opts.sessions ? resolveSession(opts.sessions, (k) => opts.credentials.lookup(k), id, token, Date.now()) : { ok: false, failure: 'invalid' };
-        return session.ok ? session.secret : undefined;
-      },
-      { service: signingName },
-    );
-    if (!r.ok) {
-      const failure: SessionTokenFailure | undefined = session && !session.ok ? session.failure : undefined;
-      if (failure === 'expired') throw new WharfError(failures.expired, EXPIRED_TOKEN_MESSAGE);
-      if (r.failure.code === 'UnrecognizedClientException') throw new WharfError(failures.invalid, failures.invalidMessage);
-      throw new WharfError(r.failure.code as ErrorCode, r.failure.message);
-    }
-    const refusal = opts.regions.refusal(r.identity.region);
+    const { identity, holder: cred, session } = verifyCaller(req, body, signingName, opts.credentials, opts.sessions, failures);
+    const refusal = opts.regions.refusal(identity.region);
     if (refusal) throw new WharfError('InvalidSignatureException', refusal);
-    const cred = session?.ok ? session.parent : opts.credentials.lookup(r.identity.accessKeyId)!;
-    const partition = { region: r.identity.region, accountId: opts.accountId };
+    const partition = { region: identity.region, accountId: opts.accountId };
     const out: RequestContext = {
       requestId: '',
-      accessKeyId: r.identity.accessKeyId,
+      accessKeyId: identity.accessKeyId,
       ...(cred.userId ? { userId: cred.userId } : {}),
       principalArn: iamArn(partition, cred.principal.iamResource),
       isAgent: cred.principal.kind !== 'user',
       principal: cred.principal,
-      region: r.identity.region,
+      region: identity.region,
     };
-    if (session?.ok) out.session = { parentAccessKeyId: session.claims.parentAccessKeyId, expiration: new Date(session.claims.expiresAt) };
+    if (session) out.session = { parentAccessKeyId: session.parentAccessKeyId, expiration: new Date(session.expiresAt) };
     if (typeof req.headers.host === 'string' && req.headers.host !== '') out.host = req.headers.host;
     // The instance an agent speaks for counts only when the signature covers it.
     const instance = req.headers[CONTAINER_INSTANCE_HEADER];
-    if (typeof instance === 'string' && instance !== '' && r.identity.signedHeaders.includes(CONTAINER_INSTANCE_HEADER)) out.containerInstanceArn = instance;
+    if (typeof instance === 'string' && instance !== '' && identity.signedHeaders.includes(CONTAINER_INSTANCE_HEADER)) out.containerInstanceArn = instance;
     return out;
   };
 

@@ -7,8 +7,8 @@
  * outlives its parent access key).
  */
 import type { IncomingMessage } from 'node:http';
-import type { ErrorCode } from '../core/errors';
-import type { SessionClaims, SessionTokenFailure, SessionTokens, SigningSecret } from '../lib';
+import { WharfError, type ErrorCode } from '../core/errors';
+import { verifySigV4, type SessionClaims, type SessionTokenFailure, type SessionTokens, type SigningSecret, type VerifiedIdentity } from '../lib';
 import type { Principal } from '../control/context';
 
 /** What the key table answers for an access key id (http-server.ts `Credentials.lookup`). */
@@ -65,3 +65,39 @@ export const QUERY_AUTH_FAILURES: AuthFailureCodes = {
 };
 
 export const EXPIRED_TOKEN_MESSAGE = 'The security token included in the request is expired';
+
+/**
+ * The SigV4 check of an API request, with session credentials: who signed it (the key's holder,
+ * or for a session its parent key's holder, looked up now) or the WharfError to answer, in the
+ * words of the API (`failures`). With a session token the key must be that session's (a
+ * long-term key sent with a token is refused, as AWS does); without one, a session's key id is
+ * unknown like any other.
+ */
+export function verifyCaller(
+  req: IncomingMessage,
+  body: Buffer,
+  signingName: string | undefined,
+  credentials: { lookup(id: string): KeyHolder | undefined },
+  sessions: SessionTokens | undefined,
+  failures: AuthFailureCodes,
+): { identity: VerifiedIdentity; holder: KeyHolder; session?: SessionClaims } {
+  const token = securityTokenOf(req);
+  let session: ResolvedSession | undefined;
+  const r = verifySigV4(
+    { method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body },
+    (id) => {
+      if (token === undefined) return credentials.lookup(id)?.secret;
+      session = sessions ? resolveSession(sessions, (k) => credentials.lookup(k), id, token, Date.now()) : { ok: false, failure: 'invalid' };
+      return session.ok ? session.secret : undefined;
+    },
+    { service: signingName },
+  );
+  const resolved = session as ResolvedSession | undefined;
+  if (!r.ok) {
+    if (resolved && !resolved.ok && resolved.failure === 'expired') throw new WharfError(failures.expired, EXPIRED_TOKEN_MESSAGE);
+    if (r.failure.code === 'UnrecognizedClientException') throw new WharfError(failures.invalid, failures.invalidMessage);
+    throw new WharfError(r.failure.code, r.failure.message);
+  }
+  if (resolved?.ok) return { identity: r.identity, holder: resolved.parent, session: resolved.claims };
+  return { identity: r.identity, holder: credentials.lookup(r.identity.accessKeyId)! };
+}
