@@ -156,5 +156,5 @@ export async function cmdCredentials(argv: string[]): Promise<void> {
   if (values.agent) return cmdAgentTokens(values['data-dir']!, { cluster: values.cluster, list: values.list, revoke: values.revoke, help: values.help });
   if (values.help) return void process.stdout.write(CREDENTIALS_HELP);
   const k = resolveCredentials(values['data-dir']);
-  process.stdout.write(`export AWS_ACCESS_KEY_ID=${k.accessKeyId}\nexport AWS_SECRET_ACCESS_KEY=${k.secretAccessKey}\n`);
+  process.stdout.write(`export AWS_ACCESS_KEY_ID=${k.accessKeyId}\nexport AWS_SECRET_ACCESS_KEY=${k.secretAccessKey}\n${k.sessionToken ? `export AWS_SESSION_TOKEN=${k.sessionToken}\n` : ''}`);
 }

@@ -11,10 +11,13 @@ export const DEFAULT_PORT = 4100;
 export const DEFAULT_ENDPOINT = `http://127.0.0.1:${DEFAULT_PORT}`;
 export const defaultDataDir = () => process.env.WHARF_DATA_DIR ?? join(homedir(), '.wharf');
 
-/** Credentials the way the AWS CLI finds them: environment first, then the local data dir. */
-export function resolveCredentials(dataDir = defaultDataDir()): KeyPair {
-  const { AWS_ACCESS_KEY_ID: id, AWS_SECRET_ACCESS_KEY: secret } = process.env;
-  if (id && secret) return { accessKeyId: id, secretAccessKey: secret };
+/**
+ * Credentials the way the AWS CLI finds them: environment first (with AWS_SESSION_TOKEN when the
+ * keys are a session's, from `aws sts get-session-token`), then the local data dir.
+ */
+export function resolveCredentials(dataDir = defaultDataDir()): KeyPair & { sessionToken?: string } {
+  const { AWS_ACCESS_KEY_ID: id, AWS_SECRET_ACCESS_KEY: secret, AWS_SESSION_TOKEN: token } = process.env;
+  if (id && secret) return { accessKeyId: id, secretAccessKey: secret, ...(token ? { sessionToken: token } : {}) };
   const path = join(dataDir, 'credentials.json');
   if (existsSync(path)) return (JSON.parse(readFileSync(path, 'utf8')) as CredentialsFile).user;
   throw new Error(`no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run the server with --data-dir ${dataDir}`);
@@ -66,7 +69,7 @@ export class EcsCallError extends Error {
 export class EcsClient {
   constructor(
     readonly endpoint: string,
-    private readonly credentials: KeyPair,
+    private readonly credentials: KeyPair & { sessionToken?: string },
     private readonly region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
     /** A PEM file the server's certificate must chain to (`--ca`); default AWS_CA_BUNDLE. */
     private readonly caFile?: string,
@@ -120,7 +123,7 @@ export class Ec2Client {
   readonly region: string;
   constructor(
     readonly endpoint: string,
-    private readonly credentials: KeyPair,
+    private readonly credentials: KeyPair & { sessionToken?: string },
     region?: string,
     /** A PEM file the server's certificate must chain to (`--ca`); default AWS_CA_BUNDLE. */
     private readonly caFile?: string,

@@ -5,7 +5,7 @@
  * the `mode` of open(2), which the umask can only narrow, and tighten what an older build left.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { SECRET_KEY_BYTES, aesGcmSecretCipher, type SecretCipher } from '../lib';
 
@@ -25,7 +25,7 @@ export function ensurePrivateDir(dir: string): void {
  */
 export const DATA_DIR_ENTRIES = [
   'wharf.db', 'wharf.db-wal', 'wharf.db-shm', 'wharf.db-journal', 'wharf.db.lock',
-  'credentials.json', 'credentials.json.tmp', 'secrets.key',
+  'credentials.json', 'credentials.json.tmp', 'secrets.key', 'session-token.key',
   'tls', 'agent', 'agent-fargate', 'haproxy',
 ] as const;
 
@@ -101,4 +101,35 @@ export function loadOrCreateSecretCipher(dataDir: string): SecretCipher {
     throw new Error(`${path} holds ${key.length} bytes, not the ${SECRET_KEY_BYTES} of an AES-256 key; restore the key the secrets were written with (or remove it only if the data dir holds no secrets)`);
   }
   return aesGcmSecretCipher(key);
+}
+
+export const SESSION_TOKEN_KEY_FILE = 'session-token.key';
+const SESSION_TOKEN_KEY_BYTES = 32;
+
+/**
+ * The key that authenticates session tokens and derives their secrets (lib/session-token.ts):
+ * `<dataDir>/session-token.key`, 32 random bytes made 0600 on first start. Replicas given the same
+ * data dir share it, so each accepts the sessions the others issued. It is written whole beside
+ * its final name and hard-linked into place, so replicas starting at once never read half a key:
+ * the first link wins and the others read it. Losing it only ends the sessions issued under it.
+ */
+export function loadOrCreateSessionTokenKey(dataDir: string): Buffer {
+  const path = join(dataDir, SESSION_TOKEN_KEY_FILE);
+  if (!existsSync(path)) {
+    const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    writePrivateFile(tmp, randomBytes(SESSION_TOKEN_KEY_BYTES), { exclusive: true });
+    try {
+      linkSync(tmp, path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    } finally {
+      unlinkSync(tmp);
+    }
+  }
+  makePrivate(path);
+  const key = readFileSync(path);
+  if (key.length !== SESSION_TOKEN_KEY_BYTES) {
+    throw new Error(`${path} holds ${key.length} bytes, not ${SESSION_TOKEN_KEY_BYTES}; remove it to make a new one (this ends every session issued so far)`);
+  }
+  return key;
 }

@@ -18,9 +18,9 @@ import { SqliteStore } from '../store/sqlite/sqlite-store';
 import { EtcdStore, type Leadership } from '../store/etcd';
 import { migrateUnprefixedKeys } from '../store/regions';
 import type { Store } from '../store/store';
-import { createLogger, systemClock, type Logger } from '../lib';
+import { SessionTokens, createLogger, systemClock, type Logger } from '../lib';
 import { loadOrCreateCredentials, type CredentialsFile } from './credentials';
-import { loadOrCreateSecretCipher, tightenDataDir } from './data-dir';
+import { loadOrCreateSecretCipher, loadOrCreateSessionTokenKey, tightenDataDir } from './data-dir';
 import { readTlsFiles, type TlsFiles } from './tls';
 import { UserTable } from './users';
 import { iamLookups, type IamLookups } from '../control/iam-resources';
@@ -153,6 +153,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const instanceKeys = new InstanceCredentialIndex();
   // Users (`wharf credentials create`) come from users.json, re-read when it changes.
   const users = new UserTable(opts.dataDir, log);
+  // Session credentials (STS GetSessionToken) are verified with the data dir's session-token.key.
+  const sessionTokens = new SessionTokens(loadOrCreateSessionTokenKey(opts.dataDir));
   const credentialLookup = { lookup: (id: string) => keyTable.get(id) ?? instanceKeys.lookup(id) ?? agentTokens.lookup(id) ?? users.lookup(id) };
   const regions = new RegionRuntimes({
     store,
@@ -187,9 +189,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     queryApis: wharfQueryApis({
       ec2: regionalHandlers(regions, home.ec2, (r) => r.ec2),
       elbv2: regionalHandlers(regions, home.elbv2, (r) => r.elbv2),
-      sts: stsHandlers(opts.accountId) as Record<string, Handler>,
+      sts: stsHandlers(opts.accountId, (parentId, seconds) => sessionTokens.issue({ accessKeyId: parentId, secret: credentialLookup.lookup(parentId)!.secret }, seconds * 1000, Date.now())) as Record<string, Handler>,
     }),
     credentials: credentialLookup,
+    sessions: sessionTokens,
     accountId: opts.accountId,
     regions: policy,
     log,

@@ -6,7 +6,7 @@
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { AWS_REGIONS } from '../core/regions';
-import { callEcs, describeError, loadSession, saveSession, type Session } from './api';
+import { describeError, loadSession, logIn, onSessionEnded, saveSession, type Session } from './api';
 import { ClusterPage, ClustersPage } from './clusters';
 import { ServicePage, ServicesPage } from './services';
 import { TaskPage, TasksPage } from './tasks';
@@ -14,9 +14,10 @@ import { TaskDefinitionsPage, FamilyPage } from './task-definitions';
 import { href, useRoute } from './ui';
 import './style.css';
 
-function Login({ onLogin }: { onLogin: (s: Session) => void }) {
+/** `notice` says why the form is back (the session ended); it goes once the user tries again. */
+function Login({ onLogin, notice }: { onLogin: (s: Session) => void; notice?: string }) {
   const [region, setRegion] = useState('us-east-1');
-  const [error, setError] = useState<string>();
+  const [error, setError] = useState<string | undefined>(notice);
   const [busy, setBusy] = useState(false);
   useEffect(() => {
     // /healthz names the server's default region; a guess the user may change.
@@ -27,13 +28,13 @@ function Login({ onLogin }: { onLogin: (s: Session) => void }) {
   }, []);
   const submit = async (e: Event) => {
     e.preventDefault();
-    const f = new FormData(e.currentTarget as HTMLFormElement);
-    const s: Session = { accessKeyId: String(f.get('accessKeyId')).trim(), secretAccessKey: String(f.get('secretAccessKey')), region: String(f.get('region')) };
+    const form = e.currentTarget as HTMLFormElement;
+    const f = new FormData(form);
     setBusy(true);
     setError(undefined);
     try {
-      // A signed call proves the key before anything is kept.
-      await callEcs(s, 'ListClusters', { maxResults: 1 });
+      // The key buys a session and is forgotten: only the session is kept.
+      const s = await logIn({ accessKeyId: String(f.get('accessKeyId')).trim(), secretAccessKey: String(f.get('secretAccessKey')) }, String(f.get('region')));
       saveSession(s);
       onLogin(s);
     } catch (err) {
@@ -71,7 +72,7 @@ function Login({ onLogin }: { onLogin: (s: Session) => void }) {
           Log in
         </button>
         <p id="login-note" class="note">
-          The key stays in this tab (sessionStorage); every request is signed with SigV4 in the browser. `wharf credentials` prints yours.
+          Your access key is used once, in this browser, to get a short-lived session (STS GetSessionToken: 12 hours for a user, 1 hour for the built-in key); only the session is kept in this tab (sessionStorage) and every request is signed with it. `wharf credentials` prints your key.
         </p>
       </form>
     </main>
@@ -80,6 +81,14 @@ function Login({ onLogin }: { onLogin: (s: Session) => void }) {
 
 function App() {
   const [session, setSession] = useState<Session | undefined>(loadSession);
+  const [ended, setEnded] = useState<string>();
+  useEffect(() => {
+    onSessionEnded((message) => {
+      setEnded(message);
+      setSession(undefined);
+    });
+    return () => onSessionEnded(undefined);
+  }, []);
   const route = useRoute();
   // A new page moves focus to its content, as a full page load would start over: keyboard and
   // screen reader users land on the new page, not on the link they left.
@@ -92,7 +101,18 @@ function App() {
     }
     document.getElementById('main')?.focus({ preventScroll: true });
   }, [path]);
-  if (!session) return <Login onLogin={setSession} />;
+  if (!session) {
+    return (
+      <Login
+        key={ended}
+        notice={ended}
+        onLogin={(s) => {
+          setEnded(undefined);
+          setSession(s);
+        }}
+      />
+    );
+  }
   const setRegion = (region: string) => {
     const s = { ...session, region };
     saveSession(s);
@@ -146,13 +166,15 @@ function App() {
             ))}
           </select>
         </label>
-        <span class="who" title="access key ID">
-          {s.accessKeyId}
+        <span class="who" title={`session until ${new Date(s.expiration).toLocaleString()}`}>
+          {s.arn.split(':').pop()}
         </span>
         <button
           type="button"
           onClick={() => {
+            // The session is dropped from the tab; it stays valid on the server until it ends.
             saveSession(undefined);
+            setEnded(undefined);
             setSession(undefined);
           }}
         >

@@ -84,4 +84,9 @@ export interface Caller {
   containerInstanceArn?: string;
   /** The Host the request was sent to (signed), which is how the caller reaches this server. */
   host?: string;
+  /**
+   * Set when the request was signed with session credentials (STS GetSessionToken): the
+   * long-term key they were issued from, whose holder the caller is, and when they end.
+   */
+  session?: { parentAccessKeyId: string; expiration: Date };
 }

@@ -94,6 +94,11 @@ export const errorCodes = [
   'SerializationException',
   'MissingAuthenticationTokenException',
   'UnrecognizedClientException',
+  // Session credentials (STS GetSessionToken) past their Expiration, in the JSON APIs' spelling
+  // and the query APIs' (STS, ELBv2), and the query APIs' spelling of an unknown key or token.
+  'ExpiredTokenException',
+  'ExpiredToken',
+  'InvalidClientTokenId',
   'InvalidSignatureException',
   'IncompleteSignatureException',
   'RequestEntityTooLargeException',

@@ -9,3 +9,4 @@ export * from './logger';
 export * from './sigv4';
 export * from './secret-cipher';
 export * from './seeded-random';
+export * from './session-token';

@@ -8,6 +8,7 @@ import type { Caller } from '../control/context';
 import type { ErrorCode } from '../core/errors';
 import type { Partition } from '../core/arn';
 import type { IamRequest } from '../control/iam-resources';
+import type { AuthFailureCodes } from './session-auth';
 
 /**
  * A call in IAM's terms (action, resources, condition context) for the identity-policy check that
@@ -58,4 +59,9 @@ export interface QueryServiceApi {
    * AccessDeniedException when absent.
    */
   deniedErrorCode?: ErrorCode;
+  /**
+   * How this service names an unknown key or session token and an expired session (STS and
+   * ELBv2: InvalidClientTokenId, ExpiredToken); the JSON APIs' names when absent.
+   */
+  authFailureCodes?: AuthFailureCodes;
 }

@@ -11,12 +11,13 @@ import { iamArn } from '../core/arn';
 import { CONTAINER_INSTANCE_HEADER } from '../api/agent/protocol';
 import { WharfError, type ErrorCode } from '../core/errors';
 import type { RegionPolicy } from '../core/regions';
-import { uuid, verifySigV4, type Logger, type SigningSecret } from '../lib';
+import { uuid, verifySigV4, type Logger, type SessionTokens, type SigningSecret } from '../lib';
 import { accessDeniedMessage, evaluateAll } from '../core/iam-policy';
 import { MalformedQuery, decodeQueryRequest, encodeQueryError, encodeQueryResponse, parseForm } from '../api/query-protocol';
 import { errorStatus } from './error-status';
 import type { Principal } from '../control/context';
 import type { JsonServiceApi, QueryServiceApi, RequestContext } from './api-registry';
+import { JSON_AUTH_FAILURES, verifyCaller, type AuthFailureCodes } from './session-auth';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** The `code` label of requests whose client left before the answer (nginx calls this 499). */
@@ -75,6 +76,11 @@ export interface HttpServerOptions {
   /** Services spoken in a query protocol (EC2), chosen by the signing name of the request. */
   queryApis?: QueryServiceApi[];
   credentials: Credentials;
+  /**
+   * Verifies session credentials (STS GetSessionToken; server/session-auth.ts). Without it a
+   * request carrying a session token is refused as invalid.
+   */
+  sessions?: SessionTokens;
   accountId: string;
   log: Logger;
   metrics?: Registry;
@@ -203,30 +209,25 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       });
     });
 
-  const authenticate = (req: IncomingMessage, body: Buffer, signingName?: string): RequestContext => {
-    const r = verifySigV4(
-      { method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body },
-      (id) => opts.credentials.lookup(id)?.secret,
-      { service: signingName },
-    );
-    if (!r.ok) throw new WharfError(r.failure.code as ErrorCode, r.failure.message);
-    const refusal = opts.regions.refusal(r.identity.region);
+  const authenticate = (req: IncomingMessage, body: Buffer, signingName?: string, failures: AuthFailureCodes = JSON_AUTH_FAILURES): RequestContext => {
+    const { identity, holder: cred, session } = verifyCaller(req, body, signingName, opts.credentials, opts.sessions, failures);
+    const refusal = opts.regions.refusal(identity.region);
     if (refusal) throw new WharfError('InvalidSignatureException', refusal);
-    const cred = opts.credentials.lookup(r.identity.accessKeyId)!;
-    const partition = { region: r.identity.region, accountId: opts.accountId };
+    const partition = { region: identity.region, accountId: opts.accountId };
     const out: RequestContext = {
       requestId: '',
-      accessKeyId: r.identity.accessKeyId,
+      accessKeyId: identity.accessKeyId,
       ...(cred.userId ? { userId: cred.userId } : {}),
       principalArn: iamArn(partition, cred.principal.iamResource),
       isAgent: cred.principal.kind !== 'user',
       principal: cred.principal,
-      region: r.identity.region,
+      region: identity.region,
     };
+    if (session) out.session = { parentAccessKeyId: session.parentAccessKeyId, expiration: new Date(session.expiresAt) };
     if (typeof req.headers.host === 'string' && req.headers.host !== '') out.host = req.headers.host;
     // The instance an agent speaks for counts only when the signature covers it.
     const instance = req.headers[CONTAINER_INSTANCE_HEADER];
-    if (typeof instance === 'string' && instance !== '' && r.identity.signedHeaders.includes(CONTAINER_INSTANCE_HEADER)) out.containerInstanceArn = instance;
+    if (typeof instance === 'string' && instance !== '' && identity.signedHeaders.includes(CONTAINER_INSTANCE_HEADER)) out.containerInstanceArn = instance;
     return out;
   };
 
@@ -275,7 +276,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
         queryApi = service ? bySigningName.get(service) : undefined;
         if (queryApi) {
           serviceLabel = queryApi.signingName;
-          const ctx = authenticate(req, body, queryApi.signingName);
+          const ctx = authenticate(req, body, queryApi.signingName, queryApi.authFailureCodes);
           ctx.requestId = requestId;
           const out = await handleQuery(queryApi, body, ctx, (op) => (opLabel = op), log);
           send(res, 200, out, requestId, 'text/xml');

@@ -14,6 +14,7 @@ import { SECRETS_SIGNING_NAME, SECRETS_TARGET_PREFIX } from '../control/secrets'
 import { ecsIamRequest, serviceIamRequest, type IamLookups } from '../control/iam-resources';
 import { STS_SIGNING_NAME } from '../control/sts-api';
 import type { Handler, JsonServiceApi, QueryServiceApi } from './api-registry';
+import { QUERY_AUTH_FAILURES } from './session-auth';
 
 /**
  * What the IAM check reads of a region's state (latest task definition revisions, secrets' ARNs);
@@ -84,7 +85,7 @@ export function wharfApis(
 /**
  * The query-protocol APIs Wharf serves: the EC2 subset of VPCs, subnets and security groups,
  * ELBv2 (validated against its model; ELB calls a request it cannot accept a ValidationError),
- * and STS's GetCallerIdentity.
+ * and STS's GetCallerIdentity and GetSessionToken.
  */
 export function wharfQueryApis(handlers: { ec2: Record<string, Handler>; elbv2: Record<string, Handler>; sts?: Record<string, Handler> }): QueryServiceApi[] {
   const elbv2 = loadModel('elbv2');
@@ -98,8 +99,12 @@ export function wharfQueryApis(handlers: { ec2: Record<string, Handler>; elbv2: 
       authorize: (op, input) => serviceIamRequest(ELBV2_SIGNING_NAME, op, input),
       validationErrorCode: 'ValidationError',
       deniedErrorCode: 'AccessDenied',
+      authFailureCodes: QUERY_AUTH_FAILURES,
     },
-    // GetCallerIdentity needs no permission, as in STS: even an explicit Deny does not stop it.
-    ...(handlers.sts ? [{ signingName: STS_SIGNING_NAME, model: loadModel('sts'), handlers: handlers.sts, authorize: () => undefined }] : []),
+    // GetCallerIdentity and GetSessionToken need no permission, as in STS: even an explicit Deny
+    // does not stop them ("You cannot use policies to control authentication operations").
+    ...(handlers.sts
+      ? [{ signingName: STS_SIGNING_NAME, model: loadModel('sts'), handlers: handlers.sts, authorize: () => undefined, validationErrorCode: 'ValidationError' as const, deniedErrorCode: 'AccessDenied' as const, authFailureCodes: QUERY_AUTH_FAILURES }]
+      : []),
   ];
 }

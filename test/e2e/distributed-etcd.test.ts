@@ -29,6 +29,7 @@ import { Etcd3 } from 'etcd3';
 import { startEtcdCluster, type EtcdCluster } from '../../src/store/etcd';
 import { LEADER_KEY } from '../../src/store/etcd/etcd-leadership';
 import { killAllSpawned, spawnAgent, spawnServer, waitUntil, type AgentProcess, type ServerProcess } from './helpers/processes';
+import { AWS_CLI, childEnv, run } from './helpers/wharf-server';
 import { inCI } from '../images/docker-test-env';
 import { spawnSync } from 'node:child_process';
 
@@ -80,6 +81,19 @@ describe('distributed mode: replicas on etcd', { skip: missing ? 'etcd is not in
     }
     const l = await waitUntil(() => leader(), 'a leader', { timeoutMs: 20_000 });
     assert.ok(replicas.includes(l));
+  });
+
+  test("a session one replica issued is accepted by the others (they share the data dir's session-token.key)", async () => {
+    const [r0, r1, r2] = replicas as [ServerProcess, ServerProcess, ServerProcess];
+    const got = await run(AWS_CLI, ['sts', 'get-session-token', '--duration-seconds', '900', '--endpoint-url', r0.endpoint, '--output', 'json'], r0.env());
+    assert.equal(got.code, 0, got.stderr);
+    const c = JSON.parse(got.stdout).Credentials;
+    const env = childEnv({ accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey }, r0.region, { AWS_SESSION_TOKEN: c.SessionToken });
+    for (const r of [r1, r2]) {
+      const list = await run(AWS_CLI, ['ecs', 'list-clusters', '--endpoint-url', r.endpoint, '--output', 'json'], env);
+      assert.equal(list.code, 0, list.stderr);
+      assert.ok(JSON.parse(list.stdout).clusterArns.some((a: string) => a.endsWith(`/${CLUSTER}`)));
+    }
   });
 
   test('replicas placing at once never overbook an instance nor place a task twice', async () => {

@@ -1,0 +1,103 @@
+/**
+ * Requests signed with session credentials (STS GetSessionToken): the `X-Amz-Security-Token`
+ * header (or query parameter) names the session, whose secret the server works out from the
+ * token itself (lib/session-token.ts), and the session acts as the holder of the long-term key it
+ * was issued from, looked up live on every request: that holder's current policy applies, and a
+ * parent key deleted or rotated ends its sessions at once (stricter than AWS, where a session
+ * outlives its parent access key).
+ */
+import type { IncomingMessage } from 'node:http';
+import { WharfError, type ErrorCode } from '../core/errors';
+import { verifySigV4, type SessionClaims, type SessionTokenFailure, type SessionTokens, type SigningSecret, type VerifiedIdentity } from '../lib';
+import type { Principal } from '../control/context';
+
+/** What the key table answers for an access key id (http-server.ts `Credentials.lookup`). */
+export interface KeyHolder {
+  secret: SigningSecret;
+  principal: Principal;
+  userId?: string;
+}
+
+export type ResolvedSession = { ok: true; secret: string; parent: KeyHolder; claims: SessionClaims } | { ok: false; failure: SessionTokenFailure };
+
+/** The session token a request carries, from its header or (query auth) its query string. */
+export function securityTokenOf(req: IncomingMessage): string | undefined {
+  const h = req.headers['x-amz-security-token'];
+  if (typeof h === 'string') return h;
+  if (Array.isArray(h)) return h.join(',');
+  const q = (req.url ?? '').indexOf('?');
+  if (q < 0) return undefined;
+  return new URLSearchParams((req.url ?? '').slice(q + 1)).get('X-Amz-Security-Token') ?? undefined;
+}
+
+/**
+ * The secret and holder of a session key `accessKeyId` presented with `token`. Only users' keys
+ * have sessions (agents' keys cannot call STS), so a token naming any other holder is invalid.
+ */
+export function resolveSession(tokens: SessionTokens, lookup: (id: string) => KeyHolder | undefined, accessKeyId: string, token: string, now: number): ResolvedSession {
+  const opened = tokens.open(token, now);
+  if (!opened.ok) return opened;
+  const { claims } = opened;
+  if (claims.accessKeyId !== accessKeyId) return { ok: false, failure: 'invalid' };
+  const parent = lookup(claims.parentAccessKeyId);
+  if (!parent || parent.principal.kind !== 'user' || !tokens.boundTo(claims, parent.secret)) return { ok: false, failure: 'invalid' };
+  return { ok: true, secret: opened.secretAccessKey, parent, claims };
+}
+
+/** How an API names an unknown key or token and an expired one (JSON APIs and query APIs differ). */
+export interface AuthFailureCodes {
+  invalid: ErrorCode;
+  expired: ErrorCode;
+  invalidMessage: string;
+}
+
+export const JSON_AUTH_FAILURES: AuthFailureCodes = {
+  invalid: 'UnrecognizedClientException',
+  expired: 'ExpiredTokenException',
+  invalidMessage: 'The security token included in the request is invalid.',
+};
+
+/** STS and ELBv2 (AWS query protocol) as their answers spell them. */
+export const QUERY_AUTH_FAILURES: AuthFailureCodes = {
+  invalid: 'InvalidClientTokenId',
+  expired: 'ExpiredToken',
+  invalidMessage: 'The security token included in the request is invalid',
+};
+
+export const EXPIRED_TOKEN_MESSAGE = 'The security token included in the request is expired';
+
+/**
+ * The SigV4 check of an API request, with session credentials: who signed it (the key's holder,
+ * or for a session its parent key's holder, looked up now) or the WharfError to answer, in the
+ * words of the API (`failures`). With a session token the key must be that session's (a
+ * long-term key sent with a token is refused, as AWS does); without one, a session's key id is
+ * unknown like any other.
+ */
+export function verifyCaller(
+  req: IncomingMessage,
+  body: Buffer,
+  signingName: string | undefined,
+  credentials: { lookup(id: string): KeyHolder | undefined },
+  sessions: SessionTokens | undefined,
+  failures: AuthFailureCodes,
+): { identity: VerifiedIdentity; holder: KeyHolder; session?: SessionClaims } {
+  const token = securityTokenOf(req);
+  let session: ResolvedSession | undefined;
+  const r = verifySigV4(
+    { method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body },
+    (id) => {
+      if (token === undefined) return credentials.lookup(id)?.secret;
+      session = sessions ? resolveSession(sessions, (k) => credentials.lookup(k), id, token, Date.now()) : { ok: false, failure: 'invalid' };
+      return session.ok ? session.secret : undefined;
+    },
+    { service: signingName },
+  );
+  const resolved = session as ResolvedSession | undefined;
+  if (!r.ok) {
+    if (resolved && !resolved.ok && resolved.failure === 'expired') throw new WharfError(failures.expired, EXPIRED_TOKEN_MESSAGE);
+    if (r.failure.code === 'UnrecognizedClientException') throw new WharfError(failures.invalid, failures.invalidMessage);
+    throw new WharfError(r.failure.code, r.failure.message);
+  }
+  if (resolved?.ok) return { identity: r.identity, holder: resolved.parent, session: resolved.claims };
+  return { identity: r.identity, holder: credentials.lookup(r.identity.accessKeyId)! };
+}
