@@ -22,9 +22,9 @@ import {
 } from '@aws-sdk/client-ecs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { dockerSkipReason } from '../images/docker-test-env';
-import { signRequest } from '../../src/lib';
 import { browserSkipReason, ensureConsoleBuilt, launchBrowser, screenshot, waitText } from './helpers/browser';
 import { killAllSpawned, listClusterContainers, removeClusterContainers, removeDir, spawnAgent, spawnServer, waitUntil, type AgentProcess, type ServerProcess } from './helpers/processes';
+import { stsGetSessionTokenError } from './helpers/wharf-server';
 
 const skip = dockerSkipReason() || browserSkipReason();
 const CLUSTER = `console-${process.pid}`;
@@ -51,17 +51,6 @@ async function apiError(call: Promise<unknown>): Promise<string> {
   throw new Error('the call was expected to fail');
 }
 
-/** What STS answers GetSessionToken signed with `keys`, as `Code: Message`. */
-async function stsError(keys: { accessKeyId: string; secretAccessKey: string }): Promise<string> {
-  const url = `${srv.endpoint}/`;
-  const body = 'Action=GetSessionToken&Version=2011-06-15';
-  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' };
-  Object.assign(headers, signRequest({ method: 'POST', url, headers, body }, { ...keys, region: srv.region, service: 'sts' }));
-  delete headers.host;
-  const text = await (await fetch(url, { method: 'POST', headers, body })).text();
-  const field = (n: string) => new RegExp(`<${n}>([^<]*)</${n}>`).exec(text)?.[1];
-  return `${field('Code')}: ${field('Message')}`;
-}
 
 const running = async () => (await listClusterContainers(clusterArn)).filter((c) => c.running && c.family === FAMILY);
 
@@ -129,7 +118,7 @@ describe('the web console in Chromium', { skip }, () => {
     await page.getByLabel('Secret access key').fill('not-the-secret');
     shots.push(await screenshot(page, 'login'));
     await page.getByRole('button', { name: 'Log in' }).click();
-    const expected = await stsError({ accessKeyId: 'AKIAWRONGWRONGWRONG1', secretAccessKey: 'not-the-secret' });
+    const expected = await stsGetSessionTokenError(srv, { accessKeyId: 'AKIAWRONGWRONGWRONG1', secretAccessKey: 'not-the-secret' });
     assert.equal(expected, 'InvalidClientTokenId: The security token included in the request is invalid');
     const shown = await waitText(page.getByRole('alert'), (t) => t !== '', 'the login error');
     assert.equal(shown, expected);

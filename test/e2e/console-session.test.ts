@@ -13,9 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
-import { SessionTokens, signRequest } from '../../src/lib';
+import { SessionTokens } from '../../src/lib';
 import { browserSkipReason, ensureConsoleBuilt, launchBrowser, screenshot, waitText } from './helpers/browser';
-import { ACCOUNT_ID, awsCli, run, startTestServer, type Keys, type TestServer } from './helpers/wharf-server';
+import { ACCOUNT_ID, awsCli, run, startTestServer, stsGetSessionTokenError, type Keys, type TestServer } from './helpers/wharf-server';
 
 const skip = browserSkipReason();
 const CLUSTER = 'session-cluster';
@@ -45,17 +45,6 @@ async function login(keys: Keys) {
 const storage = () => page.evaluate<string>('JSON.stringify({ session: { ...sessionStorage }, local: { ...localStorage } })');
 const stored = async () => JSON.parse((await page.evaluate<string | null>(`sessionStorage.getItem('${STORAGE_KEY}')`)) ?? 'null');
 
-/** What STS itself answers a call signed with `keys` (to compare with what the page shows). */
-async function stsError(keys: Keys): Promise<string> {
-  const url = `${srv.endpoint}/`;
-  const body = 'Action=GetSessionToken&Version=2011-06-15';
-  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' };
-  Object.assign(headers, signRequest({ method: 'POST', url, headers, body }, { ...keys, region: srv.region, service: 'sts' }));
-  delete headers.host;
-  const text = await (await fetch(url, { method: 'POST', headers, body })).text();
-  const field = (n: string) => new RegExp(`<${n}>([^<]*)</${n}>`).exec(text)?.[1];
-  return `${field('Code')}: ${field('Message')}`;
-}
 
 describe('console login through a session, in Chromium', { skip }, () => {
   before(async () => {
@@ -92,7 +81,7 @@ describe('console login through a session, in Chromium', { skip }, () => {
     await page.getByLabel('Secret access key').fill(wrong.secretAccessKey);
     await page.getByRole('button', { name: 'Log in' }).click();
     const shown = await waitText(page.getByRole('alert'), (t) => t !== '', 'the login error');
-    assert.equal(shown, await stsError(wrong));
+    assert.equal(shown, await stsGetSessionTokenError(srv, wrong));
     assert.equal(shown, 'InvalidClientTokenId: The security token included in the request is invalid');
     assert.equal(await page.evaluate<number>('sessionStorage.length + localStorage.length'), 0);
   });

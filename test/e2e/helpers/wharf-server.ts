@@ -266,3 +266,18 @@ export async function defaultSubnetsNetwork(srv: Pick<TestServer, 'endpoint' | '
   const ids = Object.values(await defaultSubnets(srv)).map((s) => s.id);
   return ['--network-configuration', `awsvpcConfiguration={subnets=[${ids.join(',')}],assignPublicIp=DISABLED}`];
 }
+
+/**
+ * What STS answers GetSessionToken signed with `keys`, as `Code: Message` (the console's login
+ * shows STS's answer verbatim; tests compare the page with this).
+ */
+export async function stsGetSessionTokenError(srv: { endpoint: string; region: string }, keys: { accessKeyId: string; secretAccessKey: string }): Promise<string> {
+  const url = `${srv.endpoint}/`;
+  const body = 'Action=GetSessionToken&Version=2011-06-15';
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' };
+  Object.assign(headers, signRequest({ method: 'POST', url, headers, body }, { ...keys, region: srv.region, service: 'sts' }));
+  delete headers.host;
+  const text = await (await fetch(url, { method: 'POST', headers, body })).text();
+  const field = (n: string) => new RegExp(`<${n}>([^<]*)</${n}>`).exec(text)?.[1];
+  return `${field('Code')}: ${field('Message')}`;
+}
