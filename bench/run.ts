@@ -85,10 +85,13 @@ async function main(argv: string[]): Promise<void> {
     if (typeof mod.run !== 'function') continue;
     process.stderr.write(`bench: ${name}${quick ? ' (quick)' : ''}...\n`);
     const started = Date.now();
+    // The machine's load when the run began and ended: other work on the same cpus moves every
+    // figure, and the ratios less only when both sides met the same load.
+    const loadBefore = os.loadavg()[0]!;
     const result = await mod.run({ quick });
     const seconds = ((Date.now() - started) / 1000).toFixed(0);
     const body = (typeof mod.toMarkdown === 'function' ? mod.toMarkdown(result) : genericMarkdown(result)) +
-      `\n_Last run: ${new Date().toISOString().slice(0, 10)}, ${quick ? 'quick sizes, ' : ''}${seconds} s, ${os.cpus().length} cpu ${os.cpus()[0]?.model ?? ''}._\n`;
+      `\n_Last run: ${new Date().toISOString().slice(0, 10)}, ${quick ? 'quick sizes, ' : ''}${seconds} s, ${os.cpus().length} cpu ${os.cpus()[0]?.model ?? ''}, load average ${loadBefore.toFixed(1)} at the start and ${os.loadavg()[0]!.toFixed(1)} at the end._\n`;
     process.stdout.write(`\n## ${name}\n\n${body}`);
     doc = replaceSection(doc, name, body);
     fs.writeFileSync(OUTPUT, doc);
