@@ -41,6 +41,8 @@ export interface ReplicaStatus {
   error?: string;
   /** Registry only: seconds since its last heartbeat. */
   heartbeatAgeSeconds?: number;
+  /** The DNS addresses it answers on, and those it stands by for (another replica holds them). */
+  dns?: { serving: string[]; standingBy: string[] };
 }
 
 export interface EtcdMemberStatus {
@@ -90,9 +92,9 @@ const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 async function replicaStatus(endpoint: string): Promise<ReplicaStatus> {
   try {
     const { status, body } = await getJson(`${endpoint}/healthz`, 2000);
-    const b = body as { status?: string; replica?: string; leader?: boolean };
+    const b = body as { status?: string; replica?: string; leader?: boolean; dns?: ReplicaStatus['dns'] };
     const healthy = status === 200 && b.status === 'ok';
-    return { endpoint, replica: b.replica, healthy, leader: healthy && b.leader === true, ...(healthy ? {} : { error: `/healthz answered ${status}` }) };
+    return { endpoint, replica: b.replica, healthy, leader: healthy && b.leader === true, ...(b.dns ? { dns: b.dns } : {}), ...(healthy ? {} : { error: `/healthz answered ${status}` }) };
   } catch (e) {
     return { endpoint, healthy: false, leader: false, error: message(e) };
   }
@@ -156,6 +158,8 @@ export function renderStatus(s: ClusterStatus): string {
     const health = r.healthy ? 'healthy' : `UNREACHABLE (${r.error})`;
     const age = r.heartbeatAgeSeconds !== undefined ? `  heartbeat ${r.heartbeatAgeSeconds}s ago` : '';
     lines.push(`  ${r.endpoint.padEnd(width)}  ${role.padEnd(8)}  ${health}  ${r.replica ?? ''}${age}`);
+    const dns = [...(r.dns?.serving.length ? [`serves ${r.dns.serving.join(', ')}`] : []), ...(r.dns?.standingBy.length ? [`stands by for ${r.dns.standingBy.join(', ')}`] : [])];
+    if (r.healthy && dns.length > 0) lines.push(`  ${''.padEnd(width)}  DNS: ${dns.join('; ')}`);
   }
   const leaders = s.replicas.filter((r) => r.leader);
   if (leaders.length === 0) lines.push('  (no replica leads now: controllers are not running)');

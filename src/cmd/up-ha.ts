@@ -50,8 +50,11 @@ export interface HaOptions {
   dataDir: string;
   /** `wharf server` flags every replica gets (region, account, sync, ...). */
   serverArgs: string[];
-  /** Flags only the first replica gets (the DNS server: one per host can bind port 53). */
-  firstReplicaArgs: string[];
+  /**
+   * The DNS flags every replica gets: the first to start binds the addresses, the others stand
+   * by and take them over when it dies (cmd/dns.ts).
+   */
+  dnsArgs: string[];
   /** TLS: every replica serves this certificate. */
   tls?: { certFile: string; keyFile: string };
   /** How this command runs `wharf` (default: this very node process and script). */
@@ -128,7 +131,7 @@ export async function startHa(o: HaOptions): Promise<RunningHa> {
       const fd = openSync(log, 'a', 0o600);
       const args = [
         ...pre, 'server', '--store', store, '--listen', `${host}:${ports[i]}`, '--data-dir', o.dataDir,
-        ...o.serverArgs, ...(i === 0 ? o.firstReplicaArgs : ['--dns', 'off']),
+        ...o.serverArgs, ...o.dnsArgs,
         ...(o.tls ? ['--tls-cert', o.tls.certFile, '--tls-key', o.tls.keyFile] : []),
       ];
       const child = spawn(bin!, args, { stdio: ['ignore', fd, fd] });
@@ -164,8 +167,9 @@ const PASSED_TO_REPLICAS = ['region', 'regions', 'account-id', 'sync', 'heap-gro
 
 /**
  * `wharf up --ha`'s control plane, in the shape `wharf up` uses for its one server: the first
- * replica's endpoint for the banner, no DNS addresses (tasks keep Docker's resolvers: the first
- * replica's DNS server is not one every task can count on), the key files' credentials.
+ * replica's endpoint for the banner, no DNS addresses for the local agents' tasks (they keep
+ * Docker's resolvers, as before: which replica holds the DNS addresses changes, and the banner's
+ * `wharf status` tells), the key files' credentials.
  */
 export async function upReplicas(values: Record<string, unknown>, host: string, port: number, tls: { certFile: string; keyFile: string } | undefined) {
   const serverArgs = PASSED_TO_REPLICAS.flatMap((k) => (values[k] === undefined ? [] : [`--${k}`, String(values[k])]));
@@ -175,7 +179,7 @@ export async function upReplicas(values: Record<string, unknown>, host: string, 
     port,
     dataDir,
     serverArgs,
-    firstReplicaArgs: values.dns === undefined ? [] : ['--dns', String(values.dns)],
+    dnsArgs: values.dns === undefined ? [] : ['--dns', String(values.dns)],
     tls,
     say: (s) => process.stderr.write(s + '\n'),
   });
