@@ -7,10 +7,9 @@
  * own only replica, and leads). Each replica is asked for its /healthz, which names the replica
  * and says whether it leads; etcd members are asked for their /health.
  */
-import http from 'node:http';
-import https from 'node:https';
 import { parseArgs } from 'node:util';
 import { Etcd3 } from 'etcd3';
+import { getJson } from './get-json';
 import { parseEtcdUrl } from './server';
 import { DEFAULT_ENDPOINT, defaultDataDir } from './client';
 import { readHaState } from './up-ha';
@@ -66,26 +65,6 @@ export interface ClusterStatus {
  */
 const FORGET_AFTER_MS = 10_000;
 
-function getJson(url: string, timeoutMs: number): Promise<{ status: number; body: unknown }> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url);
-    // A self-signed certificate is the usual case of a local installation; health is not secret.
-    const req = (u.protocol === 'https:' ? https : http).get(u, { timeout: timeoutMs, ...(u.protocol === 'https:' ? { rejectUnauthorized: false } : {}) }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        try {
-          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
-        } catch (e) {
-          reject(e);
-        }
-      });
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-  });
-}
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
