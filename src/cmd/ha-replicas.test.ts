@@ -41,6 +41,8 @@ test('a replica process is told by its command line: server, its --listen, this 
   assert.equal(isReplicaProcess(abs.pid!, '127.0.0.1:4101', dataDir), false, 'another port');
   assert.equal(isReplicaProcess(other.pid!, '127.0.0.1:4102', dataDir), false, 'another data dir');
   assert.equal(isReplicaProcess(process.pid, '127.0.0.1:4100', dataDir), false, 'not a server');
+  assert.equal(isReplicaProcess(abs.pid!, '127.0.0.1:4100', dataDir, 'etcd://x:1/'), true, 'its store');
+  assert.equal(isReplicaProcess(abs.pid!, '127.0.0.1:4100', dataDir, 'etcd://y:2/'), false, 'another store');
 });
 
 test('a record is adopted only when its pid is the replica answering on its endpoint', async () => {
@@ -53,18 +55,18 @@ test('a record is adopted only when its pid is the replica answering on its endp
     recordReplica(haDir, 1, { pid: c.pid!, endpoint: h.endpoint });
     // The endpoint answers as another process: not this record's.
     answeringPid = c.pid! + 1;
-    assert.equal(await adoptableReplica(haDir, 1, dataDir, 1000), undefined);
+    assert.equal(await adoptableReplica(haDir, 1, dataDir, undefined, 1000), undefined);
     answeringPid = c.pid!;
-    assert.deepEqual(await adoptableReplica(haDir, 1, dataDir, 1000), { pid: c.pid, endpoint: h.endpoint });
+    assert.deepEqual(await adoptableReplica(haDir, 1, dataDir, undefined, 1000), { pid: c.pid, endpoint: h.endpoint });
     // Another data dir's replica is not adopted.
     const elsewhere = mkdtempSync(join(tmpdir(), 'wharf-ha-other-'));
-    assert.equal(await adoptableReplica(haDir, 1, elsewhere, 1000), undefined);
+    assert.equal(await adoptableReplica(haDir, 1, elsewhere, undefined, 1000), undefined);
     rmSync(elsewhere, { recursive: true });
     // Stopped (SIGTERM; no exit event, it is adopted): gone, and its record no longer adoptable.
     await stopAdopted(c.pid!);
-    assert.equal(await adoptableReplica(haDir, 1, dataDir, 1000), undefined);
+    assert.equal(await adoptableReplica(haDir, 1, dataDir, undefined, 1000), undefined);
     forgetReplica(haDir, 1);
-    assert.equal(await adoptableReplica(haDir, 1, dataDir, 1000), undefined, 'no record');
+    assert.equal(await adoptableReplica(haDir, 1, dataDir, undefined, 1000), undefined, 'no record');
   } finally {
     await h.close();
   }
@@ -74,6 +76,6 @@ test('a replica process that never answers is an error, not a second replica', a
   const c = fakeReplica('127.0.0.1:1', dataDir);
   await new Promise((r) => setTimeout(r, 200));
   recordReplica(haDir, 2, { pid: c.pid!, endpoint: 'http://127.0.0.1:1' });
-  await assert.rejects(adoptableReplica(haDir, 2, dataDir, 500), new RegExp(`replica 2 \\(pid ${c.pid}, http://127\\.0\\.0\\.1:1\\) runs but does not answer /healthz`));
+  await assert.rejects(adoptableReplica(haDir, 2, dataDir, undefined, 500), new RegExp(`replica 2 \\(pid ${c.pid}, http://127\\.0\\.0\\.1:1\\) runs but does not answer /healthz`));
   forgetReplica(haDir, 2);
 });

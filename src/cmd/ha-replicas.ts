@@ -4,7 +4,7 @@
  *
  * A pid alone proves nothing (pids are reused), nor does an endpoint that answers (another
  * installation may have its port now). A record is adopted only when all three hold: the pid's
- * command line is `... server ... --listen <the endpoint's host:port> ... --data-dir <this data dir>`
+ * command line is `... server --store <this store> --listen <the endpoint's host:port> --data-dir <this data dir>`
  * (Linux /proc; the data dir compared as a real path, resolved against the process's own working
  * directory), and the endpoint's /healthz names a replica id of that pid (`host-PID-random`,
  * cmd/server.ts). Anything else is a stale record: a new replica is started in its place.
@@ -52,8 +52,11 @@ const alive = (pid: number): boolean => {
   }
 };
 
-/** Whether pid runs `wharf server --listen HOST:PORT --data-dir DATA_DIR` (its own argv, /proc). */
-export function isReplicaProcess(pid: number, listen: string, dataDir: string): boolean {
+/**
+ * Whether pid runs `wharf server --listen HOST:PORT --data-dir DATA_DIR` (its own argv, /proc),
+ * and, when store is given, `--store STORE` (a replica of another etcd cluster is not adopted).
+ */
+export function isReplicaProcess(pid: number, listen: string, dataDir: string, store?: string): boolean {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const after = (flag: string) => {
@@ -62,6 +65,7 @@ export function isReplicaProcess(pid: number, listen: string, dataDir: string): 
     };
     const dir = after('--data-dir');
     if (!argv.includes('server') || after('--listen') !== listen || dir === undefined) return false;
+    if (store !== undefined && after('--store') !== store) return false;
     return realpathSync(resolve(readlinkSync(`/proc/${pid}/cwd`), dir)) === realpathSync(dataDir);
   } catch {
     // No /proc (not Linux), or the process is gone or not ours: nothing to adopt.
@@ -73,7 +77,7 @@ export function isReplicaProcess(pid: number, listen: string, dataDir: string): 
  * Replica n's recorded process, if it is still this data dir's replica and answers as itself
  * (given up to waitMs to answer: it may have been starting when `wharf up` died).
  */
-export async function adoptableReplica(haDir: string, n: number, dataDir: string, waitMs = 30_000): Promise<ReplicaRecord | undefined> {
+export async function adoptableReplica(haDir: string, n: number, dataDir: string, store?: string, waitMs = 30_000): Promise<ReplicaRecord | undefined> {
   const r = readRecord(haDir, n);
   if (!r || !alive(r.pid)) return undefined;
   let listen: string;
@@ -83,7 +87,7 @@ export async function adoptableReplica(haDir: string, n: number, dataDir: string
     return undefined;
   }
   const until = Date.now() + waitMs;
-  while (isReplicaProcess(r.pid, listen, dataDir)) {
+  while (isReplicaProcess(r.pid, listen, dataDir, store)) {
     try {
       const { status, body } = await getJson(`${r.endpoint}/healthz`, 1000);
       const id = (body as { replica?: unknown }).replica;

@@ -117,7 +117,7 @@ export async function startHa(o: HaOptions): Promise<RunningHa> {
   loadOrCreateCredentials(o.dataDir);
   loadOrCreateSecretCipher(o.dataDir);
   // Replicas an earlier `wharf up --ha` left running (it was killed) are adopted, not doubled.
-  const adopted = await Promise.all(Array.from({ length: HA_REPLICAS }, (_, i) => adoptableReplica(haDir, i + 1, o.dataDir)));
+  const adopted = await Promise.all(Array.from({ length: HA_REPLICAS }, (_, i) => adoptableReplica(haDir, i + 1, o.dataDir, store)));
   const ports: number[] = [];
   for (let i = 0; i < HA_REPLICAS; i++) {
     const a = adopted[i];
