@@ -1,7 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import net from 'node:net';
 import { resolvConfUpstreams } from '../discovery/dns-forwarder';
-import { parseDnsFlag } from './dns';
+import { createLogger } from '../lib';
+import { parseDnsFlag, startDiscoveryDns, STANDBY_RETRY_MS } from './dns';
+import type { RegionRuntimes } from './regions';
+
+// No question is asked in these tests: the registry is never read.
+const noRegions = { running: async () => [] } as unknown as RegionRuntimes;
+const log = createLogger('dns-test', 'silent');
+
+/** Holds 127.0.0.1:PORT on UDP and TCP as another process would (a free port when 0). */
+async function holdAddress(port = 0): Promise<{ port: number; release(): Promise<void> }> {
+  const udp = dgram.createSocket('udp4');
+  await new Promise<void>((r, j) => udp.once('error', j).bind(port, '127.0.0.1', () => r()));
+  const tcp = net.createServer();
+  await new Promise<void>((r, j) => tcp.once('error', j).listen(udp.address().port, '127.0.0.1', () => r()));
+  return { port: udp.address().port, release: async () => void (udp.close(), await new Promise((r) => tcp.close(r))) };
+}
 
 test('--dns: off, a list of ADDR:PORT (IPv6 in brackets), or the defaults (loopback and the bridge gateway, not required)', () => {
   assert.equal(parseDnsFlag('off'), undefined);
@@ -18,4 +35,47 @@ test("upstreams are resolv.conf's nameservers, except the DNS server's own addre
   const conf = '# generated\nsearch example\nnameserver 127.0.0.1\nnameserver 10.0.0.2\nnameserver fe80::1%eth0\noptions ndots:1\n';
   assert.deepEqual(resolvConfUpstreams(conf, [{ host: '127.0.0.1', port: 53 }]), [{ host: '10.0.0.2', port: 53 }, { host: 'fe80::1', port: 53 }]);
   assert.deepEqual(resolvConfUpstreams(conf, [{ host: '127.0.0.1', port: 5353 }]).length, 3, 'another port is not a loop');
+});
+
+test('a single server: an address in use given with --dns is an error at start', async () => {
+  const held = await holdAddress();
+  try {
+    await assert.rejects(startDiscoveryDns({ listen: [{ host: '127.0.0.1', port: held.port }], required: true, upstreams: [] }, noRegions, 'us-east-1', log), /the DNS server cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+  } finally {
+    await held.release();
+  }
+});
+
+test('a replica (standby): an address in use is waited for, and taken over (UDP and TCP) once released', async () => {
+  const held = await holdAddress();
+  const addr = { host: '127.0.0.1', port: held.port };
+  const dns = await startDiscoveryDns({ listen: [addr], required: true, upstreams: [], standby: true }, noRegions, 'us-east-1', log);
+  try {
+    assert.deepEqual(dns.addresses, []);
+    assert.deepEqual(dns.standingBy, [addr]);
+    const released = Date.now();
+    await held.release();
+    while (dns.addresses.length === 0) {
+      assert.ok(Date.now() - released < 5 * STANDBY_RETRY_MS, 'taken over within a few retries');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(dns.addresses, [addr]);
+    assert.deepEqual(dns.standingBy, []);
+    // It holds both now: nobody else can bind either.
+    await assert.rejects(holdAddress(held.port), /EADDRINUSE/);
+  } finally {
+    await dns.close();
+  }
+  // Closed: the address is free again.
+  await (await holdAddress(held.port)).release();
+});
+
+test('a replica that closes while standing by stops trying', async () => {
+  const held = await holdAddress();
+  const dns = await startDiscoveryDns({ listen: [{ host: '127.0.0.1', port: held.port }], required: true, upstreams: [], standby: true }, noRegions, 'us-east-1', log);
+  await dns.close();
+  await held.release();
+  await new Promise((r) => setTimeout(r, 3 * STANDBY_RETRY_MS));
+  assert.deepEqual(dns.addresses, []);
+  await (await holdAddress(held.port)).release();
 });

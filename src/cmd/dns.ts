@@ -6,6 +6,14 @@
  * address that cannot be bound is a warning, an address given with --dns that cannot be bound
  * stops the server. Names outside Wharf's namespaces go to the nameservers of /etc/resolv.conf
  * (except Wharf's own addresses, which would loop).
+ *
+ * Distributed mode (`--store etcd://...`): several replicas on one host are asked for the same
+ * addresses, and only one process can hold each. A replica that finds an address in use
+ * (EADDRINUSE) stands by instead of failing, and tries again every STANDBY_RETRY_MS, so that it
+ * takes the address over within about half a second of the holder's death. Any replica answers
+ * from its cache of the shared state, so the answers do not depend on which one holds the
+ * address. A single server (SQLite) keeps failing at start: there an address in use is another
+ * program, not a sibling that may die.
  */
 import { readFileSync } from 'node:fs';
 import { DnsServer, registrySnapshot, type DnsListenAddress, type HostNameSource } from '../discovery';
@@ -23,7 +31,24 @@ export interface DnsSettings {
   required: boolean;
   /** Where other names go; default: /etc/resolv.conf's nameservers. */
   upstreams?: Upstream[];
+  /** Distributed mode: an address in use is waited for, not an error (see the header). */
+  standby?: boolean;
 }
+
+/** How often a standing-by replica tries an address another process holds. */
+export const STANDBY_RETRY_MS = 300;
+
+export interface RunningDiscoveryDns {
+  server: DnsServer;
+  /** The addresses this process answers on (grows when a standing-by replica takes one over). */
+  addresses: DnsListenAddress[];
+  /** The addresses another process holds and this one waits for (standby only). */
+  standingBy: DnsListenAddress[];
+  close(): Promise<void>;
+}
+
+const inUse = (e: unknown) => (e as NodeJS.ErrnoException).code === 'EADDRINUSE';
+const show = (a: DnsListenAddress) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
 
 /** `--dns`: `off`, or comma-separated ADDR:PORT (IPv6 as [ADDR]:PORT); absent: the defaults. */
 export function parseDnsFlag(value: string | undefined): DnsSettings | undefined {
@@ -47,7 +72,7 @@ export async function startDiscoveryDns(
   defaultRegion: string,
   log: Logger,
   hostSources: HostNameSource[] = [],
-): Promise<{ server: DnsServer; addresses: DnsListenAddress[] }> {
+): Promise<RunningDiscoveryDns> {
   let resolvConf = '';
   try {
     resolvConf = readFileSync('/etc/resolv.conf', 'utf8');
@@ -60,10 +85,16 @@ export async function startDiscoveryDns(
     log: log.child({ component: 'dns' }),
   });
   const addresses: DnsListenAddress[] = [];
+  const standingBy: DnsListenAddress[] = [];
   for (const addr of settings.listen) {
     try {
       addresses.push(await server.listen(addr));
     } catch (e) {
+      if (settings.standby && inUse(e)) {
+        standingBy.push(addr);
+        log.warn({ address: show(addr) }, 'the DNS address is held by another process (another replica?): standing by to take it over');
+        continue;
+      }
       if (settings.required) {
         await server.close();
         throw new Error(`the DNS server cannot listen on ${addr.host}:${addr.port}: ${(e as Error).message}`);
@@ -71,6 +102,36 @@ export async function startDiscoveryDns(
       log.warn({ err: e, address: `${addr.host}:${addr.port}` }, 'the DNS server cannot listen here (--dns to choose, --dns off to disable)');
     }
   }
-  if (addresses.length > 0) log.info({ dns: addresses.map((a) => `${a.host}:${a.port}`) }, 'service discovery DNS listening');
-  return { server, addresses };
+  if (addresses.length > 0) log.info({ dns: addresses.map(show) }, 'service discovery DNS listening');
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  // One try of every waited-for address per round; the next round is armed when this one ends,
+  // so tries never overlap.
+  const retry = async () => {
+    for (const addr of [...standingBy]) {
+      if (closed) return;
+      try {
+        const got = await server.listen(addr);
+        // Closed while binding: what was just bound goes too.
+        if (closed) return void (await server.close());
+        standingBy.splice(standingBy.indexOf(addr), 1);
+        addresses.push(got);
+        log.warn({ address: show(got) }, 'took over the DNS address: this replica answers on it now');
+      } catch (e) {
+        if (!inUse(e)) log.debug({ err: e, address: show(addr) }, 'the DNS address cannot be bound yet');
+      }
+    }
+    if (!closed && standingBy.length > 0) timer = setTimeout(() => void retry(), STANDBY_RETRY_MS);
+  };
+  if (standingBy.length > 0) timer = setTimeout(() => void retry(), STANDBY_RETRY_MS);
+  return {
+    server,
+    addresses,
+    standingBy,
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      await server.close();
+    },
+  };
 }

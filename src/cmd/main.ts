@@ -68,7 +68,9 @@ Flags:
   --dns ADDR:PORT,...    where the service discovery DNS server answers (Cloud Map private DNS
                          namespaces; other names are forwarded to /etc/resolv.conf's servers).
                          Default: 127.0.0.1:53 and the Docker bridge gateway (docker0):53, each
-                         skipped with a warning if it cannot be bound; 'off' disables it
+                         skipped with a warning if it cannot be bound; 'off' disables it.
+                         With --store etcd://..., an address another replica holds is waited
+                         for (standby) and taken over when that replica dies
   --scale-command CMD    run CMD (through sh -c) when the desired instance count of an Auto
                          Scaling group capacity provider with managed scaling changes: $1 is the
                          provider, $2 the count; WHARF_* variables say the rest (see
@@ -106,6 +108,8 @@ banner says how to trust it from the AWS CLI, boto3 and other agents.
 with apt if missing; data in DATA_DIR/ha/etcd, left running on exit and adopted by the next
 'wharf up --ha'), three 'wharf server --store etcd://...' replicas as child processes on the
 --listen port and the next two (logs in DATA_DIR/ha), and the local agents joined to all three.
+Every replica gets --dns: one holds each address, the others stand by to take it over. Replicas
+left running by a 'wharf up --ha' that was killed are adopted by the next one, not started twice.
 'wharf status' then shows which replica leads and the health of each replica and etcd member.
 
 ${AGENT_FLAGS}`;

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { startDiscoveryDns, type DnsSettings } from './dns';
+import { startDiscoveryDns, type DnsSettings, type RunningDiscoveryDns } from './dns';
 import type { DnsListenAddress } from '../discovery';
 import { Gauge, type Registry } from 'prom-client';
 import type { Partition } from '../core/arn';
@@ -121,8 +121,10 @@ export interface RunningServer {
   regions: RegionRuntimes;
   http: WharfHttpServer;
   store: Store;
-  /** The addresses the DNS server answers on (empty when off). */
+  /** The addresses the DNS server answers on (empty when off; grows when a standby takes one over). */
   dns: DnsListenAddress[];
+  /** Distributed mode: the DNS addresses another process (replica) holds, which this one waits for. */
+  dnsStandingBy: DnsListenAddress[];
   /** The load balancer controller and its HAProxy (undefined when off or haproxy is missing). */
   loadBalancers?: RunningLoadBalancers;
   /** Stops everything; HAProxy keeps serving (detached) for the next start to adopt. */
@@ -179,6 +181,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   regions.onUp((r) => void instanceKeys.attach(r.ctx.state));
   await regions.startUsed();
   const home = await regions.get(opts.region);
+  // Started once the server listens; /healthz reports on it (read when asked).
+  let dns: RunningDiscoveryDns | undefined;
   const http = createHttpServer({
     apis: wharfApis({
       ecs: regionalHandlers(regions, home.ecs, (r) => r.ecs),
@@ -199,7 +203,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     tls,
     staticFiles: opts.consoleDir === false ? undefined : staticFiles(opts.consoleDir ?? defaultConsoleDir()),
     onUpgrade: regionalUpgrade(credentialLookup, policy, async (region) => (await regions.get(region)).gateway, opts.accountId),
-    health: () => ({ replica: replicaId, leader: leadership ? leadership.current() !== undefined : true }),
+    health: () => ({
+      replica: replicaId,
+      leader: leadership ? leadership.current() !== undefined : true,
+      ...(dns ? { dns: { serving: dns.addresses.map(showAddress), standingBy: dns.standingBy.map(showAddress) } } : {}),
+    }),
     // Agents learn every live replica from any answer, and move to another when theirs goes.
     ...(replicaRegistry ? { responseHeaders: () => ({ [REPLICAS_HEADER]: replicaRegistry.endpoints().join(',') }) } : {}),
   });
@@ -227,7 +235,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
     if (leadership.current()) loadBalancers = startLbs();
   }
-  const dns = opts.dns ? await startDiscoveryDns(opts.dns, regions, opts.region, log, loadBalancers ? [loadBalancers.hostNames] : []) : undefined;
+  // Replicas on etcd share the DNS addresses: one holds each, the others stand by (cmd/dns.ts).
+  const dnsSettings = opts.dns && leadership ? { ...opts.dns, standby: true } : opts.dns;
+  dns = dnsSettings ? await startDiscoveryDns(dnsSettings, regions, opts.region, log, loadBalancers ? [loadBalancers.hostNames] : []) : undefined;
+  const dnsAddresses = dns?.addresses ?? [];
+  const dnsStandingBy = dns?.standingBy ?? [];
   return {
     endpoint,
     port,
@@ -237,13 +249,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     regions,
     http,
     store,
-    dns: dns?.addresses ?? [],
+    dns: dnsAddresses,
+    dnsStandingBy,
     get loadBalancers() {
       return loadBalancers;
     },
     async close() {
       await loadBalancers?.detach();
-      await dns?.server.close();
+      await dns?.close();
       await regions.close();
       await leadership?.close();
       await replicaRegistry?.stop();
@@ -252,6 +265,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     },
   };
 }
+
+const showAddress = (a: DnsListenAddress) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
 
 /** dist/console of the checkout this runs from (src/cmd under tsx, dist/src/cmd when built). */
 function defaultConsoleDir(): string {

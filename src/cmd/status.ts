@@ -7,10 +7,9 @@
  * own only replica, and leads). Each replica is asked for its /healthz, which names the replica
  * and says whether it leads; etcd members are asked for their /health.
  */
-import http from 'node:http';
-import https from 'node:https';
 import { parseArgs } from 'node:util';
 import { Etcd3 } from 'etcd3';
+import { getJson } from './get-json';
 import { parseEtcdUrl } from './server';
 import { DEFAULT_ENDPOINT, defaultDataDir } from './client';
 import { readHaState } from './up-ha';
@@ -41,6 +40,8 @@ export interface ReplicaStatus {
   error?: string;
   /** Registry only: seconds since its last heartbeat. */
   heartbeatAgeSeconds?: number;
+  /** The DNS addresses it answers on, and those it stands by for (another replica holds them). */
+  dns?: { serving: string[]; standingBy: string[] };
 }
 
 export interface EtcdMemberStatus {
@@ -64,35 +65,15 @@ export interface ClusterStatus {
  */
 const FORGET_AFTER_MS = 10_000;
 
-function getJson(url: string, timeoutMs: number): Promise<{ status: number; body: unknown }> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url);
-    // A self-signed certificate is the usual case of a local installation; health is not secret.
-    const req = (u.protocol === 'https:' ? https : http).get(u, { timeout: timeoutMs, ...(u.protocol === 'https:' ? { rejectUnauthorized: false } : {}) }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        try {
-          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
-        } catch (e) {
-          reject(e);
-        }
-      });
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-  });
-}
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 async function replicaStatus(endpoint: string): Promise<ReplicaStatus> {
   try {
     const { status, body } = await getJson(`${endpoint}/healthz`, 2000);
-    const b = body as { status?: string; replica?: string; leader?: boolean };
+    const b = body as { status?: string; replica?: string; leader?: boolean; dns?: ReplicaStatus['dns'] };
     const healthy = status === 200 && b.status === 'ok';
-    return { endpoint, replica: b.replica, healthy, leader: healthy && b.leader === true, ...(healthy ? {} : { error: `/healthz answered ${status}` }) };
+    return { endpoint, replica: b.replica, healthy, leader: healthy && b.leader === true, ...(b.dns ? { dns: b.dns } : {}), ...(healthy ? {} : { error: `/healthz answered ${status}` }) };
   } catch (e) {
     return { endpoint, healthy: false, leader: false, error: message(e) };
   }
@@ -156,6 +137,8 @@ export function renderStatus(s: ClusterStatus): string {
     const health = r.healthy ? 'healthy' : `UNREACHABLE (${r.error})`;
     const age = r.heartbeatAgeSeconds !== undefined ? `  heartbeat ${r.heartbeatAgeSeconds}s ago` : '';
     lines.push(`  ${r.endpoint.padEnd(width)}  ${role.padEnd(8)}  ${health}  ${r.replica ?? ''}${age}`);
+    const dns = [...(r.dns?.serving.length ? [`serves ${r.dns.serving.join(', ')}`] : []), ...(r.dns?.standingBy.length ? [`stands by for ${r.dns.standingBy.join(', ')}`] : [])];
+    if (r.healthy && dns.length > 0) lines.push(`  ${''.padEnd(width)}  DNS: ${dns.join('; ')}`);
   }
   const leaders = s.replicas.filter((r) => r.leader);
   if (leaders.length === 0) lines.push('  (no replica leads now: controllers are not running)');

@@ -10,10 +10,15 @@
  * share the data dir's key files (credentials, join tokens, secrets key), which this process
  * makes before any replica starts, so that no two replicas race to create them.
  *
- * DATA_DIR/ha/state.json says where everything is, for `wharf status`.
+ * DATA_DIR/ha/state.json says where everything is, for `wharf status`. DATA_DIR/ha/replica-N.json
+ * says which process is replica N (pid, endpoint): when `wharf up` itself dies (kill -9), its
+ * replicas keep running, and the next `wharf up --ha` adopts each one that is still a
+ * `wharf server` of this data dir answering on its endpoint as that very pid (ha-replicas.ts),
+ * and starts only the missing ones, so a replica never runs twice.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { adoptableReplica, forgetReplica, recordReplica, stopAdopted } from './ha-replicas';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ensureEtcdCluster, type PersistentEtcdMember } from '../store/etcd';
@@ -33,6 +38,8 @@ export interface HaReplica {
   endpoint: string;
   pid: number;
   log: string;
+  /** Left running by an earlier `wharf up --ha` (killed) and adopted by this one. */
+  adopted?: boolean;
 }
 
 export interface RunningHa {
@@ -50,8 +57,11 @@ export interface HaOptions {
   dataDir: string;
   /** `wharf server` flags every replica gets (region, account, sync, ...). */
   serverArgs: string[];
-  /** Flags only the first replica gets (the DNS server: one per host can bind port 53). */
-  firstReplicaArgs: string[];
+  /**
+   * The DNS flags every replica gets: the first to start binds the addresses, the others stand
+   * by and take them over when it dies (cmd/dns.ts).
+   */
+  dnsArgs: string[];
   /** TLS: every replica serves this certificate. */
   tls?: { certFile: string; keyFile: string };
   /** How this command runs `wharf` (default: this very node process and script). */
@@ -90,6 +100,8 @@ async function healthy(endpoint: string): Promise<boolean> {
   }
 }
 
+const endpointOf = (host: string, port: number, tls: boolean) => `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
 function exited(p: ChildProcess): Promise<void> {
   return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
 }
@@ -104,36 +116,51 @@ export async function startHa(o: HaOptions): Promise<RunningHa> {
   tightenDataDir(o.dataDir);
   loadOrCreateCredentials(o.dataDir);
   loadOrCreateSecretCipher(o.dataDir);
+  // Replicas an earlier `wharf up --ha` left running (it was killed) are adopted, not doubled.
+  const adopted = await Promise.all(Array.from({ length: HA_REPLICAS }, (_, i) => adoptableReplica(haDir, i + 1, o.dataDir, store)));
   const ports: number[] = [];
-  for (let i = 0; i < HA_REPLICAS; i++) ports.push(o.port === 0 ? await freePort(o.host) : o.port + i);
+  for (let i = 0; i < HA_REPLICAS; i++) {
+    const a = adopted[i];
+    ports.push(a ? Number(new URL(a.endpoint).port) : o.port === 0 ? await freePort(o.host) : o.port + i);
+  }
   const [bin, ...pre] = o.command ?? [process.execPath, ...process.execArgv, process.argv[1]!];
   const children: ChildProcess[] = [];
   const replicas: HaReplica[] = [];
   const stop = async () => {
-    await Promise.all(
-      children.map(async (c) => {
+    await Promise.all([
+      ...children.map(async (c) => {
         c.kill('SIGTERM');
         const t = setTimeout(() => c.kill('SIGKILL'), 10_000);
         await exited(c);
         clearTimeout(t);
       }),
-    );
+      ...replicas.filter((r) => r.adopted).map((r) => stopAdopted(r.pid)),
+    ]);
+    for (let i = 0; i < HA_REPLICAS; i++) forgetReplica(haDir, i + 1);
   };
   try {
     // One after another: each is up (and registered in replicas/) before the next starts.
     for (let i = 0; i < HA_REPLICAS; i++) {
-      const host = o.host.includes(':') ? `[${o.host}]` : o.host;
-      const endpoint = `${o.tls ? 'https' : 'http'}://${host}:${ports[i]}`;
       const log = join(haDir, `replica-${i + 1}.log`);
+      const a = adopted[i];
+      if (a) {
+        replicas.push({ endpoint: a.endpoint, pid: a.pid, log, adopted: true });
+        o.say(`wharf: replica ${i + 1} ${a.endpoint} already running (pid ${a.pid}): adopted`);
+        continue;
+      }
+      const endpoint = endpointOf(o.host, ports[i]!, o.tls !== undefined);
+      const host = o.host.includes(':') ? `[${o.host}]` : o.host;
       const fd = openSync(log, 'a', 0o600);
       const args = [
         ...pre, 'server', '--store', store, '--listen', `${host}:${ports[i]}`, '--data-dir', o.dataDir,
-        ...o.serverArgs, ...(i === 0 ? o.firstReplicaArgs : ['--dns', 'off']),
+        ...o.serverArgs, ...o.dnsArgs,
         ...(o.tls ? ['--tls-cert', o.tls.certFile, '--tls-key', o.tls.keyFile] : []),
       ];
       const child = spawn(bin!, args, { stdio: ['ignore', fd, fd] });
       closeSync(fd);
       children.push(child);
+      // Recorded at once: if this process dies from here on, the next start finds the replica.
+      recordReplica(haDir, i + 1, { pid: child.pid!, endpoint });
       const until = Date.now() + 60_000;
       while (!(await healthy(endpoint))) {
         if (child.exitCode !== null) throw new Error(`replica ${i + 1} exited with ${child.exitCode}: ${tail(log)}`);
@@ -141,6 +168,7 @@ export async function startHa(o: HaOptions): Promise<RunningHa> {
         await new Promise((r) => setTimeout(r, 200));
       }
       replicas.push({ endpoint, pid: child.pid!, log });
+      o.say(`wharf: replica ${i + 1} ${endpoint} started (pid ${child.pid})`);
     }
   } catch (e) {
     await stop();
@@ -164,8 +192,9 @@ const PASSED_TO_REPLICAS = ['region', 'regions', 'account-id', 'sync', 'heap-gro
 
 /**
  * `wharf up --ha`'s control plane, in the shape `wharf up` uses for its one server: the first
- * replica's endpoint for the banner, no DNS addresses (tasks keep Docker's resolvers: the first
- * replica's DNS server is not one every task can count on), the key files' credentials.
+ * replica's endpoint for the banner, no DNS addresses for the local agents' tasks (they keep
+ * Docker's resolvers, as before: which replica holds the DNS addresses changes, and the banner's
+ * `wharf status` tells), the key files' credentials.
  */
 export async function upReplicas(values: Record<string, unknown>, host: string, port: number, tls: { certFile: string; keyFile: string } | undefined) {
   const serverArgs = PASSED_TO_REPLICAS.flatMap((k) => (values[k] === undefined ? [] : [`--${k}`, String(values[k])]));
@@ -175,7 +204,7 @@ export async function upReplicas(values: Record<string, unknown>, host: string, 
     port,
     dataDir,
     serverArgs,
-    firstReplicaArgs: values.dns === undefined ? [] : ['--dns', String(values.dns)],
+    dnsArgs: values.dns === undefined ? [] : ['--dns', String(values.dns)],
     tls,
     say: (s) => process.stderr.write(s + '\n'),
   });
@@ -190,7 +219,7 @@ export async function upReplicas(values: Record<string, unknown>, host: string, 
 
 export function haBanner(ha: RunningHa): string {
   const lines = ['Distributed mode (--ha): any replica serves the whole API; the elected leader runs the controllers.', '  Replicas:'];
-  ha.replicas.forEach((r, i) => lines.push(`    ${i + 1}. ${r.endpoint}   (pid ${r.pid}, log ${r.log})`));
+  ha.replicas.forEach((r, i) => lines.push(`    ${i + 1}. ${r.endpoint}   (pid ${r.pid}${r.adopted ? ', adopted' : ''}, log ${r.log})`));
   lines.push(`  etcd members (${ha.store}):`);
   for (const m of ha.etcd) lines.push(`    ${m.name}  ${m.clientUrl}`);
   lines.push('  The etcd members keep running when this stops; the next `wharf up --ha` adopts them.');

@@ -43,6 +43,17 @@ export class DnsServer {
 
   /** Listens on UDP and TCP at one address (port 0: a free port, the same for both). */
   async listen(addr: DnsListenAddress): Promise<DnsListenAddress> {
+    // Port 0: the port free for UDP may be taken for TCP; another free UDP port is tried then.
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.listenOnce(addr);
+      } catch (e) {
+        if (addr.port !== 0 || tries >= 10 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+      }
+    }
+  }
+
+  private async listenOnce(addr: DnsListenAddress): Promise<DnsListenAddress> {
     const sock = dgram.createSocket(isIPv6(addr.host) ? 'udp6' : 'udp4');
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);

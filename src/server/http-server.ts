@@ -96,10 +96,11 @@ export interface HttpServerOptions {
   /** Headers added to every API answer (distributed mode: the replicas agents may move to). */
   responseHeaders?: () => Record<string, string>;
   /**
-   * What /healthz adds about this replica: its id and whether it leads (`wharf status` shows
-   * them). A single server is its own only replica and always leads.
+   * What /healthz adds about this replica: its id, whether it leads, and the DNS addresses it
+   * answers on or stands by for (`wharf status` shows them). A single server is its own only
+   * replica and always leads.
    */
-  health?: () => { replica: string; leader: boolean };
+  health?: () => { replica: string; leader: boolean; dns?: { serving: string[]; standingBy: string[] } };
   /** Handles `Upgrade: websocket` requests (the agent channel). */
   onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer, body: Buffer) => void;
   /** The web console's files (GET/HEAD only; server/static-files.ts): true when it answered. */

@@ -96,7 +96,8 @@ describe('wharf up --ha and wharf status', { skip: missing ? 'etcd is not instal
     assert.equal(state.etcd.length, 3);
     // The banner names every replica and member.
     for (const e of [...state.replicas, ...state.etcd.map((m) => m.clientUrl)]) assert.ok(first.output().includes(e), `${e} in the banner:\n${first.output()}`);
-    assert.equal((first.output().match(/ started \(pid \d+\)/g) ?? []).length, 3, first.output());
+    assert.equal((first.output().match(/etcd member \S+ \S+ started \(pid \d+\)/g) ?? []).length, 3, first.output());
+    assert.equal((first.output().match(/replica \d \S+ started \(pid \d+\)/g) ?? []).length, 3, first.output());
 
     // Any replica answers the API with the root credentials of the shared data dir.
     const creds = JSON.parse(fs.readFileSync(path.join(dataDir, 'credentials.json'), 'utf8')) as { user: { accessKeyId: string; secretAccessKey: string } };
@@ -151,8 +152,9 @@ describe('wharf up --ha and wharf status', { skip: missing ? 'etcd is not instal
     process.kill(members[0]!, 'SIGKILL');
     await waitUntil(() => etcdPids().length === 2, 'the member gone');
     const second = await up(dataDir);
-    assert.equal((second.output().match(/already running: adopted/g) ?? []).length, 2, second.output());
-    assert.equal((second.output().match(/ started \(pid \d+\)/g) ?? []).length, 1, second.output());
+    assert.equal((second.output().match(/etcd member \S+ \S+ already running: adopted/g) ?? []).length, 2, second.output());
+    assert.equal((second.output().match(/etcd member \S+ \S+ started \(pid \d+\)/g) ?? []).length, 1, second.output());
+    assert.equal((second.output().match(/replica \d \S+ started \(pid \d+\)/g) ?? []).length, 3, 'a clean stop leaves no replica to adopt');
     const again = await waitUntil(() => {
       const s = status(['--data-dir', dataDir]);
       return s.code === 0 ? s : undefined;
@@ -164,5 +166,47 @@ describe('wharf up --ha and wharf status', { skip: missing ? 'etcd is not instal
     assert.ok((await clusters(restarted[2]!)).some((a) => a.endsWith('/ha-try')));
     second.child.kill('SIGTERM');
     await stopped(second.child);
+  });
+
+  test('wharf up --ha killed with -9 leaves its replicas running; the next one adopts them, and stops them all on a clean stop', async () => {
+    // Not gone and not a zombie (an orphan's exit is reaped by whatever adopted it, maybe nobody).
+    const running = (pid: number) => {
+      try {
+        return !/^\d+ \(.*\) Z/s.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    const replicaPids = (s: ClusterStatus) => s.replicas.map((r) => Number(/-(\d+)-[0-9a-f]+$/.exec(r.replica ?? '')?.[1])).sort();
+    const healthyStatus = (what: string) =>
+      waitUntil(() => {
+        const s = status(['--data-dir', dataDir]);
+        return s.code === 0 ? s : undefined;
+      }, what, { timeoutMs: 30_000 });
+    const first = await up(dataDir);
+    const before = await healthyStatus('a healthy installation');
+    const pids = replicaPids(before.status);
+    assert.equal(pids.length, 3);
+    first.child.kill('SIGKILL');
+    await stopped(first.child);
+    // The replicas outlive it (their output goes to their log files, not to a pipe of it).
+    for (const pid of pids) assert.ok(running(pid), `replica ${pid} still runs`);
+
+    const second = await up(dataDir);
+    assert.equal((second.output().match(/replica \d \S+ already running \(pid \d+\): adopted/g) ?? []).length, 3, second.output());
+    assert.doesNotMatch(second.output(), /replica \d \S+ started/);
+    for (const pid of pids) assert.ok(second.output().includes(`pid ${pid}, adopted`), `replica ${pid} in the banner:\n${second.output()}`);
+    const adopted = await healthyStatus('healthy with the adopted replicas');
+    assert.deepEqual(replicaPids(adopted.status), pids, 'the same replica processes, none doubled');
+    assert.equal(adopted.status.replicas.filter((r) => r.leader).length, 1);
+
+    // A clean stop stops the adopted replicas too: no wharf process of this data dir is left
+    // (the etcd members, under ha/etcd, keep running by design).
+    second.child.kill('SIGTERM');
+    await stopped(second.child);
+    const left = spawnSync('pgrep', ['-f', '--', `--data-dir ${dataDir}( |$)`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+    assert.deepEqual(left, [], 'no wharf process of the data dir remains');
+    for (const pid of pids) assert.equal(running(pid), false, `replica ${pid} stopped`);
+    assert.equal(etcdPids().length, 3);
   });
 });

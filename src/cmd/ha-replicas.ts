@@ -1,0 +1,125 @@
+/**
+ * The replica records of `wharf up --ha` (DATA_DIR/ha/replica-N.json: pid and endpoint), and
+ * whether the process a record names may be adopted by a later `wharf up --ha`.
+ *
+ * A pid alone proves nothing (pids are reused), nor does an endpoint that answers (another
+ * installation may have its port now). A record is adopted only when all three hold: the pid's
+ * command line is `... server --store <this store> --listen <the endpoint's host:port> --data-dir <this data dir>`
+ * (Linux /proc; the data dir compared as a real path, resolved against the process's own working
+ * directory), and the endpoint's /healthz names a replica id of that pid (`host-PID-random`,
+ * cmd/server.ts). Anything else is a stale record: a new replica is started in its place.
+ */
+import { readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { getJson } from './get-json';
+
+export interface ReplicaRecord {
+  pid: number;
+  endpoint: string;
+}
+
+const recordFile = (haDir: string, n: number) => join(haDir, `replica-${n}.json`);
+
+export function recordReplica(haDir: string, n: number, r: ReplicaRecord): void {
+  writeFileSync(recordFile(haDir, n), JSON.stringify(r) + '\n', { mode: 0o600 });
+}
+
+export function forgetReplica(haDir: string, n: number): void {
+  rmSync(recordFile(haDir, n), { force: true });
+}
+
+function readRecord(haDir: string, n: number): ReplicaRecord | undefined {
+  try {
+    const r = JSON.parse(readFileSync(recordFile(haDir, n), 'utf8')) as Partial<ReplicaRecord>;
+    return Number.isInteger(r.pid) && typeof r.endpoint === 'string' ? { pid: r.pid!, endpoint: r.endpoint } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    // EPERM: it exists, but is another user's (and so not ours to adopt; the cmdline check says no).
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // An exited orphan whose new parent does not reap it (an init that is not one) stays a zombie.
+  try {
+    return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
+};
+
+/**
+ * Whether pid runs `wharf server --listen HOST:PORT --data-dir DATA_DIR` (its own argv, /proc),
+ * and, when store is given, `--store STORE` (a replica of another etcd cluster is not adopted).
+ */
+export function isReplicaProcess(pid: number, listen: string, dataDir: string, store?: string): boolean {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const after = (flag: string) => {
+      const i = argv.indexOf(flag);
+      return i >= 0 ? argv[i + 1] : undefined;
+    };
+    const dir = after('--data-dir');
+    if (!argv.includes('server') || after('--listen') !== listen || dir === undefined) return false;
+    if (store !== undefined && after('--store') !== store) return false;
+    return realpathSync(resolve(readlinkSync(`/proc/${pid}/cwd`), dir)) === realpathSync(dataDir);
+  } catch {
+    // No /proc (not Linux), or the process is gone or not ours: nothing to adopt.
+    return false;
+  }
+}
+
+/**
+ * Replica n's recorded process, if it is still this data dir's replica and answers as itself
+ * (given up to waitMs to answer: it may have been starting when `wharf up` died).
+ */
+export async function adoptableReplica(haDir: string, n: number, dataDir: string, store?: string, waitMs = 30_000): Promise<ReplicaRecord | undefined> {
+  const r = readRecord(haDir, n);
+  if (!r || !alive(r.pid)) return undefined;
+  let listen: string;
+  try {
+    listen = new URL(r.endpoint).host;
+  } catch {
+    return undefined;
+  }
+  const until = Date.now() + waitMs;
+  while (isReplicaProcess(r.pid, listen, dataDir, store)) {
+    try {
+      const { status, body } = await getJson(`${r.endpoint}/healthz`, 1000);
+      const id = (body as { replica?: unknown }).replica;
+      if (status === 200 && typeof id === 'string' && id.includes(`-${r.pid}-`)) return r;
+      // Another process answers there: the record is not that process's.
+      if (status === 200) return undefined;
+    } catch {
+      // Not answering yet.
+    }
+    if (Date.now() > until) throw new Error(`replica ${n} (pid ${r.pid}, ${r.endpoint}) runs but does not answer /healthz; stop it (kill ${r.pid}) and start again`);
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  return undefined;
+}
+
+/** Stops an adopted replica (not a child: no exit event) as a child is stopped: SIGTERM, SIGKILL after graceMs. */
+export async function stopAdopted(pid: number, graceMs = 10_000): Promise<void> {
+  const signal = (s: NodeJS.Signals) => {
+    try {
+      process.kill(pid, s);
+    } catch {
+      // gone already
+    }
+  };
+  signal('SIGTERM');
+  const until = Date.now() + graceMs;
+  let killed = false;
+  while (alive(pid)) {
+    if (!killed && Date.now() > until) {
+      signal('SIGKILL');
+      killed = true;
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
