@@ -1,9 +1,9 @@
 /** Services of a cluster, a page per service with its deployments and events, and their actions. */
-import { useState } from 'preact/hooks';
-import type { Deployment, Service } from '../core/shapes/ecs';
+import { useMemo, useRef, useState } from 'preact/hooks';
+import type { Deployment, Service, ServiceEvent } from '../core/shapes/ecs';
 import { callEcs, chunks, describeOne, listAll, type Session } from './api';
 import { ClusterPicker } from './tasks';
-import { ConfirmButton, ErrorText, href, Pager, shortArn, TableHead, Updated, usePages, usePoll, when } from './ui';
+import { ConfirmButton, ErrorText, href, Pager, shortArn, TableHead, Updated, useFollowBottom, usePages, usePoll, when } from './ui';
 
 const POLL_MS = 2000;
 /** ListServices' page size: a cluster of 1,000 services is read a page at a time. */
@@ -124,7 +124,11 @@ function DeploymentRow({ d }: { d: Deployment }) {
         </span>
       </td>
       <td>{d.rolloutState}</td>
-      <td class="reason">{d.rolloutStateReason}</td>
+      <td class="reason">
+        <div class="clamp" title={d.rolloutStateReason}>
+          {d.rolloutStateReason}
+        </div>
+      </td>
       <td class="num">{d.failedTasks ?? 0}</td>
       <td>{when(d.updatedAt)}</td>
     </tr>
@@ -201,7 +205,7 @@ export function ServicePage({ session, cluster, service }: { session: Session; c
             />
           </div>
           <h2>Deployments</h2>
-          <div class="scroll">
+          <div class="scroll deployments-box">
             <table class="deployments">
               <TableHead columns={['Deployment', 'Task definition', 'Progress', 'Rollout state', 'Reason', 'Failed tasks', 'Updated']} />
               <tbody>
@@ -213,18 +217,41 @@ export function ServicePage({ session, cluster, service }: { session: Session; c
           </div>
           {s.deploymentConfiguration?.deploymentCircuitBreaker?.enable && <p>Deployment circuit breaker on (rollback {s.deploymentConfiguration.deploymentCircuitBreaker.rollback ? 'on' : 'off'}).</p>}
           <h2>Events</h2>
-          <ol class="events" aria-label="Service events, newest first">
-            {(s.events ?? []).slice(0, 50).map((e) => (
-              <li key={e.id}>
-                <time>{when(e.createdAt)}</time> {e.message}
-              </li>
-            ))}
-          </ol>
+          <EventsFeed key={`${cluster}/${service}`} events={s.events} />
         </>
       )}
     </section>
   );
 }
+
+/** How many events the feed keeps while the page is open. */
+const KEEP_EVENTS = 500;
+
+/**
+ * The service's events, oldest first, in a box of fixed height that follows the newest. The live
+ * page never moves what the user reads: new events are appended below (ECS's list is newest
+ * first, and prepending would push every line down), and an event once shown stays until the page
+ * is left, so the window of the latest events sliding on does not move the lines either.
+ */
+function EventsFeed({ events }: { events: ServiceEvent[] | undefined }) {
+  const seen = useRef(new Map<string, ServiceEvent>());
+  const shown = useMemo(() => {
+    for (const e of events ?? []) seen.current.set(eventKey(e), e);
+    return [...seen.current.values()].sort((a, b) => (a.createdAt ?? 0) - (b.createdAt ?? 0)).slice(-KEEP_EVENTS);
+  }, [events]);
+  const follow = useFollowBottom<HTMLOListElement>(shown);
+  return (
+    <ol class="events" aria-label="Service events, oldest first; the box follows the newest" ref={follow.ref} onScroll={follow.onScroll} tabIndex={0}>
+      {shown.map((e) => (
+        <li key={eventKey(e)}>
+          <time>{when(e.createdAt)}</time> {e.message}
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+const eventKey = (e: ServiceEvent) => e.id ?? `${e.createdAt}/${e.message}`;
 
 /** Every service name of a cluster (for the task filters). */
 export async function serviceNames(session: Session, cluster: string): Promise<string[]> {

@@ -74,17 +74,20 @@ export function TasksPage({ session, query }: { session: Session; query: URLSear
             go({ cluster: c, service: '' });
           }}
         />
+        {/* Uncontrolled (defaultValue, keyed by the address's value): the list re-renders at every
+            poll, and a controlled field would be set back to the address's value under the
+            user's typing. A new address (a submitted filter, the back button) resets them. */}
         <label>
           Service
-          <input name="service" value={service} />
+          <input name="service" defaultValue={service} key={`service=${service}`} />
         </label>
         <label>
           Family
-          <input name="family" value={family} />
+          <input name="family" defaultValue={family} key={`family=${family}`} />
         </label>
         <label>
           Desired status
-          <select name="status" value={status}>
+          <select name="status" defaultValue={status} key={`status=${status}`}>
             <option>RUNNING</option>
             <option>STOPPED</option>
           </select>

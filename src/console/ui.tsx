@@ -1,6 +1,6 @@
 /** Small building blocks every page uses: the hash router, polling, errors, confirmation. */
 import type { ComponentChildren } from 'preact';
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { describeError } from './api';
 
 /** The route is the hash (`#/services/c1/web?x=y`): a static file server needs no rewrites. */
@@ -224,4 +224,23 @@ export function when(epochSeconds: number | undefined): string {
 
 export function Updated({ at }: { at: number | undefined }) {
   return <span class="updated" aria-live="off">{at ? `updated ${new Date(at).toLocaleTimeString()}` : 'loading…'}</span>;
+}
+
+/**
+ * A box that follows what is appended at its bottom while the user is at the bottom, and stays
+ * put once they scroll up to read (the page never moves under them). Give `ref` and `onScroll`
+ * to the scrolling element; `content` is whatever changes when lines are appended.
+ */
+export function useFollowBottom<T extends HTMLElement>(content: unknown) {
+  const ref = useRef<T>(null);
+  const pinned = useRef(true);
+  const onScroll = useCallback(() => {
+    const el = ref.current;
+    if (el) pinned.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 4;
+  }, []);
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (el && pinned.current) el.scrollTop = el.scrollHeight;
+  }, [content]);
+  return { ref, onScroll };
 }

@@ -172,6 +172,9 @@ describe('the web console in Chromium', { skip }, () => {
   test('a forced deployment rolls, with a progress bar per deployment, to COMPLETED', async () => {
     const before = (await ecs.send(new DescribeServicesCommand({ cluster: CLUSTER, services: [SERVICE] }))).services![0]!.deployments![0]!.id;
     await confirmIn(page, 'Force new deployment…', 'Deploy');
+    // Layout shifts (Chromium's Layout Instability API) from here on: live updates must not move
+    // what the user reads. Shifts right after the user's own click do not count, as in CLS.
+    await page.evaluate(`(() => { window.__shifts = []; new PerformanceObserver((l) => { for (const e of l.getEntries()) if (!e.hadRecentInput) window.__shifts.push({ value: e.value, moved: (e.sources || []).map((s) => (s.node && (s.node.className || s.node.nodeName)) + ' ' + Math.round(s.previousRect.y) + '->' + Math.round(s.currentRect.y)) }); }).observe({ type: 'layout-shift' }); })()`);
     // While it rolls the page shows both deployments, each with its own bar.
     await waitUntil(async () => (await page.locator('table.deployments tbody tr').count()) === 2, 'two deployments on the page', { intervalMs: 100 });
     const bars = page.locator('table.deployments progress');
@@ -184,6 +187,8 @@ describe('the web console in Chromium', { skip }, () => {
     const after = (await ecs.send(new DescribeServicesCommand({ cluster: CLUSTER, services: [SERVICE] }))).services![0]!.deployments!;
     assert.equal(after.length, 1);
     assert.notEqual(after[0]!.id, before, 'a new deployment replaced the old one');
+    const shifts = await page.evaluate<{ value: number; moved: string[] }[]>('window.__shifts');
+    assert.deepEqual(shifts, [], 'nothing on the service page moved while the deployment rolled (two deployments, new events, counts)');
   });
 
   test('a task stopped from the console is replaced, and its page says why it stopped', async () => {
@@ -238,6 +243,39 @@ describe('the web console in Chromium', { skip }, () => {
     const row = page.getByRole('row', { name: new RegExp(id) });
     await waitText(row, (t) => t.includes('RUNNING'), 'the run task RUNNING in the list');
     await waitUntil(async () => (await running()).length === 4, 'Docker runs the run task beside the service’s three');
+  });
+
+  test('the task list filters by service, family and desired status, as ListTasks does', async () => {
+    await page.goto(`${srv.endpoint}/console/#/tasks?cluster=${CLUSTER}`);
+    const form = page.getByRole('form', { name: 'Filter tasks' });
+    const listed = async () => (await page.locator('tbody tr th').allTextContents()).map((t) => t.trim()).sort();
+    const api = async (input: { serviceName?: string; family?: string; desiredStatus: 'RUNNING' | 'STOPPED' }) =>
+      ((await ecs.send(new ListTasksCommand({ cluster: CLUSTER, ...input }))).taskArns ?? []).map((a) => a.slice(a.lastIndexOf('/') + 1)).sort();
+    const filterBy = async (service: string, family: string, status: 'RUNNING' | 'STOPPED') => {
+      await form.getByLabel('Service').fill(service);
+      await form.getByLabel('Family').fill(family);
+      await form.getByLabel('Desired status').selectOption(status);
+      // The list polls while the user types: what was typed must survive a poll's re-render.
+      const updated = page.locator('h1 .updated');
+      const before = await updated.textContent();
+      await waitUntil(async () => (await updated.textContent()) !== before, 'a poll of the list while the filter is typed', { intervalMs: 100 });
+      await form.getByRole('button', { name: 'Filter' }).click();
+      const want = await api({ ...(service ? { serviceName: service } : {}), ...(family ? { family } : {}), desiredStatus: status });
+      await waitUntil(async () => JSON.stringify(await listed()) === JSON.stringify(want), `the page to list ${JSON.stringify(want)} (service ${service || '-'}, family ${family || '-'}, ${status})`, {
+        describe: async () => `listed ${JSON.stringify(await listed())} at ${page.url()}: ${(await page.locator('body').textContent())?.slice(0, 1500)}`,
+        timeoutMs: 20_000,
+      });
+      return want;
+    };
+    // The service's three, without the task run by hand; then the family's four, with it.
+    assert.equal((await filterBy(SERVICE, '', 'RUNNING')).length, 3);
+    assert.equal((await filterBy('', FAMILY, 'RUNNING')).length, 4);
+    // Stopped ones: the task stopped from the console and those the forced deployment replaced.
+    const stopped = await filterBy(SERVICE, '', 'STOPPED');
+    assert.ok(stopped.length >= 4, `stopped tasks of the service: ${stopped.length}`);
+    const statuses = await page.locator('tbody tr td:nth-child(4)').allTextContents();
+    assert.ok(statuses.every((t) => t === 'STOPPED'), `desired status column: ${statuses.join(', ')}`);
+    assert.match(new URL(page.url()).hash, /status=STOPPED/, 'the filter is in the address, so it survives a reload');
   });
 
   test('an API error in an action is shown verbatim in its dialog', async () => {
