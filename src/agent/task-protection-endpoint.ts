@@ -26,6 +26,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { GetTaskProtectionRequest, GetTaskProtectionResponse, ProtectedTask, UpdateTaskProtectionRequest, UpdateTaskProtectionResponse } from '../core/shapes/ecs';
 import type { Logger } from '../lib/logger';
+import { hostPort } from '../lib/process';
 import { containerMetadata, taskMetadata, type MetadataContext } from './task-metadata';
 
 type StatsBody = Record<string, unknown>;
@@ -153,8 +154,7 @@ export class TaskProtectionEndpoint {
   /** ECS_AGENT_URI for a task's containers. */
   uriFor(endpointId: string): string {
     if (!this.address) throw new Error('task protection endpoint not started');
-    const h = this.address.host.includes(':') ? `[${this.address.host}]` : this.address.host;
-    return `http://${h}:${this.address.port}/api/${endpointId}`;
+    return `http://${hostPort(this.address.host, this.address.port)}/api/${endpointId}`;
   }
 
   close(): Promise<void> {

@@ -18,7 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { DnsServer, registrySnapshot, type DnsListenAddress, type HostNameSource } from '../discovery';
 import { resolvConfUpstreams, type Upstream } from '../discovery/dns-forwarder';
-import type { Logger } from '../lib';
+import { hostPort, type Logger } from '../lib';
 import { dockerBridgeAddress } from './host-address';
 import type { RegionRuntimes } from './regions';
 
@@ -48,7 +48,8 @@ export interface RunningDiscoveryDns {
 }
 
 const inUse = (e: unknown) => (e as NodeJS.ErrnoException).code === 'EADDRINUSE';
-const show = (a: DnsListenAddress) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+/** How logs, /healthz and `wharf status` show a DNS address. */
+export const showDnsAddress = (a: DnsListenAddress) => hostPort(a.host, a.port);
 
 /** `--dns`: `off`, or comma-separated ADDR:PORT (IPv6 as [ADDR]:PORT); absent: the defaults. */
 export function parseDnsFlag(value: string | undefined): DnsSettings | undefined {
@@ -92,7 +93,7 @@ export async function startDiscoveryDns(
     } catch (e) {
       if (settings.standby && inUse(e)) {
         standingBy.push(addr);
-        log.warn({ address: show(addr) }, 'the DNS address is held by another process (another replica?): standing by to take it over');
+        log.warn({ address: showDnsAddress(addr) }, 'the DNS address is held by another process (another replica?): standing by to take it over');
         continue;
       }
       if (settings.required) {
@@ -102,7 +103,7 @@ export async function startDiscoveryDns(
       log.warn({ err: e, address: `${addr.host}:${addr.port}` }, 'the DNS server cannot listen here (--dns to choose, --dns off to disable)');
     }
   }
-  if (addresses.length > 0) log.info({ dns: addresses.map(show) }, 'service discovery DNS listening');
+  if (addresses.length > 0) log.info({ dns: addresses.map(showDnsAddress) }, 'service discovery DNS listening');
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
   // One try of every waited-for address per round; the next round is armed when this one ends,
@@ -116,9 +117,9 @@ export async function startDiscoveryDns(
         if (closed) return void (await server.close());
         standingBy.splice(standingBy.indexOf(addr), 1);
         addresses.push(got);
-        log.warn({ address: show(got) }, 'took over the DNS address: this replica answers on it now');
+        log.warn({ address: showDnsAddress(got) }, 'took over the DNS address: this replica answers on it now');
       } catch (e) {
-        if (!inUse(e)) log.debug({ err: e, address: show(addr) }, 'the DNS address cannot be bound yet');
+        if (!inUse(e)) log.debug({ err: e, address: showDnsAddress(addr) }, 'the DNS address cannot be bound yet');
       }
     }
     if (!closed && standingBy.length > 0) timer = setTimeout(() => void retry(), STANDBY_RETRY_MS);

@@ -12,6 +12,7 @@
 import { readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { getJson } from './get-json';
+import { processAlive } from '../lib';
 
 export interface ReplicaRecord {
   pid: number;
@@ -36,21 +37,6 @@ function readRecord(haDir: string, n: number): ReplicaRecord | undefined {
     return undefined;
   }
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    // EPERM: it exists, but is another user's (and so not ours to adopt; the cmdline check says no).
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // An exited orphan whose new parent does not reap it (an init that is not one) stays a zombie.
-  try {
-    return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true;
-  }
-};
 
 /**
  * Whether pid runs `wharf server --listen HOST:PORT --data-dir DATA_DIR` (its own argv, /proc),
@@ -79,7 +65,7 @@ export function isReplicaProcess(pid: number, listen: string, dataDir: string, s
  */
 export async function adoptableReplica(haDir: string, n: number, dataDir: string, store?: string, waitMs = 30_000): Promise<ReplicaRecord | undefined> {
   const r = readRecord(haDir, n);
-  if (!r || !alive(r.pid)) return undefined;
+  if (!r || !processAlive(r.pid)) return undefined;
   let listen: string;
   try {
     listen = new URL(r.endpoint).host;
@@ -115,7 +101,7 @@ export async function stopAdopted(pid: number, graceMs = 10_000): Promise<void> 
   signal('SIGTERM');
   const until = Date.now() + graceMs;
   let killed = false;
-  while (alive(pid)) {
+  while (processAlive(pid)) {
     if (!killed && Date.now() > until) {
       signal('SIGKILL');
       killed = true;

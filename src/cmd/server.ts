@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { startDiscoveryDns, type DnsSettings, type RunningDiscoveryDns } from './dns';
+import { showDnsAddress, startDiscoveryDns, type DnsSettings, type RunningDiscoveryDns } from './dns';
 import type { DnsListenAddress } from '../discovery';
 import { Gauge, type Registry } from 'prom-client';
 import type { Partition } from '../core/arn';
@@ -18,7 +18,7 @@ import { SqliteStore } from '../store/sqlite/sqlite-store';
 import { EtcdStore, type Leadership } from '../store/etcd';
 import { migrateUnprefixedKeys } from '../store/regions';
 import type { Store } from '../store/store';
-import { SessionTokens, createLogger, systemClock, type Logger } from '../lib';
+import { SessionTokens, createLogger, hostPort, systemClock, type Logger } from '../lib';
 import { loadOrCreateCredentials, type CredentialsFile } from './credentials';
 import { loadOrCreateSecretCipher, loadOrCreateSessionTokenKey, tightenDataDir } from './data-dir';
 import { readTlsFiles, type TlsFiles } from './tls';
@@ -206,7 +206,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     health: () => ({
       replica: replicaId,
       leader: leadership ? leadership.current() !== undefined : true,
-      ...(dns ? { dns: { serving: dns.addresses.map(showAddress), standingBy: dns.standingBy.map(showAddress) } } : {}),
+      ...(dns ? { dns: { serving: dns.addresses.map(showDnsAddress), standingBy: dns.standingBy.map(showDnsAddress) } } : {}),
     }),
     // Agents learn every live replica from any answer, and move to another when theirs goes.
     ...(replicaRegistry ? { responseHeaders: () => ({ [REPLICAS_HEADER]: replicaRegistry.endpoints().join(',') }) } : {}),
@@ -214,7 +214,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   placementCommitGauges(http.metrics);
   capacityProviderGauges(http.metrics, regions);
   const { port } = await http.listen(opts.port, opts.host);
-  const endpoint = `${tls ? 'https' : 'http'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+  const endpoint = `${tls ? 'https' : 'http'}://${hostPort(opts.host, port)}`;
   regions.setEndpoint(endpoint);
   await replicaRegistry?.start(endpoint);
   log.info({ endpoint, dataDir: opts.dataDir, region: opts.region, regions: policy.describe() }, 'wharf server listening');
@@ -238,8 +238,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // Replicas on etcd share the DNS addresses: one holds each, the others stand by (cmd/dns.ts).
   const dnsSettings = opts.dns && leadership ? { ...opts.dns, standby: true } : opts.dns;
   dns = dnsSettings ? await startDiscoveryDns(dnsSettings, regions, opts.region, log, loadBalancers ? [loadBalancers.hostNames] : []) : undefined;
-  const dnsAddresses = dns?.addresses ?? [];
-  const dnsStandingBy = dns?.standingBy ?? [];
   return {
     endpoint,
     port,
@@ -249,8 +247,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     regions,
     http,
     store,
-    dns: dnsAddresses,
-    dnsStandingBy,
+    dns: dns?.addresses ?? [],
+    dnsStandingBy: dns?.standingBy ?? [],
     get loadBalancers() {
       return loadBalancers;
     },
@@ -265,8 +263,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     },
   };
 }
-
-const showAddress = (a: DnsListenAddress) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
 
 /** dist/console of the checkout this runs from (src/cmd under tsx, dist/src/cmd when built). */
 function defaultConsoleDir(): string {

@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { ensureEtcdCluster, type PersistentEtcdMember } from '../store/etcd';
 import { loadOrCreateCredentials } from './credentials';
 import { loadOrCreateSecretCipher, tightenDataDir } from './data-dir';
+import { hostPort } from '../lib';
 
 export const HA_STATE_FILE = join('ha', 'state.json');
 
@@ -100,8 +101,6 @@ async function healthy(endpoint: string): Promise<boolean> {
   }
 }
 
-const endpointOf = (host: string, port: number, tls: boolean) => `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
-
 function exited(p: ChildProcess): Promise<void> {
   return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
 }
@@ -148,11 +147,11 @@ export async function startHa(o: HaOptions): Promise<RunningHa> {
         o.say(`wharf: replica ${i + 1} ${a.endpoint} already running (pid ${a.pid}): adopted`);
         continue;
       }
-      const endpoint = endpointOf(o.host, ports[i]!, o.tls !== undefined);
-      const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+      const listen = hostPort(o.host, ports[i]!);
+      const endpoint = `${o.tls ? 'https' : 'http'}://${listen}`;
       const fd = openSync(log, 'a', 0o600);
       const args = [
-        ...pre, 'server', '--store', store, '--listen', `${host}:${ports[i]}`, '--data-dir', o.dataDir,
+        ...pre, 'server', '--store', store, '--listen', listen, '--data-dir', o.dataDir,
         ...o.serverArgs, ...o.dnsArgs,
         ...(o.tls ? ['--tls-cert', o.tls.certFile, '--tls-key', o.tls.keyFile] : []),
       ];

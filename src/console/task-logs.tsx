@@ -7,9 +7,10 @@
  *
  * Containers that do not log with awslogs say why there is nothing here, and where their output is.
  */
-import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import type { ContainerDefinition, Task, TaskDefinition } from '../core/shapes/ecs';
 import { ApiError, callEcs, callLogs, describeError, type Session } from './api';
+import { useFollowBottom } from './ui';
 
 const FOLLOW_MS = 1500;
 /** Lines a box keeps; older ones leave the top. */
@@ -76,9 +77,6 @@ export function TaskLogs({ session, cluster, task }: { session: Session; cluster
 function FollowedLog({ session, where, name }: { session: Session; where: Where; name: string }) {
   const [lines, setLines] = useState<string[]>([]);
   const [note, setNote] = useState<string>();
-  const box = useRef<HTMLPreElement>(null);
-  /** Whether the box was at its bottom before the last append (then it follows). */
-  const pinned = useRef(true);
   useEffect(() => {
     let alive = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -97,8 +95,6 @@ function FollowedLog({ session, where, name }: { session: Session; where: Where;
         token = out.nextForwardToken ?? token;
         const got = (out.events ?? []).map((e) => e.message);
         if (got.length > 0) {
-          const el = box.current;
-          pinned.current = !el || el.scrollTop + el.clientHeight >= el.scrollHeight - 4;
           setLines((ls) => [...ls, ...got].slice(-KEEP_LINES));
         }
         setNote(undefined);
@@ -115,10 +111,7 @@ function FollowedLog({ session, where, name }: { session: Session; where: Where;
       if (timer) clearTimeout(timer);
     };
   }, [session, where.group, where.stream, where.region]);
-  useLayoutEffect(() => {
-    const el = box.current;
-    if (el && pinned.current) el.scrollTop = el.scrollHeight;
-  }, [lines]);
+  const follow = useFollowBottom<HTMLPreElement>(lines);
   return (
     <>
       <p class="crumbs">
@@ -127,7 +120,8 @@ function FollowedLog({ session, where, name }: { session: Session; where: Where;
       </p>
       {note && <p class="error">{note}</p>}
       <pre
-        ref={box}
+        ref={follow.ref}
+        onScroll={follow.onScroll}
         data-testid={`log-lines-${name}`}
         tabIndex={0}
         aria-label={`Log of container ${name}`}

@@ -10,3 +10,4 @@ export * from './sigv4';
 export * from './secret-cipher';
 export * from './seeded-random';
 export * from './session-token';
+export * from './process';

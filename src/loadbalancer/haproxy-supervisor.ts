@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from '../lib/logger';
+import { processAlive } from '../lib/process';
 import { RuntimeApi } from './runtime-api';
 
 export const HAPROXY = process.env.WHARF_HAPROXY ?? '/usr/sbin/haproxy';
@@ -48,16 +49,6 @@ export function supervisorPaths(dataDir: string): SupervisorPaths {
 export const structureFile = (p: SupervisorPaths): string => `${p.configFile}.structure`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Whether a process with this pid exists (signal 0 checks without signalling). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export class HaproxySupervisor {
   readonly paths: SupervisorPaths;

@@ -34,7 +34,7 @@ import {
   type TargetHealthRecord,
 } from '../../src/control/elbv2-records';
 import { interfaceAddresses } from '../../src/cmd/elb-interface';
-import { processAlive } from '../../src/loadbalancer/haproxy-supervisor';
+import { processAlive } from '../../src/lib/process';
 import { dockerSkipReason } from '../images/docker-test-env';
 import { haproxySkipReason, get } from './helpers/lb-harness';
 import { sleep, waitUntil } from './helpers/processes';
