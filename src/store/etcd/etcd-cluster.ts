@@ -25,15 +25,24 @@ export interface EtcdCluster {
   stop(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
+/** n distinct free loopback ports: all are held open until every one is chosen. */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => resolve(s));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+/** Names and loopback addresses for a new cluster of `size` members. */
+async function newMembers(size: number): Promise<{ name: string; clientUrl: string; peerUrl: string }[]> {
+  const ports = await freePorts(2 * size);
+  return Array.from({ length: size }, (_, i) => ({ name: `m${i + 1}`, clientUrl: `http://127.0.0.1:${ports[2 * i]}`, peerUrl: `http://127.0.0.1:${ports[2 * i + 1]}` }));
 }
 
 /**
@@ -59,10 +68,7 @@ function exited(p: ChildProcess): Promise<void> {
 /** Starts `size` members forming one cluster and waits until each answers /health. */
 export async function startEtcdCluster(size = 1, opts: { dir?: string; binary?: string; /** More etcd flags (they win over ours). */ args?: string[] } = {}): Promise<EtcdCluster> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'wharf-etcd-'));
-  const members: Omit<EtcdMember, 'process'>[] = [];
-  for (let i = 0; i < size; i++) {
-    members.push({ name: `m${i + 1}`, clientUrl: `http://127.0.0.1:${await freePort()}`, peerUrl: `http://127.0.0.1:${await freePort()}` });
-  }
+  const members: Omit<EtcdMember, 'process'>[] = await newMembers(size);
   const initial = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
   const started: EtcdMember[] = members.map((m) => {
     const data = join(dir, m.name);
@@ -133,20 +139,20 @@ export async function ensureEtcdCluster(dir: string, size = 3, opts: { binary?: 
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, 'members.json');
   let members: PersistentEtcdMember[];
-  if (existsSync(file)) {
+  // Only members recorded by an earlier call may be adopted: on a new cluster, whatever answers on
+  // a port just chosen is some other process that took it in between (another cluster's member).
+  const recorded = existsSync(file);
+  if (recorded) {
     members = (JSON.parse(readFileSync(file, 'utf8')) as PersistentEtcdMember[]).map((m) => ({ name: m.name, clientUrl: m.clientUrl, peerUrl: m.peerUrl }));
   } else {
     // Ports are chosen once, and kept: a member's peer address is part of the cluster's state.
-    members = [];
-    for (let i = 0; i < size; i++) {
-      members.push({ name: `m${i + 1}`, clientUrl: `http://127.0.0.1:${await freePort()}`, peerUrl: `http://127.0.0.1:${await freePort()}` });
-    }
+    members = await newMembers(size);
     writeFileSync(file, JSON.stringify(members, null, 2) + '\n', { mode: 0o600 });
   }
   const initial = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
   const started = new Map<string, ChildProcess>();
   for (const m of members) {
-    if (await answers(m.clientUrl)) continue;
+    if (recorded && (await answers(m.clientUrl))) continue;
     const data = join(dir, m.name);
     mkdirSync(data, { recursive: true, mode: 0o700 });
     const log = openSync(join(dir, `${m.name}.log`), 'a', 0o600);
