@@ -99,6 +99,9 @@ export const errorCodes = [
   'ExpiredTokenException',
   'ExpiredToken',
   'InvalidClientTokenId',
+  // EC2's spelling of an unknown key or token, and of expired session credentials.
+  'AuthFailure',
+  'RequestExpired',
   'InvalidSignatureException',
   'IncompleteSignatureException',
   'RequestEntityTooLargeException',

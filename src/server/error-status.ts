@@ -93,6 +93,8 @@ export const errorStatus: Record<ErrorCode, number> = {
   ExpiredTokenException: 400,
   ExpiredToken: 400,
   InvalidClientTokenId: 403,
+  AuthFailure: 401,
+  RequestExpired: 400,
   InvalidSignatureException: 403,
   IncompleteSignatureException: 400,
   RequestEntityTooLargeException: 413,

@@ -57,10 +57,11 @@ async function call(creds: SigningCredentials, op: string, tamper: (h: Record<st
   return { status: r.status, body: await r.json() };
 }
 
-async function sts(creds: SigningCredentials, action: string, params: Record<string, string> = {}): Promise<{ status: number; text: string }> {
-  const body = new URLSearchParams({ Action: action, Version: '2011-06-15', ...params }).toString();
+async function sts(creds: SigningCredentials, action: string, params: Record<string, string> = {}, service: 'sts' | 'ec2' = 'sts'): Promise<{ status: number; text: string }> {
+  const version = service === 'sts' ? '2011-06-15' : '2016-11-15';
+  const body = new URLSearchParams({ Action: action, Version: version, ...params }).toString();
   const h: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' };
-  Object.assign(h, signRequest({ method: 'POST', url, headers: h, body }, { ...creds, region: 'us-east-1', service: 'sts' }));
+  Object.assign(h, signRequest({ method: 'POST', url, headers: h, body }, { ...creds, region: 'us-east-1', service }));
   delete h.host;
   const r = await fetch(url, { method: 'POST', headers: h, body });
   return { status: r.status, text: await r.text() };
@@ -195,6 +196,9 @@ test('a session ends when its parent key is deleted, and works again only if tha
   try {
     assert.equal((await call(s, 'DescribeThings')).body.__type, 'UnrecognizedClientException');
     assert.equal(tag((await sts(s, 'GetCallerIdentity')).text, 'Code'), 'InvalidClientTokenId');
+    // EC2 spells it its own way.
+    const e = await sts(s, 'DescribeVpcs', {}, 'ec2');
+    assert.deepEqual([e.status, tag(e.text, 'Code'), tag(e.text, 'Message')], [401, 'AuthFailure', 'AWS was not able to validate the provided access credentials']);
     // The same key id with another secret (the root key set anew from the environment) is not its parent.
     keys.set(USER.accessKeyId, { ...user, secret: deriveSecret('v'.repeat(64)) });
     assert.equal((await call(s, 'DescribeThings')).body.__type, 'UnrecognizedClientException');
@@ -211,6 +215,8 @@ test('an expired session is refused with ExpiredToken(Exception), judged by the 
   assert.deepEqual([r.status, r.body], [400, { __type: 'ExpiredTokenException', message: 'The security token included in the request is expired' }]);
   const q = await sts(creds, 'GetCallerIdentity');
   assert.equal(tag(q.text, 'Code'), 'ExpiredToken');
+  const e = await sts(creds, 'DescribeVpcs', {}, 'ec2');
+  assert.deepEqual([e.status, tag(e.text, 'Code'), tag(e.text, 'Message')], [400, 'RequestExpired', 'Request has expired.']);
   // With an injected clock: the same token is good a second before its end, and not at it.
   const lookup = (id: string) => keys.get(id);
   const fresh = tokens.issue({ accessKeyId: USER.accessKeyId, secret: USER.secretAccessKey }, 900_000, 1_000_000_000_000);

@@ -49,6 +49,8 @@ export interface AuthFailureCodes {
   invalid: ErrorCode;
   expired: ErrorCode;
   invalidMessage: string;
+  /** Default: EXPIRED_TOKEN_MESSAGE. */
+  expiredMessage?: string;
 }
 
 export const JSON_AUTH_FAILURES: AuthFailureCodes = {
@@ -62,6 +64,17 @@ export const QUERY_AUTH_FAILURES: AuthFailureCodes = {
   invalid: 'InvalidClientTokenId',
   expired: 'ExpiredToken',
   invalidMessage: 'The security token included in the request is invalid',
+};
+
+/**
+ * EC2 (query protocol too) spells both its own way: an unknown key or token is AuthFailure, and
+ * a session past its Expiration is RequestExpired, as `aws ec2` shows them.
+ */
+export const EC2_AUTH_FAILURES: AuthFailureCodes = {
+  invalid: 'AuthFailure',
+  expired: 'RequestExpired',
+  invalidMessage: 'AWS was not able to validate the provided access credentials',
+  expiredMessage: 'Request has expired.',
 };
 
 export const EXPIRED_TOKEN_MESSAGE = 'The security token included in the request is expired';
@@ -94,7 +107,7 @@ export function verifyCaller(
   );
   const resolved = session as ResolvedSession | undefined;
   if (!r.ok) {
-    if (resolved && !resolved.ok && resolved.failure === 'expired') throw new WharfError(failures.expired, EXPIRED_TOKEN_MESSAGE);
+    if (resolved && !resolved.ok && resolved.failure === 'expired') throw new WharfError(failures.expired, failures.expiredMessage ?? EXPIRED_TOKEN_MESSAGE);
     if (r.failure.code === 'UnrecognizedClientException') throw new WharfError(failures.invalid, failures.invalidMessage);
     throw new WharfError(r.failure.code, r.failure.message);
   }

@@ -14,7 +14,7 @@ import { SECRETS_SIGNING_NAME, SECRETS_TARGET_PREFIX } from '../control/secrets'
 import { ecsIamRequest, serviceIamRequest, type IamLookups } from '../control/iam-resources';
 import { STS_SIGNING_NAME } from '../control/sts-api';
 import type { Handler, JsonServiceApi, QueryServiceApi } from './api-registry';
-import { QUERY_AUTH_FAILURES } from './session-auth';
+import { EC2_AUTH_FAILURES, QUERY_AUTH_FAILURES } from './session-auth';
 
 /**
  * What the IAM check reads of a region's state (latest task definition revisions, secrets' ARNs);
@@ -90,7 +90,7 @@ export function wharfApis(
 export function wharfQueryApis(handlers: { ec2: Record<string, Handler>; elbv2: Record<string, Handler>; sts?: Record<string, Handler> }): QueryServiceApi[] {
   const elbv2 = loadModel('elbv2');
   return [
-    { signingName: EC2_SIGNING_NAME, model: loadModel('ec2'), handlers: handlers.ec2, authorize: (op, input) => serviceIamRequest(EC2_SIGNING_NAME, op, input), deniedErrorCode: 'UnauthorizedOperation' },
+    { signingName: EC2_SIGNING_NAME, model: loadModel('ec2'), handlers: handlers.ec2, authorize: (op, input) => serviceIamRequest(EC2_SIGNING_NAME, op, input), deniedErrorCode: 'UnauthorizedOperation', authFailureCodes: EC2_AUTH_FAILURES },
     {
       signingName: ELBV2_SIGNING_NAME,
       model: elbv2,

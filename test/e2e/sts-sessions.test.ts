@@ -164,6 +164,7 @@ test("deleting or rotating a user's key ends its sessions at once", async () => 
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /\(UnrecognizedClientException\) when calling the ListClusters operation(?: \(reached max retries: 0\))?: The security token included in the request is invalid\./);
     assert.match((await aws(s, ['sts', 'get-caller-identity'])).stderr, /\(InvalidClientTokenId\)/);
+    assert.match((await aws(s, ['ec2', 'describe-vpcs'])).stderr, /\(AuthFailure\) when calling the DescribeVpcs operation(?: \(reached max retries: \d+\))?: AWS was not able to validate the provided access credentials/);
   }
 });
 
