@@ -257,6 +257,7 @@ async function cmdUp(argv: string[]): Promise<void> {
     ? await upReplicas(values, host, port, tls)
     : await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync, dns: parseDnsFlag(values.dns), scaleCommand: values['scale-command'], vpcBase, loadBalancers, tls });
   const started: RunningAgents[] = [];
+  let dnsServers: string[] | undefined;
   const agents = {
     get agents() {
       return started.flatMap((a) => a.agents);
@@ -270,7 +271,7 @@ async function cmdUp(argv: string[]): Promise<void> {
     // bridge gateway, where containers reach it.
     const bridge = dockerBridgeAddress();
     const taskDns = settings.dnsServers ?? (values['task-dns'] === 'off' ? undefined : srv.dns.filter((a) => a.host === bridge && a.port === 53).map((a) => a.host));
-    const dnsServers = taskDns?.length ? taskDns : undefined;
+    dnsServers = taskDns?.length ? taskDns : undefined;
     started.push(await startAgents({ ...settings, ...local, dnsServers }));
     // The same host is the region's Fargate capacity, so FARGATE and FARGATE_SPOT tasks run with
     // no extra step (a --capacity-provider group is the cluster instance's, not the pool's).
@@ -284,7 +285,8 @@ async function cmdUp(argv: string[]): Promise<void> {
   printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey, tls?.certFile);
   if (tls) process.stdout.write(trustInstructions(tls.certFile, srv.endpoint));
   if (values.ha && 'ha' in srv) process.stdout.write(haBanner(srv.ha));
-  process.stdout.write(`Local agent: ${started[0]!.agents.length} container instance(s) in cluster ${settings.cluster} (${settings.runtime})${started.length > 1 ? ', and this host is the Fargate capacity of ' + values.region : ''}.\n\n`);
+  process.stdout.write(`Local agent: ${started[0]!.agents.length} container instance(s) in cluster ${settings.cluster} (${settings.runtime})${started.length > 1 ? ', and this host is the Fargate capacity of ' + values.region : ''}.\n`);
+  process.stdout.write(dnsServers ? `Its tasks resolve names through Wharf's DNS at ${dnsServers.join(', ')} (service discovery, then this host's resolvers).\n\n` : '\n');
   const stop = async () => {
     process.stderr.write('\nwharf: shutting down (tasks keep running; they are adopted on the next start)\n');
     await agents.stop();

@@ -25,6 +25,8 @@ import { ensureEtcdCluster, type PersistentEtcdMember } from '../store/etcd';
 import { loadOrCreateCredentials } from './credentials';
 import { loadOrCreateSecretCipher, tightenDataDir } from './data-dir';
 import { hostPort } from '../lib';
+import { parseDnsFlag } from './dns';
+import { getJson } from './get-json';
 
 export const HA_STATE_FILE = join('ha', 'state.json');
 
@@ -191,9 +193,9 @@ const PASSED_TO_REPLICAS = ['region', 'regions', 'account-id', 'sync', 'heap-gro
 
 /**
  * `wharf up --ha`'s control plane, in the shape `wharf up` uses for its one server: the first
- * replica's endpoint for the banner, no DNS addresses for the local agents' tasks (they keep
- * Docker's resolvers, as before: which replica holds the DNS addresses changes, and the banner's
- * `wharf status` tells), the key files' credentials.
+ * replica's endpoint for the banner, the DNS addresses some replica answers on (every replica
+ * is given the same ones: one holds each and the others take it over when it dies, so the local
+ * agents' tasks keep one resolver address through a failover), the key files' credentials.
  */
 export async function upReplicas(values: Record<string, unknown>, host: string, port: number, tls: { certFile: string; keyFile: string } | undefined) {
   const serverArgs = PASSED_TO_REPLICAS.flatMap((k) => (values[k] === undefined ? [] : [`--${k}`, String(values[k])]));
@@ -207,13 +209,25 @@ export async function upReplicas(values: Record<string, unknown>, host: string, 
     tls,
     say: (s) => process.stderr.write(s + '\n'),
   });
+  const served = (await Promise.all(ha.replicas.map((r) => dnsServedBy(r.endpoint)))).flat();
   return {
     endpoint: ha.replicas[0]!.endpoint,
-    dns: [] as { host: string; port: number }[],
+    dns: served.length > 0 ? (parseDnsFlag([...new Set(served)].join(','))?.listen ?? []) : [],
     credentials: loadOrCreateCredentials(dataDir),
     ha,
     close: () => ha.stop(),
   };
+}
+
+/** The DNS addresses a replica says (/healthz) it answers on; none when it does not answer. */
+async function dnsServedBy(endpoint: string): Promise<string[]> {
+  try {
+    const { status, body } = await getJson(`${endpoint}/healthz`, 2000);
+    const serving = (body as { dns?: { serving?: unknown } }).dns?.serving;
+    return status === 200 && Array.isArray(serving) ? serving.filter((a): a is string => typeof a === 'string') : [];
+  } catch {
+    return [];
+  }
 }
 
 export function haBanner(ha: RunningHa): string {
