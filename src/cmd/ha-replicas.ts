@@ -60,6 +60,21 @@ export function isReplicaProcess(pid: number, listen: string, dataDir: string, s
 }
 
 /**
+ * The flags pid was started with after `--data-dir DIR` (`wharf up --ha` puts the flags that can
+ * change between runs there: region, sync, DNS, TLS, ...); undefined when it cannot be read.
+ */
+export function replicaFlags(pid: number): string[] | undefined {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    if (argv[argv.length - 1] === '') argv.pop();
+    const i = argv.indexOf('--data-dir');
+    return i >= 0 ? argv.slice(i + 2) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Replica n's recorded process, if it is still this data dir's replica and answers as itself
  * (given up to waitMs to answer: it may have been starting when `wharf up` died).
  */

@@ -109,7 +109,8 @@ with apt if missing; data in DATA_DIR/ha/etcd, left running on exit and adopted 
 'wharf up --ha'), three 'wharf server --store etcd://...' replicas as child processes on the
 --listen port and the next two (logs in DATA_DIR/ha), and the local agents joined to all three.
 Every replica gets --dns: one holds each address, the others stand by to take it over. Replicas
-left running by a 'wharf up --ha' that was killed are adopted by the next one, not started twice.
+left running by a 'wharf up --ha' that was killed are adopted by the next one, not started twice
+(or replaced one at a time when this run's flags differ from theirs).
 'wharf status' then shows which replica leads and the health of each replica and etcd member.
 
 ${AGENT_FLAGS}`;

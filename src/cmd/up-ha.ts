@@ -18,7 +18,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { adoptableReplica, forgetReplica, recordReplica, stopAdopted } from './ha-replicas';
+import { adoptableReplica, forgetReplica, recordReplica, replicaFlags, stopAdopted } from './ha-replicas';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ensureEtcdCluster, type PersistentEtcdMember } from '../store/etcd';
@@ -139,12 +139,20 @@ export async function startHa(o: HaOptions): Promise<RunningHa> {
     ]);
     for (let i = 0; i < HA_REPLICAS; i++) forgetReplica(haDir, i + 1);
   };
+  // Everything after --data-dir: what an adopted replica must have been started with too.
+  const flags = [...o.serverArgs, ...o.dnsArgs, ...(o.tls ? ['--tls-cert', o.tls.certFile, '--tls-key', o.tls.keyFile] : [])];
   try {
     // One after another: each is up (and registered in replicas/) before the next starts.
     for (let i = 0; i < HA_REPLICAS; i++) {
       const log = join(haDir, `replica-${i + 1}.log`);
       const a = adopted[i];
-      if (a) {
+      // A replica left running with other flags (another --region, --sync, --dns, ...) is
+      // replaced, one at a time as the others keep serving, so this run's flags hold everywhere.
+      if (a && JSON.stringify(replicaFlags(a.pid)) !== JSON.stringify(flags)) {
+        o.say(`wharf: replica ${i + 1} ${a.endpoint} (pid ${a.pid}) runs with other flags (${(replicaFlags(a.pid) ?? []).join(' ') || 'none'}): replacing it`);
+        await stopAdopted(a.pid);
+        forgetReplica(haDir, i + 1);
+      } else if (a) {
         replicas.push({ endpoint: a.endpoint, pid: a.pid, log, adopted: true });
         o.say(`wharf: replica ${i + 1} ${a.endpoint} already running (pid ${a.pid}): adopted`);
         continue;
@@ -152,11 +160,7 @@ export async function startHa(o: HaOptions): Promise<RunningHa> {
       const listen = hostPort(o.host, ports[i]!);
       const endpoint = `${o.tls ? 'https' : 'http'}://${listen}`;
       const fd = openSync(log, 'a', 0o600);
-      const args = [
-        ...pre, 'server', '--store', store, '--listen', listen, '--data-dir', o.dataDir,
-        ...o.serverArgs, ...o.dnsArgs,
-        ...(o.tls ? ['--tls-cert', o.tls.certFile, '--tls-key', o.tls.keyFile] : []),
-      ];
+      const args = [...pre, 'server', '--store', store, '--listen', listen, '--data-dir', o.dataDir, ...flags];
       const child = spawn(bin!, args, { stdio: ['ignore', fd, fd] });
       closeSync(fd);
       children.push(child);

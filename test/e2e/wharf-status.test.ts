@@ -34,8 +34,8 @@ function status(args: string[]): { code: number; status: ClusterStatus; text: st
 }
 
 /** `wharf up --ha` as a child process; resolves once its banner has been printed. */
-function up(dataDir: string): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'up', '--ha', '--runtime', 'simulated', '--without-fargate', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--load-balancers', 'off', '--dns', 'off'], {
+function up(dataDir: string, extra: string[] = []): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'up', '--ha', '--runtime', 'simulated', '--without-fargate', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--load-balancers', 'off', '--dns', 'off', ...extra], {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, WHARF_LOG_LEVEL: 'warn' },
@@ -200,13 +200,26 @@ describe('wharf up --ha and wharf status', { skip: missing ? 'etcd is not instal
     assert.deepEqual(replicaPids(adopted.status), pids, 'the same replica processes, none doubled');
     assert.equal(adopted.status.replicas.filter((r) => r.leader).length, 1);
 
+    // Left running again, then started with another flag: the replicas are replaced one at a
+    // time (never adopted with the flags of before), and run with this run's flags.
+    second.child.kill('SIGKILL');
+    await stopped(second.child);
+    const third = await up(dataDir, ['--sync', 'normal']);
+    assert.equal((third.output().match(/replica \d \S+ \(pid \d+\) runs with other flags \([^)]*--sync full[^)]*\): replacing it/g) ?? []).length, 3, third.output());
+    const replaced = await healthyStatus('healthy with the replaced replicas');
+    const newPids = replicaPids(replaced.status);
+    assert.equal(newPids.length, 3);
+    for (const pid of pids) assert.equal(newPids.includes(pid), false, `replica ${pid} was replaced`);
+    for (const pid of newPids) assert.match(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '), /--sync normal/);
+    assert.equal(replaced.status.replicas.filter((r) => r.leader).length, 1);
+
     // A clean stop stops the adopted replicas too: no wharf process of this data dir is left
     // (the etcd members, under ha/etcd, keep running by design).
-    second.child.kill('SIGTERM');
-    await stopped(second.child);
+    third.child.kill('SIGTERM');
+    await stopped(third.child);
     const left = spawnSync('pgrep', ['-f', '--', `--data-dir ${dataDir}( |$)`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
     assert.deepEqual(left, [], 'no wharf process of the data dir remains');
-    for (const pid of pids) assert.equal(running(pid), false, `replica ${pid} stopped`);
+    for (const pid of [...pids, ...newPids]) assert.equal(running(pid), false, `replica ${pid} stopped`);
     assert.equal(etcdPids().length, 3);
   });
 });
