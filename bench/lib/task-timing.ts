@@ -10,8 +10,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export interface TaskTimer {
   /** Polls DescribeTasks every `pollMs` until every task is `status`; a task that stops instead throws. */
   waitAll(arns: string[], status: 'RUNNING' | 'STOPPED', pollMs?: number): Promise<void>;
-  /** `calls` concurrent RunTask calls of `request`; ms from sending them until all their tasks are RUNNING. */
-  runTasks(request: RunTaskCommandInput, calls: number): Promise<{ ms: number; arns: string[] }>;
+  /** `calls` concurrent RunTask calls of `request`; ms from sending them until all their tasks are RUNNING (polled every `pollMs`, default the timer's). */
+  runTasks(request: RunTaskCommandInput, calls: number, pollMs?: number): Promise<{ ms: number; arns: string[] }>;
   /** StopTask for each, then waits (polling every 100 ms) until all are STOPPED. */
   stopAll(arns: string[]): Promise<void>;
 }
@@ -19,10 +19,13 @@ export interface TaskTimer {
 export function taskTimer(ecs: ECSClient, cluster: string, o: { pollMs: number; timeoutMs: number }): TaskTimer {
   const waitAll: TaskTimer['waitAll'] = async (arns, status, pollMs = o.pollMs) => {
     const deadline = Date.now() + o.timeoutMs;
+    // Each poll names only the tasks not yet there, as a careful client does: a task once
+    // RUNNING is not asked about again, so a burst's polls shrink as its tasks start.
+    const pending = new Set(arns);
     for (;;) {
-      const pending = new Set(arns);
-      for (let i = 0; i < arns.length; i += 100) {
-        const out = await ecs.send(new DescribeTasksCommand({ cluster, tasks: arns.slice(i, i + 100) }));
+      const ask = [...pending];
+      for (let i = 0; i < ask.length; i += 100) {
+        const out = await ecs.send(new DescribeTasksCommand({ cluster, tasks: ask.slice(i, i + 100) }));
         for (const t of out.tasks ?? []) {
           if (t.lastStatus === status) pending.delete(t.taskArn!);
           else if (t.lastStatus === 'STOPPED') throw new Error(`task stopped: ${t.stoppedReason}`);
@@ -35,14 +38,14 @@ export function taskTimer(ecs: ECSClient, cluster: string, o: { pollMs: number; 
   };
   return {
     waitAll,
-    async runTasks(request, calls) {
+    async runTasks(request, calls, pollMs) {
       const t0 = performance.now();
       const outs = await Promise.all(Array.from({ length: calls }, () => ecs.send(new RunTaskCommand({ ...request, cluster }))));
       const arns = outs.flatMap((out) => {
         if (out.failures?.length) throw new Error(`RunTask failures: ${JSON.stringify(out.failures)}`);
         return out.tasks!.map((t) => t.taskArn!);
       });
-      await waitAll(arns, 'RUNNING');
+      await waitAll(arns, 'RUNNING', pollMs);
       return { ms: performance.now() - t0, arns };
     },
     async stopAll(arns) {
