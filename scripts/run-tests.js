@@ -61,8 +61,8 @@ function runUnit(files) {
 }
 
 /** Files that may not run beside one another (see the top of this file). */
-// (wharf-status needs none of that: it is here to even out the lanes.)
-const LANE_ONE = /fargate|vpc-tasks|tasks-network|load-?balancer|discovery|capacity-providers|faults-docker|elbv2|services-protection|agent-task-runner|data-dir-security|wharf-status|pause-pool/;
+// (wharf-status and services-replacement need none of that: they are here to even out the lanes.)
+const LANE_ONE = /fargate|vpc-tasks|tasks-network|load-?balancer|discovery|capacity-providers|faults-docker|elbv2|services-protection|agent-task-runner|data-dir-security|wharf-status|services-replacement|pause-pool/;
 const FILE_TIMEOUT_MS = Number(process.env.WHARF_E2E_FILE_TIMEOUT_S || 480) * 1000;
 
 /** The process tree under pid, as `ps` shows it (for a report on a file that timed out). */
