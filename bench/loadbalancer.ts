@@ -71,6 +71,8 @@ const PACED_CONNECTIONS = 8;
 const PAUSE_MS = 7;
 /** CPU microseconds a target spends on each request in the realistic profiles. */
 const WORK_PROFILES_US = [100, 250];
+/** Cores of other work (median of a path) above which the section says its figures are not the hop's. */
+const OTHER_WORK_WARNING = 0.25;
 
 type Mode = 'shared' | 'own-cpu' | 'paced';
 type Path = 'direct' | 'listener' | 'listener1';
@@ -367,12 +369,24 @@ export function toMarkdown(r: LoadBalancerBenchResult): string {
     'CPU per request is from /proc (user + system); "other cores" is what other work on the machine used meanwhile',
     `(load average ${n(r.loadAverage[0], 1)} at the start, ${n(r.loadAverage[1], 1)} at the end).`,
     '',
+  ];
+  // A path of 4 processes waking in turn loses more to other work than a path of 2: on a busy
+  // machine the ratios measure the contention, not the hop.
+  const others = [...Object.values(m), ...r.work.map((w) => w.medians)].flatMap((p) => Object.values(p).map((l) => l.otherCores));
+  const busiest = Math.max(...others);
+  if (busiest > OTHER_WORK_WARNING) {
+    lines.push(
+      `**Other work on the machine kept up to ${n(busiest)} cores busy during these runs ("other cores"): the figures below measure that contention as much as the load balancer. Run this on a quiet machine.**`,
+      '',
+    );
+  }
+  lines.push(
     ...TABLE_HEAD,
     ...rows('shared', m.shared),
     ...(m['own-cpu'] ? rows('own cpu', m['own-cpu']) : []),
     ...rows('paced', m.paced),
     '',
-  ];
+  );
   for (const mode of ['shared', 'own-cpu'] as const) {
     if (r.ratios[mode].length === 0) continue;
     const x = median(r.ratios[mode]);
