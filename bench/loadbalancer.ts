@@ -332,7 +332,7 @@ function workMarkdown(r: LoadBalancerBenchResult): string[] {
       `CPU per request: straight ${n(cpu(m.direct), 0)} µs (the target ${n(m.direct.usPerRequest.targets, 0)}), through the listener to 3 targets ${n(cpu(m.listener), 0)} µs (HAProxy ${n(m.listener.usPerRequest.haproxy, 0)}, ${n((100 * m.listener.usPerRequest.haproxy) / cpu(m.listener), 0)}% of it).`,
       `Limits from these figures: straight, one node process (one JavaScript thread) uses at most one cpu, so at most ${Math.round(1e6 / m.direct.usPerRequest.targets)} req/s` +
         ` (measured ${Math.round(m.direct.requestsPerSec)}, the target kept ${n(cores(m.direct, 'targets'))} cpus busy); through the listener to 3 targets, everything on ${r.cpus} cpus,` +
-        ` at most ${Math.round((r.cpus * 1e6) / cpu(m.listener))} req/s (measured ${Math.round(m.listener.requestsPerSec)}, wrk + HAProxy + targets kept ${n(busy(m.listener))} cpus busy; other work ${n(m.listener.otherCores)}).`,
+        ` at most ${Math.round((r.cpus * 1e6) / cpu(m.listener))} req/s (HAProxy's one thread alone would allow ${Math.round(1e6 / m.listener.usPerRequest.haproxy)}; measured ${Math.round(m.listener.requestsPerSec)}, wrk + HAProxy + targets kept ${n(busy(m.listener))} cpus busy; other work ${n(m.listener.otherCores)}).`,
     );
   }
   const sh = r.medians.shared;
