@@ -18,6 +18,10 @@
  *           the direct run cpu 1 idles): an ELB's nodes are not the tasks' or the clients'
  *           machines, and this asks whether the hop itself limits what clients get from the
  *           tasks. Only on 2 or more cpus.
+ * Then the same three paths with targets that compute per request as an application does (a fixed
+ * amount of CPU, 100 and 250 µs, see TARGET_SOURCE), shared cpus only and fewer rounds: the
+ * trivial targets are the worst case for any proxy (its hop costs more CPU than the target's
+ * answer), these show what spreading the load across tasks buys when the tasks do work.
  * Each round measures every pair back to back (alternating which path goes first), and the
  * tables give medians over the rounds; ratios are taken within a round, then their median. The
  * CPU each process used (from /proc) is given per request, and the CPU other work on the machine
@@ -33,9 +37,27 @@ import { targetGroupDefaults, type DesiredState } from '../src/loadbalancer/mode
 import { LoadBalancerReconciler } from '../src/loadbalancer/reconciler';
 import { childPids, cpuSeconds, ensureCommands, machineBusySeconds, pin, wrk, wrkCleanup, type WrkResult } from './lib/wrk';
 
+/**
+ * A target: GET / answers 13 bytes at once (the trivial profile, the health check's path). GET
+ * /work/<n> first computes (a multiply-add chain) until its process has used n more microseconds
+ * of CPU (user + system, process.cpuUsage), as an application's handler spends CPU per request,
+ * then answers the chain's value. Measured CPU, not a counted loop: the same amount of work
+ * whatever the contention, and never a sleep, which would cost no CPU.
+ */
 const TARGET_SOURCE = `
 const http = require('node:http');
-const s = http.createServer((req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('hello, world\\n'));
+const cpu = () => { const u = process.cpuUsage(); return u.user + u.system; };
+function work(us) {
+  const end = cpu() + us;
+  let x = 1;
+  do for (let i = 0; i < 1000; i++) x = (Math.imul(x, 1103515245) + 12345) | 0;
+  while (cpu() < end);
+  return x >>> 0;
+}
+const s = http.createServer((req, res) => {
+  const m = /^\\/work\\/(\\d+)$/.exec(req.url);
+  res.writeHead(200, { 'content-type': 'text/plain' }).end(m ? work(Number(m[1])) + '\\n' : 'hello, world\\n');
+});
 s.keepAliveTimeout = 65000;
 s.listen(0, '127.0.0.1', () => process.send(s.address().port));
 `;
@@ -47,6 +69,10 @@ const CONNECTIONS = 32;
 const PACED_CONNECTIONS = 8;
 /** Per connection: a request, then this pause; 8 connections come to about 1000 req/s. */
 const PAUSE_MS = 7;
+/** CPU microseconds a target spends on each request in the realistic profiles. */
+const WORK_PROFILES_US = [100, 250];
+/** Cores of other work (median of a path) above which the section says its figures are not the hop's. */
+const OTHER_WORK_WARNING = 0.25;
 
 type Mode = 'shared' | 'own-cpu' | 'paced';
 type Path = 'direct' | 'listener' | 'listener1';
@@ -60,6 +86,7 @@ interface Run extends WrkResult {
 
 export interface LoadBalancerBenchResult {
   host: string;
+  cpus: number;
   haproxy: string;
   rounds: number;
   seconds: number;
@@ -72,6 +99,18 @@ export interface LoadBalancerBenchResult {
   ratios1: Record<'shared' | 'own-cpu', number[]>;
   addedP50Ms: number[];
   addedP99Ms: number[];
+  /** Targets that compute per request: shared cpus only, fewer rounds. */
+  work: WorkProfileResult[];
+}
+
+export interface WorkProfileResult {
+  /** CPU microseconds each target spends per request. */
+  workUs: number;
+  rounds: number;
+  medians: Record<Path, Run>;
+  /** Per round, listener req/s / direct req/s: in front of 3 targets, and of the same one. */
+  ratios: number[];
+  ratios1: number[];
 }
 
 function startTarget(): Promise<{ port: number; child: ChildProcess }> {
@@ -108,6 +147,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<LoadBalancerB
   ensureCommands({ haproxy: 'haproxy', wrk: 'wrk', taskset: 'util-linux' }, (line) => process.stderr.write(line + '\n'));
   const rounds = opts.quick ? 2 : 5;
   const seconds = opts.quick ? 2 : 5;
+  const workRounds = opts.quick ? 1 : 3;
   const ownCpu = os.cpus().length >= 2;
   const loadAtStart = os.loadavg()[0]!;
   const targets = await Promise.all([startTarget(), startTarget(), startTarget()]);
@@ -154,9 +194,9 @@ export async function run(opts: { quick?: boolean } = {}): Promise<LoadBalancerB
     const targetPids = targets.map((t) => t.child.pid!);
     const urls: Record<Path, string> = { listener: `http://${LB_ADDRESS}:18999/`, listener1: `http://${LB_ADDRESS}:18998/`, direct: `http://127.0.0.1:${targets[0]!.port}/` };
 
-    const measure = async (mode: Mode, p: Path): Promise<Run> => {
+    const measure = async (mode: Mode, p: Path, workUs = 0): Promise<Run> => {
       const before = { haproxy: haproxyPids().map(cpuSeconds), targets: targetPids.map(cpuSeconds), busy: machineBusySeconds() };
-      const r = await wrk(urls[p], {
+      const r = await wrk(workUs > 0 ? `${urls[p]}work/${workUs}` : urls[p], {
         connections: mode === 'paced' ? PACED_CONNECTIONS : CONNECTIONS,
         seconds,
         ...(mode === 'paced' ? { pauseMs: PAUSE_MS } : {}),
@@ -209,12 +249,29 @@ export async function run(opts: { quick?: boolean } = {}): Promise<LoadBalancerB
         }
       }
     }
+    const work: WorkProfileResult[] = [];
+    for (const workUs of WORK_PROFILES_US) {
+      await wrk(`${urls.listener}work/${workUs}`, { connections: CONNECTIONS, seconds: 1 });
+      const got: Record<Path, Run[]> = none();
+      const ratios: number[] = [];
+      const ratios1: number[] = [];
+      for (let round = 0; round < workRounds; round++) {
+        const order: Path[] = round % 2 ? ['listener', 'listener1', 'direct'] : ['direct', 'listener1', 'listener'];
+        const one = {} as Record<Path, Run>;
+        for (const p of order) one[p] = await measure('shared', p, workUs);
+        for (const p of order) got[p].push(one[p]);
+        ratios.push(one.listener.requestsPerSec / one.direct.requestsPerSec);
+        ratios1.push(one.listener1.requestsPerSec / one.direct.requestsPerSec);
+      }
+      work.push({ workUs, rounds: workRounds, medians: { direct: medianRun(got.direct), listener: medianRun(got.listener), listener1: medianRun(got.listener1) }, ratios, ratios1 });
+    }
     const version = /version is (\S+)/.exec(fs.readFileSync(path.join(dataDir, 'haproxy.log'), 'utf8'))?.[1] ?? '?';
     const medians = {} as LoadBalancerBenchResult['medians'];
     for (const mode of Object.keys(runs) as Mode[]) {
       if (runs[mode].direct.length > 0) medians[mode] = { direct: medianRun(runs[mode].direct), listener: medianRun(runs[mode].listener), listener1: medianRun(runs[mode].listener1) };
     }
     return {
+      cpus: os.cpus().length,
       host: `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}`,
       haproxy: version,
       rounds,
@@ -225,6 +282,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<LoadBalancerB
       ratios1,
       addedP50Ms,
       addedP99Ms,
+      work,
     };
   } finally {
     await lb.stop();
@@ -236,11 +294,64 @@ export async function run(opts: { quick?: boolean } = {}): Promise<LoadBalancerB
 
 const n = (v: number, digits = 2) => String(+v.toFixed(digits));
 const list = (xs: number[], digits = 2) => xs.map((x) => n(x, digits)).join(', ');
+const met = (ok: boolean) => (ok ? 'met' : 'not met');
+const TABLE_HEAD = [
+  '| Path | req/s | p50 ms | p99 ms | mean ms | wrk CPU µs/req | HAProxy CPU µs/req | targets CPU µs/req | other cores | errors | non-2xx |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+];
+/** CPU microseconds per request, all processes of the path together. */
+const cpu = (l: Run) => l.usPerRequest.generator + l.usPerRequest.haproxy + l.usPerRequest.targets;
+/** Cpus a component kept busy on average: its CPU per request times requests per second. */
+const cores = (l: Run, part: keyof Run['usPerRequest']) => (l.usPerRequest[part] * l.requestsPerSec) / 1e6;
 
-export function toMarkdown(r: LoadBalancerBenchResult): string {
-  const row = (name: string, l: Run) =>
+/**
+ * The targets that compute: their table, the ratios against the goal, and the CPU accounting
+ * behind them, each sentence built from the figures (which path was short of what).
+ */
+function workMarkdown(r: LoadBalancerBenchResult): string[] {
+  const w0 = r.work[0]!;
+  const out = [
+    `Targets that compute (an application's profile): GET /work/N makes the target compute (a multiply-add chain) until its process`,
+    `has used N µs more CPU (process.cpuUsage, user + system; not a sleep), then answer a few bytes; N = ${r.work.map((w) => w.workUs).join(' and ')}.`,
+    `Same targets, listeners and paths, ${CONNECTIONS} connections, shared cpus only; ${w0.rounds} round${w0.rounds === 1 ? '' : 's'} of ${r.seconds} s, medians.`,
+    '',
+    ...TABLE_HEAD,
+    ...r.work.flatMap((w) => [
+      row(`${w.workUs} µs: straight to one target`, w.medians.direct),
+      row(`${w.workUs} µs: listener -> the same one target`, w.medians.listener1),
+      row(`${w.workUs} µs: listener -> 3 targets`, w.medians.listener),
+    ]),
+    '',
+  ];
+  for (const w of r.work) {
+    const m = w.medians;
+    const x = median(w.ratios);
+    const busy = (l: Run) => cores(l, 'generator') + cores(l, 'haproxy') + cores(l, 'targets');
+    out.push(
+      `${w.workUs} µs per request: through the listener ${n(x)}x direct with 3 targets (rounds: ${list(w.ratios)}; goal at least ${THROUGHPUT_GOAL}x: ${met(x >= THROUGHPUT_GOAL)}), ${n(median(w.ratios1))}x in front of the same one target (rounds: ${list(w.ratios1)}).`,
+      `CPU per request: straight ${n(cpu(m.direct), 0)} µs (the target ${n(m.direct.usPerRequest.targets, 0)}), through the listener to 3 targets ${n(cpu(m.listener), 0)} µs (HAProxy ${n(m.listener.usPerRequest.haproxy, 0)}, ${n((100 * m.listener.usPerRequest.haproxy) / cpu(m.listener), 0)}% of it).`,
+      `Limits from these figures: straight, one node process (one JavaScript thread) uses at most one cpu, so at most ${Math.round(1e6 / m.direct.usPerRequest.targets)} req/s` +
+        ` (measured ${Math.round(m.direct.requestsPerSec)}, the target kept ${n(cores(m.direct, 'targets'))} cpus busy); through the listener to 3 targets, everything on ${r.cpus} cpus,` +
+        ` at most ${Math.round((r.cpus * 1e6) / cpu(m.listener))} req/s (HAProxy's one thread alone would allow ${Math.round(1e6 / m.listener.usPerRequest.haproxy)}; measured ${Math.round(m.listener.requestsPerSec)}, wrk + HAProxy + targets kept ${n(busy(m.listener))} cpus busy; other work ${n(m.listener.otherCores)}).`,
+    );
+  }
+  const sh = r.medians.shared;
+  const verdicts = [`trivial targets ${n(median(r.ratios.shared))}x (${met(median(r.ratios.shared) >= THROUGHPUT_GOAL)})`, ...r.work.map((w) => `${w.workUs} µs targets ${n(median(w.ratios))}x (${met(median(w.ratios) >= THROUGHPUT_GOAL)})`)];
+  out.push(
+    '',
+    `The ${THROUGHPUT_GOAL}x goal (listener -> 3 targets against straight to one, shared cpus), by profile: ${verdicts.join('; ')}.`,
+    `Why, in CPU per request: with trivial targets HAProxy's ${n(sh.listener.usPerRequest.haproxy, 0)} µs per request is more than a target's ${n(sh.direct.usPerRequest.targets, 0)} µs, both paths are`,
+    `limited by the same ${r.cpus} cpus, and the listener path needs ${n(cpu(sh.listener), 0)} µs per request against ${n(cpu(sh.direct), 0)} µs straight: at most ${n(cpu(sh.direct) / cpu(sh.listener))}x.`,
+    "With targets that compute, HAProxy's CPU is a smaller share of each request and the straight path is limited by its one target",
+    'process (one cpu at most), a limit the listener lifts by spreading the load over 3 processes; how far it gets depends on the cpus',
+    'the 3 targets and HAProxy get together, as the cpus-busy figures above show.',
+  );
+  return out;
+}
+
+const row = (name: string, l: Run) =>
     `| ${name} | ${Math.round(l.requestsPerSec)} | ${n(l.p50Ms, 3)} | ${n(l.p99Ms, 3)} | ${n(l.meanMs, 3)} | ${n(l.usPerRequest.generator, 1)} | ${n(l.usPerRequest.haproxy, 1)} | ${n(l.usPerRequest.targets, 1)} | ${n(l.otherCores)} | ${l.errors} | ${l.non2xx} |`;
-  const met = (ok: boolean) => (ok ? 'met' : 'not met');
+export function toMarkdown(r: LoadBalancerBenchResult): string {
   const rows = (mode: string, m: Record<Path, Run>) => [
     row(`${mode}: straight to one target`, m.direct),
     row(`${mode}: listener -> the same one target`, m.listener1),
@@ -258,13 +369,24 @@ export function toMarkdown(r: LoadBalancerBenchResult): string {
     'CPU per request is from /proc (user + system); "other cores" is what other work on the machine used meanwhile',
     `(load average ${n(r.loadAverage[0], 1)} at the start, ${n(r.loadAverage[1], 1)} at the end).`,
     '',
-    '| Path | req/s | p50 ms | p99 ms | mean ms | wrk CPU µs/req | HAProxy CPU µs/req | targets CPU µs/req | other cores | errors | non-2xx |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  // A path of 4 processes waking in turn loses more to other work than a path of 2: on a busy
+  // machine the ratios measure the contention, not the hop.
+  const others = [...Object.values(m), ...r.work.map((w) => w.medians)].flatMap((p) => Object.values(p).map((l) => l.otherCores));
+  const busiest = Math.max(...others);
+  if (busiest > OTHER_WORK_WARNING) {
+    lines.push(
+      `**Other work on the machine kept up to ${n(busiest)} cores busy during these runs ("other cores"): the figures below measure that contention as much as the load balancer. Run this on a quiet machine.**`,
+      '',
+    );
+  }
+  lines.push(
+    ...TABLE_HEAD,
     ...rows('shared', m.shared),
     ...(m['own-cpu'] ? rows('own cpu', m['own-cpu']) : []),
     ...rows('paced', m.paced),
     '',
-  ];
+  );
   for (const mode of ['shared', 'own-cpu'] as const) {
     if (r.ratios[mode].length === 0) continue;
     const x = median(r.ratios[mode]);
@@ -273,7 +395,6 @@ export function toMarkdown(r: LoadBalancerBenchResult): string {
       `Throughput through the listener, ${mode === 'shared' ? 'shared cpus' : 'HAProxy on a cpu of its own'}: ${n(x)}x direct with 3 targets (rounds: ${list(r.ratios[mode])}; goal at least ${THROUGHPUT_GOAL}x: ${met(x >= THROUGHPUT_GOAL)}), ${n(x1)}x in front of the same one target (rounds: ${list(r.ratios1[mode])}).`,
     );
   }
-  const cpu = (l: Run) => l.usPerRequest.generator + l.usPerRequest.haproxy + l.usPerRequest.targets;
   const sh = m.shared;
   lines.push(
     `Where the CPU goes (shared, medians): straight to one target ${n(cpu(sh.direct), 0)} µs per request (wrk + target); through the listener to the same`,
@@ -287,8 +408,8 @@ export function toMarkdown(r: LoadBalancerBenchResult): string {
   lines.push(
     `Added p50 when paced: ${n(added, 3)} ms (rounds: ${list(r.addedP50Ms, 3)}; goal under ${ADDED_P50_GOAL_MS} ms: ${met(added < ADDED_P50_GOAL_MS)}); added p99 ${n(median(r.addedP99Ms), 3)} ms.`,
     '',
-    'Command: `npx tsx bench/run.ts loadbalancer`',
-    '',
   );
+  if (r.work.length > 0) lines.push(...workMarkdown(r), '');
+  lines.push('Command: `npx tsx bench/run.ts loadbalancer`', '');
   return lines.join('\n');
 }
