@@ -78,6 +78,52 @@ describe('EtcdStore', { skip: missing ? 'etcd is not installed (apt-get install 
     await s.close();
   });
 
+  test('task records are stored compact; one stored as plain JSON (before that) reads the same through get, list and watch', async () => {
+    const prefix = `t${process.pid}-${++n}/`;
+    const s = await EtcdStore.open({ endpoints: etcd.endpoints, prefix, onWatchError: () => undefined });
+    const raw = new Etcd3({ hosts: etcd.endpoints });
+    try {
+      const p = 'arn:aws:ecs:us-east-1:000000000000:';
+      const task = (id: string) => ({
+        taskArn: `${p}task/c/${id}`,
+        clusterArn: `${p}cluster/c`,
+        taskDefinitionArn: `${p}task-definition/f:1`,
+        containers: [{ containerArn: `${p}container/c/${id}/0f8f2d0e-1111-4222-8333-944455556666`, taskArn: `${p}task/c/${id}`, name: 'app', lastStatus: 'PENDING' }],
+        overrides: { containerOverrides: [], inferenceAcceleratorOverrides: [] },
+        lastStatus: 'PENDING',
+        version: 1,
+        wharf: { id, cluster: 'c', instanceId: 'i'.repeat(32) },
+        containerInstanceArn: `${p}container-instance/c/${'i'.repeat(32)}`,
+      });
+      const oldId = 'a'.repeat(32);
+      const newId = 'b'.repeat(32);
+      const r0 = await s.create('start', 1);
+      const events: WatchEvent[] = [];
+      const w = s.watch('tasks/', r0, (evs) => events.push(...evs), (err) => assert.fail(err), { deleteValues: false });
+      // Written by an older Wharf: the JSON text itself (and the meta key, as every write does).
+      await raw.put(`${prefix}k/tasks/c/${oldId}`).value(JSON.stringify(task(oldId))).exec();
+      await s.create(`tasks/c/${newId}`, task(newId));
+      const stored = await raw.get(`${prefix}k/tasks/c/${newId}`).buffer();
+      assert.equal(stored![0], 0x01, 'compact');
+      assert.ok(stored!.length < JSON.stringify(task(newId)).length * 0.7, `${stored!.length} bytes`);
+      assert.deepEqual((await s.get(`tasks/c/${oldId}`))?.value, task(oldId));
+      assert.deepEqual((await s.get(`tasks/c/${newId}`))?.value, task(newId));
+      assert.deepEqual((await s.list('tasks/')).map((e) => e.value), [task(oldId), task(newId)]);
+      const until = Date.now() + 5000;
+      while (events.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(events.map((e) => e.value), [task(oldId), task(newId)]);
+      // An update of the old record goes through the compare on its revision, and is then compact.
+      const old = (await s.get(`tasks/c/${oldId}`))!;
+      await s.update(`tasks/c/${oldId}`, { ...task(oldId), lastStatus: 'RUNNING', version: 2 }, old.modRevision);
+      assert.equal((await raw.get(`${prefix}k/tasks/c/${oldId}`).buffer())![0], 0x01);
+      assert.deepEqual((await s.get(`tasks/c/${oldId}`))?.value, { ...task(oldId), lastStatus: 'RUNNING', version: 2 });
+      w.cancel();
+    } finally {
+      raw.close();
+      await s.close();
+    }
+  });
+
   test("finds the cluster's limit of ops per txn, and a txn up to it commits", async () => {
     const s = await fresh();
     assert.equal(s.maxTxnOps, 1023, 'startEtcdCluster allows 1,024 (GROUP_COMMIT_LIMITS), less the meta key');
