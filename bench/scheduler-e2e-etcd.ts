@@ -63,6 +63,7 @@ export function toMarkdown(r: EtcdComparison): string {
     row('seconds to register and connect all instances', s.registerSeconds, e.registerSeconds),
     row('etcd write transactions (Raft proposals) committed while placing', '-', e.etcdCommitsPlacing, `${(e.etcdCommitsPlacing / Math.max(1, e.placeSeconds)).toFixed(0)}/s; RunTask calls: ${Math.ceil(e.tasks / 10)}`),
     row('etcd write transactions per RunTask (load-insensitive)', '-', e.etcdTxnsPerRunTask),
+    row('etcd calls per RunTask while placing, by method (all replicas; load-insensitive)', '-', Object.entries(e.etcdCallsPerRunTask).map(([k, v]) => `${k} ${v}`).join(', ')),
     row('bytes per task placed, while placing: written to the etcd WALs / sent to clients (all members; load-insensitive)', '-', `${e.etcdBytesPerTask.wal} / ${e.etcdBytesPerTask.sent}`),
     row('a stored task record once RUNNING: bytes etcd holds / its JSON text (mean of up to 1,000)', '-', e.taskRecordBytes ? `${e.taskRecordBytes.stored} / ${e.taskRecordBytes.json}` : '?'),
     row('CPU seconds per 1,000 tasks while placing: control plane / etcd members / agent (load-insensitive)', `${s.cpuPer1000Tasks.controlPlane} / - / ${s.cpuPer1000Tasks.agent}`, `${e.cpuPer1000Tasks.controlPlane} / ${e.cpuPer1000Tasks.etcd} / ${e.cpuPer1000Tasks.agent}`),

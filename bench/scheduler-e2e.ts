@@ -112,6 +112,8 @@ export interface E2EResult {
    * the record's JSON text (what it would hold as plain JSON).
    */
   taskRecordBytes: { stored: number; json: number } | null;
+  /** Unary calls the etcd members answered while placing, per RunTask, by method (Range, Txn, ...). */
+  etcdCallsPerRunTask: Record<string, number>;
   /** etcdCommitsPlacing per RunTask call (load-insensitive; 0 on SQLite). */
   etcdTxnsPerRunTask: number;
   /** CPU seconds per 1,000 tasks placed, while placing: control plane (all replicas), etcd members, agent. */
@@ -217,13 +219,17 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
   // what the members wrote to their WALs and sent to their clients (the replicas' watches and
   // answers), summed over the members.
   const etcdCounters = async () => {
-    const out = { commits: 0, walBytes: 0, sentBytes: 0 };
+    const out = { commits: 0, walBytes: 0, sentBytes: 0, calls: {} as Record<string, number> };
     for (const m of cp.etcd?.members ?? []) {
       const text = (await request(`${m.clientUrl}/metrics`, { timeoutMs: 5000 }).catch(() => ({ text: '' }))).text;
       const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0);
       out.commits = Math.max(out.commits, metric('etcd_server_proposals_committed_total'));
       out.walBytes += metric('etcd_disk_wal_write_bytes_total');
       out.sentBytes += metric('etcd_network_client_grpc_sent_bytes_total');
+      // Unary calls the members answered (Range, Txn, ...), by method; streams (Watch, LeaseKeepAlive) are counted when they end.
+      for (const x of text.matchAll(/^grpc_server_handled_total\{[^}]*grpc_method="(\w+)"[^}]*grpc_type="unary"[^}]*\} (\S+)/gm)) {
+        out.calls[x[1]!] = (out.calls[x[1]!] ?? 0) + Number(x[2]);
+      }
     }
     return out;
   };
@@ -380,6 +386,11 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
         sent: Math.round((etcd1.sentBytes - etcd0.sentBytes) / Math.max(1, placed)),
       },
       taskRecordBytes: cp.etcd ? await storedTaskBytes(cp.etcd.endpoints) : null,
+      etcdCallsPerRunTask: Object.fromEntries(
+        Object.entries(etcd1.calls)
+          .map(([k, v]) => [k, +((v - (etcd0.calls[k] ?? 0)) / calls).toFixed(2)] as const)
+          .filter(([, v]) => v > 0),
+      ),
       cpuPer1000Tasks: {
         controlPlane: +((cpuPlacing.server / Math.max(1, placed)) * 1000).toFixed(2),
         etcd: +((cpuPlacing.etcd / Math.max(1, placed)) * 1000).toFixed(2),
