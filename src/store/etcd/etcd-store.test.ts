@@ -6,6 +6,8 @@ import { StoreCompactedError, type WatchEvent } from '../store';
 import { EtcdStore } from './etcd-store';
 import { startEtcdCluster, type EtcdCluster } from './etcd-cluster';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 
 const missing = spawnSync('etcd', ['--version']).status !== 0;
 if (missing && process.env.CI) throw new Error('etcd is not installed (apt-get install etcd-server); CI runs every test');
@@ -138,6 +140,19 @@ describe('EtcdStore', { skip: missing ? 'etcd is not installed (apt-get install 
       await p.close();
     } finally {
       await plain.stop();
+    }
+  });
+
+  test('members started together on this machine each get their share of its cores (GOMAXPROCS)', { skip: process.env.GOMAXPROCS ? 'GOMAXPROCS is set here' : false }, async () => {
+    const three = await startEtcdCluster(3);
+    try {
+      const share = String(Math.max(1, Math.floor(cpus().length / 3)));
+      for (const m of three.members) {
+        const env = readFileSync(`/proc/${m.process.pid}/environ`, 'utf8').split('\0');
+        assert.ok(env.includes(`GOMAXPROCS=${share}`), `${m.name}: ${env.filter((e) => e.startsWith('GOMAXPROCS')).join() || 'no GOMAXPROCS'}`);
+      }
+    } finally {
+      await three.stop();
     }
   });
 
