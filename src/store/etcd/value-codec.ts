@@ -60,6 +60,11 @@ function aliases(names: string[]): { to: Map<string, string>; from: Map<string, 
 const TOP_A = aliases(TOP);
 const CONTAINER_A = aliases(CONTAINER);
 const WHARF_A = aliases(WHARF);
+/** The reverse tables as plain objects without a prototype: the fastest lookup for the decode loop. */
+const lookup = (m: Map<string, string>): Record<string, string> => Object.assign(Object.create(null) as Record<string, string>, Object.fromEntries(m));
+const TOP_FROM = lookup(TOP_A.from);
+const CONTAINER_FROM = lookup(CONTAINER_A.from);
+const WHARF_FROM = lookup(WHARF_A.from);
 
 type Json = Record<string, unknown>;
 
@@ -75,15 +80,14 @@ function arnPrefix(clusterArn: unknown, cluster: unknown): string | undefined {
 /** Thrown (and caught in encodeValue) when a record has something the compact form cannot carry. */
 const UNSAFE = new Error('not compactable');
 
-/** `o` with its members renamed by `to`; `value` is given each member's real (unaliased) name. */
-function renamed(o: Json, to: Map<string, string>, value: (name: string, v: unknown) => unknown, expanding = false): Json {
+/** `o` with its members renamed by `to` (aliases); `value` is given each member's real name. */
+function renamed(o: Json, to: Map<string, string>, value: (name: string, v: unknown) => unknown): Json {
   const out: Json = {};
   for (const k of Object.keys(o)) {
     const alias = to.get(k);
     // A real member named like an alias would be read back as another member.
-    if (!expanding && alias === undefined && k.startsWith('_')) throw UNSAFE;
-    const name = alias ?? k;
-    out[name] = value(expanding ? name : k, o[k]);
+    if (alias === undefined && k.startsWith('_')) throw UNSAFE;
+    out[alias ?? k] = value(k, o[k]);
   }
   return out;
 }
@@ -160,24 +164,32 @@ function compactTask(t: Json): Json | undefined {
   }
 }
 
+/** `c` with its aliased members renamed back (a plain loop: this runs for every watch event of every replica). */
+function unaliased(c: Json, from: Record<string, string>): Json {
+  const out: Json = {};
+  for (const k in c) out[from[k] ?? k] = c[k];
+  return out;
+}
+
 /** The task record a compact form stands for. */
 function expandTask(c: Json): Json {
-  const t = renamed(c, TOP_A.from, (k, v) => {
-    if (k === 'wharf' && isObject(v)) return renamed(v, WHARF_A.from, (_k, x) => x, true);
-    if (k === 'containers' && Array.isArray(v)) return v.map((x) => (isObject(x) ? renamed(x, CONTAINER_A.from, (_k, y) => y, true) : x));
-    if (k === 'overrides' && v === 0) return { containerOverrides: [], inferenceAcceleratorOverrides: [] };
-    return v;
-  }, true);
-  const w = t.wharf as Json;
+  const t = unaliased(c, TOP_FROM);
+  const w = isObject(t.wharf) ? unaliased(t.wharf, WHARF_FROM) : (t.wharf as Json);
+  t.wharf = w;
   const p = arnPrefix(t.clusterArn, w.cluster)!;
   const taskArn = `${p}task/${String(w.cluster)}/${String(w.id)}`;
   if (t.taskArn === 0) t.taskArn = taskArn;
   if (t.containerInstanceArn === 0) t.containerInstanceArn = `${p}container-instance/${String(instanceClusterOf(w))}/${String(w.instanceId)}`;
   if (typeof t.taskDefinitionArn === 'string' && !t.taskDefinitionArn.startsWith('arn:')) t.taskDefinitionArn = `${p}task-definition/${t.taskDefinitionArn}`;
-  for (const ct of t.containers as unknown[]) {
-    if (!isObject(ct)) continue;
+  if (t.overrides === 0) t.overrides = { containerOverrides: [], inferenceAcceleratorOverrides: [] };
+  const containers = t.containers as unknown[];
+  for (let i = 0; i < containers.length; i++) {
+    const x = containers[i];
+    if (!isObject(x)) continue;
+    const ct = unaliased(x, CONTAINER_FROM);
     if (ct.taskArn === 0) ct.taskArn = taskArn;
     if (typeof ct.containerArn === 'string' && !ct.containerArn.startsWith('arn:')) ct.containerArn = `${p}container/${String(w.cluster)}/${String(w.id)}/${ct.containerArn}`;
+    containers[i] = ct;
   }
   return t;
 }
