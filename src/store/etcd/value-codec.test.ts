@@ -112,7 +112,8 @@ describe('etcd value codec', () => {
     const zeroArn = { ...runningTask(), containerInstanceArn: 0 };
     const oddTd = { ...runningTask(), taskDefinitionArn: 'bench-e2e:1' };
     const noPrefix = { ...runningTask(), clusterArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/other' };
-    for (const v of [aliasLike, zeroArn, oddTd, noPrefix]) {
+    const withToJson = { ...runningTask(), wharf: { ...(runningTask().wharf as object), toJSON: () => ({ id: ID, cluster: 'bench' }) } };
+    for (const v of [aliasLike, zeroArn, oddTd, noPrefix, withToJson]) {
       const stored = roundTrip(v);
       assert.equal(stored.toString('utf8'), JSON.stringify(v));
     }

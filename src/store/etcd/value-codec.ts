@@ -82,6 +82,8 @@ const UNSAFE = new Error('not compactable');
 
 /** `o` with its members renamed by `to` (aliases); `value` is given each member's real name. */
 function renamed(o: Json, to: Map<string, string>, value: (name: string, v: unknown) => unknown): Json {
+  // Its JSON text is what toJSON returns, which a renamed copy would not call.
+  if (typeof o.toJSON === 'function') throw UNSAFE;
   const out: Json = {};
   for (const k of Object.keys(o)) {
     const alias = to.get(k);
