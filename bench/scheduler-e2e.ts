@@ -39,6 +39,8 @@ import { ensureAgentToken } from '../src/cmd/agent-tokens';
 import { decodeValue } from '../src/store/etcd/value-codec';
 
 const REGION = 'us-east-1';
+/** Seconds of idleness measured between the instances' registration and the first RunTask. */
+const IDLE_SECONDS = 10;
 const CLUSTER = 'bench';
 
 export interface E2EOptions {
@@ -112,6 +114,11 @@ export interface E2EResult {
    * the record's JSON text (what it would hold as plain JSON).
    */
   taskRecordBytes: { stored: number; json: number } | null;
+  /**
+   * CPU-ms per second with every instance connected and nothing placed (IDLE_SECONDS before the
+   * first RunTask): control plane (all replicas), etcd members, agent.
+   */
+  idleCpuMsPerSecond: { controlPlane: number; etcd: number; agent: number };
   /** Unary calls the etcd members answered while placing, per RunTask, by method (Range, Txn, ...). */
   etcdCallsPerRunTask: Record<string, number>;
   /** etcdCommitsPlacing per RunTask call (load-insensitive; 0 on SQLite). */
@@ -276,7 +283,16 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
       return n >= instances ? n : undefined;
     }, 500);
     const registerSeconds = (Date.now() - regStart) / 1000;
-    log(`${instances} instances connected in ${registerSeconds.toFixed(1)} s; placing ${total} tasks with ${clients} clients`);
+    // What the processes burn with nothing to place (heartbeats, polls, controllers, Raft's own
+    // heartbeats): a cost per second, which counts per task the more the slower tasks are placed.
+    const idle0 = { server: serversCpu(), etcd: etcdCpu(), agent: cpuOf(agent.pid) };
+    await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
+    const idleCpuMsPerSecond = {
+      controlPlane: Math.round(((serversCpu() - idle0.server) / IDLE_SECONDS) * 1000),
+      etcd: Math.round(((etcdCpu() - idle0.etcd) / IDLE_SECONDS) * 1000),
+      agent: Math.round(((cpuOf(agent.pid) - idle0.agent) / IDLE_SECONDS) * 1000),
+    };
+    log(`${instances} instances connected in ${registerSeconds.toFixed(1)} s; idle CPU-ms/s ${JSON.stringify(idleCpuMsPerSecond)}; placing ${total} tasks with ${clients} clients`);
 
     const calls = Math.ceil(total / 10);
     let issued = 0;
@@ -386,6 +402,7 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
         sent: Math.round((etcd1.sentBytes - etcd0.sentBytes) / Math.max(1, placed)),
       },
       taskRecordBytes: cp.etcd ? await storedTaskBytes(cp.etcd.endpoints) : null,
+      idleCpuMsPerSecond,
       etcdCallsPerRunTask: Object.fromEntries(
         Object.entries(etcd1.calls)
           .map(([k, v]) => [k, +((v - (etcd0.calls[k] ?? 0)) / calls).toFixed(2)] as const)
