@@ -103,7 +103,10 @@ export class EtcdStore implements Store {
   static async open(opts: EtcdStoreOptions): Promise<EtcdStore> {
     const prefix = opts.prefix ?? 'wharf/';
     if (!prefix.endsWith('/')) throw new TypeError(`etcd key prefix must end with '/', got ${JSON.stringify(prefix)}`);
-    const client = new Etcd3({ ...opts.client, hosts: opts.endpoints });
+    // A snapshot is one range answer: with gRPC's default 4 MiB limit on a received message, a
+    // replica could not start on a store past a few thousand task records.
+    const grpcOptions = { 'grpc.max_receive_message_length': -1, ...opts.client?.grpcOptions };
+    const client = new Etcd3({ ...opts.client, grpcOptions, hosts: opts.endpoints });
     let maxTxnOps = opts.maxTxnOps;
     try {
       await client.get(`${prefix}m/revision`).exec();
