@@ -9,7 +9,8 @@
  *   npx tsx bench/scheduler-e2e-etcd.ts --quick                  100 instances, 5,000 tasks
  *
  * Besides the rates it reports figures that do not depend on how loaded the machine is: etcd
- * write transactions (Raft proposals) per RunTask, CPU seconds per 1,000 tasks of the replicas,
+ * write transactions (Raft proposals) per RunTask, the bytes per task the etcd members wrote to
+ * their WALs and sent to their clients, the size of a stored task record, the CPU burnt per second with nothing to place, CPU seconds per 1,000 tasks of the replicas,
  * the etcd members and the agent, and the group commits' sizes (placement transactions and the
  * callers they answered, conflicts, the largest batch; task report transactions and reports).
  */
@@ -62,6 +63,10 @@ export function toMarkdown(r: EtcdComparison): string {
     row('seconds to register and connect all instances', s.registerSeconds, e.registerSeconds),
     row('etcd write transactions (Raft proposals) committed while placing', '-', e.etcdCommitsPlacing, `${(e.etcdCommitsPlacing / Math.max(1, e.placeSeconds)).toFixed(0)}/s; RunTask calls: ${Math.ceil(e.tasks / 10)}`),
     row('etcd write transactions per RunTask (load-insensitive)', '-', e.etcdTxnsPerRunTask),
+    row('idle CPU-ms per second, all instances connected, nothing placed: control plane / etcd members / agent', `${s.idleCpuMsPerSecond.controlPlane} / - / ${s.idleCpuMsPerSecond.agent}`, `${e.idleCpuMsPerSecond.controlPlane} / ${e.idleCpuMsPerSecond.etcd} / ${e.idleCpuMsPerSecond.agent}`),
+    row('etcd calls per RunTask while placing, by method (all replicas; load-insensitive)', '-', Object.entries(e.etcdCallsPerRunTask).map(([k, v]) => `${k} ${v}`).join(', ')),
+    row('bytes per task placed, while placing: written to the etcd WALs / sent to clients (all members; load-insensitive)', '-', `${e.etcdBytesPerTask.wal} / ${e.etcdBytesPerTask.sent}`),
+    row('a stored task record once RUNNING: bytes etcd holds / its JSON text (mean of up to 1,000)', '-', e.taskRecordBytes ? `${e.taskRecordBytes.stored} / ${e.taskRecordBytes.json}` : '?'),
     row('CPU seconds per 1,000 tasks while placing: control plane / etcd members / agent (load-insensitive)', `${s.cpuPer1000Tasks.controlPlane} / - / ${s.cpuPer1000Tasks.agent}`, `${e.cpuPer1000Tasks.controlPlane} / ${e.cpuPer1000Tasks.etcd} / ${e.cpuPer1000Tasks.agent}`),
     row('placement transactions / callers answered (group commit; mean, largest batch)', `${s.placementTxns} / ${s.placementCalls} (${batchMean(s)}, ${s.placementLargestBatch})`, `${e.placementTxns} / ${e.placementCalls} (${batchMean(e)}, ${e.placementLargestBatch})`, `conflicts: ${s.placementConflicts} / ${e.placementConflicts}`),
     row("agents' task reports: transactions / reports (whole run)", `${s.reportTxns} / ${s.reports}`, `${e.reportTxns} / ${e.reports}`),

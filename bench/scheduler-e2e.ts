@@ -33,10 +33,14 @@ import {
   RunTaskCommand,
 } from '@aws-sdk/client-ecs';
 import { cpuOf, ecsCall, liveHeapOf, memoryOf, pct, request, stopChild, until, wharf } from './lib/processes';
-import { startControlPlane, type StoreKind } from './lib/control-plane';
+import { ETCD_PREFIX, startControlPlane, type StoreKind } from './lib/control-plane';
+import { Etcd3 } from 'etcd3';
 import { ensureAgentToken } from '../src/cmd/agent-tokens';
+import { decodeValue } from '../src/store/etcd/value-codec';
 
 const REGION = 'us-east-1';
+/** Seconds of idleness measured between the instances' registration and the first RunTask. */
+const IDLE_SECONDS = 10;
 const CLUSTER = 'bench';
 
 export interface E2EOptions {
@@ -100,6 +104,23 @@ export interface E2EResult {
   etcdCpuPlacing: number;
   /** Raft proposals etcd committed while placing (each a write transaction; 0 on SQLite). */
   etcdCommitsPlacing: number;
+  /**
+   * Bytes per task placed, while placing (load-insensitive; 0 on SQLite): written to the etcd
+   * members' WALs (all members) and sent by them to their clients (the replicas' watches and answers).
+   */
+  etcdBytesPerTask: { wal: number; sent: number };
+  /**
+   * A stored task record once RUNNING, mean of up to 1,000 (etcd only): the bytes etcd holds and
+   * the record's JSON text (what it would hold as plain JSON).
+   */
+  taskRecordBytes: { stored: number; json: number } | null;
+  /**
+   * CPU-ms per second with every instance connected and nothing placed (IDLE_SECONDS before the
+   * first RunTask): control plane (all replicas), etcd members, agent.
+   */
+  idleCpuMsPerSecond: { controlPlane: number; etcd: number; agent: number };
+  /** Unary calls the etcd members answered while placing, per RunTask, by method (Range, Txn, ...). */
+  etcdCallsPerRunTask: Record<string, number>;
   /** etcdCommitsPlacing per RunTask call (load-insensitive; 0 on SQLite). */
   etcdTxnsPerRunTask: number;
   /** CPU seconds per 1,000 tasks placed, while placing: control plane (all replicas), etcd members, agent. */
@@ -157,6 +178,19 @@ export interface E2EResult {
   loadAverage: [number, number];
 }
 
+/** The mean size of up to 1,000 stored task records, as etcd holds them and as JSON text. */
+async function storedTaskBytes(endpoints: string[]): Promise<{ stored: number; json: number } | null> {
+  const client = new Etcd3({ hosts: endpoints });
+  try {
+    const kvs = (await client.getAll().prefix(`${ETCD_PREFIX}k/regions/${REGION}/tasks/${CLUSTER}/`).limit(1000).exec()).kvs;
+    if (kvs.length === 0) return null;
+    const mean = (f: (v: Buffer) => number) => Math.round(kvs.reduce((a, kv) => a + f(kv.value), 0) / kvs.length);
+    return { stored: mean((v) => v.length), json: mean((v) => Buffer.byteLength(JSON.stringify(decodeValue(v)))) };
+  } finally {
+    client.close();
+  }
+}
+
 /** One run: a fresh server and agent, every task placed and RUNNING. */
 export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
   const instances = opts.instances ?? (opts.quick ? 100 : 1000);
@@ -188,14 +222,23 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   const serversCpu = () => sum(servers.map((s) => cpuOf(s.child.pid)));
   const etcdCpu = () => sum(etcdPids.map((p) => cpuOf(p)));
-  // Every write transaction is one Raft proposal; the etcd leader's count is the cluster's.
-  const etcdCommits = async () => {
-    let most = 0;
+  // Every write transaction is one Raft proposal; the etcd leader's count is the cluster's. Bytes:
+  // what the members wrote to their WALs and sent to their clients (the replicas' watches and
+  // answers), summed over the members.
+  const etcdCounters = async () => {
+    const out = { commits: 0, walBytes: 0, sentBytes: 0, calls: {} as Record<string, number> };
     for (const m of cp.etcd?.members ?? []) {
       const text = (await request(`${m.clientUrl}/metrics`, { timeoutMs: 5000 }).catch(() => ({ text: '' }))).text;
-      most = Math.max(most, Number(/^etcd_server_proposals_committed_total (\S+)/m.exec(text)?.[1] ?? 0));
+      const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0);
+      out.commits = Math.max(out.commits, metric('etcd_server_proposals_committed_total'));
+      out.walBytes += metric('etcd_disk_wal_write_bytes_total');
+      out.sentBytes += metric('etcd_network_client_grpc_sent_bytes_total');
+      // Unary calls the members answered (Range, Txn, ...), by method; streams (Watch, LeaseKeepAlive) are counted when they end.
+      for (const x of text.matchAll(/^grpc_server_handled_total\{[^}]*grpc_method="(\w+)"[^}]*grpc_type="unary"[^}]*\} (\S+)/gm)) {
+        out.calls[x[1]!] = (out.calls[x[1]!] ?? 0) + Number(x[2]);
+      }
     }
-    return most;
+    return out;
   };
   let agent: ChildProcess | undefined;
   const sdk: ECSClient[] = [];
@@ -240,7 +283,16 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
       return n >= instances ? n : undefined;
     }, 500);
     const registerSeconds = (Date.now() - regStart) / 1000;
-    log(`${instances} instances connected in ${registerSeconds.toFixed(1)} s; placing ${total} tasks with ${clients} clients`);
+    // What the processes burn with nothing to place (heartbeats, polls, controllers, Raft's own
+    // heartbeats): a cost per second, which counts per task the more the slower tasks are placed.
+    const idle0 = { server: serversCpu(), etcd: etcdCpu(), agent: cpuOf(agent.pid) };
+    await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
+    const idleCpuMsPerSecond = {
+      controlPlane: Math.round(((serversCpu() - idle0.server) / IDLE_SECONDS) * 1000),
+      etcd: Math.round(((etcdCpu() - idle0.etcd) / IDLE_SECONDS) * 1000),
+      agent: Math.round(((cpuOf(agent.pid) - idle0.agent) / IDLE_SECONDS) * 1000),
+    };
+    log(`${instances} instances connected in ${registerSeconds.toFixed(1)} s; idle CPU-ms/s ${JSON.stringify(idleCpuMsPerSecond)}; placing ${total} tasks with ${clients} clients`);
 
     const calls = Math.ceil(total / 10);
     let issued = 0;
@@ -250,7 +302,7 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
     const latencies: number[] = [];
     const load0 = os.loadavg()[0]!;
     const t0 = Date.now();
-    const commits0 = await etcdCommits();
+    const etcd0 = await etcdCounters();
     const cpu0 = { server: serversCpu(), etcd: etcdCpu(), agent: cpuOf(agent.pid), client: process.cpuUsage() };
     const worker = async () => {
       const c = client();
@@ -270,7 +322,8 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
     clearInterval(progress);
     const placeSeconds = (Date.now() - t0) / 1000;
     const cpuPlacing = { server: serversCpu() - cpu0.server, etcd: etcdCpu() - cpu0.etcd, agent: cpuOf(agent.pid) - cpu0.agent };
-    const etcdCommitsPlacing = (await etcdCommits()) - commits0;
+    const etcd1 = await etcdCounters();
+    const etcdCommitsPlacing = etcd1.commits - etcd0.commits;
     log(`placed ${placed} in ${placeSeconds.toFixed(1)} s (${failures} failures ${JSON.stringify(failureReasons)}); waiting for RUNNING`);
 
     let running = 0;
@@ -344,6 +397,17 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
       etcdCpuPlacing: +cpuPlacing.etcd.toFixed(1),
       etcdCommitsPlacing,
       etcdTxnsPerRunTask: +(etcdCommitsPlacing / calls).toFixed(2),
+      etcdBytesPerTask: {
+        wal: Math.round((etcd1.walBytes - etcd0.walBytes) / Math.max(1, placed)),
+        sent: Math.round((etcd1.sentBytes - etcd0.sentBytes) / Math.max(1, placed)),
+      },
+      taskRecordBytes: cp.etcd ? await storedTaskBytes(cp.etcd.endpoints) : null,
+      idleCpuMsPerSecond,
+      etcdCallsPerRunTask: Object.fromEntries(
+        Object.entries(etcd1.calls)
+          .map(([k, v]) => [k, +((v - (etcd0.calls[k] ?? 0)) / calls).toFixed(2)] as const)
+          .filter(([, v]) => v > 0),
+      ),
       cpuPer1000Tasks: {
         controlPlane: +((cpuPlacing.server / Math.max(1, placed)) * 1000).toFixed(2),
         etcd: +((cpuPlacing.etcd / Math.max(1, placed)) * 1000).toFixed(2),

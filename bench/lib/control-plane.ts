@@ -11,6 +11,9 @@ import { freePort, request, stopChild, until, wharf } from './processes';
 
 export type StoreKind = 'sqlite' | 'etcd';
 
+/** The installation's key prefix in etcd (`--store etcd://.../bench/`). */
+export const ETCD_PREFIX = 'bench/';
+
 export interface BenchServer {
   child: ChildProcess;
   endpoint: string;
@@ -51,7 +54,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<BenchCo
   const dataDir = path.join(o.dir, 'server');
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const etcd = o.kind === 'etcd' ? await startEtcdCluster(3, { dir: path.join(o.dir, 'etcd') }) : undefined;
-  const storeArgs = etcd ? ['--store', `etcd://${etcd.endpoints.map((e) => e.replace('http://', '')).join(',')}/bench/`] : [];
+  const storeArgs = etcd ? ['--store', `etcd://${etcd.endpoints.map((e) => e.replace('http://', '')).join(',')}/${ETCD_PREFIX}`] : [];
   const n = etcd ? (o.replicas ?? 3) : 1;
   const ports: number[] = [];
   for (let i = 0; i < n; i++) ports.push(await freePort());

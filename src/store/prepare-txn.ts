@@ -10,6 +10,8 @@ export interface PreparedOp {
   key: string;
   /** The value as JSON text, for create/update/put. */
   json?: string;
+  /** The value itself (the caller's object: read it only before the txn's first await). */
+  value?: unknown;
   expectedRevision?: number;
 }
 
@@ -53,10 +55,10 @@ export function prepareTxn(ops: readonly TxnOp[]): PreparedOp[] {
     switch (op.op) {
       case 'create':
       case 'put':
-        return { op: op.op, key: op.key, json: toJson(op.value, op.key) };
+        return { op: op.op, key: op.key, json: toJson(op.value, op.key), value: op.value };
       case 'update':
         checkRevision(op.expectedRevision, op.key);
-        return { op: 'update', key: op.key, json: toJson(op.value, op.key), expectedRevision: op.expectedRevision };
+        return { op: 'update', key: op.key, json: toJson(op.value, op.key), value: op.value, expectedRevision: op.expectedRevision };
       case 'delete':
         if (op.expectedRevision !== undefined) checkRevision(op.expectedRevision, op.key);
         return { op: 'delete', key: op.key, expectedRevision: op.expectedRevision };

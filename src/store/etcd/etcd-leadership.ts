@@ -163,6 +163,10 @@ export class EtcdLeadership implements Leadership {
   }
 
   private async tryOnce(): Promise<void> {
+    // While someone leads, a look is enough: a read is no Raft proposal, whereas granting a lease,
+    // the create that fails and the revoke are three (with their WAL writes and fsyncs on every
+    // member), which the waiting replicas' polls cost etcd all the time.
+    if ((await this.client.kv.range({ key: Buffer.from(this.rawKey), keys_only: true })).kvs.length > 0) return;
     const lease = this.client.lease(this.ttl);
     lease.on('lost', () => {
       if (this.lease === lease) this.stepDown('lease lost');

@@ -6,6 +6,8 @@ import { StoreCompactedError, type WatchEvent } from '../store';
 import { EtcdStore } from './etcd-store';
 import { startEtcdCluster, type EtcdCluster } from './etcd-cluster';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 
 const missing = spawnSync('etcd', ['--version']).status !== 0;
 if (missing && process.env.CI) throw new Error('etcd is not installed (apt-get install etcd-server); CI runs every test');
@@ -78,6 +80,61 @@ describe('EtcdStore', { skip: missing ? 'etcd is not installed (apt-get install 
     await s.close();
   });
 
+  test('task records are stored compact; one stored as plain JSON (before that) reads the same through get, list and watch', async () => {
+    const prefix = `t${process.pid}-${++n}/`;
+    const s = await EtcdStore.open({ endpoints: etcd.endpoints, prefix, onWatchError: () => undefined });
+    const raw = new Etcd3({ hosts: etcd.endpoints });
+    try {
+      const p = 'arn:aws:ecs:us-east-1:000000000000:';
+      const task = (id: string) => ({
+        taskArn: `${p}task/c/${id}`,
+        clusterArn: `${p}cluster/c`,
+        taskDefinitionArn: `${p}task-definition/f:1`,
+        containers: [{ containerArn: `${p}container/c/${id}/0f8f2d0e-1111-4222-8333-944455556666`, taskArn: `${p}task/c/${id}`, name: 'app', lastStatus: 'PENDING' }],
+        overrides: { containerOverrides: [], inferenceAcceleratorOverrides: [] },
+        lastStatus: 'PENDING',
+        version: 1,
+        wharf: { id, cluster: 'c', instanceId: 'i'.repeat(32) },
+        containerInstanceArn: `${p}container-instance/c/${'i'.repeat(32)}`,
+      });
+      const oldId = 'a'.repeat(32);
+      const newId = 'b'.repeat(32);
+      const r0 = await s.create('start', 1);
+      const events: WatchEvent[] = [];
+      const w = s.watch('tasks/', r0, (evs) => events.push(...evs), (err) => assert.fail(err), { deleteValues: false });
+      // Written by an older Wharf: the JSON text itself (and the meta key, as every write does).
+      await raw.put(`${prefix}k/tasks/c/${oldId}`).value(JSON.stringify(task(oldId))).exec();
+      await s.create(`tasks/c/${newId}`, task(newId));
+      const stored = await raw.get(`${prefix}k/tasks/c/${newId}`).buffer();
+      assert.equal(stored![0], 0x01, 'compact');
+      assert.ok(stored!.length < JSON.stringify(task(newId)).length * 0.7, `${stored!.length} bytes`);
+      assert.deepEqual((await s.get(`tasks/c/${oldId}`))?.value, task(oldId));
+      assert.deepEqual((await s.get(`tasks/c/${newId}`))?.value, task(newId));
+      assert.deepEqual((await s.list('tasks/')).map((e) => e.value), [task(oldId), task(newId)]);
+      const until = Date.now() + 5000;
+      while (events.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(events.map((e) => e.value), [task(oldId), task(newId)]);
+      // An update of the old record goes through the compare on its revision, and is then compact.
+      const old = (await s.get(`tasks/c/${oldId}`))!;
+      await s.update(`tasks/c/${oldId}`, { ...task(oldId), lastStatus: 'RUNNING', version: 2 }, old.modRevision);
+      assert.equal((await raw.get(`${prefix}k/tasks/c/${oldId}`).buffer())![0], 0x01);
+      assert.deepEqual((await s.get(`tasks/c/${oldId}`))?.value, { ...task(oldId), lastStatus: 'RUNNING', version: 2 });
+      w.cancel();
+    } finally {
+      raw.close();
+      await s.close();
+    }
+  });
+
+  test("a snapshot larger than gRPC's default 4 MiB message reads whole (a replica starting on a store of thousands of tasks)", async () => {
+    const s = await fresh();
+    const big = 'x'.repeat(900 * 1024);
+    for (let i = 0; i < 6; i++) await s.create(`big/${i}`, { i, big });
+    const snap = await s.snapshot('big/');
+    assert.deepEqual(snap.entries.map((e) => (e.value as { i: number }).i), [0, 1, 2, 3, 4, 5]);
+    await s.close();
+  });
+
   test("finds the cluster's limit of ops per txn, and a txn up to it commits", async () => {
     const s = await fresh();
     assert.equal(s.maxTxnOps, 1023, 'startEtcdCluster allows 1,024 (GROUP_COMMIT_LIMITS), less the meta key');
@@ -92,6 +149,19 @@ describe('EtcdStore', { skip: missing ? 'etcd is not installed (apt-get install 
       await p.close();
     } finally {
       await plain.stop();
+    }
+  });
+
+  test('members started together on this machine each get their share of its cores (GOMAXPROCS)', { skip: process.env.GOMAXPROCS ? 'GOMAXPROCS is set here' : false }, async () => {
+    const three = await startEtcdCluster(3);
+    try {
+      const share = String(Math.max(1, Math.floor(cpus().length / 3)));
+      for (const m of three.members) {
+        const env = readFileSync(`/proc/${m.process.pid}/environ`, 'utf8').split('\0');
+        assert.ok(env.includes(`GOMAXPROCS=${share}`), `${m.name}: ${env.filter((e) => e.startsWith('GOMAXPROCS')).join() || 'no GOMAXPROCS'}`);
+      }
+    } finally {
+      await three.stop();
     }
   });
 

@@ -3,7 +3,7 @@
  * replicas share one state, as Kubernetes' API server and kine do.
  *
  * Keyspace, under the installation's prefix P (several Wharf installations may share a cluster):
- *   P + "k/" + key      one store key, its value as JSON text
+ *   P + "k/" + key      one store key, its value as JSON text (task records compact: value-codec.ts)
  *   P + "m/revision"    rewritten by every writing txn; its mod_revision is this store's revision
  *
  * Revisions are etcd's own (one counter for the whole etcd cluster), so a key's modRevision and
@@ -26,6 +26,7 @@
  */
 import { Etcd3, type ICompare, type IKeyValue, type IOptions, type IRequestOp, type Watcher as EtcdWatcher } from 'etcd3';
 import { prepareTxn, txnConflict, type PreparedOp } from '../prepare-txn';
+import { decodeValue, encodeValue } from './value-codec';
 import { EtcdLeadership, LEADER_KEY, type LeadershipOptions } from './etcd-leadership';
 import { StoreCompactedError, type Store, type StoreEntry, type TxnOp, type Watcher, type WatchEvent, type WatchOptions } from '../store';
 
@@ -102,7 +103,10 @@ export class EtcdStore implements Store {
   static async open(opts: EtcdStoreOptions): Promise<EtcdStore> {
     const prefix = opts.prefix ?? 'wharf/';
     if (!prefix.endsWith('/')) throw new TypeError(`etcd key prefix must end with '/', got ${JSON.stringify(prefix)}`);
-    const client = new Etcd3({ ...opts.client, hosts: opts.endpoints });
+    // A snapshot is one range answer: with gRPC's default 4 MiB limit on a received message, a
+    // replica could not start on a store past a few thousand task records.
+    const grpcOptions = { 'grpc.max_receive_message_length': -1, ...opts.client?.grpcOptions };
+    const client = new Etcd3({ ...opts.client, grpcOptions, hosts: opts.endpoints });
     let maxTxnOps = opts.maxTxnOps;
     try {
       await client.get(`${prefix}m/revision`).exec();
@@ -185,7 +189,7 @@ export class EtcdStore implements Store {
           ...writes.map((op): IRequestOp =>
             op.op === 'delete'
               ? { request_delete_range: { key: Buffer.from(this.keys + op.key) } }
-              : { request_put: { key: Buffer.from(this.keys + op.key), value: Buffer.from(op.json!) } },
+              : { request_put: { key: Buffer.from(this.keys + op.key), value: encodeValue(op.value, op.json!) } },
           ),
           { request_put: { key: Buffer.from(this.meta), value: Buffer.alloc(0) } },
         ];
@@ -226,7 +230,7 @@ export class EtcdStore implements Store {
             return {
               type: isDelete ? 'delete' : 'put',
               key: e.kv.key.toString('utf8').slice(this.keys.length),
-              value: source ? JSON.parse(source.value.toString('utf8')) : undefined,
+              value: source ? decodeValue(source.value) : undefined,
               revision: rev(e.kv.mod_revision),
               createRevision: rev(source?.create_revision),
             };
@@ -300,7 +304,7 @@ export class EtcdStore implements Store {
   private entryOf<T>(kv: IKeyValue): StoreEntry<T> {
     return {
       key: kv.key.toString('utf8').slice(this.keys.length),
-      value: JSON.parse(kv.value.toString('utf8')) as T,
+      value: decodeValue(kv.value) as T,
       modRevision: rev(kv.mod_revision),
       createRevision: rev(kv.create_revision),
     };
