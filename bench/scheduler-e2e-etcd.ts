@@ -36,6 +36,28 @@ export async function run(opts: { quick?: boolean; instances?: number; tasks?: n
   return { sqlite, etcd, floor };
 }
 
+/**
+ * What the figures say, from the figures: the rate against the goal, and the bound the CPU per
+ * task puts on it when everything shares this machine's cores (cores / CPU-seconds per task).
+ */
+function summary(r: EtcdComparison): string[] {
+  const e = r.etcd;
+  const c = e.cpuPer1000Tasks;
+  const perTask = (c.controlPlane + c.etcd + c.agent) / 1000;
+  const cores = os.cpus().length;
+  const bound = perTask > 0 ? Math.round(cores / perTask) : NaN;
+  const size = `${e.instances.toLocaleString('en-US')} instances, ${e.tasks.toLocaleString('en-US')} tasks`;
+  return [
+    `Command: \`npx tsx bench/run.ts scheduler-e2e-etcd\` (full size: 1,000 instances, 100,000 tasks), or ` +
+      '`npx tsx bench/scheduler-e2e-etcd.ts --instances 200 --tasks 10000` for a reduced one. ' +
+      `This run (${size}): ${e.placedPerSecond} tasks/s on etcd against ${r.sqlite.placedPerSecond} on SQLite (${(e.placedPerSecond / Math.max(1, r.sqlite.placedPerSecond)).toFixed(2)}x); ` +
+      `the 1,500/s goal is ${e.placedPerSecond >= 1500 ? 'met' : 'NOT met'}. Memory per replica: ${e.serverPeakRssMiB} MiB peak (goal 1,024: ${e.serverPeakRssMiB <= 1024 ? 'met' : 'NOT met'}). ` +
+      `The replicas, etcd members and agent together spend ${(perTask * 1000).toFixed(2)} CPU-ms per task placed ` +
+      `(${c.controlPlane} + ${c.etcd} + ${c.agent} per 1,000 tasks), so on these ${cores} shared cores the whole system cannot place more than about ` +
+      `${bound} tasks/s however the work is batched; 1,500/s here would need at most ${((cores / 1500) * 1000).toFixed(2)} CPU-ms per task.`,
+  ];
+}
+
 function batchMean(r: E2EResult): string {
   return r.placementTxns > 0 ? (r.placementCalls / r.placementTxns).toFixed(2) : '?';
 }
@@ -76,6 +98,8 @@ export function toMarkdown(r: EtcdComparison): string {
     '| transactions at a time | transactions/s | p50 (ms) | p99 (ms) |',
     '|---|---|---|---|',
     ...r.floor.map((f) => `| ${f.concurrency} | ${f.txnsPerSecond} | ${f.p50Ms} | ${f.p99Ms} |`),
+    '',
+    ...summary(r),
     '',
   ].join('\n');
 }
