@@ -38,13 +38,20 @@ function readRecord(haDir: string, n: number): ReplicaRecord | undefined {
   }
 }
 
+/** pid's command line (Linux /proc), as the argv it was started with. */
+function argvOf(pid: number): string[] {
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  if (argv[argv.length - 1] === '') argv.pop();
+  return argv;
+}
+
 /**
  * Whether pid runs `wharf server --listen HOST:PORT --data-dir DATA_DIR` (its own argv, /proc),
  * and, when store is given, `--store STORE` (a replica of another etcd cluster is not adopted).
  */
 export function isReplicaProcess(pid: number, listen: string, dataDir: string, store?: string): boolean {
   try {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const argv = argvOf(pid);
     const after = (flag: string) => {
       const i = argv.indexOf(flag);
       return i >= 0 ? argv[i + 1] : undefined;
@@ -65,8 +72,7 @@ export function isReplicaProcess(pid: number, listen: string, dataDir: string, s
  */
 export function replicaFlags(pid: number): string[] | undefined {
   try {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    if (argv[argv.length - 1] === '') argv.pop();
+    const argv = argvOf(pid);
     const i = argv.indexOf('--data-dir');
     return i >= 0 ? argv.slice(i + 2) : undefined;
   } catch {

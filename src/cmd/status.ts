@@ -10,6 +10,7 @@
 import { parseArgs } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { getJson } from './get-json';
+import { errorMessage, replicaStatus, type ReplicaStatus } from './replica-health';
 import { parseEtcdUrl } from './server';
 import { DEFAULT_ENDPOINT, defaultDataDir } from './client';
 import { readHaState } from './up-ha';
@@ -30,25 +31,14 @@ Flags:
 Exit status: 0 when one healthy replica leads and every replica and etcd member is healthy, 1 otherwise.
 `;
 
-export interface ReplicaStatus {
-  endpoint: string;
-  /** The replica's id (from its /healthz; from the registry when it does not answer). */
-  replica?: string;
-  healthy: boolean;
-  leader: boolean;
-  /** Why it is not healthy. */
-  error?: string;
-  /** Registry only: seconds since its last heartbeat. */
-  heartbeatAgeSeconds?: number;
-  /** The DNS addresses it answers on, and those it stands by for (another replica holds them). */
-  dns?: { serving: string[]; standingBy: string[] };
-}
 
 export interface EtcdMemberStatus {
   endpoint: string;
   healthy: boolean;
   error?: string;
 }
+
+export type { ReplicaStatus };
 
 export interface ClusterStatus {
   store: string;
@@ -66,18 +56,7 @@ export interface ClusterStatus {
 const FORGET_AFTER_MS = 10_000;
 
 
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-async function replicaStatus(endpoint: string): Promise<ReplicaStatus> {
-  try {
-    const { status, body } = await getJson(`${endpoint}/healthz`, 2000);
-    const b = body as { status?: string; replica?: string; leader?: boolean; dns?: ReplicaStatus['dns'] };
-    const healthy = status === 200 && b.status === 'ok';
-    return { endpoint, replica: b.replica, healthy, leader: healthy && b.leader === true, ...(b.dns ? { dns: b.dns } : {}), ...(healthy ? {} : { error: `/healthz answered ${status}` }) };
-  } catch (e) {
-    return { endpoint, healthy: false, leader: false, error: message(e) };
-  }
-}
 
 async function memberStatus(endpoint: string): Promise<EtcdMemberStatus> {
   try {
@@ -85,7 +64,7 @@ async function memberStatus(endpoint: string): Promise<EtcdMemberStatus> {
     const healthy = status === 200 && (body as { health?: string }).health === 'true';
     return { endpoint, healthy, ...(healthy ? {} : { error: `/health answered ${status} ${JSON.stringify(body)}` }) };
   } catch (e) {
-    return { endpoint, healthy: false, error: message(e) };
+    return { endpoint, healthy: false, error: errorMessage(e) };
   }
 }
 
@@ -100,7 +79,7 @@ async function readRegistry(store: string): Promise<{ records: Map<string, Repli
     const leader = await client.get(keys + LEADER_KEY).string();
     return { records, ...(leader !== null ? { leaderKey: leader } : {}) };
   } catch (e) {
-    return { records: new Map(), error: message(e) };
+    return { records: new Map(), error: errorMessage(e) };
   } finally {
     client.close();
   }

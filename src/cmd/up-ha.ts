@@ -26,7 +26,7 @@ import { loadOrCreateCredentials } from './credentials';
 import { loadOrCreateSecretCipher, tightenDataDir } from './data-dir';
 import { hostPort } from '../lib';
 import { parseDnsFlag } from './dns';
-import { getJson } from './get-json';
+import { replicaStatus } from './replica-health';
 
 export const HA_STATE_FILE = join('ha', 'state.json');
 
@@ -148,8 +148,9 @@ export async function startHa(o: HaOptions): Promise<RunningHa> {
       const a = adopted[i];
       // A replica left running with other flags (another --region, --sync, --dns, ...) is
       // replaced, one at a time as the others keep serving, so this run's flags hold everywhere.
-      if (a && JSON.stringify(replicaFlags(a.pid)) !== JSON.stringify(flags)) {
-        o.say(`wharf: replica ${i + 1} ${a.endpoint} (pid ${a.pid}) runs with other flags (${(replicaFlags(a.pid) ?? []).join(' ') || 'none'}): replacing it`);
+      const theirs = a ? replicaFlags(a.pid) : undefined;
+      if (a && JSON.stringify(theirs) !== JSON.stringify(flags)) {
+        o.say(`wharf: replica ${i + 1} ${a.endpoint} (pid ${a.pid}) runs with other flags (${(theirs ?? []).join(' ') || 'none'}): replacing it`);
         await stopAdopted(a.pid);
         forgetReplica(haDir, i + 1);
       } else if (a) {
@@ -213,7 +214,7 @@ export async function upReplicas(values: Record<string, unknown>, host: string, 
     tls,
     say: (s) => process.stderr.write(s + '\n'),
   });
-  const served = (await Promise.all(ha.replicas.map((r) => dnsServedBy(r.endpoint)))).flat();
+  const served = (await Promise.all(ha.replicas.map((r) => replicaStatus(r.endpoint)))).flatMap((r) => (r.healthy ? (r.dns?.serving ?? []) : []));
   return {
     endpoint: ha.replicas[0]!.endpoint,
     dns: served.length > 0 ? (parseDnsFlag([...new Set(served)].join(','))?.listen ?? []) : [],
@@ -221,17 +222,6 @@ export async function upReplicas(values: Record<string, unknown>, host: string, 
     ha,
     close: () => ha.stop(),
   };
-}
-
-/** The DNS addresses a replica says (/healthz) it answers on; none when it does not answer. */
-async function dnsServedBy(endpoint: string): Promise<string[]> {
-  try {
-    const { status, body } = await getJson(`${endpoint}/healthz`, 2000);
-    const serving = (body as { dns?: { serving?: unknown } }).dns?.serving;
-    return status === 200 && Array.isArray(serving) ? serving.filter((a): a is string => typeof a === 'string') : [];
-  } catch {
-    return [];
-  }
 }
 
 export function haBanner(ha: RunningHa): string {
