@@ -68,6 +68,8 @@ export class PausePool {
   private readonly making = new Set<string>();
   private starts = 0;
   private filling = false;
+  /** The fill loop in progress (settled when none is): close() waits for it. */
+  private fillRun: Promise<void> = Promise.resolve();
   private fillAgain = false;
   private timer?: NodeJS.Timeout;
   private closed = false;
@@ -132,6 +134,9 @@ export class PausePool {
         await this.rt.removeTaskCgroup(p.cgroupId).catch(() => undefined);
       }),
     );
+    // A container being made when the pool closed is removed by the fill loop once it exists:
+    // wait for that, or an agent that exits right after would leave it behind.
+    await this.fillRun;
   }
 
   private scheduleFill(): void {
@@ -151,7 +156,7 @@ export class PausePool {
       return;
     }
     this.filling = true;
-    void (async () => {
+    this.fillRun = (async () => {
       try {
         do {
           this.fillAgain = false;
