@@ -74,6 +74,19 @@ export async function answers(clientUrl: string): Promise<boolean> {
   }
 }
 
+/**
+ * Whether an etcd member runs at clientUrl, healthy or not: /version answers always, while
+ * /health says false during a leader election (a member just lost), and a member taken for
+ * absent then would be started a second time on its own data.
+ */
+async function memberRuns(clientUrl: string): Promise<boolean> {
+  try {
+    return (await fetch(`${clientUrl}/version`, { signal: AbortSignal.timeout(1000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
 function exited(p: ChildProcess): Promise<void> {
   return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
 }
@@ -165,7 +178,7 @@ export async function ensureEtcdCluster(dir: string, size = 3, opts: { binary?: 
   const initial = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
   const started = new Map<string, ChildProcess>();
   for (const m of members) {
-    if (recorded && (await answers(m.clientUrl))) continue;
+    if (recorded && (await memberRuns(m.clientUrl))) continue;
     const data = join(dir, m.name);
     mkdirSync(data, { recursive: true, mode: 0o700 });
     const log = openSync(join(dir, `${m.name}.log`), 'a', 0o600);
