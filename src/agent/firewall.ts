@@ -121,7 +121,7 @@ export class TaskFirewall {
    */
   watch(): void {
     this.unwatch ??= this.rt.watchEvents((e) => {
-      if (e.action !== 'start' && e.action !== 'die' && e.action !== 'destroy') return;
+      if (e.action !== 'start' && e.action !== 'die' && e.action !== 'destroy' && e.action !== 'resync') return;
       if (e.labels && e.labels[LABELS.pause] !== 'true') return;
       const seen = ++this.events;
       clearTimeout(this.timer);

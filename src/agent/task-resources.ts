@@ -315,7 +315,7 @@ class TaskNetworks {
   watch(): void {
     this.watchGeneration++;
     this.unwatch ??= this.rt.watchEvents((e) => {
-      if (e.action === 'destroy') this.requestSweep();
+      if (e.action === 'destroy' || e.action === 'resync') this.requestSweep();
     });
   }
 

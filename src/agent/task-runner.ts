@@ -157,7 +157,7 @@ export class TaskRunner {
       // The runner itself creates and starts its containers and knows it when it does: those
       // events would only cost one more pass of inspections, while the engine is busiest.
       if (e.action === 'create' || e.action === 'start') return;
-      if (this.containers.some((c) => c.dockerId === e.id)) this.kick();
+      if (e.action === 'resync' || this.containers.some((c) => c.dockerId === e.id)) this.kick();
     });
     this.kick();
   }

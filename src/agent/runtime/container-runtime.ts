@@ -124,8 +124,14 @@ export interface ContainerSummary {
 
 /** Something changed for a container; the listener re-inspects it. */
 export interface RuntimeEvent {
+  /** The container's id; empty for `resync`. */
   id: string;
-  action: 'create' | 'start' | 'die' | 'oom' | 'health' | 'destroy' | 'other';
+  /**
+   * What happened to the container, or `resync`: the engine's event stream was opened again
+   * after it had ended (the engine restarted, say), so events of the gap may be lost and every
+   * watcher should read again what it watches.
+   */
+  action: 'create' | 'start' | 'die' | 'oom' | 'health' | 'destroy' | 'other' | 'resync';
   /** The container's labels, when the engine sends them with the event (Docker does). */
   labels?: Record<string, string>;
 }

@@ -310,6 +310,8 @@ export class DockerRuntime implements ContainerRuntime {
 
   /** An events request is on its way: a second watcher must not open a second stream. */
   private openingEvents = false;
+  /** Whether a stream was ever open: the next one then follows a gap (see RuntimeEvent resync). */
+  private eventsEverOpened = false;
 
   private async openEvents(): Promise<void> {
     if (this.closed || this.listeners.size === 0 || this.openingEvents) return;
@@ -325,6 +327,9 @@ export class DockerRuntime implements ContainerRuntime {
       }
       this.eventStream = stream;
       this.forgetDigests();
+      // A stream opened again after one ended: what happened in between was not heard.
+      if (this.eventsEverOpened) for (const l of this.listeners) l({ id: '', action: 'resync' });
+      this.eventsEverOpened = true;
       let buf = '';
       stream.on('data', (chunk: Buffer) => {
         buf += chunk.toString();
