@@ -223,9 +223,14 @@ function swarmState(): string {
   return sh(['info', '--format', '{{.Swarm.LocalNodeState}}']).trim();
 }
 
+/** `docker service create` of `replicas` sleepers, returning at once (--detach). */
+function swarmCreate(name: string, replicas: number, extra: string[] = []): void {
+  sh(['service', 'create', '--detach', '--no-resolve-image', '--name', name, '--replicas', String(replicas), '--stop-grace-period', '1s', ...extra, IMAGE, 'sleep', '3600']);
+}
+
 async function swarmService(name: string, replicas: number, extra: string[] = []): Promise<number> {
   const t0 = performance.now();
-  sh(['service', 'create', '--detach', '--no-resolve-image', '--name', name, '--replicas', String(replicas), '--stop-grace-period', '1s', ...extra, IMAGE, 'sleep', '3600']);
+  swarmCreate(name, replicas, extra);
   return until(`com.docker.swarm.service.name=${name}`, (cs) => cs.length >= replicas, t0);
 }
 
@@ -245,7 +250,7 @@ async function swarmRunningTasks(name: string): Promise<number> {
 async function swarmScaleUp(n: number, run: number): Promise<{ dockerMs: number; apiMs: number }> {
   const name = `wharf-bench-scale-${run}`;
   const t0 = performance.now();
-  sh(['service', 'create', '--detach', '--no-resolve-image', '--name', name, '--replicas', String(n), '--stop-grace-period', '1s', IMAGE, 'sleep', '3600']);
+  swarmCreate(name, n);
   const [dockerMs, apiMs] = await Promise.all([
     until(`com.docker.swarm.service.name=${name}`, (cs) => cs.length >= n, t0),
     untilApi(async () => (await swarmRunningTasks(name)) >= n, t0, 300_000, SCALE_UP_API_POLL_MS),

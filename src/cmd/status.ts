@@ -31,14 +31,11 @@ Flags:
 Exit status: 0 when one healthy replica leads and every replica and etcd member is healthy, 1 otherwise.
 `;
 
-
 export interface EtcdMemberStatus {
   endpoint: string;
   healthy: boolean;
   error?: string;
 }
-
-export type { ReplicaStatus };
 
 export interface ClusterStatus {
   store: string;
@@ -54,9 +51,6 @@ export interface ClusterStatus {
  * started, or that --endpoint names, is listed however long it has been gone.)
  */
 const FORGET_AFTER_MS = 10_000;
-
-
-
 
 async function memberStatus(endpoint: string): Promise<EtcdMemberStatus> {
   try {

@@ -120,7 +120,7 @@ function replacer(_key: string, value: unknown): unknown {
 }
 
 /** Period of the event-loop delay sampling behind the `wharf_nodejs_eventloop_lag_*` metrics. */
-export const EVENT_LOOP_SAMPLE_MS = 100;
+const EVENT_LOOP_SAMPLE_MS = 100;
 
 export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
   const timeouts = opts.timeouts ?? DEFAULT_REQUEST_TIMEOUTS;

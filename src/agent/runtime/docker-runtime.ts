@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { dockerCreateOptions, withDefaultTag } from './docker-create-options';
+import { DockerEventStream } from './docker-events';
 import { removeTaskCgroupDirs, writeTaskCgroup, type TaskCgroupPlace } from './task-cgroups';
 import { firstHostAddress } from '../../lib/ipv4';
 import type {
@@ -44,8 +45,6 @@ function labelFilter(labels: Record<string, string>): string[] {
   return Object.entries(labels).map(([k, v]) => `${k}=${v}`);
 }
 
-/** `busybox` -> `busybox:latest`; names with a tag or digest are left alone. */
-
 function parseTime(s: string | undefined): number | undefined {
   if (!s || s.startsWith('0001-')) return undefined;
   const t = Date.parse(s);
@@ -67,13 +66,12 @@ function demuxBuffer(buf: Buffer): Buffer {
 export class DockerRuntime implements ContainerRuntime {
   readonly docker: Docker;
   private readonly pulledOnce = new Set<string>();
-  private readonly listeners = new Set<(e: RuntimeEvent) => void>();
-  private eventStream?: NodeJS.ReadableStream;
-  private closed = false;
+  private readonly events: DockerEventStream;
   private infoCache?: EngineInfo;
 
   constructor(private readonly opts: DockerRuntimeOptions = {}) {
     this.docker = new Docker(opts.docker);
+    this.events = new DockerEventStream(this.docker, () => this.forgetDigests());
   }
 
   async info(): Promise<EngineInfo> {
@@ -123,12 +121,12 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly digests = new Map<string, string>();
 
   private async imageDigest(image: string): Promise<string | undefined> {
-    const known = this.eventStream ? this.digests.get(image) : undefined;
+    const known = this.events.isOpen ? this.digests.get(image) : undefined;
     if (known !== undefined) return known;
     const generation = this.imageGeneration;
     const digest = await this.inspectDigest(image);
     // Kept only if no image event came while the answer was on its way.
-    if (digest !== undefined && this.eventStream && generation === this.imageGeneration) this.digests.set(image, digest);
+    if (digest !== undefined && this.events.isOpen && generation === this.imageGeneration) this.digests.set(image, digest);
     return digest;
   }
 
@@ -303,72 +301,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   watchEvents(listener: (e: RuntimeEvent) => void): () => void {
-    this.listeners.add(listener);
-    if (!this.eventStream && !this.openingEvents) void this.openEvents();
-    return () => this.listeners.delete(listener);
-  }
-
-  /** An events request is on its way: a second watcher must not open a second stream. */
-  private openingEvents = false;
-  /** Whether a stream was ever open: the next one then follows a gap (see RuntimeEvent resync). */
-  private eventsEverOpened = false;
-
-  private async openEvents(): Promise<void> {
-    if (this.closed || this.listeners.size === 0 || this.openingEvents) return;
-    this.openingEvents = true;
-    try {
-      const stream = await this.docker.getEvents({ filters: JSON.stringify({ type: ['container', 'image'] }) } as Docker.GetEventsOptions).finally(() => {
-        this.openingEvents = false;
-      });
-      if (this.closed) {
-        // close() ran while the stream was being opened: it had nothing to close yet.
-        (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
-        return;
-      }
-      this.eventStream = stream;
-      this.forgetDigests();
-      // A stream opened again after one ended: what happened in between was not heard.
-      if (this.eventsEverOpened) for (const l of this.listeners) l({ id: '', action: 'resync' });
-      this.eventsEverOpened = true;
-      let buf = '';
-      stream.on('data', (chunk: Buffer) => {
-        buf += chunk.toString();
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl).trim();
-          buf = buf.slice(nl + 1);
-          if (!line) continue;
-          try {
-            const ev = JSON.parse(line) as { Type?: string; Action?: string; status?: string; id?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
-            if (ev.Type === 'image') {
-              this.forgetDigests();
-              continue;
-            }
-            const raw = ev.Action ?? ev.status ?? '';
-            const action: RuntimeEvent['action'] = raw.startsWith('health_status')
-              ? 'health'
-              : (['create', 'start', 'die', 'oom', 'destroy'] as const).find((a) => a === raw) ?? 'other';
-            const id = ev.Actor?.ID ?? ev.id;
-            // Docker sends a container's labels among its event's attributes (with name, image, ...).
-            const labels = ev.Actor?.Attributes;
-            if (id) for (const l of this.listeners) l(labels ? { id, action, labels } : { id, action });
-          } catch {
-            // a malformed line only costs us a wake-up; the runners also poll
-          }
-        }
-      });
-      const reopen = () => {
-        if (this.eventStream !== stream) return;
-        this.eventStream = undefined;
-        this.forgetDigests();
-        if (!this.closed) setTimeout(() => void this.openEvents(), 1000).unref();
-      };
-      stream.on('end', reopen);
-      stream.on('close', reopen);
-      stream.on('error', reopen);
-    } catch {
-      if (!this.closed) setTimeout(() => void this.openEvents(), 1000).unref();
-    }
+    return this.events.watch(listener);
   }
 
   async ensureNetwork(name: string, labels: Record<string, string>, ipam?: NetworkIpam): Promise<void> {
@@ -479,12 +412,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   close(): void {
-    this.closed = true;
-    this.listeners.clear();
-    const s = this.eventStream as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
-    this.eventStream = undefined;
-    this.forgetDigests();
-    s?.destroy?.();
+    this.events.close();
   }
 }
 
