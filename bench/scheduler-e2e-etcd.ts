@@ -7,6 +7,8 @@
  *   npx tsx bench/scheduler-e2e-etcd.ts                          1,000 instances, 100,000 tasks
  *   npx tsx bench/scheduler-e2e-etcd.ts --instances 200 --tasks 10000   a smaller size
  *   npx tsx bench/scheduler-e2e-etcd.ts --quick                  100 instances, 5,000 tasks
+ *   ... --clients-on-one-replica   every client calls the first replica: one group-commit queue
+ *                                  decides every placement (what a single placement writer gives)
  *
  * Besides the rates it reports figures that do not depend on how loaded the machine is: etcd
  * write transactions (Raft proposals) per RunTask, the bytes per task the etcd members wrote to
@@ -25,8 +27,10 @@ export interface EtcdComparison {
   floor: EtcdFloor[];
 }
 
-export async function run(opts: { quick?: boolean; instances?: number; tasks?: number; clients?: number } = {}): Promise<EtcdComparison> {
-  const common = { quick: opts.quick, instances: opts.instances, tasks: opts.tasks, clients: opts.clients };
+export async function run(
+  opts: { quick?: boolean; instances?: number; tasks?: number; clients?: number; clientsOnOneReplica?: boolean } = {},
+): Promise<EtcdComparison> {
+  const common = { quick: opts.quick, instances: opts.instances, tasks: opts.tasks, clients: opts.clients, clientsOnOneReplica: opts.clientsOnOneReplica };
   process.stderr.write('scheduler-e2e-etcd: SQLite (one server)\n');
   const sqlite = await runOnce({ ...common, store: 'sqlite' });
   process.stderr.write('scheduler-e2e-etcd: etcd (three replicas)\n');
@@ -69,7 +73,7 @@ export function toMarkdown(r: EtcdComparison): string {
   const row = (name: string, a: number | string | null, b: number | string | null, note = '') => `| ${name} | ${a ?? '?'} | ${b ?? '?'} | ${note} |`;
   return [
     `${e.instances.toLocaleString('en-US')} hollow instances (one \`wharf agent --runtime simulated\` process, given every replica), ` +
-      `${e.tasks.toLocaleString('en-US')} tasks via RunTask (count 10, ${e.clients} concurrent SDK v3 clients, on etcd spread round-robin over the replicas), ` +
+      `${e.tasks.toLocaleString('en-US')} tasks via RunTask (count 10, ${e.clients} concurrent SDK v3 clients, on etcd ${e.clientsOnOneReplica ? 'all calling the first replica (--clients-on-one-replica)' : 'spread round-robin over the replicas'}), ` +
       `\`--sync ${e.sync}\` on SQLite; one run each, SQLite first, in the same run. Everything (etcd members, replicas, agent, clients) shares this ` +
       `${os.cpus().length}-core machine; load average ${s.loadAverage[0]} at the start of SQLite's placement, ${e.loadAverage[0]} at etcd's, ${e.loadAverage[1]} at the end.`,
     '',
@@ -107,7 +111,13 @@ export function toMarkdown(r: EtcdComparison): string {
 if (require.main === module) {
   const argv = process.argv.slice(2);
   const num = (n: string) => (argv.includes(n) ? Number(argv[argv.indexOf(n) + 1]) : undefined);
-  run({ quick: argv.includes('--quick'), instances: num('--instances'), tasks: num('--tasks'), clients: num('--clients') })
+  run({
+    quick: argv.includes('--quick'),
+    instances: num('--instances'),
+    tasks: num('--tasks'),
+    clients: num('--clients'),
+    clientsOnOneReplica: argv.includes('--clients-on-one-replica'),
+  })
     .then((r) => process.stdout.write(JSON.stringify(r, null, 2) + '\n\n' + toMarkdown(r)))
     .catch((e: unknown) => {
       process.stderr.write(`scheduler-e2e-etcd: ${e instanceof Error ? e.stack : String(e)}\n`);

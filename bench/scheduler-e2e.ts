@@ -20,6 +20,9 @@
  *          --runs N (repetitions, medians reported; default 3, 1 with --quick)
  *          --store sqlite|etcd [--replicas N] (etcd: N, default three, replicas on a three-member etcd; bench/scheduler-e2e-etcd.ts
  *          compares the two in one run)
+ *          --clients-on-one-replica (etcd: every client calls the first replica instead of spreading
+ *          round-robin, so one group-commit queue decides every placement: what a single placement
+ *          writer would give)
  */
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -67,6 +70,8 @@ export interface E2EOptions {
   store?: StoreKind;
   /** Replicas on etcd (default 3). */
   replicas?: number;
+  /** etcd: every client calls the first replica (default: spread round-robin over the replicas). */
+  clientsOnOneReplica?: boolean;
 }
 
 /** Several runs and, per figure, their median. */
@@ -139,6 +144,8 @@ export interface E2EResult {
   instances: number;
   tasks: number;
   clients: number;
+  /** Whether every client called the first replica (etcd; see E2EOptions.clientsOnOneReplica). */
+  clientsOnOneReplica: boolean;
   sync: string;
   serverHeapLimitMiB: number | null;
   heapGrowth: number | null;
@@ -199,6 +206,7 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
   const sync = opts.sync ?? 'normal';
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-bench-e2e-'));
   const kind = opts.store ?? 'sqlite';
+  const oneReplica = kind === 'etcd' && opts.clientsOnOneReplica === true;
   const log = (m: string) => process.stderr.write(`scheduler-e2e: ${m}\n`);
   // The server runs as `wharf server` would (default heap limit), so its memory is what a user sees.
   const nodeArgs: string[] = opts.serverHeapLimitMiB ? [`--max-old-space-size=${opts.serverHeapLimitMiB}`] : [];
@@ -246,8 +254,8 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
     const creds = { user: cp.credentials };
     let nextServer = 0;
     const client = () => {
-      // Clients spread over the replicas (one server on SQLite).
-      const c = new ECSClient({ endpoint: servers[nextServer++ % servers.length]!.endpoint, region: REGION, credentials: creds.user, maxAttempts: 1 });
+      // Clients spread over the replicas (one server on SQLite), or all on the first.
+      const c = new ECSClient({ endpoint: servers[oneReplica ? 0 : nextServer++ % servers.length]!.endpoint, region: REGION, credentials: creds.user, maxAttempts: 1 });
       sdk.push(c);
       return c;
     };
@@ -422,6 +430,7 @@ export async function runOnce(opts: E2EOptions = {}): Promise<E2EResult> {
       instances,
       tasks: total,
       clients,
+      clientsOnOneReplica: oneReplica,
       sync,
       serverHeapLimitMiB: opts.serverHeapLimitMiB ?? null,
       heapGrowth: opts.heapGrowth ?? null,
@@ -523,6 +532,7 @@ if (require.main === module) {
     runs: num('--runs'),
     store: argOf(argv, '--store') as StoreKind | undefined,
     replicas: num('--replicas'),
+    clientsOnOneReplica: argv.includes('--clients-on-one-replica'),
   })
     .then((r) => {
       process.stdout.write(JSON.stringify(r, null, 2) + '\n\n' + toMarkdown(r));
