@@ -57,3 +57,24 @@ test('a stream opened again after one ended tells the watchers to resync; the fi
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(streams.length, 2, 'a closed stream is not opened again');
 });
+
+test('a watcher that throws costs neither the other watchers their events nor the stream its resync', async () => {
+  const { docker, streams } = fakeDocker();
+  const events = new DockerEventStream(docker, () => {}, 10);
+  events.watch(() => {
+    throw new Error('a watcher bug');
+  });
+  const seen: RuntimeEvent[] = [];
+  events.watch((e) => seen.push(e));
+  await until(() => events.isOpen);
+  streams[0]!.write(JSON.stringify({ Type: 'container', Action: 'die', Actor: { ID: 'c1' } }) + '\n');
+  await until(() => seen.length === 1);
+  streams[0]!.end();
+  await until(() => seen.length === 2);
+  assert.deepEqual(seen, [{ id: 'c1', action: 'die' }, { id: '', action: 'resync' }]);
+  assert.equal(streams.length, 2, 'the reopened stream is the only new one');
+  streams[1]!.write(JSON.stringify({ Type: 'container', Action: 'oom', Actor: { ID: 'c2' } }) + '\n');
+  await until(() => seen.length === 3);
+  assert.deepEqual(seen[2], { id: 'c2', action: 'oom' });
+  events.close();
+});

@@ -49,8 +49,15 @@ export class DockerEventStream {
     s?.destroy?.();
   }
 
+  /** Every watcher gets every event: one that throws (its own bug) costs neither the others nor the stream. */
   private emit(e: RuntimeEvent): void {
-    for (const l of this.listeners) l(e);
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch {
+        // see above
+      }
+    }
   }
 
   private retryLater(): void {
@@ -80,12 +87,7 @@ export class DockerEventStream {
         while ((nl = buf.indexOf('\n')) >= 0) {
           const line = buf.slice(0, nl).trim();
           buf = buf.slice(nl + 1);
-          if (!line) continue;
-          try {
-            this.onLine(line);
-          } catch {
-            // a watcher's own failure must not end the stream for the others
-          }
+          if (line) this.onLine(line);
         }
       });
       const ended = () => {
