@@ -20,7 +20,7 @@ class Sha256 {
     return this.h.digest();
   }
 }
-import { signRequest, verifySigV4 } from './sigv4';
+import { DerivedKeyCache, signRequest, verifySigV4 } from './sigv4';
 
 const creds = { accessKeyId: 'AKIDWHARFTEST', secretAccessKey: 'secret/with+chars' };
 const lookup = (id: string) => (id === creds.accessKeyId ? creds.secretAccessKey : undefined);
@@ -125,4 +125,33 @@ test("a signed body cannot be replayed against another operation by swapping the
   assert.equal(r.ok, false);
   assert.equal(!r.ok && r.failure.code, 'IncompleteSignatureException');
   assert.match(!r.ok ? r.failure.message : '', /X-Amz-Target/);
+});
+
+test('the derived-key cache holds a fleet and, when full, drops the key used least recently', () => {
+  const cache = new DerivedKeyCache(3);
+  const key = (n: number) => Buffer.from([n]);
+  cache.set('a', key(1));
+  cache.set('b', key(2));
+  cache.set('c', key(3));
+  assert.deepEqual(cache.get('a'), key(1)); // a is now the most recent
+  cache.set('d', key(4)); // full: b, the least recent, goes
+  assert.equal(cache.size, 3);
+  assert.equal(cache.get('b'), undefined);
+  assert.deepEqual([cache.get('a'), cache.get('c'), cache.get('d')], [key(1), key(3), key(4)]);
+  cache.set('d', key(5)); // replacing an entry evicts nothing
+  assert.equal(cache.size, 3);
+  assert.deepEqual(cache.get('a'), key(1));
+});
+
+test('a thousand instances, each with its own secret, sign and verify in turn', () => {
+  const fleet = Array.from({ length: 1000 }, (_, i) => ({ accessKeyId: `AKIDFLEET${i}`, secretAccessKey: `fleet-secret-${i}` }));
+  const secrets = new Map(fleet.map((c) => [c.accessKeyId, c.secretAccessKey]));
+  for (let round = 0; round < 2; round++) {
+    for (const c of fleet) {
+      const req = { method: 'POST', url: 'http://127.0.0.1:4000/', headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AmazonEC2ContainerServiceV20141113.ListClusters' }, body };
+      const signed = signRequest(req, { ...c, region: 'eu-west-1', service: 'ecs' });
+      const r = verifySigV4({ method: 'POST', path: '/', headers: { ...req.headers, ...signed }, body }, (id) => secrets.get(id));
+      assert.equal(r.ok, true, `${c.accessKeyId} round ${round}`);
+    }
+  }
 });

@@ -64,11 +64,41 @@ function canonicalHeaderValue(v: string): string {
 
 /**
  * Derived keys by secret, day, region and service. A key is good for a whole day, and deriving
- * one is four HMACs, as much as the rest of a signature; both ends sign or verify thousands of
- * requests a second with a handful of keys. Bounded, so a stream of unknown keys cannot grow it.
+ * one is four HMACs, as much as the rest of a signature. A server verifies for every agent of its
+ * fleet (each container instance signs with its own key), and one simulated agent process signs
+ * for a thousand instances, so the bound must hold a fleet: with 256 entries cleared when full, a
+ * thousand instances re-derived their key on almost every request, at both ends. Only secrets that
+ * were looked up for a known access key ever get here. Bounded all the same; when full, the entry
+ * used least recently goes (Map order is insertion order, and a hit moves its entry to the end).
  */
-const derivedKeys = new Map<string, Buffer>();
-const MAX_DERIVED_KEYS = 256;
+export class DerivedKeyCache {
+  private readonly keys = new Map<string, Buffer>();
+
+  constructor(readonly max: number) {}
+
+  get size(): number {
+    return this.keys.size;
+  }
+
+  get(id: string): Buffer | undefined {
+    const key = this.keys.get(id);
+    if (key !== undefined) {
+      this.keys.delete(id);
+      this.keys.set(id, key);
+    }
+    return key;
+  }
+
+  set(id: string, key: Buffer): void {
+    if (this.keys.size >= this.max && !this.keys.has(id)) {
+      const oldest = this.keys.keys().next();
+      if (!oldest.done) this.keys.delete(oldest.value);
+    }
+    this.keys.set(id, key);
+  }
+}
+
+const derivedKeys = new DerivedKeyCache(16_384);
 
 /**
  * What a server may keep instead of a secret: `SHA-256("AWS4" + secret)`. SigV4's first step is
@@ -101,7 +131,6 @@ function signingKey(secret: SigningSecret, date: string, region: string, service
   const kRegion = hmac(kDate, region);
   const kService = hmac(kRegion, service);
   const key = hmac(kService, 'aws4_request');
-  if (derivedKeys.size >= MAX_DERIVED_KEYS) derivedKeys.clear();
   derivedKeys.set(id, key);
   return key;
 }
