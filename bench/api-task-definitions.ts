@@ -17,6 +17,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { DescribeTaskDefinitionCommand, ECSClient, RegisterTaskDefinitionCommand } from '@aws-sdk/client-ecs';
+import { wharfEntry } from './lib/processes';
 
 const REGION = 'us-east-1';
 const FAMILIES = 10;
@@ -59,13 +60,10 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-/** `wharf server` as a child: the compiled one when this file runs from dist/, else through tsx. */
+/** `wharf server` as a child, the built CLI (see wharfEntry in lib/processes.ts). */
 async function startWharf(): Promise<Target> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-bench-'));
-  const compiled = __filename.endsWith('.js');
-  const main = path.join(__dirname, '..', 'src', 'cmd', compiled ? 'main.js' : 'main.ts');
-  const args = compiled ? [main] : ['--import', 'tsx', main];
-  const child = spawn(process.execPath, [...args, 'server', '--listen', '127.0.0.1:0', '--data-dir', dataDir], {
+  const child = spawn(process.execPath, [...wharfEntry(), 'server', '--listen', '127.0.0.1:0', '--data-dir', dataDir], {
     cwd: path.join(__dirname, '..'),
     env: { ...process.env, WHARF_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -25,13 +25,53 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** `wharf <args>` as a child process: the built CLI when present, else the sources through tsx. */
-export function wharf(args: string[], nodeArgs: string[], log: string): ChildProcess {
+/**
+ * The node arguments that run the `wharf` CLI as users run it: the compiled dist/src/cmd/main.js
+ * (what `bin/wharf` and `npm start` run), not the sources through tsx. The two differ in more
+ * than start-up: tsx compiles with esbuild's keepNames, which names every closure through a
+ * helper that gives each function its own property store (about 10 per simulated task, 60 MiB of
+ * the agent's heap at 25,600 tasks). So a benchmark refuses a dist/ that is missing or older than
+ * any source file it was built from: `npm run bench` builds first.
+ */
+export function wharfEntry(): string[] {
+  builtEntry ??= checkBuilt();
+  return [builtEntry];
+}
+
+let builtEntry: string | undefined;
+
+function checkBuilt(): string {
   const built = path.join(ROOT, 'dist', 'src', 'cmd', 'main.js');
-  const useBuilt = __filename.endsWith('.js') && fs.existsSync(built);
-  const entry = useBuilt ? [built] : ['--import', 'tsx', path.join(ROOT, 'src', 'cmd', 'main.ts')];
+  if (!fs.existsSync(built)) throw new Error(`bench: ${path.relative(ROOT, built)} is missing; run \`npm run build\` first (\`npm run bench\` does)`);
+  const builtAt = fs.statSync(built).mtimeMs;
+  const newer = newestSource(path.join(ROOT, 'src'));
+  if (newer && newer.mtimeMs > builtAt) {
+    throw new Error(`bench: dist/ is older than ${path.relative(ROOT, newer.file)}; run \`npm run build\` first (\`npm run bench\` does)`);
+  }
+  return built;
+}
+
+/** The most recently modified source file the build compiles (tests and the console excluded). */
+function newestSource(dir: string): { file: string; mtimeMs: number } | undefined {
+  let best: { file: string; mtimeMs: number } | undefined;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const file = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      if (file === path.join(ROOT, 'src', 'console')) continue;
+      const sub = newestSource(file);
+      if (sub && (!best || sub.mtimeMs > best.mtimeMs)) best = sub;
+    } else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) {
+      const mtimeMs = fs.statSync(file).mtimeMs;
+      if (!best || mtimeMs > best.mtimeMs) best = { file, mtimeMs };
+    }
+  }
+  return best;
+}
+
+/** `wharf <args>` as a child process, the built CLI (see wharfEntry). */
+export function wharf(args: string[], nodeArgs: string[], log: string): ChildProcess {
   const out = fs.openSync(log, 'a');
-  return spawn(process.execPath, [...nodeArgs, ...entry, ...args], {
+  return spawn(process.execPath, [...nodeArgs, ...wharfEntry(), ...args], {
     cwd: ROOT,
     stdio: ['ignore', out, out],
     env: { ...process.env, WHARF_LOG_LEVEL: process.env.WHARF_LOG_LEVEL ?? 'warn' },
