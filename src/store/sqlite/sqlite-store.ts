@@ -41,11 +41,6 @@ export interface SqliteStoreOptions {
 
 const SCHEMA_VERSION = 1;
 
-/** SQLite's page cache (KiB): holds the hot pages of a store with 100,000 tasks. */
-const CACHE_KIB = 64 * 1024;
-/** WAL pages between automatic checkpoints (4 KiB each: a WAL of about 40 MiB at most). */
-const WAL_AUTOCHECKPOINT_PAGES = 10_000;
-
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY NOT NULL,
@@ -216,13 +211,6 @@ export class SqliteStore implements Store {
         if (String(mode).toLowerCase() !== 'wal') throw new Error(`SqliteStore: could not switch ${opts.path} to WAL (got ${String(mode)})`);
       }
       db.pragma(`synchronous = ${synchronous}`);
-      // SQLite's defaults (a 2 MiB page cache, a checkpoint every 1,000 WAL pages) suit small
-      // files. Task keys are random, so each task written dirties its own leaf pages: with 100,000
-      // tasks the default cache missed on most writes, and frequent checkpoints copied the same
-      // pages back again and again. Measured with bench/scheduler-e2e.ts (100,000 tasks, 2 runs
-      // each): the server's CPU while placing went from 44.5-50.6 s to 40.7 s.
-      db.pragma(`cache_size = -${CACHE_KIB}`);
-      if (!inMemory) db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
       // Creating the schema is a write: it takes the exclusive lock, which EXCLUSIVE mode then
       // keeps until close.
       db.transaction(() => {
