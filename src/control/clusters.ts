@@ -87,13 +87,7 @@ function counters(ctx: ControlContext, name: string) {
   for (const e of ctx.state.instances.children(name).values()) {
     if (e.value.status === 'ACTIVE' || e.value.status === 'DRAINING') registered++;
   }
-  const stats = { runningEC2: 0, runningFargate: 0, pendingEC2: 0, pendingFargate: 0 };
-  for (const e of ctx.state.tasks.children(name).values()) {
-    const t = e.value;
-    const fargate = t.launchType === 'FARGATE';
-    if (t.lastStatus === 'RUNNING') fargate ? stats.runningFargate++ : stats.runningEC2++;
-    else if (t.lastStatus === 'PENDING' || t.lastStatus === 'PROVISIONING' || t.lastStatus === 'ACTIVATING') fargate ? stats.pendingFargate++ : stats.pendingEC2++;
-  }
+  const stats = ctx.state.taskCountsOf(name);
   const svc = { activeEC2: 0, activeFargate: 0, drainingEC2: 0, drainingFargate: 0 };
   for (const e of ctx.state.services.children(name).values()) {
     const fargate = e.value.launchType === 'FARGATE';

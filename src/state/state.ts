@@ -80,6 +80,15 @@ export interface StateChange {
 
 export type StateListener = (change: StateChange) => void;
 
+export interface ClusterTaskCounts {
+  runningEC2: number;
+  runningFargate: number;
+  pendingEC2: number;
+  pendingFargate: number;
+}
+
+const NO_TASKS: Readonly<ClusterTaskCounts> = Object.freeze({ runningEC2: 0, runningFargate: 0, pendingEC2: 0, pendingFargate: 0 });
+
 export class State {
   readonly clusters = new Table<ClusterRecord>();
   /** Auto Scaling group capacity providers, by name (parent ''). */
@@ -128,6 +137,12 @@ export class State {
    * cluster on hosts of the region's Fargate pool (core/fargate.ts).
    */
   readonly tasksByInstance = new Map<string, Map<string, string>>();
+  /**
+   * cluster -> its RUNNING and pending tasks by launch type, kept as tasks change: DescribeClusters
+   * and ListClusters' counters read them instead of walking every task of the cluster (100,000
+   * tasks each time before).
+   */
+  private readonly taskCounts = new Map<string, ClusterTaskCounts>();
 
   private applied = 0;
   private readonly interned = new Map<string, string>();
@@ -230,7 +245,7 @@ export class State {
     if (!k || !table) return;
     if (k.kind === 'tasks') this.internTask(entry.value as TaskRecord);
     const previous = table.set(k.parent, k.child, entry);
-    if (k.kind === 'tasks') this.indexTask(previous as Entry<TaskRecord> | undefined, entry as Entry<TaskRecord>);
+    if (k.kind === 'tasks') this.indexTask(k.parent, previous as Entry<TaskRecord> | undefined, entry as Entry<TaskRecord>);
     if (k.kind === 'taskdefs') this.indexTaskDefinition(k.parent, entry as Entry<TaskDefinitionRecord>);
     if (notify) this.emit({ ...k, key, current: entry, previous });
   }
@@ -241,7 +256,7 @@ export class State {
     const table = k && this.tableOf(k.kind);
     if (!k || !table) return;
     const previous = table.delete(k.parent, k.child);
-    if (k.kind === 'tasks') this.indexTask(previous as Entry<TaskRecord> | undefined, undefined);
+    if (k.kind === 'tasks') this.indexTask(k.parent, previous as Entry<TaskRecord> | undefined, undefined);
     if (k.kind === 'taskdefs') this.indexTaskDefinition(k.parent, previous as Entry<TaskDefinitionRecord> | undefined, true);
     this.emit({ ...k, key, previous });
   }
@@ -326,7 +341,25 @@ export class State {
     this.latestActiveRevision.delete(family);
   }
 
-  private indexTask(prev: Entry<TaskRecord> | undefined, cur: Entry<TaskRecord> | undefined): void {
+  /** A cluster's RUNNING and pending (PROVISIONING, PENDING, ACTIVATING) tasks by launch type. */
+  taskCountsOf(cluster: string): Readonly<ClusterTaskCounts> {
+    return this.taskCounts.get(cluster) ?? NO_TASKS;
+  }
+
+  private countTask(cluster: string, t: TaskRecord, delta: 1 | -1): void {
+    const running = t.lastStatus === 'RUNNING';
+    if (!running && t.lastStatus !== 'PENDING' && t.lastStatus !== 'PROVISIONING' && t.lastStatus !== 'ACTIVATING') return;
+    let c = this.taskCounts.get(cluster);
+    if (!c) this.taskCounts.set(cluster, (c = { ...NO_TASKS }));
+    const fargate = t.launchType === 'FARGATE';
+    if (running) fargate ? (c.runningFargate += delta) : (c.runningEC2 += delta);
+    else fargate ? (c.pendingFargate += delta) : (c.pendingEC2 += delta);
+    if (c.runningEC2 === 0 && c.runningFargate === 0 && c.pendingEC2 === 0 && c.pendingFargate === 0) this.taskCounts.delete(cluster);
+  }
+
+  private indexTask(cluster: string, prev: Entry<TaskRecord> | undefined, cur: Entry<TaskRecord> | undefined): void {
+    if (prev) this.countTask(cluster, prev.value, -1);
+    if (cur) this.countTask(cluster, cur.value, 1);
     const holds = (e?: Entry<TaskRecord>) => (e && e.value.wharf.instanceId && !e.value.wharf.released ? e.value.wharf.instanceId : undefined);
     const before = holds(prev);
     const after = holds(cur);
