@@ -16,7 +16,8 @@
 import os from 'node:os';
 import { CreateClusterCommand, CreateServiceCommand, DescribeClustersCommand, RegisterTaskDefinitionCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { ensureConsoleBuilt, launchBrowser } from '../test/e2e/helpers/browser';
-import { killAllSpawned, removeDir, sleep, spawnAgent, spawnServer } from '../test/e2e/helpers/processes';
+import { killAllSpawned, removeDir, runWharfFrom, sleep, spawnAgent, spawnServer } from '../test/e2e/helpers/processes';
+import { wharfEntry } from './lib/processes';
 
 const CLUSTER = 'bench-console';
 
@@ -40,6 +41,7 @@ const desiredIs = (want: string) => (globalThis as unknown as Doc).document.quer
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function run(opts: { quick?: boolean } = {}): Promise<ConsoleBenchResult> {
+  runWharfFrom(wharfEntry()); // the built CLI, as users run it
   const services = opts.quick ? 100 : 1000;
   const perService = opts.quick ? 10 : 100;
   const instances = opts.quick ? 50 : 1000;

@@ -31,7 +31,8 @@ import {
 } from '@aws-sdk/client-ecs';
 import autocannon from 'autocannon';
 import Docker from 'dockerode';
-import { removeClusterContainers, spawnAgent, spawnServer, type AgentProcess } from '../test/e2e/helpers/processes';
+import { removeClusterContainers, runWharfFrom, spawnAgent, spawnServer, type AgentProcess } from '../test/e2e/helpers/processes';
+import { wharfEntry } from './lib/processes';
 import { taskTimer } from './lib/task-timing';
 import { defaultSubnets } from '../test/e2e/helpers/wharf-server';
 import { FARGATE_POOL } from '../src/core/fargate-pool';
@@ -225,6 +226,7 @@ async function phase(
 }
 
 export async function run(opts: { quick?: boolean } = {}): Promise<FargateTasksResult> {
+  runWharfFrom(wharfEntry()); // the built CLI, as users run it
   execFileSync(path.join(__dirname, '..', 'test', 'images', 'build.sh'), { stdio: 'ignore' });
   const loadAtStart = os.loadavg()[0]!;
   const docker = new Docker();

@@ -25,7 +25,8 @@ import {
   type ECSClient,
   type Service,
 } from '@aws-sdk/client-ecs';
-import { killAllSpawned, removeDir, sleep, spawnAgent, spawnServer } from '../test/e2e/helpers/processes';
+import { killAllSpawned, removeDir, runWharfFrom, sleep, spawnAgent, spawnServer } from '../test/e2e/helpers/processes';
+import { wharfEntry } from './lib/processes';
 
 export interface SimulatedServiceBenchResult {
   instances: number;
@@ -63,6 +64,7 @@ async function waitFor(ecs: ECSClient, ok: (s: Service) => boolean, what: string
 }
 
 export async function run(opts: { quick?: boolean } = {}): Promise<SimulatedServiceBenchResult> {
+  runWharfFrom(wharfEntry()); // the built CLI, as users run it
   const instances = opts.quick ? 100 : 1000;
   const tasks = opts.quick ? 500 : 5000;
   const env = { WHARF_LOG_LEVEL: 'error' };

@@ -46,7 +46,8 @@ import {
 import { floorBurst, floorConfigFrom, removeLabelled, type FloorConfig } from './lib/engine-floor';
 import { dockerSkipReason } from '../test/images/docker-test-env';
 import { pushToRegistry, startLocalRegistry } from '../test/images/local-registry';
-import { killAllSpawned, removeClusterContainers, removeDir, sleep, spawnAgent, spawnServer } from '../test/e2e/helpers/processes';
+import { killAllSpawned, removeClusterContainers, removeDir, runWharfFrom, sleep, spawnAgent, spawnServer } from '../test/e2e/helpers/processes';
+import { wharfEntry } from './lib/processes';
 
 const docker = new Docker();
 const LOCAL_IMAGE = 'wharf-test/busybox:latest';
@@ -275,6 +276,7 @@ async function swarmReplacement(run: number, extra: string[]): Promise<number> {
 // ---------------------------------------------------------------- run
 
 export async function run(opts: { quick?: boolean } = {}): Promise<SwarmBenchResult> {
+  runWharfFrom(wharfEntry()); // the built CLI, as users run it
   const skip = dockerSkipReason();
   if (skip) throw new Error(skip);
   const replicas = opts.quick ? 10 : 50;

@@ -29,7 +29,8 @@ import {
   RegisterTaskDefinitionCommand,
 } from '@aws-sdk/client-ecs';
 import Docker from 'dockerode';
-import { spawnAgent, spawnServer } from '../test/e2e/helpers/processes';
+import { runWharfFrom, spawnAgent, spawnServer } from '../test/e2e/helpers/processes';
+import { wharfEntry } from './lib/processes';
 import { taskTimer } from './lib/task-timing';
 import { floorBurst, floorConfigFrom, floorStart, removeLabelled, type FloorConfig } from './lib/engine-floor';
 
@@ -108,6 +109,7 @@ function removeCluster(clusterArn: string): void {
 }
 
 export async function run(opts: { quick?: boolean } = {}): Promise<TasksDockerResult> {
+  runWharfFrom(wharfEntry()); // the built CLI, as users run it
   execFileSync(path.join(__dirname, '..', 'test', 'images', 'build.sh'), { stdio: 'ignore' });
   const runs = opts.quick ? 6 : 25;
   const burstRuns = opts.quick ? 1 : 3;

@@ -28,7 +28,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { DescribeTasksCommand, RegisterTaskDefinitionCommand, RunTaskCommand, CreateClusterCommand, type RunTaskCommandInput } from '@aws-sdk/client-ecs';
 import Docker from 'dockerode';
-import { removeClusterContainers, spawnAgent, spawnServer, sleep } from '../../test/e2e/helpers/processes';
+import { removeClusterContainers, runWharfFrom, sleep, spawnAgent, spawnServer } from '../../test/e2e/helpers/processes';
+import { wharfEntry } from './processes';
 import { defaultSubnets } from '../../test/e2e/helpers/wharf-server';
 import { taskTimer } from './task-timing';
 import { floorConfigFrom, floorStart, removeLabelled, type FloorConfig } from './engine-floor';
@@ -39,6 +40,7 @@ const COMMAND = ['sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait'];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? NaN;
 
 async function main(): Promise<void> {
+  runWharfFrom(wharfEntry()); // the built CLI, as users run it
   const mode = (process.argv[2] ?? 'ec2') as 'ec2' | 'runc' | 'gvisor';
   const samples = Number(process.argv[3] ?? 8);
   execFileSync(`${__dirname}/../../test/images/build.sh`, { stdio: 'ignore' });

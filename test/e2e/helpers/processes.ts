@@ -21,6 +21,17 @@ import { FARGATE_POOL } from '../../../src/core/fargate-pool';
 
 const MAIN = path.join(REPO, 'src', 'cmd', 'main.ts');
 
+/** The node arguments that run the CLI: the sources through tsx, so a test needs no build step. */
+let entry: string[] = ['--import', 'tsx', MAIN];
+
+/**
+ * Benchmarks that start Wharf through these helpers call this with the built CLI
+ * (bench/lib/processes.ts wharfEntry), so they measure what users run, not the sources under tsx.
+ */
+export function runWharfFrom(nodeArgs: string[]): void {
+  entry = nodeArgs;
+}
+
 export interface WharfProcess {
   readonly child: ChildProcess;
   readonly pid: number;
@@ -122,7 +133,7 @@ function procCpuMs(pid: number): number {
 }
 
 function launch(args: string[], dataDir: string, env: Record<string, string>, onLine: (line: string) => void, via: string[] = []): WharfProcess {
-  const node = [process.execPath, '--import', 'tsx', MAIN, ...args];
+  const node = [process.execPath, ...entry, ...args];
   const [cmd, ...rest] = [...via, ...node];
   const child = spawn(cmd!, rest, {
     cwd: REPO,
