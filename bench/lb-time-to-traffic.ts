@@ -143,7 +143,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<TimeToTraffic
 export function toMarkdown(r: TimeToTrafficResult): string {
   const ratio = (ms: number) => (ms / (r.intervalSeconds * 1000)).toFixed(2);
   return [
-    `One host (${r.host}); \`wharf server\` with its load balancer controller (HAProxy) and one Docker agent; an ECS service (awsvpc, busybox httpd) behind an application load balancer whose target group checks every ${r.intervalSeconds} s (timeout 2 s). Each of ${r.rounds} rounds scales the service up by one and measures, on the client, from DescribeTasks first showing the new task RUNNING (polled every 50 ms) to the first answer from its container through the listener (a request every 10 ms).`,
+    `One host (${r.host}); \`wharf server\` with its load balancer controller (HAProxy) and one Docker agent; an ECS service (awsvpc, busybox httpd) behind an application load balancer whose target group checks every ${r.intervalSeconds} s (timeout 2 s). Each of ${r.rounds} rounds scales the service up by one and measures, on the client, from DescribeTasks first showing the new task RUNNING (polled every 50 ms) to the first answer from its container through the listener (a request every 10 ms). The first health check of a new target is made by Wharf when the target is registered; later ones by HAProxy.`,
     '',
     '| | median | p90 | max |',
     '|---|---:|---:|---:|',

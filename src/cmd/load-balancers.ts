@@ -95,9 +95,12 @@ export function startLoadBalancers(o: { dataDir: string; settings: LoadBalancerS
   }
   const dir = path.join(o.dataDir, 'haproxy');
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const reconciler = new LoadBalancerReconciler(dir, { log, haproxy: bin });
+  // A target put up between passes: one pass now writes its health (DescribeTargetHealth, and
+  // the deployments that wait on it) instead of at the next tick.
+  let controller: LoadBalancerController | undefined;
+  const reconciler = new LoadBalancerReconciler(dir, { log, haproxy: bin, onTargetHealthy: () => void controller?.runPass() });
   const addresses = new ElbInterface(dir, log);
-  const controller = new LoadBalancerController({
+  controller = new LoadBalancerController({
     dataPlane: new LazyDataPlane(reconciler, log),
     addresses,
     clock: systemClock,

@@ -15,12 +15,15 @@
  *   5. the slot changes through the Runtime API, no reload.
  *
  * A new target goes maint -> drain -> forced DOWN -> ready: HAProxy would otherwise treat a slot
- * leaving maintenance as UP at once; forced DOWN it must pass `rise` checks first (ELB's initial).
+ * leaving maintenance as UP at once; forced DOWN it must pass a check first (ELB's initial). That
+ * first check is made at once by the reconciler (first-check.ts: HAProxy's own would wait for the
+ * slot's timer, up to one interval); a pass puts the slot up.
  */
 import fs from 'node:fs';
 import type { Clock } from '../lib/clock';
 import { systemClock } from '../lib/clock';
 import type { Logger } from '../lib/logger';
+import { firstCheck } from './first-check';
 import { backendName, generateConfig, slotName, slotsFor, type SlotContent, type SlotLayout } from './haproxy-config';
 import { HaproxySupervisor, structureFile } from './haproxy-supervisor';
 import type { DesiredState, Target, TargetGroup } from './model';
@@ -63,7 +66,13 @@ export class LoadBalancerReconciler {
 
   constructor(
     dataDir: string,
-    private readonly opts: { clock?: Clock; log?: Logger; haproxy?: string } = {},
+    private readonly opts: {
+      clock?: Clock;
+      log?: Logger;
+      haproxy?: string;
+      /** Called when a new target passed its first check and was put up between passes. */
+      onTargetHealthy?: () => void;
+    } = {},
   ) {
     this.supervisor = new HaproxySupervisor(dataDir, () => this.restartConfig(), opts.log, opts.haproxy);
   }
@@ -161,6 +170,7 @@ export class LoadBalancerReconciler {
           if (g.healthCheck.enabled) await rt.setHealth(be, sv, 'down');
           await rt.setState(be, sv, 'ready');
           result.added.push(`${g.id}/${targetKey(op.target)}`);
+          if (g.healthCheck.enabled) this.checkNewTarget(g, op.target);
         } else if (op.kind === 'drain') {
           await rt.setState(be, sv, 'drain');
           result.draining.push(`${g.id}/${op.key}`);
@@ -178,6 +188,40 @@ export class LoadBalancerReconciler {
     await this.promoteFirstPass(desired, servers);
     if (result.added.length || result.draining.length || result.freed.length || result.reloaded) this.opts.log?.info(result, 'load balancer pass');
     return result;
+  }
+
+  /**
+   * The first check of a new target, now rather than on its slot's timer; a pass puts its slot
+   * up (queued behind the passes, and only if the slot still holds the target, still DOWN and
+   * never seen up). A failure changes nothing: HAProxy's checks go on at the group's interval.
+   */
+  private checkNewTarget(g: TargetGroup, target: Target): void {
+    const key = targetKey(target);
+    const record = mapOf(this.records, g.id).get(key);
+    void firstCheck(g, target).then((r) => {
+      if (!r.passed) {
+        this.opts.log?.debug({ targetGroup: g.id, target: key, result: r.detail }, 'first health check failed; HAProxy checks on');
+        return;
+      }
+      const run = this.chain.catch(() => undefined).then(() => this.promoteChecked(g.id, key, record));
+      this.chain = run;
+      run.then(
+        (promoted) => promoted && this.opts.onTargetHealthy?.(),
+        (e) => this.opts.log?.warn({ err: (e as Error).message, targetGroup: g.id, target: key }, 'putting a checked target up failed'),
+      );
+    });
+  }
+
+  private async promoteChecked(groupId: string, key: string, record: TargetRecord | undefined): Promise<boolean> {
+    // A record replaced or gone means the target was deregistered (and maybe registered again) since.
+    if (!record || record.seenHealthy || mapOf(this.records, groupId).get(key) !== record) return false;
+    const be = backendName(groupId);
+    const rt = this.supervisor.runtime;
+    const slot = (await rt.servers()).find((s) => s.backend === be && `${s.address}:${s.port}` === key && (s.adminState & (ADMIN_MAINT | ADMIN_DRAIN)) === 0);
+    if (!slot || slot.opState === 2) return false;
+    await rt.setHealth(be, slot.server, 'up');
+    record.seenHealthy = true;
+    return true;
   }
 
   /**

@@ -7,7 +7,8 @@
  *   deregistered --> draining (until the deregistration delay ends) --> unused (not listed)
  *
  * HAProxy has no "initial" state: a new target is put DOWN on purpose (reconciler.ts) and stays
- * DOWN until a check passes (the reconciler then puts it up: ELB wants one passing check for a new
+ * DOWN until a check passes (the reconciler's own first check at registration, first-check.ts, or
+ * HAProxy's next one; the reconciler then puts it up: ELB wants one passing check for a new
  * target, `rise` = healthyThreshold only for one coming back). Until it has been seen UP once it is
  * `initial`, unless its checks have been failing for unhealthyThreshold intervals, when ELB would
  * call it unhealthy too.

@@ -139,12 +139,37 @@ describe('load balancer data plane on HAProxy', { skip }, () => {
     const r = await dataPlane();
     await r.apply(oneListener(4, [httpGroup('web', [a!])]));
     await waitForStates(r, 'web', (s) => s === 'healthy');
+    // The newcomer fails its first checks (the one made at registration and HAProxy's next ones).
+    b!.failHealth = true;
     await r.apply(oneListener(4, [httpGroup('web', [a!, b!])]));
+    await new Promise((res) => setTimeout(res, 300));
     const web = (await r.health()).get('web')!;
     assert.deepEqual(web.find((d) => d.target.port === b!.port)!.health.state, 'initial');
     assert.match(web.find((d) => d.target.port === b!.port)!.health.reason!, /^Elb\.(InitialHealthChecking|RegistrationInProgress)$/);
-    assert.equal((await get(`http://${addr(4)}:${PORT}/`)).body, 'first');
+    for (let i = 0; i < 4; i++) assert.equal((await get(`http://${addr(4)}:${PORT}/`)).body, 'first');
+    b!.failHealth = false;
     await waitForStates(r, 'web', (s) => s === 'healthy');
+  });
+
+  test('a new target is checked as soon as it is registered, not when its slot timer next fires', async () => {
+    const [a, b] = await targets('old', 'new');
+    const r = await dataPlane();
+    // HAProxy alone would check a new target's slot on the slot's own timer: up to 30 s here.
+    const slow = (ts: TestTarget[]) => {
+      const g = httpGroup('web', ts);
+      return { ...g, healthCheck: { ...g.healthCheck, intervalSeconds: 30, timeoutSeconds: 2 } };
+    };
+    await r.apply(oneListener(13, [slow([a!])]));
+    await waitForStates(r, 'web', (s) => s === 'healthy', 8000);
+    await new Promise((res) => setTimeout(res, 1000));
+    const registeredAt = Date.now();
+    await r.apply(oneListener(13, [slow([a!, b!])]));
+    await waitForStates(r, 'web', (s) => s === 'healthy', 8000);
+    const tookMs = Date.now() - registeredAt;
+    assert.ok(tookMs < 8000, `healthy ${tookMs} ms after registration (interval 30 s)`);
+    const bodies = new Set<string>();
+    for (let i = 0; i < 4; i++) bodies.add((await get(`http://${addr(13)}:${PORT}/`)).body);
+    assert.deepEqual([...bodies].sort(), ['new', 'old']);
   });
 
   test('draining lets an in-flight slow request finish while new requests go elsewhere', async () => {
