@@ -63,6 +63,8 @@ export class LoadBalancerReconciler {
   private layout: SlotLayout = new Map();
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
+  /** Set by detach/stop: a first check answering later changes nothing. */
+  private closed = false;
 
   constructor(
     dataDir: string,
@@ -98,6 +100,7 @@ export class LoadBalancerReconciler {
   /** Starts or adopts haproxy, then re-applies the last desired state every `intervalMs`. */
   async start(intervalMs = 1000): Promise<'adopted' | 'started'> {
     const how = await this.supervisor.start();
+    this.closed = false;
     this.timer = setInterval(() => {
       this.apply(this.desired).catch((e) => this.opts.log?.warn({ err: (e as Error).message }, 'load balancer pass failed'));
     }, intervalMs);
@@ -107,11 +110,13 @@ export class LoadBalancerReconciler {
 
   /** Leaves haproxy serving (a control-plane restart re-adopts it). */
   detach(): void {
+    this.closed = true;
     clearInterval(this.timer);
     this.supervisor.detach();
   }
 
   async stop(): Promise<void> {
+    this.closed = true;
     clearInterval(this.timer);
     await this.chain.catch(() => undefined);
     await this.supervisor.stop();
@@ -199,6 +204,7 @@ export class LoadBalancerReconciler {
     const key = targetKey(target);
     const record = mapOf(this.records, g.id).get(key);
     void firstCheck(g, target).then((r) => {
+      if (this.closed) return;
       if (!r.passed) {
         this.opts.log?.debug({ targetGroup: g.id, target: key, result: r.detail }, 'first health check failed; HAProxy checks on');
         return;
