@@ -16,7 +16,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { matcherRegex } from './haproxy-config';
+import { HEALTH_CHECK_USER_AGENT, matcherRegex } from './haproxy-config';
 import type { Target, TargetGroup } from './model';
 
 export interface FirstCheckResult {
@@ -73,7 +73,7 @@ function httpCheck(group: TargetGroup, host: string, port: number, timeoutMs: nu
       agent: false,
       // HAProxy's `check-ssl` does not verify the target's certificate either.
       rejectUnauthorized: false,
-      headers: { Host: group.id, 'User-Agent': 'ELB-HealthChecker/2.0', Connection: 'close' },
+      headers: { Host: group.id, 'User-Agent': HEALTH_CHECK_USER_AGENT, Connection: 'close' },
     });
     const timer = setTimeout(() => done({ passed: false, detail: 'timeout' }), timeoutMs);
     req.once('response', (res) => {

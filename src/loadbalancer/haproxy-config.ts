@@ -54,6 +54,9 @@ export function wildcardRegex(pattern: string): string {
   return `^${body}$`;
 }
 
+/** The User-Agent of every health check, HAProxy's and the reconciler's first (ELB's own). */
+export const HEALTH_CHECK_USER_AGENT = 'ELB-HealthChecker/2.0';
+
 /** "200", "200,202", "200-299" -> the codes, as a regex HAProxy's `rstatus` anchors. */
 export function matcherRegex(matcher: string): string {
   const codes = new Set<number>();
@@ -243,7 +246,7 @@ function healthCheckLines(g: TargetGroup, hc: HealthCheck): string[] {
   if (hc.protocol === 'TCP') return out;
   out.push(
     '  option httpchk',
-    `  http-check send meth GET uri ${quote(hc.path)} ver HTTP/1.1 hdr Host ${quote(g.id)} hdr User-Agent ELB-HealthChecker/2.0`,
+    `  http-check send meth GET uri ${quote(hc.path)} ver HTTP/1.1 hdr Host ${quote(g.id)} hdr User-Agent ${HEALTH_CHECK_USER_AGENT}`,
     `  http-check expect rstatus ${quote(matcherRegex(hc.matcher))}`,
   );
   return out;

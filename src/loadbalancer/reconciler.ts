@@ -124,7 +124,12 @@ export class LoadBalancerReconciler {
 
   /** One pass at a time: calls queue behind each other. */
   apply(desired: DesiredState): Promise<ApplyResult> {
-    const run = this.chain.catch(() => undefined).then(() => this.pass(desired));
+    return this.queue(() => this.pass(desired));
+  }
+
+  /** Runs `step` after every step queued before it (passes and first-check promotions). */
+  private queue<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.chain.catch(() => undefined).then(step);
     this.chain = run;
     return run;
   }
@@ -209,9 +214,7 @@ export class LoadBalancerReconciler {
         this.opts.log?.debug({ targetGroup: g.id, target: key, result: r.detail }, 'first health check failed; HAProxy checks on');
         return;
       }
-      const run = this.chain.catch(() => undefined).then(() => this.promoteChecked(g.id, key, record));
-      this.chain = run;
-      run.then(
+      this.queue(() => this.promoteChecked(g.id, key, record)).then(
         (promoted) => promoted && this.opts.onTargetHealthy?.(),
         (e) => this.opts.log?.warn({ err: (e as Error).message, targetGroup: g.id, target: key }, 'putting a checked target up failed'),
       );
@@ -223,7 +226,7 @@ export class LoadBalancerReconciler {
     if (!record || record.seenHealthy || mapOf(this.records, groupId).get(key) !== record) return false;
     const be = backendName(groupId);
     const rt = this.supervisor.runtime;
-    const slot = (await rt.servers()).find((s) => s.backend === be && `${s.address}:${s.port}` === key && (s.adminState & (ADMIN_MAINT | ADMIN_DRAIN)) === 0);
+    const slot = (await rt.servers()).find((s) => s.backend === be && targetKey({ id: s.address, port: s.port }) === key && (s.adminState & (ADMIN_MAINT | ADMIN_DRAIN)) === 0);
     if (!slot || slot.opState === 2) return false;
     await rt.setHealth(be, slot.server, 'up');
     record.seenHealthy = true;
