@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArn } from '../core/arn';
 import { LABELS } from '../api/agent/protocol';
-import { systemClock, type Clock } from '../lib/clock';
+import type { Clock } from '../lib/clock';
 import { backoffMs } from '../lib/backoff';
 import type { Logger } from '../lib/logger';
 import type { ContainerRuntime, EngineInfo } from './runtime/container-runtime';
@@ -84,7 +84,10 @@ export async function registerInstance(r: RegistrationOptions): Promise<Registra
       if ((err as { permanent?: boolean }).permanent || r.stopped()) throw err;
       const ms = backoffMs(attempt++, 500, 60_000);
       r.logger?.warn({ err: (err as Error).message, retryInMs: ms }, 'registration failed; retrying');
-      await new Promise<void>((done) => (r.clock ?? systemClock).setTimeout(done, ms));
+      // Not systemClock's timer: it is unref'd, and while the agent registers nothing else keeps
+      // the process alive (no channel, no runner yet), so an agent started before its server would
+      // end here with status 0 instead of waiting for it.
+      await new Promise<void>((done) => (r.clock ? r.clock.setTimeout(done, ms) : setTimeout(done, ms)));
     }
   }
   // The same key after a restart gives adopted containers' ECS_AGENT_URI the same meaning.

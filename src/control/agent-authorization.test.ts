@@ -164,6 +164,17 @@ test('through the API table: refused calls change nothing', async () => {
   assert.equal(ctx.state.clusters.get('', 'mine'), undefined);
 });
 
+test('task protection: a Fargate pool host acts on the tasks placed on it, whatever their cluster, and on no others', async () => {
+  const { ecs, x, p, as } = await fixture();
+  // tp is cluster a's Fargate task on P; not a service task, so the answer is a failure, not a refusal.
+  const out = (await ecs.GetTaskProtection!({ cluster: 'a', tasks: ['tp'] }, as(p))) as { failures: { reason: string }[] };
+  assert.equal(out.failures[0]!.reason, 'TASK_NOT_VALID');
+  const upd = (await ecs.UpdateTaskProtection!({ cluster: 'a', tasks: ['tp'], protectionEnabled: true }, as(p))) as { failures: { reason: string }[] };
+  assert.equal(upd.failures[0]!.reason, 'TASK_NOT_VALID');
+  await assert.rejects(ecs.GetTaskProtection!({ cluster: 'a', tasks: ['tx'] }, as(p)), { code: 'AccessDeniedException' });
+  await assert.rejects(ecs.GetTaskProtection!({ cluster: 'a', tasks: ['tp'] }, as(x)), { code: 'AccessDeniedException' });
+});
+
 test('the agent channel opens only for the instance its credential is bound to', async () => {
   const { x, y, p } = await fixture();
   assert.equal(channelRefusal(instancePrincipal(x.rec), x.rec), undefined);

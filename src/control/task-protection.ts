@@ -27,6 +27,7 @@ import type {
   UpdateTaskProtectionRequest,
   UpdateTaskProtectionResponse,
 } from '../core/shapes/ecs';
+import { instanceClusterOf } from '../core/fargate-pool';
 import { epochSeconds } from '../lib';
 import { casUpdate } from '../store/store';
 import { requireActiveCluster } from './clusters';
@@ -70,7 +71,8 @@ function checkAgentScope(ctx: ControlContext, caller: Caller | undefined, operat
     const { id, cluster: named } = idOf(ref, 'task');
     const t = !named || named === cluster ? ctx.state.tasks.get(cluster, id)?.value : undefined;
     if (!t) continue; // answered as a MISSING failure, which reveals nothing
-    const mine = inst !== undefined && (inst.cluster === undefined || inst.cluster === cluster) && t.wharf.instanceId === inst.id;
+    // A Fargate task's instance is in the region's pool (FARGATE_POOL), not in the task's cluster.
+    const mine = inst !== undefined && (inst.cluster === undefined || inst.cluster === instanceClusterOf(t)) && t.wharf.instanceId === inst.id;
     if (!mine) {
       throw new WharfError(
         'AccessDeniedException',

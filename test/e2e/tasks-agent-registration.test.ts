@@ -119,6 +119,26 @@ describe('wharf agent registration', { skip, timeout: 240_000 }, () => {
     assert.equal((await ecs.send(new ListContainerInstancesCommand({ cluster: CLUSTER }))).containerInstanceArns!.length, 1);
   });
 
+  test('an agent started before its server waits for it, then registers', async () => {
+    // A server of its own, stopped: its port and join token are what the agent is given.
+    const late = await spawnServer({ agentTimeoutMs: 3000 });
+    const port = Number(new URL(late.endpoint).port);
+    await late.ecs().send(new CreateClusterCommand({ clusterName: `${CLUSTER}-late` }));
+    await late.stop();
+    const pending = spawnAgent({ server: late, cluster: `${CLUSTER}-late`, startTimeoutMs: 90_000 });
+    // Several failed attempts (backoff from 500 ms): the agent must still be there, retrying.
+    await new Promise((r) => setTimeout(r, 4000));
+    const again = await spawnServer({ agentTimeoutMs: 3000, port, dataDir: late.dataDir });
+    const a = await pending;
+    assert.equal(a.exited, false);
+    const listed = await again.ecs().send(new ListContainerInstancesCommand({ cluster: `${CLUSTER}-late` }));
+    assert.deepEqual(listed.containerInstanceArns, a.instanceArns);
+    await a.stop();
+    await again.stop();
+    removeDir(a.dataDir);
+    removeDir(again.dataDir);
+  });
+
   test('DRAINING takes no new tasks; a forced deregistration leaves the instance INACTIVE', async () => {
     const arn = agent.instanceArns[0]!;
     await waitUntil(async () => (await describeInstance(arn)).agentConnected === true, 'reconnected');
