@@ -34,3 +34,19 @@ test('DeregisterTaskDefinition with a family and no revision: "Revision is missi
   assert.equal((await describeTaskDefinition(ctx, { taskDefinition: 'web:1' })).taskDefinition!.status, 'ACTIVE', 'nothing was deregistered');
   assert.equal((await deregisterTaskDefinition(ctx, { taskDefinition: 'web:1' })).taskDefinition!.status, 'INACTIVE');
 });
+
+test("a task definition over 64 KiB is refused in ECS's words; one just under registers", async () => {
+  const ctx = await context();
+  const withEnv = (n: number, size: number) => ({
+    family: 'big',
+    containerDefinitions: [{ name: 'app', image: 'busybox', memory: 256, environment: Array.from({ length: n }, (_, i) => ({ name: `V${i}`, value: 'x'.repeat(size) })) }],
+  });
+  const over = withEnv(70, 1000);
+  const bytes = Buffer.byteLength(JSON.stringify(over));
+  assert.ok(bytes > 65_536);
+  await rejects(registerTaskDefinition(ctx, over, TEST_CALLER), 'ClientException', `Actual length: '${bytes}'. Max allowed length is '65536' bytes.`);
+  await rejects(describeTaskDefinition(ctx, { taskDefinition: 'big' }), 'ClientException', 'Unable to describe task definition.');
+  // Tags do not count, as on ECS (they are not part of the definition).
+  const under = { ...withEnv(60, 1000), tags: Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, value: 'v'.repeat(200) })) };
+  assert.equal((await registerTaskDefinition(ctx, under, TEST_CALLER)).taskDefinition!.revision, 1);
+});

@@ -33,6 +33,8 @@ import { paginate } from './pagination';
 
 /** ECS's quota of revisions per family. */
 const MAX_REVISIONS = 1_000_000;
+/** ECS's limit on a task definition's size (its JSON, tags aside): 64 KiB. */
+const MAX_TASK_DEFINITION_BYTES = 65_536;
 
 /** The wire form: the stored record without tags (they are returned beside it). */
 export function taskDefinitionToWire(td: TaskDefinitionRecord): TaskDefinition {
@@ -81,6 +83,10 @@ export async function registerTaskDefinition(
   input: RegisterTaskDefinitionRequest,
   caller: Caller,
 ): Promise<RegisterTaskDefinitionResponse> {
+  const { tags: _tags, ...definition } = input;
+  const size = Buffer.byteLength(JSON.stringify(definition));
+  // ECS's own words (ClientException); the HTTP body limit alone would let a 900 KB definition in.
+  if (size > MAX_TASK_DEFINITION_BYTES) throw clientError(`Actual length: '${size}'. Max allowed length is '${MAX_TASK_DEFINITION_BYTES}' bytes.`);
   const { taskDefinition, tags } = validateAndNormalizeTaskDefinition(input);
   const family = taskDefinition.family!;
   for (let attempt = 0; ; attempt++) {
