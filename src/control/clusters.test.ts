@@ -6,6 +6,7 @@ import { TaskReaperController } from '../controllers/task-reaper-controller';
 import { INACTIVE_CLUSTER_VISIBLE_MS, createCluster, deleteCluster, describeClusters, listClusters } from './clusters';
 import { registerContainerInstance } from './container-instances';
 import { controlTestContext, TEST_CALLER } from './control-test-context';
+import { ecsHandlers } from './ecs-api';
 import { createService } from './services';
 import { listTagsForResource, tagResource, untagResource } from './tags';
 import { runTask } from './tasks';
@@ -74,4 +75,36 @@ test('CreateCluster of an INACTIVE name makes it ACTIVE again, with the request 
   assert.deepEqual((await reaper.reconcile()).clusters, []);
   assert.deepEqual((await listClusters(ctx, {})).clusterArns, [first.clusterArn]);
   await tagResource(ctx, { resourceArn: first.clusterArn!, tags: [{ key: 'k', value: 'v' }] });
+});
+
+test('DescribeClusters names a missing cluster by the ARN it was given, whatever its kind', async () => {
+  const ctx = await controlTestContext();
+  const service = `arn:aws:ecs:${ctx.partition.region}:${ctx.partition.accountId}:service/default`;
+  const cluster = `arn:aws:ecs:${ctx.partition.region}:${ctx.partition.accountId}:cluster/nope`;
+  const out = await describeClusters(ctx, { clusters: [service, cluster, 'gone'] });
+  assert.deepEqual(out.failures, [
+    { arn: service, reason: 'MISSING' },
+    { arn: cluster, reason: 'MISSING' },
+    { arn: `arn:aws:ecs:${ctx.partition.region}:${ctx.partition.accountId}:cluster/gone`, reason: 'MISSING' },
+  ]);
+});
+
+test("an ARN of another account or partition is refused at the door as IAM refuses it; another region is 'Invalid Region in ARN'", async () => {
+  const ctx = await controlTestContext();
+  const ecs = ecsHandlers(ctx);
+  await createCluster(ctx, { clusterName: 'default' });
+  const { region, accountId } = ctx.partition;
+  const other = `arn:aws:ecs:${region}:111111111111:cluster/default`;
+  await rejects(
+    ecs.DescribeClusters!({ clusters: [other] }, TEST_CALLER),
+    'AccessDeniedException',
+    `User: ${TEST_CALLER.principalArn} is not authorized to perform: ecs:DescribeClusters on resource: ${other} because no resource-based policy allows the ecs:DescribeClusters action`,
+  );
+  await rejects(ecs.DescribeServices!({ cluster: other, services: ['s'] }, TEST_CALLER), 'AccessDeniedException');
+  await rejects(ecs.DescribeTaskDefinition!({ taskDefinition: `arn:aws:ecs:${region}:111111111111:task-definition/web:1` }, TEST_CALLER), 'AccessDeniedException');
+  await rejects(ecs.DescribeClusters!({ clusters: [`arn:aws-cn:ecs:${region}:${accountId}:cluster/default`] }, TEST_CALLER), 'AccessDeniedException');
+  await rejects(ecs.DescribeClusters!({ clusters: [`arn:aws:ecs:ap-south-2:${accountId}:cluster/default`] }, TEST_CALLER), 'InvalidParameterException', 'Invalid Region in ARN');
+  // This account's own ARN still names the cluster.
+  const own = (await ecs.DescribeClusters!({ clusters: [`arn:aws:ecs:${region}:${accountId}:cluster/default`] }, TEST_CALLER)) as { clusters: unknown[] };
+  assert.equal(own.clusters.length, 1);
 });

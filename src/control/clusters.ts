@@ -178,7 +178,8 @@ export async function describeClusters(ctx: ControlContext, input: DescribeClust
     const name = clusterNameOf(ref);
     const c = ctx.state.clusters.get('', name)?.value;
     if (c && clusterVisible(c, ctx.clock.now())) clusters.push(clusterToWire(ctx, c, include));
-    else failures.push({ arn: clusterArn(ctx.partition, name), reason: 'MISSING' });
+    // An ARN is named as given (an ARN of another kind is no cluster name to build one from).
+    else failures.push({ arn: ref.startsWith('arn:') ? ref : clusterArn(ctx.partition, name), reason: 'MISSING' });
   }
   return { clusters, failures };
 }

@@ -2,8 +2,8 @@
  * The ECS operations Wharf implements, by name. server/ dispatches X-Amz-Target to this table;
  * an operation of the ECS model that is missing here is refused with UnsupportedFeatureException.
  */
-import { foreignRegionArn } from '../core/arn';
-import { invalidParameter } from '../core/errors';
+import { foreignArn } from '../core/arn';
+import { WharfError, invalidParameter } from '../core/errors';
 import type { OperationName } from '../core/shapes/ecs';
 import * as accountSettings from './account-settings';
 import * as capacityProviders from './capacity-providers';
@@ -51,7 +51,12 @@ export function ecsHandlers(ctx: ControlContext): Partial<Record<OperationName, 
   const table = operations(ctx);
   for (const [op, handler] of Object.entries(table) as [OperationName, EcsHandler][]) {
     table[op] = async (input, caller) => {
-      if (foreignRegionArn(input, ctx.partition.region) !== undefined) throw invalidParameter('Invalid Region in ARN');
+      const foreign = foreignArn(input, ctx.partition);
+      if (foreign?.differs === 'region') throw invalidParameter('Invalid Region in ARN');
+      if (foreign) {
+        // IAM's words for a resource of another account, as AWS answers them.
+        throw new WharfError('AccessDeniedException', `User: ${caller.principalArn} is not authorized to perform: ecs:${op} on resource: ${foreign.arn} because no resource-based policy allows the ecs:${op} action`);
+      }
       authorizeAgent(ctx, op, input ?? {}, caller);
       return handler(input, caller);
     };

@@ -28,6 +28,8 @@ export function iamArn(p: Partition, resource: string): string {
 }
 
 export interface ParsedArn {
+  /** `aws`, `aws-cn`, `aws-us-gov`, ... */
+  partition: string;
   region: string;
   accountId: string;
   type: string;
@@ -35,12 +37,12 @@ export interface ParsedArn {
   resource: string;
 }
 
-const ARN_RE = /^arn:aws[a-z-]*:ecs:([a-z0-9-]*):(\d*):([a-z-]+)\/(.+)$/;
+const ARN_RE = /^arn:(aws[a-z-]*):ecs:([a-z0-9-]*):(\d*):([a-z-]+)\/(.+)$/;
 
 export function parseArn(s: string): ParsedArn | undefined {
   const m = ARN_RE.exec(s);
   if (!m) return undefined;
-  return { region: m[1]!, accountId: m[2]!, type: m[3]!, resource: m[4]! };
+  return { partition: m[1]!, region: m[2]!, accountId: m[3]!, type: m[4]!, resource: m[5]! };
 }
 
 export const clusterArn = (p: Partition, name: string) => arn(p, 'cluster', name);
@@ -104,17 +106,26 @@ export function taskDefinitionRefOf(ref: string): { family: string; revision?: n
 
 /**
  * The first ECS ARN among a request's top-level members (strings and lists of strings: cluster,
- * taskDefinition, tasks, services, resourceArn, ...) that names another region than `region`.
- * ECS refuses those ("Invalid Region in ARN") rather than resolving the name in its own region.
- * Nested members (container definitions' environment, say) are values, not references, and are
- * not looked at.
+ * taskDefinition, tasks, services, resourceArn, ...) that is not one of `p`'s: another region
+ * (ECS refuses those, "Invalid Region in ARN", rather than resolving the name in its own region),
+ * or another account or partition (ECS has no resource-based policies, so IAM denies any call on
+ * another account's resources). Nested members (container definitions' environment, say) are
+ * values, not references, and are not looked at.
  */
-export function foreignRegionArn(input: unknown, region: string): string | undefined {
+export function foreignArn(input: unknown, p: Partition): { arn: string; differs: 'region' | 'account' } | undefined {
   if (!input || typeof input !== 'object') return undefined;
-  const foreign = (v: unknown) => typeof v === 'string' && v.startsWith('arn:') && parseArn(v) !== undefined && parseArn(v)!.region !== region;
+  const partition = partitionOf(p.region);
+  const check = (v: unknown): { arn: string; differs: 'region' | 'account' } | undefined => {
+    if (typeof v !== 'string' || !v.startsWith('arn:')) return undefined;
+    const a = parseArn(v);
+    if (!a) return undefined;
+    if (a.region !== p.region) return { arn: v, differs: 'region' };
+    if (a.accountId !== p.accountId || a.partition !== partition) return { arn: v, differs: 'account' };
+    return undefined;
+  };
   for (const v of Object.values(input as Record<string, unknown>)) {
-    if (foreign(v)) return v as string;
-    if (Array.isArray(v)) for (const item of v) if (foreign(item)) return item as string;
+    const f = Array.isArray(v) ? v.map(check).find((x) => x !== undefined) : check(v);
+    if (f) return f;
   }
   return undefined;
 }
