@@ -8,6 +8,7 @@
  * in a plain ListAccountSettings.
  */
 import { iamArn } from '../core/arn';
+import { partitionOf } from '../core/regions';
 import { invalidParameter } from '../core/errors';
 import { keys, type AccountSettingRecord } from '../core/resources';
 import type {
@@ -60,6 +61,20 @@ function toWire(r: AccountSettingRecord, principalArn: string): Setting {
   return { name: r.name, value: r.value, principalArn, type: r.name === 'guardDutyActivate' ? 'aws_managed' : 'user' };
 }
 
+/**
+ * The principal a call names (`principalArn`), or the caller. A named one must be an IAM user or
+ * role of this account, or its root user: the only principals ECS keeps settings for.
+ */
+function principalOf(ctx: ControlContext, named: string | undefined, req: RequestContext): string {
+  if (named === undefined) return req.principalArn;
+  const { region, accountId } = ctx.partition;
+  const m = /^arn:([a-z-]+):iam::(\d{12}):(root|(?:user|role)\/[\w+=,.@/-]{1,512})$/.exec(named);
+  if (!m || m[1] !== partitionOf(region) || m[2] !== accountId) {
+    throw invalidParameter(`principalArn '${named}' is not the ARN of an IAM user or role of account ${accountId}, or of its root user.`);
+  }
+  return named;
+}
+
 async function put(ctx: ControlContext, principal: string, name: SettingName, value: string, shownPrincipal: string): Promise<Setting> {
   validate(name, value);
   const record: AccountSettingRecord = { name, value, principalArn: principal };
@@ -70,7 +85,7 @@ async function put(ctx: ControlContext, principal: string, name: SettingName, va
 }
 
 export async function putAccountSetting(ctx: ControlContext, input: PutAccountSettingRequest, req: RequestContext): Promise<PutAccountSettingResponse> {
-  const principal = input.principalArn ?? req.principalArn;
+  const principal = principalOf(ctx, input.principalArn, req);
   return { setting: await put(ctx, principal, input.name, input.value, principal) };
 }
 
@@ -80,7 +95,7 @@ export async function putAccountSettingDefault(ctx: ControlContext, input: PutAc
 
 export async function deleteAccountSetting(ctx: ControlContext, input: DeleteAccountSettingRequest, req: RequestContext): Promise<DeleteAccountSettingResponse> {
   if (!SettingNameValues.includes(input.name)) throw invalidParameter(`Unknown setting name '${input.name}'.`);
-  const principal = input.principalArn ?? req.principalArn;
+  const principal = principalOf(ctx, input.principalArn, req);
   const key = keys.accountSetting(principal, input.name);
   const cur = await ctx.store.get<AccountSettingRecord>(key);
   if (!cur) throw invalidParameter(`No setting ${input.name} is set for ${principal}.`);
@@ -101,7 +116,7 @@ export async function listAccountSettings(ctx: ControlContext, input: ListAccoun
   if (input.value !== undefined && input.name === undefined) {
     throw invalidParameter('The value parameter can only be used together with the name parameter.');
   }
-  const principal = input.principalArn ?? req.principalArn;
+  const principal = principalOf(ctx, input.principalArn, req);
   let settings: Setting[];
   if (input.effectiveSettings) {
     settings = SettingNameValues.map((n) => effectiveSetting(ctx, n, principal));
