@@ -69,6 +69,15 @@ test('missing, malformed, unknown-key and expired signatures are told apart', ()
   assert.equal(v({ ...headers, ...old }), 'InvalidSignatureException');
   const wrongSecret = signRequest({ method: 'POST', url: 'http://h/', headers, body }, { ...creds, secretAccessKey: 'bad', region: 'us-east-1', service: 'ecs' });
   assert.equal(v({ ...headers, ...wrongSecret }), 'InvalidSignatureException');
+  // A signature that is there but not 64 hex digits is named as the malformed part; a valid
+  // signature with more after it does not pass on its hex prefix.
+  const good = signRequest({ method: 'POST', url: 'http://h/', headers, body }, { ...creds, region: 'us-east-1', service: 'ecs' });
+  assert.equal(v({ ...headers, ...good }), 'ok');
+  for (const sig of ['abc', `${good.authorization!.slice(-64)}zz`, `${good.authorization!.slice(-64)}00`]) {
+    const r = verifySigV4({ method: 'POST', path: '/', headers: { ...headers, ...good, authorization: good.authorization!.replace(/Signature=.*$/, `Signature=${sig}`) }, body }, lookup);
+    assert.equal(!r.ok && r.failure.code, 'IncompleteSignatureException', sig);
+    assert.equal(!r.ok && r.failure.message, `The Signature of the Authorization header must be 64 lowercase hexadecimal digits, not '${sig}'.`);
+  }
 });
 
 test('paths a URL parser reads as a host (`//`, `//a/b`) are checked as paths, not thrown on', () => {

@@ -228,7 +228,7 @@ export function verifySigV4(
   if (!auth) {
     return { ok: false, failure: { code: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token' } };
   }
-  const m = /^AWS4-HMAC-SHA256\s+Credential=([^,\s]+)\s*,\s*SignedHeaders=([^,\s]+)\s*,\s*Signature=([0-9a-f]{64})\s*$/.exec(auth);
+  const m = /^AWS4-HMAC-SHA256\s+Credential=([^,\s]+)\s*,\s*SignedHeaders=([^,\s]+)\s*,\s*Signature=([^,\s]+)\s*$/.exec(auth);
   if (!m) {
     return {
       ok: false,
@@ -239,6 +239,10 @@ export function verifySigV4(
     };
   }
   const [, credential, signedHeadersRaw, signature] = m as unknown as [string, string, string, string];
+  if (!/^[0-9a-f]{64}$/.test(signature)) {
+    // All three parameters are there: say which one is malformed.
+    return { ok: false, failure: { code: 'IncompleteSignatureException', message: `The Signature of the Authorization header must be 64 lowercase hexadecimal digits, not '${signature.slice(0, 80)}'.` } };
+  }
   const parts = credential.split('/');
   if (parts.length !== 5 || parts[4] !== 'aws4_request') {
     return { ok: false, failure: { code: 'IncompleteSignatureException', message: `Credential should be scoped to a valid region, not '${credential}'.` } };
