@@ -67,7 +67,8 @@ Flags:
                           replicas (the agent also learns the live ones from their answers and
                           moves to another when it cannot reach its own)
   --join-token ID:SECRET  a join token of the cluster (\`wharf credentials --agent --cluster C\` on the
-                          server makes one); without it, a token of the cluster from the local
+                          server makes one; with --fargate, the pool's: --cluster '~fargate');
+                          without it, a token of the cluster from the local
                           server's data dir. Registration hands the agent an instance credential,
                           kept in the data dir (0600), which it uses from then on
   --region REGION         the region to register into (default: the server's default region)

@@ -157,7 +157,8 @@ export class AgentTokenTable {
 const CREDENTIALS_AGENT_HELP = `Usage: wharf credentials --agent [--cluster C | --list | --revoke KEYID] [--data-dir DIR]
 
   --agent --cluster C    create a join token for cluster C and print it (ACCESSKEYID:SECRET);
-                         give it to \`wharf agent --join-token\` on the hosts of C
+                         give it to \`wharf agent --join-token\` on the hosts of C; C = '~fargate'
+                         makes the token of the Fargate pool, for \`wharf agent --fargate\` hosts
   --agent --list         list the join tokens (key id, cluster, created)
   --agent --revoke ID    revoke a join token (the running server stops accepting it at once;
                          agents that already registered keep their instance credentials)

@@ -12,7 +12,11 @@ import { createUser, deleteUser, readUsers, resolvePolicy, rotateUser, type NewK
 export const CREDENTIALS_HELP = `wharf credentials: the local server's access keys
 
   wharf credentials                 print the built-in admin key as shell exports
-  wharf credentials --agent         print the agents' join token
+  wharf credentials --agent --cluster C
+                                    create a join token for the agents of cluster C (C = '~fargate':
+                                    for \`wharf agent --fargate\` hosts of the Fargate pool)
+  wharf credentials --agent --list | --revoke KEYID
+                                    the join tokens; revoke one (\`wharf credentials --agent --help\`)
   wharf credentials create --name N --policy FILE|${Object.keys(BUILTIN_POLICIES).join('|')} [--output json]
                                     add user N with an IAM identity policy; prints its key ONCE
   wharf credentials list            users, key ids, policies, creation times (never secrets)

@@ -91,6 +91,8 @@ test('a join token registers only into its own cluster, and never speaks for an 
   authorizeAgent(ctx, 'RegisterContainerInstance', { cluster: `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/a` }, tokenA);
   authorizeAgent(ctx, 'DiscoverPollEndpoint', {}, tokenA);
   denied(() => authorizeAgent(ctx, 'RegisterContainerInstance', { cluster: 'b' }, tokenA));
+  // A cluster's token given to a Fargate host: the refusal says which token it needs.
+  assert.throws(() => authorizeAgent(ctx, 'RegisterContainerInstance', { cluster: FARGATE_POOL }, tokenA), /because this join token belongs to cluster a \(a Fargate host needs the pool's token: wharf credentials --agent --cluster '~fargate'\)$/);
   denied(() => authorizeAgent(ctx, 'RegisterContainerInstance', {}, tokenA)); // `default` is not `a`
   denied(() => authorizeAgent(ctx, 'RegisterContainerInstance', { cluster: 'a', containerInstanceArn: x.rec.containerInstanceArn }, tokenA));
   for (const op of ['CreateCluster', 'SubmitTaskStateChange', 'SubmitContainerStateChange', 'UpdateContainerInstancesState', 'DeregisterContainerInstance', 'UpdateTaskProtection']) {
@@ -109,7 +111,7 @@ test('a join token registers only into its own cluster, and never speaks for an 
   const b = warned.find((w) => w.fields.operation === 'RegisterContainerInstance' && w.fields.resource === `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/b`)!;
   assert.equal(b.fields.cluster, 'a');
   assert.equal(b.fields.principalKind, 'agent-token');
-  assert.equal(warned.length, 10);
+  assert.equal(warned.length, 11);
 });
 
 test('an instance credential reports on its own tasks only', async () => {

@@ -17,6 +17,7 @@
  */
 import { arn, clusterNameOf, idOf, parseArn } from '../core/arn';
 import { WharfError } from '../core/errors';
+import { FARGATE_POOL } from '../core/fargate-pool';
 import type { TaskRecord } from '../core/resources';
 import type { Caller, ControlContext, Principal } from './context';
 import { findInstance } from './container-instances';
@@ -87,7 +88,11 @@ export function authorizeAgent(ctx: Pick<ControlContext, 'state' | 'log' | 'part
     if (operation === 'DiscoverPollEndpoint') return;
     if (operation !== 'RegisterContainerInstance') return deny('*', 'a join token may only register a container instance; the instance credential registration returns speaks for it');
     const name = clusterNameOf(cluster);
-    if (p.cluster !== undefined && name !== p.cluster) deny(clusterArnOf(ctx, name), `this join token belongs to cluster ${p.cluster}`);
+    if (p.cluster !== undefined && name !== p.cluster) {
+      // The Fargate pool's own token is the one users miss: say how to get it.
+      const hint = name === FARGATE_POOL ? ` (a Fargate host needs the pool's token: wharf credentials --agent --cluster '${FARGATE_POOL}')` : '';
+      deny(clusterArnOf(ctx, name), `this join token belongs to cluster ${p.cluster}${hint}`);
+    }
     const ref = str(input.containerInstanceArn);
     if (ref !== undefined) {
       // Re-registering an existing instance speaks for it: only its own credential may. An
