@@ -4,7 +4,7 @@
  * forward to one group names it both as TargetGroupArn and in ForwardConfig (weight 1).
  */
 import type { ControlContext } from './context';
-import { elbError, targetGroupUsage, validationError } from './elbv2-common';
+import { elbError, hasControlCharacter, targetGroupUsage, validationError } from './elbv2-common';
 import { findTargetGroup, type ElbAction, type LoadBalancerRecord } from './elbv2-records';
 
 /** An action as a request gives it (the model's Action shape, members all optional). */
@@ -54,6 +54,9 @@ export function checkActions(ctx: ControlContext, lb: LoadBalancerRecord, action
       if (c.Port !== undefined && c.Port !== '#{port}' && !(/^\d+$/.test(c.Port) && +c.Port >= 1 && +c.Port <= 65535)) throw validationError(`Redirect port '${c.Port}' must be a port from 1 to 65535 or #{port}`);
       if (c.Path !== undefined && !c.Path.startsWith('/')) throw validationError(`Redirect path '${c.Path}' must begin with '/'`);
       if (c.Query !== undefined && c.Query.startsWith('?')) throw validationError("A redirect query must not begin with '?'");
+      for (const [part, v] of [['host', c.Host], ['path', c.Path], ['query', c.Query]] as const) {
+        if (v !== undefined && hasControlCharacter(v)) throw validationError(`Redirect ${part} '${v}' contains characters that are not allowed`);
+      }
       // ELB's defaults keep each part of the original URL.
       const config = {
         StatusCode: c.StatusCode,

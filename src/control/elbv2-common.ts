@@ -23,6 +23,13 @@ import {
 } from './elbv2-records';
 
 export const elbError = (code: ErrorCode, message: string) => new WharfError(code, message);
+
+/**
+ * A control character (NUL, CR, LF, ...) cannot be part of a request line or header, so a
+ * condition value, redirect part or health check path holding one could never work; the data
+ * plane cannot write NUL at all. Refused at the API rather than leaving a load balancer unserved.
+ */
+export const hasControlCharacter = (s: string): boolean => /[\u0000-\u001f\u007f]/.test(s);
 export const validationError = (message: string) => new WharfError('ValidationError', message);
 
 const locks = new WeakMap<ControlContext, Promise<unknown>>();

@@ -177,3 +177,25 @@ test('tags on load balancers, target groups, listeners and rules; TooManyTags at
   await rejectsWith(s.elb.AddTags!({ ResourceArns: [s.tg.TargetGroupArn, s.lb.LoadBalancerArn.replace(/[0-9a-f]{16}$/, '0000000000000000')], Tags: [{ Key: 'x' }] }), 'LoadBalancerNotFound', 'One or more load balancers not found');
   assert.deepEqual((await s.elb.DescribeTags!({ ResourceArns: [s.tg.TargetGroupArn] })).TagDescriptions[0].Tags.map((t: any) => t.Key), ['team'], 'all or nothing');
 });
+
+test('a multi-line fixed-response body is accepted as given; a control character where no request can carry one is a ValidationError', async () => {
+  const s = await setup();
+  const l = await listener(s);
+  const body = '{\n  "ok": true\r\n\t"a": "b\\c %s"\n}';
+  const rule = (
+    await s.elb.CreateRule!({ ListenerArn: l.ListenerArn, Priority: 1, Conditions: [{ Field: 'path-pattern', Values: ['/x'] }], Actions: [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '200', ContentType: 'application/json', MessageBody: body } }] })
+  ).Rules[0];
+  assert.equal(rule.Actions[0].FixedResponseConfig.MessageBody, body);
+  const path = [{ Field: 'path-pattern', Values: ['/y'] }];
+  await rejectsWith(
+    s.elb.CreateRule!({ ListenerArn: l.ListenerArn, Priority: 2, Conditions: [{ Field: 'http-header', HttpHeaderConfig: { HttpHeaderName: 'X-A', Values: ['a\nb'] } }], Actions: s.forward }),
+    'ValidationError',
+    "HTTP header value 'a\nb' contains characters that are not allowed",
+  );
+  await rejectsWith(
+    s.elb.CreateRule!({ ListenerArn: l.ListenerArn, Priority: 2, Conditions: path, Actions: [{ Type: 'redirect', RedirectConfig: { StatusCode: 'HTTP_302', Host: 'a\u0000.example.com' } }] }),
+    'ValidationError',
+    "Redirect host 'a\u0000.example.com' contains characters that are not allowed",
+  );
+  await rejectsWith(s.elb.ModifyTargetGroup!({ TargetGroupArn: s.tg.TargetGroupArn, HealthCheckPath: '/a\r\nb' }), 'ValidationError', "Health check path '/a\r\nb' contains characters that are not allowed");
+});

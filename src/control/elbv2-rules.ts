@@ -15,6 +15,7 @@ import {
   elbError,
   elbWrite,
   findRule,
+  hasControlCharacter,
   loadBalancerOfListener,
   pageOf,
   requireListener,
@@ -84,6 +85,7 @@ function checkValues(field: string, values: string[]): void {
     if (v.length === 0 || v.length > 128) throw validationError(`Condition value '${v}' must be 1 to 128 characters long`);
     if (field === 'path-pattern' && !/^[A-Za-z0-9_\-.$/~"'@:+&()!,;=*?%]+$/.test(v)) throw validationError(`Path pattern '${v}' contains characters that are not allowed`);
     if (field === 'host-header' && !/^[A-Za-z0-9\-.*?]+$/.test(v)) throw validationError(`Host header value '${v}' contains characters that are not allowed`);
+    if (field === 'http-header' && hasControlCharacter(v)) throw validationError(`HTTP header value '${v}' contains characters that are not allowed`);
   }
 }
 

@@ -5,7 +5,7 @@
  * DescribeTargetGroups derives LoadBalancerArns from the listeners and rules forwarding to it.
  */
 import type { ControlContext } from './context';
-import { checkElbName, checkTags, commit, elbError, elbWrite, pageOf, targetGroupNotFound, targetGroupUsage, validationError } from './elbv2-common';
+import { checkElbName, checkTags, commit, elbError, elbWrite, hasControlCharacter, pageOf, targetGroupNotFound, targetGroupUsage, validationError } from './elbv2-common';
 import { allTargetGroups, elbArn, elbIdOf, findLoadBalancer, findTargetGroup, newElbId, targetGroupKey, targetKeyOf, targetsOf, type ElbTag, type TargetGroupRecord } from './elbv2-records';
 import { ensureDefaultNetwork } from './vpc';
 
@@ -104,6 +104,7 @@ function healthCheckOf(protocol: Protocol, input: HealthCheckInput, base?: Targe
   const path = input.HealthCheckPath ?? (protocolChanged ? undefined : base?.HealthCheckPath) ?? (http ? '/' : undefined);
   if (!http && input.HealthCheckPath !== undefined) throw validationError('A health check path cannot be specified for TCP health checks');
   if (path !== undefined && !path.startsWith('/')) throw validationError(`Health check path '${path}' must begin with '/'`);
+  if (path !== undefined && hasControlCharacter(path)) throw validationError(`Health check path '${path}' contains characters that are not allowed`);
   if (!http && input.Matcher !== undefined) throw validationError('A health check matcher cannot be specified for TCP health checks');
   if (input.Matcher?.GrpcCode !== undefined) throw validationError('Wharf has no gRPC health checks: use Matcher HttpCode');
   const defaultMatcher = protocol === 'TCP' ? '200-399' : '200';

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateConfig, matcherRegex, quote, slotsFor, wildcardRegex, type SlotLayout } from './haproxy-config';
+import { generateConfig, matcherRegex, quote, responseBodies, responseFileName, slotsFor, wildcardRegex, type SlotLayout } from './haproxy-config';
 import { targetGroupDefaults, type DesiredState, type Listener, type TargetGroup } from './model';
 
 const PATHS = { runtimeSocket: '/run/lb/runtime.sock', serverStateFile: '/run/lb/state' };
@@ -71,10 +71,22 @@ describe('haproxy config generator', () => {
       'http-request set-var(txn.rule) int(20) if !{ var(txn.rule) -m found } r20_c0',
       'http-request set-var(txn.rule) int(0) if !{ var(txn.rule) -m found }',
     ]);
-    assert.ok(cfg.includes('http-request return status 503 content-type "text/plain" string "down" if { var(txn.rule) -m int 20 }'));
+    assert.ok(cfg.includes(`http-request return status 503 content-type "text/plain" file "/run/lb/responses/${responseFileName('down')}" if { var(txn.rule) -m int 20 }`));
     const lastHttpRequest = cfg.map((l) => l.startsWith('http-request')).lastIndexOf(true);
     const firstUse = cfg.findIndex((l) => l.startsWith('use_backend'));
     assert.ok(lastHttpRequest < firstUse);
+  });
+
+  test('fixed-response bodies are files named by their content, served as they are whatever they hold', () => {
+    const body = '{\n  "ok": true\r\n\t"x": "%s \\ $HOME"\u0000 é\n}';
+    const d = desired({
+      defaultActions: [{ type: 'fixed-response', statusCode: 200, contentType: 'application/json', messageBody: body }],
+      rules: [{ priority: 1, conditions: [{ field: 'path-pattern', values: ['/x'] }], actions: [{ type: 'fixed-response', statusCode: 404, messageBody: 'gone' }] }],
+    });
+    const cfg = lines(generateConfig(d, new Map(), { ...PATHS, responseDir: '/data/bodies' }));
+    assert.ok(cfg.includes(`http-request return status 200 content-type "application/json" file "/data/bodies/${responseFileName(body)}" if { var(txn.rule) -m int 0 }`));
+    assert.deepEqual(responseBodies(d), new Map([[responseFileName('gone'), 'gone'], [responseFileName(body), body]]));
+    assert.notEqual(responseFileName('a'), responseFileName('b'));
   });
 
   test('a weighted forward draws rand(total) and splits by cumulative weight; weight 0 is left out', () => {
@@ -106,6 +118,9 @@ describe('haproxy config generator', () => {
   test('wildcards, quoting and slot counts', () => {
     assert.equal(wildcardRegex('/img/*.png?'), '^\\/img\\/.*\\.png.$');
     assert.equal(quote('a"b\\c$d'), '"a\\"b\\\\c\\$d"');
+    // Control characters as HAProxy's escapes; only NUL cannot be written.
+    assert.equal(quote('a\nb\r\tc\u0001\u007f'), '"a\\nb\\r\\tc\\x01\\x7f"');
+    assert.throws(() => quote('a\u0000b'), /NUL/);
     assert.equal(matcherRegex('200-202,204'), '^(200|201|202|204)$');
     assert.deepEqual([0, 4, 5, 12, 13].map(slotsFor), [8, 8, 16, 16, 24]);
   });

@@ -15,6 +15,8 @@
  * that variable. A forward across several target groups draws txn.pick = rand(total weight)
  * and uses the backend whose cumulative weight first exceeds it.
  */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
 import type { Action, Condition, DesiredState, HealthCheck, Listener, LoadBalancer, TargetGroup, Target } from './model';
 
 /** Where a slot stands in the generated file (the reconciler's own view of a slot). */
@@ -28,6 +30,9 @@ export type SlotLayout = Map<string, (SlotContent | undefined)[]>;
 export interface ConfigPaths {
   runtimeSocket: string;
   serverStateFile: string;
+  /** Where fixed-response bodies are kept as files (`responseBodies`); default: `responses/`
+   * beside the server-state file. */
+  responseDir?: string;
 }
 
 const SAFE_ID = /^[A-Za-z0-9_.-]{1,100}$/;
@@ -42,11 +47,45 @@ export function slotsFor(n: number): number {
   return Math.max(8, Math.ceil((n + 4) / 8) * 8);
 }
 
-/** A double-quoted HAProxy config word: backslash, double quote and `$` (environment variables) escaped. */
+/**
+ * A double-quoted HAProxy config word: backslash, double quote and `$` (environment variables)
+ * escaped, control characters as HAProxy's \r \n \t \xNN escapes. NUL alone cannot be written:
+ * HAProxy's words are C strings and end there.
+ */
 export function quote(s: string): string {
-  if (/[\0\r\n]/.test(s)) throw new Error(`a control character cannot be written to haproxy.cfg: ${JSON.stringify(s)}`);
-  return `"${s.replace(/\\/g, '\\\\').replace(/["$]/g, '\\$&')}"`;
+  if (s.includes('\0')) throw new Error(`a NUL character cannot be written to haproxy.cfg: ${JSON.stringify(s)}`);
+  const escaped = s.replace(/[\\"$]/g, '\\$&').replace(/[\x01-\x1f\x7f]/g, (c) => {
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    if (c === '\t') return '\\t';
+    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
+  return `"${escaped}"`;
 }
+
+/**
+ * The file a fixed-response body is served from. HAProxy's `return ... file` sends a file's bytes
+ * as they are, whatever they hold (a `string` would stop at a NUL); named by content, so a
+ * changed body is a changed config (a reload), and one file serves every rule with that body.
+ */
+export function responseFileName(body: string): string {
+  return `${createHash('sha256').update(body).digest('hex').slice(0, 32)}.body`;
+}
+
+/** Every fixed-response body of `desired`, by file name: what must be in `responseDir` before haproxy reads the config. */
+export function responseBodies(desired: DesiredState): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const lb of desired.loadBalancers) {
+    for (const l of lb.listeners) {
+      for (const a of [...l.defaultActions, ...l.rules.flatMap((r) => r.actions)]) {
+        if (a.type === 'fixed-response' && a.messageBody) out.set(responseFileName(a.messageBody), a.messageBody);
+      }
+    }
+  }
+  return out;
+}
+
+export const responseDirOf = (paths: ConfigPaths): string => paths.responseDir ?? path.join(path.dirname(paths.serverStateFile), 'responses');
 
 /** ELB wildcards (* any run, ? one character) as an anchored regular expression. */
 export function wildcardRegex(pattern: string): string {
@@ -110,13 +149,13 @@ export function generateConfig(desired: DesiredState, layout: SlotLayout, paths:
   for (const lb of desired.loadBalancers) {
     checkId('load balancer', lb.id);
     if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(lb.address)) throw new Error(`load balancer ${lb.id} address ${lb.address} is not IPv4`);
-    for (const l of lb.listeners) out.push(...frontend(lb, l, groups), '');
+    for (const l of lb.listeners) out.push(...frontend(lb, l, groups, responseDirOf(paths)), '');
   }
   for (const g of desired.targetGroups) out.push(...backend(g, layout.get(g.id) ?? []), '');
   return out.join('\n');
 }
 
-function frontend(lb: LoadBalancer, l: Listener, groups: Map<string, TargetGroup>): string[] {
+function frontend(lb: LoadBalancer, l: Listener, groups: Map<string, TargetGroup>, responseDir: string): string[] {
   checkId('listener', l.id);
   if (!Number.isInteger(l.port) || l.port < 1 || l.port > 65535) throw new Error(`listener ${l.id} port ${l.port} is not 1-65535`);
   const bind = `  bind ${lb.address}:${l.port}`;
@@ -158,7 +197,7 @@ function frontend(lb: LoadBalancer, l: Listener, groups: Map<string, TargetGroup
     out.push(`  http-request set-var(txn.rule) int(${r.priority}) if !{ var(txn.rule) -m found } ${names.join(' ')}`);
   }
   out.push('  http-request set-var(txn.rule) int(0) if !{ var(txn.rule) -m found }');
-  const actions = [...rules.flatMap((r) => actionLines(r.priority, r.actions, l, groups)), ...actionLines(0, l.defaultActions, l, groups)];
+  const actions = [...rules.flatMap((r) => actionLines(r.priority, r.actions, l, groups, responseDir)), ...actionLines(0, l.defaultActions, l, groups, responseDir)];
   // HAProxy evaluates every http-request rule before any use_backend: write them in that order.
   const isUse = (line: string) => line.startsWith('  use_backend ');
   return [...out, ...actions.filter((a) => !isUse(a)), ...actions.filter(isUse)];
@@ -188,7 +227,7 @@ function groupBackend(id: string, groups: Map<string, TargetGroup>, mode: 'HTTP'
   return backendName(id);
 }
 
-function actionLines(rule: number, actions: Action[], l: Listener, groups: Map<string, TargetGroup>): string[] {
+function actionLines(rule: number, actions: Action[], l: Listener, groups: Map<string, TargetGroup>, responseDir: string): string[] {
   if (actions.length !== 1) throw new Error(`rule ${rule || 'default'} of listener ${l.id} must have exactly one action`);
   const action = actions[0]!;
   const when = `{ var(txn.rule) -m int ${rule} }`;
@@ -208,7 +247,8 @@ function actionLines(rule: number, actions: Action[], l: Listener, groups: Map<s
     }
     case 'fixed-response': {
       if (!Number.isInteger(action.statusCode) || action.statusCode < 200 || action.statusCode > 599) throw new Error(`fixed-response status ${action.statusCode} is not 2XX-5XX`);
-      const body = action.messageBody ? ` content-type ${quote(action.contentType ?? 'text/plain')} string ${quote(action.messageBody)}` : '';
+      const file = action.messageBody ? path.join(responseDir, responseFileName(action.messageBody)) : '';
+      const body = file ? ` content-type ${quote(action.contentType ?? 'text/plain')} file ${quote(file)}` : '';
       return [`  http-request return status ${action.statusCode}${body} if ${when}`];
     }
     case 'redirect':

@@ -20,15 +20,17 @@
  * slot's timer, up to one interval); a pass puts the slot up.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Clock } from '../lib/clock';
 import { systemClock } from '../lib/clock';
 import type { Logger } from '../lib/logger';
 import { firstCheck } from './first-check';
-import { backendName, generateConfig, slotName, slotsFor, type SlotContent, type SlotLayout } from './haproxy-config';
+import { backendName, generateConfig, responseBodies, responseDirOf, slotName, slotsFor, type SlotContent, type SlotLayout } from './haproxy-config';
 import { HaproxySupervisor, structureFile } from './haproxy-supervisor';
 import type { DesiredState, Target, TargetGroup } from './model';
 import { targetKey } from './model';
 import { ADMIN_DRAIN, ADMIN_MAINT, type ServerState } from './runtime-api';
+import { serverStateForReload } from './server-state';
 import { DRAINING, targetHealth, type TargetHealth, type TargetRecord } from './target-health';
 
 export interface TargetHealthDescription {
@@ -94,7 +96,27 @@ export class LoadBalancerReconciler {
       const want = new Set(g.targets.map(targetKey));
       layout.set(g.id, (this.layout.get(g.id) ?? []).map((s) => (s && want.has(targetKey(s.target)) ? s : undefined)));
     }
+    this.writeResponseFiles(this.desired);
     return generateConfig(this.desired, layout, this.paths());
+  }
+
+  /**
+   * Puts every fixed-response body of `desired` in its file (haproxy reads them with the config).
+   * Files no longer named are removed only when `prune`, after a reload: the worker that used
+   * them has read them already, and the check of a new config needs only its own.
+   */
+  private writeResponseFiles(desired: DesiredState, prune = false): void {
+    const dir = responseDirOf(this.paths());
+    const bodies = responseBodies(desired);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const [name, body] of bodies) {
+      const file = path.join(dir, name);
+      if (fs.existsSync(file)) continue;
+      fs.writeFileSync(`${file}.new`, body, { mode: 0o600 });
+      fs.renameSync(`${file}.new`, file);
+    }
+    if (!prune) return;
+    for (const name of fs.readdirSync(dir)) if (!bodies.has(name)) fs.rmSync(path.join(dir, name), { force: true });
   }
 
   /** Starts or adopts haproxy, then re-applies the last desired state every `intervalMs`. */
@@ -165,8 +187,10 @@ export class LoadBalancerReconciler {
     );
     this.desired = desired;
     if (structure !== previous) {
-      await this.supervisor.reload(generateConfig(desired, current, this.paths()), await rt.serverStateFile());
+      this.writeResponseFiles(desired);
+      await this.supervisor.reload(generateConfig(desired, current, this.paths()), serverStateForReload(await rt.serverStateFile(), desired));
       fs.writeFileSync(structurePath, structure, { mode: 0o600 });
+      this.writeResponseFiles(desired, true);
       result.reloaded = true;
     }
     this.layout = current;

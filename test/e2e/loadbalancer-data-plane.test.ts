@@ -111,6 +111,62 @@ describe('load balancer data plane on HAProxy', { skip }, () => {
     assert.equal((await get(`${base}/c`, { 'x-canary': 'yes' })).body, 'svc-b');
   });
 
+  test('a fixed-response body with newlines, tabs and other special characters is served byte for byte; the other listeners keep answering', async () => {
+    const [t] = await targets('beside-fixed');
+    const r = await dataPlane();
+    // Pretty-printed JSON, CR LF, a tab, quotes, backslash, %, $, a control character, NUL, non-ASCII.
+    const body = '{\n  "ok": true,\r\n\t"path": "C:\\\\x %s ${HOME}"\u0001\u0000 é ✓\n}';
+    const rule = 'line one\nline two\n';
+    await r.apply({
+      loadBalancers: [
+        {
+          id: 'lb14',
+          type: 'application',
+          address: addr(14),
+          listeners: [
+            {
+              id: 'fixed',
+              port: PORT,
+              protocol: 'HTTP',
+              defaultActions: [{ type: 'fixed-response', statusCode: 200, contentType: 'application/json', messageBody: body }],
+              rules: [{ priority: 1, conditions: [{ field: 'path-pattern', values: ['/rule'] }], actions: [{ type: 'fixed-response', statusCode: 503, messageBody: rule }] }],
+            },
+            forwardListener('fwd', PORT + 1, 'web'),
+          ],
+        },
+      ],
+      targetGroups: [httpGroup('web', [t!])],
+    });
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+    const fixed = await get(`http://${addr(14)}:${PORT}/`);
+    assert.deepEqual([fixed.status, fixed.headers['content-type'], fixed.body], [200, 'application/json', body]);
+    assert.equal(fixed.headers['content-length'], String(Buffer.byteLength(body)));
+    assert.deepEqual(await get(`http://${addr(14)}:${PORT}/rule`).then((x) => [x.status, x.body]), [503, rule]);
+    assert.equal((await get(`http://${addr(14)}:${PORT + 1}/`)).body, 'beside-fixed');
+  });
+
+  test('a health check port changed and changed back is followed: the target is healthy again', async () => {
+    const [t] = await targets('port-back');
+    const r = await dataPlane();
+    const withPort = (port: 'traffic-port' | number) => {
+      const g = httpGroup('web', [t!]);
+      return oneListener(15, [{ ...g, healthCheck: { ...g.healthCheck, port } }]);
+    };
+    await r.apply(withPort('traffic-port'));
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+    // Nothing listens on port 1: checks fail there.
+    await r.apply(withPort(1));
+    await waitForStates(r, 'web', (s) => s === 'unhealthy');
+    await r.apply(withPort('traffic-port'));
+    // Interval 1 s, healthy threshold 2: a few intervals (the server-state file once kept port 1).
+    await waitForStates(r, 'web', (s) => s === 'healthy', 6000);
+    await r.apply(withPort(1));
+    await waitForStates(r, 'web', (s) => s === 'unhealthy');
+    await r.apply(withPort(t!.port));
+    await waitForStates(r, 'web', (s) => s === 'healthy', 6000);
+    assert.equal((await get(`http://${addr(15)}:${PORT}/`)).body, 'port-back');
+  });
+
   test('a target that stops answering gets no traffic within interval x threshold and shows unhealthy', async () => {
     const ts = await targets('up1', 'up2', 'dies');
     const [, , dies] = ts;
