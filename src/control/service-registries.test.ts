@@ -66,3 +66,33 @@ test('an awsvpc service may use an A-only registry without a container', async (
   const s = (await createService(ctx, { cluster: 'c', serviceName: 'v', taskDefinition: 'vpc', networkConfiguration: { awsvpcConfiguration: { subnets } }, serviceRegistries: [{ registryArn: aOnly }] }, TEST_CALLER)).service!;
   assert.deepEqual(s.serviceRegistries, [{ registryArn: aOnly }]);
 });
+
+const NEEDS_PORT = (arn: string) =>
+  `When specifying 'awsvpc' for networkMode with a type 'SRV' DNS record, a value for either 'port' or 'containerName' and 'containerPort' must be specified. Registry: ${arn}`;
+const NOT_BOTH = "Specify a value for either 'port' or the 'containerName' and 'containerPort' combination, but not both";
+
+test('an awsvpc service whose registry has an SRV record needs port, or containerName and containerPort, but not both', async () => {
+  const { ctx, srv, both, aOnly } = await context();
+  await registerTaskDefinition(ctx, { family: 'vpc', networkMode: 'awsvpc', containerDefinitions: [app()] }, TEST_CALLER);
+  const subnets = (await describeSubnets(ctx, {})).Subnets.map((x) => x.SubnetId!);
+  const create = (serviceName: string, registry: object) =>
+    createService(ctx, { cluster: 'c', serviceName, taskDefinition: 'vpc', networkConfiguration: { awsvpcConfiguration: { subnets } }, serviceRegistries: [registry as never] }, TEST_CALLER);
+  for (const arn of [srv, both]) await rejects(create('v', { registryArn: arn }), 'InvalidParameterException', NEEDS_PORT(arn));
+  await rejects(create('v', { registryArn: srv, port: 8080, containerName: 'app', containerPort: 8080 }), 'InvalidParameterException', NOT_BOTH);
+  assert.deepEqual((await describeServices(ctx, { cluster: 'c', services: ['v'] })).failures!.map((f) => f.reason), ['MISSING'], 'nothing was created');
+
+  assert.deepEqual((await create('p', { registryArn: srv, port: 8080 })).service!.serviceRegistries, [{ registryArn: srv, port: 8080 }]);
+  assert.deepEqual((await create('n', { registryArn: both, containerName: 'app', containerPort: 8080 })).service!.serviceRegistries, [{ registryArn: both, containerName: 'app', containerPort: 8080 }]);
+  await rejects(updateService(ctx, { cluster: 'c', service: 'p', serviceRegistries: [{ registryArn: both }] }), 'InvalidParameterException', NEEDS_PORT(both));
+  // A records alone need no port: the task's own address is the answer.
+  assert.deepEqual((await updateService(ctx, { cluster: 'c', service: 'p', serviceRegistries: [{ registryArn: aOnly }] })).service!.serviceRegistries, [{ registryArn: aOnly }]);
+});
+
+test('a bridge service cannot give port besides containerName and containerPort', async () => {
+  const { ctx, srv } = await context();
+  await rejects(
+    createService(ctx, { cluster: 'c', serviceName: 'b', taskDefinition: 'bridge', serviceRegistries: [{ registryArn: srv, containerName: 'app', containerPort: 8080, port: 8080 }] }, TEST_CALLER),
+    'InvalidParameterException',
+    NOT_BOTH,
+  );
+});

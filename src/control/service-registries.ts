@@ -5,7 +5,8 @@
  * Bridge and host tasks share their instance's address, so a registry can tell them apart only
  * by port: ECS wants the container and port whose mapped host port to register (containerName +
  * containerPort), and a Cloud Map service with an SRV record to carry it (A records alone would
- * name the same address for every task).
+ * name the same address for every task). An awsvpc task has an address of its own, but an SRV
+ * record still needs a port: `port`, or containerName + containerPort (not both).
  */
 import { invalidParameter } from '../core/errors';
 import type { TaskDefinitionRecord } from '../core/resources';
@@ -34,11 +35,18 @@ export function validateRegistries(ctx: ControlContext, list: ServiceRegistry[] 
       throw invalidParameter(`The container ${r.containerName} did not have a container port ${r.containerPort} defined.`);
     }
     if (r.port !== undefined && (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535)) throw invalidParameter('serviceRegistries[].port must be between 0 and 65535.');
+    if (r.port !== undefined && r.containerName !== undefined) throw invalidParameter("Specify a value for either 'port' or the 'containerName' and 'containerPort' combination, but not both");
     // A DNS registry without an SRV record cannot say which host port is whose. (An HTTP
     // namespace's service has no DnsConfig: its instances carry the port as an attribute.)
     const records = findService(ctx, r.registryArn)?.svc.DnsConfig?.DnsRecords;
-    if (sharesHost && records && !records.some((d) => d.Type === 'SRV')) {
+    const hasSrv = !!records?.some((d) => d.Type === 'SRV');
+    if (sharesHost && records && !hasSrv) {
       throw invalidParameter(`serviceRegistries value is configured to use a type 'A' DNS record, which is not supported when specifying 'host' or 'bridge' for networkMode. Registry: ${r.registryArn}`);
+    }
+    // An SRV record carries a port, and an awsvpc task has as many as its containers map: Cloud
+    // Map would refuse every instance registered without one.
+    if (mode === 'awsvpc' && hasSrv && r.port === undefined && r.containerName === undefined) {
+      throw invalidParameter(`When specifying 'awsvpc' for networkMode with a type 'SRV' DNS record, a value for either 'port' or 'containerName' and 'containerPort' must be specified. Registry: ${r.registryArn}`);
     }
   }
   return regs.map((r) => ({ ...r }));

@@ -55,7 +55,8 @@ import {
   serviceToWire,
 } from './service-records';
 import * as deploymentsApi from './service-deployments';
-import { containerPortExists, validateRegistries } from './service-registries';
+import { validateLoadBalancers } from './service-load-balancers';
+import { validateRegistries } from './service-registries';
 import { findTaskDefinition, requireActiveTaskDefinition } from './task-definitions';
 import { checkFargateRequest, resolveLaunchType, resolveNetwork } from './tasks';
 import { FARGATE_PLATFORM_FAMILY } from '../core/fargate-pool';
@@ -83,24 +84,6 @@ function checkUnsupportedExtras(input: { enableExecuteCommand?: boolean; service
   if (input.serviceConnectConfiguration?.enabled) throw unsupported('Service Connect is not available in Wharf yet.');
   if (input.volumeConfigurations?.length) throw unsupported('volumeConfigurations (Amazon EBS volumes) are not available in Wharf.');
   if (input.vpcLatticeConfigurations?.length) throw unsupported('VPC Lattice is not available in Wharf.');
-}
-
-/** Load balancers are validated here; controllers/service-load-balancer-controller.ts registers the tasks. */
-function validateLoadBalancers(list: LoadBalancer[] | undefined, td: TaskDefinitionRecord): LoadBalancer[] {
-  const lbs = list ?? [];
-  if (lbs.length > 5) throw invalidParameter('A service can have at most 5 target groups.');
-  if (lbs.filter((l) => l.loadBalancerName).length > 1) throw invalidParameter('A service can use at most one Classic Load Balancer.');
-  for (const l of lbs) {
-    if (!l.targetGroupArn && !l.loadBalancerName) throw invalidParameter('A load balancer needs a targetGroupArn or a loadBalancerName.');
-    if (l.targetGroupArn && !/^arn:aws[a-z-]*:elasticloadbalancing:[^:]*:\d*:targetgroup\/[^/]+\/[0-9a-f]+$/.test(l.targetGroupArn)) {
-      throw invalidParameter(`Invalid targetGroupArn '${l.targetGroupArn}'.`);
-    }
-    if (!l.containerName || l.containerPort === undefined) throw invalidParameter('containerName and containerPort are required for each load balancer.');
-    if (!containerPortExists(td, l.containerName, l.containerPort)) {
-      throw invalidParameter(`The container ${l.containerName} did not have a container port ${l.containerPort} defined.`);
-    }
-  }
-  return lbs.map((l) => ({ ...l }));
 }
 
 /** A DAEMON service runs one task per instance: ECS refuses a desiredCount rather than ignore it. */
@@ -203,7 +186,7 @@ export async function createService(ctx: ControlContext, input: CreateServiceReq
   const deploymentConfiguration = normalizeDeploymentConfiguration(input.deploymentConfiguration, scheduling);
   const placement = validatePlacement(td, input.placementConstraints, input.placementStrategy, scheduling);
   const networkConfiguration = networkOf(ctx, td, input.networkConfiguration, launchType);
-  const loadBalancers = validateLoadBalancers(input.loadBalancers, td);
+  const loadBalancers = validateLoadBalancers(ctx, input.loadBalancers, td, true);
   const serviceRegistries = validateRegistries(ctx, input.serviceRegistries, td);
   if (input.role && effectiveNetworkMode(td) === 'awsvpc') {
     throw invalidParameter('You cannot specify an IAM role for services that require a service linked role.');
@@ -336,7 +319,8 @@ function applyUpdate(ctx: ControlContext, cluster: ClusterRecord, s: ServiceReco
   const deploymentConfiguration = normalizeDeploymentConfiguration(input.deploymentConfiguration, scheduling, s.deploymentConfiguration);
   const placement = validatePlacement(td, input.placementConstraints ?? s.placementConstraints, input.placementStrategy ?? s.placementStrategy, scheduling);
   const networkConfiguration = networkOf(ctx, td, input.networkConfiguration ?? s.networkConfiguration, s.launchType);
-  const loadBalancers = input.loadBalancers !== undefined ? validateLoadBalancers(input.loadBalancers, td) : validateLoadBalancers(s.loadBalancers, td);
+  // The target groups are looked up again only if what they must fit is given anew.
+  const loadBalancers = validateLoadBalancers(ctx, input.loadBalancers ?? s.loadBalancers, td, input.loadBalancers !== undefined || newTd !== undefined);
   const serviceRegistries = input.serviceRegistries !== undefined ? validateRegistries(ctx, input.serviceRegistries, td) : validateRegistries(ctx, s.serviceRegistries, td);
   const next: ServiceRecord = {
     ...s,

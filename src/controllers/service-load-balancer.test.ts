@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { registerContainerInstance } from '../control/container-instances';
-import { elbIdOf, healthKey, targetGroupKey, targetsOf, type TargetGroupRecord, type TargetHealthStateCode, type TargetRecord } from '../control/elbv2-records';
+import { elbIdOf, healthKey, listenerKey, targetGroupKey, targetsOf, type ListenerRecord, type TargetGroupRecord, type TargetHealthStateCode, type TargetRecord } from '../control/elbv2-records';
 import { createService, deleteService, describeServices, updateService } from '../control/services';
 import { findTaskDefinition } from '../control/task-definitions';
 import { stopTask } from '../control/tasks';
@@ -28,6 +28,13 @@ async function createTargetGroup(h: Harness, name: string, type: 'ip' | 'instanc
     HealthCheckTimeoutSeconds: 2, HealthyThresholdCount: 2, UnhealthyThresholdCount: 2, Attributes: { 'deregistration_delay.timeout_seconds': String(delayS) }, Tags: [], CreatedTime: 0,
   };
   await h.ctx.state.waitFor(await h.ctx.store.create(targetGroupKey(name), tg));
+  // ECS takes only a group some load balancer forwards to: a listener of its own does.
+  const lbArn = `arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/${name}/${id}`;
+  const listener: ListenerRecord = {
+    ListenerArn: `arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/${name}/${id}/${id}`, LoadBalancerArn: lbArn, Port: 80, Protocol: 'HTTP',
+    DefaultActions: [{ Type: 'forward', TargetGroupArn: arn }], Tags: [],
+  };
+  await h.ctx.state.waitFor(await h.ctx.store.create(listenerKey(id, id), listener));
   return arn;
 }
 
@@ -342,8 +349,11 @@ test('a deleted target group does not wedge the service; DeleteService drains th
   const h = await harness();
   try {
     const arn = await bridgeService(h);
-    const gone = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/gone/00000000000000ff';
+    const gone = await createTargetGroup(h, 'gone', 'instance');
     await updateService(h.ctx, { cluster: 'c', service: 'web', loadBalancers: [{ targetGroupArn: arn, containerName: 'app', containerPort: 80 }, { targetGroupArn: gone, containerName: 'app', containerPort: 80 }] });
+    // Deleted once the service uses it (UpdateService refuses a group that does not exist).
+    const goneId = elbIdOf(gone);
+    await h.ctx.state.waitFor(await h.ctx.store.txn([{ op: 'delete', key: listenerKey(goneId, goneId) }, { op: 'delete', key: targetGroupKey('gone') }]));
     await run(h, arn, 'healthy');
     assert.ok(events(h).includes(`(service web) failed to register targets in (target-group ${gone}) with (error Target groups '${gone}' not found)`));
     const s = await service(h);
