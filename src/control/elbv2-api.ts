@@ -4,6 +4,7 @@
  * model's shapes (api/query-protocol.ts); answers are the model's output shapes.
  */
 import type { Caller, ControlContext } from './context';
+import { checkArnParameters } from './elbv2-common';
 import * as listeners from './elbv2-listeners';
 import * as lbs from './elbv2-load-balancers';
 import * as rules from './elbv2-rules';
@@ -16,7 +17,7 @@ export type ElbHandler = (input: any, caller: Caller) => Promise<unknown>;
 export { ELBV2_SIGNING_NAME } from './elbv2-records';
 
 export function elbv2Handlers(ctx: ControlContext): Record<string, ElbHandler> {
-  return {
+  const handlers: Record<string, ElbHandler> = {
     CreateLoadBalancer: (i) => lbs.createLoadBalancer(ctx, i),
     DescribeLoadBalancers: (i) => lbs.describeLoadBalancers(ctx, i),
     DeleteLoadBalancer: (i) => lbs.deleteLoadBalancer(ctx, i),
@@ -44,4 +45,14 @@ export function elbv2Handlers(ctx: ControlContext): Record<string, ElbHandler> {
     RemoveTags: (i) => tags.removeTags(ctx, i),
     DescribeTags: (i) => tags.describeTags(ctx, i),
   };
+  // A malformed ARN is refused the same way by every operation, before it looks anything up.
+  return Object.fromEntries(
+    Object.entries(handlers).map(([name, handle]) => [
+      name,
+      async (i: unknown, caller: Caller) => {
+        checkArnParameters(i);
+        return handle(i, caller);
+      },
+    ]),
+  );
 }

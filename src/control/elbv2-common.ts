@@ -116,6 +116,63 @@ export const listenerNotFound = () => elbError('ListenerNotFound', 'One or more 
 export const ruleNotFound = () => elbError('RuleNotFound', 'One or more rules not found');
 export const targetGroupNotFound = () => elbError('TargetGroupNotFound', 'One or more target groups not found');
 
+// ---------------------------------------------------------------------------------------------
+// ARN parameters. ELB answers a string that is not an ARN of the kind a parameter takes with
+// ValidationError "'<value>' is not a valid target group ARN" (or load balancer ARN), not with
+// *NotFound, which is for a well-formed ARN naming nothing. One check covers every operation:
+// elbv2-api.ts runs it on each request, by parameter name, wherever the parameter sits.
+
+export type ElbArnKind = 'load balancer' | 'target group' | 'listener' | 'listener rule';
+
+const ARN_RESOURCES: Record<ElbArnKind, RegExp> = {
+  'load balancer': /^loadbalancer\/(app|net|gwy)\/[^/]+\/[^/]+$/,
+  'target group': /^targetgroup\/[^/]+\/[^/]+$/,
+  listener: /^listener\/(app|net|gwy)\/[^/]+\/[^/]+\/[^/]+$/,
+  'listener rule': /^listener-rule\/(app|net|gwy)\/[^/]+\/[^/]+\/[^/]+\/[^/]+$/,
+};
+
+/** Which kind of ARN each ARN parameter of the ELBv2 model takes (a list takes the same). */
+const ARN_PARAMETERS: Record<string, ElbArnKind | 'resource'> = {
+  LoadBalancerArn: 'load balancer',
+  LoadBalancerArns: 'load balancer',
+  TargetGroupArn: 'target group',
+  TargetGroupArns: 'target group',
+  ListenerArn: 'listener',
+  ListenerArns: 'listener',
+  RuleArn: 'listener rule',
+  RuleArns: 'listener rule',
+  ResourceArns: 'resource',
+};
+
+export function isElbArn(arn: string, kind: ElbArnKind): boolean {
+  const m = /^arn:[^:]+:elasticloadbalancing:[^:]+:[^:]+:(.+)$/.exec(arn);
+  return m !== null && ARN_RESOURCES[kind].test(m[1]!);
+}
+
+/** Throws ELB's ValidationError when `arn` is not an ARN of `kind` ('resource': any of them). */
+export function checkArn(arn: unknown, kind: ElbArnKind | 'resource'): void {
+  if (kind === 'resource') {
+    if (typeof arn === 'string' && (Object.keys(ARN_RESOURCES) as ElbArnKind[]).some((k) => isElbArn(arn, k))) return;
+    throw validationError(`'${String(arn)}' is not a valid load balancer, target group, listener or rule ARN`);
+  }
+  if (typeof arn !== 'string' || !isElbArn(arn, kind)) throw validationError(`'${String(arn)}' is not a valid ${kind} ARN`);
+}
+
+/** Checks every ARN parameter of a request, at any depth (Actions[].TargetGroupArn, RulePriorities[].RuleArn, ...). */
+export function checkArnParameters(input: unknown): void {
+  if (Array.isArray(input)) {
+    for (const v of input) checkArnParameters(v);
+    return;
+  }
+  if (input === null || typeof input !== 'object') return;
+  for (const [name, value] of Object.entries(input)) {
+    const kind = ARN_PARAMETERS[name];
+    if (kind === undefined) checkArnParameters(value);
+    else if (Array.isArray(value)) for (const v of value) checkArn(v, kind);
+    else if (value !== undefined) checkArn(value, kind);
+  }
+}
+
 function segments(arn: string): string[] {
   const parts = arn.split(':');
   return parts.length < 6 ? [] : parts.slice(5).join(':').split('/');

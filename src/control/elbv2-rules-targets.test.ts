@@ -199,3 +199,28 @@ test('a multi-line fixed-response body is accepted as given; a control character
   );
   await rejectsWith(s.elb.ModifyTargetGroup!({ TargetGroupArn: s.tg.TargetGroupArn, HealthCheckPath: '/a\r\nb' }), 'ValidationError', "Health check path '/a\r\nb' contains characters that are not allowed");
 });
+
+test('a string that is not an ARN of the kind a parameter takes is a ValidationError in every operation; a well-formed unknown ARN is still *NotFound', async () => {
+  const s = await setup();
+  const l = await listener(s);
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['DescribeTargetGroups', { TargetGroupArns: ['notanarn'] }, "'notanarn' is not a valid target group ARN"],
+    ['DescribeTargetGroups', { LoadBalancerArn: 'garbage' }, "'garbage' is not a valid load balancer ARN"],
+    ['DeleteListener', { ListenerArn: 'garbage' }, "'garbage' is not a valid listener ARN"],
+    ['DescribeLoadBalancers', { LoadBalancerArns: [s.lb.LoadBalancerArn, 'x'] }, "'x' is not a valid load balancer ARN"],
+    // An ARN of another kind is not one of this kind.
+    ['DescribeTargetHealth', { TargetGroupArn: l.ListenerArn }, `'${l.ListenerArn}' is not a valid target group ARN`],
+    ['DescribeRules', { ListenerArn: s.lb.LoadBalancerArn }, `'${s.lb.LoadBalancerArn}' is not a valid listener ARN`],
+    ['ModifyRule', { RuleArn: 'r', Actions: s.forward }, "'r' is not a valid listener rule ARN"],
+    ['SetRulePriorities', { RulePriorities: [{ RuleArn: 'r', Priority: 3 }] }, "'r' is not a valid listener rule ARN"],
+    ['CreateListener', { LoadBalancerArn: s.lb.LoadBalancerArn, Protocol: 'HTTP', Port: 81, DefaultActions: [{ Type: 'forward', TargetGroupArn: 'tg' }] }, "'tg' is not a valid target group ARN"],
+    ['ModifyListener', { ListenerArn: l.ListenerArn, DefaultActions: [{ Type: 'forward', ForwardConfig: { TargetGroups: [{ TargetGroupArn: 'tg2' }] } }] }, "'tg2' is not a valid target group ARN"],
+    ['RegisterTargets', { TargetGroupArn: 'tg', Targets: [{ Id: ip(s, 10) }] }, "'tg' is not a valid target group ARN"],
+    ['ModifyLoadBalancerAttributes', { LoadBalancerArn: 'lb', Attributes: [] }, "'lb' is not a valid load balancer ARN"],
+    ['AddTags', { ResourceArns: ['what'], Tags: [{ Key: 'a', Value: 'b' }] }, "'what' is not a valid load balancer, target group, listener or rule ARN"],
+  ];
+  for (const [op, input, message] of cases) await rejectsWith(s.elb[op]!(input), 'ValidationError', message);
+  const unknown = s.tg.TargetGroupArn.replace(/\/[0-9a-f]+$/, '/0000000000000000');
+  await rejectsWith(s.elb.DescribeTargetGroups!({ TargetGroupArns: [unknown] }), 'TargetGroupNotFound', 'One or more target groups not found');
+  await rejectsWith(s.elb.DeleteListener!({ ListenerArn: `${l.ListenerArn.slice(0, -4)}0000` }), 'ListenerNotFound', 'One or more listeners not found');
+});
