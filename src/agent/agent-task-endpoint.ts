@@ -2,7 +2,8 @@
  * The agent's side of the task endpoint (ECS_AGENT_URI; the HTTP server is
  * task-protection-endpoint.ts): the id that names a task in its containers' URI, listening
  * (on another port when another agent on the host holds the wanted one), which task an id stands
- * for while it has a runner here, and what the task metadata and stats paths answer for it.
+ * for while it has a runner here, and what the task metadata and stats paths (v4, and v3 under
+ * the same id with V3_ID_SUFFIX) answer for it.
  *
  * An id is an HMAC of the task ARN under a key kept with the agent's identity, so only this agent
  * can name a task, and after a restart adopted containers' URIs keep their meaning.
@@ -12,7 +13,7 @@ import type { AgentTask } from '../api/agent/protocol';
 import type { Logger } from '../lib/logger';
 import type { ContainerRuntime } from './runtime/container-runtime';
 import { TaskProtectionEndpoint, type EndpointTask, type TaskProtectionApi } from './task-protection-endpoint';
-import { NetworkRates, statsMetadata, type MetadataContext } from './task-metadata';
+import { NetworkRates, statsMetadata, V3_ID_SUFFIX, type MetadataContext } from './task-metadata';
 import type { TaskSnapshot } from './task-status';
 
 export interface AgentTaskEndpointOptions {
@@ -97,12 +98,16 @@ export class AgentTaskEndpoint {
     await this.server?.close();
   }
 
-  /** What the task metadata endpoint answers for a task endpoint id, if this agent runs the task. */
+  /**
+   * What the task metadata endpoint answers for a task endpoint id, if this agent runs the task:
+   * the id of ECS_CONTAINER_METADATA_URI_V4, or with V3_ID_SUFFIX that of ECS_CONTAINER_METADATA_URI.
+   */
   private metadataOf(endpointId: string): MetadataContext | undefined {
-    const t = this.ids.get(endpointId);
+    const v3 = endpointId.endsWith(V3_ID_SUFFIX);
+    const t = this.ids.get(v3 ? endpointId.slice(0, -V3_ID_SUFFIX.length) : endpointId);
     const runner = t && this.o.runnerFor(t.taskArn);
     if (!runner) return undefined;
-    return { task: runner.agentTask, snapshot: runner.snapshot(), availabilityZone: this.o.availabilityZone };
+    return { task: runner.agentTask, snapshot: runner.snapshot(), availabilityZone: this.o.availabilityZone, version: v3 ? 3 : 4 };
   }
 
   /** The task metadata endpoint's `/stats` (one container) or `/task/stats` (container undefined). */

@@ -50,6 +50,7 @@ export async function observeContainers(h: ObserveHost): Promise<void> {
         return;
       }
       if (st.startedAt !== undefined || st.running) c.everStarted = true;
+      c.engine = { createdAt: st.createdAt, startedAt: st.startedAt, imageId: st.imageId, ipAddresses: st.ipAddresses };
       c.health = !c.def.healthCheck || !st.health ? 'UNKNOWN' : st.health === 'healthy' ? 'HEALTHY' : st.health === 'unhealthy' ? 'UNHEALTHY' : 'UNKNOWN';
       if (st.running) {
         c.known = 'RUNNING';

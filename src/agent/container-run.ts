@@ -29,6 +29,11 @@ export interface ContainerRun {
   restartCount: number;
   /** When the agent last started it (epoch ms); the engine's StartedAt is preferred. */
   lastStartAt?: number;
+  /**
+   * What the engine last said of it, for the task metadata endpoint: created and started (epoch
+   * ms), its image's id (`sha256:...`) and its IPv4 address per attached network.
+   */
+  engine?: { createdAt?: number; startedAt?: number; imageId?: string; ipAddresses: Record<string, string> };
   reportedKey?: string;
   /** Its image was gone at create (removed after the pull step saw it) and is pulled once more. */
   imageRepulled?: boolean;

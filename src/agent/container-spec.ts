@@ -6,6 +6,7 @@
 import type { ContainerDefinition, HealthCheck, TaskDefinition, TaskOverride } from '../core/shapes/ecs';
 import { LABELS, type AgentTask } from '../api/agent/protocol';
 import type { ContainerSpec } from './runtime/container-runtime';
+import { metadataUris } from './task-metadata';
 
 const MiB = 1024 * 1024;
 
@@ -129,10 +130,10 @@ export function buildContainerSpec(ctx: SpecContext): ContainerSpec {
   // value could only point the task at the wrong endpoint.
   if (ctx.agentUri) {
     vars.set('ECS_AGENT_URI', ctx.agentUri);
-    // The task metadata endpoint (v4, and v3 at the same place) is served beside it, per container.
-    const metadata = `${ctx.agentUri.replace(/\/api\/([^/]+)$/, '/v4/$1')}/${encodeURIComponent(def.name ?? '')}`;
-    if (!vars.has('ECS_CONTAINER_METADATA_URI_V4')) vars.set('ECS_CONTAINER_METADATA_URI_V4', metadata);
-    if (!vars.has('ECS_CONTAINER_METADATA_URI')) vars.set('ECS_CONTAINER_METADATA_URI', metadata);
+    // The task metadata endpoint, v4 and v3 (agent/task-metadata.ts), is served beside it, per container.
+    const metadata = metadataUris(ctx.agentUri, def.name ?? '');
+    if (!vars.has('ECS_CONTAINER_METADATA_URI_V4')) vars.set('ECS_CONTAINER_METADATA_URI_V4', metadata.v4);
+    if (!vars.has('ECS_CONTAINER_METADATA_URI')) vars.set('ECS_CONTAINER_METADATA_URI', metadata.v3);
   }
   const env = [...vars].map(([name, value]) => `${name}=${value}`);
 

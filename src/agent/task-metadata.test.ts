@@ -1,9 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AgentTask } from '../api/agent/protocol';
+import type { Clock } from '../lib/clock';
+import { AgentTaskEndpoint } from './agent-task-endpoint';
 import { buildContainerSpec } from './container-spec';
+import { SimulatedRuntime } from './runtime/simulated-runtime';
 import { TaskProtectionEndpoint } from './task-protection-endpoint';
-import { NetworkRates, statsMetadata, taskMetadata, type MetadataContext } from './task-metadata';
+import { TaskRunner } from './task-runner';
+import { containerMetadata, NetworkRates, statsMetadata, taskMetadata, type MetadataContext } from './task-metadata';
 
 const TASK = 'arn:aws:ecs:eu-west-1:000000000000:task/c1/0123456789abcdef0123456789abcdef';
 const task: AgentTask = {
@@ -19,7 +23,7 @@ const task: AgentTask = {
     memory: '512',
     containerDefinitions: [
       { name: 'web', image: 'nginx', cpu: 128, memory: 256, healthCheck: { command: ['CMD', 'true'] } },
-      { name: 'side', image: 'busybox' },
+      { name: 'side', image: 'busybox', restartPolicy: { enabled: true } },
     ],
   },
 };
@@ -141,5 +145,180 @@ describe('task metadata endpoint v4', () => {
     assert.equal((await fetch(`${uri.replace('/tok/', '/nope/')}/stats`)).status, 404);
     assert.equal((await fetch(uri.replace('/tok/', '/nope/'))).status, 404);
     assert.equal((await fetch(`${uri}/task`, { method: 'POST' })).status, 405);
+  });
+});
+
+// ---- an EC2 task, read as its container reads it -------------------------------------------
+
+const clock: Clock = {
+  now: () => Date.now(),
+  setTimeout(fn, ms) {
+    const t = setTimeout(fn, ms);
+    return { cancel: () => clearTimeout(t) };
+  },
+};
+const EC2_TASK = 'arn:aws:ecs:us-east-1:123456789012:task/default/fedcba9876543210fedcba9876543210';
+const CONTAINER_ARN = 'arn:aws:ecs:us-east-1:123456789012:container/default/fedcba9876543210fedcba9876543210/0206b271-b33f-47ab-86c6-a0ba208a70a9';
+const IMAGE_ID = `sha256:${'d6'.repeat(32)}`;
+const CREATED = Date.parse('2026-12-07T10:00:00.5Z');
+const ec2Task: AgentTask = {
+  taskArn: EC2_TASK,
+  clusterArn: 'arn:aws:ecs:us-east-1:123456789012:cluster/default',
+  desiredStatus: 'RUNNING',
+  version: 1,
+  serviceName: 'web-svc',
+  containerArns: { app: CONTAINER_ARN },
+  taskDefinition: {
+    taskDefinitionArn: 'arn:aws:ecs:us-east-1:123456789012:task-definition/curltest:24',
+    family: 'curltest',
+    revision: 24,
+    networkMode: 'bridge',
+    containerDefinitions: [
+      {
+        name: 'app',
+        image: 'wharf-test/busybox',
+        cpu: 10,
+        memory: 128,
+        portMappings: [{ containerPort: 80, hostPort: 0, protocol: 'tcp' }],
+        logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': '/ecs/metadata', 'awslogs-region': 'us-east-1', 'awslogs-stream-prefix': 'ecs' } },
+      },
+    ],
+  },
+};
+
+/** The simulated engine, answering inspect as Docker does for a bridge container. */
+function bridgeEngine(): SimulatedRuntime {
+  const rt = new SimulatedRuntime({ clock });
+  const inspect = rt.inspectContainer.bind(rt);
+  rt.inspectContainer = async (id) => {
+    const st = await inspect(id);
+    const ipAddresses: Record<string, string> = st?.running ? { bridge: '172.17.0.7' } : {};
+    return st && { ...st, createdAt: CREATED, imageId: IMAGE_ID, ipAddresses };
+  };
+  // Network counters that grow between reads, so v4 has a rate to give.
+  let bytes = 0;
+  rt.containerStats = async (id) => ({ read: new Date().toISOString(), id, networks: { eth0: { rx_bytes: (bytes += 1000), tx_bytes: bytes } } });
+  return rt;
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('task metadata endpoint for an EC2 bridge task', () => {
+  let runner: TaskRunner;
+  let endpoint: AgentTaskEndpoint;
+  let env: Map<string, string>;
+  before(async () => {
+    const rt = bridgeEngine();
+    runner = new TaskRunner(ec2Task, {
+      runtime: rt,
+      containerInstanceArn: 'arn:aws:ecs:us-east-1:123456789012:container-instance/default/abc',
+      onTaskStateChange: () => {},
+      onContainerStateChange: () => {},
+      pollIntervalMs: 20,
+      clock,
+    });
+    runner.start();
+    await until(() => runner.knownStatus === 'RUNNING' && runner.snapshot().containers[0]!.ipAddresses?.bridge !== undefined, 'the task running');
+    endpoint = new AgentTaskEndpoint({
+      runtime: rt,
+      runnerFor: (arn) => (arn === EC2_TASK ? runner : undefined),
+      containerInstanceArn: () => 'arn:aws:ecs:us-east-1:123456789012:container-instance/default/abc',
+      availabilityZone: 'us-east-1a',
+    });
+    endpoint.setKey('00'.repeat(32));
+    await endpoint.listen({ host: '127.0.0.1', port: 0, api: { updateTaskProtection: async () => ({}), getTaskProtection: async () => ({}) } });
+    endpoint.add(ec2Task);
+    const spec = buildContainerSpec({
+      task: ec2Task,
+      containerInstanceArn: 'arn:aws:ecs:us-east-1:123456789012:container-instance/default/abc',
+      def: ec2Task.taskDefinition.containerDefinitions![0]!,
+      dockerName: 'app',
+      networkMode: 'bridge',
+      dockerNames: {},
+      dockerIds: {},
+      volumeSources: {},
+      agentUri: endpoint.uriOf(EC2_TASK),
+    });
+    env = new Map(spec.env!.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+  });
+  after(async () => {
+    runner.close();
+    await endpoint.close();
+  });
+
+  test("$ECS_CONTAINER_METADATA_URI_V4: the container's bridge address, engine times, image id, ARN, ports and log options", async () => {
+    const doc = (await (await fetch(env.get('ECS_CONTAINER_METADATA_URI_V4')!)).json()) as any;
+    const snap = runner.snapshot().containers[0]!;
+    assert.deepEqual(doc.Networks, [{ NetworkMode: 'bridge', IPv4Addresses: ['172.17.0.7'] }]);
+    assert.equal(doc.DockerId, snap.dockerId);
+    assert.match(doc.DockerName, /^ecs-curltest-24-app-[0-9a-f]+$/);
+    assert.equal(doc.ImageID, IMAGE_ID);
+    assert.equal(doc.CreatedAt, '2026-12-07T10:00:00.5Z', "the engine's creation time, in Go's form");
+    assert.equal(doc.StartedAt, new Date(snap.startedAt!).toISOString().replace(/\.?0*Z$/, 'Z'));
+    assert.equal(doc.FinishedAt, undefined, 'still running');
+    assert.equal(doc.ContainerARN, CONTAINER_ARN);
+    assert.equal(doc.KnownStatus, 'RUNNING');
+    assert.deepEqual(doc.Limits, { CPU: 10, Memory: 128 });
+    assert.equal(doc.Type, 'NORMAL');
+    assert.equal(doc.Ports.length, 1);
+    assert.equal(doc.Ports[0].ContainerPort, 80);
+    assert.equal(doc.Ports[0].Protocol, 'tcp');
+    assert.ok(doc.Ports[0].HostPort > 0, 'the dynamic host port');
+    assert.equal(doc.LogDriver, 'awslogs');
+    assert.deepEqual(doc.LogOptions, { 'awslogs-group': '/ecs/metadata', 'awslogs-region': 'us-east-1', 'awslogs-stream': 'ecs/app/fedcba9876543210fedcba9876543210' });
+    assert.equal(doc.RestartCount, undefined, 'no restart policy, no RestartCount');
+    assert.equal(doc.Labels['com.amazonaws.ecs.task-definition-family'], 'curltest');
+  });
+
+  test('$ECS_CONTAINER_METADATA_URI_V4/task: ServiceName, pull times, EC2, no task limits when none are defined', async () => {
+    const doc = (await (await fetch(`${env.get('ECS_CONTAINER_METADATA_URI_V4')}/task`)).json()) as any;
+    assert.equal(doc.ServiceName, 'web-svc');
+    assert.equal(doc.LaunchType, 'EC2');
+    assert.equal(doc.AvailabilityZone, 'us-east-1a');
+    assert.equal(doc.Family, 'curltest');
+    assert.equal(doc.Revision, '24');
+    assert.equal(doc.Limits, undefined);
+    assert.match(doc.PullStartedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    assert.match(doc.PullStoppedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    assert.ok(Date.parse(doc.PullStoppedAt) >= Date.parse(doc.PullStartedAt));
+    assert.deepEqual(doc.Containers[0].Networks, [{ NetworkMode: 'bridge', IPv4Addresses: ['172.17.0.7'] }]);
+    assert.equal(doc.Containers[0].ContainerARN, CONTAINER_ARN);
+  });
+
+  test('ECS_CONTAINER_METADATA_URI is the v3 endpoint: its own URI, v3 documents without what v4 added', async () => {
+    const v3 = env.get('ECS_CONTAINER_METADATA_URI')!;
+    assert.notEqual(v3, env.get('ECS_CONTAINER_METADATA_URI_V4'));
+    const c = (await (await fetch(v3)).json()) as any;
+    assert.equal(c.Name, 'app');
+    assert.equal(c.ImageID, IMAGE_ID);
+    assert.deepEqual(c.Networks, [{ NetworkMode: 'bridge', IPv4Addresses: ['172.17.0.7'] }]);
+    for (const v4Only of ['ContainerARN', 'LogDriver', 'LogOptions', 'RestartCount']) assert.equal(c[v4Only], undefined, v4Only);
+    assert.equal(c.Ports[0].HostIp, undefined);
+    const t = (await (await fetch(`${v3}/task`)).json()) as any;
+    assert.equal(t.TaskARN, EC2_TASK);
+    assert.ok(t.PullStartedAt);
+    assert.equal(t.LaunchType, undefined);
+    assert.equal(t.ServiceName, undefined);
+    const statsTwice = async (uri: string) => {
+      await fetch(`${uri}/stats`);
+      await new Promise((r) => setTimeout(r, 10));
+      return (await (await fetch(`${uri}/stats`)).json()) as any;
+    };
+    const stats = await statsTwice(v3);
+    assert.equal(stats.id, runner.snapshot().containers[0]!.dockerId);
+    assert.equal(stats.network_rate_stats, undefined, 'v3 stats have no network rates');
+    assert.ok((await statsTwice(env.get('ECS_CONTAINER_METADATA_URI_V4')!)).network_rate_stats, 'v4 ones do');
+    assert.equal((await fetch(v3.replace(/[0-9a-f]{32}-v3/, `${'0'.repeat(32)}-v3`))).status, 404);
+  });
+
+  test('a bridge container the engine gave no address (not started yet) still names its network, as the ECS agent does', () => {
+    const m: MetadataContext = { task: ec2Task, snapshot: { ...runner.snapshot(), containers: runner.snapshot().containers.map((c) => ({ ...c, ipAddresses: {} })) } };
+    assert.deepEqual((containerMetadata(m, 'app') as any).Networks, [{ NetworkMode: 'bridge', IPv4Addresses: [''] }]);
   });
 });

@@ -46,10 +46,25 @@ export interface TaskSnapshot {
   stoppedReason?: string;
   healthStatus: HealthStatus;
   privateIpv4Address?: string;
+  /** Epoch ms: the first image pull began, the last one ended, an essential container stopped. */
+  pullStartedAt?: number;
+  pullStoppedAt?: number;
+  executionStoppedAt?: number;
   containers: {
     name: string;
     status: string;
+    /** The agent's own status of it (NONE, PULLED, CREATED, RUNNING, STOPPED), as the ECS agent's. */
+    knownStatus?: ContainerKnownStatus;
     dockerId?: string;
+    dockerName?: string;
+    /** Epoch ms, from the engine. */
+    createdAt?: number;
+    startedAt?: number;
+    finishedAt?: number;
+    /** The image's id as the engine names it (`sha256:...`). */
+    imageId?: string;
+    /** IPv4 address per attached network, as the engine last reported them. */
+    ipAddresses?: Record<string, string>;
     exitCode?: number;
     reason?: string;
     health: HealthStatus;

@@ -70,3 +70,15 @@ test('an unresolvable secret or registry credential gives the task secretsError 
   assert.doesNotMatch(a.secretsError!, /s3cr3t/);
   state.stop();
 });
+
+test("a task carries its service's name and its containers' ARNs (the task metadata endpoint's ServiceName, ContainerARN)", async () => {
+  const { state, task } = await fixture([{ name: 'app', image: 'busybox', memory: 32 }]);
+  const containerArn = `arn:aws:ecs:us-east-1:${ACCT}:container/${CLUSTER}/${'a'.repeat(32)}/0206b271-b33f-47ab-86c6-a0ba208a70a9`;
+  const t = task('RUNNING');
+  const a = agentTaskOf(state, { ...t, containers: [{ name: 'app', containerArn }], wharf: { ...t.wharf, serviceName: 'web-svc' } })!;
+  assert.equal(a.serviceName, 'web-svc');
+  assert.deepEqual(a.containerArns, { app: containerArn });
+  const alone = agentTaskOf(state, t)!;
+  assert.equal(alone.serviceName, undefined, 'a RunTask task names no service');
+  state.stop();
+});

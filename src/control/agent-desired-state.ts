@@ -62,6 +62,9 @@ export function agentTaskOf(state: State, t: TaskRecord, secretCipher?: SecretCi
   };
   if (t.overrides) a.overrides = t.overrides;
   if (t.launchType === 'FARGATE') a.launchType = 'FARGATE';
+  if (t.wharf.serviceName) a.serviceName = t.wharf.serviceName;
+  const containerArns = Object.fromEntries((t.containers ?? []).filter((c) => c.name && c.containerArn).map((c) => [c.name!, c.containerArn!]));
+  if (Object.keys(containerArns).length > 0) a.containerArns = containerArns;
   addNetworkAndRegistryAuth(state, t, a, secretCipher);
   return a;
 }

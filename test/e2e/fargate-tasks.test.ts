@@ -115,6 +115,22 @@ describe('FARGATE launch type', { skip, timeout: 300_000 }, () => {
     assert.deepEqual(meta.Limits, { CPU: 0.25, Memory: 512 });
     assert.equal(meta.AvailabilityZone, 'us-east-1b');
     assert.deepEqual(meta.Containers[0].Networks[0].IPv4Addresses, [ip]);
+    // What the engine and the control plane know of the task and its container, in ECS's forms.
+    const goTime = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
+    assert.match(meta.PullStartedAt, goTime);
+    assert.match(meta.PullStoppedAt, goTime);
+    assert.equal(meta.ServiceName, undefined, 'not a service task, and Fargate documents none');
+    const mc = meta.Containers[0];
+    assert.equal(mc.ImageID, inspect.Image, "the image's sha256 id");
+    assert.match(mc.ImageID, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(mc.DockerName, inspect.Name.replace(/^\//, ''));
+    assert.equal(mc.ContainerARN, t.containers[0].containerArn);
+    assert.equal(Date.parse(mc.CreatedAt), Date.parse(inspect.Created.replace(/(\.\d{3})\d*Z$/, '$1Z')));
+    assert.equal(Date.parse(mc.StartedAt), Date.parse(inspect.State.StartedAt.replace(/(\.\d{3})\d*Z$/, '$1Z')));
+    // ECS_CONTAINER_METADATA_URI is the v3 endpoint, a URI of its own beside the v4 one.
+    const envOf = (name: string) => inspect.Config.Env.find((e: string) => e.startsWith(`${name}=`))?.slice(name.length + 1);
+    assert.match(envOf('ECS_CONTAINER_METADATA_URI'), /-v3\/[^/]+$/);
+    assert.notEqual(envOf('ECS_CONTAINER_METADATA_URI'), envOf('ECS_CONTAINER_METADATA_URI_V4'));
     assert.equal(inspect.Config.Labels['io.wharf.container-instance'], pool.instanceArns[0], 'it runs on the pool host');
 
     // Kernel isolation: under gVisor where the engine has runsc (CI's dockerd does: the test

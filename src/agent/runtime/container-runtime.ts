@@ -96,6 +96,8 @@ export interface ContainerState {
   oomKilled: boolean;
   /** Engine error for a container that could not start. */
   error?: string;
+  /** When the engine created it (epoch ms). */
+  createdAt?: number;
   startedAt?: number; // epoch ms
   finishedAt?: number; // epoch ms
   health?: EngineHealth;

@@ -274,6 +274,7 @@ export class DockerRuntime implements ContainerRuntime {
       exitCode: st.Status === 'exited' || st.Status === 'dead' ? st.ExitCode : undefined,
       oomKilled: st.OOMKilled,
       error: st.Error || undefined,
+      createdAt: parseTime(info.Created),
       startedAt: parseTime(st.StartedAt),
       finishedAt: parseTime(st.FinishedAt),
       health: st.Health?.Status as ContainerState['health'],

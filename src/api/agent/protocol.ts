@@ -71,6 +71,10 @@ export interface AgentTask {
   network?: AgentTaskNetwork;
   /** Set for Fargate tasks: the agent runs them with Fargate's stricter isolation. */
   launchType?: 'FARGATE';
+  /** The service that started the task, if one did (the task metadata endpoint's ServiceName). */
+  serviceName?: string;
+  /** Container name -> its ARN, as DescribeTasks shows it (the task metadata endpoint's ContainerARN). */
+  containerArns?: Record<string, string>;
 }
 
 /**
