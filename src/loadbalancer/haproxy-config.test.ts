@@ -45,6 +45,7 @@ describe('haproxy config generator', () => {
     assert.ok(cfg.includes('balance leastconn'));
     assert.ok(cfg.some((l) => l.startsWith('default-server') && l.endsWith('slowstart 30s')));
     assert.ok(cfg.includes('cookie AWSALB insert indirect nocache maxlife 3600s'));
+    assert.ok(cfg.includes('http-after-response replace-header Set-Cookie "^(AWSALB=[^;]*)(.*)\\$" "\\\\1; Expires=%[date(3600),http_date]\\\\2"'));
     assert.ok(cfg.includes('server s1 0.0.0.0:0 disabled cookie s1'));
     assert.ok(cfg.includes('hard-stop-after 65s'));
   });

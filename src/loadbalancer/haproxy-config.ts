@@ -292,6 +292,23 @@ function healthCheckLines(g: TargetGroup, hc: HealthCheck): string[] {
   return out;
 }
 
+/**
+ * ELB's lb_cookie stickiness: AWSALB, expiring `seconds` from now, and AWSALBCORS with the same
+ * value for cross-site requests (SameSite=None; Secure), which ELB also accepts back. HAProxy's
+ * `cookie` sets no Expires (maxlife only bounds it on the server side) and inserts its cookie
+ * after every `http-response` rule, so the Expires attribute and AWSALBCORS are added by
+ * `http-after-response` rules, which see the inserted cookie.
+ */
+function lbCookieLines(seconds: number): string[] {
+  const expires = `Expires=%[date(${seconds}),http_date]`;
+  return [
+    `  cookie AWSALB insert indirect nocache maxlife ${seconds}s`,
+    `  http-request add-header Cookie ${quote('AWSALB=%[req.cook(AWSALBCORS)]')} if { req.cook(AWSALBCORS) -m found } !{ req.cook(AWSALB) -m found }`,
+    `  http-after-response replace-header Set-Cookie ${quote('^(AWSALB=[^;]*)(.*)$')} ${quote(`\\1; ${expires}\\2`)}`,
+    `  http-after-response add-header Set-Cookie ${quote(`AWSALBCORS=%[res.cook(AWSALB)]; ${expires}; Path=/; SameSite=None; Secure`)} if { res.cook(AWSALB) -m found }`,
+  ];
+}
+
 function backend(g: TargetGroup, slots: (SlotContent | undefined)[]): string[] {
   checkId('target group', g.id);
   const hc = g.healthCheck;
@@ -310,7 +327,7 @@ function backend(g: TargetGroup, slots: (SlotContent | undefined)[]): string[] {
   const cookie = a.stickiness?.type === 'lb_cookie';
   if (a.stickiness) {
     if (cookie && !http) throw new Error(`target group ${g.id}: lb_cookie stickiness needs an HTTP target group`);
-    if (cookie) out.push(`  cookie AWSALB insert indirect nocache maxlife ${a.stickiness.durationSeconds}s`);
+    if (cookie) out.push(...lbCookieLines(a.stickiness.durationSeconds));
     else out.push(`  stick-table type ip size 1m expire ${a.stickiness.durationSeconds}s`, '  stick on src');
   }
   const defaults = [`inter ${hc.intervalSeconds}s`, `fall ${hc.unhealthyThreshold}`, `rise ${hc.healthyThreshold}`];

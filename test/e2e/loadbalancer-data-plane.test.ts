@@ -167,6 +167,28 @@ describe('load balancer data plane on HAProxy', { skip }, () => {
     assert.equal((await get(`http://${addr(15)}:${PORT}/`)).body, 'port-back');
   });
 
+  test('lb_cookie stickiness: AWSALB and AWSALBCORS expire after the duration, and either one keeps a client on its target', async () => {
+    const ts = await targets('sticky-a', 'sticky-b');
+    const r = await dataPlane();
+    await r.apply(oneListener(16, [httpGroup('web', ts, { stickiness: { type: 'lb_cookie', durationSeconds: 86400 } })]));
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+    const url = `http://${addr(16)}:${PORT}/`;
+    const first = await get(url);
+    const cookies = first.headers['set-cookie'] ?? [];
+    const alb = cookies.find((c) => c.startsWith('AWSALB='));
+    const cors = cookies.find((c) => c.startsWith('AWSALBCORS='));
+    assert.ok(alb && cors, JSON.stringify(cookies));
+    const expiry = (c: string) => Date.parse(/; Expires=([^;]+)/.exec(c)?.[1] ?? '');
+    for (const c of [alb, cors]) assert.ok(Math.abs(expiry(c) - (Date.now() + 86_400_000)) < 5000, c);
+    assert.match(cors, /; Path=\/; SameSite=None; Secure$/);
+    const value = (c: string) => c.slice(c.indexOf('=') + 1, c.indexOf(';'));
+    for (const cookie of [`AWSALB=${value(alb)}`, `AWSALBCORS=${value(cors)}`]) {
+      const bodies = new Set<string>();
+      for (let i = 0; i < 4; i++) bodies.add((await get(url, { cookie })).body);
+      assert.deepEqual([...bodies], [first.body], cookie);
+    }
+  });
+
   test('a target that stops answering gets no traffic within interval x threshold and shows unhealthy', async () => {
     const ts = await targets('up1', 'up2', 'dies');
     const [, , dies] = ts;
