@@ -26,7 +26,7 @@ export function ensurePrivateDir(dir: string): void {
 export const DATA_DIR_ENTRIES = [
   'wharf.db', 'wharf.db-wal', 'wharf.db-shm', 'wharf.db-journal', 'wharf.db.lock',
   'credentials.json', 'credentials.json.tmp', 'secrets.key', 'session-token.key',
-  'tls', 'agent', 'agent-fargate', 'haproxy',
+  'tls', 'agent', 'agent-fargate', 'haproxy', 'up.lock', 'up.pid',
 ] as const;
 
 /**

@@ -1,11 +1,11 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { adoptableReplica, forgetReplica, isReplicaProcess, recordReplica, stopAdopted } from './ha-replicas';
+import { adoptableReplica, awaitSpawnedReplica, forgetReplica, isReplicaProcess, recordReplica, stopAdopted } from './ha-replicas';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'wharf-ha-replicas-'));
 const haDir = join(dataDir, 'ha');
@@ -78,4 +78,28 @@ test('a replica process that never answers is an error, not a second replica', a
   recordReplica(haDir, 2, { pid: c.pid!, endpoint: 'http://127.0.0.1:1' });
   await assert.rejects(adoptableReplica(haDir, 2, dataDir, undefined, 500), new RegExp(`replica 2 \\(pid ${c.pid}, http://127\\.0\\.0\\.1:1\\) runs but does not answer /healthz`));
   forgetReplica(haDir, 2);
+});
+
+test('a spawned replica is up only when it answers as itself; one that exits because another server holds its port says why', async () => {
+  const h = await healthz(() => `host-${process.pid}-abc123`);
+  try {
+    const port = new URL(h.endpoint).port;
+    // The spawned replica fails to listen and exits, as `wharf server` does (main.ts).
+    const log = join(dataDir, 'replica-2.log');
+    const c = spawn(process.execPath, ['-e', `setTimeout(() => { require('fs').appendFileSync(${JSON.stringify(log)}, 'wharf: listen EADDRINUSE: address already in use 127.0.0.1:${port}\\n'); process.exit(1); }, 600)`], { stdio: 'ignore' });
+    children.push(c);
+    await assert.rejects(
+      awaitSpawnedReplica({ n: 2, pid: c.pid!, endpoint: h.endpoint, exited: () => c.exitCode !== null, log: () => readFileSync(log, 'utf8'), pollMs: 50 }),
+      (e: Error) => {
+        assert.equal(e.message, `replica 2 exited: listen EADDRINUSE: address already in use 127.0.0.1:${port} (another process answers on ${h.endpoint})`);
+        return true;
+      },
+    );
+    // One that answers as itself (its pid in the replica id) is up.
+    await awaitSpawnedReplica({ n: 1, pid: process.pid, endpoint: h.endpoint, exited: () => false, log: () => '', pollMs: 50 });
+    // Another process answering and the spawned one still running: not up, and the timeout says who answers.
+    await assert.rejects(awaitSpawnedReplica({ n: 3, pid: process.pid + 1, endpoint: h.endpoint, exited: () => false, log: () => '', timeoutMs: 300, pollMs: 50 }), new RegExp(`replica 3 \\(pid ${process.pid + 1}\\): another process answers on ${h.endpoint}`));
+  } finally {
+    await h.close();
+  }
 });

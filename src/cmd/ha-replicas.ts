@@ -95,19 +95,61 @@ export async function adoptableReplica(haDir: string, n: number, dataDir: string
   }
   const until = Date.now() + waitMs;
   while (isReplicaProcess(r.pid, listen, dataDir, store)) {
-    try {
-      const { status, body } = await getJson(`${r.endpoint}/healthz`, 1000);
-      const id = (body as { replica?: unknown }).replica;
-      if (status === 200 && typeof id === 'string' && id.includes(`-${r.pid}-`)) return r;
-      // Another process answers there: the record is not that process's.
-      if (status === 200) return undefined;
-    } catch {
-      // Not answering yet.
-    }
+    const who = await answeredBy(r.endpoint, r.pid);
+    if (who === 'self') return r;
+    // Another process answers there: the record is not that process's.
+    if (who === 'other') return undefined;
     if (Date.now() > until) throw new Error(`replica ${n} (pid ${r.pid}, ${r.endpoint}) runs but does not answer /healthz; stop it (kill ${r.pid}) and start again`);
     await new Promise((res) => setTimeout(res, 250));
   }
   return undefined;
+}
+
+/**
+ * Who answers /healthz at endpoint: the process pid (its replica id is `host-PID-random`), another
+ * one, or nobody yet.
+ */
+async function answeredBy(endpoint: string, pid: number): Promise<'self' | 'other' | 'none'> {
+  try {
+    const { status, body } = await getJson(`${endpoint}/healthz`, 1000);
+    const id = (body as { replica?: unknown }).replica;
+    if (status === 200 && typeof id === 'string' && id.includes(`-${pid}-`)) return 'self';
+    return status === 200 ? 'other' : 'none';
+  } catch {
+    return 'none';
+  }
+}
+
+/** What a spawned replica's log says about why it ended: its last `wharf: ...` line (main.ts's fatal error). */
+export function exitReason(logText: string): string | undefined {
+  const lines = logText.split('\n').map((l) => l.trim()).filter(Boolean);
+  const fatal = lines.filter((l) => l.startsWith('wharf: ')).pop();
+  return fatal?.slice('wharf: '.length) ?? lines.pop();
+}
+
+/**
+ * Waits until the replica `wharf up --ha` just spawned (pid) answers on its endpoint as itself.
+ * An answer from another process (a foreign `wharf server`, a stray replica of an earlier run on
+ * that port) does not count: the spawned one then fails to listen and exits, and that is the
+ * error, with the reason its log gives. `exited` says whether the spawned process has ended;
+ * `log()` reads what it wrote.
+ */
+export async function awaitSpawnedReplica(o: { n: number; pid: number; endpoint: string; exited: () => boolean; log: () => string; timeoutMs?: number; pollMs?: number }): Promise<void> {
+  const until = Date.now() + (o.timeoutMs ?? 60_000);
+  let other = false;
+  for (;;) {
+    const who = await answeredBy(o.endpoint, o.pid);
+    if (who === 'self') return;
+    other ||= who === 'other';
+    if (o.exited()) {
+      const reason = exitReason(o.log()) ?? 'no output';
+      throw new Error(`replica ${o.n} exited: ${reason}${other ? ` (another process answers on ${o.endpoint})` : ''}`);
+    }
+    if (Date.now() > until) {
+      throw new Error(other ? `replica ${o.n} (pid ${o.pid}): another process answers on ${o.endpoint}` : `replica ${o.n} (${o.endpoint}) did not answer within ${Math.round((o.timeoutMs ?? 60_000) / 1000)} s: ${o.log().trim().split('\n').slice(-15).join('\n')}`);
+    }
+    await new Promise((res) => setTimeout(res, o.pollMs ?? 200));
+  }
 }
 
 /** Stops an adopted replica (not a child: no exit event) as a child is stopped: SIGTERM, SIGKILL after graceMs. */

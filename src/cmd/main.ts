@@ -16,6 +16,7 @@ import { FARGATE_POOL } from '../core/fargate-pool';
 import { ensureDocker, ensureEtcdServer, ensureHaproxy } from './docker-setup';
 import { haBanner, upReplicas } from './up-ha';
 import { cmdStatus } from './status';
+import { lockUp } from './up-lock';
 import { ensureAgentToken } from './agent-tokens';
 import { DEFAULT_PORT, EcsCallError, defaultDataDir } from './client';
 import { cmdCredentials, cmdLogs, cmdSubnets, cmdTaskDefinition } from './client-commands';
@@ -241,6 +242,8 @@ async function cmdUp(argv: string[]): Promise<void> {
     },
   });
   if (values.help) return void process.stdout.write(UP_HELP);
+  // Before anything starts: a second `wharf up` here would double the agents and the replicas.
+  const lock = lockUp(values['data-dir']!);
   if (values.ha) ensureEtcdServer((s) => process.stderr.write(s + '\n'));
   if (values.fargate) throw new Error('wharf up offers this host as Fargate capacity already (--without-fargate to not)');
   applyHeapGrowth(parseHeapGrowth(values['heap-growth']));
@@ -292,6 +295,7 @@ async function cmdUp(argv: string[]): Promise<void> {
     process.stderr.write('\nwharf: shutting down (tasks keep running; they are adopted on the next start)\n');
     await agents.stop();
     await srv.close();
+    lock.release();
     process.exit(0);
   };
   process.once('SIGINT', stop);

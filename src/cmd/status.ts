@@ -136,7 +136,9 @@ export async function cmdStatus(argv: string[]): Promise<void> {
   });
   if (values.help) return void process.stdout.write(STATUS_HELP);
   const ha = readHaState(values['data-dir']!);
-  const store = values.store?.startsWith('etcd:') ? values.store : values.endpoint === undefined ? ha?.store : undefined;
+  // The data dir's store holds with --endpoint too (as --help says): a follower's endpoint alone
+  // cannot tell who leads, the store's leader key and registry can.
+  const store = values.store?.startsWith('etcd:') ? values.store : ha?.store;
   const given = values.endpoint?.split(',').filter(Boolean);
   const endpoints = given ?? (store ? (store === ha?.store ? ha.replicas : []) : [process.env.WHARF_ENDPOINT ?? DEFAULT_ENDPOINT]);
   const s = await clusterStatus({ endpoints, store });

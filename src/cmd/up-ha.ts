@@ -17,8 +17,8 @@
  * and starts only the missing ones, so a replica never runs twice.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { adoptableReplica, forgetReplica, recordReplica, replicaFlags, stopAdopted } from './ha-replicas';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { adoptableReplica, awaitSpawnedReplica, forgetReplica, recordReplica, replicaFlags, stopAdopted } from './ha-replicas';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ensureEtcdCluster, type PersistentEtcdMember } from '../store/etcd';
@@ -94,15 +94,6 @@ export function readHaState(dataDir: string): HaState | undefined {
   }
 }
 
-async function healthy(endpoint: string): Promise<boolean> {
-  try {
-    // Self-signed TLS is checked by the agents and clients; here only "does it answer".
-    return (await fetch(`${endpoint}/healthz`, { signal: AbortSignal.timeout(1000) })).ok;
-  } catch {
-    return false;
-  }
-}
-
 function exited(p: ChildProcess): Promise<void> {
   return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
 }
@@ -161,18 +152,16 @@ export async function startHa(o: HaOptions): Promise<RunningHa> {
       const listen = hostPort(o.host, ports[i]!);
       const endpoint = `${o.tls ? 'https' : 'http'}://${listen}`;
       const fd = openSync(log, 'a', 0o600);
+      // The log is appended to across runs: this child's reason to exit is what follows here.
+      const logStart = fstatSync(fd).size;
       const args = [...pre, 'server', '--store', store, '--listen', listen, '--data-dir', o.dataDir, ...flags];
       const child = spawn(bin!, args, { stdio: ['ignore', fd, fd] });
       closeSync(fd);
       children.push(child);
       // Recorded at once: if this process dies from here on, the next start finds the replica.
       recordReplica(haDir, i + 1, { pid: child.pid!, endpoint });
-      const until = Date.now() + 60_000;
-      while (!(await healthy(endpoint))) {
-        if (child.exitCode !== null) throw new Error(`replica ${i + 1} exited with ${child.exitCode}: ${tail(log)}`);
-        if (Date.now() > until) throw new Error(`replica ${i + 1} (${endpoint}) did not answer within 60 s: ${tail(log)}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      // Up only when it answers as itself: a port some other server holds also answers /healthz.
+      await awaitSpawnedReplica({ n: i + 1, pid: child.pid!, endpoint, exited: () => child.exitCode !== null || child.signalCode !== null, log: () => logSince(log, logStart) });
       replicas.push({ endpoint, pid: child.pid!, log });
       o.say(`wharf: replica ${i + 1} ${endpoint} started (pid ${child.pid})`);
     }
@@ -185,11 +174,11 @@ export async function startHa(o: HaOptions): Promise<RunningHa> {
   return { store, replicas, etcd: members, stop };
 }
 
-function tail(file: string): string {
+function logSince(file: string, offset: number): string {
   try {
-    return readFileSync(file, 'utf8').trim().split('\n').slice(-15).join('\n');
+    return readFileSync(file).subarray(offset).toString('utf8');
   } catch {
-    return '(no log)';
+    return '';
   }
 }
 

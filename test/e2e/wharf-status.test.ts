@@ -8,6 +8,8 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateClusterCommand, ListClustersCommand, ECSClient } from '@aws-sdk/client-ecs';
@@ -22,14 +24,14 @@ if (missing && inCI()) throw new Error('etcd is not installed (apt-get install e
 
 const MAIN = path.join(REPO, 'src', 'cmd', 'main.ts');
 
-function wharf(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
+function wharf(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-function status(args: string[]): { code: number; status: ClusterStatus; text: string } {
-  const json = wharf(['status', '--json', ...args]);
-  const text = wharf(['status', ...args]).stdout;
+function status(args: string[], env: Record<string, string> = {}): { code: number; status: ClusterStatus; text: string } {
+  const json = wharf(['status', '--json', ...args], env);
+  const text = wharf(['status', ...args], env).stdout;
   return { code: json.code, status: JSON.parse(json.stdout) as ClusterStatus, text };
 }
 
@@ -128,6 +130,28 @@ describe('wharf up --ha and wharf status', { skip: missing ? 'etcd is not instal
     assert.deepEqual(healthy.status.etcd.map((m) => [m.endpoint, m.healthy]), state.etcd.map((m) => [m.clientUrl, true]));
     assert.equal((healthy.text.match(/LEADER/g) ?? []).length, 1, healthy.text);
 
+    // Asked at a follower, with the data dir in the environment: the data dir's etcd store still
+    // says who leads, and lists every replica and member.
+    const follower = healthy.status.replicas.find((r) => !r.leader)!.endpoint;
+    const atFollower = status(['--endpoint', follower], { WHARF_DATA_DIR: dataDir });
+    assert.equal(atFollower.code, 0, atFollower.text);
+    assert.equal(atFollower.status.store, state.store);
+    assert.deepEqual(atFollower.status.replicas.filter((r) => r.leader).map((r) => r.endpoint), [leaders[0]!.endpoint], atFollower.text);
+    assert.deepEqual(atFollower.status.replicas.map((r) => r.endpoint).sort(), [...state.replicas].sort());
+    assert.equal(atFollower.status.etcd.length, 3);
+    assert.match(atFollower.text, /^Store: etcd:\/\//);
+
+    // A second `wharf up` on this data dir, --ha or not, is refused at once, and the running
+    // one's replicas are left as they were.
+    const records = () => [1, 2, 3].map((n) => fs.readFileSync(path.join(dataDir, 'ha', `replica-${n}.json`), 'utf8'));
+    const recorded = records();
+    for (const extra of [['--ha'], []]) {
+      const again = wharf(['up', ...extra, '--runtime', 'simulated', '--without-fargate', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--load-balancers', 'off', '--dns', 'off']);
+      assert.equal(again.code, 1, again.stderr);
+      assert.match(again.stderr, new RegExp(`wharf: wharf up is already running on this data dir \\(pid ${first.child.pid}\\)`));
+    }
+    assert.deepEqual(records(), recorded);
+
     // kill -9 the leader's process: status shows it unreachable, and another replica leading.
     const leaderPid = Number(/-(\d+)-[0-9a-f]+$/.exec(leaders[0]!.replica!)![1]);
     process.kill(leaderPid, 'SIGKILL');
@@ -221,5 +245,37 @@ describe('wharf up --ha and wharf status', { skip: missing ? 'etcd is not instal
     assert.deepEqual(left, [], 'no wharf process of the data dir remains');
     for (const pid of [...pids, ...newPids]) assert.equal(running(pid), false, `replica ${pid} stopped`);
     assert.equal(etcdPids().length, 3);
+  });
+
+  test('a replica whose port another server holds fails wharf up --ha, saying why (not "started", not a second leader)', async () => {
+    // Someone else's server on the second replica's port, answering /healthz as a leader.
+    const foreign = http.createServer((_, res) => res.end(JSON.stringify({ status: 'ok', replica: 'elsewhere-1-abc123', leader: true })));
+    const free = (port: number) =>
+      new Promise<boolean>((resolve) => {
+        const s = net.createServer().once('error', () => resolve(false));
+        s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+      });
+    let port = 0;
+    for (let i = 0; i < 20 && port === 0; i++) {
+      await new Promise<void>((r) => foreign.listen(0, '127.0.0.1', () => r()));
+      const held = (foreign.address() as net.AddressInfo).port;
+      if ((await free(held - 1)) && (await free(held + 1))) port = held - 1;
+      else await new Promise<void>((r) => foreign.close(() => r()));
+    }
+    assert.ok(port > 0, 'three consecutive ports, the middle one held');
+    try {
+      const failed = await up(dataDir, ['--listen', `127.0.0.1:${port}`]).then(
+        (u) => assert.fail(`wharf up --ha started:\n${u.output()}`),
+        (e: Error) => e.message,
+      );
+      assert.match(failed, new RegExp(`wharf: replica 2 exited: listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port + 1}`), failed);
+      assert.doesNotMatch(failed, /replica 2 \S+ started/);
+      // What it started is stopped again: no replica of this data dir runs, none is recorded.
+      const left = spawnSync('pgrep', ['-f', '--', `--data-dir ${dataDir}( |$)`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+      assert.deepEqual(left, []);
+      assert.deepEqual(fs.readdirSync(path.join(dataDir, 'ha')).filter((f) => /^replica-\d\.json$/.test(f)), []);
+    } finally {
+      await new Promise<void>((r) => foreign.close(() => r()));
+    }
   });
 });

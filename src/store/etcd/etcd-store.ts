@@ -113,7 +113,10 @@ export class EtcdStore implements Store {
       maxTxnOps ??= await probeMaxTxnOps(client, `${prefix}m/revision`);
     } catch (e) {
       client.close();
-      throw new Error(`etcd at ${opts.endpoints.join(',')} does not answer: ${(e as Error).message}`);
+      // grpc-js ends an unreachable channel's message with "Resolution note: " and nothing after
+      // when there is no note: cut that tail, it reads as if something were missing.
+      const why = (e as Error).message.replace(/\.?\s*Resolution note:\s*$/, '');
+      throw new Error(`etcd at ${opts.endpoints.join(',')} does not answer: ${why}`);
     }
     return new EtcdStore(client, prefix, opts.onWatchError ?? ((err) => console.error('store watch callback failed', err)), maxTxnOps);
   }
