@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { keys, type AgentPresenceRecord } from '../core/resources';
+import { keys, type AgentPresenceRecord, type ContainerInstanceRecord } from '../core/resources';
 import { createLogger, systemClock } from '../lib';
 import { State } from '../state/state';
 import { MemoryStore } from '../store/memory/memory-store';
 import { ClusterAgentConnections, PresencePublisher } from './agent-presence';
-import type { AgentConnectionEvent, AgentConnections } from './instance-liveness-controller';
+import { InstanceLivenessController, type AgentConnectionEvent, type AgentConnections } from './instance-liveness-controller';
 
 /** A gateway's view whose sockets the test opens and closes. */
 function fakeGateway() {
@@ -75,3 +75,88 @@ test("the leader counts another replica's socket while that replica is alive, an
   conns.stop();
   state.stop();
 });
+
+const instanceRecord = (id: string, agentConnected: boolean): ContainerInstanceRecord => ({
+  containerInstanceArn: `arn:aws:ecs:us-east-1:000000000000:container-instance/c/${id}`,
+  status: 'ACTIVE',
+  agentConnected,
+  version: 1,
+  wharf: { id, cluster: 'c' },
+});
+
+/** The leader 'a' with its liveness controller; replicas in `alive` count as alive. */
+async function leaderWith(records: ContainerInstanceRecord[], alive: Set<string>) {
+  const store = new MemoryStore();
+  for (const r of records) await store.create(keys.instance('c', r.wharf.id), r);
+  const state = new State(store);
+  await state.start();
+  const conns = new ClusterAgentConnections({ replica: 'a', local: fakeGateway().conns, state, replicaAlive: (r) => r === 'a' || alive.has(r), clock: systemClock, sweepMs: 20 });
+  const liveness = new InstanceLivenessController({ state, store, clock: systemClock, log, connections: conns, timeoutMs: 30_000 });
+  liveness.start();
+  await liveness.idle();
+  const connected = (id: string) => state.instances.get('c', id)!.value.agentConnected;
+  const setPresence = async (id: string, replica: string) => {
+    const cur = await store.get(keys.agentPresence(id));
+    const rec: AgentPresenceRecord = { replica, cluster: 'c', openedAt: Date.now() };
+    await state.waitFor(cur ? await store.update(keys.agentPresence(id), rec, cur.modRevision) : await store.create(keys.agentPresence(id), rec));
+  };
+  const done = () => {
+    liveness.stop();
+    conns.stop();
+    state.stop();
+  };
+  return { store, state, conns, liveness, connected, setPresence, done };
+}
+
+test("an agent that reconnects to a replica the leader has not heard from yet counts as connected once its heartbeat is read", async () => {
+  const i = 'a'.repeat(32);
+  const alive = new Set<string>();
+  // Away past the timeout: stored false. It reconnects to replica n, which has just started.
+  const l = await leaderWith([instanceRecord(i, false)], alive);
+  await l.setPresence(i, 'n');
+  await new Promise((r) => setTimeout(r, 60));
+  await l.liveness.idle();
+  assert.equal(l.connected(i), false, "n's heartbeat has not been read: its record does not count yet");
+  // The leader's registry reads n's first heartbeat.
+  alive.add('n');
+  await waitFor(() => l.connected(i) === true, 'agentConnected=true after n is known');
+  l.done();
+});
+
+test('a channel that moves to a replica not yet alive here, or goes, is a close now: the instance keeps its grace', async () => {
+  const i = 'b'.repeat(32);
+  const j = 'c'.repeat(32);
+  const alive = new Set(['b']);
+  const l = await leaderWith([instanceRecord(i, true), instanceRecord(j, true)], alive);
+  // Both agents connected through b for long (openedAt is old: their records say since when).
+  await l.setPresence(i, 'b');
+  await l.setPresence(j, 'b');
+  const old = Date.now() - 3_600_000;
+  for (const id of [i, j]) {
+    const cur = (await l.store.get<AgentPresenceRecord>(keys.agentPresence(id)))!;
+    await l.state.waitFor(await l.store.update(keys.agentPresence(id), { ...cur.value, openedAt: old }, cur.modRevision));
+  }
+  await l.liveness.idle();
+  const t0 = Date.now();
+  // i moves to n (not read yet); j's agent stops (b removes its record).
+  await l.setPresence(i, 'n');
+  const cur = (await l.store.get(keys.agentPresence(j)))!;
+  await l.state.waitFor(await l.store.delete(keys.agentPresence(j), cur.modRevision));
+  await new Promise((r) => setTimeout(r, 60));
+  await l.liveness.idle();
+  for (const id of [i, j]) {
+    const e = l.conns.lastEvent(id);
+    assert.equal(e?.kind, 'closed', `${id}: the leader remembers the close`);
+    assert.ok(e.at >= t0, `${id}: closed when it was noticed, not when the channel opened`);
+    assert.equal(l.connected(id), true, `${id}: within the grace`);
+  }
+  l.done();
+});
+
+async function waitFor(probe: () => boolean, what: string, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!probe()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

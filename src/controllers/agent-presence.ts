@@ -8,6 +8,13 @@
  * (ClusterAgentConnections). A presence record counts only while its replica is alive (its
  * heartbeat is fresh, cmd/replicas.ts): a replica that dies takes its records' truth with it, and
  * its agents, which move to another replica, are published there again.
+ *
+ * A remote channel that goes (record deleted, replica dead, or moved to a replica not yet alive
+ * here) is a close at the time it was noticed, so the liveness controller gives it the same grace
+ * as a local close. Being alive is read from a registry the leader refreshes every few seconds,
+ * so a record can name a replica that has just started and whose heartbeat the leader has not
+ * read yet: the sweep looks at every record again and tells the controller when it starts
+ * counting, as well as when it stops.
  */
 import { keys, type AgentPresenceRecord } from '../core/resources';
 import type { Clock, Logger } from '../lib';
@@ -81,8 +88,10 @@ export class ClusterAgentConnections implements AgentConnections {
   private readonly listeners = new Set<(e: AgentConnectionEvent) => void>();
   private readonly unsubscribes: (() => void)[] = [];
   private sweep: NodeJS.Timeout | undefined;
-  /** Instances seen open through a remote replica at the last look, to notice them going. */
-  private remoteOpen = new Set<string>();
+  /** Instances seen open through a remote replica at the last look, to notice changes. */
+  private readonly remoteOpen = new Set<string>();
+  /** When each instance's remote channel was last noticed going (not reopened remotely since). */
+  private readonly remoteClosed = new Map<string, AgentConnectionEvent>();
 
   constructor(
     private readonly o: {
@@ -92,7 +101,7 @@ export class ClusterAgentConnections implements AgentConnections {
       /** Whether a replica's heartbeat is fresh. */
       replicaAlive: (replica: string) => boolean;
       clock: Clock;
-      /** How often to look for replicas that died (their instances then count as closed). */
+      /** How often to look at the replicas again (records of a replica that died, or came alive). */
       sweepMs?: number;
     },
   ) {
@@ -101,10 +110,13 @@ export class ClusterAgentConnections implements AgentConnections {
       o.state.subscribe((c) => {
         if (c.kind !== 'presence') return;
         const rec = (c.current ?? c.previous)?.value as AgentPresenceRecord | undefined;
-        if (rec) this.emit({ kind: c.current ? 'opened' : 'closed', cluster: rec.cluster, instanceId: c.child, at: o.clock.now() });
+        if (!rec) return;
+        this.look(c.child, rec.cluster);
+        // Every change is worth a reconcile, whether or not it changed what counts here.
+        this.emit({ kind: this.isOpen(c.child) ? 'opened' : 'closed', cluster: rec.cluster, instanceId: c.child, at: o.clock.now() });
       }),
     );
-    this.sweep = setInterval(() => this.lookForDeadReplicas(), o.sweepMs ?? 1000);
+    this.sweep = setInterval(() => this.lookAgain(), o.sweepMs ?? 1000);
     this.sweep.unref();
   }
 
@@ -119,9 +131,9 @@ export class ClusterAgentConnections implements AgentConnections {
 
   lastEvent(instanceId: string): AgentConnectionEvent | undefined {
     const local = this.o.local.lastEvent(instanceId);
-    const rec = this.o.state.agentPresence.get('', instanceId)?.value;
-    if (!rec) return local;
-    const remote: AgentConnectionEvent = { kind: this.o.replicaAlive(rec.replica) ? 'opened' : 'closed', cluster: rec.cluster, instanceId, at: rec.openedAt };
+    const rec = this.remote(instanceId);
+    const remote: AgentConnectionEvent | undefined = rec ? { kind: 'opened', cluster: rec.cluster, instanceId, at: rec.openedAt } : this.remoteClosed.get(instanceId);
+    if (!remote) return local;
     return !local || remote.at > local.at ? remote : local;
   }
 
@@ -137,17 +149,31 @@ export class ClusterAgentConnections implements AgentConnections {
     return rec;
   }
 
+  /** Notes whether the instance's remote channel counts now; true if that changed. */
+  private look(instanceId: string, cluster: string): boolean {
+    const open = this.remote(instanceId) !== undefined;
+    if (open === this.remoteOpen.has(instanceId)) return false;
+    if (open) {
+      this.remoteOpen.add(instanceId);
+      this.remoteClosed.delete(instanceId);
+    } else {
+      this.remoteOpen.delete(instanceId);
+      this.remoteClosed.set(instanceId, { kind: 'closed', cluster, instanceId, at: this.o.clock.now() });
+    }
+    return true;
+  }
+
   private emit(e: AgentConnectionEvent): void {
     for (const l of this.listeners) l(e);
   }
 
-  private lookForDeadReplicas(): void {
-    const now = new Set<string>();
+  /** Replicas die and come alive without a presence change: look at every record again. */
+  private lookAgain(): void {
+    // (A deleted record was already seen by the state listener.)
     for (const [id, entry] of this.o.state.agentPresence.children('')) {
-      if (this.remote(id)) now.add(id);
-      else if (this.remoteOpen.has(id)) this.emit({ kind: 'closed', cluster: entry.value.cluster, instanceId: id, at: this.o.clock.now() });
+      if (this.look(id, entry.value.cluster)) this.emit({ kind: this.remoteOpen.has(id) ? 'opened' : 'closed', cluster: entry.value.cluster, instanceId: id, at: this.o.clock.now() });
     }
-    // (A deleted record was already told by the state listener.)
-    this.remoteOpen = now;
+    // A deregistered instance's close is no longer anyone's concern.
+    for (const [id, e] of this.remoteClosed) if (!this.o.state.instances.get(e.cluster, id)) this.remoteClosed.delete(id);
   }
 }

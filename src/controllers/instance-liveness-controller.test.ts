@@ -15,7 +15,7 @@ test('plan: the stored flag follows the socket, with a grace period before going
     ['open socket, stored false: set true', { socketOpen: true, disconnectedForMs: 0 }, { status: 'ACTIVE', agentConnected: false }, { setAgentConnected: true }],
     ['open socket on a draining instance still counts', { socketOpen: true, disconnectedForMs: 0 }, { status: 'DRAINING', agentConnected: false }, { setAgentConnected: true }],
     ['no socket for 10 s of 30: look again in 20 s', { socketOpen: false, disconnectedForMs: 10_000 }, { status: 'ACTIVE', agentConnected: true }, { recheckAfterMs: 20_000 }],
-    ['its socket closed here: set false at once', { socketOpen: false, closedHere: true, disconnectedForMs: 0 }, { status: 'ACTIVE', agentConnected: true }, { setAgentConnected: false }],
+    ['its socket just closed: the same grace, look again in 30 s', { socketOpen: false, disconnectedForMs: 0 }, { status: 'ACTIVE', agentConnected: true }, { recheckAfterMs: TIMEOUT }],
     ['no socket for exactly the timeout: set false', { socketOpen: false, disconnectedForMs: TIMEOUT }, { status: 'ACTIVE', agentConnected: true }, { setAgentConnected: false }],
     ['no socket, already false: nothing', { socketOpen: false, disconnectedForMs: 99_000 }, { status: 'ACTIVE', agentConnected: false }, {}],
     ['deregistered instance: false even with a socket', { socketOpen: true, disconnectedForMs: 0 }, { status: 'INACTIVE', agentConnected: true }, { setAgentConnected: false }],
@@ -114,16 +114,44 @@ test('an agent that reconnects within the grace period keeps its instance connec
   const a = 'b'.repeat(32);
   const s = await setup([instance(a, true)]);
   s.controller.start();
+  await s.controller.idle();
   s.clock.advance(10_000);
   s.connections.set('c1', a, true, s.clock.now());
+  await s.controller.idle();
   s.clock.advance(TIMEOUT);
   await s.controller.idle();
   assert.equal(s.connected(a), true);
-  // It drops again: this process saw the close, so the instance reads disconnected at once
-  // (the controller is the only writer; the gateway only reported the event).
+  // It drops and stays away: disconnected once the timeout has passed since the close (the
+  // controller is the only writer; the gateway only reported the event).
   s.connections.set('c1', a, false, s.clock.now());
   await s.controller.idle();
+  assert.equal(s.connected(a), true, 'a closed socket gets the grace too');
+  s.clock.advance(TIMEOUT);
+  await s.controller.idle();
   assert.equal(s.connected(a), false);
+  s.controller.stop();
+});
+
+test('an agent restarted within the grace period (its socket closed here, then reopened) stays connected throughout', async () => {
+  const a = 'b1'.repeat(16);
+  const s = await setup([instance(a, true)]);
+  s.connections.set('c1', a, true, s.clock.now());
+  s.controller.start();
+  await s.controller.idle();
+  const version = s.state.instances.get('c1', a)!.value.version;
+  // kill -9 or a clean stop of the agent: the socket closes here.
+  s.connections.set('c1', a, false, s.clock.now());
+  await s.controller.idle();
+  assert.equal(s.connected(a), true, 'not disconnected at the close');
+  s.clock.advance(TIMEOUT - 1);
+  await s.controller.idle();
+  assert.equal(s.connected(a), true, 'one millisecond before the timeout');
+  // The restarted agent is back.
+  s.connections.set('c1', a, true, s.clock.now());
+  s.clock.advance(TIMEOUT * 2);
+  await s.controller.idle();
+  assert.equal(s.connected(a), true);
+  assert.equal(s.state.instances.get('c1', a)!.value.version, version, 'agentConnected was never written (nothing for services to react to)');
   s.controller.stop();
 });
 

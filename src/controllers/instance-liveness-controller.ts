@@ -3,20 +3,23 @@
  * holds an open channel to this control plane.
  *
  *   socket open                                   -> agentConnected = true
- *   its socket closed here (the agent went away)  -> agentConnected = false
- *   no socket seen, for less than timeoutMs       -> unchanged (a reconnect is usually seconds away)
- *   no socket seen, for timeoutMs or longer       -> agentConnected = false
+ *   no socket (closed, or never seen), for less
+ *   than timeoutMs                                -> unchanged (a reconnect is usually seconds away)
+ *   no socket for timeoutMs or longer             -> agentConnected = false
  *   instance INACTIVE                             -> agentConnected = false
  *
  * This controller is the only writer of `agentConnected`. The agent gateway (server/, transport
  * only) emits a connection event when a socket opens or closes; the event only enqueues the
  * instance, and reconcile reads the gateway's current view (level-triggered), so a close racing
- * a reconnect ends with whatever is true when the last reconcile runs. The grace period is for
- * instances this process never saw a socket of: after a control-plane restart every stored
- * `true` has no socket behind it, and its agent is usually reconnecting. "No socket since" is the
- * time of the last event this process saw, or the time the controller started. The scheduler
- * only places on connected instances, so a stale `true` would send tasks to a host that will
- * never run them.
+ * a reconnect ends with whatever is true when the last reconcile runs. A socket that closed gets
+ * the same grace as one never seen: an agent restart or update (kill and start, or a clean stop
+ * by `wharf up`, whose tasks keep running to be adopted) closes it for a second or two, and a
+ * `false` makes the service controller replace every service task on the instance, as ECS does
+ * not for a moment's disconnection. After a control-plane restart every stored `true` has no
+ * socket behind it, and its agent is usually reconnecting. "No socket since" is the time of the
+ * last event this process saw, or the time the controller started. The scheduler only places on
+ * connected instances, so a stale `true` would send tasks to a host that will never run them:
+ * that is the price of the grace, bounded by timeoutMs.
  *
  * A Fargate pool host (cluster FARGATE_POOL) is Wharf's own capacity, so Wharf also decides when
  * it is gone: with no channel for `hostLostMs`, the tasks placed on it are recorded STOPPED
@@ -60,8 +63,6 @@ export const DEFAULT_POOL_HOST_LOST_MS = 120_000;
 /** What the channel says (the desired flag comes from here). */
 export interface LivenessObservation {
   socketOpen: boolean;
-  /** The last event this process saw for the instance was its socket closing. */
-  closedHere?: boolean;
   /** How long there has been no socket (meaningless while one is open). */
   disconnectedForMs: number;
 }
@@ -83,7 +84,7 @@ export function planLiveness(observed: LivenessObservation, stored: LivenessReco
   if (stored.status === 'INACTIVE') return stored.agentConnected ? { setAgentConnected: false } : {};
   if (observed.socketOpen) return stored.agentConnected ? {} : { setAgentConnected: true };
   if (!stored.agentConnected) return {};
-  if (observed.closedHere || observed.disconnectedForMs >= timeoutMs) return { setAgentConnected: false };
+  if (observed.disconnectedForMs >= timeoutMs) return { setAgentConnected: false };
   return { recheckAfterMs: timeoutMs - observed.disconnectedForMs };
 }
 
@@ -214,7 +215,7 @@ export class InstanceLivenessController {
     const socketOpen = this.deps.connections.isOpen(id);
     const last = this.deps.connections.lastEvent(id);
     const since = last?.at ?? this.startedAt;
-    return { socketOpen, closedHere: !socketOpen && last?.kind === 'closed', disconnectedForMs: Math.max(0, this.deps.clock.now() - since) };
+    return { socketOpen, disconnectedForMs: Math.max(0, this.deps.clock.now() - since) };
   }
 
   private async apply(cluster: string, id: string, plan: LivenessPlan): Promise<void> {

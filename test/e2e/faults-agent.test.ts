@@ -8,6 +8,8 @@
  * - stop the agent (SIGSTOP) for longer than the heartbeat: the instance shows
  *   agentConnected=false, nothing new is placed there, its tasks keep running; after SIGCONT it
  *   reconnects and everything is consistent.
+ * - restart the agent (kill -9, then a clean stop) within the agent timeout: its service's tasks
+ *   stay as they are (same tasks, none stopped or replaced), as on ECS an agent restart is routine.
  *
  * Run: npx tsx --test test/e2e/faults-agent.test.ts
  */
@@ -15,8 +17,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CreateClusterCommand,
+  CreateServiceCommand,
   DescribeContainerInstancesCommand,
+  DescribeServicesCommand,
   DescribeTasksCommand,
+  ListTasksCommand,
   RegisterTaskDefinitionCommand,
   RunTaskCommand,
   type ECSClient,
@@ -158,5 +163,49 @@ describe('agent faults', { skip, timeout: 300_000 }, () => {
     assert.equal(all.length, 2);
     assert.equal((await instance(c, instArn)).runningTasksCount, 2);
     await a.stop();
+  });
+
+  test("agent restarted within the agent timeout (kill -9, then a clean stop): its service's tasks are neither stopped nor replaced", async () => {
+    // A timeout an agent restart fits in on a busy machine (the suite's server has 3 s).
+    const own = await spawnServer({ agentTimeoutMs: 20_000, healthyAfterRunningMs: 500 });
+    dirs.push(own.dataDir);
+    const e = own.ecs();
+    const c = `faults-restart-${process.pid}`;
+    clusters.push((await e.send(new CreateClusterCommand({ clusterName: c }))).cluster!.clusterArn!);
+    await e.send(
+      new RegisterTaskDefinitionCommand({
+        family: 'faults-restart',
+        containerDefinitions: [{ name: 'app', image: 'wharf-test/busybox', memory: 32, essential: true, stopTimeout: 1, command: ['sleep', '3600'] }],
+      }),
+    );
+    const start = (dataDir?: string) => spawnAgent({ server: own, cluster: c, dataDir, extraArgs: ['--image-pull-behavior', 'prefer-cached'] });
+    let a = await start();
+    dirs.push(a.dataDir);
+    const instArn = a.instanceArns[0]!;
+    await e.send(new CreateServiceCommand({ cluster: c, serviceName: 'web', taskDefinition: 'faults-restart', desiredCount: 2 }));
+    const service = async () => (await e.send(new DescribeServicesCommand({ cluster: c, services: ['web'] }))).services![0]!;
+    const tasks = async (desiredStatus: 'RUNNING' | 'STOPPED') => ((await e.send(new ListTasksCommand({ cluster: c, serviceName: 'web', desiredStatus }))).taskArns ?? []).sort();
+    await waitUntil(async () => (await service()).runningCount === 2, 'two service tasks running', { timeoutMs: 60_000, intervalMs: 200 });
+    const before = await tasks('RUNNING');
+    assert.equal(before.length, 2);
+
+    await a.kill9();
+    a = await start(a.dataDir);
+    await a.stop();
+    a = await start(a.dataDir);
+    assert.equal(a.instanceArns[0], instArn, 'the same container instance');
+    // A replacement would follow the close within a second; give it time to show.
+    await sleep(2000);
+    const ci = (await e.send(new DescribeContainerInstancesCommand({ cluster: c, containerInstances: [instArn] }))).containerInstances![0]!;
+    assert.equal(ci.agentConnected, true);
+    assert.deepEqual(await tasks('RUNNING'), before, 'the same tasks run');
+    assert.deepEqual(await tasks('STOPPED'), [], 'no task was stopped');
+    const s = await service();
+    assert.equal(s.runningCount, 2);
+    assert.ok(!s.events!.some((ev) => /has stopped/.test(ev.message!)), JSON.stringify(s.events!.map((ev) => ev.message)));
+    const running = (await e.send(new DescribeTasksCommand({ cluster: c, tasks: before }))).tasks!.map((t) => t.lastStatus);
+    assert.deepEqual(running, ['RUNNING', 'RUNNING']);
+    await a.stop();
+    await own.stop();
   });
 });
