@@ -37,6 +37,10 @@ import type { Store } from '../store/store';
 import { FencedStore } from '../store/fenced-store';
 import type { Leadership } from '../store/etcd/etcd-leadership';
 import { coalescedRead, systemClock, type Logger, type SecretCipher } from '../lib';
+import { WharfError } from '../core/errors';
+
+/** How long a request waits for the read of etcd's revision before it is answered 503. */
+const STORE_READ_TIMEOUT_MS = 2000;
 
 /** Everything one region runs. */
 export interface RegionRuntime {
@@ -241,12 +245,28 @@ export class RegionRuntimes {
     // Requests arriving together share one read (lib/coalesced-read.ts): an agent fleet's reports
     // would otherwise cost etcd a read each.
     const latest = coalescedRead(() => store.latestRevision());
+    // Without etcd's quorum that read fails only after the client's retries (3-28 s seen): a
+    // request answers at once that the store is unavailable (503, which SDKs retry), not late
+    // with a ServerException.
+    const barrier = async (): Promise<number> => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([
+          latest(),
+          new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${STORE_READ_TIMEOUT_MS} ms`)), STORE_READ_TIMEOUT_MS))),
+        ]);
+      } catch (e) {
+        throw new WharfError('ServiceUnavailableException', `The store (etcd) is unavailable: ${e instanceof Error ? e.message : String(e)}. Try again later.`);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
     const current = (table: Record<string, Handler>): Record<string, Handler> => {
       if (!distributed) return table;
       const out: Record<string, Handler> = {};
       for (const [op, h] of Object.entries(table)) {
         out[op] = async (...args: Parameters<Handler>) => {
-          await state.waitFor(await latest());
+          await state.waitFor(await barrier());
           return h(...args);
         };
       }

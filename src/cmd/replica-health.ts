@@ -24,9 +24,9 @@ export const errorMessage = (e: unknown) => (e instanceof Error ? e.message : St
 export async function replicaStatus(endpoint: string): Promise<ReplicaStatus> {
   try {
     const { status, body } = await getJson(`${endpoint}/healthz`, 2000);
-    const b = body as { status?: string; replica?: string; leader?: boolean; dns?: ReplicaStatus['dns'] };
+    const b = body as { status?: string; error?: string; replica?: string; leader?: boolean; dns?: ReplicaStatus['dns'] };
     const healthy = status === 200 && b.status === 'ok';
-    return { endpoint, replica: b.replica, healthy, leader: healthy && b.leader === true, ...(b.dns ? { dns: b.dns } : {}), ...(healthy ? {} : { error: `/healthz answered ${status}` }) };
+    return { endpoint, replica: b.replica, healthy, leader: healthy && b.leader === true, ...(b.dns ? { dns: b.dns } : {}), ...(healthy ? {} : { error: `/healthz answered ${status}${b.status && b.status !== 'ok' ? `: ${b.status}${b.error ? ` (${b.error})` : ''}` : ''}` }) };
   } catch (e) {
     return { endpoint, healthy: false, leader: false, error: errorMessage(e) };
   }

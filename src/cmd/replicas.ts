@@ -29,6 +29,8 @@ export class ReplicaRegistry {
   private known = new Map<string, ReplicaRecord>();
   private timer: NodeJS.Timeout | undefined;
   private endpoint: string | undefined;
+  /** When this replica's heartbeat last reached the store. */
+  private lastWritten: number | undefined;
   private readonly intervalMs: number;
   private readonly deadAfterMs: number;
 
@@ -63,6 +65,16 @@ export class ReplicaRegistry {
     return r !== undefined && this.o.clock.now() - r.heartbeatAt < this.deadAfterMs;
   }
 
+  /**
+   * Why the store cannot be reached, when this replica's own heartbeat has not been written for
+   * as long as others take it for dead (etcd without quorum: writes hang or fail); else undefined.
+   */
+  storeUnreachable(): string | undefined {
+    if (this.lastWritten === undefined) return undefined;
+    const age = this.o.clock.now() - this.lastWritten;
+    return age >= this.deadAfterMs ? `the store has taken no heartbeat of this replica for ${Math.round(age / 1000)} s` : undefined;
+  }
+
   /** Every live replica's endpoint, this one first. */
   endpoints(): string[] {
     const others = [...this.known].filter(([id]) => id !== this.o.id && this.alive(id)).map(([, r]) => r.endpoint);
@@ -73,6 +85,7 @@ export class ReplicaRegistry {
     try {
       const rec: ReplicaRecord = { endpoint: this.endpoint!, heartbeatAt: this.o.clock.now() };
       await this.o.store.txn([{ op: 'put', key: REPLICAS_PREFIX + this.o.id, value: rec }]);
+      this.lastWritten = rec.heartbeatAt;
       const all = await this.o.store.list<ReplicaRecord>(REPLICAS_PREFIX);
       this.known = new Map(all.map((e) => [e.key.slice(REPLICAS_PREFIX.length), e.value]));
     } catch (err) {

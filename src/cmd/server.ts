@@ -204,6 +204,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     staticFiles: opts.consoleDir === false ? undefined : staticFiles(opts.consoleDir ?? defaultConsoleDir()),
     onUpgrade: regionalUpgrade(credentialLookup, policy, async (region) => (await regions.get(region)).gateway, opts.accountId),
     health: () => ({
+      // Not healthy while etcd cannot be reached (a load balancer or `wharf status` then says so).
+      ...(replicaRegistry?.storeUnreachable() ? { status: 'store unavailable', error: replicaRegistry.storeUnreachable() } : {}),
       replica: replicaId,
       leader: leadership ? leadership.current() !== undefined : true,
       ...(dns ? { dns: { serving: dns.addresses.map(showDnsAddress), standingBy: dns.standingBy.map(showDnsAddress) } } : {}),

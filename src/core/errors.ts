@@ -6,6 +6,8 @@
 export const errorCodes = [
   // ECS (names as in the ECS model)
   'ServerException',
+  // AWS's common 503 (SDKs retry it): the store cannot be reached (etcd without quorum).
+  'ServiceUnavailableException',
   'ClientException',
   'InvalidParameterException',
   'AccessDeniedException',

@@ -7,6 +7,7 @@ import type { ErrorCode } from '../core/errors';
  */
 export const errorStatus: Record<ErrorCode, number> = {
   ServerException: 500,
+  ServiceUnavailableException: 503,
   ClientException: 400,
   InvalidParameterException: 400,
   AccessDeniedException: 400,

@@ -98,9 +98,9 @@ export interface HttpServerOptions {
   /**
    * What /healthz adds about this replica: its id, whether it leads, and the DNS addresses it
    * answers on or stands by for (`wharf status` shows them). A single server is its own only
-   * replica and always leads.
+   * replica and always leads. A `status` other than ok (with its `error`) makes /healthz a 503.
    */
-  health?: () => { replica: string; leader: boolean; dns?: { serving: string[]; standingBy: string[] } };
+  health?: () => { replica: string; leader: boolean; dns?: { serving: string[]; standingBy: string[] }; status?: string; error?: string };
   /** Handles `Upgrade: websocket` requests (the agent channel). */
   onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer, body: Buffer) => void;
   /** The web console's files (GET/HEAD only; server/static-files.ts): true when it answered. */
@@ -392,7 +392,9 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     const requestId = uuid();
     const url = req.url ?? '/';
     if (req.method === 'GET' && url === '/healthz') {
-      send(res, 200, { status: 'ok', region: opts.regions.defaultRegion, ...opts.health?.() }, requestId, 'application/json');
+      const health = { status: 'ok', region: opts.regions.defaultRegion, ...opts.health?.() };
+      // Any status but ok is a 503: load balancers and probes read the code, not the body.
+      send(res, health.status === 'ok' ? 200 : 503, health, requestId, 'application/json');
       return;
     }
     if (req.method === 'GET' && url === '/metrics') {
