@@ -168,7 +168,8 @@ async function withGateway(fn: (g: { port: number; gateway: AgentGateway; store:
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   // agentConnected is written by the liveness controller alone, from the gateway's events.
-  const liveness = new InstanceLivenessController({ state, store, clock: systemClock, log: createLogger('test', 'silent'), connections: gateway.connections });
+  // A closed socket gets the --agent-timeout grace before agentConnected goes false: keep it short here.
+  const liveness = new InstanceLivenessController({ state, store, clock: systemClock, log: createLogger('test', 'silent'), connections: gateway.connections, timeoutMs: 300 });
   liveness.start();
   try {
     await fn({ port, gateway, store, state });
