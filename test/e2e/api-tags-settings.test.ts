@@ -88,7 +88,9 @@ out({"a": a, "b": b, "d": d})`, { arn1, arn2 });
     const ghostTd = await sdkError(ecs.send(new TagResourceCommand({ resourceArn: `arn:aws:ecs:${REGION}:${ACCOUNT_ID}:task-definition/nope:1`, tags: [{ key: 'a', value: 'b' }] })));
     assert.equal(ghostTd.name, 'ResourceNotFoundException');
     const otherAccount = await sdkError(ecs.send(new ListTagsForResourceCommand({ resourceArn: `arn:aws:ecs:${REGION}:999999999999:cluster/limits` })));
-    assert.match(otherAccount.name, /ResourceNotFoundException|ClusterNotFoundException/);
+    // Another account's resource: IAM refuses it (ECS has no resource-based policies).
+    assert.equal(otherAccount.name, 'AccessDeniedException');
+    assert.match(otherAccount.message, /ecs:ListTagsForResource on resource: arn:aws:ecs:\S+:999999999999:cluster\/limits because no resource-based policy allows/);
     const garbage = await sdkError(ecs.send(new ListTagsForResourceCommand({ resourceArn: 'not-an-arn' })));
     assert.equal(garbage.name, 'InvalidParameterException');
 
