@@ -15,8 +15,10 @@ after(() => {
 
 /** Another process that takes the lock (as a running `wharf up` does) and keeps it. */
 function holder(): Promise<ChildProcess> {
-  const code = `require(${JSON.stringify(join(__dirname, 'up-lock.ts'))}).lockUp(${JSON.stringify(dataDir)}); console.log('locked'); setInterval(() => {}, 1000);`;
-  const c = spawn(process.execPath, ['--import', 'tsx', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // It keeps no reference to the lock, and collects its garbage before saying it holds it: the
+  // lock must outlive both (a collected lock database closes, and its lock goes with it).
+  const code = `require(${JSON.stringify(join(__dirname, 'up-lock.ts'))}).lockUp(${JSON.stringify(dataDir)}); global.gc(); console.log('locked'); setInterval(() => {}, 1000);`;
+  const c = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(c);
   return new Promise((resolve, reject) => {
     c.stdout!.on('data', (d: Buffer) => d.toString().includes('locked') && resolve(c));

@@ -21,6 +21,13 @@ export interface UpLock {
   release(): void;
 }
 
+/**
+ * The open lock databases. A Database nothing refers to is closed when it is garbage collected,
+ * which drops the lock: a caller that keeps no reference to what lockUp returned (a script, a
+ * test's holder process) would lose it at the next collection. Held here until released.
+ */
+const held = new Set<Database.Database>();
+
 const busy = (e: unknown) => /^SQLITE_(BUSY|LOCKED)/.test(String((e as { code?: unknown }).code));
 
 /** Takes the data dir's `wharf up` lock, or throws naming the process that holds it. */
@@ -50,5 +57,11 @@ export function lockUp(dataDir: string): UpLock {
   }
   makePrivate(file);
   writeFileSync(join(dataDir, UP_PID_FILE), `${process.pid}\n`, { mode: 0o600 });
-  return { release: () => db.close() };
+  held.add(db);
+  return {
+    release: () => {
+      held.delete(db);
+      db.close();
+    },
+  };
 }
