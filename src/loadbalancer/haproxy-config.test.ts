@@ -27,7 +27,17 @@ describe('haproxy config generator', () => {
   test('a target group is a backend of slots: targets where placed, the rest parked disabled', () => {
     const layout: SlotLayout = new Map([['web', [undefined, { target: { id: '10.0.0.5', port: 8080 } }, undefined]]]);
     const cfg = lines(generateConfig(desired({}), layout, PATHS));
-    assert.deepEqual(cfg.filter((l) => l.startsWith('server ')), ['server s1 0.0.0.0:0 disabled', 'server s2 10.0.0.5:8080', 'server s3 0.0.0.0:0 disabled']);
+    assert.deepEqual(cfg.filter((l) => l.startsWith('server s')), ['server s1 0.0.0.0:0 disabled', 'server s2 10.0.0.5:8080', 'server s3 0.0.0.0:0 disabled']);
+  });
+
+  test('a group with health checks has a parked fail-open twin per slot (backup, no checks, all used at once); one without has none', () => {
+    const layout: SlotLayout = new Map([['web', [undefined, { target: { id: '10.0.0.5', port: 8080 } }]]]);
+    const cfg = lines(generateConfig(desired({}), layout, PATHS));
+    assert.deepEqual(cfg.filter((l) => l.startsWith('server f')), ['server f1 0.0.0.0:0 disabled backup no-check', 'server f2 0.0.0.0:0 disabled backup no-check']);
+    assert.ok(cfg.includes('option allbackups'));
+    const unchecked = group('web', { healthCheck: { ...targetGroupDefaults('HTTP').healthCheck, enabled: false } });
+    const plain = lines(generateConfig(desired({}, [unchecked]), layout, PATHS));
+    assert.deepEqual(plain.filter((l) => l.startsWith('server f') || l === 'option allbackups'), []);
   });
 
   test('health check settings become inter/fall/rise, httpchk and the matcher', () => {
@@ -47,6 +57,7 @@ describe('haproxy config generator', () => {
     assert.ok(cfg.includes('cookie AWSALB insert indirect nocache maxlife 3600s'));
     assert.ok(cfg.includes('http-after-response replace-header Set-Cookie "^(AWSALB=[^;]*)(.*)\\$" "\\\\1; Expires=%[date(3600),http_date]\\\\2"'));
     assert.ok(cfg.includes('server s1 0.0.0.0:0 disabled cookie s1'));
+    assert.ok(cfg.includes('server f1 0.0.0.0:0 disabled backup no-check cookie f1'));
     assert.ok(cfg.includes('hard-stop-after 65s'));
   });
 

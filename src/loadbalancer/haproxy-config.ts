@@ -41,6 +41,16 @@ const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,40}$/;
 export const backendName = (targetGroupId: string): string => `tg_${targetGroupId}`;
 export const frontendName = (lb: LoadBalancer, l: Listener): string => `lb_${lb.id}_${l.id}`;
 export const slotName = (index: number): string => `s${index + 1}`;
+/**
+ * The fail-open twin of slot `index` (ELB: "If a target group contains only unhealthy registered
+ * targets, the load balancer routes requests to all those targets"): a `backup` server without
+ * checks, parked like an empty slot, that the reconciler points at the slot's target while that
+ * target is unhealthy. HAProxy uses backups only when no regular server is up, and with
+ * `option allbackups` all of them at once.
+ */
+export const failOpenName = (index: number): string => `f${index + 1}`;
+/** Whether a server of a target group's backend is a slot (s1..sN), not a fail-open twin. */
+export const isSlotServer = (name: string): boolean => /^s\d+$/.test(name);
 
 /** The slot count for a group of `n` targets: a multiple of 8 with room to spare, at least 8. */
 export function slotsFor(n: number): number {
@@ -342,5 +352,14 @@ function backend(g: TargetGroup, slots: (SlotContent | undefined)[]): string[] {
     const where = s ? `${s.target.id}:${s.target.port}` : '0.0.0.0:0 disabled';
     out.push(`  server ${name} ${where}${cookie ? ` cookie ${name}` : ''}`);
   });
+  // Fail-open twins exist only where checks can make every target unhealthy; they start parked and
+  // are pointed at unhealthy targets by the reconciler (a reload keeps them through the state file).
+  if (hc.enabled) {
+    out.push('  option allbackups');
+    slots.forEach((_, i) => {
+      const name = failOpenName(i);
+      out.push(`  server ${name} 0.0.0.0:0 disabled backup no-check${cookie ? ` cookie ${name}` : ''}`);
+    });
+  }
   return out;
 }

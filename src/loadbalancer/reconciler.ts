@@ -25,7 +25,7 @@ import type { Clock } from '../lib/clock';
 import { systemClock } from '../lib/clock';
 import type { Logger } from '../lib/logger';
 import { firstCheck } from './first-check';
-import { backendName, generateConfig, responseBodies, responseDirOf, slotName, slotsFor, type SlotContent, type SlotLayout } from './haproxy-config';
+import { backendName, failOpenName, generateConfig, isSlotServer, responseBodies, responseDirOf, slotName, slotsFor, type SlotContent, type SlotLayout } from './haproxy-config';
 import { HaproxySupervisor, structureFile } from './haproxy-supervisor';
 import type { DesiredState, Target, TargetGroup } from './model';
 import { targetKey } from './model';
@@ -166,7 +166,7 @@ export class LoadBalancerReconciler {
     const layout: SlotLayout = new Map();
     const opsByGroup = new Map<string, SlotOp[]>();
     for (const g of desired.targetGroups) {
-      const actual = servers.filter((s) => s.backend === backendName(g.id)).sort((a, b) => slotIndex(a) - slotIndex(b));
+      const actual = servers.filter((s) => s.backend === backendName(g.id) && isSlotServer(s.server)).sort((a, b) => slotIndex(a) - slotIndex(b));
       const { slots, ops } = this.planGroup(g, actual, now);
       layout.set(g.id, slots);
       opsByGroup.set(g.id, ops);
@@ -220,6 +220,7 @@ export class LoadBalancerReconciler {
     }
     this.layout = layout;
     await this.promoteFirstPass(desired, servers);
+    await this.failOpen(desired, await rt.servers());
     if (result.added.length || result.draining.length || result.freed.length || result.reloaded) this.opts.log?.info(result, 'load balancer pass');
     return result;
   }
@@ -250,7 +251,7 @@ export class LoadBalancerReconciler {
     if (!record || record.seenHealthy || mapOf(this.records, groupId).get(key) !== record) return false;
     const be = backendName(groupId);
     const rt = this.supervisor.runtime;
-    const slot = (await rt.servers()).find((s) => s.backend === be && targetKey({ id: s.address, port: s.port }) === key && (s.adminState & (ADMIN_MAINT | ADMIN_DRAIN)) === 0);
+    const slot = (await rt.servers()).find((s) => s.backend === be && isSlotServer(s.server) && targetKey({ id: s.address, port: s.port }) === key && (s.adminState & (ADMIN_MAINT | ADMIN_DRAIN)) === 0);
     if (!slot || slot.opState === 2) return false;
     await rt.setHealth(be, slot.server, 'up');
     record.seenHealthy = true;
@@ -269,11 +270,52 @@ export class LoadBalancerReconciler {
       const records = mapOf(this.records, g.id);
       const be = backendName(g.id);
       for (const s of servers) {
-        if (s.backend !== be || (s.adminState & ADMIN_MAINT) !== 0 || !/^DOWN [1-9]\d*\/\d+/.test(s.status)) continue;
+        if (s.backend !== be || !isSlotServer(s.server) || (s.adminState & ADMIN_MAINT) !== 0 || !/^DOWN [1-9]\d*\/\d+/.test(s.status)) continue;
         const record = records.get(`${s.address}:${s.port}`);
         if (!record || record.seenHealthy) continue;
         await this.supervisor.runtime.setHealth(be, s.server, 'up');
         record.seenHealthy = true;
+      }
+    }
+  }
+
+  /**
+   * ELB's fail-open: each slot whose target is registered (not draining) and unhealthy has its
+   * twin (`failOpenName`, a backup server without checks) pointed at that target and ready;
+   * every other twin is parked. HAProxy sends traffic to the twins only while no slot of the
+   * group is up, so a group whose targets are all unhealthy routes to all of them, and one
+   * healthy target is enough to end it. Targets still `initial` get none: they have not failed.
+   * Runs after the slot changes, on the servers as they are then, so it follows HAProxy's checks
+   * one pass (a second) behind.
+   */
+  private async failOpen(desired: DesiredState, servers: ServerState[]): Promise<void> {
+    const rt = this.supervisor.runtime;
+    const now = this.now;
+    for (const g of desired.targetGroups) {
+      if (!g.healthCheck.enabled) continue;
+      const be = backendName(g.id);
+      const records = mapOf(this.records, g.id);
+      const mine = servers.filter((s) => s.backend === be);
+      const byName = new Map(mine.map((s) => [s.server, s]));
+      for (const slot of mine.filter((s) => isSlotServer(s.server))) {
+        const twinName = failOpenName(slotIndex(slot) - 1);
+        const twin = byName.get(twinName);
+        if (!twin) continue; // a config from before fail-open: the next reload adds the twins
+        const record = records.get(`${slot.address}:${slot.port}`);
+        const serving = (slot.adminState & (ADMIN_MAINT | ADMIN_DRAIN)) === 0 && record !== undefined;
+        const wanted = serving && targetHealth(g, slot, record, now).state === 'unhealthy';
+        const parked = (twin.adminState & ADMIN_MAINT) !== 0;
+        if (wanted) {
+          if (!parked && twin.address === slot.address && twin.port === slot.port) continue;
+          await rt.setAddress(be, twinName, slot.address, slot.port);
+          await rt.setState(be, twinName, 'ready');
+        } else if (!parked) {
+          // No new requests; those in flight finish (a healthy target again, or a drain).
+          await rt.setState(be, twinName, 'maint');
+        } else if ((slot.adminState & ADMIN_MAINT) !== 0 && twin.currentSessions > 0) {
+          // The slot was freed (its drain is over): the twin's streams to that target go with it.
+          await rt.shutdownSessions(be, twinName);
+        }
       }
     }
   }
@@ -346,7 +388,7 @@ export class LoadBalancerReconciler {
     for (const g of this.desired.targetGroups) {
       const records = mapOf(this.records, g.id);
       const byKey = new Map(
-        servers.filter((s) => s.backend === backendName(g.id) && (s.adminState & ADMIN_MAINT) === 0).map((s) => [`${s.address}:${s.port}`, s]),
+        servers.filter((s) => s.backend === backendName(g.id) && isSlotServer(s.server) && (s.adminState & ADMIN_MAINT) === 0).map((s) => [`${s.address}:${s.port}`, s]),
       );
       const list: TargetHealthDescription[] = g.targets.map((t) => {
         const key = targetKey(t);

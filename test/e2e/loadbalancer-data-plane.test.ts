@@ -212,6 +212,49 @@ describe('load balancer data plane on HAProxy', { skip }, () => {
     assert.deepEqual(mismatch.health, { state: 'unhealthy', reason: 'Target.ResponseCodeMismatch', description: 'Health checks failed with these codes: [500]' });
   });
 
+  test('fail-open: when every target is unhealthy they all get traffic again, and one healthy target ends it', async () => {
+    const ts = await targets('fo1', 'fo2', 'fo3');
+    const r = await dataPlane();
+    await r.apply(oneListener(20, [httpGroup('web', ts)]));
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+    const url = `http://${addr(20)}:${PORT}/`;
+    const answers = async (n: number) => {
+      const got: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const x = await get(url);
+        got.push(x.status === 200 ? x.body : `status ${x.status}`);
+      }
+      return got;
+    };
+    // Two of three fail their checks: only the healthy one answers.
+    ts[0]!.failHealth = true;
+    ts[1]!.failHealth = true;
+    await waitForStates(r, 'web', (s, key) => (key.endsWith(`:${ts[2]!.port}`) ? s === 'healthy' : s === 'unhealthy'));
+    await new Promise((res) => setTimeout(res, 1200)); // a reconciler pass after the change
+    assert.deepEqual([...new Set(await answers(6))], ['fo3']);
+    // All three unhealthy: ELB routes to all of them (HAProxy alone would answer 503).
+    ts[2]!.failHealth = true;
+    await waitForStates(r, 'web', (s) => s === 'unhealthy');
+    // The twins follow HAProxy's checks one reconciler pass (0.5 s here) behind.
+    let failedOpen: string[] = [];
+    await waitUntil(async () => new Set((failedOpen = await answers(9))).size === 3, 'all three targets to answer', { timeoutMs: 5000, describe: () => failedOpen });
+    assert.deepEqual([...new Set(failedOpen)].sort(), ['fo1', 'fo2', 'fo3'], failedOpen.join(','));
+    assert.deepEqual([...new Set(await answers(9))].sort(), ['fo1', 'fo2', 'fo3']);
+    // DescribeTargetHealth still says unhealthy: failing open changes routing, not health.
+    assert.ok((await r.health()).get('web')!.every((d) => d.health.state === 'unhealthy'));
+    // One target passes again: traffic goes to it alone.
+    ts[1]!.failHealth = false;
+    await waitForStates(r, 'web', (s, key) => (key.endsWith(`:${ts[1]!.port}`) ? s === 'healthy' : s === 'unhealthy'));
+    await new Promise((res) => setTimeout(res, 1200));
+    assert.deepEqual([...new Set(await answers(6))], ['fo2']);
+    // A deregistered unhealthy target gets nothing, even while the group fails open again.
+    ts[1]!.failHealth = true;
+    await r.apply(oneListener(20, [httpGroup('web', [ts[0]!, ts[1]!])]));
+    await waitForStates(r, 'web', (s) => s === 'unhealthy');
+    await new Promise((res) => setTimeout(res, 1200));
+    assert.deepEqual([...new Set(await answers(8))].sort(), ['fo1', 'fo2']);
+  });
+
   test('a new target is initial until it passes its checks, and gets no traffic before', async () => {
     const [a, b] = await targets('first', 'newcomer');
     const r = await dataPlane();
