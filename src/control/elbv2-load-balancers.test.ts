@@ -163,7 +163,16 @@ test('target group attributes: defaults by protocol; the data plane settings are
   await rejectsWith(set('stickiness.type', 'source_ip'), 'ValidationError', "Target group attribute 'stickiness.type' must be 'lb_cookie' for a HTTP target group (Wharf has no app_cookie stickiness)");
   await rejectsWith(set('proxy_protocol_v2.enabled', 'true'), 'ValidationError', "Target group attribute key 'proxy_protocol_v2.enabled' is not recognized");
   const tcp = (await s.elb.CreateTargetGroup!({ Name: 'tcp', Protocol: 'TCP', Port: 6379, VpcId: s.vpcId })).TargetGroups[0];
-  assert.equal((await get(tcp.TargetGroupArn))['stickiness.type'], 'source_ip');
+  const tcpAttrs = await get(tcp.TargetGroupArn);
+  assert.equal(tcpAttrs['stickiness.type'], 'source_ip');
+  // Instance targets included: the data plane does not keep the client's address, and says so.
+  assert.equal(tcpAttrs['preserve_client_ip.enabled'], 'false');
+  const setTcp = (Key: string, Value: string) => s.elb.ModifyTargetGroupAttributes!({ TargetGroupArn: tcp.TargetGroupArn, Attributes: [{ Key, Value }] });
+  await rejectsWith(setTcp('preserve_client_ip.enabled', 'true'), 'ValidationError', "Wharf's load balancers do not preserve client IP addresses (targets see the load balancer's): preserve_client_ip.enabled cannot be true");
+  await setTcp('deregistration_delay.connection_termination.enabled', 'true');
+  await setTcp('target_health_state.unhealthy.connection_termination.enabled', 'false');
+  const after2 = await get(tcp.TargetGroupArn);
+  assert.deepEqual([after2['deregistration_delay.connection_termination.enabled'], after2['target_health_state.unhealthy.connection_termination.enabled']], ['true', 'false']);
 });
 
 /** A self-signed certificate and its key in one PEM file. */

@@ -43,7 +43,8 @@ export function targetGroupAttributeDefaults(protocol: Protocol, targetType: 'ip
     return {
       'deregistration_delay.timeout_seconds': '300',
       'deregistration_delay.connection_termination.enabled': 'false',
-      'preserve_client_ip.enabled': targetType === 'instance' ? 'true' : 'false',
+      // Targets see the load balancer's address: Wharf's data plane does not keep the client's.
+      'preserve_client_ip.enabled': 'false',
       'proxy_protocol_v2.enabled': 'false',
       'stickiness.enabled': 'false',
       'stickiness.type': 'source_ip',
@@ -87,6 +88,7 @@ function checkTargetGroupAttribute(tg: TargetGroupRecord, key: string, value: st
   }
   if (rule ? !rule.test(value) : !/^(true|false)$/.test(value)) throw validationError(`Target group attribute '${key}' must be ${rule ? rule.says : "'true' or 'false'"}, not '${value}'`);
   if (key === 'proxy_protocol_v2.enabled' && value === 'true') throw validationError('Wharf does not send the proxy protocol: proxy_protocol_v2.enabled cannot be true');
+  if (key === 'preserve_client_ip.enabled' && value === 'true') throw validationError("Wharf's load balancers do not preserve client IP addresses (targets see the load balancer's): preserve_client_ip.enabled cannot be true");
 }
 
 /** Health check settings after defaults, checked as ELB checks them. */

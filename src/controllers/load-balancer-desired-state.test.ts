@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { ElbAction, ListenerRecord, LoadBalancerRecord, RuleRecord, TargetGroupRecord, TargetRecord } from '../control/elbv2-records';
 import { generateConfig } from '../loadbalancer/haproxy-config';
 import type { DesiredState } from '../loadbalancer/model';
-import { certificatePath, desiredStateOf, type RegionElbRecords } from './load-balancer-desired-state';
+import { attributesOf, certificatePath, desiredStateOf, type RegionElbRecords } from './load-balancer-desired-state';
 
 const A = (r: string) => `arn:aws:elasticloadbalancing:us-east-1:123456789012:${r}`;
 const LB1 = A('loadbalancer/app/one/00000000000000a1');
@@ -129,6 +129,14 @@ describe('ELBv2 records -> the data plane desired state', () => {
     ]);
     assert.deepEqual([...r.registered.keys()], ['00000000000000b1']);
     assert.equal(r.groupRegion.get('00000000000000b1'), 'us-east-1');
+  });
+
+  test("a TCP group's connection termination attributes reach the data plane with NLB's defaults; HTTP groups have none", () => {
+    const tcp = (Attributes: Record<string, string>) => attributesOf(tg(TG_WEB, { Protocol: 'TCP', HealthCheckProtocol: 'TCP', Attributes }));
+    assert.deepEqual([tcp({}).tcpCloseOnDeregistration, tcp({}).tcpCloseOnUnhealthy], [false, true]);
+    const flipped = tcp({ 'deregistration_delay.connection_termination.enabled': 'true', 'target_health_state.unhealthy.connection_termination.enabled': 'false' });
+    assert.deepEqual([flipped.tcpCloseOnDeregistration, flipped.tcpCloseOnUnhealthy], [true, false]);
+    assert.deepEqual(attributesOf(tg(TG_WEB, { Attributes: { 'deregistration_delay.connection_termination.enabled': 'true' } })), { deregistrationDelaySeconds: 300, slowStartSeconds: 0, algorithm: 'round_robin' });
   });
 
   test('rules by priority, every condition form and every action form', () => {

@@ -126,6 +126,10 @@ export function attributesOf(tg: TargetGroupRecord): TargetGroupAttributes {
     slowStartSeconds: num(at['slow_start.duration_seconds'], 0),
     algorithm: at['load_balancing.algorithm.type'] === 'least_outstanding_requests' ? 'least_outstanding_requests' : 'round_robin',
   };
+  if (tg.Protocol === 'TCP') {
+    out.tcpCloseOnDeregistration = at['deregistration_delay.connection_termination.enabled'] === 'true';
+    out.tcpCloseOnUnhealthy = at['target_health_state.unhealthy.connection_termination.enabled'] !== 'false';
+  }
   if (at['stickiness.enabled'] === 'true') {
     const type = at['stickiness.type'] ?? (tg.Protocol === 'TCP' ? 'source_ip' : 'lb_cookie');
     // app_cookie (the application's own cookie) has no counterpart in the data plane's model.

@@ -98,6 +98,14 @@ export interface TargetGroupAttributes {
   slowStartSeconds: number;
   stickiness?: { type: 'lb_cookie' | 'source_ip'; durationSeconds: number };
   algorithm: 'round_robin' | 'least_outstanding_requests';
+  /**
+   * TCP groups (NLB): close a deregistered target's connections when its delay ends
+   * (`deregistration_delay.connection_termination.enabled`, default false: they live on), and an
+   * unhealthy target's at once (`target_health_state.unhealthy.connection_termination.enabled`,
+   * default true). HTTP groups always close at the end of the delay and never for health.
+   */
+  tcpCloseOnDeregistration?: boolean;
+  tcpCloseOnUnhealthy?: boolean;
 }
 
 export interface TargetGroup {

@@ -212,7 +212,8 @@ export class LoadBalancerReconciler {
           await rt.setState(be, sv, 'ready');
         } else {
           await rt.setState(be, sv, 'maint');
-          await rt.shutdownSessions(be, sv);
+          // NLB leaves a drained target's connections open unless connection termination is on.
+          if (g.protocol !== 'TCP' || g.attributes.tcpCloseOnDeregistration) await rt.shutdownSessions(be, sv);
           await rt.setAddress(be, sv, '0.0.0.0', 0);
           result.freed.push(`${g.id}/${op.key}`);
         }
@@ -305,6 +306,9 @@ export class LoadBalancerReconciler {
         const serving = (slot.adminState & (ADMIN_MAINT | ADMIN_DRAIN)) === 0 && record !== undefined;
         const wanted = serving && targetHealth(g, slot, record, now).state === 'unhealthy';
         const parked = (twin.adminState & ADMIN_MAINT) !== 0;
+        // NLB closes an unhealthy target's connections unless told not to (ALB lets them finish).
+        // Not HAProxy's on-marked-down: that would also fire when a slot goes to maintenance.
+        if (wanted && g.protocol === 'TCP' && g.attributes.tcpCloseOnUnhealthy !== false && slot.currentSessions > 0) await rt.shutdownSessions(be, slot.server);
         if (wanted) {
           if (!parked && twin.address === slot.address && twin.port === slot.port) continue;
           await rt.setAddress(be, twinName, slot.address, slot.port);

@@ -11,9 +11,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
+import net from 'node:net';
 import path from 'node:path';
 import { targetGroupDefaults } from '../../src/loadbalancer/model';
-import type { DesiredState } from '../../src/loadbalancer/model';
+import type { DesiredState, TargetGroup } from '../../src/loadbalancer/model';
 import { LoadBalancerReconciler } from '../../src/loadbalancer/reconciler';
 import { forwardListener, get, haproxySkipReason, httpGroup, startDataPlane, startTarget, tempDataDir, waitForStates, type TestTarget } from './helpers/lb-harness';
 import { waitUntil } from './helpers/processes';
@@ -406,6 +407,90 @@ describe('load balancer data plane on HAProxy', { skip }, () => {
     console.log(`steady stream while targets changed: ${ok} requests answered, ${failed} failed`);
     assert.equal(failed, 0, errors.slice(0, 5).join('; '));
     assert.ok(ok > 100, `only ${ok} requests were sent`);
+  });
+
+  test('TCP groups: a drained target keeps its connections unless connection termination is on; an unhealthy one loses them unless turned off', async () => {
+    // An echo server as the target, its health checked on a port of its own that the test can close.
+    const conns = new Set<net.Socket>();
+    const echo = net.createServer((c) => (conns.add(c), c.on('close', () => conns.delete(c)), c.pipe(c)));
+    let hc = net.createServer((c) => c.end());
+    await new Promise<void>((res) => echo.listen(0, '127.0.0.1', res));
+    await new Promise<void>((res) => hc.listen(0, '127.0.0.1', res));
+    const hcPort = (hc.address() as net.AddressInfo).port;
+    cleanups.push(async () => {
+      for (const c of conns) c.destroy();
+      echo.close();
+      hc.close();
+    });
+    const target = { id: '127.0.0.1', port: (echo.address() as net.AddressInfo).port };
+    const group = (targets: (typeof target)[], over: Partial<TargetGroup['attributes']> = {}): TargetGroup => {
+      const d = targetGroupDefaults('TCP');
+      return {
+        ...d,
+        id: 'nlb',
+        port: 80,
+        targets,
+        healthCheck: { ...d.healthCheck, port: hcPort, intervalSeconds: 1, timeoutSeconds: 1, healthyThreshold: 2, unhealthyThreshold: 2 },
+        attributes: { ...d.attributes, deregistrationDelaySeconds: 1, ...over },
+      };
+    };
+    const state = (g: TargetGroup): DesiredState => ({ loadBalancers: [{ id: 'lb21', type: 'network', address: addr(21), listeners: [{ ...forwardListener('l', PORT, 'nlb'), protocol: 'TCP' }] }], targetGroups: [g] });
+    const r = await dataPlane();
+    /** A connection through the listener, and whether it still echoes. */
+    const connect = async () => {
+      const s = net.connect(PORT, addr(21));
+      let closed = false;
+      s.on('close', () => (closed = true)).on('error', () => undefined);
+      const alive = async () => {
+        if (closed) return false;
+        const line = `ping-${Math.random()}\n`;
+        const got = new Promise<boolean>((res) => {
+          let b = '';
+          const onData = (d: Buffer) => ((b += d), b.includes(line) && (s.off('data', onData), res(true)));
+          s.on('data', onData);
+          s.once('close', () => res(false));
+          setTimeout(() => res(false), 2000);
+        });
+        s.write(line);
+        return got;
+      };
+      cleanups.push(async () => void s.destroy());
+      assert.equal(await alive(), true, 'a new connection echoes');
+      return { alive, closed: () => closed };
+    };
+    const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+
+    // Deregistered, default (connection termination off): the stream outlives the 1 s delay.
+    await r.apply(state(group([target])));
+    await waitForStates(r, 'nlb', (s) => s === 'healthy');
+    const a = await connect();
+    await r.apply(state(group([])));
+    await sleep(3000);
+    assert.equal(await a.alive(), true, 'connection termination off: the connection lives on after the delay');
+    // Connection termination on: closed when the delay ends.
+    await r.apply(state(group([target], { tcpCloseOnDeregistration: true })));
+    await waitForStates(r, 'nlb', (s) => s === 'healthy');
+    const b = await connect();
+    await r.apply(state(group([], { tcpCloseOnDeregistration: true })));
+    await waitUntil(() => b.closed(), 'the drained connection to be closed', { timeoutMs: 6000 });
+
+    // Unhealthy, default (termination on): its connections are closed when it is marked down.
+    await r.apply(state(group([target])));
+    await waitForStates(r, 'nlb', (s) => s === 'healthy');
+    const c = await connect();
+    hc.close();
+    await waitForStates(r, 'nlb', (s) => s === 'unhealthy');
+    await waitUntil(() => c.closed(), 'the unhealthy target\'s connection to be closed', { timeoutMs: 3000 });
+    // Termination off: the connection to the unhealthy target lives on.
+    hc = net.createServer((x) => x.end());
+    await new Promise<void>((res) => hc.listen(hcPort, '127.0.0.1', res));
+    await r.apply(state(group([target], { tcpCloseOnUnhealthy: false })));
+    await waitForStates(r, 'nlb', (s) => s === 'healthy');
+    const d = await connect();
+    hc.close();
+    await waitForStates(r, 'nlb', (s) => s === 'unhealthy');
+    await sleep(1500);
+    assert.equal(await d.alive(), true, 'termination off: the connection to the unhealthy target lives on');
   });
 
   test('an HTTPS listener terminates TLS with its PEM file; a TCP listener passes the stream through', async () => {
