@@ -13,11 +13,9 @@ import type { TaskDefinitionRecord } from '../core/resources';
 import type { LoadBalancer } from '../core/shapes/ecs';
 import { effectiveNetworkMode } from '../core/task-definition';
 import type { ControlContext } from './context';
-import { targetGroupUsage } from './elbv2-common';
+import { isElbArn, targetGroupUsage } from './elbv2-common';
 import { findTargetGroup } from './elbv2-records';
 import { containerPortExists } from './service-registries';
-
-const TARGET_GROUP_ARN_RE = /^arn:aws[a-z-]*:elasticloadbalancing:[^:]*:\d*:targetgroup\/[^/]+\/[0-9a-f]+$/;
 
 /**
  * The service's load balancers as stored. `checkTargetGroups` looks the groups up in ELB: always
@@ -30,7 +28,7 @@ export function validateLoadBalancers(ctx: ControlContext, list: LoadBalancer[] 
   if (lbs.filter((l) => l.loadBalancerName).length > 1) throw invalidParameter('A service can use at most one Classic Load Balancer.');
   for (const l of lbs) {
     if (!l.targetGroupArn && !l.loadBalancerName) throw invalidParameter('A load balancer needs a targetGroupArn or a loadBalancerName.');
-    if (l.targetGroupArn && !TARGET_GROUP_ARN_RE.test(l.targetGroupArn)) throw invalidParameter(`Invalid targetGroupArn '${l.targetGroupArn}'.`);
+    if (l.targetGroupArn && !isElbArn(l.targetGroupArn, 'target group')) throw invalidParameter(`Invalid targetGroupArn '${l.targetGroupArn}'.`);
     if (!l.containerName || l.containerPort === undefined) throw invalidParameter('containerName and containerPort are required for each load balancer.');
     if (!containerPortExists(td, l.containerName, l.containerPort)) {
       throw invalidParameter(`The container ${l.containerName} did not have a container port ${l.containerPort} defined.`);
