@@ -119,6 +119,11 @@ const badOverrides: { name: string; overrides: TaskOverride; message: string }[]
     message: "Override for container named 'ghost' is not a container in the TaskDefinition.",
   },
   {
+    name: 'an override without a container name',
+    overrides: { containerOverrides: [{ cpu: 1 }] },
+    message: 'name cannot be blank.',
+  },
+  {
     name: 'two overrides for one container',
     overrides: { containerOverrides: [{ name: 'web' }, { name: 'web' }] },
     message: "Duplicate override for container named 'web'.",

@@ -65,8 +65,10 @@ export function resolveResourceNeeds(td: ResourceSource, overrides?: TaskOverrid
   const defs = td.containerDefinitions ?? [];
   const byName = new Map<string, ContainerOverride>();
   for (const o of overrides?.containerOverrides ?? []) {
-    if (o.name === undefined || !defs.some((c) => c.name === o.name)) {
-      invalidParameterFail(`Override for container named '${String(o.name)}' is not a container in the TaskDefinition.`);
+    // ECS's own words for a nameless override (aws/aws-sdk-go issue 2553).
+    if (!o.name) invalidParameterFail('name cannot be blank.');
+    if (!defs.some((c) => c.name === o.name)) {
+      invalidParameterFail(`Override for container named '${o.name}' is not a container in the TaskDefinition.`);
     }
     if (byName.has(o.name)) invalidParameterFail(`Duplicate override for container named '${o.name}'.`);
     byName.set(o.name, o);
