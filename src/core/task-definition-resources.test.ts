@@ -135,6 +135,31 @@ const badOverrides: { name: string; overrides: TaskOverride; message: string }[]
   },
   { name: 'a negative cpu override', overrides: { containerOverrides: [{ name: 'web', cpu: -1 }] }, message: "Invalid 'cpu' override for container 'web'." },
   { name: 'a task memory override that is not a size', overrides: { memory: 'big' }, message: "Invalid task 'memory' value 'big'." },
+  {
+    name: 'a memory override below 6 MiB',
+    overrides: { containerOverrides: [{ name: 'web', memory: 5 }] },
+    message: "Invalid 'memory' override for container 'web'. The minimum is 6 MiB.",
+  },
+  {
+    name: 'a memoryReservation override below 6 MiB',
+    overrides: { containerOverrides: [{ name: 'web', memoryReservation: 5 }] },
+    message: "Invalid 'memoryReservation' override for container 'web'. The minimum is 6 MiB.",
+  },
+  {
+    name: "a task memory override below a container's memory",
+    overrides: { memory: '64' },
+    message: "Invalid 'memory' setting for container 'web'. A container's 'memory' cannot be greater than the task 'memory'.",
+  },
+  {
+    name: 'a container memory override above the task memory override',
+    overrides: { memory: '256', containerOverrides: [{ name: 'web', memory: 512 }] },
+    message: "Invalid 'memory' setting for container 'web'. A container's 'memory' cannot be greater than the task 'memory'.",
+  },
+  {
+    name: "a task cpu override below the containers' cpu",
+    overrides: { cpu: '256', containerOverrides: [{ name: 'web', cpu: 512 }] },
+    message: "The sum of all container 'cpu' values cannot be greater than the value of the task 'cpu'.",
+  },
 ];
 
 for (const b of badOverrides) {
@@ -145,3 +170,15 @@ for (const b of badOverrides) {
     );
   });
 }
+
+test("container memory overrides whose sum exceeds the task memory are refused, as at registration", () => {
+  const td = registered([container({ name: 'a', memory: 200 }), container({ name: 'b', memory: 200 })], { memory: '512' });
+  assert.equal(resolveResourceNeeds(td, { containerOverrides: [{ name: 'b', memory: 300 }] }).memory, 512);
+  assert.throws(
+    () => resolveResourceNeeds(td, { containerOverrides: [{ name: 'b', memory: 400 }] }),
+    (e: unknown) =>
+      e instanceof WharfError &&
+      e.code === 'InvalidParameterException' &&
+      e.message === "The sum of all container 'memory' values cannot be greater than the value of the task 'memory'.",
+  );
+});

@@ -23,7 +23,7 @@ import type {
   TaskOverride,
 } from './shapes/ecs';
 import { invalidParameterFail, isInt } from './task-definition-checks';
-import { containerGpuCount } from './task-definition-container';
+import { MIN_CONTAINER_MEMORY_MIB, containerGpuCount } from './task-definition-container';
 import { parseTaskCpu, parseTaskMemory } from './task-definition-units';
 
 export interface ContainerResourceNeeds {
@@ -82,7 +82,11 @@ export function resolveResourceNeeds(td: ResourceSource, overrides?: TaskOverrid
     const where = `container '${c.name}'`;
     if (!isInt(cpu) || cpu < 0) invalidParameterFail(`Invalid 'cpu' override for ${where}.`);
     for (const [field, v] of [['memory', memory], ['memoryReservation', memoryReservation]] as const) {
-      if (v !== undefined && (!isInt(v) || v < 1)) invalidParameterFail(`Invalid '${field}' override for ${where}.`);
+      if (v !== undefined && !isInt(v)) invalidParameterFail(`Invalid '${field}' override for ${where}.`);
+      // Registration's floor (Docker refuses less), so the task does not fail at container creation.
+      if (v !== undefined && v < MIN_CONTAINER_MEMORY_MIB) {
+        invalidParameterFail(`Invalid '${field}' override for ${where}. The minimum is ${MIN_CONTAINER_MEMORY_MIB} MiB.`);
+      }
     }
     if (memory !== undefined && memoryReservation !== undefined && memory <= memoryReservation) {
       invalidParameterFail(`Invalid overrides for ${where}. 'memory' must be greater than 'memoryReservation'.`);
@@ -106,6 +110,7 @@ export function resolveResourceNeeds(td: ResourceSource, overrides?: TaskOverrid
 
   const taskCpu = taskLevel(overrides?.cpu ?? td.cpu, parseTaskCpu, 'cpu');
   const taskMemory = taskLevel(overrides?.memory ?? td.memory, parseTaskMemory, 'memory');
+  checkTaskSize(containers, taskCpu, taskMemory);
   const tcp = new Set<number>();
   const udp = new Set<number>();
   for (const c of defs) {
@@ -124,6 +129,26 @@ export function resolveResourceNeeds(td: ResourceSource, overrides?: TaskOverrid
     gpus: containers.reduce((s, c) => s + c.gpus, 0),
     containers,
   };
+}
+
+/**
+ * Registration's memory and cpu arithmetic, on the values after overrides: a task size below what
+ * its containers take would be reserved while the containers get their larger limits.
+ */
+function checkTaskSize(containers: ContainerResourceNeeds[], taskCpu?: number, taskMemory?: number): void {
+  if (taskMemory !== undefined) {
+    const tooBig = containers.find((c) => c.memory !== undefined && c.memory > taskMemory);
+    if (tooBig) {
+      invalidParameterFail(`Invalid 'memory' setting for container '${tooBig.name}'. A container's 'memory' cannot be greater than the task 'memory'.`);
+    }
+    if (containers.reduce((sum, c) => sum + c.reservedMemory, 0) > taskMemory) {
+      const field = containers.some((c) => c.memoryReservation !== undefined) ? 'memoryReservation' : 'memory';
+      invalidParameterFail(`The sum of all container '${field}' values cannot be greater than the value of the task 'memory'.`);
+    }
+  }
+  if (taskCpu !== undefined && containers.reduce((sum, c) => sum + c.cpu, 0) > taskCpu) {
+    invalidParameterFail("The sum of all container 'cpu' values cannot be greater than the value of the task 'cpu'.");
+  }
 }
 
 function staticHostPort(mode: NetworkMode, containerPort?: number, hostPort?: number): number | undefined {
