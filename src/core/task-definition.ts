@@ -243,6 +243,16 @@ function checkContainerSet(containers: ContainerDefinition[]): void {
       portNames.add(pm.name);
     }
   }
+  // Normalized mappings carry their host port: 0 is dynamic (never conflicts); TCP and UDP differ.
+  const hostPorts = new Set<string>();
+  for (const c of containers) {
+    for (const pm of c.portMappings ?? []) {
+      if (!pm.hostPort) continue;
+      const key = `${pm.protocol ?? 'tcp'} ${pm.hostPort}`;
+      if (hostPorts.has(key)) clientFail(`${(pm.protocol ?? 'tcp').toUpperCase()} host port '${pm.hostPort}' is mapped multiple times in task.`);
+      hostPorts.add(key);
+    }
+  }
   const firelens = containers.filter((c) => c.firelensConfiguration !== undefined);
   if (firelens.length > 1) clientFail('Only one container in a task definition can have a firelensConfiguration.');
   const usesFirelens = containers.find((c) => c.logConfiguration?.logDriver === 'awsfirelens');
