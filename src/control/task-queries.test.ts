@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WharfError } from '../core/errors';
 import { createCluster } from './clusters';
-import { controlTestContext } from './control-test-context';
-import { describeTasks } from './task-queries';
+import { controlTestContext, rejectsWith } from './control-test-context';
+import { describeTasks, listTasks } from './task-queries';
 
 test('DescribeTasks with an empty tasks list answers ECS\'s InvalidParameterException', async () => {
   const ctx = await controlTestContext();
@@ -16,4 +16,16 @@ test('DescribeTasks with an empty tasks list answers ECS\'s InvalidParameterExce
   });
   const missing = await describeTasks(ctx, { cluster: 'c', tasks: ['0123456789abcdef0123456789abcdef'] });
   assert.deepEqual(missing.failures, [{ arn: 'arn:aws:ecs:eu-west-3:123456789012:task/c/0123456789abcdef0123456789abcdef', reason: 'MISSING' }]);
+});
+
+test('ListTasks refuses startedBy with another filter, and family with serviceName, as ECS does', async () => {
+  const ctx = await controlTestContext();
+  await createCluster(ctx, { clusterName: 'c' });
+  for (const other of [{ family: 'web' }, { containerInstance: 'abc' }, { serviceName: 'svc' }, { launchType: 'EC2' as const }]) {
+    await rejectsWith(listTasks(ctx, { cluster: 'c', startedBy: 'me', ...other }), 'InvalidParameterException', 'cannot specify startedBy with other arguments');
+  }
+  await rejectsWith(listTasks(ctx, { cluster: 'c', family: 'web', serviceName: 'svc' }), 'InvalidParameterException', 'cannot specify family with serviceName');
+  // Alone, or startedBy with desiredStatus, the filters are taken.
+  assert.deepEqual((await listTasks(ctx, { cluster: 'c', startedBy: 'me', desiredStatus: 'STOPPED' })).taskArns, []);
+  assert.deepEqual((await listTasks(ctx, { cluster: 'c', family: 'web', launchType: 'EC2' })).taskArns, []);
 });

@@ -25,6 +25,13 @@ export async function describeTasks(ctx: ControlContext, input: DescribeTasksReq
 }
 
 export async function listTasks(ctx: ControlContext, input: ListTasksRequest): Promise<ListTasksResponse> {
+  // Filter combinations ECS refuses. desiredStatus is still taken with startedBy: whether ECS
+  // counts it among the "other arguments" is not documented.
+  const others = [input.family, input.containerInstance, input.serviceName, input.launchType];
+  if (input.startedBy !== undefined && others.some((v) => v !== undefined)) {
+    throw invalidParameter('cannot specify startedBy with other arguments');
+  }
+  if (input.family !== undefined && input.serviceName !== undefined) throw invalidParameter('cannot specify family with serviceName');
   const cluster = requireActiveCluster(ctx, input.cluster);
   const name = cluster.clusterName;
   const desired = input.desiredStatus ?? 'RUNNING';
