@@ -41,6 +41,8 @@ import { resolveNetwork, subnetByZone, zoneConstraint } from './task-network';
 export { resolveNetwork } from './task-network';
 
 const MAX_COUNT = 10;
+/** ECS's limit on RunTask/StartTask overrides, JSON formatting characters included. */
+const MAX_OVERRIDES_CHARS = 8192;
 
 type LaunchType = 'EC2' | 'FARGATE' | 'EXTERNAL';
 
@@ -112,6 +114,12 @@ function refuseUnsupportedTaskOptions(input: { enableExecuteCommand?: boolean; v
   if (input.volumeConfigurations?.length) throw new WharfError('UnsupportedFeatureException', 'volumeConfigurations (Amazon EBS volumes) are not available in Wharf.');
 }
 
+function checkOverridesLength(overrides: unknown): void {
+  if (overrides !== undefined && JSON.stringify(overrides).length > MAX_OVERRIDES_CHARS) {
+    throw invalidParameter(`Container Overrides length must be at most ${MAX_OVERRIDES_CHARS}`);
+  }
+}
+
 function checkStartedByAndGroup(startedBy?: string, group?: string): void {
   if (startedBy !== undefined && (startedBy.length > 128 || !/^[A-Za-z0-9_\-/:.#]*$/.test(startedBy))) {
     throw invalidParameter('startedBy may contain up to 128 letters (uppercase and lowercase), numbers, hyphens, underscores, colons, periods, slashes and number signs.');
@@ -157,6 +165,7 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
   else if (input.platformVersion !== undefined) invalidParameterFor('platformVersion', 'the FARGATE launch type');
   refuseUnsupportedTaskOptions(input);
   const awsvpc = resolveNetwork(ctx, td, input.networkConfiguration, launchType);
+  checkOverridesLength(input.overrides);
   const needs = resolveResourceNeeds(td, input.overrides);
   const group = input.group ?? `family:${td.family}`;
   checkStartedByAndGroup(input.startedBy, group);
@@ -285,6 +294,7 @@ export async function startTask(ctx: ControlContext, input: StartTaskRequest): P
   if (!(td.compatibilities ?? []).includes('EC2')) throw invalidParameter('Task definition does not support launch_type EC2.');
   refuseUnsupportedTaskOptions(input);
   const awsvpc = resolveNetwork(ctx, td, input.networkConfiguration, 'EC2');
+  checkOverridesLength(input.overrides);
   const needs = resolveResourceNeeds(td, input.overrides);
   const group = input.group ?? `family:${td.family}`;
   checkStartedByAndGroup(input.startedBy, group);
