@@ -26,3 +26,10 @@ test('overrides over 8192 characters of JSON are refused by RunTask and StartTas
   // At the limit the request goes on, to placement (this cluster has no instance).
   await rejects(runTask(ctx, { cluster: 'c', taskDefinition: 'web', overrides: overridesOf(8192) }), 'InvalidParameterException', 'No Container Instances were found in your cluster.');
 });
+
+test('propagateTags SERVICE is refused by StartTask as by RunTask: neither starts a service task', async () => {
+  const ctx = await context();
+  const message = 'propagateTags SERVICE is only valid for tasks started by a service.';
+  await rejects(runTask(ctx, { cluster: 'c', taskDefinition: 'web', propagateTags: 'SERVICE' }), 'InvalidParameterException', message);
+  await rejects(startTask(ctx, { cluster: 'c', taskDefinition: 'web', containerInstances: ['abc'], propagateTags: 'SERVICE' }), 'InvalidParameterException', message);
+});

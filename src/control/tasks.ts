@@ -114,6 +114,11 @@ function refuseUnsupportedTaskOptions(input: { enableExecuteCommand?: boolean; v
   if (input.volumeConfigurations?.length) throw new WharfError('UnsupportedFeatureException', 'volumeConfigurations (Amazon EBS volumes) are not available in Wharf.');
 }
 
+/** A task run by hand has no service whose tags it could take. */
+function refuseServicePropagation(propagateTags?: string): void {
+  if (propagateTags === 'SERVICE') throw invalidParameter('propagateTags SERVICE is only valid for tasks started by a service.');
+}
+
 function checkOverridesLength(overrides: unknown): void {
   if (overrides !== undefined && JSON.stringify(overrides).length > MAX_OVERRIDES_CHARS) {
     throw invalidParameter(`Container Overrides length must be at most ${MAX_OVERRIDES_CHARS}`);
@@ -169,7 +174,7 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
   const needs = resolveResourceNeeds(td, input.overrides);
   const group = input.group ?? `family:${td.family}`;
   checkStartedByAndGroup(input.startedBy, group);
-  if (input.propagateTags === 'SERVICE') throw invalidParameter('propagateTags SERVICE is only valid for tasks started by a service.');
+  refuseServicePropagation(input.propagateTags);
   const tags = taskTags(input.tags, {
     propagateTags: input.propagateTags,
     td,
@@ -298,6 +303,7 @@ export async function startTask(ctx: ControlContext, input: StartTaskRequest): P
   const needs = resolveResourceNeeds(td, input.overrides);
   const group = input.group ?? `family:${td.family}`;
   checkStartedByAndGroup(input.startedBy, group);
+  refuseServicePropagation(input.propagateTags);
   const tags = taskTags(input.tags, {
     propagateTags: input.propagateTags,
     td,
