@@ -126,6 +126,6 @@ export async function listAccountSettings(ctx: ControlContext, input: ListAccoun
   }
   if (input.name) settings = settings.filter((s) => s.name === input.name);
   if (input.value !== undefined) settings = settings.filter((s) => s.value === input.value);
-  const { page, nextToken } = paginate(settings, (s) => s.name!, input, { default: 10, max: 10 });
+  const { page, nextToken } = paginate(settings, (s) => s.name!, input, { default: 10, max: 10, operation: 'ListAccountSettings' });
   return { settings: page, nextToken };
 }

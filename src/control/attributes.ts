@@ -220,6 +220,6 @@ export async function listAttributes(ctx: ControlContext, input: ListAttributesR
     }
   }
   // Attribute names hold no spaces, so "<arn> <name>" orders and identifies each entry.
-  const { page, nextToken } = paginate(found, (a) => `${a.targetId} ${a.name}`, input, { default: 100, max: 100 });
+  const { page, nextToken } = paginate(found, (a) => `${a.targetId} ${a.name}`, input, { default: 100, max: 100, operation: 'ListAttributes' });
   return { attributes: page, nextToken };
 }

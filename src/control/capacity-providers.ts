@@ -202,7 +202,7 @@ export async function describeCapacityProviders(ctx: ControlContext, input: Desc
     const has = new Set(c.capacityProviders ?? []);
     all = all.filter((p) => has.has(p.name!));
   }
-  const { page, nextToken } = paginate(all, (p) => p.name!, input, { default: 10, max: 10 });
+  const { page, nextToken } = paginate(all, (p) => p.name!, input, { default: 10, max: 10, operation: 'DescribeCapacityProviders' });
   return { capacityProviders: page, failures, nextToken };
 }
 

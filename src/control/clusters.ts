@@ -188,7 +188,7 @@ export async function listClusters(ctx: ControlContext, input: ListClustersReque
   const arns: string[] = [];
   const now = ctx.clock.now();
   for (const e of ctx.state.clusters.all()) if (clusterVisible(e.value, now)) arns.push(e.value.clusterArn);
-  const { page, nextToken } = paginate(arns, (a) => a, input, { default: 100, max: 100 });
+  const { page, nextToken } = paginate(arns, (a) => a, input, { default: 100, max: 100, operation: 'ListClusters' });
   return { clusterArns: page, nextToken };
 }
 

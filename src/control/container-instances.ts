@@ -356,7 +356,7 @@ export async function listContainerInstances(ctx: ControlContext, input: ListCon
     if (query && !evaluateClusterQuery(query, querySubjectOf(ctx, rec))) continue;
     arns.push(rec.containerInstanceArn);
   }
-  const { page, nextToken } = paginate(arns, (a) => a, input, { default: 100, max: 100 });
+  const { page, nextToken } = paginate(arns, (a) => a, input, { default: 100, max: 100, operation: 'ListContainerInstances' });
   return { containerInstanceArns: page, nextToken };
 }
 

@@ -37,7 +37,7 @@ export async function listServiceDeployments(ctx: ControlContext, input: ListSer
   );
   // Newest first: the key counts down with the creation time, ties broken by id.
   const key = (h: (typeof items)[number]) => `${String(1e13 - Math.round(h.createdAt * 1000)).padStart(14, '0')}/${h.id}`;
-  const { page, nextToken } = paginate(items, key, input, { default: 20, max: 100 });
+  const { page, nextToken } = paginate(items, key, input, { default: 20, max: 100, operation: 'ListServiceDeployments' });
   return {
     serviceDeployments: page.map((h) => {
       const out = {

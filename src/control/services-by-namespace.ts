@@ -20,6 +20,6 @@ export async function listServicesByNamespace(ctx: ControlContext, input: ListSe
     if (s.status !== 'ACTIVE') continue;
     if ((s.serviceRegistries ?? []).some((r) => r.registryArn !== undefined && registryArns.has(r.registryArn))) arns.push(s.serviceArn);
   }
-  const { page, nextToken } = paginate(arns, (a) => a, input, { default: 10, max: 100 });
+  const { page, nextToken } = paginate(arns, (a) => a, input, { default: 10, max: 100, operation: 'ListServicesByNamespace' });
   return { serviceArns: page, nextToken };
 }

@@ -445,7 +445,7 @@ export async function listServices(ctx: ControlContext, input: ListServicesReque
     if (input.resourceManagementType !== undefined && input.resourceManagementType !== 'CUSTOMER') continue;
     arns.push(s.serviceArn);
   }
-  const { page, nextToken } = paginate(arns, (a) => a, input, { default: 10, max: 100 });
+  const { page, nextToken } = paginate(arns, (a) => a, input, { default: 10, max: 100, operation: 'ListServices' });
   return { serviceArns: page, nextToken };
 }
 

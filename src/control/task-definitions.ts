@@ -142,7 +142,7 @@ export async function listTaskDefinitions(ctx: ControlContext, input: ListTaskDe
   }
   // Pagination walks keys in ascending order; for DESC the key is inverted so order flips.
   const key = desc ? (td: TaskDefinitionRecord) => invert(revKey(td)) : revKey;
-  const { page, nextToken } = paginate(items, key, input, { default: 100, max: 100 });
+  const { page, nextToken } = paginate(items, key, input, { default: 100, max: 100, operation: 'ListTaskDefinitions' });
   return { taskDefinitionArns: page.map((td) => td.taskDefinitionArn), nextToken };
 }
 
@@ -168,7 +168,7 @@ export async function listTaskDefinitionFamilies(
     if (status === 'INACTIVE' && active) continue;
     families.push(family);
   }
-  const { page, nextToken } = paginate(families, (f) => f, input, { default: 100, max: 100 });
+  const { page, nextToken } = paginate(families, (f) => f, input, { default: 100, max: 100, operation: 'ListTaskDefinitionFamilies' });
   return { families: page, nextToken };
 }
 

@@ -55,7 +55,7 @@ export async function listTasks(ctx: ControlContext, input: ListTasksRequest): P
     (input.launchType === undefined || t.launchType === input.launchType);
   const arns: string[] = [];
   for (const e of ctx.state.tasks.children(name).values()) if (keep(e.value)) arns.push(e.value.taskArn);
-  const { page, nextToken } = paginate(arns, (a) => a, input, { default: 100, max: 100 });
+  const { page, nextToken } = paginate(arns, (a) => a, input, { default: 100, max: 100, operation: 'ListTasks' });
   return { taskArns: page, nextToken };
 }
 
