@@ -85,6 +85,18 @@ export function instanceAttributes(info: EngineInfo, cfg: InstanceConfig): Attri
     // fails to start saying exactly that (TaskStarter), where a missing attribute would only
     // answer RunTask with a bare ATTRIBUTE failure.
     'ecs.capability.env-files.s3',
+    // The agent ships awslogs output itself (awslogs-shipper.ts), with or without an execution
+    // role and whatever logging drivers the engine lists.
+    'com.amazonaws.ecs.capability.logging-driver.awslogs',
+    'ecs.capability.execution-role-awslogs',
+    // pidMode/ipcMode `task` (container-spec.ts namespaceModes) and containerPortRange mappings.
+    'ecs.capability.pid-ipc-namespace-sharing',
+    'ecs.capability.container-port-range',
+    // A task with a taskRoleArn runs, but Wharf has no IAM roles: its containers get no role
+    // credentials (no AWS_CONTAINER_CREDENTIALS_RELATIVE_URI; README says so). Without these a
+    // definition with a role, as most examples have, could never be placed.
+    'com.amazonaws.ecs.capability.task-iam-role',
+    'com.amazonaws.ecs.capability.task-iam-role-network-host',
   ]) {
     attrs.set(cap, undefined);
   }
