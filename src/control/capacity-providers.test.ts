@@ -165,6 +165,26 @@ test('RunTask splits tasks over FARGATE and FARGATE_SPOT by base and weight; eac
   await rejects(runTask(ctx, { cluster: 'c', taskDefinition: 'web', capacityProviderStrategy: [{ capacityProvider: 'FARGATE', weight: 1 }] }), 'InvalidParameterException', 'Task definition does not support launch_type FARGATE.');
 });
 
+test("Fargate RunTask overrides: cpu/memory must make one of Fargate's sizes; ephemeralStorage is 21-200 GiB, applied, and Fargate's only", async () => {
+  const ctx = await context();
+  await instance(ctx, FARGATE_POOL);
+  await instance(ctx, 'default');
+  await createCluster(ctx, { clusterName: 'default' });
+  const run = (overrides: object, taskDefinition = 'fg') =>
+    runTask(ctx, { cluster: 'default', taskDefinition, overrides, ...(taskDefinition === 'fg' ? { launchType: 'FARGATE' as const, networkConfiguration: NET } : {}) });
+  const noSize = 'No Fargate configuration exists for given values.';
+  await rejects(run({ cpu: '300' }), 'InvalidParameterException', noSize);
+  await rejects(run({ memory: '4096' }), 'InvalidParameterException', noSize); // 256 cpu goes up to 2 GB
+  const sized = await run({ cpu: '1024', memory: '4096' });
+  assert.deepEqual([sized.tasks![0]!.cpu, sized.tasks![0]!.memory], ['1024', '4096']);
+  const storage = "Invalid 'ephemeralStorage.sizeInGiB' setting. It must be an integer between 21 and 200.";
+  await rejects(run({ ephemeralStorage: { sizeInGiB: 500 } }), 'InvalidParameterException', storage);
+  await rejects(run({ ephemeralStorage: { sizeInGiB: 20 } }), 'InvalidParameterException', storage);
+  const big = await run({ ephemeralStorage: { sizeInGiB: 50 } });
+  assert.deepEqual([big.tasks![0]!.ephemeralStorage, big.tasks![0]!.fargateEphemeralStorage], [{ sizeInGiB: 50 }, { sizeInGiB: 50 }]);
+  await rejects(run({ ephemeralStorage: { sizeInGiB: 50 } }, 'web'), 'InvalidParameterException', 'The ephemeralStorage override is only supported for tasks using the FARGATE launch type.');
+});
+
 test("no launch type and no strategy: the cluster's default strategy, else EC2", async () => {
   const ctx = await context();
   await instance(ctx, FARGATE_POOL);

@@ -90,7 +90,7 @@ export function newTaskRecord(p: NewTaskParams): TaskRecord {
     t.platformVersion = FARGATE_PLATFORM_VERSION;
     t.platformFamily = FARGATE_PLATFORM_FAMILY;
     // Fargate gives every task 20 GiB when the definition asks for nothing else.
-    t.ephemeralStorage = p.td.ephemeralStorage ?? { sizeInGiB: 20 };
+    t.ephemeralStorage = p.overrides?.ephemeralStorage ?? p.td.ephemeralStorage ?? { sizeInGiB: 20 };
     // Fargate's DescribeTasks names the task's storage under both fields.
     t.fargateEphemeralStorage = { sizeInGiB: t.ephemeralStorage.sizeInGiB };
   }

@@ -20,6 +20,7 @@ import type {
   StopTaskResponse,
   Tag,
 } from '../core/shapes/ecs';
+import { isFargateSize } from '../core/task-definition-fargate';
 import { resolveResourceNeeds } from '../core/task-definition-resources';
 import { STOP, isTerminal } from '../core/task-status';
 import { mergeTags, validateTags } from '../core/tags';
@@ -119,6 +120,24 @@ function refuseServicePropagation(propagateTags?: string): void {
   if (propagateTags === 'SERVICE') throw invalidParameter('propagateTags SERVICE is only valid for tasks started by a service.');
 }
 
+/**
+ * Task-level overrides checked as RegisterTaskDefinition checks the definition's own values: on
+ * Fargate the cpu/memory after overrides must be one of Fargate's sizes, and an ephemeralStorage
+ * override (Fargate only) 21-200 GiB. They were taken as given (a 300-cpu Fargate task ran).
+ */
+function checkTaskOverrides(td: TaskDefinitionRecord, overrides: { cpu?: string; memory?: string; ephemeralStorage?: { sizeInGiB?: number } } | undefined, fargate: boolean): void {
+  if (!overrides) return;
+  if (overrides.ephemeralStorage !== undefined) {
+    if (!fargate) throw invalidParameter('The ephemeralStorage override is only supported for tasks using the FARGATE launch type.');
+    const size = overrides.ephemeralStorage.sizeInGiB;
+    if (!Number.isInteger(size) || size! < 21 || size! > 200) throw invalidParameter("Invalid 'ephemeralStorage.sizeInGiB' setting. It must be an integer between 21 and 200.");
+  }
+  if (fargate && (overrides.cpu !== undefined || overrides.memory !== undefined)) {
+    const windows = (td.runtimePlatform?.operatingSystemFamily ?? 'LINUX') !== 'LINUX';
+    if (!isFargateSize(Number(overrides.cpu ?? td.cpu), Number(overrides.memory ?? td.memory), windows)) throw invalidParameter('No Fargate configuration exists for given values.');
+  }
+}
+
 function checkOverridesLength(overrides: unknown): void {
   if (overrides !== undefined && JSON.stringify(overrides).length > MAX_OVERRIDES_CHARS) {
     throw invalidParameter(`Container Overrides length must be at most ${MAX_OVERRIDES_CHARS}`);
@@ -171,6 +190,7 @@ export async function runTask(ctx: ControlContext, input: RunTaskRequest): Promi
   refuseUnsupportedTaskOptions(input);
   const awsvpc = resolveNetwork(ctx, td, input.networkConfiguration, launchType);
   checkOverridesLength(input.overrides);
+  checkTaskOverrides(td, input.overrides, fargate);
   const needs = resolveResourceNeeds(td, input.overrides);
   const group = input.group ?? `family:${td.family}`;
   checkStartedByAndGroup(input.startedBy, group);
@@ -300,6 +320,7 @@ export async function startTask(ctx: ControlContext, input: StartTaskRequest): P
   refuseUnsupportedTaskOptions(input);
   const awsvpc = resolveNetwork(ctx, td, input.networkConfiguration, 'EC2');
   checkOverridesLength(input.overrides);
+  checkTaskOverrides(td, input.overrides, false);
   const needs = resolveResourceNeeds(td, input.overrides);
   const group = input.group ?? `family:${td.family}`;
   checkStartedByAndGroup(input.startedBy, group);
