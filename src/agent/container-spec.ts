@@ -164,6 +164,10 @@ export function buildContainerSpec(ctx: SpecContext): ContainerSpec {
   const lp = def.linuxParameters;
   const tmpfs: Record<string, string> = {};
   for (const t of lp?.tmpfs ?? []) tmpfs[t.containerPath] = [`size=${t.size}m`, ...(t.mountOptions ?? [])].join(',');
+  // gVisor mounts a writable tmpfs at /tmp unless the spec mounts something there, so a read-only
+  // root would leave /tmp writable (runc keeps it read-only): an empty read-only tmpfs keeps it so.
+  const mountsTmp = (def.mountPoints ?? []).some((mp) => mp.containerPath?.replace(/\/+$/, '') === '/tmp') || '/tmp' in tmpfs;
+  if (def.readonlyRootFilesystem && ctx.sandboxRuntime && !mountsTmp) tmpfs['/tmp'] = 'ro';
 
   const memoryMiB = def.memory ?? ctx.fallbackMemoryMiB;
   const memorySwapBytes =
@@ -217,7 +221,7 @@ export function buildContainerSpec(ctx: SpecContext): ContainerSpec {
       memorySwapBytes,
       memorySwappiness: lp?.swappiness,
       cgroupParent: ctx.cgroupParent,
-      ulimits: def.ulimits?.map((u) => ({ name: u.name, soft: u.softLimit, hard: u.hardLimit })),
+      ulimits: ulimitsOf(def, fargate),
       readonlyRootfs: def.readonlyRootFilesystem,
       // A Fargate task cannot fork-bomb its host: each container gets a bounded process table.
       pidsLimit: fargate ? FARGATE_PIDS_LIMIT : undefined,
@@ -260,6 +264,17 @@ function namespaceModes(ctx: SpecContext): { pidMode?: string; ipcMode?: string 
 }
 
 /** Docker names allow [a-zA-Z0-9][a-zA-Z0-9_.-]; ECS family and container names already fit. */
+/**
+ * The container's ulimits. Fargate sets nofile to 65535/65535 where the definition does not
+ * (API_Ulimit: "The default nofile soft limit is 65535 and the default hard limit is 65535");
+ * elsewhere the engine's defaults stand.
+ */
+function ulimitsOf(def: ContainerDefinition, fargate: boolean): ContainerSpec['host']['ulimits'] {
+  const list = (def.ulimits ?? []).map((u) => ({ name: u.name, soft: u.softLimit, hard: u.hardLimit }));
+  if (fargate && !list.some((u) => u.name === 'nofile')) list.push({ name: 'nofile', soft: 65_535, hard: 65_535 });
+  return list.length ? list : undefined;
+}
+
 export function dockerContainerName(td: TaskDefinition, containerName: string, suffix: string): string {
   const clean = (s: string) => s.replace(/[^a-zA-Z0-9_.-]/g, '');
   return `ecs-${clean(td.family ?? 'task')}-${td.revision ?? 0}-${clean(containerName)}-${suffix}`;

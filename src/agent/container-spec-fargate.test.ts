@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AgentTask } from '../api/agent/protocol';
+import { buildContainerSpec, type SpecContext } from './container-spec';
+
+const task = (launchType: string) =>
+  ({ taskArn: 'arn:aws:ecs:us-east-1:000000000000:task/c/abc', clusterArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/c', desiredStatus: 'RUNNING', launchType, taskDefinition: { family: 'f', revision: 1, containerDefinitions: [] } }) as unknown as AgentTask;
+const spec = (launchType: string, def: SpecContext['def'], sandboxRuntime?: string) =>
+  buildContainerSpec({ task: task(launchType), containerInstanceArn: 'arn:aws:ecs:us-east-1:000000000000:container-instance/c/i', def, dockerName: 'x', networkMode: 'awsvpc', pauseId: 'pause', dockerNames: {}, dockerIds: {}, volumeSources: { data: '/var/lib/x' }, sandboxRuntime });
+
+test('a Fargate container gets nofile 65535/65535 unless its definition sets nofile; EC2 containers keep the engine default', () => {
+  assert.deepEqual(spec('FARGATE', { name: 'a', image: 'busybox' }).host.ulimits, [{ name: 'nofile', soft: 65535, hard: 65535 }]);
+  assert.deepEqual(spec('FARGATE', { name: 'a', image: 'busybox', ulimits: [{ name: 'nofile', softLimit: 1024, hardLimit: 4096 }, { name: 'core', softLimit: 0, hardLimit: 0 }] }).host.ulimits, [
+    { name: 'nofile', soft: 1024, hard: 4096 },
+    { name: 'core', soft: 0, hard: 0 },
+  ]);
+  assert.deepEqual(spec('FARGATE', { name: 'a', image: 'busybox', ulimits: [{ name: 'core', softLimit: 0, hardLimit: 0 }] }).host.ulimits, [
+    { name: 'core', soft: 0, hard: 0 },
+    { name: 'nofile', soft: 65535, hard: 65535 },
+  ]);
+  assert.equal(spec('EC2', { name: 'a', image: 'busybox' }).host.ulimits, undefined);
+});
+
+test('a read-only root under gVisor gets a read-only /tmp (gVisor would mount a writable one), unless /tmp is mounted already', () => {
+  assert.deepEqual(spec('FARGATE', { name: 'a', image: 'busybox', readonlyRootFilesystem: true }, 'runsc').host.tmpfs, { '/tmp': 'ro' });
+  assert.equal(spec('FARGATE', { name: 'a', image: 'busybox', readonlyRootFilesystem: true }).host.tmpfs, undefined, 'runc keeps /tmp read-only itself');
+  assert.equal(spec('FARGATE', { name: 'a', image: 'busybox' }, 'runsc').host.tmpfs, undefined);
+  const withVolume = spec('FARGATE', { name: 'a', image: 'busybox', readonlyRootFilesystem: true, mountPoints: [{ sourceVolume: 'data', containerPath: '/tmp/' }] }, 'runsc');
+  assert.equal(withVolume.host.tmpfs, undefined);
+  assert.deepEqual(withVolume.host.binds, ['/var/lib/x:/tmp/']);
+});
