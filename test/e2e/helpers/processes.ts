@@ -16,7 +16,7 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import type { CredentialsFile } from '../../../src/cmd/credentials';
 import { joinToken } from '../../../src/cmd/credentials';
 import { ensureAgentToken } from '../../../src/cmd/agent-tokens';
-import { ACCOUNT_ID, REGION, REPO, childEnv, type Keys } from './wharf-server';
+import { ACCOUNT_ID, REGION, REPO, TEST_VPC_BASE, childEnv, type Keys } from './wharf-server';
 import { FARGATE_POOL } from '../../../src/core/fargate-pool';
 
 const MAIN = path.join(REPO, 'src', 'cmd', 'main.ts');
@@ -207,7 +207,7 @@ function waitForLine<T>(proc: WharfProcess, lines: { push(cb: (l: string) => voi
 export async function spawnServer(o: SpawnServerOptions = {}): Promise<ServerProcess> {
   const dataDir = o.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-srv-'));
   const region = o.region ?? REGION;
-  const args = ['server', '--listen', `127.0.0.1:${o.port ?? 0}`, '--data-dir', dataDir, '--region', region, '--account-id', o.accountId ?? ACCOUNT_ID, '--sync', o.sync ?? 'normal'];
+  const args = ['server', '--listen', `127.0.0.1:${o.port ?? 0}`, '--data-dir', dataDir, '--region', region, '--account-id', o.accountId ?? ACCOUNT_ID, '--sync', o.sync ?? 'normal', '--vpc-base', TEST_VPC_BASE];
   if (o.agentTimeoutMs !== undefined) args.push('--agent-timeout', String(o.agentTimeoutMs));
   if (o.poolHostLostMs !== undefined) args.push('--fargate-host-lost', String(o.poolHostLostMs));
   if (o.healthyAfterRunningMs !== undefined) args.push('--healthy-after-running', String(o.healthyAfterRunningMs));

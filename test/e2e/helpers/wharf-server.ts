@@ -17,6 +17,13 @@ import { AWS_CLI_V2, pythonWithBoto3 } from '../../preflight/test-deps';
 
 export const REGION = 'us-east-1';
 export const ACCOUNT_ID = '123456789012';
+/**
+ * The tests' VPC ranges (region i: 10.(160+i).0.0/16), away from the default (10.100) that a
+ * `wharf up` the user keeps running on this machine uses: each subnet is a Docker network, and
+ * Docker refuses a second network over the same range ("Pool overlaps with other one on this
+ * address space"), which failed every awsvpc task of the tests while `npm start` ran beside them.
+ */
+export const TEST_VPC_BASE = '10.160';
 export const TARGET_PREFIX = 'AmazonEC2ContainerServiceV20141113';
 export const REPO = path.join(__dirname, '..', '..', '..');
 /** The AWS CLI v2 from Debian; the first `aws` on PATH may be v1. */
@@ -62,6 +69,7 @@ export async function startTestServer(
     log: opts.log ?? createLogger('wharf-e2e', process.env.WHARF_LOG_LEVEL ?? 'silent'),
     dns: opts.dns,
     loadBalancers: opts.loadBalancers,
+    vpcBase: TEST_VPC_BASE,
   });
   const keys = server.credentials.user;
   const region = opts.region ?? REGION;
