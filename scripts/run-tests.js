@@ -65,8 +65,14 @@ function runUnit(files) {
 const LANE_ONE = /fargate|vpc-tasks|tasks-network|load-?balancer|discovery|capacity-providers|faults-docker|elbv2|services-protection|agent-task-runner|data-dir-security|wharf-status|services-replacement|pause-pool/;
 const FILE_TIMEOUT_MS = Number(process.env.WHARF_E2E_FILE_TIMEOUT_S || 480) * 1000;
 
-/** The process tree under pid, as `ps` shows it (for a report on a file that timed out). */
+/**
+ * The process tree under pid, as `ps` shows it (for a report on a file that timed out), and the
+ * process groups in it: a test's HAProxy runs detached in a group of its own (it outlives a
+ * `wharf server` by design), and must be ended with the file, or it goes on holding its load
+ * balancer addresses for the files after it.
+ */
 function processTree(pid) {
+  const groups = new Set();
   try {
     const rows = execFileSync('ps', ['-eo', 'pid=,ppid=,pgid=,etimes=,args='], { encoding: 'utf8' })
       .split('\n')
@@ -79,13 +85,23 @@ function processTree(pid) {
     const walk = (p, depth) => {
       for (const r of rows.filter((x) => x.ppid === p)) {
         out.push(`#   ${'  '.repeat(depth)}${r.pid} (${r.etimes} s) ${r.args}`);
+        groups.add(r.pgid);
         walk(r.pid, depth + 1);
       }
     };
     walk(pid, 0);
-    return out.join('\n');
+    return { text: out.join('\n'), groups: [...groups] };
   } catch (e) {
-    return `#   (ps failed: ${e.message})`;
+    return { text: `#   (ps failed: ${e.message})`, groups: [...groups] };
+  }
+}
+
+/** Sends `signal` to every process group of `groups` (ignoring those already gone). */
+function killGroups(groups, signal) {
+  for (const g of groups) {
+    try {
+      process.kill(-g, signal);
+    } catch {}
   }
 }
 
@@ -101,15 +117,11 @@ function runFile(file) {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      report += `\n# TIMEOUT: ${file} still running after ${FILE_TIMEOUT_MS / 1000} s; its processes:\n${processTree(child.pid)}\n`;
-      try {
-        process.kill(-child.pid, 'SIGTERM');
-      } catch {}
-      setTimeout(() => {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {}
-      }, 5000).unref();
+      const tree = processTree(child.pid);
+      report += `\n# TIMEOUT: ${file} still running after ${FILE_TIMEOUT_MS / 1000} s; its processes:\n${tree.text}\n`;
+      const groups = [child.pid, ...tree.groups.filter((g) => g !== child.pid && g > 1)];
+      killGroups(groups, 'SIGTERM');
+      setTimeout(() => killGroups(groups, 'SIGKILL'), 5000).unref();
       // A process stuck in the kernel (uninterruptible I/O) outlives even SIGKILL, and so do the
       // pipes it holds: the lane goes on without it.
       setTimeout(() => {
