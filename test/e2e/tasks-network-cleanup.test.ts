@@ -177,4 +177,20 @@ describe('awsvpc subnet networks are removed once unused', { skip, timeout: 300_
       for (const n of [empty, withStopped, withRunning, foreign]) removeNetworkQuietly(n);
     }
   });
+
+  test("a subnet whose range another Docker network holds (another Wharf's) fails naming the range and --vpc-base", async () => {
+    const other = `someone-else-${ID}`;
+    const range = `10.251.${process.pid % 250}.0/24`;
+    try {
+      docker('network', 'create', '--subnet', range, other);
+      await assert.rejects(runtime.ensureNetwork(`wharf-subnet-clash${ID}`, AWSVPC_NETWORK_LABELS, { subnet: range, gateway: range.replace(/0\/24$/, '1') }), (err: Error) => {
+        assert.match(err.message, /overlaps/);
+        assert.ok(err.message.includes(`another Docker network on this host uses ${range}; start wharf server (or wharf up) with --vpc-base A.B`), err.message);
+        return true;
+      });
+      assert.ok(!networkNames().includes(`wharf-subnet-clash${ID}`));
+    } finally {
+      removeNetworkQuietly(other);
+    }
+  });
 });

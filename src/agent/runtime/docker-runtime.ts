@@ -323,7 +323,12 @@ export class DockerRuntime implements ContainerRuntime {
         ...(ipam ? { IPAM: { Driver: 'default', Config: [{ Subnet: ipam.subnet, Gateway: ipam.gateway }] } } : {}),
       });
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 409) throw err; // created concurrently
+      if ((err as { statusCode?: number }).statusCode === 409) return; // created concurrently
+      // Another network (another Wharf's, say) holds the range: say what to change.
+      if (ipam && /overlaps/i.test((err as Error).message)) {
+        throw new Error(`${(err as Error).message.trim()}: another Docker network on this host uses ${ipam.subnet}; start wharf server (or wharf up) with --vpc-base A.B set to a range no network here uses`);
+      }
+      throw err;
     }
   }
 
