@@ -112,12 +112,17 @@ export function containerChange(c: ContainerRun): WharfContainerStateChange {
  */
 export function bindFromPause(containers: readonly ContainerRun[], networkMode: string): void {
   if (networkMode !== 'awsvpc') return;
-  const published = containers.find((c) => c.internal)?.bindings ?? [];
   for (const c of containers) {
     if (c.internal || c.known !== 'RUNNING') continue;
-    const mine = new Set((c.def.portMappings ?? []).map((m) => `${m.containerPort}/${m.protocol ?? 'tcp'}`));
-    c.bindings = published.filter((b) => mine.has(`${b.containerPort}/${b.protocol ?? 'tcp'}`));
+    c.bindings = pauseBindingsOf(containers, c);
   }
+}
+
+/** The ports the task's pause container publishes for `c`'s own port mappings. */
+export function pauseBindingsOf(containers: readonly ContainerRun[], c: ContainerRun): NetworkBinding[] {
+  const published = containers.find((x) => x.internal)?.bindings ?? [];
+  const mine = new Set((c.def.portMappings ?? []).map((m) => `${m.containerPort}/${m.protocol ?? 'tcp'}`));
+  return published.filter((b) => mine.has(`${b.containerPort}/${b.protocol ?? 'tcp'}`));
 }
 
 /** The container is STOPPED: its exit code, the first reason given, no bindings, when (`now` if not known). */

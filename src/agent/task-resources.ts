@@ -10,7 +10,7 @@
  */
 import { LABELS, type AgentTask } from '../api/agent/protocol';
 import type { ContainerRuntime, NetworkIpam } from './runtime/container-runtime';
-import type { ContainerRun } from './container-run';
+import { bindingsOf, type ContainerRun } from './container-run';
 import { containerLabels, taskLimits } from './container-spec';
 import { prepareVolumes } from './task-volumes';
 
@@ -154,6 +154,8 @@ export async function startCreatedPauseContainer(rt: ContainerRuntime, o: PauseC
   const ip = st?.ipAddresses[o.network] ?? Object.values(st?.ipAddresses ?? {})[0];
   if (!ip) throw new Error(`pause container got no address on network ${o.network}`);
   const mac = st?.macAddresses?.[o.network] ?? Object.values(st?.macAddresses ?? {})[0];
+  // What it publishes (assignPublicIp ENABLED): the task's containers report these as theirs.
+  pause.bindings = bindingsOf(pause, st?.ports ?? [], 'awsvpc');
   return mac ? { ip, mac } : { ip };
 }
 

@@ -21,7 +21,7 @@
 import type { AgentTask } from '../api/agent/protocol';
 import { credentialsWithheld } from './agent-state-store';
 import { buildContainerSpec } from './container-spec';
-import { bindingsOf, type ContainerRun } from './container-run';
+import { bindingsOf, pauseBindingsOf, type ContainerRun } from './container-run';
 import { dependencyGate } from './container-dependencies';
 import { hostPortFree } from './host-ports';
 import { createPauseContainer, ipamOf, prepareTaskResources, startCreatedPauseContainer, type PauseContainerOptions } from './task-resources';
@@ -368,6 +368,9 @@ export class TaskStarter {
       if (h.networkMode === 'bridge' && c.def.portMappings?.length) {
         const st = await rt.inspectContainer(c.dockerId!);
         if (st?.running) c.bindings = bindingsOf(c, st.ports, h.networkMode);
+      } else if (h.networkMode === 'awsvpc') {
+        // Published ports (assignPublicIp ENABLED) are the pause container's, read at its start.
+        c.bindings = pauseBindingsOf(h.containers, c);
       } else {
         c.bindings = bindingsOf(c, [], h.networkMode);
       }
