@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseLenientTaskDefinition } from '../api/ecs/lenient-json';
+import { idOf } from '../core/arn';
 import { DockerRuntime, streamTaskLogs } from '../agent';
 import { DEFAULT_ENDPOINT, Ec2Client, EcsClient, defaultDataDir, resolveCredentials } from './client';
 import { credentialsPath, joinToken, type CredentialsFile } from './credentials';
@@ -15,7 +16,7 @@ const LOGS_HELP = `wharf logs TASK [CONTAINER]: print a task's container output
 
 TASK is a task id or ARN; CONTAINER defaults to the task's only (or first) container.
 Flags:
-  --cluster NAME   the task's cluster (default 'default')
+  --cluster NAME   the task's cluster (default: the one a task ARN names, else 'default')
   --follow, -f     keep following the output
   --endpoint URL   the Wharf endpoint (default ${DEFAULT_ENDPOINT})
   --ca FILE        PEM certificate(s) an https endpoint must chain to (default $AWS_CA_BUNDLE)
@@ -34,12 +35,17 @@ Flags:
                          AWS_SECRET_ACCESS_KEY are not set (default $WHARF_DATA_DIR or ~/.wharf)
 `;
 
+/** The cluster `wharf logs` asks about: --cluster, else the one a task ARN names (arn:...:task/CLUSTER/ID), else default. */
+export function logsCluster(given: string | undefined, task: string): string {
+  return given ?? idOf(task, 'task').cluster ?? 'default';
+}
+
 export async function cmdLogs(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
-      cluster: { type: 'string', default: 'default' },
+      cluster: { type: 'string' },
       follow: { type: 'boolean', short: 'f' },
       endpoint: { type: 'string', default: process.env.WHARF_ENDPOINT ?? DEFAULT_ENDPOINT },
       ca: { type: 'string' },
@@ -53,9 +59,10 @@ export async function cmdLogs(argv: string[]): Promise<void> {
     return;
   }
   const client = new EcsClient(values.endpoint!, resolveCredentials(values['data-dir']), undefined, values.ca);
-  const out = await client.call('DescribeTasks', { cluster: values.cluster, tasks: [positionals[0]] });
+  const cluster = logsCluster(values.cluster, positionals[0]!);
+  const out = await client.call('DescribeTasks', { cluster, tasks: [positionals[0]] });
   const task = out.tasks?.[0];
-  if (!task) throw new Error(`task ${positionals[0]} not found in cluster ${values.cluster}`);
+  if (!task) throw new Error(`task ${positionals[0]} not found in cluster ${cluster}`);
   const containerName = positionals[1] ?? task.containers?.[0]?.name;
   if (!task.containers?.some((c: { name: string }) => c.name === containerName)) {
     throw new Error(`task has no container '${containerName}' (it has: ${task.containers.map((c: { name: string }) => c.name).join(', ')})`);
