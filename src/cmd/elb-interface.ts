@@ -9,6 +9,9 @@
  * Several Wharf servers (different data dirs) may share a host: each takes off only the
  * addresses it put on, listed in `<haproxy dir>/addresses`, so a restart also removes the
  * addresses of load balancers deleted while it was down. Only this interface is ever touched.
+ * Their ELBv2 APIs must not hand out the same address twice (HAProxy binds with SO_REUSEPORT, so
+ * two servers' listeners on one address would split its traffic): `onHost` is what the interface
+ * carried at the last pass, which CreateLoadBalancer allocates around.
  * iproute2 (`ip`) through execFile; every step is idempotent.
  */
 import { execFile } from 'node:child_process';
@@ -35,6 +38,7 @@ export async function interfaceAddresses(name = ELB_INTERFACE): Promise<string[]
 export class ElbInterface implements LoadBalancerAddresses {
   private readonly ownedFile: string;
   private ready = false;
+  private seen: readonly string[] = [];
 
   constructor(
     dir: string,
@@ -70,10 +74,16 @@ export class ElbInterface implements LoadBalancerAddresses {
     this.ready = true;
   }
 
+  /** The addresses on the interface at the last `add`: this server's and other servers' on this host. */
+  onHost(): readonly string[] {
+    return this.seen;
+  }
+
   async add(addresses: string[]): Promise<void> {
+    this.seen = await interfaceAddresses(this.name);
     if (addresses.length === 0) return;
     await this.ensureLink();
-    const have = new Set(await interfaceAddresses(this.name));
+    const have = new Set(this.seen);
     const owned = this.owned();
     const missing = addresses.filter((a) => !have.has(a));
     // Recorded before it is added: a crash in between leaves an address we will still take off.

@@ -108,7 +108,11 @@ export function startLoadBalancers(o: { dataDir: string; settings: LoadBalancerS
     instanceHostAddress: instanceHostAddress(),
     intervalMs: o.settings.intervalMs,
   });
-  const unsubscribe = o.regions.onUp((r) => controller.addRegion(r.ctx));
+  const unsubscribe = o.regions.onUp((r) => {
+    // Another Wharf server on this host may hold addresses of the same range.
+    r.ctx.elbAddressesInUse = () => addresses.onHost();
+    controller.addRegion(r.ctx);
+  });
   controller.start();
   log.info({ haproxy: bin, dir: supervisorPaths(dir).dataDir }, 'load balancer controller running');
   return {

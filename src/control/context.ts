@@ -16,6 +16,12 @@ export interface ControlContext {
   log: Logger;
   /** The range of the region's default VPC when first made (core/vpc.ts defaultVpcCidr otherwise). */
   vpcCidr?: string;
+  /**
+   * Load balancer addresses in use on the host that serves this server's load balancers (other
+   * Wharf servers' too), which CreateLoadBalancer does not hand out again; set by cmd/ when the
+   * load balancer data plane runs here.
+   */
+  elbAddressesInUse?: () => Iterable<string>;
   /** The server's own URL (`http://host:port`), once it listens; DiscoverPollEndpoint's fallback. */
   endpoint?: string;
   /**

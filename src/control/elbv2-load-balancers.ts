@@ -185,7 +185,8 @@ export async function createLoadBalancer(ctx: ControlContext, input: CreateLoadB
       if (same) return { LoadBalancers: [shown(existing)] };
       throw elbError('DuplicateLoadBalancerName', `A load balancer with the same name '${name}' exists, but with different settings`);
     }
-    const address = allocateLoadBalancerAddress(ctx.partition.region, allLoadBalancers(ctx).map((lb) => lb.address));
+    const taken = [...allLoadBalancers(ctx).map((lb) => lb.address), ...(ctx.elbAddressesInUse?.() ?? [])];
+    const address = allocateLoadBalancerAddress(ctx.partition.region, taken);
     if (!address) throw elbError('TooManyLoadBalancers', 'The quota for the number of load balancers in this region has been reached');
     const id = newElbId();
     const lb: LoadBalancerRecord = {

@@ -90,3 +90,38 @@ test('aws elbv2: an instance target group behind an application load balancer se
   await elb(['delete-load-balancer', '--load-balancer-arn', lb.LoadBalancerArn]);
   await waitUntil(async () => !(await interfaceAddresses()).includes(address), `${address} taken off wharf-elb0`, { timeoutMs: 10_000, intervalMs: 200 });
 });
+
+test('two Wharf servers on one host: a second server allocates around the first one\'s load balancer address, and each serves its own', { skip, timeout: 240_000 }, async () => {
+  const other = await startTestServer({ region: REGION });
+  try {
+    const on = (s: TestServer) => async (args: string[]) => {
+      const r = await run(AWS_CLI, ['elbv2', ...args, '--endpoint-url', s.endpoint, '--output', 'json', '--region', REGION], s.env());
+      assert.equal(r.code, 0, `aws elbv2 ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
+    };
+    const serveFixed = async (s: TestServer, name: string) => {
+      const call = on(s);
+      const zones = Object.values(await defaultSubnets(s, REGION)).map((z) => z.id);
+      const lb = (await call(['create-load-balancer', '--name', name, '--subnets', ...zones.slice(0, 2), '--scheme', 'internal'])).LoadBalancers[0];
+      await call(['create-listener', '--load-balancer-arn', lb.LoadBalancerArn, '--protocol', 'HTTP', '--port', '80', '--default-actions', `Type=fixed-response,FixedResponseConfig={StatusCode=200,ContentType=text/plain,MessageBody=${name}}`]);
+      const address: string = lb.AvailabilityZones[0].LoadBalancerAddresses[0].IpAddress;
+      await waitUntil(async () => (await get(`http://${address}/`).catch(() => undefined))?.body === name, `${name} served at ${address}`, { timeoutMs: 20_000, intervalMs: 200 });
+      return { lb, address, call };
+    };
+    const first = await serveFixed(srv, `${TAG}-first`);
+    // The second server's store knows nothing of the first's load balancer: only the host does.
+    const second = await serveFixed(other, `${TAG}-second`);
+    assert.notEqual(second.address, first.address);
+    for (let i = 0; i < 10; i++) {
+      assert.equal((await get(`http://${first.address}/`)).body, `${TAG}-first`);
+      assert.equal((await get(`http://${second.address}/`)).body, `${TAG}-second`);
+    }
+    await second.call(['delete-load-balancer', '--load-balancer-arn', second.lb.LoadBalancerArn]);
+    await waitUntil(async () => !(await interfaceAddresses()).includes(second.address), `${second.address} taken off`, { timeoutMs: 10_000, intervalMs: 200 });
+    assert.ok((await interfaceAddresses()).includes(first.address), "the first server's address stays");
+    assert.equal((await get(`http://${first.address}/`)).body, `${TAG}-first`);
+    await first.call(['delete-load-balancer', '--load-balancer-arn', first.lb.LoadBalancerArn]);
+  } finally {
+    await other.close();
+  }
+});
