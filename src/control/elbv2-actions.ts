@@ -20,11 +20,42 @@ export interface ActionInput {
 
 const CONTENT_TYPES = ['text/plain', 'text/css', 'text/html', 'application/javascript', 'application/json'];
 
+/** The listener an action list belongs to (or will, for CreateListener/ModifyListener). */
+export interface ActionListener {
+  Protocol: string;
+  Port: number;
+}
+
 /**
- * The actions of a listener or rule of `lb`, checked and normalised. Wharf serves one terminal
- * action per listener or rule (no authenticate-* actions), so more than one is refused.
+ * The actions of a listener or rule of `lb` on `listener`, checked and normalised. Wharf serves
+ * one terminal action per listener or rule (no authenticate-* actions), so more than one is
+ * refused.
  */
-export function checkActions(ctx: ControlContext, lb: LoadBalancerRecord, actions: ActionInput[]): ElbAction[] {
+export function checkActions(ctx: ControlContext, lb: LoadBalancerRecord, listener: ActionListener, actions: ActionInput[]): ElbAction[] {
+  const out = checkActionList(ctx, lb, actions);
+  checkRedirectLoop(out, listener);
+  return out;
+}
+
+/**
+ * ELB (RedirectActionConfig): "You must modify at least one of the following components to avoid
+ * a redirect loop: protocol, hostname, port, or path." A redirect whose protocol and port are the
+ * listener's own (as #{...} or written out) and whose host and path are the defaults sends the
+ * client back to the same URL forever. Checked again by ModifyListener when only the listener's
+ * protocol or port changes.
+ */
+export function checkRedirectLoop(actions: ElbAction[], listener: ActionListener): void {
+  for (const a of actions) {
+    if (a.Type !== 'redirect') continue;
+    const { Protocol = '#{protocol}', Port = '#{port}', Host = '#{host}', Path = '/#{path}' } = a.RedirectConfig;
+    const sameProtocol = Protocol === '#{protocol}' || Protocol.toUpperCase() === listener.Protocol.toUpperCase();
+    const samePort = Port === '#{port}' || Number(Port) === listener.Port;
+    // ELB's own wording (InvalidLoadBalancerAction, as answered to CreateRule/CreateListener).
+    if (sameProtocol && samePort && Host === '#{host}' && Path === '/#{path}') throw elbError('InvalidLoadBalancerAction', 'The redirect configuration is not valid because it creates a loop.');
+  }
+}
+
+function checkActionList(ctx: ControlContext, lb: LoadBalancerRecord, actions: ActionInput[]): ElbAction[] {
   if (actions.length === 0) throw validationError('At least one action must be specified');
   for (const a of actions) {
     if (a.Type === undefined) throw validationError('An action type must be specified');

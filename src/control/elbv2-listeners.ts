@@ -8,7 +8,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { TxnOp } from '../store/store';
 import type { ControlContext } from './context';
-import { checkActions, type ActionInput } from './elbv2-actions';
+import { checkActions, checkRedirectLoop, type ActionInput } from './elbv2-actions';
 import { checkTags, commit, elbError, elbWrite, loadBalancerOfListener, pageOf, requireListener, validationError } from './elbv2-common';
 import { requireLoadBalancer } from './elbv2-load-balancers';
 import { certificateFile, elbIdOf, listenerKey, listenersOf, newElbId, ruleKey, rulesOf, type ElbTag, type ListenerRecord, type LoadBalancerRecord } from './elbv2-records';
@@ -77,7 +77,7 @@ export async function createListener(ctx: ControlContext, input: ListenerSetting
     const { lb } = requireLoadBalancer(ctx, input.LoadBalancerArn);
     const settings = checkSettings(lb, input);
     const tags = checkTags(input.Tags);
-    const actions = checkActions(ctx, lb, input.DefaultActions);
+    const actions = checkActions(ctx, lb, settings, input.DefaultActions);
     const same = listenersOf(ctx, elbIdOf(lb.LoadBalancerArn)).find((l) => l.Port === settings.Port);
     // ELB answers a repeated create with the same settings with the listener it made.
     if (same && same.Protocol === settings.Protocol && JSON.stringify(same.DefaultActions) === JSON.stringify(actions) && JSON.stringify(same.Certificates) === JSON.stringify(settings.Certificates)) {
@@ -118,7 +118,9 @@ export async function modifyListener(ctx: ControlContext, input: ListenerSetting
     const lb = loadBalancerOfListener(ctx, listener);
     const settings = checkSettings(lb, input, listener);
     if (settings.Port !== listener.Port) checkPortFree(ctx, lb, settings.Port, listener.ListenerArn);
-    const actions = input.DefaultActions !== undefined ? checkActions(ctx, lb, input.DefaultActions) : listener.DefaultActions;
+    const actions = input.DefaultActions !== undefined ? checkActions(ctx, lb, settings, input.DefaultActions) : listener.DefaultActions;
+    // A new protocol or port can turn the redirect it keeps into a loop.
+    checkRedirectLoop(actions, settings);
     const next: ListenerRecord = { ListenerArn: listener.ListenerArn, LoadBalancerArn: listener.LoadBalancerArn, ...settings, DefaultActions: actions, Tags: listener.Tags };
     await commit(ctx, [{ op: 'update', key, value: next, expectedRevision: revision }]);
     return { Listeners: [next] };

@@ -200,6 +200,27 @@ test('a multi-line fixed-response body is accepted as given; a control character
   await rejectsWith(s.elb.ModifyTargetGroup!({ TargetGroupArn: s.tg.TargetGroupArn, HealthCheckPath: '/a\r\nb' }), 'ValidationError', "Health check path '/a\r\nb' contains characters that are not allowed");
 });
 
+test('a redirect that changes none of protocol, host, port and path is InvalidLoadBalancerAction (a loop) in CreateRule, ModifyRule, CreateListener and ModifyListener', async () => {
+  const s = await setup();
+  const l = await listener(s);
+  const loop = 'The redirect configuration is not valid because it creates a loop.';
+  const redirect = (c: Record<string, string>) => [{ Type: 'redirect', RedirectConfig: { StatusCode: 'HTTP_301', ...c } }];
+  const path = [{ Field: 'path-pattern', Values: ['/a'] }];
+  await rejectsWith(s.elb.CreateRule!({ ListenerArn: l.ListenerArn, Priority: 1, Conditions: path, Actions: redirect({}) }), 'InvalidLoadBalancerAction', loop);
+  // The listener's own protocol and port written out change nothing either; a new query alone does not count.
+  await rejectsWith(s.elb.CreateRule!({ ListenerArn: l.ListenerArn, Priority: 1, Conditions: path, Actions: redirect({ Protocol: 'HTTP', Port: '80', Query: 'x=1' }) }), 'InvalidLoadBalancerAction', loop);
+  const rule = (await s.elb.CreateRule!({ ListenerArn: l.ListenerArn, Priority: 1, Conditions: path, Actions: redirect({ Path: '/b' }) })).Rules[0];
+  await rejectsWith(s.elb.ModifyRule!({ RuleArn: rule.RuleArn, Actions: redirect({ Host: '#{host}' }) }), 'InvalidLoadBalancerAction', loop);
+  await s.elb.ModifyRule!({ RuleArn: rule.RuleArn, Actions: redirect({ Protocol: 'HTTPS' }) });
+  await s.elb.ModifyRule!({ RuleArn: rule.RuleArn, Actions: redirect({ Host: 'www.#{host}' }) });
+  await rejectsWith(s.elb.CreateListener!({ LoadBalancerArn: s.lb.LoadBalancerArn, Protocol: 'HTTP', Port: 8080, DefaultActions: redirect({ Port: '8080' }) }), 'InvalidLoadBalancerAction', loop);
+  const other = (await s.elb.CreateListener!({ LoadBalancerArn: s.lb.LoadBalancerArn, Protocol: 'HTTP', Port: 8080, DefaultActions: redirect({ Port: '80' }) })).Listeners[0];
+  await rejectsWith(s.elb.ModifyListener!({ ListenerArn: l.ListenerArn, DefaultActions: redirect({ Path: '/#{path}' }) }), 'InvalidLoadBalancerAction', loop);
+  // Moving the listener to the port its redirect names makes that redirect a loop.
+  await s.elb.DeleteListener!({ ListenerArn: l.ListenerArn });
+  await rejectsWith(s.elb.ModifyListener!({ ListenerArn: other.ListenerArn, Port: 80 }), 'InvalidLoadBalancerAction', loop);
+});
+
 test('a string that is not an ARN of the kind a parameter takes is a ValidationError in every operation; a well-formed unknown ARN is still *NotFound', async () => {
   const s = await setup();
   const l = await listener(s);

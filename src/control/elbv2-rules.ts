@@ -113,7 +113,7 @@ export async function createRule(
     const lb = loadBalancerOfListener(ctx, listener);
     checkPriority(input.Priority);
     const conditions = checkConditions(input.Conditions);
-    const actions = checkActions(ctx, lb, input.Actions);
+    const actions = checkActions(ctx, lb, listener, input.Actions);
     const tags = checkTags(input.Tags);
     if (priorityInUse(ctx, listener, input.Priority)) throw elbError('PriorityInUse', `Priority '${input.Priority}' is currently in use`);
     const id = newElbId();
@@ -189,7 +189,7 @@ export async function modifyRule(ctx: ControlContext, input: { RuleArn: string; 
     const next: RuleRecord = {
       ...rule,
       ...(input.Conditions !== undefined ? { Conditions: checkConditions(input.Conditions) } : {}),
-      ...(input.Actions !== undefined ? { Actions: checkActions(ctx, lb, input.Actions) } : {}),
+      ...(input.Actions !== undefined ? { Actions: checkActions(ctx, lb, listener, input.Actions) } : {}),
     };
     await commit(ctx, [{ op: 'update', key, value: next, expectedRevision: revision }]);
     return { Rules: [wire(next)] };
