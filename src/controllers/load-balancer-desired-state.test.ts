@@ -278,6 +278,18 @@ describe('ELBv2 records -> the data plane desired state', () => {
     assert.match(r.rejected[0]!.reason, /matcher/);
   });
 
+  test('a forward whose groups all have weight 0 keeps its load balancer in the data plane, with both groups', () => {
+    const zero: ElbAction[] = [{ Type: 'forward', ForwardConfig: { TargetGroups: [{ TargetGroupArn: TG_WEB, Weight: 0 }, { TargetGroupArn: TG_API, Weight: 0 }] } }];
+    const r = desiredStateOf({
+      regions: [region({ loadBalancers: [lb(LB1, '10.99.0.1')], listeners: new Map([['00000000000000a1', [listener(L1, LB1, 80, zero)]]]), targetGroups: [tg(TG_WEB), tg(TG_API)] })],
+      instanceAddress: noInstances,
+      validate,
+    });
+    assert.deepEqual(r.rejected, []);
+    assert.deepEqual(r.desired.loadBalancers.map((l) => l.id), ['00000000000000a1']);
+    assert.deepEqual(r.desired.targetGroups.map((g) => g.id).sort(), ['00000000000000b1', '00000000000000b2']);
+  });
+
   test('a forward to a target group that does not exist leaves that load balancer out', () => {
     const r = desiredStateOf({
       regions: [region({ loadBalancers: [lb(LB1, '10.99.0.1')], listeners: new Map([['00000000000000a1', [listener(L1, LB1, 80, fwd(TG_WEB))]]]) })],

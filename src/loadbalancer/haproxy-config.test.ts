@@ -1,5 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { generateConfig, matcherRegex, quote, responseBodies, responseFileName, slotsFor, wildcardRegex, type SlotLayout } from './haproxy-config';
 import { targetGroupDefaults, type DesiredState, type Listener, type TargetGroup } from './model';
 
@@ -15,6 +19,22 @@ function desired(listener: Partial<Listener>, groups = [group('web')]): DesiredS
 }
 
 const lines = (cfg: string) => cfg.split('\n').map((l) => l.trim());
+
+const haproxyMissing = spawnSync('haproxy', ['-v']).status === 0 ? false : 'haproxy is not installed';
+
+/** `haproxy -c` on the generated file, its bodies written where it reads them: the error text, or '' when valid. */
+function haproxyCheck(d: DesiredState): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-cfg-'));
+  try {
+    const paths = { runtimeSocket: path.join(dir, 'sock'), serverStateFile: path.join(dir, 'state'), responseDir: dir };
+    for (const [name, body] of responseBodies(d)) fs.writeFileSync(path.join(dir, name), body);
+    fs.writeFileSync(path.join(dir, 'haproxy.cfg'), generateConfig(d, new Map(), paths));
+    const r = spawnSync('haproxy', ['-c', '-f', path.join(dir, 'haproxy.cfg')], { encoding: 'utf8' });
+    return r.status === 0 ? '' : `${r.stdout}${r.stderr}`;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 describe('haproxy config generator', () => {
   test('a listener is a frontend on its load balancer address with forwarded headers and keep-alive', () => {
@@ -109,6 +129,52 @@ describe('haproxy config generator', () => {
       'use_backend tg_a if { var(txn.rule) -m int 0 } { var(txn.pick) -m int lt 30 }',
       'use_backend tg_c if { var(txn.rule) -m int 0 } { var(txn.pick) -m int lt 100 }',
     ]);
+  });
+
+  test('a forward whose groups all have weight 0 answers 503 for its requests (the groups stay, with their checks); the other rules are served', () => {
+    const zero = { type: 'forward' as const, targetGroups: [{ targetGroupId: 'a', weight: 0 }, { targetGroupId: 'b', weight: 0 }] };
+    const d = desired({ rules: [{ priority: 1, conditions: [{ field: 'path-pattern', values: ['/z'] }], actions: [zero] }] }, [group('web'), group('a'), group('b')]);
+    const cfg = lines(generateConfig(d, new Map(), PATHS));
+    assert.ok(cfg.includes('http-request deny deny_status 503 if { var(txn.rule) -m int 1 }'));
+    assert.deepEqual(cfg.filter((l) => l.startsWith('use_backend')), ['use_backend tg_web if { var(txn.rule) -m int 0 }']);
+    assert.ok(cfg.includes('backend tg_a') && cfg.includes('backend tg_b'));
+    const dflt = lines(generateConfig(desired({ defaultActions: [zero] }, [group('a'), group('b')]), new Map(), PATHS));
+    assert.ok(dflt.includes('http-request deny deny_status 503 if { var(txn.rule) -m int 0 }'));
+    // The groups must still be ones the listener can serve.
+    assert.throws(() => generateConfig(desired({ defaultActions: [zero] }, [group('a')]), new Map(), PATHS), /target group b/);
+  });
+
+  test('a 204 or 304 fixed-response goes without its body (HTTP forbids one, haproxy refuses the configuration)', () => {
+    const d = desired({
+      defaultActions: [{ type: 'fixed-response', statusCode: 204, contentType: 'text/plain', messageBody: 'ignored' }],
+      rules: [{ priority: 1, conditions: [{ field: 'path-pattern', values: ['/n'] }], actions: [{ type: 'fixed-response', statusCode: 304, messageBody: 'also' }] }],
+    });
+    const cfg = lines(generateConfig(d, new Map(), PATHS));
+    assert.ok(cfg.includes('http-request return status 204 if { var(txn.rule) -m int 0 }'));
+    assert.ok(cfg.includes('http-request return status 304 if { var(txn.rule) -m int 1 }'));
+    assert.deepEqual(responseBodies(d), new Map());
+  });
+
+  test('every action, condition and setting the model allows passes haproxy -c', { skip: haproxyMissing }, () => {
+    const body = 'body\n\t%s $HOME \\ "q"';
+    const fixed = (statusCode: number) => [{ type: 'fixed-response' as const, statusCode, contentType: 'text/html', messageBody: body }];
+    const statuses = [200, 201, 202, 203, 204, 205, 206, 304, 400, 401, 403, 404, 410, 418, 429, 451, 500, 502, 503, 504, 599];
+    const d = desired(
+      {
+        defaultActions: [{ type: 'forward', targetGroups: [{ targetGroupId: 'a', weight: 0 }, { targetGroupId: 'b', weight: 0 }] }],
+        rules: [
+          ...statuses.map((s, i) => ({ priority: i + 1, conditions: [{ field: 'path-pattern' as const, values: [`/${s}*`] }], actions: fixed(s) })),
+          { priority: 100, conditions: [{ field: 'host-header', values: ['*.a?.example.com'] }, { field: 'http-header', headerName: 'X-Env', values: ['b%{x}$y"z'] }], actions: [{ type: 'redirect', statusCode: 301, protocol: 'HTTPS', host: '%[x]#{host}', port: '443', path: '/#{path}%', query: 'a=%{b}&#{query}' }] },
+          { priority: 101, conditions: [{ field: 'path-pattern', values: ['/w'] }], actions: [{ type: 'forward', targetGroups: [{ targetGroupId: 'a', weight: 3 }, { targetGroupId: 'b', weight: 0 }, { targetGroupId: 'web', weight: 1 }] }] },
+        ],
+      },
+      [
+        group('web', { attributes: { deregistrationDelaySeconds: 0, slowStartSeconds: 30, algorithm: 'least_outstanding_requests', stickiness: { type: 'lb_cookie', durationSeconds: 1 } } }),
+        group('a', { healthCheck: { ...targetGroupDefaults('HTTP').healthCheck, path: '/a b?c=%d&e="f"', port: 8080, matcher: '200-299,301' } }),
+        group('b', { attributes: { deregistrationDelaySeconds: 300, slowStartSeconds: 0, algorithm: 'round_robin', stickiness: { type: 'source_ip', durationSeconds: 604800 } } }),
+      ],
+    );
+    assert.equal(haproxyCheck(d), '');
   });
 
   test('a TCP listener forwards its stream to one TCP group', () => {

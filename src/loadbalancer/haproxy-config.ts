@@ -88,7 +88,7 @@ export function responseBodies(desired: DesiredState): Map<string, string> {
   for (const lb of desired.loadBalancers) {
     for (const l of lb.listeners) {
       for (const a of [...l.defaultActions, ...l.rules.flatMap((r) => r.actions)]) {
-        if (a.type === 'fixed-response' && a.messageBody) out.set(responseFileName(a.messageBody), a.messageBody);
+        if (a.type === 'fixed-response' && a.messageBody && a.statusCode !== 204 && a.statusCode !== 304) out.set(responseFileName(a.messageBody), a.messageBody);
       }
     }
   }
@@ -244,7 +244,12 @@ function actionLines(rule: number, actions: Action[], l: Listener, groups: Map<s
   switch (action.type) {
     case 'forward': {
       const weighted = action.targetGroups.filter((t) => action.targetGroups.length === 1 || t.weight > 0);
-      if (weighted.length === 0) throw new Error(`forward of rule ${rule || 'default'} has no target group of weight > 0`);
+      if (weighted.length === 0) {
+        // Every group at weight 0 (ELB allows it): no group takes the request, which is answered
+        // as a group without targets is, with HAProxy's 503. The groups must still be servable.
+        for (const t of action.targetGroups) groupBackend(t.targetGroupId, groups, 'HTTP');
+        return [`  http-request deny deny_status 503 if ${when}`];
+      }
       if (weighted.length === 1) return [`  use_backend ${groupBackend(weighted[0]!.targetGroupId, groups, 'HTTP')} if ${when}`];
       const total = weighted.reduce((s, t) => s + t.weight, 0);
       const out = [`  http-request set-var(txn.pick) rand(${total}) if ${when}`];
@@ -257,7 +262,10 @@ function actionLines(rule: number, actions: Action[], l: Listener, groups: Map<s
     }
     case 'fixed-response': {
       if (!Number.isInteger(action.statusCode) || action.statusCode < 200 || action.statusCode > 599) throw new Error(`fixed-response status ${action.statusCode} is not 2XX-5XX`);
-      const file = action.messageBody ? path.join(responseDir, responseFileName(action.messageBody)) : '';
+      // HTTP forbids a body in a 204 or 304 (HAProxy refuses the whole configuration for one):
+      // the response goes without it.
+      const bodyless = action.statusCode === 204 || action.statusCode === 304;
+      const file = action.messageBody && !bodyless ? path.join(responseDir, responseFileName(action.messageBody)) : '';
       const body = file ? ` content-type ${quote(action.contentType ?? 'text/plain')} file ${quote(file)}` : '';
       return [`  http-request return status ${action.statusCode}${body} if ${when}`];
     }

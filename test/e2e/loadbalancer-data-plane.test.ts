@@ -146,6 +146,35 @@ describe('load balancer data plane on HAProxy', { skip }, () => {
     assert.equal((await get(`http://${addr(14)}:${PORT + 1}/`)).body, 'beside-fixed');
   });
 
+  test('a 204 fixed-response with a body and a forward whose groups all weigh 0 are served (204 without body, 503), beside the other rules', async () => {
+    const [t] = await targets('beside-204');
+    const r = await dataPlane();
+    const path = (p: string) => [{ field: 'path-pattern' as const, values: [p] }];
+    await r.apply({
+      loadBalancers: [
+        {
+          id: 'lb30',
+          type: 'application',
+          address: addr(30),
+          listeners: [
+            {
+              ...forwardListener('l', PORT, 'web'),
+              rules: [
+                { priority: 1, conditions: path('/204'), actions: [{ type: 'fixed-response', statusCode: 204, contentType: 'text/plain', messageBody: 'not sent' }] },
+                { priority: 2, conditions: path('/zero'), actions: [{ type: 'forward', targetGroups: [{ targetGroupId: 'web', weight: 0 }, { targetGroupId: 'idle', weight: 0 }] }] },
+              ],
+            },
+          ],
+        },
+      ],
+      targetGroups: [httpGroup('web', [t!]), httpGroup('idle', [])],
+    });
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+    assert.deepEqual(await get(`http://${addr(30)}:${PORT}/204`).then((x) => [x.status, x.body]), [204, '']);
+    assert.equal((await get(`http://${addr(30)}:${PORT}/zero`)).status, 503);
+    assert.equal((await get(`http://${addr(30)}:${PORT}/`)).body, 'beside-204');
+  });
+
   test('a health check port changed and changed back is followed: the target is healthy again', async () => {
     const [t] = await targets('port-back');
     const r = await dataPlane();
