@@ -178,6 +178,21 @@ describe('awsvpc subnet networks are removed once unused', { skip, timeout: 300_
     }
   });
 
+  test("a subnet's network keeps the addresses AWS reserves: a task's first address is the subnet's fourth, not its second", async () => {
+    const name = `wharf-subnet-first${ID}`;
+    const base = `10.252.${process.pid % 250}`;
+    const c: string[] = [];
+    try {
+      await runtime.ensureNetwork(name, AWSVPC_NETWORK_LABELS, { subnet: `${base}.0/24`, gateway: `${base}.1` });
+      c.push(docker('run', '-d', '--network', name, 'wharf/pause:latest').trim());
+      const ip = docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${name}").IPAddress}}`, c[0]!).trim();
+      assert.equal(ip, `${base}.4`);
+    } finally {
+      if (c.length) execFileSync('docker', ['rm', '-f', ...c], { stdio: 'ignore' });
+      removeNetworkQuietly(name);
+    }
+  });
+
   test("a subnet whose range another Docker network holds (another Wharf's) fails naming the range and --vpc-base", async () => {
     const other = `someone-else-${ID}`;
     const range = `10.251.${process.pid % 250}.0/24`;

@@ -6,6 +6,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
+import { intToIp, parseCidr } from '../../core/vpc';
 import { dockerCreateOptions, withDefaultTag } from './docker-create-options';
 import { DockerEventStream } from './docker-events';
 import { removeTaskCgroupDirs, writeTaskCgroup, type TaskCgroupPlace } from './task-cgroups';
@@ -320,7 +321,7 @@ export class DockerRuntime implements ContainerRuntime {
         Driver: 'bridge',
         Labels: labels,
         CheckDuplicate: true,
-        ...(ipam ? { IPAM: { Driver: 'default', Config: [{ Subnet: ipam.subnet, Gateway: ipam.gateway }] } } : {}),
+        ...(ipam ? { IPAM: { Driver: 'default', Config: [{ Subnet: ipam.subnet, Gateway: ipam.gateway, AuxiliaryAddresses: reservedAddresses(ipam.subnet) }] } } : {}),
       });
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 409) return; // created concurrently
@@ -432,4 +433,15 @@ export function daemonError(err: unknown): unknown {
   if (!(err instanceof Error) || typeof (err as { statusCode?: unknown }).statusCode !== 'number') return err;
   const m = /^\(HTTP code \d+\) [^-]*- ([\s\S]*)$/.exec(err.message);
   return m ? new Error(`Error response from daemon: ${m[1]!.trim()}`) : err;
+}
+
+/**
+ * A VPC subnet's reserved addresses past the router (its first address, the network's gateway):
+ * AWS keeps the second (the VPC's DNS) and the third for itself, so a task's first address is the
+ * fourth (x.x.x.4 in a /20), not the one Docker's IPAM would hand out first.
+ */
+export function reservedAddresses(subnet: string): Record<string, string> | undefined {
+  const c = parseCidr(subnet);
+  if (!c || c.bits > 28) return undefined;
+  return { 'aws-dns': intToIp(c.base + 2), 'aws-reserved': intToIp(c.base + 3) };
 }
