@@ -39,7 +39,7 @@ import { generateConfig } from '../loadbalancer/haproxy-config';
 import type { DesiredState } from '../loadbalancer/model';
 import type { ApplyResult, TargetHealthDescription } from '../loadbalancer/reconciler';
 import type { StateKind } from '../state/state';
-import { desiredStateOf, type DesiredStateResult, type RegionElbRecords } from './load-balancer-desired-state';
+import { certificateProblem, desiredStateOf, type DesiredStateResult, type RegionElbRecords } from './load-balancer-desired-state';
 import { planTargetHealth, type ObservedHealth } from './load-balancer-health';
 
 /** The data plane as the controller drives it (loadbalancer/reconciler.ts). */
@@ -117,7 +117,7 @@ export class LoadBalancerController {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
-  /** Last rejection reason per load balancer ARN, so a lasting problem is logged once. */
+  /** Last rejection reason per listener ARN (one listener left out) or load balancer ARN (all of it), so a lasting problem is logged once. */
   private rejected = new Map<string, string>();
   /** Per target group: data-plane key -> registered target, remembered for draining targets. */
   private known = new Map<string, Map<string, { Id: string; Port: number }>>();
@@ -209,14 +209,14 @@ export class LoadBalancerController {
         return ctx && findTargetInstance(ctx, id) ? this.o.instanceHostAddress : undefined;
       },
       validate: (d) => void generateConfig(d, new Map(), VALIDATION_PATHS),
-      readable: (file) => {
-        try {
-          fs.accessSync(file, fs.constants.R_OK);
-          return true;
-        } catch {
-          return false;
-        }
-      },
+      certificateProblem: (file) =>
+        certificateProblem(file, (f) => {
+          try {
+            return fs.readFileSync(f, 'utf8');
+          } catch {
+            return undefined;
+          }
+        }),
     });
     this.logRejections(result);
     const addresses = [...new Set(result.desired.loadBalancers.map((lb) => lb.address))];
@@ -230,11 +230,13 @@ export class LoadBalancerController {
   }
 
   private logRejections(result: DesiredStateResult): void {
-    const now = new Map(result.rejected.map((r) => [r.loadBalancerArn, r.reason]));
+    const now = new Map(result.rejected.map((r) => [r.listenerArn ?? r.loadBalancerArn, r.reason]));
     for (const r of result.rejected) {
-      if (this.rejected.get(r.loadBalancerArn) !== r.reason) this.o.log.error({ region: r.region, loadBalancerArn: r.loadBalancerArn, reason: r.reason }, 'load balancer left out of the data plane: its records cannot be served');
+      if (this.rejected.get(r.listenerArn ?? r.loadBalancerArn) === r.reason) continue;
+      if (r.listenerArn) this.o.log.error({ region: r.region, loadBalancerArn: r.loadBalancerArn, listenerArn: r.listenerArn, reason: r.reason }, 'listener left out of the data plane: its records cannot be served (the other listeners are)');
+      else this.o.log.error({ region: r.region, loadBalancerArn: r.loadBalancerArn, reason: r.reason }, 'load balancer left out of the data plane: its records cannot be served');
     }
-    for (const arn of this.rejected.keys()) if (!now.has(arn)) this.o.log.info({ loadBalancerArn: arn }, 'load balancer served again');
+    for (const arn of this.rejected.keys()) if (!now.has(arn)) this.o.log.info(arn.includes(':listener/') ? { listenerArn: arn } : { loadBalancerArn: arn }, arn.includes(':listener/') ? 'listener served again' : 'load balancer served again');
     this.rejected = now;
   }
 

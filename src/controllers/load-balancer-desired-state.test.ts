@@ -1,9 +1,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { ElbAction, ListenerRecord, LoadBalancerRecord, RuleRecord, TargetGroupRecord, TargetRecord } from '../control/elbv2-records';
 import { generateConfig } from '../loadbalancer/haproxy-config';
 import type { DesiredState } from '../loadbalancer/model';
-import { attributesOf, certificatePath, desiredStateOf, type RegionElbRecords } from './load-balancer-desired-state';
+import { attributesOf, certificatePath, certificateProblem, desiredStateOf, type RegionElbRecords } from './load-balancer-desired-state';
 
 const A = (r: string) => `arn:aws:elasticloadbalancing:us-east-1:123456789012:${r}`;
 const LB1 = A('loadbalancer/app/one/00000000000000a1');
@@ -224,7 +228,7 @@ describe('ELBv2 records -> the data plane desired state', () => {
     assert.deepEqual(r.desired.targetGroups[0]!.targets, [{ id: '10.0.0.5', port: 80 }]);
   });
 
-  test('HTTPS listeners take the PEM file their certificate ARN names; without one the load balancer is left out', () => {
+  test('HTTPS listeners take the PEM file their certificate ARN names; without one only that listener is left out, the others are served', () => {
     assert.equal(certificatePath('/etc/wharf/site.pem'), '/etc/wharf/site.pem');
     assert.equal(certificatePath('file:///etc/wharf/my%20site.pem'), '/etc/wharf/my site.pem');
     assert.equal(certificatePath('arn:aws:acm:us-east-1:123456789012:certificate/abc'), undefined);
@@ -236,25 +240,59 @@ describe('ELBv2 records -> the data plane desired state', () => {
       validate,
     });
     assert.equal(ok.desired.loadBalancers[0]!.listeners[0]!.certificatePemFile, '/etc/wharf/site.pem');
+    const L2 = A('listener/app/one/00000000000000a1/00000000000000c2');
+    const plain = listener(L2, LB1, 80, fwd(TG_API));
     const unreadable = desiredStateOf({
-      regions: [region({ loadBalancers: [lb(LB1, '10.99.0.1')], listeners: new Map([['00000000000000a1', [https('/etc/wharf/missing.pem')]]]), targetGroups: [tg(TG_WEB)] })],
+      regions: [region({ loadBalancers: [lb(LB1, '10.99.0.1')], listeners: new Map([['00000000000000a1', [https('/etc/wharf/missing.pem'), plain]]]), targetGroups: [tg(TG_WEB), tg(TG_API)] })],
       instanceAddress: noInstances,
       validate,
-      readable: (f) => f !== '/etc/wharf/missing.pem',
+      certificateProblem: (f) => (f === '/etc/wharf/missing.pem' ? `cannot read the certificate file ${f}` : undefined),
     });
-    assert.deepEqual(unreadable.desired.loadBalancers, []);
+    assert.deepEqual(unreadable.desired.loadBalancers.map((l) => [l.id, l.listeners.map((x) => x.port)]), [['00000000000000a1', [80]]]);
+    assert.deepEqual(unreadable.desired.targetGroups.map((g) => g.id), ['00000000000000b2'], "the left-out listener's group is not carried");
+    assert.equal(unreadable.rejected.length, 1);
+    assert.deepEqual([unreadable.rejected[0]!.loadBalancerArn, unreadable.rejected[0]!.listenerArn], [LB1, L1]);
     assert.match(unreadable.rejected[0]!.reason, /cannot read the certificate file \/etc\/wharf\/missing\.pem/);
     const bad = desiredStateOf({
-      regions: [region({ loadBalancers: [lb(LB1, '10.99.0.1')], listeners: new Map([['00000000000000a1', [https()]]]), targetGroups: [tg(TG_WEB)] })],
+      regions: [region({ loadBalancers: [lb(LB1, '10.99.0.1')], listeners: new Map([['00000000000000a1', [https(), plain]]]), targetGroups: [tg(TG_WEB), tg(TG_API)] })],
       instanceAddress: noInstances,
       validate,
     });
-    assert.deepEqual(bad.desired, { loadBalancers: [], targetGroups: [] });
-    assert.equal(bad.rejected[0]!.loadBalancerArn, LB1);
+    assert.deepEqual(bad.desired.loadBalancers[0]!.listeners.map((x) => x.port), [80]);
+    assert.deepEqual([bad.rejected[0]!.loadBalancerArn, bad.rejected[0]!.listenerArn], [LB1, L1]);
     assert.match(bad.rejected[0]!.reason, /Certificates\[0\]\.CertificateArn/);
   });
 
-  test('a load balancer the data plane rejects is left out with its reason; the others are served', () => {
+  test('certificateProblem: haproxy loads a certificate with its own key, in the PEM or in <file>.key; anything else is named', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-cert-'));
+    try {
+      const pair = (name: string) => {
+        execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=lb.test', '-days', '1', '-keyout', `${dir}/${name}.key`, '-out', `${dir}/${name}.crt`], { stdio: 'ignore' });
+        return { crt: fs.readFileSync(`${dir}/${name}.crt`, 'utf8'), key: fs.readFileSync(`${dir}/${name}.key`, 'utf8') };
+      };
+      const a = pair('a');
+      const b = pair('b');
+      const files = new Map([
+        ['/c/good.pem', a.crt + a.key],
+        ['/c/split.pem', a.crt],
+        ['/c/split.pem.key', a.key],
+        ['/c/mismatch.pem', a.crt + b.key],
+        ['/c/nokey.pem', a.crt],
+        ['/c/junk.pem', 'not a certificate\n'],
+      ]);
+      const problem = (f: string) => certificateProblem(f, (x) => files.get(x));
+      assert.equal(problem('/c/good.pem'), undefined);
+      assert.equal(problem('/c/split.pem'), undefined);
+      assert.equal(problem('/c/missing.pem'), 'cannot read the certificate file /c/missing.pem');
+      assert.equal(problem('/c/junk.pem'), 'the certificate file /c/junk.pem holds no PEM certificate');
+      assert.equal(problem('/c/nokey.pem'), 'the certificate file /c/nokey.pem holds no private key (nor does /c/nokey.pem.key)');
+      assert.equal(problem('/c/mismatch.pem'), "the private key in /c/mismatch.pem is not the certificate's");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a listener the data plane rejects is left out with its reason; the other load balancers and listeners are served', () => {
     const L2 = A('listener/app/two/00000000000000a2/00000000000000c2');
     const r = desiredStateOf({
       regions: [
@@ -271,10 +309,10 @@ describe('ELBv2 records -> the data plane desired state', () => {
       instanceAddress: noInstances,
       validate,
     });
-    assert.deepEqual(r.desired.loadBalancers.map((l) => l.id), ['00000000000000a2']);
+    assert.deepEqual(r.desired.loadBalancers.map((l) => [l.id, l.listeners.length]), [['00000000000000a1', 0], ['00000000000000a2', 1]]);
     assert.deepEqual(r.desired.targetGroups.map((g) => g.id), ['00000000000000b2']);
     assert.equal(r.rejected.length, 1);
-    assert.equal(r.rejected[0]!.loadBalancerArn, LB1);
+    assert.deepEqual([r.rejected[0]!.loadBalancerArn, r.rejected[0]!.listenerArn], [LB1, L1]);
     assert.match(r.rejected[0]!.reason, /matcher/);
   });
 
@@ -290,13 +328,14 @@ describe('ELBv2 records -> the data plane desired state', () => {
     assert.deepEqual(r.desired.targetGroups.map((g) => g.id).sort(), ['00000000000000b1', '00000000000000b2']);
   });
 
-  test('a forward to a target group that does not exist leaves that load balancer out', () => {
+  test('a forward to a target group that does not exist leaves that listener out', () => {
     const r = desiredStateOf({
       regions: [region({ loadBalancers: [lb(LB1, '10.99.0.1')], listeners: new Map([['00000000000000a1', [listener(L1, LB1, 80, fwd(TG_WEB))]]]) })],
       instanceAddress: noInstances,
       validate,
     });
-    assert.deepEqual(r.desired.loadBalancers, []);
+    assert.deepEqual(r.desired.loadBalancers.map((l) => l.listeners), [[]]);
+    assert.equal(r.rejected[0]!.listenerArn, L1);
     assert.match(r.rejected[0]!.reason, /target group 00000000000000b1 does not exist/);
   });
 

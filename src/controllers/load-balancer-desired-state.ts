@@ -10,10 +10,15 @@
  *                   attributes; its registered targets (instance targets resolved to an address
  *                   where the instance's published host ports answer)
  *
- * A load balancer whose records the data plane cannot carry (a missing certificate, an unknown
- * target group, or anything `validate` (the config generator) rejects) is left out, with the
- * reason, so that one bad record set never stops the others.
+ * What the data plane cannot carry is left out, with the reason, so that one bad record set never
+ * stops the others (HAProxy refuses a whole configuration over one bad line): a listener that
+ * cannot be built (a certificate HAProxy would not load, a condition or action not understood)
+ * or that `validate` (the config generator) rejects with its groups (an unknown target group, a
+ * matcher HAProxy cannot express, ...) is left out alone, the load balancer's other listeners are
+ * served; a load balancer that still fails with the listeners left (with those already taken:
+ * ports, addresses) is left out whole.
  */
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { ElbAction, ElbRuleCondition, ListenerRecord, LoadBalancerRecord, RuleRecord, TargetGroupRecord, TargetRecord } from '../control/elbv2-records';
 import { certificateFile, elbIdOf } from '../control/elbv2-records';
 import type { Action, Condition, DesiredState, Listener, LoadBalancer, Target, TargetGroup, TargetGroupAttributes } from '../loadbalancer/model';
@@ -39,13 +44,16 @@ export interface DesiredStateInput {
   instanceAddress(region: string, instanceId: string): string | undefined;
   /** Throws when the data plane cannot carry this state (haproxy-config's generateConfig). */
   validate(desired: DesiredState): void;
-  /** Whether a certificate's PEM file can be read (haproxy refuses the whole configuration otherwise). */
-  readable?(file: string): boolean;
+  /** What keeps haproxy from loading a certificate's PEM file (it refuses the whole configuration
+   * then), or undefined when it loads: `certificateProblem` over the file system. */
+  certificateProblem?(file: string): string | undefined;
 }
 
+/** A load balancer left out of the data plane, or only one of its listeners (`listenerArn`). */
 export interface RejectedLoadBalancer {
   region: string;
   loadBalancerArn: string;
+  listenerArn?: string;
   reason: string;
 }
 
@@ -64,6 +72,35 @@ export interface DesiredStateResult {
 /** A certificate ARN as Wharf takes it (elbv2-records.ts): the PEM file's path, if it names one. */
 export function certificatePath(arn: string | undefined): string | undefined {
   return arn ? certificateFile(arn) : undefined;
+}
+
+/**
+ * Why haproxy would not load `file` as a listener's certificate (`ssl crt`), or undefined when it
+ * would: the file must hold a certificate, and its private key, in the file or beside it in
+ * `<file>.key` (haproxy's ssl-load-extra-files), and the key must be the certificate's. `read`
+ * answers a file's text, or undefined when it cannot be read.
+ */
+export function certificateProblem(file: string, read: (file: string) => string | undefined): string | undefined {
+  const pem = read(file);
+  if (pem === undefined) return `cannot read the certificate file ${file}`;
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(pem);
+  } catch {
+    return `the certificate file ${file} holds no PEM certificate`;
+  }
+  const keyOf = (text: string | undefined): KeyObject | undefined => {
+    if (text === undefined || !text.includes('PRIVATE KEY-----')) return undefined;
+    try {
+      return createPrivateKey(text);
+    } catch {
+      return undefined;
+    }
+  };
+  const key = keyOf(pem) ?? keyOf(read(`${file}.key`));
+  if (!key) return `the certificate file ${file} holds no private key (nor does ${file}.key)`;
+  if (!cert.checkPrivateKey(key)) return `the private key in ${file} is not the certificate's`;
+  return undefined;
 }
 
 export function conditionOf(c: ElbRuleCondition): Condition {
@@ -162,7 +199,7 @@ function groupOf(tg: TargetGroupRecord, targets: Target[]): TargetGroup {
   };
 }
 
-function listenerOf(l: ListenerRecord, rules: RuleRecord[], readable: (file: string) => boolean): Listener {
+function listenerOf(l: ListenerRecord, rules: RuleRecord[], problem: (file: string) => string | undefined): Listener {
   const out: Listener = {
     id: elbIdOf(l.ListenerArn),
     port: l.Port,
@@ -178,7 +215,8 @@ function listenerOf(l: ListenerRecord, rules: RuleRecord[], readable: (file: str
   if (l.Protocol === 'HTTPS') {
     const file = certificatePath(l.Certificates?.[0]?.CertificateArn);
     if (!file) throw new Error(`HTTPS listener ${l.ListenerArn} needs Certificates[0].CertificateArn naming a PEM file (an absolute path or a file:// URL)`);
-    if (!readable(file)) throw new Error(`HTTPS listener ${l.ListenerArn}: cannot read the certificate file ${file}`);
+    const wrong = problem(file);
+    if (wrong) throw new Error(`HTTPS listener ${l.ListenerArn}: ${wrong}`);
     out.certificatePemFile = file;
   }
   return out;
@@ -227,13 +265,18 @@ export function desiredStateOf(input: DesiredStateInput): DesiredStateResult {
     };
     for (const rec of r.loadBalancers) {
       const id = elbIdOf(rec.LoadBalancerArn);
+      const lb: LoadBalancer = { id, type: rec.Type, address: rec.address, listeners: [] };
+      for (const l of r.listeners.get(id) ?? []) {
+        try {
+          const listener = listenerOf(l, r.rules.get(elbIdOf(l.ListenerArn)) ?? [], input.certificateProblem ?? (() => undefined));
+          // Alone with its groups: what fails here is this listener's, and only it is left out.
+          input.validate({ loadBalancers: [{ ...lb, listeners: [listener] }], targetGroups: forwardedGroups({ ...lb, listeners: [listener] }).map(buildGroup) });
+          lb.listeners.push(listener);
+        } catch (e) {
+          result.rejected.push({ region: r.region, loadBalancerArn: rec.LoadBalancerArn, listenerArn: l.ListenerArn, reason: (e as Error).message });
+        }
+      }
       try {
-        const lb: LoadBalancer = {
-          id,
-          type: rec.Type,
-          address: rec.address,
-          listeners: (r.listeners.get(id) ?? []).map((l) => listenerOf(l, r.rules.get(elbIdOf(l.ListenerArn)) ?? [], input.readable ?? (() => true))),
-        };
         const groups = forwardedGroups(lb).map(buildGroup);
         // Checked alone first, then with the load balancers already taken (ports, addresses).
         input.validate({ loadBalancers: [lb], targetGroups: groups });
