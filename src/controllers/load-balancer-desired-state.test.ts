@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { ElbAction, ListenerRecord, LoadBalancerRecord, RuleRecord, TargetGroupRecord, TargetRecord } from '../control/elbv2-records';
 import { generateConfig } from '../loadbalancer/haproxy-config';
 import type { DesiredState } from '../loadbalancer/model';
-import { attributesOf, certificatePath, certificateProblem, desiredStateOf, type RegionElbRecords } from './load-balancer-desired-state';
+import { attributesOf, certificatePath, certificateProblem, desiredStateOf, xForwardedForOf, type RegionElbRecords } from './load-balancer-desired-state';
 
 const A = (r: string) => `arn:aws:elasticloadbalancing:us-east-1:123456789012:${r}`;
 const LB1 = A('loadbalancer/app/one/00000000000000a1');
@@ -114,6 +114,7 @@ describe('ELBv2 records -> the data plane desired state', () => {
         type: 'application',
         address: '10.99.0.1',
         listeners: [{ id: '00000000000000c1', port: 80, protocol: 'HTTP', defaultActions: [{ type: 'forward', targetGroups: [{ targetGroupId: '00000000000000b1', weight: 1 }] }], rules: [] }],
+        xForwardedFor: { mode: 'append', clientPort: false },
       },
     ]);
     // The idle group (no listener or rule forwards to it) is not in the data plane.
@@ -314,6 +315,20 @@ describe('ELBv2 records -> the data plane desired state', () => {
     assert.equal(r.rejected.length, 1);
     assert.deepEqual([r.rejected[0]!.loadBalancerArn, r.rejected[0]!.listenerArn], [LB1, L1]);
     assert.match(r.rejected[0]!.reason, /matcher/);
+  });
+
+  test("X-Forwarded-For follows the load balancer's routing.http.xff_* attributes, with ELB's defaults (append, no port)", () => {
+    const of = (Attributes: Record<string, string>) => xForwardedForOf({ ...lb(LB1, '10.99.0.1'), Attributes });
+    assert.deepEqual(of({}), { mode: 'append', clientPort: false });
+    assert.deepEqual(of({ 'routing.http.xff_header_processing.mode': 'preserve' }), { mode: 'preserve', clientPort: false });
+    assert.deepEqual(of({ 'routing.http.xff_header_processing.mode': 'remove' }), { mode: 'remove', clientPort: false });
+    assert.deepEqual(of({ 'routing.http.xff_header_processing.mode': 'append', 'routing.http.xff_client_port.enabled': 'true' }), { mode: 'append', clientPort: true });
+    const r = desiredStateOf({
+      regions: [region({ loadBalancers: [{ ...lb(LB1, '10.99.0.1'), Attributes: { 'routing.http.xff_header_processing.mode': 'remove' } }], listeners: new Map([['00000000000000a1', [listener(L1, LB1, 80, fwd(TG_WEB))]]]), targetGroups: [tg(TG_WEB)] })],
+      instanceAddress: noInstances,
+      validate,
+    });
+    assert.deepEqual(r.desired.loadBalancers[0]!.xForwardedFor, { mode: 'remove', clientPort: false });
   });
 
   test('a forward whose groups all have weight 0 keeps its load balancer in the data plane, with both groups', () => {

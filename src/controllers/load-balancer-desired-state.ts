@@ -176,6 +176,12 @@ export function attributesOf(tg: TargetGroupRecord): TargetGroupAttributes {
   return out;
 }
 
+/** An application load balancer's X-Forwarded-For attributes, ELB's defaults where unset. */
+export function xForwardedForOf(rec: LoadBalancerRecord): NonNullable<LoadBalancer['xForwardedFor']> {
+  const mode = rec.Attributes?.['routing.http.xff_header_processing.mode'];
+  return { mode: mode === 'preserve' || mode === 'remove' ? mode : 'append', clientPort: rec.Attributes?.['routing.http.xff_client_port.enabled'] === 'true' };
+}
+
 function groupOf(tg: TargetGroupRecord, targets: Target[]): TargetGroup {
   const port = tg.HealthCheckPort && tg.HealthCheckPort !== 'traffic-port' ? Number(tg.HealthCheckPort) : 'traffic-port';
   return {
@@ -265,7 +271,7 @@ export function desiredStateOf(input: DesiredStateInput): DesiredStateResult {
     };
     for (const rec of r.loadBalancers) {
       const id = elbIdOf(rec.LoadBalancerArn);
-      const lb: LoadBalancer = { id, type: rec.Type, address: rec.address, listeners: [] };
+      const lb: LoadBalancer = { id, type: rec.Type, address: rec.address, listeners: [], ...(rec.Type === 'application' ? { xForwardedFor: xForwardedForOf(rec) } : {}) };
       for (const l of r.listeners.get(id) ?? []) {
         try {
           const listener = listenerOf(l, r.rules.get(elbIdOf(l.ListenerArn)) ?? [], input.certificateProblem ?? (() => undefined));

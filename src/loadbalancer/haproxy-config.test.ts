@@ -4,8 +4,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { generateConfig, matcherRegex, quote, responseBodies, responseFileName, slotsFor, wildcardRegex, type SlotLayout } from './haproxy-config';
-import { targetGroupDefaults, type DesiredState, type Listener, type TargetGroup } from './model';
+import { generateConfig, matcherRegex, quote, responseBodies, responseFileName, slotsFor, wildcardRegex, XFF_LINES_JOINED, type SlotLayout } from './haproxy-config';
+import { targetGroupDefaults, type DesiredState, type Listener, type LoadBalancer, type TargetGroup } from './model';
 
 const PATHS = { runtimeSocket: '/run/lb/runtime.sock', serverStateFile: '/run/lb/state' };
 
@@ -39,7 +39,7 @@ function haproxyCheck(d: DesiredState): string {
 describe('haproxy config generator', () => {
   test('a listener is a frontend on its load balancer address with forwarded headers and keep-alive', () => {
     const cfg = lines(generateConfig(desired({}), new Map(), PATHS));
-    for (const want of ['frontend lb_lb1_l80', 'bind 127.100.0.1:80', 'option forwardfor', 'option http-keep-alive', 'http-request set-header X-Forwarded-Proto http', 'http-request set-header X-Forwarded-Port %[dst_port]', 'use_backend tg_web if { var(txn.rule) -m int 0 }']) {
+    for (const want of ['frontend lb_lb1_l80', 'bind 127.100.0.1:80', 'http-request set-header X-Forwarded-For "%[var(txn.xff)]%[src]"', 'option http-keep-alive', 'http-request set-header X-Forwarded-Proto http', 'http-request set-header X-Forwarded-Port %[dst_port]', 'use_backend tg_web if { var(txn.rule) -m int 0 }']) {
       assert.ok(cfg.includes(want), want);
     }
   });
@@ -58,6 +58,30 @@ describe('haproxy config generator', () => {
     const unchecked = group('web', { healthCheck: { ...targetGroupDefaults('HTTP').healthCheck, enabled: false } });
     const plain = lines(generateConfig(desired({}, [unchecked]), layout, PATHS));
     assert.deepEqual(plain.filter((l) => l.startsWith('server f') || l === 'option allbackups'), []);
+  });
+
+  test("X-Forwarded-For: append (the default) joins the request's lines and the client into one header; the client port if asked; preserve adds nothing; remove deletes it", () => {
+    const withXff = (xForwardedFor?: LoadBalancer['xForwardedFor']) => {
+      const d = desired({});
+      d.loadBalancers[0] = { ...d.loadBalancers[0]!, ...(xForwardedFor ? { xForwardedFor } : {}) };
+      return lines(generateConfig(d, new Map(), PATHS)).filter((l) => /forwardfor|X-Forwarded-For|txn\.xff/.test(l));
+    };
+    const append = withXff();
+    assert.equal(append.length, XFF_LINES_JOINED + 1);
+    assert.deepEqual(append.slice(0, 2), [
+      'http-request set-var-fmt(txn.xff) "%[req.fhdr(X-Forwarded-For,1)], " if { req.fhdr_cnt(X-Forwarded-For) ge 1 } { req.fhdr(X-Forwarded-For,1) -m len gt 0 }',
+      'http-request set-var-fmt(txn.xff) "%[var(txn.xff)]%[req.fhdr(X-Forwarded-For,2)], " if { req.fhdr_cnt(X-Forwarded-For) ge 2 } { req.fhdr(X-Forwarded-For,2) -m len gt 0 }',
+    ]);
+    assert.equal(append.at(-1), 'http-request set-header X-Forwarded-For "%[var(txn.xff)]%[src]"');
+    assert.deepEqual(withXff({ mode: 'append', clientPort: false }), append);
+    assert.equal(withXff({ mode: 'append', clientPort: true }).at(-1), 'http-request set-header X-Forwarded-For "%[var(txn.xff)]%[src]:%[src_port]"');
+    assert.deepEqual(withXff({ mode: 'preserve', clientPort: true }), []);
+    assert.deepEqual(withXff({ mode: 'remove', clientPort: false }), ['http-request del-header X-Forwarded-For']);
+    for (const x of [{ mode: 'append' as const, clientPort: true }, { mode: 'remove' as const, clientPort: false }]) {
+      const d = desired({});
+      d.loadBalancers[0] = { ...d.loadBalancers[0]!, xForwardedFor: x };
+      if (!haproxyMissing) assert.equal(haproxyCheck(d), '', x.mode);
+    }
   });
 
   test('health check settings become inter/fall/rise, httpchk and the matcher', () => {

@@ -188,7 +188,7 @@ function frontend(lb: LoadBalancer, l: Listener, groups: Map<string, TargetGroup
     '  mode http',
     bind + tls,
     '  option http-keep-alive',
-    '  option forwardfor',
+    ...forwardedForLines(lb),
     `  http-request set-header X-Forwarded-Proto ${proto}`,
     '  http-request set-header X-Forwarded-Port %[dst_port]',
   ];
@@ -211,6 +211,28 @@ function frontend(lb: LoadBalancer, l: Listener, groups: Map<string, TargetGroup
   // HAProxy evaluates every http-request rule before any use_backend: write them in that order.
   const isUse = (line: string) => line.startsWith('  use_backend ');
   return [...out, ...actions.filter((a) => !isUse(a)), ...actions.filter(isUse)];
+}
+
+/** At most this many X-Forwarded-For lines of a request are joined; later ones are dropped. */
+export const XFF_LINES_JOINED = 8;
+
+/**
+ * X-Forwarded-For as ALB writes it. Append (the default) adds the client's address to the header
+ * the request brought, as one comma-separated header ("a, b, client"), where `option forwardfor`
+ * would add a second header line. HAProxy 2.6 has no join of a header's lines: they are
+ * gathered one by one into txn.xff (empty ones skipped), then the header is set once.
+ */
+function forwardedForLines(lb: LoadBalancer): string[] {
+  const x = lb.xForwardedFor ?? { mode: 'append', clientPort: false };
+  if (x.mode === 'preserve') return [];
+  if (x.mode === 'remove') return ['  http-request del-header X-Forwarded-For'];
+  const out: string[] = [];
+  for (let i = 1; i <= XFF_LINES_JOINED; i++) {
+    const line = `%[req.fhdr(X-Forwarded-For,${i})]`;
+    out.push(`  http-request set-var-fmt(txn.xff) ${quote(`${i > 1 ? '%[var(txn.xff)]' : ''}${line}, `)} if { req.fhdr_cnt(X-Forwarded-For) ge ${i} } { req.fhdr(X-Forwarded-For,${i}) -m len gt 0 }`);
+  }
+  out.push(`  http-request set-header X-Forwarded-For ${quote(`%[var(txn.xff)]%[src]${x.clientPort ? ':%[src_port]' : ''}`)}`);
+  return out;
 }
 
 function conditionAcl(name: string, c: Condition): string[] {

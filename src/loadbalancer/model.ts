@@ -25,6 +25,13 @@ export interface LoadBalancer {
    * `allocateLoadBalancerAddress` in control/elbv2-records.ts). */
   address: string;
   listeners: Listener[];
+  /**
+   * HTTP/HTTPS listeners: what happens to X-Forwarded-For (`routing.http.xff_header_processing.mode`,
+   * default append: the client address added to the header as it came, one comma-separated header;
+   * preserve: left as sent; remove: taken out), and whether append adds the client's port
+   * (`routing.http.xff_client_port.enabled`: 203.0.113.7:12345).
+   */
+  xForwardedFor?: { mode: 'append' | 'preserve' | 'remove'; clientPort: boolean };
 }
 
 export interface Listener {
