@@ -59,8 +59,11 @@ export class LoadBalancerReconciler {
   private desired: DesiredState = EMPTY;
   /** Per group, per target key: when it was registered, whether it was ever seen UP. */
   private records = new Map<string, Map<string, TargetRecord>>();
-  /** Per group, per target key: when its drain ends (reported `draining` until then). */
-  private drainUntil = new Map<string, Map<string, number>>();
+  /**
+   * Per group, per target key: when its drain began. It ends the group's current deregistration
+   * delay later (reported `draining` until then), so lowering the delay shortens drains under way.
+   */
+  private drainSince = new Map<string, Map<string, number>>();
   /** The slot layout HAProxy runs (what a restart after a crash must bring back). */
   private layout: SlotLayout = new Map();
   private chain: Promise<unknown> = Promise.resolve();
@@ -328,7 +331,8 @@ export class LoadBalancerReconciler {
   private planGroup(g: TargetGroup, actual: ServerState[], now: number): { slots: (SlotContent | undefined)[]; ops: SlotOp[] } {
     const want = new Map(g.targets.map((t) => [targetKey(t), t]));
     const records = mapOf(this.records, g.id);
-    const drains = mapOf(this.drainUntil, g.id);
+    const drains = mapOf(this.drainSince, g.id);
+    const delayMs = g.attributes.deregistrationDelaySeconds * 1000;
     for (const key of want.keys()) {
       if (!records.has(key)) records.set(key, { registeredAt: now, seenHealthy: false });
       drains.delete(key);
@@ -352,7 +356,7 @@ export class LoadBalancerReconciler {
       if (!draining) {
         // Drain first, free on a later pass: a request may be on its way to the slot right now.
         if (g.attributes.deregistrationDelaySeconds > 0) {
-          drains.set(key, now + g.attributes.deregistrationDelaySeconds * 1000);
+          drains.set(key, now);
           slots[i] = { target };
           ops.push({ kind: 'drain', slot: i, key });
         } else {
@@ -361,12 +365,12 @@ export class LoadBalancerReconciler {
         return;
       }
       // Draining: a slot whose drain this process never saw begin (adopted) gets a full delay.
-      if (!drains.has(key)) drains.set(key, now + g.attributes.deregistrationDelaySeconds * 1000);
+      if (!drains.has(key)) drains.set(key, now);
       // ELB completes a deregistration early once nothing is in flight; it still says draining.
-      if (s.currentSessions === 0 || now >= drains.get(key)!) ops.push({ kind: 'free', slot: i, key });
+      if (s.currentSessions === 0 || now >= drains.get(key)! + delayMs) ops.push({ kind: 'free', slot: i, key });
       else slots[i] = { target };
     });
-    for (const [key, until] of drains) if (now >= until) drains.delete(key);
+    for (const [key, since] of drains) if (now >= since + delayMs) drains.delete(key);
     for (const key of [...records.keys()]) if (!want.has(key)) records.delete(key);
 
     const newcomers = [...want].filter(([key]) => !placed.has(key)).map(([, t]) => t);
@@ -402,8 +406,8 @@ export class LoadBalancerReconciler {
         if (server && (server.opState === 2 || server.status.startsWith('UP'))) record.seenHealthy = true;
         return { target: t, health: targetHealth(g, server, record, now) };
       });
-      for (const [key, until] of mapOf(this.drainUntil, g.id)) {
-        if (now < until && !g.targets.some((t) => targetKey(t) === key)) list.push({ target: parseKey(key), health: DRAINING });
+      for (const [key, since] of mapOf(this.drainSince, g.id)) {
+        if (now < since + g.attributes.deregistrationDelaySeconds * 1000 && !g.targets.some((t) => targetKey(t) === key)) list.push({ target: parseKey(key), health: DRAINING });
       }
       out.set(g.id, list);
     }

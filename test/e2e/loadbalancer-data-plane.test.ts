@@ -345,6 +345,28 @@ describe('load balancer data plane on HAProxy', { skip }, () => {
     assert.deepEqual([finished.status, finished.body], [200, 'leaving']);
   });
 
+  test('lowering the deregistration delay shortens a drain under way', async () => {
+    const [slow, other] = await targets('long-leaving', 'long-staying');
+    const r = await dataPlane();
+    await r.apply(oneListener(22, [httpGroup('web', [slow!, other!], { deregistrationDelaySeconds: 300 })]));
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+    // A request that would hang on the leaving target for 60 s keeps its drain going.
+    let inFlight: Promise<unknown> | undefined;
+    for (let i = 0; i < 4 && !inFlight; i++) {
+      const before = slow!.hits;
+      const p = get(`http://${addr(22)}:${PORT}/slow?ms=60000`).catch((e: Error) => e);
+      await new Promise((res) => setTimeout(res, 150));
+      if (slow!.hits > before) inFlight = p;
+    }
+    assert.ok(inFlight, 'a slow request reached the leaving target');
+    await r.apply(oneListener(22, [httpGroup('web', [other!], { deregistrationDelaySeconds: 300 })]));
+    const isDraining = async () => (await r.health()).get('web')!.some((d) => d.target.port === slow!.port && d.health.state === 'draining');
+    assert.equal(await isDraining(), true);
+    // The delay goes down to 1 s: the drain, 300 s long until now, is over within a pass or two.
+    await r.apply(oneListener(22, [httpGroup('web', [other!], { deregistrationDelaySeconds: 1 })]));
+    await waitUntil(async () => !(await isDraining()), 'the drain to end after the new delay', { timeoutMs: 5000 });
+  });
+
   test('two load balancers listen on the same port on different addresses', async () => {
     const [a, b] = await targets('behind-6', 'behind-7');
     const r = await dataPlane();
