@@ -44,7 +44,8 @@ describe('a new target first health check', () => {
     const target = { id: '127.0.0.1', port };
     assert.deepEqual(await firstCheck(group('HTTP', { path: '/ready', matcher: '200,202' }), target), { passed: true, detail: 'status 202' });
     assert.deepEqual(paths, ['GET /ready']);
-    assert.equal(seen[0]!.host, 'web-tg');
+    // The target's address and the check port, as HAProxy's checks send it.
+    assert.equal(seen[0]!.host, `127.0.0.1:${port}`);
     assert.equal(seen[0]!['user-agent'], 'ELB-HealthChecker/2.0');
     // The default matcher (200) refuses 202; another path answers 404.
     assert.deepEqual(await firstCheck(group('HTTP', { path: '/ready' }), target), { passed: false, detail: 'status 202' });

@@ -10,13 +10,13 @@
  * the slot up when it passes. Every later check is HAProxy's, at the group's interval.
  *
  * The request is the one HAProxy's `option httpchk` sends (haproxy-config.ts, healthCheckLines):
- * GET <path> HTTP/1.1, Host the target group, ELB's User-Agent; it passes when the status is one
- * the matcher allows. A TCP check passes when the connection is accepted.
+ * GET <path> HTTP/1.1, Host the target's address and check port (healthCheckHost), ELB's
+ * User-Agent; it passes when the status is one the matcher allows. A TCP check passes when the connection is accepted.
  */
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { HEALTH_CHECK_USER_AGENT, matcherRegex } from './haproxy-config';
+import { HEALTH_CHECK_USER_AGENT, healthCheckHost, matcherRegex } from './haproxy-config';
 import type { Target, TargetGroup } from './model';
 
 export interface FirstCheckResult {
@@ -73,7 +73,7 @@ function httpCheck(group: TargetGroup, host: string, port: number, timeoutMs: nu
       agent: false,
       // HAProxy's `check-ssl` does not verify the target's certificate either.
       rejectUnauthorized: false,
-      headers: { Host: group.id, 'User-Agent': HEALTH_CHECK_USER_AGENT, Connection: 'close' },
+      headers: { Host: healthCheckHost(hc.protocol === 'HTTPS' ? 'HTTPS' : 'HTTP', host, port), 'User-Agent': HEALTH_CHECK_USER_AGENT, Connection: 'close' },
     });
     const timer = setTimeout(() => done({ passed: false, detail: 'timeout' }), timeoutMs);
     req.once('response', (res) => {

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { generateConfig, matcherRegex, quote, responseBodies, responseFileName, slotsFor, wildcardRegex, XFF_LINES_JOINED, type SlotLayout } from './haproxy-config';
+import { generateConfig, healthCheckHost, matcherRegex, quote, responseBodies, responseFileName, slotsFor, wildcardRegex, XFF_LINES_JOINED, type SlotLayout } from './haproxy-config';
 import { targetGroupDefaults, type DesiredState, type Listener, type LoadBalancer, type TargetGroup } from './model';
 
 const PATHS = { runtimeSocket: '/run/lb/runtime.sock', serverStateFile: '/run/lb/state' };
@@ -91,6 +91,15 @@ describe('haproxy config generator', () => {
     assert.ok(cfg.includes('timeout check 4s'));
     assert.ok(cfg.includes('http-check expect rstatus "^(200|202)\\$"'));
     assert.ok(cfg.some((l) => l.startsWith('http-check send meth GET uri "/ping" ver HTTP/1.1')));
+  });
+
+  test("a health check's Host is the target's address and check port (taken from the check's connection), without the protocol's default port", () => {
+    const cfg = lines(generateConfig(desired({}), new Map(), PATHS));
+    assert.ok(cfg.includes('http-check set-var-fmt(check.host) "%[bc_dst]:%[bc_dst_port]"'));
+    assert.ok(cfg.some((l) => l.startsWith('http-check send ') && l.includes(' hdr Host "%[var(check.host),regsub(:80\\$,)]" hdr User-Agent ELB-HealthChecker/2.0')));
+    const tls = group('web', { healthCheck: { ...targetGroupDefaults('HTTPS').healthCheck, protocol: 'HTTPS' } });
+    assert.ok(lines(generateConfig(desired({}, [tls]), new Map(), PATHS)).some((l) => l.includes('regsub(:443\\$,)')));
+    assert.deepEqual([healthCheckHost('HTTP', '10.0.1.85', 8000), healthCheckHost('HTTP', '10.0.1.85', 80), healthCheckHost('HTTPS', '10.0.1.85', 443), healthCheckHost('HTTPS', '10.0.1.85', 80)], ['10.0.1.85:8000', '10.0.1.85', '10.0.1.85', '10.0.1.85:80']);
   });
 
   test('attributes: least outstanding requests, slow start, cookie stickiness', () => {

@@ -106,6 +106,16 @@ export function wildcardRegex(pattern: string): string {
 /** The User-Agent of every health check, HAProxy's and the reconciler's first (ELB's own). */
 export const HEALTH_CHECK_USER_AGENT = 'ELB-HealthChecker/2.0';
 
+/**
+ * The Host header of a health check of a target at `address`, checked on `port`: ELB sends the
+ * target's address (users' reports of ALB checks: "Invalid HTTP_HOST header: '10.0.1.85:8000'",
+ * '172.31.31.126' for port 80; ELB's documentation does not say), with the port unless it is the
+ * protocol's default, as HTTP clients write Host.
+ */
+export function healthCheckHost(protocol: 'HTTP' | 'HTTPS', address: string, port: number): string {
+  return port === (protocol === 'HTTPS' ? 443 : 80) ? address : `${address}:${port}`;
+}
+
 /** "200", "200,202", "200-299" -> the codes, as a regex HAProxy's `rstatus` anchors. */
 export function matcherRegex(matcher: string): string {
   const codes = new Set<number>();
@@ -324,9 +334,14 @@ function healthCheckLines(g: TargetGroup, hc: HealthCheck): string[] {
   if (!hc.enabled) return [];
   const out = [`  timeout check ${hc.timeoutSeconds}s`];
   if (hc.protocol === 'TCP') return out;
+  // Host is the target's address and the check port, without the protocol's default port
+  // (healthCheckHost): the slot's address comes from the check's own connection (bc_dst), so it
+  // follows the target the Runtime API puts in the slot.
+  const defaultPort = hc.protocol === 'HTTPS' ? 443 : 80;
   out.push(
     '  option httpchk',
-    `  http-check send meth GET uri ${quote(hc.path)} ver HTTP/1.1 hdr Host ${quote(g.id)} hdr User-Agent ${HEALTH_CHECK_USER_AGENT}`,
+    `  http-check set-var-fmt(check.host) ${quote('%[bc_dst]:%[bc_dst_port]')}`,
+    `  http-check send meth GET uri ${quote(hc.path)} ver HTTP/1.1 hdr Host ${quote(`%[var(check.host),regsub(:${defaultPort}$,)]`)} hdr User-Agent ${HEALTH_CHECK_USER_AGENT}`,
     `  http-check expect rstatus ${quote(matcherRegex(hc.matcher))}`,
   );
   return out;

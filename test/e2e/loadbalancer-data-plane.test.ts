@@ -175,6 +175,51 @@ describe('load balancer data plane on HAProxy', { skip }, () => {
     assert.equal((await get(`http://${addr(30)}:${PORT}/`)).body, 'beside-204');
   });
 
+  test('X-Forwarded-For: append adds the client to the header as sent, in one comma-separated header (with its port if asked); preserve leaves it; remove takes it out', async () => {
+    const [t] = await targets('xff');
+    const r = await dataPlane();
+    const modes = [
+      { n: 31, xForwardedFor: { mode: 'append' as const, clientPort: false } },
+      { n: 32, xForwardedFor: { mode: 'append' as const, clientPort: true } },
+      { n: 33, xForwardedFor: { mode: 'preserve' as const, clientPort: true } },
+      { n: 34, xForwardedFor: { mode: 'remove' as const, clientPort: false } },
+    ];
+    await r.apply({
+      loadBalancers: [
+        ...modes.map((m) => ({ id: `lb${m.n}`, type: 'application' as const, address: addr(m.n), xForwardedFor: m.xForwardedFor, listeners: [forwardListener('l', PORT, 'web')] })),
+        // No attributes given: ELB's default, append.
+        { id: 'lb35', type: 'application', address: addr(35), listeners: [forwardListener('l', PORT, 'web')] },
+      ],
+      targetGroups: [httpGroup('web', [t!])],
+    });
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+    /** The X-Forwarded-For lines the target got, as sent. */
+    const xff = async (n: number, sent?: string[]) => {
+      await get(`http://${addr(n)}:${PORT}/`, sent ? { 'X-Forwarded-For': sent } : {});
+      return t!.lastRawHeaders.flatMap((v, i, all) => (i % 2 === 0 && v.toLowerCase() === 'x-forwarded-for' ? [all[i + 1]!] : []));
+    };
+    const two = ['198.51.100.1', '198.51.100.2, 198.51.100.3'];
+    assert.deepEqual(await xff(31, two), ['198.51.100.1, 198.51.100.2, 198.51.100.3, 127.0.0.1']);
+    assert.deepEqual(await xff(31), ['127.0.0.1']);
+    assert.deepEqual(await xff(35, ['203.0.113.7']), ['203.0.113.7, 127.0.0.1']);
+    const [withPort] = await xff(32, ['203.0.113.7']);
+    assert.match(withPort!, /^203\.0\.113\.7, 127\.0\.0\.1:\d+$/);
+    assert.deepEqual(await xff(33, two), two);
+    assert.deepEqual(await xff(33), []);
+    assert.deepEqual(await xff(34, two), []);
+  });
+
+  test("health checks carry the target's address and port as Host, and ELB's User-Agent", async () => {
+    const [t] = await targets('host-checked');
+    const r = await dataPlane();
+    await r.apply(oneListener(36, [httpGroup('web', [t!])]));
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+    // Healthy takes two checks: at least one of them HAProxy's own (the first may be the reconciler's).
+    await new Promise((res) => setTimeout(res, 1500));
+    assert.equal(t!.lastHealthHeaders.host, `127.0.0.1:${t!.port}`);
+    assert.equal(t!.lastHealthHeaders['user-agent'], 'ELB-HealthChecker/2.0');
+  });
+
   test('a health check port changed and changed back is followed: the target is healthy again', async () => {
     const [t] = await targets('port-back');
     const r = await dataPlane();

@@ -24,6 +24,10 @@ export interface TestTarget {
   hits: number;
   /** Last request's headers. */
   lastHeaders: http.IncomingHttpHeaders;
+  /** Last request's header lines as sent (name, value, name, value, ...): node joins repeated ones in `lastHeaders`. */
+  lastRawHeaders: string[];
+  /** The last health check's headers. */
+  lastHealthHeaders: http.IncomingHttpHeaders;
   /** When true the health path answers 500. */
   failHealth: boolean;
   server: http.Server;
@@ -32,16 +36,18 @@ export interface TestTarget {
 
 /** A target that answers its name; `/slow?ms=N` answers after N ms; `/health` is the check path. */
 export async function startTarget(name: string, port = 0): Promise<TestTarget> {
-  const t = { name, hits: 0, lastHeaders: {}, failHealth: false } as TestTarget;
+  const t = { name, hits: 0, lastHeaders: {}, lastRawHeaders: [], lastHealthHeaders: {}, failHealth: false } as unknown as TestTarget;
   const sockets = new Set<import('node:net').Socket>();
   t.server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/health') {
+      t.lastHealthHeaders = req.headers;
       res.writeHead(t.failHealth ? 500 : 200).end('ok');
       return;
     }
     t.hits++;
     t.lastHeaders = req.headers;
+    t.lastRawHeaders = req.rawHeaders;
     const answer = () => res.writeHead(200, { 'content-type': 'text/plain' }).end(name);
     const ms = url.pathname === '/slow' ? Number(url.searchParams.get('ms') ?? 0) : 0;
     if (ms > 0) setTimeout(answer, ms);
@@ -104,7 +110,7 @@ export async function waitForStates(r: LoadBalancerReconciler, groupId: string, 
 }
 
 /** GET through the load balancer on a fresh connection (node:http: fetch may not set Host). */
-export function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+export function get(url: string, headers: Record<string, string | string[]> = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { headers, agent: false, timeout: 10_000 }, (res) => {
       const chunks: Buffer[] = [];
