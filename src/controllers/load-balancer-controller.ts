@@ -266,7 +266,7 @@ export class LoadBalancerController {
       const id = elbIdOf(tg.TargetGroupArn);
       groups.add(id);
       const observed = result.groupRegion.get(id) === ctx.partition.region ? this.observed(id, result, health) : undefined;
-      const plan = planTargetHealth(targetsOf(ctx, id), observed, healthOf(ctx, id), now);
+      const plan = planTargetHealth(targetsOf(ctx, id), observed, healthOf(ctx, id), now, { intervalSeconds: tg.HealthCheckIntervalSeconds, unhealthyThreshold: tg.UnhealthyThresholdCount });
       for (const rec of plan.put) await this.putHealth(ctx, id, rec);
       for (const t of plan.delete) await this.deleteHealth(ctx, id, t.Id, t.Port);
     }

@@ -88,4 +88,23 @@ describe('HAProxy health -> stored health records', () => {
     );
     assert.deepEqual(plan.put.map((p) => `${p.Id}:${p.Port}`), ['i-0abc:32769']);
   });
+
+  test("a registration younger than interval x unhealthyThreshold is not written unhealthy (the address's earlier target failing)", () => {
+    const check = { intervalSeconds: 5, unhealthyThreshold: 2 };
+    const failing = [{ Id: '10.0.0.1', Port: 80, health: { state: 'unhealthy' as const, reason: 'Target.FailedHealthChecks', description: 'Health checks failed' } }];
+    // The earlier target's record (before the registration): initial, as ELB says of a new target.
+    const fresh = planTargetHealth([reg('10.0.0.1', 80, NOW - 30)], failing, [rec('10.0.0.1', 'unhealthy', 'Target.FailedHealthChecks', 'Health checks failed')], NOW, check);
+    assert.deepEqual(fresh.put, [{ Id: '10.0.0.1', Port: 80, State: 'initial', Reason: 'Elb.InitialHealthChecking', Description: 'Initial health checks in progress', updatedAt: NOW }]);
+    // This registration's record already written (initial): left as it is.
+    const initial = { ...fresh.put[0]!, updatedAt: NOW - 10 };
+    assert.deepEqual(planTargetHealth([reg('10.0.0.1', 80, NOW - 30)], failing, [initial], NOW, check).put, []);
+    // Failing for the whole window: unhealthy.
+    const old = planTargetHealth([reg('10.0.0.1', 80, NOW - 10_000)], failing, [initial], NOW, check);
+    assert.deepEqual(old.put.map((p) => p.State), ['unhealthy']);
+    // Seen healthy since its registration and now failing (HAProxy's fall count): unhealthy.
+    const wasHealthy = { ...rec('10.0.0.1', 'healthy'), updatedAt: NOW - 10 };
+    assert.deepEqual(planTargetHealth([reg('10.0.0.1', 80, NOW - 30)], failing, [wasHealthy], NOW, check).put.map((p) => p.State), ['unhealthy']);
+    // Without the group's timing (callers that have none): as observed.
+    assert.deepEqual(planTargetHealth([reg('10.0.0.1', 80, NOW - 30)], failing, [], NOW).put.map((p) => p.State), ['unhealthy']);
+  });
 });

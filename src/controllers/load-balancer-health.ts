@@ -9,6 +9,16 @@
  *   registered, group in no listener  unused, Target.NotInUse (ELB's words)
  *   neither registered nor draining   the record is deleted: DescribeTargetHealth stops listing
  *                                     it, and a service waiting out the drain stops its task
+ *
+ * A registration younger than HealthCheckIntervalSeconds x UnhealthyThresholdCount cannot be
+ * unhealthy yet (ELB: it must fail that many checks; until then it is `initial`). HAProxy's view
+ * is per address, not per registration: a task registered at an address another target held
+ * (a target registered by hand, or a drained task's reused IP) was reported with that target's
+ * failing state the instant it was registered, and the service scheduler, trusting its own
+ * registration's health (grace period 0), started a replacement for a task that was fine and
+ * stopped it again a moment later. Within that window, until the target is seen healthy, an
+ * unhealthy observation leaves the record of this registration as it is, or writes `initial`
+ * when there is none.
  */
 import type { TargetHealthRecord, TargetHealthStateCode, TargetRecord } from '../control/elbv2-records';
 import type { TargetHealth } from '../loadbalancer/target-health';
@@ -32,12 +42,24 @@ export const NOT_IN_USE: TargetHealth = {
 
 const keyOf = (t: { Id: string; Port: number }) => `${t.Id}:${t.Port}`;
 
+export const INITIAL_CHECKING: TargetHealth = {
+  state: 'initial',
+  reason: 'Elb.InitialHealthChecking',
+  description: 'Initial health checks in progress',
+};
+
+/** The group's health check timing (HealthCheckIntervalSeconds, UnhealthyThresholdCount). */
+export interface HealthCheckTiming {
+  intervalSeconds: number;
+  unhealthyThreshold: number;
+}
+
 /**
  * One target group's plan. `observed` is undefined when the data plane does not carry the group
  * (no listener or rule forwards to it, or its load balancer was left out); a target registered
  * but not observed (an instance target whose instance is unknown) keeps its record as it is.
  */
-export function planTargetHealth(registered: TargetRecord[], observed: ObservedHealth[] | undefined, stored: TargetHealthRecord[], now: number): HealthPlan {
+export function planTargetHealth(registered: TargetRecord[], observed: ObservedHealth[] | undefined, stored: TargetHealthRecord[], now: number, check?: HealthCheckTiming): HealthPlan {
   const plan: HealthPlan = { put: [], delete: [] };
   const storedByKey = new Map(stored.map((s) => [keyOf(s), s]));
   const want = new Map<string, { Id: string; Port: number; health: TargetHealth }>();
@@ -46,14 +68,24 @@ export function planTargetHealth(registered: TargetRecord[], observed: ObservedH
   const registeredAt = new Map(registered.map((t) => [keyOf(t), t.registeredAt]));
   for (const [key, w] of want) {
     const s = storedByKey.get(key);
+    const since = registeredAt.get(key);
     // A record older than the target's registration is the previous target's at this address
     // (a task replaced at a reused IP): it is written again, since readers trust only records
     // written after the registration they look at.
-    const stale = s !== undefined && s.updatedAt < (registeredAt.get(key) ?? 0);
-    if (s && !stale && s.State === w.health.state && s.Reason === w.health.reason && s.Description === w.health.description) continue;
-    const rec: TargetHealthRecord = { Id: w.Id, Port: w.Port, State: w.health.state as TargetHealthStateCode, updatedAt: now };
-    if (w.health.reason !== undefined) rec.Reason = w.health.reason;
-    if (w.health.description !== undefined) rec.Description = w.health.description;
+    const stale = s !== undefined && s.updatedAt < (since ?? 0);
+    let health = w.health;
+    const young = since !== undefined && check !== undefined && now - since < check.intervalSeconds * check.unhealthyThreshold * 1000;
+    if (health.state === 'unhealthy' && young && !(s && !stale && s.State === 'healthy')) {
+      // Never healthy since its registration and too young to have failed its checks: this is
+      // what the address did before the registration (a target seen healthy since then and now
+      // failing is HAProxy's fall count at work: written as it is).
+      if (s && !stale) continue;
+      health = INITIAL_CHECKING;
+    }
+    if (s && !stale && s.State === health.state && s.Reason === health.reason && s.Description === health.description) continue;
+    const rec: TargetHealthRecord = { Id: w.Id, Port: w.Port, State: health.state as TargetHealthStateCode, updatedAt: now };
+    if (health.reason !== undefined) rec.Reason = health.reason;
+    if (health.description !== undefined) rec.Description = health.description;
     plan.put.push(rec);
   }
   const isRegistered = new Set(registered.map(keyOf));

@@ -4,7 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { registerContainerInstance } from '../control/container-instances';
-import { elbIdOf, healthKey, listenerKey, targetGroupKey, targetsOf, type ListenerRecord, type TargetGroupRecord, type TargetHealthStateCode, type TargetRecord } from '../control/elbv2-records';
+import { elbIdOf, healthKey, listenerKey, loadBalancerKey, targetGroupKey, targetKeyOf, targetsOf, type ListenerRecord, type LoadBalancerRecord, type TargetGroupRecord, type TargetHealthStateCode, type TargetRecord } from '../control/elbv2-records';
+import type { TargetHealthDescription } from '../loadbalancer/reconciler';
+import type { TargetHealth } from '../loadbalancer/target-health';
+import { LoadBalancerController } from './load-balancer-controller';
 import { createService, deleteService, describeServices, updateService } from '../control/services';
 import { findTaskDefinition } from '../control/task-definitions';
 import { stopTask } from '../control/tasks';
@@ -180,6 +183,74 @@ test('a health record older than the registration (an earlier target at the same
     await h.settle();
     assert.equal((await service(h)).deployments![0]!.rolloutState, 'IN_PROGRESS', 'not healthy on a stale record');
     await run(h, arn, 'healthy');
+    assert.equal((await service(h)).deployments![0]!.rolloutState, 'COMPLETED');
+  } finally {
+    await h.close();
+  }
+});
+
+test("a task registered at an address whose earlier target was failing is not replaced: one task started, none stopped (two target groups)", async () => {
+  // As a tester saw: tgA had a target registered by hand at 10.0.0.10:8080 that failed its
+  // checks; the service's task got that IP. HAProxy judges addresses, so the load balancer
+  // controller's first pass after the registration reported the address's failing state, and the
+  // record, written after the registration, made the scheduler (grace period 0) start a second
+  // task, stopped ("Scaling activity") as soon as the first one's target was seen healthy.
+  const h = await harness();
+  try {
+    const tdArn = await h.registerTd('web', { networkMode: 'awsvpc', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 64, essential: true, portMappings: [{ containerPort: 8080 }] }] });
+    const td = findTaskDefinition(h.ctx, tdArn)!;
+    const r = await registerContainerInstance(h.ctx, {
+      cluster: 'c',
+      totalResources: [{ name: 'CPU', type: 'INTEGER', integerValue: 4096 }, { name: 'MEMORY', type: 'INTEGER', integerValue: 4096 }],
+      attributes: [{ name: 'ecs.availability-zone', value: 'us-east-1a' }, ...(td.requiresAttributes ?? []).map((a) => ({ name: a.name }))],
+    });
+    await h.setConnected(r.containerInstance!.containerInstanceArn!.split('/').pop()!, true);
+    const tgA = await createTargetGroup(h, 'a-tg', 'ip');
+    const tgB = await createTargetGroup(h, 'b-tg', 'ip');
+    let n = 1;
+    for (const arn of [tgA, tgB]) {
+      const name = arn.split('/')[1]!;
+      const lb = { LoadBalancerArn: `arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/${name}/${elbIdOf(arn)}`, LoadBalancerName: name, DNSName: `${name}.elb`, Type: 'application', address: `10.99.0.${n++}`, Attributes: {}, Tags: [] };
+      await h.ctx.state.waitFor(await h.ctx.store.create(loadBalancerKey(name), lb as unknown as LoadBalancerRecord));
+    }
+    const failing: TargetHealth = { state: 'unhealthy', reason: 'Target.FailedHealthChecks', description: 'Health checks failed' };
+    const a = elbIdOf(tgA);
+    await h.ctx.state.waitFor(await h.ctx.store.create(targetKeyOf(a, '10.0.0.10', 8080), { Id: '10.0.0.10', Port: 8080, registeredAt: h.clock.now() - 600_000 }));
+    await h.ctx.state.waitFor(await h.ctx.store.create(healthKey(a, '10.0.0.10', 8080), { Id: '10.0.0.10', Port: 8080, State: 'unhealthy', Reason: failing.reason, Description: failing.description, updatedAt: h.clock.now() - 1000 }));
+    h.clock.advance(1000);
+
+    // The data plane's view, per target group and address.
+    const seen = new Map<string, TargetHealthDescription[]>([[a, [{ target: { id: '10.0.0.10', port: 8080 }, health: failing }]]]);
+    const lbc = new LoadBalancerController({
+      dataPlane: { apply: async () => ({ reloaded: false, added: [], draining: [], freed: [] }), health: async () => seen },
+      addresses: { add: async () => undefined, retain: async () => undefined },
+      clock: h.clock,
+      log: h.ctx.log,
+      instanceHostAddress: '172.17.0.1',
+    });
+    lbc.addRegion(h.ctx);
+    h.runningReport = () => ({ privateIpv4Address: '10.0.0.10' });
+    const subnets = (await describeSubnets(h.ctx, {})).Subnets.map((x) => x.SubnetId!);
+    await createService(h.ctx, {
+      cluster: 'c', serviceName: 'web', taskDefinition: 'web', desiredCount: 1, networkConfiguration: { awsvpcConfiguration: { subnets } },
+      loadBalancers: [{ targetGroupArn: tgA, containerName: 'app', containerPort: 8080 }, { targetGroupArn: tgB, containerName: 'app', containerPort: 8080 }],
+    }, CALLER);
+    await h.settle();
+    assert.equal(targets(h, tgA)[0]?.ecsTaskArn, h.tasks()[0]!.taskArn);
+
+    // First pass after the registration: HAProxy still has the address failing in tgA.
+    seen.set(elbIdOf(tgB), [{ target: { id: '10.0.0.10', port: 8080 }, health: { state: 'initial', reason: 'Elb.InitialHealthChecking', description: 'Initial health checks in progress' } }]);
+    await lbc.runPass();
+    await h.settle();
+    // The next: the task answers its checks.
+    for (const id of [a, elbIdOf(tgB)]) seen.set(id, [{ target: { id: '10.0.0.10', port: 8080 }, health: { state: 'healthy' } }]);
+    await lbc.runPass();
+    await h.settle();
+
+    assert.equal(h.tasks().length, 1, events(h).join('\n'));
+    assert.equal(live(h).length, 1);
+    assert.equal(events(h).filter((m) => m.includes('has started')).length, 1, events(h).join('\n'));
+    assert.ok(!events(h).some((m) => m.includes('has stopped')), events(h).join('\n'));
     assert.equal((await service(h)).deployments![0]!.rolloutState, 'COMPLETED');
   } finally {
     await h.close();
