@@ -49,7 +49,6 @@ export interface ApplyResult {
 type SlotOp =
   | { kind: 'add'; slot: number; target: Target }
   | { kind: 'drain'; slot: number; key: string }
-  | { kind: 'undrain'; slot: number }
   | { kind: 'free'; slot: number; key: string };
 
 const EMPTY: DesiredState = { loadBalancers: [], targetGroups: [] };
@@ -211,8 +210,6 @@ export class LoadBalancerReconciler {
         } else if (op.kind === 'drain') {
           await rt.setState(be, sv, 'drain');
           result.draining.push(`${g.id}/${op.key}`);
-        } else if (op.kind === 'undrain') {
-          await rt.setState(be, sv, 'ready');
         } else {
           await rt.setState(be, sv, 'maint');
           // NLB leaves a drained target's connections open unless connection termination is on.
@@ -347,7 +344,14 @@ export class LoadBalancerReconciler {
       if (want.has(key) && !placed.has(key)) {
         placed.add(key);
         slots[i] = { target };
-        if ((s.adminState & ADMIN_DRAIN) !== 0) ops.push({ kind: 'undrain', slot: i });
+        if ((s.adminState & ADMIN_DRAIN) !== 0) {
+          // Registered again while its slot drains (a new task at the address a drained one had):
+          // a new registration to ELB, so it starts over as a new target (initial, checked first),
+          // not with the health HAProxy kept for the slot's previous occupant.
+          records.set(key, { registeredAt: now, seenHealthy: false });
+          ops.push({ kind: 'add', slot: i, target });
+          return;
+        }
         if (s.opState === 2) records.get(key)!.seenHealthy = true;
         return;
       }

@@ -412,6 +412,33 @@ describe('load balancer data plane on HAProxy', { skip }, () => {
     await waitUntil(async () => !(await isDraining()), 'the drain to end after the new delay', { timeoutMs: 5000 });
   });
 
+  test('a target registered again while its slot drains starts over as a new target (initial), not with the drained one\'s health', async () => {
+    const [back, other] = await targets('comes-back', 'stays-put');
+    const r = await dataPlane();
+    await r.apply(oneListener(23, [httpGroup('web', [back!, other!])]));
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+    // Deregistered with a slow request in flight, so its slot drains.
+    let inFlight: Promise<unknown> | undefined;
+    for (let i = 0; i < 4 && !inFlight; i++) {
+      const before = back!.hits;
+      const p = get(`http://${addr(23)}:${PORT}/slow?ms=20000`).catch((e: Error) => e);
+      await new Promise((res) => setTimeout(res, 150));
+      if (back!.hits > before) inFlight = p;
+    }
+    assert.ok(inFlight, 'a slow request reached the target');
+    await r.apply(oneListener(23, [httpGroup('web', [other!])]));
+    // The same address and port registered again (a new task there) now fails its checks: it is
+    // initial and gets no traffic, where the drained slot's UP state made it healthy at once.
+    back!.failHealth = true;
+    await r.apply(oneListener(23, [httpGroup('web', [back!, other!])]));
+    await new Promise((res) => setTimeout(res, 300));
+    const state = (await r.health()).get('web')!.find((d) => d.target.port === back!.port)!.health;
+    assert.equal(state.state, 'initial', JSON.stringify(state));
+    for (let i = 0; i < 4; i++) assert.equal((await get(`http://${addr(23)}:${PORT}/`)).body, 'stays-put');
+    back!.failHealth = false;
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+  });
+
   test('two load balancers listen on the same port on different addresses', async () => {
     const [a, b] = await targets('behind-6', 'behind-7');
     const r = await dataPlane();
