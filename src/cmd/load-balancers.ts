@@ -81,7 +81,16 @@ class LazyDataPlane implements LoadBalancerDataPlane {
 export function haproxyMissing(bin: string): string | undefined {
   const r = spawnSync(bin, ['-v'], { encoding: 'utf8', timeout: 10_000 });
   if (r.error) return r.error.message;
-  return r.status === 0 ? undefined : `exit ${r.status}`;
+  if (r.status !== 0) return `exit ${r.status}`;
+  return haproxyTooOld(r.stdout);
+}
+
+/** The config uses set-var-fmt and bc_dst (HAProxy 2.5): an older one would refuse all of it. */
+export function haproxyTooOld(versionText: string): string | undefined {
+  const m = /version (\d+)\.(\d+)/i.exec(versionText);
+  if (!m) return `cannot tell its version from: ${versionText.split('\n')[0]}`;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  return major > 2 || (major === 2 && minor >= 5) ? undefined : `HAProxy ${major}.${minor} is too old: 2.5 or later is needed`;
 }
 
 export function startLoadBalancers(o: { dataDir: string; settings: LoadBalancerSettings; regions: RegionRuntimes; log: Logger }): RunningLoadBalancers | undefined {
