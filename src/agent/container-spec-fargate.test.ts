@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AgentTask } from '../api/agent/protocol';
-import { buildContainerSpec, type SpecContext } from './container-spec';
+import { buildContainerSpec, hostNofileLimit, type SpecContext } from './container-spec';
 
 const task = (launchType: string) =>
   ({ taskArn: 'arn:aws:ecs:us-east-1:000000000000:task/c/abc', clusterArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/c', desiredStatus: 'RUNNING', launchType, taskDefinition: { family: 'f', revision: 1, containerDefinitions: [] } }) as unknown as AgentTask;
-const spec = (launchType: string, def: SpecContext['def'], sandboxRuntime?: string) =>
-  buildContainerSpec({ task: task(launchType), containerInstanceArn: 'arn:aws:ecs:us-east-1:000000000000:container-instance/c/i', def, dockerName: 'x', networkMode: 'awsvpc', pauseId: 'pause', dockerNames: {}, dockerIds: {}, volumeSources: { data: '/var/lib/x' }, sandboxRuntime });
+const spec = (launchType: string, def: SpecContext['def'], sandboxRuntime?: string, hostNofileLimit?: number) =>
+  buildContainerSpec({ task: task(launchType), containerInstanceArn: 'arn:aws:ecs:us-east-1:000000000000:container-instance/c/i', def, dockerName: 'x', networkMode: 'awsvpc', pauseId: 'pause', dockerNames: {}, dockerIds: {}, volumeSources: { data: '/var/lib/x' }, sandboxRuntime, hostNofileLimit });
 
 test('a Fargate container gets nofile 65535/65535 unless its definition sets nofile; EC2 containers keep the engine default', () => {
   assert.deepEqual(spec('FARGATE', { name: 'a', image: 'busybox' }).host.ulimits, [{ name: 'nofile', soft: 65535, hard: 65535 }]);
@@ -19,6 +19,16 @@ test('a Fargate container gets nofile 65535/65535 unless its definition sets nof
     { name: 'nofile', soft: 65535, hard: 65535 },
   ]);
   assert.equal(spec('EC2', { name: 'a', image: 'busybox' }).host.ulimits, undefined);
+});
+
+test("Fargate's default nofile is capped at the host's hard limit (runc cannot start a container above it); a definition's own value is left as given", () => {
+  assert.deepEqual(spec('FARGATE', { name: 'a', image: 'busybox' }, undefined, 20000).host.ulimits, [{ name: 'nofile', soft: 20000, hard: 20000 }]);
+  assert.deepEqual(spec('FARGATE', { name: 'a', image: 'busybox' }, undefined, 1048576).host.ulimits, [{ name: 'nofile', soft: 65535, hard: 65535 }]);
+  assert.deepEqual(spec('FARGATE', { name: 'a', image: 'busybox', ulimits: [{ name: 'nofile', softLimit: 30000, hardLimit: 30000 }] }, undefined, 20000).host.ulimits, [{ name: 'nofile', soft: 30000, hard: 30000 }]);
+  const limits = ['Limit                     Soft Limit           Hard Limit           Units', 'Max open files            1024                 20000                files', ''].join('\n');
+  assert.equal(hostNofileLimit(limits), 20000);
+  assert.equal(hostNofileLimit(limits.replace('20000', 'unlimited')), undefined);
+  assert.equal(typeof (hostNofileLimit() ?? 0), 'number', "this machine's own /proc/self/limits reads");
 });
 
 test('a read-only root under gVisor gets a read-only /tmp (gVisor would mount a writable one), unless /tmp is mounted already', () => {

@@ -3,6 +3,7 @@
  * everything that needs the engine (ids of the pause and sibling containers, volume names, the
  * task cgroup) is resolved by the TaskRunner first and passed in.
  */
+import { readFileSync } from 'node:fs';
 import type { ContainerDefinition, HealthCheck, TaskDefinition, TaskOverride } from '../core/shapes/ecs';
 import { LABELS, type AgentTask } from '../api/agent/protocol';
 import type { ContainerSpec } from './runtime/container-runtime';
@@ -35,6 +36,11 @@ export interface SpecContext {
   dnsServers?: string[];
   /** Wharf's own labels to add (a pool pause container's id and the task's groups). */
   wharfLabels?: Record<string, string>;
+  /**
+   * The host's hard open-files limit (hostNofileLimit): a Fargate container's default nofile is
+   * 65535 or this, the lower, since runc cannot raise a container's limit past the engine's.
+   */
+  hostNofileLimit?: number;
 }
 
 /** The container definitions with the task's containerOverrides applied. */
@@ -221,7 +227,7 @@ export function buildContainerSpec(ctx: SpecContext): ContainerSpec {
       memorySwapBytes,
       memorySwappiness: lp?.swappiness,
       cgroupParent: ctx.cgroupParent,
-      ulimits: ulimitsOf(def, fargate),
+      ulimits: ulimitsOf(def, fargate, ctx.hostNofileLimit),
       readonlyRootfs: def.readonlyRootFilesystem,
       // A Fargate task cannot fork-bomb its host: each container gets a bounded process table.
       pidsLimit: fargate ? FARGATE_PIDS_LIMIT : undefined,
@@ -266,13 +272,34 @@ function namespaceModes(ctx: SpecContext): { pidMode?: string; ipcMode?: string 
 /** Docker names allow [a-zA-Z0-9][a-zA-Z0-9_.-]; ECS family and container names already fit. */
 /**
  * The container's ulimits. Fargate sets nofile to 65535/65535 where the definition does not
- * (API_Ulimit: "The default nofile soft limit is 65535 and the default hard limit is 65535");
- * elsewhere the engine's defaults stand.
+ * (API_Ulimit: "The default nofile soft limit is 65535 and the default hard limit is 65535"),
+ * here capped at the host's own hard limit (runc refuses to start a container above it:
+ * "error setting rlimit type 7: operation not permitted"); elsewhere the engine's defaults stand.
  */
-function ulimitsOf(def: ContainerDefinition, fargate: boolean): ContainerSpec['host']['ulimits'] {
+function ulimitsOf(def: ContainerDefinition, fargate: boolean, hostLimit?: number): ContainerSpec['host']['ulimits'] {
   const list = (def.ulimits ?? []).map((u) => ({ name: u.name, soft: u.softLimit, hard: u.hardLimit }));
-  if (fargate && !list.some((u) => u.name === 'nofile')) list.push({ name: 'nofile', soft: 65_535, hard: 65_535 });
+  if (fargate && !list.some((u) => u.name === 'nofile')) {
+    const n = Math.min(FARGATE_NOFILE, hostLimit ?? FARGATE_NOFILE);
+    list.push({ name: 'nofile', soft: n, hard: n });
+  }
   return list.length ? list : undefined;
+}
+
+const FARGATE_NOFILE = 65_535;
+
+/** This host's hard limit on open files (/proc/self/limits), or undefined where it cannot be read. */
+export function hostNofileLimit(limitsText?: string): number | undefined {
+  let text = limitsText;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/self/limits', 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  const m = /^Max open files\s+\S+\s+(\S+)/m.exec(text);
+  if (!m) return undefined;
+  return m[1] === 'unlimited' ? undefined : Number(m[1]);
 }
 
 export function dockerContainerName(td: TaskDefinition, containerName: string, suffix: string): string {

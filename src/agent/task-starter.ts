@@ -20,7 +20,7 @@
  */
 import type { AgentTask } from '../api/agent/protocol';
 import { credentialsWithheld } from './agent-state-store';
-import { buildContainerSpec } from './container-spec';
+import { buildContainerSpec, hostNofileLimit } from './container-spec';
 import { bindingsOf, pauseBindingsOf, type ContainerRun } from './container-run';
 import { dependencyGate } from './container-dependencies';
 import { hostPortFree } from './host-ports';
@@ -32,6 +32,9 @@ import { hostPolicyViolation, resolveHostPath } from './host-policy';
 import { awslogsTargetOf } from './awslogs-shipper';
 import { parseArn } from '../core/arn';
 import type { RunnerSettings } from './task-runner-options';
+
+/** Read once: the host's hard open-files limit caps Fargate's default nofile (container-spec.ts). */
+const HOST_NOFILE_LIMIT = hostNofileLimit();
 
 /** What the starter may read and do on its runner. */
 export interface StartHost {
@@ -417,6 +420,7 @@ export class TaskStarter {
         sandboxRuntime: h.task.launchType === 'FARGATE' && h.options.fargateSandbox ? h.options.fargateSandbox : undefined,
         fallbackMemoryMiB: c.def.memory === undefined ? this.fallbackMemoryMiB : undefined,
         wharfLabels: this.pooledLabels,
+        hostNofileLimit: HOST_NOFILE_LIMIT,
       });
       c.dockerId = await this.time(`create ${c.name}`, () => h.options.runtime.createContainer(spec));
       c.known = 'CREATED';
