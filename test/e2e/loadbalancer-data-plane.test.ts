@@ -45,6 +45,20 @@ function oneListener(n: number, groups: ReturnType<typeof httpGroup>[]): Desired
   return { loadBalancers: [{ id: `lb${n}`, type: 'application', address: addr(n), listeners: [forwardListener('l80', PORT, groups[0]!.id)] }], targetGroups: groups };
 }
 
+/**
+ * Sends slow requests through load balancer `n`'s listener until one lands on `t` (round robin
+ * may pick another target first); that request's answer (or error), or undefined after 4 tries.
+ */
+async function slowRequestOn(t: TestTarget, n: number, ms: number): Promise<Promise<unknown> | undefined> {
+  for (let i = 0; i < 4; i++) {
+    const before = t.hits;
+    const p = get(`http://${addr(n)}:${PORT}/slow?ms=${ms}`).catch((e: Error) => e);
+    await new Promise((res) => setTimeout(res, 150));
+    if (t.hits > before) return p;
+  }
+  return undefined;
+}
+
 describe('load balancer data plane on HAProxy', { skip }, () => {
   test('every target answers in turn, with X-Forwarded-For/Proto/Port', async () => {
     const ts = await targets('a', 'b', 'c');
@@ -396,14 +410,7 @@ describe('load balancer data plane on HAProxy', { skip }, () => {
     await r.apply(oneListener(22, [httpGroup('web', [slow!, other!], { deregistrationDelaySeconds: 300 })]));
     await waitForStates(r, 'web', (s) => s === 'healthy');
     // A request that would hang on the leaving target for 60 s keeps its drain going.
-    let inFlight: Promise<unknown> | undefined;
-    for (let i = 0; i < 4 && !inFlight; i++) {
-      const before = slow!.hits;
-      const p = get(`http://${addr(22)}:${PORT}/slow?ms=60000`).catch((e: Error) => e);
-      await new Promise((res) => setTimeout(res, 150));
-      if (slow!.hits > before) inFlight = p;
-    }
-    assert.ok(inFlight, 'a slow request reached the leaving target');
+    assert.ok(await slowRequestOn(slow!, 22, 60_000), 'a slow request reached the leaving target');
     await r.apply(oneListener(22, [httpGroup('web', [other!], { deregistrationDelaySeconds: 300 })]));
     const isDraining = async () => (await r.health()).get('web')!.some((d) => d.target.port === slow!.port && d.health.state === 'draining');
     assert.equal(await isDraining(), true);
@@ -418,14 +425,7 @@ describe('load balancer data plane on HAProxy', { skip }, () => {
     await r.apply(oneListener(23, [httpGroup('web', [back!, other!])]));
     await waitForStates(r, 'web', (s) => s === 'healthy');
     // Deregistered with a slow request in flight, so its slot drains.
-    let inFlight: Promise<unknown> | undefined;
-    for (let i = 0; i < 4 && !inFlight; i++) {
-      const before = back!.hits;
-      const p = get(`http://${addr(23)}:${PORT}/slow?ms=20000`).catch((e: Error) => e);
-      await new Promise((res) => setTimeout(res, 150));
-      if (back!.hits > before) inFlight = p;
-    }
-    assert.ok(inFlight, 'a slow request reached the target');
+    assert.ok(await slowRequestOn(back!, 23, 20_000), 'a slow request reached the target');
     await r.apply(oneListener(23, [httpGroup('web', [other!])]));
     // The same address and port registered again (a new task there) now fails its checks: it is
     // initial and gets no traffic, where the drained slot's UP state made it healthy at once.
