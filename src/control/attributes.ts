@@ -9,6 +9,7 @@
 import { idOf, parseArn } from '../core/arn';
 import { WharfError, invalidParameter } from '../core/errors';
 import { keys, type ContainerInstanceRecord } from '../core/resources';
+import { SANDBOX_ATTRIBUTE } from '../core/fargate-pool';
 import { isHostPolicyAttribute } from '../core/host-policy-attributes';
 import type {
   Attribute,
@@ -38,7 +39,8 @@ const VALUE_RE = /^[A-Za-z0-9_.@/\\: -]{1,128}$/;
  * re-registration replaces: ECS's, and the host policy's (core/host-policy-attributes.ts).
  */
 export function isBuiltinAttribute(name: string): boolean {
-  return name.startsWith('ecs.') || name.startsWith('com.amazonaws.ecs.') || isHostPolicyAttribute(name);
+  // The Fargate sandbox is the agent's own reading of its engine, sent at every registration.
+  return name.startsWith('ecs.') || name.startsWith('com.amazonaws.ecs.') || isHostPolicyAttribute(name) || name === SANDBOX_ATTRIBUTE;
 }
 
 export function validateAttributeName(name: unknown): string {

@@ -39,8 +39,8 @@ import { casUpdate } from '../store/store';
 import { committed, type ControlContext } from './context';
 import { paginate } from './pagination';
 
-/** The attribute an agent started with `--capacity-provider NAME` registers with (value NAME). */
-export const CAPACITY_PROVIDER_ATTRIBUTE = 'wharf.capacity-provider';
+import { CAPACITY_PROVIDER_ATTRIBUTE } from '../core/capacity-provider-strategy';
+export { CAPACITY_PROVIDER_ATTRIBUTE };
 
 /** Most providers one cluster may have (ECS's quota). */
 export const MAX_CLUSTER_PROVIDERS = 20;

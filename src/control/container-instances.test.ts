@@ -124,6 +124,19 @@ test('registration refuses more than ten custom attributes but not many built-in
   );
 });
 
+test("the agent's Fargate sandbox attribute is not a custom one; the capacity provider attribute is the instance's capacityProviderName", async () => {
+  const ctx = await context();
+  const agentSet = [{ name: 'wharf.fargate-sandbox', value: 'gvisor' }, { name: 'wharf.capacity-provider', value: 'cp1' }];
+  // The provider attribute stays custom (it outlives a re-registration without the flag): nine more.
+  const ten = Array.from({ length: 9 }, (_, i) => ({ name: `k${i}`, value: 'v' }));
+  const ci = (await registerContainerInstance(ctx, { cluster: 'c1', attributes: [...agentSet, ...ten] })).containerInstance!;
+  assert.equal(ci.capacityProviderName, 'cp1');
+  const id = idOfArn(ci.containerInstanceArn!);
+  assert.equal((await describeContainerInstances(ctx, { cluster: 'c1', containerInstances: [id] })).containerInstances![0]!.capacityProviderName, 'cp1');
+  const plain = (await registerContainerInstance(ctx, { cluster: 'c1' })).containerInstance!;
+  assert.equal(plain.capacityProviderName, undefined);
+});
+
 test('a forced deregistration orphans the tasks on the instance, and counts no longer include them', async () => {
   const ctx = await context();
   const ci = (await registerContainerInstance(ctx, { cluster: 'c1', totalResources: TOTAL })).containerInstance!;
@@ -177,6 +190,7 @@ test('attribute names and values follow the ECS character rules', () => {
   assert.equal(isBuiltinAttribute('wharf.capability.host-network'), true);
   assert.equal(isBuiltinAttribute('wharf.allowed-host-paths'), true);
   assert.equal(isBuiltinAttribute('wharf.capacity-provider'), false);
+  assert.equal(isBuiltinAttribute('wharf.fargate-sandbox'), true);
   assert.deepEqual(registrationAttributes([{ name: 'a', value: '1' }, { name: 'a', value: '2' }]), [{ name: 'a', value: '2' }], 'a repeated name keeps the last value');
 });
 

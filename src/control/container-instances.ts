@@ -39,6 +39,7 @@ import { epochSeconds, hexId } from '../lib';
 import type { Entry, State } from '../state/state';
 import { StoreConflictError, casUpdate, type TxnOp } from '../store/store';
 import * as attributes from './attributes';
+import { CAPACITY_PROVIDER_ATTRIBUTE } from '../core/capacity-provider-strategy';
 import { createCluster, requireActiveCluster } from './clusters';
 import { committed, type Caller, type ControlContext } from './context';
 import { INSTANCE_CREDENTIAL_MEMBER, newInstanceKey, type InstanceKey } from './instance-credentials';
@@ -109,6 +110,9 @@ export function instanceToWire(ctx: ControlContext, rec: ContainerInstanceRecord
     attributes: rec.attributes ?? [],
     attachments: rec.attachments ?? [],
   };
+  // The instance's Auto Scaling group provider (`wharf agent --capacity-provider`), as ECS shows it.
+  const provider = rec.attributes?.find((a) => a.name === CAPACITY_PROVIDER_ATTRIBUTE)?.value;
+  if (provider !== undefined) out.capacityProviderName = provider;
   if (include.includes('TAGS')) out.tags = tags ?? [];
   if (include.includes('CONTAINER_INSTANCE_HEALTH')) {
     // Wharf watches only the agent channel, so that is the one health signal it can report.

@@ -98,3 +98,6 @@ export function countByProvider(names: readonly string[]): Map<string, number> {
   for (const n of names) m.set(n, (m.get(n) ?? 0) + 1);
   return m;
 }
+
+/** The container instance attribute naming its Auto Scaling group provider (`wharf agent --capacity-provider`). */
+export const CAPACITY_PROVIDER_ATTRIBUTE = 'wharf.capacity-provider';
