@@ -194,10 +194,10 @@ export function serviceDeploymentToWire(ctx: ControlContext, s: ServiceRecord, h
     deploymentCircuitBreaker: cb?.enable
       ? {
           status: h.status === 'IN_PROGRESS' ? 'MONITORING' : h.status === 'SUCCESSFUL' ? 'MONITORING_COMPLETE' : live?.rolloutState === 'FAILED' || h.status.startsWith('ROLLBACK') ? 'TRIGGERED' : 'MONITORING_COMPLETE',
-          failureCount: live?.failedTasks ?? 0,
+          failureCount: live?.failedTasks ?? h.failedTasks ?? 0,
           threshold,
         }
-      : { status: 'DISABLED', failureCount: live?.failedTasks ?? 0, threshold },
+      : { status: 'DISABLED', failureCount: live?.failedTasks ?? h.failedTasks ?? 0, threshold },
   };
   if (h.statusReason) out.statusReason = h.statusReason;
   if (h.finishedAt !== undefined) out.finishedAt = h.finishedAt;

@@ -239,6 +239,8 @@ test('circuit breaker: threshold failures mark FAILED and roll back to the last 
   assert.equal(primary!.rolloutStateReason, 'ECS deployment circuit breaker: rolling back to deploymentId good.');
   assert.equal(p3.service.taskDefinition, good.taskDefinition);
   assert.equal(p3.service.wharf.history.find((h) => h.id === 'bad')!.status, 'ROLLBACK_IN_PROGRESS');
+  // The failed deployment leaves deployments[]: its history keeps the count its breaker saw.
+  assert.equal(p3.service.wharf.history.find((h) => h.id === 'bad')!.failedTasks, 5); // 2 seen by p2, 3 more (new ids) by p3
   // A failed deployment that still has tasks stays, FAILED, and drains.
   const p4 = plan(p2.service, [...tasks(2, 'good'), ...failed(3), task('bad', { lastStatus: 'PENDING', startedAt: undefined })]);
   const kept = p4.service.wharf.deployments.find((d) => d.id === 'bad')!;

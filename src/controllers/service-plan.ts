@@ -77,6 +77,7 @@ export function planService(input: PlanInput): ServicePlan {
   if (s.status === 'ACTIVE' && cb?.enable && primary.rolloutState === 'IN_PROGRESS' && primary.failedTasks >= threshold) {
     const failedId = primary.id;
     primary = { ...primary, rolloutState: 'FAILED', rolloutStateReason: rolloutReason.circuitBreakerFailed(), updatedAt: nowS };
+    const failedTasks = primary.failedTasks;
     const target = s.wharf.lastCompleted;
     const revision = target && s.wharf.revisions.find((r) => r.id === target.revisionId);
     const historyId = primary.rollbackOf ?? failedId;
@@ -107,6 +108,7 @@ export function planService(input: PlanInput): ServicePlan {
         status: 'ROLLBACK_IN_PROGRESS',
         statusReason: rolloutReason.rollingBack(target.deploymentId),
         updatedAt: nowS,
+        failedTasks,
         rollback: { reason: rolloutReason.circuitBreakerFailed(), startedAt: nowS, revisionId: revision.id },
       });
       const failedEntry = s.wharf.history.find((h) => h.id === historyId);
@@ -135,6 +137,7 @@ export function planService(input: PlanInput): ServicePlan {
         status: primary.rollbackOf ? 'ROLLBACK_FAILED' : 'STOPPED',
         statusReason: rolloutReason.circuitBreakerFailed(),
         updatedAt: nowS,
+        failedTasks,
         stoppedAt: nowS,
         finishedAt: nowS,
       });

@@ -222,6 +222,8 @@ export interface ServiceDeploymentHistoryRecord {
   stoppedAt?: number;
   rollback?: { reason: string; startedAt: number; revisionId: string };
   circuitBreakerThreshold?: number;
+  /** Its failed tasks when the circuit breaker stopped it (the live count is gone with it). */
+  failedTasks?: number;
 }
 
 /**
