@@ -27,7 +27,7 @@
  */
 import { deploymentBounds } from '../core/service-math';
 import type { ServiceDeploymentRecord, ServiceRecord } from '../core/resources';
-import { HEALTH_CHECK_STOP_REASON, scalingReason, type Judged, type ServiceTaskView } from './service-task-view';
+import { HEALTH_CHECK_STOP_REASON, lostInstanceStopReason, scalingReason, type Judged, type ServiceTaskView } from './service-task-view';
 
 export interface StepActions {
   start: number;
@@ -64,7 +64,8 @@ export function replicaActions(
   const old = live.filter((j) => !inP(j));
   const stop = new Map<string, string>();
   const scaling = scalingReason(primary.id);
-  const stopOne = (j: Judged) => stop.set(j.task.id, j.failedHealth ? (j.healthReason ?? HEALTH_CHECK_STOP_REASON) : scaling);
+  const stopOne = (j: Judged) =>
+    stop.set(j.task.id, j.failedHealth ? (j.healthReason ?? HEALTH_CHECK_STOP_REASON) : j.placement === 'lost' ? lostInstanceStopReason(j.task.instanceId) : scaling);
   let wakeAt: number | undefined;
   for (const j of live) if (j.changesAt !== undefined) wakeAt = Math.min(wakeAt ?? Infinity, j.changesAt);
 

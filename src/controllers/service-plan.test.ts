@@ -147,6 +147,8 @@ test('a stopped task is replaced; a task on a lost instance is replaced and give
   const p2 = plan(s, [task('d'), lost], [instances[0]!, { id: 'i2', status: 'ACTIVE', agentConnected: false }]);
   assert.equal(started(p2), 1, 'replacement started first');
   assert.deepEqual(p2.stop.map((x) => x.taskId), [lost.id], 'the lost task is not healthy, so it can go at once');
+  // Its stop says why: not a scaling activity, which is what a user saw before.
+  assert.equal(p2.stop[0]!.reason, 'Task replaced by the service scheduler: its container instance i2 is lost (deregistered, or its agent disconnected for longer than the agent timeout)');
 });
 
 test('draining: replacement first, the draining task stops once the replacement is healthy (100/200)', () => {

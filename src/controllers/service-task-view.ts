@@ -74,6 +74,12 @@ export interface PlanOptions {
 }
 
 export const HEALTH_CHECK_STOP_REASON = 'Task failed container health checks';
+/**
+ * Wharf's own (ECS leaves a disconnected agent's tasks alone): the service replaced a task whose
+ * container instance is gone, deregistered, or whose agent stayed disconnected past the timeout.
+ */
+export const lostInstanceStopReason = (instanceId: string | undefined): string =>
+  `Task replaced by the service scheduler: its container instance${instanceId ? ` ${instanceId}` : ''} is lost (deregistered, or its agent disconnected for longer than the agent timeout)`;
 export const elbHealthStopReason = (targetGroupArn: string) => `Task failed ELB health checks in (target-group ${targetGroupArn})`;
 /** Stopped for failing container or load balancer health checks (circuit breaker stage 2). */
 export const isHealthStopReason = (r: string | undefined) => r === HEALTH_CHECK_STOP_REASON || (r?.startsWith('Task failed ELB health checks in ') ?? false);
