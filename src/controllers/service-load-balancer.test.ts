@@ -3,13 +3,11 @@
 // writes health records into the store as the load balancer controller would.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { registerContainerInstance } from '../control/container-instances';
 import { elbIdOf, healthKey, listenerKey, loadBalancerKey, targetGroupKey, targetKeyOf, targetsOf, type ListenerRecord, type LoadBalancerRecord, type TargetGroupRecord, type TargetHealthStateCode, type TargetRecord } from '../control/elbv2-records';
 import type { TargetHealthDescription } from '../loadbalancer/reconciler';
 import type { TargetHealth } from '../loadbalancer/target-health';
 import { LoadBalancerController } from './load-balancer-controller';
 import { createService, deleteService, describeServices, updateService } from '../control/services';
-import { findTaskDefinition } from '../control/task-definitions';
 import { stopTask } from '../control/tasks';
 import { describeTasks, listTasks } from '../control/task-queries';
 import { describeSubnets } from '../control/vpc';
@@ -94,13 +92,7 @@ test('awsvpc tasks are registered as ip targets (ENI address, containerPort) onc
   const h = await harness();
   try {
     const tdArn = await h.registerTd('web', { networkMode: 'awsvpc', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 64, essential: true, portMappings: [{ containerPort: 8080 }] }] });
-    const td = findTaskDefinition(h.ctx, tdArn)!;
-    const r = await registerContainerInstance(h.ctx, {
-      cluster: 'c',
-      totalResources: [{ name: 'CPU', type: 'INTEGER', integerValue: 4096 }, { name: 'MEMORY', type: 'INTEGER', integerValue: 4096 }],
-      attributes: [{ name: 'ecs.availability-zone', value: 'us-east-1a' }, ...(td.requiresAttributes ?? []).map((a) => ({ name: a.name }))],
-    });
-    await h.setConnected(r.containerInstance!.containerInstanceArn!.split('/').pop()!, true);
+    await h.addInstance({ forTaskDefinition: tdArn });
     const arn = await createTargetGroup(h, 'api-tg', 'ip');
     let n = 10;
     h.runningReport = () => ({ privateIpv4Address: `10.0.0.${n++}` });
@@ -198,13 +190,7 @@ test("a task registered at an address whose earlier target was failing is not re
   const h = await harness();
   try {
     const tdArn = await h.registerTd('web', { networkMode: 'awsvpc', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 64, essential: true, portMappings: [{ containerPort: 8080 }] }] });
-    const td = findTaskDefinition(h.ctx, tdArn)!;
-    const r = await registerContainerInstance(h.ctx, {
-      cluster: 'c',
-      totalResources: [{ name: 'CPU', type: 'INTEGER', integerValue: 4096 }, { name: 'MEMORY', type: 'INTEGER', integerValue: 4096 }],
-      attributes: [{ name: 'ecs.availability-zone', value: 'us-east-1a' }, ...(td.requiresAttributes ?? []).map((a) => ({ name: a.name }))],
-    });
-    await h.setConnected(r.containerInstance!.containerInstanceArn!.split('/').pop()!, true);
+    await h.addInstance({ forTaskDefinition: tdArn });
     const tgA = await createTargetGroup(h, 'a-tg', 'ip');
     const tgB = await createTargetGroup(h, 'b-tg', 'ip');
     let n = 1;
@@ -453,13 +439,7 @@ test('a DEACTIVATING task leaves its Cloud Map registry while its targets drain'
     const nsId = ((await cm.GetOperation!({ OperationId })) as any).Operation.Targets.NAMESPACE;
     const svc = ((await cm.CreateService!({ Name: 'web', NamespaceId: nsId, DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 10 }] } })) as any).Service;
     const tdArn = await h.registerTd('web', { networkMode: 'awsvpc', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 64, essential: true, portMappings: [{ containerPort: 8080 }] }] });
-    const td = findTaskDefinition(h.ctx, tdArn)!;
-    const r = await registerContainerInstance(h.ctx, {
-      cluster: 'c',
-      totalResources: [{ name: 'CPU', type: 'INTEGER', integerValue: 4096 }, { name: 'MEMORY', type: 'INTEGER', integerValue: 4096 }],
-      attributes: [{ name: 'ecs.availability-zone', value: 'us-east-1a' }, ...(td.requiresAttributes ?? []).map((a) => ({ name: a.name }))],
-    });
-    await h.setConnected(r.containerInstance!.containerInstanceArn!.split('/').pop()!, true);
+    await h.addInstance({ forTaskDefinition: tdArn });
     const arn = await createTargetGroup(h, 'web-ip', 'ip');
     h.runningReport = () => ({ privateIpv4Address: '10.0.0.20' });
     const subnets = (await describeSubnets(h.ctx, {})).Subnets.map((x) => x.SubnetId!);

@@ -1,9 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cloudMapHandlers } from '../control/cloudmap';
-import { registerContainerInstance } from '../control/container-instances';
 import { createService, updateService } from '../control/services';
-import { findTaskDefinition } from '../control/task-definitions';
 import { submitTaskStateChange } from '../control/task-state-changes';
 import { CALLER, harness } from './service-test-harness';
 import { describeSubnets } from '../control/vpc';
@@ -25,13 +23,7 @@ test('a service with serviceRegistries has its RUNNING tasks registered (task id
     await cm.RegisterInstance!({ ServiceId: svc.Id, InstanceId: 'manual', Attributes: { AWS_INSTANCE_IPV4: '10.9.9.9', AWS_INSTANCE_PORT: '1' } });
     const tdArn = await h.registerTd('api', { networkMode: 'awsvpc', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 64, essential: true, portMappings: [{ containerPort: 8080 }] }] });
     // An instance that can run awsvpc tasks: it has every attribute the definition requires.
-    const td = findTaskDefinition(h.ctx, tdArn)!;
-    const r = await registerContainerInstance(h.ctx, {
-      cluster: 'c',
-      totalResources: [{ name: 'CPU', type: 'INTEGER', integerValue: 4096 }, { name: 'MEMORY', type: 'INTEGER', integerValue: 4096 }],
-      attributes: [{ name: 'ecs.availability-zone', value: 'us-east-1a' }, ...(td.requiresAttributes ?? []).map((a) => ({ name: a.name }))],
-    });
-    await h.setConnected(r.containerInstance!.containerInstanceArn!.split('/').pop()!, true);
+    await h.addInstance({ forTaskDefinition: tdArn });
     await createService(h.ctx, { cluster: 'c', serviceName: 'api', taskDefinition: 'api', desiredCount: 2, networkConfiguration: { awsvpcConfiguration: { subnets: (await describeSubnets(h.ctx, {})).Subnets.map((x) => x.SubnetId!) } }, serviceRegistries: [{ registryArn: svc.Arn, containerName: 'app', containerPort: 8080 }] }, CALLER);
     await h.settle();
     await registry.idle();

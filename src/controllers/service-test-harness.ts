@@ -6,7 +6,7 @@
 import type { ControlContext, Caller } from '../control/context';
 import { createCluster } from '../control/clusters';
 import { registerContainerInstance } from '../control/container-instances';
-import { registerTaskDefinition } from '../control/task-definitions';
+import { findTaskDefinition, registerTaskDefinition } from '../control/task-definitions';
 import { ensureDefaultNetwork } from '../control/vpc';
 import { submitTaskStateChange } from '../control/task-state-changes';
 import { keys, type ContainerInstanceRecord, type TaskRecord } from '../core/resources';
@@ -34,7 +34,8 @@ export interface Harness {
   /** Runs the controller and the fake agent until nothing changes. `failing` decides per task
    * whether the agent reports it as failing to start instead of RUNNING. */
   settle(opts?: { failing?: (t: TaskRecord) => boolean; onStep?: () => void }): Promise<void>;
-  addInstance(opts?: { az?: string; cpu?: number; memory?: number; ec2InstanceId?: string }): Promise<string>;
+  /** A connected instance; `forTaskDefinition` (an ARN) adds every attribute that definition requires. */
+  addInstance(opts?: { az?: string; cpu?: number; memory?: number; ec2InstanceId?: string; forTaskDefinition?: string }): Promise<string>;
   setConnected(id: string, connected: boolean): Promise<void>;
   registerTd(family: string, extra?: Partial<RegisterTaskDefinitionRequest>): Promise<string>;
   tasks(filter?: (t: TaskRecord) => boolean): TaskRecord[];
@@ -95,7 +96,10 @@ export async function harness(opts: Partial<ServiceControllerOptions> = {}): Pro
           { name: 'CPU', type: 'INTEGER', integerValue: o.cpu ?? 4096 },
           { name: 'MEMORY', type: 'INTEGER', integerValue: o.memory ?? 4096 },
         ],
-        attributes: [{ name: 'ecs.availability-zone', value: o.az ?? 'us-east-1a' }],
+        attributes: [
+          { name: 'ecs.availability-zone', value: o.az ?? 'us-east-1a' },
+          ...((o.forTaskDefinition && findTaskDefinition(ctx, o.forTaskDefinition)?.requiresAttributes) || []).map((a) => ({ name: a.name })),
+        ],
         ...(o.ec2InstanceId ? { instanceIdentityDocument: JSON.stringify({ instanceId: o.ec2InstanceId }) } : {}),
       });
       const id = r.containerInstance!.containerInstanceArn!.split('/').pop()!;
