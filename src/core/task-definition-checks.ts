@@ -59,3 +59,28 @@ export function pick<T extends object>(obj: T, keys: readonly string[]): T {
   }
   return out as T;
 }
+
+/**
+ * Memory and cpu arithmetic (ECS-REFERENCE 3.5 rule 3), for a definition's own values and for a
+ * task's after overrides: ECS's words for the first rule broken, or undefined. What a container
+ * reserves is memoryReservation when set, else memory. Example: task memory 512 with containers
+ * {memory 300} and {memory 400, memoryReservation 200} reserves 300 + 200 = 500 <= 512: valid.
+ */
+export function taskSizeProblem(
+  containers: readonly { name?: string; cpu?: number; memory?: number; memoryReservation?: number }[],
+  taskCpu?: number,
+  taskMemory?: number,
+): string | undefined {
+  if (taskMemory !== undefined) {
+    const tooBig = containers.find((c) => c.memory !== undefined && c.memory > taskMemory);
+    if (tooBig) return `Invalid 'memory' setting for container '${tooBig.name}'. A container's 'memory' cannot be greater than the task 'memory'.`;
+    if (containers.reduce((sum, c) => sum + (c.memoryReservation ?? c.memory ?? 0), 0) > taskMemory) {
+      const field = containers.some((c) => c.memoryReservation !== undefined) ? 'memoryReservation' : 'memory';
+      return `The sum of all container '${field}' values cannot be greater than the value of the task 'memory'.`;
+    }
+  }
+  if (taskCpu !== undefined && containers.reduce((sum, c) => sum + (c.cpu ?? 0), 0) > taskCpu) {
+    return "The sum of all container 'cpu' values cannot be greater than the value of the task 'cpu'.";
+  }
+  return undefined;
+}

@@ -22,7 +22,7 @@ import type {
   TaskDefinition,
   TaskOverride,
 } from './shapes/ecs';
-import { invalidParameterFail, isInt } from './task-definition-checks';
+import { invalidParameterFail, isInt, taskSizeProblem } from './task-definition-checks';
 import { MIN_CONTAINER_MEMORY_MIB, containerGpuCount } from './task-definition-container';
 import { parseTaskCpu, parseTaskMemory } from './task-definition-units';
 
@@ -110,7 +110,10 @@ export function resolveResourceNeeds(td: ResourceSource, overrides?: TaskOverrid
 
   const taskCpu = taskLevel(overrides?.cpu ?? td.cpu, parseTaskCpu, 'cpu');
   const taskMemory = taskLevel(overrides?.memory ?? td.memory, parseTaskMemory, 'memory');
-  checkTaskSize(containers, taskCpu, taskMemory);
+  // Registration's arithmetic on the values after overrides: a task size below what its
+  // containers take would be reserved while the containers get their larger limits.
+  const sizeProblem = taskSizeProblem(containers, taskCpu, taskMemory);
+  if (sizeProblem) invalidParameterFail(sizeProblem);
   const tcp = new Set<number>();
   const udp = new Set<number>();
   for (const c of defs) {
@@ -129,26 +132,6 @@ export function resolveResourceNeeds(td: ResourceSource, overrides?: TaskOverrid
     gpus: containers.reduce((s, c) => s + c.gpus, 0),
     containers,
   };
-}
-
-/**
- * Registration's memory and cpu arithmetic, on the values after overrides: a task size below what
- * its containers take would be reserved while the containers get their larger limits.
- */
-function checkTaskSize(containers: ContainerResourceNeeds[], taskCpu?: number, taskMemory?: number): void {
-  if (taskMemory !== undefined) {
-    const tooBig = containers.find((c) => c.memory !== undefined && c.memory > taskMemory);
-    if (tooBig) {
-      invalidParameterFail(`Invalid 'memory' setting for container '${tooBig.name}'. A container's 'memory' cannot be greater than the task 'memory'.`);
-    }
-    if (containers.reduce((sum, c) => sum + c.reservedMemory, 0) > taskMemory) {
-      const field = containers.some((c) => c.memoryReservation !== undefined) ? 'memoryReservation' : 'memory';
-      invalidParameterFail(`The sum of all container '${field}' values cannot be greater than the value of the task 'memory'.`);
-    }
-  }
-  if (taskCpu !== undefined && containers.reduce((sum, c) => sum + c.cpu, 0) > taskCpu) {
-    invalidParameterFail("The sum of all container 'cpu' values cannot be greater than the value of the task 'cpu'.");
-  }
 }
 
 function staticHostPort(mode: NetworkMode, containerPort?: number, hostPort?: number): number | undefined {

@@ -36,6 +36,7 @@ import {
   isNonEmptyString,
   isObject,
   optionalArray,
+  taskSizeProblem,
 } from './task-definition-checks';
 import { MAX_CPU_UNITS, MIN_CONTAINER_MEMORY_MIB, normalizeContainer } from './task-definition-container';
 import { checkContainerReferences } from './task-definition-graph';
@@ -355,32 +356,16 @@ function checkProxyAndAccelerators(req: RegisterTaskDefinitionRequest, container
   }
 }
 
-/**
- * Memory and cpu arithmetic (ECS-REFERENCE 3.5 rule 3). What a container reserves is
- * memoryReservation when set, else memory. Example: task memory 512 with containers
- * {memory 300} and {memory 400, memoryReservation 200} reserves 300 + 200 = 500 <= 512: valid.
- */
+/** Memory and cpu arithmetic (taskSizeProblem); without a task memory each container needs its own. */
 function checkMemoryAndCpu(containers: ContainerDefinition[], taskCpu?: number, taskMemory?: number): void {
   if (taskMemory === undefined) {
     const bare = containers.find((c) => c.memory === undefined && c.memoryReservation === undefined);
     if (bare) {
       clientFail(`Invalid setting for container '${bare.name}'. At least one of 'memory' or 'memoryReservation' must be specified.`);
     }
-  } else {
-    const tooBig = containers.find((c) => c.memory !== undefined && c.memory > taskMemory);
-    if (tooBig) {
-      clientFail(`Invalid 'memory' setting for container '${tooBig.name}'. A container's 'memory' cannot be greater than the task 'memory'.`);
-    }
-    const reserved = containers.reduce((sum, c) => sum + (c.memoryReservation ?? c.memory ?? 0), 0);
-    if (reserved > taskMemory) {
-      const field = containers.some((c) => c.memoryReservation !== undefined) ? 'memoryReservation' : 'memory';
-      clientFail(`The sum of all container '${field}' values cannot be greater than the value of the task 'memory'.`);
-    }
   }
-  if (taskCpu !== undefined) {
-    const cpu = containers.reduce((sum, c) => sum + (c.cpu ?? 0), 0);
-    if (cpu > taskCpu) clientFail("The sum of all container 'cpu' values cannot be greater than the value of the task 'cpu'.");
-  }
+  const problem = taskSizeProblem(containers, taskCpu, taskMemory);
+  if (problem) clientFail(problem);
 }
 
 function normalizePlacementConstraints(input: TaskDefinitionPlacementConstraint[] | undefined): TaskDefinitionPlacementConstraint[] {
