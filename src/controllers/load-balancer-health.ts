@@ -21,7 +21,7 @@
  * when there is none.
  */
 import type { TargetHealthRecord, TargetHealthStateCode, TargetRecord } from '../control/elbv2-records';
-import type { TargetHealth } from '../loadbalancer/target-health';
+import { INITIAL_HEALTH_CHECKING, type TargetHealth } from '../loadbalancer/target-health';
 
 export interface ObservedHealth {
   Id: string;
@@ -41,12 +41,6 @@ export const NOT_IN_USE: TargetHealth = {
 };
 
 const keyOf = (t: { Id: string; Port: number }) => `${t.Id}:${t.Port}`;
-
-export const INITIAL_CHECKING: TargetHealth = {
-  state: 'initial',
-  reason: 'Elb.InitialHealthChecking',
-  description: 'Initial health checks in progress',
-};
 
 /** The group's health check timing (HealthCheckIntervalSeconds, UnhealthyThresholdCount). */
 export interface HealthCheckTiming {
@@ -80,7 +74,7 @@ export function planTargetHealth(registered: TargetRecord[], observed: ObservedH
       // what the address did before the registration (a target seen healthy since then and now
       // failing is HAProxy's fall count at work: written as it is).
       if (s && !stale) continue;
-      health = INITIAL_CHECKING;
+      health = INITIAL_HEALTH_CHECKING;
     }
     if (s && !stale && s.State === health.state && s.Reason === health.reason && s.Description === health.description) continue;
     const rec: TargetHealthRecord = { Id: w.Id, Port: w.Port, State: health.state as TargetHealthStateCode, updatedAt: now };

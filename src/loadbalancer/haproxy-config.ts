@@ -88,7 +88,8 @@ export function responseBodies(desired: DesiredState): Map<string, string> {
   for (const lb of desired.loadBalancers) {
     for (const l of lb.listeners) {
       for (const a of [...l.defaultActions, ...l.rules.flatMap((r) => r.actions)]) {
-        if (a.type === 'fixed-response' && a.messageBody && a.statusCode !== 204 && a.statusCode !== 304) out.set(responseFileName(a.messageBody), a.messageBody);
+        const body = a.type === 'fixed-response' ? servedBody(a) : undefined;
+        if (body) out.set(responseFileName(body), body);
       }
     }
   }
@@ -101,6 +102,14 @@ export const responseDirOf = (paths: ConfigPaths): string => paths.responseDir ?
 export function wildcardRegex(pattern: string): string {
   const body = pattern.replace(/[.+^${}()|[\]\\/]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
   return `^${body}$`;
+}
+
+/**
+ * The body a fixed-response sends: HTTP forbids one in a 204 or 304 (and HAProxy refuses the whole
+ * configuration for it), so those go without their MessageBody.
+ */
+function servedBody(a: Extract<Action, { type: 'fixed-response' }>): string | undefined {
+  return a.statusCode === 204 || a.statusCode === 304 ? undefined : a.messageBody || undefined;
 }
 
 /** The User-Agent of every health check, HAProxy's and the reconciler's first (ELB's own). */
@@ -294,10 +303,8 @@ function actionLines(rule: number, actions: Action[], l: Listener, groups: Map<s
     }
     case 'fixed-response': {
       if (!Number.isInteger(action.statusCode) || action.statusCode < 200 || action.statusCode > 599) throw new Error(`fixed-response status ${action.statusCode} is not 2XX-5XX`);
-      // HTTP forbids a body in a 204 or 304 (HAProxy refuses the whole configuration for one):
-      // the response goes without it.
-      const bodyless = action.statusCode === 204 || action.statusCode === 304;
-      const file = action.messageBody && !bodyless ? path.join(responseDir, responseFileName(action.messageBody)) : '';
+      const served = servedBody(action);
+      const file = served ? path.join(responseDir, responseFileName(served)) : '';
       const body = file ? ` content-type ${quote(action.contentType ?? 'text/plain')} file ${quote(file)}` : '';
       return [`  http-request return status ${action.statusCode}${body} if ${when}`];
     }

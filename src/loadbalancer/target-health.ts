@@ -48,6 +48,11 @@ export const REGISTRATION_IN_PROGRESS: TargetHealth = {
   reason: 'Elb.RegistrationInProgress',
   description: 'Target registration is in progress',
 };
+export const INITIAL_HEALTH_CHECKING: TargetHealth = {
+  state: 'initial',
+  reason: 'Elb.InitialHealthChecking',
+  description: 'Initial health checks in progress',
+};
 export const DRAINING: TargetHealth = {
   state: 'draining',
   reason: 'Target.DeregistrationInProgress',
@@ -63,5 +68,5 @@ export function targetHealth(group: TargetGroup, server: ServerState | undefined
   const hc = group.healthCheck;
   const failingLongEnough = now - record.registeredAt >= hc.intervalSeconds * hc.unhealthyThreshold * 1000;
   if (server.checkStatus && !PASSED.has(server.checkStatus) && server.checkStatus !== 'INI' && failingLongEnough) return failureReason(group, server);
-  return { state: 'initial', reason: 'Elb.InitialHealthChecking', description: 'Initial health checks in progress' };
+  return INITIAL_HEALTH_CHECKING;
 }
