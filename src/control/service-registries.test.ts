@@ -69,7 +69,7 @@ test('an awsvpc service may use an A-only registry without a container', async (
 
 const NEEDS_PORT = (arn: string) =>
   `When specifying 'awsvpc' for networkMode with a type 'SRV' DNS record, a value for either 'port' or 'containerName' and 'containerPort' must be specified. Registry: ${arn}`;
-const NOT_BOTH = "Specify a value for either 'port' or the 'containerName' and 'containerPort' combination, but not both";
+const NOT_BOTH = "Specify a value for either 'port' or the 'containerName' and 'containerPort' combination, but not both. Remove one and retry.";
 
 test('an awsvpc service whose registry has an SRV record needs port, or containerName and containerPort, but not both', async () => {
   const { ctx, srv, both, aOnly } = await context();
@@ -95,4 +95,31 @@ test('a bridge service cannot give port besides containerName and containerPort'
     'InvalidParameterException',
     NOT_BOTH,
   );
+});
+
+test("an awsvpc service's A-only registry takes no port and no container, in ECS's words", async () => {
+  const { ctx, aOnly } = await context();
+  await registerTaskDefinition(ctx, { family: 'vpc', networkMode: 'awsvpc', containerDefinitions: [app()] }, TEST_CALLER);
+  const subnets = (await describeSubnets(ctx, {})).Subnets.map((x) => x.SubnetId!);
+  const create = (registry: object) =>
+    createService(ctx, { cluster: 'c', serviceName: 'v', taskDefinition: 'vpc', networkConfiguration: { awsvpcConfiguration: { subnets } }, serviceRegistries: [registry as never] }, TEST_CALLER);
+  await rejects(create({ registryArn: aOnly, port: 8080 }), 'InvalidParameterException', `A port was provided but is not required by the specified service registry. Registry: ${aOnly}`);
+  await rejects(
+    create({ registryArn: aOnly, containerName: 'app', containerPort: 8080 }),
+    'InvalidParameterException',
+    `The values specified for serviceRegistries do not require a value for 'containerPort'. Remove the value and retry. Registry: ${aOnly}`,
+  );
+  assert.deepEqual((await describeServices(ctx, { cluster: 'c', services: ['v'] })).failures!.map((f) => f.reason), ['MISSING'], 'nothing was created');
+});
+
+test('a registry ARN that names no Cloud Map service is refused with its format error', async () => {
+  const { ctx, srv } = await context();
+  const namespaceArn = srv.replace(/service\/srv-[a-z0-9]+$/, 'namespace/ns-abcdefghijklmnop');
+  for (const registryArn of [namespaceArn, 'srv-abcdefghijklmnop', 'arn:aws:ecs:us-east-1:123456789012:service/c/x']) {
+    await rejects(
+      createService(ctx, { cluster: 'c', serviceName: 'b', taskDefinition: 'bridge', serviceRegistries: [{ registryArn, containerName: 'app', containerPort: 8080 }] }, TEST_CALLER),
+      'InvalidParameterException',
+      `The format of the supplied service registry ARN is invalid: ${registryArn}.`,
+    );
+  }
 });

@@ -15,6 +15,8 @@ import { effectiveNetworkMode } from '../core/task-definition';
 import { findService } from './cloudmap-records';
 import type { ControlContext } from './context';
 
+const REGISTRY_ARN = /^arn:aws[a-z-]*:servicediscovery:[a-z0-9-]+:\d{12}:service\/[A-Za-z0-9_-]+$/;
+
 export function containerPortExists(td: TaskDefinitionRecord, containerName: string, containerPort: number): boolean {
   const c = (td.containerDefinitions ?? []).find((d) => d.name === containerName);
   return !!c && (c.portMappings ?? []).some((p) => p.containerPort === containerPort);
@@ -26,7 +28,8 @@ export function validateRegistries(ctx: ControlContext, list: ServiceRegistry[] 
   const mode = effectiveNetworkMode(td);
   const sharesHost = mode === 'bridge' || mode === 'host';
   for (const r of regs) {
-    if (!r.registryArn || !/^arn:aws[a-z-]*:servicediscovery:/.test(r.registryArn)) throw invalidParameter('serviceRegistries[].registryArn must be a Cloud Map service ARN.');
+    // ECS's wording (quoted in terraform-provider-aws#4373, for a namespace's ARN given here).
+    if (typeof r.registryArn !== 'string' || !REGISTRY_ARN.test(r.registryArn)) throw invalidParameter(`The format of the supplied service registry ARN is invalid: ${String(r.registryArn)}.`);
     if (sharesHost && (r.containerName === undefined || r.containerPort === undefined)) {
       throw invalidParameter(`When specifying 'host' or 'bridge' for networkMode, values for 'containerName' and 'containerPort' must be specified from the task definition. Registry: ${r.registryArn}`);
     }
@@ -35,11 +38,17 @@ export function validateRegistries(ctx: ControlContext, list: ServiceRegistry[] 
       throw invalidParameter(`The container ${r.containerName} did not have a container port ${r.containerPort} defined.`);
     }
     if (r.port !== undefined && (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535)) throw invalidParameter('serviceRegistries[].port must be between 0 and 65535.');
-    if (r.port !== undefined && r.containerName !== undefined) throw invalidParameter("Specify a value for either 'port' or the 'containerName' and 'containerPort' combination, but not both");
+    if (r.port !== undefined && r.containerName !== undefined) throw invalidParameter("Specify a value for either 'port' or the 'containerName' and 'containerPort' combination, but not both. Remove one and retry.");
     // A DNS registry without an SRV record cannot say which host port is whose. (An HTTP
     // namespace's service has no DnsConfig: its instances carry the port as an attribute.)
     const records = findService(ctx, r.registryArn)?.svc.DnsConfig?.DnsRecords;
     const hasSrv = !!records?.some((d) => d.Type === 'SRV');
+    // An awsvpc task's A record is its own address: a port would be registered nowhere. (ECS's
+    // wordings, as users quote them: terraform-provider-aws#4025, terraform-aws-ecs-fargate#25.)
+    if (mode === 'awsvpc' && records && !hasSrv) {
+      if (r.port !== undefined) throw invalidParameter(`A port was provided but is not required by the specified service registry. Registry: ${r.registryArn}`);
+      if (r.containerName !== undefined) throw invalidParameter(`The values specified for serviceRegistries do not require a value for 'containerPort'. Remove the value and retry. Registry: ${r.registryArn}`);
+    }
     if (sharesHost && records && !hasSrv) {
       throw invalidParameter(`serviceRegistries value is configured to use a type 'A' DNS record, which is not supported when specifying 'host' or 'bridge' for networkMode. Registry: ${r.registryArn}`);
     }
