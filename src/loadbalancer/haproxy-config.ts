@@ -208,6 +208,7 @@ function frontend(lb: LoadBalancer, l: Listener, groups: Map<string, TargetGroup
     bind + tls,
     '  option http-keep-alive',
     ...forwardedForLines(lb),
+    ...TRACE_ID_LINES,
     `  http-request set-header X-Forwarded-Proto ${proto}`,
     '  http-request set-header X-Forwarded-Port %[dst_port]',
   ];
@@ -253,6 +254,23 @@ function forwardedForLines(lb: LoadBalancer): string[] {
   out.push(`  http-request set-header X-Forwarded-For ${quote(`%[var(txn.xff)]%[src]${x.clientPort ? ':%[src_port]' : ''}`)}`);
   return out;
 }
+
+/**
+ * X-Amzn-Trace-Id as ALB writes it ("Request tracing for your Application Load Balancer"): a new
+ * `Root=1-<epoch seconds, 8 hex>-<24 hex>` when the request has none; `Self=` with a new id put
+ * in front of a header that has a Root, or in place of a Self it already has; other fields kept.
+ * A header with neither gets a Root in front of what it carried. (ALB's rewrite of headers over
+ * 7 KB is not done.)
+ */
+const TRACE_ID_LINES = [
+  `  http-request set-var-fmt(txn.trace_id) ${quote(`1-%[date,htonl,hex,lower]-${'%[rand,htonl,hex,lower]'.repeat(3)}`)}`,
+  `  acl trace_self req.fhdr(X-Amzn-Trace-Id) -m reg ${quote('(^|;)[ ]*Self=')}`,
+  `  acl trace_root req.fhdr(X-Amzn-Trace-Id) -m reg ${quote('(^|;)[ ]*Root=')}`,
+  `  http-request replace-header X-Amzn-Trace-Id ${quote('^((.*;)?[ ]*)Self=[^;]*(.*)$')} ${quote('\\1Self=%[var(txn.trace_id)]\\3')} if trace_self`,
+  `  http-request replace-header X-Amzn-Trace-Id ${quote('^(.*)$')} ${quote('Self=%[var(txn.trace_id)];\\1')} if trace_root !trace_self`,
+  `  http-request replace-header X-Amzn-Trace-Id ${quote('^(.*)$')} ${quote('Root=%[var(txn.trace_id)];\\1')} if { req.hdr(X-Amzn-Trace-Id) -m found } !trace_root !trace_self`,
+  `  http-request set-header X-Amzn-Trace-Id ${quote('Root=%[var(txn.trace_id)]')} unless { req.hdr(X-Amzn-Trace-Id) -m found }`,
+];
 
 function conditionAcl(name: string, c: Condition): string[] {
   if (c.values.length === 0) throw new Error(`a ${c.field} condition needs at least one value`);

@@ -223,6 +223,31 @@ describe('load balancer data plane on HAProxy', { skip }, () => {
     assert.deepEqual(await xff(34, two), []);
   });
 
+  test('X-Amzn-Trace-Id: a Root when the request has none, a Self in front of a Root, a Self replaced, other fields kept', async () => {
+    const [t] = await targets('traced');
+    const r = await dataPlane();
+    await r.apply(oneListener(37, [httpGroup('web', [t!])]));
+    await waitForStates(r, 'web', (s) => s === 'healthy');
+    const trace = async (sent?: string) => {
+      await get(`http://${addr(37)}:${PORT}/`, sent ? { 'X-Amzn-Trace-Id': sent } : {});
+      return t!.lastRawHeaders.flatMap((v, i, all) => (i % 2 === 0 && v.toLowerCase() === 'x-amzn-trace-id' ? [all[i + 1]!] : []));
+    };
+    const before = Math.floor(Date.now() / 1000);
+    const id = '1-([0-9a-f]{8})-[0-9a-f]{24}';
+    const [fresh] = await trace();
+    const m = new RegExp(`^Root=${id}$`).exec(fresh ?? '');
+    assert.ok(m, `a new Root: ${fresh}`);
+    assert.ok(Math.abs(parseInt(m[1]!, 16) - before) <= 5, `its time is now's epoch seconds: ${fresh}`);
+    assert.notEqual((await trace())[0], fresh, 'each request its own id');
+    const root = 'Root=1-67891233-abcdef012345678912345678';
+    assert.match((await trace(root))[0]!, new RegExp(`^Self=${id};${root}$`));
+    assert.match((await trace(`${root};CalledFrom=app`))[0]!, new RegExp(`^Self=${id};${root};CalledFrom=app$`));
+    const replaced = (await trace(`Self=1-11111111-222222222222222222222222;${root};CalledFrom=app`))[0]!;
+    assert.match(replaced, new RegExp(`^Self=${id};${root};CalledFrom=app$`));
+    assert.ok(!replaced.includes('222222222222222222222222'), replaced);
+    assert.match((await trace('CalledFrom=app'))[0]!, new RegExp(`^Root=${id};CalledFrom=app$`));
+  });
+
   test("health checks carry the target's address and port as Host, and ELB's User-Agent", async () => {
     const [t] = await targets('host-checked');
     const r = await dataPlane();
