@@ -141,3 +141,34 @@ test('the host advertises what its policy allows, and a definition that needs mo
   assert.ok(have({ allowedHostPaths: ['/data,x'] }).has('wharf.allowed-host-paths'), 'shown without a value when it is no valid attribute value');
   assert.equal(have({ allowedHostPaths: ['/data,x'] }).get('wharf.allowed-host-paths'), undefined);
 });
+
+test("a protected path (wharf up's data dir) cannot be reached by a bind mount: not it, nothing under it, no directory above it; other paths can", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-protected-'));
+  try {
+    const data = join(dir, 'wharf', 'data');
+    mkdirSync(data, { recursive: true });
+    symlinkSync(data, join(dir, 'link'));
+    const policy: HostPolicy = { protectedHostPaths: [{ path: data, what: "the Wharf server's data directory" }] };
+    const volumes = [
+      { name: 'data', host: { sourcePath: data } },
+      { name: 'keys', host: { sourcePath: join(data, 'credentials.json') } },
+      { name: 'parent', host: { sourcePath: join(dir, 'wharf') } },
+      { name: 'root', host: { sourcePath: '/' } },
+      { name: 'link', host: { sourcePath: join(dir, 'link') } },
+      { name: 'bindvol', dockerVolumeConfiguration: { scope: 'task' as const, driver: 'local', driverOpts: { type: 'none', o: 'bind', device: data } } },
+      { name: 'beside', host: { sourcePath: join(dir, 'other') } },
+      { name: 'prefix', host: { sourcePath: `${data}2` } },
+    ];
+    const mounting = (n: string) => [app({ mountPoints: [{ sourceVolume: n, containerPath: '/mnt' }] })];
+    for (const n of ['data', 'keys', 'parent', 'root', 'link', 'bindvol']) {
+      const why = hostPolicyViolation(policy, td({ volumes }), mounting(n), resolveHostPath);
+      assert.ok(why?.startsWith(`CannotStartContainerError: container app mounts host path `), `${n}: ${why}`);
+      assert.ok(why!.endsWith(`(volume ${n}), which would expose the Wharf server's data directory ${data} (Wharf protects it on this host)`), `${n}: ${why}`);
+    }
+    for (const n of ['beside', 'prefix']) assert.equal(hostPolicyViolation(policy, td({ volumes }), mounting(n), resolveHostPath), undefined, n);
+    // Allowing every path does not lift the protection.
+    assert.ok(hostPolicyViolation({ ...policy, allowedHostPaths: ['/'] }, td({ volumes }), mounting('root'), resolveHostPath));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

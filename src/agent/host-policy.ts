@@ -35,6 +35,13 @@ export interface HostPolicy {
   disabledCapabilities?: 'ALL' | string[];
   /** Normalised absolute paths; a bind mount must be at or under one. Unset: any path. */
   allowedHostPaths?: string[];
+  /**
+   * Paths of Wharf's own on this host that no bind mount may reach, whatever the other settings:
+   * not the path, nothing under it, and no directory above it (a mount of `/` shows all of it).
+   * `wharf up` sets the server's data dir, which holds the root key and every user's: a task is
+   * not to read them through a host volume however its caller was allowed to run it.
+   */
+  protectedHostPaths?: { path: string; what: string }[];
 }
 
 /** `--allowed-host-paths /data,/var/log`: absolute paths, normalised (`/data/` -> `/data`). */
@@ -89,7 +96,7 @@ export function hostPolicyViolation(
 ): string | undefined {
   if (!policy || containers.length === 0) return undefined;
   const td = task.taskDefinition;
-  const refuse = (why: string, flag: string) => `CannotStartContainerError: ${why} (wharf agent ${flag})`.slice(0, 1024);
+  const refuse = (why: string, flag: string) => `CannotStartContainerError: ${why} (${flag.startsWith('--') ? `wharf agent ${flag}` : flag})`.slice(0, 1024);
   if (policy.disallowHostNetwork && td.networkMode === 'host') {
     return refuse('the host network mode is disallowed on this container instance', '--disallow-host-network');
   }
@@ -103,6 +110,12 @@ export function hostPolicyViolation(
     if (refused.length > 0) {
       const which = disabled === 'ALL' ? 'ALL' : disabled!.join(',');
       return refuse(`container ${c.name} adds Linux capabilities ${refused.join(', ')}, which this container instance disables`, `--disable-capabilities ${which}`);
+    }
+    for (const mp of c.mountPoints ?? []) {
+      const volume = (td.volumes ?? []).find((v) => v.name === mp.sourceVolume);
+      const source = volume && hostPathOf(volume);
+      const reached = source === undefined ? undefined : (policy.protectedHostPaths ?? []).find((x) => hostPathReaches(source, x.path, resolve));
+      if (reached) return refuse(`container ${c.name} mounts host path ${source} (volume ${volume!.name}), which would expose ${reached.what} ${reached.path}`, 'Wharf protects it on this host');
     }
     const allowed = policy.allowedHostPaths;
     if (!allowed) continue;
@@ -145,6 +158,19 @@ export function hostPathAllowed(source: string, allowed: readonly string[], reso
     const root = normalise(resolve(a));
     return root === '/' || p === root || p.startsWith(root + '/');
   });
+}
+
+/**
+ * Whether a bind mount of `source` would show `guarded`: `source` is it, is under it, or is a
+ * directory above it. Compared after `resolve`, as hostPathAllowed does; a path that is not
+ * absolute is not a bind mount.
+ */
+export function hostPathReaches(source: string, guarded: string, resolve: (path: string) => string = (p) => p): boolean {
+  if (!source.startsWith('/')) return false;
+  const p = normalise(resolve(normalise(source)));
+  const g = normalise(resolve(normalise(guarded)));
+  const within = (a: string, b: string) => b === '/' || a === b || a.startsWith(b + '/');
+  return within(p, g) || within(g, p);
 }
 
 function normalise(p: string): string {

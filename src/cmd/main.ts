@@ -3,13 +3,14 @@
  * Docker or simulated runtime).
  */
 import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseEtcdUrl, startServer } from './server';
 import { dockerBridgeAddress, parseDnsFlag } from './dns';
 import { parseRegionList } from '../core/regions';
 import { DEFAULT_VPC_BASE } from '../core/vpc';
 import { applyHeapGrowth, parseHeapGrowth } from './heap-growth';
-import { startAgents, type RunningAgents } from './agent';
+import { DEFAULT_TASK_ENDPOINT_PORT, startAgents, type RunningAgents } from './agent';
 import { AGENT_FLAGS, AGENT_HELP, agentOptions, agentSettings, cmdAgent, parseVpcBase } from './agent-command';
 import { CAPACITY_PROVIDER_ATTRIBUTE } from '../control/capacity-providers';
 import { FARGATE_POOL } from '../core/fargate-pool';
@@ -209,6 +210,7 @@ Wharf is running.
   Region:             ${region}
   Access key id:      ${id}
   Secret access key:  ${secret}
+  Console:            ${endpoint}/console/
 
 Try it with the AWS CLI:
   export AWS_ACCESS_KEY_ID=${id} AWS_SECRET_ACCESS_KEY=${secret} AWS_DEFAULT_REGION=${region}${caFile ? ` AWS_CA_BUNDLE=${caFile}` : ''}
@@ -247,7 +249,11 @@ async function cmdUp(argv: string[]): Promise<void> {
   if (values.ha) ensureEtcdServer((s) => process.stderr.write(s + '\n'));
   if (values.fargate) throw new Error('wharf up offers this host as Fargate capacity already (--without-fargate to not)');
   applyHeapGrowth(parseHeapGrowth(values['heap-growth']));
-  const settings = agentSettings(values);
+  // The server's data dir (root key, users, secrets' key) is on this very host: no task of the
+  // local agents may bind-mount it, whoever was allowed to run the task (README, Users).
+  const protectedDir = { path: resolvePath(values['data-dir']!), what: "the Wharf server's data directory" };
+  const agentFlags = agentSettings(values);
+  const settings = { ...agentFlags, hostPolicy: { ...agentFlags.hostPolicy, protectedHostPaths: [protectedDir] } };
   if (settings.runtime === 'docker') await ensureDocker((s) => process.stderr.write(s + '\n'));
   const loadBalancers = parseLoadBalancers(values['load-balancers'], values.haproxy);
   if (loadBalancers.enabled && values.haproxy === undefined) ensureHaproxy((s) => process.stderr.write(s + '\n'));
@@ -280,7 +286,9 @@ async function cmdUp(argv: string[]): Promise<void> {
     // The same host is the region's Fargate capacity, so FARGATE and FARGATE_SPOT tasks run with
     // no extra step (a --capacity-provider group is the cluster instance's, not the pool's).
     const { [CAPACITY_PROVIDER_ATTRIBUTE]: _group, ...poolAttributes } = settings.attributes;
-    if (!values['without-fargate']) started.push(await startAgents({ ...settings, ...local, credentials: ensureAgentToken(values['data-dir']!, FARGATE_POOL), dnsServers, attributes: poolAttributes, cluster: FARGATE_POOL, instances: 1 }));
+    // Its task endpoint (ECS_AGENT_URI) on the next port: the cluster's agent holds the first.
+    const poolEndpoint = settings.taskEndpoint === false ? false : { ...settings.taskEndpoint, port: (settings.taskEndpoint?.port ?? DEFAULT_TASK_ENDPOINT_PORT) + 1 };
+    if (!values['without-fargate']) started.push(await startAgents({ ...settings, ...local, credentials: ensureAgentToken(values['data-dir']!, FARGATE_POOL), dnsServers, attributes: poolAttributes, cluster: FARGATE_POOL, instances: 1, taskEndpoint: poolEndpoint }));
   } catch (e) {
     await agents.stop();
     await srv.close();

@@ -112,4 +112,27 @@ describe('wharf up and wharf logs', { skip, timeout: 240_000 }, () => {
       follow.kill('SIGTERM');
     }
   });
+  test("up's agents refuse a task that bind-mounts the server's data dir, or a directory above it, and the banner names the console", async () => {
+    assert.match(up.out(), new RegExp(`Console:\\s+${endpoint.replace(/\./g, '\\.')}/console/`));
+    for (const [family, sourcePath] of [['peek-data', dataDir], ['peek-parent', path.dirname(dataDir)]] as const) {
+      await aws([
+        'register-task-definition',
+        '--family',
+        family,
+        '--volumes',
+        JSON.stringify([{ name: 'h', host: { sourcePath } }]),
+        '--container-definitions',
+        JSON.stringify([{ name: 'peek', image: 'wharf-test/busybox', memory: 32, essential: true, command: ['cat', '/h/credentials.json'], mountPoints: [{ sourceVolume: 'h', containerPath: '/h' }] }]),
+      ]);
+      const arn = (await aws(['run-task', '--task-definition', family])).tasks[0].taskArn;
+      await aws(['wait', 'tasks-stopped', '--tasks', arn]);
+      const t = (await aws(['describe-tasks', '--tasks', arn])).tasks[0];
+      assert.equal(t.stopCode, 'TaskFailedToStart');
+      assert.equal(
+        t.stoppedReason,
+        `CannotStartContainerError: container peek mounts host path ${sourcePath} (volume h), which would expose the Wharf server's data directory ${path.resolve(dataDir)} (Wharf protects it on this host)`,
+      );
+      assert.ok(t.containers.every((c: { runtimeId?: string }) => !c.runtimeId), 'no container was created');
+    }
+  });
 });
