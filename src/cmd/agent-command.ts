@@ -243,10 +243,10 @@ export async function cmdAgent(argv: string[]): Promise<void> {
   const settings = agentSettings(values);
   // Without --join-token, an agent beside its server takes a join token of its cluster from the
   // shared data dir (never the user's key: an agent must not hold more than an agent's rights).
-  const credentials: KeyPair = values['join-token'] ? parseJoinToken(values['join-token']) : localAgentToken(values['data-dir']!, settings.cluster);
   const ca = values.ca !== undefined ? readCa(values.ca) : undefined;
   // --endpoint may list several replicas (distributed mode): any of them knows the default region.
   const region = values.region ?? (await serverDefaultRegion(values.endpoint!.split(',')[0]!, ca));
+  const credentials: KeyPair = values['join-token'] ? parseJoinToken(values['join-token']) : localAgentToken(values['data-dir']!, settings.cluster, region);
   const running = await startAgents({
     ...settings,
     endpoint: values.endpoint!,

@@ -43,7 +43,7 @@ test('tokens are made per cluster, listed, revoked, and the running table sees e
     assert.throws(() => localAgentToken(dir, 'other'), /wharf credentials --agent --cluster other/);
     const out = sink();
     cmdAgentTokens(dir, { list: true }, out);
-    assert.match(out.text, new RegExp(`^KEY ID +CLUSTER +CREATED\\n${prod.accessKeyId} +prod +\\d{4}-`));
+    assert.match(out.text, new RegExp(`^KEY ID +CLUSTER +REGION +CREATED\\n${prod.accessKeyId} +prod +\\(any region\\) +\\d{4}-`));
     assert.ok(revokeAgentToken(dir, prod.accessKeyId));
     assert.equal(revokeAgentToken(dir, prod.accessKeyId), false);
     assert.equal(table.lookup(prod.accessKeyId), undefined, 'revoked without a restart');
@@ -60,4 +60,27 @@ test('the CLI prints a new token once, and refuses what it cannot do', () =>
     assert.throws(() => cmdAgentTokens(dir, { revoke: 'AKIAWAGENTNONE' }, sink()), /no join token/);
     assert.throws(() => cmdAgentTokens(dir, {}, sink()), /give --cluster C/);
     assert.ok(!readFileSync(agentTokensPath(dir), 'utf8').includes('"user"'));
+  }));
+
+test('a token can be bound to a region, by --region or by a cluster ARN; local agents pick the one of their region', () =>
+  withDir((dir) => {
+    const out = sink();
+    cmdAgentTokens(dir, { cluster: 'arn:aws:ecs:eu-west-1:123456789012:cluster/prod' }, out);
+    cmdAgentTokens(dir, { cluster: 'prod', region: 'us-west-2' }, out);
+    assert.deepEqual(loadAgentTokens(dir).map((t) => [t.cluster, t.region]), [['prod', 'eu-west-1'], ['prod', 'us-west-2']]);
+    const ids = out.text.trim().split('\n').map((l) => l.split(':')[0]);
+    assert.equal(localAgentToken(dir, 'prod', 'us-west-2').accessKeyId, ids[1]);
+    assert.equal(localAgentToken(dir, 'prod', 'eu-west-1').accessKeyId, ids[0]);
+    assert.throws(() => localAgentToken(dir, 'prod', 'ap-south-1'), /no join token for cluster prod/, "another region's tokens would be refused");
+    // wharf up's own: one per cluster and region.
+    const up = ensureAgentToken(dir, 'prod', 'ap-south-1');
+    assert.equal(up.region, 'ap-south-1');
+    assert.equal(ensureAgentToken(dir, 'prod', 'ap-south-1').accessKeyId, up.accessKeyId);
+    const listed = sink();
+    cmdAgentTokens(dir, { list: true }, listed);
+    assert.match(listed.text, new RegExp(`\\n${ids[0]} +prod +eu-west-1 +\\d{4}-`));
+    assert.throws(() => cmdAgentTokens(dir, { cluster: 'prod', region: 'mars-1' }, sink()), /--region: mars-1 is not a region name/);
+    assert.throws(() => cmdAgentTokens(dir, { cluster: 'arn:aws:ecs:eu-west-1:123456789012:cluster/prod', region: 'us-east-1' }, sink()), /differ/);
+    assert.throws(() => cmdAgentTokens(dir, { cluster: 'arn:aws:ecs:eu-west-1:123456789012:service/prod/x' }, sink()), /is not a cluster ARN/);
+    assert.throws(() => cmdAgentTokens(dir, { region: 'us-east-1' }, sink()), /give both/);
   }));

@@ -155,12 +155,13 @@ export async function cmdCredentials(argv: string[]): Promise<void> {
       agent: { type: 'boolean' },
       // Join tokens (cmd/agent-tokens.ts): --agent --cluster C | --list | --revoke KEYID.
       cluster: { type: 'string' },
+      region: { type: 'string' },
       list: { type: 'boolean' },
       revoke: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.agent) return cmdAgentTokens(values['data-dir']!, { cluster: values.cluster, list: values.list, revoke: values.revoke, help: values.help });
+  if (values.agent) return cmdAgentTokens(values['data-dir']!, { cluster: values.cluster, region: values.region, list: values.list, revoke: values.revoke, help: values.help });
   if (values.help) return void process.stdout.write(CREDENTIALS_HELP);
   const k = resolveCredentials(values['data-dir']);
   process.stdout.write(`export AWS_ACCESS_KEY_ID=${k.accessKeyId}\nexport AWS_SECRET_ACCESS_KEY=${k.secretAccessKey}\n${k.sessionToken ? `export AWS_SESSION_TOKEN=${k.sessionToken}\n` : ''}`);

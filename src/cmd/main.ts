@@ -276,7 +276,7 @@ async function cmdUp(argv: string[]): Promise<void> {
   };
   try {
     // Each local agent joins with a token bound to its own cluster (made on first start).
-    const local = { endpoint: 'ha' in srv ? srv.ha.replicas.map((r) => r.endpoint).join(',') : srv.endpoint, region: values.region!, credentials: ensureAgentToken(values['data-dir']!, settings.cluster), dataDir: values['data-dir']!, ...(tls ? { ca: readFileSync(tls.certFile) } : {}) };
+    const local = { endpoint: 'ha' in srv ? srv.ha.replicas.map((r) => r.endpoint).join(',') : srv.endpoint, region: values.region!, credentials: ensureAgentToken(values['data-dir']!, settings.cluster, values.region!), dataDir: values['data-dir']!, ...(tls ? { ca: readFileSync(tls.certFile) } : {}) };
     // Tasks resolve through the server's DNS server (service discovery) when it listens on the
     // bridge gateway, where containers reach it.
     const bridge = dockerBridgeAddress();
@@ -288,7 +288,7 @@ async function cmdUp(argv: string[]): Promise<void> {
     const { [CAPACITY_PROVIDER_ATTRIBUTE]: _group, ...poolAttributes } = settings.attributes;
     // Its task endpoint (ECS_AGENT_URI) on the next port: the cluster's agent holds the first.
     const poolEndpoint = settings.taskEndpoint === false ? false : { ...settings.taskEndpoint, port: (settings.taskEndpoint?.port ?? DEFAULT_TASK_ENDPOINT_PORT) + 1 };
-    if (!values['without-fargate']) started.push(await startAgents({ ...settings, ...local, credentials: ensureAgentToken(values['data-dir']!, FARGATE_POOL), dnsServers, attributes: poolAttributes, cluster: FARGATE_POOL, instances: 1, taskEndpoint: poolEndpoint }));
+    if (!values['without-fargate']) started.push(await startAgents({ ...settings, ...local, credentials: ensureAgentToken(values['data-dir']!, FARGATE_POOL, values.region!), dnsServers, attributes: poolAttributes, cluster: FARGATE_POOL, instances: 1, taskEndpoint: poolEndpoint }));
   } catch (e) {
     await agents.stop();
     await srv.close();

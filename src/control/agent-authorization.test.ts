@@ -114,6 +114,17 @@ test('a join token registers only into its own cluster, and never speaks for an 
   assert.equal(warned.length, 11);
 });
 
+test("a join token bound to a region registers only into its cluster of that region", async () => {
+  const { ctx } = await fixture();
+  const here = callerOf({ kind: 'agent-token', iamResource: 'role/wharf-agent', cluster: 'a', region: REGION });
+  authorizeAgent(ctx, 'RegisterContainerInstance', { cluster: 'a' }, here);
+  const elsewhere = callerOf({ kind: 'agent-token', iamResource: 'role/wharf-agent', cluster: 'a', region: 'us-west-2' });
+  assert.throws(
+    () => authorizeAgent(ctx, 'RegisterContainerInstance', { cluster: 'a' }, elsewhere),
+    (e: unknown) => e instanceof WharfError && e.code === 'AccessDeniedException' && e.message.endsWith(`on resource: arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/a because this join token belongs to cluster a of region us-west-2`),
+  );
+});
+
 test('an instance credential reports on its own tasks only', async () => {
   const { ctx, x, y, p, as } = await fixture();
   const X = as(x);

@@ -93,6 +93,7 @@ export function authorizeAgent(ctx: Pick<ControlContext, 'state' | 'log' | 'part
       const hint = name === FARGATE_POOL ? ` (a Fargate host needs the pool's token: wharf credentials --agent --cluster '${FARGATE_POOL}')` : '';
       deny(clusterArnOf(ctx, name), `this join token belongs to cluster ${p.cluster}${hint}`);
     }
+    if (p.region !== undefined && p.region !== ctx.partition.region) deny(clusterArnOf(ctx, name), `this join token belongs to cluster ${p.cluster ?? name} of region ${p.region}`);
     const ref = str(input.containerInstanceArn);
     if (ref !== undefined) {
       // Re-registering an existing instance speaks for it: only its own credential may. An

@@ -58,6 +58,8 @@ export type Principal =
       iamResource: string;
       /** The one cluster it may register into; undefined for a token bound to none. */
       cluster?: string;
+      /** The region of that cluster; undefined: that cluster name in any region. */
+      region?: string;
     }
   | {
       /** The credential a registered agent holds: bound to its own container instance. */
@@ -90,9 +92,13 @@ export interface Caller {
   containerInstanceArn?: string;
   /** The Host the request was sent to (signed), which is how the caller reaches this server. */
   host?: string;
+  /** The peer address of the connection the request came on (IAM's aws:SourceIp). */
+  sourceIp?: string;
+  /** Whether the request came over TLS (IAM's aws:SecureTransport). */
+  secureTransport?: boolean;
   /**
    * Set when the request was signed with session credentials (STS GetSessionToken): the
-   * long-term key they were issued from, whose holder the caller is, and when they end.
+   * long-term key they were issued from, whose holder the caller is, and when they began and end.
    */
-  session?: { parentAccessKeyId: string; expiration: Date };
+  session?: { parentAccessKeyId: string; issuedAt: Date; expiration: Date };
 }
