@@ -1,6 +1,6 @@
 /** Clusters and, per cluster, its container instances with their capacity as bars. */
 import type { Cluster, ContainerInstance, Resource, Task } from '../core/shapes/ecs';
-import { callEcs, chunks, listAll, type Session } from './api';
+import { ApiError, callEcs, chunks, listAll, type Session } from './api';
 import { Bar, ConfirmButton, ErrorText, href, shortArn, TableHead, Updated, usePoll } from './ui';
 
 const POLL_MS = 3000;
@@ -10,8 +10,13 @@ export function ClustersPage({ session }: { session: Session }) {
     async () => {
       const arns = await listAll(session, 'ListClusters', {}, 'clusterArns');
       const out: Cluster[] = [];
-      for (const c of chunks(arns, 100)) out.push(...((await callEcs<{ clusters?: Cluster[] }>(session, 'DescribeClusters', { clusters: c })).clusters ?? []));
-      return out.sort((a, b) => (a.clusterName ?? '').localeCompare(b.clusterName ?? ''));
+      const denied: string[] = [];
+      for (const c of chunks(arns, 100)) {
+        const got = await describeAllowed(session, c);
+        out.push(...got.clusters);
+        denied.push(...got.denied);
+      }
+      return { clusters: out.sort((a, b) => (a.clusterName ?? '').localeCompare(b.clusterName ?? '')), denied: denied.map(shortArn).sort() };
     },
     POLL_MS,
     [session],
@@ -25,7 +30,7 @@ export function ClustersPage({ session }: { session: Session }) {
       <table>
         <TableHead columns={['Cluster', 'Status', 'Services', 'Running tasks', 'Pending tasks', 'Instances']} />
         <tbody>
-          {(p.data ?? []).map((c) => (
+          {(p.data?.clusters ?? []).map((c) => (
             <tr key={c.clusterArn}>
               <th scope="row">
                 <a href={href(['clusters', c.clusterName!])}>{c.clusterName}</a>
@@ -43,9 +48,38 @@ export function ClustersPage({ session }: { session: Session }) {
           ))}
         </tbody>
       </table>
-      {p.data?.length === 0 && <p>No clusters in {session.region}.</p>}
+      {p.data && p.data.denied.length > 0 && (
+        <p class="note" data-testid="clusters-denied">
+          Not shown, as your policy does not allow ecs:DescribeClusters on them: {p.data.denied.join(', ')}.
+        </p>
+      )}
+      {p.data?.clusters.length === 0 && p.data.denied.length === 0 && <p>No clusters in {session.region}.</p>}
     </section>
   );
+}
+
+/**
+ * DescribeClusters of `arns`; when the policy refuses the batch, each cluster alone, so that a
+ * user allowed some clusters (a team kept to its own, say) sees those and is told of the rest.
+ */
+async function describeAllowed(session: Session, arns: string[]): Promise<{ clusters: Cluster[]; denied: string[] }> {
+  const describe = async (clusters: string[]) => (await callEcs<{ clusters?: Cluster[] }>(session, 'DescribeClusters', { clusters })).clusters ?? [];
+  try {
+    return { clusters: await describe(arns), denied: [] };
+  } catch (e) {
+    if (!(e instanceof ApiError && e.code === 'AccessDeniedException') || arns.length === 1) {
+      if (e instanceof ApiError && e.code === 'AccessDeniedException') return { clusters: [], denied: arns };
+      throw e;
+    }
+  }
+  const clusters: Cluster[] = [];
+  const denied: string[] = [];
+  for (const a of arns) {
+    const one = await describeAllowed(session, [a]);
+    clusters.push(...one.clusters);
+    denied.push(...one.denied);
+  }
+  return { clusters, denied };
 }
 
 function resource(rs: Resource[] | undefined, name: string): number {
@@ -134,15 +168,23 @@ export function ClusterPage({ session, cluster }: { session: Session; cluster: s
   const p = usePoll(
     async () => {
       const [c] = (await callEcs<{ clusters?: Cluster[] }>(session, 'DescribeClusters', { clusters: [cluster], include: ['STATISTICS'] })).clusters ?? [];
-      const arns = await listAll(session, 'ListContainerInstances', { cluster }, 'containerInstanceArns');
-      const instances: ContainerInstance[] = [];
-      for (const ch of chunks(arns, 100)) {
-        instances.push(...((await callEcs<{ containerInstances?: ContainerInstance[] }>(session, 'DescribeContainerInstances', { cluster, containerInstances: ch })).containerInstances ?? []));
+      // The instances are a part of their own: a policy may allow the cluster and not them.
+      let instances: ContainerInstance[] = [];
+      let instancesError: unknown;
+      try {
+        const arns = await listAll(session, 'ListContainerInstances', { cluster }, 'containerInstanceArns');
+        for (const ch of chunks(arns, 100)) {
+          instances.push(...((await callEcs<{ containerInstances?: ContainerInstance[] }>(session, 'DescribeContainerInstances', { cluster, containerInstances: ch })).containerInstances ?? []));
+        }
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        instances = [];
+        instancesError = e;
       }
       // Only a cluster that has Fargate tasks pays for summing them.
       const fargateLive = statistic(c, 'runningFargateTasksCount') + statistic(c, 'pendingFargateTasksCount');
       const fargate = fargateLive > 0 ? await fargateUse(session, cluster) : undefined;
-      return { cluster: c, instances, fargate };
+      return { cluster: c, instances, instancesError, fargate };
     },
     POLL_MS,
     [session, cluster],
@@ -165,6 +207,7 @@ export function ClusterPage({ session, cluster }: { session: Session; cluster: s
       )}
       {c && p.data?.fargate && <FargateCapacity cluster={c} use={p.data.fargate} />}
       <h2>Container instances</h2>
+      <ErrorText error={p.data?.instancesError} />
       <div class="scroll">
         <table>
           <TableHead columns={['Instance', 'Zone', 'Type', 'Status', 'Agent', 'Tasks (running / pending)', 'CPU used', 'Memory used', '']} />
@@ -210,7 +253,7 @@ export function ClusterPage({ session, cluster }: { session: Session; cluster: s
           </tbody>
         </table>
       </div>
-      {p.data && p.data.instances.length === 0 && <p>No container instances registered (Fargate tasks run on Wharf's own pool).</p>}
+      {p.data && !p.data.instancesError && p.data.instances.length === 0 && <p>No container instances registered (Fargate tasks run on Wharf's own pool).</p>}
     </section>
   );
 }

@@ -155,4 +155,31 @@ describe('console login through a session, in Chromium', { skip }, () => {
     assert.equal(await page.evaluate<number>('sessionStorage.length + localStorage.length'), 0);
     assert.equal(await page.getByRole('alert').count(), 0, 'a plain log out shows no error');
   });
+  test("a user kept to one cluster sees it on the Clusters page, is told which clusters are not shown, and sees the cluster's page", async () => {
+    assert.equal((await awsCli(srv, ['create-cluster', '--cluster-name', 'not-theirs'])).code, 0);
+    const policy = path.join(dataDir, 'team-policy.json');
+    fs.writeFileSync(policy, JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Action: 'ecs:*', Resource: '*', Condition: { ArnLike: { 'ecs:cluster': `arn:aws:ecs:*:*:cluster/${CLUSTER}` } } },
+        { Effect: 'Allow', Action: ['ecs:DescribeClusters', 'ecs:ListContainerInstances'], Resource: `arn:aws:ecs:*:*:cluster/${CLUSTER}` },
+        { Effect: 'Allow', Action: ['ecs:ListClusters'], Resource: '*' },
+      ],
+    }));
+    const r = await wharf(['credentials', 'create', '--name', 'team', '--policy', policy, '--output', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    const k = JSON.parse(r.stdout).AccessKey;
+    await sleep(1100); // the server re-reads users.json at most once a second
+    await login({ accessKeyId: k.AccessKeyId, secretAccessKey: k.SecretAccessKey });
+    await page.getByRole('link', { name: CLUSTER, exact: true }).waitFor();
+    assert.equal((await page.getByTestId('clusters-denied').textContent())?.trim(), 'Not shown, as your policy does not allow ecs:DescribeClusters on them: not-theirs.');
+    assert.equal(await page.getByRole('alert').count(), 0, 'no error for the page as a whole');
+    shots.push(await screenshot(page, 'console-team-clusters'));
+    await page.getByRole('link', { name: CLUSTER, exact: true }).click();
+    await page.getByRole('heading', { name: new RegExp(`^Cluster ${CLUSTER}`) }).waitFor();
+    await page.getByText('No container instances registered').waitFor();
+    assert.equal(await page.getByRole('alert').count(), 0);
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByRole('button', { name: 'Log in' }).waitFor();
+  });
 });
