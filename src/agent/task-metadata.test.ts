@@ -106,6 +106,19 @@ describe('task metadata endpoint v4', () => {
     assert.equal(doc.Containers[1].RestartCount, 2);
   });
 
+  test("an awsvpc container's Ports are its definition's mappings on the task's own address (it has no host bindings)", () => {
+    const withPorts: MetadataContext = {
+      ...ctx,
+      task: { ...task, taskDefinition: { ...task.taskDefinition, containerDefinitions: [{ name: 'web', image: 'nginx', portMappings: [{ containerPort: 8080 }, { containerPort: 53, protocol: 'udp' }] }, { name: 'side', image: 'busybox' }] } },
+    };
+    assert.deepEqual((containerMetadata(withPorts, 'web') as any).Ports, [
+      { ContainerPort: 8080, Protocol: 'tcp', HostPort: 8080 },
+      { ContainerPort: 53, Protocol: 'udp', HostPort: 53 },
+    ]);
+    assert.equal((containerMetadata(withPorts, 'side') as any).Ports, undefined, 'no mappings, no Ports');
+    assert.deepEqual((taskMetadata(withPorts) as any).Containers[0].Ports.map((p: any) => p.ContainerPort), [8080, 53]);
+  });
+
   let ep: TaskProtectionEndpoint;
   before(async () => {
     const api = { updateTaskProtection: async () => ({}), getTaskProtection: async () => ({}) };

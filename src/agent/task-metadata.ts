@@ -106,6 +106,13 @@ function containerDoc(m: MetadataContext, name: string): Doc | undefined {
     HostPort: awsvpc ? b.containerPort : b.hostPort,
     ...(v4 && b.bindIP ? { HostIp: b.bindIP } : {}),
   }));
+  // An awsvpc container publishes nothing on the host, so it has no bindings: as the ECS agent
+  // does, its ports are the definition's mappings, each on its own port of the task's address.
+  if (awsvpc && ports.length === 0) {
+    for (const pm of def.portMappings ?? []) {
+      if (pm.containerPort !== undefined) ports.push({ ContainerPort: pm.containerPort, Protocol: pm.protocol ?? 'tcp', HostPort: pm.containerPort });
+    }
+  }
   if (ports.length > 0) doc.Ports = ports;
   // The container's labels: its dockerLabels, under ECS's own (which they cannot override).
   doc.Labels = {
