@@ -32,6 +32,26 @@ test('names follow IAM rules and are unique whatever their case; policies are va
   assert.throws(() => resolvePolicy(file), /MalformedPolicyDocument: .*Resource/);
 });
 
+test('a policy naming a condition key Wharf never supplies is refused at create, naming the keys it does supply', () => {
+  const d = mkdtempSync(join(tmpdir(), 'wharf-policies-'));
+  const file = (name: string, Condition: unknown) => {
+    const f = join(d, name);
+    writeFileSync(f, JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ecs:*', Resource: '*', Condition }] }));
+    return f;
+  };
+  assert.throws(() => resolvePolicy(file('tag.json', { StringEquals: { 'aws:ResourceTag/team': 'a' } })),
+    /tag\.json: the condition key aws:ResourceTag\/team \(Statement 1, StringEquals\) is never in Wharf's requests.*Wharf supplies: aws:CurrentTime, .*aws:SourceIp, .*ecs:cluster/);
+  assert.throws(() => resolvePolicy(file('typo.json', { ArnEquals: { 'ecs:clustr': 'arn:aws:ecs:us-east-1:123456789012:cluster/a' } })), /ecs:clustr \(Statement 1, ArnEquals\) is never/);
+  const ok = resolvePolicy(file('ok.json', {
+    StringEquals: { 'aws:RequestedRegion': 'us-east-1', 'AWS:username': 'alice' },
+    Bool: { 'aws:SecureTransport': 'true' },
+    IpAddress: { 'aws:SourceIp': '10.0.0.0/8' },
+    DateLessThan: { 'aws:CurrentTime': '2030-01-01T00:00:00Z' },
+    ArnEquals: { 'ecs:cluster': 'arn:aws:ecs:us-east-1:123456789012:cluster/a' },
+  }));
+  assert.equal(ok.policyName, 'custom');
+});
+
 test('the built-in policies: readonly reads but cannot run or read secret values; operator runs tasks but not the platform', () => {
   const ro = resolvePolicy('readonly').policy;
   const op = resolvePolicy('operator').policy;

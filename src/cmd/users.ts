@@ -12,6 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MalformedPolicyDocument, parsePolicy, type PolicyDocument } from '../core/iam-policy';
+import { GLOBAL_CONDITION_KEYS, unsupportedConditionKeys } from '../core/iam-condition-keys';
+import { SERVICE_CONDITION_KEYS } from '../control/iam-resources';
 import type { Principal } from '../control/context';
 import type { Logger } from '../lib';
 import type { DerivedSecret } from '../lib/sigv4';
@@ -101,6 +103,21 @@ function withUsersLock<T>(dataDir: string, fn: () => T): T {
   }
 }
 
+/** Every condition key a request checked by Wharf may carry: the global ones and the services'. */
+export const SUPPORTED_CONDITION_KEYS: readonly string[] = [...GLOBAL_CONDITION_KEYS, ...SERVICE_CONDITION_KEYS];
+
+/**
+ * Why a policy cannot be given to a user as written, or undefined: it names a condition key that
+ * Wharf never puts in a request, so its condition would act on every call as if the key were
+ * absent (false, or true for a negated or IfExists operator) rather than as the author meant.
+ */
+export function unsupportedKeysProblem(policy: PolicyDocument): string | undefined {
+  const bad = unsupportedConditionKeys(policy, SUPPORTED_CONDITION_KEYS);
+  if (bad.length === 0) return undefined;
+  const named = bad.map((b) => `${b.key} (Statement ${b.statement}, ${b.operator})`).join(', ');
+  return `the condition key${bad.length > 1 ? 's' : ''} ${named} ${bad.length > 1 ? 'are' : 'is'} never in Wharf's requests, so the condition could not work as written. Wharf supplies: ${SUPPORTED_CONDITION_KEYS.join(', ')}`;
+}
+
 /** A `--policy` argument: a built-in name or a file holding a policy document. */
 export function resolvePolicy(spec: string, read: (path: string) => string = (p) => readFileSync(p, 'utf8')): { policyName: string; policy: PolicyDocument } {
   if (Object.prototype.hasOwnProperty.call(BUILTIN_POLICIES, spec)) {
@@ -112,12 +129,16 @@ export function resolvePolicy(spec: string, read: (path: string) => string = (p)
   } catch {
     throw new Error(`--policy ${spec}: neither a built-in policy (${Object.keys(BUILTIN_POLICIES).join(', ')}) nor a readable file`);
   }
+  let policy: PolicyDocument;
   try {
-    return { policyName: 'custom', policy: parsePolicy(text) };
+    policy = parsePolicy(text);
   } catch (e) {
     if (e instanceof MalformedPolicyDocument) throw new Error(`--policy ${spec}: MalformedPolicyDocument: ${e.message}`);
     throw e;
   }
+  const problem = unsupportedKeysProblem(policy);
+  if (problem) throw new Error(`--policy ${spec}: ${problem}`);
+  return { policyName: 'custom', policy };
 }
 
 export interface NewKey {
@@ -211,9 +232,13 @@ export class UserTable {
       const file = readUsers(this.dataDir);
       const next = new Map<string, UserKey>();
       for (const u of file.users) {
+        const policy = parsePolicy(u.policy);
+        // A file written by hand or before the check: loaded, but said once per change.
+        const problem = unsupportedKeysProblem(policy);
+        if (problem) this.log?.warn({ user: u.name }, `the policy of user ${u.name}: ${problem}`);
         next.set(u.accessKeyId, {
           secret: { aws4Key: Buffer.from(u.aws4Key, 'base64') },
-          principal: { kind: 'user', iamResource: `user/${u.name}`, policy: parsePolicy(u.policy) },
+          principal: { kind: 'user', iamResource: `user/${u.name}`, policy },
           userId: u.userId,
         });
       }

@@ -30,6 +30,13 @@ import { arn, capacityProviderArn, clusterArn, clusterNameOf, containerInstanceA
 import type { ControlContext } from './context';
 import { findSecret } from './secrets';
 
+/**
+ * The service condition keys this mapping puts in a request's context (beside the global keys of
+ * core/iam-condition-keys.ts): `ecs:cluster` for the ECS calls listed above that act in a cluster.
+ * A policy naming any other key is refused when a user is created (cmd/users.ts).
+ */
+export const SERVICE_CONDITION_KEYS = ['ecs:cluster'] as const;
+
 export interface IamRequest {
   /** `service:Operation`. */
   action: string;

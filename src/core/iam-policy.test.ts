@@ -70,6 +70,35 @@ test('conditions: ecs:cluster with ArnEquals, StringEquals, StringLike and the n
   for (const c of cases) assert.equal(evaluate(withCond(c.cond), req('ecs:RunTask', TD, c.context)), c.want, c.name);
 });
 
+test('conditions on the global keys: Numeric*, Date*, Bool, IpAddress and Null', () => {
+  const withCond = (Condition: unknown) => parsePolicy(allow({ Action: 'ecs:*', Resource: '*', Condition }));
+  const at = { 'aws:CurrentTime': '2024-05-01T12:00:00Z', 'aws:EpochTime': '1714564800' };
+  const cases: { name: string; cond: unknown; context: Record<string, string>; want: string }[] = [
+    { name: 'DateLessThan an ISO date', cond: { DateLessThan: { 'aws:CurrentTime': '2024-06-01T00:00:00Z' } }, context: at, want: 'allow' },
+    { name: 'DateLessThan a past date', cond: { DateLessThan: { 'aws:CurrentTime': '2024-01-01' } }, context: at, want: 'implicit-deny' },
+    { name: 'DateGreaterThanEquals the same instant', cond: { DateGreaterThanEquals: { 'aws:CurrentTime': '2024-05-01T12:00:00Z' } }, context: at, want: 'allow' },
+    { name: 'Date operators read epoch seconds on either side', cond: { DateGreaterThan: { 'aws:EpochTime': '2024-05-01T11:59:59Z' } }, context: at, want: 'allow' },
+    { name: 'DateNotEquals another instant', cond: { DateNotEquals: { 'aws:CurrentTime': '1714564801' } }, context: at, want: 'allow' },
+    { name: 'NumericLessThan the epoch time', cond: { NumericLessThan: { 'aws:EpochTime': 1714564801 } }, context: at, want: 'allow' },
+    { name: 'NumericGreaterThan fails when smaller', cond: { NumericGreaterThan: { 'aws:EpochTime': '1714564800' } }, context: at, want: 'implicit-deny' },
+    { name: 'NumericEquals', cond: { NumericEquals: { 'aws:EpochTime': '1714564800' } }, context: at, want: 'allow' },
+    { name: 'Bool false matches false', cond: { Bool: { 'aws:SecureTransport': 'false' } }, context: { 'aws:SecureTransport': 'false' }, want: 'allow' },
+    { name: 'Bool true (JSON boolean) does not match false', cond: { Bool: { 'aws:SecureTransport': true } }, context: { 'aws:SecureTransport': 'false' }, want: 'implicit-deny' },
+    { name: 'IpAddress in an IPv4 range', cond: { IpAddress: { 'aws:SourceIp': ['10.0.0.0/8', '203.0.113.0/24'] } }, context: { 'aws:SourceIp': '203.0.113.9' }, want: 'allow' },
+    { name: 'IpAddress outside the range', cond: { IpAddress: { 'aws:SourceIp': '203.0.113.0/24' } }, context: { 'aws:SourceIp': '198.51.100.1' }, want: 'implicit-deny' },
+    { name: 'IpAddress of one address', cond: { IpAddress: { 'aws:SourceIp': '127.0.0.1' } }, context: { 'aws:SourceIp': '127.0.0.1' }, want: 'allow' },
+    { name: 'IpAddress in an IPv6 range', cond: { IpAddress: { 'aws:SourceIp': '2001:db8::/32' } }, context: { 'aws:SourceIp': '2001:db8:0:1::5' }, want: 'allow' },
+    { name: 'NotIpAddress outside the range', cond: { NotIpAddress: { 'aws:SourceIp': '203.0.113.0/24' } }, context: { 'aws:SourceIp': '::1' }, want: 'allow' },
+    { name: 'NotIpAddress inside the range', cond: { NotIpAddress: { 'aws:SourceIp': '127.0.0.0/8' } }, context: { 'aws:SourceIp': '127.0.0.1' }, want: 'implicit-deny' },
+    { name: 'Null true: the key is absent', cond: { Null: { 'aws:TokenIssueTime': 'true' } }, context: {}, want: 'allow' },
+    { name: 'Null true: the key is present', cond: { Null: { 'aws:TokenIssueTime': 'true' } }, context: { 'aws:TokenIssueTime': '2024-05-01T12:00:00Z' }, want: 'implicit-deny' },
+    { name: 'Null false: the key is present', cond: { Null: { 'aws:TokenIssueTime': false } }, context: { 'aws:TokenIssueTime': '2024-05-01T12:00:00Z' }, want: 'allow' },
+    { name: 'an absent key fails a Date operator', cond: { DateLessThan: { 'aws:CurrentTime': '2030-01-01' } }, context: {}, want: 'implicit-deny' },
+    { name: '...IfExists passes an absent key', cond: { NumericLessThanIfExists: { 'aws:EpochTime': '1' } }, context: {}, want: 'allow' },
+  ];
+  for (const c of cases) assert.equal(evaluate(withCond(c.cond), req('ecs:ListClusters', '*', c.context)), c.want, c.name);
+});
+
 test('a request on several resources needs every one allowed; the first refused is named', () => {
   const p = parsePolicy(allow({ Action: 'ecs:DescribeClusters', Resource: A }));
   assert.deepEqual(evaluateAll(p, 'ecs:DescribeClusters', [A], {}), { decision: 'allow' });
@@ -97,6 +126,11 @@ test('malformed documents are refused with IAM-style messages', () => {
     ['condition value not a string', allow({ Action: '*', Resource: '*', Condition: { StringEquals: { 'ecs:cluster': { a: 1 } } } }), /takes strings/],
     ['empty action list', allow({ Action: [], Resource: '*' }), /non-empty list of strings/],
     ['non-alphanumeric Sid', allow({ Sid: 'a b', Action: '*', Resource: '*' }), /alpha-numeric/],
+    ['a number operator given a word', allow({ Action: '*', Resource: '*', Condition: { NumericLessThan: { 'aws:EpochTime': 'soon' } } }), /NumericLessThan aws:EpochTime takes a number, not 'soon'/],
+    ['a date operator given no date', allow({ Action: '*', Resource: '*', Condition: { DateLessThan: { 'aws:CurrentTime': 'tomorrow' } } }), /takes a date/],
+    ['IpAddress given no address', allow({ Action: '*', Resource: '*', Condition: { IpAddress: { 'aws:SourceIp': '10.0.0.0/33' } } }), /takes an IP address or CIDR range/],
+    ['Bool given neither true nor false', allow({ Action: '*', Resource: '*', Condition: { Bool: { 'aws:SecureTransport': 'yes' } } }), /takes true or false/],
+    ['NullIfExists is no operator', allow({ Action: '*', Resource: '*', Condition: { NullIfExists: { 'aws:SourceIp': 'true' } } }), /Invalid Condition type : NullIfExists/],
   ];
   for (const [name, doc, re] of cases) {
     assert.throws(() => parsePolicy(typeof doc === 'string' ? doc : JSON.stringify(doc)), (e: unknown) => e instanceof MalformedPolicyDocument && re.test(e.message), name);

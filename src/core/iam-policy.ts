@@ -14,9 +14,13 @@
  * characters) and `?` (one character). In a Condition block, operators are ANDed, keys within an
  * operator are ANDed, and the values listed for one key are ORed. A key absent from the request
  * makes a positive operator false and a negated one (StringNotEquals, ArnNotLike, ...) true;
- * `...IfExists` makes any operator true when the key is absent. Condition keys are
- * case-insensitive, as IAM's are.
+ * `...IfExists` makes any operator true when the key is absent; `Null` tests only presence.
+ * Condition keys are case-insensitive, as IAM's are. Which keys a request carries is decided by
+ * whoever builds its context (core/iam-condition-keys.ts); the clock, for aws:CurrentTime, is in
+ * that context, never read here.
  */
+
+import { ipInRange, parseIpAddress, parseIpRange } from '../lib/ip-address';
 
 export type Effect = 'Allow' | 'Deny';
 
@@ -60,21 +64,85 @@ const STATEMENT_KEYS = new Set(['Sid', 'Effect', 'Action', 'NotAction', 'Resourc
 
 type Matcher = (value: string, pattern: string) => boolean;
 
-/** Base condition operators; `Not` ones are true when no listed value matches. */
-const OPERATORS: Record<string, { match: Matcher; negated: boolean }> = {
-  StringEquals: { match: (v, p) => v === p, negated: false },
-  StringNotEquals: { match: (v, p) => v === p, negated: true },
-  StringEqualsIgnoreCase: { match: (v, p) => v.toLowerCase() === p.toLowerCase(), negated: false },
-  StringNotEqualsIgnoreCase: { match: (v, p) => v.toLowerCase() === p.toLowerCase(), negated: true },
-  StringLike: { match: (v, p) => wildcardMatch(v, p, false), negated: false },
-  StringNotLike: { match: (v, p) => wildcardMatch(v, p, false), negated: true },
+/** What an operator's policy values must be; checked when the policy is parsed. */
+type ValueKind = 'string' | 'number' | 'date' | 'ip' | 'bool';
+
+/**
+ * IAM reads a date as ISO 8601 (`2024-05-01`, `2024-05-01T12:00:00Z`) or as epoch seconds, in the
+ * policy and in the request alike (aws:CurrentTime is the first, aws:EpochTime the second).
+ */
+function dateMs(s: string): number | undefined {
+  if (/^-?\d+$/.test(s)) return Number(s) * 1000;
+  if (!/^\d{4}-\d{2}-\d{2}/.test(s)) return undefined;
+  const ms = Date.parse(s);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+function numberOf(s: string): number | undefined {
+  if (!/^-?(\d+\.?\d*|\.\d+)$/.test(s.trim())) return undefined;
+  return Number(s);
+}
+
+/** A comparison of two numbers read by `read`; false when either side does not read. */
+const compare = (read: (s: string) => number | undefined, cmp: (a: number, b: number) => boolean): Matcher => (v, p) => {
+  const a = read(v);
+  const b = read(p);
+  return a !== undefined && b !== undefined && cmp(a, b);
+};
+
+function ipMatch(value: string, pattern: string): boolean {
+  const address = parseIpAddress(value);
+  const range = parseIpRange(pattern);
+  return address !== undefined && range !== undefined && ipInRange(address, range);
+}
+
+const eq = (a: number, b: number) => a === b;
+const lt = (a: number, b: number) => a < b;
+const le = (a: number, b: number) => a <= b;
+const gt = (a: number, b: number) => a > b;
+const ge = (a: number, b: number) => a >= b;
+
+/**
+ * Base condition operators; `Not` ones are true when no listed value matches. Null is apart: it
+ * asks whether the key is absent (`true`) or present (`false`), whatever its value.
+ */
+const OPERATORS: Record<string, { match: Matcher; negated: boolean; values: ValueKind }> = {
+  StringEquals: { match: (v, p) => v === p, negated: false, values: 'string' },
+  StringNotEquals: { match: (v, p) => v === p, negated: true, values: 'string' },
+  StringEqualsIgnoreCase: { match: (v, p) => v.toLowerCase() === p.toLowerCase(), negated: false, values: 'string' },
+  StringNotEqualsIgnoreCase: { match: (v, p) => v.toLowerCase() === p.toLowerCase(), negated: true, values: 'string' },
+  StringLike: { match: (v, p) => wildcardMatch(v, p, false), negated: false, values: 'string' },
+  StringNotLike: { match: (v, p) => wildcardMatch(v, p, false), negated: true, values: 'string' },
   // IAM checks each of an ARN's six colon-separated parts on its own, with wildcards in each, for
   // ArnEquals and ArnLike alike.
-  ArnEquals: { match: arnMatch, negated: false },
-  ArnLike: { match: arnMatch, negated: false },
-  ArnNotEquals: { match: arnMatch, negated: true },
-  ArnNotLike: { match: arnMatch, negated: true },
-  Bool: { match: (v, p) => v.toLowerCase() === p.toLowerCase(), negated: false },
+  ArnEquals: { match: arnMatch, negated: false, values: 'string' },
+  ArnLike: { match: arnMatch, negated: false, values: 'string' },
+  ArnNotEquals: { match: arnMatch, negated: true, values: 'string' },
+  ArnNotLike: { match: arnMatch, negated: true, values: 'string' },
+  NumericEquals: { match: compare(numberOf, eq), negated: false, values: 'number' },
+  NumericNotEquals: { match: compare(numberOf, eq), negated: true, values: 'number' },
+  NumericLessThan: { match: compare(numberOf, lt), negated: false, values: 'number' },
+  NumericLessThanEquals: { match: compare(numberOf, le), negated: false, values: 'number' },
+  NumericGreaterThan: { match: compare(numberOf, gt), negated: false, values: 'number' },
+  NumericGreaterThanEquals: { match: compare(numberOf, ge), negated: false, values: 'number' },
+  DateEquals: { match: compare(dateMs, eq), negated: false, values: 'date' },
+  DateNotEquals: { match: compare(dateMs, eq), negated: true, values: 'date' },
+  DateLessThan: { match: compare(dateMs, lt), negated: false, values: 'date' },
+  DateLessThanEquals: { match: compare(dateMs, le), negated: false, values: 'date' },
+  DateGreaterThan: { match: compare(dateMs, gt), negated: false, values: 'date' },
+  DateGreaterThanEquals: { match: compare(dateMs, ge), negated: false, values: 'date' },
+  Bool: { match: (v, p) => v.toLowerCase() === p.toLowerCase(), negated: false, values: 'bool' },
+  IpAddress: { match: ipMatch, negated: false, values: 'ip' },
+  NotIpAddress: { match: ipMatch, negated: true, values: 'ip' },
+};
+
+/** Whether a policy value suits its operator (`NumericLessThan` takes numbers, ...). */
+const VALUE_CHECKS: Record<ValueKind, { ok: (s: string) => boolean; what: string }> = {
+  string: { ok: () => true, what: 'a string' },
+  number: { ok: (s) => numberOf(s) !== undefined, what: 'a number' },
+  date: { ok: (s) => dateMs(s) !== undefined, what: 'a date (ISO 8601, such as 2024-05-01T12:00:00Z, or epoch seconds)' },
+  ip: { ok: (s) => parseIpRange(s) !== undefined, what: 'an IP address or CIDR range (such as 203.0.113.0/24 or 2001:db8::/32)' },
+  bool: { ok: (s) => s.toLowerCase() === 'true' || s.toLowerCase() === 'false', what: 'true or false' },
 };
 
 /** Parses and validates a policy document (text or already-parsed JSON). */
@@ -142,7 +210,8 @@ function parseCondition(c: unknown, where: string): Record<string, Record<string
   if (!isObject(c)) throw new MalformedPolicyDocument(`Syntax errors in policy: ${where} Condition must be an object.`);
   const out: Record<string, Record<string, string[]>> = {};
   for (const [op, block] of Object.entries(c)) {
-    if (!OPERATORS[baseOperator(op)]) throw new MalformedPolicyDocument(`Invalid Condition type : ${op}.`);
+    const spec = op === 'Null' ? undefined : OPERATORS[baseOperator(op)];
+    if (!spec && op !== 'Null') throw new MalformedPolicyDocument(`Invalid Condition type : ${op}.`);
     if (!isObject(block)) throw new MalformedPolicyDocument(`Syntax errors in policy: ${where} Condition ${op} must map keys to values.`);
     const keys: Record<string, string[]> = {};
     for (const [key, values] of Object.entries(block)) {
@@ -153,7 +222,10 @@ function parseCondition(c: unknown, where: string): Record<string, Record<string
         throw new MalformedPolicyDocument(`Syntax errors in policy: ${where} Condition ${op} ${key} takes strings.`);
       });
       if (list.length === 0) throw new MalformedPolicyDocument(`${where}: Condition ${op} ${key} lists no value.`);
-      keys[key.toLowerCase()] = list;
+      const check = VALUE_CHECKS[spec ? spec.values : 'bool'];
+      const bad = list.find((x) => !check.ok(x));
+      if (bad !== undefined) throw new MalformedPolicyDocument(`${where}: Condition ${op} ${key} takes ${check.what}, not '${bad}'.`);
+      keys[key] = list;
     }
     out[op] = keys;
   }
@@ -224,10 +296,18 @@ function conditionsMatch(cond: PolicyStatement['Condition'], context: Record<str
   if (!cond) return true;
   const ctx = new Map(Object.entries(context).map(([k, v]) => [k.toLowerCase(), v]));
   for (const [op, keys] of Object.entries(cond)) {
+    if (op === 'Null') {
+      // `"Null": {"k": "true"}` asks that k be absent, `"false"` that it be present.
+      for (const [key, values] of Object.entries(keys)) {
+        const absent = !ctx.has(key.toLowerCase());
+        if (!values.some((p) => (p.toLowerCase() === 'true') === absent)) return false;
+      }
+      continue;
+    }
     const ifExists = op.endsWith('IfExists');
     const { match, negated } = OPERATORS[baseOperator(op)]!;
     for (const [key, values] of Object.entries(keys)) {
-      const v = ctx.get(key);
+      const v = ctx.get(key.toLowerCase());
       if (v === undefined) {
         if (ifExists || negated) continue;
         return false;

@@ -13,9 +13,10 @@ import { WharfError, type ErrorCode } from '../core/errors';
 import type { RegionPolicy } from '../core/regions';
 import { uuid, verifySigV4, type Logger, type SessionTokens, type SigningSecret } from '../lib';
 import { accessDeniedMessage, evaluateAll } from '../core/iam-policy';
+import { globalConditionContext } from '../core/iam-condition-keys';
 import { MalformedQuery, decodeQueryRequest, encodeQueryError, encodeQueryResponse, parseForm } from '../api/query-protocol';
 import { errorStatus } from './error-status';
-import type { Principal } from '../control/context';
+import type { Caller, Principal } from '../control/context';
 import type { JsonServiceApi, QueryServiceApi, RequestContext } from './api-registry';
 import { JSON_AUTH_FAILURES, verifyCaller, type AuthFailureCodes } from './session-auth';
 
@@ -231,8 +232,11 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       principal: cred.principal,
       region: identity.region,
     };
-    if (session) out.session = { parentAccessKeyId: session.parentAccessKeyId, expiration: new Date(session.expiresAt) };
+    if (session) out.session = { parentAccessKeyId: session.parentAccessKeyId, issuedAt: new Date(session.issuedAt), expiration: new Date(session.expiresAt) };
     if (typeof req.headers.host === 'string' && req.headers.host !== '') out.host = req.headers.host;
+    const peer = peerAddress(req);
+    if (peer) out.sourceIp = peer;
+    out.secureTransport = isSecure(req);
     // The instance an agent speaks for counts only when the signature covers it.
     const instance = req.headers[CONTAINER_INSTANCE_HEADER];
     if (typeof instance === 'string' && instance !== '' && identity.signedHeaders.includes(CONTAINER_INSTANCE_HEADER)) out.containerInstanceArn = instance;
@@ -252,7 +256,8 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     const partition = { region: ctx.region, accountId: opts.accountId };
     const request = api.authorize ? api.authorize(op, input, partition) : { action: `${api.signingName}:${op}`, resources: ['*'], context: {} };
     if (!request) return;
-    const d = evaluateAll(principal.policy, request.action, request.resources, request.context);
+    const globals = callerConditionContext(ctx, principal.iamResource, opts.accountId);
+    const d = evaluateAll(principal.policy, request.action, request.resources, { ...globals, ...request.context });
     if (d.decision === 'allow') return;
     log.info({ principal: ctx.principalArn, action: request.action, resource: d.resource, decision: d.decision }, 'access denied');
     const message = accessDeniedMessage(ctx.principalArn, request.action, d.resource, d.decision);
@@ -466,6 +471,37 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
   };
 }
 
+/** The global condition keys (core/iam-condition-keys.ts) of a caller's request, now. */
+export function callerConditionContext(
+  caller: Pick<Caller, 'region' | 'principalArn' | 'userId' | 'sourceIp' | 'secureTransport' | 'session'>,
+  iamResource: string,
+  accountId: string,
+  nowMs = Date.now(),
+): Record<string, string> {
+  return globalConditionContext({
+    region: caller.region,
+    secureTransport: caller.secureTransport ?? false,
+    nowMs,
+    accountId,
+    principalArn: caller.principalArn,
+    iamResource,
+    ...(caller.userId ? { userId: caller.userId } : {}),
+    ...(caller.sourceIp ? { sourceIp: caller.sourceIp } : {}),
+    ...(caller.session ? { session: { issuedAtMs: caller.session.issuedAt.getTime() } } : {}),
+  });
+}
+
+/** The connection's peer address, an IPv4 client of a dual-stack socket as plain IPv4. */
+export function peerAddress(req: IncomingMessage): string | undefined {
+  const a = req.socket.remoteAddress;
+  return a?.startsWith('::ffff:') && a.includes('.') ? a.slice('::ffff:'.length) : a;
+}
+
+/** Whether the request came over TLS. */
+export function isSecure(req: IncomingMessage): boolean {
+  return (req.socket as { encrypted?: boolean }).encrypted === true;
+}
+
 function isForm(req: IncomingMessage): boolean {
   return String(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
 }
@@ -481,7 +517,7 @@ function signingServiceOf(req: IncomingMessage): string | undefined {
 
 /** For the agent gateway: the same SigV4 check on a WebSocket upgrade request. */
 export function authenticateUpgrade(req: IncomingMessage, credentials: Credentials):
-  | { ok: true; accessKeyId: string; isAgent: boolean; principal: Principal; region: string }
+  | { ok: true; accessKeyId: string; isAgent: boolean; principal: Principal; region: string; userId?: string }
   | { ok: false; code: string; message: string } {
   const r = verifySigV4(
     { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body: Buffer.alloc(0) },
@@ -489,6 +525,6 @@ export function authenticateUpgrade(req: IncomingMessage, credentials: Credentia
     { service: 'ecs' },
   );
   if (!r.ok) return { ok: false, code: r.failure.code, message: r.failure.message };
-  const { principal } = credentials.lookup(r.identity.accessKeyId)!;
-  return { ok: true, accessKeyId: r.identity.accessKeyId, isAgent: principal.kind !== 'user', principal, region: r.identity.region };
+  const { principal, userId } = credentials.lookup(r.identity.accessKeyId)!;
+  return { ok: true, accessKeyId: r.identity.accessKeyId, isAgent: principal.kind !== 'user', principal, region: r.identity.region, ...(userId ? { userId } : {}) };
 }

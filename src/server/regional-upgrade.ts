@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RegionPolicy } from '../core/regions';
 import { refuse, type AgentGateway } from './agent-gateway';
-import { authenticateUpgrade, type Credentials } from './http-server';
+import { authenticateUpgrade, callerConditionContext, isSecure, peerAddress, type Credentials } from './http-server';
 import { iamArn } from '../core/arn';
 import { accessDeniedMessage, evaluateAll } from '../core/iam-policy';
 import { agentChannelIamRequest } from '../control/iam-resources';
@@ -18,11 +18,19 @@ import type { Principal } from '../control/context';
  * it may. Only users with a policy are checked (the built-in key is root; agents' keys are bound
  * by the gateway): they need `ecs:Poll` on the container instance, as the ECS agent's channel does.
  */
-export function agentChannelDenial(principal: Principal, partition: { region: string; accountId: string }, url: URL): string | undefined {
+export function agentChannelDenial(
+  principal: Principal,
+  partition: { region: string; accountId: string },
+  url: URL,
+  /** What the connection tells of the request, for the global condition keys. */
+  via: { secureTransport: boolean; sourceIp?: string; userId?: string; nowMs?: number } = { secureTransport: false },
+): string | undefined {
   if (principal.kind !== 'user' || !principal.policy) return undefined;
   const request = agentChannelIamRequest(partition, url.searchParams.get('cluster') ?? undefined, url.searchParams.get('containerInstance') ?? '*');
-  const d = evaluateAll(principal.policy, request.action, request.resources, request.context);
-  return d.decision === 'allow' ? undefined : accessDeniedMessage(iamArn(partition, principal.iamResource), request.action, d.resource, d.decision);
+  const principalArn = iamArn(partition, principal.iamResource);
+  const globals = callerConditionContext({ ...via, region: partition.region, principalArn }, principal.iamResource, partition.accountId, via.nowMs);
+  const d = evaluateAll(principal.policy, request.action, request.resources, { ...globals, ...request.context });
+  return d.decision === 'allow' ? undefined : accessDeniedMessage(principalArn, request.action, d.resource, d.decision);
 }
 
 /**
@@ -43,7 +51,9 @@ export function regionalUpgrade(
     const auth = authenticateUpgrade(req, credentials);
     const refusal = auth.ok ? policy.refusal(auth.region) : undefined;
     if (refusal) return refuse(socket, 403, 'InvalidSignatureException', refusal);
-    const denial = auth.ok && accountId ? agentChannelDenial(auth.principal, { region: auth.region, accountId }, new URL(req.url ?? '/', 'http://wharf.invalid')) : undefined;
+    const sourceIp = peerAddress(req);
+    const via = { secureTransport: isSecure(req), ...(sourceIp ? { sourceIp } : {}), ...(auth.ok && auth.userId ? { userId: auth.userId } : {}) };
+    const denial = auth.ok && accountId ? agentChannelDenial(auth.principal, { region: auth.region, accountId }, new URL(req.url ?? '/', 'http://wharf.invalid'), via) : undefined;
     if (denial) return refuse(socket, 403, 'AccessDeniedException', denial);
     gatewayOf(auth.ok ? auth.region : policy.defaultRegion).then(
       (gateway) => gateway.handleUpgrade(req, socket, head),
