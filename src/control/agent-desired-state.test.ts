@@ -5,7 +5,7 @@ import type { ContainerDefinition } from '../core/shapes/ecs';
 import { State } from '../state/state';
 import { MemoryStore } from '../store/memory/memory-store';
 import { secretKey, type SecretRecord } from './secrets';
-import { agentTaskOf, wireOf } from './agent-desired-state';
+import { agentTaskOf, subnetNetworkName, wireOf } from './agent-desired-state';
 
 const ACCT = '123456789012';
 const CLUSTER = 'c1';
@@ -81,4 +81,11 @@ test("a task carries its service's name and its containers' ARNs (the task metad
   const alone = agentTaskOf(state, t)!;
   assert.equal(alone.serviceName, undefined, 'a RunTask task names no service');
   state.stop();
+});
+
+test("a subnet's Docker network carries its range unless the range is the region's default, so two Wharfs of one account with --vpc-base of their own never share one", () => {
+  assert.equal(subnetNetworkName('subnet-0123456789abcdef0', '10.132.0.0/20', 'us-east-1a'), 'wharf-subnet-subnet-0123456789abcdef0');
+  assert.equal(subnetNetworkName('subnet-0123456789abcdef0', '10.203.0.0/20', 'us-east-1a'), 'wharf-subnet-subnet-0123456789abcdef0-10.203.0.0_20');
+  assert.equal(subnetNetworkName('subnet-0123456789abcdef0', '10.204.0.0/20', 'us-east-1a'), 'wharf-subnet-subnet-0123456789abcdef0-10.204.0.0_20');
+  assert.equal(subnetNetworkName('subnet-0123456789abcdef0'), 'wharf-subnet-subnet-0123456789abcdef0', 'no record: the plain name');
 });

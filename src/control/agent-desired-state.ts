@@ -4,7 +4,7 @@
  * socket was last told. Pure over the state cache; agent-gateway.ts does the sending.
  */
 import type { AgentTask, AgentTaskNetwork, DesiredStateMessage } from '../api/agent/protocol';
-import { subnetGateway, type SubnetRecord } from '../core/vpc';
+import { cidrContains, defaultVpcCidr, subnetGateway, type SubnetRecord } from '../core/vpc';
 import { ingressRulesOf } from './security-groups';
 import { taskDefinitionRefOf } from '../core/arn';
 import type { TaskDefinitionRecord, TaskRecord } from '../core/resources';
@@ -79,8 +79,8 @@ export function agentTaskOf(state: State, t: TaskRecord, secretCipher?: SecretCi
 function addNetworkAndRegistryAuth(state: State, t: TaskRecord, a: AgentTask, secretCipher: SecretCipher | undefined): void {
   const subnet = t.attachments?.find((x) => x.type === 'ElasticNetworkInterface')?.details?.find((d) => d.name === 'subnetId')?.value;
   if (subnet) {
-    const net: AgentTaskNetwork = { name: subnetNetworkName(subnet) };
     const record = state.network.get('subnets', subnet)?.value as SubnetRecord | undefined;
+    const net: AgentTaskNetwork = { name: subnetNetworkName(subnet, record?.CidrBlock, record?.AvailabilityZone) };
     if (record) {
       net.subnet = record.CidrBlock;
       net.gateway = subnetGateway(record.CidrBlock);
@@ -99,9 +99,21 @@ function addNetworkAndRegistryAuth(state: State, t: TaskRecord, a: AgentTask, se
   if (creds.secrets) a.secrets = creds.secrets;
 }
 
-/** The Docker network that stands for a subnet on every host. */
-export function subnetNetworkName(subnetId: string): string {
-  return `wharf-subnet-${subnetId}`;
+/**
+ * The Docker network that stands for a subnet on every host: `wharf-subnet-<id>`, and, when the
+ * subnet is not in its region's range under the default --vpc-base, its range too
+ * (`wharf-subnet-<id>-10.171.0.0_20`). Subnet ids are a hash of account, region and zone, so
+ * two Wharfs of one account on one Docker engine name the same subnets; given ranges of their
+ * own (--vpc-base), they get networks of their own instead of joining whichever made it first.
+ * The default range keeps the plain name, which networks made before this have.
+ */
+export function subnetNetworkName(subnetId: string, cidr?: string, zone?: string): string {
+  const plain = `wharf-subnet-${subnetId}`;
+  if (!cidr || !zone) return plain;
+  const region = zone.replace(/[a-z]$/, '');
+  const base = defaultVpcCidr(region);
+  const [ip] = cidr.split('/');
+  return cidrContains(base, ip!) ? plain : `${plain}-${cidr.replace('/', '_')}`;
 }
 
 /** Whether a task change can change what some agent is told (overrides never change after RunTask). */

@@ -17,6 +17,7 @@ import { dockerSkipReason } from '../images/docker-test-env';
 import { waitUntil } from './helpers/processes';
 import { startTasksHarness, type TasksHarness } from './helpers/tasks-harness';
 import { AWS_CLI, defaultSubnets, run } from './helpers/wharf-server';
+import { subnetNetworkName } from '../../src/control/agent-desired-state';
 
 const bridge = dockerBridgeAddress();
 const skip = dockerSkipReason() ?? (bridge ? undefined : 'no docker0 bridge on this host');
@@ -26,6 +27,8 @@ describe('a container reaches another service by name', { skip, timeout: 300_000
   let registryId = '';
   /** The default subnet of the agent's zone (<region>a). */
   let SUBNET = '';
+  /** Its Docker network. */
+  let NETWORK = '';
   const client = `wharf-sd-client-${process.pid}`;
 
   const sd = async (args: string[]) => {
@@ -35,7 +38,7 @@ describe('a container reaches another service by name', { skip, timeout: 300_000
   };
   /** Runs busybox on the task subnet's network with Wharf's DNS server as its resolver. */
   const inClient = (cmd: string[]) =>
-    run('docker', ['run', '--rm', '--name', client, '--network', `wharf-subnet-${SUBNET}`, '--dns', bridge!, 'wharf-test/busybox', ...cmd], process.env, undefined, 30_000);
+    run('docker', ['run', '--rm', '--name', client, '--network', NETWORK, '--dns', bridge!, 'wharf-test/busybox', ...cmd], process.env, undefined, 30_000);
 
   /** A security group admitting tcp/`port` from anywhere (aws ec2 create-security-group + authorize). */
   const openGroup = async (name: string, port: number): Promise<string> => {
@@ -51,7 +54,9 @@ describe('a container reaches another service by name', { skip, timeout: 300_000
 
   before(async () => {
     h = await startTasksHarness('sd-tasks', { dns: { listen: [{ host: bridge!, port: 53 }], required: false, upstreams: [] }, taskDns: [bridge!] });
-    SUBNET = (await defaultSubnets(h.srv))[`${h.srv.region}a`]!.id;
+    const zoneA = (await defaultSubnets(h.srv))[`${h.srv.region}a`]!;
+    SUBNET = zoneA.id;
+    NETWORK = subnetNetworkName(zoneA.id, zoneA.cidr, `${h.srv.region}a`);
   });
   after(async () => {
     await run('docker', ['rm', '-f', client], process.env);

@@ -21,10 +21,13 @@ import { dockerSkipReason } from '../images/docker-test-env';
 import { listClusterContainers, removeClusterContainers, waitUntil } from './helpers/processes';
 import { defaultSubnets, startTestServer, type TestServer } from './helpers/wharf-server';
 import { ensureAgentToken } from '../../src/cmd/agent-tokens';
+import { subnetNetworkName } from '../../src/control/agent-desired-state';
 
 const skip = dockerSkipReason();
 const ID = `e2ec${process.pid}`;
-const net = (subnet: string) => `wharf-subnet-${subnet}`;
+/** The network of a default subnet of the server's region (by id; its range and zone are known once the server runs). */
+const subnetInfo = new Map<string, { cidr: string; zone: string }>();
+const net = (subnet: string) => subnetNetworkName(subnet, subnetInfo.get(subnet)?.cidr, subnetInfo.get(subnet)?.zone);
 
 function docker(...args: string[]): string {
   return execFileSync('docker', args, { encoding: 'utf8' });
@@ -80,6 +83,7 @@ describe('awsvpc subnet networks are removed once unused', { skip, timeout: 300_
       agents.push(agent);
     }
     const subnets = await defaultSubnets(srv);
+    for (const [zone, sub] of Object.entries(subnets)) subnetInfo.set(sub.id, { cidr: sub.cidr, zone });
     SUBNET_X = subnets[`${srv.region}a`]!.id;
     SUBNET_Y = subnets[`${srv.region}b`]!.id;
     const out = await ecs.send(

@@ -15,6 +15,7 @@ import { dockerSkipReason } from '../images/docker-test-env';
 import { waitUntil } from './helpers/processes';
 import { startTasksHarness, type TasksHarness } from './helpers/tasks-harness';
 import { defaultSubnets } from './helpers/wharf-server';
+import { subnetNetworkName } from '../../src/control/agent-desired-state';
 
 const skip = dockerSkipReason();
 const HTTPD = (port: number) => ['httpd', '-f', '-p', String(port), '-h', '/var/www'];
@@ -153,7 +154,7 @@ describe('network modes', { skip, timeout: 300_000 }, () => {
       assert.equal(c.networkInterfaces![0]!.attachmentId, eni.id);
     }
     // The Docker network of the subnet exists and the task's namespace holds that address.
-    const net = JSON.parse(execFileSync('docker', ['network', 'inspect', `wharf-subnet-${subnet.id}`], { encoding: 'utf8' }))[0];
+    const net = JSON.parse(execFileSync('docker', ['network', 'inspect', subnetNetworkName(subnet.id, subnet.cidr, `${h.srv.region}a`)], { encoding: 'utf8' }))[0];
     assert.equal(net.IPAM.Config[0].Subnet, subnet.cidr, "the bridge has the subnet's range");
     const addrs = Object.values(net.Containers as Record<string, { IPv4Address: string }>).map((c) => c.IPv4Address.split('/')[0]);
     assert.ok(addrs.includes(ip), `${ip} in ${addrs.join(',')}`);
