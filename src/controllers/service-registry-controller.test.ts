@@ -170,3 +170,39 @@ test('without a host address (none configured) bridge tasks are not registered, 
     await h.close();
   }
 });
+
+test("a service whose registry names no Cloud Map service (deleted under it, or never made) is told so once in its events", async () => {
+  const h = await harness();
+  const registry = new ServiceRegistryController(h.ctx);
+  registry.start();
+  try {
+    const cm = cloudMapHandlers(h.ctx);
+    const { svc } = await registryOf(h, ['A']);
+    const tdArn = await h.registerTd('api', { networkMode: 'awsvpc', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 64, essential: true, portMappings: [{ containerPort: 8080 }] }] });
+    await h.addInstance({ forTaskDefinition: tdArn });
+    const subnets = (await describeSubnets(h.ctx, {})).Subnets.map((x) => x.SubnetId!);
+    const ghost = svc.Arn.replace(/srv-[a-z0-9]+$/, 'srv-doesnotexist0000');
+    await createService(h.ctx, { cluster: 'c', serviceName: 'ghost', taskDefinition: 'api', desiredCount: 1, networkConfiguration: { awsvpcConfiguration: { subnets } }, serviceRegistries: [{ registryArn: ghost }] }, CALLER);
+    await h.settle();
+    await registry.idle();
+    const events = () => (h.ctx.state.services.get('c', 'ghost')!.value.events ?? []).map((e) => e.message!);
+    const expected = `(service ghost) failed to register tasks in (service-registry ${ghost}) with (error Service 'srv-doesnotexist0000' not found): the Cloud Map service does not exist`;
+    assert.deepEqual(events().filter((m) => m.includes('service-registry')), [expected]);
+    // More task changes do not repeat it.
+    await updateService(h.ctx, { cluster: 'c', service: 'ghost', desiredCount: 2 });
+    await h.settle();
+    await registry.idle();
+    assert.equal(events().filter((m) => m.includes('service-registry')).length, 1);
+    // A registry deleted under a running service: that service is told too.
+    await createService(h.ctx, { cluster: 'c', serviceName: 'real', taskDefinition: 'api', desiredCount: 0, networkConfiguration: { awsvpcConfiguration: { subnets } }, serviceRegistries: [{ registryArn: svc.Arn }] }, CALLER);
+    await registry.idle();
+    await cm.DeleteService!({ Id: svc.Id });
+    await registry.idle();
+    assert.deepEqual((h.ctx.state.services.get('c', 'real')!.value.events ?? []).map((e) => e.message).filter((m) => m!.includes('service-registry')), [
+      `(service real) failed to register tasks in (service-registry ${svc.Arn}) with (error Service '${svc.Id}' not found): the Cloud Map service does not exist`,
+    ]);
+  } finally {
+    registry.stop();
+    await h.close();
+  }
+});

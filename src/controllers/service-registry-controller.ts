@@ -22,8 +22,10 @@ import { cloudMapHandlers } from '../control/cloudmap';
 import { findInstance, findService, instancesOf, type CloudMapInstanceRecord, type CloudMapServiceRecord } from '../control/cloudmap-records';
 import type { ControlContext } from '../control/context';
 import { findTaskDefinition } from '../control/task-definitions';
-import type { ServiceRecord, TaskRecord } from '../core/resources';
-import { KeyedQueue } from '../lib';
+import { keys, type ServiceRecord, type TaskRecord } from '../core/resources';
+import { addServiceEvents, serviceEventText } from '../core/service-events';
+import { KeyedQueue, epochSeconds, uuid } from '../lib';
+import { casUpdate } from '../store/store';
 import type { NetworkMode, ServiceRegistry } from '../core/shapes/ecs';
 import { effectiveNetworkMode } from '../core/task-definition';
 
@@ -125,6 +127,8 @@ export class ServiceRegistryController {
   private readonly queue: KeyedQueue;
   private unsubscribe?: () => void;
   private readonly cloudMap: ReturnType<typeof cloudMapHandlers>;
+  /** `<service ARN>|<registry id>` pairs already told their registry is missing. */
+  private readonly reportedMissing = new Set<string>();
 
   constructor(
     private readonly ctx: ControlContext,
@@ -165,6 +169,31 @@ export class ServiceRegistryController {
     return this.queue.idle();
   }
 
+  /**
+   * A registry that names no Cloud Map service (never made, or deleted under the ECS service):
+   * its tasks cannot be registered. Each ECS service using it is told once, in its events, until
+   * the registry exists again.
+   */
+  private async reportMissing(registryId: string): Promise<void> {
+    for (const e of this.ctx.state.services.all()) {
+      const s = e.value;
+      if (s.status !== 'ACTIVE') continue;
+      const reg = (s.serviceRegistries ?? []).find((r) => registryServiceId(r.registryArn) === registryId);
+      if (!reg) continue;
+      const k = `${s.serviceArn}|${registryId}`;
+      if (this.reportedMissing.has(k)) continue;
+      this.reportedMissing.add(k);
+      const text = serviceEventText.registryNotFound(s.serviceName, reg.registryArn!);
+      this.ctx.log.warn({ service: s.serviceArn, registry: reg.registryArn }, 'service registry not found: its tasks are not registered');
+      const { revision } = await casUpdate<ServiceRecord>(this.ctx.store, keys.service(s.wharf.cluster, s.serviceName), (cur) => {
+        if (!cur || cur.value.status === 'INACTIVE') return undefined;
+        const next = addServiceEvents(cur.value.events, [text], epochSeconds(this.ctx.clock.now()), uuid);
+        return next === cur.value.events ? undefined : { ...cur.value, events: next };
+      });
+      await this.ctx.state.waitFor(revision);
+    }
+  }
+
   private enqueueService(s: ServiceRecord): void {
     for (const r of s.serviceRegistries ?? []) {
       const id = registryServiceId(r.registryArn);
@@ -184,7 +213,11 @@ export class ServiceRegistryController {
 
   async reconcile(registryId: string): Promise<RegistryPlan | undefined> {
     const found = findService(this.ctx, registryId);
-    if (!found) return undefined;
+    if (!found) {
+      await this.reportMissing(registryId);
+      return undefined;
+    }
+    for (const k of this.reportedMissing) if (k.endsWith(`|${registryId}`)) this.reportedMissing.delete(k);
     const registry = found.svc;
     const services: { service: ServiceRecord; tasks: TaskRecord[] }[] = [];
     for (const e of this.ctx.state.services.all()) {

@@ -53,6 +53,8 @@ export const serviceEventText = {
     `${svc(s)} ${target} (port ${port}) is unhealthy in (target-group ${targetGroupArn}) due to (reason ${reason}).`,
   /** Wharf's wording (ECS's text for a target group that is gone could not be verified). */
   targetGroupNotFound: (s: string, targetGroupArn: string) => `${svc(s)} failed to register targets in (target-group ${targetGroupArn}) with (error Target groups '${targetGroupArn}' not found)`,
+  /** Wharf's wording (ECS's for this case was not found): modelled on targetGroupNotFound. */
+  registryNotFound: (s: string, registryArn: string) => `${svc(s)} failed to register tasks in (service-registry ${registryArn}) with (error Service '${registryArn.split('/').pop()}' not found): the Cloud Map service does not exist`,
 } as const;
 
 /** Deployment rolloutStateReason texts. */
