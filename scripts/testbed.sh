@@ -2,11 +2,14 @@
 # A test bed of separate Docker hosts on this one machine, for Wharf agents on "many hosts":
 # each host is a network namespace with its own dockerd (own bridge, data root and socket),
 # reachable from the machine over a veth pair on the bridge wharftb0 (10.213.0.0/24; the machine
-# is 10.213.0.1, host i is 10.213.0.(10+i)). Nothing leaves the machine.
+# is 10.213.0.1, host i is 10.213.0.(10+i)). Nothing leaves the machine: the hosts have no
+# default route, so anything for another address (a registry's name lookup, say) fails at once.
+# One test bed per machine: its names (wharftb0, wharf-tb<i>, 10.213.0.0/24) are fixed.
 #
 #   scripts/testbed.sh up N [IMAGE...]   create hosts 1..N, start their dockerds, copy IMAGEs in
 #   scripts/testbed.sh agent I -- ARGS   run `wharf agent ARGS` on host I (in its namespace, with
-#                                        its dockerd); e.g. --endpoint http://10.213.0.1:4100
+#                                        its dockerd, and its own --data-dir unless ARGS give one);
+#                                        e.g. --endpoint http://10.213.0.1:4100
 #   scripts/testbed.sh env I             print the DOCKER_HOST of host I
 #   scripts/testbed.sh down              stop every host's dockerd, remove namespaces and data
 #
@@ -47,7 +50,8 @@ host_up() {
     ip -n "$n" link set "wtb${i}p" name eth0
     ip -n "$n" addr add "$NET.$((10 + i))/24" dev eth0
     ip -n "$n" link set eth0 up
-    ip -n "$n" route add default via "$NET.1"
+    # No default route: the machine and the other hosts are on the link, and nothing else is to
+    # be reached (an image pull's lookup of a registry fails at once instead of leaving).
   fi
   if [ -S "$(sock "$i")" ] && DOCKER_HOST="unix://$(sock "$i")" docker info >/dev/null 2>&1; then return; fi
   # Each dockerd has its own docker0 (in its namespace), data root, exec root (and so its own
@@ -104,7 +108,11 @@ case "$cmd" in
     i=${2:?usage: testbed.sh agent I -- ARGS}
     shift 2
     [ "${1:-}" = "--" ] && shift
-    exec nsenter --net="/run/netns/$(ns "$i")" env DOCKER_HOST="unix://$(sock "$i")" node "$ROOT/bin/wharf" agent "$@"
+    # Each host is its own container instance: an agent keeps its identity in its data dir, and
+    # two agents sharing one (~/.wharf by default) would both be the same instance.
+    own=(--data-dir "$LIB/h$i/agent")
+    for a in "$@"; do case "$a" in --data-dir|--data-dir=*) own=() ;; esac; done
+    exec nsenter --net="/run/netns/$(ns "$i")" env DOCKER_HOST="unix://$(sock "$i")" node "$ROOT/bin/wharf" agent "${own[@]}" "$@"
     ;;
   env)
     echo "DOCKER_HOST=unix://$(sock "${2:?usage: testbed.sh env I}")"
@@ -113,9 +121,10 @@ case "$cmd" in
     for d in "$RUN"/h*; do [ -e "$d" ] && host_down "${d##*/h}"; done
     ip link del "$BRIDGE" 2>/dev/null || true
     iptables -w -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null || true
+    rmdir "$RUN" "$LIB" 2>/dev/null || true
     ;;
   *)
-    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
