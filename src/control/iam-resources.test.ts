@@ -52,3 +52,21 @@ test('other services: the action, against the ARNs the input names or *', () => 
   assert.deepEqual(serviceIamRequest('secretsmanager', 'CreateSecret', { Name: 'new' }, lookups).resources, ['*']);
   assert.deepEqual(serviceIamRequest('ec2', 'DescribeSubnets', {}), { action: 'ec2:DescribeSubnets', resources: ['*'], context: {} });
 });
+
+test('a create carrying tags also needs ecs:TagResource on what it creates, with ecs:CreateAction', () => {
+  const tags = [{ key: 'team', value: 'a' }];
+  const also = (op: string, input: Record<string, unknown>) => ecsIamRequest(p, op, input, lookups).alsoRequires;
+  const tagging = (resource: string, op: string) => [{ action: 'ecs:TagResource', resources: [resource], context: { 'ecs:CreateAction': op } }];
+  assert.deepEqual(also('CreateCluster', { clusterName: 'a', tags }), tagging(`${E}:cluster/a`, 'CreateCluster'));
+  assert.deepEqual(also('CreateService', { cluster: 'a', serviceName: 'api', tags }), tagging(`${E}:service/a/api`, 'CreateService'));
+  assert.deepEqual(also('CreateCapacityProvider', { name: 'cp', tags }), tagging(`${E}:capacity-provider/cp`, 'CreateCapacityProvider'));
+  assert.deepEqual(also('RegisterTaskDefinition', { family: 'web', tags }), tagging(`${E}:task-definition/web`, 'RegisterTaskDefinition'));
+  assert.deepEqual(also('RunTask', { cluster: 'a', taskDefinition: 'web', tags }), tagging(`${E}:task/a/*`, 'RunTask'));
+  assert.deepEqual(also('StartTask', { taskDefinition: 'web', containerInstances: ['i'], tags }), tagging(`${E}:task/default/*`, 'StartTask'));
+  assert.deepEqual(also('RegisterContainerInstance', { cluster: 'a', tags }), tagging(`${E}:container-instance/a/*`, 'RegisterContainerInstance'));
+  // No tags, or an empty list: nothing more is asked.
+  assert.equal(also('CreateCluster', { clusterName: 'a' }), undefined);
+  assert.equal(also('RunTask', { taskDefinition: 'web', tags: [] }), undefined);
+  // TagResource itself carries no ecs:CreateAction, so a policy allowing it only on create refuses direct tagging.
+  assert.deepEqual(ecsIamRequest(p, 'TagResource', { resourceArn: `${E}:cluster/a`, tags }).context, {});
+});

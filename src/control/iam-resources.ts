@@ -32,10 +32,11 @@ import { findSecret } from './secrets';
 
 /**
  * The service condition keys this mapping puts in a request's context (beside the global keys of
- * core/iam-condition-keys.ts): `ecs:cluster` for the ECS calls listed above that act in a cluster.
+ * core/iam-condition-keys.ts): `ecs:cluster` for the ECS calls listed above that act in a cluster,
+ * `ecs:CreateAction` for the ecs:TagResource check of a create that carries tags (TAG_ON_CREATE).
  * A policy naming any other key is refused when a user is created (cmd/users.ts).
  */
-export const SERVICE_CONDITION_KEYS = ['ecs:cluster'] as const;
+export const SERVICE_CONDITION_KEYS = ['ecs:cluster', 'ecs:CreateAction'] as const;
 
 export interface IamRequest {
   /** `service:Operation`. */
@@ -43,6 +44,8 @@ export interface IamRequest {
   /** Every resource the call acts on (each must be allowed); `['*']` when none applies. */
   resources: string[];
   context: Record<string, string>;
+  /** Further checks the call must pass as well (ecs:TagResource for a create with tags). */
+  alsoRequires?: IamRequest[];
 }
 
 /** What the mapping reads of the region's state. */
@@ -75,8 +78,30 @@ const TASKS_RESOURCE = new Set(['DescribeTasks', 'GetTaskProtection', 'UpdateTas
 const INSTANCES_RESOURCE = new Set(['DescribeContainerInstances', 'UpdateContainerInstancesState']);
 const CLUSTER_CONTEXT_ONLY = new Set(['ListServices', 'ListAttributes', 'PutAttributes', 'DeleteAttributes']);
 
+/**
+ * The creates that may tag what they create ("Grant permission to tag resources on creation", ECS
+ * developer guide): when the request carries tags, the caller must also be allowed ecs:TagResource,
+ * evaluated with `ecs:CreateAction` = the operation, or the request fails. Its resource is the
+ * created resource's ARN; where the id is made by the create itself (a task, a container instance)
+ * the ARN ends in `*`, which `task/<cluster>/*` patterns match, and a task definition is its
+ * family's ARN without revision, as ECS names it in that refusal.
+ */
+const TAG_ON_CREATE = new Set(['CreateCluster', 'CreateService', 'CreateCapacityProvider', 'RegisterTaskDefinition', 'RunTask', 'StartTask', 'RegisterContainerInstance']);
+
 /** An ECS call in IAM's terms. `input` has passed model validation. */
 export function ecsIamRequest(p: Partition, op: string, input: Input, lookups?: IamLookups): IamRequest {
+  const request = ecsCallIamRequest(p, op, input, lookups);
+  if (!TAG_ON_CREATE.has(op) || !Array.isArray(input.tags) || input.tags.length === 0) return request;
+  const clusterName = clusterNameOf(str(input.cluster));
+  const created =
+    op === 'CreateCluster' || op === 'CreateService' || op === 'CreateCapacityProvider' ? request.resources[0]!
+    : op === 'RegisterTaskDefinition' ? arn(p, 'task-definition', str(input.family) ?? '')
+    : op === 'RegisterContainerInstance' ? containerInstanceArn(p, clusterName, '*')
+    : taskArn(p, clusterName, '*');
+  return { ...request, alsoRequires: [{ action: 'ecs:TagResource', resources: [created], context: { 'ecs:CreateAction': op } }] };
+}
+
+function ecsCallIamRequest(p: Partition, op: string, input: Input, lookups?: IamLookups): IamRequest {
   const action = `ecs:${op}`;
   const clusterName = clusterNameOf(str(input.cluster));
   const cluster = clusterArn(p, clusterName);

@@ -257,13 +257,16 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     const request = api.authorize ? api.authorize(op, input, partition) : { action: `${api.signingName}:${op}`, resources: ['*'], context: {} };
     if (!request) return;
     const globals = callerConditionContext(ctx, principal.iamResource, opts.accountId);
-    const d = evaluateAll(principal.policy, request.action, request.resources, { ...globals, ...request.context });
-    if (d.decision === 'allow') return;
-    log.info({ principal: ctx.principalArn, action: request.action, resource: d.resource, decision: d.decision }, 'access denied');
-    const message = accessDeniedMessage(ctx.principalArn, request.action, d.resource, d.decision);
-    const code = api.deniedErrorCode ?? 'AccessDeniedException';
-    // EC2 opens its refusals with its own sentence before IAM's.
-    throw new WharfError(code, code === 'UnauthorizedOperation' ? `You are not authorized to perform this operation. ${message}` : message);
+    // The call itself first, then what it also needs (ecs:TagResource for a create with tags).
+    for (const check of [request, ...(request.alsoRequires ?? [])]) {
+      const d = evaluateAll(principal.policy, check.action, check.resources, { ...globals, ...check.context });
+      if (d.decision === 'allow') continue;
+      log.info({ principal: ctx.principalArn, action: check.action, resource: d.resource, decision: d.decision }, 'access denied');
+      const message = accessDeniedMessage(ctx.principalArn, check.action, d.resource, d.decision);
+      const code = api.deniedErrorCode ?? 'AccessDeniedException';
+      // EC2 opens its refusals with its own sentence before IAM's.
+      throw new WharfError(code, code === 'UnauthorizedOperation' ? `You are not authorized to perform this operation. ${message}` : message);
+    }
   };
 
   async function handleApi(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
