@@ -20,6 +20,8 @@ Flags:
   --follow, -f     keep following the output
   --endpoint URL   the Wharf endpoint (default ${DEFAULT_ENDPOINT})
   --ca FILE        PEM certificate(s) an https endpoint must chain to (default $AWS_CA_BUNDLE)
+  --data-dir DIR   a server's data dir on this host, for its root key when AWS_ACCESS_KEY_ID and
+                   AWS_SECRET_ACCESS_KEY are not set (default $WHARF_DATA_DIR, else ~/.wharf)
 Reads the containers of this host's Docker Engine (run it where the task runs).
 `;
 

@@ -20,7 +20,7 @@ export function resolveCredentials(dataDir = defaultDataDir()): KeyPair & { sess
   if (id && secret) return { accessKeyId: id, secretAccessKey: secret, ...(token ? { sessionToken: token } : {}) };
   const path = join(dataDir, 'credentials.json');
   if (existsSync(path)) return (JSON.parse(readFileSync(path, 'utf8')) as CredentialsFile).user;
-  throw new Error(`no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run the server with --data-dir ${dataDir}`);
+  throw new Error(`no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give --data-dir DIR of a server on this host (looked for ${path})`);
 }
 
 /**
