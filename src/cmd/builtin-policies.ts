@@ -1,11 +1,14 @@
 /**
  * The identity policies `wharf credentials create --policy` knows by name.
  *
- * - readonly: Describe*, List* and Get* of ECS, ELBv2, Cloud Map and EC2, and the metadata of
+ * - readonly: Describe*, List* and Get* of ECS, ELBv2, Cloud Map, EC2 and CloudWatch Logs, the
+ *   reading of log events (FilterLogEvents, which `aws logs tail` and the console's log panel
+ *   use, and Live Tail, as AWS's CloudWatchLogsReadOnlyAccess grants), and the metadata of
  *   Secrets Manager secrets (DescribeSecret, ListSecrets) but never their values
  *   (GetSecretValue is not granted).
  * - operator: runs workloads. Everything on ECS clusters, services, tasks and task definitions,
- *   ELBv2 and Cloud Map, plus what readonly reads; denied what belongs to whoever runs the
+ *   ELBv2, Cloud Map and the CloudWatch Logs of its tasks (log groups, retention), plus what
+ *   readonly reads; denied what belongs to whoever runs the
  *   platform: deleting clusters, the agent's operations (registering, deregistering and reporting
  *   for container instances, DiscoverPollEndpoint, opening the agent channel (ecs:Poll),
  *   UpdateContainerAgent), capacity providers, the
@@ -14,8 +17,15 @@
  */
 export type BuiltinPolicyName = 'readonly' | 'operator' | 'admin';
 
-const READ_SERVICES = ['ecs', 'elasticloadbalancing', 'servicediscovery', 'ec2'];
-const READ_ACTIONS = [...READ_SERVICES.flatMap((s) => [`${s}:Describe*`, `${s}:List*`, `${s}:Get*`]), 'secretsmanager:DescribeSecret', 'secretsmanager:ListSecrets'];
+const READ_SERVICES = ['ecs', 'elasticloadbalancing', 'servicediscovery', 'ec2', 'logs'];
+const READ_ACTIONS = [
+  ...READ_SERVICES.flatMap((s) => [`${s}:Describe*`, `${s}:List*`, `${s}:Get*`]),
+  'logs:FilterLogEvents',
+  'logs:StartLiveTail',
+  'logs:StopLiveTail',
+  'secretsmanager:DescribeSecret',
+  'secretsmanager:ListSecrets',
+];
 
 export const BUILTIN_POLICIES: Record<BuiltinPolicyName, unknown> = {
   readonly: {
@@ -26,7 +36,7 @@ export const BUILTIN_POLICIES: Record<BuiltinPolicyName, unknown> = {
     Version: '2012-10-17',
     Statement: [
       { Sid: 'Read', Effect: 'Allow', Action: READ_ACTIONS, Resource: '*' },
-      { Sid: 'Workloads', Effect: 'Allow', Action: ['ecs:*', 'elasticloadbalancing:*', 'servicediscovery:*'], Resource: '*' },
+      { Sid: 'Workloads', Effect: 'Allow', Action: ['ecs:*', 'elasticloadbalancing:*', 'servicediscovery:*', 'logs:*'], Resource: '*' },
       {
         Sid: 'Platform',
         Effect: 'Deny',

@@ -71,6 +71,32 @@ test('the built-in policies: readonly reads but cannot run or read secret values
   assert.equal(evaluate(admin, r('secretsmanager:GetSecretValue')), 'allow');
 });
 
+test("the built-in readonly and operator read tasks' logs (the console's log panel, aws logs tail); only operator writes them", () => {
+  const ro = resolvePolicy('readonly').policy;
+  const op = resolvePolicy('operator').policy;
+  const r = (action: string) => ({ action, resource: 'arn:aws:logs:us-east-1:123456789012:log-group:/ecs/web', context: {} });
+  for (const read of ['logs:DescribeLogGroups', 'logs:DescribeLogStreams', 'logs:GetLogEvents', 'logs:FilterLogEvents', 'logs:StartLiveTail', 'logs:ListTagsForResource']) {
+    assert.equal(evaluate(ro, r(read)), 'allow', `readonly ${read}`);
+    assert.equal(evaluate(op, r(read)), 'allow', `operator ${read}`);
+  }
+  for (const write of ['logs:CreateLogGroup', 'logs:PutRetentionPolicy', 'logs:DeleteLogGroup', 'logs:PutLogEvents']) {
+    assert.equal(evaluate(ro, r(write)), 'implicit-deny', `readonly ${write}`);
+    assert.equal(evaluate(op, r(write)), 'allow', `operator ${write}`);
+  }
+});
+
+test('a user made with a built-in policy gets the built-in as this version defines it', () => {
+  const d = dir();
+  const a = createUser(d, 'auditor', resolvePolicy('readonly'));
+  // As written before readonly read logs.
+  const file = readUsers(d);
+  file.users[0]!.policy = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['ecs:Describe*'], Resource: ['*'] }] };
+  writeUsers(d, file);
+  const found = new UserTable(d).lookup(a.user.accessKeyId);
+  const policy = found?.principal.kind === 'user' ? found.principal.policy : undefined;
+  assert.equal(evaluate(policy!, { action: 'logs:FilterLogEvents', resource: '*', context: {} }), 'allow');
+});
+
 test('the server table sees create, rotate and delete once the file changed, at most once per interval', () => {
   const d = dir();
   let now = 0;

@@ -27,7 +27,7 @@ export interface UserRecord {
   accessKeyId: string;
   /** base64 of SHA-256("AWS4" + secret). */
   aws4Key: string;
-  /** `readonly`, `operator`, `admin`, or `custom` (a file's policy). */
+  /** `readonly`, `operator`, `admin` (the server applies the current built-in), or `custom` (a file's policy). */
   policyName: string;
   policy: PolicyDocument;
   /** ISO time the user was created. */
@@ -232,7 +232,9 @@ export class UserTable {
       const file = readUsers(this.dataDir);
       const next = new Map<string, UserKey>();
       for (const u of file.users) {
-        const policy = parsePolicy(u.policy);
+        // A built-in policy is applied as this version defines it, not as it was when the user was
+        // made (as AWS's managed policies change under their users): readonly gained Logs reads.
+        const policy = Object.prototype.hasOwnProperty.call(BUILTIN_POLICIES, u.policyName) ? parsePolicy(BUILTIN_POLICIES[u.policyName as BuiltinPolicyName]) : parsePolicy(u.policy);
         // A file written by hand or before the check: loaded, but said once per change.
         const problem = unsupportedKeysProblem(policy);
         if (problem) this.log?.warn({ user: u.name }, `the policy of user ${u.name}: ${problem}`);
