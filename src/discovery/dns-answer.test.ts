@@ -103,3 +103,14 @@ test('SRV for bridge tasks sharing one host address: each its own host port, eac
   assert.deepEqual(ok(answerQuestion(snap([bridge]), { type: 'A', name: 'web.corp.local' })).answers, []);
   assert.deepEqual(ok(answerQuestion(snap([bridge]), { type: 'A', name: 'task-b.web.corp.local' })).answers, [{ type: 'A', name: 'task-b.web.corp.local', ttl: 10, data: '172.17.0.1' }]);
 });
+
+test('an instance of an A-only service has no name of its own: Cloud Map makes <instance>.<service> names only as SRV targets', () => {
+  const web: DnsService = { name: 'web', routing: 'MULTIVALUE', ttl: { A: 10 }, instances: [{ id: 'i2', ipv4: '10.9.9.2', healthy: true }] };
+  assert.deepEqual(ok(answerQuestion(snap([web]), { type: 'A', name: 'web.corp.local' })).answers.map((r) => (r as { data: string }).data), ['10.9.9.2']);
+  const own = ok(answerQuestion(snap([web]), { type: 'A', name: 'i2.web.corp.local' }));
+  assert.equal(own.rcode, NXDOMAIN);
+  assert.deepEqual(own.answers, []);
+  // With an SRV record as well, the same instance answers under its own name.
+  const both = ok(answerQuestion(snap([{ ...web, ttl: { A: 10, SRV: 20 }, instances: [{ ...web.instances[0]!, port: 80 }] }]), { type: 'A', name: 'i2.web.corp.local' }));
+  assert.deepEqual(both.answers, [{ type: 'A', name: 'i2.web.corp.local', ttl: 10, data: '10.9.9.2' }]);
+});

@@ -8,7 +8,8 @@
  *                                       SRV: priority 1, weight 1, AWS_INSTANCE_PORT, target
  *                                       <instance-id>.<service>.<namespace>, whose A records go in
  *                                       the additional section
- *   <instance-id>.<service>.<namespace> A / AAAA of that instance (the SRV targets)
+ *   <instance-id>.<service>.<namespace> A / AAAA of that instance, for services with an SRV
+ *                                       record only (Cloud Map creates these names as SRV targets)
  *   <namespace>                         SOA; other types: no data
  *   any other name inside a namespace   NXDOMAIN, with the namespace's SOA (negative caching)
  *   a host name (load balancer)         A: its addresses
@@ -106,9 +107,14 @@ function serviceAnswer(zone: DnsZone, service: DnsService, name: string, type: s
   return noData(zone);
 }
 
-/** An SRV target, `<instance-id>.<service>.<namespace>`: the instance's own address. */
+/**
+ * An SRV target, `<instance-id>.<service>.<namespace>`: the instance's own address. Cloud Map
+ * creates these A/AAAA records only for a service with an SRV record (DnsRecord's SRV notes), so
+ * in an A-only service such a name does not exist.
+ */
 function instanceAnswer(zone: DnsZone, name: string, type: string): DnsAnswer | undefined {
   for (const service of zone.services) {
+    if (service.ttl.SRV === undefined) continue;
     const suffix = `.${service.name}.${zone.name}`;
     if (!name.endsWith(suffix)) continue;
     const id = name.slice(0, -suffix.length);
