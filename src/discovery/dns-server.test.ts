@@ -62,16 +62,18 @@ after(async () => {
 });
 
 let nextId = 1;
-function udpQuery(name: string, type: packet.RecordType): Promise<packet.DecodedPacket> {
+/** A query over UDP; `edns` adds an OPT record (payload size, version, flags). `bytes` is the reply's size. */
+function udpQuery(name: string, type: packet.RecordType, edns?: { size?: number; version?: number; flags?: number }): Promise<packet.DecodedPacket & { bytes: number }> {
   return new Promise((resolve, reject) => {
     const sock = dgram.createSocket('udp4');
     const timer = setTimeout(() => (sock.close(), reject(new Error('no answer'))), 3000);
     sock.on('message', (m) => {
       clearTimeout(timer);
       sock.close();
-      resolve(packet.decode(m));
+      resolve({ ...packet.decode(m), bytes: m.length });
     });
-    sock.send(packet.encode({ type: 'query', id: nextId++, flags: packet.RECURSION_DESIRED, questions: [{ type, name }] }), port, '127.0.0.1');
+    const additionals = edns ? [{ type: 'OPT', name: '.', udpPayloadSize: edns.size ?? 1232, ednsVersion: edns.version ?? 0, flags: edns.flags ?? 0 } as unknown as packet.Answer] : [];
+    sock.send(packet.encode({ type: 'query', id: nextId++, flags: packet.RECURSION_DESIRED, questions: [{ type, name }], additionals }), port, '127.0.0.1');
   });
 }
 
@@ -141,17 +143,63 @@ test('a garbage datagram gets no answer and the server keeps answering', async (
   assert.deepEqual(datas(await udpQuery('api.corp.local', 'A')), ['10.1.0.5']);
 });
 
-test('an SRV answer too large for a plain UDP datagram comes truncated (TC); over TCP it is whole', async () => {
+/** A Cloud Map service with `n` SRV instances whose ids are as long as ECS task ids (32 characters). */
+async function srvService(name: string, n: number): Promise<void> {
   const nsId = ((await cm.ListNamespaces!({})) as any).Namespaces[0].Id;
-  const big = ((await cm.CreateService!({ Name: 'big', NamespaceId: nsId, DnsConfig: { DnsRecords: [{ Type: 'SRV', TTL: 5 }] } })) as any).Service.Id;
-  for (let i = 0; i < 8; i++) {
-    await cm.RegisterInstance!({ ServiceId: big, InstanceId: `instance-with-a-long-name-to-fill-the-datagram-${i}`, Attributes: { AWS_INSTANCE_IPV4: `10.2.0.${i + 1}`, AWS_INSTANCE_PORT: '80' } });
+  const id = ((await cm.CreateService!({ Name: name, NamespaceId: nsId, DnsConfig: { DnsRecords: [{ Type: 'SRV', TTL: 5 }] } })) as any).Service.Id;
+  for (let i = 0; i < n; i++) {
+    await cm.RegisterInstance!({ ServiceId: id, InstanceId: `${i}`.padStart(32, 'a'), Attributes: { AWS_INSTANCE_IPV4: `10.2.0.${i + 1}`, AWS_INSTANCE_PORT: '80' } });
   }
+}
+
+const optOf = (p: packet.DecodedPacket) => (p.additionals ?? []).find((r) => r.type === 'OPT') as { udpPayloadSize: number; ednsVersion: number; extendedRcode: number; flag_do: boolean } | undefined;
+
+test('8 SRV answers too large for a plain UDP datagram: the addresses go, then the last answers, with TC; over TCP all of it', async () => {
+  await srvService('big', 8);
   const udp = await udpQuery('big.corp.local', 'SRV');
-  assert.ok(udp.flag_tc, 'truncated');
-  assert.deepEqual(udp.answers, []);
+  assert.ok(udp.bytes <= 512, `${udp.bytes} bytes`);
+  assert.ok(udp.flag_tc, 'TC: answers were left out');
+  assert.equal(udp.answers!.length, 5, 'as many SRV answers as fit in 512 bytes (81 bytes each)');
+  assert.deepEqual(udp.additionals, []);
   const tcp = await tcpQuery('big.corp.local', 'SRV');
   assert.equal(tcp.flag_tc, false);
   assert.equal(tcp.answers!.length, 8);
   assert.equal(tcp.additionals!.length, 8);
+});
+
+test('SRV answers that fit without their addresses come whole, without TC (busybox nslookup sees them)', async () => {
+  await srvService('five', 5);
+  const udp = await udpQuery('five.corp.local', 'SRV');
+  assert.ok(udp.bytes <= 512, `${udp.bytes} bytes`);
+  assert.equal(udp.flag_tc, false);
+  assert.equal(udp.answers!.length, 5);
+  assert.ok(udp.additionals!.length < 5, 'some targets\' addresses were left out');
+  const ports = new Set(udp.answers!.map((a) => (a as { data: { port: number } }).data.port));
+  assert.deepEqual([...ports], [80]);
+});
+
+test('a query with EDNS gets an OPT record back and the room it offers: 8 SRV and their 8 addresses in one datagram', async () => {
+  const r = await udpQuery('big.corp.local', 'SRV', { size: 4096 });
+  assert.equal(r.flag_tc, false);
+  assert.equal(r.answers!.length, 8);
+  assert.equal(r.additionals!.filter((a) => a.type === 'A').length, 8);
+  assert.ok(r.bytes > 512 && r.bytes <= 1232, `${r.bytes} bytes`);
+  const opt = optOf(r);
+  assert.ok(opt, 'an OPT record in the reply');
+  assert.equal(opt.udpPayloadSize, 1232);
+  assert.equal(opt.ednsVersion, 0);
+  assert.equal(opt.flag_do, false);
+  assert.equal(optOf(await udpQuery('big.corp.local', 'SRV')), undefined, 'none without EDNS in the query');
+  // A small EDNS size is still at least 512; the OPT record survives truncation.
+  const small = await udpQuery('big.corp.local', 'SRV', { size: 100 });
+  assert.ok(small.bytes <= 512 && small.flag_tc && optOf(small));
+  // Names that are forwarded and names in no namespace keep their OPT too; DO is echoed.
+  assert.equal(optOf(await udpQuery('nothing.corp.local', 'A', { flags: packet.DNSSEC_OK }))!.flag_do, true);
+});
+
+test('an EDNS version Wharf does not speak is BADVERS', async () => {
+  const r = await udpQuery('api.corp.local', 'A', { version: 1 });
+  assert.equal(rcodeOf(r), 'NOERROR', 'the header holds the lower bits of 16');
+  assert.equal(optOf(r)!.extendedRcode, 1);
+  assert.deepEqual(r.answers, []);
 });

@@ -30,9 +30,18 @@ export interface DnsServerOptions {
 const FORMERR = 1;
 const SERVFAIL = 2;
 const NOTIMP = 4;
+/** RCODE 16 (BADVERS) is split: 0 in the header, 1 in the OPT record's upper bits (RFC 6891). */
+const BADVERS_HIGH = 1;
 /** A DNS message over UDP without EDNS is at most 512 bytes (RFC 1035). */
 const UDP_PLAIN_MAX = 512;
+/**
+ * The UDP payload size Wharf's OPT records advertise, and the most it sends to a client that
+ * offers more: 1232 bytes fits an unfragmented datagram on any path (DNS Flag Day 2020).
+ */
+export const EDNS_PAYLOAD_SIZE = 1232;
 const TCP_IDLE_MS = 10_000;
+
+type OptRecord = { type: 'OPT'; name: string; udpPayloadSize?: number; ednsVersion?: number; extendedRcode?: number; flags?: number; options?: unknown[] };
 
 export class DnsServer {
   private readonly udp: dgram.Socket[] = [];
@@ -125,32 +134,38 @@ export class DnsServer {
       return this.errorReply(msg, FORMERR);
     }
     if (query.type !== 'query') return undefined;
-    if ((query as { opcode?: string }).opcode !== 'QUERY') return this.errorReply(msg, NOTIMP);
+    const opt = optOf(query);
     const q = query.questions ?? [];
-    if (q.length !== 1) return this.errorReply(msg, FORMERR);
+    const reply = (rcode: number, a?: { answers: packet.Answer[]; authorities: packet.Answer[]; additionals: packet.Answer[] }, extendedRcode = 0): Buffer => {
+      const out: packet.Packet = {
+        type: 'response',
+        id: query.id,
+        flags: (a ? packet.AUTHORITATIVE_ANSWER : 0) | (query.flag_rd ? packet.RECURSION_DESIRED : 0) | packet.RECURSION_AVAILABLE | rcode,
+        questions: q,
+        answers: a?.answers ?? [],
+        authorities: a?.authorities ?? [],
+        // A query with an OPT record gets one back (RFC 6891 6.1.1), with its DO bit (RFC 3225).
+        additionals: [...(a?.additionals ?? []), ...(opt ? [replyOpt(opt, extendedRcode)] : [])],
+      };
+      return transport === 'udp' ? fitDatagram(out, udpLimit(opt)) : packet.encode(out);
+    };
+    if ((query as { opcode?: string }).opcode !== 'QUERY') return reply(NOTIMP);
+    if (opt && (opt.ednsVersion ?? 0) > 0) return reply(0, undefined, BADVERS_HIGH);
+    if (q.length !== 1) return reply(FORMERR);
     try {
       const a = answerQuestion(await this.o.snapshot(), q[0]!, this.o.random);
       if (a.kind === 'forward') {
         const fwd = await forwardQuery(msg, this.o.upstreams, transport, this.o.forwardTimeoutMs ?? 2000);
-        return fwd ?? this.errorReply(msg, SERVFAIL);
+        return fwd ?? reply(SERVFAIL);
       }
-      const reply: packet.Packet = {
-        type: 'response',
-        id: query.id,
-        flags: packet.AUTHORITATIVE_ANSWER | (query.flag_rd ? packet.RECURSION_DESIRED : 0) | packet.RECURSION_AVAILABLE | a.rcode,
-        questions: q,
-        answers: a.answers,
-        authorities: a.authorities,
-        additionals: a.additionals,
-      };
-      return transport === 'udp' ? fitDatagram(reply, udpLimit(query)) : packet.encode(reply);
+      return reply(a.rcode, a);
     } catch (e) {
       this.o.log.warn({ err: e, question: q[0] }, 'dns question failed');
-      return this.errorReply(msg, SERVFAIL);
+      return reply(SERVFAIL);
     }
   }
 
-  /** A header-only reply with an error code (the question is echoed when it can be read). */
+  /** A header-only reply to a message that cannot be decoded. */
   private errorReply(msg: Buffer, rcode: number): Buffer {
     const out = Buffer.alloc(12);
     msg.copy(out, 0, 0, 2);
@@ -160,21 +175,49 @@ export class DnsServer {
   }
 }
 
-/** The datagram size the client accepts: its EDNS payload size, else 512. */
-function udpLimit(query: packet.DecodedPacket): number {
-  const opt = (query.additionals ?? []).find((r) => r.type === 'OPT') as { udpPayloadSize?: number } | undefined;
-  return Math.max(UDP_PLAIN_MAX, opt?.udpPayloadSize ?? UDP_PLAIN_MAX);
+function optOf(query: packet.DecodedPacket): OptRecord | undefined {
+  return (query.additionals ?? []).find((r) => r.type === 'OPT') as OptRecord | undefined;
+}
+
+/** Wharf's OPT record in a reply: EDNS version 0, its payload size, the query's DO bit. */
+function replyOpt(queryOpt: OptRecord, extendedRcode: number): packet.Answer {
+  const opt: OptRecord = { type: 'OPT', name: '.', udpPayloadSize: EDNS_PAYLOAD_SIZE, extendedRcode, ednsVersion: 0, flags: (queryOpt.flags ?? 0) & packet.DNSSEC_OK, options: [] };
+  return opt as unknown as packet.Answer;
+}
+
+/** The datagram size a client accepts: its EDNS payload size (at most Wharf's own), else 512. */
+function udpLimit(opt: OptRecord | undefined): number {
+  return Math.max(UDP_PLAIN_MAX, Math.min(opt?.udpPayloadSize ?? UDP_PLAIN_MAX, EDNS_PAYLOAD_SIZE));
 }
 
 /**
- * An answer too large for the client's datagram loses its additional section first (the SRV
- * targets' addresses, which the client can ask for), then is sent truncated (TC) without
- * answers, so the client asks again over TCP.
+ * A reply as large as fits the client's datagram. dns-packet writes every name in full (no
+ * compression), so 8 SRV answers with their targets' addresses can take 1 KB. Additional records
+ * (the SRV targets' addresses, which the client can ask for) go first, from the end; then answers,
+ * from the end, and only then is TC set, so a client that does not retry over TCP still gets
+ * every answer that fits (MULTIVALUE answers are shuffled, so the ones left out differ each time).
+ * The OPT record always stays.
+ *
+ *   big.corp.local SRV, 8 instances with 32-character ids, no EDNS (512 bytes): 32 bytes of
+ *   header and question, 81 per SRV, 63 per A: 1184 bytes; without the 8 A 680, without 3 SRV
+ *   437: 5 SRV are sent, with TC.
  */
-function fitDatagram(reply: packet.Packet, limit: number): Buffer {
+export function fitDatagram(reply: packet.Packet, limit: number): Buffer {
   let buf = packet.encode(reply);
   if (buf.length <= limit) return buf;
-  buf = packet.encode({ ...reply, additionals: [] });
-  if (buf.length <= limit) return buf;
-  return packet.encode({ ...reply, flags: (reply.flags ?? 0) | packet.TRUNCATED_RESPONSE, answers: [], authorities: [], additionals: [] });
+  const opt = (reply.additionals ?? []).filter((r) => r.type === 'OPT');
+  const extra = (reply.additionals ?? []).filter((r) => r.type !== 'OPT');
+  while (extra.length > 0) {
+    extra.pop();
+    buf = packet.encode({ ...reply, additionals: [...extra, ...opt] });
+    if (buf.length <= limit) return buf;
+  }
+  const answers = [...(reply.answers ?? [])];
+  const truncated = { ...reply, flags: (reply.flags ?? 0) | packet.TRUNCATED_RESPONSE, additionals: opt };
+  while (answers.length > 0) {
+    answers.pop();
+    buf = packet.encode({ ...truncated, answers });
+    if (buf.length <= limit) return buf;
+  }
+  return packet.encode({ ...truncated, answers: [], authorities: [] });
 }
