@@ -10,6 +10,8 @@ import { loadModel, validateInput } from './model';
 
 const ecs = loadModel('ecs');
 const sm = loadModel('secretsmanager');
+const sd = loadModel('servicediscovery');
+const logs = loadModel('logs');
 
 function refused(model: typeof ecs, op: string, input: unknown): WharfError {
   try {
@@ -45,6 +47,12 @@ const cases: { name: string; op: string; input: unknown; code: string; message: 
   { name: 'a Secrets Manager MaxResults of 0', model: sm, op: 'ListSecrets', input: { MaxResults: 0 }, code: 'InvalidParameterException', message: /Member must have value greater than or equal to 1/ },
   { name: 'a Secrets Manager binary over 64 KiB', model: sm, op: 'CreateSecret', input: { Name: 'n', SecretBinary: Buffer.alloc(65537).toString('base64') }, code: 'InvalidParameterException', message: /Member must have length less than or equal to 65536/ },
   { name: 'a Secrets Manager SecretId of the wrong type', model: sm, op: 'GetSecretValue', input: { SecretId: 7 }, code: 'SerializationException', message: /SecretId: expected a string, found a number/ },
+  // The model's patterns, matched against the whole value as AWS does.
+  { name: 'a Cloud Map service name with a space', model: sd, op: 'CreateService', input: { Name: 'bad name' }, code: 'InvalidParameterException', message: /^1 validation error detected: Value 'bad name' at 'Name' failed to satisfy constraint: Member must satisfy regular expression pattern: \(\(\?=\^\.\{1,127\}\$\)/ },
+  { name: 'a Cloud Map instance id with a space', model: sd, op: 'RegisterInstance', input: { ServiceId: 'srv-1', InstanceId: 'bad id/with space', Attributes: {} }, code: 'InvalidParameterException', message: /Value 'bad id\/with space' at 'InstanceId' failed to satisfy constraint: Member must satisfy regular expression pattern: \^\[0-9a-zA-Z_\/:\.@-\]\+\$$/ },
+  { name: 'a Cloud Map HTTP namespace named like an ARN', model: sd, op: 'CreateHttpNamespace', input: { Name: 'arn:bar' }, code: 'InvalidParameterException', message: /Value 'arn:bar' at 'Name' failed to satisfy constraint: Member must satisfy regular expression pattern: \^\(\?!arn:\)/ },
+  { name: 'a Cloud Map attribute value starting with a space', model: sd, op: 'RegisterInstance', input: { ServiceId: 'srv-1', InstanceId: 'i', Attributes: { color: ' blue' } }, code: 'InvalidParameterException', message: /at 'Attributes\.color' failed to satisfy constraint: Member must satisfy regular expression pattern/ },
+  { name: 'a log group name with a space (an unanchored pattern still spans the value)', model: logs, op: 'CreateLogGroup', input: { logGroupName: 'my group' }, code: 'InvalidParameterException', message: /at 'logGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern: \[\\\.\\-_\/#A-Za-z0-9\]\+$/ },
 ];
 
 for (const c of cases) {
@@ -59,4 +67,15 @@ test('a plausible request passes, unknown members included (AWS ignores them)', 
   validateInput(ecs, 'RunTask', { cluster: 'c', taskDefinition: 'web:1', count: 10, startedBy: 'me', tags: [{ key: 'a', value: '' }], somethingNew: null });
   validateInput(ecs, 'RegisterTaskDefinition', { family: 'f', containerDefinitions: [{ name: 'a', image: 'nginx', portMappings: [{ containerPort: 65535 }], dockerLabels: { k: 'v' } }] });
   validateInput(sm, 'CreateSecret', { Name: 'db/creds', SecretString: '{"u":1}', ClientRequestToken: 'a'.repeat(32) });
+});
+
+test('names the model\'s patterns allow pass, Java-only escapes included', () => {
+  validateInput(sd, 'CreateService', { Name: '_http._tcp.web', NamespaceId: 'ns-1' });
+  validateInput(sd, 'RegisterInstance', { ServiceId: 'srv-1', InstanceId: 'i-1/a:b@c.d', Attributes: { AWS_INSTANCE_IPV4: '10.0.0.1', note: 'a b\tc' } });
+  validateInput(sd, 'CreatePrivateDnsNamespace', { Name: 'svc.local', Vpc: 'vpc-1' });
+  // Secrets Manager's filter pattern escapes '!', '=' and ' ' (`\!`, `\=`), which JavaScript's
+  // unicode mode refuses as written.
+  validateInput(sm, 'ListSecrets', { Filters: [{ Key: 'name', Values: ['!prod db=1'] }] });
+  assert.throws(() => validateInput(sm, 'ListSecrets', { Filters: [{ Key: 'name', Values: ['a#b'] }] }), /Member must satisfy regular expression pattern/);
+  validateInput(ecs, 'TagResource', { resourceArn: 'arn', tags: [{ key: 'team:a/b=c+d-e@f', value: 'Zürich 1' }] });
 });

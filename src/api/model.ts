@@ -1,8 +1,12 @@
 /**
  * Loads an AWS service model (models/<svc>/service-2.json.gz, shipped with Wharf) and validates
  * request members against it before any handler runs: types, required members, enum values, the
- * model's length and range constraints, and nulls. Each operation's own rules (cross-field
- * checks, name syntax) live in control/.
+ * model's length, range and pattern constraints, and nulls. Each operation's own rules
+ * (cross-field checks, name syntax beyond the model's) live in control/.
+ *
+ * Patterns are Java regular expressions that AWS matches against the whole value (Java's
+ * `matches()`: `[a-z]+` refuses "a b", as CloudWatch Logs and Cloud Map do); they are turned into
+ * JavaScript ones once per shape (patternOf).
  *
  * Null is never a value: the AWS SDKs leave an unset member out rather than send `null`, and the
  * models' lists and maps are not sparse (Smithy servers refuse a null item in them). A null
@@ -26,6 +30,7 @@ interface Shape {
   enum?: string[];
   min?: number;
   max?: number;
+  pattern?: string;
   sparse?: boolean;
 }
 export interface ServiceModel {
@@ -80,6 +85,43 @@ function constraint(at: string, shown: unknown, rule: string): WharfError {
 function checkLength(s: Shape, v: unknown, n: number, at: string): void {
   if (s.min !== undefined && n < s.min) throw constraint(at, v, `Member must have length greater than or equal to ${s.min}`);
   if (s.max !== undefined && n > s.max) throw constraint(at, v, `Member must have length less than or equal to ${s.max}`);
+}
+
+/** Escapes that JavaScript's `u` mode accepts as they are: letters and digits (`\d`, `\p{L}`, `\u0009`) and syntax characters. */
+const KEPT_ESCAPE = /[A-Za-z0-9^$\\.*+?()[\]{}|/]/;
+const compiled = new Map<string, RegExp | null>();
+
+/**
+ * A model pattern as a JavaScript regex over the whole value, or undefined when it cannot be
+ * translated (then it is not enforced). Java lets any punctuation be escaped (`\!`, `\=`,
+ * `\-` outside a class) where `u` mode refuses it, so such escapes become code point escapes.
+ */
+export function patternOf(pattern: string): RegExp | undefined {
+  let re = compiled.get(pattern);
+  if (re === undefined) {
+    let js = '';
+    // Java reads `[\w-_]` as \w, '-' and '_'; `u` mode refuses a range from a class escape, so
+    // such a dash is written as a code point.
+    let afterClassEscape = false;
+    for (let i = 0; i < pattern.length; i++) {
+      const c = pattern[i]!;
+      if (c === '\\' && i + 1 < pattern.length) {
+        const next = pattern[++i]!;
+        js += KEPT_ESCAPE.test(next) ? `\\${next}` : `\\u{${next.codePointAt(0)!.toString(16)}}`;
+        afterClassEscape = /[dDsSwW]/.test(next);
+      } else {
+        js += c === '-' && afterClassEscape ? '\\u{2d}' : c;
+        afterClassEscape = false;
+      }
+    }
+    try {
+      re = new RegExp(`^(?:${js})$`, 'u');
+    } catch {
+      re = null;
+    }
+    compiled.set(pattern, re);
+  }
+  return re ?? undefined;
 }
 
 function check(model: ServiceModel, shapeName: string, v: unknown, path: string): void {
@@ -141,6 +183,9 @@ function check(model: ServiceModel, shapeName: string, v: unknown, path: string)
         throw new WharfError('InvalidParameterException', enumMessage(at, s.enum));
       }
       checkLength(s, v, v.length, at);
+      if (s.pattern !== undefined && patternOf(s.pattern)?.test(v) === false) {
+        throw constraint(at, v, `Member must satisfy regular expression pattern: ${s.pattern}`);
+      }
       return;
     case 'blob':
       if (typeof v !== 'string') throw wrong('a base64 string');

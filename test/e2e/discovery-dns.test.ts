@@ -76,6 +76,14 @@ test('aws servicediscovery: namespace, service, instance, discover, with Cloud M
   assert.match(inUse.stderr, /ResourceInUse/);
   const bad = await sd(['register-instance', '--service-id', serviceId, '--instance-id', 'task-2', '--attributes', 'AWS_INSTANCE_IPV4=10.42.0.8']);
   assert.match(bad.stderr, /InvalidInput.*AWS_INSTANCE_PORT is required/);
+  // The model's patterns: a service name is DNS labels, an instance id has no spaces, an HTTP
+  // namespace's name is not an ARN.
+  const badName = await sd(['create-service', '--name', 'bad name', '--namespace-id', namespaceId]);
+  assert.match(badName.stderr, /\(InvalidInput\).*1 validation error detected: Value 'bad name' at 'Name' failed to satisfy constraint: Member must satisfy regular expression pattern: /);
+  const badId = await sd(['register-instance', '--service-id', serviceId, '--instance-id', 'bad id/with space', '--attributes', 'AWS_INSTANCE_IPV4=10.42.0.8,AWS_INSTANCE_PORT=80']);
+  assert.match(badId.stderr, /\(InvalidInput\).*at 'InstanceId' failed to satisfy constraint: Member must satisfy regular expression pattern: \^\[0-9a-zA-Z_\/:\.@-\]\+\$/);
+  const arnName = await sd(['create-http-namespace', '--name', 'arn:bar']);
+  assert.match(arnName.stderr, /\(InvalidInput\).*Value 'arn:bar' at 'Name'/);
 
   const byNs = await awsCli(srv, ['list-services-by-namespace', '--namespace', 'corp.local']);
   assert.equal(byNs.code, 0, byNs.stderr);
