@@ -1,7 +1,8 @@
 /**
  * Cloud Map instances: what is registered under a service (an IP and port for DNS services,
  * any attributes for HTTP ones), their health, and DiscoverInstances. Register and deregister are
- * asynchronous on AWS; Wharf records the operation as SUCCESS in the same transaction.
+ * asynchronous on AWS; Wharf records the operation as SUCCESS in the same transaction, and counts
+ * them in the service's InstancesRevision (DiscoverInstancesRevision), so they rewrite the service.
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { WharfError } from '../core/errors';
@@ -21,6 +22,7 @@ import {
   servicesOf,
   type CloudMapInstanceRecord,
   type CloudMapServiceRecord,
+  type NamespaceRecord,
 } from './cloudmap-records';
 
 /** The attributes each DNS record type needs (Cloud Map's RegisterInstance rules). */
@@ -66,8 +68,8 @@ async function registerInstance(ctx: ControlContext, input: { ServiceId?: string
     const { id: opId, op } = operationOp(ctx, 'REGISTER_INSTANCE', { INSTANCE: instanceId, SERVICE: svc.Id });
     try {
       await ctx.state.waitFor(await ctx.store.txn([
-        // Rewriting the service (unchanged) makes a racing DeleteService conflict.
-        { op: 'update', key: serviceKey(svc.NamespaceId, svc.Name), value: svc, expectedRevision: revision },
+        // Rewriting the service makes a racing DeleteService conflict.
+        { op: 'update', key: serviceKey(svc.NamespaceId, svc.Name), value: nextRevision(svc), expectedRevision: revision },
         { op: 'put', key: instanceKey(svc.Id, instanceId), value: inst },
         op,
       ]));
@@ -79,18 +81,28 @@ async function registerInstance(ctx: ControlContext, input: { ServiceId?: string
   }
 }
 
+/** The service as a registration or deregistration leaves it: one more InstancesRevision. */
+const nextRevision = (svc: CloudMapServiceRecord): CloudMapServiceRecord => ({ ...svc, InstancesRevision: (svc.InstancesRevision ?? 0) + 1 });
+
 async function deregisterInstance(ctx: ControlContext, input: { ServiceId?: string; InstanceId?: string }) {
-  const { svc } = requireService(ctx, input.ServiceId ?? '');
   const instanceId = input.InstanceId ?? '';
-  if (!findInstance(ctx, svc.Id, instanceId)) throw instanceNotFound(instanceId, svc.Id);
-  const { id: opId, op } = operationOp(ctx, 'DEREGISTER_INSTANCE', { INSTANCE: instanceId, SERVICE: svc.Id });
-  try {
-    await ctx.state.waitFor(await ctx.store.txn([{ op: 'delete', key: instanceKey(svc.Id, instanceId), expectedRevision: findInstance(ctx, svc.Id, instanceId)!.revision }, op]));
-  } catch (e) {
-    if (e instanceof StoreConflictError && !findInstance(ctx, svc.Id, instanceId)) throw instanceNotFound(instanceId, svc.Id);
-    throw e;
+  for (let attempt = 0; ; attempt++) {
+    const { svc, revision } = requireService(ctx, input.ServiceId ?? '');
+    const found = findInstance(ctx, svc.Id, instanceId);
+    if (!found) throw instanceNotFound(instanceId, svc.Id);
+    const { id: opId, op } = operationOp(ctx, 'DEREGISTER_INSTANCE', { INSTANCE: instanceId, SERVICE: svc.Id });
+    try {
+      await ctx.state.waitFor(await ctx.store.txn([
+        { op: 'update', key: serviceKey(svc.NamespaceId, svc.Name), value: nextRevision(svc), expectedRevision: revision },
+        { op: 'delete', key: instanceKey(svc.Id, instanceId), expectedRevision: found.revision },
+        op,
+      ]));
+      return { OperationId: opId };
+    } catch (e) {
+      if (!(e instanceof StoreConflictError) || attempt >= 20) throw e;
+      await ctx.state.waitFor(await ctx.store.revision());
+    }
   }
-  return { OperationId: opId };
 }
 
 function listInstances(ctx: ControlContext, input: { ServiceId?: string; MaxResults?: number; NextToken?: string }) {
@@ -136,11 +148,40 @@ export function byHealth<T extends { HealthStatus: string }>(all: T[], filter: s
   }
 }
 
+/**
+ * GetInstancesHealthStatus: the health of the instances named (all of them when none are, by id,
+ * 100 a page). An instance's health is known only where Wharf keeps one, a custom health check
+ * (UpdateInstanceCustomHealthStatus); other services' instances are UNKNOWN (Wharf runs no Route 53
+ * health checks). An id that is not registered is InstanceNotFound.
+ */
+function getInstancesHealthStatus(ctx: ControlContext, input: { ServiceId?: string; Instances?: string[]; MaxResults?: number; NextToken?: string }) {
+  const { svc } = requireService(ctx, input.ServiceId ?? '');
+  const all = instancesOf(ctx, svc.Id).map((e) => e.inst).sort((a, b) => (a.Id < b.Id ? -1 : a.Id > b.Id ? 1 : 0));
+  let chosen = all;
+  if (input.Instances) {
+    const byId = new Map(all.map((i) => [i.Id, i]));
+    chosen = [...new Set(input.Instances)].map((id) => {
+      const inst = byId.get(id);
+      if (!inst) throw instanceNotFound(id, svc.Id);
+      return inst;
+    });
+  }
+  const p = page(chosen, input.MaxResults, input.NextToken);
+  const health = (i: CloudMapInstanceRecord) => (svc.HealthCheckCustomConfig ? i.HealthStatus : 'UNKNOWN');
+  return { Status: Object.fromEntries(p.items.map((i) => [i.Id, health(i)])), NextToken: p.NextToken };
+}
+
+/** The service DiscoverInstances and DiscoverInstancesRevision name (namespace by its HttpName). */
+function discoveredService(ctx: ControlContext, namespaceName: string | undefined, serviceName: string | undefined): { ns: NamespaceRecord; svc: CloudMapServiceRecord } {
+  const ns = findNamespaceByName(ctx, namespaceName ?? '');
+  if (!ns) throw new WharfError('NamespaceNotFound', `Namespace not found: ${namespaceName}`);
+  const svc = servicesOf(ctx, ns.Id).find((s) => s.Name.toLowerCase() === (serviceName ?? '').toLowerCase());
+  if (!svc) throw new WharfError('ServiceNotFound', `Service not found: ${serviceName}`);
+  return { ns, svc };
+}
+
 function discoverInstances(ctx: ControlContext, input: { NamespaceName?: string; ServiceName?: string; MaxResults?: number; QueryParameters?: Record<string, string>; OptionalParameters?: Record<string, string>; HealthStatus?: string }) {
-  const ns = findNamespaceByName(ctx, input.NamespaceName ?? '');
-  if (!ns) throw new WharfError('NamespaceNotFound', `Namespace not found: ${input.NamespaceName}`);
-  const svc = servicesOf(ctx, ns.Id).find((s) => s.Name.toLowerCase() === (input.ServiceName ?? '').toLowerCase());
-  if (!svc) throw new WharfError('ServiceNotFound', `Service not found: ${input.ServiceName}`);
+  const { ns, svc } = discoveredService(ctx, input.NamespaceName, input.ServiceName);
   const entries = instancesOf(ctx, svc.Id);
   const matches = (i: CloudMapInstanceRecord, params: Record<string, string>) => Object.entries(params).every(([k, v]) => i.Attributes[k] === v);
   let list = byHealth(entries.map((e) => e.inst), input.HealthStatus).filter((i) => matches(i, input.QueryParameters ?? {}));
@@ -148,10 +189,9 @@ function discoverInstances(ctx: ControlContext, input: { NamespaceName?: string;
   const optional = list.filter((i) => matches(i, input.OptionalParameters ?? {}));
   if (optional.length > 0) list = optional;
   list = list.slice(0, input.MaxResults ?? 100);
-  const revision = Math.max(0, ...entries.map((e) => e.revision));
   return {
     Instances: list.map((i) => ({ InstanceId: i.Id, NamespaceName: ns.Name, ServiceName: svc.Name, HealthStatus: i.HealthStatus, Attributes: i.Attributes })),
-    InstancesRevision: revision,
+    InstancesRevision: svc.InstancesRevision ?? 0,
   };
 }
 
@@ -163,6 +203,8 @@ export function instanceHandlers(ctx: ControlContext): Record<string, (input: an
     ListInstances: async (i) => listInstances(ctx, i ?? {}),
     GetInstance: async (i) => getInstance(ctx, i ?? {}),
     DiscoverInstances: async (i) => discoverInstances(ctx, i ?? {}),
+    DiscoverInstancesRevision: async (i) => ({ InstancesRevision: discoveredService(ctx, i?.NamespaceName, i?.ServiceName).svc.InstancesRevision ?? 0 }),
+    GetInstancesHealthStatus: async (i) => getInstancesHealthStatus(ctx, i ?? {}),
     UpdateInstanceCustomHealthStatus: (i) => updateInstanceCustomHealthStatus(ctx, i ?? {}),
   };
 }

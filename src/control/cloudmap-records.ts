@@ -61,6 +61,12 @@ export interface CloudMapServiceRecord {
   CreateDate: number;
   CreatorRequestId?: string;
   Tags: CloudMapTag[];
+  /**
+   * DiscoverInstances' InstancesRevision: one more for every RegisterInstance and
+   * DeregisterInstance of the service (written in their transaction), unchanged by health changes,
+   * as Cloud Map documents it.
+   */
+  InstancesRevision?: number;
 }
 
 export interface CloudMapInstanceRecord {
@@ -74,7 +80,7 @@ export interface CloudMapInstanceRecord {
 
 export interface OperationRecord {
   Id: string;
-  Type: 'CREATE_NAMESPACE' | 'DELETE_NAMESPACE' | 'REGISTER_INSTANCE' | 'DEREGISTER_INSTANCE';
+  Type: 'CREATE_NAMESPACE' | 'DELETE_NAMESPACE' | 'UPDATE_SERVICE' | 'REGISTER_INSTANCE' | 'DEREGISTER_INSTANCE';
   Status: 'SUCCESS';
   CreateDate: number;
   UpdateDate: number;

@@ -1,7 +1,8 @@
 /**
  * Cloud Map services: a name inside a namespace, with the DNS records its instances get
  * (DnsConfig) and how their health is decided. Unlike namespaces, CreateService and DeleteService
- * are synchronous on AWS too.
+ * are synchronous on AWS too; UpdateService is asynchronous there (an UPDATE_SERVICE operation),
+ * and done at once here, its operation written SUCCESS in the same transaction.
  */
 import { WharfError } from '../core/errors';
 import { StoreConflictError } from '../store/store';
@@ -15,6 +16,7 @@ import {
   namespaceKey,
   newServiceId,
   nowSeconds,
+  operationOp,
   requireNamespace,
   requireService,
   serviceKey,
@@ -100,6 +102,56 @@ async function createService(ctx: ControlContext, input: CreateServiceInput) {
   }
 }
 
+interface UpdateServiceInput {
+  Id?: string;
+  Service?: {
+    Description?: string;
+    DnsConfig?: { DnsRecords?: DnsRecordSetting[] };
+    HealthCheckConfig?: CloudMapServiceRecord['HealthCheckConfig'];
+  };
+}
+
+/** Record types as Cloud Map lists them in its messages: `[A, SRV]`. */
+const typeList = (records: { Type: string }[]) => `[${records.map((r) => r.Type).join(', ')}]`;
+
+/**
+ * UpdateService changes what Cloud Map lets it change: the TTLs of the records the service has
+ * (their types cannot change: delete and create the service for that), and its description. A
+ * service keeps its HealthCheckCustomConfig (UpdateService cannot add, change or remove one);
+ * HealthCheckConfig, Route 53's checks, has no place in a private DNS namespace, as in
+ * CreateService. A member left out keeps its value. Services of HTTP namespaces cannot be updated.
+ * The DNS server reads the new TTLs with its next question.
+ */
+async function updateService(ctx: ControlContext, input: UpdateServiceInput) {
+  const change = input.Service ?? {};
+  for (let attempt = 0; ; attempt++) {
+    const { svc, revision } = requireService(ctx, input.Id ?? '');
+    const { ns } = requireNamespace(ctx, svc.NamespaceId);
+    if (ns.Type === 'HTTP') throw invalidInput(`Service ${svc.Id} belongs to the HTTP namespace ${ns.Id}: the settings of a service in an HTTP namespace cannot be updated.`);
+    if (change.HealthCheckConfig) throw invalidInput('HealthCheckConfig is not supported in a private DNS namespace; use HealthCheckCustomConfig.');
+    let dnsConfig = svc.DnsConfig;
+    if (change.DnsConfig) {
+      const records = change.DnsConfig.DnsRecords ?? [];
+      const existing = svc.DnsConfig?.DnsRecords ?? [];
+      const sorted = (list: { Type: string }[]) => list.map((r) => r.Type).sort().join(',');
+      if (sorted(records) !== sorted(existing)) {
+        throw invalidInput(`The record types in the request must be the same as those present in the existing service. Records in the existing service are ${typeList(existing)}, but the records in the request are ${typeList(records)}. The record types of a service cannot be changed.`);
+      }
+      // Same types as the service's, which names each once: TTLs change, nothing else.
+      dnsConfig = { RoutingPolicy: svc.DnsConfig!.RoutingPolicy, DnsRecords: existing.map((r) => ({ Type: r.Type, TTL: records.find((x) => x.Type === r.Type)!.TTL })) };
+    }
+    const updated: CloudMapServiceRecord = { ...svc, DnsConfig: dnsConfig, Description: change.Description ?? svc.Description };
+    const { id: opId, op } = operationOp(ctx, 'UPDATE_SERVICE', { SERVICE: svc.Id });
+    try {
+      await ctx.state.waitFor(await ctx.store.txn([{ op: 'update', key: serviceKey(svc.NamespaceId, svc.Name), value: updated, expectedRevision: revision }, op]));
+      return { OperationId: opId };
+    } catch (e) {
+      if (!(e instanceof StoreConflictError) || attempt >= 20) throw e;
+      await ctx.state.waitFor(await ctx.store.revision());
+    }
+  }
+}
+
 function alreadyExists(s: CloudMapServiceRecord): WharfError {
   return new WharfError('ServiceAlreadyExists', `Service with name ${s.Name} already exists in namespace ${s.NamespaceId}.`, { ServiceId: s.Id, ServiceArn: s.Arn, CreatorRequestId: s.CreatorRequestId });
 }
@@ -164,5 +216,6 @@ export function serviceDiscoveryServiceHandlers(ctx: ControlContext): Record<str
     GetService: async (i) => ({ Service: serviceView(ctx, requireService(ctx, i?.Id ?? '').svc) }),
     ListServices: async (i) => listServices(ctx, i ?? {}),
     DeleteService: (i) => deleteService(ctx, i ?? {}),
+    UpdateService: (i) => updateService(ctx, i ?? {}),
   };
 }

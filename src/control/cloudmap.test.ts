@@ -130,3 +130,67 @@ test('ECS ListServicesByNamespace lists the services whose serviceRegistries use
   assert.deepEqual((await ecs.ListServicesByNamespace({ namespace: nsArn }, caller)).serviceArns, [withReg.serviceArn]);
   await rejectsWith(ecs.ListServicesByNamespace({ namespace: 'nope.local' }, caller), 'NamespaceNotFoundException', 'The specified namespace was not found.');
 });
+
+test('UpdateService changes TTLs and the description; record types, HTTP namespaces and Route 53 health checks cannot be changed', async () => {
+  const { cm } = await setup();
+  const nsId = await namespaceId(cm, 'corp.local');
+  const svc = ((await cm.CreateService!({ Name: 'api', NamespaceId: nsId, Description: 'old', DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 10 }, { Type: 'SRV', TTL: 20 }] }, HealthCheckCustomConfig: {} })) as any).Service;
+  const op = (await cm.UpdateService!({ Id: svc.Id, Service: { DnsConfig: { DnsRecords: [{ Type: 'SRV', TTL: 300 }, { Type: 'A', TTL: 60 }] } } })) as any;
+  const got = ((await cm.GetOperation!({ OperationId: op.OperationId })) as any).Operation;
+  assert.deepEqual([got.Type, got.Status, got.Targets], ['UPDATE_SERVICE', 'SUCCESS', { SERVICE: svc.Id }]);
+  let now = ((await cm.GetService!({ Id: svc.Id })) as any).Service;
+  assert.deepEqual(now.DnsConfig, { RoutingPolicy: 'MULTIVALUE', DnsRecords: [{ Type: 'A', TTL: 60 }, { Type: 'SRV', TTL: 300 }] });
+  assert.equal(now.Description, 'old', 'a description left out is kept');
+  assert.deepEqual(now.HealthCheckCustomConfig, { FailureThreshold: 1 }, 'the custom health check stays');
+  await cm.UpdateService!({ Id: svc.Arn, Service: { Description: 'new' } });
+  now = ((await cm.GetService!({ Id: svc.Id })) as any).Service;
+  assert.equal(now.Description, 'new');
+  assert.equal(now.DnsConfig.DnsRecords[0].TTL, 60, 'DnsConfig left out is kept');
+
+  await rejectsWith(cm.UpdateService!({ Id: svc.Id, Service: { DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 5 }] } } }), 'InvalidInput', 'The record types in the request must be the same as those present in the existing service. Records in the existing service are [A, SRV], but the records in the request are [A]. The record types of a service cannot be changed.');
+  await assert.rejects(cm.UpdateService!({ Id: svc.Id, Service: { DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 5 }, { Type: 'AAAA', TTL: 5 }] } } }), (e: any) => e.code === 'InvalidInput' && e.message.includes('existing service are [A, SRV], but the records in the request are [A, AAAA]'));
+  await rejectsWith(cm.UpdateService!({ Id: svc.Id, Service: { HealthCheckConfig: { Type: 'HTTP' } } }), 'InvalidInput', 'HealthCheckConfig is not supported in a private DNS namespace; use HealthCheckCustomConfig.');
+  await rejectsWith(cm.UpdateService!({ Id: 'srv-zzzzzzzzzzzzzzzz', Service: {} }), 'ServiceNotFound', 'Service not found: srv-zzzzzzzzzzzzzzzz');
+  await cm.CreateHttpNamespace!({ Name: 'web' });
+  const webId = ((await cm.ListNamespaces!({ Filters: [{ Name: 'TYPE', Values: ['HTTP'] }] })) as any).Namespaces[0].Id;
+  const httpSvc = ((await cm.CreateService!({ Name: 'h', NamespaceId: webId })) as any).Service;
+  await rejectsWith(cm.UpdateService!({ Id: httpSvc.Id, Service: { Description: 'x' } }), 'InvalidInput', `Service ${httpSvc.Id} belongs to the HTTP namespace ${webId}: the settings of a service in an HTTP namespace cannot be updated.`);
+});
+
+test('GetInstancesHealthStatus: a custom health check\'s status per instance, paged; UNKNOWN without one; an unknown id is InstanceNotFound', async () => {
+  const { cm } = await setup();
+  const nsId = await namespaceId(cm, 'corp.local');
+  const custom = ((await cm.CreateService!({ Name: 'api', NamespaceId: nsId, DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 10 }] }, HealthCheckCustomConfig: {} })) as any).Service;
+  for (const [id, ip] of [['i1', '10.0.0.1'], ['i2', '10.0.0.2'], ['i3', '10.0.0.3']]) await cm.RegisterInstance!({ ServiceId: custom.Id, InstanceId: id, Attributes: { AWS_INSTANCE_IPV4: ip } });
+  await cm.UpdateInstanceCustomHealthStatus!({ ServiceId: custom.Id, InstanceId: 'i2', Status: 'UNHEALTHY' });
+  assert.deepEqual(((await cm.GetInstancesHealthStatus!({ ServiceId: custom.Id })) as any).Status, { i1: 'HEALTHY', i2: 'UNHEALTHY', i3: 'HEALTHY' });
+  assert.deepEqual(((await cm.GetInstancesHealthStatus!({ ServiceId: custom.Id, Instances: ['i2'] })) as any).Status, { i2: 'UNHEALTHY' });
+  const first = (await cm.GetInstancesHealthStatus!({ ServiceId: custom.Id, MaxResults: 2 })) as any;
+  assert.deepEqual(Object.keys(first.Status), ['i1', 'i2']);
+  assert.deepEqual((await cm.GetInstancesHealthStatus!({ ServiceId: custom.Id, MaxResults: 2, NextToken: first.NextToken }) as any).Status, { i3: 'HEALTHY' });
+  await rejectsWith(cm.GetInstancesHealthStatus!({ ServiceId: custom.Id, Instances: ['i1', 'nope'] }), 'InstanceNotFound', `Instance nope not found in service ${custom.Id}`);
+  await rejectsWith(cm.GetInstancesHealthStatus!({ ServiceId: 'srv-zzzzzzzzzzzzzzzz' }), 'ServiceNotFound', 'Service not found: srv-zzzzzzzzzzzzzzzz');
+  const plain = ((await cm.CreateService!({ Name: 'plain', NamespaceId: nsId, DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 10 }] } })) as any).Service;
+  await cm.RegisterInstance!({ ServiceId: plain.Id, InstanceId: 'p1', Attributes: { AWS_INSTANCE_IPV4: '10.0.1.1' } });
+  assert.deepEqual(((await cm.GetInstancesHealthStatus!({ ServiceId: plain.Id })) as any).Status, { p1: 'UNKNOWN' });
+});
+
+test('DiscoverInstancesRevision moves on with every registration and deregistration, not with health, and matches DiscoverInstances', async () => {
+  const { cm } = await setup();
+  const nsId = await namespaceId(cm, 'corp.local');
+  const svc = ((await cm.CreateService!({ Name: 'api', NamespaceId: nsId, DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 10 }] }, HealthCheckCustomConfig: {} })) as any).Service;
+  const revision = async () => ((await cm.DiscoverInstancesRevision!({ NamespaceName: 'corp.local', ServiceName: 'api' })) as any).InstancesRevision as number;
+  const r0 = await revision();
+  await cm.RegisterInstance!({ ServiceId: svc.Id, InstanceId: 'i1', Attributes: { AWS_INSTANCE_IPV4: '10.0.0.1' } });
+  await cm.RegisterInstance!({ ServiceId: svc.Id, InstanceId: 'i2', Attributes: { AWS_INSTANCE_IPV4: '10.0.0.2' } });
+  const r2 = await revision();
+  assert.ok(r2 > r0);
+  await cm.UpdateInstanceCustomHealthStatus!({ ServiceId: svc.Id, InstanceId: 'i1', Status: 'UNHEALTHY' });
+  assert.equal(await revision(), r2, 'a health change leaves it');
+  assert.equal(((await cm.DiscoverInstances!({ NamespaceName: 'corp.local', ServiceName: 'api' })) as any).InstancesRevision, r2);
+  // Deregistering the first instance (not the latest one) still moves it on.
+  await cm.DeregisterInstance!({ ServiceId: svc.Id, InstanceId: 'i1' });
+  assert.ok((await revision()) > r2);
+  await rejectsWith(cm.DiscoverInstancesRevision!({ NamespaceName: 'corp.local', ServiceName: 'nope' }), 'ServiceNotFound', 'Service not found: nope');
+  await rejectsWith(cm.DiscoverInstancesRevision!({ NamespaceName: 'other.local', ServiceName: 'api' }), 'NamespaceNotFound', 'Namespace not found: other.local');
+});

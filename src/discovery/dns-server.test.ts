@@ -203,3 +203,11 @@ test('an EDNS version Wharf does not speak is BADVERS', async () => {
   assert.equal(optOf(r)!.extendedRcode, 1);
   assert.deepEqual(r.answers, []);
 });
+
+test('UpdateService\'s new TTLs are what the next answers carry', async () => {
+  await cm.UpdateService!({ Id: serviceId, Service: { DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 33 }, { Type: 'SRV', TTL: 44 }] } } });
+  assert.equal((((await udpQuery('api.corp.local', 'A')).answers![0]) as { ttl: number }).ttl, 33);
+  const srv = await tcpQuery('api.corp.local', 'SRV');
+  assert.equal((srv.answers![0] as { ttl: number }).ttl, 44);
+  assert.equal((srv.additionals![0] as { ttl: number }).ttl, 33, 'the target\'s address has the A record\'s TTL');
+});

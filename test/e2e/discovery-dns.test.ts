@@ -100,6 +100,22 @@ test('the DNS server answers the registered instance (A and SRV) on loopback', a
   await assert.rejects(r.resolve4('nope.corp.local'), (e: any) => e.code === 'ENOTFOUND');
 });
 
+test('aws servicediscovery update-service: the DNS server answers with the new TTL; instance health and the instances revision', async () => {
+  assert.ok(serviceId, 'the first test created the service');
+  const up = await sdOk(['update-service', '--id', serviceId, '--service', 'Description=api,DnsConfig={DnsRecords=[{Type=A,TTL=5},{Type=SRV,TTL=30}]}']);
+  assert.equal((await sdOk(['get-operation', '--operation-id', up.OperationId])).Operation.Type, 'UPDATE_SERVICE');
+  assert.equal((await resolver().resolve4('api.corp.local', { ttl: true }))[0]!.ttl, 5);
+  const changeType = await sd(['update-service', '--id', serviceId, '--service', 'DnsConfig={DnsRecords=[{Type=A,TTL=5}]}']);
+  assert.match(changeType.stderr, /\(InvalidInput\).*The record types of a service cannot be changed/);
+  assert.deepEqual((await sdOk(['get-instances-health-status', '--service-id', serviceId])).Status, { 'task-1': 'HEALTHY' });
+  const revisions = await boto3(srv, [
+    'sd = boto3.client("servicediscovery", endpoint_url=ecs.meta.endpoint_url, config=Config(inject_host_prefix=False, retries={"max_attempts": 1}))',
+    'out({"revision": sd.discover_instances_revision(NamespaceName="corp.local", ServiceName="api")["InstancesRevision"], "discover": sd.discover_instances(NamespaceName="corp.local", ServiceName="api")["InstancesRevision"]})',
+  ].join('\n'));
+  assert.ok(revisions.revision > 0);
+  assert.equal(revisions.revision, revisions.discover);
+});
+
 test('a container resolves the registered name through the DNS server on the bridge gateway', async (t) => {
   const skip = dockerSkipReason();
   if (skip) return t.skip(skip);
