@@ -70,18 +70,22 @@ export function applyTaskReport(t: TaskRecord, report: WharfTaskStateChange, now
   if (status && status !== n.lastStatus && isForward(n.lastStatus, status)) {
     n.lastStatus = status;
     if (status === 'RUNNING' && n.startedAt === undefined) n.startedAt = report.startedAt ?? nowS;
+    // The task stops on its own (not by request: an essential container exited, it failed to
+    // start): from its first stopping report on it is no longer wanted, and says why, as ECS
+    // shows it while it stops; stoppingAt is when that began.
+    const stopping = status === 'STOPPING' || status === 'DEPROVISIONING' || status === 'STOPPED';
+    if (stopping && n.desiredStatus !== 'STOPPED') {
+      n.desiredStatus = 'STOPPED';
+      n.stopCode = (report.stopCode ?? STOP.essentialExited.stopCode) as TaskRecord['stopCode'];
+      n.stoppedReason = report.reason ?? STOP.essentialExited.reason;
+      if (n.stoppingAt === undefined) n.stoppingAt = nowS;
+    } else if (stopping && report.stopCode === 'TaskFailedToStart' && n.stopCode !== 'TaskFailedToStart') {
+      n.stopCode = 'TaskFailedToStart';
+      if (report.reason) n.stoppedReason = report.reason;
+    }
     if (status === 'STOPPED') {
       n.stoppedAt = nowS;
       if (n.executionStoppedAt === undefined) n.executionStoppedAt = nowS;
-      if (n.desiredStatus !== 'STOPPED') {
-        // The task stopped on its own (not by request): record why, as the agent saw it.
-        n.desiredStatus = 'STOPPED';
-        n.stopCode = (report.stopCode ?? STOP.essentialExited.stopCode) as TaskRecord['stopCode'];
-        n.stoppedReason = report.reason ?? STOP.essentialExited.reason;
-      } else if (report.stopCode === 'TaskFailedToStart' && n.stopCode !== 'TaskFailedToStart') {
-        n.stopCode = 'TaskFailedToStart';
-        if (report.reason) n.stoppedReason = report.reason;
-      }
       if (n.stoppingAt === undefined) n.stoppingAt = nowS;
       n.attachments = (n.attachments ?? []).map((a) => ({ ...a, status: 'DELETED' }));
       n.wharf.expiresAt = now + STOPPED_TASK_RETENTION_MS;

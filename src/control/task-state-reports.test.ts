@@ -34,3 +34,26 @@ test("agents' task reports arriving while one transaction is in flight go togeth
   assert.ok(store.txns.length > 1 && store.txns.length < 10, `stops grouped within the limit (${store.txns.length} txns)`);
   for (const t of store.txns) assert.ok(t.ops.reduce((n, op) => n + txnWeight(op), 0) <= 12, 'within maxTxnOps');
 });
+
+test('a task that stops on its own is no longer wanted from its first stopping report: desiredStatus STOPPED, its stop code and reason, and stoppingAt then', async () => {
+  const { ctx } = await batchContext({ instances: 1, cpu: 4096 });
+  const [a, b] = (await placeTasks(ctx, placementInput({ count: 2 }))).tasks;
+  const report = (t: TaskRecord, status: string, extra: object = {}) => submitTaskStateChange(ctx, { cluster: 'c1', task: t.taskArn!, status, containers: [], ...extra } as never);
+  const get = (t: TaskRecord) => ctx.state.tasks.get('c1', t.taskArn!.split('/').pop()!)!.value;
+  await report(a!, 'RUNNING');
+  await report(a!, 'STOPPING', { stopCode: 'EssentialContainerExited', reason: 'Essential container in task exited' });
+  const stopping = get(a!);
+  assert.equal(stopping.lastStatus, 'STOPPING');
+  assert.equal(stopping.desiredStatus, 'STOPPED');
+  assert.equal(stopping.stopCode, 'EssentialContainerExited');
+  assert.equal(stopping.stoppedReason, 'Essential container in task exited');
+  assert.ok(stopping.stoppingAt !== undefined, 'stoppingAt is when it began to stop');
+  assert.equal(stopping.stoppedAt, undefined);
+  await report(a!, 'STOPPED', { stopCode: 'EssentialContainerExited', reason: 'Essential container in task exited' });
+  assert.equal(get(a!).stoppingAt, stopping.stoppingAt, 'kept from the stopping report');
+  // A stop the agent reports without a code reads as an essential exit; a later TaskFailedToStart wins.
+  await report(b!, 'STOPPING');
+  assert.deepEqual([get(b!).desiredStatus, get(b!).stopCode, get(b!).stoppedReason], ['STOPPED', 'EssentialContainerExited', 'Essential container in task exited']);
+  await report(b!, 'STOPPED', { stopCode: 'TaskFailedToStart', reason: 'CannotPullContainerError: pull access denied' });
+  assert.deepEqual([get(b!).stopCode, get(b!).stoppedReason], ['TaskFailedToStart', 'CannotPullContainerError: pull access denied']);
+});
