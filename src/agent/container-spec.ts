@@ -225,7 +225,8 @@ export function buildContainerSpec(ctx: SpecContext): ContainerSpec {
       memoryBytes: memoryMiB !== undefined ? memoryMiB * MiB : undefined,
       memoryReservationBytes: def.memoryReservation !== undefined ? def.memoryReservation * MiB : undefined,
       memorySwapBytes,
-      memorySwappiness: lp?.swappiness,
+      // ECS: "A maxSwap value must be set for the swappiness parameter to be used."
+      memorySwappiness: lp?.maxSwap !== undefined ? lp.swappiness : undefined,
       cgroupParent: ctx.cgroupParent,
       ulimits: ulimitsOf(def, fargate, ctx.hostNofileLimit),
       readonlyRootfs: def.readonlyRootFilesystem,

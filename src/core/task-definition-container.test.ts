@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { WharfError } from './errors';
 import type { ContainerDefinition, NetworkMode, RegisterTaskDefinitionRequest } from './shapes/ecs';
 import { validateAndNormalizeTaskDefinition } from './task-definition';
+import { normalizeContainer } from './task-definition-container';
 import { container, ec2Request } from './task-definition-test-helpers';
 
 /** A one-container EC2 request in the given network mode. */
@@ -425,4 +426,23 @@ test('accepts links in bridge mode and hostname outside awsvpc', () => {
     ec2Request({ containerDefinitions: [container({ links: ['db:database'], hostname: 'web' }), container({ name: 'db' })] }),
   );
   assert.deepEqual(taskDefinition.containerDefinitions[0]!.links, ['db:database']);
+});
+
+test('dnsServers and dnsSearchDomains are refused in awsvpc mode (the task resolves through its network), allowed in bridge', () => {
+  for (const field of ['dnsServers', 'dnsSearchDomains'] as const) {
+    const value = field === 'dnsServers' ? ['10.0.0.2'] : ['corp.example'];
+    assert.throws(
+      () => normalizeContainer({ name: 'web', image: 'busybox', memory: 64, [field]: value }, { networkMode: 'awsvpc' }),
+      (e: unknown) => e instanceof WharfError && e.code === 'ClientException' && e.message === `${field} is not supported on container when networkMode=awsvpc (container 'web').`,
+    );
+    assert.deepEqual(normalizeContainer({ name: 'web', image: 'busybox', memory: 64, [field]: value }, { networkMode: 'bridge' })[field], value);
+  }
+});
+
+test("tmpfs mount options are ECS's list (mode=1777 and the like as name=value); others are refused at registration", () => {
+  const tmpfs = (mountOptions: string[]) => normalizeContainer({ name: 'web', image: 'busybox', memory: 64, linuxParameters: { tmpfs: [{ containerPath: '/scratch', size: 16, mountOptions }] } }, { networkMode: 'bridge' });
+  assert.deepEqual(tmpfs(['noexec', 'nosuid', 'mode=1777', 'uid=1000']).linuxParameters!.tmpfs![0]!.mountOptions, ['noexec', 'nosuid', 'mode=1777', 'uid=1000']);
+  for (const bad of ['bogus', 'noexec=1', 'size=64m']) {
+    assert.throws(() => tmpfs([bad]), (e: unknown) => e instanceof WharfError && e.code === 'ClientException' && e.message.startsWith(`Invalid 'linuxParameters.tmpfs' mount option '${bad}' for container 'web'. Valid values: defaults | ro | rw`), bad);
+  }
 });

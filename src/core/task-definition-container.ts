@@ -69,7 +69,17 @@ const MAX_PORT_RANGES = 100;
 export interface ContainerContext {
   /** The task's effective network mode (bridge when the request omits it). */
   networkMode: NetworkMode;
+  /** It requires FARGATE, whose own rules (task-definition-fargate.ts) say what it refuses. */
+  fargate?: boolean;
 }
+
+const TMPFS_VALUED_OPTIONS = ['mode', 'uid', 'gid', 'nr_inodes', 'nr_blocks', 'mpol'];
+/** The tmpfs mount options ECS accepts (API reference, Tmpfs). */
+const TMPFS_MOUNT_OPTIONS = [
+  'defaults', 'ro', 'rw', 'suid', 'nosuid', 'dev', 'nodev', 'exec', 'noexec', 'sync', 'async', 'dirsync', 'remount', 'mand', 'nomand',
+  'atime', 'noatime', 'diratime', 'nodiratime', 'bind', 'rbind', 'unbindable', 'runbindable', 'private', 'rprivate', 'shared', 'rshared',
+  'slave', 'rslave', 'relatime', 'norelatime', 'strictatime', 'nostrictatime', ...TMPFS_VALUED_OPTIONS,
+];
 
 /** A port span [first, last] with its protocol, used to find overlapping mappings. */
 interface PortSpan {
@@ -315,6 +325,11 @@ function checkNetworkingOptions(c: ContainerDefinition, where: string, ctx: Cont
   if (extraHosts.length > 0 && mode === 'awsvpc') {
     clientFail(`extraHosts is not supported on container when networkMode=awsvpc (${where}).`);
   }
+  // The task's resolvers are its network's (the pause container's), as ECS's docs say of both:
+  // "not supported for ... tasks that use the awsvpc network mode". Accepting them changed nothing.
+  for (const field of ['dnsServers', 'dnsSearchDomains'] as const) {
+    if (optionalArray(c[field], field).length > 0 && mode === 'awsvpc' && !ctx.fargate) clientFail(`${field} is not supported on container when networkMode=awsvpc (${where}).`);
+  }
   for (const h of extraHosts) {
     if (!isObject(h) || !isNonEmptyString(h.hostname) || !isNonEmptyString(h.ipAddress)) {
       clientFail(`Invalid 'extraHosts' setting for ${where}. Each entry needs a 'hostname' and an 'ipAddress'.`);
@@ -389,6 +404,13 @@ function checkLinuxParameters(lp: LinuxParameters, where: string): void {
   for (const t of optionalArray(lp.tmpfs, 'linuxParameters.tmpfs')) {
     if (!isObject(t) || !isNonEmptyString(t.containerPath) || !isInt(t.size) || t.size < 1) {
       clientFail(`Invalid 'linuxParameters.tmpfs' setting for ${where}. 'containerPath' and a positive 'size' (MiB) are required.`);
+    }
+    for (const o of optionalArray(t.mountOptions, 'linuxParameters.tmpfs.mountOptions')) {
+      // ECS's list (Tmpfs.mountOptions); mode, uid, gid, nr_inodes, nr_blocks and mpol take `=value`.
+      const name = typeof o === 'string' ? o.split('=')[0]! : '';
+      if (!TMPFS_MOUNT_OPTIONS.includes(name) || (typeof o === 'string' && o.includes('=') && !TMPFS_VALUED_OPTIONS.includes(name))) {
+        clientFail(`Invalid 'linuxParameters.tmpfs' mount option '${String(o)}' for ${where}. Valid values: ${TMPFS_MOUNT_OPTIONS.join(' | ')} (the last six as name=value).`);
+      }
     }
   }
   checkOptionalInt(lp.maxSwap, 0, Number.MAX_SAFE_INTEGER, 'linuxParameters.maxSwap', where, 'MiB');

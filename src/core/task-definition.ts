@@ -104,7 +104,9 @@ export function validateAndNormalizeTaskDefinition(req: RegisterTaskDefinitionRe
   const rawContainers = req.containerDefinitions;
   if (!Array.isArray(rawContainers) || rawContainers.length === 0) clientFail('Container list cannot be empty.');
   if (rawContainers.length > MAX_CONTAINERS) clientFail('Too many containers.');
-  const containers = rawContainers.map((c) => normalizeContainer(c, { networkMode }));
+  // A FARGATE definition's launch-type rules name what Fargate refuses; those come later.
+  const fargate = Array.isArray(req.requiresCompatibilities) && req.requiresCompatibilities.includes('FARGATE');
+  const containers = rawContainers.map((c) => normalizeContainer(c, { networkMode, fargate }));
   checkContainerSet(containers);
 
   const volumes = normalizeVolumes(req.volumes);
