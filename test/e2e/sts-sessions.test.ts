@@ -74,8 +74,10 @@ test('aws sts get-session-token, then ECS, ELBv2, Cloud Map, Secrets Manager, Lo
     const r = await aws(s, args);
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
   }
-  // CloudWatch Logs takes the session too, and applies the read-only policy (it grants no logs:*).
-  assert.match((await aws(s, ['logs', 'describe-log-groups'])).stderr, /AccessDeniedException.*user\/reader is not authorized to perform: logs:DescribeLogGroups/);
+  // CloudWatch Logs takes the session too, and applies the read-only policy: it reads, never writes.
+  const groups = await aws(s, ['logs', 'describe-log-groups']);
+  assert.equal(groups.code, 0, groups.stderr);
+  assert.match((await aws(s, ['logs', 'create-log-group', '--log-group-name', 'reader-group'])).stderr, /AccessDeniedException.*user\/reader is not authorized to perform: logs:CreateLogGroup/);
   const me = await aws(s, ['sts', 'get-caller-identity']);
   assert.equal(me.code, 0, me.stderr);
   assert.equal(JSON.parse(me.stdout).Arn, userArn('reader'));
