@@ -104,6 +104,10 @@ export const errorCodes = [
   // EC2's spelling of an unknown key or token, and of expired session credentials.
   'AuthFailure',
   'RequestExpired',
+  // The query APIs' (STS, ELBv2, EC2) spelling of a bad, missing or malformed signature.
+  'SignatureDoesNotMatch',
+  'MissingAuthenticationToken',
+  'IncompleteSignature',
   'InvalidSignatureException',
   'IncompleteSignatureException',
   'RequestEntityTooLargeException',

@@ -164,3 +164,30 @@ test('a thousand instances, each with its own secret, sign and verify in turn', 
     }
   }
 });
+
+test('presigned requests: the SDK presigner verifies; expiry, host and X-Amz-Expires are checked', async () => {
+  const signer = new SignatureV4({ credentials: creds, region: 'us-east-1', service: 'sts', sha256: Sha256 });
+  const at = new Date(Date.UTC(2024, 4, 1, 12, 0, 0));
+  const presign = async (expiresIn: number, headers: Record<string, string> = { host: '127.0.0.1:4566' }) => {
+    const r = await signer.presign({ method: 'GET', protocol: 'http:', hostname: '127.0.0.1', port: 4566, path: '/', query: { Action: 'GetCallerIdentity', Version: '2011-06-15' }, headers }, { expiresIn, signingDate: at });
+    return `/?${new URLSearchParams(r.query as Record<string, string>).toString()}`;
+  };
+  const verify = (path: string, now: number) => verifySigV4({ method: 'GET', path, headers: { host: '127.0.0.1:4566' }, body: Buffer.alloc(0) }, lookup, { now, service: 'sts' });
+  const url = await presign(300);
+  const ok = verify(url, at.getTime() + 299_000);
+  assert.equal(ok.ok && ok.identity.presigned, true);
+  const late = verify(url, at.getTime() + 301_000);
+  assert.deepEqual(!late.ok && [late.failure.kind, late.failure.message], ['expired', 'Signature expired: 20240501T120500Z is now earlier than 20240501T120501Z (X-Amz-Date 20240501T120000Z + X-Amz-Expires 300 sec.)']);
+  // Whatever X-Amz-Expires says, 15 minutes after X-Amz-Date is the end.
+  const week = await presign(604_800);
+  const stale = verify(week, at.getTime() + 16 * 60_000);
+  assert.deepEqual(!stale.ok && stale.failure.message, 'Signature expired: 20240501T120000Z is now earlier than 20240501T120100Z (20240501T121600Z - 15 min.)');
+  const altered = verify(url.replace('GetCallerIdentity', 'GetSessionToken'), at.getTime());
+  assert.equal(!altered.ok && altered.failure.kind, 'mismatch');
+  const noHost = verify(url.replace(/X-Amz-SignedHeaders=host/, 'X-Amz-SignedHeaders=x-amz-date'), at.getTime());
+  assert.deepEqual(!noHost.ok && [noHost.failure.kind, noHost.failure.message], ['incomplete', "'Host' must be a 'SignedHeader' in the AWS Authorization."]);
+  const tooLong = verify(url.replace('X-Amz-Expires=300', 'X-Amz-Expires=604801'), at.getTime());
+  assert.deepEqual(!tooLong.ok && tooLong.failure.message, 'X-Amz-Expires must be less than a week (in seconds) that is 604800');
+  const partial = verify('/?Action=GetCallerIdentity&X-Amz-Signature=' + 'a'.repeat(64), at.getTime());
+  assert.equal(!partial.ok && partial.failure.kind, 'incomplete');
+});

@@ -2,9 +2,9 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
  * AWS Signature Version 4 for requests with a body in memory: `signRequest` for Wharf's own
- * clients (agent, CLI), `verifySigV4` for the server. Header-based signatures only (no presigned
- * query strings), which is what the AWS CLI, boto3 and the SDKs send for JSON and Query APIs:
- * a presigned request has no Authorization header and is refused as unauthenticated.
+ * clients (agent, CLI), `verifySigV4` for the server, which takes the signature from the
+ * Authorization header (what the AWS CLI, boto3 and the SDKs send) or from the query string (a
+ * presigned URL, such as STS GetCallerIdentity URLs that Vault and aws-iam-authenticator use).
  */
 
 export interface SignableRequest {
@@ -185,23 +185,33 @@ export function signRequest(
 
 /**
  * The headers a signature must cover, or the request could be taken apart and replayed: `host`
- * (else it could be sent to another server), `x-amz-date` (else the skew check means nothing)
- * and, when the request has one, `x-amz-target` (else a captured body could be replayed against
- * another operation of a JSON-protocol API). Returns the first one missing, as AWS spells it.
+ * (else it could be sent to another server), `x-amz-date` (else the skew check means nothing;
+ * a presigned request carries its date in the signed query instead) and, when the request has
+ * one, `x-amz-target` (else a captured body could be replayed against another operation of a
+ * JSON-protocol API). Returns the first one missing, as AWS spells it.
  */
-function requiredUnsigned(signedHeaders: string[], hasTarget: boolean): string | undefined {
+function requiredUnsigned(signedHeaders: string[], hasTarget: boolean, dateInQuery: boolean): string | undefined {
   const signed = new Set(signedHeaders.map((s) => s.toLowerCase()));
   if (!signed.has('host')) return 'Host';
-  if (!signed.has('x-amz-date')) return 'X-Amz-Date';
+  if (!dateInQuery && !signed.has('x-amz-date')) return 'X-Amz-Date';
   if (hasTarget && !signed.has('x-amz-target')) return 'X-Amz-Target';
   return undefined;
 }
 
+/**
+ * Why a request does not authenticate. `kind` is what went wrong, which each API names its own
+ * way (server/session-auth.ts); `code` is the name AWS's JSON-protocol APIs give it.
+ *   missing     no Authorization header and no presigned query
+ *   incomplete  the signature's parts are missing or malformed
+ *   unknown-key the access key id is not known
+ *   mismatch    the signature does not verify (wrong secret, altered request, another scope)
+ *   expired     signed too long ago or too far ahead, or past its X-Amz-Expires
+ */
 export type SigV4Failure =
-  | { code: 'MissingAuthenticationTokenException'; message: string }
-  | { code: 'IncompleteSignatureException'; message: string }
-  | { code: 'UnrecognizedClientException'; message: string }
-  | { code: 'InvalidSignatureException'; message: string };
+  | { kind: 'missing'; code: 'MissingAuthenticationTokenException'; message: string }
+  | { kind: 'incomplete'; code: 'IncompleteSignatureException'; message: string }
+  | { kind: 'unknown-key'; code: 'UnrecognizedClientException'; message: string }
+  | { kind: 'mismatch' | 'expired'; code: 'InvalidSignatureException'; message: string };
 
 export interface VerifiedIdentity {
   accessKeyId: string;
@@ -209,89 +219,150 @@ export interface VerifiedIdentity {
   service: string;
   /** The headers the signature covers (lower case): only their values can be trusted. */
   signedHeaders: string[];
+  /** Whether the signature came in the query string (a presigned URL) rather than a header. */
+  presigned: boolean;
+}
+
+/** The AWS query parameters of a presigned request (SigV4 query-string authentication). */
+const PRESIGN_PARAMS = ['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-Amz-SignedHeaders', 'X-Amz-Signature'] as const;
+
+/** Whether a request target carries SigV4 query-string authentication (any of its parameters). */
+export function isPresigned(path: string): boolean {
+  const q = path.indexOf('?');
+  if (q < 0) return false;
+  const params = new URLSearchParams(path.slice(q + 1));
+  return PRESIGN_PARAMS.some((p) => params.has(p));
+}
+
+/** The longest X-Amz-Expires SigV4 accepts: seven days. */
+const MAX_EXPIRES_S = 604_800;
+
+const incomplete = (message: string): SigV4Failure => ({ kind: 'incomplete', code: 'IncompleteSignatureException', message });
+const mismatch = (message: string): SigV4Failure => ({ kind: 'mismatch', code: 'InvalidSignatureException', message });
+const expired = (message: string): SigV4Failure => ({ kind: 'expired', code: 'InvalidSignatureException', message });
+
+export const SIGNATURE_MISMATCH_MESSAGE =
+  'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.';
+
+/** `20240501T120000Z`, as SigV4 writes times. */
+function basicIso(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/[:-]|\.\d{3}/g, '');
+}
+
+/** `15 min` or `90 sec`, as AWS words the allowed skew. */
+function skewWords(ms: number): string {
+  return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} sec`;
+}
+
+/** The signature's parts, from the Authorization header or the presigned query. */
+interface SignatureParts {
+  credential: string;
+  signedHeadersRaw: string;
+  signature: string;
+  amzDate: string;
+  /** X-Amz-Expires of a presigned request, in seconds. */
+  expiresS?: number;
+  presigned: boolean;
+}
+
+function headerParts(auth: string, amzDate: string): SignatureParts | SigV4Failure {
+  const m = /^AWS4-HMAC-SHA256\s+Credential=([^,\s]+)\s*,\s*SignedHeaders=([^,\s]+)\s*,\s*Signature=([^,\s]+)\s*$/.exec(auth);
+  if (!m) return incomplete(`Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters with algorithm AWS4-HMAC-SHA256.`);
+  const [, credential, signedHeadersRaw, signature] = m as unknown as [string, string, string, string];
+  if (!/^[0-9a-f]{64}$/.test(signature)) {
+    // All three parameters are there: say which one is malformed.
+    return incomplete(`The Signature of the Authorization header must be 64 lowercase hexadecimal digits, not '${signature.slice(0, 80)}'.`);
+  }
+  return { credential, signedHeadersRaw, signature, amzDate, presigned: false };
+}
+
+function queryParts(q: URLSearchParams): SignatureParts | SigV4Failure {
+  const missing = PRESIGN_PARAMS.filter((p) => !q.get(p));
+  if (missing.length > 0) return incomplete(`${missing.map((p) => `AWS query-string parameters must include '${p}'. `).join('')}Re-examine the query-string parameters.`);
+  const algorithm = q.get('X-Amz-Algorithm')!;
+  if (algorithm !== 'AWS4-HMAC-SHA256') return incomplete(`Unsupported AWS 'algorithm': '${algorithm.slice(0, 40)}'. Wharf accepts AWS4-HMAC-SHA256.`);
+  const signature = q.get('X-Amz-Signature')!;
+  if (!/^[0-9a-f]{64}$/.test(signature)) return incomplete(`X-Amz-Signature must be 64 lowercase hexadecimal digits, not '${signature.slice(0, 80)}'.`);
+  const parts: SignatureParts = { credential: q.get('X-Amz-Credential')!, signedHeadersRaw: q.get('X-Amz-SignedHeaders')!, signature, amzDate: q.get('X-Amz-Date')!, presigned: true };
+  const expires = q.get('X-Amz-Expires');
+  if (expires !== null) {
+    if (!/^\d{1,7}$/.test(expires)) return incomplete('X-Amz-Expires should be a number');
+    const n = Number(expires);
+    if (n < 1 || n > MAX_EXPIRES_S) return incomplete(`X-Amz-Expires must be less than a week (in seconds) that is ${MAX_EXPIRES_S}`);
+    parts.expiresS = n;
+  }
+  return parts;
 }
 
 /**
- * Verifies a header-signed request. `lookupSecret` returns the secret for an access key id, or
- * undefined when the key is unknown. `maxSkewMs` bounds the clock difference (AWS: 15 minutes).
+ * Verifies a signed request: SigV4 in the Authorization header, or in the query string (a
+ * presigned URL: X-Amz-Algorithm, X-Amz-Credential, X-Amz-Date, X-Amz-SignedHeaders,
+ * X-Amz-Signature and optionally X-Amz-Expires). `lookupSecret` returns the secret for an access
+ * key id, or undefined when the key is unknown. `maxSkewMs` bounds the clock difference (AWS: 15
+ * minutes). A presigned request is good until X-Amz-Date + X-Amz-Expires and never more than
+ * `maxSkewMs` after X-Amz-Date, as STS holds GetCallerIdentity URLs to 15 minutes whatever they
+ * ask (aws-sdk-go#2167).
  */
 export function verifySigV4(
   req: { method: string; path: string; headers: Record<string, string | string[] | undefined>; body: Buffer },
   lookupSecret: (accessKeyId: string) => SigningSecret | undefined,
   opts: { now?: number; maxSkewMs?: number; service?: string } = {},
 ): { ok: true; identity: VerifiedIdentity } | { ok: false; failure: SigV4Failure } {
+  const fail = (failure: SigV4Failure) => ({ ok: false as const, failure });
   const h = (name: string): string | undefined => {
     const v = req.headers[name];
     return Array.isArray(v) ? v.join(',') : v;
   };
-  const auth = h('authorization');
-  if (!auth) {
-    return { ok: false, failure: { code: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token' } };
-  }
-  const m = /^AWS4-HMAC-SHA256\s+Credential=([^,\s]+)\s*,\s*SignedHeaders=([^,\s]+)\s*,\s*Signature=([^,\s]+)\s*$/.exec(auth);
-  if (!m) {
-    return {
-      ok: false,
-      failure: {
-        code: 'IncompleteSignatureException',
-        message: `Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters with algorithm AWS4-HMAC-SHA256.`,
-      },
-    };
-  }
-  const [, credential, signedHeadersRaw, signature] = m as unknown as [string, string, string, string];
-  if (!/^[0-9a-f]{64}$/.test(signature)) {
-    // All three parameters are there: say which one is malformed.
-    return { ok: false, failure: { code: 'IncompleteSignatureException', message: `The Signature of the Authorization header must be 64 lowercase hexadecimal digits, not '${signature.slice(0, 80)}'.` } };
-  }
-  const parts = credential.split('/');
-  if (parts.length !== 5 || parts[4] !== 'aws4_request') {
-    return { ok: false, failure: { code: 'IncompleteSignatureException', message: `Credential should be scoped to a valid region, not '${credential}'.` } };
-  }
-  const [accessKeyId, day, region, service] = parts as [string, string, string, string, string];
-  if (opts.service && service !== opts.service) {
-    return { ok: false, failure: { code: 'InvalidSignatureException', message: `Credential should be scoped to correct service: '${opts.service}'.` } };
-  }
-  const secret = lookupSecret(accessKeyId);
-  if (secret === undefined) {
-    return { ok: false, failure: { code: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' } };
-  }
-  const amzDate = h('x-amz-date') ?? '';
-  if (!/^\d{8}T\d{6}Z$/.test(amzDate) || amzDate.slice(0, 8) !== day) {
-    return { ok: false, failure: { code: 'IncompleteSignatureException', message: 'Date must be in ISO-8601 basic format and match the credential scope.' } };
-  }
-  const signedAt = Date.UTC(+amzDate.slice(0, 4), +amzDate.slice(4, 6) - 1, +amzDate.slice(6, 8), +amzDate.slice(9, 11), +amzDate.slice(11, 13), +amzDate.slice(13, 15));
-  const now = opts.now ?? Date.now();
-  if (Math.abs(now - signedAt) > (opts.maxSkewMs ?? 15 * 60_000)) {
-    return { ok: false, failure: { code: 'InvalidSignatureException', message: 'Signature expired: the request time is too far from the server time.' } };
-  }
-  const signedHeaders = signedHeadersRaw.split(';');
-  const unsigned = requiredUnsigned(signedHeaders, h('x-amz-target') !== undefined);
-  if (unsigned) {
-    return { ok: false, failure: { code: 'IncompleteSignatureException', message: `'${unsigned}' must be a 'SignedHeader' in the AWS Authorization.` } };
-  }
-  const headers: Record<string, string> = {};
-  for (const name of signedHeaders) headers[name] = h(name) ?? '';
   // The request target is a path; resolving it against a base would read `//host/...` as a
   // network path (and throw on `//`), so it is appended to a fixed origin instead.
   let url: URL;
   try {
     url = new URL(`http://placeholder${req.path.startsWith('/') ? '' : '/'}${req.path}`);
   } catch {
-    return { ok: false, failure: { code: 'InvalidSignatureException', message: `The request path cannot be parsed: '${req.path.slice(0, 100)}'.` } };
+    return fail(mismatch(`The request path cannot be parsed: '${req.path.slice(0, 100)}'.`));
   }
+  const auth = h('authorization');
+  let parts: SignatureParts | SigV4Failure;
+  if (auth) parts = headerParts(auth, h('x-amz-date') ?? '');
+  else if (isPresigned(req.path)) parts = queryParts(url.searchParams);
+  else return fail({ kind: 'missing', code: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token' });
+  if ('kind' in parts) return fail(parts);
+  const { credential, signedHeadersRaw, signature, amzDate } = parts;
+  const scope = credential.split('/');
+  if (scope.length !== 5 || scope[4] !== 'aws4_request') return fail(incomplete(`Credential should be scoped to a valid region, not '${credential}'.`));
+  const [accessKeyId, day, region, service] = scope as [string, string, string, string, string];
+  if (opts.service && service !== opts.service) return fail(mismatch(`Credential should be scoped to correct service: '${opts.service}'.`));
+  const secret = lookupSecret(accessKeyId);
+  if (secret === undefined) return fail({ kind: 'unknown-key', code: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' });
+  if (!/^\d{8}T\d{6}Z$/.test(amzDate) || amzDate.slice(0, 8) !== day) {
+    return fail(incomplete('Date must be in ISO-8601 basic format and match the credential scope.'));
+  }
+  const signedAt = Date.UTC(+amzDate.slice(0, 4), +amzDate.slice(4, 6) - 1, +amzDate.slice(6, 8), +amzDate.slice(9, 11), +amzDate.slice(11, 13), +amzDate.slice(13, 15));
+  const now = opts.now ?? Date.now();
+  const skew = opts.maxSkewMs ?? 15 * 60_000;
+  // AWS's words, e.g. "Signature expired: 20170111T204052Z is now earlier than 20170111T205553Z
+  // (20170111T211053Z - 15 min.)".
+  if (signedAt > now + skew) {
+    return fail(expired(`Signature not yet current: ${amzDate} is still later than ${basicIso(now + skew)} (${basicIso(now)} + ${skewWords(skew)}.)`));
+  }
+  if (signedAt < now - skew) {
+    return fail(expired(`Signature expired: ${amzDate} is now earlier than ${basicIso(now - skew)} (${basicIso(now)} - ${skewWords(skew)}.)`));
+  }
+  if (parts.expiresS !== undefined && now > signedAt + parts.expiresS * 1000) {
+    return fail(expired(`Signature expired: ${basicIso(signedAt + parts.expiresS * 1000)} is now earlier than ${basicIso(now)} (X-Amz-Date ${amzDate} + X-Amz-Expires ${parts.expiresS} sec.)`));
+  }
+  const signedHeaders = signedHeadersRaw.split(';');
+  const unsigned = requiredUnsigned(signedHeaders, h('x-amz-target') !== undefined, parts.presigned);
+  if (unsigned) return fail(incomplete(`'${unsigned}' must be a 'SignedHeader' in the AWS Authorization.`));
+  const headers: Record<string, string> = {};
+  for (const name of signedHeaders) headers[name] = h(name) ?? '';
+  // A presigned request signs its query without the signature itself.
+  if (parts.presigned) url.searchParams.delete('X-Amz-Signature');
   // The body is always hashed here: a client's x-amz-content-sha256 claim is not trusted.
   const payloadHash = sha256hex(req.body);
   const sts = stringToSign(req.method, url, headers, signedHeaders, payloadHash, amzDate, `${day}/${region}/${service}/aws4_request`);
   const expected = createHmac('sha256', signingKey(secret, day, region, service)).update(sts).digest();
   const given = Buffer.from(signature, 'hex');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    return {
-      ok: false,
-      failure: {
-        code: 'InvalidSignatureException',
-        message: 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
-      },
-    };
-  }
-  return { ok: true, identity: { accessKeyId, region, service, signedHeaders } };
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return fail(mismatch(SIGNATURE_MISMATCH_MESSAGE));
+  return { ok: true, identity: { accessKeyId, region, service, signedHeaders, presigned: parts.presigned } };
 }

@@ -96,8 +96,9 @@ test('malformed signatures are refused with the error AWS gives, before anything
     { name: 'an X-Amz-Date of another day than the scope', request: { ...good, tamper: { 'x-amz-date': '20200101T000000Z' } }, ...incomplete },
     { name: 'a scope of another service', request: { ...good, service: 'sqs' }, ...invalid },
     { name: 'a scope of a region not served', request: { ...good, region: 'eu-west-1' }, ...invalid },
-    { name: 'signed 16 minutes ago', request: { ...good, date: new Date(Date.now() - 16 * MINUTE) }, ...invalid, message: /^Signature expired/ },
-    { name: 'signed 16 minutes ahead', request: { ...good, date: new Date(Date.now() + 16 * MINUTE) }, ...invalid, message: /^Signature expired/ },
+    // AWS's words: 'Signature expired: 20170111T204052Z is now earlier than 20170111T205553Z (20170111T211053Z - 15 min.)'.
+    { name: 'signed 16 minutes ago', request: { ...good, date: new Date(Date.now() - 16 * MINUTE) }, ...invalid, message: /^Signature expired: \d{8}T\d{6}Z is now earlier than \d{8}T\d{6}Z \(\d{8}T\d{6}Z - 15 min\.\)$/ },
+    { name: 'signed 16 minutes ahead', request: { ...good, date: new Date(Date.now() + 16 * MINUTE) }, ...invalid, message: /^Signature not yet current: \d{8}T\d{6}Z is still later than \d{8}T\d{6}Z \(\d{8}T\d{6}Z \+ 15 min\.\)$/ },
     // The edge of the window, on the right side of it (a read, so the store stays as it was).
     { name: 'signed 14 minutes ago', request: { target: `${ECS_TARGET_PREFIX}.ListClusters`, body: '{}', date: new Date(Date.now() - 14 * MINUTE) }, status: 200, code: undefined },
   ]);
@@ -184,8 +185,9 @@ test('a key calling what its kind may not is refused with AccessDeniedException,
         attacks.push({
           name: `${p.name} calling ${api.signingName}:${op}`,
           request: { body: `Action=${op}&Version=${api.model.metadata.apiVersion}`, contentType: FORM, keys: p.key, service: api.signingName },
-          status: 400,
-          code: 'AccessDeniedException',
+          // In each query API's own code: STS and ELBv2 AccessDenied, EC2 UnauthorizedOperation.
+          status: 403,
+          code: api.deniedErrorCode ?? 'AccessDeniedException',
           message: new RegExp(`is not authorized to perform: ${api.signingName}:${op}\\b`),
         });
       }

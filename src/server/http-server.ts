@@ -11,14 +11,14 @@ import { iamArn } from '../core/arn';
 import { CONTAINER_INSTANCE_HEADER } from '../api/agent/protocol';
 import { WharfError, type ErrorCode } from '../core/errors';
 import type { RegionPolicy } from '../core/regions';
-import { uuid, verifySigV4, type Logger, type SessionTokens, type SigningSecret } from '../lib';
+import { isPresigned, uuid, verifySigV4, type Logger, type SessionTokens, type SigningSecret } from '../lib';
 import { accessDeniedMessage, evaluateAll } from '../core/iam-policy';
 import { globalConditionContext } from '../core/iam-condition-keys';
 import { MalformedQuery, decodeQueryRequest, encodeQueryError, encodeQueryResponse, parseForm } from '../api/query-protocol';
 import { errorStatus } from './error-status';
 import type { Caller, Principal } from '../control/context';
 import type { JsonServiceApi, QueryServiceApi, RequestContext } from './api-registry';
-import { JSON_AUTH_FAILURES, verifyCaller, type AuthFailureCodes } from './session-auth';
+import { JSON_AUTH_FAILURES, QUERY_AUTH_FAILURES, verifyCaller, type AuthFailureCodes } from './session-auth';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** The `code` label of requests whose client left before the answer (nginx calls this 499). */
@@ -146,6 +146,9 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
   });
   const byPrefix = new Map(opts.apis.map((a) => [a.targetPrefix, a]));
   const bySigningName = new Map((opts.queryApis ?? []).map((a) => [a.signingName, a]));
+  // An unsigned form names no service in a credential scope; its Version still says which API it
+  // was meant for, so the refusal comes in that API's words (MissingAuthenticationToken, XML).
+  const byApiVersion = new Map((opts.queryApis ?? []).map((a) => [a.model.metadata.apiVersion, a]));
 
   const send = (res: ServerResponse, status: number, body: unknown, requestId: string, contentType = 'application/x-amz-json-1.1') => {
     const text = typeof body === 'string' ? body : JSON.stringify(body, replacer);
@@ -221,7 +224,7 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
   const authenticate = (req: IncomingMessage, body: Buffer, signingName?: string, failures: AuthFailureCodes = JSON_AUTH_FAILURES): RequestContext => {
     const { identity, holder: cred, session } = verifyCaller(req, body, signingName, opts.credentials, opts.sessions, failures);
     const refusal = opts.regions.refusal(identity.region);
-    if (refusal) throw new WharfError('InvalidSignatureException', refusal);
+    if (refusal) throw new WharfError(failures.signature, refusal);
     const partition = { region: identity.region, accountId: opts.accountId };
     const out: RequestContext = {
       requestId: '',
@@ -287,14 +290,18 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     try {
       const body = await readBody(req);
       const target = String(req.headers['x-amz-target'] ?? '');
-      if (target === '' && isForm(req) && bySigningName.size > 0) {
+      // A query API's parameters come in the query string (a presigned GET or POST), the form
+      // body, or both, as AWS's query protocol reads them.
+      const presignedGet = req.method === 'GET' && isPresigned(req.url ?? '/');
+      if (target === '' && (isForm(req) || presignedGet) && bySigningName.size > 0) {
+        const form = [queryParameters(req.url ?? '/'), body.toString('utf8')].filter((p) => p !== '').join('&');
         const service = signingServiceOf(req);
-        queryApi = service ? bySigningName.get(service) : undefined;
+        queryApi = service ? bySigningName.get(service) : byApiVersion.get(parseForm(form).get('Version') ?? '');
         if (queryApi) {
           serviceLabel = queryApi.signingName;
-          const ctx = authenticate(req, body, queryApi.signingName, queryApi.authFailureCodes);
+          const ctx = authenticate(req, body, queryApi.signingName, queryApi.authFailureCodes ?? QUERY_AUTH_FAILURES);
           ctx.requestId = requestId;
-          const out = await handleQuery(queryApi, body, ctx, (op) => (opLabel = op), log);
+          const out = await handleQuery(queryApi, form, ctx, (op) => (opLabel = op), log);
           send(res, 200, out, requestId, 'text/xml');
           return;
         }
@@ -361,8 +368,8 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
   }
 
   /** One query-protocol call: decode the form by the model, run the handler, encode its answer. */
-  async function handleQuery(api: QueryServiceApi, body: Buffer, ctx: RequestContext, named: (op: string) => void, log: Logger): Promise<string> {
-    const form = parseForm(body.toString('utf8'));
+  async function handleQuery(api: QueryServiceApi, formText: string, ctx: RequestContext, named: (op: string) => void, log: Logger): Promise<string> {
+    const form = parseForm(formText);
     const action = form.get('Action') ?? '';
     const handler = Object.prototype.hasOwnProperty.call(api.handlers, action) ? api.handlers[action] : undefined;
     if (!handler) {
@@ -376,7 +383,10 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
     named(action);
     if (ctx.isAgent) {
       log.warn({ principal: ctx.principalArn, accessKeyId: ctx.accessKeyId, containerInstanceArn: ctx.principal?.kind === 'instance' ? ctx.principal.containerInstanceArn : undefined, operation: `${api.signingName}:${action}` }, 'agent refused: not an agent operation');
-      throw new WharfError('AccessDeniedException', `User: ${ctx.principalArn} is not authorized to perform: ${api.signingName}:${action} (a cluster join token may only call what an agent needs).`);
+      // In the service's own code (STS and ELBv2 AccessDenied, EC2 UnauthorizedOperation).
+      const code = api.deniedErrorCode ?? 'AccessDeniedException';
+      const message = `User: ${ctx.principalArn} is not authorized to perform: ${api.signingName}:${action} (a cluster join token may only call what an agent needs).`;
+      throw new WharfError(code, code === 'UnauthorizedOperation' ? `You are not authorized to perform this operation. ${message}` : message);
     }
     let input: Record<string, unknown>;
     try {
@@ -412,8 +422,11 @@ export function createHttpServer(opts: HttpServerOptions): WharfHttpServer {
       );
       return;
     }
-    if (opts.staticFiles?.(req, res)) return;
-    if (req.method !== 'POST') {
+    // A presigned request (SigV4 in the query string) is an API call whatever its method, never
+    // a console page.
+    const presigned = isPresigned(url);
+    if (!presigned && opts.staticFiles?.(req, res)) return;
+    if (req.method !== 'POST' && !(presigned && req.method === 'GET')) {
       sendError(res, new WharfError('UnknownOperationException', `Unsupported method ${req.method} ${url}`), requestId);
       return;
     }
@@ -503,6 +516,14 @@ export function peerAddress(req: IncomingMessage): string | undefined {
 /** Whether the request came over TLS. */
 export function isSecure(req: IncomingMessage): boolean {
   return (req.socket as { encrypted?: boolean }).encrypted === true;
+}
+
+/** The parameters in a request's query string, without those of a presigned signature. */
+function queryParameters(url: string): string {
+  const q = url.indexOf('?');
+  const params = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+  for (const k of [...params.keys()]) if (/^X-Amz-(Algorithm|Credential|Date|Expires|SignedHeaders|Signature|Security-Token)$/.test(k)) params.delete(k);
+  return params.toString();
 }
 
 function isForm(req: IncomingMessage): boolean {

@@ -151,10 +151,11 @@ test("durations: users 900-129600 s (12 h by default), the root's cut to one hou
   assert.equal(tag((await sts(USER, 'GetSessionToken', { SerialNumber: 'GAHT12345678', TokenCode: '123456' })).text, 'Code'), 'AccessDenied');
 });
 
-test("an agent's key cannot get a session", async () => {
+test("an agent's key cannot get a session: AccessDenied, STS's code, in STS's XML", async () => {
   const r = await sts(AGENT, 'GetSessionToken');
-  assert.equal(r.status, 400);
-  assert.match(r.text, /AccessDeniedException/);
+  assert.equal(r.status, 403);
+  assert.equal(tag(r.text, 'Code'), 'AccessDenied');
+  assert.match(tag(r.text, 'Message') ?? '', /role\/wharf-agent is not authorized to perform: sts:GetSessionToken/);
 });
 
 test('a missing, altered or misplaced token is refused in each API\'s words', async () => {

@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { WharfError, type ErrorCode } from '../core/errors';
-import { verifySigV4, type SessionClaims, type SessionTokenFailure, type SessionTokens, type SigningSecret, type VerifiedIdentity } from '../lib';
+import { verifySigV4, type SessionClaims, type SessionTokenFailure, type SessionTokens, type SigV4Failure, type SigningSecret, type VerifiedIdentity } from '../lib';
 import type { Principal } from '../control/context';
 
 /** What the key table answers for an access key id (http-server.ts `Credentials.lookup`). */
@@ -44,38 +44,86 @@ export function resolveSession(tokens: SessionTokens, lookup: (id: string) => Ke
   return { ok: true, secret: opened.secretAccessKey, parent, claims };
 }
 
-/** How an API names an unknown key or token and an expired one (JSON APIs and query APIs differ). */
+/**
+ * How an API names each way a request fails to authenticate: an unknown key or token, an expired
+ * session, a signature that does not verify or is out of its time window, a missing signature and
+ * a malformed one. JSON APIs, STS and ELBv2 (query protocol) and EC2 each have their own words.
+ */
 export interface AuthFailureCodes {
   invalid: ErrorCode;
   expired: ErrorCode;
   invalidMessage: string;
   /** Default: EXPIRED_TOKEN_MESSAGE. */
   expiredMessage?: string;
+  /** A signature that does not verify (wrong secret, altered request, another service's scope). */
+  signature: ErrorCode;
+  /** EC2 gives every signature failure one message; the others say what failed. */
+  signatureMessage?: string;
+  /** A request signed too long ago or too far ahead (default: `signature`, with its reason). */
+  signatureExpired?: { code: ErrorCode; message?: string };
+  /** No signature at all. */
+  missing: { code: ErrorCode; message: string };
+  /** A signature whose parts are missing or malformed. */
+  incomplete: ErrorCode;
 }
 
 export const JSON_AUTH_FAILURES: AuthFailureCodes = {
   invalid: 'UnrecognizedClientException',
   expired: 'ExpiredTokenException',
   invalidMessage: 'The security token included in the request is invalid.',
+  signature: 'InvalidSignatureException',
+  missing: { code: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token' },
+  incomplete: 'IncompleteSignatureException',
 };
 
-/** STS and ELBv2 (AWS query protocol) as their answers spell them. */
+/**
+ * STS and ELBv2 (AWS query protocol) as their answers spell them: `aws sts get-caller-identity`
+ * with a wrong secret says SignatureDoesNotMatch, as does a clock 15 minutes off ("Signature
+ * expired: ... is now earlier than ..."); an unsigned request is MissingAuthenticationToken.
+ */
 export const QUERY_AUTH_FAILURES: AuthFailureCodes = {
   invalid: 'InvalidClientTokenId',
   expired: 'ExpiredToken',
   invalidMessage: 'The security token included in the request is invalid',
+  signature: 'SignatureDoesNotMatch',
+  missing: { code: 'MissingAuthenticationToken', message: 'Request is missing Authentication Token' },
+  incomplete: 'IncompleteSignature',
 };
 
 /**
- * EC2 (query protocol too) spells both its own way: an unknown key or token is AuthFailure, and
- * a session past its Expiration is RequestExpired, as `aws ec2` shows them.
+ * EC2 (query protocol too) spells them its own way: an unknown key or token and a signature that
+ * does not verify are both AuthFailure ("AWS was not able to validate the provided access
+ * credentials", as `aws ec2` shows them), and a session past its Expiration or a request outside
+ * the 15-minute window is RequestExpired.
  */
 export const EC2_AUTH_FAILURES: AuthFailureCodes = {
   invalid: 'AuthFailure',
   expired: 'RequestExpired',
   invalidMessage: 'AWS was not able to validate the provided access credentials',
   expiredMessage: 'Request has expired.',
+  signature: 'AuthFailure',
+  signatureMessage: 'AWS was not able to validate the provided access credentials',
+  signatureExpired: { code: 'RequestExpired', message: 'Request has expired.' },
+  missing: { code: 'MissingAuthenticationToken', message: 'Request is missing Authentication Token' },
+  incomplete: 'IncompleteSignature',
 };
+
+/** The error an API answers for a request that does not authenticate. */
+export function signatureError(failure: SigV4Failure, failures: AuthFailureCodes): WharfError {
+  switch (failure.kind) {
+    case 'missing':
+      return new WharfError(failures.missing.code, failures.missing.message);
+    case 'incomplete':
+      return new WharfError(failures.incomplete, failure.message);
+    case 'unknown-key':
+      return new WharfError(failures.invalid, failures.invalidMessage);
+    case 'expired':
+      if (failures.signatureExpired) return new WharfError(failures.signatureExpired.code, failures.signatureExpired.message ?? failure.message);
+      return new WharfError(failures.signature, failures.signatureMessage ?? failure.message);
+    case 'mismatch':
+      return new WharfError(failures.signature, failures.signatureMessage ?? failure.message);
+  }
+}
 
 export const EXPIRED_TOKEN_MESSAGE = 'The security token included in the request is expired';
 
@@ -108,8 +156,7 @@ export function verifyCaller(
   const resolved = session as ResolvedSession | undefined;
   if (!r.ok) {
     if (resolved && !resolved.ok && resolved.failure === 'expired') throw new WharfError(failures.expired, failures.expiredMessage ?? EXPIRED_TOKEN_MESSAGE);
-    if (r.failure.code === 'UnrecognizedClientException') throw new WharfError(failures.invalid, failures.invalidMessage);
-    throw new WharfError(r.failure.code, r.failure.message);
+    throw signatureError(r.failure, failures);
   }
   if (resolved?.ok) return { identity: r.identity, holder: resolved.parent, session: resolved.claims };
   return { identity: r.identity, holder: credentials.lookup(r.identity.accessKeyId)! };

@@ -163,5 +163,6 @@ test('wharf subnets prints the region\'s VPC and subnets (zone, range, default),
   }
   const wrongKey = await run(process.execPath, ['--import', 'tsx', 'src/cmd/main.ts', 'subnets', '--endpoint', srv.endpoint], srv.env({ AWS_SECRET_ACCESS_KEY: 'wrong' }));
   assert.equal(wrongKey.code, 1);
-  assert.match(wrongKey.stderr, /SignatureDoesNotMatch|InvalidSignature/);
+  // EC2 names a wrong secret AuthFailure, as it names an unknown key.
+  assert.match(wrongKey.stderr, /AuthFailure/);
 });
