@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { systemClock } from '../lib/clock';
-import { AwslogsShipper, MISSING_GROUP_REASON, awslogsTargetOf, type AwslogsTarget } from './awslogs-shipper';
+import { AwslogsShipper, MAX_EVENT_BYTES, MISSING_GROUP_REASON, awslogsTargetOf, splitEventMessage, type AwslogsTarget } from './awslogs-shipper';
 import type { ContainerRuntime } from './runtime/container-runtime';
 
 class ApiError extends Error {
@@ -28,10 +28,20 @@ function fakeApi(o: { missingGroup?: boolean } = {}) {
   return api;
 }
 
-function fakeRuntime() {
+/** A runtime whose follow stream is `out`; a read without following gives `stored` (Docker's log file), or fails (the container is gone). */
+function fakeRuntime(o: { stored?: string } = {}) {
   const out = new PassThrough();
   const asked: unknown[] = [];
-  const runtime = { logs: async (_id: string, opts: unknown) => (asked.push(opts), out) } as unknown as ContainerRuntime;
+  const runtime = {
+    logs: async (_id: string, opts: { follow?: boolean }) => {
+      asked.push(opts);
+      if (opts.follow) return out;
+      if (o.stored === undefined) throw new Error('no such container');
+      const again = new PassThrough();
+      again.end(o.stored);
+      return again;
+    },
+  } as unknown as ContainerRuntime;
   return { runtime, out, asked };
 }
 
@@ -87,3 +97,58 @@ async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+test('a last line without a newline, which Docker’s follow stream missed, is read from the stored log at the end', async () => {
+  const api = fakeApi();
+  const stored = '2026-12-06T10:00:00.100000000Z first\n2026-12-06T10:00:02.200000000Z last-no-newline';
+  const rt = fakeRuntime({ stored });
+  const shipper = new AwslogsShipper({ api, runtime: rt.runtime, clock: systemClock, flushIntervalMs: 20 });
+  shipper.follow('c1', target);
+  rt.out.end('2026-12-06T10:00:00.100000000Z first\n');
+  await waitFor(() => put(api.calls).includes('last-no-newline'));
+  assert.deepEqual(put(api.calls), ['first', 'last-no-newline'], 'each line once');
+  assert.deepEqual(rt.asked[1], { timestamps: true, since: Date.parse('2026-12-06T10:00:00Z') / 1000 });
+  shipper.close();
+});
+
+test('a line Docker cut into 16 KiB pieces is one event, without the timestamps put before each piece', async () => {
+  const api = fakeApi();
+  const rt = fakeRuntime();
+  const shipper = new AwslogsShipper({ api, runtime: rt.runtime, clock: systemClock, flushIntervalMs: 20 });
+  shipper.follow('c1', target);
+  const ts = '2026-12-07T18:25:29.383433190Z ';
+  const long = 'x'.repeat(40_000);
+  const other = '2026-12-07T18:25:29.400000000Z from stderr\n';
+  // As docker logs --timestamps writes it, with a stderr line between two stdout pieces.
+  const wire = `${ts}${long.slice(0, 16384)}${ts}${long.slice(16384, 32768)}${other}${ts}${long.slice(32768)}\n2026-12-07T18:25:30.000000000Z next\n`;
+  for (let i = 0; i < wire.length; i += 5000) rt.out.write(wire.slice(i, i + 5000));
+  rt.out.end();
+  await waitFor(() => put(api.calls).includes('next'));
+  assert.deepEqual(put(api.calls).sort(), ['from stderr', long, 'next'].sort());
+  shipper.close();
+});
+
+test('a line longer than CloudWatch’s event limit becomes events of at most 256 KiB less 26 bytes, characters whole', () => {
+  const long = 'é'.repeat(200_000); // 400,000 bytes
+  const parts = splitEventMessage(long);
+  assert.equal(parts.join(''), long);
+  assert.ok(parts.every((p) => Buffer.byteLength(p) <= MAX_EVENT_BYTES));
+  assert.equal(parts.length, 2);
+  assert.deepEqual(splitEventMessage('😀😀😀', 5), ['😀', '😀', '😀']);
+  assert.deepEqual(splitEventMessage('short'), ['short']);
+});
+
+test('batches stay within PutLogEvents’ 1 MiB', async () => {
+  const api = fakeApi();
+  const rt = fakeRuntime();
+  const shipper = new AwslogsShipper({ api, runtime: rt.runtime, clock: systemClock, flushIntervalMs: 20 });
+  shipper.follow('c1', target);
+  for (let i = 0; i < 6; i++) rt.out.write(`2026-12-06T10:00:00.${String(100 + i).padStart(9, '0')}Z ${'y'.repeat(200_000)}\n`);
+  rt.out.end();
+  await waitFor(() => put(api.calls).length === 6);
+  for (const c of api.calls.filter((x) => x.op === 'PutLogEvents')) {
+    const bytes = c.body.logEvents.reduce((n: number, e: { message: string }) => n + Buffer.byteLength(e.message) + 26, 0);
+    assert.ok(bytes <= 1_048_576, `batch of ${bytes} bytes`);
+  }
+  shipper.close();
+});

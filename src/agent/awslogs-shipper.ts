@@ -12,7 +12,14 @@
  *                         batches lines (1 s or 1,000 lines) and puts them; a batch that cannot
  *                         be put (control plane away) is kept and retried with backoff, in
  *                         order, so a control-plane restart loses no line
- *   (container gone)      Docker ends the log stream: the rest is flushed and shipping stops
+ *   (container gone)      Docker ends the log stream; the output is read once more without
+ *                         following (a last line without a newline is written only as the
+ *                         container exits, and the follow stream may end before passing it on),
+ *                         the rest is flushed and shipping stops
+ *
+ * Lines are the container's own: Docker's 16 KiB pieces of a long line are joined again (without
+ * the timestamps `--timestamps` puts before each piece), and a line longer than CloudWatch's
+ * event limit becomes several events, as Docker's awslogs driver does.
  *
  * Resume: within one agent process, from the last line shipped (Docker's nanosecond timestamp);
  * after an agent restart, from the stream's lastEventTimestamp (DescribeLogStreams), skipping
@@ -75,6 +82,113 @@ function parseDockerTime(ts: string): { key: string; ms: number } | undefined {
   const frac = (m[2] ?? '').padEnd(9, '0').slice(0, 9);
   const ms = Date.parse(`${m[1]}.${frac.slice(0, 3)}Z`);
   return Number.isNaN(ms) ? undefined : { key: `${m[1]}.${frac}`, ms };
+}
+
+/**
+ * Docker hands a line longer than 16 KiB to its log driver in pieces of 16 KiB, and `docker logs
+ * --timestamps` writes each piece with the line's timestamp in front and no newline between
+ * them: `<ts> <16 KiB><ts> <16 KiB><ts> <rest>\n`, every <ts> the same.
+ */
+const DOCKER_PIECE_BYTES = 16 * 1024;
+/** CloudWatch's largest event: 256 KiB, less the 26 bytes it counts for each event. */
+export const MAX_EVENT_BYTES = 262_144 - 26;
+/** CloudWatch's largest PutLogEvents batch, counting 26 bytes for each event. */
+const MAX_BATCH_BYTES = 1_048_576;
+const DOCKER_TS_AT = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z /y;
+
+/** The char index in `s` where its UTF-8 bytes reach `bytes` (s.length when they never do). */
+function charIndexAtByte(s: string, bytes: number): number {
+  let n = 0;
+  let i = 0;
+  while (i < s.length && n < bytes) {
+    const cp = s.codePointAt(i)!;
+    n += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    i += cp >= 0x10000 ? 2 : 1;
+  }
+  return i;
+}
+
+/**
+ * Splits a message into CloudWatch events of at most MAX_EVENT_BYTES, at character boundaries,
+ * as Docker's awslogs driver does with longer lines.
+ */
+export function splitEventMessage(message: string, maxBytes = MAX_EVENT_BYTES): string[] {
+  const out: string[] = [];
+  let rest = message;
+  while (Buffer.byteLength(rest, 'utf8') > maxBytes) {
+    const cut = charIndexAtByte(rest, maxBytes + 1) - 1;
+    // A character must not be cut in two: step back over a surrogate pair's first half.
+    const at = cut > 0 && /[\uD800-\uDBFF]/.test(rest[cut - 1]!) ? cut - 1 : cut;
+    out.push(rest.slice(0, at));
+    rest = rest.slice(at);
+  }
+  out.push(rest);
+  return out;
+}
+
+/**
+ * Reads `docker logs --timestamps` output into lines: `emit(timestamp, message)` once per line the
+ * container wrote, with a long line's 16 KiB pieces joined again and their inner timestamps
+ * dropped. Pieces are kept by timestamp, so a line of the other stream (stderr between stdout's
+ * pieces) comes out on its own. end() gives out a last line with no newline and unfinished pieces.
+ */
+export class DockerLogReader {
+  private rest = '';
+  /** Pieces of long lines not yet finished, by their timestamp. */
+  private readonly pieces = new Map<string, string>();
+
+  constructor(private readonly emit: (timestamp: string, message: string) => void) {}
+
+  feed(chunk: string): void {
+    const lines = (this.rest + chunk).split('\n');
+    this.rest = lines.pop() ?? '';
+    for (const l of lines) this.line(l);
+  }
+
+  /** The timestamps of long lines whose last piece has not come. */
+  openTimestamps(): Set<string> {
+    return new Set(this.pieces.keys());
+  }
+
+  end(): void {
+    if (this.rest !== '') this.line(this.rest);
+    this.rest = '';
+    for (const [ts, text] of this.pieces) this.emit(ts, text);
+    this.pieces.clear();
+  }
+
+  private line(l: string): void {
+    let s = l;
+    for (;;) {
+      const sp = s.indexOf(' ');
+      if (sp <= 0) return;
+      const ts = s.slice(0, sp);
+      let body = s.slice(sp + 1);
+      const next = pieceEnd(body);
+      if (next >= 0) {
+        this.pieces.set(ts, (this.pieces.get(ts) ?? '') + body.slice(0, next));
+        s = body.slice(next);
+        continue;
+      }
+      if (body.endsWith('\r')) body = body.slice(0, -1);
+      const before = this.pieces.get(ts);
+      this.pieces.delete(ts);
+      this.emit(ts, before !== undefined ? before + body : body);
+      return;
+    }
+  }
+}
+
+/** Where the next piece's timestamp starts in `body` when body opens with a 16 KiB piece, else -1. */
+function pieceEnd(body: string): number {
+  if (body.length < DOCKER_PIECE_BYTES / 4 || Buffer.byteLength(body, 'utf8') <= DOCKER_PIECE_BYTES) return -1;
+  const at = charIndexAtByte(body, DOCKER_PIECE_BYTES);
+  // A piece cut inside a character is stored with replacement characters, a few bytes longer.
+  for (let i = at; i <= at + 3 && i < body.length; i++) {
+    DOCKER_TS_AT.lastIndex = i;
+    if (DOCKER_TS_AT.test(body)) return i;
+  }
+  return -1;
 }
 
 interface Follower {
@@ -154,19 +268,17 @@ export class AwslogsShipper {
     const sinceSec = resume.key ? Math.floor(Date.parse(`${resume.key.slice(0, 23)}Z`) / 1000) : resume.ms !== undefined ? Math.floor(resume.ms / 1000) : undefined;
     const source = await this.o.runtime.logs(dockerId, { follow: true, timestamps: true, ...(sinceSec !== undefined ? { since: sinceSec } : {}) });
     f.source = source;
-    let partial = '';
-    const take = (line: string) => {
-      if (line.endsWith('\r')) line = line.slice(0, -1);
-      const sp = line.indexOf(' ');
-      const t = sp > 0 ? parseDockerTime(line.slice(0, sp)) : undefined;
+    /** Docker key of the last line taken (or skipped as already shipped). */
+    let seenKey: string | undefined;
+    const take = (ts: string, message: string) => {
+      const t = parseDockerTime(ts);
       if (!t) return;
+      if (seenKey === undefined || t.key > seenKey) seenKey = t.key;
       // Already shipped (the resume point falls inside the second Docker was asked from).
       if (resume.key !== undefined && t.key <= resume.key) return;
       if (resume.key === undefined && resume.ms !== undefined && t.ms <= resume.ms) return;
-      const message = line.slice(sp + 1);
       if (message === '') return;
-      // CloudWatch takes events of up to 256 KiB (with 26 bytes of overhead); longer lines are split.
-      for (let i = 0; i < message.length; i += 200_000) f.buffer.push({ timestamp: t.ms, message: message.slice(i, i + 200_000), key: t.key });
+      for (const piece of splitEventMessage(message)) f.buffer.push({ timestamp: t.ms, message: piece, key: t.key });
       const max = this.o.maxBufferedEvents ?? 100_000;
       if (f.buffer.length > max) {
         f.dropped += f.buffer.length - max;
@@ -174,11 +286,10 @@ export class AwslogsShipper {
       }
       if (f.buffer.length >= (this.o.maxBatchEvents ?? 1000)) this.kick(f);
     };
+    const reader = new DockerLogReader(take);
     source.setEncoding('utf8');
     source.on('data', (chunk: string) => {
-      const lines = (partial + chunk).split('\n');
-      partial = lines.pop() ?? '';
-      for (const l of lines) take(l);
+      reader.feed(chunk);
       this.arm(f);
     });
     await new Promise<void>((resolve) => {
@@ -189,7 +300,7 @@ export class AwslogsShipper {
         resolve();
       });
     });
-    if (partial) take(partial);
+    if (!this.closed) await this.catchUp(dockerId, reader, seenKey, take);
     f.ended = true;
     // The container is gone (or stopped): what is left goes out, then this follower ends.
     while (f.buffer.length > 0 && !this.closed) {
@@ -198,6 +309,37 @@ export class AwslogsShipper {
     }
     f.timer?.cancel();
     this.followers.delete(dockerId);
+  }
+
+  /**
+   * Once the follow stream has ended, reads the container's output once more, without following.
+   * Docker writes a last line that has no newline only when the container exits, and its follow
+   * stream can end before passing that write on; the stored log has it. Lines already taken are
+   * skipped by their timestamp, except those of a long line whose pieces were still arriving.
+   * When the container cannot be read any more, what the follow stream gave is all there is.
+   */
+  private async catchUp(dockerId: string, reader: DockerLogReader, seenKey: string | undefined, take: (ts: string, message: string) => void): Promise<void> {
+    const open = reader.openTimestamps();
+    const keys = [seenKey, ...[...open].map((ts) => parseDockerTime(ts)?.key)].filter((k): k is string => k !== undefined).sort();
+    const fromKey = keys[0];
+    let text = '';
+    try {
+      const since = fromKey !== undefined ? Math.floor(Date.parse(`${fromKey.slice(0, 23)}Z`) / 1000) : undefined;
+      const again = await this.o.runtime.logs(dockerId, { timestamps: true, ...(since !== undefined ? { since } : {}) });
+      again.setEncoding('utf8');
+      for await (const chunk of again) text += chunk as string;
+    } catch {
+      reader.end();
+      return;
+    }
+    const rest = new DockerLogReader((ts, message) => {
+      const key = parseDockerTime(ts)?.key;
+      if (key === undefined) return;
+      if (seenKey !== undefined && key <= seenKey && !open.has(ts)) return;
+      take(ts, message);
+    });
+    rest.feed(text);
+    rest.end();
   }
 
   private arm(f: Follower): void {
@@ -236,6 +378,10 @@ export class AwslogsShipper {
     const first = batch[0]!.timestamp;
     const within = batch.findIndex((e) => e.timestamp - first > 86_400_000);
     if (within > 0) batch = batch.slice(0, within);
+    // And at most 1 MiB, counting 26 bytes for each event.
+    let bytes = 0;
+    const fits = batch.findIndex((e) => (bytes += Buffer.byteLength(e.message, 'utf8') + 26) > MAX_BATCH_BYTES);
+    if (fits > 0) batch = batch.slice(0, fits);
     let last = -Infinity;
     const events = batch.map((e) => ({ timestamp: (last = Math.max(last, e.timestamp)), message: e.message }));
     const t = f.target;
