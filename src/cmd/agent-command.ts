@@ -72,7 +72,8 @@ Flags:
                           server's data dir. Registration hands the agent an instance credential,
                           kept in the data dir (0600), which it uses from then on
   --region REGION         the region to register into (default: the server's default region)
-  --data-dir DIR          where the agent keeps its identity (default $WHARF_DATA_DIR or ~/.wharf)
+  --data-dir DIR          where the agent keeps its identity (default $WHARF_DATA_DIR or ~/.wharf);
+                          one agent per data dir: a second one started on it is refused
   --ca FILE               PEM certificate(s) an https endpoint's certificate must chain to (its
                           self-signed certificate, or the CA that signed it); default the system's
 ${AGENT_FLAGS}`;

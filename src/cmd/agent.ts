@@ -16,6 +16,7 @@ import { FARGATE_POOL } from '../core/fargate-pool';
 import { createLogger, systemClock, type Logger } from '../lib';
 import { AwslogsShipper } from '../agent/awslogs-shipper';
 import type { KeyPair } from './credentials';
+import { lockDir, type DirLock } from './dir-lock';
 
 export interface AgentCommandOptions {
   endpoint: string;
@@ -81,6 +82,24 @@ export function taskCleanupWaitMs(value: string | undefined): number | undefined
   return parts.reduce((ms, p) => ms + Number(p[1]) * units[p[2]!]!, 0);
 }
 
+export const AGENT_LOCK_FILE = 'agent.lock';
+export const AGENT_PID_FILE = 'agent.pid';
+
+/**
+ * One agent per agent state dir (DATA_DIR/agent, or agent-fargate): two would be the same
+ * container instance, replace each other's channel, and each run every task it is sent, so every
+ * task would get two containers and each would remove the other's as orphans. A second one is
+ * refused, naming the first; the lock dies with its process, so a kill -9 leaves none behind.
+ */
+export function lockAgentDir(agentDir: string): DirLock {
+  return lockDir(agentDir, {
+    lockFile: AGENT_LOCK_FILE,
+    pidFile: AGENT_PID_FILE,
+    refusal: (who) =>
+      `another wharf agent is already running on this data dir${who}: ${agentDir} (two agents on one data dir are one container instance and would run every task twice; stop it, or give this agent a --data-dir of its own)`,
+  });
+}
+
 export interface RunningAgents {
   agents: Agent[];
   stop(): Promise<void>;
@@ -121,6 +140,23 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
       },
     };
   }
+  // Before anything else is touched: the Docker runtime and its state are the holder's.
+  const lock = lockAgentDir(agentDir);
+  try {
+    return await startDockerAgent(o, agentDir, log, makeClient, lock);
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+}
+
+async function startDockerAgent(
+  o: AgentCommandOptions,
+  agentDir: string,
+  log: Logger,
+  makeClient: (httpAgent?: HttpAgent, instanceCredentialFile?: string) => HttpControlPlaneClient,
+  lock: DirLock,
+): Promise<RunningAgents> {
   const runtime = new DockerRuntime();
   try {
     await runtime.info();
@@ -182,6 +218,7 @@ export async function startAgents(o: AgentCommandOptions): Promise<RunningAgents
       await agent.stop();
       awslogs.close();
       runtime.close();
+      lock.release();
     },
   };
 }
