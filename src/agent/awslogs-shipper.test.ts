@@ -55,6 +55,9 @@ test('the stream ECS names, and the region awslogs-region names', () => {
   const noPrefix = { name: 'app', logConfiguration: { logDriver: 'awslogs' as const, options: { 'awslogs-group': 'g', 'awslogs-create-group': 'true' } } };
   assert.deepEqual(awslogsTargetOf(noPrefix, 't1', 'abc', 'us-east-1'), { group: 'g', stream: 'abc', region: 'us-east-1', createGroup: true });
   assert.equal(awslogsTargetOf({ name: 'app' }, 't1', 'abc', 'us-east-1'), undefined);
+  // awslogs-create-group is read as Docker reads it (Go's booleans).
+  const created = (v: string) => awslogsTargetOf({ name: 'app', logConfiguration: { logDriver: 'awslogs' as const, options: { 'awslogs-group': 'g', 'awslogs-create-group': v } } }, 't1', 'abc', 'us-east-1')!.createGroup;
+  assert.deepEqual(['True', '1', 'false', '0'].map(created), [true, true, false, false]);
 });
 
 test('prepare makes the group (when asked) and the stream, and a missing group is ECS’s start failure', async () => {

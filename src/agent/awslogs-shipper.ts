@@ -31,6 +31,7 @@ import type { Logger } from '../lib/logger';
 import { backoffMs } from '../lib/backoff';
 import type { ContainerRuntime } from './runtime/container-runtime';
 import type { ContainerDefinition } from '../core/shapes/ecs';
+import { awslogsCreatesGroup } from '../core/task-definition-container';
 
 export interface AwslogsTarget {
   group: string;
@@ -53,7 +54,7 @@ export function awslogsTargetOf(def: ContainerDefinition, taskId: string, docker
   const prefix = o['awslogs-stream-prefix'];
   const stream = prefix ? `${prefix}/${def.name}/${taskId}` : dockerId;
   if (!stream) return undefined;
-  return { group: o['awslogs-group'], stream, region: o['awslogs-region'] ?? instanceRegion, createGroup: o['awslogs-create-group'] === 'true' };
+  return { group: o['awslogs-group'], stream, region: o['awslogs-region'] ?? instanceRegion, createGroup: awslogsCreatesGroup(o) };
 }
 
 /** ECS's reason when the group is missing (the Docker awslogs driver's error, as ECS reports it). */

@@ -15,6 +15,7 @@
  */
 import { idOf, parseArn } from '../core/arn';
 import { WharfError } from '../core/errors';
+import { awslogsCreatesGroup } from '../core/task-definition-container';
 import type { TaskRecord } from '../core/resources';
 import type { Caller, ControlContext } from './context';
 import { logGroupArn, logStreamArn } from './logs-records';
@@ -52,7 +53,7 @@ export function awslogsTargetsOf(ctx: ControlContext, t: TaskRecord, dockerId?: 
       group: o['awslogs-group'],
       stream,
       region: o['awslogs-region'] ?? ctx.partition.region,
-      createGroup: o['awslogs-create-group'] === 'true',
+      createGroup: awslogsCreatesGroup(o),
     });
   }
   return out;

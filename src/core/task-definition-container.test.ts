@@ -300,6 +300,21 @@ const cases: { name: string; req: RegisterTaskDefinitionRequest; message: string
     message: 'Log driver awslogs requires options: awslogs-region',
   },
   {
+    name: 'an awslogs option Docker does not know',
+    req: withContainer({ logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': 'g', 'awslogs-region': 'us-east-1', 'awslogs-foo': 'bar' } } }),
+    message: /^Invalid 'logConfiguration\.options' setting for container 'web': unknown log opt 'awslogs-foo' for awslogs log driver\. Valid options: awslogs-region,/,
+  },
+  {
+    name: "awslogs-create-group 'yes'",
+    req: withContainer({ logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': 'g', 'awslogs-region': 'us-east-1', 'awslogs-create-group': 'yes' } } }),
+    message: `Invalid 'logConfiguration.options' setting for container 'web': must specify valid value for log opt 'awslogs-create-group': strconv.ParseBool: parsing "yes": invalid syntax (use true or false).`,
+  },
+  {
+    name: 'awslogs-datetime-format with awslogs-multiline-pattern',
+    req: withContainer({ logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': 'g', 'awslogs-region': 'us-east-1', 'awslogs-datetime-format': '%Y', 'awslogs-multiline-pattern': '^x' } } }),
+    message: "Invalid 'logConfiguration.options' setting for container 'web': you cannot configure log opt 'awslogs-datetime-format' and 'awslogs-multiline-pattern' at the same time.",
+  },
+  {
     name: 'a restart attempt period of 30 seconds',
     req: withContainer({ restartPolicy: { enabled: true, restartAttemptPeriod: 30 } }),
     message: "Invalid 'restartPolicy.restartAttemptPeriod' setting for container 'web'. It must be an integer between 60 and 1800 seconds.",
@@ -319,6 +334,12 @@ const cases: { name: string; req: RegisterTaskDefinitionRequest; message: string
 for (const c of cases) {
   test(`rejects ${c.name}`, () => rejects(c.req, c.message));
 }
+
+test('awslogs takes Docker’s options, ECS’s stream prefix and Go’s booleans', () => {
+  const options = { 'awslogs-group': 'g', 'awslogs-region': 'us-east-1', 'awslogs-stream-prefix': 'web', 'awslogs-create-group': 'True', 'awslogs-multiline-pattern': '^INFO', mode: 'non-blocking', 'max-buffer-size': '4m' };
+  const { taskDefinition } = validateAndNormalizeTaskDefinition(withContainer({ logConfiguration: { logDriver: 'awslogs', options } }));
+  assert.deepEqual(taskDefinition.containerDefinitions[0]!.logConfiguration?.options, options);
+});
 
 test('fills the defaults ECS echoes for a minimal container', () => {
   const { taskDefinition } = validateAndNormalizeTaskDefinition(ec2Request());

@@ -72,6 +72,14 @@ const cases: { name: string; req: RegisterTaskDefinitionRequest; message: string
     req: fargateWith({ logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': 'g', 'awslogs-region': 'us-east-1' } } }),
     message: 'Fargate requires task definition to have execution role ARN to support log driver awslogs.',
   },
+  {
+    name: 'awslogs without awslogs-stream-prefix',
+    req: fargateRequest({
+      executionRoleArn: 'arn:aws:iam::123456789012:role/exec',
+      containerDefinitions: [{ name: 'web', image: 'nginx', logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': 'g', 'awslogs-region': 'us-east-1' } } }],
+    }),
+    message: 'Fargate requires log configuration options to include awslogs-stream-prefix to support log driver awslogs.',
+  },
   { name: 'a GPU', req: fargateWith({ resourceRequirements: [{ type: 'GPU', value: '1' }] }), message: nope("GPU resource requirements for container 'web'") },
   { name: 'a stopTimeout of 121 seconds', req: fargateWith({ stopTimeout: 121 }), message: "Invalid 'stopTimeout' setting for container 'web'. Fargate supports at most 120 seconds." },
   { name: 'a startTimeout of 1 second', req: fargateWith({ startTimeout: 1 }), message: "Invalid 'startTimeout' setting for container 'web'. Fargate supports 2 to 120 seconds." },
@@ -122,7 +130,7 @@ test('Fargate accepts pidMode task, SYS_PTRACE, net.* sysctls, stopTimeout 120 a
           startTimeout: 2,
           linuxParameters: { capabilities: { add: ['SYS_PTRACE'] }, initProcessEnabled: true },
           systemControls: [{ namespace: 'net.ipv4.tcp_keepalive_time', value: '60' }],
-          logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': 'g', 'awslogs-region': 'us-east-1' } },
+          logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': 'g', 'awslogs-region': 'us-east-1', 'awslogs-stream-prefix': 'web' } },
         },
       ],
       ephemeralStorage: { sizeInGiB: 21 },

@@ -103,6 +103,10 @@ export function fargateViolation(td: FargateCandidate): string | undefined {
       // Fargate's own agent ships the logs with the execution role's credentials.
       return 'Fargate requires task definition to have execution role ARN to support log driver awslogs.';
     }
+    if (c.logConfiguration?.logDriver === 'awslogs' && !c.logConfiguration.options?.['awslogs-stream-prefix']) {
+      // Fargate has no container instance whose Docker ids could name the streams.
+      return 'Fargate requires log configuration options to include awslogs-stream-prefix to support log driver awslogs.';
+    }
   }
   return undefined;
 }
