@@ -38,6 +38,7 @@ import { FencedStore } from '../store/fenced-store';
 import type { Leadership } from '../store/etcd/etcd-leadership';
 import { coalescedRead, systemClock, type Logger, type SecretCipher } from '../lib';
 import { WharfError } from '../core/errors';
+import { StoreReadTimeoutError, isEtcdUnavailable, storeUnavailableMessage } from '../store/etcd/etcd-unavailable';
 
 /** How long a request waits for the read of etcd's revision before it is answered 503. */
 const STORE_READ_TIMEOUT_MS = 2000;
@@ -97,8 +98,17 @@ export class RegionRuntimes {
   private closed = false;
   private endpoint?: string;
   private readonly upListeners = new Set<(r: RegionRuntime) => void>();
+  /** Distributed mode: since when requests have found etcd unable to serve (undefined while it serves). */
+  private storeFailingSince: number | undefined;
 
   constructor(private readonly o: RegionRuntimeOptions) {}
+
+  /** The 503 a request gets while etcd cannot serve, saying so in Wharf's words (store/etcd/etcd-unavailable.ts). */
+  private storeUnavailable(err: unknown): WharfError {
+    const now = Date.now();
+    this.storeFailingSince ??= now;
+    return new WharfError('ServiceUnavailableException', storeUnavailableMessage(err, now - this.storeFailingSince));
+  }
 
   /** Brings up the default region and every region that holds data. */
   async startUsed(): Promise<void> {
@@ -251,14 +261,25 @@ export class RegionRuntimes {
     const barrier = async (): Promise<number> => {
       let timer: NodeJS.Timeout | undefined;
       try {
-        return await Promise.race([
+        const revision = await Promise.race([
           latest(),
-          new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${STORE_READ_TIMEOUT_MS} ms`)), STORE_READ_TIMEOUT_MS))),
+          new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new StoreReadTimeoutError(STORE_READ_TIMEOUT_MS)), STORE_READ_TIMEOUT_MS))),
         ]);
+        this.storeFailingSince = undefined;
+        return revision;
       } catch (e) {
-        throw new WharfError('ServiceUnavailableException', `The store (etcd) is unavailable: ${e instanceof Error ? e.message : String(e)}. Try again later.`);
+        throw this.storeUnavailable(e);
       } finally {
         clearTimeout(timer);
+      }
+    };
+    // A write (or a read of the store itself) that etcd cannot serve is the same 503, not a
+    // ServerException carrying the etcd client's words.
+    const storeFailuresAs503 = async (h: Handler, args: Parameters<Handler>) => {
+      try {
+        return await h(...args);
+      } catch (e) {
+        throw isEtcdUnavailable(e) ? this.storeUnavailable(e) : e;
       }
     };
     const current = (table: Record<string, Handler>): Record<string, Handler> => {
@@ -267,11 +288,13 @@ export class RegionRuntimes {
       for (const [op, h] of Object.entries(table)) {
         out[op] = async (...args: Parameters<Handler>) => {
           await state.waitFor(await barrier());
-          return h(...args);
+          return storeFailuresAs503(h, args);
         };
       }
       return out;
     };
+    const storeOnly = (table: Record<string, Handler>): Record<string, Handler> =>
+      distributed ? Object.fromEntries(Object.entries(table).map(([op, h]) => [op, (...args: Parameters<Handler>) => storeFailuresAs503(h, args)])) : table;
     return {
       region,
       ctx,
@@ -280,7 +303,7 @@ export class RegionRuntimes {
       secrets: current(secretsHandlers(ctx) as Record<string, Handler>),
       cloudMap: current(cloudMapHandlers(ctx) as Record<string, Handler>),
       // Logs read the store itself, which is current on every replica: no read barrier needed.
-      logs: logs as Record<string, Handler>,
+      logs: storeOnly(logs as Record<string, Handler>),
       capacityProviders: () => controllers?.capacityProviders,
       ec2: current(ec2Handlers(ctx) as Record<string, Handler>),
       elbv2: current(elbv2Handlers(ctx) as Record<string, Handler>),
