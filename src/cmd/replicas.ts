@@ -25,6 +25,24 @@ export interface ReplicaRecord {
 
 export const REPLICAS_PREFIX = 'replicas/';
 
+/**
+ * A registry record whose heartbeat is older than this is left out of what /healthz and `wharf
+ * status` list: a replica killed (kill -9) never removes its record, and is no part of the
+ * installation now.
+ */
+export const LISTED_FOR_MS = 10_000;
+
+/** A replica as the registry lists it (/healthz `replicas`, cmd/server.ts). */
+export interface ListedReplica {
+  replica: string;
+  endpoint: string;
+  /** Seconds since its last heartbeat, by the reader's clock (never below 0). */
+  heartbeatAgeSeconds: number;
+}
+
+/** Seconds from a heartbeat to now, to a tenth; 0 for a heartbeat stamped by a clock a little ahead. */
+export const heartbeatAgeSeconds = (heartbeatAt: number, now: number): number => Math.max(0, Math.round((now - heartbeatAt) / 100) / 10);
+
 export class ReplicaRegistry {
   private known = new Map<string, ReplicaRecord>();
   private timer: NodeJS.Timeout | undefined;
@@ -79,6 +97,19 @@ export class ReplicaRegistry {
   endpoints(): string[] {
     const others = [...this.known].filter(([id]) => id !== this.o.id && this.alive(id)).map(([, r]) => r.endpoint);
     return [...(this.endpoint ? [this.endpoint] : []), ...others.sort()];
+  }
+
+  /**
+   * The replicas whose heartbeat this replica read less than LISTED_FOR_MS ago (itself included,
+   * once its first heartbeat is written): what /healthz tells `wharf status`, so that any one
+   * replica's URL shows the whole installation.
+   */
+  listed(): ListedReplica[] {
+    const now = this.o.clock.now();
+    return [...this.known]
+      .filter(([, r]) => now - r.heartbeatAt < LISTED_FOR_MS)
+      .map(([replica, r]) => ({ replica, endpoint: r.endpoint, heartbeatAgeSeconds: heartbeatAgeSeconds(r.heartbeatAt, now) }))
+      .sort((a, b) => a.endpoint.localeCompare(b.endpoint));
   }
 
   private async tick(): Promise<void> {

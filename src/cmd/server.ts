@@ -31,6 +31,7 @@ import { placementCommitStats } from '../control/placement-batch';
 import { reportCommitStats } from '../control/task-state-changes';
 import { RegionRuntimes, regionalHandlers } from './regions';
 import { ReplicaRegistry } from './replicas';
+import { announcedEndpoint, parseAdvertiseUrl } from './advertise-url';
 import { REPLICAS_HEADER } from '../api/agent/protocol';
 import { scaleCommandRunner } from './scale-command';
 import { startLoadBalancers, type LoadBalancerSettings, type RunningLoadBalancers } from './load-balancers';
@@ -75,6 +76,12 @@ export interface ServerOptions {
   tls?: TlsFiles;
   /** The built web console served at /console (default dist/console of this checkout; false: none). */
   consoleDir?: string | false;
+  /**
+   * The URL agents and the other replicas are told to use (`--advertise-url`), when it is not the
+   * --listen address: behind NAT, a proxy, or in another network namespace. Without it, a
+   * wildcard --listen announces an address of this host (cmd/advertise-url.ts).
+   */
+  advertiseUrl?: string;
 }
 
 /** The parts of an `etcd://host:port,host:port[/prefix/]` store URL. */
@@ -111,7 +118,10 @@ async function openStore(opts: ServerOptions, replicaId: string, log: Logger): P
 }
 
 export interface RunningServer {
+  /** The --listen address as a URL: what processes on this host use. */
   endpoint: string;
+  /** What agents and the other replicas are told (--advertise-url, or a concrete address for a wildcard --listen). */
+  advertisedEndpoint: string;
   port: number;
   credentials: CredentialsFile;
   /** The default region's partition and context (tests and `wharf up` use the default region). */
@@ -136,6 +146,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const policy = new RegionPolicy(opts.region, opts.regions);
   // Read first: a bad file is told before anything starts.
   const tls = opts.tls ? readTlsFiles(opts.tls) : undefined;
+  const advertiseUrl = opts.advertiseUrl !== undefined ? parseAdvertiseUrl(opts.advertiseUrl, tls !== undefined) : undefined;
   // The data dir is the server's alone (cmd/data-dir.ts); what an older build left wider is narrowed.
   const narrowed = tightenDataDir(opts.dataDir);
   if (narrowed > 0) log.info({ dataDir: opts.dataDir, narrowed }, 'made the data dir owner-only (0700 directories, 0600 files)');
@@ -208,6 +219,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       ...(replicaRegistry?.storeUnreachable() ? { status: 'store unavailable', error: replicaRegistry.storeUnreachable() } : {}),
       replica: replicaId,
       leader: leadership ? leadership.current() !== undefined : true,
+      // What `wharf status` needs to show the whole installation from this one replica.
+      store: leadership ? 'etcd' : 'sqlite',
+      ...(replicaRegistry ? { replicas: replicaRegistry.listed() } : {}),
       ...(dns ? { dns: { serving: dns.addresses.map(showDnsAddress), standingBy: dns.standingBy.map(showDnsAddress) } } : {}),
     }),
     // Agents learn every live replica from any answer, and move to another when theirs goes.
@@ -217,9 +231,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   capacityProviderGauges(http.metrics, regions);
   const { port } = await http.listen(opts.port, opts.host);
   const endpoint = `${tls ? 'https' : 'http'}://${hostPort(opts.host, port)}`;
-  regions.setEndpoint(endpoint);
-  await replicaRegistry?.start(endpoint);
-  log.info({ endpoint, dataDir: opts.dataDir, region: opts.region, regions: policy.describe() }, 'wharf server listening');
+  // Agents on other hosts and the other replicas are told an address they can dial.
+  const announced = announcedEndpoint({ scheme: tls ? 'https' : 'http', host: opts.host, port, advertiseUrl });
+  if (announced.note) log[announced.warn ? 'warn' : 'info']({ listen: endpoint, advertised: announced.endpoint }, announced.note);
+  regions.setEndpoint(announced.endpoint);
+  await replicaRegistry?.start(announced.endpoint);
+  log.info({ endpoint, advertised: announced.endpoint, dataDir: opts.dataDir, region: opts.region, regions: policy.describe() }, 'wharf server listening');
   const startLbs = () => startLoadBalancers({ dataDir: opts.dataDir, settings: opts.loadBalancers ?? { enabled: true }, regions, log });
   let loadBalancers: RunningLoadBalancers | undefined;
   if (!leadership) loadBalancers = startLbs();
@@ -242,6 +259,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   dns = dnsSettings ? await startDiscoveryDns(dnsSettings, regions, opts.region, log, loadBalancers ? [loadBalancers.hostNames] : []) : undefined;
   return {
     endpoint,
+    advertisedEndpoint: announced.endpoint,
     port,
     credentials,
     partition: home.ctx.partition,

@@ -1,27 +1,30 @@
 /**
  * `wharf status`: which replica leads, each replica's health, and each etcd member's.
  *
- * Where the replicas come from: the replica registry (`replicas/` in the store, cmd/replicas.ts)
- * when the store is etcd (`--store`, or what `wharf up --ha` left in DATA_DIR/ha/state.json), plus
- * any `--endpoint`s; without etcd, the one server at --endpoint (a single SQLite server is its
- * own only replica, and leads). Each replica is asked for its /healthz, which names the replica
- * and says whether it leads; etcd members are asked for their /health.
+ * Where the replicas come from: the --endpoint(s) given, the replica registry (`replicas/` in the
+ * store, cmd/replicas.ts) when the etcd store is known (`--store`, or what `wharf up --ha` left in
+ * DATA_DIR/ha/state.json), and what the replicas asked say themselves: each one's /healthz names
+ * the replica, says whether it leads, what kind of store it keeps its state in, and (on etcd) the
+ * replicas of the registry as it reads them, which are asked in turn. So any one replica's URL
+ * shows the whole installation and its real leader. etcd members are asked for their /health
+ * when the store URL is known (the replicas do not publish their etcd's addresses).
  */
 import { parseArgs } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { getJson } from './get-json';
-import { errorMessage, replicaStatus, type ReplicaStatus } from './replica-health';
+import { errorMessage, replicaHealth, type ReplicaStatus } from './replica-health';
 import { parseEtcdUrl } from './server';
 import { DEFAULT_ENDPOINT, defaultDataDir } from './client';
 import { readHaState } from './up-ha';
-import { REPLICAS_PREFIX, type ReplicaRecord } from './replicas';
+import { LISTED_FOR_MS, REPLICAS_PREFIX, heartbeatAgeSeconds, type ListedReplica, type ReplicaRecord } from './replicas';
 import { LEADER_KEY } from '../store/etcd';
 
 export const STATUS_HELP = `wharf status: which replica leads, each replica's health, and each etcd member's
 
 Flags:
   --endpoint URL[,URL]   replicas to ask (default: those of the etcd store's replica registry,
-                         else $WHARF_ENDPOINT or ${DEFAULT_ENDPOINT})
+                         else $WHARF_ENDPOINT or ${DEFAULT_ENDPOINT}); the replicas they know of
+                         are asked too, so one replica's URL shows them all
   --store etcd://...     the etcd store of a distributed installation (default: the one
                          'wharf up --ha' started for --data-dir)
   --data-dir DIR         (default $WHARF_DATA_DIR or ~/.wharf)
@@ -38,19 +41,15 @@ export interface EtcdMemberStatus {
 }
 
 export interface ClusterStatus {
+  /** The etcd store's URL when known; else what the replicas say of their store. */
   store: string;
+  /** The kind of store, as given or as the replicas report it; absent when no replica said. */
+  storeKind?: 'etcd' | 'sqlite';
   /** Who holds the leader key in etcd (a replica id); absent without etcd. */
   leaderKey?: string;
   replicas: ReplicaStatus[];
   etcd: EtcdMemberStatus[];
 }
-
-/**
- * Registry records whose heartbeat is older than this are left out: a replica killed in an
- * earlier run stays in the registry, and is no part of this one. (A replica that `wharf up --ha`
- * started, or that --endpoint names, is listed however long it has been gone.)
- */
-const FORGET_AFTER_MS = 10_000;
 
 async function memberStatus(endpoint: string): Promise<EtcdMemberStatus> {
   try {
@@ -62,8 +61,16 @@ async function memberStatus(endpoint: string): Promise<EtcdMemberStatus> {
   }
 }
 
+/** What etcd holds about the replicas: the registry's records and who holds the leader key. */
+export interface EtcdRegistry {
+  records: Map<string, ReplicaRecord>;
+  leaderKey?: string;
+  /** Why etcd could not be read (records empty then). */
+  error?: string;
+}
+
 /** The replica registry and the leader key, read from etcd (empty when etcd cannot be read). */
-async function readRegistry(store: string): Promise<{ records: Map<string, ReplicaRecord>; leaderKey?: string; error?: string }> {
+async function readRegistry(store: string): Promise<EtcdRegistry> {
   const { endpoints, prefix } = parseEtcdUrl(store);
   const client = new Etcd3({ hosts: endpoints, dialTimeout: 2000 });
   try {
@@ -79,23 +86,84 @@ async function readRegistry(store: string): Promise<{ records: Map<string, Repli
   }
 }
 
-export async function clusterStatus(o: { endpoints: string[]; store?: string; now?: number }): Promise<ClusterStatus> {
-  const now = o.now ?? Date.now();
-  if (!o.store) {
-    return { store: 'no etcd store (the server given; a single server keeps its state in SQLite)', replicas: await Promise.all(o.endpoints.map(replicaStatus)), etcd: [] };
+/**
+ * Asks the replicas at `endpoints`, then every replica they list that was not asked yet (a few
+ * rounds at most: replicas list each other), and returns each one's answer and what they listed.
+ */
+async function askReplicas(endpoints: string[]): Promise<{ answers: Map<string, ReplicaStatus>; stores: Set<'etcd' | 'sqlite'>; listed: ListedReplica[] }> {
+  const answers = new Map<string, ReplicaStatus>();
+  const stores = new Set<'etcd' | 'sqlite'>();
+  const listed: ListedReplica[] = [];
+  let next = [...new Set(endpoints)];
+  for (let round = 0; round < 4 && next.length > 0; round++) {
+    const got = await Promise.all(next.map(replicaHealth));
+    for (const h of got) {
+      answers.set(h.status.endpoint, h.status);
+      if (h.store) stores.add(h.store);
+      listed.push(...h.replicas.filter((r) => r.heartbeatAgeSeconds * 1000 < LISTED_FOR_MS).map((r) => ({ ...r, endpoint: normalEndpoint(r.endpoint) })));
+    }
+    next = [...new Set(listed.map((r) => r.endpoint))].filter((e) => !answers.has(e));
   }
-  const { endpoints: members } = parseEtcdUrl(o.store);
-  const [registry, etcd] = await Promise.all([readRegistry(o.store), Promise.all(members.map(memberStatus))]);
-  const recent = [...registry.records].filter(([, r]) => now - r.heartbeatAt < FORGET_AFTER_MS);
-  const endpoints = [...new Set([...o.endpoints, ...recent.map(([, r]) => r.endpoint)])].sort();
-  const replicas = await Promise.all(
-    endpoints.map(async (endpoint) => {
-      const s = await replicaStatus(endpoint);
-      const rec = recent.find(([, r]) => r.endpoint === endpoint);
-      return { ...s, ...(s.replica === undefined && rec ? { replica: rec[0] } : {}), ...(rec ? { heartbeatAgeSeconds: Math.round((now - rec[1].heartbeatAt) / 100) / 10 } : {}) };
+  return { answers, stores, listed };
+}
+
+const normalEndpoint = (e: string) => e.replace(/\/+$/, '');
+
+/**
+ * One line per replica: a replica reached under two URLs (one given, one it announces) is shown
+ * once, by the URL that answered (else the first).
+ */
+function oneEachReplica(replicas: ReplicaStatus[]): ReplicaStatus[] {
+  const byId = new Map<string, ReplicaStatus>();
+  const out: ReplicaStatus[] = [];
+  for (const r of [...replicas].sort((a, b) => Number(b.healthy) - Number(a.healthy))) {
+    if (r.replica === undefined) out.push(r);
+    else if (!byId.has(r.replica)) {
+      byId.set(r.replica, r);
+      out.push(r);
+    }
+  }
+  return out.sort((a, b) => a.endpoint.localeCompare(b.endpoint));
+}
+
+/**
+ * `clock` is read once etcd's registry has been read: a heartbeat that landed while the read was
+ * under way is then older than the moment it is compared with, not younger (a negative age).
+ * `readRegistry` is etcd's (tests give their own).
+ */
+export async function clusterStatus(o: { endpoints: string[]; store?: string; clock?: () => number; readRegistry?: (store: string) => Promise<EtcdRegistry> }): Promise<ClusterStatus> {
+  const clock = o.clock ?? Date.now;
+  const given = o.endpoints.map(normalEndpoint);
+  let registry: EtcdRegistry | undefined;
+  let etcd: EtcdMemberStatus[] = [];
+  if (o.store) {
+    const { endpoints: members } = parseEtcdUrl(o.store);
+    [registry, etcd] = await Promise.all([(o.readRegistry ?? readRegistry)(o.store), Promise.all(members.map(memberStatus))]);
+  }
+  const now = clock();
+  const recent = [...(registry?.records ?? [])]
+    .filter(([, r]) => now - r.heartbeatAt < LISTED_FOR_MS)
+    .map(([replica, r]): ListedReplica => ({ replica, endpoint: normalEndpoint(r.endpoint), heartbeatAgeSeconds: heartbeatAgeSeconds(r.heartbeatAt, now) }));
+  const asked = await askReplicas([...given, ...recent.map((r) => r.endpoint)]);
+  // The heartbeat of a replica: as etcd has it when the store was read, else the freshest any
+  // replica reported.
+  const records = registry && registry.error === undefined ? recent : asked.listed;
+  const recordOf = (endpoint: string) => records.filter((r) => r.endpoint === endpoint).sort((a, b) => a.heartbeatAgeSeconds - b.heartbeatAgeSeconds)[0];
+  const replicas = oneEachReplica(
+    [...asked.answers.values()].map((s) => {
+      const rec = recordOf(s.endpoint);
+      return { ...s, ...(s.replica === undefined && rec ? { replica: rec.replica } : {}), ...(rec ? { heartbeatAgeSeconds: rec.heartbeatAgeSeconds } : {}) };
     }),
   );
-  return { store: o.store, ...(registry.leaderKey !== undefined ? { leaderKey: registry.leaderKey } : {}), replicas, etcd };
+  const kind = o.store ? 'etcd' : asked.stores.has('etcd') ? 'etcd' : asked.stores.has('sqlite') ? 'sqlite' : undefined;
+  const store =
+    o.store ??
+    (kind === 'etcd'
+      ? 'etcd, as the replicas report (its members are not checked: give --store etcd://... or the data dir of wharf up --ha)'
+      : kind === 'sqlite'
+        ? 'SQLite (a single server keeps its state in its data dir)'
+        : 'unknown (no replica said which)');
+  return { store, ...(kind ? { storeKind: kind } : {}), ...(registry?.leaderKey !== undefined ? { leaderKey: registry.leaderKey } : {}), replicas, etcd };
 }
 
 /** Healthy: exactly one healthy replica leads, and every replica and member answers. */

@@ -46,7 +46,11 @@ function up(dataDir: string, extra: string[] = []): Promise<{ child: ChildProces
   child.stdout!.on('data', (d: Buffer) => (out += d));
   child.stderr!.on('data', (d: Buffer) => (out += d));
   ups.push(child);
-  return waitUntil(() => (/Local agent: 1 container instance/.test(out) ? { child, output: () => out } : child.exitCode !== null ? Promise.reject(new Error(out)) : undefined), 'wharf up --ha to start', { timeoutMs: 120_000, describe: () => out });
+  // waitUntil takes a probe that throws for "not yet": an exit is returned, then thrown.
+  return waitUntil(() => (/Local agent: 1 container instance/.test(out) ? { child, output: () => out } : child.exitCode !== null ? { exited: out } : undefined), 'wharf up --ha to start', { timeoutMs: 120_000, describe: () => out }).then((r) => {
+    if ('exited' in r) throw new Error(r.exited);
+    return r;
+  });
 }
 
 const ups: ChildProcess[] = [];
@@ -140,6 +144,20 @@ describe('wharf up --ha and wharf status', { skip: missing ? 'etcd is not instal
     assert.deepEqual(atFollower.status.replicas.map((r) => r.endpoint).sort(), [...state.replicas].sort());
     assert.equal(atFollower.status.etcd.length, 3);
     assert.match(atFollower.text, /^Store: etcd:\/\//);
+
+    // Without the data dir (another machine, say): the follower's /healthz says the store is
+    // etcd and lists the replicas, which are asked in turn: the same leader, every replica.
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-status-elsewhere-'));
+    try {
+      const alone = status(['--endpoint', follower, '--data-dir', elsewhere]);
+      assert.equal(alone.code, 0, alone.text);
+      assert.equal(alone.status.storeKind, 'etcd');
+      assert.deepEqual(alone.status.replicas.filter((r) => r.leader).map((r) => r.endpoint), [leaders[0]!.endpoint], alone.text);
+      assert.deepEqual(alone.status.replicas.map((r) => r.endpoint).sort(), [...state.replicas].sort(), alone.text);
+      assert.doesNotMatch(alone.text, /no etcd store|no replica leads|heartbeat -/);
+    } finally {
+      fs.rmSync(elsewhere, { recursive: true, force: true });
+    }
 
     // A second `wharf up` on this data dir, --ha or not, is refused at once, and the running
     // one's replicas are left as they were.
