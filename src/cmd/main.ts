@@ -47,6 +47,12 @@ const SERVER_HELP = `wharf server: run the control plane (ECS API, SigV4-authent
 
 Flags:
   --listen HOST:PORT     address to listen on (default 127.0.0.1:${DEFAULT_PORT})
+  --advertise-url URL    the URL agents and the other replicas are told to use for this server
+                         (http[s]://HOST:PORT), when it is not the --listen address: behind NAT or
+                         a proxy, or for agents in other network namespaces (with --tls-cert, a
+                         name or address its certificate holds). Default: the --listen
+                         address; on 0.0.0.0 or ::, the address of the interface of this host's
+                         default route (the log says which)
   --data-dir DIR         where the store and credentials live (default $WHARF_DATA_DIR or ~/.wharf)
   --region REGION        the default region: shown in the banner and joined by agents that name
                          none (default us-east-1). Every request is served by the region of its
@@ -112,8 +118,14 @@ with apt if missing; data in DATA_DIR/ha/etcd, left running on exit and adopted 
 --listen port and the next two (logs in DATA_DIR/ha), and the local agents joined to all three.
 Every replica gets --dns: one holds each address, the others stand by to take it over. Replicas
 left running by a 'wharf up --ha' that was killed are adopted by the next one, not started twice
-(or replaced one at a time when this run's flags differ from theirs).
+(or replaced one at a time when this run's flags differ from theirs). While it runs, a replica or
+etcd member that dies is started again (the same member, on its data), at once and then after
+growing waits (1 s doubling to 30 s) if it keeps dying; its log says each time.
 'wharf status' then shows which replica leads and the health of each replica and etcd member.
+--etcd-ports FIRST (with --ha) puts the etcd members on 127.0.0.1 ports FIRST to FIRST+5: member
+m1 client FIRST, peer FIRST+1; m2 FIRST+2 and FIRST+3; m3 FIRST+4 and FIRST+5 (default: free
+ports). Ports are chosen when the cluster is made and kept in DATA_DIR/ha/etcd/members.json, as
+a member's peer address is part of the cluster's state: a later --etcd-ports must match them.
 
 ${AGENT_FLAGS}`;
 
@@ -140,6 +152,7 @@ async function cmdServer(argv: string[]): Promise<void> {
     args: argv,
     options: {
       listen: { type: 'string', default: `127.0.0.1:${DEFAULT_PORT}` },
+      'advertise-url': { type: 'string' },
       'data-dir': { type: 'string', default: defaultDataDir() },
       region: { type: 'string', default: 'us-east-1' },
       regions: { type: 'string' },
@@ -192,8 +205,9 @@ async function cmdServer(argv: string[]): Promise<void> {
     loadBalancers,
     store: values.store,
     tls,
+    advertiseUrl: values['advertise-url'],
   });
-  printBanner(srv.endpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey);
+  printBanner(srv.advertisedEndpoint, values.region!, srv.credentials.user.accessKeyId, srv.credentials.user.secretAccessKey);
   const stop = async () => {
     process.stderr.write('\nwharf: shutting down\n');
     await srv.close();
@@ -240,11 +254,13 @@ async function cmdUp(argv: string[]): Promise<void> {
       'load-balancers': { type: 'string' },
       haproxy: { type: 'string' },
       ha: { type: 'boolean' },
+      'etcd-ports': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(UP_HELP);
   // Before anything starts: a second `wharf up` here would double the agents and the replicas.
+  if (values['etcd-ports'] !== undefined && !values.ha) throw new Error('--etcd-ports goes with --ha');
   const lock = lockUp(values['data-dir']!);
   if (values.ha) ensureEtcdServer((s) => process.stderr.write(s + '\n'));
   if (values.fargate) throw new Error('wharf up offers this host as Fargate capacity already (--without-fargate to not)');

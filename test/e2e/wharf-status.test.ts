@@ -54,6 +54,22 @@ function up(dataDir: string, extra: string[] = []): Promise<{ child: ChildProces
 }
 
 const ups: ChildProcess[] = [];
+
+/** The first of six consecutive loopback ports that are all free now. */
+async function sixFreePorts(): Promise<number> {
+  const free = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const s = net.createServer().once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+  for (let tries = 0; tries < 50; tries++) {
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    let all = true;
+    for (let i = 0; i < 6 && all; i++) all = await free(base + i);
+    if (all) return base;
+  }
+  throw new Error('no six free ports in a row');
+}
 const stopped = (c: ChildProcess) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.once('exit', () => r())));
 
 describe('wharf status of a single server', () => {
@@ -96,10 +112,12 @@ describe('wharf up --ha and wharf status', { skip: missing ? 'etcd is not instal
   });
 
   test('three replicas on three etcd members; status shows one leader, the failover, and the adopted members after a restart', async () => {
-    const first = await up(dataDir);
+    // The etcd members on ports of our choosing (--etcd-ports): six in a row, all free.
+    const etcdBase = await sixFreePorts();
+    const first = await up(dataDir, ['--etcd-ports', String(etcdBase)]);
     const state = JSON.parse(fs.readFileSync(path.join(dataDir, 'ha', 'state.json'), 'utf8')) as HaState;
     assert.equal(state.replicas.length, 3);
-    assert.equal(state.etcd.length, 3);
+    assert.deepEqual(state.etcd.map((m) => m.clientUrl), [0, 2, 4].map((i) => `http://127.0.0.1:${etcdBase + i}`));
     // The banner names every replica and member.
     for (const e of [...state.replicas, ...state.etcd.map((m) => m.clientUrl)]) assert.ok(first.output().includes(e), `${e} in the banner:\n${first.output()}`);
     assert.equal((first.output().match(/etcd member \S+ \S+ started \(pid \d+\)/g) ?? []).length, 3, first.output());
@@ -144,7 +162,6 @@ describe('wharf up --ha and wharf status', { skip: missing ? 'etcd is not instal
     assert.deepEqual(atFollower.status.replicas.map((r) => r.endpoint).sort(), [...state.replicas].sort());
     assert.equal(atFollower.status.etcd.length, 3);
     assert.match(atFollower.text, /^Store: etcd:\/\//);
-
     // Without the data dir (another machine, say): the follower's /healthz says the store is
     // etcd and lists the replicas, which are asked in turn: the same leader, every replica.
     const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-status-elsewhere-'));
@@ -170,18 +187,33 @@ describe('wharf up --ha and wharf status', { skip: missing ? 'etcd is not instal
     }
     assert.deepEqual(records(), recorded);
 
-    // kill -9 the leader's process: status shows it unreachable, and another replica leading.
+    // kill -9 the leader's process: another replica leads, and wharf up starts the killed one
+    // again on its endpoint (a new process), saying so: three healthy replicas again.
     const leaderPid = Number(/-(\d+)-[0-9a-f]+$/.exec(leaders[0]!.replica!)![1]);
     process.kill(leaderPid, 'SIGKILL');
+    const pidOf = (r: { replica?: string }) => Number(/-(\d+)-[0-9a-f]+$/.exec(r.replica ?? '')?.[1]);
     const after = await waitUntil(() => {
       const s = status(['--data-dir', dataDir]);
       const l = s.status.replicas.filter((r) => r.leader);
-      return l.length === 1 && l[0]!.endpoint !== leaders[0]!.endpoint ? s : undefined;
-    }, 'another replica leading', { timeoutMs: 30_000 });
-    assert.equal(after.code, 1, 'one replica down: not all healthy');
-    const dead = after.status.replicas.find((r) => r.endpoint === leaders[0]!.endpoint)!;
-    assert.equal(dead.healthy, false);
-    assert.equal(after.status.replicas.filter((r) => r.healthy).length, 2);
+      const again = s.status.replicas.find((r) => r.endpoint === leaders[0]!.endpoint);
+      return s.code === 0 && l.length === 1 && l[0]!.endpoint !== leaders[0]!.endpoint && again?.healthy && pidOf(again) !== leaderPid ? s : undefined;
+    }, 'another replica leading, and the killed one started again', { timeoutMs: 60_000, describe: () => first.output() });
+    assert.equal(after.status.replicas.length, 3, after.text);
+    assert.match(first.output(), new RegExp(`wharf: replica \\d ${leaders[0]!.endpoint} \\(pid ${leaderPid}\\) ended: killed by SIGKILL; starting it again`));
+    const restartedPid = pidOf(after.status.replicas.find((r) => r.endpoint === leaders[0]!.endpoint)!);
+    assert.match(first.output(), new RegExp(`wharf: replica \\d ${leaders[0]!.endpoint} started again \\(pid ${restartedPid}\\)`));
+
+    // kill -9 an etcd member: started again on its data (the same member), healthy again.
+    const lost = etcdPids()[0]!;
+    process.kill(lost, 'SIGKILL');
+    await waitUntil(() => /wharf: etcd member m\d \S+ started again \(pid \d+\)/.test(first.output()) && etcdPids().length === 3, 'the etcd member started again', { timeoutMs: 60_000, describe: () => first.output() });
+    assert.match(first.output(), new RegExp(`wharf: etcd member m\\d \\S+ \\(pid ${lost}\\) is gone; starting it again`));
+    assert.equal(etcdPids().includes(lost), false);
+    const whole = await waitUntil(() => {
+      const s = status(['--data-dir', dataDir]);
+      return s.code === 0 ? s : undefined;
+    }, 'healthy with the member back', { timeoutMs: 30_000 });
+    assert.deepEqual(whole.status.etcd.map((m) => [m.endpoint, m.healthy]), state.etcd.map((m) => [m.clientUrl, true]));
 
     // Stop `wharf up`: the replicas stop, the etcd members keep running.
     const members = etcdPids();
@@ -189,6 +221,11 @@ describe('wharf up --ha and wharf status', { skip: missing ? 'etcd is not instal
     first.child.kill('SIGTERM');
     await stopped(first.child);
     assert.deepEqual(etcdPids().sort(), [...members].sort(), 'the etcd members outlive wharf up');
+    // The cluster cannot move to other ports: --etcd-ports must match it, or be left out.
+    const moved = wharf(['up', '--ha', '--etcd-ports', String(etcdBase + 10), '--runtime', 'simulated', '--without-fargate', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--load-balancers', 'off', '--dns', 'off']);
+    assert.equal(moved.code, 1, moved.stderr);
+    assert.match(moved.stderr, new RegExp(`wharf: --etcd-ports ${etcdBase + 10}: the etcd cluster in \\S+ was made with other ports \\(client/peer: m1 ${etcdBase}/${etcdBase + 1}, m2 ${etcdBase + 2}/${etcdBase + 3}, m3 ${etcdBase + 4}/${etcdBase + 5}\\).*Leave --etcd-ports out \\(or give ${etcdBase}\\)`));
+    assert.deepEqual(etcdPids().sort(), [...members].sort(), 'nothing started or stopped');
     // One member is lost meanwhile: the next `wharf up --ha` starts it again on its data, and
     // adopts the two that run.
     process.kill(members[0]!, 'SIGKILL');
