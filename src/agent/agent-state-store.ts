@@ -1,17 +1,24 @@
 /**
  * The agent's data dir (ECS_DATADIR): its identity (containerInstanceArn, so a restart stays the
  * same container instance) and the tasks it has accepted (so a restart can adopt their
- * containers). Writes go to a temp file and are renamed, so a kill -9 never leaves half a file.
- * Without a directory everything stays in memory (simulated instances).
+ * containers). Writes go to a temp file, synced, then renamed and the directory synced, so a
+ * kill -9 (or a host crash) never leaves half a file. Without a directory everything stays in
+ * memory (simulated instances).
+ *
+ * Beside each task its runner keeps its progress (task-progress.ts): which containers it created
+ * (written before any of them is started), which stopped and how, and whether the task is being
+ * stopped. A restarted agent can then tell a container that was removed behind its back (it is
+ * reported stopped, never made again) from one it never created (made now); see TaskRunner.adopt.
  *
  * Secret values never reach the disk: a task is kept without its `secrets` and `registryAuth`,
  * marked `credentialsWithheld`. A runner started from such a record after a restart adopts and
  * watches the containers it has, but creates and pulls nothing until the control plane sends the
  * task again (it always does: every connection starts with the full desired state).
  */
-import { chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { AgentTask } from '../api/agent/protocol';
+import type { TaskProgress } from './task-progress';
 
 export interface AgentIdentity {
   containerInstanceArn: string;
@@ -41,6 +48,7 @@ export function withoutCredentials(task: AgentTask): StoredAgentTask {
 export class AgentStateStore {
   private identity?: AgentIdentity;
   private readonly tasks = new Map<string, AgentTask>();
+  private readonly progress = new Map<string, TaskProgress>();
 
   constructor(private readonly dir?: string) {
     if (!dir) return;
@@ -56,22 +64,45 @@ export class AgentStateStore {
     for (const f of readdirSync(join(dir, 'tasks'))) {
       if (!f.endsWith('.json')) continue;
       try {
-        const read = JSON.parse(readFileSync(join(dir, 'tasks', f), 'utf8')) as AgentTask;
+        const { progress, ...read } = JSON.parse(readFileSync(join(dir, 'tasks', f), 'utf8')) as AgentTask & { progress?: TaskProgress };
         const t = withoutCredentials(read);
         this.tasks.set(t.taskArn, t);
+        if (progress) this.progress.set(t.taskArn, progress);
         // A file from before credentials were withheld: rewrite it without them.
-        if (t !== read) this.write(this.taskFile(t.taskArn), t);
+        if (t !== read) this.writeTask(t.taskArn);
       } catch {
         // a torn write cannot happen (rename), but never let one file stop the agent
       }
     }
   }
 
+  /**
+   * Replaces the file whole: the new content is synced to disk before the rename, and the rename
+   * before this returns (the directory is synced), so what a caller acts on next is on disk.
+   */
   private write(path: string, value: unknown): void {
     const tmp = `${path}.tmp`;
-    writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, JSON.stringify(value));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     chmodSync(tmp, 0o600);
     renameSync(tmp, path);
+    const dir = openSync(dirname(path), 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  }
+
+  private writeTask(taskArn: string): void {
+    if (!this.dir) return;
+    const progress = this.progress.get(taskArn);
+    this.write(this.taskFile(taskArn), progress ? { ...this.tasks.get(taskArn), progress } : this.tasks.get(taskArn));
   }
 
   private taskFile(taskArn: string): string {
@@ -98,14 +129,29 @@ export class AgentStateStore {
     return [...this.tasks.values()];
   }
 
+  /** A task accepted now: nothing of it has been done on this host yet. */
   putTask(task: AgentTask): void {
-    const kept = withoutCredentials(task);
-    this.tasks.set(task.taskArn, kept);
-    if (this.dir) this.write(this.taskFile(task.taskArn), kept);
+    this.tasks.set(task.taskArn, withoutCredentials(task));
+    this.progress.set(task.taskArn, { containers: {} });
+    this.writeTask(task.taskArn);
+  }
+
+  /** What the task's runner wrote down last; undefined for a task an older agent accepted. */
+  progressOf(taskArn: string): TaskProgress | undefined {
+    return this.progress.get(taskArn);
+  }
+
+  /** Writes the runner's progress (to disk before returning; throws when it cannot). */
+  saveProgress(taskArn: string, progress: TaskProgress): void {
+    // A task cleaned up already is not written back.
+    if (!this.tasks.has(taskArn)) return;
+    this.progress.set(taskArn, progress);
+    this.writeTask(taskArn);
   }
 
   deleteTask(taskArn: string): void {
     this.tasks.delete(taskArn);
+    this.progress.delete(taskArn);
     if (this.dir) rmSync(this.taskFile(taskArn), { force: true });
   }
 }

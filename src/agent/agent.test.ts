@@ -4,71 +4,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RegisterContainerInstanceRequest } from '../core/shapes/ecs';
-import type { AgentTask, ServerToAgentMessage, WharfSubmitContainerStateChange, WharfTaskStateChange } from '../api/agent/protocol';
-import type { Clock } from '../lib/clock';
+import type { AgentTask, ServerToAgentMessage } from '../api/agent/protocol';
 import type { Logger } from '../lib/logger';
 import { FARGATE_POOL } from '../core/fargate-pool';
 import type { ContainerSpec } from './runtime/container-runtime';
 import { Agent } from './agent';
-import { ControlPlaneError, type AgentChannel, type ChannelHandlers, type ControlPlaneClient } from './control-plane-client';
+import { ControlPlaneError } from './control-plane-client';
+import { FakeControlPlane, testClock as clock, until } from './testdata/fake-control-plane';
 import { SimulatedRuntime } from './runtime/simulated-runtime';
 import { SimulatedFleet } from './simulated-fleet';
 import { HttpControlPlaneClient } from './control-plane-client';
 import { WebSocketServer } from 'ws';
-
-const clock: Clock = {
-  now: () => Date.now(),
-  setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
-    return { cancel: () => clearTimeout(t) };
-  },
-};
-
-class FakeControlPlane implements ControlPlaneClient {
-  registrations: RegisterContainerInstanceRequest[] = [];
-  tasks: WharfTaskStateChange[] = [];
-  containers: WharfSubmitContainerStateChange[] = [];
-  handlers?: ChannelHandlers;
-  /** Channels opened (a reconnect for a full list opens another). */
-  connects = 0;
-  /** Fail this many submissions as if the control plane were down. */
-  down = 0;
-  attempts = 0;
-  constructor(private arn = `arn:aws:ecs:us-east-1:123456789012:container-instance/default/${Math.random().toString(16).slice(2)}`) {}
-  async registerContainerInstance(req: RegisterContainerInstanceRequest) {
-    this.registrations.push(req);
-    return { containerInstanceArn: req.containerInstanceArn ?? this.arn };
-  }
-  async submitTaskStateChange(req: WharfTaskStateChange) {
-    this.attempts++;
-    if (this.down > 0) {
-      this.down--;
-      throw new ControlPlaneError('NetworkError', 'connect ECONNREFUSED');
-    }
-    this.tasks.push(req);
-  }
-  async submitContainerStateChange(req: WharfSubmitContainerStateChange) {
-    this.containers.push(req);
-  }
-  connect(_p: { cluster: string; containerInstanceArn: string }, handlers: ChannelHandlers): AgentChannel {
-    this.connects++;
-    this.handlers = handlers;
-    return {
-      connected: true,
-      close: () => {
-        this.handlers = undefined;
-      },
-    };
-  }
-  send(tasks: AgentTask[], seq: number) {
-    const m: ServerToAgentMessage = { type: 'desiredState', seq, containerInstanceArn: this.arn, tasks };
-    this.handlers!.onMessage(m);
-  }
-  delta(seq: number, baseSeq: number, upsert: AgentTask[], remove: string[] = []) {
-    this.handlers!.onMessage({ type: 'desiredStateDelta', seq, baseSeq, containerInstanceArn: this.arn, upsert, remove });
-  }
-}
 
 /** A simulated runtime that counts how often the agent lists its containers. */
 class CountingRuntime extends SimulatedRuntime {
@@ -87,14 +33,6 @@ function task(id: string, desiredStatus: 'RUNNING' | 'STOPPED' = 'RUNNING'): Age
     version: 1,
     taskDefinition: { family: 'web', revision: 3, containerDefinitions: [{ name: 'app', image: 'app', memory: 64 }] },
   };
-}
-
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 const runnerOpts = { pollIntervalMs: 20, clock };

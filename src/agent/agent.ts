@@ -21,6 +21,7 @@ import type { Logger } from '../lib/logger';
 import type { ContainerRuntime, ContainerSummary, LogOptions, PullBehaviour } from './runtime/container-runtime';
 import type { AgentChannel, ControlPlaneClient } from './control-plane-client';
 import { AgentStateStore } from './agent-state-store';
+import type { TaskProgress } from './task-progress';
 import { StateReporter } from './state-reporter';
 import { watchTaskNetworks } from './task-resources';
 import type { TaskProtectionApi } from './task-protection-endpoint';
@@ -352,6 +353,8 @@ export class Agent {
       fargateSandbox: this.sandbox,
       hostPolicy: this.o.hostPolicy,
       pausePool: this.pausePool,
+      restored: this.store.progressOf(task.taskArn),
+      persist: this.o.dataDir ? (p) => this.saveProgress(task.taskArn, p) : undefined,
       onTaskStateChange: (c) => {
         this.reporter.submitTask(c);
         if (c.status === 'STOPPED') {
@@ -364,6 +367,14 @@ export class Agent {
     this.runners.set(task.taskArn, runner);
     runner.adopt(existing);
     runner.start();
+  }
+
+  private saveProgress(taskArn: string, progress: TaskProgress): void {
+    try {
+      this.store.saveProgress(taskArn, progress);
+    } catch (err) {
+      throw new Error(`the agent could not write the task down in its data dir ${this.o.dataDir}: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /**

@@ -10,6 +10,7 @@ import type { ContainerRuntime, PullBehaviour } from './runtime/container-runtim
 import type { HostPolicy } from './host-policy';
 import type { AwslogsShipper } from './awslogs-shipper';
 import type { PausePool } from './pause-pool';
+import type { TaskProgress } from './task-progress';
 
 export interface TaskRunnerOptions {
   runtime: ContainerRuntime;
@@ -53,10 +54,18 @@ export interface TaskRunnerOptions {
   awslogs?: AwslogsShipper;
   /** Pause containers started ahead (pause-pool.ts): an awsvpc task takes one when there is one. */
   pausePool?: PausePool;
+  /** What an earlier run of the agent wrote down of this task (see TaskRunner.adopt). */
+  restored?: TaskProgress;
+  /**
+   * Writes the task's progress where the next run of the agent finds it (agent-state-store.ts):
+   * synchronously, and throwing when it cannot, since a container is started only once it is
+   * written down as created.
+   */
+  persist?: (progress: TaskProgress) => void;
 }
 
 /** The options that stay optional once defaults are filled in (absent means "none"). */
-type Unset = 'logger' | 'agentUri' | 'dnsServers' | 'firewall' | 'hostPolicy' | 'awslogs' | 'pausePool';
+type Unset = 'logger' | 'agentUri' | 'dnsServers' | 'firewall' | 'hostPolicy' | 'awslogs' | 'pausePool' | 'restored' | 'persist';
 
 /** TaskRunnerOptions with every default filled in. */
 export type RunnerSettings = Required<Omit<TaskRunnerOptions, Unset>> & Pick<TaskRunnerOptions, Unset>;

@@ -28,6 +28,7 @@ import { PAUSE_CONTAINER_NAME } from './task-resources';
 import { containerChange, markStopped, newContainerRun, type ContainerRun } from './container-run';
 import { observeContainers, type ObserveHost } from './container-observation';
 import { credentialsWithheld } from './agent-state-store';
+import { progressOf, restoreStopped, restoreUnadopted } from './task-progress';
 import { TaskStarter, type StartHost } from './task-starter';
 import { advanceStop, removeTask, type StopHost } from './task-stopper';
 import { withDefaults, type RunnerSettings, type TaskRunnerOptions } from './task-runner-options';
@@ -66,6 +67,8 @@ export class TaskRunner {
   private wakeTimer?: { cancel(): void };
   private unwatch?: () => void;
   private closed = false;
+  /** The progress last handed to `persist` (JSON), so an unchanged one is not written again. */
+  private persisted?: string;
   private stoppedWaiters: (() => void)[] = [];
 
   constructor(task: AgentTask, opts: TaskRunnerOptions) {
@@ -84,6 +87,7 @@ export class TaskRunner {
     }
     this.host = this.makeHost();
     this.starter = new TaskStarter(this.host);
+    if (this.o.restored) this.persisted = JSON.stringify(this.o.restored);
   }
 
   /**
@@ -129,27 +133,66 @@ export class TaskRunner {
       },
       followLogs: (c) => this.starter.followLogs(c),
       kick: () => this.kick(),
+      recordCreated: () => this.persist(),
     };
   }
 
-  /** Takes over containers that already exist for this task (agent restart). Call before start(). */
+  /**
+   * Takes over what an earlier run of the agent left of this task (agent restart): the containers
+   * that exist for it (`existing`, found by label), and what it wrote down (`restored`). Call
+   * before start().
+   *
+   * A container written down as created but absent from the engine was removed behind the
+   * agent's back (docker rm while the agent was down, or while it was up after it had stopped):
+   * it is STOPPED (ContainerVanishedError), never created again. One written down as STOPPED stays
+   * so with the exit code and reason it was reported with, whether the engine still has it or
+   * not. Only a container never written down is created. That holds across a crash at any point:
+   * a container is started only once its id is on disk (TaskStarter), so a crash between the
+   * engine's create and that write leaves a created, never-started container, which the labels
+   * find here and which is then written down; and if the engine never made it, nothing of it
+   * ran, so making it now runs it for the first time. A task accepted by an agent that wrote
+   * nothing down (restored undefined) is adopted by label alone.
+   */
   adopt(existing: ContainerSummary[]): void {
+    const restored = this.o.restored;
+    const recordedName = new Map<string, string>();
+    for (const [name, r] of Object.entries(restored?.containers ?? {})) if (r.dockerId) recordedName.set(r.dockerId, name);
+    if (restored?.cgroupId) this.cgroupId = restored.cgroupId;
     // A pause container from the pool names no task: the task's containers name it.
     const pooledPause = existing.find((s) => s.labels[LABELS.taskArn] === this.taskArn && s.labels[LABELS.pauseId])?.labels[LABELS.pauseId];
     for (const s of existing) {
       const pooled = pooledPause !== undefined && s.id === pooledPause && s.labels[LABELS.pausePool] !== undefined;
-      if (s.labels[LABELS.taskArn] !== this.taskArn && !pooled) continue;
+      if (s.labels[LABELS.taskArn] !== this.taskArn && !pooled && !recordedName.has(s.id)) continue;
       if (pooled) this.cgroupId = s.labels[LABELS.pausePool]!;
-      const name = s.labels[LABELS.pause] === 'true' ? PAUSE_CONTAINER_NAME : s.labels[LABELS.containerName];
+      const name = recordedName.get(s.id) ?? (s.labels[LABELS.pause] === 'true' ? PAUSE_CONTAINER_NAME : s.labels[LABELS.containerName]);
       const run = this.containers.find((c) => c.name === name);
       if (!run || run.dockerId) continue;
+      const record = restored?.containers[run.name];
+      // Not the container this task made under that name.
+      if (record?.dockerId !== undefined && record.dockerId !== s.id) continue;
       run.dockerId = s.id;
       run.dockerName = s.name;
-      run.known = 'CREATED';
       this.adopted = true;
+      if (record?.stopped) {
+        restoreStopped(run, record.stopped);
+        continue;
+      }
+      run.known = 'CREATED';
       // Its output goes on being shipped from where the stream ends.
       this.starter.followLogs(run);
     }
+    if (restored) {
+      const { vanished, created } = restoreUnadopted(this.containers, restored, this.o.clock.now());
+      if (created) this.adopted = true;
+      for (const c of vanished) this.o.logger?.warn({ taskArn: this.taskArn, container: c.name, dockerId: c.dockerId }, 'container removed while the agent was away: reported stopped, not created again');
+    }
+    if (restored?.stopping && this.desired === 'RUNNING') {
+      this.desired = 'STOPPED';
+      this.stopCode = restored.stopping.stopCode;
+      this.stoppedReason = restored.stopping.reason;
+    }
+    // Containers found by label only (an older agent's, or made just before a crash): on disk now.
+    this.persistOrWarn();
   }
 
   start(): void {
@@ -168,6 +211,7 @@ export class TaskRunner {
     this.task = { ...task, taskDefinition: this.task.taskDefinition };
     if (task.desiredStatus === 'STOPPED' && this.desired === 'RUNNING') {
       this.desired = 'STOPPED';
+      this.persistOrWarn();
       this.kick();
     } else if (waited && !credentialsWithheld(this.task)) {
       // The control plane's copy, with the credentials the data dir never kept: start can go on.
@@ -298,6 +342,26 @@ export class TaskRunner {
     this.desired = 'STOPPED';
     this.stopCode ??= stopCode;
     this.stoppedReason ??= reason;
+    this.persistOrWarn();
+  }
+
+  /** Hands the progress to `persist` when it changed; throws when it cannot be written. */
+  private persist(): void {
+    if (!this.o.persist) return;
+    const p = progressOf({ containers: this.containers, desired: this.desired, stopCode: this.stopCode, stoppedReason: this.stoppedReason, cgroupId: this.cgroupId, taskId: this.taskId });
+    const json = JSON.stringify(p);
+    if (json === this.persisted) return;
+    this.o.persist(p);
+    this.persisted = json;
+  }
+
+  /** For what can wait for the next write (a stop, an exit): a failure is logged and retried then. */
+  private persistOrWarn(): void {
+    try {
+      this.persist();
+    } catch (err) {
+      this.o.logger?.warn({ taskArn: this.taskArn, err }, 'could not write the task down in the data dir');
+    }
   }
 
   private async step(): Promise<void> {
@@ -349,6 +413,8 @@ export class TaskRunner {
   }
 
   private report(): void {
+    // What is reported is on disk first: a restarted agent never undoes a stop it reported.
+    this.persistOrWarn();
     this.setKnown(this.targetStatus());
     const changed = this.known !== this.reportedStatus;
     const apps = this.appContainers();
@@ -389,3 +455,4 @@ export class TaskRunner {
     }
   }
 }
+

@@ -58,6 +58,11 @@ export interface StartHost {
   /** Run another pass in `ms` (a dependency wait). */
   armWake(ms: number): void;
   setPrivateIp(ip: string | undefined, mac?: string): void;
+  /**
+   * Writes down the containers that now have an engine id (TaskRunner.adopt reads them back);
+   * throws when the data dir cannot take it. Called before any of them is started.
+   */
+  recordCreated(): void;
 }
 
 /** An image that could not be pulled, and ECS's reason. */
@@ -202,6 +207,7 @@ export class TaskStarter {
       pause!.known = 'RUNNING';
       pause!.everStarted = true;
       h.setPrivateIp(pooled.ip, pooled.mac);
+      h.recordCreated();
     }
     // Adopted after a restart: containers still to be made carry the pool pause's labels too.
     if (pause?.dockerId && h.cgroupId !== h.taskId) this.pooledLabels = this.pooledLabelsFor(pause.dockerId);
@@ -225,6 +231,7 @@ export class TaskStarter {
       time: this.time,
     };
     await createPauseContainer(h.options.runtime, o);
+    h.recordCreated();
     const early = this.pullAndCreateEarly();
     try {
       const address = await startCreatedPauseContainer(h.options.runtime, o);
@@ -424,6 +431,8 @@ export class TaskStarter {
       });
       c.dockerId = await this.time(`create ${c.name}`, () => h.options.runtime.createContainer(spec));
       c.known = 'CREATED';
+      // On disk before it can run: a restarted agent then knows it made it (TaskRunner.adopt).
+      h.recordCreated();
       return true;
     } catch (err) {
       // The image was removed between the pull step (which may have trusted a cached digest) and

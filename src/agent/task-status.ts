@@ -36,6 +36,11 @@ export { taskHealthOf as taskHealth, type HealthStatus } from '../core/task-stat
 
 export const OOM_REASON = 'OutOfMemoryError: Container killed due to memory usage';
 export const ESSENTIAL_EXITED_REASON = 'Essential container in task exited';
+/**
+ * A container the agent had created (its id written down) that the engine no longer has when a
+ * restarted agent looks for it: the ECS agent's ContainerVanishedError, in its words.
+ */
+export const VANISHED_REASON = 'ContainerVanishedError: No container matching saved ID found';
 
 /** What a TaskRunner knows of its task and containers at one moment (Agent.tasks()). */
 export interface TaskSnapshot {

@@ -1,7 +1,8 @@
 /**
  * kill -9 of a real agent process, then restart: it adopts its containers by label (no
- * duplicates), and a container that died while it was down is reported STOPPED with its exit
- * code. Run: npx tsx --test test/e2e/agent-restart.test.ts
+ * duplicates), a container that died while it was down is reported STOPPED with its exit code,
+ * and one removed behind its back (while it was down, or up) is reported STOPPED and never made
+ * again. Run: npx tsx --test test/e2e/agent-restart.test.ts
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,7 +25,16 @@ function startAgent(dir: string, arn: string): ChildProcess {
   });
 }
 
-function reports(dir: string): { kind: string; pid: number; status?: string; stopCode?: string; containers?: { exitCode?: number; runtimeId?: string }[] }[] {
+interface Report {
+  kind: string;
+  pid: number;
+  status?: string;
+  stopCode?: string;
+  containerName?: string;
+  containers?: { containerName?: string; exitCode?: number; runtimeId?: string; reason?: string }[];
+}
+
+function reports(dir: string): Report[] {
   const f = join(dir, 'reports.jsonl');
   return existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
 }
@@ -94,5 +104,66 @@ test('kill -9 and restart: containers adopted without duplicates; a container th
     await kill9(child);
     for (const c of await containersOfTask()) await docker.getContainer(c.Id).remove({ force: true });
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A task of `containers` written as the desired state of a fresh agent dir, and what a test needs of it. */
+function taskSetup(containers: NonNullable<AgentTask['taskDefinition']['containerDefinitions']>) {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-restart-'));
+  const taskArn = `arn:aws:ecs:us-east-1:123456789012:task/default/${hexId()}`;
+  const arn = `arn:aws:ecs:us-east-1:123456789012:container-instance/default/${hexId()}`;
+  const task: AgentTask = { taskArn, clusterArn: 'arn:aws:ecs:us-east-1:123456789012:cluster/default', desiredStatus: 'RUNNING', version: 1, taskDefinition: { family: 'restart', revision: 1, containerDefinitions: containers } };
+  writeFileSync(join(dir, 'desired.json'), JSON.stringify([task]));
+  const containersOfTask = async () => docker.listContainers({ all: true, filters: JSON.stringify({ label: [`com.amazonaws.ecs.task-arn=${taskArn}`] }) });
+  const idOf = async (name: string) => (await containersOfTask()).find((c) => c.Labels['com.amazonaws.ecs.container-name'] === name)!.Id;
+  const taskReport = (pid: number | undefined, status: string) => reports(dir).find((r) => r.pid === pid && r.kind === 'task' && r.status === status);
+  const cleanup = async () => {
+    for (const c of await containersOfTask()) await docker.getContainer(c.Id).remove({ force: true });
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { dir, arn, containersOfTask, idOf, taskReport, cleanup };
+}
+
+test('containers removed behind the agent (while it runs, or while it is down) are reported STOPPED and never made again', { skip, timeout: 180_000 }, async () => {
+  const t = taskSetup([
+    { name: 'app', image: 'wharf-test/busybox', command: ['sleep', '3600'], memory: 32, stopTimeout: 1 },
+    { name: 'side', image: 'wharf-test/busybox', command: ['sleep', '3600'], memory: 32, stopTimeout: 1, essential: false },
+  ]);
+  let child = startAgent(t.dir, t.arn);
+  try {
+    await until(() => !!t.taskReport(child.pid, 'RUNNING'), 'RUNNING');
+    const app = await t.idOf('app');
+    const side = await t.idOf('side');
+    await docker.getContainer(side).remove({ force: true });
+    await until(() => reports(t.dir).some((r) => r.kind === 'container' && r.containerName === 'side' && r.status === 'STOPPED'), 'side reported STOPPED');
+
+    await kill9(child);
+    child = startAgent(t.dir, t.arn);
+    const pid2 = child.pid;
+    await until(() => !!t.taskReport(pid2, 'RUNNING'), 'RUNNING re-reported after restart');
+    await new Promise((r) => setTimeout(r, 1500)); // give a wrong implementation time to make side again
+    assert.deepEqual((await t.containersOfTask()).map((c) => c.Id), [app], 'side was not made again');
+    assert.equal(t.taskReport(pid2, 'RUNNING')!.containers!.find((c) => c.containerName === 'side')!.reason, 'CannotInspectContainerError: container no longer exists');
+
+    await kill9(child);
+    await docker.getContainer(app).remove({ force: true }); // docker rm -f while the agent is down
+    child = startAgent(t.dir, t.arn);
+    const pid3 = child.pid;
+    await until(() => !!t.taskReport(pid3, 'STOPPED'), 'STOPPED after restart');
+    const stopped = t.taskReport(pid3, 'STOPPED')!;
+    assert.equal(stopped.stopCode, 'EssentialContainerExited');
+    assert.deepEqual(
+      stopped.containers!.map((c) => [c.containerName, c.runtimeId, c.reason]),
+      [
+        ['app', app, 'ContainerVanishedError: No container matching saved ID found'],
+        ['side', side, 'CannotInspectContainerError: container no longer exists'],
+      ],
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(await t.containersOfTask(), [], 'nothing was made again');
+    assert.ok(!reports(t.dir).some((r) => r.pid === pid3 && r.kind === 'task' && r.status === 'RUNNING'));
+  } finally {
+    await kill9(child);
+    await t.cleanup();
   }
 });
