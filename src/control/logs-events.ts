@@ -258,12 +258,14 @@ export async function filterLogEvents(
   }
   // Streams with nothing in the window are not read at all.
   const start = Math.max(input.startTime ?? -Infinity, cutoff);
-  streams = streams.filter((s) => s.lastEventTimestamp !== undefined && s.lastEventTimestamp >= start && (input.endTime === undefined || (s.firstEventTimestamp ?? 0) < input.endTime));
+  // endTime is inclusive here ("Events with a timestamp later than this time are not returned"),
+  // unlike GetLogEvents' ("... equal to or later than this time are not included").
+  streams = streams.filter((s) => s.lastEventTimestamp !== undefined && s.lastEventTimestamp >= start && (input.endTime === undefined || (s.firstEventTimestamp ?? 0) <= input.endTime));
   const found: (FilterPage & { e: Ev })[] = [];
   for (const s of streams) {
     for (const b of await lctx.store.list<LogBatchRecord>(logKeys.batchesOfStream(group, s.logStreamName))) {
       for (const e of batchEvents(b.value)) {
-        if (e.timestamp < start || (input.endTime !== undefined && e.timestamp >= input.endTime)) continue;
+        if (e.timestamp < start || (input.endTime !== undefined && e.timestamp > input.endTime)) continue;
         const at = { t: e.timestamp, s: s.logStreamName, o: e.ord };
         if (after && compare(at, after) <= 0) continue;
         if (matchesLogFilter(filter, e.message)) found.push({ ...at, e });

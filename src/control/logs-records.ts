@@ -166,7 +166,7 @@ const STREAM_OPERATIONS = new Set(['CreateLogStream', 'DeleteLogStream', 'PutLog
 export function logsIamRequest(operation: string, input: Record<string, unknown>, p: Partition): IamRequest {
   const action = `logs:${operation}`;
   let group = typeof input.logGroupName === 'string' ? input.logGroupName : undefined;
-  const id = input.logGroupIdentifier;
+  const id = input.logGroupIdentifier ?? input.resourceArn;
   if (group === undefined && typeof id === 'string') group = /:log-group:([^:]+)/.exec(id)?.[1] ?? id;
   if (group === undefined || operation === 'DescribeLogGroups') return { action, resources: ['*'], context: {} };
   const stream = typeof input.logStreamName === 'string' ? input.logStreamName : undefined;

@@ -174,7 +174,11 @@ test('FilterLogEvents: terms, quoted phrases, exclusions, streams by name or pre
   assert.deepEqual(msgs(await f({ filterPattern: 'ERROR' })), ['app/a:ERROR disk full', 'app/b:ERROR Connection lost now', 'app/a:ERROR "Connection lost" debug', 'other:ERROR elsewhere']);
   assert.deepEqual(msgs(await f({ filterPattern: '"Connection lost" -debug' })), ['app/b:ERROR Connection lost now']);
   assert.deepEqual(msgs(await f({ filterPattern: '?WARN ?INFO' })), ['app/a:INFO all good', 'app/b:WARN slow']);
-  assert.deepEqual(msgs(await f({ logStreamNamePrefix: 'app/', startTime: t + 2, endTime: t + 5 })), ['app/b:ERROR Connection lost now', 'app/a:INFO all good', 'app/b:WARN slow']);
+  // endTime is inclusive in FilterLogEvents ("events with a timestamp later than this time are not returned").
+  assert.deepEqual(msgs(await f({ logStreamNamePrefix: 'app/', startTime: t + 2, endTime: t + 5 })), ['app/b:ERROR Connection lost now', 'app/a:INFO all good', 'app/b:WARN slow', 'app/a:ERROR "Connection lost" debug']);
+  assert.deepEqual(msgs(await f({ logStreamNames: ['other'], startTime: t + 6, endTime: t + 6 })), ['other:ERROR elsewhere'], 'a stream whose only event is at endTime');
+  assert.deepEqual(msgs(await f({ filterPattern: '%^[EW][RA][RN]%' })), ['app/a:ERROR disk full', 'app/b:ERROR Connection lost now', 'app/b:WARN slow', 'app/a:ERROR "Connection lost" debug', 'other:ERROR elsewhere']);
+  await rejectsWith(f({ filterPattern: '%(ERR|WARN)%' }), 'InvalidParameterException', 'Invalid filter pattern: %(ERR|WARN)%: a regular expression between % may use only letters, digits, the symbols : _ # = @ / ; , - and the operators ^ $ ? [ ] { } | \\ * + . (no parentheses, spaces or multibyte characters).');
   assert.deepEqual(msgs(await f({ logStreamNames: ['other'] })), ['other:ERROR elsewhere']);
   // Paging: two at a time covers everything once, in order.
   const seen: string[] = [];
@@ -207,6 +211,37 @@ test(`a stream keeps its newest ${MAX_BATCHES_PER_STREAM} batches`, async () => 
   assert.equal(s.storedBytes, expected, 'the dropped batches no longer count');
 });
 
+test('log group names starting with aws/ are CloudWatch’s own', async () => {
+  const { call } = setup();
+  for (const name of ['aws/foo', 'AWS/Lambda']) {
+    await rejectsWith(call('CreateLogGroup', { logGroupName: name }), 'InvalidParameterException', 'Log groups starting with AWS/ are reserved for AWS.');
+  }
+  await call('CreateLogGroup', { logGroupName: '/aws/ecs/containerinsights' });
+});
+
+test('tags: given at creation, listed, added, replaced and removed, by group name or ARN', async () => {
+  const { call } = setup();
+  const arn = 'arn:aws:logs:eu-west-3:123456789012:log-group:/ecs/web';
+  await call('CreateLogGroup', { logGroupName: '/ecs/web', tags: { team: 'a', env: 'dev' } });
+  assert.deepEqual(await call('ListTagsLogGroup', { logGroupName: '/ecs/web' }), { tags: { team: 'a', env: 'dev' } });
+  assert.deepEqual(await call('ListTagsForResource', { resourceArn: arn }), { tags: { team: 'a', env: 'dev' } });
+  await call('TagResource', { resourceArn: arn, tags: { env: 'prod', owner: 'me' } });
+  await call('UntagResource', { resourceArn: arn, tagKeys: ['team'] });
+  assert.deepEqual((await call('ListTagsForResource', { resourceArn: `${arn}:*` })).tags, { env: 'prod', owner: 'me' });
+  await call('TagLogGroup', { logGroupName: '/ecs/web', tags: { x: '1' } });
+  await call('UntagLogGroup', { logGroupName: '/ecs/web', tags: ['owner', 'env'] });
+  assert.deepEqual((await call('ListTagsLogGroup', { logGroupName: '/ecs/web' })).tags, { x: '1' });
+  await rejectsWith(call('ListTagsForResource', { resourceArn: 'arn:aws:logs:eu-west-3:123456789012:log-group:nope' }), 'ResourceNotFoundException', 'The specified log group does not exist.');
+  await rejectsWith(call('TagLogGroup', { logGroupName: 'nope', tags: { a: 'b' } }), 'ResourceNotFoundException', 'The specified log group does not exist.');
+  await rejectsWith(
+    call('TagResource', { resourceArn: 'arn:aws:logs:eu-west-3:123456789012:destination:d', tags: { a: 'b' } }),
+    'InvalidParameterException',
+    "Wharf tags only log groups: 'arn:aws:logs:eu-west-3:123456789012:destination:d' is not a log group ARN (arn:aws:logs:<region>:<account>:log-group:<name>).",
+  );
+  const many = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, 'v']));
+  await rejectsWith(call('TagResource', { resourceArn: arn, tags: many }), 'InvalidParameterException', 'A log group can have at most 50 tags.');
+});
+
 test('agents are refused every logs call when no agent check is wired', async () => {
   const { lctx } = setup();
   const h = logsHandlers(lctx);
@@ -220,4 +255,5 @@ test("IAM sees a logs call as logs:<Operation> on the group's or the stream's AR
   assert.deepEqual(logsIamRequest('DescribeLogStreams', { logGroupIdentifier: `${group}:*` }, p).resources, [group]);
   assert.deepEqual(logsIamRequest('FilterLogEvents', { logGroupName: '/ecs/web' }, p).resources, [group]);
   assert.deepEqual(logsIamRequest('DescribeLogGroups', { logGroupNamePrefix: '/ecs' }, p).resources, ['*']);
+  assert.deepEqual(logsIamRequest('TagResource', { resourceArn: `${group}:*` }, p).resources, [group]);
 });

@@ -60,6 +60,8 @@ function streamView(lctx: LogsContext, group: string, s: LogStreamRecord) {
 
 export async function createLogGroup(lctx: LogsContext, input: { logGroupName?: string; kmsKeyId?: string; tags?: Record<string, string>; logGroupClass?: string }): Promise<Record<string, never>> {
   const name = checkGroupName(input.logGroupName);
+  // CloudWatch keeps aws/ (any case) for its own groups; /aws/... stays open to everyone.
+  if (name.toLowerCase().startsWith('aws/')) throw new WharfError('InvalidParameterException', 'Log groups starting with AWS/ are reserved for AWS.');
   if (input.logGroupClass !== undefined && input.logGroupClass !== 'STANDARD') {
     throw new WharfError('InvalidParameterException', `Wharf keeps every log group in the STANDARD class; ${input.logGroupClass} is not supported.`);
   }
@@ -245,6 +247,58 @@ export async function describeLogStreams(
   };
 }
 
+/** A log group's name from a TagResource-style ARN (`...:log-group:NAME`, with or without `:*`). */
+function groupOfArn(arn: string | undefined): string {
+  const m = /^arn:aws[a-z-]*:logs:[a-z0-9-]*:\d*:log-group:([^:]+)(:\*)?$/.exec(arn ?? '');
+  if (!m) throw new WharfError('InvalidParameterException', `Wharf tags only log groups: '${arn ?? ''}' is not a log group ARN (arn:aws:logs:<region>:<account>:log-group:<name>).`);
+  return checkGroupName(m[1], 'resourceArn');
+}
+
+/** A log group has at most 50 tags, as CloudWatch allows. */
+const MAX_TAGS = 50;
+
+async function changeTags(lctx: LogsContext, name: string, change: (tags: Record<string, string>) => Record<string, string>): Promise<void> {
+  await changeGroup(lctx, name, (g) => {
+    const tags = change({ ...(g.tags ?? {}) });
+    if (Object.keys(tags).length > MAX_TAGS) throw new WharfError('InvalidParameterException', `A log group can have at most ${MAX_TAGS} tags.`);
+    const { tags: _old, ...rest } = g;
+    return Object.keys(tags).length > 0 ? { ...rest, tags } : rest;
+  });
+}
+
+async function tagsOf(lctx: LogsContext, name: string) {
+  return { tags: { ...((await requireGroup(lctx, name)).value.tags ?? {}) } };
+}
+
+export const listTagsForResource = (lctx: LogsContext, input: { resourceArn?: string }) => tagsOf(lctx, groupOfArn(input.resourceArn));
+export const listTagsLogGroup = (lctx: LogsContext, input: { logGroupName?: string }) => tagsOf(lctx, checkGroupName(input.logGroupName));
+
+export async function tagResource(lctx: LogsContext, input: { resourceArn?: string; tags?: Record<string, string> }): Promise<Record<string, never>> {
+  await changeTags(lctx, groupOfArn(input.resourceArn), (t) => ({ ...t, ...(input.tags ?? {}) }));
+  return {};
+}
+
+export async function tagLogGroup(lctx: LogsContext, input: { logGroupName?: string; tags?: Record<string, string> }): Promise<Record<string, never>> {
+  await changeTags(lctx, checkGroupName(input.logGroupName), (t) => ({ ...t, ...(input.tags ?? {}) }));
+  return {};
+}
+
+const without = (keys: string[] | undefined) => (t: Record<string, string>) => {
+  for (const k of keys ?? []) delete t[k];
+  return t;
+};
+
+export async function untagResource(lctx: LogsContext, input: { resourceArn?: string; tagKeys?: string[] }): Promise<Record<string, never>> {
+  await changeTags(lctx, groupOfArn(input.resourceArn), without(input.tagKeys));
+  return {};
+}
+
+/** UntagLogGroup's `tags` is the list of keys to remove. */
+export async function untagLogGroup(lctx: LogsContext, input: { logGroupName?: string; tags?: string[] }): Promise<Record<string, never>> {
+  await changeTags(lctx, checkGroupName(input.logGroupName), without(input.tags));
+  return {};
+}
+
 type LogsHandler = (input: any, caller: Caller) => Promise<unknown>;
 
 /** The operations agents may call (logs-agent-authorization.ts judges each on its resources). */
@@ -263,6 +317,12 @@ export function logsHandlers(lctx: LogsContext): Record<string, LogsHandler> {
     PutLogEvents: putLogEvents,
     GetLogEvents: getLogEvents,
     FilterLogEvents: filterLogEvents,
+    ListTagsForResource: listTagsForResource,
+    ListTagsLogGroup: listTagsLogGroup,
+    TagResource: tagResource,
+    UntagResource: untagResource,
+    TagLogGroup: tagLogGroup,
+    UntagLogGroup: untagLogGroup,
   };
   const out: Record<string, LogsHandler> = {};
   for (const [op, fn] of Object.entries(table)) {
