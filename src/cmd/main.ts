@@ -8,7 +8,8 @@ import { parseArgs } from 'node:util';
 import { parseEtcdUrl, startServer } from './server';
 import { dockerBridgeAddress, parseDnsFlag } from './dns';
 import { parseRegionList } from '../core/regions';
-import { DEFAULT_VPC_BASE } from '../core/vpc';
+import { AWS_REGIONS } from '../core/regions';
+import { DEFAULT_VPC_BASE, defaultVpcCidr } from '../core/vpc';
 import { applyHeapGrowth, parseHeapGrowth } from './heap-growth';
 import { DEFAULT_TASK_ENDPOINT_PORT, startAgents, type RunningAgents } from './agent';
 import { AGENT_FLAGS, AGENT_HELP, agentOptions, agentSettings, cmdAgent, parseVpcBase } from './agent-command';
@@ -69,8 +70,10 @@ Flags:
                          it counts as healthy for deployments (default 40000, as ECS)
   --vpc-base A.B         the first two octets of the first region's default VPC range (default
                          ${DEFAULT_VPC_BASE}: region i of the AWS region list gets A.(B+i).0.0/16, its
-                         subnets the first /20s); each subnet is a Docker network on the hosts,
-                         so pick a range no network of theirs uses
+                         subnets the first /20s; us-east-1 is region ${AWS_REGIONS.indexOf('us-east-1')}, at
+                         ${defaultVpcCidr('us-east-1')} by default; \`wharf subnets\` shows them); each
+                         subnet is a Docker network on the hosts, so pick a range no network of
+                         theirs uses
   --heap-growth PERCENT  let the heap grow at most this far past its live data before a full
                          garbage collection (default 50; 0 = V8's own sizing, faster, ~3x the memory)
   --dns ADDR:PORT,...    where the service discovery DNS server answers (Cloud Map private DNS
@@ -103,7 +106,8 @@ WHARF_ACCESS_KEY_ID and WHARF_SECRET_ACCESS_KEY are set.
 const UP_HELP = `wharf up: the control plane and one local agent in one command (cluster 'default')
 
 Takes the flags of 'wharf server' (--listen, --data-dir, --region, --regions, --account-id,
---sync, --heap-growth, --dns, --scale-command, --load-balancers, --haproxy; the local agent joins --region) and of
+--sync, --heap-growth, --dns, --vpc-base, --scale-command, --load-balancers, --haproxy; the local
+agent joins --region) and of
 'wharf agent' (below). If no Docker Engine answers and it runs as root on Debian, it says so,
 installs docker.io and starts dockerd. The host is also the region's Fargate capacity, so
 'aws ecs run-task --launch-type FARGATE' (and the built-in FARGATE / FARGATE_SPOT capacity
