@@ -1,4 +1,7 @@
-/** What a restarted agent does with what the last run left: its data dir and the engine's containers. */
+/**
+ * What a restarted agent does with what the last run left (its data dir and the engine's
+ * containers), and with containers of its tasks that are started behind its back.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -133,6 +136,44 @@ test('a container is written down before it starts; one the engine made but the 
     assert.equal(h.creates('app'), 1, 'adopted by its labels, not made again');
     assert.deepEqual(unrecordedStarts, [], 'no container was started before it was written down');
     assert.match(readFileSync(taskFile(), 'utf8'), new RegExp(second.agent.tasks()[0]!.containers[0]!.dockerId!), 'written down now');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a container of a STOPPED task started behind the agent\'s back (docker start, docker restart) is stopped again, while the agent runs and at its next start', async () => {
+  const h = host();
+  try {
+    const a = task();
+    const first = await h.start();
+    first.cp.send([a], 1);
+    await until(() => lastOf(first.cp, a)?.status === 'RUNNING', 'RUNNING');
+    const id = first.agent.tasks()[0]!.containers[0]!.dockerId!;
+    const running = async () => (await h.rt.inspectContainer(id))?.running;
+
+    // docker restart: the start comes before the agent has looked at the exit.
+    h.rt.exitContainer(id, 137);
+    await h.rt.startContainer(id);
+    await until(() => lastOf(first.cp, a)?.status === 'STOPPED', 'STOPPED');
+    await sleep(100);
+    assert.equal(await running(), false, 'stopped again after docker restart');
+    assert.equal(lastOf(first.cp, a)!.containers![0]!.exitCode, 137, 'the exit that was reported stands');
+
+    // docker start, once the task is reported STOPPED.
+    const reports = first.cp.tasks.length;
+    await h.rt.startContainer(id);
+    await sleep(100);
+    assert.equal(await running(), false, 'stopped again after docker start');
+    assert.equal(first.cp.tasks.length, reports, 'nothing new to report');
+    await first.agent.stop();
+
+    // docker start while the agent is down.
+    await h.rt.startContainer(id);
+    const second = await h.start();
+    await until(() => lastOf(second.cp, a)?.status === 'STOPPED', 'STOPPED re-reported');
+    await sleep(100);
+    assert.equal(await running(), false, 'stopped at the restart');
+    assert.equal(h.creates('app'), 1);
   } finally {
     await h.close();
   }

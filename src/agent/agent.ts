@@ -90,6 +90,8 @@ export class Agent {
   /** The last apply failed: the next one reconciles the whole reconstructed list instead of a delta. */
   private fullApplyPending = false;
   private stopped = false;
+  /** Unsubscribes the engine events the agent itself watches (containers started behind its back). */
+  private unwatch?: () => void;
   private applying: Promise<void> = Promise.resolve();
   /** ECS_AGENT_URI: ids of the tasks run here, and the endpoint when one is served. */
   private readonly taskEndpoint: AgentTaskEndpoint;
@@ -151,6 +153,15 @@ export class Agent {
     this.o.logger?.info({ containerInstanceArn: this.arn }, 'registered');
     if (this.o.taskEndpoint) await this.taskEndpoint.listen(this.o.taskEndpoint);
 
+    // A container of a task this agent holds STOPPED that the engine starts again (docker
+    // start, docker restart) is stopped again (TaskRunner.containerStarted). Docker's events
+    // carry the container's labels, which name its task; a runtime that sends none asks all.
+    this.unwatch = this.o.runtime.watchEvents((e) => {
+      if (e.action !== 'start') return;
+      const taskArn = e.labels?.[LABELS.taskArn];
+      if (taskArn !== undefined) this.runners.get(taskArn)?.containerStarted(e.id);
+      else if (!e.labels) for (const r of this.runners.values()) r.containerStarted(e.id);
+    });
     // Adopt: every accepted task gets its runner back with the containers it already has.
     const existing = await this.ownContainers();
     for (const task of this.store.listTasks()) this.startRunner(task, existing);
@@ -199,6 +210,7 @@ export class Agent {
   /** Leaves containers running (they are adopted on the next start). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unwatch?.();
     this.channel?.close();
     for (const r of this.runners.values()) r.close();
     for (const t of this.cleanupTimers.values()) t.cancel();

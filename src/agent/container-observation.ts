@@ -25,6 +25,8 @@ export interface ObserveHost {
   observedAddress(ip: string | undefined, mac: string | undefined): void;
   /** Go on shipping a restarted container's output (awslogs). */
   followLogs(c: ContainerRun): void;
+  /** Make sure a container held STOPPED does not run (see stopFor). */
+  keepStopped(c: ContainerRun): void;
 }
 
 interface Exit {
@@ -94,9 +96,16 @@ async function settleExits(h: ObserveHost, exits: Exit[]): Promise<void> {
   }
 }
 
+/**
+ * The container is STOPPED for good. Unless the runner stopped it, a stop goes to the engine too:
+ * a no-op for an exited container, but `docker restart` exits and starts a container again in one
+ * go, and its start can come between the exit and this look at it, which then saw only the exit.
+ * (A start that comes later is the Agent's to undo: TaskRunner.containerStarted.)
+ */
 function stopFor(h: ObserveHost, x: Exit): void {
   x.c.finishedAt = x.exit.finishedAt;
   markStopped(x.c, x.exit.exitCode, x.reason, h.options.clock.now());
+  if (!x.c.stopIssued) h.keepStopped(x.c);
 }
 
 /**

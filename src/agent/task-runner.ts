@@ -69,6 +69,8 @@ export class TaskRunner {
   private closed = false;
   /** The progress last handed to `persist` (JSON), so an unchanged one is not written again. */
   private persisted?: string;
+  /** Adopted containers this runner holds STOPPED that the engine runs: stopped again by start(). */
+  private strays: ContainerRun[] = [];
   private stoppedWaiters: (() => void)[] = [];
 
   constructor(task: AgentTask, opts: TaskRunnerOptions) {
@@ -134,6 +136,7 @@ export class TaskRunner {
       followLogs: (c) => this.starter.followLogs(c),
       kick: () => this.kick(),
       recordCreated: () => this.persist(),
+      keepStopped: (c) => this.keepStopped(c),
     };
   }
 
@@ -175,6 +178,7 @@ export class TaskRunner {
       this.adopted = true;
       if (record?.stopped) {
         restoreStopped(run, record.stopped);
+        if (s.status === 'running') this.strays.push(run);
         continue;
       }
       run.known = 'CREATED';
@@ -196,6 +200,7 @@ export class TaskRunner {
   }
 
   start(): void {
+    for (const c of this.strays.splice(0)) this.keepStopped(c, 'running when the agent started');
     this.unwatch = this.o.runtime.watchEvents((e) => {
       // The runner itself creates and starts its containers and knows it when it does: those
       // events would only cost one more pass of inspections, while the engine is busiest.
@@ -217,6 +222,17 @@ export class TaskRunner {
       // The control plane's copy, with the credentials the data dir never kept: start can go on.
       this.kick();
     }
+  }
+
+  /**
+   * The engine says a container of this task started. The runner starts its containers itself;
+   * a start of one it holds STOPPED was done behind Wharf's back (docker start, docker restart)
+   * and is undone: the container was reported STOPPED (and its task maybe too, and replaced), so
+   * it must not run on untracked. It is left for the task's cleanup to remove, as before.
+   */
+  containerStarted(dockerId: string): void {
+    const c = this.containers.find((x) => x.dockerId === dockerId);
+    if (c?.known === 'STOPPED') this.keepStopped(c, 'started outside Wharf');
   }
 
   /** Stop with a reason of the agent's own (the control plane's stops carry theirs). */
@@ -343,6 +359,20 @@ export class TaskRunner {
     this.stopCode ??= stopCode;
     this.stoppedReason ??= reason;
     this.persistOrWarn();
+  }
+
+  /**
+   * Sends a stop to a container this runner holds STOPPED. For one whose exit the runner saw
+   * (`why` undefined) this is a no-op for the engine, unless something started it again since
+   * (docker restart's start can come between the exit and the runner's look at it); otherwise
+   * the engine runs it although its run is over, and that is logged.
+   */
+  private keepStopped(c: ContainerRun, why?: string): void {
+    if (!c.dockerId) return;
+    if (why) this.o.logger?.warn({ taskArn: this.taskArn, container: c.name, dockerId: c.dockerId, why }, 'stopping a container this task holds STOPPED');
+    void this.o.runtime
+      .stopContainer(c.dockerId, { timeoutSec: c.def.stopTimeout ?? this.o.defaultStopTimeoutSec })
+      .catch((err) => this.o.logger?.warn({ taskArn: this.taskArn, container: c.name, err }, 'stopping a container this task holds STOPPED failed'));
   }
 
   /** Hands the progress to `persist` when it changed; throws when it cannot be written. */

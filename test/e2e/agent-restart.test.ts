@@ -2,7 +2,8 @@
  * kill -9 of a real agent process, then restart: it adopts its containers by label (no
  * duplicates), a container that died while it was down is reported STOPPED with its exit code,
  * and one removed behind its back (while it was down, or up) is reported STOPPED and never made
- * again. Run: npx tsx --test test/e2e/agent-restart.test.ts
+ * again. A container of a STOPPED task that `docker restart` runs again is stopped again.
+ * Run: npx tsx --test test/e2e/agent-restart.test.ts
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -162,6 +163,24 @@ test('containers removed behind the agent (while it runs, or while it is down) a
     await new Promise((r) => setTimeout(r, 1500));
     assert.deepEqual(await t.containersOfTask(), [], 'nothing was made again');
     assert.ok(!reports(t.dir).some((r) => r.pid === pid3 && r.kind === 'task' && r.status === 'RUNNING'));
+  } finally {
+    await kill9(child);
+    await t.cleanup();
+  }
+});
+
+test('docker restart of a container whose task went STOPPED: the agent stops it again', { skip, timeout: 180_000 }, async () => {
+  const t = taskSetup([{ name: 'app', image: 'wharf-test/busybox', command: ['sleep', '3600'], memory: 32, stopTimeout: 1 }]);
+  const child = startAgent(t.dir, t.arn);
+  try {
+    await until(() => !!t.taskReport(child.pid, 'RUNNING'), 'RUNNING');
+    const app = docker.getContainer(await t.idOf('app'));
+    await app.restart({ t: 1 }); // sleep ignores SIGTERM as pid 1: killed after 1 s, then started
+    await until(() => !!t.taskReport(child.pid, 'STOPPED'), 'STOPPED');
+    await until(async () => !(await app.inspect()).State.Running, 'the restarted container stopped again', 15_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal((await app.inspect()).State.Running, false, 'and it stays stopped');
+    assert.equal(t.taskReport(child.pid, 'STOPPED')!.containers![0]!.exitCode, 137);
   } finally {
     await kill9(child);
     await t.cleanup();
