@@ -97,3 +97,31 @@ test('without a cipher (unit tests) an encrypted record is refused, not returned
   delete ctx.secretCipher;
   await rejectsWith(secretsHandlers(ctx).GetSecretValue!({ SecretId: 'db' }), 'DecryptionFailure', 'The value of secret db is encrypted and this server has no secrets key to decrypt it.');
 });
+
+test('ListSecrets applies its Filters: prefixes, case, negation, values OR-ed, filters AND-ed', async () => {
+  const ctx = await controlTestContext();
+  const sm = secretsHandlers(ctx);
+  await sm.CreateSecret!({ Name: 'app/web', Description: 'Web frontend creds', SecretString: 'x', Tags: [{ Key: 'env', Value: 'prod' }, { Key: 'team', Value: 'a' }] });
+  await sm.CreateSecret!({ Name: 'app/db', SecretString: 'x', Tags: [{ Key: 'env', Value: 'dev' }] });
+  await sm.CreateSecret!({ Name: 'other', Description: 'Database password', SecretString: 'x' });
+  const names = async (...Filters: { Key: string; Values: string[] }[]) => ((await sm.ListSecrets!({ Filters })) as { SecretList: { Name: string }[] }).SecretList.map((s) => s.Name);
+  assert.deepEqual(await names({ Key: 'name', Values: ['app'] }), ['app/db', 'app/web']);
+  assert.deepEqual(await names({ Key: 'name', Values: ['App'] }), [], 'name is case-sensitive');
+  assert.deepEqual(await names({ Key: 'name', Values: ['web'] }), [], 'a prefix, not a substring');
+  assert.deepEqual(await names({ Key: 'name', Values: ['!app'] }), ['other']);
+  assert.deepEqual(await names({ Key: 'name', Values: ['app/w', 'oth'] }), ['app/web', 'other']);
+  assert.deepEqual(await names({ Key: 'tag-key', Values: ['k'] }), []);
+  assert.deepEqual(await names({ Key: 'tag-key', Values: ['te'] }), ['app/web']);
+  assert.deepEqual(await names({ Key: 'tag-key', Values: ['!env'] }), ['other']);
+  assert.deepEqual(await names({ Key: 'tag-value', Values: ['prod'] }), ['app/web']);
+  assert.deepEqual(await names({ Key: 'description', Values: ['web'] }), ['app/web'], 'description is not case-sensitive');
+  assert.deepEqual(await names({ Key: 'name', Values: ['app'] }, { Key: 'tag-value', Values: ['dev'] }), ['app/db']);
+  assert.deepEqual(await names({ Key: 'all', Values: ['database'] }), ['other']);
+  assert.deepEqual(await names({ Key: 'all', Values: ['PROD'] }), ['app/web']);
+  assert.deepEqual(await names({ Key: 'all', Values: ['credsDatabase#892'] }), ['app/web', 'other']);
+  assert.deepEqual(await names({ Key: 'primary-region', Values: ['eu'] }), []);
+  assert.deepEqual(await names({ Key: 'owning-service', Values: ['!x'] }), ['app/db', 'app/web', 'other']);
+  // ListSecrets names the version map as its shape does.
+  const entry = ((await sm.ListSecrets!({ Filters: [{ Key: 'name', Values: ['other'] }] })) as { SecretList: Record<string, unknown>[] }).SecretList[0]!;
+  assert.ok(entry.SecretVersionsToStages && !('VersionIdsToStages' in entry));
+});

@@ -10,6 +10,7 @@
  * Secrets live in the store under `secrets/<url-encoded name>` (names may hold `/`, which the
  * cache uses as its parent separator) and are read from the state cache like everything else.
  * Deletion is immediate (Wharf keeps no recovery window; ForceDeleteWithoutRecovery is implied).
+ * ListSecrets applies its Filters as control/secret-filters.ts describes.
  *
  * Values are sealed at rest: with the context's `secretCipher` (AES-256-GCM under the data dir's
  * key), a record holds `sealed` instead of `secretString`/`secretBinary`, bound to the secret's
@@ -23,6 +24,7 @@ import { partitionOf } from '../core/regions';
 import { SecretDecryptionError, epochSeconds, uuid } from '../lib';
 import { StoreConflictError } from '../store/store';
 import type { ControlContext } from './context';
+import { secretMatchesFilters, type SecretFilter } from './secret-filters';
 
 export const SECRETS_TARGET_PREFIX = 'secretsmanager';
 export const SECRETS_SIGNING_NAME = 'secretsmanager';
@@ -201,6 +203,12 @@ function describe(s: SecretRecord) {
   };
 }
 
+/** ListSecrets' entry: DescribeSecret's fields, with the version map under its list name. */
+function listEntry(s: SecretRecord) {
+  const { VersionIdsToStages, ...rest } = describe(s);
+  return { ...rest, SecretVersionsToStages: VersionIdsToStages };
+}
+
 async function deleteSecret(ctx: ControlContext, input: { SecretId?: string }) {
   const s = requireSecret(ctx, input.SecretId);
   try {
@@ -212,8 +220,11 @@ async function deleteSecret(ctx: ControlContext, input: { SecretId?: string }) {
   return { ARN: s.arn, Name: s.name, DeletionDate: epochSeconds(ctx.clock.now()) };
 }
 
-async function listSecrets(ctx: ControlContext, input: { MaxResults?: number; NextToken?: string }) {
-  const all = [...ctx.state.secrets.children('').values()].map((e) => e.value as SecretRecord).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+async function listSecrets(ctx: ControlContext, input: { MaxResults?: number; NextToken?: string; Filters?: SecretFilter[] }) {
+  const all = [...ctx.state.secrets.children('').values()]
+    .map((e) => e.value as SecretRecord)
+    .filter((s) => secretMatchesFilters(s, input.Filters))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const max = input.MaxResults ?? 100;
   if (!Number.isInteger(max) || max < 1 || max > 100) throw invalidParameter('MaxResults must be between 1 and 100.');
   let start = 0;
@@ -223,7 +234,7 @@ async function listSecrets(ctx: ControlContext, input: { MaxResults?: number; Ne
   }
   const page = all.slice(start, start + max);
   const more = start + max < all.length;
-  return { SecretList: page.map(describe), NextToken: more ? Buffer.from(page[page.length - 1]!.name).toString('base64url') : undefined };
+  return { SecretList: page.map(listEntry), NextToken: more ? Buffer.from(page[page.length - 1]!.name).toString('base64url') : undefined };
 }
 
 /** The Secrets Manager operations, for server/'s API table. */
