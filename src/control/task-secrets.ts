@@ -14,9 +14,10 @@
  *   arn:aws:secretsmanager:us-east-1:123456789012:secret:db:password:AWSCURRENT:   partial ARN, stage
  *   db   or   db:password::                                                         by name (see below)
  *
- * The tail is `json-key:version-stage:version-id`, each part may be empty. Wharf keeps one version
- * per secret (control/secrets.ts), so a stage other than AWSCURRENT or a version id other than the
- * current one names a version that does not exist: it is reported as not found.
+ * The tail is `json-key:version-stage:version-id`, each part may be empty. A stage or a version id
+ * picks that version of the secret (control/secrets.ts keeps them), as GetSecretValue would, with
+ * its errors; neither means AWSCURRENT. A secret scheduled for deletion cannot be read, as
+ * GetSecretValue refuses it.
  *
  * A name without `arn:` is accepted as a Secrets Manager name in this account and region. Note that
  * ECS itself reads a bare name as an SSM parameter, and so does the requiresAttributes computation
@@ -30,7 +31,7 @@
  */
 import type { ContainerDefinition } from '../core/shapes/ecs';
 import { WharfError } from '../core/errors';
-import { findSecret, secretValueOf, type SecretRecord } from './secrets';
+import { findSecret, markedForDeletion, secretValueOf, selectVersion, type SecretRecord, type SecretVersion } from './secrets';
 import type { ControlContext } from './context';
 
 /** A `valueFrom` taken apart. */
@@ -71,12 +72,18 @@ export function parseSecretReference(valueFrom: string): SecretReference {
 /** What resolving needs: the cache, and the cipher that opens sealed values. */
 export type SecretsReader = Pick<ControlContext, 'state' | 'secretCipher'>;
 
+/** An error as a client would see it: its code and message. */
+function wireText(e: WharfError): string {
+  return `${e.code}: ${e.message}`;
+}
+
 /** A secret's value, or why it cannot be read (a key that does not open it), never thrown. */
-function opened(ctx: SecretsReader, s: SecretRecord): { secretString?: string; secretBinary?: string } | { error: string } {
+function opened(ctx: SecretsReader, s: SecretRecord, version?: SecretVersion): { secretString?: string; secretBinary?: string } | { error: string } {
+  if (s.deletedDate !== undefined) return { error: wireText(markedForDeletion()) };
   try {
-    return secretValueOf(ctx, s);
+    return secretValueOf(ctx, s, version);
   } catch (e) {
-    if (e instanceof WharfError) return { error: `${e.code}: ${e.message}` };
+    if (e instanceof WharfError) return { error: wireText(e) };
     throw e;
   }
 }
@@ -91,13 +98,9 @@ export function resolveSecretReference(ctx: SecretsReader, valueFrom: string): {
   if (ref.kind === 'invalid') return { error: `${valueFrom}: ${ref.reason}` };
   const s = findSecret(ctx, ref.secretId);
   if (!s) return { error: `${valueFrom}: ResourceNotFoundException: Secrets Manager can't find the specified secret.` };
-  if (ref.versionStage !== undefined && ref.versionStage !== 'AWSCURRENT') {
-    return { error: `${valueFrom}: ResourceNotFoundException: Secrets Manager can't find the specified secret value for staging label: ${ref.versionStage}` };
-  }
-  if (ref.versionId !== undefined && ref.versionId !== s.versionId) {
-    return { error: `${valueFrom}: ResourceNotFoundException: Secrets Manager can't find the specified secret value for VersionId: ${ref.versionId}` };
-  }
-  const text = stringValue(ctx, s);
+  const picked = selectVersion(s, ref.versionId, ref.versionStage);
+  if ('error' in picked) return { error: `${valueFrom}: ${wireText(picked.error)}` };
+  const text = stringValue(ctx, s, picked.version);
   if ('error' in text) return { error: `${valueFrom}: ${text.error}` };
   if (ref.jsonKey === undefined) return { value: text.value };
   let obj: unknown;
@@ -118,8 +121,8 @@ export function resolveSecretReference(ctx: SecretsReader, valueFrom: string): {
   return { value: typeof v === 'string' ? v : JSON.stringify(v) };
 }
 
-function stringValue(ctx: SecretsReader, rec: SecretRecord): { value: string } | { error: string } {
-  const s = opened(ctx, rec);
+function stringValue(ctx: SecretsReader, rec: SecretRecord, version: SecretVersion): { value: string } | { error: string } {
+  const s = opened(ctx, rec, version);
   if ('error' in s) return s;
   if (s.secretString !== undefined) return { value: s.secretString };
   if (s.secretBinary !== undefined) return { error: 'the secret holds a binary value, which cannot be an environment variable' };
