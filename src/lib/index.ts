@@ -11,3 +11,4 @@ export * from './secret-cipher';
 export * from './seeded-random';
 export * from './session-token';
 export * from './process';
+export * from './free-ports';

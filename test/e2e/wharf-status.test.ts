@@ -18,6 +18,7 @@ import { REPO } from './helpers/wharf-server';
 import { inCI } from '../images/docker-test-env';
 import type { ClusterStatus } from '../../src/cmd/status';
 import type { HaState } from '../../src/cmd/up-ha';
+import { freePortRun } from '../../src/lib/free-ports';
 
 const missing = spawnSync('etcd', ['--version']).status !== 0;
 if (missing && inCI()) throw new Error('etcd is not installed (apt-get install etcd-server); CI runs every test');
@@ -56,20 +57,6 @@ function up(dataDir: string, extra: string[] = []): Promise<{ child: ChildProces
 const ups: ChildProcess[] = [];
 
 /** The first of six consecutive loopback ports that are all free now. */
-async function sixFreePorts(): Promise<number> {
-  const free = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const s = net.createServer().once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-  for (let tries = 0; tries < 50; tries++) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
-    let all = true;
-    for (let i = 0; i < 6 && all; i++) all = await free(base + i);
-    if (all) return base;
-  }
-  throw new Error('no six free ports in a row');
-}
 const stopped = (c: ChildProcess) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.once('exit', () => r())));
 
 describe('wharf status of a single server', () => {
@@ -113,7 +100,7 @@ describe('wharf up --ha and wharf status', { skip: missing ? 'etcd is not instal
 
   test('three replicas on three etcd members; status shows one leader, the failover, and the adopted members after a restart', async () => {
     // The etcd members on ports of our choosing (--etcd-ports): six in a row, all free.
-    const etcdBase = await sixFreePorts();
+    const etcdBase = await freePortRun(6);
     const first = await up(dataDir, ['--etcd-ports', String(etcdBase)]);
     const state = JSON.parse(fs.readFileSync(path.join(dataDir, 'ha', 'state.json'), 'utf8')) as HaState;
     assert.equal(state.replicas.length, 3);

@@ -12,25 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { ensureEtcdCluster, etcdMemberPid, restartEtcdMember } from './etcd-cluster';
-import { processAlive } from '../../lib';
+import { freePortRun, processAlive } from '../../lib';
 
 const missing = spawnSync('etcd', ['--version']).status !== 0;
 if (missing && process.env.CI) throw new Error('etcd is not installed (apt-get install etcd-server); CI runs every test');
 
-async function sixFreePorts(): Promise<number> {
-  const free = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const s = createServer().once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-  for (let tries = 0; tries < 50; tries++) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
-    let all = true;
-    for (let i = 0; i < 6 && all; i++) all = await free(base + i);
-    if (all) return base;
-  }
-  throw new Error('no six free ports in a row');
-}
 
 describe('a persistent local etcd cluster', { skip: missing ? 'etcd is not installed (apt-get install etcd-server)' : false }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-etcd-cluster-'));
@@ -43,7 +29,7 @@ describe('a persistent local etcd cluster', { skip: missing ? 'etcd is not insta
   });
 
   test('members on the ports asked for; a member killed is started again as itself, with its data; other ports are refused', async () => {
-    const base = await sixFreePorts();
+    const base = await freePortRun(6);
     const members = await ensureEtcdCluster(dir, 3, { firstPort: base });
     assert.deepEqual(
       members.map((m) => [m.name, m.clientUrl, m.peerUrl]),
@@ -82,7 +68,7 @@ describe('a persistent local etcd cluster', { skip: missing ? 'etcd is not insta
 
   test('a port asked for that is taken is named', async () => {
     const other = mkdtempSync(join(tmpdir(), 'wharf-etcd-cluster-'));
-    const base = await sixFreePorts();
+    const base = await freePortRun(6);
     const holder = createServer();
     await new Promise<void>((r) => holder.listen(base + 3, '127.0.0.1', () => r()));
     try {
