@@ -155,3 +155,43 @@ test('batches stay within PutLogEvents’ 1 MiB', async () => {
   }
   shipper.close();
 });
+
+test('awslogs-multiline-pattern: a matching line starts an event and the lines after it join it, as Docker’s driver does', async () => {
+  const api = fakeApi();
+  const rt = fakeRuntime();
+  const shipper = new AwslogsShipper({ api, runtime: rt.runtime, clock: systemClock, flushIntervalMs: 20 });
+  shipper.follow('c1', { ...target, multiline: /^\d{4}-\d\d-\d\d /, multilineFlushMs: 5000 });
+  const at = (i: number, text: string) => `2026-12-06T10:00:00.${String(100 + i).padStart(9, '0')}Z ${text}\n`;
+  rt.out.write(at(0, 'before any start'));
+  rt.out.write(at(1, '2026-12-06 ERROR boom'));
+  rt.out.write(at(2, '  at f (a.js:1)'));
+  rt.out.write(at(3, ''));
+  rt.out.write(at(4, '  at g (b.js:2)'));
+  rt.out.write(at(5, '2026-12-06 INFO next'));
+  rt.out.end();
+  await waitFor(() => put(api.calls).some((m: string) => m.includes('next')));
+  assert.deepEqual(put(api.calls), ['before any start\n', '2026-12-06 ERROR boom\n  at f (a.js:1)\n\n  at g (b.js:2)\n', '2026-12-06 INFO next\n']);
+  const events = api.calls.filter((c) => c.op === 'PutLogEvents').flatMap((c) => c.body.logEvents);
+  assert.equal(events[1].timestamp, Date.parse('2026-12-06T10:00:00.000Z'), 'an event has its first line’s time');
+  shipper.close();
+});
+
+test('a multiline event that gets no more lines goes out after the force-flush interval', async () => {
+  const api = fakeApi();
+  const rt = fakeRuntime();
+  const shipper = new AwslogsShipper({ api, runtime: rt.runtime, clock: systemClock, flushIntervalMs: 20 });
+  shipper.follow('c1', { ...target, multiline: /^START/, multilineFlushMs: 100 });
+  rt.out.write('2026-12-06T10:00:00.100000000Z START one\n2026-12-06T10:00:00.200000000Z   more\n');
+  await waitFor(() => put(api.calls).length === 1, 3000);
+  assert.deepEqual(put(api.calls), ['START one\n  more\n']);
+  shipper.close();
+});
+
+test('awslogs-datetime-format becomes Docker’s pattern, and the flush interval its option', () => {
+  const def = (options: Record<string, string>) => ({ name: 'app', logConfiguration: { logDriver: 'awslogs' as const, options: { 'awslogs-group': 'g', 'awslogs-stream-prefix': 'p', ...options } } });
+  const t = awslogsTargetOf(def({ 'awslogs-datetime-format': '\\[%b %d, %Y %H:%M:%S\\]', 'awslogs-force-flush-interval-seconds': '2' }), 't1', undefined, 'us-east-1')!;
+  assert.ok(t.multiline!.test('[Dec 07, 2026 18:00:00] started'));
+  assert.ok(!t.multiline!.test('    at continuation'));
+  assert.equal(t.multilineFlushMs, 2000);
+  assert.equal(awslogsTargetOf(def({}), 't1', undefined, 'us-east-1')!.multiline, undefined);
+});

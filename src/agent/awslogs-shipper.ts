@@ -31,7 +31,7 @@ import type { Logger } from '../lib/logger';
 import { backoffMs } from '../lib/backoff';
 import type { ContainerRuntime } from './runtime/container-runtime';
 import type { ContainerDefinition } from '../core/shapes/ecs';
-import { awslogsCreatesGroup } from '../core/task-definition-container';
+import { awslogsCreatesGroup, awslogsMultilinePattern } from '../core/awslogs-options';
 
 export interface AwslogsTarget {
   group: string;
@@ -39,6 +39,10 @@ export interface AwslogsTarget {
   stream: string;
   region: string;
   createGroup: boolean;
+  /** awslogs-multiline-pattern (or awslogs-datetime-format): a matching line starts a new event. */
+  multiline?: RegExp;
+  /** awslogs-force-flush-interval-seconds, in ms: how long a multiline event may wait for more lines. */
+  multilineFlushMs?: number;
 }
 
 /** How the shipper reaches the logs API (HttpControlPlaneClient.logsCall); errors carry `code`. */
@@ -54,7 +58,13 @@ export function awslogsTargetOf(def: ContainerDefinition, taskId: string, docker
   const prefix = o['awslogs-stream-prefix'];
   const stream = prefix ? `${prefix}/${def.name}/${taskId}` : dockerId;
   if (!stream) return undefined;
-  return { group: o['awslogs-group'], stream, region: o['awslogs-region'] ?? instanceRegion, createGroup: awslogsCreatesGroup(o) };
+  const target: AwslogsTarget = { group: o['awslogs-group'], stream, region: o['awslogs-region'] ?? instanceRegion, createGroup: awslogsCreatesGroup(o) };
+  const multiline = awslogsMultilinePattern(o);
+  if (multiline) {
+    target.multiline = multiline;
+    target.multilineFlushMs = Number(o['awslogs-force-flush-interval-seconds'] || 5) * 1000;
+  }
+  return target;
 }
 
 /** ECS's reason when the group is missing (the Docker awslogs driver's error, as ECS reports it). */
@@ -192,6 +202,50 @@ function pieceEnd(body: string): number {
   return -1;
 }
 
+/**
+ * awslogs-multiline-pattern, as Docker's awslogs driver does it: a line matching the pattern
+ * starts a new event and the lines after it join that event, each ending with a newline. An event
+ * goes out when the next one starts, when one more line would take it past CloudWatch's event
+ * limit, when it has waited `flushMs` (awslogs-force-flush-interval-seconds, 5 s by default), and
+ * when the container's output ends. Its timestamp is its first line's.
+ */
+export class MultilineEvents {
+  private current?: { ms: number; key: string; text: string; bytes: number };
+  private timer?: { cancel(): void };
+
+  constructor(
+    private readonly pattern: RegExp,
+    private readonly flushMs: number,
+    private readonly clock: Clock,
+    private readonly emit: (e: { ms: number; key: string; text: string }) => void,
+  ) {}
+
+  add(ms: number, key: string, line: string): void {
+    const bytes = Buffer.byteLength(line, 'utf8');
+    if (this.current && (this.pattern.test(line) || this.current.bytes + bytes > MAX_EVENT_BYTES)) this.flush();
+    const text = bytes < MAX_EVENT_BYTES ? `${line}\n` : line;
+    if (!this.current) {
+      this.current = { ms, key, text, bytes: Buffer.byteLength(text, 'utf8') };
+      const started = this.current;
+      this.timer = this.clock.setTimeout(() => {
+        if (this.current === started) this.flush();
+      }, this.flushMs);
+    } else {
+      this.current.text += text;
+      this.current.bytes += Buffer.byteLength(text, 'utf8');
+      this.current.key = key;
+    }
+  }
+
+  flush(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    const e = this.current;
+    this.current = undefined;
+    if (e) this.emit(e);
+  }
+}
+
 interface Follower {
   target: AwslogsTarget;
   buffer: { timestamp: number; message: string; key: string }[];
@@ -271,6 +325,20 @@ export class AwslogsShipper {
     f.source = source;
     /** Docker key of the last line taken (or skipped as already shipped). */
     let seenKey: string | undefined;
+    const push = (ms: number, key: string, message: string) => {
+      for (const piece of splitEventMessage(message)) f.buffer.push({ timestamp: ms, message: piece, key });
+      const max = this.o.maxBufferedEvents ?? 100_000;
+      if (f.buffer.length > max) {
+        f.dropped += f.buffer.length - max;
+        f.buffer.splice(0, f.buffer.length - max);
+      }
+      if (f.buffer.length >= (this.o.maxBatchEvents ?? 1000)) this.kick(f);
+    };
+    const multiline = f.target.multiline ? new MultilineEvents(f.target.multiline, f.target.multilineFlushMs ?? 5000, this.o.clock, (e) => {
+      if (this.closed) return;
+      push(e.ms, e.key, e.text);
+      this.arm(f);
+    }) : undefined;
     const take = (ts: string, message: string) => {
       const t = parseDockerTime(ts);
       if (!t) return;
@@ -278,14 +346,8 @@ export class AwslogsShipper {
       // Already shipped (the resume point falls inside the second Docker was asked from).
       if (resume.key !== undefined && t.key <= resume.key) return;
       if (resume.key === undefined && resume.ms !== undefined && t.ms <= resume.ms) return;
-      if (message === '') return;
-      for (const piece of splitEventMessage(message)) f.buffer.push({ timestamp: t.ms, message: piece, key: t.key });
-      const max = this.o.maxBufferedEvents ?? 100_000;
-      if (f.buffer.length > max) {
-        f.dropped += f.buffer.length - max;
-        f.buffer.splice(0, f.buffer.length - max);
-      }
-      if (f.buffer.length >= (this.o.maxBatchEvents ?? 1000)) this.kick(f);
+      if (multiline) multiline.add(t.ms, t.key, message);
+      else if (message !== '') push(t.ms, t.key, message);
     };
     const reader = new DockerLogReader(take);
     source.setEncoding('utf8');
@@ -302,6 +364,7 @@ export class AwslogsShipper {
       });
     });
     if (!this.closed) await this.catchUp(dockerId, reader, seenKey, take);
+    multiline?.flush();
     f.ended = true;
     // The container is gone (or stopped): what is left goes out, then this follower ends.
     while (f.buffer.length > 0 && !this.closed) {

@@ -15,7 +15,7 @@
  */
 import { idOf, parseArn } from '../core/arn';
 import { WharfError } from '../core/errors';
-import { awslogsCreatesGroup } from '../core/task-definition-container';
+import { awslogsCreatesGroup } from '../core/awslogs-options';
 import type { TaskRecord } from '../core/resources';
 import type { Caller, ControlContext } from './context';
 import { logGroupArn, logStreamArn } from './logs-records';

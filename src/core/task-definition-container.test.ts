@@ -315,6 +315,16 @@ const cases: { name: string; req: RegisterTaskDefinitionRequest; message: string
     message: "Invalid 'logConfiguration.options' setting for container 'web': you cannot configure log opt 'awslogs-datetime-format' and 'awslogs-multiline-pattern' at the same time.",
   },
   {
+    name: 'an awslogs-force-flush-interval-seconds of 0',
+    req: withContainer({ logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': 'g', 'awslogs-region': 'us-east-1', 'awslogs-force-flush-interval-seconds': '0' } } }),
+    message: "Invalid 'logConfiguration.options' setting for container 'web': must specify a positive integer for log opt 'awslogs-force-flush-interval-seconds': 0",
+  },
+  {
+    name: 'an awslogs-multiline-pattern that does not compile',
+    req: withContainer({ logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': 'g', 'awslogs-region': 'us-east-1', 'awslogs-multiline-pattern': '^(INFO' } } }),
+    message: /^Invalid 'logConfiguration\.options' setting for container 'web': awslogs could not parse multiline pattern key "\^\(INFO": /,
+  },
+  {
     name: 'a restart attempt period of 30 seconds',
     req: withContainer({ restartPolicy: { enabled: true, restartAttemptPeriod: 30 } }),
     message: "Invalid 'restartPolicy.restartAttemptPeriod' setting for container 'web'. It must be an integer between 60 and 1800 seconds.",

@@ -29,6 +29,7 @@ import {
   optionalArray,
   pick,
 } from './task-definition-checks';
+import { awslogsOptionsProblem } from './awslogs-options';
 
 /** Docker 20.10+ refuses containers with less memory than this (MiB). */
 export const MIN_CONTAINER_MEMORY_MIB = 6;
@@ -440,41 +441,9 @@ function checkLogConfiguration(c: ContainerDefinition, where: string): void {
   }
 }
 
-/**
- * The options Docker's awslogs driver takes (its ValidateLogOpt), ECS's awslogs-stream-prefix, and
- * the options of every driver (mode, max-buffer-size). ECS passes the others on to Docker, which
- * refuses the container at start; Wharf refuses them here, in Docker's words.
- */
-export const AWSLOGS_OPTIONS: readonly string[] = [
-  'awslogs-region', 'awslogs-endpoint', 'awslogs-group', 'awslogs-create-group', 'awslogs-stream', 'awslogs-stream-prefix',
-  'awslogs-datetime-format', 'awslogs-multiline-pattern', 'awslogs-credentials-endpoint', 'awslogs-force-flush-interval-seconds',
-  'awslogs-max-buffered-events', 'awslogs-format', 'awslogs-create-stream', 'tag', 'mode', 'max-buffer-size',
-];
-/** Go's strconv.ParseBool, which Docker reads the driver's boolean options with. */
-const GO_BOOLEANS: readonly string[] = ['1', 't', 'T', 'TRUE', 'true', 'True', '0', 'f', 'F', 'FALSE', 'false', 'False'];
-
-/** Whether awslogs options ask for the group to be made (true as Go reads it: true, True, TRUE, t, T, 1). */
-export function awslogsCreatesGroup(o: Record<string, string> | undefined): boolean {
-  return ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(o?.['awslogs-create-group'] ?? '');
-}
-
 function checkAwslogsOptions(o: Record<string, string>, where: string): void {
-  const unknown = Object.keys(o).find((k) => !AWSLOGS_OPTIONS.includes(k));
-  if (unknown !== undefined) {
-    clientFail(`Invalid 'logConfiguration.options' setting for ${where}: unknown log opt '${unknown}' for awslogs log driver. Valid options: ${AWSLOGS_OPTIONS.join(', ')}.`);
-  }
-  for (const k of ['awslogs-create-group', 'awslogs-create-stream']) {
-    const v = o[k];
-    if (v !== undefined && (typeof v !== 'string' || !GO_BOOLEANS.includes(v))) {
-      clientFail(`Invalid 'logConfiguration.options' setting for ${where}: must specify valid value for log opt '${k}': strconv.ParseBool: parsing ${JSON.stringify(String(v))}: invalid syntax (use true or false).`);
-    }
-  }
-  if (o['awslogs-datetime-format'] && o['awslogs-multiline-pattern']) {
-    clientFail(`Invalid 'logConfiguration.options' setting for ${where}: you cannot configure log opt 'awslogs-datetime-format' and 'awslogs-multiline-pattern' at the same time.`);
-  }
-  if (o.mode !== undefined && o.mode !== 'blocking' && o.mode !== 'non-blocking') {
-    clientFail(`Invalid 'logConfiguration.options' setting for ${where}: mode must be blocking or non-blocking.`);
-  }
+  const problem = awslogsOptionsProblem(o);
+  if (problem !== undefined) clientFail(`Invalid 'logConfiguration.options' setting for ${where}: ${problem}`);
 }
 
 function checkRestartPolicy(c: ContainerDefinition, where: string): void {
