@@ -104,12 +104,9 @@ type Got = { VersionId: string; SecretString: string; VersionStages: string[] };
 const TOKEN = (n: number) => `0000000${n}-aaaa-bbbb-cccc-dddddddddddd`;
 const get = (sm: Sm, input: Record<string, string>) => sm.GetSecretValue!({ SecretId: 'db', ...input }) as Promise<Got>;
 
-/**
- * Where AWS answers InvalidRequestException, Wharf sends InvalidParameterException until the
- * error catalogue has that code (see invalidRequest in secrets.ts).
- */
-const INVALID_REQUEST = 'InvalidParameterException';
-const rejectsOnWire = (p: Promise<unknown>, type: string, message: string) => rejectsWith(p, type === 'InvalidRequestException' ? INVALID_REQUEST : type, message);
+/** Secrets Manager's code for a request not valid in the secret's state. */
+const INVALID_REQUEST = 'InvalidRequestException';
+const rejectsOnWire = rejectsWith;
 
 test('GetSecretValue answers the version a VersionStage or VersionId names; PutSecretValue keeps AWSPREVIOUS', async () => {
   const ctx = await sealedContext();

@@ -185,15 +185,9 @@ export async function sealPlaintextSecrets(ctx: ControlContext): Promise<number>
   return sealed;
 }
 
-/**
- * Where Secrets Manager answers InvalidRequestException (a request not valid in the secret's
- * state). The error catalogue (core/errors.ts, and its status table in server/error-status.ts)
- * has no such code yet, so these go out as InvalidParameterException, the nearest code Secrets
- * Manager's model has, with AWS's own message. Adding 'InvalidRequestException' (status 400) there
- * and here is all it takes to send AWS's code.
- */
+/** Secrets Manager's InvalidRequestException: a request not valid in the secret's state. */
 export function invalidRequest(message: string): WharfError {
-  return new WharfError('InvalidParameterException', message);
+  return new WharfError('InvalidRequestException', message);
 }
 
 function notFound(): WharfError {

@@ -37,6 +37,7 @@ export const errorCodes = [
   'BlockedException',
   // Secrets Manager (the subset Wharf serves for repositoryCredentials)
   'ResourceExistsException',
+  'InvalidRequestException',
   'DecryptionFailure',
   // CloudWatch Logs (control/logs*.ts; ResourceNotFoundException and InvalidParameterException are shared)
   'ResourceAlreadyExistsException',
