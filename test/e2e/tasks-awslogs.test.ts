@@ -219,6 +219,33 @@ describe('the awslogs driver ships task output to the logs API', { skip, timeout
     assert.deepEqual(home.logGroups, [], 'nothing of it in the instance\'s own region');
   });
 
+  test('a line over 16 KiB is one event, and a last line without a newline is shipped when the container exits', async () => {
+    const ecs = srv.ecs();
+    await ecs.send(
+      new RegisterTaskDefinitionCommand({
+        family: 'awslogs-lines',
+        containerDefinitions: [
+          {
+            name: 'lines',
+            image: 'wharf-test/busybox',
+            memory: 32,
+            essential: true,
+            logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': GROUP, 'awslogs-region': srv.region, 'awslogs-stream-prefix': 'l' } },
+            command: ['sh', '-c', "echo first; head -c 40000 /dev/zero | tr '\\0' x; echo; printf last-no-newline; sleep 1"],
+          },
+        ],
+      }),
+    );
+    const arn = (await ecs.send(new RunTaskCommand({ cluster: CLUSTER, taskDefinition: 'awslogs-lines' }))).tasks![0]!.taskArn!;
+    const id = arn.split('/').pop()!;
+    const messages = await waitUntil(async () => {
+      const r = await run(AWS_CLI, ['logs', 'get-log-events', '--log-group-name', GROUP, '--log-stream-name', `l/lines/${id}`, '--start-from-head', '--endpoint-url', srv.endpoint, '--output', 'json'], srv.env());
+      const m = r.code === 0 ? JSON.parse(r.stdout).events.map((e: { message: string }) => e.message) : [];
+      return m.includes('last-no-newline') ? m : undefined;
+    }, 'the last line without a newline', { timeoutMs: 60_000 });
+    assert.deepEqual(messages, ['first', 'x'.repeat(40_000), 'last-no-newline']);
+  });
+
   test('a missing group fails the start as ECS does; awslogs-create-group=true makes it', async () => {
     const ecs = srv.ecs();
     const def = (family: string, group: string, create: boolean) =>
