@@ -159,6 +159,42 @@ export async function startCreatedPauseContainer(rt: ContainerRuntime, o: PauseC
   return mac ? { ip, mac } : { ip };
 }
 
+/**
+ * Whether a task needs a pause container outside awsvpc mode: its containers share a process or
+ * IPC namespace (pidMode or ipcMode `task`), which each joins from a pause container that outlives
+ * any one of them, as the ECS agent's namespace pause container does in bridge and host mode.
+ */
+export function needsNamespacePause(task: Pick<AgentTask, 'taskDefinition'>): boolean {
+  const td = task.taskDefinition;
+  return (td.networkMode ?? 'bridge') !== 'awsvpc' && (td.pidMode === 'task' || td.ipcMode === 'task');
+}
+
+/**
+ * Creates (unless adopted) and starts a bridge or host task's namespace pause container: no
+ * network of its own (the task's containers keep their bridge or the host's), a shareable IPC
+ * namespace, in the task's cgroup. The containers then join its PID and IPC namespaces
+ * (container-spec.ts namespaceModes).
+ */
+export async function startNamespacePause(rt: ContainerRuntime, o: Pick<PauseContainerOptions, 'task' | 'pause' | 'containerInstanceArn' | 'image' | 'cgroupParent'>, created: () => void): Promise<void> {
+  const { pause } = o;
+  if (!pause.dockerId) {
+    await rt.pullImage(o.image, { behaviour: 'prefer-cached' });
+    pause.dockerId = await rt.createContainer({
+      name: pause.dockerName,
+      image: o.image,
+      labels: { ...containerLabels(o.task, o.containerInstanceArn, PAUSE_CONTAINER_NAME), [LABELS.pause]: 'true' },
+      host: { networkMode: 'none', cpuShares: 2, cgroupParent: o.cgroupParent, ipcMode: 'shareable' },
+    });
+    pause.known = 'CREATED';
+    created();
+  }
+  if (pause.known !== 'RUNNING') {
+    await rt.startContainer(pause.dockerId);
+    pause.everStarted = true;
+    pause.known = 'RUNNING';
+  }
+}
+
 /** What a pause container made ahead of its task needs (agent/pause-pool.ts). */
 export interface PooledPauseOptions {
   name: string;

@@ -34,6 +34,7 @@ import { advanceStop, removeTask, type StopHost } from './task-stopper';
 import { withDefaults, type RunnerSettings, type TaskRunnerOptions } from './task-runner-options';
 
 export { PAUSE_CONTAINER_NAME } from './task-resources';
+import { needsNamespacePause } from './task-resources';
 export type { TaskRunnerOptions } from './task-runner-options';
 export type { TaskSnapshot } from './task-status';
 
@@ -84,7 +85,7 @@ export class TaskRunner {
     const td = task.taskDefinition;
     const suffix = hexId().slice(0, 20);
     this.containers = effectiveContainers(td, task.overrides).map((def) => newContainerRun(def, def.essential !== false, false, dockerContainerName(td, def.name ?? '', suffix)));
-    if (this.networkMode === 'awsvpc') {
+    if (this.networkMode === 'awsvpc' || needsNamespacePause(task)) {
       this.containers.unshift(newContainerRun({ name: PAUSE_CONTAINER_NAME, image: this.o.pauseImage }, true, true, dockerContainerName(td, 'internalecspause', suffix)));
     }
     this.host = this.makeHost();

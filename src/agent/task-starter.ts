@@ -24,7 +24,7 @@ import { buildContainerSpec, hostNofileLimit } from './container-spec';
 import { bindingsOf, pauseBindingsOf, type ContainerRun } from './container-run';
 import { dependencyGate } from './container-dependencies';
 import { hostPortFree } from './host-ports';
-import { createPauseContainer, ipamOf, prepareTaskResources, startCreatedPauseContainer, type PauseContainerOptions } from './task-resources';
+import { createPauseContainer, ipamOf, prepareTaskResources, startCreatedPauseContainer, startNamespacePause, type PauseContainerOptions } from './task-resources';
 import { LABELS } from '../api/agent/protocol';
 import { StartTimeline } from './start-timeline';
 import type { TaskStatus } from './task-status';
@@ -199,7 +199,7 @@ export class TaskStarter {
     const pause = h.containers.find((c) => c.internal);
     const network = h.task.network?.name ?? h.options.defaultAwsvpcNetwork;
     // A pause container started ahead, unless this task publishes ports (done at its creation).
-    const pooled = pause && !pause.dockerId && !h.task.network?.publishPorts ? h.options.pausePool?.take(network, ipamOf(h.task)) : undefined;
+    const pooled = pause && h.networkMode === 'awsvpc' && !pause.dockerId && !h.task.network?.publishPorts ? h.options.pausePool?.take(network, ipamOf(h.task)) : undefined;
     if (pooled) {
       // The task's from now on: whatever fails next, its stop path stops and removes it.
       h.setCgroupId(pooled.cgroupId);
@@ -218,6 +218,10 @@ export class TaskStarter {
     if (res.unsupportedReason) h.options.logger?.warn({ taskArn: h.taskArn, reason: res.unsupportedReason }, 'task-level limits applied per container');
     if (!pause) return;
     if (pooled) return this.setupOnPooledPause();
+    if (h.networkMode !== 'awsvpc') {
+      const ns = { task: h.task, pause, containerInstanceArn: h.options.containerInstanceArn, image: h.options.pauseImage, cgroupParent: this.cgroupParent };
+      return this.time('namespace pause', () => startNamespacePause(h.options.runtime, ns, () => h.recordCreated()));
+    }
     const o: PauseContainerOptions = {
       task: h.task,
       pause,

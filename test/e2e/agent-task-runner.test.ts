@@ -234,6 +234,39 @@ test('awsvpc: two containers share localhost through the pause container; its IP
   await rt!.removeNetwork(t.network!.name);
 });
 
+test('bridge: pidMode and ipcMode task share one PID and IPC namespace through a namespace pause container, each container keeping its own network', { skip }, async () => {
+  const t = makeTask(
+    [
+      { name: 'main', image: 'wharf-test/busybox', memory: 32, command: ['sleep', '3601'] },
+      { name: 'side', image: 'wharf-test/busybox', memory: 32, essential: false, command: ['sleep', '3602'] },
+    ],
+    { networkMode: 'bridge', pidMode: 'task', ipcMode: 'task' },
+  );
+  const { runner, tasks } = run(t);
+  await until(() => runner.knownStatus === 'RUNNING', 'RUNNING');
+  const snap = runner.snapshot().containers;
+  const main = await docker.getContainer(snap.find((c) => c.name === 'main')!.dockerId!).inspect();
+  const side = await docker.getContainer(snap.find((c) => c.name === 'side')!.dockerId!).inspect();
+  assert.match(main.HostConfig.PidMode!, /^container:[0-9a-f]{64}$/);
+  assert.equal(side.HostConfig.PidMode, main.HostConfig.PidMode, 'one PID namespace');
+  assert.equal(main.HostConfig.IpcMode, main.HostConfig.PidMode, 'one IPC namespace, the same container');
+  assert.equal(main.HostConfig.NetworkMode, 'bridge', 'the network stays the bridge');
+  const pause = await docker.getContainer(main.HostConfig.PidMode!.slice('container:'.length)).inspect();
+  assert.equal(pause.HostConfig.NetworkMode, 'none');
+  assert.equal(pause.Config.Labels?.['com.amazonaws.ecs.container-name'], '~internal~ecs~pause');
+  // From inside one container, the other's process is visible.
+  const exec = await docker.getContainer(main.Id).exec({ Cmd: ['ps'], AttachStdout: true, AttachStderr: true });
+  let out = '';
+  const stream = await exec.start({ hijack: true, stdin: false });
+  for await (const chunk of stream) out += chunk.toString();
+  assert.match(out, /sleep 3602/, out);
+  runner.stop();
+  await runner.whenStopped();
+  assert.equal(tasks.at(-1)!.status, 'STOPPED');
+  assert.ok(!tasks.some((x) => x.privateIpv4Address), 'no task address: it is not awsvpc');
+  await runner.cleanup();
+});
+
 test('pull from a registry with basic auth; without credentials the task fails to start', { skip }, async () => {
   const registry = await startLocalRegistry({ auth: true });
   try {
