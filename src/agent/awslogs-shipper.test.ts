@@ -12,7 +12,7 @@ class ApiError extends Error {
 }
 
 /** A logs API that records calls and fails while `down` (as an unreachable control plane). */
-function fakeApi(o: { missingGroup?: boolean } = {}) {
+function fakeApi(o: { missingGroup?: boolean; lastEventTimestamp?: number } = {}) {
   const calls: { op: string; body: any; region: string }[] = [];
   const api = {
     down: false,
@@ -22,7 +22,8 @@ function fakeApi(o: { missingGroup?: boolean } = {}) {
       calls.push({ op, body, region });
       if (op === 'CreateLogStream' && o.missingGroup) throw new ApiError('ResourceNotFoundException');
       if (op === 'CreateLogGroup') throw new ApiError('ResourceAlreadyExistsException');
-      return (op === 'DescribeLogStreams' ? { logStreams: [] } : {}) as T;
+      if (op === 'DescribeLogStreams') return { logStreams: o.lastEventTimestamp !== undefined ? [{ logStreamName: (body as { logStreamNamePrefix: string }).logStreamNamePrefix, lastEventTimestamp: o.lastEventTimestamp }] : [] } as T;
+      return {} as T;
     },
   };
   return api;
@@ -194,4 +195,18 @@ test('awslogs-datetime-format becomes Docker’s pattern, and the flush interval
   assert.ok(!t.multiline!.test('    at continuation'));
   assert.equal(t.multilineFlushMs, 2000);
   assert.equal(awslogsTargetOf(def({}), 't1', undefined, 'us-east-1')!.multiline, undefined);
+});
+
+test('after an agent restart, the read at the end starts where the stream ended, not at the container’s first line', async () => {
+  const last = Date.parse('2026-12-06T10:00:05.500Z');
+  const api = fakeApi({ lastEventTimestamp: last });
+  const rt = fakeRuntime({ stored: '2026-12-06T10:00:05.500000000Z shipped before\n2026-12-06T10:00:06.000000000Z not yet' });
+  const shipper = new AwslogsShipper({ api, runtime: rt.runtime, clock: systemClock, flushIntervalMs: 20 });
+  shipper.follow('c1', target);
+  await waitFor(() => rt.asked.length === 1);
+  rt.out.end();
+  await waitFor(() => put(api.calls).length === 1);
+  assert.deepEqual(put(api.calls), ['not yet']);
+  assert.deepEqual(rt.asked, [{ follow: true, timestamps: true, since: 1796551205 }, { timestamps: true, since: 1796551205 }]);
+  shipper.close();
 });

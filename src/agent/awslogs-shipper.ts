@@ -363,7 +363,7 @@ export class AwslogsShipper {
         resolve();
       });
     });
-    if (!this.closed) await this.catchUp(dockerId, reader, seenKey, take);
+    if (!this.closed) await this.catchUp(dockerId, reader, seenKey, sinceSec, take);
     multiline?.flush();
     f.ended = true;
     // The container is gone (or stopped): what is left goes out, then this follower ends.
@@ -382,13 +382,14 @@ export class AwslogsShipper {
    * skipped by their timestamp, except those of a long line whose pieces were still arriving.
    * When the container cannot be read any more, what the follow stream gave is all there is.
    */
-  private async catchUp(dockerId: string, reader: DockerLogReader, seenKey: string | undefined, take: (ts: string, message: string) => void): Promise<void> {
+  private async catchUp(dockerId: string, reader: DockerLogReader, seenKey: string | undefined, resumeSec: number | undefined, take: (ts: string, message: string) => void): Promise<void> {
     const open = reader.openTimestamps();
     const keys = [seenKey, ...[...open].map((ts) => parseDockerTime(ts)?.key)].filter((k): k is string => k !== undefined).sort();
     const fromKey = keys[0];
     let text = '';
     try {
-      const since = fromKey !== undefined ? Math.floor(Date.parse(`${fromKey.slice(0, 23)}Z`) / 1000) : undefined;
+      // From the first line not yet taken; with none taken, from where the follow stream began.
+      const since = fromKey !== undefined ? Math.floor(Date.parse(`${fromKey.slice(0, 23)}Z`) / 1000) : resumeSec;
       const again = await this.o.runtime.logs(dockerId, { timestamps: true, ...(since !== undefined ? { since } : {}) });
       again.setEncoding('utf8');
       for await (const chunk of again) text += chunk as string;
