@@ -239,7 +239,7 @@ test('tags: given at creation, listed, added, replaced and removed, by group nam
     "Wharf tags only log groups: 'arn:aws:logs:eu-west-3:123456789012:destination:d' is not a log group ARN (arn:aws:logs:<region>:<account>:log-group:<name>).",
   );
   const many = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, 'v']));
-  await rejectsWith(call('TagResource', { resourceArn: arn, tags: many }), 'InvalidParameterException', 'A log group can have at most 50 tags.');
+  await rejectsWith(call('TagResource', { resourceArn: arn, tags: many }), 'TooManyTagsException', 'A log group can have at most 50 tags.');
 });
 
 test('agents are refused every logs call when no agent check is wired', async () => {

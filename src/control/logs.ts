@@ -260,7 +260,7 @@ const MAX_TAGS = 50;
 async function changeTags(lctx: LogsContext, name: string, change: (tags: Record<string, string>) => Record<string, string>): Promise<void> {
   await changeGroup(lctx, name, (g) => {
     const tags = change({ ...(g.tags ?? {}) });
-    if (Object.keys(tags).length > MAX_TAGS) throw new WharfError('InvalidParameterException', `A log group can have at most ${MAX_TAGS} tags.`);
+    if (Object.keys(tags).length > MAX_TAGS) throw new WharfError('TooManyTagsException', `A log group can have at most ${MAX_TAGS} tags.`);
     const { tags: _old, ...rest } = g;
     return Object.keys(tags).length > 0 ? { ...rest, tags } : rest;
   });

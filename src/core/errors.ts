@@ -41,6 +41,7 @@ export const errorCodes = [
   'DecryptionFailure',
   // CloudWatch Logs (control/logs*.ts; ResourceNotFoundException and InvalidParameterException are shared)
   'ResourceAlreadyExistsException',
+  'TooManyTagsException',
   // Cloud Map (the subset ECS services' serviceRegistries need; control/cloudmap-*.ts)
   'NamespaceNotFound',
   'ServiceNotFound',

@@ -37,6 +37,7 @@ export const errorStatus: Record<ErrorCode, number> = {
   BlockedException: 400,
   ResourceExistsException: 400,
   InvalidRequestException: 400,
+  TooManyTagsException: 400,
   DecryptionFailure: 400,
   ResourceAlreadyExistsException: 400,
   // Cloud Map's model gives its errors no status of their own: 400, as the JSON protocol does.
