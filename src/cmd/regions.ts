@@ -29,7 +29,7 @@ import { TaskReaperController } from '../controllers/task-reaper-controller';
 import { CapacityProviderController, type ScaleRequest } from '../controllers/capacity-provider-controller';
 import type { Handler } from '../server/api-registry';
 import { createAgentGateway, type AgentGateway } from '../server/agent-gateway';
-import type { Credentials } from '../server/http-server';
+import type { Credentials } from '../server/request-identity';
 import { PlacementView } from '../state/placement-view';
 import { State } from '../state/state';
 import { markRegionUsed, regionLogStore, regionStore, usedRegions } from '../store/regions';

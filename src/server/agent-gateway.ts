@@ -57,7 +57,7 @@ import type { ControlContext } from '../control/context';
 import type { AgentConnectionEvent, AgentConnections } from '../controllers/instance-liveness-controller';
 import type { Clock, Logger } from '../lib';
 import type { State, StateChange } from '../state/state';
-import { authenticateUpgrade, type Credentials } from './http-server';
+import { authenticateUpgrade, type Credentials } from './request-identity';
 import {
   changedForAgent,
   concernsAgent,

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RegionPolicy } from '../core/regions';
 import { refuse, type AgentGateway } from './agent-gateway';
-import { authenticateUpgrade, callerConditionContext, isSecure, peerAddress, type Credentials } from './http-server';
+import { authenticateUpgrade, callerConditionContext, isSecure, peerAddress, type Credentials } from './request-identity';
 import { iamArn } from '../core/arn';
 import { accessDeniedMessage, evaluateAll } from '../core/iam-policy';
 import { agentChannelIamRequest } from '../control/iam-resources';
