@@ -56,6 +56,10 @@ test('the stream ECS names, and the region awslogs-region names', () => {
   const noPrefix = { name: 'app', logConfiguration: { logDriver: 'awslogs' as const, options: { 'awslogs-group': 'g', 'awslogs-create-group': 'true' } } };
   assert.deepEqual(awslogsTargetOf(noPrefix, 't1', 'abc', 'us-east-1'), { group: 'g', stream: 'abc', region: 'us-east-1', createGroup: true });
   assert.equal(awslogsTargetOf({ name: 'app' }, 't1', 'abc', 'us-east-1'), undefined);
+  // awslogs-stream names the stream, as Docker's driver takes it; a prefix wins, as the ECS agent sets it over it.
+  const named = (o: Record<string, string>) => awslogsTargetOf({ name: 'app', logConfiguration: { logDriver: 'awslogs' as const, options: { 'awslogs-group': 'g', ...o } } }, 't1', 'abc', 'us-east-1')!.stream;
+  assert.equal(named({ 'awslogs-stream': 'fixed' }), 'fixed');
+  assert.equal(named({ 'awslogs-stream': 'fixed', 'awslogs-stream-prefix': 'web' }), 'web/app/t1');
   // awslogs-create-group is read as Docker reads it (Go's booleans).
   const created = (v: string) => awslogsTargetOf({ name: 'app', logConfiguration: { logDriver: 'awslogs' as const, options: { 'awslogs-group': 'g', 'awslogs-create-group': v } } }, 't1', 'abc', 'us-east-1')!.createGroup;
   assert.deepEqual(['True', '1', 'false', '0'].map(created), [true, true, false, false]);

@@ -31,7 +31,7 @@ import type { Logger } from '../lib/logger';
 import { backoffMs } from '../lib/backoff';
 import type { ContainerRuntime } from './runtime/container-runtime';
 import type { ContainerDefinition } from '../core/shapes/ecs';
-import { awslogsCreatesGroup, awslogsMultilinePattern } from '../core/awslogs-options';
+import { awslogsCreatesGroup, awslogsMultilinePattern, awslogsStreamName } from '../core/awslogs-options';
 
 export interface AwslogsTarget {
   group: string;
@@ -55,8 +55,7 @@ export function awslogsTargetOf(def: ContainerDefinition, taskId: string, docker
   const lc = def.logConfiguration;
   const o = lc?.options ?? {};
   if (lc?.logDriver !== 'awslogs' || !o['awslogs-group']) return undefined;
-  const prefix = o['awslogs-stream-prefix'];
-  const stream = prefix ? `${prefix}/${def.name}/${taskId}` : dockerId;
+  const stream = awslogsStreamName(o, def.name ?? '', taskId, dockerId);
   if (!stream) return undefined;
   const target: AwslogsTarget = { group: o['awslogs-group'], stream, region: o['awslogs-region'] ?? instanceRegion, createGroup: awslogsCreatesGroup(o) };
   const multiline = awslogsMultilinePattern(o);

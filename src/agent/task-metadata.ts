@@ -26,6 +26,7 @@
 import type { AgentTask } from '../api/agent/protocol';
 import { LABELS } from '../api/agent/protocol';
 import { taskDefinitionRefOf } from '../core/arn';
+import { awslogsStreamName } from '../core/awslogs-options';
 import type { TaskSnapshot } from './task-status';
 
 export interface MetadataContext {
@@ -77,11 +78,11 @@ function networksOf(m: MetadataContext, snap: SnapContainer): Doc[] | undefined 
 
 function logOptionsOf(m: MetadataContext, name: string, options: Record<string, string>, driver: string): Record<string, string> {
   const out = { ...options };
-  // The stream the agent writes to (agent/awslogs-shipper.ts): prefix/container/task id.
-  const prefix = out['awslogs-stream-prefix'];
-  if (driver === 'awslogs' && prefix !== undefined && out['awslogs-stream'] === undefined) {
+  // The stream the agent writes to (agent/awslogs-shipper.ts), as the ECS agent shows it.
+  if (driver === 'awslogs' && out['awslogs-stream-prefix'] !== undefined) {
+    const stream = awslogsStreamName(out, name, m.task.taskArn.slice(m.task.taskArn.lastIndexOf('/') + 1), undefined);
     delete out['awslogs-stream-prefix'];
-    out['awslogs-stream'] = `${prefix}/${name}/${m.task.taskArn.slice(m.task.taskArn.lastIndexOf('/') + 1)}`;
+    if (stream) out['awslogs-stream'] = stream;
   }
   return out;
 }

@@ -15,7 +15,7 @@
  */
 import { idOf, parseArn } from '../core/arn';
 import { WharfError } from '../core/errors';
-import { awslogsCreatesGroup } from '../core/awslogs-options';
+import { awslogsCreatesGroup, awslogsStreamName } from '../core/awslogs-options';
 import type { TaskRecord } from '../core/resources';
 import type { Caller, ControlContext } from './context';
 import { logGroupArn, logStreamArn } from './logs-records';
@@ -45,9 +45,8 @@ export function awslogsTargetsOf(ctx: ControlContext, t: TaskRecord, dockerId?: 
     const lc = c.logConfiguration;
     const o = lc?.options ?? {};
     if (lc?.logDriver !== 'awslogs' || !o['awslogs-group']) continue;
-    const prefix = o['awslogs-stream-prefix'];
     const known = t.containers?.find((x) => x.name === c.name)?.runtimeId;
-    const stream = prefix ? `${prefix}/${c.name}/${t.wharf.id}` : known ?? (dockerId && DOCKER_ID.test(dockerId) ? dockerId : undefined);
+    const stream = awslogsStreamName(o, c.name ?? '', t.wharf.id, known ?? (dockerId && DOCKER_ID.test(dockerId) ? dockerId : undefined));
     if (!stream) continue;
     out.push({
       group: o['awslogs-group'],

@@ -24,6 +24,17 @@ export function awslogsCreatesGroup(o: Record<string, string> | undefined): bool
   return GO_TRUE.includes(o?.['awslogs-create-group'] ?? '');
 }
 
+/**
+ * The stream a container's awslogs output goes to: `<awslogs-stream-prefix>/<container>/<task
+ * id>` as ECS names it (the ECS agent sets that over any awslogs-stream), else `awslogs-stream`
+ * as Docker's driver takes it, else the container's Docker id (undefined while it has none).
+ */
+export function awslogsStreamName(o: Record<string, string>, containerName: string, taskId: string, dockerId: string | undefined): string | undefined {
+  const prefix = o['awslogs-stream-prefix'];
+  if (prefix) return `${prefix}/${containerName}/${taskId}`;
+  return o['awslogs-stream'] || dockerId;
+}
+
 /** Docker's strftime-to-regex table for awslogs-datetime-format (a directive not in it becomes nothing, as in Docker). */
 const STRFTIME: Record<string, string> = {
   '%a': '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)',
