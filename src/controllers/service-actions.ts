@@ -9,7 +9,9 @@
  * One step:
  *   1. start  min(desired - good PRIMARY tasks, U - live tasks)  new PRIMARY tasks
  *   2. stop   every task that must go and is not healthy (old deployments' pending tasks, tasks
- *             on lost instances): they do not count toward L anyway
+ *             on lost instances): they do not count toward L anyway; an old deployment's task
+ *             RUNNING and still settling (not healthy yet, not failing) is kept until it is one
+ *             or the other
  *   3. stop   PRIMARY tasks failing their health checks, then healthy tasks that must go (older
  *             deployments first, then tasks on DRAINING instances, then PRIMARY surplus) while
  *             healthy + failing - stopped >= L: a failing task is replaced start-first and goes
@@ -86,7 +88,12 @@ export function replicaActions(
   // it keeps counting toward L until replacements are healthy, then goes from the budget below.
   const failing = (j: Judged) => inP(j) && j.failedHealth && j.placement === 'ok';
   for (const j of pBad) if (!j.healthy && !failing(j)) stopOne(j);
-  if (!pFailed) for (const j of old) if (!j.healthy && replaceable(j)) stopOne(j);
+  // An older deployment's task RUNNING but not healthy yet (its first 40 s, or its health checks
+  // still settling) stays: it is not failing, and stopping it would leave the service without
+  // running tasks when the new deployment cannot place its own. It goes through the budget
+  // below once healthy, or here once it fails.
+  const settling = (j: Judged) => j.task.lastStatus === 'RUNNING' && j.placement === 'ok' && !j.failedHealth;
+  if (!pFailed) for (const j of old) if (!j.healthy && !settling(j) && replaceable(j)) stopOne(j);
 
   const surplusCount = Math.max(0, pGood.length - desired);
   const unprotected = pGood.filter((j) => !j.protected).map((j) => j.task);

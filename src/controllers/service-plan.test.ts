@@ -210,6 +210,24 @@ test('without a health check a task is healthy 40 s after RUNNING', () => {
   assert.deepEqual(p2.stop.map((x) => x.taskId), [oldT.id]);
 });
 
+test('an update soon after creation keeps the old deployment settling tasks until they are healthy, and stops its pending ones', () => {
+  // desired 2 at 100/200 (L 2): the old tasks RUNNING for 10 s are not healthy yet, and the new
+  // deployment cannot place its own. They stay (the service keeps running), and go through the
+  // minimumHealthyPercent budget once healthy and replaced; a pending old task goes at once.
+  const s = service(2, 100, 200, [deployment('new', 'PRIMARY', 2), deployment('old', 'ACTIVE', 2)]);
+  const settling = tasks(2, 'old', { startedAt: NOW - 10_000 });
+  const pending = task('old', { lastStatus: 'PENDING', startedAt: undefined });
+  const p1 = plan(s, [...settling, pending]);
+  assert.deepEqual(p1.stop.map((x) => x.taskId), [pending.id]);
+  assert.equal(started(p1), 1, 'the new deployment starts what maximumPercent allows (4 - 3 live)');
+  // 40 s later the old ones are healthy, no new task runs yet: the budget (2 healthy - L 2) is 0.
+  const p2 = plan(s, settling, instances, NOW + 30_000);
+  assert.equal(p2.stop.length, 0);
+  // An old task failing its health check while settling still goes once its grace is over.
+  const failingOld = task('old', { hasHealthCheck: true, healthStatus: 'UNHEALTHY', startedAt: NOW - 90_000 });
+  assert.deepEqual(plan(s, [failingOld]).stop.map((x) => x.taskId), [failingOld.id]);
+});
+
 test('scale-in stops the surplus; scaling is not a deployment', () => {
   const s = service(1, 100, 200, [deployment('d', 'PRIMARY', 3, { rolloutState: 'COMPLETED' })]);
   const p = plan(s, tasks(3, 'd'));
