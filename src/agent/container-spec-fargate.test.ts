@@ -39,3 +39,14 @@ test('a read-only root under gVisor gets a read-only /tmp (gVisor would mount a 
   assert.equal(withVolume.host.tmpfs, undefined);
   assert.deepEqual(withVolume.host.binds, ['/var/lib/x:/tmp/']);
 });
+
+test('a Fargate container runs without NET_RAW (no forged sources or ARP on the subnet bridge), whatever its definition drops or adds; EC2 containers keep the defaults', () => {
+  assert.deepEqual(spec('FARGATE', { name: 'a', image: 'busybox' }).host.capDrop, ['NET_RAW']);
+  assert.deepEqual(spec('FARGATE', { name: 'a', image: 'busybox' }, 'runsc').host.capDrop, ['NET_RAW'], 'under gVisor too');
+  assert.deepEqual(spec('FARGATE', { name: 'a', image: 'busybox', linuxParameters: { capabilities: { drop: ['MKNOD'], add: ['SYS_PTRACE'] } } }).host.capDrop, ['MKNOD', 'NET_RAW']);
+  assert.deepEqual(spec('FARGATE', { name: 'a', image: 'busybox', linuxParameters: { capabilities: { add: ['SYS_PTRACE'] } } }).host.capAdd, ['SYS_PTRACE']);
+  assert.deepEqual(spec('FARGATE', { name: 'a', image: 'busybox', linuxParameters: { capabilities: { drop: ['ALL'] } } }).host.capDrop, ['ALL']);
+  assert.deepEqual(spec('FARGATE', { name: 'a', image: 'busybox', linuxParameters: { capabilities: { drop: ['CAP_NET_RAW'] } } }).host.capDrop, ['CAP_NET_RAW']);
+  assert.equal(spec('EC2', { name: 'a', image: 'busybox' }).host.capDrop, undefined);
+  assert.deepEqual(spec('EC2', { name: 'a', image: 'busybox', linuxParameters: { capabilities: { drop: ['MKNOD'] } } }).host.capDrop, ['MKNOD']);
+});

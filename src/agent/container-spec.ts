@@ -236,7 +236,7 @@ export function buildContainerSpec(ctx: SpecContext): ContainerSpec {
       privileged: def.privileged,
       init: lp?.initProcessEnabled,
       capAdd: lp?.capabilities?.add,
-      capDrop: lp?.capabilities?.drop,
+      capDrop: capDropOf(lp?.capabilities?.drop, fargate),
       devices: lp?.devices?.map((d) => ({
         pathOnHost: d.hostPath,
         pathInContainer: d.containerPath ?? d.hostPath,
@@ -270,7 +270,21 @@ function namespaceModes(ctx: SpecContext): { pidMode?: string; ipcMode?: string 
   };
 }
 
-/** Docker names allow [a-zA-Z0-9][a-zA-Z0-9_.-]; ECS family and container names already fit. */
+/**
+ * Capabilities to drop. A Fargate container never has NET_RAW, whatever its definition says
+ * (Fargate platform 1.4.0 runs containers without it, and SYS_PTRACE is the only capability a
+ * Fargate definition may add): with it, a task could forge source addresses and answer ARP for
+ * its neighbours on the subnet bridge it shares with other tasks, getting past their security
+ * groups and reading their traffic. ICMP echo (ping) still works through unprivileged ICMP
+ * sockets, which the engine allows in each container's network namespace. EC2 containers keep
+ * Docker's default capabilities, as on ECS.
+ */
+function capDropOf(drop: string[] | undefined, fargate: boolean): string[] | undefined {
+  if (!fargate) return drop;
+  const named = (drop ?? []).some((c) => /^(CAP_)?(NET_RAW|ALL)$/i.test(c));
+  return named ? drop : [...(drop ?? []), 'NET_RAW'];
+}
+
 /**
  * The container's ulimits. Fargate sets nofile to 65535/65535 where the definition does not
  * (API_Ulimit: "The default nofile soft limit is 65535 and the default hard limit is 65535"),
@@ -303,6 +317,7 @@ export function hostNofileLimit(limitsText?: string): number | undefined {
   return m[1] === 'unlimited' ? undefined : Number(m[1]);
 }
 
+/** Docker names allow [a-zA-Z0-9][a-zA-Z0-9_.-]; ECS family and container names already fit. */
 export function dockerContainerName(td: TaskDefinition, containerName: string, suffix: string): string {
   const clean = (s: string) => s.replace(/[^a-zA-Z0-9_.-]/g, '');
   return `ecs-${clean(td.family ?? 'task')}-${td.revision ?? 0}-${clean(containerName)}-${suffix}`;

@@ -8,7 +8,7 @@ import type { AgentChannel, ChannelHandlers, ControlPlaneClient } from './contro
 import { newContainerRun } from './container-run';
 import type { ContainerSpec } from './runtime/container-runtime';
 import { SimulatedRuntime } from './runtime/simulated-runtime';
-import { AWSVPC_NETWORK_LABELS, removeUnusedTaskNetworks, startPauseContainer } from './task-resources';
+import { AWSVPC_NETWORK_LABELS, removeUnusedTaskNetworks, startPauseContainer, startPooledPause } from './task-resources';
 
 const clock: Clock = {
   now: () => Date.now(),
@@ -214,4 +214,20 @@ test('a network removed by someone else between create and start is made again',
   assert.deepEqual(rt.networkNames(), ['wharf-subnet-shared']);
   assert.equal((await rt.inspectContainer(pause.dockerId!))!.running, true);
   assert.equal(rt.calls.filter((c) => c.op === 'createNetwork').length, 2);
+});
+
+test('an awsvpc pause container, own or pooled, runs without NET_RAW (a task container tracing it gains no raw sockets)', async () => {
+  const specs: ContainerSpec[] = [];
+  class Recording extends SimulatedRuntime {
+    override async createContainer(spec: ContainerSpec) {
+      specs.push(spec);
+      return super.createContainer(spec);
+    }
+  }
+  const rt = new Recording();
+  const task = awsvpcTask('wharf-subnet-caps');
+  await startPauseContainer(rt, { task, pause: pauseFor(task), containerInstanceArn: INSTANCE, image: 'pause', network: 'wharf-subnet-caps' });
+  await startPooledPause(rt, { name: 'pooled', image: 'pause', network: 'wharf-subnet-caps', labels: {} });
+  assert.deepEqual(specs.map((s) => s.host.capDrop), [['NET_RAW'], ['NET_RAW']]);
+  rt.close();
 });

@@ -15,6 +15,8 @@ import { containerLabels, taskLimits } from './container-spec';
 import { prepareVolumes } from './task-volumes';
 
 export const PAUSE_CONTAINER_NAME = '~internal~ecs~pause';
+/** What an awsvpc pause container, which only holds the task's namespaces, runs without. */
+const PAUSE_CAP_DROP = ['NET_RAW'];
 
 export interface TaskResources {
   cgroupParent?: string;
@@ -135,8 +137,10 @@ export async function createPauseContainer(rt: ContainerRuntime, o: PauseContain
         image: o.image,
         labels,
         exposedPorts: ports ? Object.keys(ports) : undefined,
-        // Shareable IPC so that ipcMode `task` containers can join it.
-        host: { networkMode: o.network, cpuShares: 2, cgroupParent: o.cgroupParent, ipcMode: 'shareable', dns: o.dns, portBindings: ports },
+        // Shareable IPC so that ipcMode `task` containers can join it. Without NET_RAW: a task
+        // container that may trace it (pidMode task, SYS_PTRACE) must not gain raw sockets on the
+        // subnet bridge through it (container-spec.ts capDropOf).
+        host: { networkMode: o.network, cpuShares: 2, cgroupParent: o.cgroupParent, ipcMode: 'shareable', dns: o.dns, portBindings: ports, capDrop: PAUSE_CAP_DROP },
       }),
     );
     pause.known = 'CREATED';
@@ -223,7 +227,7 @@ export async function startPooledPause(rt: ContainerRuntime, o: PooledPauseOptio
       name: o.name,
       image: o.image,
       labels: o.labels,
-      host: { networkMode: o.network, cpuShares: 2, cgroupParent: o.cgroupParent, ipcMode: 'shareable', dns: o.dns },
+      host: { networkMode: o.network, cpuShares: 2, cgroupParent: o.cgroupParent, ipcMode: 'shareable', dns: o.dns, capDrop: PAUSE_CAP_DROP },
     });
   });
   try {

@@ -195,6 +195,14 @@ describe('FARGATE task isolation', { skip, timeout: 300_000 }, () => {
     if (pidsMax) assert.equal(fs.readFileSync(pidsMax, 'utf8').trim(), '4096');
     else console.log('# no task cgroup visible on this host (agent and engine apart?): pids.max not checked');
 
+    // No raw sockets (Fargate has no NET_RAW): no forged sources or ARP answers on the subnet
+    // bridge, neither in the task's containers nor in its pause container (which they could trace).
+    const capEff = BigInt('0x' + /CapEff:\s*([0-9a-f]+)/.exec(sh(aClient, 'cat /proc/self/status'))![1]);
+    assert.equal(capEff & (1n << 13n), 0n, 'CAP_NET_RAW is not effective in a Fargate container');
+    const pauseId = JSON.parse(docker(['inspect', aClient]))[0].HostConfig.NetworkMode.replace(/^container:/, '');
+    const pauseDrop: string[] = JSON.parse(docker(['inspect', pauseId]))[0].HostConfig.CapDrop ?? [];
+    assert.ok(pauseDrop.some((c) => /^(CAP_)?NET_RAW$/.test(c)), `the pause container drops NET_RAW: ${pauseDrop}`);
+
     // Kernel isolation where the host has gVisor: each container sees gVisor's kernel, not the host's.
     if (sandbox === 'gvisor') {
       assert.match(sh(aClient, 'dmesg'), /gVisor/);
