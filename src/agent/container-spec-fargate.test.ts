@@ -50,3 +50,22 @@ test('a Fargate container runs without NET_RAW (no forged sources or ARP on the 
   assert.equal(spec('EC2', { name: 'a', image: 'busybox' }).host.capDrop, undefined);
   assert.deepEqual(spec('EC2', { name: 'a', image: 'busybox', linuxParameters: { capabilities: { drop: ['MKNOD'] } } }).host.capDrop, ['MKNOD']);
 });
+
+test("a Fargate container without memory of its own is limited to the task's memory in its own cgroup (JVMs size from it); EC2 containers are not", () => {
+  const withMemory = (launchType: string, memory?: string, overrides?: object) =>
+    buildContainerSpec({
+      task: { ...task(launchType), overrides, taskDefinition: { family: 'f', revision: 1, memory, containerDefinitions: [] } } as unknown as AgentTask,
+      containerInstanceArn: 'arn:aws:ecs:us-east-1:000000000000:container-instance/c/i',
+      def: { name: 'a', image: 'busybox' },
+      dockerName: 'x',
+      networkMode: 'awsvpc',
+      pauseId: 'pause',
+      dockerNames: {},
+      dockerIds: {},
+      volumeSources: {},
+    }).host.memoryBytes;
+  assert.equal(withMemory('FARGATE', '512'), 512 * 1024 * 1024);
+  assert.equal(withMemory('FARGATE', '512', { memory: '1024' }), 1024 * 1024 * 1024, "the task's memory override");
+  assert.equal(spec('FARGATE', { name: 'a', image: 'busybox', memory: 128 }).host.memoryBytes, 128 * 1024 * 1024, 'its own memory wins');
+  assert.equal(withMemory('EC2', '512'), undefined);
+});

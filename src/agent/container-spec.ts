@@ -175,7 +175,10 @@ export function buildContainerSpec(ctx: SpecContext): ContainerSpec {
   const mountsTmp = (def.mountPoints ?? []).some((mp) => mp.containerPath?.replace(/\/+$/, '') === '/tmp') || '/tmp' in tmpfs;
   if (def.readonlyRootFilesystem && ctx.sandboxRuntime && !mountsTmp) tmpfs['/tmp'] = 'ro';
 
-  const memoryMiB = def.memory ?? ctx.fallbackMemoryMiB;
+  // A Fargate container without a memory of its own gets the task's: the task cgroup holds the
+  // whole task to it anyway, but a runtime that sizes itself from its own cgroup (a JVM, Node's
+  // heap) would otherwise see no limit at all.
+  const memoryMiB = def.memory ?? ctx.fallbackMemoryMiB ?? (fargate ? taskLimits(task.taskDefinition, task.overrides).memoryMiB : undefined);
   const memorySwapBytes =
     lp?.maxSwap !== undefined && memoryMiB !== undefined ? (memoryMiB + lp.maxSwap) * MiB : undefined;
 
