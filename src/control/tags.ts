@@ -81,7 +81,9 @@ export async function tagResource(ctx: ControlContext, input: TagResourceRequest
   const { revision } = await casUpdate<Tagged>(ctx.store, key, (cur) => {
     if (!cur) throw notFound();
     const tags = mergeTags(cur.value.tags, added);
-    if (userTagCount(tags) > MAX_TAGS) throw new WharfError('LimitExceededException', `A resource can have at most ${MAX_TAGS} tags.`);
+    // InvalidParameterException, not LimitExceededException: SDKs retry the latter as throttling
+    // (botocore's standard retry mode lists it), so the CLI sent the same request three more times.
+    if (userTagCount(tags) > MAX_TAGS) throw invalidParameter(`At most ${MAX_TAGS} tags may be applied to a resource.`);
     return { ...cur.value, tags };
   });
   await committed(ctx, revision);
