@@ -13,8 +13,9 @@ import {
 import { createCluster, putClusterCapacityProviders } from './clusters';
 import { registerContainerInstance } from './container-instances';
 import { controlTestContext, rejectsWith as rejects, TEST_CALLER } from './control-test-context';
-import { createService, describeServices } from './services';
+import { createService, describeServices, updateService } from './services';
 import { launchReplicaTasks } from './service-placement';
+import { serviceInstanceLookup } from './service-records';
 import { listTagsForResource } from './tags';
 import { registerTaskDefinition } from './task-definitions';
 import { runTask, stopTask } from './tasks';
@@ -282,4 +283,76 @@ test('with managed scaling, RunTask tasks an ASG group cannot take wait in PROVI
   } finally {
     controller.stop();
   }
+});
+
+const NEEDS_FORCE =
+  'When switching from launch type to capacity provider strategy on an existing service, or making a change to a capacity provider strategy on a service that is already using one, you must force a new deployment.';
+
+test('UpdateService changes a capacity provider strategy (or a launch type to one) only with forceNewDeployment', async () => {
+  const ctx = await context();
+  await createCluster(ctx, { clusterName: 'c', capacityProviders: ['FARGATE', 'FARGATE_SPOT'] });
+  await createService(ctx, { cluster: 'c', serviceName: 'lt', taskDefinition: 'fg', launchType: 'FARGATE', networkConfiguration: NET }, TEST_CALLER);
+  await rejects(updateService(ctx, { cluster: 'c', service: 'lt', capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }] }), 'InvalidParameterException', NEEDS_FORCE);
+  await createService(ctx, { cluster: 'c', serviceName: 'cp', taskDefinition: 'fg', capacityProviderStrategy: [{ capacityProvider: 'FARGATE', weight: 1 }], networkConfiguration: NET }, TEST_CALLER);
+  await rejects(updateService(ctx, { cluster: 'c', service: 'cp', capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }] }), 'InvalidParameterException', NEEDS_FORCE);
+  await rejects(updateService(ctx, { cluster: 'c', service: 'cp', capacityProviderStrategy: [] }), 'InvalidParameterException', NEEDS_FORCE);
+  // The same strategy again is no change.
+  const same = (await updateService(ctx, { cluster: 'c', service: 'cp', capacityProviderStrategy: [{ capacityProvider: 'FARGATE', weight: 1 }] })).service!;
+  assert.equal(same.deployments!.length, 1);
+  const moved = (await updateService(ctx, { cluster: 'c', service: 'lt', forceNewDeployment: true, capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }] })).service!;
+  assert.deepEqual(moved.capacityProviderStrategy, [{ capacityProvider: 'FARGATE_SPOT', weight: 1, base: 0 }]);
+  assert.equal(moved.launchType, undefined);
+  assert.equal(moved.deployments!.length, 2);
+});
+
+test('UpdateService with an empty strategy (and forceNewDeployment) returns the service to the launch type its providers run as', async () => {
+  const ctx = await context();
+  await instance(ctx, FARGATE_POOL);
+  await createCluster(ctx, { clusterName: 'c', capacityProviders: ['FARGATE'] });
+  await createService(ctx, { cluster: 'c', serviceName: 's', taskDefinition: 'fg', desiredCount: 1, capacityProviderStrategy: [{ capacityProvider: 'FARGATE', weight: 1 }], networkConfiguration: NET }, TEST_CALLER);
+  const s = (await updateService(ctx, { cluster: 'c', service: 's', forceNewDeployment: true, capacityProviderStrategy: [] })).service!;
+  assert.equal(s.launchType, 'FARGATE');
+  assert.equal(s.capacityProviderStrategy, undefined);
+  assert.equal(s.deployments![0]!.launchType, 'FARGATE');
+  assert.equal(s.deployments![0]!.capacityProviderStrategy, undefined);
+  const rec = ctx.state.services.get('c', 's')!.value;
+  const t = (await launchReplicaTasks(ctx, rec, rec.wharf.deployments[0]!, 1)).tasks[0]!;
+  assert.equal(t.launchType, 'FARGATE');
+  assert.equal(t.capacityProviderName, undefined);
+});
+
+test('UpdateService moves a service between EC2 and Fargate through a strategy; each deployment launches as its own revision runs', async () => {
+  const ctx = await context();
+  await registerTaskDefinition(ctx, { family: 'both', requiresCompatibilities: ['EC2', 'FARGATE'], networkMode: 'awsvpc', cpu: '256', memory: '512', containerDefinitions: [{ name: 'app', image: 'busybox', essential: true }] }, TEST_CALLER);
+  await createCapacityProvider(ctx, { name: 'asg', autoScalingGroupProvider: { autoScalingGroupArn: asgArn('asg') } });
+  await createCluster(ctx, { clusterName: 'c', capacityProviders: ['FARGATE', 'asg'] });
+  await instance(ctx, FARGATE_POOL);
+  const member = await instance(ctx, 'c', [{ name: CAPACITY_PROVIDER_ATTRIBUTE, value: 'asg' }]);
+  await createService(ctx, { cluster: 'c', serviceName: 's', taskDefinition: 'both', launchType: 'EC2', desiredCount: 1, networkConfiguration: NET, placementStrategy: [{ type: 'binpack', field: 'memory' }] }, TEST_CALLER);
+  // EC2 launch type -> Fargate provider: the EC2 placement strategy cannot come along.
+  await rejects(
+    updateService(ctx, { cluster: 'c', service: 's', forceNewDeployment: true, capacityProviderStrategy: [{ capacityProvider: 'FARGATE', weight: 1 }] }),
+    'InvalidParameterException',
+    'Task placement strategies are not supported for tasks using the FARGATE launch type.',
+  );
+  const f = (await updateService(ctx, { cluster: 'c', service: 's', forceNewDeployment: true, placementStrategy: [], capacityProviderStrategy: [{ capacityProvider: 'FARGATE', weight: 1 }] })).service!;
+  assert.equal(f.platformVersion, 'LATEST');
+  let rec = ctx.state.services.get('c', 's')!.value;
+  const [fargate, ec2] = rec.wharf.deployments;
+  const ft = (await launchReplicaTasks(ctx, rec, fargate!, 1)).tasks[0]!;
+  assert.equal(ft.launchType, 'FARGATE');
+  assert.equal(ft.capacityProviderName, 'FARGATE');
+  const et = (await launchReplicaTasks(ctx, rec, ec2!, 1)).tasks[0]!;
+  assert.equal(et.launchType, 'EC2', 'the older deployment still runs as EC2');
+  assert.equal(et.wharf.instanceId, member.containerInstanceArn!.split('/').pop());
+  // The service now runs in the Fargate pool; its EC2 deployment's instance is still found (not lost).
+  assert.ok(serviceInstanceLookup(ctx, rec)(et.wharf.instanceId!));
+  // Fargate provider -> Auto Scaling group provider: EC2 again, no platform version.
+  const a = (await updateService(ctx, { cluster: 'c', service: 's', forceNewDeployment: true, capacityProviderStrategy: [{ capacityProvider: 'asg', weight: 1 }] })).service!;
+  assert.equal(a.platformVersion, undefined);
+  rec = ctx.state.services.get('c', 's')!.value;
+  assert.equal(rec.launchType, 'EC2');
+  const at = (await launchReplicaTasks(ctx, rec, rec.wharf.deployments[0]!, 1)).tasks[0]!;
+  assert.equal(at.launchType, 'EC2');
+  assert.equal(at.capacityProviderName, 'asg');
 });

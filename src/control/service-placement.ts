@@ -39,7 +39,8 @@ function launchInputs(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymen
   const td = findTaskDefinition(ctx, d.taskDefinition);
   if (!td) throw new Error(`task definition ${d.taskDefinition} of ${s.serviceArn} is gone`);
   const revision = s.wharf.revisions.find((r) => r.id === d.revisionId);
-  const launchType = s.launchType === 'FARGATE' ? 'FARGATE' : 'EC2';
+  // The deployment's own: an UpdateService may have moved the service between EC2 and Fargate.
+  const launchType: 'EC2' | 'FARGATE' = (revision?.launchType ?? s.launchType) === 'FARGATE' ? 'FARGATE' : 'EC2';
   // Checked when the service was made or updated; a group deleted since stops the launch here.
   const awsvpc = revision?.networkConfiguration ? resolveNetwork(ctx, td, revision.networkConfiguration, launchType) : undefined;
   const zones = awsvpc ? subnetByZone(ctx, awsvpc) : undefined;
@@ -68,7 +69,7 @@ function launchInputs(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymen
     return t;
   };
   const network = zones ? { constraints: [zoneConstraint(Object.keys(zones))], subnetByZone: zones } : { constraints: [], subnetByZone: undefined };
-  return { cluster, td, needs, make, network, strategy: revision?.capacityProviderStrategy };
+  return { cluster, td, needs, make, network, launchType, strategy: revision?.capacityProviderStrategy };
 }
 
 export function constraintsOf(s: ServiceRecord, td: TaskDefinitionRecord) {
@@ -81,7 +82,7 @@ export function constraintsOf(s: ServiceRecord, td: TaskDefinitionRecord) {
  * it, so replacements (a reclaimed Spot task) keep the service on its strategy.
  */
 export async function launchReplicaTasks(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymentRecord, count: number): Promise<LaunchResult> {
-  const { td, needs, make, network, strategy } = launchInputs(ctx, s, d);
+  const { td, needs, make, network, launchType, strategy } = launchInputs(ctx, s, d);
   const out: TaskRecord[] = [];
   let shares: { provider?: string; count: number }[] = [{ count }];
   if (strategy?.length) {
@@ -92,11 +93,11 @@ export async function launchReplicaTasks(ctx: ControlContext, s: ServiceRecord, 
     }
     shares = providerGroups(strategy, count, existing);
   }
-  const onDemand = (p: string | undefined) => isOnDemandFargate(s.launchType ?? 'EC2', p);
+  const onDemand = (p: string | undefined) => isOnDemandFargate(launchType, p);
   for (const share of shares) {
     // Spot waits while an on-demand launch takes the room reclaimed from Spot (spot-capacity.ts).
     if (heldBack(ctx, share.provider)) return { tasks: out, failure: { reason: 'RESOURCE:MEMORY' } };
-    const request = serviceRequest(s, td, needs, share.provider);
+    const request = serviceRequest(s, td, needs, share.provider, launchType);
     const constraints = [...request.constraints, ...network.constraints];
     for (let left = share.count; left > 0; ) {
       const r = await placeTasks(ctx, { ...request, constraints, subnetByZone: network.subnetByZone, count: Math.min(BATCH, left), makeTask: make(share.provider) });
@@ -118,17 +119,20 @@ export async function launchReplicaTasks(ctx: ControlContext, s: ServiceRecord, 
  * the commit re-checks the instance).
  */
 export async function launchOnInstance(ctx: ControlContext, s: ServiceRecord, d: ServiceDeploymentRecord, instanceId: string): Promise<LaunchResult> {
-  const { td, needs, make, network } = launchInputs(ctx, s, d);
-  const request = serviceRequest(s, td, needs);
+  const { td, needs, make, network, launchType } = launchInputs(ctx, s, d);
+  const request = serviceRequest(s, td, needs, undefined, launchType);
   const r = await placeTasks(ctx, { ...request, constraints: [...request.constraints, ...network.constraints], subnetByZone: network.subnetByZone, count: 1, on: [instanceId], makeTask: make() });
   const f = r.result.failures[0];
   return f ? { tasks: r.tasks, failure: failureInfo(f) } : { tasks: r.tasks };
 }
 
-/** What the scheduler is asked for one of the service's tasks (through `provider`, if given). */
-export function serviceRequest(s: ServiceRecord, td: TaskDefinitionRecord, needs: ResourceNeeds, provider?: string) {
-  const fargate = s.launchType === 'FARGATE';
-  const where = provider ? providerPlacement(provider) : { capacity: capacityOf(s), requiredAttributes: [] };
+/**
+ * What the scheduler is asked for one of the service's tasks (through `provider`, if given), run
+ * as `launchType` (its deployment's; the service's by default).
+ */
+export function serviceRequest(s: ServiceRecord, td: TaskDefinitionRecord, needs: ResourceNeeds, provider?: string, launchType = s.launchType) {
+  const fargate = launchType === 'FARGATE';
+  const where = provider ? providerPlacement(provider) : { capacity: capacityOf({ launchType, wharf: s.wharf }), requiredAttributes: [] };
   return {
     cluster: s.wharf.cluster,
     capacity: where.capacity ?? s.wharf.cluster,

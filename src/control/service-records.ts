@@ -3,7 +3,7 @@
  * pendingCount are always counted from the tasks, never stored), the wire forms of a service,
  * its deployments, service deployments and revisions, and the builders of new deployments.
  */
-import { capacityOf } from '../core/fargate-pool';
+import { FARGATE_POOL, capacityOf } from '../core/fargate-pool';
 import { arn, clusterNameOf, serviceArn, serviceNameOf } from '../core/arn';
 import { WharfError } from '../core/errors';
 import type {
@@ -21,6 +21,17 @@ import { isTerminal } from '../core/task-status';
 import { digitId } from '../lib';
 import type { Entry } from '../state/state';
 import type { ControlContext } from './context';
+
+/**
+ * The instance a task of the service runs on, by id: in the service's capacity (its cluster, or
+ * the Fargate pool), else in the other, where the tasks of a deployment made before an
+ * UpdateService moved the service between EC2 and Fargate still run.
+ */
+export function serviceInstanceLookup(ctx: ControlContext, s: ServiceRecord): (id: string) => Entry<ContainerInstanceRecord> | undefined {
+  const own = capacityOf(s);
+  const other = own === FARGATE_POOL ? s.wharf.cluster : FARGATE_POOL;
+  return (id) => ctx.state.instances.get(own, id) ?? ctx.state.instances.get(other, id);
+}
 
 export const serviceNotFound = () => new WharfError('ServiceNotFoundException', 'Service not found.');
 export const serviceNotActive = () => new WharfError('ServiceNotActiveException', 'Service was not ACTIVE.');
@@ -114,7 +125,8 @@ export function deploymentToWire(s: ServiceRecord, d: ServiceDeploymentRecord, c
 export function serviceToWire(ctx: ControlContext, s: ServiceRecord, include: readonly string[] = []): Service {
   const { wharf, tags, ...rest } = s;
   const tasks = tasksOfService(ctx, s);
-  const instance = (id: string) => ctx.state.instances.get(capacityOf(s), id)?.value;
+  const lookup = serviceInstanceLookup(ctx, s);
+  const instance = (id: string) => lookup(id)?.value;
   const byDeployment = new Map<string, TaskRecord[]>();
   for (const t of tasks) {
     const k = t.startedBy ?? '';
@@ -170,7 +182,8 @@ export function revisionToWire(ctx: ControlContext, s: ServiceRecord, r: Service
 
 export function serviceDeploymentToWire(ctx: ControlContext, s: ServiceRecord, h: ServiceDeploymentHistoryRecord): ServiceDeployment {
   const tasks = tasksOfService(ctx, s);
-  const instance = (id: string) => ctx.state.instances.get(capacityOf(s), id)?.value;
+  const lookup = serviceInstanceLookup(ctx, s);
+  const instance = (id: string) => lookup(id)?.value;
   const summary = (revisionId: string): ServiceRevisionSummary => {
     const ids = new Set(s.wharf.deployments.filter((d) => d.revisionId === revisionId).map((d) => d.id));
     const c = countTasks(tasks.filter((t) => t.startedBy !== undefined && ids.has(t.startedBy)), instance);

@@ -7,7 +7,8 @@
  *          (an INACTIVE service stays describable and its name may be used again)
  *
  * UpdateService makes a new PRIMARY deployment when what the tasks run changes (task definition,
- * network, platform version, load balancers, service registries) or forceNewDeployment is set;
+ * network, platform version, load balancers, service registries, capacity provider strategy: the
+ * last only with forceNewDeployment, as ECS requires) or forceNewDeployment is set;
  * desiredCount, deploymentConfiguration, placement, grace period and tags only change the record.
  */
 import { createHash } from 'node:crypto';
@@ -277,8 +278,6 @@ export async function updateService(ctx: ControlContext, input: UpdateServiceReq
   checkDesired(input.desiredCount);
   checkGrace(input.healthCheckGracePeriodSeconds);
   checkPropagate(input.propagateTags);
-  if (found.value.launchType === 'FARGATE') checkFargateRequest({ platformVersion: input.platformVersion, placementConstraints: input.placementConstraints, placementStrategy: input.placementStrategy });
-  else if (input.platformVersion !== undefined) throw invalidParameter('platformVersion is only valid for the FARGATE launch type.');
   if (input.availabilityZoneRebalancing !== undefined && !['ENABLED', 'DISABLED'].includes(input.availabilityZoneRebalancing)) {
     throw invalidParameter('availabilityZoneRebalancing must be ENABLED or DISABLED.');
   }
@@ -300,25 +299,53 @@ export async function updateService(ctx: ControlContext, input: UpdateServiceReq
   }
 }
 
+/** ECS's answer to a change of capacity provider strategy made without forceNewDeployment. */
+const STRATEGY_NEEDS_FORCE =
+  'When switching from launch type to capacity provider strategy on an existing service, or making a change to a capacity provider strategy on a service that is already using one, you must force a new deployment.';
+
+/**
+ * Where an updated service runs: its launch type and capacity provider strategy. A given
+ * strategy replaces the service's (it may move a Fargate service to Auto Scaling group providers
+ * or an EC2 one to Fargate providers: the new deployment's tasks run as its providers do); an
+ * empty list returns the service to the launch type its providers run as (FARGATE for FARGATE /
+ * FARGATE_SPOT, EC2 for Auto Scaling group providers). Any change needs forceNewDeployment.
+ */
+function updatedPlacement(ctx: ControlContext, cluster: ClusterRecord, s: ServiceRecord, td: TaskDefinitionRecord, input: UpdateServiceRequest): { launchType: 'EC2' | 'FARGATE'; strategy?: CapacityProviderStrategyItem[] } {
+  const current = { launchType: s.launchType === 'FARGATE' ? 'FARGATE' as const : 'EC2' as const, strategy: s.capacityProviderStrategy };
+  const given = input.capacityProviderStrategy;
+  if (given === undefined) return current;
+  let next: { launchType: 'EC2' | 'FARGATE'; strategy?: CapacityProviderStrategyItem[] };
+  if (given.length === 0) next = { launchType: current.launchType };
+  else {
+    const r = resolveLaunchType(ctx, cluster, td, { capacityProviderStrategy: given });
+    next = { launchType: r.launchType === 'FARGATE' ? 'FARGATE' : 'EC2', strategy: r.strategy };
+  }
+  if (same(next.strategy ?? [], current.strategy ?? [])) return current;
+  if (input.forceNewDeployment !== true) throw invalidParameter(STRATEGY_NEEDS_FORCE);
+  if (next.launchType === 'FARGATE' && s.schedulingStrategy === 'DAEMON') {
+    throw invalidParameter('The DAEMON scheduling strategy is not supported for services using the FARGATE launch type.');
+  }
+  return next;
+}
+
 function applyUpdate(ctx: ControlContext, cluster: ClusterRecord, s: ServiceRecord, input: UpdateServiceRequest, newTd: TaskDefinitionRecord | undefined): ServiceRecord {
   const scheduling = s.schedulingStrategy;
   const td = newTd ?? findTaskDefinition(ctx, s.taskDefinition);
   if (!td) throw new WharfError('ClientException', 'Unable to describe task definition.');
-  // A new strategy must run as the service already runs (Fargate providers for a Fargate
-  // service, Auto Scaling group providers for an EC2 one); it starts a new deployment.
-  let strategy = s.capacityProviderStrategy;
-  if (input.capacityProviderStrategy !== undefined && input.capacityProviderStrategy.length > 0) {
-    const r = resolveLaunchType(ctx, cluster, td, { capacityProviderStrategy: input.capacityProviderStrategy });
-    if (r.launchType !== s.launchType) {
-      throw invalidParameter(`The capacity provider strategy runs tasks as ${r.launchType}, but the service runs as ${s.launchType ?? 'EC2'}; create a new service to change this.`);
+  const { launchType, strategy } = updatedPlacement(ctx, cluster, s, td, input);
+  const fargate = launchType === 'FARGATE';
+  if (fargate) {
+    checkFargateRequest({ platformVersion: input.platformVersion, placementConstraints: input.placementConstraints, placementStrategy: input.placementStrategy });
+    if (s.launchType !== 'FARGATE') {
+      // Moving to Fargate: the placement the service had on its instances cannot come along.
+      checkFargateRequest({ placementConstraints: input.placementConstraints ?? s.placementConstraints, placementStrategy: input.placementStrategy ?? s.placementStrategy });
     }
-    strategy = r.strategy;
-  }
-  if (newTd) resolveLaunchType(ctx, cluster, newTd, strategy ? { capacityProviderStrategy: strategy } : { launchType: s.launchType });
+  } else if (input.platformVersion !== undefined) throw invalidParameter('platformVersion is only valid for the FARGATE launch type.');
+  if (newTd || launchType !== s.launchType) resolveLaunchType(ctx, cluster, td, strategy ? { capacityProviderStrategy: strategy } : { launchType });
   const nowS = epochSeconds(ctx.clock.now());
   const deploymentConfiguration = normalizeDeploymentConfiguration(input.deploymentConfiguration, scheduling, s.deploymentConfiguration);
   const placement = validatePlacement(td, input.placementConstraints ?? s.placementConstraints, input.placementStrategy ?? s.placementStrategy, scheduling);
-  const networkConfiguration = networkOf(ctx, td, input.networkConfiguration ?? s.networkConfiguration, s.launchType);
+  const networkConfiguration = networkOf(ctx, td, input.networkConfiguration ?? s.networkConfiguration, launchType);
   // The target groups are looked up again only if what they must fit is given anew.
   const loadBalancers = validateLoadBalancers(ctx, input.loadBalancers ?? s.loadBalancers, td, input.loadBalancers !== undefined || newTd !== undefined);
   const serviceRegistries = input.serviceRegistries !== undefined ? validateRegistries(ctx, input.serviceRegistries, td) : validateRegistries(ctx, s.serviceRegistries, td);
@@ -333,14 +360,24 @@ function applyUpdate(ctx: ControlContext, cluster: ClusterRecord, s: ServiceReco
   if (networkConfiguration) next.networkConfiguration = networkConfiguration;
   else delete next.networkConfiguration;
   if (scheduling === 'REPLICA' && input.desiredCount !== undefined) next.desiredCount = input.desiredCount;
-  // Every platform version Wharf accepts is 1.4.0, so a change of name needs no new deployment.
-  if (s.launchType === 'FARGATE' && input.platformVersion !== undefined) next.platformVersion = input.platformVersion;
+  next.launchType = launchType;
+  if (!fargate) {
+    delete next.platformVersion;
+    delete next.platformFamily;
+  } else if (s.launchType !== 'FARGATE') {
+    next.platformVersion = input.platformVersion ?? 'LATEST';
+    next.platformFamily = FARGATE_PLATFORM_FAMILY;
+  } else if (input.platformVersion !== undefined) {
+    // Every platform version Wharf accepts is 1.4.0, so a change of name needs no new deployment.
+    next.platformVersion = input.platformVersion;
+  }
   if (input.healthCheckGracePeriodSeconds !== undefined) next.healthCheckGracePeriodSeconds = input.healthCheckGracePeriodSeconds;
   if (input.enableECSManagedTags !== undefined) next.enableECSManagedTags = input.enableECSManagedTags;
   if (input.propagateTags !== undefined) next.propagateTags = input.propagateTags;
   if (input.availabilityZoneRebalancing !== undefined) next.availabilityZoneRebalancing = input.availabilityZoneRebalancing;
 
   if (strategy) next.capacityProviderStrategy = strategy;
+  else delete next.capacityProviderStrategy;
   const newDeploymentNeeded =
     input.forceNewDeployment === true ||
     !same(strategy ?? [], s.capacityProviderStrategy ?? []) ||
@@ -350,7 +387,7 @@ function applyUpdate(ctx: ControlContext, cluster: ClusterRecord, s: ServiceReco
     !same(serviceRegistries, s.serviceRegistries ?? []);
   const deployments = s.wharf.deployments;
   if (newDeploymentNeeded) {
-    const revision = makeRevision(td, { launchType: s.launchType as 'EC2' | 'FARGATE' | undefined, strategy, loadBalancers, serviceRegistries, networkConfiguration, platformVersion: s.platformVersion }, nowS);
+    const revision = makeRevision(td, { launchType, strategy, loadBalancers, serviceRegistries, networkConfiguration, platformVersion: next.platformVersion }, nowS);
     const d = newDeployment(newDeploymentId(), revision, next.desiredCount, nowS);
     const old = deployments[0];
     next.taskDefinition = td.taskDefinitionArn;

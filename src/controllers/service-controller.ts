@@ -33,7 +33,7 @@ import { drainEvents } from '../control/task-drain';
 import { elbIdOf, type TargetGroupRecord } from '../control/elbv2-records';
 import { servicesUsingTargetGroup, targetGroupsOf, targetHealthViews } from './service-targets';
 import { targetEnv } from './service-load-balancer-controller';
-import { newDeploymentId } from '../control/service-records';
+import { newDeploymentId, serviceInstanceLookup } from '../control/service-records';
 
 export interface ServiceControllerOptions {
   ctx: ControlContext;
@@ -261,13 +261,14 @@ export class ServiceController {
     }
     const daemonTd = s.schedulingStrategy === 'DAEMON' ? findTaskDefinition(this.ctx, s.wharf.deployments[0]?.taskDefinition ?? s.taskDefinition) : undefined;
     const capacity = capacityOf(s);
+    const lookup = serviceInstanceLookup(this.ctx, s);
     const snapshot = this.ctx.placement.snapshot(capacity);
     const eligible = s.schedulingStrategy === 'DAEMON' ? this.eligibility(s, daemonTd, snapshot) : undefined;
     const instances: readonly InstanceView[] | InstanceLookup = eligible
       ? [...state.instances.children(capacity).values()].map((i) => instanceView(i.value, eligible(i.value.wharf.id)))
       : {
           get: (id) => {
-            const i = state.instances.get(capacity, id);
+            const i = lookup(id);
             return i && instanceView(i.value);
           },
         };
