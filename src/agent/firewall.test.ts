@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimulatedRuntime } from './runtime/simulated-runtime';
 import { LABELS } from '../api/agent/protocol';
-import { FIREWALL_CHAIN, TaskFirewall, firewallRules, parseGroupsLabel, restoreInput, type FirewallMember } from './firewall';
+import { FIREWALL_CHAIN, LINK_LOCAL_CHAIN, TaskFirewall, firewallRules, isFargatePause, linkLocalRules, parseGroupsLabel, restoreInput, type FirewallMember } from './firewall';
 
 const web: FirewallMember = { ip: '10.100.0.10', groups: ['sg-web'], ingress: [{ protocol: 'tcp', fromPort: 8080, toPort: 8080, group: 'sg-client' }] };
 const client: FirewallMember = { ip: '10.100.0.2', groups: ['sg-client'], ingress: [] };
@@ -14,6 +14,7 @@ const other: FirewallMember = { ip: '10.100.16.3', groups: ['sg-other'], ingress
 
 test('a group source becomes its running members; every task ends in a DROP of the rest; replies pass first', () => {
   assert.deepEqual(firewallRules([web, client, other]), [
+    `-A ${FIREWALL_CHAIN} -j ${LINK_LOCAL_CHAIN}`,
     `-A ${FIREWALL_CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`,
     `-A ${FIREWALL_CHAIN} -d 10.100.0.2/32 -j DROP`,
     `-A ${FIREWALL_CHAIN} -s 10.100.0.2/32 -d 10.100.0.10/32 -p tcp -m tcp --dport 8080 -j RETURN`,
@@ -25,10 +26,10 @@ test('a group source becomes its running members; every task ends in a DROP of t
 });
 
 test('a group with no running member admits nobody; the default group admits its own members', () => {
-  assert.deepEqual(firewallRules([web]).slice(1), [`-A ${FIREWALL_CHAIN} -d 10.100.0.10/32 -j DROP`]);
+  assert.deepEqual(firewallRules([web]).slice(2), [`-A ${FIREWALL_CHAIN} -d 10.100.0.10/32 -j DROP`]);
   const a: FirewallMember = { ip: '10.100.0.5', groups: ['sg-default'], ingress: [{ protocol: '-1', group: 'sg-default' }] };
   const b: FirewallMember = { ...a, ip: '10.100.0.6' };
-  assert.deepEqual(firewallRules([b, a]).slice(1), [
+  assert.deepEqual(firewallRules([b, a]).slice(2), [
     `-A ${FIREWALL_CHAIN} -s 10.100.0.5/32 -d 10.100.0.5/32 -j RETURN`,
     `-A ${FIREWALL_CHAIN} -s 10.100.0.6/32 -d 10.100.0.5/32 -j RETURN`,
     `-A ${FIREWALL_CHAIN} -d 10.100.0.5/32 -j DROP`,
@@ -38,16 +39,43 @@ test('a group with no running member admits nobody; the default group admits its
   ]);
 });
 
-test('the restore input replaces the whole chain (declared, so flushed) and nothing else', () => {
+test('the restore input replaces the two chains (declared, so flushed) and nothing else', () => {
   const text = restoreInput([]);
-  assert.equal(text, `*filter\n:${FIREWALL_CHAIN} - [0:0]\n-A ${FIREWALL_CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN\nCOMMIT\n`);
+  assert.equal(
+    text,
+    [
+      '*filter',
+      `:${FIREWALL_CHAIN} - [0:0]`,
+      `:${LINK_LOCAL_CHAIN} - [0:0]`,
+      `-A ${LINK_LOCAL_CHAIN} ! -d 169.254.0.0/16 -j RETURN`,
+      `-A ${LINK_LOCAL_CHAIN} -p udp -m udp --dport 53 -j RETURN`,
+      `-A ${LINK_LOCAL_CHAIN} -p tcp -m tcp --dport 53 -j RETURN`,
+      `-A ${FIREWALL_CHAIN} -j ${LINK_LOCAL_CHAIN}`,
+      `-A ${FIREWALL_CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`,
+      'COMMIT',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('a Fargate task reaches no link-local address (instance metadata, its credentials) but DNS; an EC2 task still does', () => {
+  const fargate: FirewallMember = { ip: '10.100.0.20', groups: [], ingress: [], fargate: true };
+  const pooled: FirewallMember = { ip: '10.100.0.3', groups: [], ingress: [], fargate: true };
+  assert.deepEqual(linkLocalRules([web, fargate, pooled, { ...fargate }]).slice(3), [`-A ${LINK_LOCAL_CHAIN} -s 10.100.0.3/32 -j DROP`, `-A ${LINK_LOCAL_CHAIN} -s 10.100.0.20/32 -j DROP`]);
+  assert.deepEqual(linkLocalRules([web, client]).slice(3), [], 'EC2 awsvpc tasks are not blocked');
+  // Forwarded traffic meets the link-local chain before anything else of WHARF-SG (replies included).
+  assert.equal(firewallRules([fargate])[0], `-A ${FIREWALL_CHAIN} -j ${LINK_LOCAL_CHAIN}`);
+  assert.equal(isFargatePause({ [LABELS.containerInstance]: 'arn:aws:ecs:us-east-1:000000000000:container-instance/~fargate/e4bc' }), true);
+  assert.equal(isFargatePause({ [LABELS.containerInstance]: 'arn:aws:ecs:us-east-1:000000000000:container-instance/default/ff67' }), false);
+  assert.equal(isFargatePause({}), false);
 });
 
 test('members come from running pause containers with the label; the rebuild restores, then jumps from DOCKER-USER once', async () => {
   const rt = new SimulatedRuntime();
   const label = JSON.stringify({ groups: ['sg-web'], ingress: web.ingress });
   await rt.ensureNetwork('wharf-subnet-a', {});
-  const id = await rt.createContainer({ name: 'p', image: 'pause', labels: { [LABELS.pause]: 'true', [LABELS.securityGroups]: label }, host: { networkMode: 'wharf-subnet-a' } });
+  const fargateInstance = 'arn:aws:ecs:us-east-1:000000000000:container-instance/~fargate/e4bc';
+  const id = await rt.createContainer({ name: 'p', image: 'pause', labels: { [LABELS.pause]: 'true', [LABELS.securityGroups]: label, [LABELS.containerInstance]: fargateInstance }, host: { networkMode: 'wharf-subnet-a' } });
   await rt.startContainer(id);
   // A pause container of a task without groups (an older agent's) and a stopped one are not members.
   await rt.createContainer({ name: 'q', image: 'pause', labels: { [LABELS.pause]: 'true' }, host: { networkMode: 'wharf-subnet-a' } });
@@ -68,7 +96,13 @@ test('members come from running pause containers with the label; the rebuild res
   const restores = calls.filter((c) => c.cmd === 'iptables-restore');
   assert.equal(restores.length, 2);
   assert.match(restores[0]!.input!, new RegExp(`-d ${members[0]!.ip.replace(/\./g, '\\.')}/32 -j DROP`));
-  assert.equal(calls.filter((c) => c.args.includes('-I')).length, 1, 'the jump is added once');
+  assert.equal(members[0]!.fargate, true, "a Fargate pool instance's pause container");
+  assert.ok(restores[0]!.input!.includes(`-A ${LINK_LOCAL_CHAIN} -s ${members[0]!.ip}/32 -j DROP`));
+  assert.deepEqual(
+    calls.filter((c) => c.args.includes('-I')).map((c) => c.args.join(' ')),
+    [`-w -I DOCKER-USER 1 -j ${FIREWALL_CHAIN}`, `-w -I INPUT 1 -j ${LINK_LOCAL_CHAIN}`],
+    'each jump is added once: forwarded traffic and traffic to the host itself',
+  );
   assert.deepEqual(parseGroupsLabel('not json'), undefined);
 });
 
@@ -77,7 +111,7 @@ test('a rebuild is one iptables-restore (it declares the chain, no iptables -N) 
   const calls: string[] = [];
   const fw = new TaskFirewall(rt, { exec: async (cmd, args) => void calls.push(`${cmd} ${args.join(' ')}`) });
   await fw.sync();
-  assert.deepEqual(calls.sort(), ['iptables -w -C DOCKER-USER -j WHARF-SG', 'iptables-restore -w --noflush']);
+  assert.deepEqual(calls.sort(), ['iptables -w -C DOCKER-USER -j WHARF-SG', 'iptables -w -C INPUT -j WHARF-LINK-LOCAL', 'iptables-restore -w --noflush']);
 });
 
 test('sync() waits for a rebuild begun after the call, and not for one asked for later', async () => {

@@ -16,6 +16,17 @@
  * same chain from the same containers) leave no orphan rule. The chain is replaced atomically
  * (`iptables-restore --noflush`).
  *
+ * Link-local addresses (169.254.0.0/16: on a cloud VM the instance metadata service and its role
+ * credentials, ECS's own 169.254.170.2) are out of a Fargate task's reach, as on Fargate: a second
+ * chain, LINK_LOCAL_CHAIN, rebuilt in the same restore, drops what a Fargate task's address sends
+ * there, jumped to first from WHARF-SG (forwarded traffic) and from INPUT (the host's own link-local
+ * addresses). DNS (port 53) stays allowed: the host's resolver may be there (GCE's is its metadata
+ * server, Route 53's is 169.254.169.253), and Docker's embedded DNS forwards a task's queries from
+ * the task's own network namespace. Wharf serves nothing there (the agent's task endpoint is on
+ * the Docker bridge gateway). EC2 tasks keep reaching it, as on ECS without
+ * ECS_AWSVPC_BLOCK_IMDS. A Fargate task is one whose pause container belongs to a Fargate pool
+ * instance (its container-instance label).
+ *
  * Limits: rules are the groups' rules as they were when the task was started (a later
  * AuthorizeSecurityGroupIngress applies to tasks started after it); group members are the tasks
  * on this engine (tasks on other hosts are not reachable over the subnet bridges anyway); traffic
@@ -24,16 +35,22 @@
  */
 import { execFile } from 'node:child_process';
 import { LABELS, type IngressRule } from '../api/agent/protocol';
+import { FARGATE_POOL } from '../core/fargate-pool';
 import type { Logger } from '../lib';
 import type { ContainerRuntime } from './runtime/container-runtime';
 
 export const FIREWALL_CHAIN = 'WHARF-SG';
+/** Drops what Fargate tasks send to link-local addresses (see the top of this file). */
+export const LINK_LOCAL_CHAIN = 'WHARF-LINK-LOCAL';
+const LINK_LOCAL = '169.254.0.0/16';
 
 /** A running task as the firewall sees it: its address and what its groups let in. */
 export interface FirewallMember {
   ip: string;
   groups: string[];
   ingress: IngressRule[];
+  /** A Fargate task: nothing it sends reaches a link-local address but DNS. */
+  fargate?: boolean;
 }
 
 function ports(r: IngressRule): string {
@@ -50,7 +67,7 @@ function ports(r: IngressRule): string {
  * tasks. Pure: the same members give the same lines, in address order.
  */
 export function firewallRules(members: readonly FirewallMember[]): string[] {
-  const out = [`-A ${FIREWALL_CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`];
+  const out = [`-A ${FIREWALL_CHAIN} -j ${LINK_LOCAL_CHAIN}`, `-A ${FIREWALL_CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`];
   const sorted = [...members].sort((a, b) => a.ip.localeCompare(b.ip, 'en', { numeric: true }));
   for (const m of sorted) {
     const seen = new Set<string>();
@@ -67,9 +84,26 @@ export function firewallRules(members: readonly FirewallMember[]): string[] {
   return out;
 }
 
-/** The whole input of iptables-restore that replaces the chain. */
+/**
+ * The link-local chain's rules: anything not to a link-local address returns at once, then DNS,
+ * then a DROP per Fargate task address. Pure, in address order.
+ */
+export function linkLocalRules(members: readonly FirewallMember[]): string[] {
+  const c = LINK_LOCAL_CHAIN;
+  const out = [`-A ${c} ! -d ${LINK_LOCAL} -j RETURN`, `-A ${c} -p udp -m udp --dport 53 -j RETURN`, `-A ${c} -p tcp -m tcp --dport 53 -j RETURN`];
+  const ips = [...new Set(members.filter((m) => m.fargate).map((m) => m.ip))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  for (const ip of ips) out.push(`-A ${c} -s ${ip}/32 -j DROP`);
+  return out;
+}
+
+/** The whole input of iptables-restore that replaces both chains. */
 export function restoreInput(members: readonly FirewallMember[]): string {
-  return ['*filter', `:${FIREWALL_CHAIN} - [0:0]`, ...firewallRules(members), 'COMMIT', ''].join('\n');
+  return ['*filter', `:${FIREWALL_CHAIN} - [0:0]`, `:${LINK_LOCAL_CHAIN} - [0:0]`, ...linkLocalRules(members), ...firewallRules(members), 'COMMIT', ''].join('\n');
+}
+
+/** Whether a pause container belongs to a Fargate pool host (its container-instance label). */
+export function isFargatePause(labels: Record<string, string>): boolean {
+  return (labels[LABELS.containerInstance] ?? '').includes(`:container-instance/${FARGATE_POOL}/`);
 }
 
 /** Reads a pause container's label back; undefined when it is not one (or not readable). */
@@ -204,23 +238,24 @@ export class TaskFirewall {
       if (!sg || c.status !== 'running') continue;
       // The engine's list carries the addresses; a runtime whose list does not is asked per container.
       const ips = c.ipAddresses ?? (await this.rt.inspectContainer(c.id))?.ipAddresses ?? {};
-      for (const ip of Object.values(ips)) if (ip) out.push({ ip, ...sg });
+      const fargate = isFargatePause(c.labels);
+      for (const ip of Object.values(ips)) if (ip) out.push(fargate ? { ip, ...sg, fargate } : { ip, ...sg });
     }
     return out;
   }
 
   private async apply(members: FirewallMember[]): Promise<void> {
     const exec = this.o.exec ?? execTool;
-    // iptables-restore creates the chain it declares when missing (and flushes it otherwise), so
-    // no `iptables -N` first. Whether DOCKER-USER jumps to it is asked at the same time; a missing
-    // jump goes in after the chain holds the rules, first in DOCKER-USER.
-    const [, jumps] = await Promise.all([
-      exec('iptables-restore', ['-w', '--noflush'], restoreInput(members)),
-      exec('iptables', ['-w', '-C', 'DOCKER-USER', '-j', FIREWALL_CHAIN]).then(
+    // iptables-restore creates the chains it declares when missing (and flushes them otherwise),
+    // so no `iptables -N` first. Whether DOCKER-USER and INPUT jump to them is asked at the same
+    // time; a missing jump goes in after the chains hold the rules, first in its chain.
+    const has = (chain: string, target: string) =>
+      exec('iptables', ['-w', '-C', chain, '-j', target]).then(
         () => true,
         () => false,
-      ),
-    ]);
-    if (!jumps) await exec('iptables', ['-w', '-I', 'DOCKER-USER', '1', '-j', FIREWALL_CHAIN]);
+      );
+    const [, forward, input] = await Promise.all([exec('iptables-restore', ['-w', '--noflush'], restoreInput(members)), has('DOCKER-USER', FIREWALL_CHAIN), has('INPUT', LINK_LOCAL_CHAIN)]);
+    if (!forward) await exec('iptables', ['-w', '-I', 'DOCKER-USER', '1', '-j', FIREWALL_CHAIN]);
+    if (!input) await exec('iptables', ['-w', '-I', 'INPUT', '1', '-j', LINK_LOCAL_CHAIN]);
   }
 }

@@ -203,6 +203,22 @@ describe('FARGATE task isolation', { skip, timeout: 300_000 }, () => {
     const pauseDrop: string[] = JSON.parse(docker(['inspect', pauseId]))[0].HostConfig.CapDrop ?? [];
     assert.ok(pauseDrop.some((c) => /^(CAP_)?NET_RAW$/.test(c)), `the pause container drops NET_RAW: ${pauseDrop}`);
 
+    // No link-local address (a cloud VM's instance metadata and role credentials) for a Fargate
+    // task, forwarded or to the host itself; DNS there excepted. The rules, not traffic: nothing
+    // may be sent to a real metadata service.
+    let linkLocal = '';
+    try {
+      linkLocal = execFileSync('iptables', ['-w', '-S', 'WHARF-LINK-LOCAL'], { encoding: 'utf8' });
+    } catch {
+      console.log('# no iptables on this host: the link-local rules are not checked');
+    }
+    if (linkLocal) {
+      const aIp = container(a, 'web').networkInterfaces![0]!.privateIpv4Address;
+      assert.ok(linkLocal.includes(`-A WHARF-LINK-LOCAL -s ${aIp}/32 -j DROP`), linkLocal);
+      assert.match(execFileSync('iptables', ['-w', '-S', 'INPUT'], { encoding: 'utf8' }), /^-A INPUT -j WHARF-LINK-LOCAL$/m);
+      assert.match(execFileSync('iptables', ['-w', '-S', 'WHARF-SG'], { encoding: 'utf8' }), /^-A WHARF-SG -j WHARF-LINK-LOCAL$/m);
+    }
+
     // Kernel isolation where the host has gVisor: each container sees gVisor's kernel, not the host's.
     if (sandbox === 'gvisor') {
       assert.match(sh(aClient, 'dmesg'), /gVisor/);
