@@ -126,6 +126,17 @@ test('CreateTargetGroup: per-protocol health check defaults, limits, duplicates;
   assert.equal((await httpGroup(s)).TargetGroupArn, tg.TargetGroupArn, 'same settings: the same group');
   await rejectsWith(httpGroup(s, 'tg', { Port: 81 }), 'DuplicateTargetGroupName', "A target group with the same name 'tg' exists, but with different settings");
   await rejectsWith(httpGroup(s, 'x', { HealthCheckIntervalSeconds: 5, HealthCheckTimeoutSeconds: 5 }), 'ValidationError', 'Health check interval must be greater than the timeout.');
+  // A network (TCP) group's timeout may equal its interval: interval 10 with TCP's default timeout 10.
+  const tcp10 = (await s.elb.CreateTargetGroup!({ Name: 'tcp10', Protocol: 'TCP', Port: 80, VpcId: s.vpcId, HealthCheckIntervalSeconds: 10 })).TargetGroups[0];
+  assert.deepEqual([tcp10.HealthCheckIntervalSeconds, tcp10.HealthCheckTimeoutSeconds], [10, 10]);
+  const tcp5 = (await s.elb.ModifyTargetGroup!({ TargetGroupArn: tcp10.TargetGroupArn, HealthCheckIntervalSeconds: 5, HealthCheckTimeoutSeconds: 5 })).TargetGroups[0];
+  assert.deepEqual([tcp5.HealthCheckIntervalSeconds, tcp5.HealthCheckTimeoutSeconds], [5, 5]);
+  await rejectsWith(
+    s.elb.ModifyTargetGroup!({ TargetGroupArn: tcp10.TargetGroupArn, HealthCheckTimeoutSeconds: 6 }),
+    'ValidationError',
+    "Health check timeout '6' must be smaller than or equal to the interval '5'",
+  );
+  await rejectsWith(s.elb.ModifyTargetGroup!({ TargetGroupArn: tg.TargetGroupArn, HealthCheckIntervalSeconds: 5 }), 'ValidationError', 'Health check interval must be greater than the timeout.');
   await rejectsWith(httpGroup(s, 'x', { Matcher: { HttpCode: '200-600' } }), 'ValidationError', "Health check matcher HTTP code '200-600' must be values or ranges between 200 and 499");
   await rejectsWith(httpGroup(s, 'x', { VpcId: 'vpc-0000000000000000a' }), 'ValidationError', "The VPC ID 'vpc-0000000000000000a' is not found");
   await rejectsWith(httpGroup(s, 'x', { Protocol: 'UDP' }), 'ValidationError', "Wharf supports target groups with the HTTP, HTTPS or TCP protocol, not 'UDP'");

@@ -117,7 +117,10 @@ function healthCheckOf(protocol: Protocol, input: HealthCheckInput, base?: Targe
   const defaultTimeout = protocol !== 'TCP' ? 5 : hcProtocol === 'HTTP' ? 6 : 10;
   const interval = input.HealthCheckIntervalSeconds ?? base?.HealthCheckIntervalSeconds ?? 30;
   const timeout = input.HealthCheckTimeoutSeconds ?? (protocolChanged ? undefined : base?.HealthCheckTimeoutSeconds) ?? defaultTimeout;
-  if (timeout >= interval) throw validationError('Health check interval must be greater than the timeout.');
+  // An application load balancer's (HTTP/HTTPS group) timeout must be below the interval; a network
+  // load balancer's (TCP group) may equal it, so interval 10 with TCP's default timeout 10 is valid.
+  if (protocol !== 'TCP' && timeout >= interval) throw validationError('Health check interval must be greater than the timeout.');
+  if (protocol === 'TCP' && timeout > interval) throw validationError(`Health check timeout '${timeout}' must be smaller than or equal to the interval '${interval}'`);
   return {
     HealthCheckEnabled: input.HealthCheckEnabled ?? base?.HealthCheckEnabled ?? true,
     HealthCheckProtocol: hcProtocol,
