@@ -130,12 +130,15 @@ describe('LoadBalancerController', () => {
     await controller.stop();
   });
 
-  test('the load balancer DNS name answers its address; a deleted load balancer takes its address off', async () => {
+  test('the load balancer DNS name and dualstack.<DNS name> answer its address; a deleted load balancer takes its address off', async () => {
     const { ctx, addresses, controller } = await setup();
     await seed(ctx);
     controller.addRegion(ctx);
     await controller.runPass();
-    assert.deepEqual(controller.hostNames(), [{ name: 'one-1.eu-west-3.elb.amazonaws.com', ipv4: ['10.99.24.1'], ttl: 60 }]);
+    assert.deepEqual(controller.hostNames(), [
+      { name: 'one-1.eu-west-3.elb.amazonaws.com', ipv4: ['10.99.24.1'], ttl: 60 },
+      { name: 'dualstack.one-1.eu-west-3.elb.amazonaws.com', ipv4: ['10.99.24.1'], ttl: 60 },
+    ]);
     await ctx.state.waitFor(await ctx.store.delete(loadBalancerKey('one')));
     await controller.runPass();
     assert.deepEqual([...addresses.on], []);

@@ -155,11 +155,18 @@ export class LoadBalancerController {
     await this.running;
   }
 
-  /** The DNS names of every region's load balancers -> their addresses (discovery's HostNameSource). */
+  /**
+   * The DNS names of every region's load balancers -> their addresses (discovery's HostNameSource):
+   * the DNSName and, as on ELB, `dualstack.<DNSName>` (the name Route 53 aliases and the console use).
+   */
   hostNames(): { name: string; ipv4: string[]; ttl: number }[] {
     const out: { name: string; ipv4: string[]; ttl: number }[] = [];
     for (const { ctx } of this.regions.values()) {
-      for (const lb of allLoadBalancers(ctx)) if (lb.DNSName && lb.address) out.push({ name: lb.DNSName.toLowerCase(), ipv4: [lb.address], ttl: 60 });
+      for (const lb of allLoadBalancers(ctx)) {
+        if (!lb.DNSName || !lb.address) continue;
+        const name = lb.DNSName.toLowerCase();
+        out.push({ name, ipv4: [lb.address], ttl: 60 }, { name: `dualstack.${name}`, ipv4: [lb.address], ttl: 60 });
+      }
     }
     return out;
   }
