@@ -4,6 +4,7 @@ import { WharfError } from '../core/errors';
 import { createLogger } from '../lib';
 import { TaskReaperController } from '../controllers/task-reaper-controller';
 import { INACTIVE_CLUSTER_VISIBLE_MS, createCluster, deleteCluster, describeClusters, listClusters } from './clusters';
+import { putAccountSetting, putAccountSettingDefault } from './account-settings';
 import { registerContainerInstance } from './container-instances';
 import { controlTestContext, TEST_CALLER } from './control-test-context';
 import { ecsHandlers } from './ecs-api';
@@ -118,4 +119,17 @@ test("an ARN of another account or partition is refused at the door as IAM refus
   // This account's own ARN still names the cluster.
   const own = (await ecs.DescribeClusters!({ clusters: [`arn:aws:ecs:${region}:${accountId}:cluster/default`] }, TEST_CALLER)) as { clusters: unknown[] };
   assert.equal(own.clusters.length, 1);
+});
+
+test("a cluster created without containerInsights takes the caller's effective account setting; a cluster value overrides it", async () => {
+  const ctx = await controlTestContext();
+  const insights = async (name: string, settings?: { name: 'containerInsights'; value: string }[]) =>
+    (await createCluster(ctx, { clusterName: name, settings }, TEST_CALLER)).cluster!.settings!.find((s) => s.name === 'containerInsights')?.value;
+  assert.equal(await insights('a'), 'disabled', "ECS's own default");
+  await putAccountSettingDefault(ctx, { name: 'containerInsights', value: 'enabled' });
+  assert.equal(await insights('b'), 'enabled', 'the account default');
+  await putAccountSetting(ctx, { name: 'containerInsights', value: 'enhanced' }, TEST_CALLER);
+  assert.equal(await insights('c'), 'enhanced', "the caller's own setting");
+  assert.equal(await insights('d', []), 'enhanced');
+  assert.equal(await insights('e', [{ name: 'containerInsights', value: 'disabled' }]), 'disabled', "the cluster's own value");
 });

@@ -17,7 +17,7 @@
  * through requireActiveCluster and answers ClusterNotFoundException for it, as ECS does;
  * TagResource answers InvalidParameterException (see control/tags.ts).
  */
-import { clusterArn, clusterNameOf } from '../core/arn';
+import { clusterArn, clusterNameOf, iamArn } from '../core/arn';
 import { WharfError, clusterNotFound, invalidParameter } from '../core/errors';
 import { keys, type ClusterRecord } from '../core/resources';
 import type {
@@ -40,8 +40,9 @@ import type {
 } from '../core/shapes/ecs';
 import { validateTags } from '../core/tags';
 import { casUpdate } from '../store/store';
+import { effectiveSetting } from './account-settings';
 import { checkClusterProviders } from './capacity-providers';
-import { committed, type ControlContext } from './context';
+import { committed, type Caller, type ControlContext } from './context';
 import { paginate } from './pagination';
 
 const NAME_RE = /^[A-Za-z0-9_-]{1,255}$/;
@@ -136,7 +137,22 @@ export function clusterToWire(ctx: ControlContext, c: ClusterRecord, include: re
 
 const ALL_SECTIONS = ['SETTINGS', 'CONFIGURATIONS', 'TAGS'];
 
-export async function createCluster(ctx: ControlContext, input: CreateClusterRequest): Promise<CreateClusterResponse> {
+/**
+ * A new cluster's settings: the request's, with containerInsights (when the request does not set
+ * it) from the caller's effective containerInsights account setting (PutAccountSetting, else
+ * PutAccountSettingDefault, else disabled), as ECS takes it. Without a caller (the default
+ * cluster an instance's registration makes) the account default applies.
+ */
+function clusterSettings(ctx: ControlContext, given: ClusterSetting[] | undefined, caller: Caller | undefined): ClusterSetting[] {
+  const out = [...(given ?? [])];
+  if (!out.some((s) => s.name === 'containerInsights')) {
+    const principal = caller?.principalArn ?? iamArn(ctx.partition, 'root');
+    out.push({ name: 'containerInsights', value: effectiveSetting(ctx, 'containerInsights', principal).value });
+  }
+  return out;
+}
+
+export async function createCluster(ctx: ControlContext, input: CreateClusterRequest, caller?: Caller): Promise<CreateClusterResponse> {
   const name = input.clusterName ?? 'default';
   if (!NAME_RE.test(name)) {
     throw invalidParameter('Cluster name can only contain up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens.');
@@ -153,7 +169,7 @@ export async function createCluster(ctx: ControlContext, input: CreateClusterReq
     clusterArn: clusterArn(ctx.partition, name),
     clusterName: name,
     status: 'ACTIVE',
-    settings: settings ?? [{ name: 'containerInsights', value: 'disabled' }],
+    settings: clusterSettings(ctx, settings, caller),
     configuration: input.configuration,
     capacityProviders: input.capacityProviders ?? [],
     defaultCapacityProviderStrategy: input.defaultCapacityProviderStrategy ?? [],

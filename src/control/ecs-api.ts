@@ -66,7 +66,7 @@ export function ecsHandlers(ctx: ControlContext): Partial<Record<OperationName, 
 
 function operations(ctx: ControlContext): Partial<Record<OperationName, EcsHandler>> {
   return {
-    CreateCluster: (i) => clusters.createCluster(ctx, i),
+    CreateCluster: (i, caller) => clusters.createCluster(ctx, i, caller),
     DescribeClusters: (i) => clusters.describeClusters(ctx, i),
     ListClusters: (i) => clusters.listClusters(ctx, i),
     DeleteCluster: (i) => clusters.deleteCluster(ctx, i),
