@@ -4,7 +4,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { resolvConfUpstreams } from '../discovery/dns-forwarder';
 import { createLogger } from '../lib';
-import { parseDnsFlag, startDiscoveryDns, STANDBY_RETRY_MS } from './dns';
+import { parseDnsFlag, startDiscoveryDns, STANDBY_RETRY_MS, taskDnsWarning } from './dns';
 import type { RegionRuntimes } from './regions';
 
 // No question is asked in these tests: the registry is never read.
@@ -29,6 +29,22 @@ test('--dns: off, a list of ADDR:PORT (IPv6 in brackets), or the defaults (loopb
   assert.ok(d.listen.every((a) => a.port === 53));
   assert.throws(() => parseDnsFlag('127.0.0.1'), /--dns wants off or ADDR:PORT/);
   assert.throws(() => parseDnsFlag('127.0.0.1:70000'), /--dns wants/);
+});
+
+test("wharf up warns once when tasks get no resolver of Wharf's (its DNS not on the bridge gateway, port 53), naming the flag that fixes it", () => {
+  const bridge = '172.17.0.1';
+  const loopback = { host: '127.0.0.1', port: 5335 };
+  assert.equal(
+    taskDnsWarning({ bridge, serving: [loopback], taskDns: undefined, dnsFlag: '127.0.0.1:5335', taskDnsFlag: undefined }),
+    "tasks will not resolve Cloud Map (service discovery) names or load balancer DNS names: Wharf's DNS answers on 127.0.0.1:5335 only, not on 172.17.0.1:53, where containers reach it. " +
+      "Add it with --dns 127.0.0.1:5335,172.17.0.1:53 (port 53 needs root or CAP_NET_BIND_SERVICE), or name a resolver that forwards to Wharf's DNS with --task-dns ADDR.",
+  );
+  assert.match(taskDnsWarning({ bridge, serving: [], taskDns: undefined, dnsFlag: undefined, taskDnsFlag: undefined })!, /Wharf's DNS is not listening, not on 172\.17\.0\.1:53.* --dns 172\.17\.0\.1:53 /);
+  // Tasks resolve through Wharf, or resolution through it was turned off on purpose: nothing said.
+  assert.equal(taskDnsWarning({ bridge, serving: [loopback, { host: bridge, port: 53 }], taskDns: [bridge], dnsFlag: undefined, taskDnsFlag: undefined }), undefined);
+  assert.equal(taskDnsWarning({ bridge, serving: [loopback], taskDns: ['10.0.0.2'], dnsFlag: '127.0.0.1:5335', taskDnsFlag: '10.0.0.2' }), undefined);
+  assert.equal(taskDnsWarning({ bridge, serving: [], taskDns: undefined, dnsFlag: 'off', taskDnsFlag: undefined }), undefined);
+  assert.equal(taskDnsWarning({ bridge, serving: [loopback], taskDns: undefined, dnsFlag: '127.0.0.1:5335', taskDnsFlag: 'off' }), undefined);
 });
 
 test("upstreams are resolv.conf's nameservers, except the DNS server's own addresses (no forwarding loop)", () => {

@@ -67,6 +67,24 @@ export function parseDnsFlag(value: string | undefined): DnsSettings | undefined
   return { listen, required: true };
 }
 
+/**
+ * What `wharf up` says once at start when its tasks get no resolver of Wharf's: its DNS does not
+ * answer on the Docker bridge gateway, port 53 (where containers reach the host; e.g. `--dns
+ * 127.0.0.1:5335` only, or port 53 not bindable without root) and no --task-dns names one. Tasks
+ * then use the host's resolvers and do not find Cloud Map or load balancer names. Nothing when
+ * they do resolve through Wharf, or when --dns off or --task-dns off turned that off on purpose.
+ */
+export function taskDnsWarning(o: { bridge: string | undefined; serving: DnsListenAddress[]; taskDns: string[] | undefined; dnsFlag: string | undefined; taskDnsFlag: string | undefined }): string | undefined {
+  if (o.dnsFlag === 'off' || o.taskDnsFlag === 'off' || (o.taskDns?.length ?? 0) > 0) return undefined;
+  const gateway = `${o.bridge ?? '<Docker bridge gateway>'}:53`;
+  const where = o.serving.length > 0 ? `answers on ${o.serving.map(showDnsAddress).join(', ')} only` : 'is not listening';
+  const flag = [...o.serving.map(showDnsAddress), gateway].join(',');
+  return (
+    `tasks will not resolve Cloud Map (service discovery) names or load balancer DNS names: Wharf's DNS ${where}, not on ${gateway}, where containers reach it. ` +
+    `Add it with --dns ${flag} (port 53 needs root or CAP_NET_BIND_SERVICE), or name a resolver that forwards to Wharf's DNS with --task-dns ADDR.`
+  );
+}
+
 export async function startDiscoveryDns(
   settings: DnsSettings,
   regions: RegionRuntimes,

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseEtcdUrl, startServer } from './server';
-import { dockerBridgeAddress, parseDnsFlag } from './dns';
+import { dockerBridgeAddress, parseDnsFlag, taskDnsWarning } from './dns';
 import { parseRegionList } from '../core/regions';
 import { AWS_REGIONS } from '../core/regions';
 import { DEFAULT_VPC_BASE, defaultVpcCidr } from '../core/vpc';
@@ -288,6 +288,7 @@ async function cmdUp(argv: string[]): Promise<void> {
     : await startServer({ host, port, dataDir: values['data-dir']!, region: values.region!, regions, accountId: values['account-id']!, synchronous: sync, dns: parseDnsFlag(values.dns), scaleCommand: values['scale-command'], vpcBase, loadBalancers, tls });
   const started: RunningAgents[] = [];
   let dnsServers: string[] | undefined;
+  let dnsWarning: string | undefined;
   const agents = {
     get agents() {
       return started.flatMap((a) => a.agents);
@@ -302,6 +303,7 @@ async function cmdUp(argv: string[]): Promise<void> {
     const bridge = dockerBridgeAddress();
     const taskDns = settings.dnsServers ?? (values['task-dns'] === 'off' ? undefined : srv.dns.filter((a) => a.host === bridge && a.port === 53).map((a) => a.host));
     dnsServers = taskDns?.length ? taskDns : undefined;
+    if (settings.runtime === 'docker') dnsWarning = taskDnsWarning({ bridge, serving: srv.dns, taskDns: dnsServers, dnsFlag: values.dns, taskDnsFlag: values['task-dns'] as string | undefined });
     started.push(await startAgents({ ...settings, ...local, dnsServers }));
     // The same host is the region's Fargate capacity, so FARGATE and FARGATE_SPOT tasks run with
     // no extra step (a --capacity-provider group is the cluster instance's, not the pool's).
@@ -319,6 +321,7 @@ async function cmdUp(argv: string[]): Promise<void> {
   if (values.ha && 'ha' in srv) process.stdout.write(haBanner(srv.ha));
   process.stdout.write(`Local agent: ${started[0]!.agents.length} container instance(s) in cluster ${settings.cluster} (${settings.runtime})${started.length > 1 ? ', and this host is the Fargate capacity of ' + values.region : ''}.\n`);
   process.stdout.write(dnsServers ? `Its tasks resolve names through Wharf's DNS at ${dnsServers.join(', ')} (service discovery, then this host's resolvers).\n\n` : '\n');
+  if (dnsWarning) process.stderr.write(`wharf: warning: ${dnsWarning}\n\n`);
   const stop = async () => {
     process.stderr.write('\nwharf: shutting down (tasks keep running; they are adopted on the next start)\n');
     await agents.stop();
