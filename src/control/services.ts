@@ -261,6 +261,9 @@ export async function createService(ctx: ControlContext, input: CreateServiceReq
 function idempotentAnswer(ctx: ControlContext, s: ServiceRecord, fp: string, token: string | undefined): Service {
   const sameToken = token === undefined || s.wharf.clientToken === undefined || token === s.wharf.clientToken;
   if (s.status === 'ACTIVE' && s.wharf.fingerprint === fp && sameToken) return serviceToWire(ctx, s);
+  // ECS's words for a name whose deleted service is still draining its tasks: tools that delete
+  // and re-create a service (Terraform, CloudFormation replacements) wait and retry on it.
+  if (s.status === 'DRAINING') throw invalidParameter('Unable to Start a service that is still Draining.');
   throw invalidParameter('Creation of service was not idempotent.');
 }
 

@@ -263,6 +263,8 @@ test('DeleteService: refused while scaled up; force drains to INACTIVE; the name
     const d = await deleteService(h.ctx, { cluster: 'c', service: 'web', force: true });
     assert.equal(d.service!.status, 'DRAINING');
     await assert.rejects(updateService(h.ctx, { cluster: 'c', service: 'web', desiredCount: 1 }), (e) => isWharfError(e, 'ServiceNotActiveException'));
+    // Re-created while its tasks drain: ECS's own words, which delete-then-create tools retry on.
+    await assert.rejects(createService(h.ctx, { cluster: 'c', serviceName: 'web', taskDefinition: 'web', desiredCount: 1 }, CALLER), (e) => isWharfError(e, 'InvalidParameterException') && e.message === 'Unable to Start a service that is still Draining.');
     await h.settle();
     const s = await describe(h);
     assert.equal(s.status, 'INACTIVE');
