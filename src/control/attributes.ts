@@ -163,11 +163,26 @@ function checkBatch(attrs: unknown): Attribute[] {
   return attrs as Attribute[];
 }
 
+/**
+ * PutAttributes and DeleteAttributes refuse the agent's attributes: placement trusts them (a
+ * faked `com.amazonaws.ecs.capability.*` placed a task the host could not run, a faked
+ * `ecs.cpu-architecture` would place an arm64 image on x86_64), and the agent owns them.
+ */
+function refuseAgentAttribute(name: string, operation: 'PutAttributes' | 'DeleteAttributes'): void {
+  if (!isBuiltinAttribute(name)) return;
+  throw invalidParameter(
+    name.startsWith('wharf.')
+      ? `Attribute '${name}' is set by Wharf's agent and cannot be changed with ${operation}.`
+      : `Attribute '${name}' is set by the container agent and cannot be changed with ${operation}: names beginning with 'ecs.' or 'com.amazonaws.ecs.' are reserved.`,
+  );
+}
+
 /** Validates a batch and groups it by target instance. */
 function byTarget(ctx: ControlContext, cluster: string, attrs: Attribute[], withValues: boolean): Map<string, Attribute[]> {
   const groups = new Map<string, Attribute[]>();
   for (const a of attrs) {
     const name = validateAttributeName(a?.name);
+    refuseAgentAttribute(name, withValues ? 'PutAttributes' : 'DeleteAttributes');
     const value = withValues ? validateAttributeValue(name, a.value) : undefined;
     const t = resolveTarget(ctx, cluster, a);
     let g = groups.get(t.id);

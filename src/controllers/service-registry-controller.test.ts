@@ -7,8 +7,8 @@ import { CALLER, harness } from './service-test-harness';
 import { describeSubnets } from '../control/vpc';
 import { stopTask } from '../control/tasks';
 import { ServiceRegistryController } from './service-registry-controller';
-import { putAttributes } from '../control/attributes';
 import { HOST_NETWORK_ATTRIBUTE } from '../core/host-policy-attributes';
+import { findTaskDefinition } from '../control/task-definitions';
 
 test('a service with serviceRegistries has its RUNNING tasks registered (task id, task IP, port) and scaled-in tasks removed', async () => {
   const h = await harness();
@@ -130,12 +130,12 @@ test('host tasks register the host address and the containerPort itself', async 
   registry.start();
   try {
     const { svc, instances } = await registryOf(h, ['A', 'SRV']);
-    // A Wharf agent advertises that it allows host networking (unless --disallow-host-network).
-    const host = await h.addInstance();
-    await putAttributes(h.ctx, { cluster: 'c', attributes: [{ name: HOST_NETWORK_ATTRIBUTE, targetType: 'container-instance', targetId: host }] });
     // The agent reports no bindings for this one: in host mode the container answers on its own port.
     h.runningReport = () => ({ containers: [{ containerName: 'app', status: 'RUNNING' }] });
-    await h.registerTd('web', { networkMode: 'host', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 64, essential: true, portMappings: [{ containerPort: 9000 }] }] });
+    const web = await h.registerTd('web', { networkMode: 'host', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 64, essential: true, portMappings: [{ containerPort: 9000 }] }] });
+    // A Wharf agent advertises that it allows host networking (unless --disallow-host-network).
+    await h.addInstance({ forTaskDefinition: web });
+    assert.ok(findTaskDefinition(h.ctx, web)?.requiresAttributes?.some((a) => a.name === HOST_NETWORK_ATTRIBUTE));
     await createService(h.ctx, { cluster: 'c', serviceName: 'web', taskDefinition: 'web', desiredCount: 1, serviceRegistries: [{ registryArn: svc.Arn, containerName: 'app', containerPort: 9000 }] }, CALLER);
     await h.settle();
     await registry.idle();
