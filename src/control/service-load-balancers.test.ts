@@ -114,3 +114,15 @@ test('the container and port must be one of the task definition\'s port mappings
     );
   }
 });
+
+test('the same target group, container and port given twice is refused on CreateService and UpdateService', async () => {
+  const { ctx, ip, unused, awsvpc } = await context();
+  const twice = [...lb(ip), ...lb(ip)];
+  const says = `The load balancer with targetGroupArn ${ip}, containerName app and containerPort 80 is specified more than once.`;
+  await rejects(createService(ctx, { cluster: 'c', serviceName: 'v', taskDefinition: 'vpc', ...awsvpc, loadBalancers: twice }, TEST_CALLER), 'InvalidParameterException', says);
+  await missing(ctx, 'v');
+  await createService(ctx, { cluster: 'c', serviceName: 'v', taskDefinition: 'vpc', ...awsvpc, loadBalancers: lb(ip) }, TEST_CALLER);
+  await rejects(updateService(ctx, { cluster: 'c', service: 'v', loadBalancers: twice }), 'InvalidParameterException', says);
+  // Another group for the same container and port is a second load balancer, not a duplicate.
+  await rejects(updateService(ctx, { cluster: 'c', service: 'v', loadBalancers: [...lb(ip), ...lb(unused)] }), 'InvalidParameterException', `The target group with targetGroupArn ${unused} does not have an associated load balancer.`);
+});

@@ -26,6 +26,7 @@ export function validateLoadBalancers(ctx: ControlContext, list: LoadBalancer[] 
   const lbs = list ?? [];
   if (lbs.length > 5) throw invalidParameter('A service can have at most 5 target groups.');
   if (lbs.filter((l) => l.loadBalancerName).length > 1) throw invalidParameter('A service can use at most one Classic Load Balancer.');
+  const seen = new Set<string>();
   for (const l of lbs) {
     if (!l.targetGroupArn && !l.loadBalancerName) throw invalidParameter('A load balancer needs a targetGroupArn or a loadBalancerName.');
     if (l.targetGroupArn && !isElbArn(l.targetGroupArn, 'target group')) throw invalidParameter(`Invalid targetGroupArn '${l.targetGroupArn}'.`);
@@ -33,6 +34,12 @@ export function validateLoadBalancers(ctx: ControlContext, list: LoadBalancer[] 
     if (!containerPortExists(td, l.containerName, l.containerPort)) {
       throw invalidParameter(`The container ${l.containerName} did not have a container port ${l.containerPort} defined.`);
     }
+    // The same group, container and port twice would register every task twice over (ECS refuses it).
+    const key = JSON.stringify([l.targetGroupArn ?? l.loadBalancerName, l.containerName, l.containerPort]);
+    if (seen.has(key)) {
+      throw invalidParameter(`The load balancer with ${l.targetGroupArn ? `targetGroupArn ${l.targetGroupArn}` : `loadBalancerName ${l.loadBalancerName}`}, containerName ${l.containerName} and containerPort ${l.containerPort} is specified more than once.`);
+    }
+    seen.add(key);
   }
   if (checkTargetGroups) checkTargetGroupsOf(ctx, lbs, td);
   return lbs.map((l) => ({ ...l }));
