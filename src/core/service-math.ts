@@ -94,5 +94,12 @@ export function normalizeDeploymentConfiguration(
     if (k === 'alarms' && (v as { enable?: boolean }).enable === false) continue;
     throw new WharfError('UnsupportedFeatureException', `deploymentConfiguration.${k} is not supported by Wharf yet (rolling deployments only).`);
   }
-  return { maximumPercent: max, minimumHealthyPercent: min, deploymentCircuitBreaker: { enable: cb.enable, rollback: cb.rollback } };
+  const out: DeploymentConfiguration = { maximumPercent: max, minimumHealthyPercent: min, deploymentCircuitBreaker: { enable: cb.enable, rollback: cb.rollback } };
+  // Accepted only in the forms that change nothing (above), and kept as given, so tools that
+  // compare what they sent with what DescribeServices shows (Terraform, CloudFormation) see no drift.
+  const alarms = given?.alarms ?? previous?.alarms;
+  if (alarms) out.alarms = { alarmNames: [...(alarms.alarmNames ?? [])], enable: false, rollback: alarms.rollback ?? false };
+  const strategy = given?.strategy ?? previous?.strategy;
+  if (strategy) out.strategy = strategy;
+  return out;
 }
