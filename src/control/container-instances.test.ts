@@ -17,6 +17,7 @@ import {
   listContainerInstances,
   orphanedTask,
   registerContainerInstance,
+  updateContainerInstancesState,
 } from './container-instances';
 import type { ControlContext } from './context';
 import { placeTasks } from './placement';
@@ -253,4 +254,14 @@ test('DescribeContainerInstances with an empty list answers ECS\'s ClientExcepti
       return true;
     });
   }
+});
+
+test("DescribeContainerInstances past 100 and UpdateContainerInstancesState past 10 answer ECS's own words", async () => {
+  const ctx = await context();
+  const ids = (n: number) => Array.from({ length: n }, (_, i) => i.toString(16).padStart(32, '0'));
+  const refuses = (p: Promise<unknown>, message: string) =>
+    assert.rejects(p, (e: unknown) => e instanceof WharfError && e.code === 'InvalidParameterException' && e.message === message);
+  await refuses(describeContainerInstances(ctx, { cluster: 'c1', containerInstances: ids(101) }), 'instanceIds can have at most 100 items.');
+  assert.equal((await describeContainerInstances(ctx, { cluster: 'c1', containerInstances: ids(100) })).failures!.length, 100);
+  await refuses(updateContainerInstancesState(ctx, { cluster: 'c1', containerInstances: ids(11), status: 'DRAINING' }), 'instanceIds can have at most 10 items.');
 });

@@ -337,7 +337,8 @@ export async function describeContainerInstances(
   const cluster = requireActiveCluster(ctx, input.cluster).clusterName;
   const refs = input.containerInstances ?? [];
   if (refs.length === 0) throw clientError('Container instance cannot be empty.');
-  if (refs.length > MAX_DESCRIBE) throw invalidParameter(`At most ${MAX_DESCRIBE} container instances can be described at once.`);
+  // ECS's own words (the request member is `containerInstances`, the message says instanceIds).
+  if (refs.length > MAX_DESCRIBE) throw invalidParameter(`instanceIds can have at most ${MAX_DESCRIBE} items.`);
   const include = input.include ?? [];
   const containerInstances: ContainerInstance[] = [];
   const failures: Failure[] = [];
@@ -431,7 +432,7 @@ export async function updateContainerInstancesState(
   const cluster = requireActiveCluster(ctx, input.cluster).clusterName;
   const refs = input.containerInstances ?? [];
   if (refs.length === 0) throw invalidParameter('containerInstances must hold at least one container instance.');
-  if (refs.length > MAX_UPDATE_STATE) throw invalidParameter(`At most ${MAX_UPDATE_STATE} container instances can be updated at once.`);
+  if (refs.length > MAX_UPDATE_STATE) throw invalidParameter(`instanceIds can have at most ${MAX_UPDATE_STATE} items.`);
   const status = input.status as string;
   if (status !== 'ACTIVE' && status !== 'DRAINING') {
     throw invalidParameter(`Container instances can only be set to ACTIVE or DRAINING, not ${status}.`);

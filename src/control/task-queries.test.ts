@@ -18,6 +18,14 @@ test('DescribeTasks with an empty tasks list answers ECS\'s InvalidParameterExce
   assert.deepEqual(missing.failures, [{ arn: 'arn:aws:ecs:eu-west-3:123456789012:task/c/0123456789abcdef0123456789abcdef', reason: 'MISSING' }]);
 });
 
+test("DescribeTasks with more than 100 tasks answers ECS's own words", async () => {
+  const ctx = await controlTestContext();
+  await createCluster(ctx, { clusterName: 'c' });
+  const ids = (n: number) => Array.from({ length: n }, (_, i) => i.toString(16).padStart(32, '0'));
+  await rejectsWith(describeTasks(ctx, { cluster: 'c', tasks: ids(101) }), 'InvalidParameterException', 'taskIds can have at most 100 items.');
+  assert.equal((await describeTasks(ctx, { cluster: 'c', tasks: ids(100) })).failures!.length, 100);
+});
+
 test('ListTasks refuses startedBy with another filter, and family with serviceName, as ECS does', async () => {
   const ctx = await controlTestContext();
   await createCluster(ctx, { clusterName: 'c' });

@@ -11,7 +11,8 @@ import { taskToWire, wireDesiredStatus } from './task-records';
 export async function describeTasks(ctx: ControlContext, input: DescribeTasksRequest): Promise<DescribeTasksResponse> {
   const cluster = requireActiveCluster(ctx, input.cluster);
   if (input.tasks.length === 0) throw invalidParameter('Tasks cannot be empty.');
-  if (input.tasks.length > 100) throw invalidParameter('At most 100 tasks can be described at once.');
+  // ECS's own words (the request member is `tasks`, the message says taskIds).
+  if (input.tasks.length > 100) throw invalidParameter('taskIds can have at most 100 items.');
   const includeTags = input.include?.includes('TAGS') ?? false;
   const tasks: Task[] = [];
   const failures: Failure[] = [];
