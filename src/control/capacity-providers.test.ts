@@ -356,3 +356,25 @@ test('UpdateService moves a service between EC2 and Fargate through a strategy; 
   assert.equal(at.launchType, 'EC2');
   assert.equal(at.capacityProviderName, 'asg');
 });
+
+test('cluster providers: a repeated provider is refused, default strategy items carry base 0, and a default of zero weights is refused at launch', async () => {
+  const ctx = await context();
+  await rejects(
+    createCluster(ctx, { clusterName: 'c', capacityProviders: ['FARGATE', 'FARGATE'] }),
+    'InvalidParameterException',
+    "The capacity provider 'FARGATE' is specified more than once. Specify each capacity provider once and try again.",
+  );
+  const c = (await createCluster(ctx, { clusterName: 'c', capacityProviders: ['FARGATE', 'FARGATE_SPOT'], defaultCapacityProviderStrategy: [{ capacityProvider: 'FARGATE', weight: 1 }] })).cluster!;
+  assert.deepEqual(c.defaultCapacityProviderStrategy, [{ capacityProvider: 'FARGATE', weight: 1, base: 0 }]);
+  await rejects(
+    putClusterCapacityProviders(ctx, { cluster: 'c', capacityProviders: ['FARGATE_SPOT', 'FARGATE_SPOT'], defaultCapacityProviderStrategy: [] }),
+    'InvalidParameterException',
+    "The capacity provider 'FARGATE_SPOT' is specified more than once. Specify each capacity provider once and try again.",
+  );
+  await putClusterCapacityProviders(ctx, { cluster: 'c', capacityProviders: ['FARGATE'], defaultCapacityProviderStrategy: [{ capacityProvider: 'FARGATE', weight: 0 }] });
+  await rejects(
+    runTask(ctx, { cluster: 'c', taskDefinition: 'fg', networkConfiguration: NET }),
+    'InvalidParameterException',
+    "There are no capacity providers with a weight value greater than zero defined in the default capacity provider strategy. At least one capacity provider must have a weight value greater than zero specified. Update the cluster's default capacity provider strategy or specify a valid capacity provider strategy and try again.",
+  );
+});

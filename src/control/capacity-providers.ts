@@ -265,6 +265,8 @@ export function checkClusterProviders(
 ): void {
   const list = providers ?? [];
   if (list.length > MAX_CLUSTER_PROVIDERS) throw invalidParameter('The maximum number of capacity providers per cluster has been exceeded.');
+  const twice = list.find((p, i) => list.indexOf(p) !== i);
+  if (twice !== undefined) throw invalidParameter(`The capacity provider '${twice}' is specified more than once. Specify each capacity provider once and try again.`);
   for (const p of list) {
     if (!providerExists(ctx, p)) throw invalidParameter('The specified capacity provider was not found. Specify a valid capacity provider and try again.');
     if (!isFargateProvider(p) && clustersWith(ctx, p).some((c) => c.clusterName !== clusterName)) {
@@ -284,6 +286,15 @@ function checkStrategyAgainst(providers: readonly string[], strategy: readonly C
   if (problem) throw invalidParameter(problem);
 }
 
+/** ECS's answer to a launch through a cluster default strategy whose weights are all zero. */
+const NO_DEFAULT_WEIGHT =
+  "There are no capacity providers with a weight value greater than zero defined in the default capacity provider strategy. At least one capacity provider must have a weight value greater than zero specified. Update the cluster's default capacity provider strategy or specify a valid capacity provider strategy and try again.";
+
+/** A cluster's default strategy as stored and shown: every item with its weight and base. */
+export function normalizeDefaultStrategy(strategy: readonly CapacityProviderStrategyItem[] | undefined): CapacityProviderStrategyItem[] {
+  return (strategy ?? []).map((s) => ({ capacityProvider: s.capacityProvider, weight: s.weight ?? 0, base: s.base ?? 0 }));
+}
+
 /**
  * The strategy a launch (RunTask, CreateService) uses, checked against its cluster: the
  * request's own, else the cluster's default when no launch type is given (undefined: the launch
@@ -300,6 +311,8 @@ export function launchStrategy(
   }
   const strategy = own.length > 0 ? own : !input.launchType ? cluster.defaultCapacityProviderStrategy ?? [] : [];
   if (strategy.length === 0) return undefined;
+  // The cluster accepts such a default; launching through it is what ECS refuses.
+  if (own.length === 0 && !strategy.some((s) => (s.weight ?? 0) > 0)) throw invalidParameter(NO_DEFAULT_WEIGHT);
   const normalized = strategy.map((s) => ({ capacityProvider: nameOf(s.capacityProvider), weight: s.weight ?? 0, base: s.base ?? 0 }));
   checkStrategyAgainst(cluster.capacityProviders ?? [], normalized, true);
   for (const s of normalized) {

@@ -41,7 +41,7 @@ import type {
 import { validateTags } from '../core/tags';
 import { casUpdate } from '../store/store';
 import { effectiveSetting } from './account-settings';
-import { checkClusterProviders } from './capacity-providers';
+import { checkClusterProviders, normalizeDefaultStrategy } from './capacity-providers';
 import { committed, type Caller, type ControlContext } from './context';
 import { paginate } from './pagination';
 
@@ -172,7 +172,7 @@ export async function createCluster(ctx: ControlContext, input: CreateClusterReq
     settings: clusterSettings(ctx, settings, caller),
     configuration: input.configuration,
     capacityProviders: input.capacityProviders ?? [],
-    defaultCapacityProviderStrategy: input.defaultCapacityProviderStrategy ?? [],
+    defaultCapacityProviderStrategy: normalizeDefaultStrategy(input.defaultCapacityProviderStrategy),
     serviceConnectDefaults: input.serviceConnectDefaults?.namespace ? { namespace: input.serviceConnectDefaults.namespace } : undefined,
     tags,
     wharf: { createdAt: ctx.clock.now() },
@@ -282,7 +282,7 @@ export async function putClusterCapacityProviders(ctx: ControlContext, input: Pu
   const cluster = await mutateCluster(ctx, input.cluster, (cur) => ({
     ...cur,
     capacityProviders: input.capacityProviders,
-    defaultCapacityProviderStrategy: input.defaultCapacityProviderStrategy.map((s) => ({ capacityProvider: s.capacityProvider, weight: s.weight ?? 0, base: s.base ?? 0 })),
+    defaultCapacityProviderStrategy: normalizeDefaultStrategy(input.defaultCapacityProviderStrategy),
   }));
   return { cluster };
 }
