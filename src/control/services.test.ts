@@ -4,6 +4,7 @@ import { createCluster } from './clusters';
 import { controlTestContext, rejectsWith as rejects, TEST_CALLER } from './control-test-context';
 import { createService, describeServices, updateService } from './services';
 import { registerTaskDefinition } from './task-definitions';
+import { ensureDefaultNetwork } from './vpc';
 
 async function context() {
   const ctx = await controlTestContext();
@@ -41,4 +42,18 @@ test('a DAEMON service refuses desiredCount on CreateService and UpdateService',
   // A REPLICA service still takes one.
   await createService(ctx, { cluster: 'c', serviceName: 'r', taskDefinition: 'web', desiredCount: 1 }, TEST_CALLER);
   assert.equal((await updateService(ctx, { cluster: 'c', service: 'r', desiredCount: 2 })).service!.desiredCount, 2);
+});
+
+test('a Fargate service given a new platformVersion starts a new deployment that names it', async () => {
+  const ctx = await context();
+  const subnets = (await ensureDefaultNetwork(ctx)).subnets.map((x) => x.SubnetId!);
+  await registerTaskDefinition(ctx, { family: 'fg', requiresCompatibilities: ['FARGATE'], networkMode: 'awsvpc', cpu: '256', memory: '512', containerDefinitions: [{ name: 'app', image: 'busybox', essential: true }] }, TEST_CALLER);
+  const networkConfiguration = { awsvpcConfiguration: { subnets } };
+  await createService(ctx, { cluster: 'c', serviceName: 'f', taskDefinition: 'fg', launchType: 'FARGATE', desiredCount: 0, networkConfiguration }, TEST_CALLER);
+  const s = (await updateService(ctx, { cluster: 'c', service: 'f', platformVersion: '1.4.0' })).service!;
+  assert.equal(s.platformVersion, '1.4.0');
+  assert.deepEqual(s.deployments!.map((d) => [d.status, d.platformVersion]), [['PRIMARY', '1.4.0'], ['ACTIVE', 'LATEST']]);
+  // The same version again changes nothing.
+  const again = (await updateService(ctx, { cluster: 'c', service: 'f', platformVersion: '1.4.0' })).service!;
+  assert.equal(again.deployments!.length, 2);
 });

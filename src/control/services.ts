@@ -371,7 +371,8 @@ function applyUpdate(ctx: ControlContext, cluster: ClusterRecord, s: ServiceReco
     next.platformVersion = input.platformVersion ?? 'LATEST';
     next.platformFamily = FARGATE_PLATFORM_FAMILY;
   } else if (input.platformVersion !== undefined) {
-    // Every platform version Wharf accepts is 1.4.0, so a change of name needs no new deployment.
+    // A new platform version is a new deployment, as on ECS, even though every version Wharf
+    // accepts runs as 1.4.0: the deployment and its revision then name the version asked for.
     next.platformVersion = input.platformVersion;
   }
   if (input.healthCheckGracePeriodSeconds !== undefined) next.healthCheckGracePeriodSeconds = input.healthCheckGracePeriodSeconds;
@@ -387,7 +388,8 @@ function applyUpdate(ctx: ControlContext, cluster: ClusterRecord, s: ServiceReco
     td.taskDefinitionArn !== s.taskDefinition ||
     !same(networkConfiguration, s.networkConfiguration) ||
     !same(loadBalancers, s.loadBalancers ?? []) ||
-    !same(serviceRegistries, s.serviceRegistries ?? []);
+    !same(serviceRegistries, s.serviceRegistries ?? []) ||
+    next.platformVersion !== s.platformVersion;
   const deployments = s.wharf.deployments;
   if (newDeploymentNeeded) {
     const revision = makeRevision(td, { launchType, strategy, loadBalancers, serviceRegistries, networkConfiguration, platformVersion: next.platformVersion }, nowS);
