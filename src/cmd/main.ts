@@ -85,7 +85,8 @@ Flags:
   --scale-command CMD    run CMD (through sh -c) when the desired instance count of an Auto
                          Scaling group capacity provider with managed scaling changes: $1 is the
                          provider, $2 the count; WHARF_* variables say the rest (see
-                         docs/ARCHITECTURE.md "Capacity providers")
+                         docs/ARCHITECTURE.md "Capacity providers"). A run not done after
+                         5 minutes is killed (its process group) and logged as failed
   --load-balancers on|off  run the ELBv2 load balancer controller and its HAProxy (default on;
                          without haproxy installed it logs one line and the rest runs)
   --haproxy PATH         the haproxy binary (default $WHARF_HAPROXY or /usr/sbin/haproxy)
