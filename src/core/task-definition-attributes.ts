@@ -73,7 +73,25 @@ export function computeRequiresAttributes(td: AttributeCandidate): Attribute[] {
       if (efs.transitEncryption === 'ENABLED' || efs.authorizationConfig !== undefined) add('ecs.capability.efsAuth');
     }
   }
-  return names.map((name) => ({ name }));
+  return [...names.map((name) => ({ name })), ...runtimePlatformAttributes(td)];
+}
+
+/**
+ * runtimePlatform as attributes with values, so the attribute filter keeps the task off hosts of
+ * another CPU architecture or OS (failure ATTRIBUTE), Fargate pool hosts included: the values are
+ * the ones the agent advertises (`ecs.cpu-architecture` x86_64/arm64, `ecs.os-type`
+ * linux/windows). Before, runtimePlatform was stored and ignored: an ARM64 definition ran on an
+ * x86_64 host. Nothing is required when runtimePlatform (or one of its members) is left out.
+ */
+function runtimePlatformAttributes(td: AttributeCandidate): Attribute[] {
+  const out: Attribute[] = [];
+  const arch = td.runtimePlatform?.cpuArchitecture;
+  if (arch === 'ARM64') out.push({ name: 'ecs.cpu-architecture', value: 'arm64' });
+  else if (arch === 'X86_64') out.push({ name: 'ecs.cpu-architecture', value: 'x86_64' });
+  const os = td.runtimePlatform?.operatingSystemFamily;
+  if (os === 'LINUX') out.push({ name: 'ecs.os-type', value: 'linux' });
+  else if (os !== undefined && os.startsWith('WINDOWS_')) out.push({ name: 'ecs.os-type', value: 'windows' });
+  return out;
 }
 
 function addContainerAttributes(c: ContainerDefinition, hasExecRole: boolean, add: (n: string) => void): void {
