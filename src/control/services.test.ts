@@ -57,3 +57,11 @@ test('a Fargate service given a new platformVersion starts a new deployment that
   const again = (await updateService(ctx, { cluster: 'c', service: 'f', platformVersion: '1.4.0' })).service!;
   assert.equal(again.deployments!.length, 2);
 });
+
+test("DescribeServices with more than 10 services answers ECS's own words", async () => {
+  const ctx = await controlTestContext();
+  await createCluster(ctx, { clusterName: 'c' });
+  const names = (n: number) => Array.from({ length: n }, (_, i) => `s${i}`);
+  await rejects(describeServices(ctx, { cluster: 'c', services: names(11) }), 'InvalidParameterException', 'service names can have at most 10 items.');
+  assert.equal((await describeServices(ctx, { cluster: 'c', services: names(10) })).failures!.length, 10);
+});

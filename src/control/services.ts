@@ -463,7 +463,9 @@ export async function deleteService(ctx: ControlContext, input: DeleteServiceReq
 export async function describeServices(ctx: ControlContext, input: DescribeServicesRequest): Promise<DescribeServicesResponse> {
   const cluster = requireActiveCluster(ctx, input.cluster);
   const refs = input.services ?? [];
-  if (refs.length < 1 || refs.length > MAX_DESCRIBE) throw invalidParameter(`services must contain between 1 and ${MAX_DESCRIBE} services.`);
+  if (refs.length < 1) throw invalidParameter(`services must contain between 1 and ${MAX_DESCRIBE} services.`);
+  // ECS's own words for too many (quoted in public issues, e.g. panther-labs/panther#1526).
+  if (refs.length > MAX_DESCRIBE) throw invalidParameter(`service names can have at most ${MAX_DESCRIBE} items.`);
   const include = input.include ?? [];
   const services: Service[] = [];
   const failures: Failure[] = [];
