@@ -133,3 +133,21 @@ test("a cluster created without containerInsights takes the caller's effective a
   assert.equal(await insights('d', []), 'enhanced');
   assert.equal(await insights('e', [{ name: 'containerInsights', value: 'disabled' }]), 'disabled', "the cluster's own value");
 });
+
+test('executeCommandConfiguration: OVERRIDE needs a logConfiguration, and a logConfiguration needs OVERRIDE (CreateCluster and UpdateCluster)', async () => {
+  const ctx = await controlTestContext();
+  const needsLog = 'If the OVERRIDE logging option is specified, the logConfiguration is required.';
+  const needsOverride = "You must set logging to 'OVERRIDE' when you supply a log configuration";
+  const override = { executeCommandConfiguration: { logging: 'OVERRIDE' as const } };
+  await rejects(createCluster(ctx, { clusterName: 'c', configuration: override }), 'InvalidParameterException', needsLog);
+  await createCluster(ctx, { clusterName: 'c' });
+  await rejects(ecsHandlers(ctx).UpdateCluster!({ cluster: 'c', configuration: override }, TEST_CALLER), 'InvalidParameterException', needsLog);
+  await rejects(
+    ecsHandlers(ctx).UpdateCluster!({ cluster: 'c', configuration: { executeCommandConfiguration: { logging: 'NONE', logConfiguration: { cloudWatchLogGroupName: 'g' } } } }, TEST_CALLER),
+    'InvalidParameterException',
+    needsOverride,
+  );
+  const ok = { executeCommandConfiguration: { logging: 'OVERRIDE' as const, logConfiguration: { cloudWatchLogGroupName: 'g' } } };
+  const c = (await ecsHandlers(ctx).UpdateCluster!({ cluster: 'c', configuration: ok }, TEST_CALLER)) as { cluster: { configuration?: unknown } };
+  assert.deepEqual(c.cluster.configuration, ok);
+});

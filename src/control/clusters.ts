@@ -20,8 +20,10 @@
 import { clusterArn, clusterNameOf, iamArn } from '../core/arn';
 import { WharfError, clusterNotFound, invalidParameter } from '../core/errors';
 import { keys, type ClusterRecord } from '../core/resources';
+import { ExecuteCommandLoggingValues } from '../core/shapes/ecs';
 import type {
   Cluster,
+  ClusterConfiguration,
   ClusterSetting,
   CreateClusterRequest,
   CreateClusterResponse,
@@ -75,6 +77,24 @@ function validateSettings(settings: ClusterSetting[] | undefined): ClusterSettin
     }
   }
   return settings.map((s) => ({ name: s.name, value: s.value }));
+}
+
+/**
+ * ECS's rules for executeCommandConfiguration (CreateCluster, UpdateCluster): logging is NONE,
+ * DEFAULT or OVERRIDE; OVERRIDE needs a logConfiguration (the message is the API reference's
+ * sentence, no ECS error text found), and a logConfiguration is only taken with OVERRIDE (ECS's
+ * own error text).
+ */
+function checkConfiguration(configuration: ClusterConfiguration | undefined): void {
+  const e = configuration?.executeCommandConfiguration;
+  if (!e) return;
+  if (e.logging !== undefined && !ExecuteCommandLoggingValues.includes(e.logging)) {
+    throw invalidParameter(`Invalid executeCommandConfiguration logging '${String(e.logging)}': expected NONE, DEFAULT or OVERRIDE.`);
+  }
+  if (e.logging === 'OVERRIDE' && !e.logConfiguration) {
+    throw invalidParameter('If the OVERRIDE logging option is specified, the logConfiguration is required.');
+  }
+  if (e.logConfiguration && e.logging !== 'OVERRIDE') throw invalidParameter("You must set logging to 'OVERRIDE' when you supply a log configuration");
 }
 
 function mergeSettings(existing: ClusterSetting[] | undefined, added: ClusterSetting[]): ClusterSetting[] {
@@ -159,6 +179,7 @@ export async function createCluster(ctx: ControlContext, input: CreateClusterReq
   }
   const settings = validateSettings(input.settings);
   const tags = validateTags(input.tags);
+  checkConfiguration(input.configuration);
   checkClusterProviders(ctx, name, input.capacityProviders, input.defaultCapacityProviderStrategy);
   const existing = ctx.state.clusters.get('', name);
   if (existing && existing.value.status === 'ACTIVE') {
@@ -246,6 +267,7 @@ async function mutateCluster(ctx: ControlContext, ref: string | undefined, f: (c
 
 export async function updateCluster(ctx: ControlContext, input: UpdateClusterRequest): Promise<UpdateClusterResponse> {
   const settings = validateSettings(input.settings);
+  checkConfiguration(input.configuration);
   const cluster = await mutateCluster(ctx, input.cluster, (c) => ({
     ...c,
     settings: settings ? mergeSettings(c.settings, settings) : c.settings,
