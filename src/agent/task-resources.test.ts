@@ -8,7 +8,7 @@ import type { AgentChannel, ChannelHandlers, ControlPlaneClient } from './contro
 import { newContainerRun } from './container-run';
 import type { ContainerSpec } from './runtime/container-runtime';
 import { SimulatedRuntime } from './runtime/simulated-runtime';
-import { AWSVPC_NETWORK_LABELS, removeUnusedTaskNetworks, startPauseContainer, startPooledPause } from './task-resources';
+import { AWSVPC_NETWORK_LABELS, publishedPorts, removeUnusedTaskNetworks, startPauseContainer, startPooledPause } from './task-resources';
 
 const clock: Clock = {
   now: () => Date.now(),
@@ -230,4 +230,29 @@ test('an awsvpc pause container, own or pooled, runs without NET_RAW (a task con
   await startPooledPause(rt, { name: 'pooled', image: 'pause', network: 'wharf-subnet-caps', labels: {} });
   assert.deepEqual(specs.map((s) => s.host.capDrop), [['NET_RAW'], ['NET_RAW']]);
   rt.close();
+});
+
+test('assignPublicIp publishes only the ports its security groups open to 0.0.0.0/0 (the host address hides who connects)', () => {
+  const task = {
+    taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/c/0123456789abcdef0123456789abcdef',
+    taskDefinition: { containerDefinitions: [{ name: 'app', portMappings: [{ containerPort: 80 }, { containerPort: 9000 }, { containerPort: 53, protocol: 'udp' }] }] },
+    network: {
+      publishPorts: true,
+      securityGroups: ['sg-1'],
+      ingress: [
+        { protocol: 'tcp', fromPort: 80, toPort: 80, cidr: '0.0.0.0/0' },
+        { protocol: 'tcp', fromPort: 9000, toPort: 9000, cidr: '10.0.0.0/16' },
+        { protocol: 'udp', fromPort: 50, toPort: 60, cidr: '0.0.0.0/0' },
+      ],
+    },
+  } as unknown as AgentTask;
+  const free = () => true;
+  assert.deepEqual(Object.keys(publishedPorts(task, '127.0.0.1', free)).sort(), ['53/udp', '80/tcp']);
+  // A group with no ingress: nothing published; every protocol from anywhere: everything.
+  assert.deepEqual(publishedPorts({ ...task, network: { ...task.network!, ingress: [] } }, '127.0.0.1', free), {});
+  const all = { ...task, network: { ...task.network!, ingress: [{ protocol: '-1', cidr: '0.0.0.0/0' }] } };
+  assert.equal(Object.keys(publishedPorts(all, '127.0.0.1', free)).length, 3);
+  // No groups at all (no firewall on this agent): every port, as before.
+  const none = { ...task, network: { name: 'n', publishPorts: true } } as AgentTask;
+  assert.deepEqual(publishedPorts(none, '127.0.0.1', free)['9000/tcp'], [{ hostIp: '127.0.0.1', hostPort: '9000' }]);
 });

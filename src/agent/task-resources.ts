@@ -48,16 +48,30 @@ export async function prepareTaskResources(rt: ContainerRuntime, task: AgentTask
 
 /**
  * What the pause container publishes for assignPublicIp ENABLED: every port mapping of the task's
- * containers, on `bindIp`, at the container port where `isFree` says the host has it, else at a
- * port the engine picks. (The pause container owns the task's network namespace, so publishing is
- * done on it; the containers' networkBindings then read from it.)
+ * containers that its security groups open to everyone, on `bindIp`, at the container port where
+ * `isFree` says the host has it, else at a port the engine picks. (The pause container owns the
+ * task's network namespace, so publishing is done on it; the containers' networkBindings then
+ * read from it.)
+ *
+ * Only ports a rule allows from 0.0.0.0/0: a connection to a published port reaches the task
+ * through the engine's proxy or NAT, from the host's address, where the firewall can no longer
+ * tell who sent it (firewall.ts). A port the groups allow only from some addresses, or not at
+ * all, stays reachable on the task's private address alone, where the firewall checks the source.
+ * A task without groups (an agent without a firewall) publishes every port, as before.
  */
 export function publishedPorts(task: AgentTask, bindIp: string, isFree: (port: number, protocol: string) => boolean): Record<string, { hostIp: string; hostPort: string }[]> {
   const out: Record<string, { hostIp: string; hostPort: string }[]> = {};
+  const net = task.network;
+  const openToAll = (port: number, protocol: string) =>
+    !net?.securityGroups ||
+    (net.ingress ?? []).some(
+      (r) => r.cidr === '0.0.0.0/0' && (r.protocol === '-1' || (r.protocol === protocol && (r.fromPort === undefined || (r.fromPort <= port && port <= (r.toPort ?? r.fromPort))))),
+    );
   for (const def of task.taskDefinition.containerDefinitions ?? []) {
     for (const m of def.portMappings ?? []) {
       if (m.containerPort === undefined) continue;
       const protocol = m.protocol ?? 'tcp';
+      if (!openToAll(m.containerPort, protocol)) continue;
       const key = `${m.containerPort}/${protocol}`;
       if (out[key]) continue;
       out[key] = [{ hostIp: bindIp, hostPort: isFree(m.containerPort, protocol) ? String(m.containerPort) : '' }];

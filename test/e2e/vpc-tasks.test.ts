@@ -130,6 +130,8 @@ describe('Fargate tasks in the VPC', { skip, timeout: 180_000 }, () => {
     groups.other = (await ec2(['create-security-group', '--group-name', `others-${suffix}`, '--description', 'others'])).GroupId;
     groups.open = (await ec2(['create-security-group', '--group-name', `open-${suffix}`, '--description', 'open to the subnet'])).GroupId;
     await ec2(['authorize-security-group-ingress', '--group-id', groups.web, '--ip-permissions', `IpProtocol=tcp,FromPort=8080,ToPort=8080,UserIdGroupPairs=[{GroupId=${groups.g}}]`]);
+    groups.public = (await ec2(['create-security-group', '--group-name', `public-${suffix}`, '--description', 'open to everyone'])).GroupId;
+    await ec2(['authorize-security-group-ingress', '--group-id', groups.public, '--protocol', 'tcp', '--port', '8080', '--cidr', '0.0.0.0/0']);
   });
   after(async () => {
     await pool?.stop();
@@ -198,8 +200,8 @@ describe('Fargate tasks in the VPC', { skip, timeout: 180_000 }, () => {
     await waitUntil(() => (logs(anyoneId).includes('GOT hello-from-web') ? true : undefined), 'a task in the range connects', { timeoutMs: 30_000, intervalMs: 500, describe: () => logs(anyoneId) });
   });
 
-  test('assignPublicIp ENABLED publishes the port on the host where networkBindings say; DISABLED does not', async () => {
-    const pub = await runTask('vpc-web', [groups.web!], 'ENABLED');
+  test('assignPublicIp ENABLED publishes the port its groups open to 0.0.0.0/0 on the host where networkBindings say; a port open only to a group, or DISABLED, is not', async () => {
+    const pub = await runTask('vpc-web', [groups.public!], 'ENABLED');
     // Said with RUNNING itself (they read [] until a later observation of the containers).
     const binding = pub.containers![0]!.networkBindings?.[0];
     assert.ok(binding, `networkBindings of the RUNNING task: ${JSON.stringify(pub.containers![0]!.networkBindings)}`);
@@ -212,11 +214,15 @@ describe('Fargate tasks in the VPC', { skip, timeout: 180_000 }, () => {
     const line = await waitUntil(() => readLine('127.0.0.1', binding.hostPort!).then((l) => l || undefined, () => undefined), `127.0.0.1:${binding.hostPort}`, { timeoutMs: 20_000, intervalMs: 500 });
     assert.equal(line, 'hello-from-web');
 
-    const priv = await runTask('vpc-web', [groups.web!], 'DISABLED');
+    // Published, a port would reach the task from the host's address, past its groups' sources.
+    const groupOnly = await runTask('vpc-web', [groups.web!], 'ENABLED');
+    const priv = await runTask('vpc-web', [groups.public!], 'DISABLED');
     await new Promise((r) => setTimeout(r, 1000));
-    assert.deepEqual((await describeTask(priv.taskArn!)).containers![0]!.networkBindings ?? [], []);
-    const pause = JSON.parse(execFileSync('docker', ['inspect', priv.containers![0]!.runtimeId!], { encoding: 'utf8' }))[0].HostConfig.NetworkMode.replace(/^container:/, '');
-    const ports = JSON.parse(execFileSync('docker', ['inspect', pause], { encoding: 'utf8' }))[0].NetworkSettings.Ports ?? {};
-    assert.deepEqual(Object.values(ports).filter((v) => v !== null), [], 'nothing published');
+    for (const t of [groupOnly, priv]) {
+      assert.deepEqual((await describeTask(t.taskArn!)).containers![0]!.networkBindings ?? [], []);
+      const pause = JSON.parse(execFileSync('docker', ['inspect', t.containers![0]!.runtimeId!], { encoding: 'utf8' }))[0].HostConfig.NetworkMode.replace(/^container:/, '');
+      const ports = JSON.parse(execFileSync('docker', ['inspect', pause], { encoding: 'utf8' }))[0].NetworkSettings.Ports ?? {};
+      assert.deepEqual(Object.values(ports).filter((v) => v !== null), [], 'nothing published');
+    }
   });
 });
