@@ -61,7 +61,7 @@ export class AgentTaskEndpoint {
         api: at.api,
         taskFor: (id) => this.ids.get(id),
         containerInstanceArn: this.o.containerInstanceArn,
-        metadataFor: (id) => this.metadataOf(id),
+        metadataFor: (id) => this.metadataWithEngine(id),
         statsFor: (id, container) => this.statsOf(id, container),
         logger: this.o.logger,
       });
@@ -108,6 +108,25 @@ export class AgentTaskEndpoint {
     const runner = t && this.o.runnerFor(t.taskArn);
     if (!runner) return undefined;
     return { task: runner.agentTask, snapshot: runner.snapshot(), availabilityZone: this.o.availabilityZone, version: v3 ? 3 : 4 };
+  }
+
+  /**
+   * The metadata with what the engine knows of each container (image id, created and started
+   * times) even before the runner's first look at a just-started container: asked right after
+   * the start, its document would otherwise carry an empty ImageID and no CreatedAt/StartedAt.
+   */
+  private async metadataWithEngine(endpointId: string): Promise<MetadataContext | undefined> {
+    const m = this.metadataOf(endpointId);
+    if (!m) return undefined;
+    const containers = await Promise.all(
+      m.snapshot.containers.map(async (c) => {
+        if (!c.dockerId || c.imageId !== undefined) return c;
+        const st = await this.o.runtime.inspectContainer(c.dockerId);
+        if (!st) return c;
+        return { ...c, imageId: st.imageId, createdAt: c.createdAt ?? st.createdAt, startedAt: c.startedAt ?? st.startedAt };
+      }),
+    );
+    return { ...m, snapshot: { ...m.snapshot, containers } };
   }
 
   /** The task metadata endpoint's `/stats` (one container) or `/task/stats` (container undefined). */

@@ -5,6 +5,7 @@ import type { Clock } from '../lib/clock';
 import { AgentTaskEndpoint } from './agent-task-endpoint';
 import { buildContainerSpec } from './container-spec';
 import { SimulatedRuntime } from './runtime/simulated-runtime';
+import type { ContainerRuntime } from './runtime/container-runtime';
 import { TaskProtectionEndpoint } from './task-protection-endpoint';
 import { TaskRunner } from './task-runner';
 import { containerMetadata, NetworkRates, statsMetadata, taskMetadata, type MetadataContext } from './task-metadata';
@@ -334,4 +335,34 @@ describe('task metadata endpoint for an EC2 bridge task', () => {
     const m: MetadataContext = { task: ec2Task, snapshot: { ...runner.snapshot(), containers: runner.snapshot().containers.map((c) => ({ ...c, ipAddresses: {} })) } };
     assert.deepEqual((containerMetadata(m, 'app') as any).Networks, [{ NetworkMode: 'bridge', IPv4Addresses: [''] }]);
   });
+});
+
+test("a container's metadata asked before the runner has looked at it carries the engine's image id and times", async () => {
+  const created = Date.parse('2026-12-07T10:00:00.000Z');
+  const started = created + 250;
+  const inspected: string[] = [];
+  const runtime = {
+    inspectContainer: async (id: string) => {
+      inspected.push(id);
+      return { running: true, status: 'running', imageId: `sha256:${'ab'.repeat(32)}`, createdAt: created, startedAt: started, ipAddresses: {}, ports: [] };
+    },
+  } as unknown as ContainerRuntime;
+  // 'web' just started (no engine info yet); 'side' was looked at already.
+  const snapshot = { ...ctx.snapshot, containers: [{ ...ctx.snapshot.containers[0]! }, { ...ctx.snapshot.containers[1]!, imageId: 'sha256:known' }] };
+  const endpoint = new AgentTaskEndpoint({ runtime, runnerFor: () => ({ agentTask: task, snapshot: () => snapshot }), containerInstanceArn: () => undefined, availabilityZone: 'eu-west-1b' });
+  endpoint.setKey('00'.repeat(32));
+  await endpoint.listen({ host: '127.0.0.1', port: 0, api: { updateTaskProtection: async () => ({}), getTaskProtection: async () => ({}) } as never });
+  try {
+    endpoint.add({ taskArn: TASK, clusterArn: task.clusterArn });
+    const base = endpoint.uriOf(TASK)!.replace(/\/api\/([0-9a-f]+)$/, '/v4/$1');
+    const doc = (await (await fetch(`${base}/web`)).json()) as { ImageID: string; CreatedAt: string; StartedAt: string };
+    assert.equal(doc.ImageID, `sha256:${'ab'.repeat(32)}`);
+    assert.equal(Date.parse(doc.CreatedAt), created);
+    assert.equal(Date.parse(doc.StartedAt), started);
+    const all = (await (await fetch(`${base}/web/task`)).json()) as { Containers: { Name: string; ImageID: string }[] };
+    assert.deepEqual(all.Containers.map((c) => [c.Name, c.ImageID]), [['web', `sha256:${'ab'.repeat(32)}`], ['side', 'sha256:known']]);
+    assert.ok(!inspected.includes('d2'), 'a container the runner has seen is not inspected again');
+  } finally {
+    await endpoint.close();
+  }
 });

@@ -52,7 +52,7 @@ export interface TaskProtectionEndpointOptions {
   /** This agent's container instance (undefined before it registered). */
   containerInstanceArn(): string | undefined;
   /** The task metadata (v4) of the task an endpoint id stands for, when this agent runs it. */
-  metadataFor?(endpointId: string): MetadataContext | undefined;
+  metadataFor?(endpointId: string): MetadataContext | undefined | Promise<MetadataContext | undefined>;
   /**
    * The `/stats` document of one container (`container` set) or `/task/stats` of the whole task,
    * when this agent runs the task (agent/task-metadata.ts statsMetadata).
@@ -167,10 +167,17 @@ export class TaskProtectionEndpoint {
   }
 
   /** The task metadata endpoint v4 (agent/task-metadata.ts): the container's or the task's document. */
-  private metadata(req: IncomingMessage, res: ServerResponse, id: string, container: string, task: boolean): void {
+  private async metadata(req: IncomingMessage, res: ServerResponse, id: string, container: string, task: boolean): Promise<void> {
     req.resume();
     if (req.method !== 'GET') return send(res, 405, { error: `Method ${req.method} is not allowed` });
-    const doc = metadataOf(this.o.metadataFor!(id), container, task);
+    let m: MetadataContext | undefined;
+    try {
+      m = await this.o.metadataFor!(id);
+    } catch (err) {
+      this.o.logger?.warn({ err }, 'task metadata failed');
+      return send(res, 500, { error: 'Unable to get task metadata: the container engine did not answer' });
+    }
+    const doc = metadataOf(m, container, task);
     // The ECS agent answers an id it does not know with 404 and a plain message.
     if (!doc) return send(res, 404, { error: 'Unable to get task metadata: no task or container for this endpoint' });
     send(res, 200, doc);
