@@ -181,6 +181,16 @@ const taskLevelRejections: Rejection[] = [
     message: /transitEncryptionPort' and IAM authorization require transitEncryption ENABLED/,
   },
   {
+    name: 'an EFS access point with a root directory other than /',
+    req: ec2Request({ volumes: [{ name: 'efs', efsVolumeConfiguration: { fileSystemId: 'fs-1', rootDirectory: '/x', transitEncryption: 'ENABLED', authorizationConfig: { accessPointId: 'fsap-1' } } }] }),
+    message: "Root Directory can not be set when using an EFS Access Point (volume 'efs'): omit rootDirectory or set it to '/'.",
+  },
+  {
+    name: 'an EFS access point without transit encryption',
+    req: ec2Request({ volumes: [{ name: 'efs', efsVolumeConfiguration: { fileSystemId: 'fs-1', authorizationConfig: { accessPointId: 'fsap-1' } } }] }),
+    message: "Invalid 'efsVolumeConfiguration' for volume 'efs'. An access point requires transitEncryption ENABLED.",
+  },
+  {
     name: 'more than 50 tags',
     req: ec2Request({ tags: Array.from({ length: 51 }, (_, i) => ({ key: `k${i}`, value: 'v' })) }),
     code: 'InvalidParameterException',

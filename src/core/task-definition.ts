@@ -311,6 +311,14 @@ function normalizeVolumes(input: Volume[] | undefined): Volume[] {
           `Invalid 'efsVolumeConfiguration' for volume '${v.name}'. 'transitEncryptionPort' and IAM authorization require transitEncryption ENABLED.`,
         );
       }
+      // An access point fixes the directory and needs TLS (EFSAuthorizationConfig's reference):
+      // rootDirectory may only be left out or be '/'. The first half of the text is ECS's own.
+      if (efs.authorizationConfig?.accessPointId !== undefined) {
+        if (!encrypted) clientFail(`Invalid 'efsVolumeConfiguration' for volume '${v.name}'. An access point requires transitEncryption ENABLED.`);
+        if (efs.rootDirectory !== undefined && efs.rootDirectory !== '/') {
+          clientFail(`Root Directory can not be set when using an EFS Access Point (volume '${v.name}'): omit rootDirectory or set it to '/'.`);
+        }
+      }
       // ECS stores and returns the file system's root when none is given.
       out.efsVolumeConfiguration = { ...efs, rootDirectory: efs.rootDirectory ?? '/' };
     }
