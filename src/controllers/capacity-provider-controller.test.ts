@@ -67,3 +67,35 @@ test('instanceWarmupPeriod: a larger size is not asked for while the last scale-
   await settle();
   assert.deepEqual(asked, [3, 5], 'asked once the warm-up period is over');
 });
+
+test('scale-in is asked for only once the desired size has stayed below the group for 15 minutes; a dip that ends is forgotten', async () => {
+  const ctx = await controlTestContext();
+  await createCapacityProvider(ctx, { name: 'w', autoScalingGroupProvider: { autoScalingGroupArn: ASG, managedScaling: { status: 'ENABLED', targetCapacity: 100 } } });
+  await createCluster(ctx, { clusterName: 'c', capacityProviders: ['w'], defaultCapacityProviderStrategy: [{ capacityProvider: 'w', weight: 1 }] });
+  // Two idle group instances, nothing waiting: ECS's formula wants 0 of them.
+  for (let i = 0; i < 2; i++) {
+    await registerContainerInstance(ctx, { cluster: 'c', totalResources: [{ name: 'CPU', type: 'INTEGER', integerValue: 1024 }, { name: 'MEMORY', type: 'INTEGER', integerValue: 1024 }], attributes: [{ name: CAPACITY_PROVIDER_ATTRIBUTE, value: 'w' }] });
+  }
+  await registerTaskDefinition(ctx, { family: 'web', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 2048, cpu: 256, essential: true }] }, TEST_CALLER);
+  const asked: number[] = [];
+  const c = new CapacityProviderController({ ctx, scale: async (r) => void asked.push(r.desired) });
+  const pass = async (advanceMs = 0) => {
+    ctx.clock.advance(advanceMs);
+    const [r] = c.reconcile();
+    await new Promise((res) => setImmediate(res));
+    return r!;
+  };
+  assert.equal((await pass()).desired, 0, 'the reading says 0 at once');
+  assert.deepEqual(asked, [], 'but no scale-in yet');
+  await pass(10 * 60_000);
+  assert.deepEqual(asked, [], 'still held after 10 minutes');
+  // A service wanting a task that fits no instance lifts the desired size above the group's for a pass: the dip ends.
+  await createService(ctx, { cluster: 'c', serviceName: 's', taskDefinition: 'web', desiredCount: 1 }, TEST_CALLER);
+  assert.ok((await pass()).desired > 2);
+  assert.equal(asked.length, 1, 'scale-out asked for at once');
+  await updateService(ctx, { cluster: 'c', service: 's', desiredCount: 0 });
+  await pass(6 * 60_000);
+  assert.equal(asked.length, 1, 'a new dip counts from its own start, not from the first one');
+  await pass(15 * 60_000);
+  assert.deepEqual(asked.slice(1), [0], 'asked once the dip has lasted 15 minutes');
+});

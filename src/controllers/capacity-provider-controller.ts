@@ -16,6 +16,11 @@
  * instances, and the scale request names the instances that hold tasks (protected) and those
  * that may be removed.
  *
+ * Scale-out is asked for at once; scale-in only once the desired size has stayed below the
+ * group's for SCALE_IN_AFTER_MS (15 minutes), as ECS's target tracking policy scales in only
+ * after its low alarm has seen 15 one-minute data points: short RunTask jobs do not make
+ * instances come and go. The reading (and /metrics) shows the lower size meanwhile.
+ *
  * It also places the RunTask tasks waiting unplaced in PROVISIONING for an instance of their
  * provider's group (control/capacity-waiting.ts): on every pass and whenever an instance or a
  * waiting task changes; those tasks count as waiting for managed scaling too.
@@ -49,9 +54,14 @@ export interface ScaleRequest extends CapacityProviderReading {
   instanceWarmupSeconds: number;
 }
 
+/** How long the desired size must stay below the group's before a scale-in is asked for. */
+export const SCALE_IN_AFTER_MS = 15 * 60_000;
+
 export interface CapacityProviderControllerDeps {
   ctx: ControlContext;
   intervalMs?: number;
+  /** Default SCALE_IN_AFTER_MS. */
+  scaleInAfterMs?: number;
   /** Runs the scaling action for a new desired size (resolves when it is done). */
   scale?: (r: ScaleRequest) => Promise<void>;
 }
@@ -65,6 +75,8 @@ export class CapacityProviderController {
   private readonly running = new Set<string>();
   /** The last scale-out handed to `scale`, by provider: when, and the size it asked for. */
   private readonly scaledOut = new Map<string, { at: number; desired: number }>();
+  /** Since when the desired size has been below the group's, by provider. */
+  private readonly lowSince = new Map<string, number>();
   /** Tasks waiting unplaced for capacity: `<cluster>/<task id>`. */
   private readonly waitingTasks = new Set<string>();
   private unsubscribe?: () => void;
@@ -226,12 +238,18 @@ export class CapacityProviderController {
 
   private maybeScale(r: ScaleRequest): void {
     const { scale, ctx } = this.deps;
-    if (!scale || this.running.has(r.capacityProvider) || this.requested.get(r.capacityProvider) === r.desired) return;
+    if (!scale) return;
+    const now = ctx.clock.now();
+    // Kept on every pass, whatever else holds the request back, so a dip that ended is forgotten.
+    const lowFor = r.desired < r.instances ? now - (this.lowSince.get(r.capacityProvider) ?? now) : undefined;
+    if (lowFor === undefined) this.lowSince.delete(r.capacityProvider);
+    else if (!this.lowSince.has(r.capacityProvider)) this.lowSince.set(r.capacityProvider, now);
+    if (this.running.has(r.capacityProvider) || this.requested.get(r.capacityProvider) === r.desired) return;
     // ECS's instanceWarmupPeriod: while the instances of the last scale-out are still joining
     // (within the period), a larger size is not asked for; they would be counted twice.
-    const now = ctx.clock.now();
     const last = this.scaledOut.get(r.capacityProvider);
     if (last && r.desired > last.desired && r.instances < last.desired && now - last.at < r.instanceWarmupSeconds * 1000) return;
+    if (lowFor !== undefined && lowFor < (this.deps.scaleInAfterMs ?? SCALE_IN_AFTER_MS)) return;
     if (r.desired > r.instances) this.scaledOut.set(r.capacityProvider, { at: now, desired: r.desired });
     this.running.add(r.capacityProvider);
     this.requested.set(r.capacityProvider, r.desired);
