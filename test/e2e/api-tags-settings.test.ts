@@ -68,7 +68,9 @@ out({"a": a, "b": b, "d": d})`, { arn1, arn2 });
     const fifty = Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, value: String(i) }));
     await ecs.send(new TagResourceCommand({ resourceArn: arn, tags: fifty }));
     const more = await sdkError(ecs.send(new TagResourceCommand({ resourceArn: arn, tags: [{ key: 'k50', value: 'x' }] })));
-    assert.equal(more.name, 'LimitExceededException');
+    // Not LimitExceededException: SDKs retry that code as throttling.
+    assert.equal(more.name, 'InvalidParameterException');
+    assert.equal(more.message, 'At most 50 tags may be applied to a resource.');
     // Overwriting an existing key does not add one.
     await ecs.send(new TagResourceCommand({ resourceArn: arn, tags: [{ key: 'k0', value: 'new' }] }));
     const reserved = await sdkError(ecs.send(new TagResourceCommand({ resourceArn: arn, tags: [{ key: 'aws:owner', value: 'x' }] })));
