@@ -18,7 +18,7 @@ import { launchReplicaTasks } from './service-placement';
 import { serviceInstanceLookup } from './service-records';
 import { listTagsForResource } from './tags';
 import { registerTaskDefinition } from './task-definitions';
-import { runTask, stopTask } from './tasks';
+import { FARGATE_ATTRIBUTE_DETAIL, runTask, stopTask } from './tasks';
 import { ensureDefaultNetwork } from './vpc';
 import { CapacityProviderController } from '../controllers/capacity-provider-controller';
 
@@ -377,4 +377,17 @@ test('cluster providers: a repeated provider is refused, default strategy items 
     'InvalidParameterException',
     "There are no capacity providers with a weight value greater than zero defined in the default capacity provider strategy. At least one capacity provider must have a weight value greater than zero specified. Update the cluster's default capacity provider strategy or specify a valid capacity provider strategy and try again.",
   );
+});
+
+test('a Fargate task whose runtimePlatform no pool host offers fails ATTRIBUTE, saying so, not "try again later"', async () => {
+  const ctx = await context();
+  await createCluster(ctx, { clusterName: 'default' });
+  await instance(ctx, FARGATE_POOL, [{ name: 'ecs.cpu-architecture', value: 'x86_64' }, { name: 'ecs.os-type', value: 'linux' }]);
+  await registerTaskDefinition(ctx, { family: 'arm', requiresCompatibilities: ['FARGATE'], networkMode: 'awsvpc', cpu: '256', memory: '512', runtimePlatform: { cpuArchitecture: 'ARM64', operatingSystemFamily: 'LINUX' }, containerDefinitions: [{ name: 'app', image: 'busybox', essential: true }] }, TEST_CALLER);
+  const r = await runTask(ctx, { cluster: 'default', taskDefinition: 'arm', launchType: 'FARGATE', networkConfiguration: NET });
+  assert.deepEqual(r.tasks, []);
+  assert.deepEqual(r.failures, [{ reason: 'ATTRIBUTE', detail: FARGATE_ATTRIBUTE_DETAIL }]);
+  // The x86_64 definition on the same pool runs.
+  const ok = await runTask(ctx, { cluster: 'default', taskDefinition: 'fg', launchType: 'FARGATE', networkConfiguration: NET });
+  assert.deepEqual(ok.failures, []);
 });

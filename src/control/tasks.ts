@@ -289,9 +289,18 @@ function heldFailures(count: number): Failure[] {
   return Array.from({ length: count }, () => ({ reason: FARGATE_CAPACITY_REASON }));
 }
 
-/** Fargate failures name no instance (the pool is not the user's to see). */
+/**
+ * Why no Fargate capacity can ever take a task: its definition requires attributes no pool host
+ * has (a runtimePlatform of another architecture or OS). Not "try again later": no retry helps.
+ */
+export const FARGATE_ATTRIBUTE_DETAIL = "No Fargate capacity in this region has the attributes the task definition requires (requiresAttributes, such as its runtimePlatform's cpu architecture or operating system).";
+
+/**
+ * Fargate failures name no instance (the pool is not the user's to see): a missing attribute
+ * says so, anything else is Fargate's capacity answer.
+ */
 function fargateFailures(failures: Failure[]): Failure[] {
-  return failures.map(() => ({ reason: FARGATE_CAPACITY_REASON }));
+  return failures.map((f) => (f.reason === Reason.ATTRIBUTE ? { reason: Reason.ATTRIBUTE, detail: FARGATE_ATTRIBUTE_DETAIL } : { reason: FARGATE_CAPACITY_REASON }));
 }
 
 function invalidParameterFor(field: string, what: string): never {

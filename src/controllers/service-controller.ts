@@ -19,7 +19,7 @@ import { DEFAULT_THROTTLE, type ThrottleConfig } from '../core/service-math';
 import { STOP } from '../core/task-status';
 import type { ControlContext } from '../control/context';
 import { constraintsOf, launchOnInstance, launchReplicaTasks, type PlacementFailureInfo } from '../control/service-placement';
-import { FARGATE_CAPACITY_REASON } from '../control/tasks';
+import { FARGATE_ATTRIBUTE_DETAIL, FARGATE_CAPACITY_REASON } from '../control/tasks';
 import { FARGATE_POOL, capacityOf } from '../core/fargate-pool';
 import { findTaskDefinition } from '../control/task-definitions';
 import { requestStop } from '../control/tasks';
@@ -337,7 +337,7 @@ export class ServiceController {
     if (failure) {
       events.push(
         s.launchType === 'FARGATE'
-          ? serviceEventText.unableToPlaceFargate(name, FARGATE_CAPACITY_REASON)
+          ? serviceEventText.unableToPlaceFargate(name, failure.reason === Reason.ATTRIBUTE ? FARGATE_ATTRIBUTE_DETAIL : FARGATE_CAPACITY_REASON)
           : failure.reason === Reason.NO_INSTANCES
             ? serviceEventText.unableToPlace(name, failure.reason)
             : serviceEventText.unableToPlace(name, failure.reason, failure.instanceId),

@@ -92,7 +92,8 @@ export function normalizeDeploymentConfiguration(
     if (v === undefined) continue;
     if (k === 'strategy' && v === 'ROLLING') continue;
     if (k === 'alarms' && (v as { enable?: boolean }).enable === false) continue;
-    throw new WharfError('UnsupportedFeatureException', `deploymentConfiguration.${k} is not supported by Wharf yet (rolling deployments only).`);
+    const why = k === 'alarms' ? 'Wharf has no CloudWatch alarms; enable false is accepted' : 'rolling deployments only';
+    throw new WharfError('UnsupportedFeatureException', `deploymentConfiguration.${k} is not supported by Wharf yet (${why}).`);
   }
   const out: DeploymentConfiguration = { maximumPercent: max, minimumHealthyPercent: min, deploymentCircuitBreaker: { enable: cb.enable, rollback: cb.rollback } };
   // Accepted only in the forms that change nothing (above), and kept as given, so tools that
