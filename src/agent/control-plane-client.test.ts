@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { WebSocketServer } from 'ws';
 import { verifySigV4 } from '../lib/sigv4';
 import { AGENT_CONNECT_PATH, type ServerToAgentMessage } from '../api/agent/protocol';
-import { ControlPlaneError, HttpControlPlaneClient, controlPlaneHttpAgent } from './control-plane-client';
+import { ControlPlaneError, HttpControlPlaneClient, controlPlaneHttpAgent, reconnectDelayMs } from './control-plane-client';
 
 const creds = { accessKeyId: 'AKIDWHARFTEST', secretAccessKey: 'wharf-test-secret' };
 
@@ -205,4 +205,18 @@ test('registration hands the client an instance credential: it signs everything 
     await new Promise<void>((r) => server.close(() => r()));
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('after a control plane outage the agent tries again at least every 10 s, well within the default 30 s agent timeout', () => {
+  // Worst case (the jitter's top): 250 ms doubling, never past 10 s however long the outage.
+  const delays = Array.from({ length: 30 }, (_, i) => reconnectDelayMs(i, () => 1));
+  assert.equal(delays[0], 250);
+  assert.equal(delays[3], 2000);
+  assert.ok(delays.every((d) => d <= 10_000), `longest wait ${Math.max(...delays)} ms`);
+  // A server back after 40 s down: the next attempt comes within 10 s, so its instances are
+  // reconnected long before `--agent-timeout` (30 s from the server's start) takes them for lost.
+  let t = 0;
+  let attempt = 0;
+  while (t < 40_000) t += reconnectDelayMs(attempt++, () => 1);
+  assert.ok(t - 40_000 <= 10_000);
 });

@@ -57,6 +57,19 @@ export interface ControlPlaneClient {
 }
 
 /** An error answer of the API (`__type` + message) or a transport failure (code `NetworkError`). */
+/**
+ * How long the agent waits before its next attempt to reach the control plane: 250 ms growing to
+ * RECONNECT_MAX_MS, jittered. The ECS agent grows to 2 minutes, but ECS never takes an instance
+ * for lost while its agent is away; Wharf does after `wharf server --agent-timeout` (30 s by
+ * default), counted from the server's own start after a restart. Capped well below that, an agent
+ * whose control plane was down for a while is back before its instance's tasks are replaced.
+ */
+export const RECONNECT_MAX_MS = 10_000;
+
+export function reconnectDelayMs(attempt: number, random = Math.random): number {
+  return backoffMs(attempt, 250, RECONNECT_MAX_MS, random);
+}
+
 export class ControlPlaneError extends Error {
   constructor(
     readonly code: string,
@@ -411,8 +424,7 @@ export class HttpControlPlaneClient implements ControlPlaneClient {
         if (closed) return;
         // A replica that could not be reached (or took the socket down with it): try the next.
         if (!was || code === 1006) this.rotate();
-        // ECS agent's ACS reconnect: 250 ms growing to 2 min, jittered.
-        retry = setTimeout(open, backoffMs(attempt++, 250, 120_000));
+        retry = setTimeout(open, reconnectDelayMs(attempt++));
       });
     };
     open();
