@@ -87,12 +87,14 @@ export function replicaActions(
   // A PRIMARY task failing its health checks (container or load balancer) is replaced start-first:
   // it keeps counting toward L until replacements are healthy, then goes from the budget below.
   const failing = (j: Judged) => inP(j) && j.failedHealth && j.placement === 'ok';
-  for (const j of pBad) if (!j.healthy && !failing(j)) stopOne(j);
-  // An older deployment's task RUNNING but not healthy yet (its first 40 s, or its health checks
-  // still settling) stays: it is not failing, and stopping it would leave the service without
-  // running tasks when the new deployment cannot place its own. It goes through the budget
-  // below once healthy, or here once it fails.
-  const settling = (j: Judged) => j.task.lastStatus === 'RUNNING' && j.placement === 'ok' && !j.failedHealth;
+  // A task RUNNING but not healthy yet (its first 40 s, or its health checks still settling) of an
+  // older deployment or on a DRAINING instance stays: it is not failing, and stopping it at once
+  // would take the service below minimumHealthyPercent (or to no running task at all when the new
+  // deployment cannot place its own). It goes through the budget below once healthy (the draining
+  // doc: "the scheduler can't remove existing tasks until the replacement tasks are considered
+  // healthy"), or here once it fails. Tasks on lost instances go at once.
+  const settling = (j: Judged) => j.task.lastStatus === 'RUNNING' && j.placement !== 'lost' && !j.failedHealth;
+  for (const j of pBad) if (!j.healthy && !failing(j) && !settling(j)) stopOne(j);
   if (!pFailed) for (const j of old) if (!j.healthy && !settling(j) && replaceable(j)) stopOne(j);
 
   const surplusCount = Math.max(0, pGood.length - desired);

@@ -164,6 +164,18 @@ test('draining: replacement first, the draining task stops once the replacement 
   assert.equal(started(p3) + p3.stop.length, 0, 'with 100/100 draining cannot progress');
 });
 
+test('draining with tasks still settling (RUNNING under 40 s) at 100/200: replacements start, nothing stops until they count', () => {
+  const s = service(4, 100, 200, [deployment('d', 'PRIMARY', 4, { rolloutState: 'COMPLETED' })]);
+  const inst: InstanceView[] = [instances[0]!, { id: 'i2', status: 'DRAINING', agentConnected: true }];
+  const young = tasks(2, 'd', { instanceId: 'i2', startedAt: NOW - 24_000 });
+  const p1 = plan(s, [...tasks(2, 'd'), ...young], inst);
+  assert.equal(started(p1), 2);
+  assert.equal(p1.stop.length, 0, 'the draining tasks keep running while the replacements start');
+  // Once everything has settled the draining ones go within the budget.
+  const p2 = plan(s, [...tasks(2, 'd'), ...young, ...tasks(2, 'd')], inst, NOW + 20_000);
+  assert.deepEqual(p2.stop.map((x) => x.taskId).sort(), young.map((t) => t.id).sort());
+});
+
 test('unhealthy after the grace period is replaced; within it, it is left alone', () => {
   const s = service(1, 100, 200, [deployment('d', 'PRIMARY', 1, { rolloutState: 'COMPLETED' })], { healthCheckGracePeriodSeconds: 60 });
   const young = task('d', { hasHealthCheck: true, healthStatus: 'UNHEALTHY', startedAt: NOW - 30_000 });
