@@ -42,6 +42,13 @@ function host() {
       await agent.start();
       return { cp, agent };
     },
+    /** An agent started on the host, with `t` sent to it and RUNNING; and its first container's id. */
+    async running(t: AgentTask) {
+      const started = await this.start();
+      started.cp.send([t], 1);
+      await until(() => lastOf(started.cp, t)?.status === 'RUNNING', 'RUNNING');
+      return { ...started, id: started.agent.tasks()[0]!.containers[0]!.dockerId! };
+    },
     creates: (name: string) => rt.calls.filter((c) => c.op === 'create' && c.name!.includes(`-${name}-`)).length,
     async close() {
       for (const a of agents) await a.stop();
@@ -57,10 +64,8 @@ test('a container removed while the agent was down is reported STOPPED after the
   const h = host();
   try {
     const a = task();
-    const first = await h.start();
-    first.cp.send([a], 1);
-    await until(() => lastOf(first.cp, a)?.status === 'RUNNING', 'RUNNING');
-    const id = first.agent.tasks()[0]!.containers[0]!.dockerId!;
+    const first = await h.running(a);
+    const id = first.id;
     await first.agent.stop(); // as a kill -9: the containers stay
     await h.rt.removeContainer(id); // docker rm -f while the agent is down
 
@@ -86,9 +91,7 @@ test('a non-essential container reported STOPPED (removed while the agent ran) s
       { name: 'app', image: 'app', memory: 64 },
       { name: 'side', image: 'side', memory: 32, essential: false },
     ]);
-    const first = await h.start();
-    first.cp.send([a], 1);
-    await until(() => lastOf(first.cp, a)?.status === 'RUNNING', 'RUNNING');
+    const first = await h.running(a);
     const sideId = first.agent.tasks()[0]!.containers.find((c) => c.name === 'side')!.dockerId!;
     await h.rt.removeContainer(sideId);
     await until(() => first.cp.containers.some((c) => c.containerName === 'side' && c.status === 'STOPPED'), 'side reported STOPPED');
@@ -145,10 +148,8 @@ test('a container of a STOPPED task started behind the agent\'s back (docker sta
   const h = host();
   try {
     const a = task();
-    const first = await h.start();
-    first.cp.send([a], 1);
-    await until(() => lastOf(first.cp, a)?.status === 'RUNNING', 'RUNNING');
-    const id = first.agent.tasks()[0]!.containers[0]!.dockerId!;
+    const first = await h.running(a);
+    const id = first.id;
     const running = async () => (await h.rt.inspectContainer(id))?.running;
 
     // docker restart: the start comes before the agent has looked at the exit.

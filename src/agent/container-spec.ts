@@ -278,9 +278,9 @@ function namespaceModes(ctx: SpecContext): { pidMode?: string; ipcMode?: string 
  * (Fargate platform 1.4.0 runs containers without it, and SYS_PTRACE is the only capability a
  * Fargate definition may add): with it, a task could forge source addresses and answer ARP for
  * its neighbours on the subnet bridge it shares with other tasks, getting past their security
- * groups and reading their traffic. ICMP echo (ping) still works through unprivileged ICMP
- * sockets, which the engine allows in each container's network namespace. EC2 containers keep
- * Docker's default capabilities, as on ECS.
+ * groups and reading their traffic. ICMP echo works only through unprivileged ICMP sockets
+ * (busybox's ping uses a raw one and fails). EC2 containers keep Docker's default capabilities,
+ * as on ECS.
  */
 function capDropOf(drop: string[] | undefined, fargate: boolean): string[] | undefined {
   if (!fargate) return drop;

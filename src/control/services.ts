@@ -338,11 +338,13 @@ function applyUpdate(ctx: ControlContext, cluster: ClusterRecord, s: ServiceReco
   const { launchType, strategy } = updatedPlacement(ctx, cluster, s, td, input);
   const fargate = launchType === 'FARGATE';
   if (fargate) {
-    checkFargateRequest({ platformVersion: input.platformVersion, placementConstraints: input.placementConstraints, placementStrategy: input.placementStrategy });
-    if (s.launchType !== 'FARGATE') {
-      // Moving to Fargate: the placement the service had on its instances cannot come along.
-      checkFargateRequest({ placementConstraints: input.placementConstraints ?? s.placementConstraints, placementStrategy: input.placementStrategy ?? s.placementStrategy });
-    }
+    // Moving to Fargate, the placement the service had on its instances cannot come along.
+    const moving = s.launchType !== 'FARGATE';
+    checkFargateRequest({
+      platformVersion: input.platformVersion,
+      placementConstraints: moving ? input.placementConstraints ?? s.placementConstraints : input.placementConstraints,
+      placementStrategy: moving ? input.placementStrategy ?? s.placementStrategy : input.placementStrategy,
+    });
   } else if (input.platformVersion !== undefined) throw invalidParameter('platformVersion is only valid for the FARGATE launch type.');
   if (newTd || launchType !== s.launchType) resolveLaunchType(ctx, cluster, td, strategy ? { capacityProviderStrategy: strategy } : { launchType });
   const nowS = epochSeconds(ctx.clock.now());

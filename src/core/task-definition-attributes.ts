@@ -80,8 +80,7 @@ export function computeRequiresAttributes(td: AttributeCandidate): Attribute[] {
  * runtimePlatform as attributes with values, so the attribute filter keeps the task off hosts of
  * another CPU architecture or OS (failure ATTRIBUTE), Fargate pool hosts included: the values are
  * the ones the agent advertises (`ecs.cpu-architecture` x86_64/arm64, `ecs.os-type`
- * linux/windows). Before, runtimePlatform was stored and ignored: an ARM64 definition ran on an
- * x86_64 host. Nothing is required when runtimePlatform (or one of its members) is left out.
+ * linux/windows). Nothing is required when runtimePlatform (or one of its members) is left out.
  */
 function runtimePlatformAttributes(td: AttributeCandidate): Attribute[] {
   const out: Attribute[] = [];
